@@ -1,0 +1,444 @@
+//! Checkers: pure functions of the timeline that judge each expectation. No I/O here.
+//!
+//! Every check gives a [`Verdict`] with three outcomes: `pass`, `fail` (the system behaved
+//! outside its budget) and `unknown` (the timeline cannot tell — missing samples, a fault that
+//! never ran, a harness error). `unknown` is never reported as the system's failure.
+
+#[cfg(test)]
+mod tests;
+
+use crate::scenario::{Expectation, ExpectationKind, Scenario};
+use crate::timeline::{EventKind, Nanos, Timeline};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// How many successes in a row count as "recovered and staying up".
+pub const STABLE_SUCCESSES: usize = 5;
+
+/// The judgement of one expectation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail { reason: String },
+    Unknown { reason: String },
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail { .. } => "FAIL",
+            Verdict::Unknown { .. } => "UNKNOWN",
+        }
+    }
+}
+
+/// An expectation, its budget, what was measured and the verdict: one row of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub title: String,
+    pub kind: ExpectationKind,
+    /// The budget in words (`≤ 20s`, `≥ 2s`, `0 failures`).
+    pub budget: String,
+    /// What was measured, in words.
+    pub measured: String,
+    /// The measured value in seconds, when it is a time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub measured_seconds: Option<f64>,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// Judges every expectation of the scenario against the timeline.
+pub fn check_all(scenario: &Scenario, timeline: &Timeline) -> Vec<Outcome> {
+    scenario
+        .expectations
+        .iter()
+        .map(|e| check(e, timeline))
+        .collect()
+}
+
+fn secs(ns: Nanos) -> f64 {
+    ns as f64 / 1e9
+}
+
+fn fmt_dur(d: Duration) -> String {
+    humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
+}
+
+/// Judges one expectation.
+pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
+    let probe = e.probe.as_ref().map(|p| p.get_ref().as_str()).unwrap_or("");
+    let fault = e.fault.as_ref().map(|f| f.get_ref().as_str()).unwrap_or("");
+    let budget = e.budget.unwrap_or_default();
+    let min = e.min.unwrap_or_default();
+    let (title, budget_text, result) = match e.kind {
+        ExpectationKind::FailsDuring => (
+            format!("`{probe}` fails while `{fault}` is in effect"),
+            format!("≥ {}", fmt_dur(min)),
+            fails_during(t, probe, fault, min),
+        ),
+        ExpectationKind::RecoversWithin => (
+            format!("`{probe}` back within budget after `{fault}` healed"),
+            format!("≤ {}", fmt_dur(budget)),
+            recovers_within(t, probe, fault, budget),
+        ),
+        ExpectationKind::NeverFails => (
+            match fault {
+                "" => format!("`{probe}` never fails"),
+                f => format!("`{probe}` never fails from `{f}` on"),
+            },
+            "0 failures".into(),
+            never_fails(t, probe, fault),
+        ),
+        ExpectationKind::StaysDown => (
+            format!("`{probe}` stays down after `{fault}` healed (no recovery by itself)"),
+            format!("down ≥ {}", fmt_dur(min)),
+            stays_down(t, probe, fault, min),
+        ),
+        ExpectationKind::NoLostWrites => (
+            format!("no acknowledged write of `{probe}` lost"),
+            "0 lost".into(),
+            no_lost_writes(t, probe),
+        ),
+        ExpectationKind::Simultaneous => (
+            format!("`{fault}` kills land at the same instant (exit skew)"),
+            format!("≤ {}", fmt_dur(budget)),
+            simultaneous(t, fault, budget),
+        ),
+        ExpectationKind::CompletesWithin => (
+            format!("`{fault}` completes within budget"),
+            format!("≤ {}", fmt_dur(budget)),
+            completes_within(t, fault, budget),
+        ),
+    };
+    let (measured, measured_seconds, verdict) = result;
+    Outcome {
+        title: e.title.clone().unwrap_or(title),
+        kind: e.kind,
+        budget: budget_text,
+        measured,
+        measured_seconds,
+        verdict,
+    }
+}
+
+type Judged = (String, Option<f64>, Verdict);
+
+fn unknown(reason: impl Into<String>) -> Judged {
+    let reason = reason.into();
+    ("—".into(), None, Verdict::Unknown { reason })
+}
+
+fn fail(reason: impl Into<String>) -> Verdict {
+    Verdict::Fail {
+        reason: reason.into(),
+    }
+}
+
+/// A run of consecutive failed samples: from the first failure to the next success (or the
+/// last failure when no success follows).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Outage {
+    start: Nanos,
+    end: Nanos,
+    /// Whether a success ended it (false: still failing at the last sample).
+    ended: bool,
+}
+
+fn outages(samples: &[(Nanos, bool, Option<String>)]) -> Vec<Outage> {
+    let mut out = vec![];
+    let mut current: Option<Nanos> = None;
+    let mut last_fail = 0;
+    for (at, ok, _) in samples {
+        match (ok, current) {
+            (false, None) => {
+                current = Some(*at);
+                last_fail = *at;
+            }
+            (false, Some(_)) => last_fail = *at,
+            (true, Some(start)) => {
+                out.push(Outage {
+                    start,
+                    end: *at,
+                    ended: true,
+                });
+                current = None;
+            }
+            (true, None) => {}
+        }
+    }
+    if let Some(start) = current {
+        out.push(Outage {
+            start,
+            end: last_fail,
+            ended: false,
+        });
+    }
+    out
+}
+
+/// The samples and fault window an expectation needs, or why they are missing.
+fn window(
+    t: &Timeline,
+    probe: &str,
+    fault: &str,
+) -> Result<(Vec<(Nanos, bool, Option<String>)>, Nanos, Option<Nanos>), Judged> {
+    let samples = t.samples(probe);
+    if samples.is_empty() {
+        return Err(unknown(format!("probe `{probe}` recorded no samples")));
+    }
+    let (applied, healed) = t.fault_window(fault);
+    let Some(applied) = applied else {
+        return Err(unknown(format!("fault `{fault}` was never applied")));
+    };
+    Ok((samples, applied, healed))
+}
+
+fn fails_during(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged {
+    let (samples, applied, healed) = match window(t, probe, fault) {
+        Ok(w) => w,
+        Err(j) => return j,
+    };
+    let healed = healed.unwrap_or(Nanos::MAX);
+    let longest = outages(&samples)
+        .into_iter()
+        .filter(|o| o.start <= healed && o.end >= applied)
+        .max_by_key(|o| o.end - o.start);
+    match longest {
+        None => (
+            "no failure".into(),
+            Some(0.0),
+            fail(format!(
+                "`{probe}` never failed while `{fault}` was in effect"
+            )),
+        ),
+        Some(o) => {
+            let d = secs(o.end - o.start);
+            let measured = format!(
+                "failing {d:.2}s (from +{:.2}s after the fault{})",
+                secs(o.start - applied),
+                if o.ended {
+                    ""
+                } else {
+                    ", still failing at the end"
+                }
+            );
+            let verdict = if d >= min.as_secs_f64() {
+                Verdict::Pass
+            } else {
+                fail(format!(
+                    "failed only {d:.2}s, expected at least {}",
+                    fmt_dur(min)
+                ))
+            };
+            (measured, Some(d), verdict)
+        }
+    }
+}
+
+/// The first sample at or after `from` that starts a run of successes that stays up
+/// (STABLE_SUCCESSES in a row, or every remaining sample).
+fn first_stable_success(samples: &[(Nanos, bool, Option<String>)], from: Nanos) -> Option<Nanos> {
+    let after: Vec<_> = samples.iter().filter(|s| s.0 >= from).collect();
+    (0..after.len()).find_map(|i| {
+        let run = &after[i..(i + STABLE_SUCCESSES).min(after.len())];
+        run.iter().all(|s| s.1).then_some(after[i].0)
+    })
+}
+
+fn recovers_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> Judged {
+    let (samples, _, healed) = match window(t, probe, fault) {
+        Ok(w) => w,
+        Err(j) => return j,
+    };
+    let Some(healed) = healed else {
+        return unknown(format!("fault `{fault}` was never healed"));
+    };
+    match first_stable_success(&samples, healed) {
+        None => {
+            let observed = samples.last().map_or(0, |s| s.0) - healed;
+            (
+                format!("not back {:.2}s after heal (end of run)", secs(observed)),
+                None,
+                fail(format!(
+                    "`{probe}` did not recover within the run ({:.2}s observed after heal)",
+                    secs(observed)
+                )),
+            )
+        }
+        Some(at) => {
+            let d = secs(at - healed).max(0.0);
+            let verdict = if d <= budget.as_secs_f64() {
+                Verdict::Pass
+            } else {
+                fail(format!("took {d:.2}s, budget {}", fmt_dur(budget)))
+            };
+            (format!("back {d:.2}s after heal"), Some(d), verdict)
+        }
+    }
+}
+
+fn never_fails(t: &Timeline, probe: &str, fault: &str) -> Judged {
+    let samples = t.samples(probe);
+    if samples.is_empty() {
+        return unknown(format!("probe `{probe}` recorded no samples"));
+    }
+    let from = if fault.is_empty() {
+        Nanos::MIN
+    } else {
+        match t.fault_window(fault).0 {
+            Some(a) => a,
+            None => return unknown(format!("fault `{fault}` was never applied")),
+        }
+    };
+    let considered: Vec<_> = samples.iter().filter(|s| s.0 >= from).collect();
+    let failed: Vec<_> = considered.iter().filter(|s| !s.1).collect();
+    let measured = format!("{} failed of {}", failed.len(), considered.len());
+    let verdict = match failed.first() {
+        None => Verdict::Pass,
+        Some(first) => fail(format!(
+            "{} samples failed; first: {}",
+            failed.len(),
+            first.2.clone().unwrap_or_default()
+        )),
+    };
+    (measured, Some(failed.len() as f64), verdict)
+}
+
+fn stays_down(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged {
+    let (samples, _, healed) = match window(t, probe, fault) {
+        Ok(w) => w,
+        Err(j) => return j,
+    };
+    let Some(healed) = healed else {
+        return unknown(format!("fault `{fault}` was never healed"));
+    };
+    let until = healed + min.as_nanos() as Nanos;
+    if samples.last().map_or(0, |s| s.0) < until {
+        return unknown(format!(
+            "the probe stopped before {} after the heal",
+            fmt_dur(min)
+        ));
+    }
+    match samples.iter().find(|s| s.0 >= healed && s.1) {
+        Some(s) if s.0 < until => {
+            let d = secs(s.0 - healed);
+            (
+                format!("recovered by itself {d:.2}s after heal"),
+                Some(d),
+                fail(format!(
+                    "`{probe}` recovered {d:.2}s after heal, without a cold start"
+                )),
+            )
+        }
+        Some(s) => {
+            let d = secs(s.0 - healed);
+            (format!("down {d:.2}s after heal"), Some(d), Verdict::Pass)
+        }
+        None => {
+            let d = secs(samples.last().map_or(0, |s| s.0) - healed);
+            (
+                format!("still down {d:.2}s after heal (end of observation)"),
+                Some(d),
+                Verdict::Pass,
+            )
+        }
+    }
+}
+
+fn no_lost_writes(t: &Timeline, probe: &str) -> Judged {
+    let readback = t.events().into_iter().rev().find_map(|e| match e.kind {
+        EventKind::ReadBack {
+            probe: p,
+            acknowledged,
+            indeterminate,
+            present,
+        } if p == probe => Some((acknowledged, indeterminate, present)),
+        _ => None,
+    });
+    let Some((acked, indeterminate, present)) = readback else {
+        return unknown(format!("probe `{probe}` has no final read-back"));
+    };
+    let present: BTreeSet<u64> = present.into_iter().collect();
+    let indeterminate: BTreeSet<u64> = indeterminate.into_iter().collect();
+    let acked_set: BTreeSet<u64> = acked.iter().copied().collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .filter(|w| !present.contains(w))
+        .copied()
+        .collect();
+    let unexpected: Vec<u64> = present
+        .iter()
+        .filter(|w| !acked_set.contains(w) && !indeterminate.contains(w))
+        .copied()
+        .collect();
+    let recovered = present.iter().filter(|w| indeterminate.contains(w)).count();
+    let measured = format!(
+        "{} acknowledged, {} lost, {} indeterminate ({} present), {} unexpected",
+        acked.len(),
+        lost.len(),
+        indeterminate.len(),
+        recovered,
+        unexpected.len()
+    );
+    let verdict = if acked.is_empty() {
+        Verdict::Unknown {
+            reason: "no write was acknowledged".into(),
+        }
+    } else if !lost.is_empty() {
+        fail(format!(
+            "lost acknowledged writes {:?}",
+            &lost[..lost.len().min(10)]
+        ))
+    } else if !unexpected.is_empty() {
+        fail(format!(
+            "writes present that were never written {unexpected:?}"
+        ))
+    } else {
+        Verdict::Pass
+    };
+    (measured, Some(lost.len() as f64), verdict)
+}
+
+fn simultaneous(t: &Timeline, fault: &str, budget: Duration) -> Judged {
+    let Some(skew_ms) = t.measurement(&format!("{fault}/exit-skew")) else {
+        return unknown(format!(
+            "no exit skew was measured for `{fault}` (the engine is remote, or the kill failed)"
+        ));
+    };
+    let die = t
+        .measurement(&format!("{fault}/die-event-spread"))
+        .map(|d| format!(", engine `die` events {d:.1} ms apart"))
+        .unwrap_or_default();
+    let verdict = if skew_ms <= budget.as_secs_f64() * 1e3 {
+        Verdict::Pass
+    } else {
+        fail(format!(
+            "exits {skew_ms:.3} ms apart, budget {}",
+            fmt_dur(budget)
+        ))
+    };
+    (
+        format!("processes exited {skew_ms:.3} ms apart{die}"),
+        Some(skew_ms / 1e3),
+        verdict,
+    )
+}
+
+fn completes_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
+    match t.fault_window(fault) {
+        (Some(a), Some(h)) => {
+            let d = secs(h - a);
+            let verdict = if d <= budget.as_secs_f64() {
+                Verdict::Pass
+            } else {
+                fail(format!("took {d:.2}s, budget {}", fmt_dur(budget)))
+            };
+            (format!("{d:.2}s"), Some(d), verdict)
+        }
+        _ => unknown(format!("fault `{fault}` did not both start and finish")),
+    }
+}

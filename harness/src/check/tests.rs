@@ -1,0 +1,232 @@
+//! Checkers on hand-built timelines: one helper, many small cases.
+
+use super::*;
+use crate::scenario::reference;
+use crate::timeline::Event;
+use assert_matches::assert_matches;
+
+const S: Nanos = 1_000_000_000;
+
+/// A timeline from a compact description: samples of probe `p` every 100 ms from `0` to `end`
+/// seconds, failing inside `down` (seconds), fault `f` applied at `applied` and healed at `healed`.
+fn timeline(end: f64, down: &[(f64, f64)], applied: Option<f64>, healed: Option<f64>) -> Timeline {
+    let mut events = vec![];
+    let mut i = 0;
+    while (i as f64) * 0.1 <= end + 1e-9 {
+        let at = i as f64 * 0.1;
+        let ok = !down.iter().any(|(a, b)| at >= *a && at < *b);
+        events.push(Event {
+            at: (at * S as f64) as Nanos,
+            kind: EventKind::Sample {
+                probe: "p".into(),
+                ok,
+                latency: 1_000_000,
+                detail: (!ok).then(|| "timeout".into()),
+            },
+        });
+        i += 1;
+    }
+    for (at, applied) in [(applied, true), (healed, false)] {
+        let Some(at) = at else { continue };
+        let (fault, targets, detail) = ("f".to_string(), vec![], String::new());
+        events.push(Event {
+            at: (at * S as f64) as Nanos,
+            kind: if applied {
+                EventKind::FaultApplied {
+                    fault,
+                    targets,
+                    detail,
+                }
+            } else {
+                EventKind::FaultHealed {
+                    fault,
+                    targets,
+                    detail,
+                }
+            },
+        });
+    }
+    Timeline::from_events(events)
+}
+
+fn expect(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>) -> Expectation {
+    Expectation {
+        kind,
+        title: None,
+        probe: Some(reference("p")),
+        fault: Some(reference("f")),
+        budget: budget.map(Duration::from_secs_f64),
+        min: min.map(Duration::from_secs_f64),
+    }
+}
+
+fn verdict(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>, t: &Timeline) -> Verdict {
+    check(&expect(kind, budget, min), t).verdict
+}
+
+#[test]
+fn fails_during_cases() {
+    use ExpectationKind::FailsDuring as K;
+    let t = timeline(20.0, &[(5.0, 14.0)], Some(5.0), Some(13.0));
+    assert_eq!(verdict(K, None, Some(8.0), &t), Verdict::Pass);
+    assert_matches!(verdict(K, None, Some(10.0), &t), Verdict::Fail { .. });
+    let healthy = timeline(20.0, &[], Some(5.0), Some(13.0));
+    assert_matches!(verdict(K, None, Some(1.0), &healthy), Verdict::Fail { .. });
+    let never_applied = timeline(20.0, &[], None, None);
+    assert_matches!(
+        verdict(K, None, Some(1.0), &never_applied),
+        Verdict::Unknown { .. }
+    );
+    let o = check(&expect(K, None, Some(8.0)), &t);
+    assert!((o.measured_seconds.unwrap() - 9.0).abs() < 0.05, "{o:?}");
+}
+
+#[test]
+fn recovers_within_cases() {
+    use ExpectationKind::RecoversWithin as K;
+    let t = timeline(30.0, &[(5.0, 15.0)], Some(5.0), Some(13.0));
+    assert_eq!(verdict(K, Some(5.0), None, &t), Verdict::Pass);
+    assert_matches!(verdict(K, Some(1.0), None, &t), Verdict::Fail { .. });
+    let never_back = timeline(30.0, &[(5.0, 31.0)], Some(5.0), Some(13.0));
+    assert_matches!(
+        verdict(K, Some(20.0), None, &never_back),
+        Verdict::Fail { .. }
+    );
+    // A single lucky success does not count as recovered: it must stay up.
+    let flapping = timeline(30.0, &[(5.0, 15.0), (15.1, 20.0)], Some(5.0), Some(13.0));
+    let o = check(&expect(K, Some(20.0), None), &flapping);
+    assert!((o.measured_seconds.unwrap() - 7.0).abs() < 0.05, "{o:?}");
+    let not_healed = timeline(30.0, &[], Some(5.0), None);
+    assert_matches!(
+        verdict(K, Some(5.0), None, &not_healed),
+        Verdict::Unknown { .. }
+    );
+}
+
+#[test]
+fn never_fails_cases() {
+    use ExpectationKind::NeverFails as K;
+    assert_eq!(
+        verdict(K, None, None, &timeline(10.0, &[], Some(2.0), Some(8.0))),
+        Verdict::Pass
+    );
+    assert_matches!(
+        verdict(
+            K,
+            None,
+            None,
+            &timeline(10.0, &[(4.0, 4.2)], Some(2.0), Some(8.0))
+        ),
+        Verdict::Fail { .. }
+    );
+    // Failures before the fault starts are not counted.
+    assert_eq!(
+        verdict(
+            K,
+            None,
+            None,
+            &timeline(10.0, &[(0.0, 1.0)], Some(2.0), Some(8.0))
+        ),
+        Verdict::Pass
+    );
+    assert_matches!(
+        verdict(K, None, None, &Timeline::new()),
+        Verdict::Unknown { .. }
+    );
+}
+
+#[test]
+fn stays_down_cases() {
+    use ExpectationKind::StaysDown as K;
+    let broken = timeline(30.0, &[(5.0, 31.0)], Some(5.0), Some(13.0));
+    assert_eq!(verdict(K, None, Some(10.0), &broken), Verdict::Pass);
+    let self_healing = timeline(30.0, &[(5.0, 15.0)], Some(5.0), Some(13.0));
+    assert_matches!(
+        verdict(K, None, Some(10.0), &self_healing),
+        Verdict::Fail { .. }
+    );
+    let too_short = timeline(15.0, &[(5.0, 16.0)], Some(5.0), Some(13.0));
+    assert_matches!(
+        verdict(K, None, Some(10.0), &too_short),
+        Verdict::Unknown { .. }
+    );
+}
+
+fn readback(acked: &[u64], indeterminate: &[u64], present: &[u64]) -> Timeline {
+    Timeline::from_events(vec![Event {
+        at: 0,
+        kind: EventKind::ReadBack {
+            probe: "p".into(),
+            acknowledged: acked.to_vec(),
+            indeterminate: indeterminate.to_vec(),
+            present: present.to_vec(),
+        },
+    }])
+}
+
+#[test]
+fn no_lost_writes_cases() {
+    use ExpectationKind::NoLostWrites as K;
+    let v = |t: &Timeline| verdict(K, None, None, t);
+    assert_eq!(v(&readback(&[1, 2, 3], &[], &[1, 2, 3])), Verdict::Pass);
+    assert_eq!(
+        v(&readback(&[1, 2], &[3], &[1, 2, 3])),
+        Verdict::Pass,
+        "indeterminate and present is fine"
+    );
+    assert_eq!(
+        v(&readback(&[1, 2], &[3], &[1, 2])),
+        Verdict::Pass,
+        "indeterminate and absent is fine"
+    );
+    assert_matches!(v(&readback(&[1, 2, 3], &[], &[1, 3])), Verdict::Fail { .. });
+    assert_matches!(v(&readback(&[1], &[], &[1, 9])), Verdict::Fail { .. });
+    assert_matches!(v(&readback(&[], &[], &[])), Verdict::Unknown { .. });
+    assert_matches!(v(&Timeline::new()), Verdict::Unknown { .. });
+}
+
+fn measured(name: &str, value: f64) -> Timeline {
+    let kind = EventKind::Measurement {
+        name: name.into(),
+        value,
+        unit: "ms".into(),
+        what: String::new(),
+    };
+    Timeline::from_events(vec![Event { at: 0, kind }])
+}
+
+#[test]
+fn simultaneous_and_completes_cases() {
+    use ExpectationKind::{CompletesWithin, Simultaneous};
+    assert_eq!(
+        verdict(
+            Simultaneous,
+            Some(0.001),
+            None,
+            &measured("f/exit-skew", 0.4)
+        ),
+        Verdict::Pass
+    );
+    assert_matches!(
+        verdict(
+            Simultaneous,
+            Some(0.001),
+            None,
+            &measured("f/exit-skew", 3.0)
+        ),
+        Verdict::Fail { .. }
+    );
+    assert_matches!(
+        verdict(Simultaneous, Some(0.001), None, &Timeline::new()),
+        Verdict::Unknown { .. }
+    );
+    let t = timeline(1.0, &[], Some(1.0), Some(13.0));
+    assert_eq!(
+        verdict(CompletesWithin, Some(15.0), None, &t),
+        Verdict::Pass
+    );
+    assert_matches!(
+        verdict(CompletesWithin, Some(10.0), None, &t),
+        Verdict::Fail { .. }
+    );
+}

@@ -1,0 +1,281 @@
+//! A live topology: the run's network and containers, shareable (`&self` everywhere) so the
+//! nemesis, probes and tests can act on it concurrently. Bring-up and teardown live here.
+
+use crate::engine::cleanup::{Removed, RunGuard};
+use crate::engine::images::ImageSet;
+use crate::engine::signal::{self, GroupKill};
+use crate::engine::{self, RunEngine};
+use crate::error::{HarnessError, Result};
+use crate::scenario::{Scenario, Service, Signal};
+use crate::services::{self, Addresses};
+use crate::timeline::{now, Nanos, Timeline};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How a group kill was carried out and what it measured.
+#[derive(Debug, Clone)]
+pub struct KillReport {
+    /// Through pidfds at the processes (local engine) or through the Engine API (remote).
+    pub direct: bool,
+    /// Spread of the processes' exits (ns), when measured at the processes.
+    pub exit_skew: Option<Nanos>,
+    /// Spread of the signals sent (ns).
+    pub signal_spread: Option<Nanos>,
+}
+
+/// The running system of one run.
+pub struct Cluster {
+    pub engine: RunEngine,
+    pub scenario: Scenario,
+    pub addresses: Addresses,
+    pub timeline: Timeline,
+    guard: Mutex<Option<RunGuard>>,
+    recorder: tokio::task::JoinHandle<()>,
+}
+
+impl Cluster {
+    /// Creates the network and every service in topology order, waiting for each to be ready.
+    /// Whatever fails, what was created is removed when the returned error's guard drops.
+    pub async fn up(
+        docker: bollard::Docker,
+        run_id: &str,
+        scenario: &Scenario,
+        images: &ImageSet,
+        timeline: Timeline,
+    ) -> Result<Cluster> {
+        let engine = RunEngine::new(docker.clone(), run_id, &scenario.name);
+        let guard = RunGuard::new(docker, run_id);
+        let recorder = engine::events::record(&engine, timeline.clone());
+        let prefix = engine.create_network().await?;
+        let addresses = services::assign_addresses(scenario, &prefix);
+        let cluster = Cluster {
+            engine,
+            scenario: scenario.clone(),
+            addresses,
+            timeline,
+            guard: Mutex::new(Some(guard)),
+            recorder,
+        };
+        for service in &scenario.topology.services {
+            let started = Instant::now();
+            let specs = services::containers(scenario, service, images, &cluster.addresses)?;
+            let creations = specs.iter().map(|s| cluster.engine.start_new(s));
+            for r in futures_util::future::join_all(creations).await {
+                r?;
+            }
+            cluster
+                .wait_ready(
+                    service,
+                    &Scenario::replica_names(service),
+                    services::READY_TIMEOUT,
+                )
+                .await?;
+            services::set_up(service, &cluster.addresses)
+                .await
+                .map_err(|last| HarnessError::NotReady {
+                    service: service.name.clone(),
+                    timeout: services::READY_TIMEOUT,
+                    last,
+                })?;
+            cluster.timeline.note(format!(
+                "service {} ready ({} replicas) in {:.1}s",
+                service.name,
+                service.replicas,
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        Ok(cluster)
+    }
+
+    pub fn service(&self, name: &str) -> Result<&Service> {
+        self.scenario
+            .service(name)
+            .ok_or_else(|| HarnessError::Fault {
+                fault: String::new(),
+                message: format!("unknown service `{name}`"),
+            })
+    }
+
+    /// Polls the preset's readiness check until it passes or `timeout` runs out.
+    pub async fn wait_ready(
+        &self,
+        service: &Service,
+        replicas: &[String],
+        timeout: Duration,
+    ) -> Result<Duration> {
+        let started = Instant::now();
+        let mut last = String::from("not checked yet");
+        while started.elapsed() < timeout {
+            match services::readiness(service, replicas, &self.addresses).await {
+                Ok(()) => return Ok(started.elapsed()),
+                Err(e) => last = e,
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(HarnessError::NotReady {
+            service: service.name.clone(),
+            timeout,
+            last,
+        })
+    }
+
+    /// Signals the replicas' processes at the same instant and waits for them to exit.
+    /// Local engine: pidfds, exits measured at the processes. Remote: concurrent API kills.
+    pub async fn kill_together(&self, replicas: &[String], signal: Signal) -> Result<KillReport> {
+        let mut targets = vec![];
+        for r in replicas {
+            targets.push(self.engine.state(r).await?);
+        }
+        let local = targets
+            .iter()
+            .all(|(running, pid, id)| *running && signal::is_local_container_process(*pid, id));
+        if local {
+            let pids: Vec<i32> = targets.iter().map(|t| t.1 as i32).collect();
+            let sig = signal.number();
+            let killed = tokio::task::spawn_blocking(move || {
+                signal::kill_together(&pids, sig, Duration::from_secs(20))
+            })
+            .await
+            .expect("kill thread panicked")
+            .map_err(|e| HarnessError::io("signal the containers' processes")(e))?;
+            let GroupKill { signal_spread, .. } = killed;
+            return Ok(KillReport {
+                direct: true,
+                exit_skew: Some(killed.exit_skew()),
+                signal_spread: Some(signal_spread),
+            });
+        }
+        let name = match signal {
+            Signal::Kill => "SIGKILL",
+            Signal::Term => "SIGTERM",
+        };
+        let kills = replicas.iter().map(|r| self.engine.api_kill(r, name));
+        for r in futures_util::future::join_all(kills).await {
+            r?;
+        }
+        Ok(KillReport {
+            direct: false,
+            exit_skew: None,
+            signal_spread: None,
+        })
+    }
+
+    /// Starts stopped replicas again (concurrently).
+    pub async fn start(&self, replicas: &[String]) -> Result<()> {
+        let starts = replicas.iter().map(|r| self.engine.start(r));
+        for r in futures_util::future::join_all(starts).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Starts those of the replicas that are not running; the heal every fault ends with.
+    pub async fn start_stopped(&self, replicas: &[String]) -> Result<Vec<String>> {
+        let mut stopped = vec![];
+        for r in replicas {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            // A killed container may still be "running" for a moment while the engine reaps it.
+            loop {
+                let (running, pid, _) = self.engine.state(r).await?;
+                let dying = running && std::fs::metadata(format!("/proc/{pid}")).is_err();
+                if !running {
+                    stopped.push(r.clone());
+                    break;
+                }
+                if !dying || Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        self.start(&stopped).await?;
+        Ok(stopped)
+    }
+
+    /// The spread of the engine's `die` events for these replicas after `since` (ms), once all
+    /// have arrived (waits up to 5 s for them).
+    pub async fn die_event_spread(&self, replicas: &[String], since: Nanos) -> Option<f64> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let times: Vec<Nanos> = replicas
+                .iter()
+                .filter_map(|r| {
+                    self.timeline
+                        .events()
+                        .into_iter()
+                        .find_map(|e| match e.kind {
+                            crate::timeline::EventKind::Container { container, action }
+                                if &container == r
+                                    && action.starts_with("die")
+                                    && e.at >= since =>
+                            {
+                                Some(e.at)
+                            }
+                            _ => None,
+                        })
+                })
+                .collect();
+            if times.len() == replicas.len() {
+                let spread = times.iter().max()? - times.iter().min()?;
+                return Some(spread as f64 / 1e6);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Removes everything of the run. Also happens (on a thread) if the cluster is dropped.
+    pub async fn down(self) -> Result<Removed> {
+        self.recorder.abort();
+        let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match guard {
+            Some(g) => g.teardown().await,
+            None => Ok(Removed::default()),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.recorder.abort();
+    }
+}
+
+/// A new run id: UTC time plus 8 random hex digits (`20261123T072800-1a2b3c4d`).
+pub fn new_run_id() -> String {
+    let secs = now() / 1_000_000_000;
+    let days = secs / 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let rem = secs % 86_400;
+    let random: u32 = rand::random();
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}-{random:08x}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_dates() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(20_415), (2025, 11, 23));
+    }
+}

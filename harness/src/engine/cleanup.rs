@@ -1,0 +1,218 @@
+//! Teardown by label: a run's own resources, the leftovers of dead runs, or everything.
+//!
+//! Cleanup never trusts in-memory handles alone (testcontainers' drop-based cleanup is best
+//! effort): it lists what carries `aftershock.run` labels and removes it. [`RunGuard`] makes
+//! teardown happen on every path — success, failure, panic and a dropped (Ctrl-C) future.
+
+use super::{hostname, LABEL_HOST, LABEL_PID, LABEL_RUN};
+use crate::error::{HarnessError, Result};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
+};
+use bollard::Docker;
+use std::collections::{BTreeMap, HashMap};
+
+/// What a cleanup removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Removed {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+impl Removed {
+    pub fn is_empty(&self) -> bool {
+        *self == Removed::default()
+    }
+}
+
+/// The identity of this process as written into the `aftershock.pid` label: `<pid>@<start time>`,
+/// so a recycled PID is not mistaken for a live run.
+pub fn process_identity(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22 (starttime) counts after the command, which is in parentheses.
+    let after = stat.rsplit_once(')')?.1;
+    let start = after.split_whitespace().nth(19)?;
+    Some(format!("{pid}@{start}"))
+}
+
+fn alive(identity: &str) -> bool {
+    let pid = identity
+        .split('@')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok());
+    pid.and_then(process_identity).as_deref() == Some(identity)
+}
+
+fn filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {
+    let label = match value {
+        Some(v) => format!("{key}={v}"),
+        None => key.to_string(),
+    };
+    HashMap::from([("label".to_string(), vec![label])])
+}
+
+/// Removes every container, network and volume whose `aftershock.run` label is `run` (or any
+/// value when `run` is None).
+pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Removed> {
+    let f = filter(LABEL_RUN, run);
+    let mut removed = Removed::default();
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&f)
+                .build(),
+        ))
+        .await
+        .map_err(HarnessError::engine("list containers"))?;
+    let force = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
+    for c in containers {
+        let id = c.id.unwrap_or_default();
+        match docker.remove_container(&id, Some(force.clone())).await {
+            Ok(()) => removed.containers += 1,
+            Err(e) if e.to_string().contains("No such container") => {}
+            Err(e) => return Err(HarnessError::engine(format!("remove container {id}"))(e)),
+        }
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default().filters(&f).build(),
+        ))
+        .await
+        .map_err(HarnessError::engine("list networks"))?;
+    for n in networks {
+        let id = n.id.unwrap_or_default();
+        docker
+            .remove_network(&id)
+            .await
+            .map_err(HarnessError::engine(format!("remove network {id}")))?;
+        removed.networks += 1;
+    }
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default().filters(&f).build(),
+        ))
+        .await
+        .map_err(HarnessError::engine("list volumes"))?;
+    for v in volumes.volumes.unwrap_or_default() {
+        docker
+            .remove_volume(
+                &v.name,
+                Some(RemoveVolumeOptionsBuilder::default().force(true).build()),
+            )
+            .await
+            .map_err(HarnessError::engine(format!("remove volume {}", v.name)))?;
+        removed.volumes += 1;
+    }
+    Ok(removed)
+}
+
+/// Removes what runs of this host left behind when their process is gone (killed, Ctrl-C'd
+/// before teardown finished). Runs of live processes are left alone.
+pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
+    let f = filter(LABEL_RUN, None);
+    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&f)
+                .build(),
+        ))
+        .await
+        .map_err(HarnessError::engine("list containers"))?;
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default().filters(&f).build(),
+        ))
+        .await
+        .map_err(HarnessError::engine("list networks"))?;
+    let volumes = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default().filters(&f).build(),
+        ))
+        .await
+        .map_err(HarnessError::engine("list volumes"))?;
+    let label_sets = containers
+        .into_iter()
+        .filter_map(|c| c.labels)
+        .chain(networks.into_iter().filter_map(|n| n.labels))
+        .chain(
+            volumes
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| v.labels),
+        );
+    for labels in label_sets {
+        if let Some(run) = labels.get(LABEL_RUN) {
+            let pid = labels.get(LABEL_PID).cloned().unwrap_or_default();
+            let host = labels.get(LABEL_HOST).cloned().unwrap_or_default();
+            owners.insert(run.clone(), (pid, host));
+        }
+    }
+    let me = hostname();
+    let mut total = Removed::default();
+    for (run, (pid, host)) in owners {
+        if host == me && !alive(&pid) {
+            tracing::info!(run, "reaping the leftovers of a dead run");
+            let r = remove_labelled(docker, Some(&run)).await?;
+            total.containers += r.containers;
+            total.networks += r.networks;
+            total.volumes += r.volumes;
+        }
+    }
+    Ok(total)
+}
+
+/// Tears a run down when dropped, unless [`RunGuard::teardown`] already did. Drop runs the
+/// removal on a thread of its own, so it works from a panic or a cancelled future.
+pub struct RunGuard {
+    docker: Docker,
+    run_id: String,
+    armed: bool,
+}
+
+impl RunGuard {
+    pub fn new(docker: Docker, run_id: &str) -> Self {
+        Self {
+            docker,
+            run_id: run_id.into(),
+            armed: true,
+        }
+    }
+
+    /// Removes the run's resources now.
+    pub async fn teardown(mut self) -> Result<Removed> {
+        self.armed = false;
+        remove_labelled(&self.docker, Some(&self.run_id)).await
+    }
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let docker = self.docker.clone();
+        let run = self.run_id.clone();
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            match rt {
+                Ok(rt) => match rt.block_on(remove_labelled(&docker, Some(&run))) {
+                    Ok(r) => eprintln!("aftershock: tore down run {run} after an early exit ({} containers, {} networks, {} volumes)", r.containers, r.networks, r.volumes),
+                    Err(e) => eprintln!("aftershock: teardown of run {run} failed: {e}; run `aftershock clean`"),
+                },
+                Err(e) => eprintln!("aftershock: no runtime for teardown of {run}: {e}; run `aftershock clean`"),
+            }
+        });
+        let _ = handle.join();
+    }
+}

@@ -1,0 +1,225 @@
+//! The engine layer: the only module that talks to Docker (through bollard).
+//!
+//! Everything a run creates — network, containers, volumes — carries the labels
+//! `aftershock.run=<run id>` and `aftershock.scenario=<name>` (plus the owning process), so
+//! teardown, the reaper of dead runs and `aftershock clean` find it by label alone.
+//! Probes reach containers at their address on the run's own network.
+
+pub mod cleanup;
+pub mod events;
+pub mod images;
+pub mod signal;
+
+use crate::error::{HarnessError, Result};
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
+    NetworkCreateRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
+};
+use bollard::Docker;
+use std::collections::HashMap;
+
+pub const LABEL_RUN: &str = "aftershock.run";
+pub const LABEL_SCENARIO: &str = "aftershock.scenario";
+pub const LABEL_PID: &str = "aftershock.pid";
+pub const LABEL_HOST: &str = "aftershock.host";
+
+/// Connects to the local engine (DOCKER_HOST or the default socket) and checks it answers.
+pub async fn connect() -> Result<Docker> {
+    let docker = Docker::connect_with_local_defaults()
+        .map_err(|source| HarnessError::EngineUnreachable { source })?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|source| HarnessError::EngineUnreachable { source })?;
+    docker
+        .ping()
+        .await
+        .map_err(|source| HarnessError::EngineUnreachable { source })?;
+    Ok(docker)
+}
+
+/// This machine's host name (part of the labels: the reaper only judges runs of this host).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// What one container of a run looks like; built by `services`, created here.
+#[derive(Debug, Clone)]
+pub struct ContainerSpec {
+    /// The replica's name in the scenario (`zk1`): its host name and DNS alias on the network.
+    pub replica: String,
+    pub image: String,
+    pub env: Vec<String>,
+    pub cmd: Option<Vec<String>>,
+    /// Its fixed address on the run's network.
+    pub ip: String,
+}
+
+/// The engine as one run sees it: the client plus the run's identity and network.
+#[derive(Clone)]
+pub struct RunEngine {
+    pub docker: Docker,
+    pub run_id: String,
+    pub scenario: String,
+    /// Prefix of every container and network name of this run (`as-1a2b3c4d`).
+    pub prefix: String,
+}
+
+impl RunEngine {
+    pub fn new(docker: Docker, run_id: &str, scenario: &str) -> Self {
+        let short = run_id.rsplit('-').next().unwrap_or(run_id);
+        Self {
+            docker,
+            run_id: run_id.into(),
+            scenario: scenario.into(),
+            prefix: format!("as-{short}"),
+        }
+    }
+
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_RUN.into(), self.run_id.clone()),
+            (LABEL_SCENARIO.into(), self.scenario.clone()),
+            (
+                LABEL_PID.into(),
+                cleanup::process_identity(std::process::id()).unwrap_or_default(),
+            ),
+            (LABEL_HOST.into(), hostname()),
+        ])
+    }
+
+    pub fn network_name(&self) -> String {
+        self.prefix.clone()
+    }
+
+    /// The engine's name for a replica's container.
+    pub fn container_name(&self, replica: &str) -> String {
+        format!("{}-{replica}", self.prefix)
+    }
+
+    /// The replica name of one of this run's containers (inverse of `container_name`).
+    pub fn replica_of(&self, container: &str) -> Option<String> {
+        container
+            .trim_start_matches('/')
+            .strip_prefix(&format!("{}-", self.prefix))
+            .map(str::to_string)
+    }
+
+    /// Creates the run's own bridge network with a subnet of its own, so every replica keeps
+    /// a fixed address across restarts. Returns the first three octets (`172.30.7`).
+    pub async fn create_network(&self) -> Result<String> {
+        let seed: u32 = self
+            .run_id
+            .bytes()
+            .fold(7, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+        let mut last = None;
+        for attempt in 0..32u32 {
+            let prefix = format!("172.30.{}", (seed.wrapping_add(attempt * 37)) % 250 + 2);
+            let request = NetworkCreateRequest {
+                name: self.network_name(),
+                driver: Some("bridge".into()),
+                labels: Some(self.labels()),
+                ipam: Some(Ipam {
+                    config: Some(vec![IpamConfig {
+                        subnet: Some(format!("{prefix}.0/24")),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            match self.docker.create_network(request).await {
+                Ok(_) => return Ok(prefix),
+                Err(e) if e.to_string().contains("overlap") => last = Some(e),
+                Err(e) => return Err(HarnessError::engine("create the run's network")(e)),
+            }
+        }
+        Err(HarnessError::engine(
+            "create the run's network (every subnet tried overlaps)",
+        )(last.expect("at least one attempt")))
+    }
+
+    /// Creates and starts a container on the run's network; no restart policy, no published ports.
+    pub async fn start_new(&self, spec: &ContainerSpec) -> Result<()> {
+        let name = self.container_name(&spec.replica);
+        let network = self.network_name();
+        let endpoint = EndpointSettings {
+            aliases: Some(vec![spec.replica.clone()]),
+            ipam_config: Some(EndpointIpamConfig {
+                ipv4_address: Some(spec.ip.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            hostname: Some(spec.replica.clone()),
+            env: Some(spec.env.clone()),
+            cmd: spec.cmd.clone(),
+            labels: Some(self.labels()),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.clone()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(network, endpoint)])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        self.docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|source| match &source {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => HarnessError::ImageMissing {
+                    image: spec.image.clone(),
+                },
+                _ => HarnessError::engine(format!("create container {name}"))(source),
+            })?;
+        self.start(&spec.replica).await
+    }
+
+    /// Starts an existing (stopped) container of a replica.
+    pub async fn start(&self, replica: &str) -> Result<()> {
+        let name = self.container_name(replica);
+        self.docker
+            .start_container(&name, None)
+            .await
+            .map_err(HarnessError::engine(format!("start container {name}")))
+    }
+
+    /// Kills through the Engine API (the fallback when the engine is not local).
+    pub async fn api_kill(&self, replica: &str, signal: &str) -> Result<()> {
+        let name = self.container_name(replica);
+        let options = KillContainerOptionsBuilder::default()
+            .signal(signal)
+            .build();
+        self.docker
+            .kill_container(&name, Some(options))
+            .await
+            .map_err(HarnessError::engine(format!("kill container {name}")))
+    }
+
+    /// The replica's state: (running, PID of its main process, full container id).
+    pub async fn state(&self, replica: &str) -> Result<(bool, i64, String)> {
+        let name = self.container_name(replica);
+        let info = self
+            .docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .map_err(HarnessError::engine(format!("inspect container {name}")))?;
+        let state = info.state.unwrap_or_default();
+        Ok((
+            state.running.unwrap_or(false),
+            state.pid.unwrap_or(0),
+            info.id.unwrap_or_default(),
+        ))
+    }
+}

@@ -1,0 +1,58 @@
+//! The harness's own errors: things that went wrong in the harness or its environment,
+//! never a verdict about the system under test (those are `check::Verdict`s).
+
+use crate::scenario::ScenarioError;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error("cannot reach the Docker engine ({source}). Start one: as root `apt-get install -y docker.io && dockerd >/tmp/dockerd.log 2>&1 &`, or point DOCKER_HOST at a running engine")]
+    EngineUnreachable { source: bollard::errors::Error },
+
+    #[error("the Docker engine refused to {action}: {source}")]
+    Engine {
+        action: String,
+        source: bollard::errors::Error,
+    },
+
+    #[error("building image `{image}` failed: {message}")]
+    ImageBuild { image: String, message: String },
+
+    #[error(
+        "image `{image}` is missing; build it with `aftershock images build` (or `make images`)"
+    )]
+    ImageMissing { image: String },
+
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+
+    #[error("service `{service}` was not ready within {timeout:?}: {last}")]
+    NotReady {
+        service: String,
+        timeout: Duration,
+        last: String,
+    },
+
+    #[error("fault `{fault}`: {message}")]
+    Fault { fault: String, message: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl HarnessError {
+    pub fn engine(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+        let action = action.into();
+        move |source| HarnessError::Engine { action, source }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| HarnessError::Io { context, source }
+    }
+}
+
+pub type Result<T, E = HarnessError> = std::result::Result<T, E>;

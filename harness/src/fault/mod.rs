@@ -1,0 +1,204 @@
+//! The nemesis: carries out the scenario's fault schedule against a live [`Cluster`].
+//!
+//! Faults are data (`scenario::Fault`); this module executes them. Each fault is applied at
+//! its time, records `fault-applied` with the replicas it hit and what it measured (exit skew,
+//! `die`-event spread), and is **always** healed — after `down_for`, at the end of the
+//! observation, or at once when something went wrong — recording `fault-healed`.
+
+mod select;
+
+use crate::cluster::Cluster;
+use crate::error::{HarnessError, Result};
+use crate::scenario::{Fault, FaultKind, Signal};
+use crate::timeline::{now, EventKind};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::task::JoinHandle;
+
+pub use select::resolve;
+
+/// Starts one task per fault; each sleeps until its time, applies and heals. `until` is the
+/// end of the observation (when faults without `down_for` are healed).
+pub fn start_all(
+    cluster: &Arc<Cluster>,
+    start: Instant,
+    until: Instant,
+    seed: u64,
+) -> Vec<JoinHandle<Result<()>>> {
+    cluster
+        .scenario
+        .faults
+        .iter()
+        .enumerate()
+        .map(|(i, fault)| {
+            let cluster = cluster.clone();
+            let fault = fault.clone();
+            let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(i as u64));
+            tokio::spawn(async move {
+                tokio::time::sleep_until((start + fault.at).into()).await;
+                carry_out(&cluster, &fault, rng, until).await
+            })
+        })
+        .collect()
+}
+
+fn signal_name(s: Signal) -> &'static str {
+    match s {
+        Signal::Kill => "SIGKILL",
+        Signal::Term => "SIGTERM",
+    }
+}
+
+/// Applies one fault and heals it; the heal runs even when applying failed.
+pub async fn carry_out(
+    cluster: &Cluster,
+    fault: &Fault,
+    mut rng: ChaCha8Rng,
+    until: Instant,
+) -> Result<()> {
+    let service = cluster.service(fault.target.get_ref())?;
+    let targets = resolve(&fault.select, service, &cluster.addresses, &mut rng)
+        .await
+        .map_err(|message| HarnessError::Fault {
+            fault: fault.name.clone(),
+            message,
+        })?;
+    let applied = match fault.kind {
+        FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
+        FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
+    };
+    if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
+        let heal_at = match fault.down_for {
+            Some(d) => Instant::now() + d,
+            None => until,
+        };
+        tokio::time::sleep_until(heal_at.into()).await;
+    }
+    let healed = cluster.start_stopped(&targets).await;
+    let detail = match (&applied, &healed) {
+        (_, Ok(started)) if started.is_empty() => "all targets were already running".to_string(),
+        (_, Ok(started)) => format!("started {}", started.join(", ")),
+        (_, Err(e)) => format!("heal failed: {e}"),
+    };
+    cluster.timeline.record(EventKind::FaultHealed {
+        fault: fault.name.clone(),
+        targets: targets.clone(),
+        detail,
+    });
+    applied?;
+    healed.map(|_| ())
+}
+
+fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f64, words: &str) {
+    cluster.timeline.record(EventKind::Measurement {
+        name: format!("{}/{what}", fault.name),
+        value: value_ms,
+        unit: "ms".into(),
+        what: words.into(),
+    });
+}
+
+async fn kill(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
+    let since = now();
+    let report = cluster.kill_together(targets, fault.signal).await?;
+    let how = if report.direct {
+        "pidfd at the processes"
+    } else {
+        "Engine API (remote engine)"
+    };
+    cluster.timeline.push(crate::timeline::Event {
+        at: since,
+        kind: EventKind::FaultApplied {
+            fault: fault.name.clone(),
+            targets: targets.to_vec(),
+            detail: format!(
+                "{} to {} via {how}",
+                signal_name(fault.signal),
+                targets.join(", ")
+            ),
+        },
+    });
+    if let Some(skew) = report.exit_skew {
+        measure(
+            cluster,
+            fault,
+            "exit-skew",
+            skew as f64 / 1e6,
+            "spread of the killed processes' exits, polled on their pidfds",
+        );
+    }
+    if let Some(spread) = report.signal_spread {
+        measure(
+            cluster,
+            fault,
+            "signal-spread",
+            spread as f64 / 1e6,
+            "time between the first and the last signal sent",
+        );
+    }
+    if targets.len() > 1 {
+        if let Some(spread) = cluster.die_event_spread(targets, since).await {
+            measure(
+                cluster,
+                fault,
+                "die-event-spread",
+                spread,
+                "spread of the engine's `die` events (the engine serialises them)",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Restarts the targets one at a time, the leader last, waiting for each to rejoin.
+async fn rolling_restart(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
+    let service = cluster.service(fault.target.get_ref())?;
+    let leader = crate::services::leader(service, &cluster.addresses).await;
+    let mut order: Vec<String> = targets
+        .iter()
+        .filter(|t| Some(*t) != leader.as_ref())
+        .cloned()
+        .collect();
+    order.extend(
+        targets
+            .iter()
+            .filter(|t| Some(*t) == leader.as_ref())
+            .cloned(),
+    );
+    cluster.timeline.record(EventKind::FaultApplied {
+        fault: fault.name.clone(),
+        targets: order.clone(),
+        detail: format!(
+            "rolling restart in order {}, each must rejoin before the next",
+            order.join(" → ")
+        ),
+    });
+    for replica in &order {
+        let one = std::slice::from_ref(replica);
+        let killed_at = Instant::now();
+        cluster.kill_together(one, fault.signal).await?;
+        cluster.start_stopped(one).await?;
+        let waited = cluster
+            .wait_ready(service, one, fault.rejoin_timeout)
+            .await
+            .map_err(|e| HarnessError::Fault {
+                fault: fault.name.clone(),
+                message: format!("{replica} did not rejoin: {e}"),
+            })?;
+        cluster.timeline.note(format!(
+            "{}: {replica} restarted and rejoined in {:.2}s",
+            fault.name,
+            killed_at.elapsed().as_secs_f64()
+        ));
+        measure(
+            cluster,
+            fault,
+            &format!("rejoin-{replica}"),
+            waited.as_secs_f64() * 1e3,
+            "from start to rejoined the ensemble",
+        );
+    }
+    Ok(())
+}

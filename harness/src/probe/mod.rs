@@ -1,0 +1,119 @@
+//! Probes: observers that sample the system at a fixed rate (10 Hz by default) until the
+//! observation ends. Every sample — ok or not, its latency, its error — goes to the timeline.
+//! One loop ([`sample_until`]) drives every kind; a kind only says how to take one sample.
+
+pub mod http;
+pub mod zookeeper;
+
+use crate::scenario::{Probe, ProbeKind, Scenario};
+use crate::services::Addresses;
+use crate::timeline::{now, EventKind, Timeline};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// One kind of observation.
+pub trait Sampler: Send {
+    /// Takes sample number `seq`: `Ok(detail)` when the system answered as it should.
+    fn sample(&mut self, seq: u64) -> impl Future<Output = Result<Option<String>, String>> + Send;
+}
+
+/// Samples at the probe's interval until `until`; returns the sampler (with what it learnt).
+pub async fn sample_until<S: Sampler>(
+    probe: &Probe,
+    mut sampler: S,
+    until: Instant,
+    timeline: &Timeline,
+) -> S {
+    let mut seq = 0u64;
+    let mut next = Instant::now();
+    while Instant::now() < until {
+        let at = now();
+        let started = Instant::now();
+        let result = tokio::time::timeout(probe.timeout, sampler.sample(seq))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", probe.timeout)));
+        let latency = started.elapsed().as_nanos() as i64;
+        let (ok, detail) = match result {
+            Ok(d) => (true, d),
+            Err(e) => (false, Some(e)),
+        };
+        timeline.push(crate::timeline::Event {
+            at,
+            kind: EventKind::Sample {
+                probe: probe.name.clone(),
+                ok,
+                latency,
+                detail,
+            },
+        });
+        seq += 1;
+        next += probe.interval;
+        let now = Instant::now();
+        if next < now {
+            next = now; // fell behind: sample again at once, never in a burst
+        }
+        tokio::time::sleep_until(next.into()).await;
+    }
+    sampler
+}
+
+/// A running probe; `finish` waits for it and does its end-of-run read-back, if any.
+pub enum Running {
+    Plain(JoinHandle<()>),
+    Writes(JoinHandle<zookeeper::Writer>),
+}
+
+impl Running {
+    pub async fn finish(self, timeline: &Timeline) {
+        match self {
+            Running::Plain(h) => {
+                let _ = h.await;
+            }
+            Running::Writes(h) => {
+                if let Ok(writer) = h.await {
+                    writer.read_back(timeline).await;
+                }
+            }
+        }
+    }
+}
+
+/// Starts every probe of the scenario; they stop by themselves after `observe`.
+pub fn start_all(
+    scenario: &Scenario,
+    addresses: &Addresses,
+    timeline: &Timeline,
+    observe: Duration,
+) -> Vec<Running> {
+    let until = Instant::now() + observe;
+    scenario
+        .probes
+        .iter()
+        .map(|p| {
+            let service = scenario
+                .service(p.target.get_ref())
+                .expect("validated: probe target exists");
+            let replicas = Scenario::replica_names(service);
+            let (p, t, a) = (p.clone(), timeline.clone(), addresses.clone());
+            match p.kind {
+                ProbeKind::ZookeeperWrite => Running::Writes(tokio::spawn(async move {
+                    let w = zookeeper::Writer::new(&p.name, &replicas, &a, p.timeout);
+                    sample_until(&p, w, until, &t).await
+                })),
+                ProbeKind::ZookeeperMode => Running::Plain(tokio::spawn(async move {
+                    let m = zookeeper::Modes::new(replicas, a, p.timeout);
+                    sample_until(&p, m, until, &t).await;
+                })),
+                ProbeKind::Http => Running::Plain(tokio::spawn(async move {
+                    let h = http::Get::new(
+                        &a[&replicas[0]],
+                        p.path.as_deref().unwrap_or("/"),
+                        p.timeout,
+                    );
+                    sample_until(&p, h, until, &t).await;
+                })),
+            }
+        })
+        .collect()
+}

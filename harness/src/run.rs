@@ -1,0 +1,117 @@
+//! The one entry point: `run(&Scenario) -> Report`. Describing (scenario), executing (cluster,
+//! nemesis, probes) and checking (check) meet here and nowhere else.
+//!
+//! Order: connect → take the run lock (timed runs never overlap) → reap dead runs → images →
+//! bring up → probes and nemesis → heal → read-backs → teardown → checks → report.
+//! A harness error after bring-up started makes every verdict unknown; it is never a failure.
+
+use crate::check::{self, Outcome, Verdict};
+use crate::cluster::{new_run_id, Cluster};
+use crate::engine::{self, cleanup, images};
+use crate::error::{HarnessError, Result};
+use crate::report::Report;
+use crate::scenario::Scenario;
+use crate::timeline::{now, Timeline};
+use crate::{fault, probe};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Options of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+}
+
+/// Runs a scenario against real containers and judges it. `Err` only when the run could not
+/// start at all (no engine, images could not be built); later problems give an unknown report.
+pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
+    let docker = engine::connect().await?;
+    let _lock = images::FileLock::acquire(images::work_dir().join("run.lock")).await?;
+    let reaped = cleanup::reap_dead_runs(&docker).await?;
+    if !reaped.is_empty() {
+        eprintln!("aftershock: removed what dead runs left behind: {reaped:?}");
+    }
+    let image_set = images::ensure(&docker).await?;
+    let run_id = new_run_id();
+    let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
+    eprintln!(
+        "aftershock: running {} (run {run_id}, seed {seed})",
+        scenario.name
+    );
+    let timeline = Timeline::new();
+    let started_at = now();
+    let result = execute(docker, &run_id, scenario, &image_set, &timeline, seed).await;
+    let error = result.err().map(|e| e.to_string());
+    let outcomes = match &error {
+        None => check::check_all(scenario, &timeline),
+        Some(e) => unknown_all(scenario, &timeline, e),
+    };
+    let report = Report::new(
+        scenario,
+        &run_id,
+        seed,
+        started_at,
+        now(),
+        error,
+        outcomes,
+        timeline.events(),
+    );
+    report
+        .write()
+        .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
+    Ok(report)
+}
+
+fn unknown_all(scenario: &Scenario, timeline: &Timeline, error: &str) -> Vec<Outcome> {
+    check::check_all(scenario, timeline)
+        .into_iter()
+        .map(|mut o| {
+            o.verdict = Verdict::Unknown {
+                reason: format!("harness error: {error}"),
+            };
+            o
+        })
+        .collect()
+}
+
+async fn execute(
+    docker: bollard::Docker,
+    run_id: &str,
+    scenario: &Scenario,
+    image_set: &images::ImageSet,
+    timeline: &Timeline,
+    seed: u64,
+) -> Result<()> {
+    let cluster =
+        Arc::new(Cluster::up(docker, run_id, scenario, image_set, timeline.clone()).await?);
+    timeline.note("observation starts");
+    let start = Instant::now();
+    let until = start + scenario.duration;
+    let probes = probe::start_all(scenario, &cluster.addresses, timeline, scenario.duration);
+    let nemesis = fault::start_all(&cluster, start, until, seed);
+    let mut first_error = None;
+    for task in nemesis {
+        let result = task.await.unwrap_or_else(|e| {
+            Err(HarnessError::Fault {
+                fault: "?".into(),
+                message: format!("nemesis task panicked: {e}"),
+            })
+        });
+        if let Err(e) = result {
+            timeline.note(format!("nemesis error: {e}"));
+            first_error.get_or_insert(e);
+        }
+    }
+    for p in probes {
+        p.finish(timeline).await;
+    }
+    timeline.note("observation ends");
+    let cluster = Arc::into_inner(cluster).expect("every nemesis task has ended");
+    let removed = cluster.down().await?;
+    timeline.note(format!(
+        "teardown removed {} containers, {} networks, {} volumes",
+        removed.containers, removed.networks, removed.volumes
+    ));
+    first_error.map_or(Ok(()), Err)
+}

@@ -1,0 +1,105 @@
+//! Building a [`Scenario`] in Rust instead of TOML: the same type, the same validation.
+//!
+//! ```
+//! use aftershock::scenario::{builder::ScenarioBuilder, Preset, ProbeKind};
+//! use std::time::Duration;
+//! let s = ScenarioBuilder::new("zk-smoke", Duration::from_secs(10))
+//!     .service("zk", Preset::Zookeeper, 3, &[])
+//!     .probe("writes", ProbeKind::ZookeeperWrite, "zk", None)
+//!     .build()
+//!     .unwrap();
+//! assert_eq!(s.topology.services[0].replicas, 3);
+//! ```
+
+use super::*;
+
+/// Accumulates the parts of a scenario; [`ScenarioBuilder::build`] validates them.
+pub struct ScenarioBuilder {
+    scenario: Scenario,
+}
+
+impl ScenarioBuilder {
+    pub fn new(name: &str, duration: Duration) -> Self {
+        Self {
+            scenario: Scenario {
+                name: name.into(),
+                incident: None,
+                variant: default_variant(),
+                summary: String::new(),
+                duration,
+                seed: None,
+                topology: Topology::default(),
+                probes: vec![],
+                faults: vec![],
+                expectations: vec![],
+            },
+        }
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.scenario.seed = Some(seed);
+        self
+    }
+
+    pub fn service(mut self, name: &str, preset: Preset, replicas: usize, uses: &[&str]) -> Self {
+        self.scenario.topology.services.push(Service {
+            name: name.into(),
+            preset,
+            replicas,
+            env: BTreeMap::new(),
+            uses: uses.iter().map(|u| reference(*u)).collect(),
+        });
+        self
+    }
+
+    pub fn probe(mut self, name: &str, kind: ProbeKind, target: &str, path: Option<&str>) -> Self {
+        self.scenario.probes.push(Probe {
+            name: name.into(),
+            kind,
+            target: reference(target),
+            interval: default_interval(),
+            timeout: default_timeout(),
+            path: path.map(str::to_string),
+        });
+        self
+    }
+
+    /// Adds a fault; `down_for` is how long the selected replicas stay down.
+    pub fn fault(
+        mut self,
+        name: &str,
+        kind: FaultKind,
+        at: Duration,
+        target: &str,
+        select: Select,
+        down_for: Option<Duration>,
+    ) -> Self {
+        self.scenario.faults.push(Fault {
+            name: name.into(),
+            kind,
+            at,
+            target: reference(target),
+            select,
+            signal: Signal::Kill,
+            down_for,
+            rejoin_timeout: default_rejoin(),
+        });
+        self
+    }
+
+    pub fn expect(mut self, expectation: Expectation) -> Self {
+        self.scenario.expectations.push(expectation);
+        self
+    }
+
+    /// Validates and returns the scenario; errors read like a file's, with file `<builder>`.
+    pub fn build(self) -> Result<Scenario, ScenarioError> {
+        validate::validate(&self.scenario).map_err(|(_, message)| ScenarioError::At {
+            file: "<builder>".into(),
+            line: 0,
+            column: 0,
+            message,
+        })?;
+        Ok(self.scenario)
+    }
+}

@@ -1,0 +1,287 @@
+//! What to do: the typed description of an experiment. No I/O here except reading the file.
+//!
+//! A [`Scenario`] is a [`Topology`] (services and their replicas), the [`Probe`]s that observe it,
+//! the [`Fault`] schedule the nemesis carries out and the [`Expectation`]s the checkers judge.
+//! Scenario files are TOML (see `scenarios/`); [`builder`] produces the same type from Rust.
+//! Every reference to a service, probe or fault keeps its position in the file, so validation
+//! errors can name `file:line:column`.
+
+pub mod builder;
+mod parse;
+mod validate;
+
+pub use parse::{load, parse, ScenarioError};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A name that refers to something else in the scenario, with its place in the file.
+pub type Ref = Spanned<String>;
+
+/// Makes a [`Ref`] that has no place in a file (used by the builder).
+pub fn reference(name: impl Into<String>) -> Ref {
+    Spanned::new(0..0, name.into())
+}
+
+/// One replayable experiment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name; used in labels, report paths and the suite table.
+    pub name: String,
+    /// The postmortem this replays (file stem in `shared/postmortems/`), if any.
+    #[serde(default)]
+    pub incident: Option<String>,
+    /// `as-it-was`, `remediated`, or a name of your own.
+    #[serde(default = "default_variant")]
+    pub variant: String,
+    /// What the postmortem says happened (or what this variant is meant to show).
+    #[serde(default)]
+    pub summary: String,
+    /// How long probes observe the system, counted from when they start.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Seed for every random choice; a fresh one is drawn and printed when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub topology: Topology,
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<Probe>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    #[serde(default, rename = "expect")]
+    pub expectations: Vec<Expectation>,
+}
+
+fn default_variant() -> String {
+    "as-it-was".into()
+}
+
+/// The system under test: the services to bring up, in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    #[serde(rename = "service")]
+    pub services: Vec<Service>,
+}
+
+/// A service: one or more replicas of a built-in preset on the run's own network.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unique name; replicas are called `<name>1`, `<name>2`, ... (one replica: `<name>`).
+    pub name: String,
+    pub preset: Preset,
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Extra environment for every replica.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Services this one talks to; they are started first (e.g. the toy API uses `zk`).
+    #[serde(default)]
+    pub uses: Vec<Ref>,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The built-in kinds of service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// A ZooKeeper 3.8 ensemble (one member per replica).
+    Zookeeper,
+    /// The project's toy HTTP API; reads its configuration from the ZooKeeper it `uses`.
+    ToyApi,
+}
+
+/// What a probe talks to and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// Creates a new znode per sample; at the end reads back which acknowledged ones exist.
+    ZookeeperWrite,
+    /// Asks every member for its mode (`srvr`); ok when some member says leader.
+    ZookeeperMode,
+    /// HTTP GET `path` on the service; ok on 2xx.
+    Http,
+}
+
+/// An observer that samples the system at a fixed interval; every sample goes to the timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub name: String,
+    pub kind: ProbeKind,
+    /// The service observed.
+    pub target: Ref,
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Deadline of one sample; a sample that takes longer fails.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Path for `http` probes.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// Which replicas of a service a fault hits. Resolved at the moment the fault is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Select {
+    /// One replica chosen with the run's seed.
+    One,
+    /// Every replica.
+    All,
+    /// The current leader (asked of the service).
+    Leader,
+    /// The largest group that still leaves a majority: (n-1)/2 replicas.
+    Minority,
+    /// The smallest majority: n/2+1 replicas.
+    Majority,
+    /// N replicas chosen with the run's seed.
+    Count(usize),
+    /// N replicas that are not the leader.
+    Followers(usize),
+    /// These replicas by name.
+    Named(Vec<String>),
+}
+
+/// Which signal a kill delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signal {
+    #[serde(rename = "KILL")]
+    Kill,
+    #[serde(rename = "TERM")]
+    Term,
+}
+
+impl Signal {
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Kill => libc::SIGKILL,
+            Signal::Term => libc::SIGTERM,
+        }
+    }
+}
+
+/// What the nemesis does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Signal the selected replicas at the same instant; they stay down until healed
+    /// (after `down_for`, or at the end of the run).
+    Kill,
+    /// Like `kill`, then start them all again after `down_for`.
+    Restart,
+    /// Restart the selected replicas one at a time, waiting for each to rejoin before the next.
+    RollingRestart,
+}
+
+/// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub name: String,
+    pub kind: FaultKind,
+    /// When, counted from the start of the probes.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// The service hit.
+    pub target: Ref,
+    #[serde(default = "default_select")]
+    pub select: Select,
+    #[serde(default = "default_signal")]
+    pub signal: Signal,
+    /// How long the replicas stay down before they are started again.
+    #[serde(default, with = "humantime_serde")]
+    pub down_for: Option<Duration>,
+    /// For `rolling-restart`: the longest wait for one replica to rejoin.
+    #[serde(default = "default_rejoin", with = "humantime_serde")]
+    pub rejoin_timeout: Duration,
+}
+
+fn default_select() -> Select {
+    Select::One
+}
+fn default_signal() -> Signal {
+    Signal::Kill
+}
+fn default_rejoin() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// How an expectation judges the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectationKind {
+    /// The probe failed without interruption for at least `min` while `fault` was in effect.
+    FailsDuring,
+    /// After `fault` healed, the probe succeeds again (and keeps succeeding) within `budget`.
+    RecoversWithin,
+    /// The probe never failed from `fault`'s start to the end of the run (or the whole run).
+    NeverFails,
+    /// After `fault` healed, the probe kept failing for at least `min` (it did not recover by itself).
+    StaysDown,
+    /// Every acknowledged write of the probe is present at the end.
+    NoLostWrites,
+    /// The killed processes of `fault` exited within `budget` of each other.
+    Simultaneous,
+    /// The fault (a rolling restart) finished within `budget`.
+    CompletesWithin,
+}
+
+/// An invariant with a budget: what the checkers judge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub kind: ExpectationKind,
+    /// What this expectation means, in the words of the report.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub probe: Option<Ref>,
+    #[serde(default)]
+    pub fault: Option<Ref>,
+    /// The longest allowed time (recovers-within, simultaneous, completes-within).
+    #[serde(default, with = "humantime_serde")]
+    pub budget: Option<Duration>,
+    /// The shortest required time (fails-during, stays-down).
+    #[serde(default, with = "humantime_serde")]
+    pub min: Option<Duration>,
+}
+
+impl Scenario {
+    /// The names of a service's replicas, in order (`zk1`, `zk2`, ... or just `api`).
+    pub fn replica_names(service: &Service) -> Vec<String> {
+        if service.replicas == 1 {
+            vec![service.name.clone()]
+        } else {
+            (1..=service.replicas)
+                .map(|i| format!("{}{}", service.name, i))
+                .collect()
+        }
+    }
+
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.topology.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn probe(&self, name: &str) -> Option<&Probe> {
+        self.probes.iter().find(|p| p.name == name)
+    }
+
+    pub fn fault(&self, name: &str) -> Option<&Fault> {
+        self.faults.iter().find(|f| f.name == name)
+    }
+}

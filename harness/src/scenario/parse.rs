@@ -1,0 +1,90 @@
+//! Reading a scenario file: TOML → [`Scenario`], then validation. Errors name file:line:column.
+
+use super::{validate, Scenario};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Why a scenario file could not be used. Every variant says where and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("{path}: cannot read the scenario file: {source} (check the path; `aftershock suite` runs every file in scenarios/)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    At {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl ScenarioError {
+    /// An error at a byte range of `source`.
+    pub(crate) fn at(file: &str, source: &str, span: Range<usize>, message: String) -> Self {
+        let (line, column) = line_column(source, span.start);
+        ScenarioError::At {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The place of a table's `name = "..."` (or of the quoted word) in the text; the start if absent.
+fn find_name(source: &str, name: &str) -> Range<usize> {
+    let quoted = format!("\"{name}\"");
+    let at = source
+        .find(&format!("name = {quoted}"))
+        .or_else(|| source.find(&quoted));
+    at.map_or(0..0, |i| i..i + quoted.len())
+}
+
+/// Reads and validates the scenario file at `path`.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(&path.display().to_string(), &source)
+}
+
+/// Parses and validates scenario text; `file` is only used in error messages.
+pub fn parse(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
+    let scenario: Scenario = toml::from_str(source).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        ScenarioError::at(file, source, span, message)
+    })?;
+    validate::validate(&scenario).map_err(|(anchor, message)| {
+        let span = match anchor {
+            validate::Anchor::Span(span) => span,
+            validate::Anchor::Name(name) => find_name(source, &name),
+        };
+        ScenarioError::at(file, source, span, message)
+    })?;
+    Ok(scenario)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_column;
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    }
+}

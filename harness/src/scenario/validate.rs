@@ -1,0 +1,241 @@
+//! Checks that go beyond the TOML grammar: every reference resolves, every fault and
+//! expectation has what its kind needs. Runs before any container starts.
+
+use super::{ExpectationKind, FaultKind, Preset, ProbeKind, Ref, Scenario, Select};
+use std::collections::HashSet;
+use std::ops::Range;
+
+/// Where a problem is: a byte range, or the name of the table it is in (found in the text later).
+pub(crate) enum Anchor {
+    Span(Range<usize>),
+    Name(String),
+}
+
+type Invalid = (Anchor, String);
+
+fn unknown(what: &str, r: &Ref, known: Vec<&str>) -> Invalid {
+    (
+        Anchor::Span(r.span()),
+        format!(
+            "unknown {what} `{}`; expected one of: {}",
+            r.get_ref(),
+            known.join(", ")
+        ),
+    )
+}
+
+/// Returns the first problem found, with the byte range it is about.
+pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
+    let services: Vec<&str> = s
+        .topology
+        .services
+        .iter()
+        .map(|x| x.name.as_str())
+        .collect();
+    let probes: Vec<&str> = s.probes.iter().map(|x| x.name.as_str()).collect();
+    let faults: Vec<&str> = s.faults.iter().map(|x| x.name.as_str()).collect();
+    for (what, names) in [
+        ("service", &services),
+        ("probe", &probes),
+        ("fault", &faults),
+    ] {
+        let mut seen = HashSet::new();
+        for n in names.iter() {
+            if !seen.insert(*n) {
+                return Err((
+                    Anchor::Name(n.to_string()),
+                    format!("two {what}s are named `{n}`; names must be unique"),
+                ));
+            }
+            if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err((
+                    Anchor::Name(n.to_string()),
+                    format!("{what} name `{n}` must be non-empty and use only a-z, 0-9 and -"),
+                ));
+            }
+        }
+    }
+    if s.topology.services.is_empty() {
+        return Err((
+            Anchor::Span(0..0),
+            "the topology has no services; add a [[topology.service]] table".into(),
+        ));
+    }
+    for svc in &s.topology.services {
+        if svc.replicas == 0 || svc.replicas > 9 {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!(
+                    "service `{}`: replicas must be 1 to 9, not {}",
+                    svc.name, svc.replicas
+                ),
+            ));
+        }
+        for u in &svc.uses {
+            if s.service(u.get_ref()).is_none() || u.get_ref() == &svc.name {
+                return Err(unknown("service", u, services.clone()));
+            }
+        }
+        if svc.preset == Preset::ToyApi
+            && !svc
+                .uses
+                .iter()
+                .any(|u| s.service(u.get_ref()).map(|x| x.preset) == Some(Preset::Zookeeper))
+        {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!(
+                    "service `{}` (toy-api) must `uses` a zookeeper service for its configuration",
+                    svc.name
+                ),
+            ));
+        }
+    }
+    for p in &s.probes {
+        let Some(svc) = s.service(p.target.get_ref()) else {
+            return Err(unknown("service", &p.target, services.clone()));
+        };
+        let needs = match p.kind {
+            ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
+            ProbeKind::Http => None,
+        };
+        if let Some(preset) = needs {
+            if svc.preset != preset {
+                return Err((
+                    Anchor::Span(p.target.span()),
+                    format!(
+                        "probe `{}` ({:?}) needs a {:?} service, but `{}` is {:?}",
+                        p.name, p.kind, preset, svc.name, svc.preset
+                    ),
+                ));
+            }
+        }
+        if p.kind == ProbeKind::Http && p.path.as_deref().is_none_or(|x| !x.starts_with('/')) {
+            return Err((
+                Anchor::Name(p.name.clone()),
+                format!("http probe `{}` needs `path = \"/...\"`", p.name),
+            ));
+        }
+        if p.interval.is_zero() || p.timeout.is_zero() {
+            return Err((
+                Anchor::Name(p.name.clone()),
+                format!(
+                    "probe `{}`: interval and timeout must be greater than zero",
+                    p.name
+                ),
+            ));
+        }
+    }
+    for f in &s.faults {
+        let Some(svc) = s.service(f.target.get_ref()) else {
+            return Err(unknown("service", &f.target, services.clone()));
+        };
+        let n = svc.replicas;
+        let count = match &f.select {
+            Select::Count(k) | Select::Followers(k) => *k,
+            Select::Named(names) => {
+                let replicas = Scenario::replica_names(svc);
+                if let Some(bad) = names.iter().find(|x| !replicas.contains(x)) {
+                    return Err((
+                        Anchor::Span(f.target.span()),
+                        format!(
+                            "fault `{}` selects `{bad}`, which is not a replica of `{}` ({})",
+                            f.name,
+                            svc.name,
+                            replicas.join(", ")
+                        ),
+                    ));
+                }
+                names.len()
+            }
+            _ => 1,
+        };
+        if count == 0 || count > n || (matches!(f.select, Select::Followers(_)) && count >= n) {
+            return Err((
+                Anchor::Span(f.target.span()),
+                format!(
+                    "fault `{}` selects {count} of the {n} replicas of `{}`: not possible",
+                    f.name, svc.name
+                ),
+            ));
+        }
+        if f.kind == FaultKind::Restart && f.down_for.is_none() {
+            return Err((
+                Anchor::Name(f.name.clone()),
+                format!(
+                    "restart fault `{}` needs `down_for` (how long the nodes stay down)",
+                    f.name
+                ),
+            ));
+        }
+        if f.at >= s.duration {
+            return Err((
+                Anchor::Name(f.name.clone()),
+                format!(
+                    "fault `{}` at {:?} starts after the run ends ({:?})",
+                    f.name, f.at, s.duration
+                ),
+            ));
+        }
+    }
+    for e in &s.expectations {
+        if let Some(p) = &e.probe {
+            if s.probe(p.get_ref()).is_none() {
+                return Err(unknown("probe", p, probes.clone()));
+            }
+        }
+        if let Some(f) = &e.fault {
+            if s.fault(f.get_ref()).is_none() {
+                return Err(unknown("fault", f, faults.clone()));
+            }
+        }
+        use ExpectationKind::*;
+        let anchor = || match (&e.probe, &e.fault) {
+            (Some(r), _) | (None, Some(r)) => Anchor::Span(r.span()),
+            (None, None) => Anchor::Name(kebab(e.kind)),
+        };
+        let (needs_probe, needs_fault, needs_budget, needs_min) = match e.kind {
+            FailsDuring => (true, true, false, true),
+            RecoversWithin => (true, true, true, false),
+            NeverFails => (true, false, false, false),
+            StaysDown => (true, true, false, true),
+            NoLostWrites => (true, false, false, false),
+            Simultaneous => (false, true, true, false),
+            CompletesWithin => (false, true, true, false),
+        };
+        let kind = kebab(e.kind);
+        for (needed, present, field) in [
+            (needs_probe, e.probe.is_some(), "probe"),
+            (needs_fault, e.fault.is_some(), "fault"),
+            (needs_budget, e.budget.is_some(), "budget"),
+            (needs_min, e.min.is_some(), "min"),
+        ] {
+            if needed && !present {
+                return Err((anchor(), format!("expectation {kind} needs `{field}`")));
+            }
+        }
+        if e.kind == NoLostWrites {
+            let p = s.probe(
+                e.probe
+                    .as_ref()
+                    .map(|p| p.get_ref().as_str())
+                    .unwrap_or_default(),
+            );
+            if p.map(|p| p.kind) != Some(ProbeKind::ZookeeperWrite) {
+                return Err((
+                    anchor(),
+                    "no-lost-writes needs a write probe (zookeeper-write)".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The kebab-case name of an expectation kind, as written in files.
+fn kebab(kind: ExpectationKind) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

@@ -1,0 +1,171 @@
+//! The timeline: everything that happened during a run, in time order.
+//!
+//! Probes, the nemesis and the engine's event recorder append to one shared [`Timeline`];
+//! checkers read it and nothing else. Timestamps are Unix nanoseconds: the engine's own
+//! `timeNano` for container events, the harness's wall clock for the rest (same host clock).
+
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix time in nanoseconds.
+pub type Nanos = i64;
+
+/// The current wall-clock time in Unix nanoseconds.
+pub fn now() -> Nanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as Nanos)
+        .unwrap_or(0)
+}
+
+/// One thing that happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened (Unix ns).
+    pub at: Nanos,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A probe sampled the system once.
+    Sample {
+        probe: String,
+        ok: bool,
+        /// How long the operation took (ns).
+        latency: Nanos,
+        /// Error text or observed value.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        detail: Option<String>,
+    },
+    /// A fault took effect on its targets.
+    FaultApplied {
+        fault: String,
+        targets: Vec<String>,
+        detail: String,
+    },
+    /// A fault's effect was undone (always recorded, also when the run fails).
+    FaultHealed {
+        fault: String,
+        targets: Vec<String>,
+        detail: String,
+    },
+    /// An event from the container engine's event stream.
+    Container {
+        /// The container's name.
+        container: String,
+        /// `start`, `die`, `kill`, `oom`, `health_status: healthy`, ...
+        action: String,
+    },
+    /// A measured number the nemesis or a probe produced (a skew, a duration).
+    Measurement {
+        name: String,
+        value: f64,
+        unit: String,
+        /// What exactly was measured, in words.
+        what: String,
+    },
+    /// The end-of-run read-back of a write probe: which acknowledged writes are still there.
+    ReadBack {
+        probe: String,
+        acknowledged: Vec<u64>,
+        indeterminate: Vec<u64>,
+        present: Vec<u64>,
+    },
+    /// A free-form note from the harness (phase changes, decisions).
+    Note { text: String },
+}
+
+/// The events of a run, in the order they were recorded. Cheap to clone; shared by all tasks.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Timeline {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds a timeline from events (used by tests and when reading a report back).
+    pub fn from_events(events: Vec<Event>) -> Self {
+        let t = Self::new();
+        for e in events {
+            t.push(e);
+        }
+        t
+    }
+
+    pub fn push(&self, event: Event) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event);
+    }
+
+    /// Records `kind` as happening now.
+    pub fn record(&self, kind: EventKind) {
+        self.push(Event { at: now(), kind });
+    }
+
+    pub fn note(&self, text: impl Into<String>) {
+        self.record(EventKind::Note { text: text.into() });
+    }
+
+    /// All events sorted by time (stable for equal timestamps).
+    pub fn events(&self) -> Vec<Event> {
+        let mut v = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        v.sort_by_key(|e| e.at);
+        v
+    }
+
+    /// The samples of one probe, in time order, as `(at, ok, detail)`.
+    pub fn samples(&self, probe: &str) -> Vec<(Nanos, bool, Option<String>)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Sample {
+                    probe: p,
+                    ok,
+                    detail,
+                    ..
+                } if p == probe => Some((e.at, ok, detail)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// When a fault was applied and healed (first of each), if it was.
+    pub fn fault_window(&self, fault: &str) -> (Option<Nanos>, Option<Nanos>) {
+        let mut applied = None;
+        let mut healed = None;
+        for e in self.events() {
+            match &e.kind {
+                EventKind::FaultApplied { fault: f, .. } if f == fault && applied.is_none() => {
+                    applied = Some(e.at)
+                }
+                EventKind::FaultHealed { fault: f, .. } if f == fault && healed.is_none() => {
+                    healed = Some(e.at)
+                }
+                _ => {}
+            }
+        }
+        (applied, healed)
+    }
+
+    /// The last measurement with this name.
+    pub fn measurement(&self, name: &str) -> Option<f64> {
+        self.events().into_iter().rev().find_map(|e| match e.kind {
+            EventKind::Measurement { name: n, value, .. } if n == name => Some(value),
+            _ => None,
+        })
+    }
+}
