@@ -1,0 +1,307 @@
+//! Configuration of the toy API from environment variables.
+//!
+//! Parsing takes a lookup function instead of reading the process environment directly, so the
+//! rules (defaults, required variables, what counts as a bad value) are unit-tested without
+//! touching global state. A variable that is set but empty counts as unset.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+/// Address the HTTP server listens on.
+pub const ENV_LISTEN: &str = "TOY_LISTEN";
+/// ZooKeeper connect string, e.g. `zk1:2181,zk2:2181,zk3:2181`.
+pub const ENV_ZK: &str = "TOY_ZK";
+/// Path of the znode that holds the configuration.
+pub const ENV_CONFIG_PATH: &str = "TOY_CONFIG_PATH";
+/// Requested ZooKeeper session timeout, in milliseconds.
+pub const ENV_SESSION_TIMEOUT_MS: &str = "TOY_SESSION_TIMEOUT_MS";
+/// What to do when the ZooKeeper session expires: `stay-broken` or `reconnect`.
+pub const ENV_ON_EXPIRY: &str = "TOY_ON_EXPIRY";
+pub const ENV_DISCONNECT_GRACE_MS: &str = "TOY_DISCONNECT_GRACE_MS";
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+pub const DEFAULT_CONFIG_PATH: &str = "/aftershock/realtime";
+pub const DEFAULT_SESSION_TIMEOUT_MS: u64 = 6000;
+pub const DEFAULT_DISCONNECT_GRACE_MS: u64 = 2000;
+/// Bounds on the session timeout we accept. ZooKeeper negotiates it into
+/// `[2 × tickTime, 20 × tickTime]` anyway; these only reject obvious typos.
+pub const MIN_SESSION_TIMEOUT_MS: u64 = 100;
+pub const MAX_SESSION_TIMEOUT_MS: u64 = 600_000;
+
+/// What the service does once its ZooKeeper session has expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryPolicy {
+    /// Keep the dead session forever, as the 2016 pipeline did: the service stays broken until
+    /// the process is restarted (the "cold start").
+    StayBroken,
+    /// Replace the expired session with a new client and read the configuration again.
+    Reconnect,
+}
+
+impl ExpiryPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryPolicy::StayBroken => "stay-broken",
+            ExpiryPolicy::Reconnect => "reconnect",
+        }
+    }
+}
+
+impl fmt::Display for ExpiryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ExpiryPolicy {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "stay-broken" => Ok(ExpiryPolicy::StayBroken),
+            "reconnect" => Ok(ExpiryPolicy::Reconnect),
+            other => Err(anyhow!(
+                "expected `stay-broken` or `reconnect`, got `{other}`"
+            )),
+        }
+    }
+}
+
+/// Everything the process needs to start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub zk_connect: String,
+    pub config_path: String,
+    pub session_timeout: Duration,
+    pub on_expiry: ExpiryPolicy,
+    /// How long a lost connection is tolerated while serving the last configuration.
+    pub disconnect_grace: Duration,
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup` (a variable name to its value, if set).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let listen_raw = get(ENV_LISTEN).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_raw.trim().parse().with_context(|| {
+            format!("{ENV_LISTEN}=`{listen_raw}` is not a socket address like `0.0.0.0:8080`")
+        })?;
+
+        let zk_connect = get(ENV_ZK).ok_or_else(|| {
+            anyhow!("{ENV_ZK} is required: the ZooKeeper connect string, e.g. `zk1:2181,zk2:2181,zk3:2181`")
+        })?;
+        let zk_connect = zk_connect.trim().to_owned();
+        validate_connect_string(&zk_connect)
+            .with_context(|| format!("{ENV_ZK}=`{zk_connect}` is not valid"))?;
+
+        let config_path = get(ENV_CONFIG_PATH).unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_owned());
+        validate_znode_path(&config_path).with_context(|| {
+            format!("{ENV_CONFIG_PATH}=`{config_path}` is not a valid znode path")
+        })?;
+
+        let session_timeout_ms = match get(ENV_SESSION_TIMEOUT_MS) {
+            None => DEFAULT_SESSION_TIMEOUT_MS,
+            Some(raw) => {
+                let ms: u64 = raw.trim().parse().map_err(|_| {
+                    anyhow!(
+                        "{ENV_SESSION_TIMEOUT_MS}=`{raw}` is not a whole number of milliseconds"
+                    )
+                })?;
+                if !(MIN_SESSION_TIMEOUT_MS..=MAX_SESSION_TIMEOUT_MS).contains(&ms) {
+                    bail!(
+                        "{ENV_SESSION_TIMEOUT_MS}={ms} is out of range \
+                         ({MIN_SESSION_TIMEOUT_MS}..={MAX_SESSION_TIMEOUT_MS} ms)"
+                    );
+                }
+                ms
+            }
+        };
+
+        let on_expiry = match get(ENV_ON_EXPIRY) {
+            None => ExpiryPolicy::StayBroken,
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .with_context(|| format!("{ENV_ON_EXPIRY}=`{raw}` is not valid"))?,
+        };
+
+        let grace_ms = match get(ENV_DISCONNECT_GRACE_MS) {
+            None => DEFAULT_DISCONNECT_GRACE_MS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= 60_000)
+                .ok_or_else(|| anyhow!("{ENV_DISCONNECT_GRACE_MS}=`{raw}` must be 0 to 60000 (milliseconds)"))?,
+        };
+
+        Ok(Settings {
+            disconnect_grace: Duration::from_millis(grace_ms),
+            listen,
+            zk_connect,
+            config_path,
+            session_timeout: Duration::from_millis(session_timeout_ms),
+            on_expiry,
+        })
+    }
+}
+
+/// Catches the mistakes the ZooKeeper client would only report on every connection attempt.
+fn validate_connect_string(s: &str) -> Result<()> {
+    // An optional chroot follows the host list: `h1:2181,h2:2181/chroot`.
+    let hosts = s.split_once('/').map_or(s, |(hosts, _)| hosts);
+    for host in hosts.split(',') {
+        let host = host.trim();
+        if host.is_empty() {
+            bail!("empty host in the host list");
+        }
+        if host.chars().any(char::is_whitespace) {
+            bail!("host `{host}` contains whitespace");
+        }
+        if let Some((_, port)) = host.rsplit_once(':') {
+            if !host.ends_with(']') && port.parse::<u16>().is_err() {
+                bail!("host `{host}` has a bad port `{port}`");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_znode_path(path: &str) -> Result<()> {
+    if !path.starts_with('/') {
+        bail!("it must start with `/`");
+    }
+    if path == "/" {
+        return Ok(());
+    }
+    if path.ends_with('/') {
+        bail!("it must not end with `/`");
+    }
+    if path
+        .split('/')
+        .skip(1)
+        .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        bail!("it has an empty, `.` or `..` component");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Settings> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn err(vars: &[(&str, &str)]) -> String {
+        format!("{:#}", parse(vars).unwrap_err())
+    }
+
+    #[test]
+    fn defaults_with_only_zk() {
+        let s = parse(&[("TOY_ZK", "zk1:2181,zk2:2181,zk3:2181")]).unwrap();
+        assert_eq!(s.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.zk_connect, "zk1:2181,zk2:2181,zk3:2181");
+        assert_eq!(s.config_path, "/aftershock/realtime");
+        assert_eq!(s.session_timeout, Duration::from_millis(6000));
+        assert_eq!(s.on_expiry, ExpiryPolicy::StayBroken);
+    }
+
+    #[test]
+    fn all_set() {
+        let s = parse(&[
+            ("TOY_LISTEN", "127.0.0.1:18080"),
+            ("TOY_ZK", "127.0.0.1:2181"),
+            ("TOY_CONFIG_PATH", "/a/b"),
+            ("TOY_SESSION_TIMEOUT_MS", "4000"),
+            ("TOY_ON_EXPIRY", "reconnect"),
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:18080".parse().unwrap());
+        assert_eq!(s.config_path, "/a/b");
+        assert_eq!(s.session_timeout, Duration::from_secs(4));
+        assert_eq!(s.on_expiry, ExpiryPolicy::Reconnect);
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let s = parse(&[
+            ("TOY_ZK", "zk:2181"),
+            ("TOY_LISTEN", ""),
+            ("TOY_ON_EXPIRY", " "),
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(s.on_expiry, ExpiryPolicy::StayBroken);
+    }
+
+    #[test]
+    fn zk_is_required() {
+        assert!(err(&[]).contains("TOY_ZK is required"));
+        assert!(err(&[("TOY_ZK", "")]).contains("TOY_ZK is required"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(err(&[("TOY_ZK", "zk:2181"), ("TOY_LISTEN", "8080")]).contains("TOY_LISTEN=`8080`"));
+        assert!(err(&[("TOY_ZK", "zk1:2181,,zk3:2181")]).contains("empty host"));
+        assert!(err(&[("TOY_ZK", "zk1:notaport")]).contains("bad port"));
+        assert!(
+            err(&[("TOY_ZK", "zk:2181"), ("TOY_CONFIG_PATH", "relative")])
+                .contains("must start with `/`")
+        );
+        assert!(err(&[("TOY_ZK", "zk:2181"), ("TOY_CONFIG_PATH", "/a/")]).contains("must not end"));
+        assert!(err(&[("TOY_ZK", "zk:2181"), ("TOY_CONFIG_PATH", "/a//b")]).contains("empty"));
+        assert!(
+            err(&[("TOY_ZK", "zk:2181"), ("TOY_SESSION_TIMEOUT_MS", "6s")])
+                .contains("whole number")
+        );
+        assert!(
+            err(&[("TOY_ZK", "zk:2181"), ("TOY_SESSION_TIMEOUT_MS", "0")]).contains("out of range")
+        );
+        let e = err(&[("TOY_ZK", "zk:2181"), ("TOY_ON_EXPIRY", "restart")]);
+        assert!(
+            e.contains("TOY_ON_EXPIRY=`restart`") && e.contains("stay-broken"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn connect_string_forms() {
+        for ok in [
+            "zk",
+            "zk:2181",
+            "a:1,b:2,c:3",
+            "a:1,b:2/chroot",
+            "[::1]:2181",
+            "127.0.0.1:2181",
+        ] {
+            validate_connect_string(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+    }
+
+    #[test]
+    fn policy_round_trips() {
+        for p in [ExpiryPolicy::StayBroken, ExpiryPolicy::Reconnect] {
+            assert_eq!(p.as_str().parse::<ExpiryPolicy>().unwrap(), p);
+        }
+    }
+}
