@@ -27,7 +27,7 @@ pub struct RunOptions {
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
-    let _lock = images::FileLock::acquire(images::work_dir().join("run.lock")).await?;
+    let _lock = exclusive().await?;
     let reaped = cleanup::reap_dead_runs(&docker).await?;
     if !reaped.is_empty() {
         eprintln!("aftershock: removed what dead runs left behind: {reaped:?}");
@@ -61,6 +61,12 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
     Ok(report)
+}
+
+/// Holds the machine-wide run lock: timed runs never overlap, even across test binaries,
+/// so a 2-core machine does not distort their timings.
+pub async fn exclusive() -> Result<images::FileLock> {
+    images::FileLock::acquire(images::work_dir().join("run.lock")).await
 }
 
 fn unknown_all(scenario: &Scenario, timeline: &Timeline, error: &str) -> Vec<Outcome> {

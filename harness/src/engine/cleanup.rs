@@ -53,63 +53,71 @@ fn filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {
     HashMap::from([("label".to_string(), vec![label])])
 }
 
+/// The ids of every container, network and volume whose `aftershock.run` label is `run`
+/// (or any value when `run` is None).
+pub struct Labelled {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+impl Labelled {
+    pub fn count(&self) -> Removed {
+        Removed {
+            containers: self.containers.len(),
+            networks: self.networks.len(),
+            volumes: self.volumes.len(),
+        }
+    }
+}
+
+/// Lists what carries the run label (all runs when `run` is None).
+pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelled> {
+    let f = filter(LABEL_RUN, run);
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+        .await
+        .map_err(HarnessError::engine("list containers"))?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(HarnessError::engine("list networks"))?;
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+        .await
+        .map_err(HarnessError::engine("list volumes"))?;
+    Ok(Labelled {
+        containers: containers.into_iter().filter_map(|c| c.id).collect(),
+        networks: networks.into_iter().filter_map(|n| n.id).collect(),
+        volumes: volumes.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect(),
+    })
+}
+
 /// Removes every container, network and volume whose `aftershock.run` label is `run` (or any
 /// value when `run` is None).
 pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Removed> {
-    let f = filter(LABEL_RUN, run);
-    let mut removed = Removed::default();
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&f)
-                .build(),
-        ))
-        .await
-        .map_err(HarnessError::engine("list containers"))?;
-    let force = RemoveContainerOptionsBuilder::default()
-        .force(true)
-        .v(true)
-        .build();
-    for c in containers {
-        let id = c.id.unwrap_or_default();
-        match docker.remove_container(&id, Some(force.clone())).await {
-            Ok(()) => removed.containers += 1,
+    let found = list_labelled(docker, run).await?;
+    let force = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    for id in &found.containers {
+        match docker.remove_container(id, Some(force.clone())).await {
+            Ok(()) => {}
             Err(e) if e.to_string().contains("No such container") => {}
             Err(e) => return Err(HarnessError::engine(format!("remove container {id}"))(e)),
         }
     }
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default().filters(&f).build(),
-        ))
-        .await
-        .map_err(HarnessError::engine("list networks"))?;
-    for n in networks {
-        let id = n.id.unwrap_or_default();
+    for id in &found.networks {
         docker
-            .remove_network(&id)
+            .remove_network(id)
             .await
             .map_err(HarnessError::engine(format!("remove network {id}")))?;
-        removed.networks += 1;
     }
-    let volumes = docker
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::default().filters(&f).build(),
-        ))
-        .await
-        .map_err(HarnessError::engine("list volumes"))?;
-    for v in volumes.volumes.unwrap_or_default() {
+    for name in &found.volumes {
         docker
-            .remove_volume(
-                &v.name,
-                Some(RemoveVolumeOptionsBuilder::default().force(true).build()),
-            )
+            .remove_volume(name, Some(RemoveVolumeOptionsBuilder::default().force(true).build()))
             .await
-            .map_err(HarnessError::engine(format!("remove volume {}", v.name)))?;
-        removed.volumes += 1;
+            .map_err(HarnessError::engine(format!("remove volume {name}")))?;
     }
-    Ok(removed)
+    Ok(found.count())
 }
 
 /// Removes what runs of this host left behind when their process is gone (killed, Ctrl-C'd

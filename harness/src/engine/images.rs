@@ -103,7 +103,7 @@ fn build_binaries(names: &[String]) -> Result<Vec<(String, PathBuf)>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(&root)
-        .args(["build", "--release", "--quiet"]);
+        .args(["build", "--release", "--quiet", "--workspace"]);
     for n in names {
         cmd.args(["--bin", n]);
     }
@@ -209,6 +209,7 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str) -> Result<()> {
     let status = tokio::process::Command::new("bash")
         .arg(&script)
         .arg(&tar)
+        .kill_on_drop(true)
         .status()
         .await
         .map_err(HarnessError::io(format!("run {}", script.display())))?;
@@ -260,6 +261,7 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str) -> Result<()> {
 /// The build context of a service image: its directory, plus `bin/<name>` for each binary.
 fn context_tar(dir: &Path, binaries: &[(String, PathBuf)]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
+    builder.sparse(false); // the classic builder rejects GNU sparse headers
     let err = |e| HarnessError::io(format!("pack the build context of {}", dir.display()))(e);
     builder.append_dir_all(".", dir).map_err(err)?;
     for (name, path) in binaries {

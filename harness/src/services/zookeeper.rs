@@ -67,7 +67,8 @@ pub async fn modes(
     futures_util::future::join_all(asks).await
 }
 
-/// Ready when every given member answers and the ensemble has exactly one leader.
+/// Ready when every given member answers and the ensemble has exactly one leader (a single
+/// member runs standalone).
 pub async fn ensemble_ready(
     replicas: &[String],
     addresses: &Addresses,
@@ -85,7 +86,8 @@ pub async fn ensemble_ready(
     let missing: Vec<&str> = modes
         .iter()
         .filter(|(r, m)| {
-            replicas.contains(r) && !matches!(m.as_deref(), Some("leader" | "follower"))
+            replicas.contains(r)
+                && !matches!(m.as_deref(), Some("leader" | "follower" | "standalone"))
         })
         .map(|(r, _)| r.as_str())
         .collect();

@@ -1,0 +1,102 @@
+//! Scenario files: every file in scenarios/ is valid, and malformed files are rejected with
+//! an error that names file:line:column and what is expected — never a panic.
+
+use aftershock::scenario::{self, ScenarioError};
+
+#[test]
+fn every_scenario_file_is_valid() {
+    let dir = aftershock_tests::root().join("scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected the scenario files in {}", dir.display());
+}
+
+const GOOD: &str = r#"
+name = "t"
+duration = "10s"
+
+[[topology.service]]
+name = "zk"
+preset = "zookeeper"
+replicas = 3
+
+[[probe]]
+name = "w"
+kind = "zookeeper-write"
+target = "zk"
+
+[[fault]]
+name = "f"
+kind = "restart"
+at = "2s"
+target = "zk"
+select = { count = 2 }
+down_for = "1s"
+
+[[expect]]
+kind = "recovers-within"
+probe = "w"
+fault = "f"
+budget = "5s"
+"#;
+
+/// Parses GOOD with `from` replaced by `to`; returns (line, column, message) of the error.
+fn error_of(from: &str, to: &str) -> (usize, usize, String) {
+    assert!(GOOD.contains(from), "test bug: {from:?} not in GOOD");
+    let text = GOOD.replacen(from, to, 1);
+    match scenario::parse("bad.toml", &text) {
+        Ok(_) => panic!("accepted a malformed scenario: {from:?} → {to:?}"),
+        Err(ScenarioError::At { file, line, column, message }) => {
+            assert_eq!(file, "bad.toml");
+            let shown = ScenarioError::At { file, line, column, message: message.clone() }.to_string();
+            assert!(shown.starts_with(&format!("bad.toml:{line}:{column}: ")), "{shown}");
+            (line, column, message)
+        }
+        Err(e) => panic!("unexpected error kind: {e}"),
+    }
+}
+
+#[test]
+fn the_good_scenario_parses() {
+    let s = scenario::parse("good.toml", GOOD).unwrap();
+    assert_eq!(s.topology.services[0].replicas, 3);
+    assert_eq!(s.faults[0].down_for, Some(std::time::Duration::from_secs(1)));
+}
+
+#[test]
+fn malformed_files_name_line_column_and_what_is_expected() {
+    // (replace this, with this, expected line, words the message must contain)
+    let cases: &[(&str, &str, usize, &[&str])] = &[
+        ("duration = \"10s\"", "duration = \"ten seconds\"", 3, &["duration"]),
+        ("replicas = 3", "replicas = \"three\"", 8, &["expected usize"]),
+        ("preset = \"zookeeper\"", "preset = \"zookeper\"", 7, &["zookeper", "zookeeper"]),
+        ("kind = \"zookeeper-write\"", "kind = \"zk-write\"", 12, &["zk-write"]),
+        ("target = \"zk\"\n\n[[fault]]", "target = \"kz\"\n\n[[fault]]", 13, &["unknown service `kz`", "zk"]),
+        ("select = { count = 2 }", "select = { count = 4 }", 19, &["4 of the 3"]),
+        ("fault = \"f\"", "fault = \"g\"", 26, &["unknown fault `g`"]),
+        ("budget = \"5s\"", "budjet = \"5s\"", 27, &["budjet"]),
+        ("[[expect]]", "[[expect]\n", 23, &[]),
+        ("down_for = \"1s\"", "", 16, &["down_for"]),
+    ];
+    for (from, to, line, words) in cases {
+        let (l, c, message) = error_of(from, to);
+        println!("{l}:{c}: {message}");
+        assert_eq!(l, *line, "{from:?} → {to:?}: {message} (at {l}:{c})");
+        assert!(c >= 1);
+        for w in *words {
+            assert!(message.contains(w), "{from:?} → {to:?}: message {message:?} should mention {w:?}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let e = scenario::load(std::path::Path::new("scenarios/no-such-file.toml")).unwrap_err();
+    assert!(e.to_string().contains("no-such-file.toml"), "{e}");
+}

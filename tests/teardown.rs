@@ -1,0 +1,135 @@
+//! Teardown on every path: a failing run, a run interrupted with Ctrl-C, and a run whose
+//! process was killed outright (the next run reaps it). Afterwards nothing of those runs is
+//! left: no container, network or volume with their `aftershock.run` label.
+
+use aftershock::check::Verdict;
+use aftershock::engine::{self, cleanup};
+use aftershock::scenario;
+use aftershock::RunOptions;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One standalone ZooKeeper whose only member is killed: the never-fails expectation fails.
+const FAILING: &str = r#"
+name = "teardown-failing"
+duration = "6s"
+
+[[topology.service]]
+name = "zk"
+preset = "zookeeper"
+
+[[probe]]
+name = "writes"
+kind = "zookeeper-write"
+target = "zk"
+
+[[fault]]
+name = "kill-it"
+kind = "kill"
+at = "1s"
+target = "zk"
+select = "all"
+down_for = "2s"
+
+[[expect]]
+kind = "never-fails"
+probe = "writes"
+"#;
+
+async fn left_by(run: &str) -> cleanup::Removed {
+    let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
+    cleanup::list_labelled(&docker, Some(run)).await.unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_leaves_nothing() {
+    let s = scenario::parse("failing.toml", FAILING).unwrap();
+    let report = aftershock::run(&s, &RunOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    println!("{}", report.table());
+    assert!(matches!(report.verdict, Verdict::Fail { .. }), "{:?}", report.verdict);
+    assert!(left_by(&report.run_id).await.is_empty());
+}
+
+/// Starts `aftershock run FILE` and returns the child and its run id (read from stderr).
+fn start_cli_run(file: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(aftershock_tests::cli_binary())
+        .arg("run")
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the aftershock CLI");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[child] {line}");
+            if let Some(rest) = line.split("(run ").nth(1) {
+                let _ = tx.send(rest.split(',').next().unwrap_or_default().to_string());
+            }
+        }
+    });
+    let run = rx
+        .recv_timeout(Duration::from_secs(600))
+        .expect("the CLI should print its run id");
+    (child, run)
+}
+
+/// Waits until the run has containers (bring-up is under way).
+async fn wait_for_containers(run: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while left_by(run).await.containers == 0 {
+        assert!(Instant::now() < deadline, "run {run} never created a container");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
+    assert!(ok, "kill {sig} failed");
+}
+
+fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the CLI did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn scenario_file() -> std::path::PathBuf {
+    aftershock_tests::root().join("scenarios").join("zookeeper-quorum-remediated.toml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_tears_the_run_down() {
+    let (mut child, run) = start_cli_run(&scenario_file());
+    wait_for_containers(&run).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(&child, "-INT");
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    assert!(!status.success(), "an interrupted run must not report success");
+    let left = left_by(&run).await;
+    assert!(left.is_empty(), "interrupted run {run} left {left:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_run_is_reaped_by_the_next_run() {
+    let (mut child, run) = start_cli_run(&scenario_file());
+    wait_for_containers(&run).await;
+    signal(&child, "-KILL");
+    wait_exit(&mut child, Duration::from_secs(10));
+    assert!(!left_by(&run).await.is_empty(), "a SIGKILLed run cannot clean up: something must be left to reap");
+    let s = scenario::parse("failing.toml", FAILING).unwrap();
+    let report = aftershock::run(&s, &RunOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let left = left_by(&run).await;
+    assert!(left.is_empty(), "the next run ({}) should have reaped {run}: {left:?}", report.run_id);
+    assert!(left_by(&report.run_id).await.is_empty());
+}
