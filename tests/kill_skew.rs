@@ -13,7 +13,9 @@ use std::time::Duration;
 async fn two_of_three_nodes_die_within_a_millisecond() {
     let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
     let _lock = aftershock::run::exclusive().await.unwrap();
-    let images = images::ensure(&docker).await.unwrap_or_else(|e| panic!("{e}"));
+    let images = images::ensure(&docker)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let scenario = ScenarioBuilder::new("kill-skew", Duration::from_secs(60))
         .service("zk", Preset::Zookeeper, 3, &[])
         .build()
@@ -28,7 +30,10 @@ async fn two_of_three_nodes_die_within_a_millisecond() {
         let pair = vec![all[i % 3].clone(), all[(i + 1) % 3].clone()];
         let since = now();
         let k = cluster.kill_together(&pair, Signal::Kill).await.unwrap();
-        assert!(k.direct, "the engine is local here: the kill must go through pidfds");
+        assert!(
+            k.direct,
+            "the engine is local here: the kill must go through pidfds"
+        );
         let skew = k.exit_skew.unwrap() as f64 / 1e6;
         let die = cluster.die_event_spread(&pair, since).await;
         println!(
@@ -47,6 +52,12 @@ async fn two_of_three_nodes_die_within_a_millisecond() {
     assert_eq!(removed.containers, 3);
     skews.sort_by(f64::total_cmp);
     let median = (skews[4] + skews[5]) / 2.0;
-    println!("exit skew over 10 kills: median {median:.3} ms, max {:.3} ms", skews[9]);
-    assert!(median <= 1.0, "median exit skew {median:.3} ms exceeds 1 ms");
+    println!(
+        "exit skew over 10 kills: median {median:.3} ms, max {:.3} ms",
+        skews[9]
+    );
+    assert!(
+        median <= 1.0,
+        "median exit skew {median:.3} ms exceeds 1 ms"
+    );
 }

@@ -11,10 +11,18 @@ async fn an_unreachable_engine_is_a_clear_error() {
     std::env::set_var("DOCKER_HOST", "unix:///nonexistent/aftershock-test.sock");
     let s = aftershock_tests::scenario("zookeeper-quorum-remediated");
     let started = std::time::Instant::now();
-    let error = aftershock::run(&s, &RunOptions::default()).await.unwrap_err();
+    let error = aftershock::run(&s, &RunOptions::default())
+        .await
+        .unwrap_err();
     assert_matches!(error, HarnessError::EngineUnreachable { .. });
     let text = error.to_string();
     assert!(text.contains("cannot reach the Docker engine"), "{text}");
-    assert!(text.contains("dockerd"), "the message should say how to start one: {text}");
-    assert!(started.elapsed().as_secs() < 30, "it should fail fast, not hang");
+    assert!(
+        text.contains("dockerd"),
+        "the message should say how to start one: {text}"
+    );
+    assert!(
+        started.elapsed().as_secs() < 30,
+        "it should fail fast, not hang"
+    );
 }

@@ -52,10 +52,24 @@ fn error_of(from: &str, to: &str) -> (usize, usize, String) {
     let text = GOOD.replacen(from, to, 1);
     match scenario::parse("bad.toml", &text) {
         Ok(_) => panic!("accepted a malformed scenario: {from:?} → {to:?}"),
-        Err(ScenarioError::At { file, line, column, message }) => {
+        Err(ScenarioError::At {
+            file,
+            line,
+            column,
+            message,
+        }) => {
             assert_eq!(file, "bad.toml");
-            let shown = ScenarioError::At { file, line, column, message: message.clone() }.to_string();
-            assert!(shown.starts_with(&format!("bad.toml:{line}:{column}: ")), "{shown}");
+            let shown = ScenarioError::At {
+                file,
+                line,
+                column,
+                message: message.clone(),
+            }
+            .to_string();
+            assert!(
+                shown.starts_with(&format!("bad.toml:{line}:{column}: ")),
+                "{shown}"
+            );
             (line, column, message)
         }
         Err(e) => panic!("unexpected error kind: {e}"),
@@ -66,19 +80,52 @@ fn error_of(from: &str, to: &str) -> (usize, usize, String) {
 fn the_good_scenario_parses() {
     let s = scenario::parse("good.toml", GOOD).unwrap();
     assert_eq!(s.topology.services[0].replicas, 3);
-    assert_eq!(s.faults[0].down_for, Some(std::time::Duration::from_secs(1)));
+    assert_eq!(
+        s.faults[0].down_for,
+        Some(std::time::Duration::from_secs(1))
+    );
 }
 
 #[test]
 fn malformed_files_name_line_column_and_what_is_expected() {
     // (replace this, with this, expected line, words the message must contain)
     let cases: &[(&str, &str, usize, &[&str])] = &[
-        ("duration = \"10s\"", "duration = \"ten seconds\"", 3, &["duration"]),
-        ("replicas = 3", "replicas = \"three\"", 8, &["expected usize"]),
-        ("preset = \"zookeeper\"", "preset = \"zookeper\"", 7, &["zookeper", "zookeeper"]),
-        ("kind = \"zookeeper-write\"", "kind = \"zk-write\"", 12, &["zk-write"]),
-        ("target = \"zk\"\n\n[[fault]]", "target = \"kz\"\n\n[[fault]]", 13, &["unknown service `kz`", "zk"]),
-        ("select = { count = 2 }", "select = { count = 4 }", 19, &["4 of the 3"]),
+        (
+            "duration = \"10s\"",
+            "duration = \"ten seconds\"",
+            3,
+            &["duration"],
+        ),
+        (
+            "replicas = 3",
+            "replicas = \"three\"",
+            8,
+            &["expected usize"],
+        ),
+        (
+            "preset = \"zookeeper\"",
+            "preset = \"zookeper\"",
+            7,
+            &["zookeper", "zookeeper"],
+        ),
+        (
+            "kind = \"zookeeper-write\"",
+            "kind = \"zk-write\"",
+            12,
+            &["zk-write"],
+        ),
+        (
+            "target = \"zk\"\n\n[[fault]]",
+            "target = \"kz\"\n\n[[fault]]",
+            13,
+            &["unknown service `kz`", "zk"],
+        ),
+        (
+            "select = { count = 2 }",
+            "select = { count = 4 }",
+            19,
+            &["4 of the 3"],
+        ),
         ("fault = \"f\"", "fault = \"g\"", 26, &["unknown fault `g`"]),
         ("budget = \"5s\"", "budjet = \"5s\"", 27, &["budjet"]),
         ("[[expect]]", "[[expect]\n", 23, &[]),
@@ -90,7 +137,10 @@ fn malformed_files_name_line_column_and_what_is_expected() {
         assert_eq!(l, *line, "{from:?} → {to:?}: {message} (at {l}:{c})");
         assert!(c >= 1);
         for w in *words {
-            assert!(message.contains(w), "{from:?} → {to:?}: message {message:?} should mention {w:?}");
+            assert!(
+                message.contains(w),
+                "{from:?} → {to:?}: message {message:?} should mention {w:?}"
+            );
         }
     }
 }

@@ -39,15 +39,24 @@ probe = "writes"
 
 async fn left_by(run: &str) -> cleanup::Removed {
     let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
-    cleanup::list_labelled(&docker, Some(run)).await.unwrap().count()
+    cleanup::list_labelled(&docker, Some(run))
+        .await
+        .unwrap()
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_run_leaves_nothing() {
     let s = scenario::parse("failing.toml", FAILING).unwrap();
-    let report = aftershock::run(&s, &RunOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = aftershock::run(&s, &RunOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     println!("{}", report.table());
-    assert!(matches!(report.verdict, Verdict::Fail { .. }), "{:?}", report.verdict);
+    assert!(
+        matches!(report.verdict, Verdict::Fail { .. }),
+        "{:?}",
+        report.verdict
+    );
     assert!(left_by(&report.run_id).await.is_empty());
 }
 
@@ -80,13 +89,20 @@ fn start_cli_run(file: &std::path::Path) -> (std::process::Child, String) {
 async fn wait_for_containers(run: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while left_by(run).await.containers == 0 {
-        assert!(Instant::now() < deadline, "run {run} never created a container");
+        assert!(
+            Instant::now() < deadline,
+            "run {run} never created a container"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 fn signal(child: &std::process::Child, sig: &str) {
-    let ok = Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success();
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill {sig} failed");
 }
 
@@ -105,7 +121,9 @@ fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process:
 }
 
 fn scenario_file() -> std::path::PathBuf {
-    aftershock_tests::root().join("scenarios").join("zookeeper-quorum-remediated.toml")
+    aftershock_tests::root()
+        .join("scenarios")
+        .join("zookeeper-quorum-remediated.toml")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +133,10 @@ async fn ctrl_c_tears_the_run_down() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     signal(&child, "-INT");
     let status = wait_exit(&mut child, Duration::from_secs(60));
-    assert!(!status.success(), "an interrupted run must not report success");
+    assert!(
+        !status.success(),
+        "an interrupted run must not report success"
+    );
     let left = left_by(&run).await;
     assert!(left.is_empty(), "interrupted run {run} left {left:?}");
 }
@@ -126,10 +147,19 @@ async fn a_killed_run_is_reaped_by_the_next_run() {
     wait_for_containers(&run).await;
     signal(&child, "-KILL");
     wait_exit(&mut child, Duration::from_secs(10));
-    assert!(!left_by(&run).await.is_empty(), "a SIGKILLed run cannot clean up: something must be left to reap");
+    assert!(
+        !left_by(&run).await.is_empty(),
+        "a SIGKILLed run cannot clean up: something must be left to reap"
+    );
     let s = scenario::parse("failing.toml", FAILING).unwrap();
-    let report = aftershock::run(&s, &RunOptions::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = aftershock::run(&s, &RunOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let left = left_by(&run).await;
-    assert!(left.is_empty(), "the next run ({}) should have reaped {run}: {left:?}", report.run_id);
+    assert!(
+        left.is_empty(),
+        "the next run ({}) should have reaped {run}: {left:?}",
+        report.run_id
+    );
     assert!(left_by(&report.run_id).await.is_empty());
 }

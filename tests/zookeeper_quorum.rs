@@ -13,8 +13,15 @@ async fn run_and_check(name: &str) {
     show(&report);
     aftershock_tests::assert_file(&report.dir().join("report.json"));
     let docker = engine::connect().await.expect("engine");
-    let left = cleanup::list_labelled(&docker, Some(&report.run_id)).await.expect("list");
-    assert!(left.count().is_empty(), "run {} left {:?}", report.run_id, left.count());
+    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
+        .await
+        .expect("list");
+    assert!(
+        left.count().is_empty(),
+        "run {} left {:?}",
+        report.run_id,
+        left.count()
+    );
     assert!(!report.outcomes.is_empty());
     assert!(report.passed(), "{}: {:?}", name, report.verdict);
 }

@@ -9,7 +9,7 @@ use crate::check::{self, Outcome, Verdict};
 use crate::cluster::{new_run_id, Cluster};
 use crate::engine::{self, cleanup, images};
 use crate::error::{HarnessError, Result};
-use crate::report::Report;
+use crate::report::{Report, RunInfo};
 use crate::scenario::Scenario;
 use crate::timeline::{now, Timeline};
 use crate::{fault, probe};
@@ -47,26 +47,24 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
         None => check::check_all(scenario, &timeline),
         Some(e) => unknown_all(scenario, &timeline, e),
     };
-    let report = Report::new(
-        scenario,
-        &run_id,
+    let info = RunInfo {
+        run_id: run_id.clone(),
         seed,
         started_at,
-        now(),
+        finished_at: now(),
         error,
-        outcomes,
-        timeline.events(),
-    );
+    };
+    let report = Report::new(scenario, info, outcomes, timeline.events());
     report
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
     Ok(report)
 }
 
-/// Holds the machine-wide run lock: timed runs never overlap, even across test binaries,
-/// so a 2-core machine does not distort their timings.
+/// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
+/// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<images::FileLock> {
-    images::FileLock::acquire(images::work_dir().join("run.lock")).await
+    images::FileLock::acquire(images::lock_dir().join("run.lock")).await
 }
 
 fn unknown_all(scenario: &Scenario, timeline: &Timeline, error: &str) -> Vec<Outcome> {

@@ -19,6 +19,9 @@ pub fn now() -> Nanos {
         .unwrap_or(0)
 }
 
+/// One probe sample as checkers see it: when, whether it succeeded, and its detail.
+pub type Sample = (Nanos, bool, Option<String>);
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -128,7 +131,7 @@ impl Timeline {
     }
 
     /// The samples of one probe, in time order, as `(at, ok, detail)`.
-    pub fn samples(&self, probe: &str) -> Vec<(Nanos, bool, Option<String>)> {
+    pub fn samples(&self, probe: &str) -> Vec<Sample> {
         self.events()
             .into_iter()
             .filter_map(|e| match e.kind {

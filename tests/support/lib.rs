@@ -33,7 +33,14 @@ pub fn cli_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(root())
-        .args(["build", "--quiet", "-p", "aftershock", "--bin", "aftershock"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "aftershock",
+            "--bin",
+            "aftershock",
+        ])
         .status()
         .expect("run cargo");
     assert!(status.success(), "building the aftershock binary failed");

@@ -44,7 +44,8 @@ async fn healthz() -> Json<Value> {
 }
 
 async fn realtime(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (code, body) = realtime_response(&state.zk.snapshot(), state.disconnect_grace, Instant::now());
+    let (code, body) =
+        realtime_response(&state.zk.snapshot(), state.disconnect_grace, Instant::now());
     (code, Json(body))
 }
 
@@ -233,8 +234,12 @@ mod tests {
         s.session = SessionStatus::Disconnected;
         s.config = known(1, "x");
         let grace = Duration::from_secs(2);
-        let (code, body) = realtime_response(&s, grace, s.session_changed_at + Duration::from_millis(500));
-        assert_eq!((code, body["stale"].as_bool()), (StatusCode::OK, Some(true)));
+        let (code, body) =
+            realtime_response(&s, grace, s.session_changed_at + Duration::from_millis(500));
+        assert_eq!(
+            (code, body["stale"].as_bool()),
+            (StatusCode::OK, Some(true))
+        );
         let (code, _) = realtime_response(&s, grace, s.session_changed_at + Duration::from_secs(3));
         assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     }

@@ -143,7 +143,9 @@ impl Settings {
                 .parse::<u64>()
                 .ok()
                 .filter(|ms| *ms <= 60_000)
-                .ok_or_else(|| anyhow!("{ENV_DISCONNECT_GRACE_MS}=`{raw}` must be 0 to 60000 (milliseconds)"))?,
+                .ok_or_else(|| {
+                    anyhow!("{ENV_DISCONNECT_GRACE_MS}=`{raw}` must be 0 to 60000 (milliseconds)")
+                })?,
         };
 
         Ok(Settings {

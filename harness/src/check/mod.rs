@@ -8,7 +8,7 @@
 mod tests;
 
 use crate::scenario::{Expectation, ExpectationKind, Scenario};
-use crate::timeline::{EventKind, Nanos, Timeline};
+use crate::timeline::{EventKind, Nanos, Sample, Timeline};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -148,7 +148,7 @@ struct Outage {
     ended: bool,
 }
 
-fn outages(samples: &[(Nanos, bool, Option<String>)]) -> Vec<Outage> {
+fn outages(samples: &[Sample]) -> Vec<Outage> {
     let mut out = vec![];
     let mut current: Option<Nanos> = None;
     let mut last_fail = 0;
@@ -185,7 +185,7 @@ fn window(
     t: &Timeline,
     probe: &str,
     fault: &str,
-) -> Result<(Vec<(Nanos, bool, Option<String>)>, Nanos, Option<Nanos>), Judged> {
+) -> Result<(Vec<Sample>, Nanos, Option<Nanos>), Judged> {
     let samples = t.samples(probe);
     if samples.is_empty() {
         return Err(unknown(format!("probe `{probe}` recorded no samples")));
@@ -241,7 +241,7 @@ fn fails_during(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged
 
 /// The first sample at or after `from` that starts a run of successes that stays up
 /// (STABLE_SUCCESSES in a row, or every remaining sample).
-fn first_stable_success(samples: &[(Nanos, bool, Option<String>)], from: Nanos) -> Option<Nanos> {
+fn first_stable_success(samples: &[Sample], from: Nanos) -> Option<Nanos> {
     let after: Vec<_> = samples.iter().filter(|s| s.0 >= from).collect();
     (0..after.len()).find_map(|i| {
         let run = &after[i..(i + STABLE_SUCCESSES).min(after.len())];

@@ -75,21 +75,35 @@ impl Labelled {
 pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelled> {
     let f = filter(LABEL_RUN, run);
     let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&f)
+                .build(),
+        ))
         .await
         .map_err(HarnessError::engine("list containers"))?;
     let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default().filters(&f).build(),
+        ))
         .await
         .map_err(HarnessError::engine("list networks"))?;
     let volumes = docker
-        .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&f).build()))
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::default().filters(&f).build(),
+        ))
         .await
         .map_err(HarnessError::engine("list volumes"))?;
     Ok(Labelled {
         containers: containers.into_iter().filter_map(|c| c.id).collect(),
         networks: networks.into_iter().filter_map(|n| n.id).collect(),
-        volumes: volumes.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect(),
+        volumes: volumes
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect(),
     })
 }
 
@@ -97,7 +111,10 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
 /// value when `run` is None).
 pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Removed> {
     let found = list_labelled(docker, run).await?;
-    let force = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    let force = RemoveContainerOptionsBuilder::default()
+        .force(true)
+        .v(true)
+        .build();
     for id in &found.containers {
         match docker.remove_container(id, Some(force.clone())).await {
             Ok(()) => {}
@@ -113,7 +130,10 @@ pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Remov
     }
     for name in &found.volumes {
         docker
-            .remove_volume(name, Some(RemoveVolumeOptionsBuilder::default().force(true).build()))
+            .remove_volume(
+                name,
+                Some(RemoveVolumeOptionsBuilder::default().force(true).build()),
+            )
             .await
             .map_err(HarnessError::engine(format!("remove volume {name}")))?;
     }

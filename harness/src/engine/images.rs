@@ -50,12 +50,21 @@ impl ImageSet {
 pub fn project_root() -> PathBuf {
     std::env::var_os("AFTERSHOCK_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .unwrap_or_else(|| {
+            let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+            harness.parent().unwrap_or(harness).to_path_buf()
+        })
 }
 
 /// Where runs and builds keep their files: `<root>/target/aftershock`.
 pub fn work_dir() -> PathBuf {
     project_root().join("target").join("aftershock")
+}
+
+/// Machine-wide locks live here (`/tmp/aftershock`): the engine and the CPUs are shared by
+/// every checkout on the machine, so builds and timed runs must not overlap across them either.
+pub fn lock_dir() -> PathBuf {
+    std::env::temp_dir().join("aftershock")
 }
 
 fn hash_dir(hasher: &mut Sha256, dir: &Path) -> Result<()> {
@@ -164,7 +173,7 @@ impl FileLock {
 
 /// Makes sure every image exists, building what is missing. Returns the tags.
 pub async fn ensure(docker: &Docker) -> Result<ImageSet> {
-    let _lock = FileLock::acquire(work_dir().join("images.lock")).await?;
+    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
     let root = project_root().join("images");
     let mut hasher = Sha256::new();
     hash_dir(&mut hasher, &root.join("base"))?;

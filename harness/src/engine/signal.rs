@@ -75,9 +75,36 @@ pub fn is_local_container_process(pid: i64, container_id: &str) -> bool {
             .unwrap_or(false)
 }
 
+/// Runs `f` with this thread under SCHED_FIFO when allowed, so the processes we kill (and
+/// their exit work) cannot preempt the signalling loop or delay the exit timestamps on a
+/// 2-core machine. The thread's policy is restored afterwards. Returns whether RT was on.
+fn realtime<T>(f: impl FnOnce() -> T) -> (T, bool) {
+    // SAFETY: sched_{get,set}scheduler on the calling thread (pid 0) with valid params.
+    unsafe {
+        let old_policy = libc::sched_getscheduler(0);
+        let mut old = libc::sched_param { sched_priority: 0 };
+        libc::sched_getparam(0, &mut old);
+        let rt = libc::sched_param { sched_priority: 50 };
+        let on = libc::sched_setscheduler(0, libc::SCHED_FIFO, &rt) == 0;
+        let out = f();
+        if on {
+            libc::sched_setscheduler(0, old_policy, &old);
+        }
+        (out, on)
+    }
+}
+
 /// Signals every pid at once and waits (at most `wait`) for all of them to exit.
 /// Blocking: call it from `spawn_blocking`.
 pub fn kill_together(pids: &[i32], sig: i32, wait: Duration) -> io::Result<GroupKill> {
+    let (result, rt) = realtime(|| signal_and_wait(pids, sig, wait));
+    if !rt {
+        tracing::debug!("SCHED_FIFO not permitted: kill timing may be noisier");
+    }
+    result
+}
+
+fn signal_and_wait(pids: &[i32], sig: i32, wait: Duration) -> io::Result<GroupKill> {
     let fds = pids
         .iter()
         .map(|p| PidFd::open(*p))

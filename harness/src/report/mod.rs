@@ -38,17 +38,31 @@ pub struct Report {
     pub timeline: Vec<Event>,
 }
 
+/// The facts of a run that are not in the scenario or the timeline.
+#[derive(Debug, Clone)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub seed: u64,
+    pub started_at: Nanos,
+    pub finished_at: Nanos,
+    /// A harness error that made the verdicts unknown.
+    pub error: Option<String>,
+}
+
 impl Report {
     pub fn new(
         scenario: &Scenario,
-        run_id: &str,
-        seed: u64,
-        started_at: Nanos,
-        finished_at: Nanos,
-        error: Option<String>,
+        run: RunInfo,
         outcomes: Vec<Outcome>,
         timeline: Vec<Event>,
     ) -> Self {
+        let RunInfo {
+            run_id,
+            seed,
+            started_at,
+            finished_at,
+            error,
+        } = run;
         let verdict = overall(&outcomes, error.as_deref());
         let measurements = timeline
             .iter()
@@ -68,7 +82,7 @@ impl Report {
             })
             .collect();
         Report {
-            run_id: run_id.into(),
+            run_id,
             scenario: scenario.name.clone(),
             incident: scenario.incident.clone(),
             variant: scenario.variant.clone(),
