@@ -3,7 +3,7 @@
 
 use crate::engine::cleanup::{Removed, RunGuard};
 use crate::engine::images::ImageSet;
-use crate::engine::signal::{self, GroupKill};
+use crate::engine::signal;
 use crate::engine::{self, RunEngine};
 use crate::error::{HarnessError, Result};
 use crate::scenario::{Scenario, Service, Signal};
@@ -17,8 +17,13 @@ use std::time::{Duration, Instant};
 pub struct KillReport {
     /// Through pidfds at the processes (local engine) or through the Engine API (remote).
     pub direct: bool,
-    /// Spread of the processes' exits (ns), when measured at the processes.
+    /// Spread of the processes' exits (ns), when measured at the processes: from the kernel's
+    /// exit records (taskstats) when available, else from the pidfds.
     pub exit_skew: Option<Nanos>,
+    /// Spread of the pidfd wake-ups (ns): exit plus the kernel's teardown of each process.
+    pub reaped_skew: Option<Nanos>,
+    /// Whether `exit_skew` comes from the kernel's exit records.
+    pub from_taskstats: bool,
     /// Spread of the signals sent (ns).
     pub signal_spread: Option<Nanos>,
 }
@@ -138,11 +143,12 @@ impl Cluster {
             .await
             .expect("kill thread panicked")
             .map_err(|e| HarnessError::io("signal the containers' processes")(e))?;
-            let GroupKill { signal_spread, .. } = killed;
             return Ok(KillReport {
                 direct: true,
                 exit_skew: Some(killed.exit_skew()),
-                signal_spread: Some(signal_spread),
+                reaped_skew: Some(killed.reaped_skew()),
+                from_taskstats: killed.exited.is_some(),
+                signal_spread: Some(killed.signal_spread),
             });
         }
         let name = match signal {
@@ -156,6 +162,8 @@ impl Cluster {
         Ok(KillReport {
             direct: false,
             exit_skew: None,
+            reaped_skew: None,
+            from_taskstats: false,
             signal_spread: None,
         })
     }

@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod events;
 pub mod images;
 pub mod signal;
+pub mod taskstats;
 
 use crate::error::{HarnessError, Result};
 use bollard::models::{
