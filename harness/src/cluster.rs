@@ -182,15 +182,14 @@ impl Cluster {
         let mut stopped = vec![];
         for r in replicas {
             let deadline = Instant::now() + Duration::from_secs(10);
-            // A killed container may still be "running" for a moment while the engine reaps it.
+            // A killed container stays "running" for a moment while the engine reaps it.
             loop {
                 let (running, pid, _) = self.engine.state(r).await?;
-                let dying = running && std::fs::metadata(format!("/proc/{pid}")).is_err();
                 if !running {
                     stopped.push(r.clone());
                     break;
                 }
-                if !dying || Instant::now() > deadline {
+                if signal::process_alive(pid) || Instant::now() > deadline {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;

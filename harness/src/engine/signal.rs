@@ -80,6 +80,17 @@ impl Drop for PidFd {
     }
 }
 
+/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+pub fn process_alive(pid: i64) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next());
+    !matches!(state, None | Some('Z' | 'X'))
+}
+
 /// Whether `pid` is the main process of container `container_id` on this host (so the engine
 /// is local and the process can be signalled directly).
 pub fn is_local_container_process(pid: i64, container_id: &str) -> bool {

@@ -35,21 +35,33 @@ pub fn url(ip: &str, path: &str) -> String {
     format!("http://{ip}:{PORT}{path}")
 }
 
-/// Ready when every replica answers `/healthz` with 200.
+/// Ready when every replica answers `/healthz` and — it reads its configuration from
+/// ZooKeeper — `/realtime` with 200, so observation never starts on a half-started API.
 pub async fn ready(replicas: &[String], addresses: &Addresses) -> std::result::Result<(), String> {
+    for path in ["/healthz", "/realtime"] {
+        answers_ok(replicas, addresses, path).await?;
+    }
+    Ok(())
+}
+
+async fn answers_ok(
+    replicas: &[String],
+    addresses: &Addresses,
+    path: &str,
+) -> std::result::Result<(), String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(500))
         .build()
         .map_err(|e| e.to_string())?;
     for r in replicas {
         let status = client
-            .get(url(&addresses[r], "/healthz"))
+            .get(url(&addresses[r], path))
             .send()
             .await
             .map_err(|e| format!("{r}: {e}"))?
             .status();
         if !status.is_success() {
-            return Err(format!("{r}: /healthz answered {status}"));
+            return Err(format!("{r}: {path} answered {status}"));
         }
     }
     Ok(())
