@@ -73,7 +73,9 @@ pub async fn readiness(
     addresses: &Addresses,
 ) -> std::result::Result<(), String> {
     match service.preset {
-        Preset::Zookeeper => zookeeper::ensemble_ready(replicas, addresses).await,
+        Preset::Zookeeper => {
+            zookeeper::ensemble_ready(&Scenario::replica_names(service), replicas, addresses).await
+        }
         Preset::ToyApi => toy_api::ready(replicas, addresses).await,
     }
 }

@@ -69,19 +69,16 @@ pub async fn modes(
 
 /// Ready when every given member answers and the ensemble has exactly one leader (a single
 /// member runs standalone).
+/// `all` are every member of the ensemble, `replicas` the ones that must be in it now.
 pub async fn ensemble_ready(
+    all: &[String],
     replicas: &[String],
     addresses: &Addresses,
 ) -> std::result::Result<(), String> {
-    let all: Vec<String> = addresses
-        .keys()
-        .filter(|k| replicas.iter().any(|r| same_service(r, k)))
-        .cloned()
-        .collect();
-    let modes = modes(&all, addresses, Duration::from_millis(500)).await;
+    let modes = modes(all, addresses, Duration::from_millis(500)).await;
     let leaders = modes
         .iter()
-        .filter(|(_, m)| m.as_deref() == Some("leader"))
+        .filter(|(_, m)| matches!(m.as_deref(), Some("leader" | "standalone")))
         .count();
     let missing: Vec<&str> = modes
         .iter()
@@ -98,12 +95,6 @@ pub async fn ensemble_ready(
             "{leaders} leader(s); not yet in the ensemble: {missing:?} (modes {modes:?})"
         ))
     }
-}
-
-/// Whether two replica names belong to the same service (`zk1`, `zk3`).
-fn same_service(a: &str, b: &str) -> bool {
-    a.trim_end_matches(|c: char| c.is_ascii_digit())
-        == b.trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
 /// Opens a new session.
