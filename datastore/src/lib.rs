@@ -10,6 +10,7 @@
 
 mod check;
 mod scan;
+pub mod serve;
 
 pub use check::{check, repair, CheckReport, RepairReport};
 pub use scan::{scan, Scan};

@@ -23,6 +23,15 @@ enum Command {
     },
     /// Rewrite the log without its bad records.
     Repair { log: PathBuf },
+    /// Serve the log on TCP (line protocol: `append P`, `dump`, `stats`).
+    Serve {
+        log: PathBuf,
+        #[arg(long, default_value = "0.0.0.0:7000")]
+        listen: String,
+        /// `durable` (fsync before the answer) or `buffered` (answer at once).
+        #[arg(long, default_value = "durable")]
+        mode: String,
+    },
     /// Write a log of `mb` MiB in `dir`, then check it with 1 thread and with every core.
     Bench {
         dir: PathBuf,
@@ -51,6 +60,18 @@ fn run(command: Command) -> Result<ExitCode, datastore::Error> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Serve { log, listen, mode } => {
+            let mode = match mode.as_str() {
+                "durable" => Durability::Durable,
+                "buffered" => Durability::Buffered,
+                other => {
+                    eprintln!("datastore: --mode must be durable or buffered, not {other}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            datastore::serve::serve(&listen, log, mode)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Repair { log } => {
             println!(
