@@ -20,8 +20,8 @@ use std::fmt::Write as _;
 const WIDTH: f64 = 1200.0;
 const LEFT: f64 = 78.0;
 const RIGHT: f64 = 24.0;
-/// Room above the panels: fault labels, then the container-event strip.
-const TOP: f64 = 64.0;
+/// Room above the panels: fault labels, budget labels (two rows), the container-event strip.
+const TOP: f64 = 80.0;
 const PANEL_H: f64 = 120.0;
 const BAND_H: f64 = 10.0;
 /// Vertical room between panels (title above, band below).
@@ -150,7 +150,7 @@ impl ChartData {
                     }
                 }
                 EventKind::Container { container, action }
-                    if MARKED_ACTIONS.contains(&action.as_str()) =>
+                    if MARKED_ACTIONS.contains(&verb(action)) =>
                 {
                     markers.push(Marker {
                         at,
@@ -213,6 +213,11 @@ impl ChartData {
                 .iter()
                 .any(|p| p.lines.iter().any(|l| l.points.len() > 1))
     }
+}
+
+/// The engine's action without its details: `die (exit 137)` → `die`.
+fn verb(action: &str) -> &str {
+    action.split_whitespace().next().unwrap_or("")
 }
 
 /// Time zero: the start of the observation (the "observation starts" note), else the first
@@ -451,18 +456,18 @@ pub fn render(data: &ChartData) -> String {
     markers(w, data, &x, bottom);
     for (i, b) in data.budgets.iter().enumerate() {
         let bx = x(b.at);
-        // Deadlines often coincide (two recoveries after the same heal): stagger the labels.
+        // Deadlines often coincide (two recoveries after the same heal): labels on two rows.
         let stagger = data.budgets[..i]
             .iter()
-            .filter(|o| (x(o.at) - bx).abs() < 24.0)
+            .filter(|o| (x(o.at) - bx).abs() < 32.0)
             .count() as f64;
         let colour = if b.held { "#2ca02c" } else { "#d62728" };
         let _ = writeln!(
             w,
             r##"<g class="budget-line"><line x1="{bx:.1}" y1="{:.1}" x2="{bx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="6 4"/><text x="{:.1}" y="{:.1}" fill="{colour}" font-weight="bold">B{}</text><title>budget B{}: {} at +{:.2}s</title></g>"##,
-            TOP - 4.0,
+            24.0,
             bx + 3.0,
-            TOP + 12.0 + 13.0 * stagger,
+            33.0 + 12.0 * (stagger % 2.0),
             b.index,
             b.index,
             esc(&b.title),
@@ -568,7 +573,7 @@ fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f6
     let mut label_until = f64::MIN;
     for (i, m) in data.markers.iter().enumerate() {
         let mx = x(m.at);
-        let (colour, shape) = match m.action.as_str() {
+        let (colour, shape) = match verb(&m.action) {
             "die" | "kill" | "stop" => (
                 "#d62728",
                 format!("M{:.1},{:.1} l-5,-8 h10 z", mx, strip + 4.0),
@@ -584,18 +589,19 @@ fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f6
         };
         let _ = writeln!(
             w,
-            r#"<g class="event-marker" data-action="{a}"><line x1="{mx:.1}" y1="{strip:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-opacity="0.35"/><path d="{shape}" fill="{colour}"/><title>{a} {c} at +{at:.3}s</title></g>"#,
+            r#"<g class="event-marker" data-action="{v}"><line x1="{mx:.1}" y1="{strip:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-opacity="0.35"/><path d="{shape}" fill="{colour}"/><title>{a} {c} at +{at:.3}s</title></g>"#,
             a = esc(&m.action),
+            v = esc(verb(&m.action)),
             c = esc(&m.container),
             at = m.at,
         );
         if mx > label_until {
             let same: Vec<&str> = data.markers[i..]
                 .iter()
-                .take_while(|n| n.action == m.action && x(n.at) - mx < 40.0)
+                .take_while(|n| verb(&n.action) == verb(&m.action) && x(n.at) - mx < 40.0)
                 .map(|n| n.container.as_str())
                 .collect();
-            let text = format!("{} {}", m.action, same.join(", "));
+            let text = format!("{} {}", verb(&m.action), same.join(", "));
             let _ = writeln!(
                 w,
                 r#"<text x="{:.1}" y="{:.1}" fill="{colour}" font-size="10">{}</text>"#,

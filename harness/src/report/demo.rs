@@ -84,8 +84,9 @@ pub fn timeline() -> Vec<Event> {
         ("zk-1", "start", -3.2),
         ("zk-2", "start", -3.1),
         ("zk-3", "start", -3.0),
-        ("zk-2", "die", 5.0003),
-        ("zk-3", "die", 5.0009),
+        ("zk-2", "die (exit 137)", 5.0003),
+        ("zk-3", "die (exit 137)", 5.0009),
+        ("zk-3", "exec_start: srvr", 6.0),
         ("zk-2", "start", 13.02),
         ("zk-3", "start", 13.05),
     ] {

@@ -66,7 +66,16 @@ fn svg_draws_windows_series_markers_and_budgets() {
     assert_eq!(svg.matches(r#"class="fault-window""#).count(), 1);
     assert!(svg.contains("fault restart (zk-2, zk-3)"));
     assert_eq!(svg.matches(r#"class="series""#).count(), 4);
-    assert_eq!(svg.matches(r#"class="event-marker""#).count(), 7);
+    assert_eq!(
+        svg.matches(r#"class="event-marker""#).count(),
+        7,
+        "not the exec"
+    );
+    assert_eq!(
+        svg.matches(r#"data-action="die""#).count(),
+        2,
+        "`die (exit 137)` is a die"
+    );
     assert_eq!(svg.matches(r#"class="budget-line""#).count(), 3);
     assert!(
         !svg.contains("NaN") && !svg.contains("inf"),
