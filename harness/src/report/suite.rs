@@ -87,7 +87,8 @@ pub fn table(reports: &[Report]) -> String {
     )
 }
 
-/// Writes `junit.xml` and `index.html` into `dir`.
+/// Writes `junit.xml` and `index.html` into `dir`, a sibling of the runs' directories (the
+/// index links to `../<run id>/report.html`).
 pub fn write(dir: &Path, reports: &[Report]) -> std::io::Result<SuiteFiles> {
     std::fs::create_dir_all(dir)?;
     let files = SuiteFiles {
@@ -120,12 +121,11 @@ td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px;te
             let _ = write!(out, "<td>{}</td>", esc(cell));
         }
         let v = &cells[5];
-        let link = r.dir().join("report.html");
+        // Relative, so the links survive copying target/aftershock/ (e.g. as a CI artifact).
         let _ = writeln!(
             out,
-            "<td class=\"{v}\">{v}</td><td><a href=\"{}\">{}</a></td></tr>",
-            esc(&link.display().to_string()),
-            esc(&r.run_id)
+            "<td class=\"{v}\">{v}</td><td><a href=\"../{id}/report.html\">{id}</a></td></tr>",
+            id = esc(&r.run_id)
         );
     }
     out.push_str("</table></body></html>\n");

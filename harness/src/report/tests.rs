@@ -200,3 +200,18 @@ fn reports_round_trip_through_json() {
     assert_eq!(back.outcomes, r.outcomes);
     assert_eq!(back.outcomes[1].budget_seconds, Some(10.0));
 }
+
+#[test]
+fn suite_files_hold_every_run() {
+    let dir = std::env::temp_dir().join(format!("aftershock-suite-test-{}", std::process::id()));
+    let mut second = demo::report();
+    second.run_id = "demo-2".into();
+    let files = suite::write(&dir, &[demo::report(), second]).unwrap();
+    let xml = std::fs::read_to_string(&files.junit).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed.test_suites.len(), 2);
+    assert_eq!(parsed.failures, 2);
+    let index = std::fs::read_to_string(&files.index).unwrap();
+    assert!(index.contains(r#"href="../demo-2/report.html""#), "{index}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
