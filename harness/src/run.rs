@@ -30,7 +30,12 @@ pub struct RunOptions {
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
-    let _lock = exclusive().await?;
+    let _lock = {
+        let _step = options
+            .progress
+            .spinner("waiting for the run lock (timed runs never overlap on one machine)");
+        exclusive().await?
+    };
     let reaped = cleanup::reap_dead_runs(&docker).await?;
     if !reaped.is_empty() {
         eprintln!("aftershock: removed what dead runs left behind: {reaped:?}");
