@@ -51,15 +51,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write report.html and junit.xml again from a report.json (or a demo report).
+    /// Write report.html and junit.xml again from report.json files (or a demo report); with
+    /// more than one, print the suite table of them.
     Report {
-        /// A run's report.json.
+        /// Runs' report.json files.
         #[arg(required_unless_present = "demo")]
-        file: Option<PathBuf>,
+        files: Vec<PathBuf>,
         /// Write a hand-made demo report instead (no Docker needed).
-        #[arg(long, conflicts_with = "file")]
+        #[arg(long, conflicts_with = "files")]
         demo: bool,
-        /// Directory to write into (default: next to report.json, or target/aftershock/demo).
+        /// Directory to write into (default: next to each report.json, or
+        /// target/aftershock/demo); only with one report.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -187,29 +189,33 @@ async fn command(command: Command) -> Result<bool> {
             }
             Ok(passed(&runs))
         }
-        Command::Report { file, demo, out } => {
-            let (report, dir) = match file {
-                Some(f) => {
-                    let report = Report::read(&f)
-                        .with_context(|| format!("read the report {}", f.display()))?;
-                    let dir = f
-                        .parent()
-                        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-                    (report, dir)
-                }
-                None if demo => (demo::report(), images::work_dir().join("demo")),
-                None => bail!("give a report.json, or --demo"),
-            };
-            let dir = out.unwrap_or(dir);
-            let written = report
-                .write_to(&dir)
-                .with_context(|| format!("write the report into {}", dir.display()))?;
-            println!(
-                "{}\n{}\n{}",
-                written.html.display(),
-                written.junit.display(),
-                written.json.display()
-            );
+        Command::Report { files, demo, out } => {
+            let mut reports = vec![];
+            for f in &files {
+                let report =
+                    Report::read(f).with_context(|| format!("read the report {}", f.display()))?;
+                let dir = f
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                reports.push((report, dir));
+            }
+            if demo {
+                reports.push((demo::report(), images::work_dir().join("demo")));
+            }
+            if out.is_some() && reports.len() > 1 {
+                bail!("--out takes one report; each of several is written next to its report.json");
+            }
+            for (report, dir) in &reports {
+                let dir = out.as_deref().unwrap_or(dir);
+                let written = report
+                    .write_to(dir)
+                    .with_context(|| format!("write the report into {}", dir.display()))?;
+                println!("{}\n{}", written.html.display(), written.junit.display());
+            }
+            if reports.len() > 1 {
+                let reports: Vec<Report> = reports.into_iter().map(|(r, _)| r).collect();
+                print!("{}", suite::table(&reports));
+            }
             Ok(true)
         }
         Command::Odds {
