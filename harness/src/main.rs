@@ -321,7 +321,7 @@ fn runs_json(runs: &[(Report, Written)]) -> serde_json::Value {
                 "incident": r.incident,
                 "variant": r.variant,
                 "seed": r.seed,
-                "verdict": r.verdict.label(),
+                "verdict": r.verdict.label().to_lowercase(),
                 "passed": r.passed(),
                 "error": r.error,
                 "expectations": r.outcomes,
