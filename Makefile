@@ -1,17 +1,22 @@
 # The two commands of the README, and the pieces they are made of.
 # Both start a Docker engine if none answers and build missing images on the way.
 
-.PHONY: suite test images clean lint engine
+.PHONY: suite test images clean lint engine browser
 
 engine:
 	@bash scripts/ensure-docker.sh
+
+## Headless Chromium for the chart test (installed from Debian when missing).
+browser:
+	@bash scripts/ensure-chromium.sh
 
 ## The incident suite: every scenario in scenarios/, with the summary table.
 suite: engine
 	cargo run -q -p aftershock -- suite
 
-## The tests: unit tests, scenario-file tests and the docker-backed incident tests.
-test: engine
+## The tests: unit tests, scenario-file tests, the chart in headless Chromium and the
+## docker-backed incident tests.
+test: engine browser
 	cargo test
 
 images: engine

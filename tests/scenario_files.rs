@@ -3,9 +3,9 @@
 
 use aftershock::scenario::{self, ScenarioError};
 
-#[test]
-fn every_scenario_file_is_valid() {
-    let dir = aftershock_tests::root().join("scenarios");
+/// Loads every `*.toml` in `dir` (relative to the root); returns how many.
+fn load_all(dir: &str) -> usize {
+    let dir = aftershock_tests::root().join(dir);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -14,7 +14,23 @@ fn every_scenario_file_is_valid() {
             n += 1;
         }
     }
-    assert!(n >= 2, "expected the scenario files in {}", dir.display());
+    n
+}
+
+#[test]
+fn every_scenario_file_is_valid() {
+    assert!(
+        load_all("scenarios") >= 2,
+        "expected the incident scenario files"
+    );
+}
+
+#[test]
+fn the_tutorial_scenario_is_valid() {
+    assert!(
+        load_all("examples/scenarios") >= 1,
+        "expected the tutorial's scenario"
+    );
 }
 
 const GOOD: &str = r#"

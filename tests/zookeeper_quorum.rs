@@ -11,7 +11,9 @@ async fn run_and_check(name: &str) {
         .await
         .unwrap_or_else(|e| panic!("the run could not start: {e}"));
     show(&report);
-    aftershock_tests::assert_file(&report.dir().join("report.json"));
+    for file in ["report.json", "report.html", "junit.xml"] {
+        aftershock_tests::assert_file(&report.dir().join(file));
+    }
     let docker = engine::connect().await.expect("engine");
     let left = cleanup::list_labelled(&docker, Some(&report.run_id))
         .await

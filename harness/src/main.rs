@@ -1,12 +1,17 @@
-//! The `aftershock` command line: build images, run scenarios or the whole suite, clean up.
+//! The `aftershock` command line: build images, run scenarios or the whole suite, render
+//! reports, compute restart-collision odds, clean up. `--json` prints machine-readable output
+//! on stdout (and hides progress); otherwise tables for people.
 
-use aftershock::check::Verdict;
 use aftershock::engine::{self, cleanup, images};
-use aftershock::report::{render, Report};
+use aftershock::odds::{self, Fleet};
+use aftershock::progress::Progress;
+use aftershock::report::{demo, suite, Report, Written};
 use aftershock::{scenario, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -26,12 +31,15 @@ enum Command {
         #[command(subcommand)]
         action: ImagesAction,
     },
-    /// Run scenario files and print their reports.
+    /// Run scenario files and print their reports (HTML chart and JUnit next to report.json).
     Run {
         files: Vec<PathBuf>,
         /// Replay with this seed (every random choice comes from it).
         #[arg(long)]
         seed: Option<u64>,
+        /// Print machine-readable JSON on stdout instead of tables.
+        #[arg(long)]
+        json: bool,
     },
     /// Run every scenario in a directory (default: scenarios/) and print the suite table.
     Suite {
@@ -39,6 +47,44 @@ enum Command {
         dir: PathBuf,
         #[arg(long)]
         seed: Option<u64>,
+        /// Print machine-readable JSON on stdout instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write report.html and junit.xml again from report.json files (or a demo report); with
+    /// more than one, print the suite table of them.
+    Report {
+        /// Runs' report.json files.
+        #[arg(required_unless_present = "demo")]
+        files: Vec<PathBuf>,
+        /// Write a hand-made demo report instead (no Docker needed).
+        #[arg(long, conflicts_with = "files")]
+        demo: bool,
+        /// Directory to write into (default: next to each report.json, or
+        /// target/aftershock/demo); only with one report.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Odds that routine restarts take out a quorum: fleet of N nodes, clusters of k, each
+    /// node restarting at a random minute of every interval, down for a while each time.
+    Odds {
+        #[arg(long, default_value_t = 200)]
+        nodes: usize,
+        #[arg(long, default_value_t = 3)]
+        cluster_size: usize,
+        /// How often each node restarts (a divisor of a day: 10m, 1h, 24h, …).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// How long one restart keeps a node down.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        restart: Duration,
+        /// Simulated days for the Monte Carlo check (default: about 5 million draws).
+        #[arg(long)]
+        days: Option<u32>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
     },
     /// Remove every container, network and volume any aftershock run left behind.
     Clean,
@@ -100,14 +146,17 @@ async fn command(command: Command) -> Result<bool> {
             println!("images ready in {:.1}s", started.elapsed().as_secs_f64());
             Ok(true)
         }
-        Command::Run { files, seed } => {
+        Command::Run { files, seed, json } => {
             if files.is_empty() {
                 bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
             }
-            let reports = run_files(&files, seed).await?;
-            Ok(reports.iter().all(Report::passed))
+            let runs = run_files(&files, seed, json).await?;
+            if json {
+                print_json(&json!({ "passed": passed(&runs), "runs": runs_json(&runs) }))?;
+            }
+            Ok(passed(&runs))
         }
-        Command::Suite { dir, seed } => {
+        Command::Suite { dir, seed, json } => {
             let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .with_context(|| format!("read the scenario directory {}", dir.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -117,9 +166,96 @@ async fn command(command: Command) -> Result<bool> {
             if files.is_empty() {
                 bail!("no *.toml scenario in {}", dir.display());
             }
-            let reports = run_files(&files, seed).await?;
-            print!("{}", suite_table(&reports));
-            Ok(reports.iter().all(Report::passed))
+            let runs = run_files(&files, seed, json).await?;
+            let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
+            let suite_dir =
+                images::work_dir().join(format!("suite-{}", aftershock::cluster::new_run_id()));
+            let files = suite::write(&suite_dir, &reports)
+                .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
+            if json {
+                print_json(&json!({
+                    "passed": passed(&runs),
+                    "runs": runs_json(&runs),
+                    "suite": files,
+                }))?;
+            } else {
+                print!("{}", suite::table(&reports));
+                println!("\n  charts, one per run:");
+                for (r, w) in &runs {
+                    println!("    {:<40} {}", r.scenario, w.html.display());
+                }
+                println!("  JUnit (all runs): {}", files.junit.display());
+                println!("  index:            {}", files.index.display());
+            }
+            Ok(passed(&runs))
+        }
+        Command::Report { files, demo, out } => {
+            let mut reports = vec![];
+            for f in &files {
+                let report =
+                    Report::read(f).with_context(|| format!("read the report {}", f.display()))?;
+                let dir = f
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                reports.push((report, dir));
+            }
+            if demo {
+                reports.push((demo::report(), images::work_dir().join("demo")));
+            }
+            if out.is_some() && reports.len() > 1 {
+                bail!("--out takes one report; each of several is written next to its report.json");
+            }
+            for (report, dir) in &reports {
+                let dir = out.as_deref().unwrap_or(dir);
+                let written = report
+                    .write_to(dir)
+                    .with_context(|| format!("write the report into {}", dir.display()))?;
+                println!("{}\n{}", written.html.display(), written.junit.display());
+            }
+            if reports.len() > 1 {
+                let reports: Vec<Report> = reports.into_iter().map(|(r, _)| r).collect();
+                print!("{}", suite::table(&reports));
+            }
+            Ok(true)
+        }
+        Command::Odds {
+            nodes,
+            cluster_size,
+            interval,
+            restart,
+            days,
+            seed,
+            json,
+        } => {
+            let fleet = Fleet {
+                nodes,
+                cluster_size,
+                interval_minutes: (interval.as_secs() / 60) as u32,
+                restart_seconds: restart.as_secs_f64(),
+            };
+            if interval.as_secs() % 60 != 0 {
+                bail!(
+                    "the interval must be whole minutes (got {})",
+                    humantime::format_duration(interval)
+                );
+            }
+            let exact = odds::closed_form(&fleet)?;
+            let draws_a_day =
+                (fleet.clusters() * fleet.intervals_per_day() as usize * cluster_size).max(1);
+            let days = days.unwrap_or((5_000_000 / draws_a_day).clamp(10, 1_000_000) as u32);
+            let simulated = odds::monte_carlo(&fleet, days, seed)?;
+            if json {
+                print_json(&json!({
+                    "fleet": fleet,
+                    "clusters": fleet.clusters(),
+                    "tolerated": fleet.tolerated(),
+                    "closed_form": exact,
+                    "monte_carlo": { "days": days, "seed": seed, "odds": simulated },
+                }))?;
+            } else {
+                print!("{}", odds_text(&fleet, exact, simulated, days, seed));
+            }
+            Ok(true)
         }
         Command::Clean => {
             let docker = engine::connect().await?;
@@ -140,62 +276,103 @@ async fn command(command: Command) -> Result<bool> {
     }
 }
 
-async fn run_files(files: &[PathBuf], seed: Option<u64>) -> Result<Vec<Report>> {
+/// Runs the files in order and writes each report; prints each table unless `quiet`.
+async fn run_files(
+    files: &[PathBuf],
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<Vec<(Report, Written)>> {
     // Validate everything first: a typo in the last file should not cost a run of the first.
     let scenarios = files
         .iter()
         .map(|f| scenario::load(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut reports = vec![];
+    let options = RunOptions {
+        seed,
+        progress: if quiet {
+            Progress::hidden()
+        } else {
+            Progress::stderr()
+        },
+    };
+    let mut runs = vec![];
     for s in &scenarios {
-        let report = aftershock::run(s, &RunOptions { seed }).await?;
-        print!("{}", report.table());
-        reports.push(report);
+        let report = aftershock::run(s, &options).await?;
+        let written = report.files(); // `run` wrote them
+        if !quiet {
+            print!("{}", report.table());
+        }
+        runs.push((report, written));
     }
-    Ok(reports)
+    Ok(runs)
 }
 
-/// One row per run: incident, variant, key timings against budgets, verdict.
-fn suite_table(reports: &[Report]) -> String {
-    let rows: Vec<[String; 5]> = reports
-        .iter()
-        .map(|r| {
-            let timings = r
-                .outcomes
-                .iter()
-                .filter(|o| o.measured_seconds.is_some())
-                .map(|o| format!("{} [{}]", o.measured, o.budget))
-                .collect::<Vec<_>>()
-                .join("; ");
-            let failed = r
-                .outcomes
-                .iter()
-                .filter(|o| o.verdict != Verdict::Pass)
-                .count();
-            [
-                r.incident.clone().unwrap_or_else(|| r.scenario.clone()),
-                r.variant.clone(),
-                format!(
-                    "{}/{} expectations hold",
-                    r.outcomes.len() - failed,
-                    r.outcomes.len()
-                ),
-                timings,
-                r.verdict.label().to_string(),
-            ]
+fn passed(runs: &[(Report, Written)]) -> bool {
+    runs.iter().all(|(r, _)| r.passed())
+}
+
+/// The machine-readable summary of runs: verdicts, expectations, where the files are.
+fn runs_json(runs: &[(Report, Written)]) -> serde_json::Value {
+    runs.iter()
+        .map(|(r, files)| {
+            json!({
+                "run_id": r.run_id,
+                "scenario": r.scenario,
+                "incident": r.incident,
+                "variant": r.variant,
+                "seed": r.seed,
+                "verdict": r.verdict.label().to_lowercase(),
+                "passed": r.passed(),
+                "error": r.error,
+                "expectations": r.outcomes,
+                "files": files,
+            })
         })
-        .collect();
-    format!(
-        "\n== suite\n{}",
-        render(
-            [
-                "incident",
-                "variant",
-                "observed",
-                "key timings [budget]",
-                "verdict"
-            ],
-            &rows
+        .collect()
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn odds_text(
+    fleet: &Fleet,
+    exact: Option<odds::Odds>,
+    simulated: odds::Odds,
+    days: u32,
+    seed: u64,
+) -> String {
+    let mut out = format!(
+        "{} nodes = {} clusters of {} (each survives {} down); every node restarts at a random \
+minute of every {} min, down {} s each time\n",
+        fleet.nodes,
+        fleet.clusters(),
+        fleet.cluster_size,
+        fleet.tolerated(),
+        fleet.interval_minutes,
+        fleet.restart_seconds
+    );
+    let line = |name: &str, o: &odds::Odds| {
+        format!(
+            "  {name:<28} per cluster and interval {:.6}   per cluster-day {:.4}   any cluster per day {:.4}{}\n",
+            o.per_interval,
+            o.per_cluster_day,
+            o.per_fleet_day,
+            if o.per_fleet_day > 0.0 && o.per_fleet_day < 1.0 {
+                format!(" (once every {:.1} days)", 1.0 / o.per_fleet_day)
+            } else {
+                String::new()
+            }
         )
-    )
+    };
+    match &exact {
+        Some(o) => out.push_str(&line("closed form", o)),
+        None => out.push_str("  closed form                  none for clusters of 5 or more (the Monte Carlo answers)\n"),
+    }
+    out.push_str(&line(
+        &format!("Monte Carlo ({days} days, seed {seed})"),
+        &simulated,
+    ));
+    out
 }

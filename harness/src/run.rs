@@ -9,6 +9,7 @@ use crate::check::{self, Outcome, Verdict};
 use crate::cluster::{new_run_id, Cluster};
 use crate::engine::{self, cleanup, images};
 use crate::error::{HarnessError, Result};
+use crate::progress::{Progress, Step};
 use crate::report::{Report, RunInfo};
 use crate::scenario::Scenario;
 use crate::timeline::{now, Timeline};
@@ -21,18 +22,30 @@ use std::time::Instant;
 pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
+    /// Where progress on the long steps goes (hidden by default).
+    pub progress: Progress,
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
-    let _lock = exclusive().await?;
+    let _lock = {
+        let _step = options
+            .progress
+            .spinner("waiting for the run lock (timed runs never overlap on one machine)");
+        exclusive().await?
+    };
     let reaped = cleanup::reap_dead_runs(&docker).await?;
     if !reaped.is_empty() {
         eprintln!("aftershock: removed what dead runs left behind: {reaped:?}");
     }
-    let image_set = images::ensure(&docker).await?;
+    let image_set = {
+        let _step = options
+            .progress
+            .spinner("images: checking, building what is missing (a first build takes minutes)");
+        images::ensure(&docker).await?
+    };
     let run_id = new_run_id();
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     eprintln!(
@@ -41,7 +54,16 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     );
     let timeline = Timeline::new();
     let started_at = now();
-    let result = execute(docker, &run_id, scenario, &image_set, &timeline, seed).await;
+    let result = execute(
+        docker,
+        &run_id,
+        scenario,
+        &image_set,
+        &timeline,
+        seed,
+        &options.progress,
+    )
+    .await;
     let error = result.err().map(|e| e.to_string());
     let outcomes = match &error {
         None => check::check_all(scenario, &timeline),
@@ -86,12 +108,25 @@ async fn execute(
     image_set: &images::ImageSet,
     timeline: &Timeline,
     seed: u64,
+    progress: &Progress,
 ) -> Result<()> {
-    let cluster =
-        Arc::new(Cluster::up(docker, run_id, scenario, image_set, timeline.clone()).await?);
+    let cluster = {
+        let names: Vec<&str> = scenario
+            .topology
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        let _step = progress.spinner(format!("bringing up {}", names.join(", ")));
+        Arc::new(Cluster::up(docker, run_id, scenario, image_set, timeline.clone()).await?)
+    };
     timeline.note("observation starts");
     let start = Instant::now();
     let until = start + scenario.duration;
+    let watcher = progress.is_visible().then(|| {
+        let step = progress.timed(format!("observing {}", scenario.name), scenario.duration);
+        watch_observation(step, scenario, timeline, start)
+    });
     let probes = probe::start_all(scenario, &cluster.addresses, timeline, scenario.duration);
     let nemesis = fault::start_all(&cluster, start, until, seed);
     let mut first_error = None;
@@ -110,6 +145,9 @@ async fn execute(
     for p in probes {
         p.finish(timeline).await;
     }
+    if let Some(w) = watcher {
+        w.abort();
+    }
     timeline.note("observation ends");
     let cluster = Arc::into_inner(cluster).expect("every nemesis task has ended");
     let removed = cluster.down().await?;
@@ -118,4 +156,33 @@ async fn execute(
         removed.containers, removed.networks, removed.volumes
     ));
     first_error.map_or(Ok(()), Err)
+}
+
+/// Moves the observation's progress bar and names the faults in effect, until aborted (or, at
+/// the latest, a minute after the observation should have ended).
+fn watch_observation(
+    step: Step,
+    scenario: &Scenario,
+    timeline: &Timeline,
+    start: Instant,
+) -> tokio::task::JoinHandle<()> {
+    let faults: Vec<String> = scenario.faults.iter().map(|f| f.name.clone()).collect();
+    let timeline = timeline.clone();
+    let last = start + scenario.duration + std::time::Duration::from_secs(60);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        while Instant::now() < last {
+            tick.tick().await;
+            step.set_elapsed(start.elapsed());
+            let active: Vec<&str> = faults
+                .iter()
+                .filter(|f| matches!(timeline.fault_window(f), (Some(_), None)))
+                .map(String::as_str)
+                .collect();
+            step.set_message(match active.as_slice() {
+                [] => "observing".to_string(),
+                names => format!("fault in effect: {}", names.join(", ")),
+            });
+        }
+    })
 }

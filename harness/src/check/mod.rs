@@ -47,6 +47,13 @@ pub struct Outcome {
     /// The measured value in seconds, when it is a time.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub measured_seconds: Option<f64>,
+    /// The budget in seconds (a maximum or a minimum, as `budget` says), when it is a time.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub budget_seconds: Option<f64>,
+    /// When the budget runs out on the timeline (Unix ns): the heal plus the budget for a
+    /// recovery, the fault's start plus the budget for a completion. Charts draw it as a line.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub deadline: Option<Nanos>,
     #[serde(flatten)]
     pub verdict: Verdict,
 }
@@ -115,14 +122,35 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
         ),
     };
     let (measured, measured_seconds, verdict) = result;
+    let budget_seconds = e.budget.or(e.min).map(|d| d.as_secs_f64());
     Outcome {
         title: e.title.clone().unwrap_or(title),
         kind: e.kind,
         budget: budget_text,
         measured,
         measured_seconds,
+        budget_seconds,
+        deadline: deadline(e.kind, t, fault, budget_seconds),
         verdict,
     }
+}
+
+/// The instant a time budget runs out, for kinds whose budget counts from a fault's start or
+/// heal; `None` for the others (counts, skews) and when the fault did not happen.
+fn deadline(
+    kind: ExpectationKind,
+    t: &Timeline,
+    fault: &str,
+    budget_seconds: Option<f64>,
+) -> Option<Nanos> {
+    let budget = (budget_seconds? * 1e9) as Nanos;
+    let (applied, healed) = t.fault_window(fault);
+    let anchor = match kind {
+        ExpectationKind::RecoversWithin | ExpectationKind::StaysDown => healed,
+        ExpectationKind::CompletesWithin | ExpectationKind::FailsDuring => applied,
+        _ => None,
+    }?;
+    Some(anchor + budget)
 }
 
 type Judged = (String, Option<f64>, Verdict);

@@ -35,13 +35,22 @@ pub fn start_all(
         .map(|(i, fault)| {
             let cluster = cluster.clone();
             let fault = fault.clone();
-            let rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(i as u64));
+            let rng = generator(seed, i);
             tokio::spawn(async move {
                 tokio::time::sleep_until((start + fault.at).into()).await;
                 carry_out(&cluster, &fault, rng, until).await
             })
         })
         .collect()
+}
+
+/// The generator of the `index`-th fault of a run: every random choice of that fault (which
+/// replicas) comes from it, so the same seed replays the same schedule. Each fault has its own
+/// ChaCha stream of the run's seed (seed 9's second fault does not repeat seed 10's first).
+pub fn generator(seed: u64, index: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(index as u64);
+    rng
 }
 
 fn signal_name(s: Signal) -> &'static str {

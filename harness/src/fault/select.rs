@@ -39,3 +39,77 @@ pub async fn resolve(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::generator;
+    use crate::scenario::builder::ScenarioBuilder;
+    use crate::scenario::Preset;
+    use std::time::Duration;
+
+    fn service(replicas: usize) -> Service {
+        ScenarioBuilder::new("s", Duration::from_secs(1))
+            .service("zk", Preset::Zookeeper, replicas, &[])
+            .build()
+            .unwrap()
+            .topology
+            .services
+            .remove(0)
+    }
+
+    async fn chosen(select: &Select, seed: u64, fault: usize) -> Vec<String> {
+        let mut rng = generator(seed, fault);
+        resolve(select, &service(7), &Addresses::new(), &mut rng)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_same_seed_selects_the_same_replicas() {
+        for select in [
+            Select::One,
+            Select::Count(2),
+            Select::Minority,
+            Select::Majority,
+        ] {
+            for seed in [0, 1, 42, u64::MAX] {
+                let first = chosen(&select, seed, 0).await;
+                assert_eq!(
+                    first,
+                    chosen(&select, seed, 0).await,
+                    "{select:?} seed {seed}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn different_seeds_select_differently() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..20 {
+            seen.insert(chosen(&Select::Count(2), seed, 0).await);
+        }
+        assert!(seen.len() > 3, "20 seeds chose only {seen:?}");
+        let mut sizes = vec![];
+        for s in [
+            Select::One,
+            Select::Count(2),
+            Select::Minority,
+            Select::Majority,
+        ] {
+            sizes.push(chosen(&s, 5, 1).await.len());
+        }
+        assert_eq!(sizes, [1, 2, 3, 4]);
+        // Two faults of one run draw from different streams.
+        let mut same = 0;
+        for seed in 0..10 {
+            same += (chosen(&Select::Count(3), seed, 0).await
+                == chosen(&Select::Count(3), seed, 1).await) as usize;
+        }
+        assert!(
+            same < 5,
+            "faults 0 and 1 chose alike for {same} of 10 seeds"
+        );
+    }
+}

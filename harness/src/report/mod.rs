@@ -1,5 +1,14 @@
-//! Reports: what a run found, as `report.json` (timeline, verdicts, measured timings) and as a
-//! summary table for people. Written to `target/aftershock/<run id>/`.
+//! Reports: what a run found, as `report.json` (timeline, verdicts, measured timings), a
+//! summary table for people, `report.html` (the timeline chart, [`html`] and [`chart`]) and
+//! `junit.xml` for CI ([`junit`]). All written to `target/aftershock/<run id>/`.
+
+pub mod chart;
+pub mod demo;
+pub mod html;
+pub mod junit;
+pub mod suite;
+#[cfg(test)]
+mod tests;
 
 use crate::check::{Outcome, Verdict};
 use crate::scenario::Scenario;
@@ -36,6 +45,24 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     pub measurements: Vec<Measured>,
     pub timeline: Vec<Event>,
+}
+
+/// Where [`Report::write`] put a run's files.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub json: PathBuf,
+    pub html: PathBuf,
+    pub junit: PathBuf,
+}
+
+impl Written {
+    fn in_dir(dir: &Path) -> Self {
+        Written {
+            json: dir.join("report.json"),
+            html: dir.join("report.html"),
+            junit: dir.join("junit.xml"),
+        }
+    }
 }
 
 /// The facts of a run that are not in the scenario or the timeline.
@@ -103,13 +130,26 @@ impl Report {
         crate::engine::images::work_dir().join(&self.run_id)
     }
 
-    /// Writes `report.json` into the run's directory; returns its path.
-    pub fn write(&self) -> std::io::Result<PathBuf> {
-        let dir = self.dir();
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join("report.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(self)?)?;
-        Ok(path)
+    /// Writes `report.json`, `report.html` and `junit.xml` into the run's directory.
+    pub fn write(&self) -> std::io::Result<Written> {
+        self.write_to(&self.dir())
+    }
+
+    /// Where [`Report::write`] puts (or put) the run's files.
+    pub fn files(&self) -> Written {
+        Written::in_dir(&self.dir())
+    }
+
+    /// Writes the run's three files into `dir`.
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<Written> {
+        std::fs::create_dir_all(dir)?;
+        let written = Written::in_dir(dir);
+        std::fs::write(&written.json, serde_json::to_vec_pretty(self)?)?;
+        std::fs::write(&written.html, html::page(self))?;
+        let xml = junit::xml(&format!("aftershock {}", self.scenario), &[self])
+            .map_err(std::io::Error::other)?;
+        std::fs::write(&written.junit, xml)?;
+        Ok(written)
     }
 
     pub fn read(path: &Path) -> std::io::Result<Report> {
@@ -162,12 +202,17 @@ impl Report {
                 m.name, m.value, m.unit, m.what
             );
         }
+        let dir = self.dir();
         let _ = writeln!(
             out,
-            "   verdict: {}   report: {}",
+            "   verdict: {}   seed: {} (replay with --seed {})",
             self.verdict.label(),
-            self.dir().join("report.json").display()
+            self.seed,
+            self.seed
         );
+        for file in ["report.html", "junit.xml", "report.json"] {
+            let _ = writeln!(out, "   {:<12} {}", file, dir.join(file).display());
+        }
         out
     }
 }
@@ -193,10 +238,49 @@ fn overall(outcomes: &[Outcome], error: Option<&str>) -> Verdict {
 
 /// A plain-text table with column widths fitted to the content.
 pub fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    render_wrapped(header, rows, [usize::MAX; N])
+}
+
+/// Splits text into lines of at most `width` characters at spaces (a longer word stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = vec![];
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    if lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
+/// A plain-text table whose cells wrap at `max_widths` characters; rows that take more than
+/// one line are separated by a blank line.
+pub fn render_wrapped<const N: usize>(
+    header: [&str; N],
+    rows: &[[String; N]],
+    max_widths: [usize; N],
+) -> String {
+    let wrapped: Vec<Vec<Vec<String>>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(max_widths)
+                .map(|(cell, w)| wrap(cell, w))
+                .collect()
+        })
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &wrapped {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            for line in cell {
+                *w = (*w).max(line.chars().count());
+            }
         }
     }
     let line = |cells: Vec<&str>| {
@@ -209,17 +293,21 @@ pub fn render<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String
         s.trim_end().to_string() + "\n"
     };
     let mut out = line(header.to_vec());
-    out.push_str(&line(
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .iter()
-            .map(String::as_str)
-            .collect(),
-    ));
-    for row in rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    let rules: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    out.push_str(&line(rules.iter().map(String::as_str).collect()));
+    let multi_line = wrapped.iter().any(|r| r.iter().any(|c| c.len() > 1));
+    for (i, row) in wrapped.iter().enumerate() {
+        if multi_line && i > 0 {
+            out.push('\n');
+        }
+        let height = row.iter().map(Vec::len).max().unwrap_or(1);
+        for l in 0..height {
+            out.push_str(&line(
+                row.iter()
+                    .map(|c| c.get(l).map_or("", String::as_str))
+                    .collect(),
+            ));
+        }
     }
     out
 }

@@ -1,0 +1,190 @@
+//! A hand-made report shaped like the ZooKeeper quorum incident, built without Docker: the
+//! chart, HTML and JUnit tests use it (also the browser test), and `aftershock report --demo`
+//! writes it to preview the page. The outcomes come from the real checkers run on the
+//! synthetic timeline, so the page shows what a real run of the same shape would.
+
+use super::{Report, RunInfo};
+use crate::check;
+use crate::scenario::builder::ScenarioBuilder;
+use crate::scenario::{reference, Expectation, ExpectationKind, FaultKind, Preset, ProbeKind};
+use crate::scenario::{Scenario, Select};
+use crate::timeline::{Event, EventKind, Nanos, Timeline};
+use std::time::Duration;
+
+/// The demo's time zero (2026-11-23T08:00:00Z), in Unix ns.
+const T0: Nanos = 1_795_420_800_000_000_000;
+const S: f64 = 1e9;
+
+fn at(seconds: f64) -> Nanos {
+    T0 + (seconds * S) as Nanos
+}
+
+fn expectation(
+    kind: ExpectationKind,
+    probe: &str,
+    budget: Option<u64>,
+    min: Option<u64>,
+) -> Expectation {
+    Expectation {
+        kind,
+        title: None,
+        probe: Some(reference(probe)),
+        fault: Some(reference("restart")),
+        budget: budget.map(Duration::from_secs),
+        min: min.map(Duration::from_secs),
+    }
+}
+
+fn scenario() -> Scenario {
+    ScenarioBuilder::new("demo-zookeeper-quorum", Duration::from_secs(30))
+        .service("zk", Preset::Zookeeper, 3, &[])
+        .probe("zk-write", ProbeKind::ZookeeperWrite, "zk", None)
+        .probe("realtime", ProbeKind::ZookeeperMode, "zk", None)
+        .fault(
+            "restart",
+            FaultKind::Restart,
+            Duration::from_secs(5),
+            "zk",
+            Select::Count(2),
+            Some(Duration::from_secs(8)),
+        )
+        .expect(expectation(
+            ExpectationKind::FailsDuring,
+            "zk-write",
+            None,
+            Some(5),
+        ))
+        .expect(expectation(
+            ExpectationKind::RecoversWithin,
+            "zk-write",
+            Some(10),
+            None,
+        ))
+        .expect(expectation(
+            ExpectationKind::RecoversWithin,
+            "realtime",
+            Some(10),
+            None,
+        ))
+        .build()
+        .expect("the demo scenario is valid")
+}
+
+/// The timeline: two probes at 10 Hz for 30 s; `restart` kills zk-2 and zk-3 at +5 s and
+/// starts them at +13 s; writes fail until +14.5 s, the real-time probe never comes back; a
+/// per-second `load/p50` and `load/p99` measurement series.
+pub fn timeline() -> Vec<Event> {
+    let mut events = vec![Event {
+        at: at(0.0),
+        kind: EventKind::Note {
+            text: "observation starts".into(),
+        },
+    }];
+    for (container, action, t) in [
+        ("zk-1", "start", -3.2),
+        ("zk-2", "start", -3.1),
+        ("zk-3", "start", -3.0),
+        ("zk-2", "die (exit 137)", 5.0003),
+        ("zk-3", "die (exit 137)", 5.0009),
+        ("zk-3", "exec_start: srvr", 6.0),
+        ("zk-2", "start", 13.02),
+        ("zk-3", "start", 13.05),
+    ] {
+        events.push(Event {
+            at: at(t),
+            kind: EventKind::Container {
+                container: container.into(),
+                action: action.into(),
+            },
+        });
+    }
+    let targets = vec!["zk-2".to_string(), "zk-3".to_string()];
+    events.push(Event {
+        at: at(5.0),
+        kind: EventKind::FaultApplied {
+            fault: "restart".into(),
+            targets: targets.clone(),
+            detail: "SIGKILL to zk-2, zk-3 via pidfd at the processes".into(),
+        },
+    });
+    events.push(Event {
+        at: at(13.0),
+        kind: EventKind::FaultHealed {
+            fault: "restart".into(),
+            targets,
+            detail: "started zk-2, zk-3".into(),
+        },
+    });
+    for i in 0..300 {
+        let t = i as f64 / 10.0;
+        let jitter = ((i * 37) % 11) as f64 / 10.0;
+        for (probe, down_until) in [("zk-write", 14.5), ("realtime", f64::MAX)] {
+            let ok = !(5.05..down_until).contains(&t);
+            events.push(Event {
+                at: at(t),
+                kind: EventKind::Sample {
+                    probe: probe.into(),
+                    ok,
+                    latency: if ok {
+                        ((1.2 + jitter) * 1e6) as Nanos
+                    } else {
+                        500_000_000
+                    },
+                    detail: (!ok).then(|| "no answer within 500ms".into()),
+                },
+            });
+        }
+    }
+    for second in 0..30 {
+        let t = second as f64 + 0.5;
+        let stressed = (5..15).contains(&second);
+        for (name, value) in [
+            ("load/p50", if stressed { 40.0 } else { 2.0 }),
+            (
+                "load/p99",
+                if stressed {
+                    450.0
+                } else {
+                    9.0 + second as f64 % 3.0
+                },
+            ),
+        ] {
+            events.push(Event {
+                at: at(t),
+                kind: EventKind::Measurement {
+                    name: name.into(),
+                    value,
+                    unit: "ms".into(),
+                    what: "per-second latency percentile of the open-loop load".into(),
+                },
+            });
+        }
+    }
+    events.sort_by_key(|e| e.at);
+    events
+}
+
+/// The demo report, judged by the real checkers.
+pub fn report() -> Report {
+    let scenario = scenario();
+    let timeline = Timeline::from_events(timeline());
+    let outcomes = check::check_all(&scenario, &timeline);
+    let info = RunInfo {
+        run_id: "demo".into(),
+        seed: 42,
+        started_at: at(-5.0),
+        finished_at: at(31.0),
+        error: None,
+    };
+    Report::new(&scenario, info, outcomes, timeline.events())
+}
+
+/// A report with nothing in it: no samples, no faults (the chart must show it as empty).
+pub fn empty() -> Report {
+    Report {
+        timeline: vec![],
+        outcomes: vec![],
+        measurements: vec![],
+        ..report()
+    }
+}

@@ -1,0 +1,217 @@
+//! The report's outputs on hand-made reports: chart data, SVG, HTML, JUnit, tables.
+
+use super::chart::{self, ChartData};
+use super::*;
+use crate::check::Verdict;
+
+fn demo_chart() -> ChartData {
+    ChartData::from_report(&demo::report())
+}
+
+#[test]
+fn chart_has_a_panel_per_probe_and_per_measurement_group() {
+    let c = demo_chart();
+    let titles: Vec<&str> = c.panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(c.panels.len(), 3, "{titles:?}");
+    assert!(titles[0].contains("`zk-write`") && titles[0].contains("94 of 300 failed"));
+    assert!(titles[1].contains("`realtime`"));
+    assert_eq!(
+        c.panels[2].lines.len(),
+        2,
+        "load/p50 and load/p99 share a panel"
+    );
+    assert_eq!(c.panels[0].lines[0].points.len(), 300);
+    // The band: ok until the fault, failing until recovery, ok again.
+    let band: Vec<bool> = c.panels[0].band.iter().map(|b| b.2).collect();
+    assert_eq!(band, [true, false, true]);
+}
+
+#[test]
+fn chart_times_count_from_the_observation_start() {
+    let c = demo_chart();
+    assert_eq!(c.windows.len(), 1);
+    let w = &c.windows[0];
+    assert!(
+        (w.from - 5.0).abs() < 1e-6 && (w.to - 13.0).abs() < 1e-6 && w.healed,
+        "{w:?}"
+    );
+    assert_eq!(c.markers.len(), 7);
+    assert!(
+        (c.from - -3.2).abs() < 1e-6,
+        "bring-up events are before zero: {}",
+        c.from
+    );
+    let deadlines: Vec<(usize, f64)> = c
+        .budgets
+        .iter()
+        .map(|b| (b.index, (b.at * 10.0).round() / 10.0))
+        .collect();
+    assert_eq!(deadlines, [(1, 10.0), (2, 23.0), (3, 23.0)]);
+    assert!(c.budgets[1].held && !c.budgets[2].held);
+}
+
+#[test]
+fn a_fault_without_a_heal_runs_to_the_end_of_the_chart() {
+    let mut r = demo::report();
+    r.timeline
+        .retain(|e| !matches!(e.kind, EventKind::FaultHealed { .. }));
+    let c = ChartData::from_report(&r);
+    assert!(!c.windows[0].healed);
+    assert_eq!(c.windows[0].to, c.to);
+}
+
+#[test]
+fn svg_draws_windows_series_markers_and_budgets() {
+    let svg = chart::svg(&demo::report());
+    assert_eq!(svg.matches(r#"class="fault-window""#).count(), 1);
+    assert!(svg.contains("fault restart (zk-2, zk-3)"));
+    assert_eq!(svg.matches(r#"class="series""#).count(), 4);
+    assert_eq!(
+        svg.matches(r#"class="event-marker""#).count(),
+        7,
+        "not the exec"
+    );
+    assert_eq!(
+        svg.matches(r#"data-action="die""#).count(),
+        2,
+        "`die (exit 137)` is a die"
+    );
+    assert_eq!(svg.matches(r#"class="budget-line""#).count(), 3);
+    assert!(
+        !svg.contains("NaN") && !svg.contains("inf"),
+        "no broken coordinates"
+    );
+}
+
+#[test]
+fn an_empty_report_gives_an_empty_chart() {
+    let c = ChartData::from_report(&demo::empty());
+    assert!(c.is_empty());
+    assert!(!demo_chart().is_empty());
+    let svg = chart::svg(&demo::empty());
+    assert!(!svg.contains(r#"class="series""#));
+    assert!(svg.contains("nothing was recorded"));
+}
+
+#[test]
+fn html_is_self_contained() {
+    let page = html::page(&demo::report());
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("<svg") && page.contains("</svg>"));
+    assert!(page.contains("seed <code>42</code>"));
+    assert!(
+        page.contains("did not recover within the run"),
+        "the failure's reason"
+    );
+    for external in ["src=", "href=\"http", "@import", "url("] {
+        assert!(
+            !page.contains(external),
+            "loads something from elsewhere: {external}"
+        );
+    }
+}
+
+#[test]
+fn junit_has_one_case_per_expectation_with_numbers_in_the_message() {
+    let r = demo::report();
+    let xml = junit::xml("t", &[&r]).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let suite = &parsed.test_suites[0];
+    assert_eq!(suite.test_cases.len(), 3);
+    assert_eq!(suite.failures, 1);
+    let failed = suite
+        .test_cases
+        .iter()
+        .find(|c| !matches!(c.status, quick_junit::TestCaseStatus::Success { .. }))
+        .unwrap();
+    let quick_junit::TestCaseStatus::NonSuccess { message, .. } = &failed.status else {
+        panic!("{failed:?}")
+    };
+    let message = message.as_ref().unwrap().as_str();
+    assert!(
+        message.contains("measured: not back") && message.contains("budget: ≤ 10s"),
+        "{message}"
+    );
+}
+
+#[test]
+fn junit_of_a_run_that_never_started_is_an_error_not_green() {
+    let mut r = demo::empty();
+    r.error = Some("cannot reach the Docker engine".into());
+    let xml = junit::xml("t", &[&r]).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed.test_suites[0].errors, 1, "{xml}");
+}
+
+#[test]
+fn unknown_verdicts_are_errors_in_junit() {
+    let mut r = demo::report();
+    r.outcomes[0].verdict = Verdict::Unknown {
+        reason: "no samples".into(),
+    };
+    let parsed =
+        quick_junit::Report::deserialize_from_str(&junit::xml("t", &[&r]).unwrap()).unwrap();
+    assert_eq!(
+        (parsed.test_suites[0].errors, parsed.test_suites[0].failures),
+        (1, 1)
+    );
+}
+
+#[test]
+fn suite_table_shows_postmortem_observation_timings_and_verdict() {
+    let mut pass = demo::report();
+    pass.verdict = Verdict::Pass;
+    pass.incident = Some("realtime-2016-06-zookeeper-quorum".into());
+    pass.summary = "Chef restarts two of three ZooKeeper nodes at the same instant".into();
+    let table = suite::table(&[pass, demo::report()]);
+    assert!(table.contains("1 of 2 runs pass"), "{table}");
+    for text in [
+        "the postmortem says",
+        "we observed",
+        "Chef restarts",
+        "9.40s vs ≥ 5s",
+        "✗ not",
+        "FAIL",
+    ] {
+        assert!(table.contains(text), "missing {text}:\n{table}");
+    }
+    assert!(table.lines().all(|l| l.chars().count() < 180), "{table}");
+}
+
+#[test]
+fn wrapped_table_cells() {
+    let rows = [["a b c d".to_string(), "x".to_string()]];
+    let t = render_wrapped(["h1", "h2"], &rows, [3, 5]);
+    assert_eq!(t, "  h1   h2\n  ---  --\n  a b  x\n  c d\n");
+}
+
+#[test]
+fn run_table_prints_where_the_files_are() {
+    let t = demo::report().table();
+    for f in ["report.html", "junit.xml", "report.json", "--seed 42"] {
+        assert!(t.contains(f), "{t}");
+    }
+}
+
+#[test]
+fn reports_round_trip_through_json() {
+    let r = demo::report();
+    let back: Report = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+    assert_eq!(back.outcomes, r.outcomes);
+    assert_eq!(back.outcomes[1].budget_seconds, Some(10.0));
+}
+
+#[test]
+fn suite_files_hold_every_run() {
+    let dir = std::env::temp_dir().join(format!("aftershock-suite-test-{}", std::process::id()));
+    let mut second = demo::report();
+    second.run_id = "demo-2".into();
+    let files = suite::write(&dir, &[demo::report(), second]).unwrap();
+    let xml = std::fs::read_to_string(&files.junit).unwrap();
+    let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!(parsed.test_suites.len(), 2);
+    assert_eq!(parsed.failures, 2);
+    let index = std::fs::read_to_string(&files.index).unwrap();
+    assert!(index.contains(r#"href="../demo-2/report.html""#), "{index}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
