@@ -2,6 +2,7 @@
 //! nemesis, probes and tests can act on it concurrently. Bring-up and teardown live here.
 
 use crate::engine::cleanup::{Removed, RunGuard};
+use crate::engine::disk::Disk;
 use crate::engine::images::ImageSet;
 use crate::engine::signal;
 use crate::engine::{self, RunEngine};
@@ -34,6 +35,8 @@ pub struct Cluster {
     pub scenario: Scenario,
     pub addresses: Addresses,
     pub timeline: Timeline,
+    /// The disks of replicas that have one (see `engine::disk`), by replica.
+    pub disks: std::collections::BTreeMap<String, Disk>,
     guard: Mutex<Option<RunGuard>>,
     recorder: tokio::task::JoinHandle<()>,
 }
@@ -53,17 +56,31 @@ impl Cluster {
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
         let addresses = services::assign_addresses(scenario, &prefix);
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             engine,
             scenario: scenario.clone(),
             addresses,
             timeline,
+            disks: Default::default(),
             guard: Mutex::new(Some(guard)),
             recorder,
         };
         for service in &scenario.topology.services {
             let started = Instant::now();
-            let specs = services::containers(scenario, service, images, &cluster.addresses)?;
+            let mut specs = services::containers(scenario, service, images, &cluster.addresses)?;
+            if let Some(d) = &service.disk {
+                for spec in &mut specs {
+                    let (run, replica, size) =
+                        (run_id.to_string(), spec.replica.clone(), d.size_mb);
+                    let disk =
+                        tokio::task::spawn_blocking(move || Disk::create(&run, &replica, size))
+                            .await
+                            .expect("disk thread")?;
+                    spec.binds
+                        .push(format!("{}:{}", disk.mount.display(), d.path));
+                    cluster.disks.insert(spec.replica.clone(), disk);
+                }
+            }
             let creations = specs.iter().map(|s| cluster.engine.start_new(s));
             for r in futures_util::future::join_all(creations).await {
                 r?;

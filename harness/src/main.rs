@@ -259,10 +259,10 @@ async fn command(command: Command) -> Result<bool> {
         }
         Command::Clean => {
             let docker = engine::connect().await?;
-            let removed = cleanup::remove_labelled(&docker, None).await?;
+            let removed = cleanup::remove_everything(&docker).await?;
             println!(
-                "removed {} containers, {} networks, {} volumes",
-                removed.containers, removed.networks, removed.volumes
+                "removed {} containers, {} networks, {} volumes, {} disks",
+                removed.containers, removed.networks, removed.volumes, removed.disks
             );
             Ok(true)
         }

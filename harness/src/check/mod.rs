@@ -120,6 +120,35 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
             format!("≤ {}", fmt_dur(budget)),
             completes_within(t, fault, budget),
         ),
+        ExpectationKind::Measurement => {
+            let name = e.measurement.as_deref().unwrap_or("");
+            let bounds = [
+                e.at_least.map(|v| format!("≥ {v}")),
+                e.at_most.map(|v| format!("≤ {v}")),
+            ];
+            (
+                format!("`{name}` within bounds"),
+                bounds
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                measurement(t, name, e.at_least, e.at_most),
+            )
+        }
+        ExpectationKind::LosesWrites => {
+            let at_least = e.at_least.unwrap_or(1.0);
+            (
+                format!("acknowledged writes of `{probe}` are lost"),
+                format!("≥ {at_least} lost"),
+                loses_writes(t, probe, at_least),
+            )
+        }
+        ExpectationKind::OrderedPrefix => (
+            format!("what `{probe}` reads back is in write order, losses one stretch"),
+            "in order, ≤ 1 lost stretch".into(),
+            ordered_prefix(t, probe),
+        ),
     };
     let (measured, measured_seconds, verdict) = result;
     let budget_seconds = e.budget.or(e.min).map(|d| d.as_secs_f64());
@@ -377,8 +406,9 @@ fn stays_down(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged {
     }
 }
 
-fn no_lost_writes(t: &Timeline, probe: &str) -> Judged {
-    let readback = t.events().into_iter().rev().find_map(|e| match e.kind {
+/// The last read-back of a write probe: (acknowledged, indeterminate, present in read order).
+fn read_back(t: &Timeline, probe: &str) -> Option<(Vec<u64>, Vec<u64>, Vec<u64>)> {
+    t.events().into_iter().rev().find_map(|e| match e.kind {
         EventKind::ReadBack {
             probe: p,
             acknowledged,
@@ -386,8 +416,11 @@ fn no_lost_writes(t: &Timeline, probe: &str) -> Judged {
             present,
         } if p == probe => Some((acknowledged, indeterminate, present)),
         _ => None,
-    });
-    let Some((acked, indeterminate, present)) = readback else {
+    })
+}
+
+fn no_lost_writes(t: &Timeline, probe: &str) -> Judged {
+    let Some((acked, indeterminate, present)) = read_back(t, probe) else {
         return unknown(format!("probe `{probe}` has no final read-back"));
     };
     let present: BTreeSet<u64> = present.into_iter().collect();
@@ -469,4 +502,94 @@ fn completes_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
         }
         _ => unknown(format!("fault `{fault}` did not both start and finish")),
     }
+}
+
+/// The mirror of `no_lost_writes`: passes when at least `at_least` acknowledged writes are gone.
+fn loses_writes(t: &Timeline, probe: &str, at_least: f64) -> Judged {
+    let (measured, lost, verdict) = no_lost_writes(t, probe);
+    let verdict = match (verdict, lost) {
+        (Verdict::Unknown { reason }, _) => Verdict::Unknown { reason },
+        (_, Some(n)) if n >= at_least => Verdict::Pass,
+        _ => fail(format!(
+            "expected at least {at_least} acknowledged writes lost; {measured}"
+        )),
+    };
+    (measured, lost, verdict)
+}
+
+/// The read-back is in write order (strictly increasing), and whatever acknowledged writes
+/// are missing form one contiguous stretch (the tail lost at a crash) — never scattered holes.
+/// Writes after the crash may follow the stretch; indeterminate writes may be absent anywhere.
+fn ordered_prefix(t: &Timeline, probe: &str) -> Judged {
+    let Some((mut acked, _, present)) = read_back(t, probe) else {
+        return unknown(format!("probe `{probe}` has no final read-back"));
+    };
+    if let Some(w) = present.windows(2).find(|w| w[0] >= w[1]) {
+        return (
+            format!("{} records, out of order", present.len()),
+            None,
+            fail(format!(
+                "record {} follows {}: not in write order",
+                w[1], w[0]
+            )),
+        );
+    }
+    acked.sort_unstable();
+    let set: BTreeSet<u64> = present.iter().copied().collect();
+    let last = present.last().copied();
+    let holes: Vec<u64> = acked
+        .iter()
+        .filter(|a| Some(**a) < last && !set.contains(a))
+        .copied()
+        .collect();
+    let stretches = acked
+        .iter()
+        .filter(|a| Some(**a) < last)
+        .map(|a| set.contains(a))
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] && !w[1])
+        .count()
+        + usize::from(
+            acked
+                .first()
+                .is_some_and(|a| !set.contains(a) && Some(*a) < last),
+        );
+    let measured = format!(
+        "{} records in order; {} acknowledged missing in {} stretch(es)",
+        present.len(),
+        holes.len(),
+        stretches
+    );
+    let verdict = if stretches <= 1 {
+        Verdict::Pass
+    } else {
+        fail(format!(
+            "acknowledged records missing in {stretches} separate places: {:?}",
+            &holes[..holes.len().min(10)]
+        ))
+    };
+    (measured, Some(holes.len() as f64), verdict)
+}
+
+fn measurement(t: &Timeline, name: &str, at_least: Option<f64>, at_most: Option<f64>) -> Judged {
+    let found = t.events().into_iter().rev().find_map(|e| match e.kind {
+        EventKind::Measurement {
+            name: n,
+            value,
+            unit,
+            ..
+        } if n == name => Some((value, unit)),
+        _ => None,
+    });
+    let Some((value, unit)) = found else {
+        return unknown(format!("nothing measured `{name}`"));
+    };
+    let measured = format!("{value:.3} {unit}");
+    let verdict = match (at_least, at_most) {
+        (Some(lo), _) if value < lo => fail(format!("{value:.3} {unit} is below {lo}")),
+        (_, Some(hi)) if value > hi => fail(format!("{value:.3} {unit} is above {hi}")),
+        _ => Verdict::Pass,
+    };
+    (measured, None, verdict)
 }

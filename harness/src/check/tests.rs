@@ -57,6 +57,9 @@ fn expect(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>) -> Expec
         fault: Some(reference("f")),
         budget: budget.map(Duration::from_secs_f64),
         min: min.map(Duration::from_secs_f64),
+        measurement: None,
+        at_most: None,
+        at_least: None,
     }
 }
 
@@ -228,5 +231,52 @@ fn simultaneous_and_completes_cases() {
     assert_matches!(
         verdict(CompletesWithin, Some(10.0), None, &t),
         Verdict::Fail { .. }
+    );
+}
+
+#[test]
+fn loses_writes_and_ordered_prefix_cases() {
+    use ExpectationKind::{LosesWrites, OrderedPrefix};
+    let v = |k, t: &Timeline| verdict(k, None, None, t);
+    assert_eq!(
+        v(LosesWrites, &readback(&[1, 2, 3], &[], &[1])),
+        Verdict::Pass
+    );
+    assert_matches!(
+        v(LosesWrites, &readback(&[1, 2, 3], &[], &[1, 2, 3])),
+        Verdict::Fail { .. }
+    );
+    assert_matches!(v(LosesWrites, &Timeline::new()), Verdict::Unknown { .. });
+    assert_eq!(
+        v(OrderedPrefix, &readback(&[1, 2, 3, 5], &[4], &[1, 2, 3])),
+        Verdict::Pass,
+        "a lost tail is still a prefix"
+    );
+    assert_eq!(
+        v(OrderedPrefix, &readback(&[1, 2, 3, 5], &[4], &[1, 2, 3, 5])),
+        Verdict::Pass,
+        "an indeterminate hole is allowed"
+    );
+    assert_matches!(
+        v(OrderedPrefix, &readback(&[1, 2, 3], &[], &[2, 1, 3])),
+        Verdict::Fail { .. }
+    );
+}
+
+#[test]
+fn measurement_bounds() {
+    let e = |lo: Option<f64>, hi: Option<f64>| Expectation {
+        kind: ExpectationKind::Measurement,
+        measurement: Some("m".into()),
+        at_least: lo,
+        at_most: hi,
+        ..expect(ExpectationKind::Measurement, None, None)
+    };
+    let t = measured("m", 5.0);
+    assert_eq!(check(&e(None, Some(10.0)), &t).verdict, Verdict::Pass);
+    assert_matches!(check(&e(Some(6.0), None), &t).verdict, Verdict::Fail { .. });
+    assert_matches!(
+        check(&e(None, Some(1.0)), &Timeline::new()).verdict,
+        Verdict::Unknown { .. }
     );
 }

@@ -19,6 +19,8 @@ pub struct Removed {
     pub containers: usize,
     pub networks: usize,
     pub volumes: usize,
+    /// Loop-device disks unmounted and detached (see `engine::disk`).
+    pub disks: usize,
 }
 
 impl Removed {
@@ -67,6 +69,7 @@ impl Labelled {
             containers: self.containers.len(),
             networks: self.networks.len(),
             volumes: self.volumes.len(),
+            disks: 0,
         }
     }
 }
@@ -140,6 +143,34 @@ pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Remov
     Ok(found.count())
 }
 
+/// Removes everything of one run: labelled engine resources, then its disks.
+pub async fn remove_run(docker: &Docker, run: &str) -> Result<Removed> {
+    let mut removed = remove_labelled(docker, Some(run)).await?;
+    removed.disks = remove_disks(run);
+    Ok(removed)
+}
+
+/// Unmounts and detaches a run's disks; returns how many there were.
+fn remove_disks(run: &str) -> usize {
+    let dir = super::images::work_dir().join(run);
+    let before = super::disk::count(&dir);
+    for problem in super::disk::destroy_all(&dir) {
+        eprintln!("aftershock: disk cleanup of run {run}: {problem}");
+    }
+    before
+}
+
+/// Removes every run's leftovers: labelled engine resources and every disk under the work dir.
+pub async fn remove_everything(docker: &Docker) -> Result<Removed> {
+    let mut removed = remove_labelled(docker, None).await?;
+    if let Ok(runs) = std::fs::read_dir(super::images::work_dir()) {
+        for run in runs.flatten() {
+            removed.disks += remove_disks(&run.file_name().to_string_lossy());
+        }
+    }
+    Ok(removed)
+}
+
 /// Removes what runs of this host left behind when their process is gone (killed, Ctrl-C'd
 /// before teardown finished). Runs of live processes are left alone.
 pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
@@ -189,10 +220,11 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
     for (run, (pid, host)) in owners {
         if host == me && !alive(&pid) {
             tracing::info!(run, "reaping the leftovers of a dead run");
-            let r = remove_labelled(docker, Some(&run)).await?;
+            let r = remove_run(docker, &run).await?;
             total.containers += r.containers;
             total.networks += r.networks;
             total.volumes += r.volumes;
+            total.disks += r.disks;
         }
     }
     Ok(total)
@@ -218,7 +250,7 @@ impl RunGuard {
     /// Removes the run's resources now.
     pub async fn teardown(mut self) -> Result<Removed> {
         self.armed = false;
-        remove_labelled(&self.docker, Some(&self.run_id)).await
+        remove_run(&self.docker, &self.run_id).await
     }
 }
 
@@ -234,8 +266,8 @@ impl Drop for RunGuard {
                 .enable_all()
                 .build();
             match rt {
-                Ok(rt) => match rt.block_on(remove_labelled(&docker, Some(&run))) {
-                    Ok(r) => eprintln!("aftershock: tore down run {run} after an early exit ({} containers, {} networks, {} volumes)", r.containers, r.networks, r.volumes),
+                Ok(rt) => match rt.block_on(remove_run(&docker, &run)) {
+                    Ok(r) => eprintln!("aftershock: tore down run {run} after an early exit ({} containers, {} networks, {} volumes, {} disks)", r.containers, r.networks, r.volumes, r.disks),
                     Err(e) => eprintln!("aftershock: teardown of run {run} failed: {e}; run `aftershock clean`"),
                 },
                 Err(e) => eprintln!("aftershock: no runtime for teardown of {run}: {e}; run `aftershock clean`"),

@@ -25,6 +25,7 @@ pub const SERVICE_IMAGES: &[&str] = &[
     "registry",
     "postgres",
     "toy-api",
+    "datastore",
 ];
 
 /// The tags of a complete, built image set.

@@ -6,6 +6,7 @@
 //! Probes reach containers at their address on the run's own network.
 
 pub mod cleanup;
+pub mod disk;
 pub mod events;
 pub mod images;
 pub mod signal;
@@ -59,6 +60,8 @@ pub struct ContainerSpec {
     pub cmd: Option<Vec<String>>,
     /// Its fixed address on the run's network.
     pub ip: String,
+    /// Host directories bind-mounted into it (`/host/path:/container/path`).
+    pub binds: Vec<String>,
 }
 
 /// The engine as one run sees it: the client plus the run's identity and network.
@@ -165,6 +168,7 @@ impl RunEngine {
             labels: Some(self.labels()),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
+                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -206,6 +210,55 @@ impl RunEngine {
             .kill_container(&name, Some(options))
             .await
             .map_err(HarnessError::engine(format!("kill container {name}")))
+    }
+
+    /// Freezes every process of the replica (the cgroup freezer, `docker pause`).
+    pub async fn pause(&self, replica: &str) -> Result<()> {
+        let name = self.container_name(replica);
+        self.docker
+            .pause_container(&name)
+            .await
+            .map_err(HarnessError::engine(format!("pause container {name}")))
+    }
+
+    /// Runs a command inside the replica; returns its exit code and standard output.
+    pub async fn exec(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use futures_util::StreamExt;
+        let name = self.container_name(replica);
+        let action = || format!("run {cmd:?} in {name}");
+        let created = self
+            .docker
+            .create_exec(
+                &name,
+                CreateExecOptions {
+                    cmd: Some(cmd.iter().map(|c| c.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(HarnessError::engine(action()))?;
+        let mut stdout = String::new();
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&created.id, None)
+            .await
+            .map_err(HarnessError::engine(action()))?
+        {
+            while let Some(Ok(chunk)) = output.next().await {
+                if let bollard::container::LogOutput::StdOut { message } = chunk {
+                    stdout.push_str(&String::from_utf8_lossy(&message));
+                }
+            }
+        }
+        let inspect = self
+            .docker
+            .inspect_exec(&created.id)
+            .await
+            .map_err(HarnessError::engine(action()))?;
+        Ok((inspect.exit_code.unwrap_or(-1), stdout))
     }
 
     /// The replica's state: (running, PID of its main process, full container id).

@@ -5,6 +5,7 @@
 //! `die`-event spread), and is **always** healed — after `down_for`, at the end of the
 //! observation, or at once when something went wrong — recording `fault-healed`.
 
+mod power_cut;
 mod select;
 
 use crate::cluster::Cluster;
@@ -77,6 +78,7 @@ pub async fn carry_out(
     let applied = match fault.kind {
         FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
         FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
+        FaultKind::PowerCut => power_cut::cut(cluster, fault, &targets).await,
     };
     if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
         let heal_at = match fault.down_for {
@@ -85,7 +87,15 @@ pub async fn carry_out(
         };
         tokio::time::sleep_until(heal_at.into()).await;
     }
-    let healed = cluster.start_stopped(&targets).await;
+    let restored = match fault.kind {
+        FaultKind::PowerCut => power_cut::restore(cluster, fault, &targets).await,
+        _ => Ok(()),
+    };
+    let started = Instant::now();
+    let healed = match restored {
+        Ok(()) => cluster.start_stopped(&targets).await,
+        Err(e) => Err(e),
+    };
     let detail = match (&applied, &healed) {
         (_, Ok(started)) if started.is_empty() => "all targets were already running".to_string(),
         (_, Ok(started)) => format!("started {}", started.join(", ")),
@@ -97,10 +107,14 @@ pub async fn carry_out(
         detail,
     });
     applied?;
-    healed.map(|_| ())
+    healed?;
+    if fault.kind == FaultKind::PowerCut {
+        power_cut::inspect(cluster, fault, &targets, started).await?;
+    }
+    Ok(())
 }
 
-fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f64, words: &str) {
+pub(crate) fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f64, words: &str) {
     cluster.timeline.record(EventKind::Measurement {
         name: format!("{}/{what}", fault.name),
         value: value_ms,

@@ -2,7 +2,9 @@
 //! observation ends. Every sample — ok or not, its latency, its error — goes to the timeline.
 //! One loop ([`sample_until`]) drives every kind; a kind only says how to take one sample.
 
+pub mod datastore;
 pub mod http;
+mod ledger;
 pub mod zookeeper;
 
 use crate::scenario::{Probe, ProbeKind, Scenario};
@@ -62,6 +64,7 @@ pub async fn sample_until<S: Sampler>(
 pub enum Running {
     Plain(JoinHandle<()>),
     Writes(JoinHandle<zookeeper::Writer>),
+    Appends(JoinHandle<datastore::Appender>),
 }
 
 impl Running {
@@ -73,6 +76,11 @@ impl Running {
             Running::Writes(h) => {
                 if let Ok(writer) = h.await {
                     writer.read_back(timeline).await;
+                }
+            }
+            Running::Appends(h) => {
+                if let Ok(appender) = h.await {
+                    appender.read_back(timeline).await;
                 }
             }
         }
@@ -99,6 +107,10 @@ pub fn start_all(
             match p.kind {
                 ProbeKind::ZookeeperWrite => Running::Writes(tokio::spawn(async move {
                     let w = zookeeper::Writer::new(&p.name, &replicas, &a, p.timeout);
+                    sample_until(&p, w, until, &t).await
+                })),
+                ProbeKind::DatastoreAppend => Running::Appends(tokio::spawn(async move {
+                    let w = datastore::Appender::new(&p.name, &a[&replicas[0]]);
                     sample_until(&p, w, until, &t).await
                 })),
                 ProbeKind::ZookeeperMode => Running::Plain(tokio::spawn(async move {

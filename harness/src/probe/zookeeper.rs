@@ -1,11 +1,12 @@
 //! ZooKeeper probes: the write probe (one new znode per sample, then a read-back of which
 //! acknowledged writes survived) and the mode probe (`srvr` on every member).
 
+use super::ledger::Ledger;
 use super::Sampler;
 use crate::services::zookeeper::{self as preset, connect, connect_string, persistent};
 use crate::services::Addresses;
-use crate::timeline::{EventKind, Timeline};
-use std::time::{Duration, Instant};
+use crate::timeline::Timeline;
+use std::time::Duration;
 use zookeeper_client as zk;
 
 /// Where the write probe creates its znodes.
@@ -14,23 +15,19 @@ pub const WRITES_PATH: &str = "/aftershock/writes";
 /// Creates `/aftershock/writes/w-<seq>` per sample with a client that behaves well: it
 /// replaces an expired session, so it measures the ensemble, not itself.
 pub struct Writer {
-    name: String,
+    ledger: Ledger,
     cluster: String,
     timeout: Duration,
     client: Option<zk::Client>,
-    acknowledged: Vec<u64>,
-    indeterminate: Vec<u64>,
 }
 
 impl Writer {
     pub fn new(name: &str, replicas: &[String], addresses: &Addresses, timeout: Duration) -> Self {
         Self {
-            name: name.into(),
+            ledger: Ledger::new(name),
             cluster: connect_string(replicas, addresses),
             timeout,
             client: None,
-            acknowledged: vec![],
-            indeterminate: vec![],
         }
     }
 
@@ -53,42 +50,24 @@ impl Writer {
         Ok(self.client.as_ref().expect("set above"))
     }
 
-    /// After the run: lists what exists and records the read-back (retrying up to 30 s).
-    pub async fn read_back(mut self, timeline: &Timeline) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            self.client = None;
-            let listed = match self.client().await {
-                Ok(c) => c
+    /// After the run: lists what exists (with a fresh session) and records the read-back.
+    pub async fn read_back(self, timeline: &Timeline) {
+        let (cluster, timeout) = (self.cluster, self.timeout);
+        self.ledger
+            .read_back(timeline, || async {
+                let c = connect(&cluster, timeout.max(Duration::from_secs(2))).await?;
+                let children = c
                     .list_children(WRITES_PATH)
                     .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            match listed {
-                Ok(children) => {
-                    let mut present: Vec<u64> = children
-                        .iter()
-                        .filter_map(|c| c.strip_prefix("w-").and_then(|n| n.parse().ok()))
-                        .collect();
-                    present.sort_unstable();
-                    timeline.record(EventKind::ReadBack {
-                        probe: self.name.clone(),
-                        acknowledged: self.acknowledged,
-                        indeterminate: self.indeterminate,
-                        present,
-                    });
-                    return;
-                }
-                Err(e) => last = e,
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        timeline.note(format!(
-            "read-back of {} failed for 30 s: {last}",
-            self.name
-        ));
+                    .map_err(|e| e.to_string())?;
+                let mut present: Vec<u64> = children
+                    .iter()
+                    .filter_map(|c| c.strip_prefix("w-").and_then(|n| n.parse().ok()))
+                    .collect();
+                present.sort_unstable();
+                Ok(present)
+            })
+            .await;
     }
 }
 
@@ -98,25 +77,17 @@ impl Sampler for Writer {
         let client = self.client().await?;
         let path = format!("{WRITES_PATH}/w-{seq:010}");
         let write = client.create(&path, seq.to_string().as_bytes(), &persistent());
-        // Anything but a clear success may or may not have been applied: indeterminate.
-        let result = tokio::time::timeout(timeout, write).await;
-        match result {
-            Ok(Ok(_)) => {
-                self.acknowledged.push(seq);
-                Ok(None)
-            }
+        let outcome = match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => {
-                self.indeterminate.push(seq);
                 if e == zk::Error::SessionExpired {
                     self.client = None;
                 }
                 Err(e.to_string())
             }
-            Err(_) => {
-                self.indeterminate.push(seq);
-                Err("timeout".into())
-            }
-        }
+            Err(_) => Err("timeout".into()),
+        };
+        self.ledger.settle(seq, outcome)
     }
 }
 

@@ -32,6 +32,9 @@ fn expectation(
         fault: Some(reference("restart")),
         budget: budget.map(Duration::from_secs),
         min: min.map(Duration::from_secs),
+        measurement: None,
+        at_most: None,
+        at_least: None,
     }
 }
 

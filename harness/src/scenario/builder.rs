@@ -48,6 +48,7 @@ impl ScenarioBuilder {
             replicas,
             env: BTreeMap::new(),
             uses: uses.iter().map(|u| reference(*u)).collect(),
+            disk: None,
         });
         self
     }

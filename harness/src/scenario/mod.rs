@@ -82,6 +82,18 @@ pub struct Service {
     /// Services this one talks to; they are started first (e.g. the toy API uses `zk`).
     #[serde(default)]
     pub uses: Vec<Ref>,
+    /// A disk that can lose power (ext4 on a loop device), mounted in every replica.
+    #[serde(default)]
+    pub disk: Option<DiskSpec>,
+}
+
+/// A replica's own disk: `disk = { size_mb = 256, path = "/data" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    pub size_mb: u64,
+    /// Where it is mounted inside the container.
+    pub path: String,
 }
 
 fn one() -> usize {
@@ -96,6 +108,9 @@ pub enum Preset {
     Zookeeper,
     /// The project's toy HTTP API; reads its configuration from the ZooKeeper it `uses`.
     ToyApi,
+    /// The toy API's datastore: an append-only CRC32C log served on TCP (crate `datastore`);
+    /// `DS_MODE=durable|buffered` in `env`; needs a `disk` at `/data`.
+    Datastore,
 }
 
 /// What a probe talks to and how.
@@ -108,6 +123,9 @@ pub enum ProbeKind {
     ZookeeperMode,
     /// HTTP GET `path` on the service; ok on 2xx.
     Http,
+    /// Appends one record per sample to a datastore; at the end reads back which
+    /// acknowledged records survived, and in which order.
+    DatastoreAppend,
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -186,6 +204,9 @@ pub enum FaultKind {
     Restart,
     /// Restart the selected replicas one at a time, waiting for each to rejoin before the next.
     RollingRestart,
+    /// Cut the power of the selected replicas' disks: freeze, shut the file system down
+    /// without flushing, kill; after `down_for`, mount again (the journal replays) and start.
+    PowerCut,
 }
 
 /// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
@@ -235,10 +256,19 @@ pub enum ExpectationKind {
     StaysDown,
     /// Every acknowledged write of the probe is present at the end.
     NoLostWrites,
+    /// At least `at_least` acknowledged writes of the probe are gone at the end (the failure
+    /// an as-it-was scenario demonstrates).
+    LosesWrites,
     /// The killed processes of `fault` exited within `budget` of each other.
     Simultaneous,
     /// The fault (a rolling restart) finished within `budget`.
     CompletesWithin,
+    /// A named measurement (`measurement`) is within `at_most` and/or at least `at_least`
+    /// (numbers in the measurement's own unit).
+    Measurement,
+    /// The records read back are in write order with no acknowledged record missing before
+    /// the last one present (the log is a prefix of what was written).
+    OrderedPrefix,
 }
 
 /// An invariant with a budget: what the checkers judge.
@@ -259,6 +289,15 @@ pub struct Expectation {
     /// The shortest required time (fails-during, stays-down).
     #[serde(default, with = "humantime_serde")]
     pub min: Option<Duration>,
+    /// For `measurement`: the measurement's name (`<fault>/<what>` or `<replica>/<what>`).
+    #[serde(default)]
+    pub measurement: Option<String>,
+    /// For `measurement`: the largest allowed value.
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    /// For `measurement`: the smallest required value.
+    #[serde(default)]
+    pub at_least: Option<f64>,
 }
 
 impl Scenario {

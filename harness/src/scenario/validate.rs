@@ -76,6 +76,28 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 return Err(unknown("service", u, services.clone()));
             }
         }
+        if svc.preset == Preset::Datastore
+            && svc.disk.as_ref().map(|d| d.path.as_str()) != Some("/data")
+        {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!(
+                    "service `{}` (datastore) needs `disk = {{ size_mb = 256, path = \"/data\" }}`",
+                    svc.name
+                ),
+            ));
+        }
+        if let Some(d) = &svc.disk {
+            if d.size_mb < 16 || !d.path.starts_with('/') {
+                return Err((
+                    Anchor::Name(svc.name.clone()),
+                    format!(
+                        "service `{}`: a disk needs size_mb ≥ 16 and an absolute path",
+                        svc.name
+                    ),
+                ));
+            }
+        }
         if svc.preset == Preset::ToyApi
             && !svc
                 .uses
@@ -97,6 +119,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
         };
         let needs = match p.kind {
             ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
+            ProbeKind::DatastoreAppend => Some(Preset::Datastore),
             ProbeKind::Http => None,
         };
         if let Some(preset) = needs {
@@ -159,6 +182,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if f.kind == FaultKind::PowerCut && svc.disk.is_none() {
+            return Err((
+                Anchor::Span(f.target.span()),
+                format!(
+                    "power-cut fault `{}` needs `{}` to have a `disk`",
+                    f.name, svc.name
+                ),
+            ));
+        }
         if f.kind == FaultKind::Restart && f.down_for.is_none() {
             return Err((
                 Anchor::Name(f.name.clone()),
@@ -200,8 +232,16 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             NeverFails => (true, false, false, false),
             StaysDown => (true, true, false, true),
             NoLostWrites => (true, false, false, false),
+            LosesWrites => (true, false, false, false),
             Simultaneous => (false, true, true, false),
             CompletesWithin => (false, true, true, false),
+            OrderedPrefix => (true, false, false, false),
+            Measurement => {
+                if e.measurement.is_none() || (e.at_most.is_none() && e.at_least.is_none()) {
+                    return Err((anchor(), "expectation measurement needs `measurement` and `at_most` and/or `at_least`".into()));
+                }
+                (false, false, false, false)
+            }
         };
         let kind = kebab(e.kind);
         for (needed, present, field) in [
@@ -214,17 +254,23 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 return Err((anchor(), format!("expectation {kind} needs `{field}`")));
             }
         }
-        if e.kind == NoLostWrites {
+        if matches!(e.kind, NoLostWrites | LosesWrites | OrderedPrefix) {
             let p = s.probe(
                 e.probe
                     .as_ref()
                     .map(|p| p.get_ref().as_str())
                     .unwrap_or_default(),
             );
-            if p.map(|p| p.kind) != Some(ProbeKind::ZookeeperWrite) {
+            if !matches!(
+                p.map(|p| p.kind),
+                Some(ProbeKind::ZookeeperWrite | ProbeKind::DatastoreAppend)
+            ) {
                 return Err((
                     anchor(),
-                    "no-lost-writes needs a write probe (zookeeper-write)".into(),
+                    format!(
+                        "{} needs a write probe (zookeeper-write or datastore-append)",
+                        kebab(e.kind)
+                    ),
                 ));
             }
         }

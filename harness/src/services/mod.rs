@@ -2,6 +2,7 @@
 //! who leads. The engine creates what these describe; probes and faults use the protocol
 //! helpers here (`zookeeper::modes`) to talk to the services.
 
+pub mod datastore;
 pub mod toy_api;
 pub mod zookeeper;
 
@@ -46,6 +47,7 @@ pub fn containers(
             images.tag("toy-api")?,
             vec![toy_api::env(scenario, service); replicas.len()],
         ),
+        Preset::Datastore => (images.tag("datastore")?, vec![vec![]; replicas.len()]),
     };
     Ok(replicas
         .iter()
@@ -58,6 +60,7 @@ pub fn containers(
                 env,
                 cmd: None,
                 ip: addresses[replica].clone(),
+                binds: vec![],
             }
         })
         .collect())
@@ -77,6 +80,7 @@ pub async fn readiness(
             zookeeper::ensemble_ready(&Scenario::replica_names(service), replicas, addresses).await
         }
         Preset::ToyApi => toy_api::ready(replicas, addresses).await,
+        Preset::Datastore => datastore::ready(replicas, addresses).await,
     }
 }
 
@@ -87,7 +91,7 @@ pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Re
             let replicas = Scenario::replica_names(service);
             zookeeper::seed_config(&zookeeper::connect_string(&replicas, addresses)).await
         }
-        Preset::ToyApi => Ok(()),
+        Preset::ToyApi | Preset::Datastore => Ok(()),
     }
 }
 
@@ -102,6 +106,6 @@ pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> 
                 .find(|(_, m)| m.as_deref() == Some("leader"))
                 .map(|(r, _)| r)
         }
-        Preset::ToyApi => None,
+        Preset::ToyApi | Preset::Datastore => None,
     }
 }

@@ -1,0 +1,191 @@
+//! Disks that can lose power: an ext4 file system in a file, on a loop device, mounted on the
+//! host and bind-mounted into a container.
+//!
+//! A SIGKILL keeps the page cache, so it loses nothing. A power cut must lose what was not
+//! fsynced: [`Disk::cut`] shuts the file system down with `FS_IOC_SHUTDOWN` and
+//! `NOLOGFLUSH` (nothing more reaches the disk, not even the journal), and [`Disk::remount`]
+//! unmounts and mounts it again, which replays the journal as a reboot would. The disks of a
+//! run live in `target/aftershock/<run id>/disks/`; teardown and the reaper unmount and detach
+//! them.
+
+use crate::error::{HarnessError, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `_IOR('X', 125, __u32)`.
+const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
+/// Shut down without flushing the log: what a power cut does.
+const FS_GOING_FLAGS_NOLOGFLUSH: u32 = 2;
+
+/// One disk: the image file, its loop device and where it is mounted on the host.
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub image: PathBuf,
+    pub mount: PathBuf,
+    pub device: String,
+}
+
+fn run(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .map_err(HarnessError::io(format!("run {shown}")))?;
+    if !out.status.success() {
+        return Err(HarnessError::io(format!("{shown} failed"))(
+            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The directory of a run's disks.
+pub fn disks_dir(run_id: &str) -> PathBuf {
+    super::images::work_dir().join(run_id).join("disks")
+}
+
+impl Disk {
+    /// Makes a `size_mb` ext4 file system for `name` and mounts it; everything written before
+    /// the container starts is synced, so set-up itself is never lost.
+    pub fn create(run_id: &str, name: &str, size_mb: u64) -> Result<Disk> {
+        let dir = disks_dir(run_id);
+        let mount = dir.join(name);
+        std::fs::create_dir_all(&mount)
+            .map_err(HarnessError::io(format!("create {}", mount.display())))?;
+        let image = dir.join(format!("{name}.img"));
+        let file = std::fs::File::create(&image)
+            .map_err(HarnessError::io(format!("create {}", image.display())))?;
+        file.set_len(size_mb << 20)
+            .map_err(HarnessError::io(format!("size {}", image.display())))?;
+        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))?;
+        let device = run(Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&image))?;
+        let disk = Disk {
+            image,
+            mount,
+            device,
+        };
+        run(Command::new("mount").arg(&disk.device).arg(&disk.mount))?;
+        disk.sync();
+        Ok(disk)
+    }
+
+    fn sync(&self) {
+        if let Ok(f) = std::fs::File::open(&self.mount) {
+            // SAFETY: syncfs on a descriptor we own.
+            unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) };
+        }
+    }
+
+    /// Cuts the power: from now on nothing written reaches the disk, and what was not yet
+    /// written is gone. The container must be frozen first (`docker pause`), so it cannot
+    /// write between the cut and its kill.
+    pub fn cut(&self) -> Result<Duration> {
+        let started = Instant::now();
+        let dir = std::fs::File::open(&self.mount)
+            .map_err(HarnessError::io(format!("open {}", self.mount.display())))?;
+        let flags = FS_GOING_FLAGS_NOLOGFLUSH;
+        // SAFETY: FS_IOC_SHUTDOWN takes a pointer to a u32 of flags; the fd is a directory on the file system.
+        let r = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&dir),
+                FS_IOC_SHUTDOWN,
+                &flags,
+            )
+        };
+        if r != 0 {
+            return Err(HarnessError::io(format!(
+                "FS_IOC_SHUTDOWN on {}",
+                self.mount.display()
+            ))(std::io::Error::last_os_error()));
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Unmounts and mounts again (the journal replays): the disk after the power comes back.
+    pub fn remount(&self) -> Result<Duration> {
+        let started = Instant::now();
+        self.unmount()?;
+        run(Command::new("mount").arg(&self.device).arg(&self.mount))?;
+        Ok(started.elapsed())
+    }
+
+    fn unmount(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match run(Command::new("umount").arg(&self.mount)) {
+                Ok(_) => return Ok(()),
+                // The engine may still hold the container's bind mount for a moment.
+                Err(e) if Instant::now() < deadline && e.to_string().contains("busy") => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Unmounts, detaches the loop device and deletes the image. Best effort: says what failed.
+    pub fn destroy(&self) -> Vec<String> {
+        let mut problems = vec![];
+        if is_mounted(&self.mount) {
+            if let Err(e) = self.unmount() {
+                problems.push(e.to_string());
+            }
+        }
+        if let Err(e) = run(Command::new("losetup").arg("-d").arg(&self.device)) {
+            problems.push(e.to_string());
+        }
+        let _ = std::fs::remove_file(&self.image);
+        let _ = std::fs::remove_dir(&self.mount);
+        problems
+    }
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mounts") else {
+        return false;
+    };
+    let target = path.to_string_lossy();
+    mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(&target))
+}
+
+/// Unmounts and detaches every disk of a run whose directory is given (teardown of a dead
+/// run): finds the mounts below it and the loop devices backed by its images.
+pub fn destroy_all(run_dir: &Path) -> Vec<String> {
+    let dir = run_dir.join("disks");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return vec![];
+    };
+    let mut problems = vec![];
+    for image in entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "img"))
+    {
+        let mount = image.with_extension("");
+        let devices = run(Command::new("losetup").arg("-j").arg(&image)).unwrap_or_default();
+        for device in devices.lines().filter_map(|l| l.split(':').next()) {
+            let disk = Disk {
+                image: image.clone(),
+                mount: mount.clone(),
+                device: device.to_string(),
+            };
+            problems.extend(disk.destroy());
+        }
+        let _ = std::fs::remove_file(&image);
+        let _ = std::fs::remove_dir(&mount);
+    }
+    problems
+}
+
+/// How many disk images a run directory holds.
+pub fn count(run_dir: &Path) -> usize {
+    std::fs::read_dir(run_dir.join("disks")).map_or(0, |d| {
+        d.flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "img"))
+            .count()
+    })
+}
