@@ -8,6 +8,7 @@
 pub mod cleanup;
 pub mod events;
 pub mod images;
+pub mod oom;
 pub mod signal;
 
 use crate::error::{HarnessError, Result};
@@ -58,6 +59,11 @@ pub struct ContainerSpec {
     pub cmd: Option<Vec<String>>,
     /// Its fixed address on the run's network.
     pub ip: String,
+    /// Memory limit in bytes; memory+swap is set to the same value, so exceeding it ends in
+    /// the kernel's OOM killer, never in swapping.
+    pub memory: Option<i64>,
+    /// The main process's `oom_score_adj` (positive only: this engine refuses negative ones).
+    pub oom_score_adj: Option<i64>,
 }
 
 /// The engine as one run sees it: the client plus the run's identity and network.
@@ -164,6 +170,9 @@ impl RunEngine {
             labels: Some(self.labels()),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
+                memory: spec.memory,
+                memory_swap: spec.memory,
+                oom_score_adj: spec.oom_score_adj,
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {

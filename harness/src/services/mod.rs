@@ -2,6 +2,8 @@
 //! who leads. The engine creates what these describe; probes and faults use the protocol
 //! helpers here (`zookeeper::modes`) to talk to the services.
 
+pub mod memcached;
+pub mod postgres;
 pub mod toy_api;
 pub mod zookeeper;
 
@@ -46,6 +48,8 @@ pub fn containers(
             images.tag("toy-api")?,
             vec![toy_api::env(scenario, service); replicas.len()],
         ),
+        Preset::Memcached => (images.tag("memcached")?, vec![vec![]; replicas.len()]),
+        Preset::Postgres => (images.tag("postgres")?, vec![vec![]; replicas.len()]),
     };
     Ok(replicas
         .iter()
@@ -56,8 +60,10 @@ pub fn containers(
                 replica: replica.clone(),
                 image: image.to_string(),
                 env,
-                cmd: None,
+                cmd: (!service.args.is_empty()).then(|| service.args.clone()),
                 ip: addresses[replica].clone(),
+                memory: service.memory_mib.map(|m| (m * 1024 * 1024) as i64),
+                oom_score_adj: service.oom_score_adj,
             }
         })
         .collect())
@@ -75,6 +81,8 @@ pub async fn readiness(
     match service.preset {
         Preset::Zookeeper => zookeeper::ensemble_ready(replicas, addresses).await,
         Preset::ToyApi => toy_api::ready(replicas, addresses).await,
+        Preset::Memcached => memcached::ready(replicas, addresses).await,
+        Preset::Postgres => postgres::ready(replicas, addresses).await,
     }
 }
 
@@ -85,7 +93,7 @@ pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Re
             let replicas = Scenario::replica_names(service);
             zookeeper::seed_config(&zookeeper::connect_string(&replicas, addresses)).await
         }
-        Preset::ToyApi => Ok(()),
+        Preset::ToyApi | Preset::Memcached | Preset::Postgres => Ok(()),
     }
 }
 
@@ -100,6 +108,6 @@ pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> 
                 .find(|(_, m)| m.as_deref() == Some("leader"))
                 .map(|(r, _)| r)
         }
-        Preset::ToyApi => None,
+        Preset::ToyApi | Preset::Memcached | Preset::Postgres => None,
     }
 }
