@@ -47,13 +47,19 @@ fn has_oom_event(report: &Report) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_it_was_the_leak_kills_the_only_cache_and_the_database_queues() {
     let report = run_and_check("cache-oom-as-it-was").await;
-    assert!(has_oom_event(&report), "the engine's oom event is on the timeline");
+    assert!(
+        has_oom_event(&report),
+        "the engine's oom event is on the timeline"
+    );
     assert_eq!(victim(&report).as_deref(), Some("memcached"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remediated_a_mirrored_cache_keeps_p99_within_5x_and_fails_nothing() {
     let report = run_and_check("cache-oom-remediated").await;
-    assert!(has_oom_event(&report), "the engine's oom event is on the timeline");
+    assert!(
+        has_oom_event(&report),
+        "the engine's oom event is on the timeline"
+    );
     assert_eq!(victim(&report).as_deref(), Some("memcached"));
 }
