@@ -4,10 +4,14 @@
 //! `retry_after`, not one per request.
 //!
 //! `single` mode reads and writes the one node. `mirrored` mode writes every node and reads
-//! the key's preferred node first, then the others, on a miss, an error or a timeout; a hit
+//! the key's preferred node first, then the others, on a miss, an error or a timeout — and
+//! when the preferred node has not answered within the hedge delay (a node stalling under
+//! memory pressure answers late rather than not at all), the next is asked too; a hit
 //! on a later node is written back to the nodes that missed (read repair), so a restarted,
 //! empty node refills from its mirror instead of from the database.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,6 +41,8 @@ pub struct Cache {
     mode: CacheMode,
     timeout: Duration,
     retry_after: Duration,
+    /// Mirrored reads: how long the preferred node may take before the next is asked too.
+    hedge: Duration,
 }
 
 impl Cache {
@@ -45,6 +51,7 @@ impl Cache {
         mode: CacheMode,
         timeout: Duration,
         retry_after: Duration,
+        hedge: Duration,
     ) -> Self {
         let nodes = nodes
             .iter()
@@ -59,6 +66,7 @@ impl Cache {
             mode,
             timeout,
             retry_after,
+            hedge,
         }
     }
 
@@ -72,15 +80,31 @@ impl Cache {
         (0..n).map(|i| (first + i) % n).collect()
     }
 
-    fn is_down(&self, i: usize) -> bool {
-        let until = *self.nodes[i]
+    /// Whether node `i` may be tried now: it is not marked down, or its retry time has come
+    /// and this caller claimed the one trial (everyone else keeps skipping it meanwhile).
+    fn may_try(&self, i: usize) -> bool {
+        let mut until = self.nodes[i]
             .down_until
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        until.is_some_and(|u| Instant::now() < u)
+        match *until {
+            None => true,
+            Some(u) if Instant::now() >= u => {
+                *until = Some(Instant::now() + self.retry_after);
+                true
+            }
+            Some(_) => false,
+        }
     }
 
     fn mark(&self, i: usize, failed: bool) {
+        if failed {
+            warn!(node = %self.nodes[i].addr, "memcached failed; skipping it for {:?}", self.retry_after);
+            *self.nodes[i]
+                .client
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = None;
+        }
         let mut until = self.nodes[i]
             .down_until
             .lock()
@@ -111,8 +135,10 @@ impl Cache {
         Ok(client)
     }
 
-    /// Runs one blocking memcached operation on node `i`, bounded by the timeout; a failure
-    /// marks the node down and drops its client.
+    /// Runs one blocking memcached operation on node `i`. The node's breaker is updated by
+    /// the blocking task itself, so it happens even when the caller stopped waiting (a hedged
+    /// read that the other node answered first). The socket timeouts bound the blocking call;
+    /// the caller waits at most three timeouts.
     async fn call<T: Send + 'static>(
         &self,
         i: usize,
@@ -120,37 +146,72 @@ impl Cache {
     ) -> Result<T, String> {
         let this = self.clone();
         let blocking = tokio::task::spawn_blocking(move || {
-            let client = this.client(i)?;
-            op(&client).map_err(|e| e.to_string())
+            let result = this
+                .client(i)
+                .and_then(|client| op(&client).map_err(|e| e.to_string()));
+            this.mark(i, result.is_err());
+            result
         });
-        // The socket timeouts bound the blocking call; this bounds what the request waits.
-        let result = match tokio::time::timeout(self.timeout * 3, blocking).await {
+        match tokio::time::timeout(self.timeout * 3, blocking).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(format!("memcached task failed: {e}")),
-            Err(_) => Err(format!("no answer within {:?}", self.timeout * 3)),
-        };
-        if let Err(e) = &result {
-            warn!(node = %self.nodes[i].addr, error = %e, "memcached failed; skipping it for {:?}", self.retry_after);
-            *self.nodes[i]
-                .client
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = None;
+            Err(_) => {
+                self.mark(i, true);
+                Err(format!("no answer within {:?}", self.timeout * 3))
+            }
         }
-        self.mark(i, result.is_err());
-        result
     }
 
-    /// Reads `key`: in the key's node order, skipping nodes marked down.
+    /// One node's answer to a read, as a boxed future (so two can race).
+    fn read(
+        &self,
+        i: usize,
+        key: &str,
+    ) -> Pin<Box<dyn Future<Output = (usize, Result<Option<Vec<u8>>, String>)> + Send>> {
+        let (this, k) = (self.clone(), key.to_owned());
+        Box::pin(async move { (i, this.call(i, move |c| c.get::<Vec<u8>>(&k)).await) })
+    }
+
+    /// Reads `key`. Single mode: the one node, unless it is marked down. Mirrored mode: the
+    /// key's preferred node first; when it has not answered within `hedge`, the next node is
+    /// asked too and the first hit wins; a miss, an error or a timeout moves on to the next.
     pub async fn get(&self, key: &str) -> Lookup {
         let mut errors = 0;
         let mut missed = vec![];
+        let mut candidates = vec![];
         for i in self.order(key) {
-            if self.is_down(i) {
+            if self.may_try(i) {
+                candidates.push(i);
+            } else {
                 errors += 1;
-                continue;
             }
-            let k = key.to_owned();
-            match self.call(i, move |c| c.get::<Vec<u8>>(&k)).await {
+        }
+        if self.mode == CacheMode::Single {
+            candidates.truncate(1);
+        }
+        let mut next = candidates.into_iter();
+        let mut running = vec![];
+        if let Some(i) = next.next() {
+            running.push(self.read(i, key));
+        }
+        while !running.is_empty() {
+            let hedge = tokio::time::sleep(self.hedge);
+            tokio::pin!(hedge);
+            let answered = tokio::select! {
+                (answer, _, rest) = futures_util::future::select_all(running.drain(..)) => {
+                    running = rest;
+                    Some(answer)
+                }
+                () = &mut hedge, if self.mode == CacheMode::Mirrored && running.len() == 1 => None,
+            };
+            let Some((i, result)) = answered else {
+                // The preferred node is slow: ask the next one as well.
+                if let Some(j) = next.next() {
+                    running.push(self.read(j, key));
+                }
+                continue;
+            };
+            match result {
                 Ok(Some(value)) => {
                     if !missed.is_empty() {
                         self.repair(key, &value, missed);
@@ -163,8 +224,10 @@ impl Cache {
                 Ok(None) => missed.push(i),
                 Err(_) => errors += 1,
             }
-            if self.mode == CacheMode::Single {
-                break;
+            if running.is_empty() {
+                if let Some(j) = next.next() {
+                    running.push(self.read(j, key));
+                }
             }
         }
         Lookup::Miss { errors }
@@ -184,7 +247,7 @@ impl Cache {
     }
 
     async fn set_on(&self, key: &str, value: &[u8], nodes: Vec<usize>) {
-        let writes = nodes.into_iter().filter(|i| !self.is_down(*i)).map(|i| {
+        let writes = nodes.into_iter().filter(|i| self.may_try(*i)).map(|i| {
             let (k, v) = (key.to_owned(), value.to_vec());
             async move {
                 if let Err(e) = self.call(i, move |c| c.set(&k, v.as_slice(), 0)).await {
@@ -207,6 +270,7 @@ mod tests {
             mode,
             Duration::from_millis(50),
             Duration::from_secs(5),
+            Duration::from_millis(10),
         )
     }
 
@@ -228,7 +292,7 @@ mod tests {
         // Port 1 on 127.0.0.1 refuses at once: an error, not a hang.
         let c = cache(1, CacheMode::Single);
         assert_eq!(c.get("item:1").await, Lookup::Miss { errors: 1 });
-        assert!(c.is_down(0));
+        assert!(!c.may_try(0), "marked down");
         let started = Instant::now();
         assert_eq!(c.get("item:1").await, Lookup::Miss { errors: 1 });
         assert!(

@@ -23,8 +23,15 @@ pub struct Items {
 
 impl Items {
     pub fn new(s: &ItemSettings) -> Self {
-        let cache = (!s.memcached.is_empty())
-            .then(|| Cache::new(&s.memcached, s.mode, s.cache_timeout, s.retry_after));
+        let cache = (!s.memcached.is_empty()).then(|| {
+            Cache::new(
+                &s.memcached,
+                s.mode,
+                s.cache_timeout,
+                s.retry_after,
+                s.hedge,
+            )
+        });
         Items {
             cache,
             db: Db::new(&s.pg, s.pool, s.query_cost, s.value_bytes),

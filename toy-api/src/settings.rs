@@ -44,6 +44,9 @@ pub const ENV_KEYS: &str = "TOY_KEYS";
 pub const ENV_CACHE_TIMEOUT_MS: &str = "TOY_CACHE_TIMEOUT_MS";
 /// How long a memcached node that failed is skipped before it is tried again, in milliseconds.
 pub const ENV_CACHE_RETRY_MS: &str = "TOY_CACHE_RETRY_MS";
+/// Mirrored reads: after this many milliseconds without an answer from the preferred node,
+/// the next node is asked too (a hedged read).
+pub const ENV_CACHE_HEDGE_MS: &str = "TOY_CACHE_HEDGE_MS";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_CONFIG_PATH: &str = "/aftershock/realtime";
@@ -126,6 +129,7 @@ pub struct ItemSettings {
     pub keys: u32,
     pub cache_timeout: Duration,
     pub retry_after: Duration,
+    pub hedge: Duration,
 }
 
 /// A whole number in `range` from the variable `name`, or `default` when unset.
@@ -196,6 +200,7 @@ impl ItemSettings {
                 1..=10_000,
             )?),
             retry_after: Duration::from_millis(number(get, ENV_CACHE_RETRY_MS, 1000, 0..=60_000)?),
+            hedge: Duration::from_millis(number(get, ENV_CACHE_HEDGE_MS, 10, 1..=10_000)?),
         }))
     }
 }

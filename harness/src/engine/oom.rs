@@ -73,14 +73,23 @@ impl RunEngine {
             }
             lines
         });
-        let inspected = self
-            .docker
-            .inspect_exec(&created.id)
-            .await
-            .map_err(HarnessError::engine(format!("inspect an exec in {name}")))?;
+        // The engine reports the PID only once the process runs: ask until it does (2 s at most).
+        let mut pid = 0;
+        for _ in 0..200 {
+            let inspected = self
+                .docker
+                .inspect_exec(&created.id)
+                .await
+                .map_err(HarnessError::engine(format!("inspect an exec in {name}")))?;
+            pid = inspected.pid.unwrap_or(0);
+            if pid > 0 || inspected.running == Some(false) && inspected.exit_code.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         Ok(Exec {
             id: created.id,
-            pid: inspected.pid.unwrap_or(0),
+            pid,
             output,
         })
     }
