@@ -10,6 +10,7 @@
 //! on a later node is written back to the nodes that missed (read repair), so a restarted,
 //! empty node refills from its mirror instead of from the database.
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -172,60 +173,58 @@ impl Cache {
         Box::pin(async move { (i, this.call(i, move |c| c.get::<Vec<u8>>(&k)).await) })
     }
 
+    /// The next node of `order` that may be tried now; the ones skipped count as errors.
+    fn next_node(
+        &self,
+        order: &mut impl Iterator<Item = usize>,
+        errors: &mut usize,
+    ) -> Option<usize> {
+        for i in order.by_ref() {
+            if self.may_try(i) {
+                return Some(i);
+            }
+            *errors += 1;
+        }
+        None
+    }
+
     /// Reads `key`. Single mode: the one node, unless it is marked down. Mirrored mode: the
     /// key's preferred node first; when it has not answered within `hedge`, the next node is
-    /// asked too and the first hit wins; a miss, an error or a timeout moves on to the next.
+    /// asked too (the first stays asked) and the first hit wins; a miss, an error or a timeout
+    /// moves on to the next node.
     pub async fn get(&self, key: &str) -> Lookup {
         let mut errors = 0;
         let mut missed = vec![];
-        let mut candidates = vec![];
-        for i in self.order(key) {
-            if self.may_try(i) {
-                candidates.push(i);
-            } else {
-                errors += 1;
-            }
-        }
-        if self.mode == CacheMode::Single {
-            candidates.truncate(1);
-        }
-        let mut next = candidates.into_iter();
-        let mut running = vec![];
-        if let Some(i) = next.next() {
+        let nodes = match self.mode {
+            CacheMode::Single => 1,
+            CacheMode::Mirrored => self.nodes.len(),
+        };
+        let mut order = self.order(key).into_iter().take(nodes);
+        let mut running = FuturesUnordered::new();
+        if let Some(i) = self.next_node(&mut order, &mut errors) {
             running.push(self.read(i, key));
         }
         while !running.is_empty() {
-            let hedge = tokio::time::sleep(self.hedge);
-            tokio::pin!(hedge);
-            let answered = tokio::select! {
-                (answer, _, rest) = futures_util::future::select_all(running.drain(..)) => {
-                    running = rest;
-                    Some(answer)
-                }
-                () = &mut hedge, if self.mode == CacheMode::Mirrored && running.len() == 1 => None,
-            };
-            let Some((i, result)) = answered else {
-                // The preferred node is slow: ask the next one as well.
-                if let Some(j) = next.next() {
-                    running.push(self.read(j, key));
-                }
-                continue;
-            };
-            match result {
-                Ok(Some(value)) => {
-                    if !missed.is_empty() {
-                        self.repair(key, &value, missed);
+            let hedge = self.mode == CacheMode::Mirrored && running.len() == 1;
+            tokio::select! {
+                Some((i, result)) = running.next() => match result {
+                    Ok(Some(value)) => {
+                        if !missed.is_empty() {
+                            self.repair(key, &value, missed);
+                        }
+                        return Lookup::Hit {
+                            node: self.nodes[i].addr.clone(),
+                            value,
+                        };
                     }
-                    return Lookup::Hit {
-                        node: self.nodes[i].addr.clone(),
-                        value,
-                    };
-                }
-                Ok(None) => missed.push(i),
-                Err(_) => errors += 1,
+                    Ok(None) => missed.push(i),
+                    Err(_) => errors += 1,
+                },
+                () = tokio::time::sleep(self.hedge), if hedge => {}
             }
-            if running.is_empty() {
-                if let Some(j) = next.next() {
+            // Either a node answered without a hit, or the only one asked is slow: ask the next.
+            if running.len() < 2 {
+                if let Some(j) = self.next_node(&mut order, &mut errors) {
                     running.push(self.read(j, key));
                 }
             }
@@ -299,5 +298,13 @@ mod tests {
             started.elapsed() < Duration::from_millis(20),
             "skipped, not tried"
         );
+    }
+
+    #[tokio::test]
+    async fn mirrored_reads_try_every_node_once() {
+        let c = cache(2, CacheMode::Mirrored);
+        assert_eq!(c.get("item:7").await, Lookup::Miss { errors: 2 });
+        assert!(!c.may_try(0) && !c.may_try(1), "both marked down");
+        assert_eq!(c.get("item:7").await, Lookup::Miss { errors: 2 });
     }
 }
