@@ -99,6 +99,10 @@ pub enum EventKind {
         p50: Nanos,
         p99: Nanos,
         max: Nanos,
+        /// The latest any request of the window was sent after its intended time (ns): the
+        /// load generator's own stall, i.e. the machine's, not the system's.
+        #[serde(default)]
+        lag: Nanos,
     },
     /// The kernel's OOM killer killed a process in a container.
     OomKill {
@@ -122,6 +126,7 @@ pub struct Window {
     pub hits: u64,
     pub p50: Nanos,
     pub p99: Nanos,
+    pub lag: Nanos,
 }
 
 impl Window {
@@ -230,6 +235,7 @@ impl Timeline {
                     hits,
                     p50,
                     p99,
+                    lag,
                     ..
                 } if p == probe => Some(Window {
                     at: e.at,
@@ -239,6 +245,7 @@ impl Timeline {
                     hits,
                     p50,
                     p99,
+                    lag,
                 }),
                 _ => None,
             })

@@ -5,6 +5,12 @@
 //! started, less the first [`SKIP_WINDOWS`] (connections being opened): its p99 is the median
 //! of their p99s (one noisy second does not move it), its hit ratio is hits / 2xx over them.
 //! "While the target is down" is from its first `die` after the fault to its next `start`.
+//!
+//! A window in which the load generator itself sent a request more than [`STALL`] late was a
+//! stall of the machine (the generator shares it with the system under test, and other
+//! builds share it with both): its latencies say nothing about the system. Such windows are
+//! left out of the baseline and of "stays within", and counted in the report; when more than
+//! a quarter of the judged windows are stalled the verdict is unknown.
 
 use super::{fail, fmt_dur, secs, unknown, Judged, Verdict};
 use crate::timeline::{EventKind, Nanos, Timeline, Window};
@@ -17,6 +23,12 @@ pub const MIN_BASELINE_WINDOWS: usize = 3;
 /// Consecutive windows that must be warm for the warm-up to count as over.
 pub const WARM_WINDOWS: usize = 3;
 const WINDOW: Nanos = 1_000_000_000;
+/// A window whose requests were sent this late (or later) by the generator is a machine stall.
+pub const STALL: Nanos = 10_000_000;
+
+fn stalled(w: &Window) -> bool {
+    w.lag >= STALL
+}
 
 /// What "normal" looked like before the fault.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -30,7 +42,7 @@ pub fn baseline(windows: &[Window], fault_at: Nanos) -> Result<Baseline, String>
     let before: Vec<&Window> = windows
         .iter()
         .skip(SKIP_WINDOWS)
-        .filter(|w| w.at + WINDOW <= fault_at)
+        .filter(|w| w.at + WINDOW <= fault_at && !stalled(w))
         .collect();
     if before.len() < MIN_BASELINE_WINDOWS {
         return Err(format!(
@@ -239,21 +251,41 @@ pub fn latency_stays_within(t: &Timeline, probe: &str, fault: &str, ratio: f64) 
         Ok(x) => x,
         Err(j) => return j,
     };
-    let Some(worst) = windows
+    let (judged, stalls): (Vec<&Window>, Vec<&Window>) = windows
         .iter()
         .filter(|w| w.at + WINDOW > applied)
-        .max_by_key(|w| w.p99)
-    else {
-        return unknown("no load window after the fault started");
+        .partition(|w| !stalled(w));
+    let Some(worst) = judged.iter().max_by_key(|w| w.p99) else {
+        return unknown(
+            "no load window after the fault started in which the generator ran on time",
+        );
     };
     let r = worst.p99 as f64 / base.p99 as f64;
+    let excluded = match stalls.iter().max_by_key(|w| w.p99) {
+        None => String::new(),
+        Some(s) => format!(
+            "; {} of {} windows left out: the generator itself was ≥ {} late (their worst p99 {})",
+            stalls.len(),
+            judged.len() + stalls.len(),
+            ms(STALL),
+            ms(s.p99)
+        ),
+    };
     let measured = format!(
-        "worst 1-s p99 {} (+{:.0}s after the fault) vs baseline {} = {r:.2}×",
+        "worst 1-s p99 {} (+{:.0}s after the fault) vs baseline {} = {r:.2}×{excluded}",
         ms(worst.p99),
         secs(worst.at - applied).max(0.0),
         ms(base.p99)
     );
-    let verdict = if r <= ratio {
+    let verdict = if stalls.len() * 4 > judged.len() + stalls.len() {
+        Verdict::Unknown {
+            reason: format!(
+                "the machine stalled the load generator in {} of {} windows",
+                stalls.len(),
+                judged.len() + stalls.len()
+            ),
+        }
+    } else if r <= ratio {
         Verdict::Pass
     } else {
         fail(format!("p99 reached {r:.2}× the baseline, budget {ratio}×"))

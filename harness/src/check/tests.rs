@@ -258,8 +258,10 @@ fn outage_timeline(
                 other_errors: u64::from(s == 30),
                 hits: (hits(s) * ok as f64) as u64,
                 p50: 500_000,
-                p99: (p99(s) * 1e6) as Nanos,
-                max: (p99(s) * 1e6) as Nanos,
+                p99: (p99(s).abs() * 1e6) as Nanos,
+                max: (p99(s).abs() * 1e6) as Nanos,
+                // A negative p99 marks a second in which the generator itself stalled.
+                lag: if p99(s) < 0.0 { 50_000_000 } else { 0 },
             },
         });
     }
@@ -370,6 +372,33 @@ fn cache_outage_cases() {
             "PASS",
         ),
         (LatencyStaysWithin, None, Some(5.0), slow.clone(), "FAIL"),
+        // A slow second in which the generator itself stalled is the machine's, not the system's.
+        (
+            LatencyStaysWithin,
+            None,
+            Some(5.0),
+            outage_timeline(
+                40,
+                |s| if s == 30 { -150.0 } else { 1.0 },
+                |_| 1.0,
+                None,
+                None,
+            ),
+            "PASS",
+        ),
+        (
+            LatencyStaysWithin,
+            None,
+            Some(5.0),
+            outage_timeline(
+                40,
+                |s| if s % 2 == 0 { -150.0 } else { 1.0 },
+                |_| 1.0,
+                None,
+                None,
+            ),
+            "UNKNOWN",
+        ),
         (WarmUpWithin, Some(10.0), None, slow.clone(), "PASS"),
         (WarmUpWithin, Some(3.0), None, slow.clone(), "FAIL"),
         (

@@ -62,14 +62,21 @@ impl RunEngine {
             .map_err(HarnessError::engine(format!("start an exec in {name}")))?;
         let output = tokio::spawn(async move {
             let mut lines: Vec<String> = vec![];
+            // Chunks need not end at a line's end: keep the unfinished line for the next chunk.
+            let mut partial = String::new();
             if let StartExecResults::Attached { mut output, .. } = started {
                 while let Some(Ok(chunk)) = output.next().await {
-                    for line in chunk.to_string().lines() {
+                    partial.push_str(&chunk.to_string());
+                    while let Some((line, rest)) = partial.split_once('\n') {
                         lines.push(line.to_string());
+                        partial = rest.to_string();
                     }
                     let excess = lines.len().saturating_sub(50);
                     lines.drain(..excess);
                 }
+            }
+            if !partial.is_empty() {
+                lines.push(partial);
             }
             lines
         });

@@ -31,12 +31,15 @@ pub enum Answer {
     Other,
 }
 
-/// One request: its intended send time (Unix ns), latency from then (ns), how it ended.
+/// One request: its intended send time (Unix ns), latency from then (ns), how it ended, and
+/// how late the generator itself sent it (ns): a late send means the machine, not the system
+/// under test, was stalled.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Done {
     pub intended: Nanos,
     pub latency: Nanos,
     pub answer: Answer,
+    pub lag: Nanos,
 }
 
 fn client(timeout: Duration) -> reqwest::Client {
@@ -115,6 +118,7 @@ pub async fn run(probe: Probe, ip: String, seed: u64, until: Instant, timeline: 
                 intended: intended_unix,
                 latency: 0,
                 answer: Answer::Other,
+                lag: 0,
             });
             continue;
         }
@@ -127,6 +131,7 @@ pub async fn run(probe: Probe, ip: String, seed: u64, until: Instant, timeline: 
         );
         in_flight.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
+            let lag = intended.elapsed().as_nanos() as Nanos;
             let answer = get(&client, &url).await;
             let latency = intended.elapsed().as_nanos() as Nanos;
             in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -134,6 +139,7 @@ pub async fn run(probe: Probe, ip: String, seed: u64, until: Instant, timeline: 
                 intended: intended_unix,
                 latency,
                 answer,
+                lag,
             });
         });
     }
@@ -181,6 +187,7 @@ pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
                 }
             }
             let q = |p: f64| h.value_at_quantile(p) as Nanos * 1000;
+            let lag = requests.iter().map(|d| d.lag).max().unwrap_or(0);
             Event {
                 at: start + w * WINDOW,
                 kind: EventKind::Window {
@@ -193,6 +200,7 @@ pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
                     p50: q(0.5),
                     p99: q(0.99),
                     max: h.max() as Nanos * 1000,
+                    lag,
                 },
             }
         })
@@ -212,6 +220,7 @@ mod tests {
                 intended: i * 10 * ms,
                 latency: if i == 99 { 900 * ms } else { ms },
                 answer: Answer::Ok { hit: i % 2 == 0 },
+                lag: i,
             });
         }
         // Sent in the second window, answered late: it still belongs to the second window.
@@ -219,6 +228,7 @@ mod tests {
             intended: 1500 * ms,
             latency: 5000 * ms,
             answer: Answer::ServerError,
+            lag: 0,
         });
         let w = windows("p", 0, &done);
         assert_eq!(w.len(), 2);
