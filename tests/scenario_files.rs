@@ -166,3 +166,90 @@ fn a_missing_file_is_a_clear_error() {
     let e = scenario::load(std::path::Path::new("scenarios/no-such-file.toml")).unwrap_err();
     assert!(e.to_string().contains("no-such-file.toml"), "{e}");
 }
+
+const CACHE: &str = r#"
+name = "c"
+duration = "30s"
+
+[[topology.service]]
+name = "pg"
+preset = "postgres"
+
+[[topology.service]]
+name = "mc"
+preset = "memcached"
+memory_mib = 200
+oom_score_adj = 1000
+
+[[topology.service]]
+name = "api"
+preset = "toy-api"
+uses = ["pg", "mc"]
+
+[[probe]]
+name = "load"
+kind = "load"
+target = "api"
+path = "/item/{key}"
+rate = 200
+keys = 500
+
+[[fault]]
+name = "leak"
+kind = "leak"
+at = "10s"
+target = "mc"
+down_for = "5s"
+
+[[expect]]
+kind = "oom-kill-within"
+fault = "leak"
+victim = "memcached"
+budget = "10s"
+
+[[expect]]
+kind = "latency-rises"
+probe = "load"
+fault = "leak"
+ratio = 100.0
+"#;
+
+#[test]
+fn cache_scenarios_are_checked_before_anything_starts() {
+    scenario::parse("cache.toml", CACHE).unwrap_or_else(|e| panic!("{e}"));
+    // (replace this, with this, words the message must contain)
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "oom_score_adj = 1000",
+            "oom_score_adj = -500",
+            &["-500", "negative"],
+        ),
+        ("memory_mib = 200\n", "", &["memory_mib"]),
+        (
+            "target = \"mc\"\ndown_for",
+            "target = \"pg\"\ndown_for",
+            &["memcached"],
+        ),
+        ("down_for = \"5s\"", "", &["down_for"]),
+        ("rate = 200", "", &["rate"]),
+        ("keys = 500", "", &["keys"]),
+        ("victim = \"memcached\"", "", &["victim"]),
+        ("ratio = 100.0", "", &["ratio"]),
+        ("uses = [\"pg\", \"mc\"]", "uses = [\"mc\"]", &["postgres"]),
+    ];
+    for (from, to, words) in cases {
+        assert!(CACHE.contains(from), "test bug: {from:?}");
+        let text = CACHE.replacen(from, to, 1);
+        let e = scenario::parse("cache.toml", &text)
+            .map(|_| ())
+            .expect_err(&format!("accepted: {from:?} → {to:?}"))
+            .to_string();
+        assert!(e.starts_with("cache.toml:"), "{e}");
+        for w in *words {
+            assert!(
+                e.contains(w),
+                "{from:?} → {to:?}: {e:?} should mention {w:?}"
+            );
+        }
+    }
+}

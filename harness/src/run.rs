@@ -2,7 +2,7 @@
 //! nemesis, probes) and checking (check) meet here and nowhere else.
 //!
 //! Order: connect → take the run lock (timed runs never overlap) → reap dead runs → images →
-//! bring up → probes and nemesis → heal → read-backs → teardown → checks → report.
+//! bring up → probes prepare (a warm cache) → probes and nemesis → heal → read-backs → teardown → checks → report.
 //! A harness error after bring-up started makes every verdict unknown; it is never a failure.
 
 use crate::check::{self, Outcome, Verdict};
@@ -120,6 +120,7 @@ async fn execute(
         let _step = progress.spinner(format!("bringing up {}", names.join(", ")));
         Arc::new(Cluster::up(docker, run_id, scenario, image_set, timeline.clone()).await?)
     };
+    probe::prepare_all(scenario, &cluster.addresses, timeline).await?;
     timeline.note("observation starts");
     let start = Instant::now();
     let until = start + scenario.duration;
@@ -127,7 +128,13 @@ async fn execute(
         let step = progress.timed(format!("observing {}", scenario.name), scenario.duration);
         watch_observation(step, scenario, timeline, start)
     });
-    let probes = probe::start_all(scenario, &cluster.addresses, timeline, scenario.duration);
+    let probes = probe::start_all(
+        scenario,
+        &cluster.addresses,
+        timeline,
+        scenario.duration,
+        seed,
+    );
     let nemesis = fault::start_all(&cluster, start, until, seed);
     let mut first_error = None;
     for task in nemesis {

@@ -81,6 +81,63 @@ pub enum EventKind {
     },
     /// A free-form note from the harness (phase changes, decisions).
     Note { text: String },
+    /// One 1-second window of an open-loop load probe; `at` is the window's start. Requests
+    /// belong to the window of their *intended* send time, and latency counts from it.
+    Window {
+        probe: String,
+        /// Requests intended in this window.
+        sent: u64,
+        /// 2xx answers.
+        ok: u64,
+        /// 5xx answers.
+        server_errors: u64,
+        /// Timeouts, connection errors, other statuses.
+        other_errors: u64,
+        /// 2xx answers served from the cache.
+        hits: u64,
+        /// Latency percentiles of every answered request (ns), HdrHistogram, 3 digits.
+        p50: Nanos,
+        p99: Nanos,
+        max: Nanos,
+        /// The latest any request of the window was sent after its intended time (ns): the
+        /// load generator's own stall, i.e. the machine's, not the system's.
+        #[serde(default)]
+        lag: Nanos,
+    },
+    /// The kernel's OOM killer killed a process in a container.
+    OomKill {
+        container: String,
+        /// The killed process's command name (`memcached`).
+        process: String,
+        /// Its PID on the host.
+        pid: i64,
+        /// How this is known (the kernel log line, or the container's death).
+        evidence: String,
+    },
+}
+
+/// The fields of a [`EventKind::Window`], as checkers read them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Window {
+    pub at: Nanos,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub hits: u64,
+    pub p50: Nanos,
+    pub p99: Nanos,
+    pub lag: Nanos,
+}
+
+impl Window {
+    /// Hits per 2xx answer (0 when nothing was answered).
+    pub fn hit_ratio(&self) -> f64 {
+        if self.ok == 0 {
+            0.0
+        } else {
+            self.hits as f64 / self.ok as f64
+        }
+    }
 }
 
 /// The events of a run, in the order they were recorded. Cheap to clone; shared by all tasks.
@@ -162,6 +219,61 @@ impl Timeline {
             }
         }
         (applied, healed)
+    }
+
+    /// The windows of one load probe, in time order.
+    pub fn windows(&self, probe: &str) -> Vec<Window> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::Window {
+                    probe: p,
+                    sent,
+                    ok,
+                    server_errors,
+                    other_errors,
+                    hits,
+                    p50,
+                    p99,
+                    lag,
+                    ..
+                } if p == probe => Some(Window {
+                    at: e.at,
+                    sent,
+                    ok,
+                    errors: server_errors + other_errors,
+                    hits,
+                    p50,
+                    p99,
+                    lag,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The first engine event of `container` whose action starts with `action`, at or after `from`.
+    pub fn container_event(&self, container: &str, action: &str, from: Nanos) -> Option<Nanos> {
+        self.events().into_iter().find_map(|e| match e.kind {
+            EventKind::Container {
+                container: c,
+                action: a,
+            } if c == container && a.starts_with(action) && e.at >= from => Some(e.at),
+            _ => None,
+        })
+    }
+
+    /// The targets of a fault's first application.
+    pub fn fault_targets(&self, fault: &str) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .find_map(|e| match e.kind {
+                EventKind::FaultApplied {
+                    fault: f, targets, ..
+                } if f == fault => Some(targets),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// The last measurement with this name.

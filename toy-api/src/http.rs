@@ -9,23 +9,31 @@
 //! - `GET /realtime`: the configuration, 200 only while the session is connected and the config
 //!   is known (or the connection was lost less than the grace period ago); 503 with the reason otherwise.
 //! - `GET /status`: 200, what the process knows about its session and configuration.
+//! - `GET /item/{id}`: the cache-aside item store ([`crate::items`]), when `TOY_PG` is set.
+//!
+//! Each read path is optional: without `TOY_ZK`, `/realtime` and `/status` answer 503
+//! "not configured"; without `TOY_PG`, `/item/{id}` does.
 
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::items::Items;
 use crate::settings::ExpiryPolicy;
 use crate::zk_config::{ConfigState, SessionStatus, Snapshot, ZkConfig};
 
-/// State shared by all handlers. Later read paths (memcached in front of PostgreSQL, an
-/// append-only datastore) get their handles here.
+/// State shared by all handlers: the handle of each configured read path.
 #[derive(Clone)]
 pub struct AppState {
-    pub zk: ZkConfig,
+    /// The ZooKeeper-backed configuration (`TOY_ZK`).
+    pub zk: Option<ZkConfig>,
+    /// The cache-aside item store (`TOY_PG`).
+    pub items: Option<Items>,
     pub started_at: Instant,
     /// How long a lost connection is tolerated while the last configuration is served.
     pub disconnect_grace: Duration,
@@ -36,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/realtime", get(realtime))
         .route("/status", get(status))
+        .route("/item/{id}", get(item))
         .with_state(state)
 }
 
@@ -43,18 +52,36 @@ async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn realtime(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let (code, body) =
-        realtime_response(&state.zk.snapshot(), state.disconnect_grace, Instant::now());
-    (code, Json(body))
+fn not_configured(what: &str, variable: &str) -> Response {
+    let body = json!({"error": format!("{what} is not configured (set {variable})")});
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
-async fn status(State(state): State<AppState>) -> Json<Value> {
+async fn realtime(State(state): State<AppState>) -> Response {
+    let Some(zk) = &state.zk else {
+        return not_configured("zookeeper", "TOY_ZK");
+    };
+    let (code, body) = realtime_response(&zk.snapshot(), state.disconnect_grace, Instant::now());
+    (code, Json(body)).into_response()
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    let Some(zk) = &state.zk else {
+        return not_configured("zookeeper", "TOY_ZK");
+    };
     Json(status_body(
-        &state.zk.snapshot(),
+        &zk.snapshot(),
         state.started_at,
         Instant::now(),
     ))
+    .into_response()
+}
+
+async fn item(State(state): State<AppState>, Path(id): Path<u32>) -> Response {
+    match &state.items {
+        Some(items) => items.get(id).await,
+        None => not_configured("the item store", "TOY_PG"),
+    }
 }
 
 /// `GET /realtime`: what a client of the real-time pipeline gets.
@@ -362,7 +389,8 @@ mod tests {
             on_expiry: ExpiryPolicy::StayBroken,
         };
         let app = router(AppState {
-            zk: ZkConfig::new(&settings),
+            zk: Some(ZkConfig::new(&settings)),
+            items: None,
             started_at: Instant::now(),
             disconnect_grace: Duration::ZERO,
         });
@@ -386,6 +414,9 @@ mod tests {
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["config_path"], "/c");
         assert_eq!(get(addr, "/nope").await.0, 404);
+        let (code, body) = get(addr, "/item/1").await;
+        assert_eq!(code, 503);
+        assert!(body.contains("TOY_PG"), "{body}");
         server.abort();
     }
 }

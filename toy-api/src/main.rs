@@ -1,11 +1,16 @@
 //! toy-api: the small HTTP API that aftershock's scenarios break.
 //!
 //! It models the real-time pipeline of a 2016 postmortem that read its configuration from a
-//! 3-node ZooKeeper ensemble and stayed broken after a quorum loss until a "cold start". This
-//! file reads the environment ([`settings`]), starts the HTTP server at once ([`http`]) and the
-//! ZooKeeper side in the background ([`zk_config`]), and stops on SIGTERM or Ctrl-C.
+//! 3-node ZooKeeper ensemble and stayed broken after a quorum loss until a "cold start"
+//! ([`zk_config`], optional: `TOY_ZK`), and the API of a 2017 postmortem that read through a
+//! memcached cache in front of its database ([`items`], optional: `TOY_PG`). This file reads
+//! the environment ([`settings`]), starts the HTTP server at once ([`http`]) and the
+//! ZooKeeper side in the background, and stops on SIGTERM or Ctrl-C.
 
+mod cache;
+mod db;
 mod http;
+mod items;
 mod settings;
 mod zk_config;
 
@@ -47,7 +52,10 @@ async fn main() -> ExitCode {
     };
     info!(
         listen = %settings.listen,
-        zk = %settings.zk_connect,
+        zk = settings.zk_connect.as_deref().unwrap_or("-"),
+        pg = settings.items.as_ref().map_or("-", |i| i.pg.as_str()),
+        memcached = settings.items.as_ref().map_or(String::new(), |i| i.memcached.join(",")),
+        cache_mode = settings.items.as_ref().map_or("-", |i| i.mode.as_str()),
         config_path = %settings.config_path,
         session_timeout_ms = settings.session_timeout.as_millis() as u64,
         on_expiry = %settings.on_expiry,
@@ -55,14 +63,18 @@ async fn main() -> ExitCode {
     );
 
     let disconnect_grace = settings.disconnect_grace;
-    let zk = ZkConfig::spawn(ZkSettings {
-        connect: settings.zk_connect,
-        config_path: settings.config_path,
-        session_timeout: settings.session_timeout,
-        on_expiry: settings.on_expiry,
+    let zk = settings.zk_connect.map(|connect| {
+        ZkConfig::spawn(ZkSettings {
+            connect,
+            config_path: settings.config_path,
+            session_timeout: settings.session_timeout,
+            on_expiry: settings.on_expiry,
+        })
     });
+    let items = settings.items.as_ref().map(items::Items::new);
     let app = http::router(http::AppState {
         zk,
+        items,
         started_at,
         disconnect_grace,
     });

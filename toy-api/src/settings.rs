@@ -3,6 +3,9 @@
 //! Parsing takes a lookup function instead of reading the process environment directly, so the
 //! rules (defaults, required variables, what counts as a bad value) are unit-tested without
 //! touching global state. A variable that is set but empty counts as unset.
+//!
+//! Two read paths can be configured, each optional: the ZooKeeper-backed real-time
+//! configuration (`TOY_ZK`) and the cache-aside item store (`TOY_MEMCACHED` + `TOY_PG`).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,7 +16,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 /// Address the HTTP server listens on.
 pub const ENV_LISTEN: &str = "TOY_LISTEN";
-/// ZooKeeper connect string, e.g. `zk1:2181,zk2:2181,zk3:2181`.
+/// ZooKeeper connect string, e.g. `zk1:2181,zk2:2181,zk3:2181`; unset: no `/realtime`.
 pub const ENV_ZK: &str = "TOY_ZK";
 /// Path of the znode that holds the configuration.
 pub const ENV_CONFIG_PATH: &str = "TOY_CONFIG_PATH";
@@ -22,6 +25,28 @@ pub const ENV_SESSION_TIMEOUT_MS: &str = "TOY_SESSION_TIMEOUT_MS";
 /// What to do when the ZooKeeper session expires: `stay-broken` or `reconnect`.
 pub const ENV_ON_EXPIRY: &str = "TOY_ON_EXPIRY";
 pub const ENV_DISCONNECT_GRACE_MS: &str = "TOY_DISCONNECT_GRACE_MS";
+
+/// PostgreSQL host (`pg` or `pg:5432`) of the item store; unset: no `/item/{id}`.
+pub const ENV_PG: &str = "TOY_PG";
+/// memcached nodes in front of PostgreSQL, e.g. `mc1:11211,mc2:11211`; unset: no cache.
+pub const ENV_MEMCACHED: &str = "TOY_MEMCACHED";
+/// `single` (one node, the 2017 set-up) or `mirrored` (write to all, read from any).
+pub const ENV_CACHE_MODE: &str = "TOY_CACHE_MODE";
+/// Connections in the bounded PostgreSQL pool.
+pub const ENV_PG_POOL: &str = "TOY_PG_POOL";
+/// Cost of one item query, spent inside PostgreSQL (`pg_sleep`), in milliseconds.
+pub const ENV_QUERY_MS: &str = "TOY_QUERY_MS";
+/// Size of one item's payload in bytes.
+pub const ENV_VALUE_BYTES: &str = "TOY_VALUE_BYTES";
+/// Items exist for ids 1..=TOY_KEYS.
+pub const ENV_KEYS: &str = "TOY_KEYS";
+/// Deadline of one memcached operation (connect, read, write), in milliseconds.
+pub const ENV_CACHE_TIMEOUT_MS: &str = "TOY_CACHE_TIMEOUT_MS";
+/// How long a memcached node that failed is skipped before it is tried again, in milliseconds.
+pub const ENV_CACHE_RETRY_MS: &str = "TOY_CACHE_RETRY_MS";
+/// Mirrored reads: after this many milliseconds without an answer from the preferred node,
+/// the next node is asked too (a hedged read).
+pub const ENV_CACHE_HEDGE_MS: &str = "TOY_CACHE_HEDGE_MS";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_CONFIG_PATH: &str = "/aftershock/realtime";
@@ -71,16 +96,140 @@ impl FromStr for ExpiryPolicy {
     }
 }
 
+/// How reads use the memcached nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// One node: a dead node means no cache.
+    Single,
+    /// Writes go to every node, reads to any (the key's preferred node first), failing over on
+    /// a miss, an error or a timeout.
+    Mirrored,
+}
+
+impl CacheMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Single => "single",
+            CacheMode::Mirrored => "mirrored",
+        }
+    }
+}
+
+/// The cache-aside item store: memcached in front of PostgreSQL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ItemSettings {
+    /// `host:port` of each memcached node (empty: every read goes to PostgreSQL).
+    pub memcached: Vec<String>,
+    pub mode: CacheMode,
+    /// `host:port` of PostgreSQL (user postgres, database aftershock, trust auth).
+    pub pg: String,
+    pub pool: usize,
+    pub query_cost: Duration,
+    pub value_bytes: usize,
+    pub keys: u32,
+    pub cache_timeout: Duration,
+    pub retry_after: Duration,
+    pub hedge: Duration,
+}
+
+/// A whole number in `range` from the variable `name`, or `default` when unset.
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| {
+                anyhow!(
+                    "{name}=`{raw}` must be a whole number from {} to {}",
+                    range.start(),
+                    range.end()
+                )
+            }),
+    }
+}
+
+impl ItemSettings {
+    /// `None` when `TOY_PG` is unset.
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let Some(pg) = get(ENV_PG) else {
+            return Ok(None);
+        };
+        let pg = with_port(pg.trim(), 5432);
+        validate_connect_string(&pg).with_context(|| format!("{ENV_PG}=`{pg}` is not valid"))?;
+        let memcached: Vec<String> = get(ENV_MEMCACHED)
+            .map(|m| m.split(',').map(|n| with_port(n.trim(), 11211)).collect())
+            .unwrap_or_default();
+        for node in &memcached {
+            validate_connect_string(node)
+                .with_context(|| format!("{ENV_MEMCACHED}: node `{node}` is not valid"))?;
+        }
+        let mode = match get(ENV_CACHE_MODE).as_deref().map(str::trim) {
+            None | Some("single") => CacheMode::Single,
+            Some("mirrored") => CacheMode::Mirrored,
+            Some(other) => bail!("{ENV_CACHE_MODE}=`{other}`: expected `single` or `mirrored`"),
+        };
+        if mode == CacheMode::Single && memcached.len() > 1 {
+            bail!(
+                "{ENV_CACHE_MODE}=single takes one memcached node, {ENV_MEMCACHED} names {}",
+                memcached.len()
+            );
+        }
+        if mode == CacheMode::Mirrored && memcached.len() < 2 {
+            bail!("{ENV_CACHE_MODE}=mirrored needs at least two nodes in {ENV_MEMCACHED}");
+        }
+        Ok(Some(ItemSettings {
+            memcached,
+            mode,
+            pg,
+            pool: number(get, ENV_PG_POOL, 8, 1..=256)? as usize,
+            query_cost: Duration::from_millis(number(get, ENV_QUERY_MS, 50, 0..=10_000)?),
+            value_bytes: number(get, ENV_VALUE_BYTES, 4096, 32..=1_000_000)? as usize,
+            keys: number(get, ENV_KEYS, 500, 1..=1_000_000)? as u32,
+            cache_timeout: Duration::from_millis(number(
+                get,
+                ENV_CACHE_TIMEOUT_MS,
+                100,
+                1..=10_000,
+            )?),
+            retry_after: Duration::from_millis(number(get, ENV_CACHE_RETRY_MS, 1000, 0..=60_000)?),
+            hedge: Duration::from_millis(number(get, ENV_CACHE_HEDGE_MS, 10, 1..=10_000)?),
+        }))
+    }
+}
+
+/// `host` with `:port` appended when it has none.
+fn with_port(host: &str, port: u16) -> String {
+    if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// Everything the process needs to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
     pub listen: SocketAddr,
-    pub zk_connect: String,
+    /// `None`: no ZooKeeper, `/realtime` answers 503 "not configured".
+    pub zk_connect: Option<String>,
     pub config_path: String,
     pub session_timeout: Duration,
     pub on_expiry: ExpiryPolicy,
     /// How long a lost connection is tolerated while serving the last configuration.
     pub disconnect_grace: Duration,
+    /// The cache-aside item store, when `TOY_PG` is set.
+    pub items: Option<ItemSettings>,
 }
 
 impl Settings {
@@ -98,12 +247,10 @@ impl Settings {
             format!("{ENV_LISTEN}=`{listen_raw}` is not a socket address like `0.0.0.0:8080`")
         })?;
 
-        let zk_connect = get(ENV_ZK).ok_or_else(|| {
-            anyhow!("{ENV_ZK} is required: the ZooKeeper connect string, e.g. `zk1:2181,zk2:2181,zk3:2181`")
-        })?;
-        let zk_connect = zk_connect.trim().to_owned();
-        validate_connect_string(&zk_connect)
-            .with_context(|| format!("{ENV_ZK}=`{zk_connect}` is not valid"))?;
+        let zk_connect = get(ENV_ZK).map(|z| z.trim().to_owned());
+        if let Some(zk) = &zk_connect {
+            validate_connect_string(zk).with_context(|| format!("{ENV_ZK}=`{zk}` is not valid"))?;
+        }
 
         let config_path = get(ENV_CONFIG_PATH).unwrap_or_else(|| DEFAULT_CONFIG_PATH.to_owned());
         validate_znode_path(&config_path).with_context(|| {
@@ -148,7 +295,10 @@ impl Settings {
                 })?,
         };
 
+        let items = ItemSettings::from_lookup(&get)?;
+
         Ok(Settings {
+            items,
             disconnect_grace: Duration::from_millis(grace_ms),
             listen,
             zk_connect,
@@ -221,7 +371,7 @@ mod tests {
     fn defaults_with_only_zk() {
         let s = parse(&[("TOY_ZK", "zk1:2181,zk2:2181,zk3:2181")]).unwrap();
         assert_eq!(s.listen, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(s.zk_connect, "zk1:2181,zk2:2181,zk3:2181");
+        assert_eq!(s.zk_connect.as_deref(), Some("zk1:2181,zk2:2181,zk3:2181"));
         assert_eq!(s.config_path, "/aftershock/realtime");
         assert_eq!(s.session_timeout, Duration::from_millis(6000));
         assert_eq!(s.on_expiry, ExpiryPolicy::StayBroken);
@@ -256,9 +406,9 @@ mod tests {
     }
 
     #[test]
-    fn zk_is_required() {
-        assert!(err(&[]).contains("TOY_ZK is required"));
-        assert!(err(&[("TOY_ZK", "")]).contains("TOY_ZK is required"));
+    fn zk_is_optional() {
+        assert_eq!(parse(&[]).unwrap().zk_connect, None);
+        assert_eq!(parse(&[("TOY_ZK", "")]).unwrap().zk_connect, None);
     }
 
     #[test]
@@ -298,6 +448,44 @@ mod tests {
         ] {
             validate_connect_string(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
+    }
+
+    #[test]
+    fn item_store_settings() {
+        assert_eq!(parse(&[]).unwrap().items, None);
+        let s = parse(&[("TOY_PG", "pg"), ("TOY_MEMCACHED", "mc")]).unwrap();
+        let items = s.items.unwrap();
+        assert_eq!(items.pg, "pg:5432");
+        assert_eq!(items.memcached, vec!["mc:11211".to_string()]);
+        assert_eq!(items.mode, CacheMode::Single);
+        assert_eq!((items.pool, items.keys), (8, 500));
+        assert_eq!(items.query_cost, Duration::from_millis(50));
+        let s = parse(&[
+            ("TOY_PG", "pg:5433"),
+            ("TOY_MEMCACHED", "mc1:11211, mc2"),
+            ("TOY_CACHE_MODE", "mirrored"),
+            ("TOY_PG_POOL", "4"),
+        ])
+        .unwrap();
+        let items = s.items.unwrap();
+        assert_eq!(items.memcached, vec!["mc1:11211", "mc2:11211"]);
+        assert_eq!((items.mode, items.pool), (CacheMode::Mirrored, 4));
+    }
+
+    #[test]
+    fn bad_item_store_settings_are_named() {
+        let e = err(&[("TOY_PG", "pg"), ("TOY_MEMCACHED", "a,b")]);
+        assert!(e.contains("single takes one"), "{e}");
+        let e = err(&[
+            ("TOY_PG", "pg"),
+            ("TOY_MEMCACHED", "a"),
+            ("TOY_CACHE_MODE", "mirrored"),
+        ]);
+        assert!(e.contains("at least two"), "{e}");
+        let e = err(&[("TOY_PG", "pg"), ("TOY_CACHE_MODE", "ring")]);
+        assert!(e.contains("TOY_CACHE_MODE=`ring`"), "{e}");
+        let e = err(&[("TOY_PG", "pg"), ("TOY_PG_POOL", "0")]);
+        assert!(e.contains("TOY_PG_POOL=`0`"), "{e}");
     }
 
     #[test]

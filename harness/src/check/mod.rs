@@ -4,8 +4,11 @@
 //! outside its budget) and `unknown` (the timeline cannot tell — missing samples, a fault that
 //! never ran, a harness error). `unknown` is never reported as the system's failure.
 
+mod cache;
 #[cfg(test)]
 mod tests;
+
+pub use cache::{baseline, Baseline};
 
 use crate::scenario::{Expectation, ExpectationKind, Scenario};
 use crate::timeline::{EventKind, Nanos, Sample, Timeline};
@@ -81,6 +84,7 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
     let fault = e.fault.as_ref().map(|f| f.get_ref().as_str()).unwrap_or("");
     let budget = e.budget.unwrap_or_default();
     let min = e.min.unwrap_or_default();
+    let ratio = e.ratio.unwrap_or(1.0);
     let (title, budget_text, result) = match e.kind {
         ExpectationKind::FailsDuring => (
             format!("`{probe}` fails while `{fault}` is in effect"),
@@ -148,6 +152,46 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
             format!("what `{probe}` reads back is in write order, losses one stretch"),
             "in order, ≤ 1 lost stretch".into(),
             ordered_prefix(t, probe),
+        ),
+        ExpectationKind::OomKillWithin => {
+            let victim = e.victim.as_deref().unwrap_or_default();
+            (
+                format!("`{fault}` ends in an OOM kill of `{victim}`"),
+                format!("≤ {}, victim {victim}", fmt_dur(budget)),
+                cache::oom_kill_within(t, fault, budget, victim),
+            )
+        }
+        ExpectationKind::RestartedWithin => (
+            format!("the target of `{fault}` is started again (die → start)"),
+            format!("≤ {}", fmt_dur(budget)),
+            cache::restarted_within(t, fault, budget),
+        ),
+        ExpectationKind::LatencyRises => (
+            format!("`{probe}` p99 rises while the target of `{fault}` is down"),
+            format!("≥ {}× baseline", ratio),
+            cache::latency_rises(t, probe, fault, ratio),
+        ),
+        ExpectationKind::LatencyStaysWithin => (
+            format!("`{probe}` p99 stays near its baseline from `{fault}` on"),
+            format!("≤ {}× baseline", ratio),
+            cache::latency_stays_within(t, probe, fault, ratio),
+        ),
+        ExpectationKind::WarmUpWithin => (
+            format!("`{probe}` warm again after the target of `{fault}` restarted"),
+            format!("≤ {}", fmt_dur(budget)),
+            cache::warm_up_within(
+                t,
+                probe,
+                fault,
+                budget,
+                e.hit_fraction.unwrap_or(0.9),
+                e.ratio.unwrap_or(2.0),
+            ),
+        ),
+        ExpectationKind::NoErrors => (
+            format!("no request of `{probe}` fails"),
+            "0 failures".into(),
+            cache::no_errors(t, probe),
         ),
     };
     let (measured, measured_seconds, verdict) = result;

@@ -60,6 +60,9 @@ fn expect(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>) -> Expec
         measurement: None,
         at_most: None,
         at_least: None,
+        victim: None,
+        ratio: None,
+        hit_fraction: None,
     }
 }
 
@@ -279,4 +282,222 @@ fn measurement_bounds() {
         check(&e(None, Some(1.0)), &Timeline::new()).verdict,
         Verdict::Unknown { .. }
     );
+}
+
+/// A cache-outage timeline: load windows each second from 0 to `end` with p99 `p99(t)` ms and
+/// hit ratio `hits(t)`; fault `f` (target `mc`) applied at 10 s, `oom` at 12.5 s, OOM victim
+/// `victim`, `die` at 12.5 s and `start` at `restart` seconds.
+fn outage_timeline(
+    end: i64,
+    p99: impl Fn(i64) -> f64,
+    hits: impl Fn(i64) -> f64,
+    victim: Option<&str>,
+    restart: Option<f64>,
+) -> Timeline {
+    let at = |s: f64| (s * S as f64) as Nanos;
+    let mut events = vec![];
+    for s in 0..end {
+        let ok = 200;
+        events.push(Event {
+            at: s * S,
+            kind: EventKind::Window {
+                probe: "p".into(),
+                sent: ok,
+                ok,
+                server_errors: 0,
+                other_errors: u64::from(s == 30),
+                hits: (hits(s) * ok as f64) as u64,
+                p50: 500_000,
+                p99: (p99(s).abs() * 1e6) as Nanos,
+                max: (p99(s).abs() * 1e6) as Nanos,
+                // A negative p99 marks a second in which the generator itself stalled.
+                lag: if p99(s) < 0.0 { 50_000_000 } else { 0 },
+            },
+        });
+    }
+    events.push(Event {
+        at: at(10.0),
+        kind: EventKind::FaultApplied {
+            fault: "f".into(),
+            targets: vec!["mc".into()],
+            detail: String::new(),
+        },
+    });
+    let container = |s: f64, action: &str| Event {
+        at: at(s),
+        kind: EventKind::Container {
+            container: "mc".into(),
+            action: action.into(),
+        },
+    };
+    events.push(container(12.5, "oom"));
+    events.push(container(12.51, "die (exit 137)"));
+    if let Some(r) = restart {
+        events.push(container(r, "start"));
+    }
+    if let Some(v) = victim {
+        events.push(Event {
+            at: at(12.6),
+            kind: EventKind::OomKill {
+                container: "mc".into(),
+                process: v.into(),
+                pid: 42,
+                evidence: "kernel log".into(),
+            },
+        });
+    }
+    Timeline::from_events(events)
+}
+
+fn cache_expect(kind: ExpectationKind, budget: Option<f64>, ratio: Option<f64>) -> Expectation {
+    Expectation {
+        victim: Some("memcached".into()),
+        ratio,
+        ..expect(kind, budget, None)
+    }
+}
+
+/// p99 1 ms before the fault, `outage_ms` while down (12.5–20 s), then 1 ms again from
+/// `warm_from` on; hit ratio 1.0 except 0.5 until `warm_from` after the restart.
+fn cache_run(outage_ms: f64, warm_from: i64) -> Timeline {
+    outage_timeline(
+        40,
+        move |s| match s {
+            12..=20 => outage_ms,
+            _ if s > 20 && s < warm_from => 10.0,
+            _ => 1.0,
+        },
+        move |s| {
+            if (12..warm_from).contains(&s) {
+                0.5
+            } else {
+                1.0
+            }
+        },
+        Some("memcached"),
+        Some(20.0),
+    )
+}
+
+#[test]
+fn cache_outage_cases() {
+    use ExpectationKind::*;
+    let slow = cache_run(2000.0, 26);
+    let v =
+        |kind, budget, ratio, t: &Timeline| check(&cache_expect(kind, budget, ratio), t).verdict;
+    // (expectation, budget s, ratio, timeline, expected verdict label)
+    let cases: Vec<(ExpectationKind, Option<f64>, Option<f64>, Timeline, &str)> = vec![
+        (OomKillWithin, Some(5.0), None, slow.clone(), "PASS"),
+        (OomKillWithin, Some(1.0), None, slow.clone(), "FAIL"),
+        (
+            OomKillWithin,
+            Some(5.0),
+            None,
+            outage_timeline(40, |_| 1.0, |_| 1.0, Some("leak-agent"), None),
+            "FAIL",
+        ),
+        (
+            OomKillWithin,
+            Some(5.0),
+            None,
+            outage_timeline(40, |_| 1.0, |_| 1.0, None, None),
+            "UNKNOWN",
+        ),
+        (RestartedWithin, Some(10.0), None, slow.clone(), "PASS"),
+        (RestartedWithin, Some(5.0), None, slow.clone(), "FAIL"),
+        (
+            RestartedWithin,
+            Some(10.0),
+            None,
+            outage_timeline(40, |_| 1.0, |_| 1.0, None, None),
+            "FAIL",
+        ),
+        (LatencyRises, None, Some(100.0), slow.clone(), "PASS"),
+        (LatencyRises, None, Some(100.0), cache_run(50.0, 26), "FAIL"),
+        (
+            LatencyStaysWithin,
+            None,
+            Some(5.0),
+            cache_run(4.0, 20),
+            "PASS",
+        ),
+        (LatencyStaysWithin, None, Some(5.0), slow.clone(), "FAIL"),
+        // A slow second explained by the generator's own 50 ms stall is the machine's...
+        (
+            LatencyStaysWithin,
+            None,
+            Some(5.0),
+            outage_timeline(
+                40,
+                |s| if s == 30 { -50.0 } else { 1.0 },
+                |_| 1.0,
+                None,
+                None,
+            ),
+            "PASS",
+        ),
+        (
+            LatencyStaysWithin,
+            None,
+            Some(5.0),
+            // ... but latency beyond the stall is the system's.
+            outage_timeline(
+                40,
+                |s| if s == 30 { -150.0 } else { 1.0 },
+                |_| 1.0,
+                None,
+                None,
+            ),
+            "FAIL",
+        ),
+        (WarmUpWithin, Some(10.0), None, slow.clone(), "PASS"),
+        (WarmUpWithin, Some(3.0), None, slow.clone(), "FAIL"),
+        (
+            WarmUpWithin,
+            Some(30.0),
+            None,
+            cache_run(2000.0, 60),
+            "FAIL",
+        ),
+        (NoErrors, None, None, slow.clone(), "FAIL"),
+        (
+            NoErrors,
+            None,
+            None,
+            outage_timeline(20, |_| 1.0, |_| 1.0, None, None),
+            "PASS",
+        ),
+        (LatencyRises, None, Some(100.0), Timeline::new(), "UNKNOWN"),
+        (WarmUpWithin, Some(30.0), None, Timeline::new(), "UNKNOWN"),
+    ];
+    for (i, (kind, budget, ratio, t, expected)) in cases.into_iter().enumerate() {
+        let got = v(kind, budget, ratio, &t);
+        assert_eq!(got.label(), expected, "case {i} ({kind:?}): {got:?}");
+    }
+    // The measured values are the numbers the report shows.
+    let o = check(&cache_expect(WarmUpWithin, Some(10.0), None), &slow);
+    assert_eq!(o.measured_seconds, Some(6.0), "{o:?}");
+    let o = check(&cache_expect(LatencyRises, None, Some(100.0)), &slow);
+    assert_eq!(o.measured_seconds, Some(2000.0), "{o:?}");
+    let o = check(&cache_expect(OomKillWithin, Some(5.0), None), &slow);
+    assert!((o.measured_seconds.unwrap() - 2.5).abs() < 1e-6, "{o:?}");
+}
+
+#[test]
+fn baseline_is_the_median_of_the_windows_before_the_fault() {
+    let t = outage_timeline(
+        20,
+        |s| if s == 5 { 50.0 } else { 1.0 + s as f64 / 100.0 },
+        |_| 0.98,
+        None,
+        None,
+    );
+    let b = baseline(&t.windows("p"), 10 * S).unwrap();
+    assert_eq!(b.windows, 8, "windows 2..=9: the first two are skipped");
+    assert!(
+        (b.p99 as f64 / 1e6 - 1.06).abs() < 0.02,
+        "{b:?}: one slow second does not move it"
+    );
+    assert!((b.hit_ratio - 0.98).abs() < 0.01);
+    assert!(baseline(&t.windows("p"), 3 * S).is_err(), "too few windows");
 }

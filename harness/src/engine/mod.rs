@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod disk;
 pub mod events;
 pub mod images;
+pub mod oom;
 pub mod signal;
 pub mod taskstats;
 
@@ -62,6 +63,11 @@ pub struct ContainerSpec {
     pub ip: String,
     /// Host directories bind-mounted into it (`/host/path:/container/path`).
     pub binds: Vec<String>,
+    /// Memory limit in bytes; memory+swap is set to the same value, so exceeding it ends in
+    /// the kernel's OOM killer, never in swapping.
+    pub memory: Option<i64>,
+    /// The main process's `oom_score_adj` (positive only: this engine refuses negative ones).
+    pub oom_score_adj: Option<i64>,
 }
 
 /// The engine as one run sees it: the client plus the run's identity and network.
@@ -169,6 +175,9 @@ impl RunEngine {
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
                 binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
+                memory: spec.memory,
+                memory_swap: spec.memory,
+                oom_score_adj: spec.oom_score_adj,
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -221,8 +230,8 @@ impl RunEngine {
             .map_err(HarnessError::engine(format!("pause container {name}")))
     }
 
-    /// Runs a command inside the replica; returns its exit code and standard output.
-    pub async fn exec(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
+    /// Runs a command inside the replica to its end; returns its exit code and standard output.
+    pub async fn exec_to_end(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         use futures_util::StreamExt;
         let name = self.container_name(replica);

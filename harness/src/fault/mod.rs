@@ -2,9 +2,10 @@
 //!
 //! Faults are data (`scenario::Fault`); this module executes them. Each fault is applied at
 //! its time, records `fault-applied` with the replicas it hit and what it measured (exit skew,
-//! `die`-event spread), and is **always** healed — after `down_for`, at the end of the
+//! `die`-event spread, OOM counters and victim), and is **always** healed — after `down_for`, at the end of the
 //! observation, or at once when something went wrong — recording `fault-healed`.
 
+mod leak;
 mod power_cut;
 mod select;
 
@@ -79,6 +80,7 @@ pub async fn carry_out(
         FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
         FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
         FaultKind::PowerCut => power_cut::cut(cluster, fault, &targets).await,
+        FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
     };
     if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
         let heal_at = match fault.down_for {

@@ -131,7 +131,7 @@ pub async fn inspect(
         // The checker's speed on a log of real size: 64 MiB written on the same disk.
         let (_, out) = cluster
             .engine
-            .exec(r, &["datastore", "bench", "/data", "--mb", "64"])
+            .exec_to_end(r, &["datastore", "bench", "/data", "--mb", "64"])
             .await?;
         for (line, label) in out.lines().zip(["1-thread", "all-cores"]) {
             let bench: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
@@ -151,7 +151,7 @@ pub async fn inspect(
         for (threads, label) in [("1", "1-thread"), ("0", "all-cores")] {
             let (code, out) = cluster
                 .engine
-                .exec(
+                .exec_to_end(
                     r,
                     &["datastore", "check", "/data/log", "--threads", threads],
                 )

@@ -1,12 +1,16 @@
 //! Probes: observers that sample the system at a fixed rate (10 Hz by default) until the
 //! observation ends. Every sample — ok or not, its latency, its error — goes to the timeline.
 //! One loop ([`sample_until`]) drives every kind; a kind only says how to take one sample.
+//! The exception is the open-loop [`load`] probe, which must not wait for one request before
+//! sending the next: it has its own loop and writes 1-second windows instead of samples.
 
 pub mod datastore;
 pub mod http;
 mod ledger;
+pub mod load;
 pub mod zookeeper;
 
+use crate::error::{HarnessError, Result};
 use crate::scenario::{Probe, ProbeKind, Scenario};
 use crate::services::Addresses;
 use crate::timeline::{now, EventKind, Timeline};
@@ -87,12 +91,54 @@ impl Running {
     }
 }
 
-/// Starts every probe of the scenario; they stop by themselves after `observe`.
+/// The address of the first replica a probe targets.
+fn target_ip(scenario: &Scenario, probe: &Probe, addresses: &Addresses) -> String {
+    let service = scenario
+        .service(probe.target.get_ref())
+        .expect("validated: probe target exists");
+    addresses[&Scenario::replica_names(service)[0]].clone()
+}
+
+/// What probes do before the observation starts: a `load` probe with `prime` reads every key
+/// once (a warm cache). Recorded as a measurement; a failure is a harness error.
+pub async fn prepare_all(
+    scenario: &Scenario,
+    addresses: &Addresses,
+    timeline: &Timeline,
+) -> Result<()> {
+    for p in scenario
+        .probes
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Load && p.prime)
+    {
+        let took = load::prime(p, &target_ip(scenario, p, addresses))
+            .await
+            .map_err(|message| HarnessError::NotReady {
+                service: p.target.get_ref().clone(),
+                timeout: p.timeout,
+                last: message,
+            })?;
+        timeline.record(EventKind::Measurement {
+            name: format!("{}/prime", p.name),
+            value: took.as_secs_f64(),
+            unit: "s".into(),
+            what: format!(
+                "reading each of the {} keys once before the observation",
+                p.keys.unwrap_or(0)
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Starts every probe of the scenario; they stop by themselves after `observe`. Random
+/// choices (the load probe's keys) come from `seed`.
 pub fn start_all(
     scenario: &Scenario,
     addresses: &Addresses,
     timeline: &Timeline,
     observe: Duration,
+    seed: u64,
 ) -> Vec<Running> {
     let until = Instant::now() + observe;
     scenario
@@ -117,6 +163,10 @@ pub fn start_all(
                     let m = zookeeper::Modes::new(replicas, a, p.timeout);
                     sample_until(&p, m, until, &t).await;
                 })),
+                ProbeKind::Load => {
+                    let ip = target_ip(scenario, &p, &a);
+                    Running::Plain(tokio::spawn(load::run(p, ip, seed, until, t)))
+                }
                 ProbeKind::Http => Running::Plain(tokio::spawn(async move {
                     let h = http::Get::new(
                         &a[&replicas[0]],

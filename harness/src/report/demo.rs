@@ -35,6 +35,9 @@ fn expectation(
         measurement: None,
         at_most: None,
         at_least: None,
+        victim: None,
+        ratio: None,
+        hit_fraction: None,
     }
 }
 

@@ -49,6 +49,9 @@ impl ScenarioBuilder {
             env: BTreeMap::new(),
             uses: uses.iter().map(|u| reference(*u)).collect(),
             disk: None,
+            memory_mib: None,
+            oom_score_adj: None,
+            args: vec![],
         });
         self
     }
@@ -61,6 +64,9 @@ impl ScenarioBuilder {
             interval: default_interval(),
             timeout: default_timeout(),
             path: path.map(str::to_string),
+            rate: None,
+            keys: None,
+            prime: false,
         });
         self
     }
@@ -84,7 +90,27 @@ impl ScenarioBuilder {
             signal: Signal::Kill,
             down_for,
             rejoin_timeout: default_rejoin(),
+            leak_mib_per_s: None,
         });
+        self
+    }
+
+    /// Sets the memory limit (MiB) and `oom_score_adj` of the last service added.
+    pub fn memory(mut self, mib: u64, oom_score_adj: Option<i64>) -> Self {
+        if let Some(s) = self.scenario.topology.services.last_mut() {
+            s.memory_mib = Some(mib);
+            s.oom_score_adj = oom_score_adj;
+        }
+        self
+    }
+
+    /// Makes the last probe added an open-loop load of `rate` requests/s over `keys` keys.
+    pub fn load(mut self, rate: u32, keys: u32, prime: bool) -> Self {
+        if let Some(p) = self.scenario.probes.last_mut() {
+            p.rate = Some(rate);
+            p.keys = Some(keys);
+            p.prime = prime;
+        }
         self
     }
 

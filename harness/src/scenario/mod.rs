@@ -85,6 +85,17 @@ pub struct Service {
     /// A disk that can lose power (ext4 on a loop device), mounted in every replica.
     #[serde(default)]
     pub disk: Option<DiskSpec>,
+    /// Memory limit of each replica in MiB; memory+swap is the same, so a leak ends in an
+    /// OOM kill, not in swapping.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    /// `oom_score_adj` of each replica's main process, 0 to 1000 (this engine refuses
+    /// negative values): how the kernel's OOM killer ranks it.
+    #[serde(default)]
+    pub oom_score_adj: Option<i64>,
+    /// Extra arguments of the service's command (memcached: `["-m", "128"]`).
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// A replica's own disk: `disk = { size_mb = 256, path = "/data" }`.
@@ -106,11 +117,16 @@ fn one() -> usize {
 pub enum Preset {
     /// A ZooKeeper 3.8 ensemble (one member per replica).
     Zookeeper,
-    /// The project's toy HTTP API; reads its configuration from the ZooKeeper it `uses`.
+    /// The project's toy HTTP API: the real-time configuration from the ZooKeeper it `uses`,
+    /// items from the PostgreSQL it `uses` through the memcached nodes it `uses`.
     ToyApi,
     /// The toy API's datastore: an append-only CRC32C log served on TCP (crate `datastore`);
     /// `DS_MODE=durable|buffered` in `env`; needs a `disk` at `/data`.
     Datastore,
+    /// memcached 1.6 (with the leak agent of the clerk 2017-03 scenarios on board).
+    Memcached,
+    /// PostgreSQL 15, database `aftershock`, trust authentication.
+    Postgres,
 }
 
 /// What a probe talks to and how.
@@ -126,6 +142,10 @@ pub enum ProbeKind {
     /// Appends one record per sample to a datastore; at the end reads back which
     /// acknowledged records survived, and in which order.
     DatastoreAppend,
+    /// Open-loop HTTP load: GET `path` (`{key}` replaced by a seeded random key in 1..=`keys`)
+    /// at a fixed `rate`, latency measured from each request's intended send time; per
+    /// 1-second window: HdrHistogram p50/p99/max, the cache hit ratio, errors.
+    Load,
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -141,9 +161,18 @@ pub struct Probe {
     /// Deadline of one sample; a sample that takes longer fails.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
-    /// Path for `http` probes.
+    /// Path for `http` and `load` probes.
     #[serde(default)]
     pub path: Option<String>,
+    /// `load`: requests per second.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// `load`: the key space, 1..=keys.
+    #[serde(default)]
+    pub keys: Option<u32>,
+    /// `load`: read every key once before the observation starts (a warm cache).
+    #[serde(default)]
+    pub prime: bool,
 }
 
 fn default_interval() -> Duration {
@@ -207,6 +236,10 @@ pub enum FaultKind {
     /// Cut the power of the selected replicas' disks: freeze, shut the file system down
     /// without flushing, kill; after `down_for`, mount again (the journal replays) and start.
     PowerCut,
+    /// Run the leak agent inside the selected replica (it allocates and touches
+    /// `leak_mib_per_s`) until the kernel's OOM killer acts; the replica stays down for
+    /// `down_for` after it died, then is started again (the heal).
+    Leak,
 }
 
 /// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
@@ -227,9 +260,13 @@ pub struct Fault {
     /// How long the replicas stay down before they are started again.
     #[serde(default, with = "humantime_serde")]
     pub down_for: Option<Duration>,
-    /// For `rolling-restart`: the longest wait for one replica to rejoin.
+    /// For `rolling-restart`: the longest wait for one replica to rejoin; for `leak`: the
+    /// longest wait for the OOM kill (then the leak is stopped and healed anyway).
     #[serde(default = "default_rejoin", with = "humantime_serde")]
     pub rejoin_timeout: Duration,
+    /// For `leak`: how fast the agent leaks, MiB per second.
+    #[serde(default)]
+    pub leak_mib_per_s: Option<u32>,
 }
 
 fn default_select() -> Select {
@@ -269,6 +306,21 @@ pub enum ExpectationKind {
     /// The records read back are in write order with no acknowledged record missing before
     /// the last one present (the log is a prefix of what was written).
     OrderedPrefix,
+    /// The kernel's OOM killer acted within `budget` of the `fault` (a leak) starting, and
+    /// killed the process named `victim`.
+    OomKillWithin,
+    /// The `fault`'s target was started again within `budget` of dying (`die` → `start`).
+    RestartedWithin,
+    /// While the `fault`'s target was down, the `probe`'s (load) 1-s p99 rose to at least
+    /// `ratio` × its baseline (the p99 before the fault).
+    LatencyRises,
+    /// From the `fault` on, every 1-s p99 of the `probe` (load) stayed within `ratio` × baseline.
+    LatencyStaysWithin,
+    /// After the `fault`'s target started again, the `probe` (load) was warm within `budget`:
+    /// hit ratio ≥ `hit_fraction` × baseline and p99 ≤ `ratio` × baseline.
+    WarmUpWithin,
+    /// No request of the `probe` (load) failed: no 5xx, no timeout, no connection error.
+    NoErrors,
 }
 
 /// An invariant with a budget: what the checkers judge.
@@ -298,6 +350,17 @@ pub struct Expectation {
     /// For `measurement`: the smallest required value.
     #[serde(default)]
     pub at_least: Option<f64>,
+    /// The process the OOM killer must pick (oom-kill-within), by command name.
+    #[serde(default)]
+    pub victim: Option<String>,
+    /// A latency ratio to the baseline p99 (latency-rises: at least; latency-stays-within and
+    /// warm-up-within: at most; warm-up default 2).
+    #[serde(default)]
+    pub ratio: Option<f64>,
+    /// warm-up-within: the hit ratio that counts as warm, as a fraction of the baseline's
+    /// (default 0.9).
+    #[serde(default)]
+    pub hit_fraction: Option<f64>,
 }
 
 impl Scenario {

@@ -98,18 +98,44 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ));
             }
         }
-        if svc.preset == Preset::ToyApi
-            && !svc
-                .uses
+        let uses = |preset: Preset| {
+            svc.uses
                 .iter()
-                .any(|u| s.service(u.get_ref()).map(|x| x.preset) == Some(Preset::Zookeeper))
-        {
+                .any(|u| s.service(u.get_ref()).map(|x| x.preset) == Some(preset))
+        };
+        if svc.preset == Preset::ToyApi && !uses(Preset::Zookeeper) && !uses(Preset::Postgres) {
             return Err((
                 Anchor::Name(svc.name.clone()),
                 format!(
-                    "service `{}` (toy-api) must `uses` a zookeeper service for its configuration",
+                    "service `{}` (toy-api) must `uses` a zookeeper service (its configuration) or a postgres service (its items)",
                     svc.name
                 ),
+            ));
+        }
+        if svc.preset == Preset::ToyApi && uses(Preset::Memcached) && !uses(Preset::Postgres) {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!(
+                    "service `{}` (toy-api) uses memcached but no postgres: the cache needs a database behind it",
+                    svc.name
+                ),
+            ));
+        }
+        if let Some(adj) = svc.oom_score_adj {
+            if !(0..=1000).contains(&adj) {
+                return Err((
+                    Anchor::Name(svc.name.clone()),
+                    format!(
+                        "service `{}`: oom_score_adj must be 0 to 1000, not {adj} (this engine has no CAP_SYS_RESOURCE: negative values fail)",
+                        svc.name
+                    ),
+                ));
+            }
+        }
+        if svc.memory_mib.is_some_and(|m| m < 8) {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!("service `{}`: memory_mib must be at least 8", svc.name),
             ));
         }
     }
@@ -120,7 +146,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
         let needs = match p.kind {
             ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
             ProbeKind::DatastoreAppend => Some(Preset::Datastore),
-            ProbeKind::Http => None,
+            ProbeKind::Http | ProbeKind::Load => None,
         };
         if let Some(preset) = needs {
             if svc.preset != preset {
@@ -133,11 +159,34 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ));
             }
         }
-        if p.kind == ProbeKind::Http && p.path.as_deref().is_none_or(|x| !x.starts_with('/')) {
+        if matches!(p.kind, ProbeKind::Http | ProbeKind::Load)
+            && p.path.as_deref().is_none_or(|x| !x.starts_with('/'))
+        {
             return Err((
                 Anchor::Name(p.name.clone()),
                 format!("http probe `{}` needs `path = \"/...\"`", p.name),
             ));
+        }
+        if p.kind == ProbeKind::Load {
+            if p.rate.is_none_or(|r| r == 0 || r > 2000) {
+                return Err((
+                    Anchor::Name(p.name.clone()),
+                    format!(
+                        "load probe `{}` needs `rate`, 1 to 2000 requests per second",
+                        p.name
+                    ),
+                ));
+            }
+            let templated = p.path.as_deref().unwrap_or_default().contains("{key}");
+            if templated != p.keys.is_some_and(|k| k > 0) {
+                return Err((
+                    Anchor::Name(p.name.clone()),
+                    format!(
+                        "load probe `{}`: a `path` with `{{key}}` needs `keys` (≥ 1), and `keys` needs `{{key}}` in the path",
+                        p.name
+                    ),
+                ));
+            }
         }
         if p.interval.is_zero() || p.timeout.is_zero() {
             return Err((
@@ -191,6 +240,25 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if f.kind == FaultKind::Leak {
+            let problem = if svc.preset != Preset::Memcached {
+                Some("needs a memcached service (its image carries the leak agent)")
+            } else if svc.memory_mib.is_none() {
+                Some("needs `memory_mib` on its target service, or nothing bounds the leak")
+            } else if count != 1 {
+                Some("selects exactly one replica")
+            } else if f.down_for.is_none() {
+                Some("needs `down_for` (how long the killed replica stays down)")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err((
+                    Anchor::Name(f.name.clone()),
+                    format!("leak fault `{}` {problem}", f.name),
+                ));
+            }
+        }
         if f.kind == FaultKind::Restart && f.down_for.is_none() {
             return Err((
                 Anchor::Name(f.name.clone()),
@@ -242,13 +310,40 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 }
                 (false, false, false, false)
             }
+            OomKillWithin | RestartedWithin => (false, true, true, false),
+            LatencyRises | LatencyStaysWithin => (true, true, false, false),
+            WarmUpWithin => (true, true, true, false),
+            NoErrors => (true, false, false, false),
         };
+        let needs_ratio = matches!(e.kind, LatencyRises | LatencyStaysWithin);
+        let needs_victim = e.kind == OomKillWithin;
         let kind = kebab(e.kind);
+        let load_probe = matches!(
+            e.kind,
+            LatencyRises | LatencyStaysWithin | WarmUpWithin | NoErrors
+        );
+        if load_probe {
+            if let Some(p) = e.probe.as_ref().and_then(|p| s.probe(p.get_ref())) {
+                if p.kind != ProbeKind::Load {
+                    return Err((anchor(), format!("{kind} needs a load probe")));
+                }
+            }
+        }
+        if e.ratio.is_some_and(|r| r <= 0.0 || !r.is_finite())
+            || e.hit_fraction.is_some_and(|h| !(0.0..=1.0).contains(&h))
+        {
+            return Err((
+                anchor(),
+                format!("{kind}: `ratio` must be above 0 and `hit_fraction` 0 to 1"),
+            ));
+        }
         for (needed, present, field) in [
             (needs_probe, e.probe.is_some(), "probe"),
             (needs_fault, e.fault.is_some(), "fault"),
             (needs_budget, e.budget.is_some(), "budget"),
             (needs_min, e.min.is_some(), "min"),
+            (needs_ratio, e.ratio.is_some(), "ratio"),
+            (needs_victim, e.victim.is_some(), "victim"),
         ] {
             if needed && !present {
                 return Err((anchor(), format!("expectation {kind} needs `{field}`")));

@@ -3,6 +3,8 @@
 //! helpers here (`zookeeper::modes`) to talk to the services.
 
 pub mod datastore;
+pub mod memcached;
+pub mod postgres;
 pub mod toy_api;
 pub mod zookeeper;
 
@@ -48,6 +50,8 @@ pub fn containers(
             vec![toy_api::env(scenario, service); replicas.len()],
         ),
         Preset::Datastore => (images.tag("datastore")?, vec![vec![]; replicas.len()]),
+        Preset::Memcached => (images.tag("memcached")?, vec![vec![]; replicas.len()]),
+        Preset::Postgres => (images.tag("postgres")?, vec![vec![]; replicas.len()]),
     };
     Ok(replicas
         .iter()
@@ -58,9 +62,11 @@ pub fn containers(
                 replica: replica.clone(),
                 image: image.to_string(),
                 env,
-                cmd: None,
+                cmd: (!service.args.is_empty()).then(|| service.args.clone()),
                 ip: addresses[replica].clone(),
                 binds: vec![],
+                memory: service.memory_mib.map(|m| (m * 1024 * 1024) as i64),
+                oom_score_adj: service.oom_score_adj,
             }
         })
         .collect())
@@ -81,6 +87,8 @@ pub async fn readiness(
         }
         Preset::ToyApi => toy_api::ready(replicas, addresses).await,
         Preset::Datastore => datastore::ready(replicas, addresses).await,
+        Preset::Memcached => memcached::ready(replicas, addresses).await,
+        Preset::Postgres => postgres::ready(replicas, addresses).await,
     }
 }
 
@@ -91,7 +99,7 @@ pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Re
             let replicas = Scenario::replica_names(service);
             zookeeper::seed_config(&zookeeper::connect_string(&replicas, addresses)).await
         }
-        Preset::ToyApi | Preset::Datastore => Ok(()),
+        Preset::ToyApi | Preset::Datastore | Preset::Memcached | Preset::Postgres => Ok(()),
     }
 }
 
@@ -106,6 +114,6 @@ pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> 
                 .find(|(_, m)| m.as_deref() == Some("leader"))
                 .map(|(r, _)| r)
         }
-        Preset::ToyApi | Preset::Datastore => None,
+        Preset::ToyApi | Preset::Datastore | Preset::Memcached | Preset::Postgres => None,
     }
 }

@@ -1,33 +1,48 @@
-//! The toy API preset: our own HTTP service (crate `toy-api`) that reads its real-time
-//! configuration from the ZooKeeper service it `uses`.
+//! The toy API preset: our own HTTP service (crate `toy-api`). It reads its real-time
+//! configuration from the ZooKeeper service it `uses` (if any) and serves items from the
+//! PostgreSQL service it `uses` through the memcached services it `uses` (if any).
 
 use super::zookeeper::{CLIENT_PORT, CONFIG_PATH};
-use super::Addresses;
+use super::{memcached, postgres, Addresses};
 use crate::scenario::{Preset, Scenario, Service};
 use std::time::Duration;
 
 pub const PORT: u16 = 8080;
 
-/// Environment of each replica: the ZooKeeper members by their names on the run's network.
-pub fn env(scenario: &Scenario, service: &Service) -> Vec<String> {
-    let zk = service
+/// `name:port,…` of every replica of the used services of a preset (by their names on the
+/// run's network).
+fn members(scenario: &Scenario, service: &Service, preset: Preset, port: u16) -> Vec<String> {
+    service
         .uses
         .iter()
         .filter_map(|u| scenario.service(u.get_ref()))
-        .find(|s| s.preset == Preset::Zookeeper)
-        .map(|s| {
-            Scenario::replica_names(s)
-                .iter()
-                .map(|r| format!("{r}:{CLIENT_PORT}"))
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .unwrap_or_default();
-    vec![
-        format!("TOY_ZK={zk}"),
-        format!("TOY_CONFIG_PATH={CONFIG_PATH}"),
-        format!("TOY_LISTEN=0.0.0.0:{PORT}"),
-    ]
+        .filter(|s| s.preset == preset)
+        .flat_map(Scenario::replica_names)
+        .map(|r| format!("{r}:{port}"))
+        .collect()
+}
+
+/// Environment of each replica: the services it uses, by their names on the run's network.
+/// Two or more memcached nodes make a mirrored cache (`TOY_CACHE_MODE`, the scenario's `env`
+/// may say otherwise).
+pub fn env(scenario: &Scenario, service: &Service) -> Vec<String> {
+    let zk = members(scenario, service, Preset::Zookeeper, CLIENT_PORT);
+    let pg = members(scenario, service, Preset::Postgres, postgres::PORT);
+    let mc = members(scenario, service, Preset::Memcached, memcached::PORT);
+    let mut env = vec![format!("TOY_LISTEN=0.0.0.0:{PORT}")];
+    if !zk.is_empty() {
+        env.push(format!("TOY_ZK={}", zk.join(",")));
+        env.push(format!("TOY_CONFIG_PATH={CONFIG_PATH}"));
+    }
+    if let Some(pg) = pg.first() {
+        env.push(format!("TOY_PG={pg}"));
+    }
+    if !mc.is_empty() {
+        let mode = if mc.len() > 1 { "mirrored" } else { "single" };
+        env.push(format!("TOY_MEMCACHED={}", mc.join(",")));
+        env.push(format!("TOY_CACHE_MODE={mode}"));
+    }
+    env
 }
 
 /// The base URL of a replica.

@@ -1,0 +1,224 @@
+//! Memory faults inside a container: running an extra process in it (Engine API exec), and
+//! the host-side facts about what the kernel did — the cgroup's OOM counters and the kernel
+//! log's "Killed process" lines. `State.OOMKilled` alone is not trusted: on this engine it is
+//! set only when the container exits and stays true afterwards.
+
+use super::RunEngine;
+use crate::error::{HarnessError, Result};
+use bollard::exec::{StartExecOptions, StartExecResults};
+use bollard::models::ExecConfig;
+use futures_util::StreamExt;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use tokio::task::JoinHandle;
+
+/// A process started in a container with `exec`.
+pub struct Exec {
+    pub id: String,
+    /// Its PID on the host (0 if the engine did not say).
+    pub pid: i64,
+    /// Collects its output (stdout and stderr, last 50 lines) until it ends.
+    pub output: JoinHandle<Vec<String>>,
+}
+
+/// The cgroup's memory counters of a container (cgroup v1 `memory.oom_control`, or v2
+/// `memory.events`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OomCounters {
+    /// Processes the kernel's OOM killer killed in this cgroup.
+    pub oom_kill: u64,
+    /// Whether the cgroup is at its limit right now (v1 only).
+    pub under_oom: bool,
+}
+
+/// One "Killed process" line of the kernel log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelKill {
+    pub pid: i64,
+    pub command: String,
+    /// The line itself.
+    pub line: String,
+}
+
+impl RunEngine {
+    /// Starts `cmd` in the replica's container, attached, and returns at once.
+    pub async fn exec(&self, replica: &str, cmd: &[String]) -> Result<Exec> {
+        let name = self.container_name(replica);
+        let config = ExecConfig {
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            cmd: Some(cmd.to_vec()),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_exec(&name, config)
+            .await
+            .map_err(HarnessError::engine(format!("create an exec in {name}")))?;
+        let started = self
+            .docker
+            .start_exec(&created.id, None::<StartExecOptions>)
+            .await
+            .map_err(HarnessError::engine(format!("start an exec in {name}")))?;
+        let output = tokio::spawn(async move {
+            let mut lines: Vec<String> = vec![];
+            // Chunks need not end at a line's end: keep the unfinished line for the next chunk.
+            let mut partial = String::new();
+            if let StartExecResults::Attached { mut output, .. } = started {
+                while let Some(Ok(chunk)) = output.next().await {
+                    partial.push_str(&chunk.to_string());
+                    while let Some((line, rest)) = partial.split_once('\n') {
+                        lines.push(line.to_string());
+                        partial = rest.to_string();
+                    }
+                    let excess = lines.len().saturating_sub(50);
+                    lines.drain(..excess);
+                }
+            }
+            if !partial.is_empty() {
+                lines.push(partial);
+            }
+            lines
+        });
+        // The engine reports the PID only once the process runs: ask until it does (2 s at most).
+        let mut pid = 0;
+        for _ in 0..200 {
+            let inspected = self
+                .docker
+                .inspect_exec(&created.id)
+                .await
+                .map_err(HarnessError::engine(format!("inspect an exec in {name}")))?;
+            pid = inspected.pid.unwrap_or(0);
+            if pid > 0 || inspected.running == Some(false) && inspected.exit_code.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Ok(Exec {
+            id: created.id,
+            pid,
+            output,
+        })
+    }
+
+    /// The exit code of a finished exec (`None` while it runs).
+    pub async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>> {
+        let inspected = self
+            .docker
+            .inspect_exec(exec_id)
+            .await
+            .map_err(HarnessError::engine("inspect an exec"))?;
+        Ok(match inspected.running {
+            Some(true) => None,
+            _ => inspected.exit_code,
+        })
+    }
+
+    /// `State.OOMKilled` of the replica's container (set late and sticky: evidence, not proof).
+    pub async fn oom_killed_flag(&self, replica: &str) -> Result<bool> {
+        let name = self.container_name(replica);
+        let info = self
+            .docker
+            .inspect_container(
+                &name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(HarnessError::engine(format!("inspect container {name}")))?;
+        Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
+    }
+}
+
+/// Parses `memory.oom_control` (v1: `oom_kill N`, `under_oom 0|1`) or `memory.events`
+/// (v2: `oom_kill N`).
+pub fn parse_counters(text: &str) -> OomCounters {
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
+    };
+    OomCounters {
+        oom_kill: field("oom_kill ").unwrap_or(0),
+        under_oom: field("under_oom ") == Some(1),
+    }
+}
+
+/// The container's OOM counters, read from its cgroup on this host (`None`: the cgroup is
+/// gone — the container stopped — or the engine is not local).
+pub fn counters(container_id: &str) -> Option<OomCounters> {
+    [
+        format!("/sys/fs/cgroup/memory/docker/{container_id}/memory.oom_control"),
+        format!("/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.events"),
+    ]
+    .iter()
+    .find_map(|p| std::fs::read_to_string(p).ok())
+    .map(|t| parse_counters(&t))
+}
+
+/// Parses a kernel log message like
+/// `Memory cgroup out of memory: Killed process 4242 (memcached) total-vm:…`.
+pub fn parse_kill(message: &str) -> Option<KernelKill> {
+    let rest = message.split("Killed process ").nth(1)?;
+    let (pid, rest) = rest.split_once(' ')?;
+    let command = rest.strip_prefix('(')?.split(')').next()?;
+    Some(KernelKill {
+        pid: pid.parse().ok()?,
+        command: command.to_string(),
+        line: message.trim().to_string(),
+    })
+}
+
+/// Every "Killed process" line in the kernel's log buffer (`/dev/kmsg`, read without
+/// blocking). Empty when the log cannot be read (not root, remote engine).
+pub fn kernel_kills() -> Vec<KernelKill> {
+    let Ok(mut f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open("/dev/kmsg")
+    else {
+        return vec![];
+    };
+    let mut kills = vec![];
+    let mut buf = vec![0u8; 8192];
+    // One record per read; EAGAIN ends the buffer, EPIPE means a record was overwritten.
+    for _ in 0..100_000 {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let record = String::from_utf8_lossy(&buf[..n]);
+                let message = record.split_once(';').map_or(&*record, |(_, m)| m);
+                if let Some(k) = parse_kill(message.lines().next().unwrap_or_default()) {
+                    kills.push(k);
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => continue,
+            Err(_) => break,
+        }
+    }
+    kills
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_v1_and_v2() {
+        let v1 = "oom_kill_disable 0\nunder_oom 1\noom_kill 2\n";
+        assert_eq!(
+            parse_counters(v1),
+            OomCounters {
+                oom_kill: 2,
+                under_oom: true
+            }
+        );
+        let v2 = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n";
+        assert_eq!(parse_counters(v2).oom_kill, 1);
+    }
+
+    #[test]
+    fn kill_lines() {
+        let k = parse_kill("Memory cgroup out of memory: Killed process 4242 (memcached) total-vm:167000kB, anon-rss:98000kB").unwrap();
+        assert_eq!((k.pid, k.command.as_str()), (4242, "memcached"));
+        assert_eq!(parse_kill("eth0: renamed from veth0bd3003"), None);
+    }
+}

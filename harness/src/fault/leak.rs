@@ -1,0 +1,188 @@
+//! The `leak` fault: the leaking monitoring agent of the clerk 2017-03 postmortem, run inside
+//! a memcached replica (Engine API exec) whose memory limit equals its memory+swap limit.
+//!
+//! The agent sets its own `oom_score_adj` to 0, below the 1..1000 the service's main process
+//! inherits from the scenario, and memcached also holds the warm cache: both make the kernel
+//! pick memcached. What the kernel did is recorded from three sources, none trusted alone:
+//! the engine's `oom` event (by the event recorder), the cgroup's `oom_kill` counter (polled
+//! every 5 ms while the leak runs) and the kernel log's "Killed process" line, which names the
+//! victim ([`EventKind::OomKill`]). `State.OOMKilled` is noted as evidence only.
+
+use crate::cluster::Cluster;
+use crate::engine::oom;
+use crate::error::Result;
+use crate::scenario::Fault;
+use crate::services::memcached::LEAK_AGENT;
+use crate::timeline::{now, Event, EventKind};
+use std::time::{Duration, Instant};
+
+const POLL: Duration = Duration::from_millis(5);
+
+/// Starts the agent in `replica` and returns once the kernel acted (or `fault.rejoin_timeout`
+/// passed, then the agent is stopped). The replica's death is healed by the caller.
+pub async fn apply(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()> {
+    let service = cluster.service(fault.target.get_ref())?;
+    let limit = service.memory_mib.unwrap_or(0);
+    let rate = fault.leak_mib_per_s.unwrap_or(32);
+    let (_, main_pid, id) = cluster.engine.state(replica).await?;
+    let main_command = std::fs::read_to_string(format!("/proc/{main_pid}/comm"))
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
+    let before = oom::counters(&id).unwrap_or_default();
+    let cmd: Vec<String> = [
+        LEAK_AGENT,
+        "--rate-mib",
+        &rate.to_string(),
+        "--chunk-mib",
+        &rate.clamp(1, 4).to_string(),
+        "--max-mib",
+        &(limit * 2).to_string(),
+        "--oom-score-adj",
+        "0",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let started = now();
+    let agent = cluster.engine.exec(replica, &cmd).await?;
+    cluster.timeline.push(Event {
+        at: started,
+        kind: EventKind::FaultApplied {
+            fault: fault.name.clone(),
+            targets: vec![replica.to_string()],
+            detail: format!(
+                "leak-agent (host pid {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {main_command} (host pid {main_pid}) oom_score_adj {}",
+                agent.pid,
+                service.oom_score_adj.unwrap_or(0)
+            ),
+        },
+    });
+
+    // Watch the cgroup until the OOM killer acts, the cgroup goes (the container died) or time
+    // runs out.
+    let deadline = Instant::now() + fault.rejoin_timeout;
+    let mut last = before;
+    let mut gone = false;
+    while Instant::now() < deadline {
+        match oom::counters(&id) {
+            Some(c) => {
+                if c.oom_kill > last.oom_kill {
+                    record(
+                        cluster,
+                        fault,
+                        "oom-kills",
+                        c.oom_kill as f64,
+                        "kills",
+                        "the cgroup's oom_kill counter (memory.oom_control), polled every 5 ms",
+                    );
+                    last = c;
+                    break;
+                }
+                last = c;
+            }
+            None => {
+                gone = true;
+                break;
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let victim = victim(cluster, replica, main_pid, &main_command, &agent).await?;
+    if victim.is_none() {
+        cluster.timeline.note(format!(
+            "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
+            fault.name, fault.rejoin_timeout, before.oom_kill, last.oom_kill
+        ));
+    }
+    // Whatever happened, the agent must not outlive the fault.
+    if agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
+        // SAFETY: kill(2) on a PID the engine reported for our exec; no memory is involved.
+        unsafe { libc::kill(agent.pid as i32, libc::SIGKILL) };
+    }
+    let output = tokio::time::timeout(Duration::from_secs(2), agent.output)
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
+    if let Some(last_line) = output.iter().rev().find(|l| l.contains("MiB after")) {
+        cluster
+            .timeline
+            .note(format!("{}: agent's last word: {last_line}", fault.name));
+    }
+    let flag = cluster
+        .engine
+        .oom_killed_flag(replica)
+        .await
+        .unwrap_or(false);
+    cluster.timeline.note(format!(
+        "{}: cgroup {} during the leak; State.OOMKilled = {flag} (set late and sticky: evidence only)",
+        fault.name,
+        if gone { "disappeared (container stopped)" } else { "still present" }
+    ));
+    Ok(())
+}
+
+fn record(cluster: &Cluster, fault: &Fault, what: &str, value: f64, unit: &str, words: &str) {
+    cluster.timeline.record(EventKind::Measurement {
+        name: format!("{}/{what}", fault.name),
+        value,
+        unit: unit.into(),
+        what: words.into(),
+    });
+}
+
+/// Who the OOM killer killed: the kernel log's line for the main process or the agent (up
+/// to 2 s for it to appear), else the container's death right after the `oom` event.
+async fn victim(
+    cluster: &Cluster,
+    replica: &str,
+    main_pid: i64,
+    main_command: &str,
+    agent: &oom::Exec,
+) -> Result<Option<String>> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let ours = |k: &oom::KernelKill| k.pid == main_pid || (agent.pid > 0 && k.pid == agent.pid);
+    loop {
+        if let Some(k) = oom::kernel_kills().into_iter().find(|k| ours(k)) {
+            cluster.timeline.record(EventKind::OomKill {
+                container: replica.to_string(),
+                process: k.command.clone(),
+                pid: k.pid,
+                evidence: format!("kernel log: {}", k.line),
+            });
+            return Ok(Some(k.command));
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (running, _, _) = cluster.engine.state(replica).await?;
+    let oom_event = cluster
+        .timeline
+        .events()
+        .iter()
+        .any(|e| matches!(&e.kind, EventKind::Container { container, action } if container == replica && action == "oom"));
+    if oom_event && !running {
+        cluster.timeline.record(EventKind::OomKill {
+            container: replica.to_string(),
+            process: main_command.to_string(),
+            pid: main_pid,
+            evidence: "the container's main process died right after the engine's oom event (kernel log unreadable)".into(),
+        });
+        return Ok(Some(main_command.to_string()));
+    }
+    if oom_event {
+        let code = cluster.engine.exec_exit_code(&agent.id).await?;
+        if code == Some(137) {
+            cluster.timeline.record(EventKind::OomKill {
+                container: replica.to_string(),
+                process: "leak-agent".into(),
+                pid: agent.pid,
+                evidence: "the agent was SIGKILLed after the engine's oom event while the container kept running".into(),
+            });
+            return Ok(Some("leak-agent".into()));
+        }
+    }
+    Ok(None)
+}

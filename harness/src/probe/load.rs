@@ -1,0 +1,263 @@
+//! The open-loop load probe: GETs at a fixed rate whatever the system does, so a slow system
+//! cannot slow the load down (no coordinated omission). Request `i` is *intended* at
+//! `start + i / rate`; it is sent then (or at once if the scheduler is late) on its own task,
+//! and its latency counts from the intended time. Bounded: `rate × duration` requests, each
+//! with the probe's timeout, at most [`MAX_IN_FLIGHT`] at once.
+//!
+//! At the end every request is put in the 1-second window of its intended time; each window
+//! goes to the timeline with HdrHistogram p50/p99/max, the cache hit ratio (answers with
+//! `x-cache: hit`), 5xx and other errors. Failed requests count with the time until they failed.
+
+use crate::scenario::Probe;
+use crate::services::toy_api;
+use crate::timeline::{now, Event, EventKind, Nanos, Timeline};
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// More requests than this outstanding at once are not sent (and count as errors).
+pub const MAX_IN_FLIGHT: usize = 8000;
+const WINDOW: Nanos = 1_000_000_000;
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Answer {
+    Ok { hit: bool },
+    ServerError,
+    Other,
+}
+
+/// One request: its intended send time (Unix ns), latency from then (ns), how it ended, and
+/// how late the generator itself sent it (ns): a late send means the machine, not the system
+/// under test, was stalled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Done {
+    pub intended: Nanos,
+    pub latency: Nanos,
+    pub answer: Answer,
+    pub lag: Nanos,
+}
+
+fn client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .pool_max_idle_per_host(MAX_IN_FLIGHT)
+        .build()
+        .expect("an HTTP client without TLS always builds")
+}
+
+fn url(ip: &str, probe: &Probe, key: u32) -> String {
+    let path = probe.path.as_deref().unwrap_or("/");
+    toy_api::url(ip, &path.replace("{key}", &key.to_string()))
+}
+
+async fn get(client: &reqwest::Client, url: &str) -> Answer {
+    match client.get(url).send().await {
+        Ok(r) => {
+            let status = r.status();
+            let hit = r
+                .headers()
+                .get("x-cache")
+                .is_some_and(|v| v.as_bytes() == b"hit");
+            let body = r.bytes().await;
+            match (status.as_u16(), body) {
+                (200..=299, Ok(_)) => Answer::Ok { hit },
+                (500..=599, _) => Answer::ServerError,
+                _ => Answer::Other,
+            }
+        }
+        Err(_) => Answer::Other,
+    }
+}
+
+/// Reads every key once (16 at a time), so the observation starts with a warm cache.
+/// Returns how long it took, or the first failure.
+pub async fn prime(probe: &Probe, ip: &str) -> Result<Duration, String> {
+    let started = Instant::now();
+    let client = client(probe.timeout);
+    let keys: Vec<u32> = (1..=probe.keys.unwrap_or(0)).collect();
+    for batch in keys.chunks(16) {
+        let gets = batch.iter().map(|k| {
+            let (client, url) = (&client, url(ip, probe, *k));
+            async move { (get(client, &url).await, url) }
+        });
+        for (answer, url) in futures_util::future::join_all(gets).await {
+            if !matches!(answer, Answer::Ok { .. }) {
+                return Err(format!("priming {url}: {answer:?}"));
+            }
+        }
+    }
+    Ok(started.elapsed())
+}
+
+/// Runs the open loop until `until`, then waits for the last answers and writes the windows.
+pub async fn run(probe: Probe, ip: String, seed: u64, until: Instant, timeline: Timeline) {
+    let rate = probe.rate.unwrap_or(1).max(1);
+    let interval = Duration::from_secs(1) / rate;
+    let client = client(probe.timeout);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let start = Instant::now();
+    let start_unix = now();
+    let mut refused = 0u64;
+    for i in 0u32.. {
+        let intended = start + interval * i;
+        if intended >= until {
+            break;
+        }
+        tokio::time::sleep_until(intended.into()).await;
+        let intended_unix = start_unix + (interval * i).as_nanos() as Nanos;
+        if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+            refused += 1;
+            let _ = tx.send(Done {
+                intended: intended_unix,
+                latency: 0,
+                answer: Answer::Other,
+                lag: 0,
+            });
+            continue;
+        }
+        let key = probe.keys.map_or(0, |k| rng.gen_range(1..=k));
+        let (client, url, tx, in_flight) = (
+            client.clone(),
+            url(&ip, &probe, key),
+            tx.clone(),
+            in_flight.clone(),
+        );
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let lag = intended.elapsed().as_nanos() as Nanos;
+            let answer = get(&client, &url).await;
+            let latency = intended.elapsed().as_nanos() as Nanos;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(Done {
+                intended: intended_unix,
+                latency,
+                answer,
+                lag,
+            });
+        });
+    }
+    drop(tx);
+    let mut done = vec![];
+    while let Some(d) = rx.recv().await {
+        done.push(d);
+    }
+    if refused > 0 {
+        timeline.note(format!(
+            "load probe {}: {refused} requests not sent ({MAX_IN_FLIGHT} already in flight)",
+            probe.name
+        ));
+    }
+    for event in windows(&probe.name, start_unix, &done) {
+        timeline.push(event);
+    }
+}
+
+/// Groups requests into 1-s windows of their intended time (from `start`) and summarises each.
+pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
+    let mut by_window: BTreeMap<i64, Vec<&Done>> = BTreeMap::new();
+    for d in done {
+        by_window
+            .entry((d.intended - start).max(0) / WINDOW)
+            .or_default()
+            .push(d);
+    }
+    by_window
+        .into_iter()
+        .map(|(w, requests)| {
+            // 1 µs to 10 min at 3 significant digits; values are recorded in µs.
+            let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+                .expect("valid histogram bounds");
+            let (mut ok, mut server_errors, mut other_errors, mut hits) = (0, 0, 0, 0);
+            for d in &requests {
+                h.saturating_record((d.latency / 1000).max(1) as u64);
+                match d.answer {
+                    Answer::Ok { hit } => {
+                        ok += 1;
+                        hits += u64::from(hit);
+                    }
+                    Answer::ServerError => server_errors += 1,
+                    Answer::Other => other_errors += 1,
+                }
+            }
+            let q = |p: f64| h.value_at_quantile(p) as Nanos * 1000;
+            let lag = requests.iter().map(|d| d.lag).max().unwrap_or(0);
+            Event {
+                at: start + w * WINDOW,
+                kind: EventKind::Window {
+                    probe: probe.to_string(),
+                    sent: requests.len() as u64,
+                    ok,
+                    server_errors,
+                    other_errors,
+                    hits,
+                    p50: q(0.5),
+                    p99: q(0.99),
+                    max: h.max() as Nanos * 1000,
+                    lag,
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_follow_intended_time_and_count_every_answer() {
+        let ms = 1_000_000;
+        let mut done = vec![];
+        for i in 0..100 {
+            done.push(Done {
+                intended: i * 10 * ms,
+                latency: if i == 99 { 900 * ms } else { ms },
+                answer: Answer::Ok { hit: i % 2 == 0 },
+                lag: i,
+            });
+        }
+        // Sent in the second window, answered late: it still belongs to the second window.
+        done.push(Done {
+            intended: 1500 * ms,
+            latency: 5000 * ms,
+            answer: Answer::ServerError,
+            lag: 0,
+        });
+        let w = windows("p", 0, &done);
+        assert_eq!(w.len(), 2);
+        match &w[0].kind {
+            EventKind::Window {
+                sent,
+                ok,
+                hits,
+                p50,
+                p99,
+                max,
+                ..
+            } => {
+                assert_eq!((*sent, *ok, *hits), (100, 100, 50));
+                assert!((*p50 - ms).abs() < ms / 100, "{p50}");
+                assert!(*p99 <= 2 * ms, "{p99}");
+                assert!(*max >= 899 * ms, "{max}");
+            }
+            e => panic!("{e:?}"),
+        }
+        match &w[1].kind {
+            EventKind::Window {
+                server_errors, p99, ..
+            } => {
+                assert_eq!(w[1].at, 1000 * ms);
+                assert_eq!(*server_errors, 1);
+                assert!(*p99 >= 4990 * ms, "{p99}");
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+}

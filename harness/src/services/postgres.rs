@@ -1,0 +1,35 @@
+//! The PostgreSQL 15 preset (images/postgres: database `aftershock`, user `postgres`, trust
+//! authentication), ready when `SELECT 1` answers.
+
+use super::Addresses;
+use std::time::Duration;
+
+pub const PORT: u16 = 5432;
+
+/// Ready when every replica accepts a connection and answers `SELECT 1`.
+pub async fn ready(replicas: &[String], addresses: &Addresses) -> Result<(), String> {
+    for r in replicas {
+        let dsn = format!(
+            "host={} port={PORT} user=postgres dbname=aftershock connect_timeout=1",
+            addresses[r]
+        );
+        let ask = async {
+            let (client, connection) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("{r}: connect: {e}"))?;
+            let driver = tokio::spawn(connection);
+            let answer = client
+                .simple_query("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{r}: SELECT 1: {e}"));
+            drop(client);
+            driver.abort();
+            answer
+        };
+        tokio::time::timeout(Duration::from_secs(2), ask)
+            .await
+            .unwrap_or_else(|_| Err(format!("{r}: timeout")))?;
+    }
+    Ok(())
+}
