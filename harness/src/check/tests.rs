@@ -57,6 +57,9 @@ fn expect(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>) -> Expec
         fault: Some(reference("f")),
         budget: budget.map(Duration::from_secs_f64),
         min: min.map(Duration::from_secs_f64),
+        matching: None,
+        measurement: None,
+        unit: None,
     }
 }
 

@@ -25,6 +25,8 @@ pub const SERVICE_IMAGES: &[&str] = &[
     "registry",
     "postgres",
     "toy-api",
+    "machine",
+    "machine-unit",
 ];
 
 /// The tags of a complete, built image set.

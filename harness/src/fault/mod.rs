@@ -5,6 +5,7 @@
 //! `die`-event spread), and is **always** healed — after `down_for`, at the end of the
 //! observation, or at once when something went wrong — recording `fault-healed`.
 
+pub mod daemon_crash;
 mod select;
 
 use crate::cluster::Cluster;
@@ -68,6 +69,8 @@ pub async fn carry_out(
     let applied = match fault.kind {
         FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
         FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
+        // Applies, measures and heals by itself (its heal is the engines' return).
+        FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,
     };
     if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
         let heal_at = match fault.down_for {

@@ -2,11 +2,14 @@
 //! observation ends. Every sample — ok or not, its latency, its error — goes to the timeline.
 //! One loop ([`sample_until`]) drives every kind; a kind only says how to take one sample.
 
+pub mod consul;
 pub mod http;
+pub mod registry;
 pub mod zookeeper;
 
+use crate::engine::inner::Inner;
 use crate::scenario::{Probe, ProbeKind, Scenario};
-use crate::services::Addresses;
+use crate::services::{machine, Addresses};
 use crate::timeline::{now, EventKind, Timeline};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -79,6 +82,13 @@ impl Running {
     }
 }
 
+/// Runs a sampler without read-back as a task.
+fn plain<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Timeline) -> Running {
+    Running::Plain(tokio::spawn(async move {
+        sample_until(&probe, sampler, until, &t).await;
+    }))
+}
+
 /// Starts every probe of the scenario; they stop by themselves after `observe`.
 pub fn start_all(
     scenario: &Scenario,
@@ -105,6 +115,45 @@ pub fn start_all(
                     let m = zookeeper::Modes::new(replicas, a, p.timeout);
                     sample_until(&p, m, until, &t).await;
                 })),
+                ProbeKind::ConsulKv => {
+                    let kv = consul::Kv {
+                        ips: replicas.iter().map(|r| a[r].clone()).collect(),
+                        key: p.key.clone().unwrap_or_else(|| machine::TEST_KEY.into()),
+                        expected: machine::TEST_VALUE.into(),
+                        timeout: p.timeout,
+                    };
+                    plain(p, kv, until, t)
+                }
+                ProbeKind::ConsulLeader => {
+                    let ips = replicas.iter().map(|r| a[r].clone()).collect();
+                    let timeout = p.timeout;
+                    plain(p, consul::Leader { ips, timeout }, until, t)
+                }
+                ProbeKind::Registry => {
+                    let address = machine::registry_address(service, &a);
+                    let timeout = p.timeout;
+                    plain(p, registry::V2 { address, timeout }, until, t)
+                }
+                ProbeKind::RegistryPull => {
+                    let on = p.on.as_ref().map_or_else(
+                        || replicas.last().cloned().unwrap_or_default(),
+                        |o| o.get_ref().clone(),
+                    );
+                    let inner = match Inner::connect(&on, &a[&on], p.timeout) {
+                        Ok(i) => i,
+                        Err(e) => {
+                            t.note(format!("probe {}: {e}", p.name));
+                            return Running::Plain(tokio::spawn(async {}));
+                        }
+                    };
+                    let pp = registry::PushPull {
+                        inner,
+                        registry: machine::registry_address(service, &a),
+                        push_each: p.push,
+                        pushed: None,
+                    };
+                    plain(p, pp, until, t)
+                }
                 ProbeKind::Http => Running::Plain(tokio::spawn(async move {
                     let h = http::Get::new(
                         &a[&replicas[0]],

@@ -48,6 +48,20 @@ impl ScenarioBuilder {
             replicas,
             env: BTreeMap::new(),
             uses: uses.iter().map(|u| reference(*u)).collect(),
+            machine: None,
+        });
+        self
+    }
+
+    /// Adds `replicas` machines (Docker-in-Docker hosts) with these options.
+    pub fn machines(mut self, name: &str, replicas: usize, options: MachineOptions) -> Self {
+        self.scenario.topology.services.push(Service {
+            name: name.into(),
+            preset: Preset::Machine,
+            replicas,
+            env: BTreeMap::new(),
+            uses: vec![],
+            machine: Some(options),
         });
         self
     }
@@ -60,6 +74,9 @@ impl ScenarioBuilder {
             interval: default_interval(),
             timeout: default_timeout(),
             path: path.map(str::to_string),
+            key: None,
+            on: None,
+            push: false,
         });
         self
     }
@@ -83,7 +100,16 @@ impl ScenarioBuilder {
             signal: Signal::Kill,
             down_for,
             rejoin_timeout: default_rejoin(),
+            gap: None,
         });
+        self
+    }
+
+    /// Sets the gap of the last fault added (`daemon-crash`).
+    pub fn gap(mut self, gap: Duration) -> Self {
+        if let Some(f) = self.scenario.faults.last_mut() {
+            f.gap = Some(gap);
+        }
         self
     }
 

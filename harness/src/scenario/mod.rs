@@ -82,6 +82,77 @@ pub struct Service {
     /// Services this one talks to; they are started first (e.g. the toy API uses `zk`).
     #[serde(default)]
     pub uses: Vec<Ref>,
+    /// For the `machine` preset: how its units are run (`[topology.service.machine]`).
+    #[serde(default)]
+    pub machine: Option<MachineOptions>,
+}
+
+/// How a machine's init starts its units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitStyle {
+    /// `docker run --rm --name X …` as is (clearbit, 2016).
+    #[default]
+    DockerRunRm,
+    /// `docker rm -f X` first, then `docker run --rm --name X …` (their remedy).
+    RmThenRun,
+}
+
+/// Where the registry unit reads its configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistryConfig {
+    /// From consul's key/value store at start (2016): no consul, no registry.
+    #[default]
+    Consul,
+    /// A file in the registry's image (the remedy).
+    Local,
+}
+
+/// The options of a `machine` service (Docker-in-Docker hosts with consul and a registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineOptions {
+    #[serde(default)]
+    pub unit_style: UnitStyle,
+    /// consul's data directory (and the registry's storage) on the machine's disk instead of
+    /// inside the unit's `--rm` container.
+    #[serde(default)]
+    pub persistent_data: bool,
+    #[serde(default)]
+    pub registry_config: RegistryConfig,
+    /// dockerd `--live-restore`: containers keep running while the daemon is down.
+    #[serde(default)]
+    pub live_restore: bool,
+    /// Adds a `canary` unit run by a docker client speaking this API version (e.g. "1.24",
+    /// whose CLI removes `--rm` containers itself): shows the stale-name conflict where it exists.
+    #[serde(default)]
+    pub canary_client_api: Option<String>,
+    /// Adds two containers left to the engine, `--restart always` and `--restart unless-stopped`,
+    /// to record what the engine does with them after a crash.
+    #[serde(default)]
+    pub policy_canaries: bool,
+    /// systemd's `RestartSec`: delay before dockerd or a unit is restarted after it exits.
+    #[serde(default = "default_restart_sec", with = "humantime_serde")]
+    pub restart_sec: Duration,
+}
+
+fn default_restart_sec() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl Default for MachineOptions {
+    fn default() -> Self {
+        Self {
+            unit_style: UnitStyle::default(),
+            persistent_data: false,
+            registry_config: RegistryConfig::default(),
+            live_restore: false,
+            canary_client_api: None,
+            policy_canaries: false,
+            restart_sec: default_restart_sec(),
+        }
+    }
 }
 
 fn one() -> usize {
@@ -96,6 +167,9 @@ pub enum Preset {
     Zookeeper,
     /// The project's toy HTTP API; reads its configuration from the ZooKeeper it `uses`.
     ToyApi,
+    /// A host of its own: a Docker-in-Docker container running dockerd and our init, with a
+    /// consul server unit on every machine and the registry unit on the first.
+    Machine,
 }
 
 /// What a probe talks to and how.
@@ -108,6 +182,16 @@ pub enum ProbeKind {
     ZookeeperMode,
     /// HTTP GET `path` on the service; ok on 2xx.
     Http,
+    /// consul KV GET of `key` on the machines (first that answers); ok when it holds the value
+    /// written before the fault, fails with "key absent" when consul answers 404.
+    ConsulKv,
+    /// consul `/v1/status/leader` on every machine; ok when one of them knows a leader.
+    ConsulLeader,
+    /// The registry's `/v2/` endpoint; ok on 200.
+    Registry,
+    /// A real `docker pull` (and with `push = true` first a `docker push`) of a tiny image
+    /// through the registry, by the engine of machine `on`.
+    RegistryPull,
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -126,6 +210,15 @@ pub struct Probe {
     /// Path for `http` probes.
     #[serde(default)]
     pub path: Option<String>,
+    /// The consul key of `consul-kv` probes (default: the key written before the fault).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// For `registry-pull`: the machine whose engine pushes and pulls (default: the last).
+    #[serde(default)]
+    pub on: Option<Ref>,
+    /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
+    #[serde(default)]
+    pub push: bool,
 }
 
 fn default_interval() -> Duration {
@@ -186,6 +279,9 @@ pub enum FaultKind {
     Restart,
     /// Restart the selected replicas one at a time, waiting for each to rejoin before the next.
     RollingRestart,
+    /// SIGKILL the dockerd of each selected machine, one after another `gap` apart; their init
+    /// brings it back. Healed when every engine answers again.
+    DaemonCrash,
 }
 
 /// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
@@ -209,6 +305,9 @@ pub struct Fault {
     /// For `rolling-restart`: the longest wait for one replica to rejoin.
     #[serde(default = "default_rejoin", with = "humantime_serde")]
     pub rejoin_timeout: Duration,
+    /// For `daemon-crash`: time between one machine's crash and the next one's.
+    #[serde(default, with = "humantime_serde")]
+    pub gap: Option<Duration>,
 }
 
 fn default_select() -> Select {
@@ -239,6 +338,19 @@ pub enum ExpectationKind {
     Simultaneous,
     /// The fault (a rolling restart) finished within `budget`.
     CompletesWithin,
+    /// The probe's last samples all fail with a detail containing `matching`: how the run ends
+    /// (e.g. "key absent": consul answers, the key is gone).
+    EndsFailing,
+    /// The probe's longest outage from `fault`'s start on is at most `budget` (a leader-less
+    /// window, the registry's unavailability).
+    OutageWithin,
+    /// Every measurement `<fault>/<measurement>…` of the fault is at most `budget` (e.g. each
+    /// machine's engine downtime).
+    MeasuredWithin,
+    /// No container inside a machine dies from `fault`'s start on (live-restore).
+    ContainersSurvive,
+    /// After `fault`'s start, `unit` reaches a state containing `matching` on some machine.
+    UnitReaches,
 }
 
 /// An invariant with a budget: what the checkers judge.
@@ -259,6 +371,15 @@ pub struct Expectation {
     /// The shortest required time (fails-during, stays-down).
     #[serde(default, with = "humantime_serde")]
     pub min: Option<Duration>,
+    /// Text a failure detail or a unit state must contain (ends-failing, unit-reaches).
+    #[serde(default)]
+    pub matching: Option<String>,
+    /// Name prefix of the fault's measurements (measured-within), e.g. "engine-downtime".
+    #[serde(default)]
+    pub measurement: Option<String>,
+    /// A machine unit's name (unit-reaches).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 impl Scenario {

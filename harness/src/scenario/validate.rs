@@ -71,6 +71,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if svc.machine.is_some() && svc.preset != Preset::Machine {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!(
+                    "service `{}`: `[topology.service.machine]` options need preset = \"machine\"",
+                    svc.name
+                ),
+            ));
+        }
         for u in &svc.uses {
             if s.service(u.get_ref()).is_none() || u.get_ref() == &svc.name {
                 return Err(unknown("service", u, services.clone()));
@@ -98,6 +107,10 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
         let needs = match p.kind {
             ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
             ProbeKind::Http => None,
+            ProbeKind::ConsulKv
+            | ProbeKind::ConsulLeader
+            | ProbeKind::Registry
+            | ProbeKind::RegistryPull => Some(Preset::Machine),
         };
         if let Some(preset) = needs {
             if svc.preset != preset {
@@ -115,6 +128,18 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 Anchor::Name(p.name.clone()),
                 format!("http probe `{}` needs `path = \"/...\"`", p.name),
             ));
+        }
+        if let Some(on) = &p.on {
+            let replicas = Scenario::replica_names(svc);
+            if p.kind != ProbeKind::RegistryPull || !replicas.contains(on.get_ref()) {
+                return Err((
+                    Anchor::Span(on.span()),
+                    format!(
+                        "`on` names the machine of a registry-pull probe: one of {}",
+                        replicas.join(", ")
+                    ),
+                ));
+            }
         }
         if p.interval.is_zero() || p.timeout.is_zero() {
             return Err((
@@ -168,6 +193,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if (f.kind == FaultKind::DaemonCrash) != (svc.preset == Preset::Machine) {
+            return Err((
+                Anchor::Span(f.target.span()),
+                format!(
+                    "fault `{}`: daemon-crash is the one fault for machines, and machines take only daemon-crash",
+                    f.name
+                ),
+            ));
+        }
         if f.at >= s.duration {
             return Err((
                 Anchor::Name(f.name.clone()),
@@ -194,23 +228,28 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             (Some(r), _) | (None, Some(r)) => Anchor::Span(r.span()),
             (None, None) => Anchor::Name(kebab(e.kind)),
         };
-        let (needs_probe, needs_fault, needs_budget, needs_min) = match e.kind {
-            FailsDuring => (true, true, false, true),
-            RecoversWithin => (true, true, true, false),
-            NeverFails => (true, false, false, false),
-            StaysDown => (true, true, false, true),
-            NoLostWrites => (true, false, false, false),
-            Simultaneous => (false, true, true, false),
-            CompletesWithin => (false, true, true, false),
+        let needs: &[&str] = match e.kind {
+            FailsDuring | StaysDown => &["probe", "fault", "min"],
+            RecoversWithin | OutageWithin => &["probe", "fault", "budget"],
+            NeverFails | NoLostWrites => &["probe"],
+            Simultaneous | CompletesWithin => &["fault", "budget"],
+            EndsFailing => &["probe", "matching"],
+            MeasuredWithin => &["fault", "budget", "measurement"],
+            ContainersSurvive => &["fault"],
+            UnitReaches => &["fault", "unit", "matching"],
         };
         let kind = kebab(e.kind);
-        for (needed, present, field) in [
-            (needs_probe, e.probe.is_some(), "probe"),
-            (needs_fault, e.fault.is_some(), "fault"),
-            (needs_budget, e.budget.is_some(), "budget"),
-            (needs_min, e.min.is_some(), "min"),
-        ] {
-            if needed && !present {
+        for field in needs {
+            let present = match *field {
+                "probe" => e.probe.is_some(),
+                "fault" => e.fault.is_some(),
+                "budget" => e.budget.is_some(),
+                "min" => e.min.is_some(),
+                "matching" => e.matching.is_some(),
+                "measurement" => e.measurement.is_some(),
+                _ => e.unit.is_some(),
+            };
+            if !present {
                 return Err((anchor(), format!("expectation {kind} needs `{field}`")));
             }
         }

@@ -2,6 +2,7 @@
 //! who leads. The engine creates what these describe; probes and faults use the protocol
 //! helpers here (`zookeeper::modes`) to talk to the services.
 
+pub mod machine;
 pub mod toy_api;
 pub mod zookeeper;
 
@@ -34,6 +35,14 @@ pub fn containers(
     images: &ImageSet,
     addresses: &Addresses,
 ) -> Result<Vec<ContainerSpec>> {
+    if service.preset == Preset::Machine {
+        return Ok(machine::containers(
+            service,
+            addresses,
+            images.tag("machine")?,
+            images.tag("machine-unit")?,
+        ));
+    }
     let replicas = Scenario::replica_names(service);
     let extra: Vec<String> = service
         .env
@@ -46,6 +55,7 @@ pub fn containers(
             images.tag("toy-api")?,
             vec![toy_api::env(scenario, service); replicas.len()],
         ),
+        Preset::Machine => unreachable!("machines are described above"),
     };
     Ok(replicas
         .iter()
@@ -58,6 +68,7 @@ pub fn containers(
                 env,
                 cmd: None,
                 ip: addresses[replica].clone(),
+                ..Default::default()
             }
         })
         .collect())
@@ -77,6 +88,7 @@ pub async fn readiness(
             zookeeper::ensemble_ready(&Scenario::replica_names(service), replicas, addresses).await
         }
         Preset::ToyApi => toy_api::ready(replicas, addresses).await,
+        Preset::Machine => machine::ready(replicas, addresses).await,
     }
 }
 
@@ -88,6 +100,7 @@ pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Re
             zookeeper::seed_config(&zookeeper::connect_string(&replicas, addresses)).await
         }
         Preset::ToyApi => Ok(()),
+        Preset::Machine => machine::set_up(service, addresses, READY_TIMEOUT).await,
     }
 }
 
@@ -102,6 +115,6 @@ pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> 
                 .find(|(_, m)| m.as_deref() == Some("leader"))
                 .map(|(r, _)| r)
         }
-        Preset::ToyApi => None,
+        Preset::ToyApi | Preset::Machine => None,
     }
 }
