@@ -78,6 +78,8 @@ pub struct Privileges {
     pub security_opt: Vec<String>,
     /// A private cgroup namespace.
     pub private_cgroupns: bool,
+    /// No masked or read-only paths in /proc and /sys (the CLI's `systempaths=unconfined`).
+    pub unmasked_paths: bool,
     pub device_cgroup_rules: Vec<String>,
     /// tmpfs mounts: path → options.
     pub tmpfs: HashMap<String, String>,
@@ -91,14 +93,11 @@ impl Privileges {
         Self {
             cap_add: vec!["ALL".into()],
             cap_drop: vec!["SYS_RESOURCE".into()],
-            security_opt: [
-                "seccomp=unconfined",
-                "apparmor=unconfined",
-                "systempaths=unconfined",
-            ]
-            .map(String::from)
-            .to_vec(),
+            security_opt: ["seccomp=unconfined", "apparmor=unconfined"]
+                .map(String::from)
+                .to_vec(),
             private_cgroupns: true,
+            unmasked_paths: true,
             device_cgroup_rules: vec!["a *:* rwm".into()],
             tmpfs: HashMap::from([("/run".to_string(), "rw,exec".to_string())]),
         }
@@ -233,6 +232,8 @@ impl RunEngine {
                     .private_cgroupns
                     .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
                 tmpfs: (!p.tmpfs.is_empty()).then_some(p.tmpfs),
+                masked_paths: p.unmasked_paths.then(Vec::new),
+                readonly_paths: p.unmasked_paths.then(Vec::new),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
