@@ -303,13 +303,26 @@ fn measured_within_cases() {
     let t = with(
         Timeline::new(),
         vec![
-            (1.0, measured("f/engine-downtime-m1", 12_000.0).events()[0].kind.clone()),
-            (2.0, measured("f/engine-downtime-m2", 14_000.0).events()[0].kind.clone()),
+            (
+                1.0,
+                measured("f/engine-downtime-m1", 12_000.0).events()[0]
+                    .kind
+                    .clone(),
+            ),
+            (
+                2.0,
+                measured("f/engine-downtime-m2", 14_000.0).events()[0]
+                    .kind
+                    .clone(),
+            ),
         ],
     );
     let o = check(&e, &t);
     assert_eq!(o.verdict, Verdict::Pass);
-    assert!(o.measured.contains("m1 12.00s") && o.measured.contains("m2 14.00s"), "{o:?}");
+    assert!(
+        o.measured.contains("m1 12.00s") && o.measured.contains("m2 14.00s"),
+        "{o:?}"
+    );
     let tight = expect_with(K, Some(13.0), None, Some("engine-downtime"), None);
     assert_matches!(check(&tight, &t).verdict, Verdict::Fail { .. });
     assert_matches!(check(&e, &Timeline::new()).verdict, Verdict::Unknown { .. });
@@ -328,10 +341,21 @@ fn containers_survive_cases() {
     let e = expect_with(K, None, None, None, None);
     let base = || timeline(10.0, &[], Some(5.0), Some(8.0));
     let calm = with(base(), vec![(1.0, container("m1/consul", "die (exit 0)"))]);
-    assert_eq!(check(&e, &calm).verdict, Verdict::Pass, "deaths before the fault");
+    assert_eq!(
+        check(&e, &calm).verdict,
+        Verdict::Pass,
+        "deaths before the fault"
+    );
     let host_level = with(base(), vec![(6.0, container("m1", "die (exit 0)"))]);
-    assert_eq!(check(&e, &host_level).verdict, Verdict::Pass, "not inside a machine");
-    let died = with(base(), vec![(6.0, container("m2/consul", "die (exit 137)"))]);
+    assert_eq!(
+        check(&e, &host_level).verdict,
+        Verdict::Pass,
+        "not inside a machine"
+    );
+    let died = with(
+        base(),
+        vec![(6.0, container("m2/consul", "die (exit 137)"))],
+    );
     assert_matches!(check(&e, &died).verdict, Verdict::Fail { .. });
     assert_matches!(
         check(&e, &timeline(10.0, &[], None, None)).verdict,
@@ -350,7 +374,10 @@ fn unit_reaches_cases() {
         detail: String::new(),
     };
     let base = || timeline(10.0, &[], Some(5.0), Some(8.0));
-    let conflict = with(base(), vec![(6.0, unit("exited")), (9.0, unit("name-conflict"))]);
+    let conflict = with(
+        base(),
+        vec![(6.0, unit("exited")), (9.0, unit("name-conflict"))],
+    );
     let o = check(&e, &conflict);
     assert_eq!(o.verdict, Verdict::Pass);
     assert!((o.measured_seconds.unwrap() - 4.0).abs() < 0.01, "{o:?}");
