@@ -371,7 +371,7 @@ impl Unit {
         if self.spec.style == Style::RmThenRun {
             let removed = run(&["docker", "rm", "-f", &name], Duration::from_secs(15));
             let detail = match removed {
-                Some((true, _)) => "removed the old container".to_string(),
+                Some((true, _)) => "docker rm -f done".to_string(),
                 Some((false, out)) => format!("nothing to remove: {out}"),
                 None => "docker rm -f timed out".to_string(),
             };
