@@ -55,6 +55,13 @@ struct UnitSpec {
     /// left to the engine: the restart-policy canaries.
     #[serde(default)]
     detach: bool,
+    /// `--rm` on the foreground `docker run` (default true, as in 2016).
+    #[serde(default = "yes")]
+    rm: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 const TICK: Duration = Duration::from_millis(200);
@@ -378,7 +385,11 @@ impl Unit {
             log("unit", &name, "pre-start", &detail);
         }
         let mut cmd = Command::new("docker");
-        cmd.args(["run", "--rm", "--name", &name, "--pull", "never"])
+        cmd.arg("run");
+        if self.spec.rm {
+            cmd.arg("--rm");
+        }
+        cmd.args(["--name", &name, "--pull", "never"])
             .args(&self.spec.run)
             .arg(&self.spec.image)
             .args(&self.spec.cmd)

@@ -124,6 +124,11 @@ pub struct MachineOptions {
     /// dockerd `--live-restore`: containers keep running while the daemon is down.
     #[serde(default)]
     pub live_restore: bool,
+    /// Units run with `--rm` (default). Turn it off with live-restore: dockerd 20.10 kills and
+    /// removes `--rm` containers when it restores, live-restore or not (moby/moby#46308, fixed
+    /// in 24.0).
+    #[serde(default = "default_true")]
+    pub auto_remove: bool,
     /// Adds a `canary` unit run by a docker client speaking this API version (e.g. "1.24",
     /// whose CLI removes `--rm` containers itself): shows the stale-name conflict where it exists.
     #[serde(default)]
@@ -137,6 +142,10 @@ pub struct MachineOptions {
     pub restart_sec: Duration,
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_restart_sec() -> Duration {
     Duration::from_secs(2)
 }
@@ -148,6 +157,7 @@ impl Default for MachineOptions {
             persistent_data: false,
             registry_config: RegistryConfig::default(),
             live_restore: false,
+            auto_remove: true,
             canary_client_api: None,
             policy_canaries: false,
             restart_sec: default_restart_sec(),

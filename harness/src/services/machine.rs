@@ -9,7 +9,7 @@
 
 use super::Addresses;
 use crate::engine::{ContainerSpec, Privileges};
-use crate::scenario::{MachineOptions, RegistryConfig, Scenario, Service, UnitStyle};
+use crate::scenario::{MachineOptions, RegistryConfig, Scenario, Service};
 use serde_json::json;
 use std::time::Duration;
 
@@ -41,14 +41,15 @@ pub fn registry_address(service: &Service, addresses: &Addresses) -> String {
 
 fn unit(
     name: &str,
-    style: UnitStyle,
+    options: &MachineOptions,
     run: Vec<&str>,
     image: &str,
     cmd: Vec<String>,
 ) -> serde_json::Value {
     json!({
         "name": name,
-        "style": style,
+        "style": options.unit_style,
+        "rm": options.auto_remove,
         "client_api": null,
         "run": run,
         "image": image,
@@ -106,13 +107,7 @@ pub fn machine_config(
     if o.persistent_data {
         consul_run.extend(["-v", "/var/lib/consul:/consul/data"]);
     }
-    let mut units = vec![unit(
-        "consul",
-        o.unit_style,
-        consul_run,
-        unit_image,
-        consul_cmd,
-    )];
+    let mut units = vec![unit("consul", &o, consul_run, unit_image, consul_cmd)];
     if replica == registry_machine(service) {
         let mut run = vec!["--network", "host"];
         if o.persistent_data {
@@ -134,25 +129,26 @@ pub fn machine_config(
                 c
             }
         };
-        units.push(unit("registry", o.unit_style, run, unit_image, cmd));
+        units.push(unit("registry", &o, run, unit_image, cmd));
     }
     let pause = vec!["/usr/local/bin/machine-init".to_string(), "pause".into()];
     if let Some(api) = &o.canary_client_api {
         let mut canary = unit(
             "canary",
-            o.unit_style,
+            &o,
             vec!["--network", "none"],
             unit_image,
             pause.clone(),
         );
         canary["client_api"] = json!(api);
+        canary["rm"] = json!(true); // what the canary is about: `--rm` done by an old client
         units.push(canary);
     }
     if o.policy_canaries {
         for policy in ["always", "unless-stopped"] {
             let mut c = unit(
                 policy,
-                o.unit_style,
+                &o,
                 vec!["--network", "none", "--restart", policy],
                 unit_image,
                 pause.clone(),
