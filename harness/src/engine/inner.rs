@@ -85,7 +85,7 @@ impl Inner {
         let file = tokio::fs::File::open(saved)
             .await
             .map_err(HarnessError::io(format!("open {}", saved.display())))?;
-        let body = tokio_util_stream(file);
+        let body = super::images::file_chunks(file);
         let options = ImportImageOptionsBuilder::default().quiet(true).build();
         let mut stream = self.docker.import_image_stream(options, body, None);
         while let Some(item) = stream.next().await {
@@ -218,24 +218,6 @@ impl Inner {
             })
             .collect())
     }
-}
-
-/// A file as a stream of byte chunks (1 MiB).
-fn tokio_util_stream(
-    file: tokio::fs::File,
-) -> impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, std::io::Error>> {
-    futures_util::stream::unfold(file, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 1 << 20];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    })
 }
 
 /// `docker save` of `image` from the host engine, cached in `target/aftershock/saved/` by tag
