@@ -253,3 +253,93 @@ fn cache_scenarios_are_checked_before_anything_starts() {
         }
     }
 }
+
+const MACHINES: &str = r#"
+name = "m"
+duration = "30s"
+
+[[topology.service]]
+name = "m"
+preset = "machine"
+replicas = 3
+
+[topology.service.machine]
+unit_style = "rm-then-run"
+persistent_data = true
+
+[[probe]]
+name = "pull"
+kind = "registry-pull"
+target = "m"
+on = "m3"
+
+[[fault]]
+name = "crash"
+kind = "daemon-crash"
+at = "2s"
+target = "m"
+select = "all"
+gap = "2s"
+
+[[expect]]
+kind = "measured-within"
+fault = "crash"
+measurement = "engine-downtime"
+budget = "20s"
+"#;
+
+#[test]
+fn machine_scenarios_are_checked_before_anything_starts() {
+    let s = scenario::parse("machines.toml", MACHINES).unwrap();
+    assert!(
+        s.topology.services[0]
+            .machine
+            .as_ref()
+            .unwrap()
+            .persistent_data
+    );
+    // (replace this, with this, expected line, words the message must contain)
+    let cases: &[(&str, &str, usize, &[&str])] = &[
+        (
+            "unit_style = \"rm-then-run\"",
+            "unit_style = \"rm-run\"",
+            11,
+            &["rm-run"],
+        ),
+        (
+            "persistent_data = true",
+            "persistant_data = true",
+            12,
+            &["persistant_data"],
+        ),
+        ("on = \"m3\"", "on = \"m4\"", 18, &["m1, m2, m3"]),
+        (
+            "kind = \"daemon-crash\"",
+            "kind = \"kill\"",
+            24,
+            &["daemon-crash"],
+        ),
+        (
+            "measurement = \"engine-downtime\"\n",
+            "",
+            30,
+            &["measurement"],
+        ),
+    ];
+    for (from, to, line, words) in cases {
+        assert!(MACHINES.contains(from), "test bug: {from:?}");
+        let text = MACHINES.replacen(from, to, 1);
+        match scenario::parse("machines.toml", &text) {
+            Ok(_) => panic!("accepted {from:?} → {to:?}"),
+            Err(ScenarioError::At {
+                line: l, message, ..
+            }) => {
+                assert_eq!(l, *line, "{from:?} → {to:?}: {message}");
+                for w in *words {
+                    assert!(message.contains(w), "{message:?} should mention {w:?}");
+                }
+            }
+            Err(e) => panic!("unexpected error kind: {e}"),
+        }
+    }
+}

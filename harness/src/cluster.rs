@@ -4,12 +4,13 @@
 use crate::engine::cleanup::{Removed, RunGuard};
 use crate::engine::disk::Disk;
 use crate::engine::images::ImageSet;
+use crate::engine::inner::{self, Inner};
 use crate::engine::signal;
 use crate::engine::{self, RunEngine};
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Scenario, Service, Signal};
+use crate::scenario::{Preset, Scenario, Service, Signal};
 use crate::services::{self, Addresses};
-use crate::timeline::{now, Nanos, Timeline};
+use crate::timeline::{now, EventKind, Nanos, Timeline};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,8 @@ pub struct Cluster {
     pub disks: std::collections::BTreeMap<String, Disk>,
     guard: Mutex<Option<RunGuard>>,
     recorder: tokio::task::JoinHandle<()>,
+    /// The event recorders of the machines' inner engines.
+    inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Cluster {
@@ -64,6 +67,7 @@ impl Cluster {
             disks: Default::default(),
             guard: Mutex::new(Some(guard)),
             recorder,
+            inner_recorders: Mutex::new(vec![]),
         };
         for service in &scenario.topology.services {
             let started = Instant::now();
@@ -84,6 +88,11 @@ impl Cluster {
             let creations = specs.iter().map(|s| cluster.engine.start_new(s));
             for r in futures_util::future::join_all(creations).await {
                 r?;
+            }
+            if service.preset == Preset::Machine {
+                cluster
+                    .provision_machines(service, images.tag("machine-unit")?)
+                    .await?;
             }
             cluster
                 .wait_ready(
@@ -107,6 +116,104 @@ impl Cluster {
             ));
         }
         Ok(cluster)
+    }
+
+    /// Brings up the inner engines of a machine service: waits for each dockerd, loads the unit
+    /// image into it (saved from the host engine once, then cached) and the push/pull probe's
+    /// image, and starts following its events. Measures the save and each load.
+    async fn provision_machines(&self, service: &Service, unit_image: &str) -> Result<()> {
+        let saving = Instant::now();
+        let saved = inner::saved(&self.engine.docker, unit_image).await?;
+        let size = std::fs::metadata(&saved).map_or(0, |m| m.len());
+        self.measure(
+            "images/save",
+            saving.elapsed(),
+            &format!(
+                "docker save of {unit_image} from the host engine ({:.0} MB; 0 when cached)",
+                size as f64 / 1e6
+            ),
+        );
+        let machines = Scenario::replica_names(service);
+        let provisions = machines.iter().map(|m| {
+            let saved = saved.clone();
+            async move {
+                let inner = Inner::connect(m, &self.addresses[m], Duration::from_secs(30))?;
+                inner.wait_up(services::READY_TIMEOUT).await?;
+                let loading = Instant::now();
+                inner.load(&saved).await?;
+                self.measure(
+                    &format!("images/load-{m}"),
+                    loading.elapsed(),
+                    &format!(
+                        "docker load of {unit_image} ({:.0} MB) into {m}'s engine",
+                        size as f64 / 1e6
+                    ),
+                );
+                inner.import_probe_image().await?;
+                self.inner_recorders
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(inner::record(inner, self.timeline.clone()));
+                Ok::<_, HarnessError>(())
+            }
+        });
+        for r in futures_util::future::join_all(provisions).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    fn measure(&self, name: &str, took: Duration, what: &str) {
+        self.timeline.record(EventKind::Measurement {
+            name: name.into(),
+            value: took.as_secs_f64() * 1e3,
+            unit: "ms".into(),
+            what: what.into(),
+        });
+    }
+
+    /// A client for a machine's inner engine.
+    pub fn inner(&self, machine: &str) -> Result<Inner> {
+        Inner::connect(machine, &self.addresses[machine], Duration::from_secs(10))
+    }
+
+    /// Puts what the machines' inits logged (dockerd and unit states) on the timeline, and
+    /// notes which containers each inner engine holds at the end.
+    async fn read_machines(&self) {
+        let machines: Vec<String> = self
+            .scenario
+            .topology
+            .services
+            .iter()
+            .filter(|s| s.preset == Preset::Machine)
+            .flat_map(Scenario::replica_names)
+            .collect();
+        for m in &machines {
+            match self.engine.stdout_lines(m).await {
+                Ok(lines) => {
+                    for line in lines {
+                        if let Some(event) = unit_event(m, &line) {
+                            self.timeline.push(event);
+                        }
+                    }
+                }
+                Err(e) => self
+                    .timeline
+                    .note(format!("{m}: cannot read its init's log: {e}")),
+            }
+            let states = match self.inner(m) {
+                Ok(inner) => inner.container_states().await,
+                Err(e) => Err(e),
+            };
+            match states {
+                Ok(states) => self
+                    .timeline
+                    .note(format!("{m} containers at the end: {}", states.join("; "))),
+                Err(e) => self
+                    .timeline
+                    .note(format!("{m}: cannot list its containers: {e}")),
+            }
+        }
     }
 
     pub fn service(&self, name: &str) -> Result<&Service> {
@@ -252,7 +359,16 @@ impl Cluster {
 
     /// Removes everything of the run. Also happens (on a thread) if the cluster is dropped.
     pub async fn down(self) -> Result<Removed> {
+        self.read_machines().await;
         self.recorder.abort();
+        for r in self
+            .inner_recorders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            r.abort();
+        }
         let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner()).take();
         match guard {
             Some(g) => g.teardown().await,
@@ -264,7 +380,36 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.recorder.abort();
+        for r in self
+            .inner_recorders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            r.abort();
+        }
     }
+}
+
+/// A line of a machine's init (`aftershock-machine <ns> <kind> <name> <state> <detail>`) as a
+/// timeline event; None for any other line.
+fn unit_event(machine: &str, line: &str) -> Option<crate::timeline::Event> {
+    let rest = line.strip_prefix("aftershock-machine ")?;
+    let mut parts = rest.splitn(5, ' ');
+    let at: Nanos = parts.next()?.parse().ok()?;
+    let _kind = parts.next()?;
+    let unit = parts.next()?.to_string();
+    let state = parts.next()?.to_string();
+    let detail = parts.next().unwrap_or("").trim().to_string();
+    Some(crate::timeline::Event {
+        at,
+        kind: EventKind::Unit {
+            machine: machine.into(),
+            unit,
+            state,
+            detail,
+        },
+    })
 }
 
 /// A new run id: UTC time plus 8 random hex digits (`20261123T072800-1a2b3c4d`).
@@ -297,6 +442,26 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn init_lines_become_unit_events() {
+        let e = super::unit_event(
+            "m1",
+            "aftershock-machine 17 unit consul name-conflict exit 125: x y",
+        )
+        .unwrap();
+        assert_eq!(e.at, 17);
+        assert_eq!(
+            e.kind,
+            super::EventKind::Unit {
+                machine: "m1".into(),
+                unit: "consul".into(),
+                state: "name-conflict".into(),
+                detail: "exit 125: x y".into()
+            }
+        );
+        assert!(super::unit_event("m1", "dockerd said something").is_none());
+    }
+
     #[test]
     fn civil_dates() {
         assert_eq!(super::civil_from_days(0), (1970, 1, 1));

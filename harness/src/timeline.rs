@@ -79,6 +79,16 @@ pub enum EventKind {
         indeterminate: Vec<u64>,
         present: Vec<u64>,
     },
+    /// A state change of a machine's dockerd or of one of its units, as its init logged it.
+    Unit {
+        machine: String,
+        /// `dockerd` or the unit's name.
+        unit: String,
+        /// `started`, `exited`, `active`, `name-conflict`, ...
+        state: String,
+        #[serde(skip_serializing_if = "String::is_empty", default)]
+        detail: String,
+    },
     /// A free-form note from the harness (phase changes, decisions).
     Note { text: String },
     /// One 1-second window of an open-loop load probe; `at` is the window's start. Requests

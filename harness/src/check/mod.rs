@@ -85,6 +85,9 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
     let budget = e.budget.unwrap_or_default();
     let min = e.min.unwrap_or_default();
     let ratio = e.ratio.unwrap_or(1.0);
+    let matching = e.matching.as_deref().unwrap_or("");
+    let unit = e.unit.as_deref().unwrap_or("");
+    let measurement = e.measurement.as_deref().unwrap_or("");
     let (title, budget_text, result) = match e.kind {
         ExpectationKind::FailsDuring => (
             format!("`{probe}` fails while `{fault}` is in effect"),
@@ -137,7 +140,7 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(" and "),
-                measurement(t, name, e.at_least, e.at_most),
+                measurement_bounds(t, name, e.at_least, e.at_most),
             )
         }
         ExpectationKind::LosesWrites => {
@@ -192,6 +195,31 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
             format!("no request of `{probe}` fails"),
             "0 failures".into(),
             cache::no_errors(t, probe),
+        ),
+        ExpectationKind::EndsFailing => (
+            format!("`{probe}` ends failing with “{matching}”"),
+            format!("last {STABLE_SUCCESSES} samples"),
+            ends_failing(t, probe, matching),
+        ),
+        ExpectationKind::OutageWithin => (
+            format!("`{probe}`'s longest outage from `{fault}` on"),
+            format!("≤ {}", fmt_dur(budget)),
+            outage_within(t, probe, fault, budget),
+        ),
+        ExpectationKind::MeasuredWithin => (
+            format!("every `{fault}/{measurement}…` within budget"),
+            format!("≤ {} each", fmt_dur(budget)),
+            measured_within(t, fault, measurement, budget),
+        ),
+        ExpectationKind::ContainersSurvive => (
+            format!("no container inside a machine dies from `{fault}` on"),
+            "0 deaths".into(),
+            containers_survive(t, fault),
+        ),
+        ExpectationKind::UnitReaches => (
+            format!("unit `{unit}` reaches “{matching}” after `{fault}`"),
+            "reached".into(),
+            unit_reaches(t, fault, unit, matching),
         ),
     };
     let (measured, measured_seconds, verdict) = result;
@@ -616,7 +644,12 @@ fn ordered_prefix(t: &Timeline, probe: &str) -> Judged {
     (measured, Some(holes.len() as f64), verdict)
 }
 
-fn measurement(t: &Timeline, name: &str, at_least: Option<f64>, at_most: Option<f64>) -> Judged {
+fn measurement_bounds(
+    t: &Timeline,
+    name: &str,
+    at_least: Option<f64>,
+    at_most: Option<f64>,
+) -> Judged {
     let found = t.events().into_iter().rev().find_map(|e| match e.kind {
         EventKind::Measurement {
             name: n,
@@ -636,4 +669,166 @@ fn measurement(t: &Timeline, name: &str, at_least: Option<f64>, at_most: Option<
         _ => Verdict::Pass,
     };
     (measured, None, verdict)
+}
+
+fn ends_failing(t: &Timeline, probe: &str, matching: &str) -> Judged {
+    let samples = t.samples(probe);
+    if samples.len() < STABLE_SUCCESSES {
+        return unknown(format!("probe `{probe}` recorded too few samples"));
+    }
+    let is_match = |s: &Sample| !s.1 && s.2.as_deref().unwrap_or("").contains(matching);
+    let trailing = samples.iter().rev().take_while(|s| is_match(s)).count();
+    let last = samples.last().expect("not empty");
+    let detail = last.2.clone().unwrap_or_else(|| "ok".into());
+    if trailing >= STABLE_SUCCESSES {
+        let first = samples[samples.len() - trailing].0;
+        let d = secs(last.0 - first);
+        (
+            format!("{trailing} last samples: {detail} ({d:.2}s)"),
+            Some(d),
+            Verdict::Pass,
+        )
+    } else {
+        (
+            format!("last sample: {detail}"),
+            None,
+            fail(format!(
+                "`{probe}` does not end failing with “{matching}”; last sample: {detail}"
+            )),
+        )
+    }
+}
+
+fn outage_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> Judged {
+    let (samples, applied, _) = match window(t, probe, fault) {
+        Ok(w) => w,
+        Err(j) => return j,
+    };
+    let longest = outages(&samples)
+        .into_iter()
+        .filter(|o| o.end >= applied)
+        .map(|o| (o.end - o.start.max(applied), o))
+        .max_by_key(|(d, _)| *d);
+    let Some((d, o)) = longest else {
+        return ("no outage".into(), Some(0.0), Verdict::Pass);
+    };
+    let d = secs(d);
+    let measured = format!(
+        "{d:.2}s (from +{:.2}s after the fault{})",
+        secs(o.start.max(applied) - applied),
+        if o.ended {
+            ""
+        } else {
+            ", still failing at the end"
+        }
+    );
+    let verdict = if !o.ended {
+        fail(format!("`{probe}` was still failing at the end of the run"))
+    } else if d <= budget.as_secs_f64() {
+        Verdict::Pass
+    } else {
+        fail(format!("outage {d:.2}s, budget {}", fmt_dur(budget)))
+    };
+    (measured, Some(d), verdict)
+}
+
+fn measured_within(t: &Timeline, fault: &str, prefix: &str, budget: Duration) -> Judged {
+    let wanted = format!("{fault}/{prefix}");
+    let values: Vec<(String, f64)> = t
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Measurement { name, value, .. } if name.starts_with(&wanted) => Some((
+                name[wanted.len()..].trim_start_matches('-').to_string(),
+                value,
+            )),
+            _ => None,
+        })
+        .collect();
+    let Some(max) = values.iter().map(|v| v.1).reduce(f64::max) else {
+        return unknown(format!("no measurement `{wanted}…` on the timeline"));
+    };
+    let measured = values
+        .iter()
+        .map(|(n, v)| format!("{n} {:.2}s", v / 1e3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let verdict = if max / 1e3 <= budget.as_secs_f64() {
+        Verdict::Pass
+    } else {
+        fail(format!("{:.2}s, budget {}", max / 1e3, fmt_dur(budget)))
+    };
+    (measured, Some(max / 1e3), verdict)
+}
+
+fn containers_survive(t: &Timeline, fault: &str) -> Judged {
+    let Some(applied) = t.fault_window(fault).0 else {
+        return unknown(format!("fault `{fault}` was never applied"));
+    };
+    let deaths: Vec<String> = t
+        .events()
+        .into_iter()
+        .filter(|e| e.at >= applied)
+        .filter_map(|e| match e.kind {
+            EventKind::Container { container, action }
+                if container.contains('/') && action.starts_with("die") =>
+            {
+                Some(container)
+            }
+            _ => None,
+        })
+        .collect();
+    let measured = format!("{} deaths", deaths.len());
+    let verdict = if deaths.is_empty() {
+        Verdict::Pass
+    } else {
+        fail(format!("died: {}", deaths.join(", ")))
+    };
+    (measured, Some(deaths.len() as f64), verdict)
+}
+
+fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged {
+    let Some(applied) = t.fault_window(fault).0 else {
+        return unknown(format!("fault `{fault}` was never applied"));
+    };
+    let states: Vec<(Nanos, String, String, String)> = t
+        .events()
+        .into_iter()
+        .filter(|e| e.at >= applied)
+        .filter_map(|e| match e.kind {
+            EventKind::Unit {
+                machine,
+                unit: u,
+                state,
+                detail,
+            } if u == unit => Some((e.at, machine, state, detail)),
+            _ => None,
+        })
+        .collect();
+    if states.is_empty() {
+        return unknown(format!(
+            "no state of unit `{unit}` after `{fault}` on the timeline"
+        ));
+    }
+    match states.iter().find(|s| s.2.contains(matching)) {
+        Some((at, machine, state, detail)) => {
+            let d = secs(at - applied);
+            (
+                format!("{machine} +{d:.2}s: {state} ({detail})"),
+                Some(d),
+                Verdict::Pass,
+            )
+        }
+        None => {
+            let seen: BTreeSet<&str> = states.iter().map(|s| s.2.as_str()).collect();
+            (
+                format!(
+                    "states seen: {}",
+                    seen.into_iter().collect::<Vec<_>>().join(", ")
+                ),
+                None,
+                fail(format!("unit `{unit}` never reached “{matching}”")),
+            )
+        }
+    }
 }

@@ -63,6 +63,8 @@ fn expect(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>) -> Expec
         victim: None,
         ratio: None,
         hit_fraction: None,
+        matching: None,
+        unit: None,
     }
 }
 
@@ -357,6 +359,22 @@ fn cache_expect(kind: ExpectationKind, budget: Option<f64>, ratio: Option<f64>) 
     }
 }
 
+/// An expectation with the fields of the machine checks.
+fn expect_with(
+    kind: ExpectationKind,
+    budget: Option<f64>,
+    matching: Option<&str>,
+    measurement: Option<&str>,
+    unit: Option<&str>,
+) -> Expectation {
+    Expectation {
+        matching: matching.map(str::to_string),
+        measurement: measurement.map(str::to_string),
+        unit: unit.map(str::to_string),
+        ..expect(kind, budget, None)
+    }
+}
+
 /// p99 1 ms before the fault, `outage_ms` while down (12.5–20 s), then 1 ms again from
 /// `warm_from` on; hit ratio 1.0 except 0.5 until `warm_from` after the restart.
 fn cache_run(outage_ms: f64, warm_from: i64) -> Timeline {
@@ -500,4 +518,141 @@ fn baseline_is_the_median_of_the_windows_before_the_fault() {
     );
     assert!((b.hit_ratio - 0.98).abs() < 0.01);
     assert!(baseline(&t.windows("p"), 3 * S).is_err(), "too few windows");
+}
+
+/// `t` plus events at the given seconds.
+fn with(t: Timeline, extra: Vec<(f64, EventKind)>) -> Timeline {
+    let mut events = t.events();
+    events.extend(extra.into_iter().map(|(at, kind)| Event {
+        at: (at * S as f64) as Nanos,
+        kind,
+    }));
+    Timeline::from_events(events)
+}
+
+#[test]
+fn ends_failing_cases() {
+    use ExpectationKind::EndsFailing as K;
+    let e = expect_with(K, None, Some("timeout"), None, None);
+    let lost = timeline(20.0, &[(8.0, 21.0)], Some(5.0), Some(13.0));
+    assert_eq!(check(&e, &lost).verdict, Verdict::Pass);
+    let back = timeline(20.0, &[(8.0, 15.0)], Some(5.0), Some(13.0));
+    assert_matches!(check(&e, &back).verdict, Verdict::Fail { .. });
+    let other = expect_with(K, None, Some("key absent"), None, None);
+    assert_matches!(check(&other, &lost).verdict, Verdict::Fail { .. });
+    assert_matches!(check(&e, &Timeline::new()).verdict, Verdict::Unknown { .. });
+}
+
+#[test]
+fn outage_within_cases() {
+    use ExpectationKind::OutageWithin as K;
+    let t = timeline(30.0, &[(6.0, 16.0)], Some(5.0), Some(13.0));
+    let o = check(&expect_with(K, Some(12.0), None, None, None), &t);
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert!((o.measured_seconds.unwrap() - 10.0).abs() < 0.05, "{o:?}");
+    assert_matches!(
+        check(&expect_with(K, Some(5.0), None, None, None), &t).verdict,
+        Verdict::Fail { .. }
+    );
+    let still_down = timeline(30.0, &[(6.0, 31.0)], Some(5.0), Some(13.0));
+    assert_matches!(
+        check(&expect_with(K, Some(60.0), None, None, None), &still_down).verdict,
+        Verdict::Fail { .. }
+    );
+    let healthy = timeline(30.0, &[], Some(5.0), Some(13.0));
+    assert_eq!(
+        check(&expect_with(K, Some(1.0), None, None, None), &healthy).verdict,
+        Verdict::Pass
+    );
+}
+
+#[test]
+fn measured_within_cases() {
+    use ExpectationKind::MeasuredWithin as K;
+    let e = expect_with(K, Some(15.0), None, Some("engine-downtime"), None);
+    let t = with(
+        Timeline::new(),
+        vec![
+            (
+                1.0,
+                measured("f/engine-downtime-m1", 12_000.0).events()[0]
+                    .kind
+                    .clone(),
+            ),
+            (
+                2.0,
+                measured("f/engine-downtime-m2", 14_000.0).events()[0]
+                    .kind
+                    .clone(),
+            ),
+        ],
+    );
+    let o = check(&e, &t);
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert!(
+        o.measured.contains("m1 12.00s") && o.measured.contains("m2 14.00s"),
+        "{o:?}"
+    );
+    let tight = expect_with(K, Some(13.0), None, Some("engine-downtime"), None);
+    assert_matches!(check(&tight, &t).verdict, Verdict::Fail { .. });
+    assert_matches!(check(&e, &Timeline::new()).verdict, Verdict::Unknown { .. });
+}
+
+fn container(name: &str, action: &str) -> EventKind {
+    EventKind::Container {
+        container: name.into(),
+        action: action.into(),
+    }
+}
+
+#[test]
+fn containers_survive_cases() {
+    use ExpectationKind::ContainersSurvive as K;
+    let e = expect_with(K, None, None, None, None);
+    let base = || timeline(10.0, &[], Some(5.0), Some(8.0));
+    let calm = with(base(), vec![(1.0, container("m1/consul", "die (exit 0)"))]);
+    assert_eq!(
+        check(&e, &calm).verdict,
+        Verdict::Pass,
+        "deaths before the fault"
+    );
+    let host_level = with(base(), vec![(6.0, container("m1", "die (exit 0)"))]);
+    assert_eq!(
+        check(&e, &host_level).verdict,
+        Verdict::Pass,
+        "not inside a machine"
+    );
+    let died = with(
+        base(),
+        vec![(6.0, container("m2/consul", "die (exit 137)"))],
+    );
+    assert_matches!(check(&e, &died).verdict, Verdict::Fail { .. });
+    assert_matches!(
+        check(&e, &timeline(10.0, &[], None, None)).verdict,
+        Verdict::Unknown { .. }
+    );
+}
+
+#[test]
+fn unit_reaches_cases() {
+    use ExpectationKind::UnitReaches as K;
+    let e = expect_with(K, None, Some("name-conflict"), None, Some("canary"));
+    let unit = |state: &str| EventKind::Unit {
+        machine: "m1".into(),
+        unit: "canary".into(),
+        state: state.into(),
+        detail: String::new(),
+    };
+    let base = || timeline(10.0, &[], Some(5.0), Some(8.0));
+    let conflict = with(
+        base(),
+        vec![(6.0, unit("exited")), (9.0, unit("name-conflict"))],
+    );
+    let o = check(&e, &conflict);
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert!((o.measured_seconds.unwrap() - 4.0).abs() < 0.01, "{o:?}");
+    let fine = with(base(), vec![(6.0, unit("exited")), (9.0, unit("active"))]);
+    assert_matches!(check(&e, &fine).verdict, Verdict::Fail { .. });
+    let before = with(base(), vec![(1.0, unit("name-conflict"))]);
+    assert_matches!(check(&e, &before).verdict, Verdict::Unknown { .. });
 }

@@ -26,6 +26,8 @@ pub const SERVICE_IMAGES: &[&str] = &[
     "postgres",
     "toy-api",
     "datastore",
+    "machine",
+    "machine-unit",
 ];
 
 /// The tags of a complete, built image set.
@@ -236,18 +238,7 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str) -> Result<()> {
     let file = tokio::fs::File::open(&tar)
         .await
         .map_err(HarnessError::io(format!("open {}", tar.display())))?;
-    let body = futures_util::stream::unfold(file, |mut f| async move {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0u8; 1 << 20];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(bytes::Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
+    let body = file_chunks(file);
     let options = CreateImageOptionsBuilder::default()
         .from_src("-")
         .repo(repo)
@@ -266,6 +257,24 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A file as a stream of 1 MiB chunks (request bodies: image imports and loads).
+pub(crate) fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(file, |mut f| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 1 << 20];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    })
 }
 
 /// The build context of a service image: its directory, plus `bin/<name>` for each binary.

@@ -9,19 +9,23 @@ pub mod cleanup;
 pub mod disk;
 pub mod events;
 pub mod images;
+pub mod inner;
 pub mod oom;
 pub mod signal;
 pub mod taskstats;
 
 use crate::error::{HarnessError, Result};
 use bollard::models::{
-    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig, Ipam, IpamConfig,
-    NetworkCreateRequest, NetworkingConfig,
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig,
+    HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
+    LogsOptionsBuilder,
 };
 use bollard::Docker;
+use futures_util::StreamExt;
 use std::collections::HashMap;
 
 pub const LABEL_RUN: &str = "aftershock.run";
@@ -52,7 +56,7 @@ pub fn hostname() -> String {
 }
 
 /// What one container of a run looks like; built by `services`, created here.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
     /// The replica's name in the scenario (`zk1`): its host name and DNS alias on the network.
     pub replica: String,
@@ -68,6 +72,45 @@ pub struct ContainerSpec {
     pub memory: Option<i64>,
     /// The main process's `oom_score_adj` (positive only: this engine refuses negative ones).
     pub oom_score_adj: Option<i64>,
+    /// Extra privileges (Docker-in-Docker machines); None: the engine's defaults.
+    pub privileges: Option<Privileges>,
+    /// Named volumes `(suffix, mount point)`: created as `<container>-<suffix>` with the run's
+    /// labels, so teardown removes them.
+    pub volumes: Vec<(String, String)>,
+}
+
+/// What a container needs beyond the defaults to run an engine of its own.
+#[derive(Debug, Clone, Default)]
+pub struct Privileges {
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    /// A private cgroup namespace.
+    pub private_cgroupns: bool,
+    /// No masked or read-only paths in /proc and /sys (the CLI's `systempaths=unconfined`).
+    pub unmasked_paths: bool,
+    pub device_cgroup_rules: Vec<String>,
+    /// tmpfs mounts: path → options.
+    pub tmpfs: HashMap<String, String>,
+}
+
+impl Privileges {
+    /// Docker-in-Docker as it works on this kind of machine (see ENGINEERING-NOTES): no
+    /// `--privileged` (refused: the VM has no CAP_SYS_RESOURCE), but every other capability,
+    /// no seccomp/apparmor/masked paths, every device, its own cgroup namespace, tmpfs /run.
+    pub fn docker_in_docker() -> Self {
+        Self {
+            cap_add: vec!["ALL".into()],
+            cap_drop: vec!["SYS_RESOURCE".into()],
+            security_opt: ["seccomp=unconfined", "apparmor=unconfined"]
+                .map(String::from)
+                .to_vec(),
+            private_cgroupns: true,
+            unmasked_paths: true,
+            device_cgroup_rules: vec!["a *:* rwm".into()],
+            tmpfs: HashMap::from([("/run".to_string(), "rw,exec".to_string())]),
+        }
+    }
 }
 
 /// The engine as one run sees it: the client plus the run's identity and network.
@@ -166,6 +209,21 @@ impl RunEngine {
             }),
             ..Default::default()
         };
+        let mut binds = spec.binds.clone();
+        for (suffix, target) in &spec.volumes {
+            let volume = format!("{name}-{suffix}");
+            self.docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some(self.labels()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(HarnessError::engine(format!("create volume {volume}")))?;
+            binds.push(format!("{volume}:{target}"));
+        }
+        let p = spec.privileges.clone().unwrap_or_default();
+        let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             hostname: Some(spec.replica.clone()),
@@ -174,10 +232,20 @@ impl RunEngine {
             labels: Some(self.labels()),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
-                binds: (!spec.binds.is_empty()).then(|| spec.binds.clone()),
                 memory: spec.memory,
                 memory_swap: spec.memory,
                 oom_score_adj: spec.oom_score_adj,
+                binds: some(binds),
+                cap_add: some(p.cap_add),
+                cap_drop: some(p.cap_drop),
+                security_opt: some(p.security_opt),
+                device_cgroup_rules: some(p.device_cgroup_rules),
+                cgroupns_mode: p
+                    .private_cgroupns
+                    .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
+                tmpfs: (!p.tmpfs.is_empty()).then_some(p.tmpfs),
+                masked_paths: p.unmasked_paths.then(Vec::new),
+                readonly_paths: p.unmasked_paths.then(Vec::new),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -230,44 +298,58 @@ impl RunEngine {
             .map_err(HarnessError::engine(format!("pause container {name}")))
     }
 
-    /// Runs a command inside the replica to its end; returns its exit code and standard output.
+    /// Runs a command inside a replica's container and waits for it; returns its exit code and
+    /// output.
     pub async fn exec_to_end(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
-        use bollard::exec::{CreateExecOptions, StartExecResults};
-        use futures_util::StreamExt;
         let name = self.container_name(replica);
-        let action = || format!("run {cmd:?} in {name}");
-        let created = self
+        let err = || HarnessError::engine(format!("exec {cmd:?} in {name}"));
+        let exec = self
             .docker
             .create_exec(
                 &name,
-                CreateExecOptions {
-                    cmd: Some(cmd.iter().map(|c| c.to_string()).collect()),
+                ExecConfig {
                     attach_stdout: Some(true),
                     attach_stderr: Some(true),
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
                     ..Default::default()
                 },
             )
             .await
-            .map_err(HarnessError::engine(action()))?;
-        let mut stdout = String::new();
-        if let StartExecResults::Attached { mut output, .. } = self
+            .map_err(err())?;
+        let mut output = String::new();
+        if let bollard::exec::StartExecResults::Attached {
+            output: mut out, ..
+        } = self
             .docker
-            .start_exec(&created.id, None)
+            .start_exec(&exec.id, None)
             .await
-            .map_err(HarnessError::engine(action()))?
+            .map_err(err())?
         {
-            while let Some(Ok(chunk)) = output.next().await {
-                if let bollard::container::LogOutput::StdOut { message } = chunk {
-                    stdout.push_str(&String::from_utf8_lossy(&message));
-                }
+            while let Some(Ok(chunk)) = out.next().await {
+                output.push_str(&chunk.to_string());
             }
         }
-        let inspect = self
+        let code = self
             .docker
-            .inspect_exec(&created.id)
+            .inspect_exec(&exec.id)
             .await
-            .map_err(HarnessError::engine(action()))?;
-        Ok((inspect.exit_code.unwrap_or(-1), stdout))
+            .map_err(err())?
+            .exit_code
+            .unwrap_or(-1);
+        Ok((code, output))
+    }
+
+    /// The lines a replica's container wrote to stdout so far.
+    pub async fn stdout_lines(&self, replica: &str) -> Result<Vec<String>> {
+        let name = self.container_name(replica);
+        let options = LogsOptionsBuilder::default().stdout(true).build();
+        let mut stream = self.docker.logs(&name, Some(options));
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(HarnessError::engine(format!("read the log of {name}")))?;
+            text.push_str(&chunk.to_string());
+        }
+        Ok(text.lines().map(str::to_string).collect())
     }
 
     /// The replica's state: (running, PID of its main process, full container id).

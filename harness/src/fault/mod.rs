@@ -5,6 +5,7 @@
 //! `die`-event spread, OOM counters and victim), and is **always** healed — after `down_for`, at the end of the
 //! observation, or at once when something went wrong — recording `fault-healed`.
 
+pub mod daemon_crash;
 mod leak;
 mod power_cut;
 mod select;
@@ -81,6 +82,8 @@ pub async fn carry_out(
         FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
         FaultKind::PowerCut => power_cut::cut(cluster, fault, &targets).await,
         FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
+        // Applies, measures and heals by itself (its heal is the engines' return).
+        FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,
     };
     if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
         let heal_at = match fault.down_for {

@@ -4,15 +4,19 @@
 //! The exception is the open-loop [`load`] probe, which must not wait for one request before
 //! sending the next: it has its own loop and writes 1-second windows instead of samples.
 
+pub mod consul;
 pub mod datastore;
 pub mod http;
 mod ledger;
 pub mod load;
+pub mod registry;
 pub mod zookeeper;
 
 use crate::error::{HarnessError, Result};
+
+use crate::engine::inner::Inner;
 use crate::scenario::{Probe, ProbeKind, Scenario};
-use crate::services::Addresses;
+use crate::services::{machine, Addresses};
 use crate::timeline::{now, EventKind, Timeline};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -133,6 +137,14 @@ pub async fn prepare_all(
 
 /// Starts every probe of the scenario; they stop by themselves after `observe`. Random
 /// choices (the load probe's keys) come from `seed`.
+/// Runs a sampler without read-back as a task.
+fn plain<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Timeline) -> Running {
+    Running::Plain(tokio::spawn(async move {
+        sample_until(&probe, sampler, until, &t).await;
+    }))
+}
+
+/// Starts every probe of the scenario; they stop by themselves after `observe`.
 pub fn start_all(
     scenario: &Scenario,
     addresses: &Addresses,
@@ -166,6 +178,45 @@ pub fn start_all(
                 ProbeKind::Load => {
                     let ip = target_ip(scenario, &p, &a);
                     Running::Plain(tokio::spawn(load::run(p, ip, seed, until, t)))
+                }
+                ProbeKind::ConsulKv => {
+                    let kv = consul::Kv {
+                        ips: replicas.iter().map(|r| a[r].clone()).collect(),
+                        key: p.key.clone().unwrap_or_else(|| machine::TEST_KEY.into()),
+                        expected: machine::TEST_VALUE.into(),
+                        timeout: p.timeout,
+                    };
+                    plain(p, kv, until, t)
+                }
+                ProbeKind::ConsulLeader => {
+                    let ips = replicas.iter().map(|r| a[r].clone()).collect();
+                    let timeout = p.timeout;
+                    plain(p, consul::Leader { ips, timeout }, until, t)
+                }
+                ProbeKind::Registry => {
+                    let address = machine::registry_address(service, &a);
+                    let timeout = p.timeout;
+                    plain(p, registry::V2 { address, timeout }, until, t)
+                }
+                ProbeKind::RegistryPull => {
+                    let on = p.on.as_ref().map_or_else(
+                        || replicas.last().cloned().unwrap_or_default(),
+                        |o| o.get_ref().clone(),
+                    );
+                    let inner = match Inner::connect(&on, &a[&on], p.timeout) {
+                        Ok(i) => i,
+                        Err(e) => {
+                            t.note(format!("probe {}: {e}", p.name));
+                            return Running::Plain(tokio::spawn(async {}));
+                        }
+                    };
+                    let pp = registry::PushPull {
+                        inner,
+                        registry: machine::registry_address(service, &a),
+                        push_each: p.push,
+                        pushed: None,
+                    };
+                    plain(p, pp, until, t)
                 }
                 ProbeKind::Http => Running::Plain(tokio::spawn(async move {
                     let h = http::Get::new(

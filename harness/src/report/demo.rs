@@ -38,6 +38,8 @@ fn expectation(
         victim: None,
         ratio: None,
         hit_fraction: None,
+        matching: None,
+        unit: None,
     }
 }
 

@@ -52,7 +52,17 @@ impl ScenarioBuilder {
             memory_mib: None,
             oom_score_adj: None,
             args: vec![],
+            machine: None,
         });
+        self
+    }
+
+    /// Adds `replicas` machines (Docker-in-Docker hosts) with these options.
+    pub fn machines(mut self, name: &str, replicas: usize, options: MachineOptions) -> Self {
+        self = self.service(name, Preset::Machine, replicas, &[]);
+        if let Some(s) = self.scenario.topology.services.last_mut() {
+            s.machine = Some(options);
+        }
         self
     }
 
@@ -67,6 +77,9 @@ impl ScenarioBuilder {
             rate: None,
             keys: None,
             prime: false,
+            key: None,
+            on: None,
+            push: false,
         });
         self
     }
@@ -91,6 +104,7 @@ impl ScenarioBuilder {
             down_for,
             rejoin_timeout: default_rejoin(),
             leak_mib_per_s: None,
+            gap: None,
         });
         self
     }
@@ -110,6 +124,14 @@ impl ScenarioBuilder {
             p.rate = Some(rate);
             p.keys = Some(keys);
             p.prime = prime;
+        }
+        self
+    }
+
+    /// Sets the gap of the last fault added (`daemon-crash`).
+    pub fn gap(mut self, gap: Duration) -> Self {
+        if let Some(f) = self.scenario.faults.last_mut() {
+            f.gap = Some(gap);
         }
         self
     }

@@ -96,6 +96,9 @@ pub struct Service {
     /// Extra arguments of the service's command (memcached: `["-m", "128"]`).
     #[serde(default)]
     pub args: Vec<String>,
+    /// For the `machine` preset: how its units are run (`[topology.service.machine]`).
+    #[serde(default)]
+    pub machine: Option<MachineOptions>,
 }
 
 /// A replica's own disk: `disk = { size_mb = 256, path = "/data" }`.
@@ -105,6 +108,84 @@ pub struct DiskSpec {
     pub size_mb: u64,
     /// Where it is mounted inside the container.
     pub path: String,
+}
+
+/// How a machine's init starts its units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitStyle {
+    /// `docker run --rm --name X …` as is (clearbit, 2016).
+    #[default]
+    DockerRunRm,
+    /// `docker rm -f X` first, then `docker run --rm --name X …` (their remedy).
+    RmThenRun,
+}
+
+/// Where the registry unit reads its configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistryConfig {
+    /// From consul's key/value store at start (2016): no consul, no registry.
+    #[default]
+    Consul,
+    /// A file in the registry's image (the remedy).
+    Local,
+}
+
+/// The options of a `machine` service (Docker-in-Docker hosts with consul and a registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineOptions {
+    #[serde(default)]
+    pub unit_style: UnitStyle,
+    /// consul's data directory (and the registry's storage) on the machine's disk instead of
+    /// inside the unit's `--rm` container.
+    #[serde(default)]
+    pub persistent_data: bool,
+    #[serde(default)]
+    pub registry_config: RegistryConfig,
+    /// dockerd `--live-restore`: containers keep running while the daemon is down.
+    #[serde(default)]
+    pub live_restore: bool,
+    /// Units run with `--rm` (default). Turn it off with live-restore: dockerd 20.10 kills and
+    /// removes `--rm` containers when it restores, live-restore or not (moby/moby#46308, fixed
+    /// in 24.0).
+    #[serde(default = "default_true")]
+    pub auto_remove: bool,
+    /// Adds a `canary` unit run by a docker client speaking this API version (e.g. "1.24",
+    /// whose CLI removes `--rm` containers itself): shows the stale-name conflict where it exists.
+    #[serde(default)]
+    pub canary_client_api: Option<String>,
+    /// Adds two containers left to the engine, `--restart always` and `--restart unless-stopped`,
+    /// to record what the engine does with them after a crash.
+    #[serde(default)]
+    pub policy_canaries: bool,
+    /// systemd's `RestartSec`: delay before dockerd or a unit is restarted after it exits.
+    #[serde(default = "default_restart_sec", with = "humantime_serde")]
+    pub restart_sec: Duration,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_restart_sec() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl Default for MachineOptions {
+    fn default() -> Self {
+        Self {
+            unit_style: UnitStyle::default(),
+            persistent_data: false,
+            registry_config: RegistryConfig::default(),
+            live_restore: false,
+            auto_remove: true,
+            canary_client_api: None,
+            policy_canaries: false,
+            restart_sec: default_restart_sec(),
+        }
+    }
 }
 
 fn one() -> usize {
@@ -127,6 +208,9 @@ pub enum Preset {
     Memcached,
     /// PostgreSQL 15, database `aftershock`, trust authentication.
     Postgres,
+    /// A host of its own: a Docker-in-Docker container running dockerd and our init, with a
+    /// consul server unit on every machine and the registry unit on the first.
+    Machine,
 }
 
 /// What a probe talks to and how.
@@ -146,6 +230,16 @@ pub enum ProbeKind {
     /// at a fixed `rate`, latency measured from each request's intended send time; per
     /// 1-second window: HdrHistogram p50/p99/max, the cache hit ratio, errors.
     Load,
+    /// consul KV GET of `key` on the machines (first that answers); ok when it holds the value
+    /// written before the fault, fails with "key absent" when consul answers 404.
+    ConsulKv,
+    /// consul `/v1/status/leader` on every machine; ok when one of them knows a leader.
+    ConsulLeader,
+    /// The registry's `/v2/` endpoint; ok on 200.
+    Registry,
+    /// A real `docker pull` (and with `push = true` first a `docker push`) of a tiny image
+    /// through the registry, by the engine of machine `on`.
+    RegistryPull,
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -173,6 +267,15 @@ pub struct Probe {
     /// `load`: read every key once before the observation starts (a warm cache).
     #[serde(default)]
     pub prime: bool,
+    /// The consul key of `consul-kv` probes (default: the key written before the fault).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// For `registry-pull`: the machine whose engine pushes and pulls (default: the last).
+    #[serde(default)]
+    pub on: Option<Ref>,
+    /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
+    #[serde(default)]
+    pub push: bool,
 }
 
 fn default_interval() -> Duration {
@@ -240,6 +343,9 @@ pub enum FaultKind {
     /// `leak_mib_per_s`) until the kernel's OOM killer acts; the replica stays down for
     /// `down_for` after it died, then is started again (the heal).
     Leak,
+    /// SIGKILL the dockerd of each selected machine, one after another `gap` apart; their init
+    /// brings it back. Healed when every engine answers again.
+    DaemonCrash,
 }
 
 /// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
@@ -267,6 +373,9 @@ pub struct Fault {
     /// For `leak`: how fast the agent leaks, MiB per second.
     #[serde(default)]
     pub leak_mib_per_s: Option<u32>,
+    /// For `daemon-crash`: time between one machine's crash and the next one's.
+    #[serde(default, with = "humantime_serde")]
+    pub gap: Option<Duration>,
 }
 
 fn default_select() -> Select {
@@ -321,6 +430,19 @@ pub enum ExpectationKind {
     WarmUpWithin,
     /// No request of the `probe` (load) failed: no 5xx, no timeout, no connection error.
     NoErrors,
+    /// The probe's last samples all fail with a detail containing `matching`: how the run ends
+    /// (e.g. "key absent": consul answers, the key is gone).
+    EndsFailing,
+    /// The probe's longest outage from `fault`'s start on is at most `budget` (a leader-less
+    /// window, the registry's unavailability).
+    OutageWithin,
+    /// Every measurement `<fault>/<measurement>…` of the fault is at most `budget` (e.g. each
+    /// machine's engine downtime).
+    MeasuredWithin,
+    /// No container inside a machine dies from `fault`'s start on (live-restore).
+    ContainersSurvive,
+    /// After `fault`'s start, `unit` reaches a state containing `matching` on some machine.
+    UnitReaches,
 }
 
 /// An invariant with a budget: what the checkers judge.
@@ -341,7 +463,8 @@ pub struct Expectation {
     /// The shortest required time (fails-during, stays-down).
     #[serde(default, with = "humantime_serde")]
     pub min: Option<Duration>,
-    /// For `measurement`: the measurement's name (`<fault>/<what>` or `<replica>/<what>`).
+    /// For `measurement`: the measurement's name (`<fault>/<what>` or `<replica>/<what>`);
+    /// for `measured-within`: the name prefix of the fault's measurements ("engine-downtime").
     #[serde(default)]
     pub measurement: Option<String>,
     /// For `measurement`: the largest allowed value.
@@ -361,6 +484,12 @@ pub struct Expectation {
     /// (default 0.9).
     #[serde(default)]
     pub hit_fraction: Option<f64>,
+    /// Text a failure detail or a unit state must contain (ends-failing, unit-reaches).
+    #[serde(default)]
+    pub matching: Option<String>,
+    /// A machine unit's name (unit-reaches).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 impl Scenario {

@@ -71,6 +71,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if svc.machine.is_some() && svc.preset != Preset::Machine {
+            return Err((
+                Anchor::Name(svc.name.clone()),
+                format!(
+                    "service `{}`: `[topology.service.machine]` options need preset = \"machine\"",
+                    svc.name
+                ),
+            ));
+        }
         for u in &svc.uses {
             if s.service(u.get_ref()).is_none() || u.get_ref() == &svc.name {
                 return Err(unknown("service", u, services.clone()));
@@ -147,6 +156,10 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
             ProbeKind::DatastoreAppend => Some(Preset::Datastore),
             ProbeKind::Http | ProbeKind::Load => None,
+            ProbeKind::ConsulKv
+            | ProbeKind::ConsulLeader
+            | ProbeKind::Registry
+            | ProbeKind::RegistryPull => Some(Preset::Machine),
         };
         if let Some(preset) = needs {
             if svc.preset != preset {
@@ -184,6 +197,18 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                     format!(
                         "load probe `{}`: a `path` with `{{key}}` needs `keys` (≥ 1), and `keys` needs `{{key}}` in the path",
                         p.name
+                    ),
+                ));
+            }
+        }
+        if let Some(on) = &p.on {
+            let replicas = Scenario::replica_names(svc);
+            if p.kind != ProbeKind::RegistryPull || !replicas.contains(on.get_ref()) {
+                return Err((
+                    Anchor::Span(on.span()),
+                    format!(
+                        "`on` names the machine of a registry-pull probe: one of {}",
+                        replicas.join(", ")
                     ),
                 ));
             }
@@ -268,6 +293,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if (f.kind == FaultKind::DaemonCrash) != (svc.preset == Preset::Machine) {
+            return Err((
+                Anchor::Span(f.target.span()),
+                format!(
+                    "fault `{}`: daemon-crash is the one fault for machines, and machines take only daemon-crash",
+                    f.name
+                ),
+            ));
+        }
         if f.at >= s.duration {
             return Err((
                 Anchor::Name(f.name.clone()),
@@ -294,30 +328,26 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             (Some(r), _) | (None, Some(r)) => Anchor::Span(r.span()),
             (None, None) => Anchor::Name(kebab(e.kind)),
         };
-        let (needs_probe, needs_fault, needs_budget, needs_min) = match e.kind {
-            FailsDuring => (true, true, false, true),
-            RecoversWithin => (true, true, true, false),
-            NeverFails => (true, false, false, false),
-            StaysDown => (true, true, false, true),
-            NoLostWrites => (true, false, false, false),
-            LosesWrites => (true, false, false, false),
-            Simultaneous => (false, true, true, false),
-            CompletesWithin => (false, true, true, false),
-            OrderedPrefix => (true, false, false, false),
-            Measurement => {
-                if e.measurement.is_none() || (e.at_most.is_none() && e.at_least.is_none()) {
-                    return Err((anchor(), "expectation measurement needs `measurement` and `at_most` and/or `at_least`".into()));
-                }
-                (false, false, false, false)
-            }
-            OomKillWithin | RestartedWithin => (false, true, true, false),
-            LatencyRises | LatencyStaysWithin => (true, true, false, false),
-            WarmUpWithin => (true, true, true, false),
-            NoErrors => (true, false, false, false),
+        let needs: &[&str] = match e.kind {
+            FailsDuring | StaysDown => &["probe", "fault", "min"],
+            RecoversWithin | OutageWithin | WarmUpWithin => &["probe", "fault", "budget"],
+            NeverFails | NoLostWrites | LosesWrites | OrderedPrefix | NoErrors => &["probe"],
+            Simultaneous | CompletesWithin | RestartedWithin => &["fault", "budget"],
+            OomKillWithin => &["fault", "budget", "victim"],
+            LatencyRises | LatencyStaysWithin => &["probe", "fault", "ratio"],
+            EndsFailing => &["probe", "matching"],
+            MeasuredWithin => &["fault", "budget", "measurement"],
+            Measurement => &["measurement"],
+            ContainersSurvive => &["fault"],
+            UnitReaches => &["fault", "unit", "matching"],
         };
-        let needs_ratio = matches!(e.kind, LatencyRises | LatencyStaysWithin);
-        let needs_victim = e.kind == OomKillWithin;
         let kind = kebab(e.kind);
+        if e.kind == Measurement && e.at_most.is_none() && e.at_least.is_none() {
+            return Err((
+                anchor(),
+                format!("expectation {kind} needs `at_most` and/or `at_least`"),
+            ));
+        }
         let load_probe = matches!(
             e.kind,
             LatencyRises | LatencyStaysWithin | WarmUpWithin | NoErrors
@@ -337,15 +367,19 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 format!("{kind}: `ratio` must be above 0 and `hit_fraction` 0 to 1"),
             ));
         }
-        for (needed, present, field) in [
-            (needs_probe, e.probe.is_some(), "probe"),
-            (needs_fault, e.fault.is_some(), "fault"),
-            (needs_budget, e.budget.is_some(), "budget"),
-            (needs_min, e.min.is_some(), "min"),
-            (needs_ratio, e.ratio.is_some(), "ratio"),
-            (needs_victim, e.victim.is_some(), "victim"),
-        ] {
-            if needed && !present {
+        for field in needs {
+            let present = match *field {
+                "probe" => e.probe.is_some(),
+                "fault" => e.fault.is_some(),
+                "budget" => e.budget.is_some(),
+                "min" => e.min.is_some(),
+                "matching" => e.matching.is_some(),
+                "measurement" => e.measurement.is_some(),
+                "ratio" => e.ratio.is_some(),
+                "victim" => e.victim.is_some(),
+                _ => e.unit.is_some(),
+            };
+            if !present {
                 return Err((anchor(), format!("expectation {kind} needs `{field}`")));
             }
         }

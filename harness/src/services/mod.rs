@@ -3,6 +3,7 @@
 //! helpers here (`zookeeper::modes`) to talk to the services.
 
 pub mod datastore;
+pub mod machine;
 pub mod memcached;
 pub mod postgres;
 pub mod toy_api;
@@ -37,6 +38,14 @@ pub fn containers(
     images: &ImageSet,
     addresses: &Addresses,
 ) -> Result<Vec<ContainerSpec>> {
+    if service.preset == Preset::Machine {
+        return Ok(machine::containers(
+            service,
+            addresses,
+            images.tag("machine")?,
+            images.tag("machine-unit")?,
+        ));
+    }
     let replicas = Scenario::replica_names(service);
     let extra: Vec<String> = service
         .env
@@ -52,6 +61,7 @@ pub fn containers(
         Preset::Datastore => (images.tag("datastore")?, vec![vec![]; replicas.len()]),
         Preset::Memcached => (images.tag("memcached")?, vec![vec![]; replicas.len()]),
         Preset::Postgres => (images.tag("postgres")?, vec![vec![]; replicas.len()]),
+        Preset::Machine => unreachable!("machines are described above"),
     };
     Ok(replicas
         .iter()
@@ -67,6 +77,7 @@ pub fn containers(
                 binds: vec![],
                 memory: service.memory_mib.map(|m| (m * 1024 * 1024) as i64),
                 oom_score_adj: service.oom_score_adj,
+                ..Default::default()
             }
         })
         .collect())
@@ -89,6 +100,7 @@ pub async fn readiness(
         Preset::Datastore => datastore::ready(replicas, addresses).await,
         Preset::Memcached => memcached::ready(replicas, addresses).await,
         Preset::Postgres => postgres::ready(replicas, addresses).await,
+        Preset::Machine => machine::ready(replicas, addresses).await,
     }
 }
 
@@ -100,6 +112,7 @@ pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Re
             zookeeper::seed_config(&zookeeper::connect_string(&replicas, addresses)).await
         }
         Preset::ToyApi | Preset::Datastore | Preset::Memcached | Preset::Postgres => Ok(()),
+        Preset::Machine => machine::set_up(service, addresses, READY_TIMEOUT).await,
     }
 }
 
@@ -114,6 +127,10 @@ pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> 
                 .find(|(_, m)| m.as_deref() == Some("leader"))
                 .map(|(r, _)| r)
         }
-        Preset::ToyApi | Preset::Datastore | Preset::Memcached | Preset::Postgres => None,
+        Preset::ToyApi
+        | Preset::Datastore
+        | Preset::Memcached
+        | Preset::Postgres
+        | Preset::Machine => None,
     }
 }

@@ -1,0 +1,301 @@
+//! Inner engines: the dockerd inside each machine (Docker-in-Docker), reached through the Engine
+//! API at the machine's address on the run's network (`tcp://<ip>:2375`), exactly as the engine
+//! of a separate host would be — so a topology can later map machines to remote engines.
+//!
+//! Here: connecting and waiting for an inner engine, loading images into it (`docker save` from
+//! the host engine once, cached on disk, then `docker load` into each machine), following its
+//! event stream across its crashes, and the image operations of the push/pull probe.
+//! Still the engine layer: nothing outside `engine/` uses bollard.
+
+use super::images::work_dir;
+use crate::error::{HarnessError, Result};
+use crate::timeline::{now, Event, EventKind, Timeline};
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, EventsOptionsBuilder, ImportImageOptionsBuilder,
+    PushImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
+};
+use bollard::{ClientVersion, Docker};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// Where each machine's dockerd listens on the run's network.
+pub const PORT: u16 = 2375;
+/// The API version spoken to inner engines (Debian's docker.io 20.10).
+const API: ClientVersion = ClientVersion {
+    major_version: 1,
+    minor_version: 41,
+};
+/// The tiny image the push/pull probe sends through the registry (one file, a few hundred bytes).
+pub const PROBE_IMAGE: &str = "aftershock/probe";
+
+/// The engine of one machine.
+#[derive(Clone)]
+pub struct Inner {
+    /// The machine's replica name (`m1`).
+    pub machine: String,
+    pub docker: Docker,
+}
+
+impl Inner {
+    /// A client for the engine of `machine` at `ip` (does not check that it answers).
+    pub fn connect(machine: &str, ip: &str, timeout: Duration) -> Result<Inner> {
+        let docker = Docker::connect_with_http(
+            &format!("tcp://{ip}:{PORT}"),
+            timeout.as_secs().max(1),
+            &API,
+        )
+        .map_err(HarnessError::engine(format!(
+            "connect to {machine}'s engine"
+        )))?;
+        Ok(Inner {
+            machine: machine.into(),
+            docker,
+        })
+    }
+
+    /// Whether the engine answers `/_ping` within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.docker.ping()).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Polls `/_ping` until it answers; returns how long that took.
+    pub async fn wait_up(&self, timeout: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if self.ping(Duration::from_millis(500)).await {
+                return Ok(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(HarnessError::NotReady {
+            service: format!("{}'s engine", self.machine),
+            timeout,
+            last: "no answer to /_ping".into(),
+        })
+    }
+
+    /// `docker load` of a saved image file.
+    pub async fn load(&self, saved: &std::path::Path) -> Result<()> {
+        let file = tokio::fs::File::open(saved)
+            .await
+            .map_err(HarnessError::io(format!("open {}", saved.display())))?;
+        let body = super::images::file_chunks(file);
+        let options = ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = self.docker.import_image_stream(options, body, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(HarnessError::engine(format!(
+                "load {} into {}'s engine",
+                saved.display(),
+                self.machine
+            )))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(HarnessError::ImageBuild {
+                    image: saved.display().to_string(),
+                    message: format!("docker load into {}: {e}", self.machine),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports the probe's tiny image (`docker import` of a one-file rootfs).
+    pub async fn import_probe_image(&self) -> Result<()> {
+        let mut builder = tar::Builder::new(Vec::new());
+        let text = b"aftershock push/pull probe\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let err = |e| HarnessError::io("pack the probe image")(e);
+        builder
+            .append_data(&mut header, "aftershock-probe", &text[..])
+            .map_err(err)?;
+        let rootfs = builder.into_inner().map_err(err)?;
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(PROBE_IMAGE)
+            .tag("latest")
+            .build();
+        let mut stream =
+            self.docker
+                .create_image(Some(options), Some(bollard::body_full(rootfs.into())), None);
+        while let Some(item) = stream.next().await {
+            item.map_err(HarnessError::engine(format!(
+                "import the probe image into {}",
+                self.machine
+            )))?;
+        }
+        Ok(())
+    }
+
+    /// Tags the probe image as `<registry>/aftershock/probe:<tag>` and pushes it.
+    pub async fn push(&self, registry: &str, tag: &str) -> std::result::Result<(), String> {
+        let repo = format!("{registry}/{PROBE_IMAGE}");
+        self.docker
+            .tag_image(
+                PROBE_IMAGE,
+                Some(
+                    TagImageOptionsBuilder::default()
+                        .repo(&repo)
+                        .tag(tag)
+                        .build(),
+                ),
+            )
+            .await
+            .map_err(|e| format!("tag: {e}"))?;
+        let options = PushImageOptionsBuilder::default().tag(tag).build();
+        let mut stream = self.docker.push_image(&repo, Some(options), None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| format!("push: {e}"))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(format!("push: {e}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the local `<registry>/aftershock/probe:<tag>`, then pulls it from the registry.
+    pub async fn pull(&self, registry: &str, tag: &str) -> std::result::Result<(), String> {
+        let repo = format!("{registry}/{PROBE_IMAGE}");
+        let name = format!("{repo}:{tag}");
+        let _ = self
+            .docker
+            .remove_image(
+                &name,
+                Some(RemoveImageOptionsBuilder::default().noprune(true).build()),
+                None,
+            )
+            .await;
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(&repo)
+            .tag(tag)
+            .build();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| format!("pull: {e}"))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(format!("pull: {e}"));
+            }
+        }
+        self.docker
+            .inspect_image(&name)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("pull ended without the image: {e}"))
+    }
+}
+
+impl Inner {
+    /// Every container of the engine as `name: state (status)`, for the end-of-run note.
+    pub async fn container_states(&self) -> Result<Vec<String>> {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .build();
+        let list =
+            self.docker
+                .list_containers(Some(options))
+                .await
+                .map_err(HarnessError::engine(format!(
+                    "list {}'s containers",
+                    self.machine
+                )))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let name = c.names.and_then(|n| n.first().cloned()).unwrap_or_default();
+                let state = c.state.map(|s| s.to_string()).unwrap_or_default();
+                format!(
+                    "{}: {state} ({})",
+                    name.trim_start_matches('/'),
+                    c.status.unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+}
+
+/// `docker save` of `image` from the host engine, cached in `target/aftershock/saved/` by tag
+/// (tags are content hashes, so a cached file is never stale). Returns the file.
+pub async fn saved(host: &Docker, image: &str) -> Result<PathBuf> {
+    let dir = work_dir().join("saved");
+    std::fs::create_dir_all(&dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+    let file = dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
+    if file.is_file() {
+        return Ok(file);
+    }
+    let partial = file.with_extension(format!("partial-{}", std::process::id()));
+    let mut out = tokio::fs::File::create(&partial)
+        .await
+        .map_err(HarnessError::io(format!("create {}", partial.display())))?;
+    let mut stream = host.export_image(image);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(HarnessError::engine(format!("save image {image}")))?;
+        tokio::io::AsyncWriteExt::write_all(&mut out, &chunk)
+            .await
+            .map_err(HarnessError::io(format!("write {}", partial.display())))?;
+    }
+    tokio::io::AsyncWriteExt::flush(&mut out)
+        .await
+        .map_err(HarnessError::io(format!("write {}", partial.display())))?;
+    std::fs::rename(&partial, &file)
+        .map_err(HarnessError::io(format!("rename to {}", file.display())))?;
+    Ok(file)
+}
+
+/// Follows one machine's engine events (containers only) onto the timeline as
+/// `<machine>/<container>`, reconnecting after each crash of its dockerd and asking the new
+/// daemon for what happened since the last event seen (so the deaths and removals of its
+/// restore are recorded too). Runs until aborted.
+pub fn record(inner: Inner, timeline: Timeline) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
+        let mut since = now() - 1_000_000_000;
+        let mut connected = true;
+        // Bounded: one attempt per 200 ms for a day at most; the run aborts the task long before.
+        for _ in 0..432_000u32 {
+            let from = format!("{}.{:09}", since / 1_000_000_000, since % 1_000_000_000);
+            let options = EventsOptionsBuilder::default()
+                .since(&from)
+                .filters(&filters)
+                .build();
+            let mut stream = inner.docker.events(Some(options));
+            while let Some(item) = stream.next().await {
+                let Ok(message) = item else { break };
+                if !connected {
+                    connected = true;
+                    timeline.note(format!("{}: event stream reconnected", inner.machine));
+                }
+                let at = message.time_nano.unwrap_or_else(now);
+                if at <= since {
+                    continue;
+                }
+                since = at;
+                let action = message.action.unwrap_or_default();
+                if action.starts_with("exec_") || action == "attach" || action == "resize" {
+                    continue;
+                }
+                let attributes = message.actor.and_then(|a| a.attributes).unwrap_or_default();
+                let name = attributes.get("name").cloned().unwrap_or_default();
+                let action = match (action.as_str(), attributes.get("exitCode")) {
+                    ("die", Some(code)) => format!("die (exit {code})"),
+                    _ => action,
+                };
+                timeline.push(Event {
+                    at,
+                    kind: EventKind::Container {
+                        container: format!("{}/{name}", inner.machine),
+                        action,
+                    },
+                });
+            }
+            connected = false;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+}

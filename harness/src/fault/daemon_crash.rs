@@ -1,0 +1,112 @@
+//! The daemon-crash fault: SIGKILL of each selected machine's dockerd, one machine after another
+//! `gap` apart (the journald fix of 2016 restarted dockerd on every machine in quick succession).
+//! The machine's init brings dockerd back; the fault measures each engine's unavailability window
+//! (from the kill to the first `/_ping` that answers) and is healed when every engine answers.
+
+use crate::cluster::Cluster;
+use crate::error::{HarnessError, Result};
+use crate::scenario::Fault;
+use crate::timeline::{now, Event, EventKind, Nanos};
+use std::time::{Duration, Instant};
+
+/// The gap when the scenario gives none.
+pub const DEFAULT_GAP: Duration = Duration::from_secs(5);
+/// The longest an engine may take to come back before the heal gives up.
+const BACK_WITHIN: Duration = Duration::from_secs(120);
+/// How dockerd is killed inside the machine (the pid file dockerd writes).
+const KILL: &str = "kill -KILL $(cat /var/run/docker.pid)";
+
+/// Crashes every target's dockerd in turn, measures and heals; records applied and healed.
+pub async fn carry_out(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
+    let gap = fault.gap.unwrap_or(DEFAULT_GAP);
+    cluster.timeline.record(EventKind::FaultApplied {
+        fault: fault.name.clone(),
+        targets: targets.to_vec(),
+        detail: format!(
+            "SIGKILL of dockerd on {} in turn, {} apart",
+            targets.join(", "),
+            humantime::format_duration(gap)
+        ),
+    });
+    let start = Instant::now();
+    let crashes = targets.iter().enumerate().map(|(i, m)| async move {
+        tokio::time::sleep_until((start + gap * i as u32).into()).await;
+        crash(cluster, fault, m).await
+    });
+    let crashed = futures_util::future::join_all(crashes).await;
+    // The heal: every engine answers again (the init restarts dockerd; this verifies it).
+    let mut missing = vec![];
+    for m in targets {
+        let back = match cluster.inner(m) {
+            Ok(inner) => inner.wait_up(BACK_WITHIN).await.is_ok(),
+            Err(_) => false,
+        };
+        if !back {
+            missing.push(m.clone());
+        }
+    }
+    let detail = if missing.is_empty() {
+        format!("every engine answers again ({})", targets.join(", "))
+    } else {
+        format!(
+            "engines still down after {BACK_WITHIN:?}: {}",
+            missing.join(", ")
+        )
+    };
+    cluster.timeline.record(EventKind::FaultHealed {
+        fault: fault.name.clone(),
+        targets: targets.to_vec(),
+        detail,
+    });
+    for r in crashed {
+        r?;
+    }
+    if !missing.is_empty() {
+        return Err(HarnessError::Fault {
+            fault: fault.name.clone(),
+            message: format!("dockerd did not come back on {}", missing.join(", ")),
+        });
+    }
+    Ok(())
+}
+
+/// Kills one machine's dockerd and measures until its API answers again.
+async fn crash(cluster: &Cluster, fault: &Fault, machine: &str) -> Result<()> {
+    let inner = cluster.inner(machine)?;
+    let killed_at: Nanos = now();
+    let (code, output) = cluster
+        .engine
+        .exec_to_end(machine, &["sh", "-c", KILL])
+        .await?;
+    if code != 0 {
+        return Err(HarnessError::Fault {
+            fault: fault.name.clone(),
+            message: format!("killing dockerd on {machine} failed (exit {code}): {output}"),
+        });
+    }
+    let started = Instant::now();
+    // The kill is synchronous, but make sure the old daemon is gone before timing its return.
+    while started.elapsed() < Duration::from_secs(5) && inner.ping(Duration::from_millis(200)).await
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let back = inner.wait_up(BACK_WITHIN).await;
+    let down = started.elapsed();
+    let what = match &back {
+        Ok(_) => format!(
+            "{machine}'s Engine API unavailable from the SIGKILL of dockerd until /_ping answered ({:.2}s)",
+            down.as_secs_f64()
+        ),
+        Err(_) => format!("{machine}'s Engine API did not come back within {BACK_WITHIN:?}"),
+    };
+    cluster.timeline.push(Event {
+        at: killed_at,
+        kind: EventKind::Measurement {
+            name: format!("{}/engine-downtime-{machine}", fault.name),
+            value: down.as_secs_f64() * 1e3,
+            unit: "ms".into(),
+            what,
+        },
+    });
+    back.map(|_| ())
+}
