@@ -108,6 +108,13 @@ impl Cluster {
                     timeout: services::READY_TIMEOUT,
                     last,
                 })?;
+            // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
+            // a real machine's set-up is long on disk when its power fails.
+            for replica in Scenario::replica_names(service) {
+                if let Some(disk) = cluster.disks.get(&replica) {
+                    disk.sync();
+                }
+            }
             cluster.timeline.note(format!(
                 "service {} ready ({} replicas) in {:.1}s",
                 service.name,
@@ -235,7 +242,7 @@ impl Cluster {
         let started = Instant::now();
         let mut last = String::from("not checked yet");
         while started.elapsed() < timeout {
-            match services::readiness(service, replicas, &self.addresses).await {
+            match services::readiness(&self.scenario, service, replicas, &self.addresses).await {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }

@@ -71,7 +71,8 @@ impl Disk {
         Ok(disk)
     }
 
-    fn sync(&self) {
+    /// Writes everything cached for this file system to the disk (`syncfs`).
+    pub fn sync(&self) {
         if let Ok(f) = std::fs::File::open(&self.mount) {
             // SAFETY: syncfs on a descriptor we own.
             unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) };

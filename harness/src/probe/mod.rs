@@ -9,6 +9,7 @@ pub mod datastore;
 pub mod http;
 mod ledger;
 pub mod load;
+pub mod postgres;
 pub mod registry;
 pub mod zookeeper;
 
@@ -73,6 +74,7 @@ pub enum Running {
     Plain(JoinHandle<()>),
     Writes(JoinHandle<zookeeper::Writer>),
     Appends(JoinHandle<datastore::Appender>),
+    Inserts(JoinHandle<postgres::Inserter>),
 }
 
 impl Running {
@@ -89,6 +91,11 @@ impl Running {
             Running::Appends(h) => {
                 if let Ok(appender) = h.await {
                     appender.read_back(timeline).await;
+                }
+            }
+            Running::Inserts(h) => {
+                if let Ok(inserter) = h.await {
+                    inserter.read_back(timeline).await;
                 }
             }
         }
@@ -169,6 +176,10 @@ pub fn start_all(
                 })),
                 ProbeKind::DatastoreAppend => Running::Appends(tokio::spawn(async move {
                     let w = datastore::Appender::new(&p.name, &a[&replicas[0]]);
+                    sample_until(&p, w, until, &t).await
+                })),
+                ProbeKind::PostgresInsert => Running::Inserts(tokio::spawn(async move {
+                    let w = postgres::Inserter::new(&p.name, &a[&replicas[0]], p.timeout);
                     sample_until(&p, w, until, &t).await
                 })),
                 ProbeKind::ZookeeperMode => Running::Plain(tokio::spawn(async move {

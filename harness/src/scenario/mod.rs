@@ -226,6 +226,9 @@ pub enum ProbeKind {
     /// Appends one record per sample to a datastore; at the end reads back which
     /// acknowledged records survived, and in which order.
     DatastoreAppend,
+    /// Inserts one row per sample into PostgreSQL (autocommit: acknowledged = committed); at
+    /// the end reads back which acknowledged rows survived.
+    PostgresInsert,
     /// Open-loop HTTP load: GET `path` (`{key}` replaced by a seeded random key in 1..=`keys`)
     /// at a fixed `rate`, latency measured from each request's intended send time; per
     /// 1-second window: HdrHistogram p50/p99/max, the cache hit ratio, errors.

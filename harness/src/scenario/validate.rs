@@ -155,6 +155,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
         let needs = match p.kind {
             ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
             ProbeKind::DatastoreAppend => Some(Preset::Datastore),
+            ProbeKind::PostgresInsert => Some(Preset::Postgres),
             ProbeKind::Http | ProbeKind::Load => None,
             ProbeKind::ConsulKv
             | ProbeKind::ConsulLeader
@@ -392,12 +393,16 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             );
             if !matches!(
                 p.map(|p| p.kind),
-                Some(ProbeKind::ZookeeperWrite | ProbeKind::DatastoreAppend)
+                Some(
+                    ProbeKind::ZookeeperWrite
+                        | ProbeKind::DatastoreAppend
+                        | ProbeKind::PostgresInsert
+                )
             ) {
                 return Err((
                     anchor(),
                     format!(
-                        "{} needs a write probe (zookeeper-write or datastore-append)",
+                        "{} needs a write probe (zookeeper-write, datastore-append or postgres-insert)",
                         kebab(e.kind)
                     ),
                 ));

@@ -88,6 +88,7 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Whether the given replicas of a service are ready: `Ok(())` or what is still missing.
 pub async fn readiness(
+    scenario: &Scenario,
     service: &Service,
     replicas: &[String],
     addresses: &Addresses,
@@ -96,7 +97,12 @@ pub async fn readiness(
         Preset::Zookeeper => {
             zookeeper::ensemble_ready(&Scenario::replica_names(service), replicas, addresses).await
         }
-        Preset::ToyApi => toy_api::ready(replicas, addresses).await,
+        Preset::ToyApi => {
+            let zookeeper = service.uses.iter().any(|u| {
+                scenario.service(u.get_ref()).map(|s| s.preset) == Some(Preset::Zookeeper)
+            });
+            toy_api::ready(replicas, addresses, zookeeper).await
+        }
         Preset::Datastore => datastore::ready(replicas, addresses).await,
         Preset::Memcached => memcached::ready(replicas, addresses).await,
         Preset::Postgres => postgres::ready(replicas, addresses).await,

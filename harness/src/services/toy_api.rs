@@ -50,11 +50,16 @@ pub fn url(ip: &str, path: &str) -> String {
     format!("http://{ip}:{PORT}{path}")
 }
 
-/// Ready when every replica answers `/healthz` and — it reads its configuration from
-/// ZooKeeper — `/realtime` with 200, so observation never starts on a half-started API.
-pub async fn ready(replicas: &[String], addresses: &Addresses) -> std::result::Result<(), String> {
-    for path in ["/healthz", "/realtime"] {
-        answers_ok(replicas, addresses, path).await?;
+/// Ready when every replica answers `/healthz` and, when it reads its configuration from
+/// ZooKeeper, `/realtime` with 200: observation never starts on a half-started API.
+pub async fn ready(
+    replicas: &[String],
+    addresses: &Addresses,
+    zookeeper: bool,
+) -> std::result::Result<(), String> {
+    answers_ok(replicas, addresses, "/healthz").await?;
+    if zookeeper {
+        answers_ok(replicas, addresses, "/realtime").await?;
     }
     Ok(())
 }
