@@ -2,32 +2,9 @@
 //! containers: as it was (a leak OOM-kills the only memcached; the API queues on the database)
 //! and remediated (two mirrored nodes; the same leak kills one). Needs a Docker engine.
 
-use aftershock::engine::{self, cleanup};
 use aftershock::report::Report;
 use aftershock::timeline::EventKind;
-use aftershock::RunOptions;
-use aftershock_tests::{scenario, show};
-
-async fn run_and_check(name: &str) -> Report {
-    let report = aftershock::run(&scenario(name), &RunOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("the run could not start: {e}"));
-    show(&report);
-    aftershock_tests::assert_file(&report.dir().join("report.json"));
-    let docker = engine::connect().await.expect("engine");
-    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
-        .await
-        .expect("list");
-    assert!(
-        left.count().is_empty(),
-        "run {} left {:?}",
-        report.run_id,
-        left.count()
-    );
-    assert!(!report.outcomes.is_empty());
-    assert!(report.passed(), "{}: {:?}", name, report.verdict);
-    report
-}
+use aftershock_tests::run_passing;
 
 /// The kernel's victim as the run recorded it.
 fn victim(report: &Report) -> Option<String> {
@@ -46,7 +23,7 @@ fn has_oom_event(report: &Report) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_it_was_the_leak_kills_the_only_cache_and_the_database_queues() {
-    let report = run_and_check("cache-oom-as-it-was").await;
+    let report = run_passing("cache-oom-as-it-was").await;
     assert!(
         has_oom_event(&report),
         "the engine's oom event is on the timeline"
@@ -56,7 +33,7 @@ async fn as_it_was_the_leak_kills_the_only_cache_and_the_database_queues() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remediated_a_mirrored_cache_keeps_p99_within_5x_and_fails_nothing() {
-    let report = run_and_check("cache-oom-remediated").await;
+    let report = run_passing("cache-oom-remediated").await;
     assert!(
         has_oom_event(&report),
         "the engine's oom event is on the timeline"

@@ -2,41 +2,17 @@
 //! autocommit inserts. With fsync=on and synchronous_commit=on no committed row may be lost;
 //! with fsync=off at least one cut must lose rows — if it never did, the fault would be wrong.
 
-use aftershock::engine::{self, cleanup};
-use aftershock::RunOptions;
-use aftershock_tests::{scenario, show};
+use aftershock::timeline::EventKind;
+use aftershock_tests::run_passing;
 
 async fn run_and_check(name: &str) {
-    let report = aftershock::run(&scenario(name), &RunOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("the run could not start: {e}"));
-    show(&report);
-    let docker = engine::connect().await.expect("engine");
-    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
-        .await
-        .expect("list");
-    assert!(
-        left.count().is_empty(),
-        "run {} left {:?}",
-        report.run_id,
-        left.count()
-    );
-    let loops = std::process::Command::new("losetup")
-        .arg("-a")
-        .output()
-        .unwrap();
-    let loops = String::from_utf8_lossy(&loops.stdout);
-    assert!(
-        !loops.contains(&report.run_id),
-        "a loop device is still attached: {loops}"
-    );
+    let report = run_passing(name).await;
     let cuts = report
         .timeline
         .iter()
-        .filter(|e| matches!(&e.kind, aftershock::timeline::EventKind::FaultHealed { fault, .. } if fault.starts_with("cut-")))
+        .filter(|e| matches!(&e.kind, EventKind::FaultHealed { fault, .. } if fault.starts_with("cut-")))
         .count();
     assert_eq!(cuts, 20, "twenty cuts, each healed");
-    assert!(report.passed(), "{name}: {:?}", report.verdict);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

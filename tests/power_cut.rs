@@ -1,44 +1,12 @@
 //! The clerk-2017-07 power cut, replayed for real on an ext4-on-loop disk: as it was (the
 //! datastore acknowledges before fsync: acknowledged writes are lost) and remediated (fsync
 //! before the acknowledgement: nothing acknowledged is lost). Afterwards no container, mount
-//! or loop device of the run is left.
+//! or loop device of the run is left (checked by `run_passing`).
 
-use aftershock::engine::{self, cleanup, disk};
-use aftershock::RunOptions;
-use aftershock_tests::{scenario, show};
+use aftershock_tests::run_passing;
 
 async fn run_and_check(name: &str) {
-    let report = aftershock::run(&scenario(name), &RunOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("the run could not start: {e}"));
-    show(&report);
-    let docker = engine::connect().await.expect("engine");
-    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
-        .await
-        .expect("list");
-    assert!(
-        left.count().is_empty(),
-        "run {} left {:?}",
-        report.run_id,
-        left.count()
-    );
-    let disks = disk::disks_dir(&report.run_id);
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-    assert!(
-        !mounts.contains(&disks.display().to_string()),
-        "a disk of {} is still mounted",
-        report.run_id
-    );
-    let loops = std::process::Command::new("losetup")
-        .arg("-a")
-        .output()
-        .unwrap();
-    let loops = String::from_utf8_lossy(&loops.stdout);
-    assert!(
-        !loops.contains(&report.run_id),
-        "a loop device of {} is still attached: {loops}",
-        report.run_id
-    );
+    let report = run_passing(name).await;
     for expected in [
         "power-cut/restart-to-serving",
         "store/check-gbps-1-thread",
@@ -49,7 +17,6 @@ async fn run_and_check(name: &str) {
             "{expected} was not measured"
         );
     }
-    assert!(report.passed(), "{name}: {:?}", report.verdict);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

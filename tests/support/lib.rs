@@ -61,3 +61,42 @@ pub fn show(report: &aftershock::report::Report) -> &aftershock::report::Report 
 pub fn assert_file(path: &Path) {
     assert!(path.is_file(), "{} should exist", path.display());
 }
+
+/// Runs the scenario `scenarios/<name>.toml` against real containers and checks what every
+/// incident test needs: the run started, its table is printed, its report files exist, it left
+/// nothing behind (no labelled container, network or volume, no mounted disk, no loop device)
+/// and every expectation passed. Returns the report for the test's own assertions.
+pub async fn run_passing(name: &str) -> aftershock::report::Report {
+    let report = aftershock::run(&scenario(name), &aftershock::RunOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("the run could not start: {e}"));
+    show(&report);
+    for file in ["report.json", "report.html", "junit.xml"] {
+        assert_file(&report.dir().join(file));
+    }
+    let docker = engine::connect().await.expect("engine");
+    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
+        .await
+        .expect("list labelled resources")
+        .count();
+    assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
+    let disks = aftershock::engine::disk::disks_dir(&report.run_id);
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    assert!(
+        !mounts.contains(&disks.display().to_string()),
+        "a disk of {} is still mounted",
+        report.run_id
+    );
+    let loops = std::process::Command::new("losetup").arg("-a").output();
+    let loops = loops
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    assert!(
+        !loops.contains(&report.run_id),
+        "a loop device of {} is still attached: {loops}",
+        report.run_id
+    );
+    assert!(!report.outcomes.is_empty());
+    assert!(report.passed(), "{name}: {:?}", report.verdict);
+    report
+}

@@ -61,6 +61,8 @@ pub struct Labelled {
     pub containers: Vec<String>,
     pub networks: Vec<String>,
     pub volumes: Vec<String>,
+    /// The owner of each run found: `aftershock.pid` (process identity) and `aftershock.host`.
+    pub owners: BTreeMap<String, (String, String)>,
 }
 
 impl Labelled {
@@ -98,6 +100,19 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
         ))
         .await
         .map_err(HarnessError::engine("list volumes"))?;
+    let mut owners = BTreeMap::new();
+    let label_sets = containers
+        .iter()
+        .filter_map(|c| c.labels.as_ref())
+        .chain(networks.iter().filter_map(|n| n.labels.as_ref()))
+        .chain(volumes.volumes.iter().flatten().map(|v| &v.labels));
+    for labels in label_sets {
+        if let Some(run) = labels.get(LABEL_RUN) {
+            let pid = labels.get(LABEL_PID).cloned().unwrap_or_default();
+            let host = labels.get(LABEL_HOST).cloned().unwrap_or_default();
+            owners.insert(run.clone(), (pid, host));
+        }
+    }
     Ok(Labelled {
         containers: containers.into_iter().filter_map(|c| c.id).collect(),
         networks: networks.into_iter().filter_map(|n| n.id).collect(),
@@ -107,6 +122,7 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
             .into_iter()
             .map(|v| v.name)
             .collect(),
+        owners,
     })
 }
 
@@ -174,47 +190,7 @@ pub async fn remove_everything(docker: &Docker) -> Result<Removed> {
 /// Removes what runs of this host left behind when their process is gone (killed, Ctrl-C'd
 /// before teardown finished). Runs of live processes are left alone.
 pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
-    let f = filter(LABEL_RUN, None);
-    let mut owners: BTreeMap<String, (String, String)> = BTreeMap::new();
-    let containers = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::default()
-                .all(true)
-                .filters(&f)
-                .build(),
-        ))
-        .await
-        .map_err(HarnessError::engine("list containers"))?;
-    let networks = docker
-        .list_networks(Some(
-            ListNetworksOptionsBuilder::default().filters(&f).build(),
-        ))
-        .await
-        .map_err(HarnessError::engine("list networks"))?;
-    let volumes = docker
-        .list_volumes(Some(
-            ListVolumesOptionsBuilder::default().filters(&f).build(),
-        ))
-        .await
-        .map_err(HarnessError::engine("list volumes"))?;
-    let label_sets = containers
-        .into_iter()
-        .filter_map(|c| c.labels)
-        .chain(networks.into_iter().filter_map(|n| n.labels))
-        .chain(
-            volumes
-                .volumes
-                .unwrap_or_default()
-                .into_iter()
-                .map(|v| v.labels),
-        );
-    for labels in label_sets {
-        if let Some(run) = labels.get(LABEL_RUN) {
-            let pid = labels.get(LABEL_PID).cloned().unwrap_or_default();
-            let host = labels.get(LABEL_HOST).cloned().unwrap_or_default();
-            owners.insert(run.clone(), (pid, host));
-        }
-    }
+    let owners = list_labelled(docker, None).await?.owners;
     let me = hostname();
     let mut total = Removed::default();
     for (run, (pid, host)) in owners {
