@@ -128,10 +128,54 @@ impl ChartData {
                 }
                 EventKind::Measurement {
                     name, value, unit, ..
-                } => match measured.iter_mut().find(|(n, _, _)| n == name) {
-                    Some((_, _, points)) => points.push((at, *value)),
-                    None => measured.push((name.clone(), unit.clone(), vec![(at, *value)])),
-                },
+                } => add_point(&mut measured, name, unit, at, *value),
+                // An open-loop load probe's 1-second windows: its percentiles, hit ratio and
+                // errors become series like any repeated measurement.
+                EventKind::Window {
+                    probe,
+                    ok,
+                    hits,
+                    p50,
+                    p99,
+                    server_errors,
+                    other_errors,
+                    ..
+                } => {
+                    add_point(
+                        &mut measured,
+                        &format!("{probe}/p50"),
+                        "ms",
+                        at,
+                        *p50 as f64 / 1e6,
+                    );
+                    add_point(
+                        &mut measured,
+                        &format!("{probe}/p99"),
+                        "ms",
+                        at,
+                        *p99 as f64 / 1e6,
+                    );
+                    let ratio = if *ok == 0 {
+                        0.0
+                    } else {
+                        *hits as f64 * 100.0 / *ok as f64
+                    };
+                    add_point(
+                        &mut measured,
+                        &format!("{probe} cache/hit ratio"),
+                        "%",
+                        at,
+                        ratio,
+                    );
+                    let errors = (server_errors + other_errors) as f64;
+                    add_point(
+                        &mut measured,
+                        &format!("{probe} failures/errors"),
+                        "per s",
+                        at,
+                        errors,
+                    );
+                }
                 EventKind::FaultApplied { fault, targets, .. } => windows.push(Window {
                     fault: fault.clone(),
                     targets: targets.clone(),
@@ -265,6 +309,14 @@ fn probe_panel(probe: String, samples: Vec<ProbeSample>) -> Panel {
 }
 
 /// Measurements with more than one value, one panel per `(name prefix, unit)`.
+/// Appends a point to the series `name`, starting it when new.
+fn add_point(measured: &mut Vec<Series>, name: &str, unit: &str, at: f64, value: f64) {
+    match measured.iter_mut().find(|(n, _, _)| n == name) {
+        Some((_, _, points)) => points.push((at, value)),
+        None => measured.push((name.to_string(), unit.to_string(), vec![(at, value)])),
+    }
+}
+
 fn measurement_panels(measured: Vec<Series>) -> Vec<Panel> {
     let mut panels: Vec<Panel> = vec![];
     for (name, unit, points) in measured.into_iter().filter(|m| m.2.len() > 1) {
