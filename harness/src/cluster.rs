@@ -364,9 +364,8 @@ impl Cluster {
         }
     }
 
-    /// Removes everything of the run. Also happens (on a thread) if the cluster is dropped.
-    pub async fn down(self) -> Result<Removed> {
-        self.read_machines().await;
+    /// Stops following the engines' event streams (the host's and the machines').
+    fn stop_recorders(&self) {
         self.recorder.abort();
         for r in self
             .inner_recorders
@@ -376,6 +375,12 @@ impl Cluster {
         {
             r.abort();
         }
+    }
+
+    /// Removes everything of the run. Also happens (on a thread) if the cluster is dropped.
+    pub async fn down(self) -> Result<Removed> {
+        self.read_machines().await;
+        self.stop_recorders();
         let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner()).take();
         match guard {
             Some(g) => g.teardown().await,
@@ -386,15 +391,7 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        self.recorder.abort();
-        for r in self
-            .inner_recorders
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-        {
-            r.abort();
-        }
+        self.stop_recorders();
     }
 }
 

@@ -51,20 +51,11 @@ fn timeline(end: f64, down: &[(f64, f64)], applied: Option<f64>, healed: Option<
 
 fn expect(kind: ExpectationKind, budget: Option<f64>, min: Option<f64>) -> Expectation {
     Expectation {
-        kind,
-        title: None,
         probe: Some(reference("p")),
         fault: Some(reference("f")),
         budget: budget.map(Duration::from_secs_f64),
         min: min.map(Duration::from_secs_f64),
-        measurement: None,
-        at_most: None,
-        at_least: None,
-        victim: None,
-        ratio: None,
-        hit_fraction: None,
-        matching: None,
-        unit: None,
+        ..Expectation::new(kind)
     }
 }
 

@@ -26,20 +26,11 @@ fn expectation(
     min: Option<u64>,
 ) -> Expectation {
     Expectation {
-        kind,
-        title: None,
         probe: Some(reference(probe)),
         fault: Some(reference("restart")),
         budget: budget.map(Duration::from_secs),
         min: min.map(Duration::from_secs),
-        measurement: None,
-        at_most: None,
-        at_least: None,
-        victim: None,
-        ratio: None,
-        hit_fraction: None,
-        matching: None,
-        unit: None,
+        ..Expectation::new(kind)
     }
 }
 

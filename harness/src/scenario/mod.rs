@@ -495,6 +495,28 @@ pub struct Expectation {
     pub unit: Option<String>,
 }
 
+impl Expectation {
+    /// An expectation of `kind` with every optional field empty (fill in what the kind needs).
+    pub fn new(kind: ExpectationKind) -> Self {
+        Expectation {
+            kind,
+            title: None,
+            probe: None,
+            fault: None,
+            budget: None,
+            min: None,
+            measurement: None,
+            at_most: None,
+            at_least: None,
+            victim: None,
+            ratio: None,
+            hit_fraction: None,
+            matching: None,
+            unit: None,
+        }
+    }
+}
+
 impl Scenario {
     /// The names of a service's replicas, in order (`zk1`, `zk2`, ... or just `api`).
     pub fn replica_names(service: &Service) -> Vec<String> {
