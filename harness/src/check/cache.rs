@@ -99,6 +99,17 @@ fn outage(t: &Timeline, fault: &str) -> Result<Outage, Judged> {
 }
 
 /// The load windows and baseline an expectation needs.
+/// The fault's outage and the load probe's windows with their pre-fault baseline.
+fn outage_and_load(
+    t: &Timeline,
+    probe: &str,
+    fault: &str,
+) -> Result<(Outage, Vec<Window>, Baseline), Judged> {
+    let o = outage(t, fault)?;
+    let (windows, base) = load(t, probe, o.applied)?;
+    Ok((o, windows, base))
+}
+
 fn load(t: &Timeline, probe: &str, applied: Nanos) -> Result<(Vec<Window>, Baseline), Judged> {
     let windows = t.windows(probe);
     if windows.is_empty() {
@@ -200,11 +211,7 @@ pub fn restarted_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
 }
 
 pub fn latency_rises(t: &Timeline, probe: &str, fault: &str, ratio: f64) -> Judged {
-    let o = match outage(t, fault) {
-        Ok(o) => o,
-        Err(j) => return j,
-    };
-    let (windows, base) = match load(t, probe, o.applied) {
+    let (o, windows, base) = match outage_and_load(t, probe, fault) {
         Ok(x) => x,
         Err(j) => return j,
     };
@@ -280,11 +287,7 @@ pub fn warm_up_within(
     hit_fraction: f64,
     ratio: f64,
 ) -> Judged {
-    let o = match outage(t, fault) {
-        Ok(o) => o,
-        Err(j) => return j,
-    };
-    let (windows, base) = match load(t, probe, o.applied) {
+    let (o, windows, base) = match outage_and_load(t, probe, fault) {
         Ok(x) => x,
         Err(j) => return j,
     };
