@@ -41,11 +41,15 @@ impl Appender {
 
 impl Sampler for Appender {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+        if self.ledger.abandoned() {
+            self.connection = None;
+        }
         if self.connection.is_none() {
             // Not connected: nothing is sent, so this write is neither acknowledged nor in doubt.
             self.connection = Some(Connection::open(&self.ip).await?);
         }
         let conn = self.connection.as_mut().expect("set above");
+        self.ledger.sending(seq);
         let answer = conn.ask(&format!("append {seq}")).await;
         let outcome = match answer {
             Ok(a) if a.starts_with("ok ") => Ok(()),

@@ -63,11 +63,17 @@ impl Inserter {
 
 impl Sampler for Inserter {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+        if self.ledger.abandoned() {
+            if let Some((_, driver)) = self.client.take() {
+                driver.abort();
+            }
+        }
         if self.client.is_none() {
             // Not connected: nothing is sent, so this write is neither acknowledged nor in doubt.
             self.client = Some(connect(&self.dsn).await?);
         }
         let (client, _) = self.client.as_ref().expect("set above");
+        self.ledger.sending(seq);
         let outcome = client
             .execute(
                 "INSERT INTO aftershock_writes (id) VALUES ($1)",

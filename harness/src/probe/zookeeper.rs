@@ -74,8 +74,10 @@ impl Writer {
 impl Sampler for Writer {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
         let timeout = self.timeout;
-        let client = self.client().await?;
+        self.client().await?;
         let path = format!("{WRITES_PATH}/w-{seq:010}");
+        self.ledger.sending(seq);
+        let client = self.client.as_ref().expect("connected above");
         let write = client.create(&path, seq.to_string().as_bytes(), &persistent());
         let outcome = match tokio::time::timeout(timeout, write).await {
             Ok(Ok(_)) => Ok(()),
