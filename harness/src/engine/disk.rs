@@ -160,7 +160,8 @@ pub fn destroy_all(run_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return vec![];
     };
-    let mut problems = vec![];
+    // A lossyfs over a disk keeps its backing busy: it goes first.
+    let mut problems = super::lossy::stop_all(&dir);
     for image in entries
         .flatten()
         .map(|e| e.path())

@@ -137,6 +137,17 @@ fn build_binaries(names: &[String]) -> Result<BTreeMap<String, PathBuf>> {
         .collect())
 }
 
+/// Builds a workspace binary that runs on the host (lossyfs) with `cargo build --release`,
+/// holding the build lock, and returns its path.
+pub async fn host_binary(name: &str) -> Result<PathBuf> {
+    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
+    let names = vec![name.to_string()];
+    let built = tokio::task::spawn_blocking(move || build_binaries(&names))
+        .await
+        .expect("build thread panicked")?;
+    Ok(built.into_iter().next().map(|(_, p)| p).unwrap_or_default())
+}
+
 async fn image_exists(docker: &Docker, tag: &str) -> bool {
     docker.inspect_image(tag).await.is_ok()
 }

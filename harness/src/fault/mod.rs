@@ -121,7 +121,10 @@ pub async fn carry_out(
     let applied = match fault.kind {
         FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
         FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
-        FaultKind::PowerCut => power_cut::cut(cluster, fault, &targets).await,
+        FaultKind::PowerCut => {
+            let seed = rand::Rng::gen(&mut rng);
+            power_cut::cut(cluster, fault, &targets, seed).await
+        }
         FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
         // Applies, measures and heals by itself (its heal is the engines' return).
         FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,

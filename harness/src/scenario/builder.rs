@@ -80,6 +80,7 @@ impl ScenarioBuilder {
             key: None,
             on: None,
             push: false,
+            record_bytes: None,
         });
         self
     }
@@ -105,6 +106,7 @@ impl ScenarioBuilder {
             rejoin_timeout: default_rejoin(),
             leak_mib_per_s: None,
             gap: None,
+            tear: None,
         });
         self
     }
