@@ -39,9 +39,10 @@ pub struct Cluster {
     pub timeline: Timeline,
     /// The disks of replicas that have one (see `engine::disk`), by replica.
     pub disks: std::collections::BTreeMap<String, Disk>,
-    /// The lossyfs mounts over the disks of `lossy` disks, by replica.
-    pub lossy: std::collections::BTreeMap<String, std::sync::Arc<Lossy>>,
     guard: Mutex<Option<RunGuard>>,
+    /// The lossyfs mounts over the disks of `lossy` disks, by replica. After `guard`: fields
+    /// drop in order, and a lossyfs stops quickly only once the containers are gone.
+    pub lossy: std::collections::BTreeMap<String, std::sync::Arc<Lossy>>,
     recorder: tokio::task::JoinHandle<()>,
     /// The event recorders of the machines' inner engines.
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,

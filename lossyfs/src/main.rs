@@ -91,9 +91,18 @@ fn run(cli: Cli) -> Result<(), Error> {
     std::thread::spawn(move || lossyfs::control::serve(shared, listener, quit));
     let _ = stop.recv();
     let _ = std::fs::remove_file(&cli.control);
-    session
-        .umount_and_join()
-        .map_err(Error::io(format!("unmount {}", cli.mount.display())))?;
+    // The session ends only when every mount of this file system is gone, a container's bind
+    // too: unmount ours, wait a little, and exit (which closes the connection) regardless.
+    let (done, unmounted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(session.umount_and_join());
+    });
+    match unmounted.recv_timeout(std::time::Duration::from_secs(2)) {
+        Ok(r) => r.map_err(Error::io(format!("unmount {}", cli.mount.display())))?,
+        Err(_) => {
+            tracing::warn!("the session did not end in 2 s (still bound elsewhere?); exiting")
+        }
+    }
     tracing::info!("unmounted");
     Ok(())
 }
