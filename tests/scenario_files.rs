@@ -343,3 +343,117 @@ fn machine_scenarios_are_checked_before_anything_starts() {
         }
     }
 }
+
+const GENERIC: &str = r#"
+name = "g"
+duration = "20s"
+
+[[topology.service]]
+name = "db"
+image = "postgres"
+volumes = ["data:/var/lib/postgresql"]
+memory_mib = 256
+cpus = 0.5
+ready = { tcp = 5432 }
+
+[[topology.service]]
+name = "web"
+image = "toy-api"
+uses = ["db"]
+command = ["--verbose"]
+ready = { http = 8080, path = "/healthz" }
+
+[[probe]]
+name = "db-port"
+kind = "tcp"
+target = "db"
+port = 5432
+
+[[probe]]
+name = "db-query"
+kind = "exec"
+target = "db"
+command = ["psql", "-U", "postgres", "-c", "SELECT 1"]
+
+[[fault]]
+name = "slow"
+kind = "netem"
+at = "5s"
+target = "db"
+delay = "100ms"
+down_for = "5s"
+
+[[expect]]
+kind = "fault-verified"
+fault = "slow"
+"#;
+
+#[test]
+fn generic_services_probes_and_faults_are_checked_before_anything_starts() {
+    let s = scenario::parse("generic.toml", GENERIC).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.topology.services[0].preset, None);
+    assert_eq!(s.topology.services[1].command, vec!["--verbose"]);
+    // (replace this, with this, expected line, words the message must contain)
+    let cases: &[(&str, &str, usize, &[&str])] = &[
+        (
+            "image = \"postgres\"",
+            "image = \"postgress\"",
+            6,
+            &["unknown image `postgress`", "postgres", "images build"],
+        ),
+        ("image = \"postgres\"\n", "", 6, &["needs `image`"]),
+        ("data:/var", "data:var", 6, &["name:/absolute/path"]),
+        ("cpus = 0.5", "cpus = 0.0", 6, &["cpus"]),
+        (
+            "ready = { tcp = 5432 }",
+            "ready = { tcp = 5432, exec = [\"true\"] }",
+            6,
+            &["exactly one of"],
+        ),
+        (
+            "uses = [\"db\"]",
+            "uses = [\"dbx\"]",
+            16,
+            &["unknown service `dbx`"],
+        ),
+        ("port = 5432\n", "", 21, &["needs `port`"]),
+        (
+            "command = [\"psql\", \"-U\", \"postgres\", \"-c\", \"SELECT 1\"]",
+            "",
+            27,
+            &["needs `command`"],
+        ),
+        ("delay = \"100ms\"\n", "", 33, &["delay", "loss_percent"]),
+        (
+            "target = \"db\"\ndelay",
+            "target = \"dv\"\ndelay",
+            36,
+            &["unknown service `dv`", "db, web"],
+        ),
+        (
+            "kind = \"fault-verified\"",
+            "kind = \"fault-verifed\"",
+            41,
+            &["fault-verifed"],
+        ),
+    ];
+    for (from, to, line, words) in cases {
+        assert!(GENERIC.contains(from), "test bug: {from:?}");
+        let text = GENERIC.replacen(from, to, 1);
+        let e = scenario::parse("generic.toml", &text)
+            .map(|_| ())
+            .expect_err(&format!("accepted: {from:?} → {to:?}"))
+            .to_string();
+        println!("{e}");
+        assert!(
+            e.starts_with(&format!("generic.toml:{line}:")),
+            "{from:?} → {to:?}: {e}"
+        );
+        for w in *words {
+            assert!(
+                e.contains(w),
+                "{from:?} → {to:?}: {e:?} should mention {w:?}"
+            );
+        }
+    }
+}

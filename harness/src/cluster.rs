@@ -56,6 +56,16 @@ impl Cluster {
     ) -> Result<Cluster> {
         let engine = RunEngine::new(docker.clone(), run_id, &scenario.name);
         let guard = RunGuard::new(docker, run_id);
+        // An image of the user's own that the engine does not hold: say so before anything starts.
+        for service in &scenario.topology.services {
+            let image = services::image(service, images)?;
+            if !engine.has_image(&image).await? {
+                return Err(HarnessError::UnknownImage {
+                    service: service.name.clone(),
+                    image,
+                });
+            }
+        }
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
         let addresses = services::assign_addresses(scenario, &prefix);
@@ -89,7 +99,7 @@ impl Cluster {
             for r in futures_util::future::join_all(creations).await {
                 r?;
             }
-            if service.preset == Preset::Machine {
+            if service.is(Preset::Machine) {
                 cluster
                     .provision_machines(service, images.tag("machine-unit")?)
                     .await?;
@@ -98,7 +108,7 @@ impl Cluster {
                 .wait_ready(
                     service,
                     &Scenario::replica_names(service),
-                    services::READY_TIMEOUT,
+                    services::ready_timeout(service),
                 )
                 .await?;
             services::set_up(service, &cluster.addresses)
@@ -192,7 +202,7 @@ impl Cluster {
             .topology
             .services
             .iter()
-            .filter(|s| s.preset == Preset::Machine)
+            .filter(|s| s.is(Preset::Machine))
             .flat_map(Scenario::replica_names)
             .collect();
         for m in &machines {
@@ -232,7 +242,7 @@ impl Cluster {
             })
     }
 
-    /// Polls the preset's readiness check until it passes or `timeout` runs out.
+    /// Polls the service's readiness check until it passes or `timeout` runs out.
     pub async fn wait_ready(
         &self,
         service: &Service,
@@ -242,7 +252,14 @@ impl Cluster {
         let started = Instant::now();
         let mut last = String::from("not checked yet");
         while started.elapsed() < timeout {
-            match services::readiness(&self.scenario, service, replicas, &self.addresses).await {
+            let ready = services::readiness(
+                &self.engine,
+                &self.scenario,
+                service,
+                replicas,
+                &self.addresses,
+            );
+            match ready.await {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
@@ -282,11 +299,9 @@ impl Cluster {
                 signal_spread: Some(killed.signal_spread),
             });
         }
-        let name = match signal {
-            Signal::Kill => "SIGKILL",
-            Signal::Term => "SIGTERM",
-        };
-        let kills = replicas.iter().map(|r| self.engine.api_kill(r, name));
+        let kills = replicas
+            .iter()
+            .map(|r| self.engine.api_kill(r, signal.name()));
         for r in futures_util::future::join_all(kills).await {
             r?;
         }

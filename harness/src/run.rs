@@ -129,6 +129,7 @@ async fn execute(
         watch_observation(step, scenario, timeline, start)
     });
     let probes = probe::start_all(
+        &cluster.engine,
         scenario,
         &cluster.addresses,
         timeline,

@@ -3,8 +3,11 @@
 //! Faults are data (`scenario::Fault`); this module executes them. Each fault is applied at
 //! its time, records `fault-applied` with the replicas it hit and what it measured (exit skew,
 //! `die`-event spread, OOM counters and victim), and is **always** healed — after `down_for`, at the end of the
-//! observation, or at once when something went wrong — recording `fault-healed`.
+//! observation, or at once when something went wrong — recording `fault-healed`. The common
+//! faults (kill, restart, pause, stop, partition, netem; `common.rs`) are also verified on the
+//! system after applying and after healing (`fault-verified`).
 
+mod common;
 pub mod daemon_crash;
 mod leak;
 mod power_cut;
@@ -12,7 +15,7 @@ mod select;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Fault, FaultKind, Signal};
+use crate::scenario::{Fault, FaultKind};
 use crate::timeline::{now, EventKind};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -56,13 +59,6 @@ pub fn generator(seed: u64, index: usize) -> ChaCha8Rng {
     rng
 }
 
-fn signal_name(s: Signal) -> &'static str {
-    match s {
-        Signal::Kill => "SIGKILL",
-        Signal::Term => "SIGTERM",
-    }
-}
-
 /// Applies one fault and heals it; the heal runs even when applying failed.
 pub async fn carry_out(
     cluster: &Cluster,
@@ -84,7 +80,13 @@ pub async fn carry_out(
         FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
         // Applies, measures and heals by itself (its heal is the engines' return).
         FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,
+        FaultKind::Pause | FaultKind::Stop | FaultKind::Partition | FaultKind::Netem => {
+            common::apply(cluster, fault, &targets).await
+        }
     };
+    if applied.is_ok() && fault.kind.verified() {
+        common::verify(cluster, fault, &targets, common::Stage::Applied).await;
+    }
     if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
         let heal_at = match fault.down_for {
             Some(d) => Instant::now() + d,
@@ -94,6 +96,9 @@ pub async fn carry_out(
     }
     let restored = match fault.kind {
         FaultKind::PowerCut => power_cut::restore(cluster, fault, &targets).await,
+        FaultKind::Pause | FaultKind::Partition | FaultKind::Netem => {
+            common::undo(cluster, fault, &targets).await
+        }
         _ => Ok(()),
     };
     let started = Instant::now();
@@ -111,6 +116,9 @@ pub async fn carry_out(
         targets: targets.clone(),
         detail,
     });
+    if healed.is_ok() && fault.kind.verified() {
+        common::verify(cluster, fault, &targets, common::Stage::Healed).await;
+    }
     applied?;
     healed?;
     if fault.kind == FaultKind::PowerCut {
@@ -143,7 +151,7 @@ async fn kill(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()
             targets: targets.to_vec(),
             detail: format!(
                 "{} to {} via {how}",
-                signal_name(fault.signal),
+                fault.signal.name(),
                 targets.join(", ")
             ),
         },
