@@ -30,6 +30,7 @@ pub struct RunOptions {
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
+    fault::preflight(scenario).await?;
     let _lock = {
         let _step = options
             .progress

@@ -1,7 +1,9 @@
 //! A container as the host's kernel sees it, for the faults the engine API does not offer:
-//! traffic control (`tc qdisc … netem`) in the container's network namespace, entered with
-//! `nsenter -t <pid> -n` so the host's `tc` and `ip` do the work (the images need neither),
-//! and the freezer state of its cgroup (the proof that `docker pause` froze it).
+//! a delay (`tc qdisc … netem`) and random packet loss (`iptables -m statistic … -j DROP`) in
+//! the container's network namespace, entered with `nsenter -t <pid> -n` so the host's `tc`,
+//! `ip` and `iptables` do the work (the images need none of them), and the freezer state of
+//! its cgroup (the proof that `docker pause` froze it). Some kernels lack the netem qdisc
+//! (`CONFIG_NET_SCH_NETEM`); [`netem_available`] asks in a throwaway namespace.
 //! Nothing here talks to Docker; the PIDs come from `RunEngine::status`.
 
 use std::time::Duration;
@@ -45,24 +47,68 @@ pub async fn interface(pid: i64, ip: &str) -> Result<String, String> {
         .ok_or_else(|| format!("no interface holds {ip} in the namespace of {pid}"))
 }
 
-/// `tc qdisc replace dev <dev> root netem delay … loss …`.
-pub async fn add_netem(
-    pid: i64,
-    dev: &str,
-    delay: Option<Duration>,
-    loss_percent: Option<f64>,
-) -> Result<(), String> {
-    let mut args: Vec<String> = ["tc", "qdisc", "replace", "dev", dev, "root", "netem"]
-        .map(String::from)
-        .to_vec();
-    if let Some(d) = delay {
-        args.extend(["delay".into(), format!("{}us", d.as_micros())]);
-    }
-    if let Some(l) = loss_percent {
-        args.extend(["loss".into(), format!("{l}%")]);
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+/// `tc qdisc replace dev <dev> root netem delay …`: every packet leaving `dev` waits.
+pub async fn add_delay(pid: i64, dev: &str, delay: Duration) -> Result<(), String> {
+    let delay = format!("{}us", delay.as_micros());
+    let args = [
+        "tc", "qdisc", "replace", "dev", dev, "root", "netem", "delay", &delay,
+    ];
     run_in(pid, &args).await.map(drop)
+}
+
+/// Whether this kernel has the netem qdisc: tried on the loopback of a new, empty network
+/// namespace (`unshare -n`), which disappears with the command.
+pub async fn netem_available() -> bool {
+    tokio::process::Command::new("unshare")
+        .args([
+            "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ])
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The iptables rule (without chain) that drops `percent` % of the packets at random.
+fn loss_rule(percent: f64) -> Vec<String> {
+    let probability = format!("{:.4}", percent / 100.0);
+    [
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        &probability,
+        "-j",
+        "DROP",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Adds (`-I`) or deletes (`-D`) the loss rule on the namespace's INPUT and OUTPUT chains.
+pub async fn loss(pid: i64, action: &str, percent: f64) -> Result<(), String> {
+    for chain in ["INPUT", "OUTPUT"] {
+        let mut args = vec![
+            "iptables".to_string(),
+            "-w".into(),
+            action.into(),
+            chain.into(),
+        ];
+        args.extend(loss_rule(percent));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_in(pid, &args).await?;
+    }
+    Ok(())
+}
+
+/// The namespace's random-drop rules as `iptables -S` lists them.
+pub async fn loss_rules(pid: i64) -> Result<Vec<String>, String> {
+    let rules = run_in(pid, &["iptables", "-w", "-S"]).await?;
+    Ok(rules
+        .lines()
+        .filter(|l| l.contains("statistic") && l.contains("DROP"))
+        .map(str::to_string)
+        .collect())
 }
 
 /// The root qdisc of `dev` as `tc qdisc show` prints it.

@@ -6,8 +6,10 @@
 //! - pause: the engine says paused *and* the kernel's freezer says `FROZEN` (then thawed);
 //! - partition: the replica is off the run's network and a TCP handshake from the harness gets
 //!   no answer; after the heal it answers again (a refusal counts: it comes from the replica);
-//! - netem: `tc qdisc show` lists the netem qdisc (then no longer), and the handshake's round
-//!   trip, measured before, during and after, grows by the delay (then shrinks back).
+//! - netem: a delay is a netem qdisc, a loss an iptables random-drop rule, both in the
+//!   replica's network namespace: `tc qdisc show` / `iptables -S` list them (then no longer),
+//!   and TCP handshakes from the harness, measured before, during and after, show the delay in
+//!   their round trip and the loss in how many get no answer (then neither).
 //!
 //! A verification polls for up to [`VERIFY_WITHIN`]: the engine reaps a killed container, a
 //! reconnected one needs an ARP exchange.
@@ -23,8 +25,8 @@ use std::time::{Duration, Instant};
 
 /// The longest a verification waits for the system to show the fault (or the heal).
 pub const VERIFY_WITHIN: Duration = Duration::from_secs(5);
-/// Round trips measured per estimate (their median counts).
-const ROUND_TRIPS: usize = 5;
+/// TCP handshakes per measurement of round trip and loss.
+const HANDSHAKES: usize = 10;
 
 /// Which side of a fault a verification checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,16 +62,19 @@ pub async fn apply(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resu
             FaultKind::Stop => engine.stop(r, 2).await?,
             FaultKind::Partition => engine.disconnect(r).await?,
             FaultKind::Netem => {
-                let before = round_trip(cluster, fault, r).await;
-                if let Some(ms) = before {
-                    let what = format!("{r}'s TCP handshake round trip before the netem (median)");
-                    measure(cluster, fault, &format!("rtt-before-{r}"), ms, &what);
-                }
+                handshakes(cluster, fault, r, "before").await;
                 let (pid, dev) = netns_of(cluster, fault, r).await?;
-                netns::add_netem(pid, &dev, fault.delay, fault.loss_percent)
-                    .await
-                    .map_err(|e| failed(fault, e))?;
-                details.push(format!("{r}: netem on {dev}"));
+                if let Some(delay) = fault.delay {
+                    netns::add_delay(pid, &dev, delay)
+                        .await
+                        .map_err(|e| failed(fault, e))?;
+                }
+                if let Some(percent) = fault.loss_percent {
+                    netns::loss(pid, "-I", percent)
+                        .await
+                        .map_err(|e| failed(fault, e))?;
+                }
+                details.push(format!("{r}: {dev}"));
             }
             _ => unreachable!("only the common faults are applied here"),
         }
@@ -103,9 +108,16 @@ pub async fn undo(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resul
             }
             FaultKind::Netem if status.running => {
                 let (pid, dev) = netns_of(cluster, fault, r).await?;
-                netns::delete_qdisc(pid, &dev)
-                    .await
-                    .map_err(|e| failed(fault, e))?;
+                if fault.delay.is_some() {
+                    netns::delete_qdisc(pid, &dev)
+                        .await
+                        .map_err(|e| failed(fault, e))?;
+                }
+                if let Some(percent) = fault.loss_percent {
+                    netns::loss(pid, "-D", percent)
+                        .await
+                        .map_err(|e| failed(fault, e))?;
+                }
             }
             _ => {}
         }
@@ -195,29 +207,44 @@ async fn one(
             let (pid, dev) = netns_of(cluster, fault, r)
                 .await
                 .map_err(|e| e.to_string())?;
-            let qdisc = netns::qdisc(pid, &dev).await?;
-            if qdisc.contains("netem") != applied {
-                return Err(format!("tc qdisc show dev {dev}: {qdisc}"));
+            let mut seen = vec![];
+            if fault.delay.is_some() {
+                let qdisc = netns::qdisc(pid, &dev).await?;
+                if qdisc.contains("netem") != applied {
+                    return Err(format!("tc qdisc show dev {dev}: {qdisc}"));
+                }
+                seen.push(qdisc.lines().next().unwrap_or_default().to_string());
             }
-            let rtt = round_trip(cluster, fault, r).await;
+            if fault.loss_percent.is_some() {
+                let rules = netns::loss_rules(pid).await?;
+                if rules.len() == 2 * usize::from(applied) {
+                    seen.push(format!("{} random-drop rules", rules.len()));
+                } else {
+                    return Err(format!("iptables random-drop rules: {rules:?}"));
+                }
+            }
             let label = if applied { "during" } else { "after" };
-            if let Some(ms) = rtt {
-                let what = format!("{r}'s TCP handshake round trip {label} the netem (median)");
-                measure(cluster, fault, &format!("rtt-{label}-{r}"), ms, &what);
-            }
-            let delay_ms = fault.delay.map(|d| d.as_secs_f64() * 1e3);
-            let rtt_words = rtt.map_or("no round trip measured".into(), |ms| {
+            let (rtt, lost) = handshakes(cluster, fault, r, label).await;
+            let rtt_words = rtt.map_or("no handshake answered".into(), |ms| {
                 format!("round trip {ms:.1} ms")
             });
-            let words = format!("{}; {rtt_words}", qdisc.lines().next().unwrap_or_default());
-            // The delay shows in the round trip (80 % of it, for timer slack), then is gone.
+            seen.push(format!("{rtt_words}, {lost:.0}% of handshakes lost"));
+            // The delay shows in the round trip (80 % of it, for timer slack), a loss of a
+            // fifth or more in the handshakes; after the heal neither does.
+            let delay_ms = fault.delay.map(|d| d.as_secs_f64() * 1e3);
             let delayed = match (delay_ms, rtt) {
                 (Some(d), Some(ms)) if applied => ms >= 0.8 * d,
                 (Some(d), Some(ms)) => ms < 0.5 * d,
                 (Some(_), None) => false,
                 (None, _) => true,
             };
-            if delayed {
+            let lossy = match fault.loss_percent {
+                Some(p) if applied && p >= 20.0 => lost > 0.0,
+                Some(_) if !applied => lost == 0.0,
+                _ => true,
+            };
+            let words = seen.join("; ");
+            if delayed && lossy {
                 Ok(words)
             } else {
                 Err(words)
@@ -254,17 +281,34 @@ fn port(cluster: &Cluster, fault: &Fault) -> u16 {
     fault.port.or(ready_port).unwrap_or(1)
 }
 
-/// The median TCP handshake round trip (ms) from the harness to replica `r`, if any answered.
-async fn round_trip(cluster: &Cluster, fault: &Fault, r: &str) -> Option<f64> {
-    let timeout = Duration::from_secs(2) + fault.delay.unwrap_or_default() * 2;
+/// TCP handshakes from the harness to replica `r` ([`HANDSHAKES`] of them, each given
+/// 300 ms plus twice the delay): the median round trip of those answered (ms) and the share
+/// without an answer (%), both recorded as measurements `<fault>/rtt-<label>-<r>` and
+/// `<fault>/loss-<label>-<r>`.
+async fn handshakes(cluster: &Cluster, fault: &Fault, r: &str, label: &str) -> (Option<f64>, f64) {
+    let timeout = Duration::from_millis(300) + fault.delay.unwrap_or_default() * 2;
     let mut times = vec![];
-    for _ in 0..ROUND_TRIPS {
+    for _ in 0..HANDSHAKES {
         if let Ok(t) = reach(&cluster.addresses[r], port(cluster, fault), timeout).await {
             times.push(t.as_secs_f64() * 1e3);
         }
     }
     times.sort_by(f64::total_cmp);
-    times.get(times.len() / 2).copied()
+    let rtt = times.get(times.len() / 2).copied();
+    let lost = 100.0 * (HANDSHAKES - times.len()) as f64 / HANDSHAKES as f64;
+    if let Some(ms) = rtt {
+        let what = format!("{r}'s TCP handshake round trip {label} the fault (median)");
+        measure(cluster, fault, &format!("rtt-{label}-{r}"), ms, &what);
+    }
+    cluster.timeline.record(EventKind::Measurement {
+        name: format!("{}/loss-{label}-{r}", fault.name),
+        value: lost,
+        unit: "%".into(),
+        what: format!(
+            "share of {HANDSHAKES} TCP handshakes to {r} {label} the fault without an answer"
+        ),
+    });
+    (rtt, lost)
 }
 
 /// The PID of a replica's main process and the interface holding its address.
@@ -280,12 +324,12 @@ async fn netns_of(cluster: &Cluster, fault: &Fault, r: &str) -> Result<(i64, Str
 }
 
 fn netem_words(fault: &Fault) -> String {
-    let mut words = vec!["tc netem".to_string()];
+    let mut words = vec![];
     if let Some(d) = fault.delay {
-        words.push(format!("delay {}", humantime::format_duration(d)));
+        words.push(format!("tc netem delay {}", humantime::format_duration(d)));
     }
     if let Some(l) = fault.loss_percent {
-        words.push(format!("loss {l}%"));
+        words.push(format!("iptables random drop of {l}%"));
     }
     words.join(" ")
 }

@@ -50,6 +50,24 @@ pub fn start_all(
         .collect()
 }
 
+/// What the host must offer for the scenario's faults, checked before anything starts: a
+/// `netem` delay needs the kernel's netem qdisc.
+pub async fn preflight(scenario: &crate::scenario::Scenario) -> Result<()> {
+    let delayed = scenario
+        .faults
+        .iter()
+        .find(|f| f.kind == FaultKind::Netem && f.delay.is_some());
+    if let Some(f) = delayed {
+        if !crate::engine::netns::netem_available().await {
+            return Err(HarnessError::Fault {
+                fault: f.name.clone(),
+                message: "a `delay` needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this host's kernel lacks (`tc qdisc add … netem` says \"Specified qdisc kind is unknown\"); `loss_percent` works without it (iptables in the replica's namespace)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The generator of the `index`-th fault of a run: every random choice of that fault (which
 /// replicas) comes from it, so the same seed replays the same schedule. Each fault has its own
 /// ChaCha stream of the run's seed (seed 9's second fault does not repeat seed 10's first).

@@ -506,9 +506,11 @@ pub enum FaultKind {
     /// other replica, and not the harness, reaches them; heal: connect again with the same
     /// address and name. Verified by connection attempts that fail during and succeed after.
     Partition,
-    /// Delay (`delay`) and/or drop (`loss_percent`) the selected replicas' packets: `tc qdisc
-    /// … netem` in their network namespace (`nsenter` from the host); heal: delete the
-    /// qdisc. Verified by `tc qdisc show` and by the round trip measured before, during and after.
+    /// Delay (`delay`: `tc qdisc … netem`, needs the kernel's netem qdisc) and/or drop at
+    /// random (`loss_percent`: an iptables `statistic` rule) the selected replicas' packets, in
+    /// their network namespace (`nsenter` from the host); heal: delete both. Verified by
+    /// `tc qdisc show` / `iptables -S` and by TCP handshakes measured before, during and after
+    /// (round trip, share lost).
     Netem,
 }
 
