@@ -238,19 +238,7 @@ fn cache_scenarios_are_checked_before_anything_starts() {
         ("uses = [\"pg\", \"mc\"]", "uses = [\"mc\"]", &["postgres"]),
     ];
     for (from, to, words) in cases {
-        assert!(CACHE.contains(from), "test bug: {from:?}");
-        let text = CACHE.replacen(from, to, 1);
-        let e = scenario::parse("cache.toml", &text)
-            .map(|_| ())
-            .expect_err(&format!("accepted: {from:?} → {to:?}"))
-            .to_string();
-        assert!(e.starts_with("cache.toml:"), "{e}");
-        for w in *words {
-            assert!(
-                e.contains(w),
-                "{from:?} → {to:?}: {e:?} should mention {w:?}"
-            );
-        }
+        rejected("cache.toml", CACHE, from, to, words);
     }
 }
 
@@ -438,22 +426,30 @@ fn generic_services_probes_and_faults_are_checked_before_anything_starts() {
         ),
     ];
     for (from, to, line, words) in cases {
-        assert!(GENERIC.contains(from), "test bug: {from:?}");
-        let text = GENERIC.replacen(from, to, 1);
-        let e = scenario::parse("generic.toml", &text)
-            .map(|_| ())
-            .expect_err(&format!("accepted: {from:?} → {to:?}"))
-            .to_string();
-        println!("{e}");
+        let e = rejected("generic.toml", GENERIC, from, to, words);
         assert!(
             e.starts_with(&format!("generic.toml:{line}:")),
             "{from:?} → {to:?}: {e}"
         );
-        for w in *words {
-            assert!(
-                e.contains(w),
-                "{from:?} → {to:?}: {e:?} should mention {w:?}"
-            );
-        }
     }
+}
+
+/// Parses `base` with `from` replaced by `to` as file `file`: it must be rejected with an error
+/// that names the file and contains every word. Returns the error's text.
+fn rejected(file: &str, base: &str, from: &str, to: &str, words: &[&str]) -> String {
+    assert!(base.contains(from), "test bug: {from:?}");
+    let text = base.replacen(from, to, 1);
+    let e = scenario::parse(file, &text)
+        .map(|_| ())
+        .expect_err(&format!("accepted: {from:?} → {to:?}"))
+        .to_string();
+    println!("{e}");
+    assert!(e.starts_with(&format!("{file}:")), "{e}");
+    for w in words {
+        assert!(
+            e.contains(w),
+            "{from:?} → {to:?}: {e:?} should mention {w:?}"
+        );
+    }
+    e
 }

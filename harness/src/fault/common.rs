@@ -63,17 +63,7 @@ pub async fn apply(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resu
             FaultKind::Partition => engine.disconnect(r).await?,
             FaultKind::Netem => {
                 handshakes(cluster, fault, r, "before").await;
-                let (pid, dev) = netns_of(cluster, fault, r).await?;
-                if let Some(delay) = fault.delay {
-                    netns::add_delay(pid, &dev, delay)
-                        .await
-                        .map_err(|e| failed(fault, e))?;
-                }
-                if let Some(percent) = fault.loss_percent {
-                    netns::loss(pid, "-I", percent)
-                        .await
-                        .map_err(|e| failed(fault, e))?;
-                }
+                let dev = shape(cluster, fault, r, true).await?;
                 details.push(format!("{r}: {dev}"));
             }
             _ => unreachable!("only the common faults are applied here"),
@@ -107,22 +97,31 @@ pub async fn undo(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resul
                 engine.reconnect(r, &cluster.addresses[r]).await?
             }
             FaultKind::Netem if status.running => {
-                let (pid, dev) = netns_of(cluster, fault, r).await?;
-                if fault.delay.is_some() {
-                    netns::delete_qdisc(pid, &dev)
-                        .await
-                        .map_err(|e| failed(fault, e))?;
-                }
-                if let Some(percent) = fault.loss_percent {
-                    netns::loss(pid, "-D", percent)
-                        .await
-                        .map_err(|e| failed(fault, e))?;
-                }
+                shape(cluster, fault, r, false).await?;
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Adds (or removes) a netem fault's delay and loss in replica `r`'s network namespace;
+/// returns the interface.
+async fn shape(cluster: &Cluster, fault: &Fault, r: &str, add: bool) -> Result<String> {
+    let (pid, dev) = netns_of(cluster, fault, r).await?;
+    let delayed = match fault.delay {
+        Some(delay) if add => netns::add_delay(pid, &dev, delay).await,
+        Some(_) => netns::delete_qdisc(pid, &dev).await,
+        None => Ok(()),
+    };
+    delayed.map_err(|e| failed(fault, e))?;
+    if let Some(percent) = fault.loss_percent {
+        let action = if add { "-I" } else { "-D" };
+        netns::loss(pid, action, percent)
+            .await
+            .map_err(|e| failed(fault, e))?;
+    }
+    Ok(dev)
 }
 
 /// Verifies on every target that the fault took effect (or was healed) and records one

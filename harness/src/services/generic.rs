@@ -45,15 +45,7 @@ impl Checker {
             Check::Tcp(port) => connect(&self.ip, *port, self.timeout).await.map(|_| None),
             Check::Http { port, path, status } => {
                 let url = format!("http://{}:{port}{path}", self.ip);
-                let response = self.client.get(&url).send().await.map_err(|e| {
-                    if e.is_timeout() {
-                        "timeout".to_string()
-                    } else if e.is_connect() {
-                        "connection refused".to_string()
-                    } else {
-                        e.to_string()
-                    }
-                })?;
+                let response = self.client.get(&url).send().await.map_err(short)?;
                 let got = response.status();
                 let body = response.text().await.unwrap_or_default();
                 let body: String = body.chars().take(160).collect();
@@ -82,6 +74,17 @@ impl Checker {
                 }
             }
         }
+    }
+}
+
+/// An HTTP client's error in a word or two: `timeout`, `connection refused`, else its text.
+pub fn short(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection refused".into()
+    } else {
+        e.to_string()
     }
 }
 
