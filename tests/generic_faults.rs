@@ -101,3 +101,59 @@ async fn every_common_fault_takes_effect_and_is_healed() {
     assert!(measured("loss-during") > 0.0);
     assert_eq!(measured("loss-after"), 0.0);
 }
+
+#[tokio::test]
+async fn an_image_the_engine_lacks_is_refused_before_anything_starts() {
+    let scenario = ScenarioBuilder::new("no-such-image", Duration::from_secs(5))
+        .generic("svc", "aftershock-no-such-image:1", 1, None)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = aftershock::run(&scenario, &aftershock::RunOptions::default())
+        .await
+        .map(|_| ())
+        .expect_err("a run with a missing image must not start");
+    let e = e.to_string();
+    for words in [
+        "svc",
+        "aftershock-no-such-image:1",
+        "docker build",
+        "postgres",
+    ] {
+        assert!(e.contains(words), "{e:?} should mention {words:?}");
+    }
+    // Refused before the run lock: no wait behind another run, nothing created.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_check_that_never_passes_names_the_service_and_what_it_saw() {
+    let mut scenario = ScenarioBuilder::new("never-ready", Duration::from_secs(5))
+        .generic("svc", "memcached", 1, Some(Check::Tcp(1)))
+        .build()
+        .unwrap();
+    if let Some(ready) = scenario.topology.services[0].ready.as_mut() {
+        ready.timeout = Duration::from_secs(2);
+    }
+    let report = aftershock::run(&scenario, &aftershock::RunOptions::default())
+        .await
+        .expect("the run starts; bring-up fails");
+    let error = report.error.clone().expect("a harness error");
+    for words in [
+        "service `svc` was not ready within 2s",
+        "svc: connect",
+        ":1: ",
+    ] {
+        assert!(error.contains(words), "{error:?} should mention {words:?}");
+    }
+    let docker = aftershock::engine::connect().await.unwrap();
+    let left = aftershock::engine::cleanup::list_labelled(&docker, Some(&report.run_id))
+        .await
+        .unwrap()
+        .count();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -33,6 +33,14 @@ fn the_tutorial_scenario_is_valid() {
     );
 }
 
+#[test]
+fn the_example_scenarios_are_valid() {
+    assert!(
+        load_all("scenarios/examples") >= 1,
+        "expected scenarios/examples/postgres-replica.toml"
+    );
+}
+
 const GOOD: &str = r#"
 name = "t"
 duration = "10s"

@@ -56,16 +56,6 @@ impl Cluster {
     ) -> Result<Cluster> {
         let engine = RunEngine::new(docker.clone(), run_id, &scenario.name);
         let guard = RunGuard::new(docker, run_id);
-        // An image of the user's own that the engine does not hold: say so before anything starts.
-        for service in &scenario.topology.services {
-            let image = services::image(service, images)?;
-            if !engine.has_image(&image).await? {
-                return Err(HarnessError::UnknownImage {
-                    service: service.name.clone(),
-                    image,
-                });
-            }
-        }
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
         let addresses = services::assign_addresses(scenario, &prefix);

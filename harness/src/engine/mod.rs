@@ -49,6 +49,17 @@ pub async fn connect() -> Result<Docker> {
     Ok(docker)
 }
 
+/// Whether the local engine holds an image of this name or tag.
+pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(HarnessError::engine(format!("inspect image {image}"))(e)),
+    }
+}
+
 /// This machine's host name (part of the labels: the reaper only judges runs of this host).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -341,17 +352,6 @@ impl RunEngine {
             .connect_network(&self.network_name(), request)
             .await
             .map_err(HarnessError::engine(format!("reconnect {name}")))
-    }
-
-    /// Whether the local engine holds an image of this name or tag.
-    pub async fn has_image(&self, image: &str) -> Result<bool> {
-        match self.docker.inspect_image(image).await {
-            Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(e) => Err(HarnessError::engine(format!("inspect image {image}"))(e)),
-        }
     }
 
     /// Runs a command inside a replica's container and waits for it; returns its exit code and
