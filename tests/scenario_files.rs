@@ -421,6 +421,12 @@ fn generic_services_probes_and_faults_are_checked_before_anything_starts() {
         ),
         ("delay = \"100ms\"\n", "", 33, &["delay", "loss_percent"]),
         (
+            "kind = \"netem\"",
+            "kind = \"pause\"",
+            33,
+            &["belong to netem faults"],
+        ),
+        (
             "target = \"db\"\ndelay",
             "target = \"dv\"\ndelay",
             36,

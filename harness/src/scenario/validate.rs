@@ -318,6 +318,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if f.kind != FaultKind::Netem && (f.delay.is_some() || f.loss_percent.is_some()) {
+            return Err((
+                Anchor::Name(f.name.clone()),
+                format!(
+                    "fault `{}`: `delay` and `loss_percent` belong to netem faults",
+                    f.name
+                ),
+            ));
+        }
         if f.kind == FaultKind::Netem {
             let problem = if f.delay.is_none() && f.loss_percent.is_none() {
                 Some("needs `delay` and/or `loss_percent`")
