@@ -467,3 +467,25 @@ fn rejected(file: &str, base: &str, from: &str, to: &str, words: &[&str]) -> Str
     }
     e
 }
+
+/// The remediated power cut's file: a lossy disk and a tearing cut.
+#[test]
+fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
+    let path = aftershock_tests::root().join("scenarios/datastore-power-cut-remediated.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let s = scenario::parse("tear.toml", &good).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.faults[0].tear_bytes(), Some(512));
+    assert!(s.topology.services[0].disk.as_ref().unwrap().lossy);
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "tear = \"512B\"",
+            "tear = \"1KiB\"",
+            &["1KiB", "512B", "4KiB"],
+        ),
+        (", lossy = true", "", &["lossy = true"]),
+        ("kind = \"power-cut\"", "kind = \"restart\"", &["power-cut"]),
+    ];
+    for (from, to, words) in cases {
+        rejected("tear.toml", &good, from, to, words);
+    }
+}

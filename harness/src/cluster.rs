@@ -5,6 +5,7 @@ use crate::engine::cleanup::{Removed, RunGuard};
 use crate::engine::disk::Disk;
 use crate::engine::images::ImageSet;
 use crate::engine::inner::{self, Inner};
+use crate::engine::lossy::Lossy;
 use crate::engine::signal;
 use crate::engine::{self, RunEngine};
 use crate::error::{HarnessError, Result};
@@ -39,6 +40,9 @@ pub struct Cluster {
     /// The disks of replicas that have one (see `engine::disk`), by replica.
     pub disks: std::collections::BTreeMap<String, Disk>,
     guard: Mutex<Option<RunGuard>>,
+    /// The lossyfs mounts over the disks of `lossy` disks, by replica. After `guard`: fields
+    /// drop in order, and a lossyfs stops quickly only once the containers are gone.
+    pub lossy: std::collections::BTreeMap<String, std::sync::Arc<Lossy>>,
     recorder: tokio::task::JoinHandle<()>,
     /// The event recorders of the machines' inner engines.
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -65,6 +69,7 @@ impl Cluster {
             addresses,
             timeline,
             disks: Default::default(),
+            lossy: Default::default(),
             guard: Mutex::new(Some(guard)),
             recorder,
             inner_recorders: Mutex::new(vec![]),
@@ -80,8 +85,13 @@ impl Cluster {
                         tokio::task::spawn_blocking(move || Disk::create(&run, &replica, size))
                             .await
                             .expect("disk thread")?;
-                    spec.binds
-                        .push(format!("{}:{}", disk.mount.display(), d.path));
+                    let mut source = disk.mount.clone();
+                    if d.lossy {
+                        let lossy = cluster.start_lossy(&disk).await?;
+                        source = lossy.mount.clone();
+                        cluster.lossy.insert(spec.replica.clone(), lossy);
+                    }
+                    spec.binds.push(format!("{}:{}", source.display(), d.path));
                     cluster.disks.insert(spec.replica.clone(), disk);
                 }
             }
@@ -111,6 +121,9 @@ impl Cluster {
             // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
             // a real machine's set-up is long on disk when its power fails.
             for replica in Scenario::replica_names(service) {
+                if let Some(lossy) = cluster.lossy.get(&replica) {
+                    lossy.command("sync")?;
+                }
                 if let Some(disk) = cluster.disks.get(&replica) {
                     disk.sync();
                 }
@@ -123,6 +136,17 @@ impl Cluster {
             ));
         }
         Ok(cluster)
+    }
+
+    /// Builds lossyfs (cargo: a no-op once built) and mounts it over `disk`.
+    async fn start_lossy(&self, disk: &Disk) -> Result<std::sync::Arc<Lossy>> {
+        let binary = crate::engine::images::host_binary("lossyfs").await?;
+        let lossy = std::sync::Arc::new(Lossy::new(&binary, disk));
+        let l = lossy.clone();
+        tokio::task::spawn_blocking(move || l.start())
+            .await
+            .expect("lossyfs thread")?;
+        Ok(lossy)
     }
 
     /// Brings up the inner engines of a machine service: waits for each dockerd, loads the unit

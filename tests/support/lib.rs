@@ -74,8 +74,8 @@ pub async fn run_passing(name: &str) -> aftershock::report::Report {
 
 /// Runs a scenario against real containers and checks: the run started, its table is printed,
 /// its report files exist, it left nothing behind (no labelled container, network or volume,
-/// no mounted disk, no loop device) and every expectation passed. Returns the report for the
-/// test's own assertions.
+/// no mounted disk, no loop device, no lossyfs mount or process) and every expectation passed.
+/// Returns the report for the test's own assertions.
 pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
     let name = &scenario.name;
     let report = aftershock::run(scenario, &aftershock::RunOptions::default())
@@ -96,6 +96,18 @@ pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
     assert!(
         !mounts.contains(&disks.display().to_string()),
         "a disk of {} is still mounted",
+        report.run_id
+    );
+    let fuse = aftershock::engine::lossy::fuse_mounts(&disks);
+    assert!(
+        fuse.is_empty(),
+        "a lossyfs mount of {} is left: {fuse:?}",
+        report.run_id
+    );
+    let lossyfs = aftershock::engine::lossy::processes(&disks);
+    assert!(
+        lossyfs.is_empty(),
+        "a lossyfs process of {} is still running: pids {lossyfs:?}",
         report.run_id
     );
     let loops = std::process::Command::new("losetup").arg("-a").output();

@@ -46,6 +46,9 @@ pub struct Cache {
     hedge: Duration,
 }
 
+/// A node's index and its answer to a read, boxed so that two reads can race.
+type NodeRead = Pin<Box<dyn Future<Output = (usize, Result<Option<Vec<u8>>, String>)> + Send>>;
+
 impl Cache {
     pub fn new(
         nodes: &[String],
@@ -164,11 +167,7 @@ impl Cache {
     }
 
     /// One node's answer to a read, as a boxed future (so two can race).
-    fn read(
-        &self,
-        i: usize,
-        key: &str,
-    ) -> Pin<Box<dyn Future<Output = (usize, Result<Option<Vec<u8>>, String>)> + Send>> {
+    fn read(&self, i: usize, key: &str) -> NodeRead {
         let (this, k) = (self.clone(), key.to_owned());
         Box::pin(async move { (i, this.call(i, move |c| c.get::<Vec<u8>>(&k)).await) })
     }

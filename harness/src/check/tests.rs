@@ -395,7 +395,14 @@ fn cache_outage_cases() {
     let v =
         |kind, budget, ratio, t: &Timeline| check(&cache_expect(kind, budget, ratio), t).verdict;
     // (expectation, budget s, ratio, timeline, expected verdict label)
-    let cases: Vec<(ExpectationKind, Option<f64>, Option<f64>, Timeline, &str)> = vec![
+    type Case = (
+        ExpectationKind,
+        Option<f64>,
+        Option<f64>,
+        Timeline,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (OomKillWithin, Some(5.0), None, slow.clone(), "PASS"),
         (OomKillWithin, Some(1.0), None, slow.clone(), "FAIL"),
         (

@@ -39,7 +39,8 @@ pub fn process_identity(pid: u32) -> Option<String> {
     Some(format!("{pid}@{start}"))
 }
 
-fn alive(identity: &str) -> bool {
+/// Whether the process of an identity from [`process_identity`] still runs.
+pub(crate) fn alive(identity: &str) -> bool {
     let pid = identity
         .split('@')
         .next()
@@ -201,6 +202,15 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
             total.networks += r.networks;
             total.volumes += r.volumes;
             total.disks += r.disks;
+        }
+    }
+    // Disks (and lossyfs mounts) of dead runs whose engine resources are already gone, from
+    // any checkout on this machine.
+    for (run, run_dir) in super::disk::dead_runs() {
+        tracing::info!(run, "reaping the disks of a dead run");
+        total.disks += super::disk::count(&run_dir);
+        for problem in super::disk::destroy_all(&run_dir) {
+            eprintln!("aftershock: disk cleanup of run {run}: {problem}");
         }
     }
     Ok(total)

@@ -1,12 +1,14 @@
 //! Disks that can lose power: an ext4 file system in a file, on a loop device, mounted on the
-//! host and bind-mounted into a container.
+//! host and bind-mounted into a container (or, `lossy`, under a lossyfs mount: see `lossy.rs`).
 //!
 //! A SIGKILL keeps the page cache, so it loses nothing. A power cut must lose what was not
 //! fsynced: [`Disk::cut`] shuts the file system down with `FS_IOC_SHUTDOWN` and
 //! `NOLOGFLUSH` (nothing more reaches the disk, not even the journal), and [`Disk::remount`]
 //! unmounts and mounts it again, which replays the journal as a reboot would. The disks of a
 //! run live in `target/aftershock/<run id>/disks/`; teardown and the reaper unmount and detach
-//! them.
+//! them. Each run with disks is also registered machine-wide (`/tmp/aftershock/disks/<run>`:
+//! its owner process and its disks directory), so the reaper of any later run — from any
+//! checkout, even when the dead run's containers are already gone — finds them ([`dead_runs`]).
 
 use crate::error::{HarnessError, Result};
 use std::path::{Path, PathBuf};
@@ -52,6 +54,7 @@ impl Disk {
         let mount = dir.join(name);
         std::fs::create_dir_all(&mount)
             .map_err(HarnessError::io(format!("create {}", mount.display())))?;
+        register(run_id, &dir)?;
         let image = dir.join(format!("{name}.img"));
         let file = std::fs::File::create(&image)
             .map_err(HarnessError::io(format!("create {}", image.display())))?;
@@ -160,7 +163,11 @@ pub fn destroy_all(run_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return vec![];
     };
-    let mut problems = vec![];
+    // A lossyfs over a disk keeps its backing busy: it goes first.
+    let mut problems = super::lossy::stop_all(&dir);
+    if let Some(run) = run_dir.file_name() {
+        let _ = std::fs::remove_file(registry().join(run));
+    }
     for image in entries
         .flatten()
         .map(|e| e.path())
@@ -180,6 +187,37 @@ pub fn destroy_all(run_dir: &Path) -> Vec<String> {
         let _ = std::fs::remove_dir(&mount);
     }
     problems
+}
+
+/// Where runs with disks are registered: one file per run, `<owner identity>\n<disks dir>`.
+fn registry() -> PathBuf {
+    super::images::lock_dir().join("disks")
+}
+
+fn register(run_id: &str, disks: &Path) -> Result<()> {
+    let dir = registry();
+    std::fs::create_dir_all(&dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+    let owner = super::cleanup::process_identity(std::process::id()).unwrap_or_default();
+    let entry = dir.join(run_id);
+    std::fs::write(&entry, format!("{owner}\n{}", disks.display()))
+        .map_err(HarnessError::io(format!("write {}", entry.display())))
+}
+
+/// The registered runs whose owner process is gone: (run id, run directory).
+pub fn dead_runs() -> Vec<(String, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(registry()) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path()).ok()?;
+            let (owner, disks) = text.split_once('\n')?;
+            let run_dir = Path::new(disks.trim()).parent()?.to_path_buf();
+            (!super::cleanup::alive(owner))
+                .then(|| (e.file_name().to_string_lossy().into_owned(), run_dir))
+        })
+        .collect()
 }
 
 /// How many disk images a run directory holds.

@@ -106,10 +106,10 @@ fn binaries_of(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Builds the workspace binaries with cargo (release) and returns their paths.
-fn build_binaries(names: &[String]) -> Result<Vec<(String, PathBuf)>> {
+/// Builds the workspace binaries with one cargo invocation (release) and returns their paths.
+fn build_binaries(names: &[String]) -> Result<BTreeMap<String, PathBuf>> {
     if names.is_empty() {
-        return Ok(vec![]);
+        return Ok(BTreeMap::new());
     }
     let root = project_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -135,6 +135,17 @@ fn build_binaries(names: &[String]) -> Result<Vec<(String, PathBuf)>> {
         .iter()
         .map(|n| (n.clone(), target.join("release").join(n)))
         .collect())
+}
+
+/// Builds a workspace binary that runs on the host (lossyfs) with `cargo build --release`,
+/// holding the build lock, and returns its path.
+pub async fn host_binary(name: &str) -> Result<PathBuf> {
+    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
+    let names = vec![name.to_string()];
+    let built = tokio::task::spawn_blocking(move || build_binaries(&names))
+        .await
+        .expect("build thread panicked")?;
+    Ok(built.into_iter().next().map(|(_, p)| p).unwrap_or_default())
 }
 
 async fn image_exists(docker: &Docker, tag: &str) -> bool {
@@ -178,16 +189,39 @@ impl FileLock {
 pub async fn ensure(docker: &Docker) -> Result<ImageSet> {
     let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
     let root = project_root().join("images");
+    // The workspace binaries and the base rootfs do not depend on each other: cargo (CPU)
+    // runs while debootstrap (mostly downloads and unpacking) does, which saves most of the
+    // shorter of the two on a cold machine.
+    let wanted: Vec<String> = SERVICE_IMAGES
+        .iter()
+        .flat_map(|name| binaries_of(&root.join(name)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let cargo = tokio::task::spawn_blocking(move || build_binaries(&wanted));
     let mut hasher = Sha256::new();
     hash_dir(&mut hasher, &root.join("base"))?;
     let base = format!("aftershock/base:{}", short(hasher));
-    if !image_exists(docker, &base).await {
-        build_base(docker, &root.join("base"), &base).await?;
-    }
+    let base_built = if image_exists(docker, &base).await {
+        Ok(())
+    } else {
+        build_base(docker, &root.join("base"), &base).await
+    };
+    let built = cargo.await.map_err(|e| HarnessError::ImageBuild {
+        image: "workspace binaries".into(),
+        message: e.to_string(),
+    })??;
+    base_built?;
     let mut services = BTreeMap::new();
     for name in SERVICE_IMAGES {
         let dir = root.join(name);
-        let binaries = build_binaries(&binaries_of(&dir))?;
+        let binaries: Vec<(String, PathBuf)> = binaries_of(&dir)
+            .into_iter()
+            .map(|n| {
+                let path = built[&n].clone();
+                (n, path)
+            })
+            .collect();
         let mut hasher = Sha256::new();
         hasher.update(base.as_bytes());
         hash_dir(&mut hasher, &dir)?;

@@ -10,6 +10,7 @@ pub mod disk;
 pub mod events;
 pub mod images;
 pub mod inner;
+pub mod lossy;
 pub mod netns;
 pub mod oom;
 pub mod signal;

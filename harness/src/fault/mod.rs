@@ -19,8 +19,9 @@ use crate::scenario::{Fault, FaultKind};
 use crate::timeline::{now, EventKind};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 pub use select::resolve;
@@ -33,6 +34,7 @@ pub fn start_all(
     until: Instant,
     seed: u64,
 ) -> Vec<JoinHandle<Result<()>>> {
+    let locks = ReplicaLocks::default();
     cluster
         .scenario
         .faults
@@ -42,9 +44,10 @@ pub fn start_all(
             let cluster = cluster.clone();
             let fault = fault.clone();
             let rng = generator(seed, i);
+            let locks = locks.clone();
             tokio::spawn(async move {
                 tokio::time::sleep_until((start + fault.at).into()).await;
-                carry_out(&cluster, &fault, rng, until).await
+                carry_out(&cluster, &fault, rng, until, &locks).await
             })
         })
         .collect()
@@ -77,12 +80,40 @@ pub fn generator(seed: u64, index: usize) -> ChaCha8Rng {
     rng
 }
 
+/// One lock per replica. A fault holds the locks of the replicas it hits from applying until it
+/// has healed (and inspected them), so a later fault on the same replica waits for it instead
+/// of acting on a container that is still starting. (Found the hard way: a power cut that froze
+/// PostgreSQL while the previous cut's heal was exec'ing into it left `runc exec` frozen
+/// forever under the cgroup v1 freezer, and the engine with it.)
+#[derive(Clone, Default)]
+pub struct ReplicaLocks(Arc<std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>);
+
+impl ReplicaLocks {
+    /// Waits for the locks of `replicas` (in name order, so two faults never deadlock).
+    pub async fn hold(&self, replicas: &[String]) -> Vec<tokio::sync::OwnedMutexGuard<()>> {
+        let locks: Vec<_> = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let names: BTreeSet<&String> = replicas.iter().collect();
+            names
+                .into_iter()
+                .map(|r| map.entry(r.clone()).or_default().clone())
+                .collect()
+        };
+        let mut held = Vec::with_capacity(locks.len());
+        for lock in locks {
+            held.push(lock.lock_owned().await);
+        }
+        held
+    }
+}
+
 /// Applies one fault and heals it; the heal runs even when applying failed.
 pub async fn carry_out(
     cluster: &Cluster,
     fault: &Fault,
     mut rng: ChaCha8Rng,
     until: Instant,
+    locks: &ReplicaLocks,
 ) -> Result<()> {
     let service = cluster.service(fault.target.get_ref())?;
     let targets = resolve(&fault.select, service, &cluster.addresses, &mut rng)
@@ -91,10 +122,23 @@ pub async fn carry_out(
             fault: fault.name.clone(),
             message,
         })?;
+    let waiting = Instant::now();
+    let _held = locks.hold(&targets).await;
+    if waiting.elapsed() > Duration::from_millis(5) {
+        cluster.timeline.note(format!(
+            "{}: waited {:.2}s for an earlier fault on {} to heal",
+            fault.name,
+            waiting.elapsed().as_secs_f64(),
+            targets.join(", ")
+        ));
+    }
     let applied = match fault.kind {
         FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
         FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
-        FaultKind::PowerCut => power_cut::cut(cluster, fault, &targets).await,
+        FaultKind::PowerCut => {
+            let seed = rand::Rng::gen(&mut rng);
+            power_cut::cut(cluster, fault, &targets, seed).await
+        }
         FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
         // Applies, measures and heals by itself (its heal is the engines' return).
         FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,

@@ -5,11 +5,19 @@
 //! flushing its journal (`FS_IOC_SHUTDOWN` + `NOLOGFLUSH`: un-fsynced data and renames are
 //! gone) → kill. The power comes back in [`restore`]: mount again (the journal replays) →
 //! start → measure restart-to-serving → ask the service what it recovered and check it.
+//!
+//! On a `lossy` disk (lossyfs between the container and the disk, `engine::lossy`) lossyfs
+//! loses first, deterministically, and acknowledges what it dropped: `lose` after the freeze,
+//! or with `tear` a torn write — armed *before* the freeze, because a durable writer has
+//! nothing un-fsynced between its writes and a frozen one never fsyncs: lossyfs fails the
+//! next fsync that carries writes (the power fails while the disk writes them), keeps a
+//! seeded prefix of whole sectors and answers EIO from then on. The steps above follow. On
+//! restore lossyfs is stopped before the disk is mounted again and started after.
 
 use super::measure;
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::Fault;
+use crate::scenario::{Fault, Preset};
 use crate::timeline::{now, Event, EventKind};
 use std::time::{Duration, Instant};
 
@@ -21,13 +29,22 @@ fn no_disk(fault: &Fault, replica: &str) -> HarnessError {
 }
 
 /// Cuts the power of each target, one after another.
-pub async fn cut(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
-    for r in targets {
+pub async fn cut(cluster: &Cluster, fault: &Fault, targets: &[String], seed: u64) -> Result<()> {
+    for (i, r) in targets.iter().enumerate() {
         let disk = cluster.disks.get(r).ok_or_else(|| no_disk(fault, r))?;
         let at = now();
+        let lossy = cluster.lossy.get(r).cloned();
+        let mut lost = None;
+        if let (Some(l), Some(sector)) = (&lossy, fault.tear_bytes()) {
+            let seed = seed.wrapping_add(i as u64);
+            lost = Some(lossy_command(l, format!("tear {seed} {sector} 3000")).await?);
+        }
         let started = Instant::now();
         cluster.engine.pause(r).await?;
         let paused = started.elapsed();
+        if let (Some(l), None) = (&lossy, &lost) {
+            lost = Some(lossy_command(l, "lose".into()).await?);
+        }
         let disk_ = disk.clone();
         let cut = tokio::task::spawn_blocking(move || disk_.cut())
             .await
@@ -43,18 +60,25 @@ pub async fn cut(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let mut detail = format!(
+            "froze {r} in {:.1} ms, cut its disk's power (FS_IOC_SHUTDOWN, NOLOGFLUSH) in {:.1} ms, killed it",
+            paused.as_secs_f64() * 1e3,
+            cut.as_secs_f64() * 1e3
+        );
+        if let Some(answer) = &lost {
+            detail = format!("lossyfs: {answer}; then {detail}");
+        }
         cluster.timeline.push(Event {
             at,
             kind: EventKind::FaultApplied {
                 fault: fault.name.clone(),
                 targets: vec![r.clone()],
-                detail: format!(
-                    "froze {r} in {:.1} ms, cut its disk's power (FS_IOC_SHUTDOWN, NOLOGFLUSH) in {:.1} ms, killed it",
-                    paused.as_secs_f64() * 1e3,
-                    cut.as_secs_f64() * 1e3
-                ),
+                detail,
             },
         });
+        if let Some(answer) = &lost {
+            record_loss(cluster, r, answer);
+        }
     }
     Ok(())
 }
@@ -68,9 +92,24 @@ pub async fn restore(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Re
             .get(r)
             .ok_or_else(|| no_disk(fault, r))?
             .clone();
-        let took = tokio::task::spawn_blocking(move || disk.remount())
-            .await
-            .expect("remount thread")?;
+        let lossy = cluster.lossy.get(r).cloned();
+        let took = tokio::task::spawn_blocking(move || {
+            // lossyfs holds the disk's files: it stops first and starts again on the new mount.
+            if let Some(l) = &lossy {
+                if let Some(problem) = l.stop().into_iter().next() {
+                    return Err(HarnessError::io("stop lossyfs")(std::io::Error::other(
+                        problem,
+                    )));
+                }
+            }
+            let took = disk.remount()?;
+            if let Some(l) = &lossy {
+                l.start()?;
+            }
+            Ok(took)
+        })
+        .await
+        .expect("remount thread")?;
         measure(
             cluster,
             fault,
@@ -102,6 +141,10 @@ pub async fn inspect(
         started.elapsed().as_secs_f64() * 1e3,
         "from start after the power came back to answering again",
     );
+    if !service.is(Preset::Datastore) {
+        // The recovery report and the checker below are our datastore's own.
+        return Ok(());
+    }
     for r in targets {
         let stats =
             crate::services::datastore::stats(&cluster.addresses[r], Duration::from_secs(2)).await;
@@ -173,6 +216,44 @@ pub async fn inspect(
         }
     }
     Ok(())
+}
+
+/// Sends a command to a lossyfs and waits for its acknowledgement.
+async fn lossy_command(
+    lossy: &std::sync::Arc<crate::engine::lossy::Lossy>,
+    line: String,
+) -> Result<String> {
+    let l = lossy.clone();
+    tokio::task::spawn_blocking(move || l.command(&line))
+        .await
+        .expect("lossyfs thread")
+}
+
+/// Puts what lossyfs said it kept and dropped (`key=N` words of its answer) on the timeline.
+fn record_loss(cluster: &Cluster, replica: &str, answer: &str) {
+    let number = |key: &str| {
+        answer
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    for (key, unit, words) in [
+        (
+            "kept_bytes",
+            "bytes",
+            "un-fsynced bytes that reached the disk in the cut (a torn write's prefix)",
+        ),
+        ("dropped_bytes", "bytes", "un-fsynced bytes lost in the cut"),
+        (
+            "undone_ops",
+            "ops",
+            "un-fsynced entry operations (create, rename, unlink) undone in the cut",
+        ),
+    ] {
+        if let Some(v) = number(key) {
+            measure_unit(cluster, &format!("{replica}/lossyfs-{key}"), v, unit, words);
+        }
+    }
 }
 
 fn measure_unit(cluster: &Cluster, name: &str, value: f64, unit: &str, what: &str) {

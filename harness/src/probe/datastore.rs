@@ -1,5 +1,6 @@
-//! The datastore append probe: one record per sample (its payload is the sample number), and
-//! at the end a read-back of the log in order — which acknowledged records survived a cut.
+//! The datastore append probe: one record per sample (its payload is the sample number,
+//! padded to `record_bytes` when set), and at the end a read-back of the log in order — which
+//! acknowledged records survived a cut.
 
 use super::ledger::Ledger;
 use super::Sampler;
@@ -10,14 +11,16 @@ pub struct Appender {
     ledger: Ledger,
     ip: String,
     connection: Option<Connection>,
+    record_bytes: usize,
 }
 
 impl Appender {
-    pub fn new(name: &str, ip: &str) -> Self {
+    pub fn new(name: &str, ip: &str, record_bytes: Option<usize>) -> Self {
         Appender {
             ledger: Ledger::new(name),
             ip: ip.into(),
             connection: None,
+            record_bytes: record_bytes.unwrap_or(0),
         }
     }
 
@@ -30,7 +33,10 @@ impl Appender {
                 records
                     .iter()
                     .map(|r| {
-                        r.parse::<u64>()
+                        r.split(' ')
+                            .next()
+                            .unwrap_or_default()
+                            .parse::<u64>()
                             .map_err(|_| format!("a record that was never written: {r:?}"))
                     })
                     .collect()
@@ -50,7 +56,12 @@ impl Sampler for Appender {
         }
         let conn = self.connection.as_mut().expect("set above");
         self.ledger.sending(seq);
-        let answer = conn.ask(&format!("append {seq}")).await;
+        let mut payload = seq.to_string();
+        if payload.len() + 1 < self.record_bytes {
+            payload.push(' ');
+            payload.extend(std::iter::repeat_n('x', self.record_bytes - payload.len()));
+        }
+        let answer = conn.ask(&format!("append {payload}")).await;
         let outcome = match answer {
             Ok(a) if a.starts_with("ok ") => Ok(()),
             Ok(a) => Err(a),

@@ -196,7 +196,7 @@ pub fn start_all(
                     sample_until(&p, w, until, &t).await
                 })),
                 ProbeKind::DatastoreAppend => Running::Appends(tokio::spawn(async move {
-                    let w = datastore::Appender::new(&p.name, &a[&replicas[0]]);
+                    let w = datastore::Appender::new(&p.name, &a[&replicas[0]], p.record_bytes);
                     sample_until(&p, w, until, &t).await
                 })),
                 ProbeKind::PostgresInsert => Running::Inserts(tokio::spawn(async move {

@@ -131,6 +131,7 @@ impl ScenarioBuilder {
             port: None,
             status: None,
             command: vec![],
+            record_bytes: None,
         });
         self
     }
@@ -168,6 +169,7 @@ impl ScenarioBuilder {
             delay: None,
             loss_percent: None,
             port: None,
+            tear: None,
         });
         self
     }

@@ -224,6 +224,11 @@ pub struct DiskSpec {
     pub size_mb: u64,
     /// Where it is mounted inside the container.
     pub path: String,
+    /// Put lossyfs (our FUSE file system, see `lossyfs/`) between the container and the disk:
+    /// un-fsynced writes and entry operations stay in memory, so a power cut loses exactly
+    /// them and can tear the last writes (`tear` on the `power-cut` fault).
+    #[serde(default)]
+    pub lossy: bool,
 }
 
 /// How a machine's init starts its units.
@@ -411,6 +416,10 @@ pub struct Probe {
     /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
     #[serde(default)]
     pub push: bool,
+    /// For `datastore-append`: pad each record's payload to this many bytes (`<n> xxx…`), so
+    /// that a record spans several sectors and a power cut can tear it.
+    #[serde(default)]
+    pub record_bytes: Option<usize>,
 }
 
 fn default_interval() -> Duration {
@@ -560,6 +569,22 @@ pub struct Fault {
     /// service's `ready` port; a refused connection counts as reaching the replica).
     #[serde(default)]
     pub port: Option<u16>,
+    /// For `power-cut` on a `lossy` disk: the power fails while the disk writes the last
+    /// writes, and a seeded prefix of them survives, in whole sectors of this size (`"512B"`
+    /// or `"4KiB"`): a torn write. Without it the cut loses every un-fsynced write whole.
+    #[serde(default)]
+    pub tear: Option<String>,
+}
+
+impl Fault {
+    /// The sector size of `tear` in bytes (None when absent or not `512B`/`4KiB`).
+    pub fn tear_bytes(&self) -> Option<u64> {
+        match self.tear.as_deref()? {
+            "512B" | "512" => Some(512),
+            "4KiB" | "4096B" | "4096" => Some(4096),
+            _ => None,
+        }
+    }
 }
 
 fn default_select() -> Select {

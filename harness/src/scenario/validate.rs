@@ -290,6 +290,28 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
+        if let Some(tear) = &f.tear {
+            let problem = if f.kind != FaultKind::PowerCut {
+                Some("`tear` belongs to a power-cut fault".to_string())
+            } else if f.tear_bytes().is_none() {
+                Some(format!(
+                    "`tear = \"{tear}\"`: the sector size is \"512B\" or \"4KiB\""
+                ))
+            } else if !svc.disk.as_ref().is_some_and(|d| d.lossy) {
+                Some(format!(
+                    "`tear` needs `{}` to have a `lossy = true` disk",
+                    svc.name
+                ))
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                return Err((
+                    Anchor::Span(f.target.span()),
+                    format!("fault `{}`: {p}", f.name),
+                ));
+            }
+        }
         if f.kind == FaultKind::Leak {
             let problem = if !svc.is(Preset::Memcached) {
                 Some("needs a memcached service (its image carries the leak agent)")

@@ -1,0 +1,120 @@
+//! The control socket: one command per line, one answer per line (`ok …` saying what was
+//! done, or `err …`), so the caller knows the fault landed before it goes on.
+//!
+//! - `status` → `ok status power=on|off pending_writes=N pending_bytes=B pending_ops=M`
+//! - `sync` → makes everything durable (as `syncfs`): `ok sync writes=N bytes=B ops=M`
+//! - `lose` → the power fails: every un-fsynced write and entry operation is gone:
+//!   `ok lose kept_bytes=0 dropped_bytes=B writes=N undone_ops=M power=off`
+//! - `tear SEED 512|4096 [WAIT_MS]` → the power fails while the disk writes the pending
+//!   writes: a seeded prefix, a whole number of sectors, survives; the rest is lost. With
+//!   `WAIT_MS` and nothing pending, waits that long for the next fsync and fails during it
+//!   (a durable writer has nothing pending between its writes). Answers like `lose`, plus
+//!   `seed=`, `granularity=`, `waited_ms=`.
+//! - `on` → the power comes back (the file system serves what survived).
+//! - `quit` → unmounts and exits.
+
+use crate::fs::{Armed, Shared};
+use crate::state::Loss;
+use crate::Error;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+/// The longest a `tear` waits for an fsync.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+fn loss_line(what: &str, loss: &Loss) -> String {
+    format!(
+        "ok {what} kept_bytes={} dropped_bytes={} writes={} undone_ops={} undo_failures={} power=off",
+        loss.kept_bytes, loss.dropped_bytes, loss.writes, loss.undone_ops, loss.undo_failures
+    )
+}
+
+/// Carries out one command line; the answer, and whether to quit.
+pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let bad = || Error::BadCommand(line.to_string());
+    let answer = match words.as_slice() {
+        ["status"] => {
+            let inner = shared.lock();
+            let p = inner.state.pending();
+            format!(
+                "ok status power={} pending_writes={} pending_bytes={} pending_ops={}",
+                if inner.state.powered { "on" } else { "off" },
+                p.writes,
+                p.bytes,
+                p.ops
+            )
+        }
+        ["sync"] => {
+            let p = shared.lock().state.sync_all().map_err(Error::io("sync"))?;
+            format!(
+                "ok sync writes={} bytes={} ops={}",
+                p.writes, p.bytes, p.ops
+            )
+        }
+        ["lose"] => loss_line("lose", &shared.lock().state.lose()),
+        ["tear", seed, granularity, wait @ ..] => {
+            let seed: u64 = seed.parse().map_err(|_| bad())?;
+            let granularity: u64 = match *granularity {
+                "512" => 512,
+                "4096" => 4096,
+                _ => return Err(bad()),
+            };
+            let wait = match wait {
+                [] => Duration::ZERO,
+                [ms] => Duration::from_millis(ms.parse().map_err(|_| bad())?).min(MAX_WAIT),
+                _ => return Err(bad()),
+            };
+            let (loss, waited) = shared
+                .arm(Armed { seed, granularity }, wait)
+                .map_err(Error::io("tear"))?;
+            format!(
+                "{} seed={seed} granularity={granularity} waited_ms={}",
+                loss_line("tear", &loss),
+                waited.as_millis()
+            )
+        }
+        ["on"] => {
+            shared.lock().state.powered = true;
+            "ok on".to_string()
+        }
+        ["quit"] => return Ok(("ok quit".to_string(), true)),
+        _ => return Err(bad()),
+    };
+    Ok((answer, false))
+}
+
+fn serve_one(shared: &Shared, stream: UnixStream, quit: &Sender<()>) -> std::io::Result<()> {
+    let mut out = stream.try_clone()?;
+    for line in BufReader::new(stream).lines().take(100_000) {
+        let line = line?;
+        let (answer, stop) = match execute(shared, line.trim()) {
+            Ok(a) => a,
+            Err(e) => (format!("err {e}"), false),
+        };
+        tracing::info!(command = line.trim(), %answer, "control");
+        out.write_all(answer.as_bytes())?;
+        out.write_all(b"\n")?;
+        if stop {
+            let _ = quit.send(());
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Serves the control socket until the process ends; connections one at a time.
+pub fn serve(shared: Shared, listener: UnixListener, quit: Sender<()>) {
+    for stream in listener.incoming() {
+        match stream {
+            Ok(s) => {
+                if let Err(e) = serve_one(&shared, s, &quit) {
+                    tracing::warn!(error = %e, "control connection");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "control accept"),
+        }
+    }
+}
