@@ -33,6 +33,14 @@ fn the_tutorial_scenario_is_valid() {
     );
 }
 
+#[test]
+fn the_example_scenarios_are_valid() {
+    assert!(
+        load_all("scenarios/examples") >= 1,
+        "expected scenarios/examples/postgres-replica.toml"
+    );
+}
+
 const GOOD: &str = r#"
 name = "t"
 duration = "10s"
@@ -238,19 +246,7 @@ fn cache_scenarios_are_checked_before_anything_starts() {
         ("uses = [\"pg\", \"mc\"]", "uses = [\"mc\"]", &["postgres"]),
     ];
     for (from, to, words) in cases {
-        assert!(CACHE.contains(from), "test bug: {from:?}");
-        let text = CACHE.replacen(from, to, 1);
-        let e = scenario::parse("cache.toml", &text)
-            .map(|_| ())
-            .expect_err(&format!("accepted: {from:?} → {to:?}"))
-            .to_string();
-        assert!(e.starts_with("cache.toml:"), "{e}");
-        for w in *words {
-            assert!(
-                e.contains(w),
-                "{from:?} → {to:?}: {e:?} should mention {w:?}"
-            );
-        }
+        rejected("cache.toml", CACHE, from, to, words);
     }
 }
 
@@ -344,6 +340,134 @@ fn machine_scenarios_are_checked_before_anything_starts() {
     }
 }
 
+const GENERIC: &str = r#"
+name = "g"
+duration = "20s"
+
+[[topology.service]]
+name = "db"
+image = "postgres"
+volumes = ["data:/var/lib/postgresql"]
+memory_mib = 256
+cpus = 0.5
+ready = { tcp = 5432 }
+
+[[topology.service]]
+name = "web"
+image = "toy-api"
+uses = ["db"]
+command = ["--verbose"]
+ready = { http = 8080, path = "/healthz" }
+
+[[probe]]
+name = "db-port"
+kind = "tcp"
+target = "db"
+port = 5432
+
+[[probe]]
+name = "db-query"
+kind = "exec"
+target = "db"
+command = ["psql", "-U", "postgres", "-c", "SELECT 1"]
+
+[[fault]]
+name = "slow"
+kind = "netem"
+at = "5s"
+target = "db"
+delay = "100ms"
+down_for = "5s"
+
+[[expect]]
+kind = "fault-verified"
+fault = "slow"
+"#;
+
+#[test]
+fn generic_services_probes_and_faults_are_checked_before_anything_starts() {
+    let s = scenario::parse("generic.toml", GENERIC).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.topology.services[0].preset, None);
+    assert_eq!(s.topology.services[1].command, vec!["--verbose"]);
+    // (replace this, with this, expected line, words the message must contain)
+    let cases: &[(&str, &str, usize, &[&str])] = &[
+        (
+            "image = \"postgres\"",
+            "image = \"postgress\"",
+            6,
+            &["unknown image `postgress`", "postgres", "images build"],
+        ),
+        ("image = \"postgres\"\n", "", 6, &["needs `image`"]),
+        ("data:/var", "data:var", 6, &["name:/absolute/path"]),
+        ("cpus = 0.5", "cpus = 0.0", 6, &["cpus"]),
+        (
+            "ready = { tcp = 5432 }",
+            "ready = { tcp = 5432, exec = [\"true\"] }",
+            6,
+            &["exactly one of"],
+        ),
+        (
+            "uses = [\"db\"]",
+            "uses = [\"dbx\"]",
+            16,
+            &["unknown service `dbx`"],
+        ),
+        ("port = 5432\n", "", 21, &["needs `port`"]),
+        (
+            "command = [\"psql\", \"-U\", \"postgres\", \"-c\", \"SELECT 1\"]",
+            "",
+            27,
+            &["needs `command`"],
+        ),
+        ("delay = \"100ms\"\n", "", 33, &["delay", "loss_percent"]),
+        (
+            "kind = \"netem\"",
+            "kind = \"pause\"",
+            33,
+            &["belong to netem faults"],
+        ),
+        (
+            "target = \"db\"\ndelay",
+            "target = \"dv\"\ndelay",
+            36,
+            &["unknown service `dv`", "db, web"],
+        ),
+        (
+            "kind = \"fault-verified\"",
+            "kind = \"fault-verifed\"",
+            41,
+            &["fault-verifed"],
+        ),
+    ];
+    for (from, to, line, words) in cases {
+        let e = rejected("generic.toml", GENERIC, from, to, words);
+        assert!(
+            e.starts_with(&format!("generic.toml:{line}:")),
+            "{from:?} → {to:?}: {e}"
+        );
+    }
+}
+
+/// Parses `base` with `from` replaced by `to` as file `file`: it must be rejected with an error
+/// that names the file and contains every word. Returns the error's text.
+fn rejected(file: &str, base: &str, from: &str, to: &str, words: &[&str]) -> String {
+    assert!(base.contains(from), "test bug: {from:?}");
+    let text = base.replacen(from, to, 1);
+    let e = scenario::parse(file, &text)
+        .map(|_| ())
+        .expect_err(&format!("accepted: {from:?} → {to:?}"))
+        .to_string();
+    println!("{e}");
+    assert!(e.starts_with(&format!("{file}:")), "{e}");
+    for w in words {
+        assert!(
+            e.contains(w),
+            "{from:?} → {to:?}: {e:?} should mention {w:?}"
+        );
+    }
+    e
+}
+
 /// The remediated power cut's file: a lossy disk and a tearing cut.
 #[test]
 fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
@@ -362,17 +486,6 @@ fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
         ("kind = \"power-cut\"", "kind = \"restart\"", &["power-cut"]),
     ];
     for (from, to, words) in cases {
-        assert!(good.contains(from), "test bug: {from:?}");
-        let e = scenario::parse("tear.toml", &good.replacen(from, to, 1))
-            .map(|_| ())
-            .expect_err(&format!("accepted: {from:?} → {to:?}"))
-            .to_string();
-        assert!(e.starts_with("tear.toml:"), "{e}");
-        for w in *words {
-            assert!(
-                e.contains(w),
-                "{from:?} → {to:?}: {e:?} should mention {w:?}"
-            );
-        }
+        rejected("tear.toml", &good, from, to, words);
     }
 }

@@ -99,7 +99,7 @@ impl Cluster {
             for r in futures_util::future::join_all(creations).await {
                 r?;
             }
-            if service.preset == Preset::Machine {
+            if service.is(Preset::Machine) {
                 cluster
                     .provision_machines(service, images.tag("machine-unit")?)
                     .await?;
@@ -108,7 +108,7 @@ impl Cluster {
                 .wait_ready(
                     service,
                     &Scenario::replica_names(service),
-                    services::READY_TIMEOUT,
+                    services::ready_timeout(service),
                 )
                 .await?;
             services::set_up(service, &cluster.addresses)
@@ -216,7 +216,7 @@ impl Cluster {
             .topology
             .services
             .iter()
-            .filter(|s| s.preset == Preset::Machine)
+            .filter(|s| s.is(Preset::Machine))
             .flat_map(Scenario::replica_names)
             .collect();
         for m in &machines {
@@ -256,7 +256,7 @@ impl Cluster {
             })
     }
 
-    /// Polls the preset's readiness check until it passes or `timeout` runs out.
+    /// Polls the service's readiness check until it passes or `timeout` runs out.
     pub async fn wait_ready(
         &self,
         service: &Service,
@@ -266,7 +266,14 @@ impl Cluster {
         let started = Instant::now();
         let mut last = String::from("not checked yet");
         while started.elapsed() < timeout {
-            match services::readiness(&self.scenario, service, replicas, &self.addresses).await {
+            let ready = services::readiness(
+                &self.engine,
+                &self.scenario,
+                service,
+                replicas,
+                &self.addresses,
+            );
+            match ready.await {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
@@ -306,11 +313,9 @@ impl Cluster {
                 signal_spread: Some(killed.signal_spread),
             });
         }
-        let name = match signal {
-            Signal::Kill => "SIGKILL",
-            Signal::Term => "SIGTERM",
-        };
-        let kills = replicas.iter().map(|r| self.engine.api_kill(r, name));
+        let kills = replicas
+            .iter()
+            .map(|r| self.engine.api_kill(r, signal.name()));
         for r in futures_util::future::join_all(kills).await {
             r?;
         }

@@ -30,6 +30,7 @@ pub struct RunOptions {
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
+    preflight(&docker, scenario).await?;
     let _lock = {
         let _step = options
             .progress
@@ -83,6 +84,24 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
     Ok(report)
 }
 
+/// What the host must offer the scenario, checked before the run lock and before anything
+/// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
+/// images are built on the way), and the faults' needs (`fault::preflight`).
+async fn preflight(docker: &bollard::Docker, scenario: &Scenario) -> Result<()> {
+    for service in &scenario.topology.services {
+        let Some(image) = service.image.as_deref().filter(|i| i.contains(':')) else {
+            continue;
+        };
+        if !engine::has_image(docker, image).await? {
+            return Err(HarnessError::UnknownImage {
+                service: service.name.clone(),
+                image: image.to_string(),
+            });
+        }
+    }
+    fault::preflight(scenario).await
+}
+
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
 /// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<images::FileLock> {
@@ -129,6 +148,7 @@ async fn execute(
         watch_observation(step, scenario, timeline, start)
     });
     let probes = probe::start_all(
+        &cluster.engine,
         scenario,
         &cluster.addresses,
         timeline,

@@ -57,6 +57,15 @@ pub enum EventKind {
         targets: Vec<String>,
         detail: String,
     },
+    /// The nemesis checked a fault: that it took effect (`stage` = `applied`) or that it was
+    /// healed (`stage` = `healed`), on the system itself (the engine's state, the kernel's
+    /// freezer, a connection attempt, the qdisc, a measured round trip).
+    FaultVerified {
+        fault: String,
+        stage: String,
+        ok: bool,
+        detail: String,
+    },
     /// An event from the container engine's event stream.
     Container {
         /// The container's name.

@@ -12,8 +12,12 @@ pub fn root() -> PathBuf {
 
 /// Loads `scenarios/<name>.toml`.
 pub fn scenario(name: &str) -> Scenario {
-    let path = root().join("scenarios").join(format!("{name}.toml"));
-    scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    scenario_at(&format!("scenarios/{name}.toml"))
+}
+
+/// Loads the scenario file at `path`, relative to the project root.
+pub fn scenario_at(path: &str) -> Scenario {
+    scenario::load(&root().join(path)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Containers, networks and volumes with an `aftershock.run` label, of any run.
@@ -63,12 +67,18 @@ pub fn assert_file(path: &Path) {
 }
 
 /// Runs the scenario `scenarios/<name>.toml` against real containers and checks what every
-/// incident test needs: the run started, its table is printed, its report files exist, it left
-/// nothing behind (no labelled container, network or volume, no mounted disk, no loop device,
-/// no lossyfs mount or process)
-/// and every expectation passed. Returns the report for the test's own assertions.
+/// incident test needs (see [`run_scenario`]).
 pub async fn run_passing(name: &str) -> aftershock::report::Report {
-    let report = aftershock::run(&scenario(name), &aftershock::RunOptions::default())
+    run_scenario(&scenario(name)).await
+}
+
+/// Runs a scenario against real containers and checks: the run started, its table is printed,
+/// its report files exist, it left nothing behind (no labelled container, network or volume,
+/// no mounted disk, no loop device, no lossyfs mount or process) and every expectation passed.
+/// Returns the report for the test's own assertions.
+pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
+    let name = &scenario.name;
+    let report = aftershock::run(scenario, &aftershock::RunOptions::default())
         .await
         .unwrap_or_else(|e| panic!("the run could not start: {e}"));
     show(&report);

@@ -216,6 +216,11 @@ pub fn check(e: &Expectation, t: &Timeline) -> Outcome {
             "0 deaths".into(),
             containers_survive(t, fault),
         ),
+        ExpectationKind::FaultVerified => (
+            format!("`{fault}` verified: took effect, then healed"),
+            "both verified".into(),
+            fault_verified(t, fault),
+        ),
         ExpectationKind::UnitReaches => (
             format!("unit `{unit}` reaches “{matching}” after `{fault}`"),
             "reached".into(),
@@ -831,4 +836,38 @@ fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged
             )
         }
     }
+}
+
+fn fault_verified(t: &Timeline, fault: &str) -> Judged {
+    let checks: Vec<(String, bool, String)> = t
+        .events()
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::FaultVerified {
+                fault: f,
+                stage,
+                ok,
+                detail,
+            } if f == fault => Some((stage, ok, detail)),
+            _ => None,
+        })
+        .collect();
+    if let Some((stage, _, detail)) = checks.iter().find(|c| !c.1) {
+        let measured = format!("{stage}: not verified");
+        return (measured, None, fail(format!("{stage}: {detail}")));
+    }
+    let stages: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
+    for stage in ["applied", "healed"] {
+        if !stages.contains(&stage) {
+            return unknown(format!(
+                "no verification of `{fault}` {stage} on the timeline"
+            ));
+        }
+    }
+    let measured = checks
+        .iter()
+        .map(|(stage, _, detail)| format!("{stage}: {detail}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (measured, None, Verdict::Pass)
 }

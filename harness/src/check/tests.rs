@@ -654,3 +654,41 @@ fn unit_reaches_cases() {
     let before = with(base(), vec![(1.0, unit("name-conflict"))]);
     assert_matches!(check(&e, &before).verdict, Verdict::Unknown { .. });
 }
+
+#[test]
+fn fault_verified_cases() {
+    let verified = |stages: &[(&str, bool)]| {
+        let events = stages
+            .iter()
+            .map(|(stage, ok)| Event {
+                at: S,
+                kind: EventKind::FaultVerified {
+                    fault: "f".into(),
+                    stage: stage.to_string(),
+                    ok: *ok,
+                    detail: "seen".into(),
+                },
+            })
+            .collect();
+        verdict(
+            ExpectationKind::FaultVerified,
+            None,
+            None,
+            &Timeline::from_events(events),
+        )
+    };
+    assert_eq!(
+        verified(&[("applied", true), ("healed", true)]),
+        Verdict::Pass
+    );
+    assert_matches!(
+        verified(&[("applied", false), ("healed", true)]),
+        Verdict::Fail { .. }
+    );
+    assert_matches!(
+        verified(&[("applied", true), ("healed", false)]),
+        Verdict::Fail { .. }
+    );
+    assert_matches!(verified(&[("applied", true)]), Verdict::Unknown { .. });
+    assert_matches!(verified(&[]), Verdict::Unknown { .. });
+}

@@ -11,6 +11,7 @@ pub mod events;
 pub mod images;
 pub mod inner;
 pub mod lossy;
+pub mod netns;
 pub mod oom;
 pub mod signal;
 pub mod taskstats;
@@ -18,12 +19,12 @@ pub mod taskstats;
 use crate::error::{HarnessError, Result};
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig,
-    HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig,
-    VolumeCreateRequest,
+    HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkDisconnectRequest, NetworkingConfig, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
-    LogsOptionsBuilder,
+    LogsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -49,6 +50,17 @@ pub async fn connect() -> Result<Docker> {
     Ok(docker)
 }
 
+/// Whether the local engine holds an image of this name or tag.
+pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
+    match docker.inspect_image(image).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(HarnessError::engine(format!("inspect image {image}"))(e)),
+    }
+}
+
 /// This machine's host name (part of the labels: the reaper only judges runs of this host).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -63,6 +75,8 @@ pub struct ContainerSpec {
     pub replica: String,
     pub image: String,
     pub env: Vec<String>,
+    /// Replaces the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
     /// Its fixed address on the run's network.
     pub ip: String,
@@ -71,6 +85,8 @@ pub struct ContainerSpec {
     /// Memory limit in bytes; memory+swap is set to the same value, so exceeding it ends in
     /// the kernel's OOM killer, never in swapping.
     pub memory: Option<i64>,
+    /// CPU limit in billionths of a CPU.
+    pub nano_cpus: Option<i64>,
     /// The main process's `oom_score_adj` (positive only: this engine refuses negative ones).
     pub oom_score_adj: Option<i64>,
     /// Extra privileges (Docker-in-Docker machines); None: the engine's defaults.
@@ -202,14 +218,7 @@ impl RunEngine {
     pub async fn start_new(&self, spec: &ContainerSpec) -> Result<()> {
         let name = self.container_name(&spec.replica);
         let network = self.network_name();
-        let endpoint = EndpointSettings {
-            aliases: Some(vec![spec.replica.clone()]),
-            ipam_config: Some(EndpointIpamConfig {
-                ipv4_address: Some(spec.ip.clone()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
+        let endpoint = endpoint(&spec.replica, &spec.ip);
         let mut binds = spec.binds.clone();
         for (suffix, target) in &spec.volumes {
             let volume = format!("{name}-{suffix}");
@@ -229,12 +238,14 @@ impl RunEngine {
             image: Some(spec.image.clone()),
             hostname: Some(spec.replica.clone()),
             env: Some(spec.env.clone()),
+            entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
             labels: Some(self.labels()),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
                 memory: spec.memory,
                 memory_swap: spec.memory,
+                nano_cpus: spec.nano_cpus,
                 oom_score_adj: spec.oom_score_adj,
                 binds: some(binds),
                 cap_add: some(p.cap_add),
@@ -299,6 +310,51 @@ impl RunEngine {
             .map_err(HarnessError::engine(format!("pause container {name}")))
     }
 
+    /// Thaws a paused replica (`docker unpause`).
+    pub async fn unpause(&self, replica: &str) -> Result<()> {
+        let name = self.container_name(replica);
+        self.docker
+            .unpause_container(&name)
+            .await
+            .map_err(HarnessError::engine(format!("unpause container {name}")))
+    }
+
+    /// Stops a replica the engine's way: SIGTERM, SIGKILL after `grace_s` seconds.
+    pub async fn stop(&self, replica: &str, grace_s: i32) -> Result<()> {
+        let name = self.container_name(replica);
+        let options = StopContainerOptionsBuilder::default().t(grace_s).build();
+        self.docker
+            .stop_container(&name, Some(options))
+            .await
+            .map_err(HarnessError::engine(format!("stop container {name}")))
+    }
+
+    /// Takes a replica off the run's network (a partition).
+    pub async fn disconnect(&self, replica: &str) -> Result<()> {
+        let name = self.container_name(replica);
+        let request = NetworkDisconnectRequest {
+            container: name.clone(),
+            force: Some(true),
+        };
+        self.docker
+            .disconnect_network(&self.network_name(), request)
+            .await
+            .map_err(HarnessError::engine(format!("disconnect {name}")))
+    }
+
+    /// Puts a replica back on the run's network with its fixed address and its name.
+    pub async fn reconnect(&self, replica: &str, ip: &str) -> Result<()> {
+        let name = self.container_name(replica);
+        let request = NetworkConnectRequest {
+            container: name.clone(),
+            endpoint_config: Some(endpoint(replica, ip)),
+        };
+        self.docker
+            .connect_network(&self.network_name(), request)
+            .await
+            .map_err(HarnessError::engine(format!("reconnect {name}")))
+    }
+
     /// Runs a command inside a replica's container and waits for it; returns its exit code and
     /// output.
     pub async fn exec_to_end(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
@@ -355,6 +411,12 @@ impl RunEngine {
 
     /// The replica's state: (running, PID of its main process, full container id).
     pub async fn state(&self, replica: &str) -> Result<(bool, i64, String)> {
+        let s = self.status(replica).await?;
+        Ok((s.running, s.pid, s.id))
+    }
+
+    /// What the engine says about a replica's container.
+    pub async fn status(&self, replica: &str) -> Result<Status> {
         let name = self.container_name(replica);
         let info = self
             .docker
@@ -362,10 +424,42 @@ impl RunEngine {
             .await
             .map_err(HarnessError::engine(format!("inspect container {name}")))?;
         let state = info.state.unwrap_or_default();
-        Ok((
-            state.running.unwrap_or(false),
-            state.pid.unwrap_or(0),
-            info.id.unwrap_or_default(),
-        ))
+        let networks = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .map(|n| n.into_keys().collect())
+            .unwrap_or_default();
+        Ok(Status {
+            running: state.running.unwrap_or(false),
+            paused: state.paused.unwrap_or(false),
+            pid: state.pid.unwrap_or(0),
+            id: info.id.unwrap_or_default(),
+            networks,
+        })
+    }
+}
+
+/// A container's state as the engine reports it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub running: bool,
+    pub paused: bool,
+    /// PID of its main process on the host (0 when not running).
+    pub pid: i64,
+    /// Full container id.
+    pub id: String,
+    /// The networks it is attached to.
+    pub networks: Vec<String>,
+}
+
+/// A replica's place on the run's network: its name as an alias, its fixed address.
+fn endpoint(replica: &str, ip: &str) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(vec![replica.to_string()]),
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: Some(ip.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }

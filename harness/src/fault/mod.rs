@@ -3,8 +3,11 @@
 //! Faults are data (`scenario::Fault`); this module executes them. Each fault is applied at
 //! its time, records `fault-applied` with the replicas it hit and what it measured (exit skew,
 //! `die`-event spread, OOM counters and victim), and is **always** healed — after `down_for`, at the end of the
-//! observation, or at once when something went wrong — recording `fault-healed`.
+//! observation, or at once when something went wrong — recording `fault-healed`. The common
+//! faults (kill, restart, pause, stop, partition, netem; `common.rs`) are also verified on the
+//! system after applying and after healing (`fault-verified`).
 
+mod common;
 pub mod daemon_crash;
 mod leak;
 mod power_cut;
@@ -12,7 +15,7 @@ mod select;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Fault, FaultKind, Signal};
+use crate::scenario::{Fault, FaultKind};
 use crate::timeline::{now, EventKind};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -50,6 +53,24 @@ pub fn start_all(
         .collect()
 }
 
+/// What the host must offer for the scenario's faults, checked before anything starts: a
+/// `netem` delay needs the kernel's netem qdisc.
+pub async fn preflight(scenario: &crate::scenario::Scenario) -> Result<()> {
+    let delayed = scenario
+        .faults
+        .iter()
+        .find(|f| f.kind == FaultKind::Netem && f.delay.is_some());
+    if let Some(f) = delayed {
+        if !crate::engine::netns::netem_available().await {
+            return Err(HarnessError::Fault {
+                fault: f.name.clone(),
+                message: "a `delay` needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this host's kernel lacks (`tc qdisc add … netem` says \"Specified qdisc kind is unknown\"); `loss_percent` works without it (iptables in the replica's namespace)".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The generator of the `index`-th fault of a run: every random choice of that fault (which
 /// replicas) comes from it, so the same seed replays the same schedule. Each fault has its own
 /// ChaCha stream of the run's seed (seed 9's second fault does not repeat seed 10's first).
@@ -57,13 +78,6 @@ pub fn generator(seed: u64, index: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index as u64);
     rng
-}
-
-fn signal_name(s: Signal) -> &'static str {
-    match s {
-        Signal::Kill => "SIGKILL",
-        Signal::Term => "SIGTERM",
-    }
 }
 
 /// One lock per replica. A fault holds the locks of the replicas it hits from applying until it
@@ -128,7 +142,13 @@ pub async fn carry_out(
         FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
         // Applies, measures and heals by itself (its heal is the engines' return).
         FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,
+        FaultKind::Pause | FaultKind::Stop | FaultKind::Partition | FaultKind::Netem => {
+            common::apply(cluster, fault, &targets).await
+        }
     };
+    if applied.is_ok() && fault.kind.verified() {
+        common::verify(cluster, fault, &targets, common::Stage::Applied).await;
+    }
     if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
         let heal_at = match fault.down_for {
             Some(d) => Instant::now() + d,
@@ -138,6 +158,9 @@ pub async fn carry_out(
     }
     let restored = match fault.kind {
         FaultKind::PowerCut => power_cut::restore(cluster, fault, &targets).await,
+        FaultKind::Pause | FaultKind::Partition | FaultKind::Netem => {
+            common::undo(cluster, fault, &targets).await
+        }
         _ => Ok(()),
     };
     let started = Instant::now();
@@ -155,6 +178,9 @@ pub async fn carry_out(
         targets: targets.clone(),
         detail,
     });
+    if healed.is_ok() && fault.kind.verified() {
+        common::verify(cluster, fault, &targets, common::Stage::Healed).await;
+    }
     applied?;
     healed?;
     if fault.kind == FaultKind::PowerCut {
@@ -187,7 +213,7 @@ async fn kill(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()
             targets: targets.to_vec(),
             detail: format!(
                 "{} to {} via {how}",
-                signal_name(fault.signal),
+                fault.signal.name(),
                 targets.join(", ")
             ),
         },

@@ -141,7 +141,7 @@ pub async fn inspect(
         started.elapsed().as_secs_f64() * 1e3,
         "from start after the power came back to answering again",
     );
-    if service.preset != Preset::Datastore {
+    if !service.is(Preset::Datastore) {
         // The recovery report and the checker below are our datastore's own.
         return Ok(());
     }

@@ -6,7 +6,6 @@
 
 pub mod consul;
 pub mod datastore;
-pub mod http;
 mod ledger;
 pub mod load;
 pub mod postgres;
@@ -16,8 +15,10 @@ pub mod zookeeper;
 use crate::error::{HarnessError, Result};
 
 use crate::engine::inner::Inner;
-use crate::scenario::{Probe, ProbeKind, Scenario};
-use crate::services::{machine, Addresses};
+use crate::engine::RunEngine;
+use crate::scenario::{Check, Probe, ProbeKind, Scenario};
+use crate::services::generic::Checker;
+use crate::services::{machine, toy_api, Addresses};
 use crate::timeline::{now, EventKind, Timeline};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -142,8 +143,6 @@ pub async fn prepare_all(
     Ok(())
 }
 
-/// Starts every probe of the scenario; they stop by themselves after `observe`. Random
-/// choices (the load probe's keys) come from `seed`.
 /// Runs a sampler without read-back as a task.
 fn plain<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Timeline) -> Running {
     Running::Plain(tokio::spawn(async move {
@@ -151,8 +150,30 @@ fn plain<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Time
     }))
 }
 
-/// Starts every probe of the scenario; they stop by themselves after `observe`.
+/// A generic check (tcp, http, exec) is a sampler like any other.
+impl Sampler for Checker {
+    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, String> {
+        self.once().await
+    }
+}
+
+/// What a `tcp`, `http` or `exec` probe checks.
+fn generic_check(p: &Probe) -> Check {
+    match p.kind {
+        ProbeKind::Tcp => Check::Tcp(p.port.unwrap_or_default()),
+        ProbeKind::Exec => Check::Exec(p.command.clone()),
+        _ => Check::Http {
+            port: p.port.unwrap_or(toy_api::PORT),
+            path: p.path.clone().unwrap_or_else(|| "/".into()),
+            status: p.status,
+        },
+    }
+}
+
+/// Starts every probe of the scenario; they stop by themselves after `observe`. Random
+/// choices (the load probe's keys) come from `seed`.
 pub fn start_all(
+    engine: &RunEngine,
     scenario: &Scenario,
     addresses: &Addresses,
     timeline: &Timeline,
@@ -229,14 +250,12 @@ pub fn start_all(
                     };
                     plain(p, pp, until, t)
                 }
-                ProbeKind::Http => Running::Plain(tokio::spawn(async move {
-                    let h = http::Get::new(
-                        &a[&replicas[0]],
-                        p.path.as_deref().unwrap_or("/"),
-                        p.timeout,
-                    );
-                    sample_until(&p, h, until, &t).await;
-                })),
+                ProbeKind::Http | ProbeKind::Tcp | ProbeKind::Exec => {
+                    let replica = p.on.as_ref().map_or(&replicas[0], |o| o.get_ref());
+                    let check = generic_check(&p);
+                    let c = Checker::new(engine, check, replica, &a[replica], p.timeout);
+                    plain(p, c, until, t)
+                }
             }
         })
         .collect()

@@ -114,6 +114,28 @@ pub fn timeline() -> Vec<Event> {
             detail: "started zk-2, zk-3".into(),
         },
     });
+    for (seconds, stage, detail) in [
+        (
+            5.1,
+            "applied",
+            "zk-2: engine: running=false; zk-3: engine: running=false",
+        ),
+        (
+            13.0,
+            "healed",
+            "zk-2: engine: running=true; zk-3: engine: running=true",
+        ),
+    ] {
+        events.push(Event {
+            at: at(seconds),
+            kind: EventKind::FaultVerified {
+                fault: "restart".into(),
+                stage: stage.into(),
+                ok: true,
+                detail: detail.into(),
+            },
+        });
+    }
     for i in 0..300 {
         let t = i as f64 / 10.0;
         let jitter = ((i * 37) % 11) as f64 / 10.0;

@@ -119,19 +119,29 @@ fn faults(w: &mut String, report: &Report) {
                     fault,
                     targets,
                     detail,
-                } => ("applied", fault, targets, detail),
+                } => ("applied".to_string(), fault, targets.join(", "), detail),
                 EventKind::FaultHealed {
                     fault,
                     targets,
                     detail,
-                } => ("healed", fault, targets, detail),
+                } => ("healed".to_string(), fault, targets.join(", "), detail),
+                EventKind::FaultVerified {
+                    fault,
+                    stage,
+                    ok,
+                    detail,
+                } => {
+                    let verdict = if *ok { "verified" } else { "NOT verified" };
+                    (format!("{stage}: {verdict}"), fault, String::new(), detail)
+                }
                 _ => return None,
             };
             Some(format!(
-                "<tr><td>{}</td><td>{what}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 offset(report, e.at),
+                esc(&what),
                 esc(fault),
-                esc(&targets.join(", ")),
+                esc(&targets),
                 esc(detail)
             ))
         })

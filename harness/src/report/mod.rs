@@ -195,6 +195,18 @@ impl Report {
                 let _ = writeln!(out, "   {} — {}: {reason}", o.verdict.label(), o.title);
             }
         }
+        for e in &self.timeline {
+            if let EventKind::FaultVerified {
+                fault,
+                stage,
+                ok,
+                detail,
+            } = &e.kind
+            {
+                let verdict = if *ok { "verified" } else { "NOT verified" };
+                let _ = writeln!(out, "   fault {fault} {stage}: {verdict} — {detail}");
+            }
+        }
         for m in &self.measurements {
             let _ = writeln!(
                 out,

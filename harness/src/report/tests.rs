@@ -103,6 +103,10 @@ fn html_is_self_contained() {
         page.contains("did not recover within the run"),
         "the failure's reason"
     );
+    assert!(
+        page.contains("applied: verified") && page.contains("healed: verified"),
+        "each fault's verification"
+    );
     for external in ["src=", "href=\"http", "@import", "url("] {
         assert!(
             !page.contains(external),
@@ -188,7 +192,13 @@ fn wrapped_table_cells() {
 #[test]
 fn run_table_prints_where_the_files_are() {
     let t = demo::report().table();
-    for f in ["report.html", "junit.xml", "report.json", "--seed 42"] {
+    for f in [
+        "report.html",
+        "junit.xml",
+        "report.json",
+        "--seed 42",
+        "fault restart applied: verified",
+    ] {
         assert!(t.contains(f), "{t}");
     }
 }

@@ -44,16 +44,64 @@ impl ScenarioBuilder {
     pub fn service(mut self, name: &str, preset: Preset, replicas: usize, uses: &[&str]) -> Self {
         self.scenario.topology.services.push(Service {
             name: name.into(),
-            preset,
+            preset: Some(preset),
+            image: None,
+            entrypoint: None,
             replicas,
             env: BTreeMap::new(),
             uses: uses.iter().map(|u| reference(*u)).collect(),
             disk: None,
             memory_mib: None,
             oom_score_adj: None,
-            args: vec![],
+            command: vec![],
+            volumes: vec![],
+            cpus: None,
+            ready: None,
             machine: None,
         });
+        self
+    }
+
+    /// Adds a generic service: `replicas` containers of `image` (a project image's name or a
+    /// local tag), ready when `ready` passes (None: when running).
+    pub fn generic(
+        mut self,
+        name: &str,
+        image: &str,
+        replicas: usize,
+        ready: Option<Check>,
+    ) -> Self {
+        self = self.service(name, Preset::Memcached, replicas, &[]);
+        if let Some(s) = self.scenario.topology.services.last_mut() {
+            s.preset = None;
+            s.image = Some(image.into());
+            s.ready = ready.map(|check| {
+                let mut r = ReadyCheck {
+                    tcp: None,
+                    http: None,
+                    path: None,
+                    status: None,
+                    exec: None,
+                    timeout: default_ready_timeout(),
+                };
+                match check {
+                    Check::Tcp(port) => r.tcp = Some(port),
+                    Check::Http { port, path, status } => {
+                        (r.http, r.path, r.status) = (Some(port), Some(path), status)
+                    }
+                    Check::Exec(cmd) => r.exec = Some(cmd),
+                }
+                r
+            });
+        }
+        self
+    }
+
+    /// Sets the command of the last service added.
+    pub fn command(mut self, command: &[&str]) -> Self {
+        if let Some(s) = self.scenario.topology.services.last_mut() {
+            s.command = command.iter().map(|c| c.to_string()).collect();
+        }
         self
     }
 
@@ -80,8 +128,20 @@ impl ScenarioBuilder {
             key: None,
             on: None,
             push: false,
+            port: None,
+            status: None,
+            command: vec![],
             record_bytes: None,
         });
+        self
+    }
+
+    /// Points the last probe added at one replica (`on`) and a port (tcp, http).
+    pub fn on(mut self, replica: &str, port: Option<u16>) -> Self {
+        if let Some(p) = self.scenario.probes.last_mut() {
+            p.on = Some(reference(replica));
+            p.port = port;
+        }
         self
     }
 
@@ -106,8 +166,27 @@ impl ScenarioBuilder {
             rejoin_timeout: default_rejoin(),
             leak_mib_per_s: None,
             gap: None,
+            delay: None,
+            loss_percent: None,
+            port: None,
             tear: None,
         });
+        self
+    }
+
+    /// Sets the signal of the last fault added (`kill`, `restart`).
+    pub fn signal(mut self, signal: Signal) -> Self {
+        if let Some(f) = self.scenario.faults.last_mut() {
+            f.signal = signal;
+        }
+        self
+    }
+
+    /// Sets the delay and loss of the last fault added (`netem`).
+    pub fn netem(mut self, delay: Option<Duration>, loss_percent: Option<f64>) -> Self {
+        if let Some(f) = self.scenario.faults.last_mut() {
+            (f.delay, f.loss_percent) = (delay, loss_percent);
+        }
         self
     }
 

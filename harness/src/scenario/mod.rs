@@ -67,13 +67,25 @@ pub struct Topology {
     pub services: Vec<Service>,
 }
 
-/// A service: one or more replicas of a built-in preset on the run's own network.
+/// A service: one or more replicas on the run's own network, described generically (`image`,
+/// `command`, `env`, `volumes`, limits, a `ready` check) or by a built-in `preset`, which
+/// supplies the image, the environment its protocol needs and its readiness.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Unique name; replicas are called `<name>1`, `<name>2`, ... (one replica: `<name>`).
     pub name: String,
-    pub preset: Preset,
+    /// A built-in kind of service; absent for a service described by `image`.
+    #[serde(default)]
+    pub preset: Option<Preset>,
+    /// The image: one of the project's images by name (`postgres`, `memcached`, … — the
+    /// directories of `images/`, built by the harness) or a tag present in the local engine
+    /// (`name:tag`). Default: the preset's image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Replaces the image's entrypoint.
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
     #[serde(default = "one")]
     pub replicas: usize,
     /// Extra environment for every replica.
@@ -93,12 +105,116 @@ pub struct Service {
     /// negative values): how the kernel's OOM killer ranks it.
     #[serde(default)]
     pub oom_score_adj: Option<i64>,
-    /// Extra arguments of the service's command (memcached: `["-m", "128"]`).
+    /// The command (the image's CMD: the arguments of its entrypoint; memcached:
+    /// `["-m", "128"]`). `args` is another name for it.
+    #[serde(default, alias = "args")]
+    pub command: Vec<String>,
+    /// Named volumes, `"name:/path"`: created for each replica with the run's labels (so
+    /// teardown removes them), kept across restarts of the replica.
     #[serde(default)]
-    pub args: Vec<String>,
+    pub volumes: Vec<String>,
+    /// CPU limit of each replica, in CPUs (`0.5`).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// When a replica is ready (default: the preset's check, or the container is running).
+    #[serde(default)]
+    pub ready: Option<ReadyCheck>,
     /// For the `machine` preset: how its units are run (`[topology.service.machine]`).
     #[serde(default)]
     pub machine: Option<MachineOptions>,
+}
+
+/// When a replica counts as ready: exactly one of `tcp`, `http` or `exec`, polled (every
+/// 100 ms, each attempt bounded) until it passes or `timeout` runs out.
+/// `ready = { tcp = 5432 }`, `ready = { http = 8080, path = "/healthz" }`,
+/// `ready = { exec = ["pg_isready"], timeout = "60s" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyCheck {
+    /// A TCP port that accepts a connection.
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    /// An HTTP port whose `path` answers `status` (default: any 2xx).
+    #[serde(default)]
+    pub http: Option<u16>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// A command run inside the replica that exits 0.
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    /// The longest wait for the whole service.
+    #[serde(default = "default_ready_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_ready_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+
+/// One check of a [`ReadyCheck`] or of a generic probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Connects to this port.
+    Tcp(u16),
+    /// GETs `path` on this port; ok on `status` (None: any 2xx).
+    Http {
+        port: u16,
+        path: String,
+        status: Option<u16>,
+    },
+    /// Runs this command inside the replica; ok on exit 0.
+    Exec(Vec<String>),
+}
+
+impl ReadyCheck {
+    /// The check this describes; an error when it is not exactly one of tcp/http/exec.
+    pub fn check(&self) -> Result<Check, String> {
+        let http = self.http.map(|port| Check::Http {
+            port,
+            path: self.path.clone().unwrap_or_else(|| "/".into()),
+            status: self.status,
+        });
+        let all: Vec<Check> = [
+            self.tcp.map(Check::Tcp),
+            http,
+            self.exec.clone().map(Check::Exec),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match <[Check; 1]>::try_from(all) {
+            Ok([one]) => Ok(one),
+            Err(_) => Err("`ready` needs exactly one of `tcp`, `http` or `exec`".into()),
+        }
+    }
+}
+
+impl Preset {
+    /// The project image (directory of `images/`) a preset runs.
+    pub fn image(self) -> &'static str {
+        match self {
+            Preset::Zookeeper => "zookeeper",
+            Preset::ToyApi => "toy-api",
+            Preset::Datastore => "datastore",
+            Preset::Memcached => "memcached",
+            Preset::Postgres => "postgres",
+            Preset::Machine => "machine",
+        }
+    }
+}
+
+impl Service {
+    /// The image asked for: `image`, else the preset's.
+    pub fn image_name(&self) -> Option<&str> {
+        self.image.as_deref().or(self.preset.map(Preset::image))
+    }
+
+    /// Whether this service is of the given preset.
+    pub fn is(&self, preset: Preset) -> bool {
+        self.preset == Some(preset)
+    }
 }
 
 /// A replica's own disk: `disk = { size_mb = 256, path = "/data" }`.
@@ -226,8 +342,14 @@ pub enum ProbeKind {
     ZookeeperWrite,
     /// Asks every member for its mode (`srvr`); ok when some member says leader.
     ZookeeperMode,
-    /// HTTP GET `path` on the service; ok on 2xx.
+    /// HTTP GET `path` on `port` of the service (default 8080, the toy API's); ok on
+    /// `status` (default any 2xx).
     Http,
+    /// A TCP connection to `port`; ok when it is accepted.
+    Tcp,
+    /// Runs `command` inside the replica (`docker exec`); ok on exit 0. Its output (trimmed,
+    /// the first 160 characters) is the sample's detail.
+    Exec,
     /// Appends one record per sample to a datastore; at the end reads back which
     /// acknowledged records survived, and in which order.
     DatastoreAppend,
@@ -266,6 +388,15 @@ pub struct Probe {
     /// Path for `http` and `load` probes.
     #[serde(default)]
     pub path: Option<String>,
+    /// Port of `http` (default 8080) and `tcp` probes.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `http`: the expected status (default: any 2xx).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `exec`: the command run inside the replica.
+    #[serde(default)]
+    pub command: Vec<String>,
     /// `load`: requests per second.
     #[serde(default)]
     pub rate: Option<u32>,
@@ -278,7 +409,8 @@ pub struct Probe {
     /// The consul key of `consul-kv` probes (default: the key written before the fault).
     #[serde(default)]
     pub key: Option<String>,
-    /// For `registry-pull`: the machine whose engine pushes and pulls (default: the last).
+    /// For `registry-pull`: the machine whose engine pushes and pulls (default: the last);
+    /// for `tcp`, `http` and `exec`: the replica observed (default: the first).
     #[serde(default)]
     pub on: Option<Ref>,
     /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
@@ -326,6 +458,10 @@ pub enum Signal {
     Kill,
     #[serde(rename = "TERM")]
     Term,
+    #[serde(rename = "INT")]
+    Int,
+    #[serde(rename = "QUIT")]
+    Quit,
 }
 
 impl Signal {
@@ -333,6 +469,18 @@ impl Signal {
         match self {
             Signal::Kill => libc::SIGKILL,
             Signal::Term => libc::SIGTERM,
+            Signal::Int => libc::SIGINT,
+            Signal::Quit => libc::SIGQUIT,
+        }
+    }
+
+    /// `SIGKILL`, `SIGTERM`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Kill => "SIGKILL",
+            Signal::Term => "SIGTERM",
+            Signal::Int => "SIGINT",
+            Signal::Quit => "SIGQUIT",
         }
     }
 }
@@ -358,6 +506,29 @@ pub enum FaultKind {
     /// SIGKILL the dockerd of each selected machine, one after another `gap` apart; their init
     /// brings it back. Healed when every engine answers again.
     DaemonCrash,
+    /// Freeze the selected replicas (the cgroup freezer, `docker pause`); heal: unpause.
+    /// Verified by the engine's state and the kernel's freezer state.
+    Pause,
+    /// Stop the selected replicas (`docker stop`: SIGTERM, SIGKILL after 2 s); heal: start.
+    Stop,
+    /// Cut the selected replicas off the run's network (`docker network disconnect`): no
+    /// other replica, and not the harness, reaches them; heal: connect again with the same
+    /// address and name. Verified by connection attempts that fail during and succeed after.
+    Partition,
+    /// Delay (`delay`: `tc qdisc … netem`, needs the kernel's netem qdisc) and/or drop at
+    /// random (`loss_percent`: an iptables `statistic` rule) the selected replicas' packets, in
+    /// their network namespace (`nsenter` from the host); heal: delete both. Verified by
+    /// `tc qdisc show` / `iptables -S` and by TCP handshakes measured before, during and after
+    /// (round trip, share lost).
+    Netem,
+}
+
+impl FaultKind {
+    /// Whether the nemesis verifies this kind of fault on the system (took effect, then healed).
+    pub fn verified(self) -> bool {
+        use FaultKind::*;
+        matches!(self, Kill | Restart | Pause | Stop | Partition | Netem)
+    }
 }
 
 /// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
@@ -388,6 +559,16 @@ pub struct Fault {
     /// For `daemon-crash`: time between one machine's crash and the next one's.
     #[serde(default, with = "humantime_serde")]
     pub gap: Option<Duration>,
+    /// For `netem`: the delay added to every packet the replicas send.
+    #[serde(default, with = "humantime_serde")]
+    pub delay: Option<Duration>,
+    /// For `netem`: the share of packets dropped, in percent.
+    #[serde(default)]
+    pub loss_percent: Option<f64>,
+    /// The port the verification of `partition` and `netem` connects to (default: the
+    /// service's `ready` port; a refused connection counts as reaching the replica).
+    #[serde(default)]
+    pub port: Option<u16>,
     /// For `power-cut` on a `lossy` disk: the power fails while the disk writes the last
     /// writes, and a seeded prefix of them survives, in whole sectors of this size (`"512B"`
     /// or `"4KiB"`): a torn write. Without it the cut loses every un-fsynced write whole.
@@ -471,6 +652,8 @@ pub enum ExpectationKind {
     ContainersSurvive,
     /// After `fault`'s start, `unit` reaches a state containing `matching` on some machine.
     UnitReaches,
+    /// The `fault` was verified to have taken effect on every target and to have been healed.
+    FaultVerified,
 }
 
 /// An invariant with a budget: what the checkers judge.

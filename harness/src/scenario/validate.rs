@@ -1,7 +1,8 @@
 //! Checks that go beyond the TOML grammar: every reference resolves, every fault and
 //! expectation has what its kind needs. Runs before any container starts.
 
-use super::{ExpectationKind, FaultKind, Preset, ProbeKind, Ref, Scenario, Select};
+use super::{ExpectationKind, FaultKind, Preset, ProbeKind, Ref, Scenario, Select, Service};
+use crate::engine::images::SERVICE_IMAGES;
 use std::collections::HashSet;
 use std::ops::Range;
 
@@ -71,7 +72,8 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
-        if svc.machine.is_some() && svc.preset != Preset::Machine {
+        generic(svc)?;
+        if svc.machine.is_some() && !svc.is(Preset::Machine) {
             return Err((
                 Anchor::Name(svc.name.clone()),
                 format!(
@@ -85,8 +87,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 return Err(unknown("service", u, services.clone()));
             }
         }
-        if svc.preset == Preset::Datastore
-            && svc.disk.as_ref().map(|d| d.path.as_str()) != Some("/data")
+        if svc.is(Preset::Datastore) && svc.disk.as_ref().map(|d| d.path.as_str()) != Some("/data")
         {
             return Err((
                 Anchor::Name(svc.name.clone()),
@@ -110,9 +111,9 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
         let uses = |preset: Preset| {
             svc.uses
                 .iter()
-                .any(|u| s.service(u.get_ref()).map(|x| x.preset) == Some(preset))
+                .any(|u| s.service(u.get_ref()).is_some_and(|x| x.is(preset)))
         };
-        if svc.preset == Preset::ToyApi && !uses(Preset::Zookeeper) && !uses(Preset::Postgres) {
+        if svc.is(Preset::ToyApi) && !uses(Preset::Zookeeper) && !uses(Preset::Postgres) {
             return Err((
                 Anchor::Name(svc.name.clone()),
                 format!(
@@ -121,7 +122,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
-        if svc.preset == Preset::ToyApi && uses(Preset::Memcached) && !uses(Preset::Postgres) {
+        if svc.is(Preset::ToyApi) && uses(Preset::Memcached) && !uses(Preset::Postgres) {
             return Err((
                 Anchor::Name(svc.name.clone()),
                 format!(
@@ -156,22 +157,43 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             ProbeKind::ZookeeperWrite | ProbeKind::ZookeeperMode => Some(Preset::Zookeeper),
             ProbeKind::DatastoreAppend => Some(Preset::Datastore),
             ProbeKind::PostgresInsert => Some(Preset::Postgres),
-            ProbeKind::Http | ProbeKind::Load => None,
+            ProbeKind::Http | ProbeKind::Load | ProbeKind::Tcp | ProbeKind::Exec => None,
             ProbeKind::ConsulKv
             | ProbeKind::ConsulLeader
             | ProbeKind::Registry
             | ProbeKind::RegistryPull => Some(Preset::Machine),
         };
-        if let Some(preset) = needs {
-            if svc.preset != preset {
+        // A generic service may speak any protocol; a preset speaks its own.
+        if let (Some(preset), Some(has)) = (needs, svc.preset) {
+            if has != preset {
                 return Err((
                     Anchor::Span(p.target.span()),
                     format!(
                         "probe `{}` ({:?}) needs a {:?} service, but `{}` is {:?}",
-                        p.name, p.kind, preset, svc.name, svc.preset
+                        p.name, p.kind, preset, svc.name, has
                     ),
                 ));
             }
+        }
+        let generic_probe = matches!(p.kind, ProbeKind::Http | ProbeKind::Tcp | ProbeKind::Exec);
+        let problem = match p.kind {
+            ProbeKind::Tcp if p.port.is_none_or(|x| x == 0) => Some("needs `port`"),
+            ProbeKind::Http if p.port.is_none() && !svc.is(Preset::ToyApi) => {
+                Some("needs `port` (only the toy API's 8080 is known without it)")
+            }
+            ProbeKind::Exec if p.command.is_empty() => {
+                Some("needs `command`, the command run inside the replica")
+            }
+            _ if !generic_probe && (p.port.is_some() || !p.command.is_empty()) => {
+                Some("takes `port` and `command` only when its kind is tcp, http or exec")
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err((
+                Anchor::Name(p.name.clone()),
+                format!("probe `{}` {problem}", p.name),
+            ));
         }
         if matches!(p.kind, ProbeKind::Http | ProbeKind::Load)
             && p.path.as_deref().is_none_or(|x| !x.starts_with('/'))
@@ -204,11 +226,13 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
         }
         if let Some(on) = &p.on {
             let replicas = Scenario::replica_names(svc);
-            if p.kind != ProbeKind::RegistryPull || !replicas.contains(on.get_ref()) {
+            if !(p.kind == ProbeKind::RegistryPull || generic_probe)
+                || !replicas.contains(on.get_ref())
+            {
                 return Err((
                     Anchor::Span(on.span()),
                     format!(
-                        "`on` names the machine of a registry-pull probe: one of {}",
+                        "`on` names the replica of a tcp, http or exec probe, or the machine of a registry-pull probe: one of {}",
                         replicas.join(", ")
                     ),
                 ));
@@ -289,7 +313,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             }
         }
         if f.kind == FaultKind::Leak {
-            let problem = if svc.preset != Preset::Memcached {
+            let problem = if !svc.is(Preset::Memcached) {
                 Some("needs a memcached service (its image carries the leak agent)")
             } else if svc.memory_mib.is_none() {
                 Some("needs `memory_mib` on its target service, or nothing bounds the leak")
@@ -316,7 +340,31 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 ),
             ));
         }
-        if (f.kind == FaultKind::DaemonCrash) != (svc.preset == Preset::Machine) {
+        if f.kind != FaultKind::Netem && (f.delay.is_some() || f.loss_percent.is_some()) {
+            return Err((
+                Anchor::Name(f.name.clone()),
+                format!(
+                    "fault `{}`: `delay` and `loss_percent` belong to netem faults",
+                    f.name
+                ),
+            ));
+        }
+        if f.kind == FaultKind::Netem {
+            let problem = if f.delay.is_none() && f.loss_percent.is_none() {
+                Some("needs `delay` and/or `loss_percent`")
+            } else if f.loss_percent.is_some_and(|l| !(0.0..=100.0).contains(&l)) {
+                Some("needs `loss_percent` from 0 to 100")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return Err((
+                    Anchor::Name(f.name.clone()),
+                    format!("netem fault `{}` {problem}", f.name),
+                ));
+            }
+        }
+        if (f.kind == FaultKind::DaemonCrash) != svc.is(Preset::Machine) {
             return Err((
                 Anchor::Span(f.target.span()),
                 format!(
@@ -361,7 +409,7 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
             EndsFailing => &["probe", "matching"],
             MeasuredWithin => &["fault", "budget", "measurement"],
             Measurement => &["measurement"],
-            ContainersSurvive => &["fault"],
+            ContainersSurvive | FaultVerified => &["fault"],
             UnitReaches => &["fault", "unit", "matching"],
         };
         let kind = kebab(e.kind);
@@ -406,6 +454,15 @@ pub(crate) fn validate(s: &Scenario) -> Result<(), Invalid> {
                 return Err((anchor(), format!("expectation {kind} needs `{field}`")));
             }
         }
+        if e.kind == FaultVerified {
+            let f = e.fault.as_ref().and_then(|f| s.fault(f.get_ref()));
+            if f.is_some_and(|f| !f.kind.verified()) {
+                return Err((
+                    anchor(),
+                    format!("{kind} needs a kill, restart, stop, pause, partition or netem fault"),
+                ));
+            }
+        }
         if matches!(e.kind, NoLostWrites | LosesWrites | OrderedPrefix) {
             let p = s.probe(
                 e.probe
@@ -440,4 +497,59 @@ fn kebab(kind: ExpectationKind) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// What a service described generically needs: an image (known, or a local tag), well-formed
+/// volumes, limits and readiness.
+fn generic(svc: &Service) -> Result<(), Invalid> {
+    let bad = |problem: String| {
+        Err((
+            Anchor::Name(svc.name.clone()),
+            format!("service `{}`: {problem}", svc.name),
+        ))
+    };
+    match (svc.preset, svc.image.as_deref()) {
+        (None, None) => {
+            return bad(format!(
+                "needs `image` (one of the project's images: {}; or a local `name:tag`) or a `preset`",
+                SERVICE_IMAGES.join(", ")
+            ))
+        }
+        (Some(Preset::Machine), Some(_)) => return bad("a machine takes no `image`".into()),
+        (_, Some(image)) if !image.contains(':') && !SERVICE_IMAGES.contains(&image) => {
+            return bad(format!(
+                "unknown image `{image}`: the project builds {} (`aftershock images build`); an image of your own needs its tag (`{image}:latest`) and must be in the local engine (`docker build -t {image}:latest …`, nothing is pulled)",
+                SERVICE_IMAGES.join(", ")
+            ))
+        }
+        _ => {}
+    }
+    for v in &svc.volumes {
+        let ok = v.split_once(':').is_some_and(|(name, path)| {
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && path.starts_with('/')
+        });
+        if !ok {
+            return bad(format!(
+                "volume `{v}` must be `name:/absolute/path` (name: a-z, 0-9 and -)"
+            ));
+        }
+    }
+    if svc.cpus.is_some_and(|c| c <= 0.0 || !c.is_finite()) {
+        return bad("`cpus` must be above 0".into());
+    }
+    if let Some(ready) = &svc.ready {
+        match ready.check() {
+            Err(problem) => return bad(problem),
+            Ok(super::Check::Exec(cmd)) if cmd.is_empty() => {
+                return bad("`ready.exec` needs a command".into())
+            }
+            Ok(_) if ready.timeout.is_zero() => {
+                return bad("`ready.timeout` must be above 0".into())
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }

@@ -196,20 +196,14 @@ fn client(timeout: Duration) -> reqwest::Client {
         .expect("an HTTP client without TLS always builds")
 }
 
-fn short(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection refused".into()
-    } else {
-        e.to_string()
-    }
-}
-
 /// The leader consul server `ip` knows (`/v1/status/leader`), or why there is none.
 pub async fn consul_leader(ip: &str, timeout: Duration) -> Result<String, String> {
     let url = format!("http://{ip}:{CONSUL_PORT}/v1/status/leader");
-    let r = client(timeout).get(url).send().await.map_err(short)?;
+    let r = client(timeout)
+        .get(url)
+        .send()
+        .await
+        .map_err(super::generic::short)?;
     let status = r.status();
     let body: String = r.json().await.unwrap_or_default();
     if status.is_success() && !body.is_empty() {
@@ -222,7 +216,11 @@ pub async fn consul_leader(ip: &str, timeout: Duration) -> Result<String, String
 /// The value of `key` (`Ok(None)`: consul answered 404, the key does not exist).
 pub async fn kv_get(ip: &str, key: &str, timeout: Duration) -> Result<Option<String>, String> {
     let url = format!("http://{ip}:{CONSUL_PORT}/v1/kv/{key}?raw");
-    let r = client(timeout).get(url).send().await.map_err(short)?;
+    let r = client(timeout)
+        .get(url)
+        .send()
+        .await
+        .map_err(super::generic::short)?;
     let status = r.status();
     let body = r.text().await.unwrap_or_default();
     match status.as_u16() {
@@ -240,7 +238,7 @@ pub async fn kv_put(ip: &str, key: &str, value: &str, timeout: Duration) -> Resu
         .body(value.to_string())
         .send()
         .await
-        .map_err(short)?;
+        .map_err(super::generic::short)?;
     let status = r.status();
     let body = r.text().await.unwrap_or_default();
     if status.is_success() && body.trim() == "true" {
@@ -256,7 +254,7 @@ pub async fn registry_v2(address: &str, timeout: Duration) -> Result<(), String>
         .get(format!("http://{address}/v2/"))
         .send()
         .await
-        .map_err(short)?;
+        .map_err(super::generic::short)?;
     match r.status().as_u16() {
         200 => Ok(()),
         s => Err(format!("{s}")),
@@ -270,7 +268,7 @@ async fn engine_answers(ip: &str) -> Result<(), String> {
         .get(url)
         .send()
         .await
-        .map_err(short)?;
+        .map_err(super::generic::short)?;
     if r.status().is_success() {
         Ok(())
     } else {

@@ -16,7 +16,7 @@ fn members(scenario: &Scenario, service: &Service, preset: Preset, port: u16) ->
         .uses
         .iter()
         .filter_map(|u| scenario.service(u.get_ref()))
-        .filter(|s| s.preset == preset)
+        .filter(|s| s.is(preset))
         .flat_map(Scenario::replica_names)
         .map(|r| format!("{r}:{port}"))
         .collect()

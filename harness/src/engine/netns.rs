@@ -1,0 +1,147 @@
+//! A container as the host's kernel sees it, for the faults the engine API does not offer:
+//! a delay (`tc qdisc … netem`) and random packet loss (`iptables -m statistic … -j DROP`) in
+//! the container's network namespace, entered with `nsenter -t <pid> -n` so the host's `tc`,
+//! `ip` and `iptables` do the work (the images need none of them), and the freezer state of
+//! its cgroup (the proof that `docker pause` froze it). Some kernels lack the netem qdisc
+//! (`CONFIG_NET_SCH_NETEM`); [`netem_available`] asks in a throwaway namespace.
+//! Nothing here talks to Docker; the PIDs come from `RunEngine::status`.
+
+use std::time::Duration;
+
+/// Runs a host command inside the network namespace of process `pid`; its stdout, or what
+/// went wrong (stderr) as text.
+pub async fn run_in(pid: i64, args: &[&str]) -> Result<String, String> {
+    let target = pid.to_string();
+    let output = tokio::process::Command::new("nsenter")
+        .args(["-t", &target, "-n"])
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| {
+            format!(
+                "nsenter -t {pid} -n {}: {e} (is util-linux installed?)",
+                args.join(" ")
+            )
+        })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{}` in the namespace of {pid}: {} {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// The name of the interface holding `ip` in the namespace of `pid` (`eth0`).
+pub async fn interface(pid: i64, ip: &str) -> Result<String, String> {
+    let listing = run_in(pid, &["ip", "-o", "-4", "addr", "show"]).await?;
+    let needle = format!("inet {ip}/");
+    listing
+        .lines()
+        .find(|l| l.contains(&needle))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .ok_or_else(|| format!("no interface holds {ip} in the namespace of {pid}"))
+}
+
+/// `tc qdisc replace dev <dev> root netem delay …`: every packet leaving `dev` waits.
+pub async fn add_delay(pid: i64, dev: &str, delay: Duration) -> Result<(), String> {
+    let delay = format!("{}us", delay.as_micros());
+    let args = [
+        "tc", "qdisc", "replace", "dev", dev, "root", "netem", "delay", &delay,
+    ];
+    run_in(pid, &args).await.map(drop)
+}
+
+/// Whether this kernel has the netem qdisc: tried on the loopback of a new, empty network
+/// namespace (`unshare -n`), which disappears with the command.
+pub async fn netem_available() -> bool {
+    tokio::process::Command::new("unshare")
+        .args([
+            "-n", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ])
+        .output()
+        .await
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The iptables rule (without chain) that drops `percent` % of the packets at random.
+fn loss_rule(percent: f64) -> Vec<String> {
+    let probability = format!("{:.4}", percent / 100.0);
+    [
+        "-m",
+        "statistic",
+        "--mode",
+        "random",
+        "--probability",
+        &probability,
+        "-j",
+        "DROP",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Adds (`-I`) or deletes (`-D`) the loss rule on the namespace's INPUT and OUTPUT chains.
+pub async fn loss(pid: i64, action: &str, percent: f64) -> Result<(), String> {
+    for chain in ["INPUT", "OUTPUT"] {
+        let mut args = vec![
+            "iptables".to_string(),
+            "-w".into(),
+            action.into(),
+            chain.into(),
+        ];
+        args.extend(loss_rule(percent));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_in(pid, &args).await?;
+    }
+    Ok(())
+}
+
+/// The namespace's random-drop rules as `iptables -S` lists them.
+pub async fn loss_rules(pid: i64) -> Result<Vec<String>, String> {
+    let rules = run_in(pid, &["iptables", "-w", "-S"]).await?;
+    Ok(rules
+        .lines()
+        .filter(|l| l.contains("statistic") && l.contains("DROP"))
+        .map(str::to_string)
+        .collect())
+}
+
+/// The root qdisc of `dev` as `tc qdisc show` prints it.
+pub async fn qdisc(pid: i64, dev: &str) -> Result<String, String> {
+    run_in(pid, &["tc", "qdisc", "show", "dev", dev])
+        .await
+        .map(|s| s.trim().to_string())
+}
+
+/// Deletes the root qdisc of `dev` (back to the kernel's default).
+pub async fn delete_qdisc(pid: i64, dev: &str) -> Result<(), String> {
+    run_in(pid, &["tc", "qdisc", "del", "dev", dev, "root"])
+        .await
+        .map(drop)
+}
+
+/// The kernel's freezer state of the cgroup of `pid`: `FROZEN`, `THAWED`, `FREEZING` (cgroup
+/// v1), or `1`/`0` (v2's `cgroup.freeze`); None when it cannot be read.
+pub fn freezer_state(pid: i64) -> Option<String> {
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    let v1 = cgroups.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers
+            .split(',')
+            .any(|c| c == "freezer")
+            .then(|| format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+    });
+    let file = v1.or_else(|| {
+        let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+        Some(format!("/sys/fs/cgroup{path}/cgroup.freeze"))
+    })?;
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|s| s.trim().to_string())
+}

@@ -1,0 +1,129 @@
+//! The generic checks — a TCP connect, an HTTP status, a command exec'd in the replica — that
+//! a service's `ready` check and the `tcp`/`http`/`exec` probes share: one [`Checker`] takes
+//! one attempt; bring-up polls it with a deadline, a probe samples it at its interval.
+
+use crate::engine::RunEngine;
+use crate::scenario::Check;
+use std::time::Duration;
+
+/// One check against one replica, reusable (its HTTP client keeps connections).
+pub struct Checker {
+    engine: RunEngine,
+    check: Check,
+    replica: String,
+    ip: String,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl Checker {
+    /// `timeout` bounds one connect or request (an exec runs to its end).
+    pub fn new(
+        engine: &RunEngine,
+        check: Check,
+        replica: &str,
+        ip: &str,
+        timeout: Duration,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        Self {
+            engine: engine.clone(),
+            check,
+            replica: replica.into(),
+            ip: ip.into(),
+            client,
+            timeout,
+        }
+    }
+
+    /// One attempt: `Ok(detail)` when it passed (an exec's output), else what was seen.
+    pub async fn once(&self) -> Result<Option<String>, String> {
+        match &self.check {
+            Check::Tcp(port) => connect(&self.ip, *port, self.timeout).await.map(|_| None),
+            Check::Http { port, path, status } => {
+                let url = format!("http://{}:{port}{path}", self.ip);
+                let response = self.client.get(&url).send().await.map_err(short)?;
+                let got = response.status();
+                let body = response.text().await.unwrap_or_default();
+                let body: String = body.chars().take(160).collect();
+                let ok = match status {
+                    Some(s) => got.as_u16() == *s,
+                    None => got.is_success(),
+                };
+                if ok {
+                    Ok(None)
+                } else {
+                    Err(format!("{}: {body}", got.as_u16()))
+                }
+            }
+            Check::Exec(cmd) => {
+                let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+                let (code, output) = self
+                    .engine
+                    .exec_to_end(&self.replica, &cmd)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let output: String = output.trim().chars().take(160).collect();
+                if code == 0 {
+                    Ok((!output.is_empty()).then_some(output))
+                } else {
+                    Err(format!("exit {code}: {output}"))
+                }
+            }
+        }
+    }
+}
+
+/// An HTTP client's error in a word or two: `timeout`, `connection refused`, else its text.
+pub fn short(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection refused".into()
+    } else {
+        e.to_string()
+    }
+}
+
+/// A TCP connection to `ip:port` accepted within `timeout`; how long the handshake took.
+pub async fn connect(ip: &str, port: u16, timeout: Duration) -> Result<Duration, String> {
+    handshake(ip, port, timeout, false).await
+}
+
+/// Whether `ip` answers on the network: a TCP handshake to `port` that is accepted *or
+/// refused* (a reset comes from the replica's kernel) within `timeout`; how long the answer
+/// took, or what happened instead (no answer, no route).
+pub async fn reach(ip: &str, port: u16, timeout: Duration) -> Result<Duration, String> {
+    handshake(ip, port, timeout, true).await
+}
+
+async fn handshake(
+    ip: &str,
+    port: u16,
+    timeout: Duration,
+    refused_answers: bool,
+) -> Result<Duration, String> {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((ip, port))).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(e)) if refused_answers && e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Ok(started.elapsed())
+        }
+        Ok(Err(e)) => Err(format!("connect {ip}:{port}: {e}")),
+        Err(_) => Err(format!("connect {ip}:{port}: no answer within {timeout:?}")),
+    }
+}
+
+/// Ready when every replica's container is running (a generic service without `ready`).
+pub async fn running(engine: &RunEngine, replicas: &[String]) -> Result<(), String> {
+    for r in replicas {
+        let status = engine.status(r).await.map_err(|e| format!("{r}: {e}"))?;
+        if !status.running {
+            return Err(format!("{r}: its container is not running"));
+        }
+    }
+    Ok(())
+}
