@@ -29,6 +29,8 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub const LABEL_RUN: &str = "aftershock.run";
 pub const LABEL_SCENARIO: &str = "aftershock.scenario";
@@ -138,6 +140,10 @@ pub struct RunEngine {
     pub scenario: String,
     /// Prefix of every container and network name of this run (`as-1a2b3c4d`).
     pub prefix: String,
+    /// An exec that is starting holds this for reading, a pause for writing: under the cgroup
+    /// v1 freezer, a `runc exec` whose process is frozen before it has started never returns
+    /// and wedges the engine for that container. So no pause lands while an exec starts.
+    starting_execs: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl RunEngine {
@@ -148,6 +154,7 @@ impl RunEngine {
             run_id: run_id.into(),
             scenario: scenario.into(),
             prefix: format!("as-{short}"),
+            starting_execs: Arc::default(),
         }
     }
 
@@ -304,6 +311,7 @@ impl RunEngine {
     /// Freezes every process of the replica (the cgroup freezer, `docker pause`).
     pub async fn pause(&self, replica: &str) -> Result<()> {
         let name = self.container_name(replica);
+        let _no_exec_starting = self.starting_execs.write().await;
         self.docker
             .pause_container(&name)
             .await
@@ -360,6 +368,7 @@ impl RunEngine {
     pub async fn exec_to_end(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
         let name = self.container_name(replica);
         let err = || HarnessError::engine(format!("exec {cmd:?} in {name}"));
+        let starting = self.starting_execs.read().await;
         let exec = self
             .docker
             .create_exec(
@@ -374,13 +383,16 @@ impl RunEngine {
             .await
             .map_err(err())?;
         let mut output = String::new();
-        if let bollard::exec::StartExecResults::Attached {
-            output: mut out, ..
-        } = self
+        let started = self
             .docker
             .start_exec(&exec.id, None)
             .await
-            .map_err(err())?
+            .map_err(err())?;
+        self.wait_exec_started(&exec.id).await;
+        drop(starting);
+        if let bollard::exec::StartExecResults::Attached {
+            output: mut out, ..
+        } = started
         {
             while let Some(Ok(chunk)) = out.next().await {
                 output.push_str(&chunk.to_string());
@@ -394,6 +406,19 @@ impl RunEngine {
             .exit_code
             .unwrap_or(-1);
         Ok((code, output))
+    }
+
+    /// Waits (at most 2 s) until the engine reports the exec's process running or finished:
+    /// from then on a freeze only freezes it, like any other process of the container.
+    async fn wait_exec_started(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            match self.docker.inspect_exec(id).await {
+                Ok(e) if e.pid.unwrap_or(0) > 0 || e.exit_code.is_some() => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+                Err(_) => return,
+            }
+        }
     }
 
     /// The lines a replica's container wrote to stdout so far.
