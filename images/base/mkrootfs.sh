@@ -86,7 +86,9 @@ mirror_from_apt() {
 }
 
 MIRROR="${DEBIAN_MIRROR:-}"
+MIRROR_FROM='$DEBIAN_MIRROR'
 if [ -z "$MIRROR" ]; then
+    MIRROR_FROM="the host's apt sources"
     MIRROR="$(mirror_from_apt || true)"
     [ -n "$MIRROR" ] || die "no Debian mirror: set DEBIAN_MIRROR=<http URL of a Debian mirror> or configure apt on this host"
 fi
@@ -152,7 +154,8 @@ fetch() { # URL DEST
 sha256_of() { sha256sum "$1" | awk '{print $1}'; }
 
 # --- debootstrap --------------------------------------------------------------
-log "suite=$SUITE arch=$ARCH mirror=$MIRROR"
+# The mirror's address stays out of logs (they end up in CI output): say where it came from.
+log "suite=$SUITE arch=$ARCH mirror from $MIRROR_FROM"
 log "packages: $PKGS"
 T0=$SECONDS
 debootstrap --variant=minbase --arch="$ARCH" --components=main \

@@ -6,7 +6,7 @@ use super::Sampler;
 use crate::services::zookeeper::{self as preset, connect, connect_string, persistent};
 use crate::services::Addresses;
 use crate::timeline::Timeline;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zookeeper_client as zk;
 
 /// Where the write probe creates its znodes.
@@ -72,26 +72,42 @@ impl Writer {
 }
 
 impl Sampler for Writer {
+    /// Creates this sample's znode. Like a well-behaved application (Curator's retry loop),
+    /// a write whose connection broke is retried within the sample's timeout — the client
+    /// moves to another server — and `NodeExists` on a retry means the first attempt landed.
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
-        let timeout = self.timeout;
+        let deadline = Instant::now() + self.timeout;
         self.client().await?;
         let path = format!("{WRITES_PATH}/w-{seq:010}");
         self.ledger.sending(seq);
         let client = self.client.as_ref().expect("connected above");
-        let write = client.create(&path, seq.to_string().as_bytes(), &persistent());
-        let outcome = match tokio::time::timeout(timeout, write).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                if e == zk::Error::SessionExpired {
-                    self.client = None;
+        let mut error = zk::Error::Timeout;
+        for attempt in 0..RETRIES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let write = client.create(&path, seq.to_string().as_bytes(), &persistent());
+            error = match tokio::time::timeout(left, write).await {
+                Ok(Ok(_)) => return self.ledger.settle(seq, Ok(())),
+                Ok(Err(zk::Error::NodeExists)) if attempt > 0 => {
+                    return self.ledger.settle(seq, Ok(()))
                 }
-                Err(e.to_string())
+                Ok(Err(e)) => e,
+                Err(_) => zk::Error::Timeout,
+            };
+            let connection_broke =
+                matches!(error, zk::Error::ConnectionLoss | zk::Error::Custom(_));
+            if !connection_broke || Instant::now() >= deadline {
+                break;
             }
-            Err(_) => Err("timeout".into()),
-        };
-        self.ledger.settle(seq, outcome)
+        }
+        if error == zk::Error::SessionExpired {
+            self.client = None;
+        }
+        self.ledger.settle(seq, Err(error.to_string()))
     }
 }
+
+/// How many times one write is tried when its connection broke.
+const RETRIES: u32 = 3;
 
 /// Asks every member for its mode; ok when one of them says `leader`.
 /// (A leader that lost its followers says so for up to syncLimit × tickTime: quorum is
