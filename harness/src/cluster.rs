@@ -237,9 +237,10 @@ impl Cluster {
                 Err(e) => Err(e),
             };
             match states {
-                Ok(states) => self
-                    .timeline
-                    .note(format!("{m} containers at the end: {}", states.join("; "))),
+                Ok(states) => self.timeline.record(EventKind::Containers {
+                    machine: m.clone(),
+                    states,
+                }),
                 Err(e) => self
                     .timeline
                     .note(format!("{m}: cannot list its containers: {e}")),

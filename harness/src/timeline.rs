@@ -98,6 +98,12 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "String::is_empty", default)]
         detail: String,
     },
+    /// Every container a machine's engine holds at the end of the run, as `name: state
+    /// (status)`: what the engine made of each restart policy and `--rm` after the fault.
+    Containers {
+        machine: String,
+        states: Vec<String>,
+    },
     /// A free-form note from the harness (phase changes, decisions).
     Note { text: String },
     /// One 1-second window of an open-loop load probe; `at` is the window's start. Requests

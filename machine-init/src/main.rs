@@ -13,7 +13,7 @@
 //!
 //! Subcommands used inside unit containers: `fetch-then-exec URL FILE CMD…` (writes the body of
 //! an HTTP GET to FILE, then execs CMD: the registry reading its configuration from consul) and
-//! `pause` (sleeps forever: the stale-name canary).
+//! `pause` (sleeps until SIGTERM/SIGINT: the stale-name and restart-policy canaries).
 //!
 //! Runs under `tini` (the machine's PID 1), which reaps orphans such as a dead dockerd's shims.
 
@@ -86,9 +86,7 @@ fn main() {
         Some("fetch-then-exec") if args.len() >= 5 => {
             fetch_then_exec(&args[2], &args[3], &args[4..])
         }
-        Some("pause") => loop {
-            std::thread::park();
-        },
+        Some("pause") => pause(),
         Some("init") | None => init(),
         _ => {
             eprintln!("usage: machine-init [init] | fetch-then-exec URL FILE CMD... | pause");
@@ -96,6 +94,25 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Sleeps until SIGTERM or SIGINT, then exits 128 + the signal, like a well-behaved service.
+/// As its container's PID 1 it has no default action for SIGTERM: without this, a daemon
+/// stopping it waits the whole stop timeout (10 s) and then SIGKILLs — which made the canaries,
+/// not the incident, add 10 s to every restarting dockerd's downtime.
+fn pause() -> i32 {
+    // SAFETY: plain libc calls on a sigset_t owned by this frame; the signals are blocked in the
+    // only thread before sigwait takes them.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut signal = 0;
+        libc::sigwait(&set, &mut signal);
+        128 + signal
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -207,6 +207,11 @@ impl Report {
                 let _ = writeln!(out, "   fault {fault} {stage}: {verdict} — {detail}");
             }
         }
+        for e in &self.timeline {
+            if let EventKind::Containers { machine, states } = &e.kind {
+                let _ = writeln!(out, "   {machine} at the end: {}", states.join("; "));
+            }
+        }
         for m in &self.measurements {
             let _ = writeln!(
                 out,

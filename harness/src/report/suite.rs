@@ -17,9 +17,11 @@ pub struct SuiteFiles {
     pub index: PathBuf,
 }
 
-/// `12.34s`, or `5.667 ms` below a tenth of a second.
+/// `12.34s`, `5.667 ms` below a tenth of a second, `0s` for none at all (e.g. no outage).
 fn seconds(s: f64) -> String {
-    if s.abs() < 0.1 {
+    if s == 0.0 {
+        "0s".into()
+    } else if s.abs() < 0.1 {
         format!("{:.3} ms", s * 1e3)
     } else {
         format!("{s:.2}s")
