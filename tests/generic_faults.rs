@@ -5,10 +5,8 @@
 //! (`fault-verified`), the partition must cut a probe off and let it back, and the netem's
 //! measured handshakes must show its loss and then none.
 
-use aftershock::scenario::builder::ScenarioBuilder;
-use aftershock::scenario::{reference, Select, Signal};
-use aftershock::scenario::{Check, Expectation, ExpectationKind, FaultKind, ProbeKind};
 use aftershock::timeline::EventKind;
+use aftershock::{Check, Expect, Experiment, Fault, Probe, Select, Service, Signal};
 use std::time::Duration;
 
 const PORT: u16 = 11211;
@@ -16,56 +14,41 @@ const PORT: u16 = 11211;
 /// this project's machines lack; the delay is verified the same way, from the round trip.)
 const LOSS: f64 = 50.0;
 
-fn expect(kind: ExpectationKind, fault: &str, probe: Option<&str>) -> Expectation {
-    let mut e = Expectation::new(kind);
-    e.fault = Some(reference(fault));
-    e.probe = probe.map(reference);
-    e
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_common_fault_takes_effect_and_is_healed() {
-    let at = Duration::from_secs(2);
-    let down = Some(Duration::from_secs(3));
-    let faults: [(&str, FaultKind, &str); 6] = [
-        ("kill", FaultKind::Kill, "c1"),
-        ("restart", FaultKind::Restart, "c2"),
-        ("stop", FaultKind::Stop, "c3"),
-        ("pause", FaultKind::Pause, "c4"),
-        ("partition", FaultKind::Partition, "c5"),
-        ("netem", FaultKind::Netem, "c6"),
-    ];
-    let mut b = ScenarioBuilder::new("generic-faults", Duration::from_secs(8))
-        .seed(7)
-        .generic("c", "memcached", 6, Some(Check::Tcp(PORT)))
-        .command(&["-m", "8"])
-        .probe("c5-port", ProbeKind::Tcp, "c", None)
-        .on("c5", Some(PORT));
-    for (name, kind, replica) in faults {
-        b = b.fault(
-            name,
-            kind,
-            at,
-            "c",
-            Select::Named(vec![replica.into()]),
-            down,
-        );
-        b = match kind {
-            FaultKind::Kill => b.signal(Signal::Term),
-            FaultKind::Netem => b.netem(None, Some(LOSS)),
-            _ => b,
-        };
-        b = b.expect(expect(ExpectationKind::FaultVerified, name, None));
-    }
-    let mut fails = expect(ExpectationKind::FailsDuring, "partition", Some("c5-port"));
-    fails.min = Some(Duration::from_secs(2));
-    let mut back = expect(
-        ExpectationKind::RecoversWithin,
-        "partition",
-        Some("c5-port"),
+    let secs = Duration::from_secs;
+    let mut x = Experiment::new("generic-faults", secs(8)).seed(7);
+    let c = x.service(
+        Service::generic("c", "memcached")
+            .replicas(6)
+            .command(&["-m", "8"])
+            .ready(Check::Tcp(PORT), secs(90)),
     );
-    back.budget = Some(Duration::from_secs(2));
-    let scenario = b.expect(fails).expect(back).build().unwrap();
+    let port = x.probe(Probe::tcp("c5-port", &c, PORT).on(c.replica(4)));
+    let faults = [
+        Fault::kill("kill", &c).signal(Signal::Term),
+        Fault::restart("restart", &c, secs(3)),
+        Fault::stop("stop", &c),
+        Fault::pause("pause", &c),
+        Fault::partition("partition", &c),
+        Fault::netem("netem", &c, LOSS),
+    ];
+    let mut partition = None;
+    for (i, fault) in faults.into_iter().enumerate() {
+        let fault = fault
+            .at(secs(2))
+            .down_for(secs(3))
+            .select(Select::Named(vec![c.replica(i).to_string()]));
+        let f = x.fault(fault);
+        x.expect(Expect::fault_verified(&f));
+        if i == 4 {
+            partition = Some(f);
+        }
+    }
+    let partition = partition.expect("the fifth fault is the partition");
+    x.expect(Expect::fails_during(&port, &partition, secs(2)));
+    x.expect(Expect::recovers_within(&port, &partition, secs(2)));
+    let scenario = x.plan().unwrap_or_else(|e| panic!("{e}"));
 
     let started = std::time::Instant::now();
     let report = aftershock_tests::run_scenario(&scenario).await;
@@ -81,7 +64,7 @@ async fn every_common_fault_takes_effect_and_is_healed() {
             _ => None,
         })
         .collect();
-    for (name, _, _) in faults {
+    for name in ["kill", "restart", "stop", "pause", "partition", "netem"] {
         for stage in ["applied", "healed"] {
             assert!(
                 verified.contains(&(name.into(), stage.into(), true)),
@@ -104,10 +87,9 @@ async fn every_common_fault_takes_effect_and_is_healed() {
 
 #[tokio::test]
 async fn an_image_the_engine_lacks_is_refused_before_anything_starts() {
-    let scenario = ScenarioBuilder::new("no-such-image", Duration::from_secs(5))
-        .generic("svc", "aftershock-no-such-image:1", 1, None)
-        .build()
-        .unwrap();
+    let mut x = Experiment::new("no-such-image", Duration::from_secs(5));
+    x.service(Service::generic("svc", "aftershock-no-such-image:1"));
+    let scenario = x.plan().unwrap();
     let started = std::time::Instant::now();
     let e = aftershock::run(&scenario, &aftershock::RunOptions::default())
         .await
@@ -132,13 +114,9 @@ async fn an_image_the_engine_lacks_is_refused_before_anything_starts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ready_check_that_never_passes_names_the_service_and_what_it_saw() {
-    let mut scenario = ScenarioBuilder::new("never-ready", Duration::from_secs(5))
-        .generic("svc", "memcached", 1, Some(Check::Tcp(1)))
-        .build()
-        .unwrap();
-    if let Some(ready) = scenario.topology.services[0].ready.as_mut() {
-        ready.timeout = Duration::from_secs(2);
-    }
+    let mut x = Experiment::new("never-ready", Duration::from_secs(5));
+    x.service(Service::generic("svc", "memcached").ready(Check::Tcp(1), Duration::from_secs(2)));
+    let scenario = x.plan().unwrap();
     let report = aftershock::run(&scenario, &aftershock::RunOptions::default())
         .await
         .expect("the run starts; bring-up fails");

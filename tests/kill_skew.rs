@@ -5,9 +5,8 @@
 
 use aftershock::cluster::{new_run_id, Cluster};
 use aftershock::engine::{self, images};
-use aftershock::scenario::builder::ScenarioBuilder;
-use aftershock::scenario::{Preset, Scenario, Signal};
 use aftershock::timeline::{now, Timeline};
+use aftershock::{Experiment, Preset, Service, Signal};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,15 +16,14 @@ async fn two_of_three_nodes_die_within_a_millisecond() {
     let images = images::ensure(&docker)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let scenario = ScenarioBuilder::new("kill-skew", Duration::from_secs(60))
-        .service("zk", Preset::Zookeeper, 3, &[])
-        .build()
-        .unwrap();
+    let mut x = Experiment::new("kill-skew", Duration::from_secs(60));
+    x.service(Service::preset("zk", Preset::Zookeeper).replicas(3));
+    let scenario = x.plan().unwrap();
     let cluster = Cluster::up(docker, &new_run_id(), &scenario, &images, Timeline::new())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let service = scenario.service("zk").unwrap().clone();
-    let all = Scenario::replica_names(&service);
+    let service = scenario.services[0].clone();
+    let all = service.replicas.clone();
     let mut skews = vec![];
     for i in 0..10 {
         let pair = vec![all[i % 3].clone(), all[(i + 1) % 3].clone()];

@@ -10,10 +10,9 @@ async fn a_primary_and_its_replica_survive_a_kill_and_a_partition() {
     let scenario = aftershock_tests::scenario_at("scenarios/examples/postgres-replica.toml");
     assert!(
         scenario
-            .topology
             .services
             .iter()
-            .all(|s| s.preset.is_none()),
+            .all(|s| s.kind == aftershock::scenario::plan::ServiceKind::Generic),
         "the example must use generic services only"
     );
     let report = aftershock_tests::run_scenario(&scenario).await;

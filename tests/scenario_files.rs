@@ -1,6 +1,7 @@
 //! Scenario files: every file in scenarios/ is valid, and malformed files are rejected with
 //! an error that names file:line:column and what is expected — never a panic.
 
+use aftershock::scenario::plan::{FaultKind, ServiceKind};
 use aftershock::scenario::{self, ScenarioError};
 
 /// Loads every `*.toml` in `dir` (relative to the root); returns how many.
@@ -103,9 +104,9 @@ fn error_of(from: &str, to: &str) -> (usize, usize, String) {
 #[test]
 fn the_good_scenario_parses() {
     let s = scenario::parse("good.toml", GOOD).unwrap();
-    assert_eq!(s.topology.services[0].replicas, 3);
+    assert_eq!(s.services[0].replicas, ["zk1", "zk2", "zk3"]);
     assert_eq!(
-        s.faults[0].down_for,
+        s.faults[0].kind.down_for(),
         Some(std::time::Duration::from_secs(1))
     );
 }
@@ -287,12 +288,9 @@ budget = "20s"
 #[test]
 fn machine_scenarios_are_checked_before_anything_starts() {
     let s = scenario::parse("machines.toml", MACHINES).unwrap();
-    assert!(
-        s.topology.services[0]
-            .machine
-            .as_ref()
-            .unwrap()
-            .persistent_data
+    assert_matches::assert_matches!(
+        &s.services[0].kind,
+        ServiceKind::Machine(options) if options.persistent_data
     );
     // (replace this, with this, expected line, words the message must contain)
     let cases: &[(&str, &str, usize, &[&str])] = &[
@@ -387,8 +385,8 @@ fault = "slow"
 #[test]
 fn generic_services_probes_and_faults_are_checked_before_anything_starts() {
     let s = scenario::parse("generic.toml", GENERIC).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.topology.services[0].preset, None);
-    assert_eq!(s.topology.services[1].command, vec!["--verbose"]);
+    assert_eq!(s.services[0].kind, ServiceKind::Generic);
+    assert_eq!(s.services[1].command, vec!["--verbose"]);
     // (replace this, with this, expected line, words the message must contain)
     let cases: &[(&str, &str, usize, &[&str])] = &[
         (
@@ -474,8 +472,14 @@ fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
     let path = aftershock_tests::root().join("scenarios/datastore-power-cut-remediated.toml");
     let good = std::fs::read_to_string(&path).unwrap();
     let s = scenario::parse("tear.toml", &good).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.faults[0].tear_bytes(), Some(512));
-    assert!(s.topology.services[0].disk.as_ref().unwrap().lossy);
+    assert_matches::assert_matches!(
+        s.faults[0].kind,
+        FaultKind::PowerCut {
+            tear: Some(512),
+            ..
+        }
+    );
+    assert!(s.services[0].disk.as_ref().unwrap().lossy);
     let cases: &[(&str, &str, &[&str])] = &[
         (
             "tear = \"512B\"",

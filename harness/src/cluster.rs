@@ -9,7 +9,8 @@ use crate::engine::lossy::Lossy;
 use crate::engine::signal;
 use crate::engine::{self, RunEngine};
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Preset, Scenario, Service, Signal};
+use crate::scenario::plan::{Plan, Service, ServiceKind};
+use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 use std::sync::Mutex;
@@ -34,7 +35,7 @@ pub struct KillReport {
 /// The running system of one run.
 pub struct Cluster {
     pub engine: RunEngine,
-    pub scenario: Scenario,
+    pub plan: Plan,
     pub addresses: Addresses,
     pub timeline: Timeline,
     /// The disks of replicas that have one (see `engine::disk`), by replica.
@@ -54,18 +55,18 @@ impl Cluster {
     pub async fn up(
         docker: bollard::Docker,
         run_id: &str,
-        scenario: &Scenario,
+        plan: &Plan,
         images: &ImageSet,
         timeline: Timeline,
     ) -> Result<Cluster> {
-        let engine = RunEngine::new(docker.clone(), run_id, &scenario.name);
+        let engine = RunEngine::new(docker.clone(), run_id, &plan.name);
         let guard = RunGuard::new(docker, run_id);
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
-        let addresses = services::assign_addresses(scenario, &prefix);
+        let addresses = services::assign_addresses(plan, &prefix);
         let mut cluster = Cluster {
             engine,
-            scenario: scenario.clone(),
+            plan: plan.clone(),
             addresses,
             timeline,
             disks: Default::default(),
@@ -74,68 +75,98 @@ impl Cluster {
             recorder,
             inner_recorders: Mutex::new(vec![]),
         };
-        for service in &scenario.topology.services {
+        for service in &plan.services {
             let started = Instant::now();
-            let mut specs = services::containers(scenario, service, images, &cluster.addresses)?;
-            if let Some(d) = &service.disk {
-                for spec in &mut specs {
-                    let (run, replica, size) =
-                        (run_id.to_string(), spec.replica.clone(), d.size_mb);
-                    let disk =
-                        tokio::task::spawn_blocking(move || Disk::create(&run, &replica, size))
-                            .await
-                            .expect("disk thread")?;
-                    let mut source = disk.mount.clone();
-                    if d.lossy {
-                        let lossy = cluster.start_lossy(&disk).await?;
-                        source = lossy.mount.clone();
-                        cluster.lossy.insert(spec.replica.clone(), lossy);
-                    }
-                    spec.binds.push(format!("{}:{}", source.display(), d.path));
-                    cluster.disks.insert(spec.replica.clone(), disk);
-                }
-            }
-            let creations = specs.iter().map(|s| cluster.engine.start_new(s));
-            for r in futures_util::future::join_all(creations).await {
-                r?;
-            }
-            if service.is(Preset::Machine) {
-                cluster
-                    .provision_machines(service, images.tag("machine-unit")?)
-                    .await?;
-            }
-            cluster
-                .wait_ready(
-                    service,
-                    &Scenario::replica_names(service),
-                    services::ready_timeout(service),
-                )
-                .await?;
-            services::set_up(service, &cluster.addresses)
-                .await
-                .map_err(|last| HarnessError::NotReady {
-                    service: service.name.clone(),
-                    timeout: services::READY_TIMEOUT,
-                    last,
-                })?;
-            // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
-            // a real machine's set-up is long on disk when its power fails.
-            for replica in Scenario::replica_names(service) {
-                if let Some(lossy) = cluster.lossy.get(&replica) {
-                    lossy.command("sync")?;
-                }
-                if let Some(disk) = cluster.disks.get(&replica) {
-                    disk.sync();
-                }
+            match &service.kind {
+                ServiceKind::Attached(containers) => cluster.attach(service, containers).await?,
+                _ => cluster.bring_up(service, images).await?,
             }
             cluster.timeline.note(format!(
                 "service {} ready ({} replicas) in {:.1}s",
                 service.name,
-                service.replicas,
+                service.replicas.len(),
                 started.elapsed().as_secs_f64()
             ));
         }
         Ok(cluster)
+    }
+
+    /// Attaches containers something else started as the service's replicas, and follows
+    /// their events.
+    async fn attach(&mut self, service: &Service, containers: &[String]) -> Result<()> {
+        for (replica, container) in service.replicas.iter().zip(containers) {
+            let (ip, name) = self.engine.attach(replica, container).await?;
+            self.timeline
+                .note(format!("{replica}: attached container {name} at {ip}"));
+            self.addresses.insert(replica.clone(), ip);
+        }
+        let recorder = engine::events::record_attached(&self.engine, self.timeline.clone());
+        self.inner_recorders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(recorder);
+        self.wait_ready(service, &service.replicas, services::ready_timeout(service))
+            .await?;
+        Ok(())
+    }
+
+    /// Creates a service's containers (with their disks), waits for them and sets them up.
+    async fn bring_up(&mut self, service: &Service, images: &ImageSet) -> Result<()> {
+        let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
+        if let Some(d) = &service.disk {
+            for spec in &mut specs {
+                let source = self.create_disk(&spec.replica, d).await?;
+                spec.binds.push(format!("{}:{}", source.display(), d.path));
+            }
+        }
+        let creations = specs.iter().map(|s| self.engine.start_new(s));
+        for r in futures_util::future::join_all(creations).await {
+            r?;
+        }
+        if service.is(Preset::Machine) {
+            self.provision_machines(service, images.tag("machine-unit")?)
+                .await?;
+        }
+        self.wait_ready(service, &service.replicas, services::ready_timeout(service))
+            .await?;
+        services::set_up(service, &self.addresses)
+            .await
+            .map_err(|last| HarnessError::NotReady {
+                service: service.name.clone(),
+                timeout: services::READY_TIMEOUT,
+                last,
+            })?;
+        // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
+        // a real machine's set-up is long on disk when its power fails.
+        for replica in &service.replicas {
+            if let Some(lossy) = self.lossy.get(replica) {
+                lossy.command("sync")?;
+            }
+            if let Some(disk) = self.disks.get(replica) {
+                disk.sync();
+            }
+        }
+        Ok(())
+    }
+
+    /// A replica's disk (and lossyfs over it when lossy); returns what the container binds.
+    async fn create_disk(
+        &mut self,
+        replica: &str,
+        d: &crate::scenario::DiskSpec,
+    ) -> Result<std::path::PathBuf> {
+        let (run, r, size) = (self.engine.run_id.clone(), replica.to_string(), d.size_mb);
+        let disk = tokio::task::spawn_blocking(move || Disk::create(&run, &r, size))
+            .await
+            .expect("disk thread")?;
+        let mut source = disk.mount.clone();
+        if d.lossy {
+            let lossy = self.start_lossy(&disk).await?;
+            source = lossy.mount.clone();
+            self.lossy.insert(replica.to_string(), lossy);
+        }
+        self.disks.insert(replica.to_string(), disk);
+        Ok(source)
     }
 
     /// Builds lossyfs (cargo: a no-op once built) and mounts it over `disk`.
@@ -164,7 +195,7 @@ impl Cluster {
                 size as f64 / 1e6
             ),
         );
-        let machines = Scenario::replica_names(service);
+        let machines = &service.replicas;
         let provisions = machines.iter().map(|m| {
             let saved = saved.clone();
             async move {
@@ -212,12 +243,11 @@ impl Cluster {
     /// notes which containers each inner engine holds at the end.
     async fn read_machines(&self) {
         let machines: Vec<String> = self
-            .scenario
-            .topology
+            .plan
             .services
             .iter()
             .filter(|s| s.is(Preset::Machine))
-            .flat_map(Scenario::replica_names)
+            .flat_map(|s| s.replicas.iter().cloned())
             .collect();
         for m in &machines {
             match self.engine.stdout_lines(m).await {
@@ -248,15 +278,6 @@ impl Cluster {
         }
     }
 
-    pub fn service(&self, name: &str) -> Result<&Service> {
-        self.scenario
-            .service(name)
-            .ok_or_else(|| HarnessError::Fault {
-                fault: String::new(),
-                message: format!("unknown service `{name}`"),
-            })
-    }
-
     /// Polls the service's readiness check until it passes or `timeout` runs out.
     pub async fn wait_ready(
         &self,
@@ -269,7 +290,7 @@ impl Cluster {
         while started.elapsed() < timeout {
             let ready = services::readiness(
                 &self.engine,
-                &self.scenario,
+                &self.plan,
                 service,
                 replicas,
                 &self.addresses,

@@ -1,4 +1,4 @@
-//! The one entry point: `run(&Scenario) -> Report`. Describing (scenario), executing (cluster,
+//! The one entry point: `run(&Plan) -> Report`. Describing (scenario), executing (cluster,
 //! nemesis, probes) and checking (check) meet here and nowhere else.
 //!
 //! Order: connect → take the run lock (timed runs never overlap) → reap dead runs → images →
@@ -11,7 +11,8 @@ use crate::engine::{self, cleanup, images};
 use crate::error::{HarnessError, Result};
 use crate::progress::{Progress, Step};
 use crate::report::{Report, RunInfo};
-use crate::scenario::Scenario;
+use crate::scenario::builder::Experiment;
+use crate::scenario::plan::{Image, Plan};
 use crate::timeline::{now, Timeline};
 use crate::{fault, probe};
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub struct RunOptions {
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
-pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
+pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
     preflight(&docker, scenario).await?;
     let _lock = {
@@ -87,9 +88,9 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
 /// What the host must offer the scenario, checked before the run lock and before anything
 /// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
 /// images are built on the way), and the faults' needs (`fault::preflight`).
-async fn preflight(docker: &bollard::Docker, scenario: &Scenario) -> Result<()> {
-    for service in &scenario.topology.services {
-        let Some(image) = service.image.as_deref().filter(|i| i.contains(':')) else {
+async fn preflight(docker: &bollard::Docker, scenario: &Plan) -> Result<()> {
+    for service in &scenario.services {
+        let Image::Local(image) = &service.image else {
             continue;
         };
         if !engine::has_image(docker, image).await? {
@@ -108,7 +109,7 @@ pub async fn exclusive() -> Result<images::FileLock> {
     images::FileLock::acquire(images::lock_dir().join("run.lock")).await
 }
 
-fn unknown_all(scenario: &Scenario, timeline: &Timeline, error: &str) -> Vec<Outcome> {
+fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {
     check::check_all(scenario, timeline)
         .into_iter()
         .map(|mut o| {
@@ -123,7 +124,7 @@ fn unknown_all(scenario: &Scenario, timeline: &Timeline, error: &str) -> Vec<Out
 async fn execute(
     docker: bollard::Docker,
     run_id: &str,
-    scenario: &Scenario,
+    scenario: &Plan,
     image_set: &images::ImageSet,
     timeline: &Timeline,
     seed: u64,
@@ -131,7 +132,6 @@ async fn execute(
 ) -> Result<()> {
     let cluster = {
         let names: Vec<&str> = scenario
-            .topology
             .services
             .iter()
             .map(|s| s.name.as_str())
@@ -189,7 +189,7 @@ async fn execute(
 /// the latest, a minute after the observation should have ended).
 fn watch_observation(
     step: Step,
-    scenario: &Scenario,
+    scenario: &Plan,
     timeline: &Timeline,
     start: Instant,
 ) -> tokio::task::JoinHandle<()> {
@@ -212,4 +212,16 @@ fn watch_observation(
             });
         }
     })
+}
+
+impl Experiment {
+    /// Plans and runs the experiment against real containers with default options.
+    pub async fn run(&self) -> Result<Report> {
+        self.run_with(&RunOptions::default()).await
+    }
+
+    /// Plans and runs the experiment against real containers.
+    pub async fn run_with(&self, options: &RunOptions) -> Result<Report> {
+        run(&self.plan()?, options).await
+    }
 }

@@ -2,7 +2,7 @@
 //! what runs left behind, and building the CLI binary for the tests that drive it.
 
 use aftershock::engine::{self, cleanup};
-use aftershock::scenario::{self, Scenario};
+use aftershock::scenario::{self, Plan as Scenario};
 use std::path::{Path, PathBuf};
 
 /// The project root.

@@ -1,7 +1,21 @@
 //! Checkers on hand-built timelines: one helper, many small cases.
 
 use super::*;
-use crate::scenario::reference;
+use crate::scenario::file::{reference, Expectation, ExpectationKind};
+
+/// Judges a file-form expectation whose probe is `p` and fault `f` (when it names them).
+fn check(e: &Expectation, t: &Timeline) -> Outcome {
+    let typed = crate::scenario::plan::Expectation {
+        title: e.title.clone(),
+        kind: crate::scenario::resolve::expectations::typed(e),
+    };
+    Bound {
+        expectation: &typed,
+        probe: e.probe.as_ref().map_or("", |_| "p"),
+        fault: e.fault.as_ref().map_or("", |_| "f"),
+    }
+    .check(t)
+}
 use crate::timeline::Event;
 use assert_matches::assert_matches;
 

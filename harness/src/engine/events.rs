@@ -8,16 +8,29 @@ use futures_util::StreamExt;
 use std::collections::HashMap;
 use tokio::task::JoinHandle;
 
-/// Starts recording; the returned task runs until aborted (the run aborts it at teardown).
+/// Starts recording the run's own containers (by label); the returned task runs until
+/// aborted (the run aborts it at teardown).
 pub fn record(engine: &RunEngine, timeline: Timeline) -> JoinHandle<()> {
+    let label = ("label".to_string(), vec![format!("{LABEL_RUN}={}", engine.run_id)]);
+    record_matching(engine, label, timeline)
+}
+
+/// Starts recording the containers attached to the run (by name).
+pub fn record_attached(engine: &RunEngine, timeline: Timeline) -> JoinHandle<()> {
+    let names = ("container".to_string(), engine.attached_containers());
+    record_matching(engine, names, timeline)
+}
+
+fn record_matching(
+    engine: &RunEngine,
+    filter: (String, Vec<String>),
+    timeline: Timeline,
+) -> JoinHandle<()> {
     let engine = engine.clone();
     tokio::spawn(async move {
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            (
-                "label".to_string(),
-                vec![format!("{LABEL_RUN}={}", engine.run_id)],
-            ),
+            filter,
         ]);
         let since = (crate::timeline::now() / 1_000_000_000 - 1).to_string();
         let options = EventsOptionsBuilder::default()

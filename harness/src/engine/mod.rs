@@ -144,6 +144,8 @@ pub struct RunEngine {
     /// v1 freezer, a `runc exec` whose process is frozen before it has started never returns
     /// and wedges the engine for that container. So no pause lands while an exec starts.
     starting_execs: Arc<tokio::sync::RwLock<()>>,
+    /// Containers started by something else and attached to the run, by replica name.
+    attached: Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>,
 }
 
 impl RunEngine {
@@ -155,7 +157,32 @@ impl RunEngine {
             scenario: scenario.into(),
             prefix: format!("as-{short}"),
             starting_execs: Arc::default(),
+            attached: Arc::default(),
         }
+    }
+
+    /// Attaches a container something else started (by id or name) as `replica`: the run acts
+    /// on it and observes it, but never created it and never removes it. Returns its address
+    /// (on its first network) and its engine name.
+    pub async fn attach(&self, replica: &str, container: &str) -> Result<(String, String)> {
+        let info = self
+            .docker
+            .inspect_container(container, None::<InspectContainerOptions>)
+            .await
+            .map_err(HarnessError::engine(format!(
+                "inspect container `{container}` to attach it as `{replica}` (is it running, and on this engine?)"
+            )))?;
+        let name = info.name.unwrap_or_default().trim_start_matches('/').to_string();
+        let ip = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|n| n.into_values().find_map(|e| e.ip_address.filter(|ip| !ip.is_empty())))
+            .unwrap_or_default();
+        self.attached
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(replica.to_string(), name.clone());
+        Ok((ip, name))
     }
 
     pub fn labels(&self) -> HashMap<String, String> {
@@ -176,15 +203,29 @@ impl RunEngine {
 
     /// The engine's name for a replica's container.
     pub fn container_name(&self, replica: &str) -> String {
-        format!("{}-{replica}", self.prefix)
+        let attached = self.attached.read().unwrap_or_else(|e| e.into_inner());
+        match attached.get(replica) {
+            Some(name) => name.clone(),
+            None => format!("{}-{replica}", self.prefix),
+        }
     }
 
     /// The replica name of one of this run's containers (inverse of `container_name`).
     pub fn replica_of(&self, container: &str) -> Option<String> {
+        let container = container.trim_start_matches('/');
+        let attached = self.attached.read().unwrap_or_else(|e| e.into_inner());
+        if let Some((replica, _)) = attached.iter().find(|(_, name)| *name == container) {
+            return Some(replica.clone());
+        }
         container
-            .trim_start_matches('/')
             .strip_prefix(&format!("{}-", self.prefix))
             .map(str::to_string)
+    }
+
+    /// The engine names of the attached containers.
+    pub fn attached_containers(&self) -> Vec<String> {
+        let attached = self.attached.read().unwrap_or_else(|e| e.into_inner());
+        attached.values().cloned().collect()
     }
 
     /// Creates the run's own bridge network with a subnet of its own, so every replica keeps

@@ -18,7 +18,7 @@ use super::measure;
 use crate::cluster::Cluster;
 use crate::engine::{netns, Status};
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Check, Fault, FaultKind};
+use crate::scenario::plan::{Fault, FaultKind};
 use crate::services::generic::reach;
 use crate::timeline::{now, Event, EventKind};
 use std::time::{Duration, Instant};
@@ -58,10 +58,10 @@ pub async fn apply(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resu
     let mut details = vec![];
     for r in targets {
         match fault.kind {
-            FaultKind::Pause => engine.pause(r).await?,
-            FaultKind::Stop => engine.stop(r, 2).await?,
-            FaultKind::Partition => engine.disconnect(r).await?,
-            FaultKind::Netem => {
+            FaultKind::Pause { .. } => engine.pause(r).await?,
+            FaultKind::Stop { .. } => engine.stop(r, 2).await?,
+            FaultKind::Partition { .. } => engine.disconnect(r).await?,
+            FaultKind::Netem { .. } => {
                 handshakes(cluster, fault, r, "before").await;
                 let dev = shape(cluster, fault, r, true).await?;
                 details.push(format!("{r}: {dev}"));
@@ -70,9 +70,9 @@ pub async fn apply(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resu
         }
     }
     let how = match fault.kind {
-        FaultKind::Pause => "docker pause (cgroup freezer)".to_string(),
-        FaultKind::Stop => "docker stop (SIGTERM, SIGKILL after 2 s)".to_string(),
-        FaultKind::Partition => "disconnected from the run's network".to_string(),
+        FaultKind::Pause { .. } => "docker pause (cgroup freezer)".to_string(),
+        FaultKind::Stop { .. } => "docker stop (SIGTERM, SIGKILL after 2 s)".to_string(),
+        FaultKind::Partition { .. } => "disconnected from the run's network".to_string(),
         _ => format!("{} ({})", netem_words(fault), details.join(", ")),
     };
     cluster.timeline.push(Event {
@@ -92,11 +92,11 @@ pub async fn undo(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resul
     for r in targets {
         let status = engine.status(r).await?;
         match fault.kind {
-            FaultKind::Pause if status.paused => engine.unpause(r).await?,
-            FaultKind::Partition if !status.networks.contains(&engine.network_name()) => {
+            FaultKind::Pause { .. } if status.paused => engine.unpause(r).await?,
+            FaultKind::Partition { .. } if !status.networks.contains(&engine.network_name()) => {
                 engine.reconnect(r, &cluster.addresses[r]).await?
             }
-            FaultKind::Netem if status.running => {
+            FaultKind::Netem { .. } if status.running => {
                 shape(cluster, fault, r, false).await?;
             }
             _ => {}
@@ -109,13 +109,13 @@ pub async fn undo(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Resul
 /// returns the interface.
 async fn shape(cluster: &Cluster, fault: &Fault, r: &str, add: bool) -> Result<String> {
     let (pid, dev) = netns_of(cluster, fault, r).await?;
-    let delayed = match fault.delay {
+    let delayed = match netem(fault).0 {
         Some(delay) if add => netns::add_delay(pid, &dev, delay).await,
         Some(_) => netns::delete_qdisc(pid, &dev).await,
         None => Ok(()),
     };
     delayed.map_err(|e| failed(fault, e))?;
-    if let Some(percent) = fault.loss_percent {
+    if let Some(percent) = netem(fault).1 {
         let action = if add { "-I" } else { "-D" };
         netns::loss(pid, action, percent)
             .await
@@ -166,8 +166,8 @@ async fn one(
     let status = cluster.engine.status(r).await.map_err(|e| e.to_string())?;
     let applied = stage == Stage::Applied;
     match fault.kind {
-        FaultKind::Kill | FaultKind::Restart | FaultKind::Stop => running(&status, !applied),
-        FaultKind::Pause => {
+        FaultKind::Kill { .. } | FaultKind::Restart { .. } | FaultKind::Stop { .. } => running(&status, !applied),
+        FaultKind::Pause { .. } => {
             let freezer = netns::freezer_state(status.pid);
             let frozen = matches!(freezer.as_deref(), Some("FROZEN" | "1"));
             let words = format!(
@@ -181,11 +181,11 @@ async fn one(
                 Err(words)
             }
         }
-        FaultKind::Partition => {
+        FaultKind::Partition { .. } => {
             let on = status.networks.contains(&cluster.engine.network_name());
             let answer = reach(
                 &cluster.addresses[r],
-                port(cluster, fault),
+                port(fault),
                 Duration::from_secs(1),
             )
             .await;
@@ -202,19 +202,19 @@ async fn one(
                 (_, on, Err(e)) => Err(format!("on the network: {on}; {e}")),
             }
         }
-        FaultKind::Netem => {
+        FaultKind::Netem { .. } => {
             let (pid, dev) = netns_of(cluster, fault, r)
                 .await
                 .map_err(|e| e.to_string())?;
             let mut seen = vec![];
-            if fault.delay.is_some() {
+            if netem(fault).0.is_some() {
                 let qdisc = netns::qdisc(pid, &dev).await?;
                 if qdisc.contains("netem") != applied {
                     return Err(format!("tc qdisc show dev {dev}: {qdisc}"));
                 }
                 seen.push(qdisc.lines().next().unwrap_or_default().to_string());
             }
-            if fault.loss_percent.is_some() {
+            if netem(fault).1.is_some() {
                 let rules = netns::loss_rules(pid).await?;
                 if rules.len() == 2 * usize::from(applied) {
                     seen.push(format!("{} random-drop rules", rules.len()));
@@ -230,14 +230,14 @@ async fn one(
             seen.push(format!("{rtt_words}, {lost:.0}% of handshakes lost"));
             // The delay shows in the round trip (80 % of it, for timer slack), a loss of a
             // fifth or more in the handshakes; after the heal neither does.
-            let delay_ms = fault.delay.map(|d| d.as_secs_f64() * 1e3);
+            let delay_ms = netem(fault).0.map(|d| d.as_secs_f64() * 1e3);
             let delayed = match (delay_ms, rtt) {
                 (Some(d), Some(ms)) if applied => ms >= 0.8 * d,
                 (Some(d), Some(ms)) => ms < 0.5 * d,
                 (Some(_), None) => false,
                 (None, _) => true,
             };
-            let lossy = match fault.loss_percent {
+            let lossy = match netem(fault).1 {
                 Some(p) if applied && p >= 20.0 => lost > 0.0,
                 Some(_) if !applied => lost == 0.0,
                 _ => true,
@@ -265,19 +265,21 @@ fn running(status: &Status, want: bool) -> std::result::Result<String, String> {
     }
 }
 
-/// The port verifications connect to: the fault's `port`, else the service's `ready` port,
-/// else 1 (closed: the replica's kernel refuses, which proves it answers).
-fn port(cluster: &Cluster, fault: &Fault) -> u16 {
-    let ready = cluster
-        .scenario
-        .service(fault.target.get_ref())
-        .and_then(|s| s.ready.as_ref())
-        .and_then(|r| r.check().ok());
-    let ready_port = match ready {
-        Some(Check::Tcp(p)) | Some(Check::Http { port: p, .. }) => Some(p),
-        _ => None,
-    };
-    fault.port.or(ready_port).unwrap_or(1)
+/// The port verifications connect to (resolved: the fault's `port`, else the service's
+/// `ready` port, else 1 — closed: the replica's kernel refuses, which proves it answers).
+fn port(fault: &Fault) -> u16 {
+    match fault.kind {
+        FaultKind::Partition { port, .. } | FaultKind::Netem { port, .. } => port,
+        _ => 1,
+    }
+}
+
+/// A netem fault's delay and loss (none for other kinds).
+fn netem(fault: &Fault) -> (Option<Duration>, Option<f64>) {
+    match fault.kind {
+        FaultKind::Netem { delay, loss_percent, .. } => (delay, loss_percent),
+        _ => (None, None),
+    }
 }
 
 /// TCP handshakes from the harness to replica `r` ([`HANDSHAKES`] of them, each given
@@ -285,10 +287,10 @@ fn port(cluster: &Cluster, fault: &Fault) -> u16 {
 /// without an answer (%), both recorded as measurements `<fault>/rtt-<label>-<r>` and
 /// `<fault>/loss-<label>-<r>`.
 async fn handshakes(cluster: &Cluster, fault: &Fault, r: &str, label: &str) -> (Option<f64>, f64) {
-    let timeout = Duration::from_millis(300) + fault.delay.unwrap_or_default() * 2;
+    let timeout = Duration::from_millis(300) + netem(fault).0.unwrap_or_default() * 2;
     let mut times = vec![];
     for _ in 0..HANDSHAKES {
-        if let Ok(t) = reach(&cluster.addresses[r], port(cluster, fault), timeout).await {
+        if let Ok(t) = reach(&cluster.addresses[r], port(fault), timeout).await {
             times.push(t.as_secs_f64() * 1e3);
         }
     }
@@ -324,10 +326,10 @@ async fn netns_of(cluster: &Cluster, fault: &Fault, r: &str) -> Result<(i64, Str
 
 fn netem_words(fault: &Fault) -> String {
     let mut words = vec![];
-    if let Some(d) = fault.delay {
+    if let Some(d) = netem(fault).0 {
         words.push(format!("tc netem delay {}", humantime::format_duration(d)));
     }
-    if let Some(l) = fault.loss_percent {
+    if let Some(l) = netem(fault).1 {
         words.push(format!("iptables random drop of {l}%"));
     }
     words.join(" ")

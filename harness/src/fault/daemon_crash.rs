@@ -5,20 +5,22 @@
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::Fault;
+use crate::scenario::plan::Fault;
 use crate::timeline::{now, Event, EventKind, Nanos};
 use std::time::{Duration, Instant};
 
-/// The gap when the scenario gives none.
-pub const DEFAULT_GAP: Duration = Duration::from_secs(5);
 /// The longest an engine may take to come back before the heal gives up.
 const BACK_WITHIN: Duration = Duration::from_secs(120);
 /// How dockerd is killed inside the machine (the pid file dockerd writes).
 const KILL: &str = "kill -KILL $(cat /var/run/docker.pid)";
 
 /// Crashes every target's dockerd in turn, measures and heals; records applied and healed.
-pub async fn carry_out(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
-    let gap = fault.gap.unwrap_or(DEFAULT_GAP);
+pub async fn carry_out(
+    cluster: &Cluster,
+    fault: &Fault,
+    targets: &[String],
+    gap: Duration,
+) -> Result<()> {
     cluster.timeline.record(EventKind::FaultApplied {
         fault: fault.name.clone(),
         targets: targets.to_vec(),

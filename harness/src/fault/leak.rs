@@ -11,19 +11,24 @@
 use crate::cluster::Cluster;
 use crate::engine::oom;
 use crate::error::Result;
-use crate::scenario::Fault;
+use crate::scenario::plan::Fault;
 use crate::services::memcached::LEAK_AGENT;
 use crate::timeline::{now, Event, EventKind};
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(5);
 
-/// Starts the agent in `replica` and returns once the kernel acted (or `fault.rejoin_timeout`
+/// Starts the agent in `replica` and returns once the kernel acted (or `oom_timeout`
 /// passed, then the agent is stopped). The replica's death is healed by the caller.
-pub async fn apply(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()> {
-    let service = cluster.service(fault.target.get_ref())?;
+pub async fn apply(
+    cluster: &Cluster,
+    fault: &Fault,
+    replica: &str,
+    rate: u32,
+    oom_timeout: Duration,
+) -> Result<()> {
+    let service = cluster.plan.service(fault.target);
     let limit = service.memory_mib.unwrap_or(0);
-    let rate = fault.leak_mib_per_s.unwrap_or(32);
     let (_, main_pid, id) = cluster.engine.state(replica).await?;
     let main_command = std::fs::read_to_string(format!("/proc/{main_pid}/comm"))
         .map(|c| c.trim().to_string())
@@ -60,7 +65,7 @@ pub async fn apply(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()
 
     // Watch the cgroup until the OOM killer acts, the cgroup goes (the container died) or time
     // runs out.
-    let deadline = Instant::now() + fault.rejoin_timeout;
+    let deadline = Instant::now() + oom_timeout;
     let mut last = before;
     let mut gone = false;
     while Instant::now() < deadline {
@@ -91,7 +96,7 @@ pub async fn apply(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()
     if victim.is_none() {
         cluster.timeline.note(format!(
             "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
-            fault.name, fault.rejoin_timeout, before.oom_kill, last.oom_kill
+            fault.name, oom_timeout, before.oom_kill, last.oom_kill
         ));
     }
     // Whatever happened, the agent must not outlive the fault.

@@ -15,7 +15,8 @@ mod select;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Fault, FaultKind};
+use crate::scenario::plan::{Fault, FaultKind, Plan};
+use crate::scenario::Signal;
 use crate::timeline::{now, EventKind};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -36,7 +37,7 @@ pub fn start_all(
 ) -> Vec<JoinHandle<Result<()>>> {
     let locks = ReplicaLocks::default();
     cluster
-        .scenario
+        .plan
         .faults
         .iter()
         .enumerate()
@@ -55,11 +56,16 @@ pub fn start_all(
 
 /// What the host must offer for the scenario's faults, checked before anything starts: a
 /// `netem` delay needs the kernel's netem qdisc.
-pub async fn preflight(scenario: &crate::scenario::Scenario) -> Result<()> {
-    let delayed = scenario
-        .faults
-        .iter()
-        .find(|f| f.kind == FaultKind::Netem && f.delay.is_some());
+pub async fn preflight(plan: &Plan) -> Result<()> {
+    let delayed = plan.faults.iter().find(|f| {
+        matches!(
+            f.kind,
+            FaultKind::Netem {
+                delay: Some(_),
+                ..
+            }
+        )
+    });
     if let Some(f) = delayed {
         if !crate::engine::netns::netem_available().await {
             return Err(HarnessError::Fault {
@@ -115,7 +121,7 @@ pub async fn carry_out(
     until: Instant,
     locks: &ReplicaLocks,
 ) -> Result<()> {
-    let service = cluster.service(fault.target.get_ref())?;
+    let service = cluster.plan.service(fault.target);
     let targets = resolve(&fault.select, service, &cluster.addresses, &mut rng)
         .await
         .map_err(|message| HarnessError::Fault {
@@ -132,61 +138,96 @@ pub async fn carry_out(
             targets.join(", ")
         ));
     }
-    let applied = match fault.kind {
-        FaultKind::Kill | FaultKind::Restart => kill(cluster, fault, &targets).await,
-        FaultKind::RollingRestart => rolling_restart(cluster, fault, &targets).await,
-        FaultKind::PowerCut => {
-            let seed = rand::Rng::gen(&mut rng);
-            power_cut::cut(cluster, fault, &targets, seed).await
-        }
-        FaultKind::Leak => leak::apply(cluster, fault, &targets[0]).await,
+    if let FaultKind::DaemonCrash { gap } = fault.kind {
         // Applies, measures and heals by itself (its heal is the engines' return).
-        FaultKind::DaemonCrash => return daemon_crash::carry_out(cluster, fault, &targets).await,
-        FaultKind::Pause | FaultKind::Stop | FaultKind::Partition | FaultKind::Netem => {
-            common::apply(cluster, fault, &targets).await
-        }
-    };
+        return daemon_crash::carry_out(cluster, fault, &targets, gap).await;
+    }
+    let applied = apply(cluster, fault, &targets, &mut rng).await;
     if applied.is_ok() && fault.kind.verified() {
         common::verify(cluster, fault, &targets, common::Stage::Applied).await;
     }
-    if applied.is_ok() && fault.kind != FaultKind::RollingRestart {
-        let heal_at = match fault.down_for {
+    if applied.is_ok() && !matches!(fault.kind, FaultKind::RollingRestart { .. }) {
+        let heal_at = match fault.kind.down_for() {
             Some(d) => Instant::now() + d,
             None => until,
         };
         tokio::time::sleep_until(heal_at.into()).await;
     }
+    let started = Instant::now();
+    let healed = heal(cluster, fault, &targets, &applied).await;
+    if healed.is_ok() && fault.kind.verified() {
+        common::verify(cluster, fault, &targets, common::Stage::Healed).await;
+    }
+    applied?;
+    healed?;
+    if matches!(fault.kind, FaultKind::PowerCut { .. }) {
+        power_cut::inspect(cluster, fault, &targets, started).await?;
+    }
+    Ok(())
+}
+
+/// Applies the fault to its targets, by kind.
+async fn apply(
+    cluster: &Cluster,
+    fault: &Fault,
+    targets: &[String],
+    rng: &mut ChaCha8Rng,
+) -> Result<()> {
+    match fault.kind {
+        FaultKind::Kill { signal, .. } | FaultKind::Restart { signal, .. } => {
+            kill(cluster, fault, signal, targets).await
+        }
+        FaultKind::RollingRestart {
+            signal,
+            rejoin_timeout,
+        } => rolling_restart(cluster, fault, signal, rejoin_timeout, targets).await,
+        FaultKind::PowerCut { tear, .. } => {
+            let seed = rand::Rng::gen(rng);
+            power_cut::cut(cluster, fault, targets, seed, tear).await
+        }
+        FaultKind::Leak {
+            mib_per_s,
+            oom_timeout,
+            ..
+        } => leak::apply(cluster, fault, &targets[0], mib_per_s, oom_timeout).await,
+        FaultKind::Pause { .. }
+        | FaultKind::Stop { .. }
+        | FaultKind::Partition { .. }
+        | FaultKind::Netem { .. } => common::apply(cluster, fault, targets).await,
+        FaultKind::DaemonCrash { .. } => Ok(()),
+    }
+}
+
+/// Undoes what a start cannot (thaw, reconnect, remount), starts what is down, and records
+/// `fault-healed` — whether or not applying worked.
+async fn heal(
+    cluster: &Cluster,
+    fault: &Fault,
+    targets: &[String],
+    applied: &Result<()>,
+) -> Result<Vec<String>> {
     let restored = match fault.kind {
-        FaultKind::PowerCut => power_cut::restore(cluster, fault, &targets).await,
-        FaultKind::Pause | FaultKind::Partition | FaultKind::Netem => {
-            common::undo(cluster, fault, &targets).await
+        FaultKind::PowerCut { .. } => power_cut::restore(cluster, fault, targets).await,
+        FaultKind::Pause { .. } | FaultKind::Partition { .. } | FaultKind::Netem { .. } => {
+            common::undo(cluster, fault, targets).await
         }
         _ => Ok(()),
     };
-    let started = Instant::now();
     let healed = match restored {
-        Ok(()) => cluster.start_stopped(&targets).await,
+        Ok(()) => cluster.start_stopped(targets).await,
         Err(e) => Err(e),
     };
-    let detail = match (&applied, &healed) {
+    let detail = match (applied, &healed) {
         (_, Ok(started)) if started.is_empty() => "all targets were already running".to_string(),
         (_, Ok(started)) => format!("started {}", started.join(", ")),
         (_, Err(e)) => format!("heal failed: {e}"),
     };
     cluster.timeline.record(EventKind::FaultHealed {
         fault: fault.name.clone(),
-        targets: targets.clone(),
+        targets: targets.to_vec(),
         detail,
     });
-    if healed.is_ok() && fault.kind.verified() {
-        common::verify(cluster, fault, &targets, common::Stage::Healed).await;
-    }
-    applied?;
-    healed?;
-    if fault.kind == FaultKind::PowerCut {
-        power_cut::inspect(cluster, fault, &targets, started).await?;
-    }
-    Ok(())
+    healed
 }
 
 pub(crate) fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f64, words: &str) {
@@ -198,9 +239,9 @@ pub(crate) fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f6
     });
 }
 
-async fn kill(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
+async fn kill(cluster: &Cluster, fault: &Fault, signal: Signal, targets: &[String]) -> Result<()> {
     let since = now();
-    let report = cluster.kill_together(targets, fault.signal).await?;
+    let report = cluster.kill_together(targets, signal).await?;
     let how = if report.direct {
         "pidfd at the processes"
     } else {
@@ -213,7 +254,7 @@ async fn kill(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()
             targets: targets.to_vec(),
             detail: format!(
                 "{} to {} via {how}",
-                fault.signal.name(),
+                signal.name(),
                 targets.join(", ")
             ),
         },
@@ -251,8 +292,14 @@ async fn kill(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()
 }
 
 /// Restarts the targets one at a time, the leader last, waiting for each to rejoin.
-async fn rolling_restart(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
-    let service = cluster.service(fault.target.get_ref())?;
+async fn rolling_restart(
+    cluster: &Cluster,
+    fault: &Fault,
+    signal: Signal,
+    rejoin_timeout: Duration,
+    targets: &[String],
+) -> Result<()> {
+    let service = cluster.plan.service(fault.target);
     let leader = crate::services::leader(service, &cluster.addresses).await;
     let mut order: Vec<String> = targets
         .iter()
@@ -276,10 +323,10 @@ async fn rolling_restart(cluster: &Cluster, fault: &Fault, targets: &[String]) -
     for replica in &order {
         let one = std::slice::from_ref(replica);
         let killed_at = Instant::now();
-        cluster.kill_together(one, fault.signal).await?;
+        cluster.kill_together(one, signal).await?;
         cluster.start_stopped(one).await?;
         let waited = cluster
-            .wait_ready(service, one, fault.rejoin_timeout)
+            .wait_ready(service, one, rejoin_timeout)
             .await
             .map_err(|e| HarnessError::Fault {
                 fault: fault.name.clone(),

@@ -17,7 +17,8 @@
 use super::measure;
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Fault, Preset};
+use crate::scenario::plan::Fault;
+use crate::scenario::Preset;
 use crate::timeline::{now, Event, EventKind};
 use std::time::{Duration, Instant};
 
@@ -29,13 +30,19 @@ fn no_disk(fault: &Fault, replica: &str) -> HarnessError {
 }
 
 /// Cuts the power of each target, one after another.
-pub async fn cut(cluster: &Cluster, fault: &Fault, targets: &[String], seed: u64) -> Result<()> {
+pub async fn cut(
+    cluster: &Cluster,
+    fault: &Fault,
+    targets: &[String],
+    seed: u64,
+    tear: Option<u64>,
+) -> Result<()> {
     for (i, r) in targets.iter().enumerate() {
         let disk = cluster.disks.get(r).ok_or_else(|| no_disk(fault, r))?;
         let at = now();
         let lossy = cluster.lossy.get(r).cloned();
         let mut lost = None;
-        if let (Some(l), Some(sector)) = (&lossy, fault.tear_bytes()) {
+        if let (Some(l), Some(sector)) = (&lossy, tear) {
             let seed = seed.wrapping_add(i as u64);
             lost = Some(lossy_command(l, format!("tear {seed} {sector} 3000")).await?);
         }
@@ -129,7 +136,7 @@ pub async fn inspect(
     targets: &[String],
     started: Instant,
 ) -> Result<()> {
-    let service = cluster.service(fault.target.get_ref())?;
+    let service = cluster.plan.service(fault.target);
     let serving = cluster
         .wait_ready(service, targets, Duration::from_secs(60))
         .await?;

@@ -1,7 +1,8 @@
 //! Resolving a [`Select`] to replica names at the moment a fault is applied. Random choices
 //! come from the run's seeded generator, so `--seed` replays the same schedule.
 
-use crate::scenario::{Scenario, Select, Service};
+use crate::scenario::plan::Service;
+use crate::scenario::Select;
 use crate::services::{self, Addresses};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -13,7 +14,7 @@ pub async fn resolve(
     addresses: &Addresses,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<String>, String> {
-    let all = Scenario::replica_names(service);
+    let all = service.replicas.clone();
     let n = all.len();
     let pick = |pool: Vec<String>, k: usize, rng: &mut ChaCha8Rng| {
         let mut chosen: Vec<String> = pool.choose_multiple(rng, k).cloned().collect();
@@ -44,18 +45,14 @@ pub async fn resolve(
 mod tests {
     use super::*;
     use crate::fault::generator;
-    use crate::scenario::builder::ScenarioBuilder;
+    use crate::scenario::builder::{Experiment, Service as S};
     use crate::scenario::Preset;
     use std::time::Duration;
 
     fn service(replicas: usize) -> Service {
-        ScenarioBuilder::new("s", Duration::from_secs(1))
-            .service("zk", Preset::Zookeeper, replicas, &[])
-            .build()
-            .unwrap()
-            .topology
-            .services
-            .remove(0)
+        let mut x = Experiment::new("s", Duration::from_secs(1));
+        x.service(S::preset("zk", Preset::Zookeeper).replicas(replicas));
+        x.plan().unwrap().services.remove(0)
     }
 
     async fn chosen(select: &Select, seed: u64, fault: usize) -> Vec<String> {

@@ -8,7 +8,7 @@
 //! goes to the timeline with HdrHistogram p50/p99/max, the cache hit ratio (answers with
 //! `x-cache: hit`), 5xx and other errors. Failed requests count with the time until they failed.
 
-use crate::scenario::Probe;
+use crate::scenario::plan::{Load, Probe};
 use crate::services::toy_api;
 use crate::timeline::{now, Event, EventKind, Nanos, Timeline};
 use hdrhistogram::Histogram;
@@ -50,9 +50,8 @@ fn client(timeout: Duration) -> reqwest::Client {
         .expect("an HTTP client without TLS always builds")
 }
 
-fn url(ip: &str, probe: &Probe, key: u32) -> String {
-    let path = probe.path.as_deref().unwrap_or("/");
-    toy_api::url(ip, &path.replace("{key}", &key.to_string()))
+fn url(ip: &str, load: &Load, key: u32) -> String {
+    toy_api::url(ip, &load.path.replace("{key}", &key.to_string()))
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Answer {
@@ -76,13 +75,13 @@ async fn get(client: &reqwest::Client, url: &str) -> Answer {
 
 /// Reads every key once (16 at a time), so the observation starts with a warm cache.
 /// Returns how long it took, or the first failure.
-pub async fn prime(probe: &Probe, ip: &str) -> Result<Duration, String> {
+pub async fn prime(probe: &Probe, load: &Load, ip: &str) -> Result<Duration, String> {
     let started = Instant::now();
     let client = client(probe.timeout);
-    let keys: Vec<u32> = (1..=probe.keys.unwrap_or(0)).collect();
+    let keys: Vec<u32> = (1..=load.keys.unwrap_or(0)).collect();
     for batch in keys.chunks(16) {
         let gets = batch.iter().map(|k| {
-            let (client, url) = (&client, url(ip, probe, *k));
+            let (client, url) = (&client, url(ip, load, *k));
             async move { (get(client, &url).await, url) }
         });
         for (answer, url) in futures_util::future::join_all(gets).await {
@@ -95,8 +94,15 @@ pub async fn prime(probe: &Probe, ip: &str) -> Result<Duration, String> {
 }
 
 /// Runs the open loop until `until`, then waits for the last answers and writes the windows.
-pub async fn run(probe: Probe, ip: String, seed: u64, until: Instant, timeline: Timeline) {
-    let rate = probe.rate.unwrap_or(1).max(1);
+pub async fn run(
+    probe: Probe,
+    load: Load,
+    ip: String,
+    seed: u64,
+    until: Instant,
+    timeline: Timeline,
+) {
+    let rate = load.rate.max(1);
     let interval = Duration::from_secs(1) / rate;
     let client = client(probe.timeout);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -122,10 +128,10 @@ pub async fn run(probe: Probe, ip: String, seed: u64, until: Instant, timeline: 
             });
             continue;
         }
-        let key = probe.keys.map_or(0, |k| rng.gen_range(1..=k));
+        let key = load.keys.map_or(0, |k| rng.gen_range(1..=k));
         let (client, url, tx, in_flight) = (
             client.clone(),
-            url(&ip, &probe, key),
+            url(&ip, &load, key),
             tx.clone(),
             in_flight.clone(),
         );

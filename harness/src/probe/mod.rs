@@ -16,9 +16,9 @@ use crate::error::{HarnessError, Result};
 
 use crate::engine::inner::Inner;
 use crate::engine::RunEngine;
-use crate::scenario::{Check, Probe, ProbeKind, Scenario};
+use crate::scenario::plan::{Plan, Probe, ProbeKind};
 use crate::services::generic::Checker;
-use crate::services::{machine, toy_api, Addresses};
+use crate::services::{machine, Addresses};
 use crate::timeline::{now, EventKind, Timeline};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -104,29 +104,24 @@ impl Running {
 }
 
 /// The address of the first replica a probe targets.
-fn target_ip(scenario: &Scenario, probe: &Probe, addresses: &Addresses) -> String {
-    let service = scenario
-        .service(probe.target.get_ref())
-        .expect("validated: probe target exists");
-    addresses[&Scenario::replica_names(service)[0]].clone()
+fn target_ip(plan: &Plan, probe: &Probe, addresses: &Addresses) -> String {
+    addresses[&plan.service(probe.target).replicas[0]].clone()
 }
 
 /// What probes do before the observation starts: a `load` probe with `prime` reads every key
 /// once (a warm cache). Recorded as a measurement; a failure is a harness error.
-pub async fn prepare_all(
-    scenario: &Scenario,
-    addresses: &Addresses,
-    timeline: &Timeline,
-) -> Result<()> {
-    for p in scenario
-        .probes
-        .iter()
-        .filter(|p| p.kind == ProbeKind::Load && p.prime)
-    {
-        let took = load::prime(p, &target_ip(scenario, p, addresses))
+pub async fn prepare_all(plan: &Plan, addresses: &Addresses, timeline: &Timeline) -> Result<()> {
+    for p in &plan.probes {
+        let ProbeKind::Load(load) = &p.kind else {
+            continue;
+        };
+        if !load.prime {
+            continue;
+        }
+        let took = load::prime(p, load, &target_ip(plan, p, addresses))
             .await
             .map_err(|message| HarnessError::NotReady {
-                service: p.target.get_ref().clone(),
+                service: plan.service(p.target).name.clone(),
                 timeout: p.timeout,
                 last: message,
             })?;
@@ -136,7 +131,7 @@ pub async fn prepare_all(
             unit: "s".into(),
             what: format!(
                 "reading each of the {} keys once before the observation",
-                p.keys.unwrap_or(0)
+                load.keys.unwrap_or(0)
             ),
         });
     }
@@ -157,106 +152,99 @@ impl Sampler for Checker {
     }
 }
 
-/// What a `tcp`, `http` or `exec` probe checks.
-fn generic_check(p: &Probe) -> Check {
-    match p.kind {
-        ProbeKind::Tcp => Check::Tcp(p.port.unwrap_or_default()),
-        ProbeKind::Exec => Check::Exec(p.command.clone()),
-        _ => Check::Http {
-            port: p.port.unwrap_or(toy_api::PORT),
-            path: p.path.clone().unwrap_or_else(|| "/".into()),
-            status: p.status,
-        },
-    }
-}
-
-/// Starts every probe of the scenario; they stop by themselves after `observe`. Random
-/// choices (the load probe's keys) come from `seed`.
+/// Starts every probe of the plan; they stop by themselves after `observe`. Random choices
+/// (the load probe's keys) come from `seed`.
 pub fn start_all(
     engine: &RunEngine,
-    scenario: &Scenario,
+    plan: &Plan,
     addresses: &Addresses,
     timeline: &Timeline,
     observe: Duration,
     seed: u64,
 ) -> Vec<Running> {
     let until = Instant::now() + observe;
-    scenario
-        .probes
-        .iter()
-        .map(|p| {
-            let service = scenario
-                .service(p.target.get_ref())
-                .expect("validated: probe target exists");
-            let replicas = Scenario::replica_names(service);
-            let (p, t, a) = (p.clone(), timeline.clone(), addresses.clone());
-            match p.kind {
-                ProbeKind::ZookeeperWrite => Running::Writes(tokio::spawn(async move {
-                    let w = zookeeper::Writer::new(&p.name, &replicas, &a, p.timeout);
-                    sample_until(&p, w, until, &t).await
-                })),
-                ProbeKind::DatastoreAppend => Running::Appends(tokio::spawn(async move {
-                    let w = datastore::Appender::new(&p.name, &a[&replicas[0]], p.record_bytes);
-                    sample_until(&p, w, until, &t).await
-                })),
-                ProbeKind::PostgresInsert => Running::Inserts(tokio::spawn(async move {
-                    let w = postgres::Inserter::new(&p.name, &a[&replicas[0]], p.timeout);
-                    sample_until(&p, w, until, &t).await
-                })),
-                ProbeKind::ZookeeperMode => Running::Plain(tokio::spawn(async move {
-                    let m = zookeeper::Modes::new(replicas, a, p.timeout);
-                    sample_until(&p, m, until, &t).await;
-                })),
-                ProbeKind::Load => {
-                    let ip = target_ip(scenario, &p, &a);
-                    Running::Plain(tokio::spawn(load::run(p, ip, seed, until, t)))
-                }
-                ProbeKind::ConsulKv => {
-                    let kv = consul::Kv {
-                        ips: replicas.iter().map(|r| a[r].clone()).collect(),
-                        key: p.key.clone().unwrap_or_else(|| machine::TEST_KEY.into()),
-                        expected: machine::TEST_VALUE.into(),
-                        timeout: p.timeout,
-                    };
-                    plain(p, kv, until, t)
-                }
-                ProbeKind::ConsulLeader => {
-                    let ips = replicas.iter().map(|r| a[r].clone()).collect();
-                    let timeout = p.timeout;
-                    plain(p, consul::Leader { ips, timeout }, until, t)
-                }
-                ProbeKind::Registry => {
-                    let address = machine::registry_address(service, &a);
-                    let timeout = p.timeout;
-                    plain(p, registry::V2 { address, timeout }, until, t)
-                }
-                ProbeKind::RegistryPull => {
-                    let on = p.on.as_ref().map_or_else(
-                        || replicas.last().cloned().unwrap_or_default(),
-                        |o| o.get_ref().clone(),
-                    );
-                    let inner = match Inner::connect(&on, &a[&on], p.timeout) {
-                        Ok(i) => i,
-                        Err(e) => {
-                            t.note(format!("probe {}: {e}", p.name));
-                            return Running::Plain(tokio::spawn(async {}));
-                        }
-                    };
-                    let pp = registry::PushPull {
-                        inner,
-                        registry: machine::registry_address(service, &a),
-                        push_each: p.push,
-                        pushed: None,
-                    };
-                    plain(p, pp, until, t)
-                }
-                ProbeKind::Http | ProbeKind::Tcp | ProbeKind::Exec => {
-                    let replica = p.on.as_ref().map_or(&replicas[0], |o| o.get_ref());
-                    let check = generic_check(&p);
-                    let c = Checker::new(engine, check, replica, &a[replica], p.timeout);
-                    plain(p, c, until, t)
-                }
+    let ctx = Start { engine, plan, addresses, timeline, until, seed };
+    plan.probes.iter().map(|p| ctx.start(p)).collect()
+}
+
+/// What starting a probe needs.
+struct Start<'a> {
+    engine: &'a RunEngine,
+    plan: &'a Plan,
+    addresses: &'a Addresses,
+    timeline: &'a Timeline,
+    until: Instant,
+    seed: u64,
+}
+
+impl Start<'_> {
+    /// Starts one probe as a task.
+    fn start(&self, p: &Probe) -> Running {
+        let service = self.plan.service(p.target);
+        let replicas = service.replicas.clone();
+        let (until, t, a) = (self.until, self.timeline.clone(), self.addresses.clone());
+        let p = p.clone();
+        match p.kind.clone() {
+            ProbeKind::ZookeeperWrite => Running::Writes(tokio::spawn(async move {
+                let w = zookeeper::Writer::new(&p.name, &replicas, &a, p.timeout);
+                sample_until(&p, w, until, &t).await
+            })),
+            ProbeKind::DatastoreAppend { record_bytes } => Running::Appends(tokio::spawn(async move {
+                let w = datastore::Appender::new(&p.name, &a[&replicas[0]], record_bytes);
+                sample_until(&p, w, until, &t).await
+            })),
+            ProbeKind::PostgresInsert => Running::Inserts(tokio::spawn(async move {
+                let w = postgres::Inserter::new(&p.name, &a[&replicas[0]], p.timeout);
+                sample_until(&p, w, until, &t).await
+            })),
+            ProbeKind::ZookeeperMode => {
+                let m = zookeeper::Modes::new(replicas, a, p.timeout);
+                plain(p, m, until, t)
             }
-        })
-        .collect()
+            ProbeKind::Load(load) => {
+                let ip = target_ip(self.plan, &p, &a);
+                Running::Plain(tokio::spawn(load::run(p, load, ip, self.seed, until, t)))
+            }
+            ProbeKind::Check { replica, check } => {
+                let c = Checker::new(self.engine, check, &replica, &a[&replica], p.timeout);
+                plain(p, c, until, t)
+            }
+            _ => self.machines(p, service),
+        }
+    }
+
+    /// The probes of machine services' units (consul, the registry).
+    fn machines(&self, p: Probe, service: &crate::scenario::plan::Service) -> Running {
+        let (until, t, a) = (self.until, self.timeline.clone(), self.addresses);
+        let ips = || service.replicas.iter().map(|r| a[r].clone()).collect();
+        let timeout = p.timeout;
+        match p.kind.clone() {
+            ProbeKind::ConsulKv { key } => {
+                let expected = machine::TEST_VALUE.into();
+                plain(p, consul::Kv { ips: ips(), key, expected, timeout }, until, t)
+            }
+            ProbeKind::ConsulLeader => plain(p, consul::Leader { ips: ips(), timeout }, until, t),
+            ProbeKind::Registry => {
+                let address = machine::registry_address(service, a);
+                plain(p, registry::V2 { address, timeout }, until, t)
+            }
+            ProbeKind::RegistryPull { on, push } => {
+                let inner = match Inner::connect(&on, &a[&on], timeout) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        t.note(format!("probe {}: {e}", p.name));
+                        return Running::Plain(tokio::spawn(async {}));
+                    }
+                };
+                let pp = registry::PushPull {
+                    inner,
+                    registry: machine::registry_address(service, a),
+                    push_each: push,
+                    pushed: None,
+                };
+                plain(p, pp, until, t)
+            }
+            _ => Running::Plain(tokio::spawn(async {})),
+        }
+    }
 }

@@ -5,9 +5,9 @@
 
 use super::{Report, RunInfo};
 use crate::check;
-use crate::scenario::builder::ScenarioBuilder;
-use crate::scenario::{reference, Expectation, ExpectationKind, FaultKind, Preset, ProbeKind};
-use crate::scenario::{Scenario, Select};
+use crate::scenario::builder::{Expect, Experiment, Fault, Probe, Service};
+use crate::scenario::file::ProbeKind;
+use crate::scenario::{Plan, Preset, Select};
 use crate::timeline::{Event, EventKind, Nanos, Timeline};
 use std::time::Duration;
 
@@ -19,54 +19,20 @@ fn at(seconds: f64) -> Nanos {
     T0 + (seconds * S) as Nanos
 }
 
-fn expectation(
-    kind: ExpectationKind,
-    probe: &str,
-    budget: Option<u64>,
-    min: Option<u64>,
-) -> Expectation {
-    Expectation {
-        probe: Some(reference(probe)),
-        fault: Some(reference("restart")),
-        budget: budget.map(Duration::from_secs),
-        min: min.map(Duration::from_secs),
-        ..Expectation::new(kind)
-    }
-}
-
-fn scenario() -> Scenario {
-    ScenarioBuilder::new("demo-zookeeper-quorum", Duration::from_secs(30))
-        .service("zk", Preset::Zookeeper, 3, &[])
-        .probe("zk-write", ProbeKind::ZookeeperWrite, "zk", None)
-        .probe("realtime", ProbeKind::ZookeeperMode, "zk", None)
-        .fault(
-            "restart",
-            FaultKind::Restart,
-            Duration::from_secs(5),
-            "zk",
-            Select::Count(2),
-            Some(Duration::from_secs(8)),
-        )
-        .expect(expectation(
-            ExpectationKind::FailsDuring,
-            "zk-write",
-            None,
-            Some(5),
-        ))
-        .expect(expectation(
-            ExpectationKind::RecoversWithin,
-            "zk-write",
-            Some(10),
-            None,
-        ))
-        .expect(expectation(
-            ExpectationKind::RecoversWithin,
-            "realtime",
-            Some(10),
-            None,
-        ))
-        .build()
-        .expect("the demo scenario is valid")
+fn scenario() -> Plan {
+    let secs = Duration::from_secs;
+    let mut x = Experiment::new("demo-zookeeper-quorum", secs(30));
+    let zk = x.service(Service::preset("zk", Preset::Zookeeper).replicas(3));
+    let writes = x.probe(Probe::zookeeper_write("zk-write", &zk));
+    let realtime = x.probe(Probe::new("realtime", ProbeKind::ZookeeperMode, &zk));
+    let restart = Fault::restart("restart", &zk, secs(8))
+        .at(secs(5))
+        .select(Select::Count(2));
+    let restart = x.fault(restart);
+    x.expect(Expect::fails_during(&writes, &restart, secs(5)));
+    x.expect(Expect::recovers_within(&writes, &restart, secs(10)));
+    x.expect(Expect::recovers_within(&realtime, &restart, secs(10)));
+    x.plan().expect("the demo scenario is valid")
 }
 
 /// The timeline: two probes at 10 Hz for 30 s; `restart` kills zk-2 and zk-3 at +5 s and

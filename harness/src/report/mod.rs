@@ -11,7 +11,7 @@ pub mod suite;
 mod tests;
 
 use crate::check::{Outcome, Verdict};
-use crate::scenario::Scenario;
+use crate::scenario::Plan;
 use crate::timeline::{Event, EventKind, Nanos};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -78,7 +78,7 @@ pub struct RunInfo {
 
 impl Report {
     pub fn new(
-        scenario: &Scenario,
+        scenario: &Plan,
         run: RunInfo,
         outcomes: Vec<Outcome>,
         timeline: Vec<Event>,
@@ -123,6 +123,34 @@ impl Report {
             measurements,
             timeline,
         }
+    }
+
+    /// Panics, printing the run's table and the reasons, unless every expectation passed
+    /// (for a chaos test in `cargo test`: an UNKNOWN verdict fails the test too, saying why).
+    #[track_caller]
+    pub fn assert_passed(&self) -> &Self {
+        if !self.passed() {
+            let reasons: Vec<String> = self
+                .outcomes
+                .iter()
+                .filter_map(|o| match &o.verdict {
+                    Verdict::Pass => None,
+                    Verdict::Fail { reason } | Verdict::Unknown { reason } => {
+                        Some(format!("  {} {}: {reason}", o.verdict.label(), o.title))
+                    }
+                })
+                .chain(self.error.iter().map(|e| format!("  harness error: {e}")))
+                .collect();
+            panic!(
+                "{} {}:\n{}\n{}\nreport: {}",
+                self.scenario,
+                self.verdict.label(),
+                reasons.join("\n"),
+                self.table(),
+                self.files().html.display()
+            );
+        }
+        self
     }
 
     /// `target/aftershock/<run id>/`.

@@ -9,14 +9,15 @@
 
 use super::Addresses;
 use crate::engine::{ContainerSpec, Privileges};
-use crate::scenario::{MachineOptions, RegistryConfig, Scenario, Service};
+use crate::scenario::plan::{Service, ServiceKind};
+use crate::scenario::{MachineOptions, RegistryConfig};
 use serde_json::json;
 use std::time::Duration;
 
 pub const CONSUL_PORT: u16 = 8500;
 pub const REGISTRY_PORT: u16 = 5000;
 /// The key the scenarios write before the fault and look for afterwards.
-pub const TEST_KEY: &str = "aftershock/deploy/config";
+pub const TEST_KEY: &str = crate::scenario::CONSUL_TEST_KEY;
 /// The value written to it.
 pub const TEST_VALUE: &str = "written before the fault";
 /// Where the registry reads its configuration when `registry_config = "consul"`.
@@ -26,12 +27,15 @@ pub const REGISTRY_CONFIG: &str = include_str!("../../../images/machine-unit/reg
 
 /// The machine's options, defaults when the scenario gives none.
 pub fn options(service: &Service) -> MachineOptions {
-    service.machine.clone().unwrap_or_default()
+    match &service.kind {
+        ServiceKind::Machine(options) => options.clone(),
+        _ => MachineOptions::default(),
+    }
 }
 
 /// The replica that runs the registry unit (the first machine).
 pub fn registry_machine(service: &Service) -> String {
-    Scenario::replica_names(service)[0].clone()
+    service.replicas[0].clone()
 }
 
 /// `ip:5000` of the registry.
@@ -65,7 +69,7 @@ pub fn machine_config(
     unit_image: &str,
 ) -> serde_json::Value {
     let o = options(service);
-    let replicas = Scenario::replica_names(service);
+    let replicas = &service.replicas;
     let ip = &addresses[replica];
     let subnet = format!(
         "{}.0/24",
@@ -171,7 +175,8 @@ pub fn containers(
     image: &str,
     unit_image: &str,
 ) -> Vec<ContainerSpec> {
-    Scenario::replica_names(service)
+    service
+        .replicas
         .iter()
         .map(|replica| ContainerSpec {
             replica: replica.clone(),

@@ -15,7 +15,8 @@ pub mod zookeeper;
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
 use crate::error::Result;
-use crate::scenario::{Preset, Scenario, Service};
+use crate::scenario::plan::{Image, Plan, Service, ServiceKind};
+use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -23,32 +24,29 @@ use std::time::Duration;
 pub type Addresses = BTreeMap<String, String>;
 
 /// Gives every replica of the topology an address in the run's /24 (`prefix` = `172.30.7`).
-pub fn assign_addresses(scenario: &Scenario, prefix: &str) -> Addresses {
-    scenario
-        .topology
-        .services
+pub fn assign_addresses(plan: &Plan, prefix: &str) -> Addresses {
+    plan.services
         .iter()
-        .flat_map(Scenario::replica_names)
+        .filter(|s| !matches!(s.kind, ServiceKind::Attached(_)))
+        .flat_map(|s| s.replicas.iter())
         .enumerate()
-        .map(|(i, r)| (r, format!("{prefix}.{}", 10 + i)))
+        .map(|(i, r)| (r.clone(), format!("{prefix}.{}", 10 + i)))
         .collect()
 }
 
 /// The image a service runs: the tag of a project image (by its name), else the name as
 /// given (a tag in the local engine, checked before bring-up).
 pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
-    let name = service
-        .image_name()
-        .expect("validated: a preset or an image");
-    if name.contains(':') {
-        return Ok(name.to_string());
+    match &service.image {
+        Image::Project(name) => images.tag(name).map(str::to_string),
+        Image::Local(tag) => Ok(tag.clone()),
+        Image::None => Ok(String::new()),
     }
-    images.tag(name).map(str::to_string)
 }
 
 /// The containers of one service.
 pub fn containers(
-    scenario: &Scenario,
+    plan: &Plan,
     service: &Service,
     images: &ImageSet,
     addresses: &Addresses,
@@ -61,29 +59,18 @@ pub fn containers(
             images.tag("machine-unit")?,
         ));
     }
-    let replicas = Scenario::replica_names(service);
-    let extra: Vec<String> = service
-        .env
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let per_replica: Vec<Vec<String>> = match service.preset {
-        Some(Preset::Zookeeper) => zookeeper::env(&replicas),
-        Some(Preset::ToyApi) => vec![toy_api::env(scenario, service); replicas.len()],
+    let replicas = &service.replicas;
+    let per_replica: Vec<Vec<String>> = match service.preset() {
+        Some(Preset::Zookeeper) => zookeeper::env(replicas),
+        Some(Preset::ToyApi) => vec![toy_api::env(plan, service); replicas.len()],
         _ => vec![vec![]; replicas.len()],
     };
     let image = image(service, images)?;
-    let volumes: Vec<(String, String)> = service
-        .volumes
-        .iter()
-        .filter_map(|v| v.split_once(':'))
-        .map(|(name, path)| (name.to_string(), path.to_string()))
-        .collect();
     Ok(replicas
         .iter()
         .zip(per_replica)
         .map(|(replica, mut env)| {
-            env.extend(extra.iter().cloned());
+            env.extend(service.env.iter().cloned());
             ContainerSpec {
                 replica: replica.clone(),
                 image: image.clone(),
@@ -95,7 +82,7 @@ pub fn containers(
                 memory: service.memory_mib.map(|m| (m * 1024 * 1024) as i64),
                 nano_cpus: service.cpus.map(|c| (c * 1e9) as i64),
                 oom_score_adj: service.oom_score_adj,
-                volumes: volumes.clone(),
+                volumes: service.volumes.clone(),
                 ..Default::default()
             }
         })
@@ -114,17 +101,16 @@ pub fn ready_timeout(service: &Service) -> Duration {
 /// service's `ready` check when it has one, else its preset's, else: its containers run.
 pub async fn readiness(
     engine: &RunEngine,
-    scenario: &Scenario,
+    plan: &Plan,
     service: &Service,
     replicas: &[String],
     addresses: &Addresses,
 ) -> std::result::Result<(), String> {
     if let Some(ready) = &service.ready {
-        let check = ready.check()?;
         for r in replicas {
             generic::Checker::new(
                 engine,
-                check.clone(),
+                ready.check.clone(),
                 r,
                 &addresses[r],
                 Duration::from_secs(1),
@@ -135,19 +121,18 @@ pub async fn readiness(
         }
         return Ok(());
     }
-    let Some(preset) = service.preset else {
+    let Some(preset) = service.preset() else {
         return generic::running(engine, replicas).await;
     };
     match preset {
         Preset::Zookeeper => {
-            zookeeper::ensemble_ready(&Scenario::replica_names(service), replicas, addresses).await
+            zookeeper::ensemble_ready(&service.replicas, replicas, addresses).await
         }
         Preset::ToyApi => {
-            let zookeeper = service.uses.iter().any(|u| {
-                scenario
-                    .service(u.get_ref())
-                    .is_some_and(|s| s.is(Preset::Zookeeper))
-            });
+            let zookeeper = service
+                .uses
+                .iter()
+                .any(|u| plan.service(*u).is(Preset::Zookeeper));
             toy_api::ready(replicas, addresses, zookeeper).await
         }
         Preset::Datastore => datastore::ready(replicas, addresses).await,
@@ -159,22 +144,20 @@ pub async fn readiness(
 
 /// What a service needs once it is ready (e.g. the toy API's configuration znode).
 pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Result<(), String> {
-    match service.preset {
-        Some(Preset::Zookeeper) => {
-            let replicas = Scenario::replica_names(service);
-            zookeeper::seed_config(&zookeeper::connect_string(&replicas, addresses)).await
+    match &service.kind {
+        ServiceKind::Preset(Preset::Zookeeper) => {
+            zookeeper::seed_config(&zookeeper::connect_string(&service.replicas, addresses)).await
         }
-        Some(Preset::Machine) => machine::set_up(service, addresses, READY_TIMEOUT).await,
+        ServiceKind::Machine(_) => machine::set_up(service, addresses, READY_TIMEOUT).await,
         _ => Ok(()),
     }
 }
 
 /// The current leader among the replicas, if the service has leaders and one is known.
 pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> {
-    match service.preset {
+    match service.preset() {
         Some(Preset::Zookeeper) => {
-            let replicas = Scenario::replica_names(service);
-            zookeeper::modes(&replicas, addresses, Duration::from_millis(500))
+            zookeeper::modes(&service.replicas, addresses, Duration::from_millis(500))
                 .await
                 .into_iter()
                 .find(|(_, m)| m.as_deref() == Some("leader"))

@@ -4,20 +4,21 @@
 
 use super::zookeeper::{CLIENT_PORT, CONFIG_PATH};
 use super::{memcached, postgres, Addresses};
-use crate::scenario::{Preset, Scenario, Service};
+use crate::scenario::plan::{Plan, Service};
+use crate::scenario::Preset;
 use std::time::Duration;
 
 pub const PORT: u16 = 8080;
 
 /// `name:port,…` of every replica of the used services of a preset (by their names on the
 /// run's network).
-fn members(scenario: &Scenario, service: &Service, preset: Preset, port: u16) -> Vec<String> {
+fn members(plan: &Plan, service: &Service, preset: Preset, port: u16) -> Vec<String> {
     service
         .uses
         .iter()
-        .filter_map(|u| scenario.service(u.get_ref()))
+        .map(|u| plan.service(*u))
         .filter(|s| s.is(preset))
-        .flat_map(Scenario::replica_names)
+        .flat_map(|s| s.replicas.iter())
         .map(|r| format!("{r}:{port}"))
         .collect()
 }
@@ -25,10 +26,10 @@ fn members(scenario: &Scenario, service: &Service, preset: Preset, port: u16) ->
 /// Environment of each replica: the services it uses, by their names on the run's network.
 /// Two or more memcached nodes make a mirrored cache (`TOY_CACHE_MODE`, the scenario's `env`
 /// may say otherwise).
-pub fn env(scenario: &Scenario, service: &Service) -> Vec<String> {
-    let zk = members(scenario, service, Preset::Zookeeper, CLIENT_PORT);
-    let pg = members(scenario, service, Preset::Postgres, postgres::PORT);
-    let mc = members(scenario, service, Preset::Memcached, memcached::PORT);
+pub fn env(plan: &Plan, service: &Service) -> Vec<String> {
+    let zk = members(plan, service, Preset::Zookeeper, CLIENT_PORT);
+    let pg = members(plan, service, Preset::Postgres, postgres::PORT);
+    let mc = members(plan, service, Preset::Memcached, memcached::PORT);
     let mut env = vec![format!("TOY_LISTEN=0.0.0.0:{PORT}")];
     if !zk.is_empty() {
         env.push(format!("TOY_ZK={}", zk.join(",")));

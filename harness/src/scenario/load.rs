@@ -1,6 +1,6 @@
-//! Reading a scenario file: TOML → [`Scenario`], then validation. Errors name file:line:column.
+//! Reading a scenario file: TOML → the file form → [`Plan`]. Errors name file:line:column.
 
-use super::{validate, Scenario};
+use super::{file, resolve, Plan};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -52,8 +52,8 @@ fn find_name(source: &str, name: &str) -> Range<usize> {
     at.map_or(0..0, |i| i..i + quoted.len())
 }
 
-/// Reads and validates the scenario file at `path`.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+/// Reads the scenario file at `path` and resolves it into a plan.
+pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
@@ -61,21 +61,30 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(&path.display().to_string(), &source)
 }
 
-/// Parses and validates scenario text; `file` is only used in error messages.
-pub fn parse(file: &str, source: &str) -> Result<Scenario, ScenarioError> {
-    let scenario: Scenario = toml::from_str(source).map_err(|e| {
+/// Parses scenario text and resolves it into a plan; `file` is only used in error messages.
+pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
+    let scenario: file::Scenario = toml::from_str(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
         ScenarioError::at(file, source, span, message)
     })?;
-    validate::validate(&scenario).map_err(|(anchor, message)| {
+    resolve::resolve(&scenario).map_err(|(anchor, message)| {
         let span = match anchor {
-            validate::Anchor::Span(span) => span,
-            validate::Anchor::Name(name) => find_name(source, &name),
+            resolve::Anchor::Span(span) => span,
+            resolve::Anchor::Name(name) => find_name(source, &name),
         };
         ScenarioError::at(file, source, span, message)
-    })?;
-    Ok(scenario)
+    })
+}
+
+/// Resolves a file form made in code (the builder); errors name `<builder>`.
+pub(crate) fn resolve_built(scenario: &file::Scenario) -> Result<Plan, ScenarioError> {
+    resolve::resolve(scenario).map_err(|(_, message)| ScenarioError::At {
+        file: "<builder>".into(),
+        line: 0,
+        column: 0,
+        message,
+    })
 }
 
 #[cfg(test)]

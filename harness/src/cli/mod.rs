@@ -1,0 +1,379 @@
+//! The `aftershock` command line (the CLI edge: the one module that prints): build images, run scenarios or the whole suite, render
+//! reports, compute restart-collision odds, clean up. `--json` prints machine-readable output
+//! on stdout (and hides progress); otherwise tables for people.
+
+use crate::engine::{self, cleanup, images};
+use crate::odds::{self, Fleet};
+use crate::progress::Progress;
+use crate::report::{demo, suite, Report, Written};
+use crate::{scenario, RunOptions};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "aftershock",
+    version,
+    about = "Replays real outages against real containers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build every image locally (debootstrap + the Engine API; nothing is pulled).
+    Images {
+        #[command(subcommand)]
+        action: ImagesAction,
+    },
+    /// Run scenario files and print their reports (HTML chart and JUnit next to report.json).
+    Run {
+        files: Vec<PathBuf>,
+        /// Replay with this seed (every random choice comes from it).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print machine-readable JSON on stdout instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every scenario in a directory (default: scenarios/) and print the suite table.
+    Suite {
+        #[arg(default_value_os_t = images::project_root().join("scenarios"))]
+        dir: PathBuf,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print machine-readable JSON on stdout instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write report.html and junit.xml again from report.json files (or a demo report); with
+    /// more than one, print the suite table of them.
+    Report {
+        /// Runs' report.json files.
+        #[arg(required_unless_present = "demo")]
+        files: Vec<PathBuf>,
+        /// Write a hand-made demo report instead (no Docker needed).
+        #[arg(long, conflicts_with = "files")]
+        demo: bool,
+        /// Directory to write into (default: next to each report.json, or
+        /// target/aftershock/demo); only with one report.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Odds that routine restarts take out a quorum: fleet of N nodes, clusters of k, each
+    /// node restarting at a random minute of every interval, down for a while each time.
+    Odds {
+        #[arg(long, default_value_t = 200)]
+        nodes: usize,
+        #[arg(long, default_value_t = 3)]
+        cluster_size: usize,
+        /// How often each node restarts (a divisor of a day: 10m, 1h, 24h, …).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        interval: Duration,
+        /// How long one restart keeps a node down.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        restart: Duration,
+        /// Simulated days for the Monte Carlo check (default: about 5 million draws).
+        #[arg(long)]
+        days: Option<u32>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every container, network and volume any aftershock run left behind.
+    Clean,
+    /// Check scenario files without running them.
+    Validate { files: Vec<PathBuf> },
+}
+
+#[derive(Subcommand)]
+enum ImagesAction {
+    /// Build what is missing; a no-op when everything is up to date.
+    Build,
+}
+
+/// Parses the arguments, runs the command, and gives the exit code.
+pub fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,zookeeper_client=error")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = command(cli.command) => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("aftershock: interrupted; tearing the run down");
+                Ok(false)
+            }
+        }
+    });
+    // Dropping the runtime drops the cancelled run: its guard removes what it created.
+    drop(runtime);
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("aftershock: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs a command; `Ok(false)` when an expectation failed or is unknown.
+async fn command(command: Command) -> Result<bool> {
+    match command {
+        Command::Images {
+            action: ImagesAction::Build,
+        } => {
+            let docker = engine::connect().await?;
+            let started = std::time::Instant::now();
+            let set = images::ensure(&docker).await?;
+            println!("base      {}", set.base);
+            for (name, tag) in &set.services {
+                println!("{name:<9} {tag}");
+            }
+            println!("images ready in {:.1}s", started.elapsed().as_secs_f64());
+            Ok(true)
+        }
+        Command::Run { files, seed, json } => {
+            if files.is_empty() {
+                bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
+            }
+            let runs = run_files(&files, seed, json).await?;
+            if json {
+                print_json(&json!({ "passed": passed(&runs), "runs": runs_json(&runs) }))?;
+            }
+            Ok(passed(&runs))
+        }
+        Command::Suite { dir, seed, json } => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+                .with_context(|| format!("read the scenario directory {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!("no *.toml scenario in {}", dir.display());
+            }
+            let runs = run_files(&files, seed, json).await?;
+            let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
+            let suite_dir =
+                images::work_dir().join(format!("suite-{}", crate::cluster::new_run_id()));
+            let files = suite::write(&suite_dir, &reports)
+                .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
+            if json {
+                print_json(&json!({
+                    "passed": passed(&runs),
+                    "runs": runs_json(&runs),
+                    "suite": files,
+                }))?;
+            } else {
+                print!("{}", suite::table(&reports));
+                println!("\n  charts, one per run:");
+                for (r, w) in &runs {
+                    println!("    {:<40} {}", r.scenario, w.html.display());
+                }
+                println!("  JUnit (all runs): {}", files.junit.display());
+                println!("  index:            {}", files.index.display());
+            }
+            Ok(passed(&runs))
+        }
+        Command::Report { files, demo, out } => {
+            let mut reports = vec![];
+            for f in &files {
+                let report =
+                    Report::read(f).with_context(|| format!("read the report {}", f.display()))?;
+                let dir = f
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                reports.push((report, dir));
+            }
+            if demo {
+                reports.push((demo::report(), images::work_dir().join("demo")));
+            }
+            if out.is_some() && reports.len() > 1 {
+                bail!("--out takes one report; each of several is written next to its report.json");
+            }
+            for (report, dir) in &reports {
+                let dir = out.as_deref().unwrap_or(dir);
+                let written = report
+                    .write_to(dir)
+                    .with_context(|| format!("write the report into {}", dir.display()))?;
+                println!("{}\n{}", written.html.display(), written.junit.display());
+            }
+            if reports.len() > 1 {
+                let reports: Vec<Report> = reports.into_iter().map(|(r, _)| r).collect();
+                print!("{}", suite::table(&reports));
+            }
+            Ok(true)
+        }
+        Command::Odds {
+            nodes,
+            cluster_size,
+            interval,
+            restart,
+            days,
+            seed,
+            json,
+        } => {
+            let fleet = Fleet {
+                nodes,
+                cluster_size,
+                interval_minutes: (interval.as_secs() / 60) as u32,
+                restart_seconds: restart.as_secs_f64(),
+            };
+            if interval.as_secs() % 60 != 0 {
+                bail!(
+                    "the interval must be whole minutes (got {})",
+                    humantime::format_duration(interval)
+                );
+            }
+            let exact = odds::closed_form(&fleet)?;
+            let draws_a_day =
+                (fleet.clusters() * fleet.intervals_per_day() as usize * cluster_size).max(1);
+            let days = days.unwrap_or((5_000_000 / draws_a_day).clamp(10, 1_000_000) as u32);
+            let simulated = odds::monte_carlo(&fleet, days, seed)?;
+            if json {
+                print_json(&json!({
+                    "fleet": fleet,
+                    "clusters": fleet.clusters(),
+                    "tolerated": fleet.tolerated(),
+                    "closed_form": exact,
+                    "monte_carlo": { "days": days, "seed": seed, "odds": simulated },
+                }))?;
+            } else {
+                print!("{}", odds_text(&fleet, exact, simulated, days, seed));
+            }
+            Ok(true)
+        }
+        Command::Clean => {
+            let docker = engine::connect().await?;
+            let removed = cleanup::remove_everything(&docker).await?;
+            println!(
+                "removed {} containers, {} networks, {} volumes, {} disks",
+                removed.containers, removed.networks, removed.volumes, removed.disks
+            );
+            Ok(true)
+        }
+        Command::Validate { files } => {
+            for f in &files {
+                scenario::load(f)?;
+                println!("{}: ok", f.display());
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Runs the files in order and writes each report; prints each table unless `quiet`.
+async fn run_files(
+    files: &[PathBuf],
+    seed: Option<u64>,
+    quiet: bool,
+) -> Result<Vec<(Report, Written)>> {
+    // Validate everything first: a typo in the last file should not cost a run of the first.
+    let scenarios = files
+        .iter()
+        .map(|f| scenario::load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RunOptions {
+        seed,
+        progress: if quiet {
+            Progress::hidden()
+        } else {
+            Progress::stderr()
+        },
+    };
+    let mut runs = vec![];
+    for s in &scenarios {
+        let report = crate::run(s, &options).await?;
+        let written = report.files(); // `run` wrote them
+        if !quiet {
+            print!("{}", report.table());
+        }
+        runs.push((report, written));
+    }
+    Ok(runs)
+}
+
+fn passed(runs: &[(Report, Written)]) -> bool {
+    runs.iter().all(|(r, _)| r.passed())
+}
+
+/// The machine-readable summary of runs: verdicts, expectations, where the files are.
+fn runs_json(runs: &[(Report, Written)]) -> serde_json::Value {
+    runs.iter()
+        .map(|(r, files)| {
+            json!({
+                "run_id": r.run_id,
+                "scenario": r.scenario,
+                "incident": r.incident,
+                "variant": r.variant,
+                "seed": r.seed,
+                "verdict": r.verdict.label().to_lowercase(),
+                "passed": r.passed(),
+                "error": r.error,
+                "expectations": r.outcomes,
+                "files": files,
+            })
+        })
+        .collect()
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn odds_text(
+    fleet: &Fleet,
+    exact: Option<odds::Odds>,
+    simulated: odds::Odds,
+    days: u32,
+    seed: u64,
+) -> String {
+    let mut out = format!(
+        "{} nodes = {} clusters of {} (each survives {} down); every node restarts at a random \
+minute of every {} min, down {} s each time\n",
+        fleet.nodes,
+        fleet.clusters(),
+        fleet.cluster_size,
+        fleet.tolerated(),
+        fleet.interval_minutes,
+        fleet.restart_seconds
+    );
+    let line = |name: &str, o: &odds::Odds| {
+        format!(
+            "  {name:<28} per cluster and interval {:.6}   per cluster-day {:.4}   any cluster per day {:.4}{}\n",
+            o.per_interval,
+            o.per_cluster_day,
+            o.per_fleet_day,
+            if o.per_fleet_day > 0.0 && o.per_fleet_day < 1.0 {
+                format!(" (once every {:.1} days)", 1.0 / o.per_fleet_day)
+            } else {
+                String::new()
+            }
+        )
+    };
+    match &exact {
+        Some(o) => out.push_str(&line("closed form", o)),
+        None => out.push_str("  closed form                  none for clusters of 5 or more (the Monte Carlo answers)\n"),
+    }
+    out.push_str(&line(
+        &format!("Monte Carlo ({days} days, seed {seed})"),
+        &simulated,
+    ));
+    out
+}

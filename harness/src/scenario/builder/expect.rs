@@ -1,0 +1,122 @@
+//! Expectations for the builder: one constructor per kind, taking the handles it judges.
+
+use super::{FaultRef, Handle, ProbeRef};
+use crate::scenario::file::{self, ExpectationKind as K};
+use std::time::Duration;
+
+/// An expectation to add to an [`super::Experiment`]: an invariant with a budget.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub(super) file: file::Expectation,
+    probe: Option<Handle>,
+    fault: Option<Handle>,
+}
+
+impl Expect {
+    fn new(kind: K, probe: Option<&ProbeRef>, fault: Option<&FaultRef>) -> Self {
+        let mut file = file::Expectation::new(kind);
+        file.probe = probe.map(|p| file::reference(&p.name));
+        file.fault = fault.map(|f| file::reference(&f.name));
+        Expect {
+            file,
+            probe: probe.map(Handle::from),
+            fault: fault.map(Handle::from),
+        }
+    }
+
+    pub(super) fn handles(&self) -> impl Iterator<Item = &Handle> {
+        self.probe.iter().chain(self.fault.iter())
+    }
+
+    fn budget(mut self, budget: Duration) -> Self {
+        self.file.budget = Some(budget);
+        self
+    }
+
+    fn min(mut self, min: Duration) -> Self {
+        self.file.min = Some(min);
+        self
+    }
+
+    /// The report's words for this expectation.
+    pub fn title(mut self, title: &str) -> Self {
+        self.file.title = Some(title.into());
+        self
+    }
+
+    /// The probe failed without interruption for at least `min` while the fault was in effect.
+    pub fn fails_during(probe: &ProbeRef, fault: &FaultRef, min: Duration) -> Self {
+        Self::new(K::FailsDuring, Some(probe), Some(fault)).min(min)
+    }
+
+    /// After the fault healed, the probe succeeds again (and stays up) within `budget`.
+    pub fn recovers_within(probe: &ProbeRef, fault: &FaultRef, budget: Duration) -> Self {
+        Self::new(K::RecoversWithin, Some(probe), Some(fault)).budget(budget)
+    }
+
+    /// The probe never failed during the run.
+    pub fn never_fails(probe: &ProbeRef) -> Self {
+        Self::new(K::NeverFails, Some(probe), None)
+    }
+
+    /// The probe never failed from the fault's start on.
+    pub fn never_fails_from(probe: &ProbeRef, fault: &FaultRef) -> Self {
+        Self::new(K::NeverFails, Some(probe), Some(fault))
+    }
+
+    /// After the fault healed the probe kept failing for at least `min`.
+    pub fn stays_down(probe: &ProbeRef, fault: &FaultRef, min: Duration) -> Self {
+        Self::new(K::StaysDown, Some(probe), Some(fault)).min(min)
+    }
+
+    /// The probe's longest outage from the fault's start on is at most `budget`.
+    pub fn outage_within(probe: &ProbeRef, fault: &FaultRef, budget: Duration) -> Self {
+        Self::new(K::OutageWithin, Some(probe), Some(fault)).budget(budget)
+    }
+
+    /// Every acknowledged write of a write probe is present at the end.
+    pub fn no_lost_writes(probe: &ProbeRef) -> Self {
+        Self::new(K::NoLostWrites, Some(probe), None)
+    }
+
+    /// At least `at_least` acknowledged writes are gone at the end.
+    pub fn loses_writes(probe: &ProbeRef, at_least: u64) -> Self {
+        let mut e = Self::new(K::LosesWrites, Some(probe), None);
+        e.file.at_least = Some(at_least as f64);
+        e
+    }
+
+    /// The records read back are in write order, losses in one stretch.
+    pub fn ordered_prefix(probe: &ProbeRef) -> Self {
+        Self::new(K::OrderedPrefix, Some(probe), None)
+    }
+
+    /// The killed processes exited within `budget` of each other.
+    pub fn simultaneous(fault: &FaultRef, budget: Duration) -> Self {
+        Self::new(K::Simultaneous, None, Some(fault)).budget(budget)
+    }
+
+    /// The fault (a rolling restart) finished within `budget`.
+    pub fn completes_within(fault: &FaultRef, budget: Duration) -> Self {
+        Self::new(K::CompletesWithin, None, Some(fault)).budget(budget)
+    }
+
+    /// The fault was verified on the system: it took effect, then it healed.
+    pub fn fault_verified(fault: &FaultRef) -> Self {
+        Self::new(K::FaultVerified, None, Some(fault))
+    }
+
+    /// A named measurement (`<fault>/<what>`) is at most `at_most` (in its own unit).
+    pub fn measurement_at_most(name: &str, at_most: f64) -> Self {
+        let mut e = Self::new(K::Measurement, None, None);
+        (e.file.measurement, e.file.at_most) = (Some(name.into()), Some(at_most));
+        e
+    }
+
+    /// A named measurement is at least `at_least` (in its own unit).
+    pub fn measurement_at_least(name: &str, at_least: f64) -> Self {
+        let mut e = Self::new(K::Measurement, None, None);
+        (e.file.measurement, e.file.at_least) = (Some(name.into()), Some(at_least));
+        e
+    }
+}

@@ -1,0 +1,133 @@
+//! Faults for the builder: one constructor per kind, each taking the service it hits.
+
+use super::{Handle, ServiceRef};
+use crate::scenario::file::{self, FaultKind as K, Select, Signal};
+use std::time::Duration;
+
+/// A fault to add to an [`super::Experiment`]. Applied `at` (default: at once) after the
+/// probes start, to the replicas `select` names (default: one, chosen with the seed).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub(super) file: file::Fault,
+    pub(super) target: Handle,
+}
+
+impl Fault {
+    /// A fault of `kind` on `target`, every option at its default.
+    pub fn new(name: &str, kind: K, target: &ServiceRef) -> Self {
+        let kind_name = serde_json::to_value(kind).unwrap_or_default();
+        let source = format!("name = \"\"\nkind = {kind_name}\nat = \"0s\"\ntarget = \"\"");
+        let mut file: file::Fault = toml::from_str(&source).expect("a minimal fault parses");
+        file.name = name.into();
+        file.target = file::reference(target.name());
+        Fault {
+            file,
+            target: target.into(),
+        }
+    }
+
+    /// Signal the selected replicas at one instant (pidfds); they stay down until healed.
+    pub fn kill(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::Kill, target)
+    }
+
+    /// Kill, then start again after `down_for`.
+    pub fn restart(name: &str, target: &ServiceRef, down_for: Duration) -> Self {
+        Self::new(name, K::Restart, target).down_for(down_for)
+    }
+
+    /// Restart one replica at a time, each rejoining before the next (the leader last).
+    pub fn rolling_restart(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::RollingRestart, target)
+    }
+
+    /// `docker stop`; heal: start.
+    pub fn stop(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::Stop, target)
+    }
+
+    /// The cgroup freezer; heal: thaw.
+    pub fn pause(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::Pause, target)
+    }
+
+    /// Off the run's network; heal: back with the same address.
+    pub fn partition(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::Partition, target)
+    }
+
+    /// Drop `loss_percent` of the replicas' packets (and delay them, see [`Fault::delay`]).
+    pub fn netem(name: &str, target: &ServiceRef, loss_percent: f64) -> Self {
+        let mut f = Self::new(name, K::Netem, target);
+        f.file.loss_percent = Some(loss_percent);
+        f
+    }
+
+    /// Freeze, shut the disk down without flushing, kill; heal: remount and start.
+    pub fn power_cut(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::PowerCut, target)
+    }
+
+    /// The leak agent in a memcached replica until the OOM killer acts; down `down_for` after.
+    pub fn leak(name: &str, target: &ServiceRef, down_for: Duration) -> Self {
+        Self::new(name, K::Leak, target).down_for(down_for)
+    }
+
+    /// SIGKILL each selected machine's dockerd, `gap` apart.
+    pub fn daemon_crash(name: &str, machines: &ServiceRef, gap: Duration) -> Self {
+        let mut f = Self::new(name, K::DaemonCrash, machines);
+        f.file.gap = Some(gap);
+        f
+    }
+
+    /// When, counted from the start of the probes.
+    pub fn at(mut self, at: Duration) -> Self {
+        self.file.at = at;
+        self
+    }
+
+    pub fn select(mut self, select: Select) -> Self {
+        self.file.select = select;
+        self
+    }
+
+    /// How long the replicas stay down before the heal (default: to the end).
+    pub fn down_for(mut self, down_for: Duration) -> Self {
+        self.file.down_for = Some(down_for);
+        self
+    }
+
+    /// The signal of a kill, restart or rolling restart (default SIGKILL).
+    pub fn signal(mut self, signal: Signal) -> Self {
+        self.file.signal = signal;
+        self
+    }
+
+    /// The delay a netem fault adds (needs the kernel's netem qdisc).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.file.delay = Some(delay);
+        self
+    }
+
+    /// The port a partition's or netem's verification connects to.
+    pub fn port(mut self, port: u16) -> Self {
+        self.file.port = Some(port);
+        self
+    }
+
+    /// A power cut on a lossy disk tears the write in flight at sectors of `bytes` (512, 4096).
+    pub fn tear(mut self, bytes: u64) -> Self {
+        self.file.tear = Some(if bytes == 4096 {
+            "4KiB".into()
+        } else {
+            format!("{bytes}B")
+        });
+        self
+    }
+
+    /// How fast a leak allocates, MiB per second (default 32).
+    pub fn leak_rate(mut self, mib_per_s: u32) -> Self {
+        self.file.leak_mib_per_s = Some(mib_per_s);
+        self
+    }
+}

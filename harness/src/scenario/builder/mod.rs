@@ -1,0 +1,243 @@
+//! The Rust front end: an [`Experiment`] built in code, resolved into the same [`Plan`] a
+//! scenario file gives (the builder writes the file form, and one resolver reads both).
+//!
+//! `service`, `probe` and `fault` return typed handles, and every later part takes a handle,
+//! not a name: a reference to something that was never added cannot be written, and a handle
+//! of another experiment is refused when the plan is made.
+//!
+//! ```
+//! use aftershock::{Expect, Experiment, Fault, Preset, Probe, Select, Service};
+//! use std::time::Duration;
+//! let secs = Duration::from_secs;
+//! let mut x = Experiment::new("five-node-zk", secs(30)).seed(7);
+//! let zk = x.service(Service::preset("zk", Preset::Zookeeper).replicas(5));
+//! let writes = x.probe(Probe::zookeeper_write("writes", &zk));
+//! let chef = x.fault(Fault::restart("chef", &zk, secs(12)).at(secs(5)).select(Select::Followers(2)));
+//! x.expect(Expect::recovers_within(&writes, &chef, secs(20)));
+//! x.expect(Expect::no_lost_writes(&writes));
+//! let plan = x.plan().unwrap();
+//! assert_eq!(plan.services[0].replicas, ["zk1", "zk2", "zk3", "zk4", "zk5"]);
+//! // x.run().await?.assert_passed();   (needs a Docker engine)
+//! ```
+
+mod expect;
+mod fault;
+mod probe;
+mod service;
+
+pub use expect::Expect;
+pub use fault::Fault;
+pub use probe::Probe;
+pub use service::Service;
+
+use super::file::{self, Ref};
+use super::load::{resolve_built, ScenarioError};
+use super::Plan;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Which experiment a handle belongs to.
+type Token = u64;
+
+fn new_token() -> Token {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A service added to an experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRef {
+    name: String,
+    replicas: Vec<String>,
+    token: Token,
+}
+
+impl ServiceRef {
+    /// The service's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The name of its `i`-th replica (0-based): `zk1` for `zk` with three replicas.
+    pub fn replica(&self, i: usize) -> &str {
+        &self.replicas[i]
+    }
+    /// Every replica's name.
+    pub fn replicas(&self) -> &[String] {
+        &self.replicas
+    }
+}
+
+/// A probe added to an experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRef {
+    name: String,
+    token: Token,
+}
+
+/// A fault added to an experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRef {
+    name: String,
+    token: Token,
+}
+
+/// A handle as the file form's reference, remembering which experiment it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Handle {
+    name: String,
+    token: Token,
+}
+
+impl Handle {
+    fn reference(&self) -> Ref {
+        file::reference(&self.name)
+    }
+}
+
+impl From<&ServiceRef> for Handle {
+    fn from(r: &ServiceRef) -> Self {
+        Handle {
+            name: r.name.clone(),
+            token: r.token,
+        }
+    }
+}
+impl From<&ProbeRef> for Handle {
+    fn from(r: &ProbeRef) -> Self {
+        Handle {
+            name: r.name.clone(),
+            token: r.token,
+        }
+    }
+}
+impl From<&FaultRef> for Handle {
+    fn from(r: &FaultRef) -> Self {
+        Handle {
+            name: r.name.clone(),
+            token: r.token,
+        }
+    }
+}
+
+/// An experiment described in code: the Rust form of a scenario file.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    file: file::Scenario,
+    token: Token,
+    /// Handles of other experiments that were passed in (refused by [`Experiment::plan`]).
+    foreign: Vec<String>,
+}
+
+impl Experiment {
+    /// An experiment called `name` whose probes observe for `duration`.
+    pub fn new(name: &str, duration: Duration) -> Self {
+        let source = "name = \"\"\nduration = \"1s\"\n[topology]\nservice = []\n";
+        let mut file: file::Scenario = toml::from_str(source).expect("a minimal scenario parses");
+        (file.name, file.duration) = (name.into(), duration);
+        Experiment {
+            file,
+            token: new_token(),
+            foreign: vec![],
+        }
+    }
+
+    /// Fixes the seed of every random choice (else one is drawn and printed per run).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.file.seed = Some(seed);
+        self
+    }
+
+    /// `as-it-was`, `remediated`, or a name of your own.
+    pub fn variant(mut self, variant: &str) -> Self {
+        self.file.variant = variant.into();
+        self
+    }
+
+    /// What this experiment shows, in the report's words.
+    pub fn summary(mut self, summary: &str) -> Self {
+        self.file.summary = summary.into();
+        self
+    }
+
+    fn check(&mut self, what: &str, handles: &[&Handle]) {
+        for h in handles.iter().filter(|h| h.token != self.token) {
+            self.foreign.push(format!(
+                "{what} refers to `{}` of another experiment",
+                h.name
+            ));
+        }
+    }
+
+    /// Adds a service; its replicas start in the order services are added.
+    pub fn service(&mut self, service: Service) -> ServiceRef {
+        let uses: Vec<Handle> = service.uses.clone();
+        self.check(
+            &format!("service `{}`", service.file.name),
+            &uses.iter().collect::<Vec<_>>(),
+        );
+        let mut s = service.file;
+        s.uses = uses.iter().map(Handle::reference).collect();
+        let replicas = if s.attach.is_empty() {
+            file::Scenario::replica_names(&s)
+        } else {
+            file::Scenario::replica_names(&file::Service {
+                replicas: s.attach.len(),
+                ..s.clone()
+            })
+        };
+        let handle = ServiceRef {
+            name: s.name.clone(),
+            replicas,
+            token: self.token,
+        };
+        self.file.topology.services.push(s);
+        handle
+    }
+
+    /// Adds a probe.
+    pub fn probe(&mut self, probe: Probe) -> ProbeRef {
+        self.check(&format!("probe `{}`", probe.file.name), &[&probe.target]);
+        let handle = ProbeRef {
+            name: probe.file.name.clone(),
+            token: self.token,
+        };
+        self.file.probes.push(probe.file);
+        handle
+    }
+
+    /// Adds a fault to the schedule.
+    pub fn fault(&mut self, fault: Fault) -> FaultRef {
+        self.check(&format!("fault `{}`", fault.file.name), &[&fault.target]);
+        let handle = FaultRef {
+            name: fault.file.name.clone(),
+            token: self.token,
+        };
+        self.file.faults.push(fault.file);
+        handle
+    }
+
+    /// Adds an expectation.
+    pub fn expect(&mut self, expectation: Expect) {
+        let handles: Vec<&Handle> = expectation.handles().collect();
+        self.check("an expectation", &handles);
+        self.file.expectations.push(expectation.file);
+    }
+
+    /// Resolves the experiment into the plan a run executes (the same a scenario file gives).
+    pub fn plan(&self) -> Result<Plan, ScenarioError> {
+        if let Some(problem) = self.foreign.first() {
+            return Err(ScenarioError::At {
+                file: "<builder>".into(),
+                line: 0,
+                column: 0,
+                message: problem.clone(),
+            });
+        }
+        resolve_built(&self.file)
+    }
+
+    /// The experiment as a scenario file (TOML), to save and re-run with the CLI.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(&self.file).unwrap_or_default()
+    }
+}

@@ -1,0 +1,132 @@
+//! Services for the builder: generic, preset, machines, or containers attached by id.
+
+use super::Handle;
+use crate::scenario::file::{self, Check, DiskSpec, MachineOptions, Preset, ReadyCheck};
+use std::time::Duration;
+
+/// A service to add to an [`super::Experiment`].
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub(super) file: file::Service,
+    pub(super) uses: Vec<Handle>,
+}
+
+impl Service {
+    fn new(name: &str) -> Self {
+        let mut file: file::Service =
+            toml::from_str("name = \"\"").expect("a service with only a name parses");
+        file.name = name.into();
+        Service { file, uses: vec![] }
+    }
+
+    /// A service described by its image: one of the project's images by name (`postgres`,
+    /// `memcached`, …) or a `name:tag` the local engine holds.
+    pub fn generic(name: &str, image: &str) -> Self {
+        let mut s = Self::new(name);
+        s.file.image = Some(image.into());
+        s
+    }
+
+    /// A built-in kind of service (its image, environment and readiness come with it).
+    pub fn preset(name: &str, preset: Preset) -> Self {
+        let mut s = Self::new(name);
+        s.file.preset = Some(preset);
+        s
+    }
+
+    /// `replicas` Docker-in-Docker machines with these options.
+    pub fn machines(name: &str, replicas: usize, options: MachineOptions) -> Self {
+        let mut s = Self::preset(name, Preset::Machine).replicas(replicas);
+        s.file.machine = Some(options);
+        s
+    }
+
+    /// Containers something else started (e.g. testcontainers-rs), by id or name, one replica
+    /// each: faults and probes act on them; the run never creates or removes them.
+    pub fn attach<S: AsRef<str>>(name: &str, containers: &[S]) -> Self {
+        let mut s = Self::new(name);
+        s.file.attach = containers.iter().map(|c| c.as_ref().to_string()).collect();
+        s
+    }
+
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.file.replicas = replicas;
+        self
+    }
+
+    /// The command (the arguments of the image's entrypoint).
+    pub fn command(mut self, command: &[&str]) -> Self {
+        self.file.command = command.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    pub fn entrypoint(mut self, entrypoint: &[&str]) -> Self {
+        self.file.entrypoint = Some(entrypoint.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.file.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// A named volume, created for each replica with the run's labels.
+    pub fn volume(mut self, name: &str, path: &str) -> Self {
+        self.file.volumes.push(format!("{name}:{path}"));
+        self
+    }
+
+    /// Memory limit of each replica in MiB (memory+swap the same: a leak ends in an OOM kill).
+    pub fn memory_mib(mut self, mib: u64) -> Self {
+        self.file.memory_mib = Some(mib);
+        self
+    }
+
+    /// `oom_score_adj` of each replica's main process, 0 to 1000.
+    pub fn oom_score_adj(mut self, adj: i64) -> Self {
+        self.file.oom_score_adj = Some(adj);
+        self
+    }
+
+    pub fn cpus(mut self, cpus: f64) -> Self {
+        self.file.cpus = Some(cpus);
+        self
+    }
+
+    /// When a replica is ready, polled every 100 ms for at most `timeout`.
+    pub fn ready(mut self, check: Check, timeout: Duration) -> Self {
+        let mut r = ReadyCheck {
+            tcp: None,
+            http: None,
+            path: None,
+            status: None,
+            exec: None,
+            timeout,
+        };
+        match check {
+            Check::Tcp(port) => r.tcp = Some(port),
+            Check::Http { port, path, status } => {
+                (r.http, r.path, r.status) = (Some(port), Some(path), status)
+            }
+            Check::Exec(cmd) => r.exec = Some(cmd),
+        }
+        self.file.ready = Some(r);
+        self
+    }
+
+    /// A disk that can lose power (ext4 on a loop device; `lossy`: lossyfs over it).
+    pub fn disk(mut self, size_mb: u64, path: &str, lossy: bool) -> Self {
+        self.file.disk = Some(DiskSpec {
+            size_mb,
+            path: path.into(),
+            lossy,
+        });
+        self
+    }
+
+    /// A service this one talks to (the toy API's ZooKeeper, PostgreSQL, memcached).
+    pub fn uses(mut self, other: &super::ServiceRef) -> Self {
+        self.uses.push(other.into());
+        self
+    }
+}

@@ -1,0 +1,734 @@
+//! The file form of a scenario: the TOML grammar as serde types, every optional field as the
+//! file may write it, every reference a name with its place in the file (for errors that name
+//! `file:line:column`). Nothing downstream reads these: [`super::resolve`] turns them into a
+//! [`super::Plan`] once.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A name that refers to something else in the scenario, with its place in the file.
+pub type Ref = Spanned<String>;
+
+/// Makes a [`Ref`] that has no place in a file (used by the builder).
+pub fn reference(name: impl Into<String>) -> Ref {
+    Spanned::new(0..0, name.into())
+}
+
+/// One replayable experiment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name; used in labels, report paths and the suite table.
+    pub name: String,
+    /// The postmortem this replays (file stem in `shared/postmortems/`), if any.
+    #[serde(default)]
+    pub incident: Option<String>,
+    /// `as-it-was`, `remediated`, or a name of your own.
+    #[serde(default = "default_variant")]
+    pub variant: String,
+    /// What the postmortem says happened (or what this variant is meant to show).
+    #[serde(default)]
+    pub summary: String,
+    /// How long probes observe the system, counted from when they start.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Seed for every random choice; a fresh one is drawn and printed when absent.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    pub topology: Topology,
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<Probe>,
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<Fault>,
+    #[serde(default, rename = "expect")]
+    pub expectations: Vec<Expectation>,
+}
+
+fn default_variant() -> String {
+    "as-it-was".into()
+}
+
+/// The system under test: the services to bring up, in order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    #[serde(rename = "service")]
+    pub services: Vec<Service>,
+}
+
+/// A service: one or more replicas on the run's own network, described generically (`image`,
+/// `command`, `env`, `volumes`, limits, a `ready` check) or by a built-in `preset`, which
+/// supplies the image, the environment its protocol needs and its readiness.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Unique name; replicas are called `<name>1`, `<name>2`, ... (one replica: `<name>`).
+    pub name: String,
+    /// A built-in kind of service; absent for a service described by `image`.
+    #[serde(default)]
+    pub preset: Option<Preset>,
+    /// The image: one of the project's images by name (`postgres`, `memcached`, … — the
+    /// directories of `images/`, built by the harness) or a tag present in the local engine
+    /// (`name:tag`). Default: the preset's image.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// Replaces the image's entrypoint.
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default = "one")]
+    pub replicas: usize,
+    /// Extra environment for every replica.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Services this one talks to; they are started first (e.g. the toy API uses `zk`).
+    #[serde(default)]
+    pub uses: Vec<Ref>,
+    /// A disk that can lose power (ext4 on a loop device), mounted in every replica.
+    #[serde(default)]
+    pub disk: Option<DiskSpec>,
+    /// Memory limit of each replica in MiB; memory+swap is the same, so a leak ends in an
+    /// OOM kill, not in swapping.
+    #[serde(default)]
+    pub memory_mib: Option<u64>,
+    /// `oom_score_adj` of each replica's main process, 0 to 1000 (this engine refuses
+    /// negative values): how the kernel's OOM killer ranks it.
+    #[serde(default)]
+    pub oom_score_adj: Option<i64>,
+    /// The command (the image's CMD: the arguments of its entrypoint; memcached:
+    /// `["-m", "128"]`). `args` is another name for it.
+    #[serde(default, alias = "args")]
+    pub command: Vec<String>,
+    /// Named volumes, `"name:/path"`: created for each replica with the run's labels (so
+    /// teardown removes them), kept across restarts of the replica.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// CPU limit of each replica, in CPUs (`0.5`).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// When a replica is ready (default: the preset's check, or the container is running).
+    #[serde(default)]
+    pub ready: Option<ReadyCheck>,
+    /// For the `machine` preset: how its units are run (`[topology.service.machine]`).
+    #[serde(default)]
+    pub machine: Option<MachineOptions>,
+    /// Containers something else started (testcontainers, a Compose project), by id or name:
+    /// one replica each, acted on and observed but never created or removed by the run.
+    #[serde(default)]
+    pub attach: Vec<String>,
+}
+
+/// When a replica counts as ready: exactly one of `tcp`, `http` or `exec`, polled (every
+/// 100 ms, each attempt bounded) until it passes or `timeout` runs out.
+/// `ready = { tcp = 5432 }`, `ready = { http = 8080, path = "/healthz" }`,
+/// `ready = { exec = ["pg_isready"], timeout = "60s" }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadyCheck {
+    /// A TCP port that accepts a connection.
+    #[serde(default)]
+    pub tcp: Option<u16>,
+    /// An HTTP port whose `path` answers `status` (default: any 2xx).
+    #[serde(default)]
+    pub http: Option<u16>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// A command run inside the replica that exits 0.
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    /// The longest wait for the whole service.
+    #[serde(default = "default_ready_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_ready_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+
+/// One check of a [`ReadyCheck`] or of a generic probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Check {
+    /// Connects to this port.
+    Tcp(u16),
+    /// GETs `path` on this port; ok on `status` (None: any 2xx).
+    Http {
+        port: u16,
+        path: String,
+        status: Option<u16>,
+    },
+    /// Runs this command inside the replica; ok on exit 0.
+    Exec(Vec<String>),
+}
+
+impl ReadyCheck {
+    /// The check this describes; an error when it is not exactly one of tcp/http/exec.
+    pub fn check(&self) -> Result<Check, String> {
+        let http = self.http.map(|port| Check::Http {
+            port,
+            path: self.path.clone().unwrap_or_else(|| "/".into()),
+            status: self.status,
+        });
+        let all: Vec<Check> = [
+            self.tcp.map(Check::Tcp),
+            http,
+            self.exec.clone().map(Check::Exec),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        match <[Check; 1]>::try_from(all) {
+            Ok([one]) => Ok(one),
+            Err(_) => Err("`ready` needs exactly one of `tcp`, `http` or `exec`".into()),
+        }
+    }
+}
+
+impl Preset {
+    /// The project image (directory of `images/`) a preset runs.
+    pub fn image(self) -> &'static str {
+        match self {
+            Preset::Zookeeper => "zookeeper",
+            Preset::ToyApi => "toy-api",
+            Preset::Datastore => "datastore",
+            Preset::Memcached => "memcached",
+            Preset::Postgres => "postgres",
+            Preset::Machine => "machine",
+        }
+    }
+}
+
+impl Service {
+    /// The image asked for: `image`, else the preset's.
+    pub fn image_name(&self) -> Option<&str> {
+        self.image.as_deref().or(self.preset.map(Preset::image))
+    }
+
+    /// Whether this service is of the given preset.
+    pub fn is(&self, preset: Preset) -> bool {
+        self.preset == Some(preset)
+    }
+}
+
+/// A replica's own disk: `disk = { size_mb = 256, path = "/data" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskSpec {
+    pub size_mb: u64,
+    /// Where it is mounted inside the container.
+    pub path: String,
+    /// Put lossyfs (our FUSE file system, see `lossyfs/`) between the container and the disk:
+    /// un-fsynced writes and entry operations stay in memory, so a power cut loses exactly
+    /// them and can tear the last writes (`tear` on the `power-cut` fault).
+    #[serde(default)]
+    pub lossy: bool,
+}
+
+/// How a machine's init starts its units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnitStyle {
+    /// `docker run --rm --name X …` as is (clearbit, 2016).
+    #[default]
+    DockerRunRm,
+    /// `docker rm -f X` first, then `docker run --rm --name X …` (their remedy).
+    RmThenRun,
+}
+
+/// Where the registry unit reads its configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RegistryConfig {
+    /// From consul's key/value store at start (2016): no consul, no registry.
+    #[default]
+    Consul,
+    /// A file in the registry's image (the remedy).
+    Local,
+}
+
+/// The options of a `machine` service (Docker-in-Docker hosts with consul and a registry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineOptions {
+    #[serde(default)]
+    pub unit_style: UnitStyle,
+    /// consul's data directory (and the registry's storage) on the machine's disk instead of
+    /// inside the unit's `--rm` container.
+    #[serde(default)]
+    pub persistent_data: bool,
+    #[serde(default)]
+    pub registry_config: RegistryConfig,
+    /// dockerd `--live-restore`: containers keep running while the daemon is down.
+    #[serde(default)]
+    pub live_restore: bool,
+    /// Units run with `--rm` (default). Turn it off with live-restore: dockerd 20.10 kills and
+    /// removes `--rm` containers when it restores, live-restore or not (moby/moby#46308, fixed
+    /// in 24.0).
+    #[serde(default = "default_true")]
+    pub auto_remove: bool,
+    /// Adds a `canary` unit run by a docker client speaking this API version (e.g. "1.24",
+    /// whose CLI removes `--rm` containers itself): shows the stale-name conflict where it exists.
+    #[serde(default)]
+    pub canary_client_api: Option<String>,
+    /// Adds two containers left to the engine, `--restart always` and `--restart unless-stopped`,
+    /// to record what the engine does with them after a crash.
+    #[serde(default)]
+    pub policy_canaries: bool,
+    /// systemd's `RestartSec`: delay before dockerd or a unit is restarted after it exits.
+    #[serde(default = "default_restart_sec", with = "humantime_serde")]
+    pub restart_sec: Duration,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_restart_sec() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl Default for MachineOptions {
+    fn default() -> Self {
+        Self {
+            unit_style: UnitStyle::default(),
+            persistent_data: false,
+            registry_config: RegistryConfig::default(),
+            live_restore: false,
+            auto_remove: true,
+            canary_client_api: None,
+            policy_canaries: false,
+            restart_sec: default_restart_sec(),
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+/// The built-in kinds of service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// A ZooKeeper 3.8 ensemble (one member per replica).
+    Zookeeper,
+    /// The project's toy HTTP API: the real-time configuration from the ZooKeeper it `uses`,
+    /// items from the PostgreSQL it `uses` through the memcached nodes it `uses`.
+    ToyApi,
+    /// The toy API's datastore: an append-only CRC32C log served on TCP (crate `datastore`);
+    /// `DS_MODE=durable|buffered` in `env`; needs a `disk` at `/data`.
+    Datastore,
+    /// memcached 1.6 (with the leak agent of the clerk 2017-03 scenarios on board).
+    Memcached,
+    /// PostgreSQL 15, database `aftershock`, trust authentication.
+    Postgres,
+    /// A host of its own: a Docker-in-Docker container running dockerd and our init, with a
+    /// consul server unit on every machine and the registry unit on the first.
+    Machine,
+}
+
+/// What a probe talks to and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeKind {
+    /// Creates a new znode per sample; at the end reads back which acknowledged ones exist.
+    ZookeeperWrite,
+    /// Asks every member for its mode (`srvr`); ok when some member says leader.
+    ZookeeperMode,
+    /// HTTP GET `path` on `port` of the service (default 8080, the toy API's); ok on
+    /// `status` (default any 2xx).
+    Http,
+    /// A TCP connection to `port`; ok when it is accepted.
+    Tcp,
+    /// Runs `command` inside the replica (`docker exec`); ok on exit 0. Its output (trimmed,
+    /// the first 160 characters) is the sample's detail.
+    Exec,
+    /// Appends one record per sample to a datastore; at the end reads back which
+    /// acknowledged records survived, and in which order.
+    DatastoreAppend,
+    /// Inserts one row per sample into PostgreSQL (autocommit: acknowledged = committed); at
+    /// the end reads back which acknowledged rows survived.
+    PostgresInsert,
+    /// Open-loop HTTP load: GET `path` (`{key}` replaced by a seeded random key in 1..=`keys`)
+    /// at a fixed `rate`, latency measured from each request's intended send time; per
+    /// 1-second window: HdrHistogram p50/p99/max, the cache hit ratio, errors.
+    Load,
+    /// consul KV GET of `key` on the machines (first that answers); ok when it holds the value
+    /// written before the fault, fails with "key absent" when consul answers 404.
+    ConsulKv,
+    /// consul `/v1/status/leader` on every machine; ok when one of them knows a leader.
+    ConsulLeader,
+    /// The registry's `/v2/` endpoint; ok on 200.
+    Registry,
+    /// A real `docker pull` (and with `push = true` first a `docker push`) of a tiny image
+    /// through the registry, by the engine of machine `on`.
+    RegistryPull,
+}
+
+/// An observer that samples the system at a fixed interval; every sample goes to the timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    pub name: String,
+    pub kind: ProbeKind,
+    /// The service observed.
+    pub target: Ref,
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Deadline of one sample; a sample that takes longer fails.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Path for `http` and `load` probes.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Port of `http` (default 8080) and `tcp` probes.
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// `http`: the expected status (default: any 2xx).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// `exec`: the command run inside the replica.
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// `load`: requests per second.
+    #[serde(default)]
+    pub rate: Option<u32>,
+    /// `load`: the key space, 1..=keys.
+    #[serde(default)]
+    pub keys: Option<u32>,
+    /// `load`: read every key once before the observation starts (a warm cache).
+    #[serde(default)]
+    pub prime: bool,
+    /// The consul key of `consul-kv` probes (default: the key written before the fault).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// For `registry-pull`: the machine whose engine pushes and pulls (default: the last);
+    /// for `tcp`, `http` and `exec`: the replica observed (default: the first).
+    #[serde(default)]
+    pub on: Option<Ref>,
+    /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
+    #[serde(default)]
+    pub push: bool,
+    /// For `datastore-append`: pad each record's payload to this many bytes (`<n> xxx…`), so
+    /// that a record spans several sectors and a power cut can tear it.
+    #[serde(default)]
+    pub record_bytes: Option<usize>,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_millis(100)
+}
+fn default_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+
+/// Which replicas of a service a fault hits. Resolved at the moment the fault is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Select {
+    /// One replica chosen with the run's seed.
+    One,
+    /// Every replica.
+    All,
+    /// The current leader (asked of the service).
+    Leader,
+    /// The largest group that still leaves a majority: (n-1)/2 replicas.
+    Minority,
+    /// The smallest majority: n/2+1 replicas.
+    Majority,
+    /// N replicas chosen with the run's seed.
+    Count(usize),
+    /// N replicas that are not the leader.
+    Followers(usize),
+    /// These replicas by name.
+    Named(Vec<String>),
+}
+
+/// Which signal a kill delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Signal {
+    #[serde(rename = "KILL")]
+    Kill,
+    #[serde(rename = "TERM")]
+    Term,
+    #[serde(rename = "INT")]
+    Int,
+    #[serde(rename = "QUIT")]
+    Quit,
+}
+
+impl Signal {
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Kill => libc::SIGKILL,
+            Signal::Term => libc::SIGTERM,
+            Signal::Int => libc::SIGINT,
+            Signal::Quit => libc::SIGQUIT,
+        }
+    }
+
+    /// `SIGKILL`, `SIGTERM`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Kill => "SIGKILL",
+            Signal::Term => "SIGTERM",
+            Signal::Int => "SIGINT",
+            Signal::Quit => "SIGQUIT",
+        }
+    }
+}
+
+/// What the nemesis does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// Signal the selected replicas at the same instant; they stay down until healed
+    /// (after `down_for`, or at the end of the run).
+    Kill,
+    /// Like `kill`, then start them all again after `down_for`.
+    Restart,
+    /// Restart the selected replicas one at a time, waiting for each to rejoin before the next.
+    RollingRestart,
+    /// Cut the power of the selected replicas' disks: freeze, shut the file system down
+    /// without flushing, kill; after `down_for`, mount again (the journal replays) and start.
+    PowerCut,
+    /// Run the leak agent inside the selected replica (it allocates and touches
+    /// `leak_mib_per_s`) until the kernel's OOM killer acts; the replica stays down for
+    /// `down_for` after it died, then is started again (the heal).
+    Leak,
+    /// SIGKILL the dockerd of each selected machine, one after another `gap` apart; their init
+    /// brings it back. Healed when every engine answers again.
+    DaemonCrash,
+    /// Freeze the selected replicas (the cgroup freezer, `docker pause`); heal: unpause.
+    /// Verified by the engine's state and the kernel's freezer state.
+    Pause,
+    /// Stop the selected replicas (`docker stop`: SIGTERM, SIGKILL after 2 s); heal: start.
+    Stop,
+    /// Cut the selected replicas off the run's network (`docker network disconnect`): no
+    /// other replica, and not the harness, reaches them; heal: connect again with the same
+    /// address and name. Verified by connection attempts that fail during and succeed after.
+    Partition,
+    /// Delay (`delay`: `tc qdisc … netem`, needs the kernel's netem qdisc) and/or drop at
+    /// random (`loss_percent`: an iptables `statistic` rule) the selected replicas' packets, in
+    /// their network namespace (`nsenter` from the host); heal: delete both. Verified by
+    /// `tc qdisc show` / `iptables -S` and by TCP handshakes measured before, during and after
+    /// (round trip, share lost).
+    Netem,
+}
+
+impl FaultKind {
+    /// Whether the nemesis verifies this kind of fault on the system (took effect, then healed).
+    pub fn verified(self) -> bool {
+        use FaultKind::*;
+        matches!(self, Kill | Restart | Pause | Stop | Partition | Netem)
+    }
+}
+
+/// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub name: String,
+    pub kind: FaultKind,
+    /// When, counted from the start of the probes.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// The service hit.
+    pub target: Ref,
+    #[serde(default = "default_select")]
+    pub select: Select,
+    #[serde(default = "default_signal")]
+    pub signal: Signal,
+    /// How long the replicas stay down before they are started again.
+    #[serde(default, with = "humantime_serde")]
+    pub down_for: Option<Duration>,
+    /// For `rolling-restart`: the longest wait for one replica to rejoin; for `leak`: the
+    /// longest wait for the OOM kill (then the leak is stopped and healed anyway).
+    #[serde(default = "default_rejoin", with = "humantime_serde")]
+    pub rejoin_timeout: Duration,
+    /// For `leak`: how fast the agent leaks, MiB per second.
+    #[serde(default)]
+    pub leak_mib_per_s: Option<u32>,
+    /// For `daemon-crash`: time between one machine's crash and the next one's.
+    #[serde(default, with = "humantime_serde")]
+    pub gap: Option<Duration>,
+    /// For `netem`: the delay added to every packet the replicas send.
+    #[serde(default, with = "humantime_serde")]
+    pub delay: Option<Duration>,
+    /// For `netem`: the share of packets dropped, in percent.
+    #[serde(default)]
+    pub loss_percent: Option<f64>,
+    /// The port the verification of `partition` and `netem` connects to (default: the
+    /// service's `ready` port; a refused connection counts as reaching the replica).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// For `power-cut` on a `lossy` disk: the power fails while the disk writes the last
+    /// writes, and a seeded prefix of them survives, in whole sectors of this size (`"512B"`
+    /// or `"4KiB"`): a torn write. Without it the cut loses every un-fsynced write whole.
+    #[serde(default)]
+    pub tear: Option<String>,
+}
+
+impl Fault {
+    /// The sector size of `tear` in bytes (None when absent or not `512B`/`4KiB`).
+    pub fn tear_bytes(&self) -> Option<u64> {
+        match self.tear.as_deref()? {
+            "512B" | "512" => Some(512),
+            "4KiB" | "4096B" | "4096" => Some(4096),
+            _ => None,
+        }
+    }
+}
+
+fn default_select() -> Select {
+    Select::One
+}
+fn default_signal() -> Signal {
+    Signal::Kill
+}
+fn default_rejoin() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// How an expectation judges the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpectationKind {
+    /// The probe failed without interruption for at least `min` while `fault` was in effect.
+    FailsDuring,
+    /// After `fault` healed, the probe succeeds again (and keeps succeeding) within `budget`.
+    RecoversWithin,
+    /// The probe never failed from `fault`'s start to the end of the run (or the whole run).
+    NeverFails,
+    /// After `fault` healed, the probe kept failing for at least `min` (it did not recover by itself).
+    StaysDown,
+    /// Every acknowledged write of the probe is present at the end.
+    NoLostWrites,
+    /// At least `at_least` acknowledged writes of the probe are gone at the end (the failure
+    /// an as-it-was scenario demonstrates).
+    LosesWrites,
+    /// The killed processes of `fault` exited within `budget` of each other.
+    Simultaneous,
+    /// The fault (a rolling restart) finished within `budget`.
+    CompletesWithin,
+    /// A named measurement (`measurement`) is within `at_most` and/or at least `at_least`
+    /// (numbers in the measurement's own unit).
+    Measurement,
+    /// The records read back are in write order with no acknowledged record missing before
+    /// the last one present (the log is a prefix of what was written).
+    OrderedPrefix,
+    /// The kernel's OOM killer acted within `budget` of the `fault` (a leak) starting, and
+    /// killed the process named `victim`.
+    OomKillWithin,
+    /// The `fault`'s target was started again within `budget` of dying (`die` → `start`).
+    RestartedWithin,
+    /// While the `fault`'s target was down, the `probe`'s (load) 1-s p99 rose to at least
+    /// `ratio` × its baseline (the p99 before the fault).
+    LatencyRises,
+    /// From the `fault` on, every 1-s p99 of the `probe` (load) stayed within `ratio` × baseline.
+    LatencyStaysWithin,
+    /// After the `fault`'s target started again, the `probe` (load) was warm within `budget`:
+    /// hit ratio ≥ `hit_fraction` × baseline and p99 ≤ `ratio` × baseline.
+    WarmUpWithin,
+    /// No request of the `probe` (load) failed: no 5xx, no timeout, no connection error.
+    NoErrors,
+    /// The probe's last samples all fail with a detail containing `matching`: how the run ends
+    /// (e.g. "key absent": consul answers, the key is gone).
+    EndsFailing,
+    /// The probe's longest outage from `fault`'s start on is at most `budget` (a leader-less
+    /// window, the registry's unavailability).
+    OutageWithin,
+    /// Every measurement `<fault>/<measurement>…` of the fault is at most `budget` (e.g. each
+    /// machine's engine downtime).
+    MeasuredWithin,
+    /// No container inside a machine dies from `fault`'s start on (live-restore).
+    ContainersSurvive,
+    /// After `fault`'s start, `unit` reaches a state containing `matching` on some machine.
+    UnitReaches,
+    /// The `fault` was verified to have taken effect on every target and to have been healed.
+    FaultVerified,
+}
+
+/// An invariant with a budget: what the checkers judge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    pub kind: ExpectationKind,
+    /// What this expectation means, in the words of the report.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub probe: Option<Ref>,
+    #[serde(default)]
+    pub fault: Option<Ref>,
+    /// The longest allowed time (recovers-within, simultaneous, completes-within).
+    #[serde(default, with = "humantime_serde")]
+    pub budget: Option<Duration>,
+    /// The shortest required time (fails-during, stays-down).
+    #[serde(default, with = "humantime_serde")]
+    pub min: Option<Duration>,
+    /// For `measurement`: the measurement's name (`<fault>/<what>` or `<replica>/<what>`);
+    /// for `measured-within`: the name prefix of the fault's measurements ("engine-downtime").
+    #[serde(default)]
+    pub measurement: Option<String>,
+    /// For `measurement`: the largest allowed value.
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    /// For `measurement`: the smallest required value.
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    /// The process the OOM killer must pick (oom-kill-within), by command name.
+    #[serde(default)]
+    pub victim: Option<String>,
+    /// A latency ratio to the baseline p99 (latency-rises: at least; latency-stays-within and
+    /// warm-up-within: at most; warm-up default 2).
+    #[serde(default)]
+    pub ratio: Option<f64>,
+    /// warm-up-within: the hit ratio that counts as warm, as a fraction of the baseline's
+    /// (default 0.9).
+    #[serde(default)]
+    pub hit_fraction: Option<f64>,
+    /// Text a failure detail or a unit state must contain (ends-failing, unit-reaches).
+    #[serde(default)]
+    pub matching: Option<String>,
+    /// A machine unit's name (unit-reaches).
+    #[serde(default)]
+    pub unit: Option<String>,
+}
+
+impl Expectation {
+    /// An expectation of `kind` with every optional field empty (fill in what the kind needs).
+    pub fn new(kind: ExpectationKind) -> Self {
+        Expectation {
+            kind,
+            title: None,
+            probe: None,
+            fault: None,
+            budget: None,
+            min: None,
+            measurement: None,
+            at_most: None,
+            at_least: None,
+            victim: None,
+            ratio: None,
+            hit_fraction: None,
+            matching: None,
+            unit: None,
+        }
+    }
+}
+
+impl Scenario {
+    /// The names of a service's replicas, in order (`zk1`, `zk2`, ... or just `api`).
+    pub fn replica_names(service: &Service) -> Vec<String> {
+        if service.replicas == 1 {
+            vec![service.name.clone()]
+        } else {
+            (1..=service.replicas)
+                .map(|i| format!("{}{}", service.name, i))
+                .collect()
+        }
+    }
+}

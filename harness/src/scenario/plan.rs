@@ -1,0 +1,537 @@
+//! The resolved experiment: what every later layer works from. Made once by
+//! [`super::resolve`] from a scenario file or the Rust builder; every kind of service, probe,
+//! fault and expectation is a variant holding exactly its own fields, and every reference is an
+//! id into the plan, so nothing downstream looks a name up or re-checks what a kind needs.
+
+use super::file::{Check, DiskSpec, ExpectationKind, MachineOptions, Preset, Select, Signal};
+use serde::Serialize;
+use std::time::Duration;
+
+macro_rules! id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        pub struct $name(pub(crate) usize);
+    };
+}
+
+id!(
+    /// A service of the plan (its index in [`Plan::services`]).
+    ServiceId
+);
+id!(
+    /// A probe of the plan (its index in [`Plan::probes`]).
+    ProbeId
+);
+id!(
+    /// A fault of the plan (its index in [`Plan::faults`]).
+    FaultId
+);
+
+/// One replayable experiment, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub incident: Option<String>,
+    pub variant: String,
+    pub summary: String,
+    /// How long probes observe the system, counted from when they start.
+    pub duration: Duration,
+    /// The seed the scenario fixes, if any.
+    pub seed: Option<u64>,
+    /// In bring-up order (a service's `uses` come before it).
+    pub services: Vec<Service>,
+    pub probes: Vec<Probe>,
+    pub faults: Vec<Fault>,
+    pub expectations: Vec<Expectation>,
+}
+
+impl Plan {
+    pub fn service(&self, id: ServiceId) -> &Service {
+        &self.services[id.0]
+    }
+    pub fn probe(&self, id: ProbeId) -> &Probe {
+        &self.probes[id.0]
+    }
+    pub fn fault(&self, id: FaultId) -> &Fault {
+        &self.faults[id.0]
+    }
+    /// The service that owns `replica`.
+    pub fn service_of(&self, replica: &str) -> Option<&Service> {
+        self.services
+            .iter()
+            .find(|s| s.replicas.iter().any(|r| r == replica))
+    }
+    /// Every replica of every service, in bring-up order.
+    pub fn replicas(&self) -> impl Iterator<Item = &String> {
+        self.services.iter().flat_map(|s| s.replicas.iter())
+    }
+    /// The project images (directories of `images/`) the plan runs, machines' units included.
+    pub fn project_images(&self) -> std::collections::BTreeSet<String> {
+        let mut names = std::collections::BTreeSet::new();
+        for s in &self.services {
+            match (&s.kind, &s.image) {
+                (ServiceKind::Machine(_), _) => {
+                    names.extend(["machine".to_string(), "machine-unit".to_string()]);
+                }
+                (_, Image::Project(name)) => {
+                    names.insert(name.clone());
+                }
+                _ => {}
+            }
+        }
+        names
+    }
+}
+
+/// What a service is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ServiceKind {
+    /// Described only by its image, command, environment and `ready` check.
+    Generic,
+    /// A built-in kind that supplies its image, environment and readiness (never `Machine`).
+    Preset(Preset),
+    /// Docker-in-Docker hosts with their units (the `machine` preset).
+    Machine(MachineOptions),
+    /// Containers that something else started (testcontainers, a Compose project): attached by
+    /// id, acted on and observed, never created or removed by the run.
+    Attached(Vec<String>),
+}
+
+/// The image a service runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Image {
+    /// One of the project's images, by its directory in `images/`: built by the harness.
+    Project(String),
+    /// A `name:tag` the local engine holds.
+    Local(String),
+    /// No image of ours: attached containers.
+    None,
+}
+
+/// When a replica is ready: one check, polled until it passes or `timeout` runs out.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ready {
+    #[serde(skip)]
+    pub check: Check,
+    pub timeout: Duration,
+}
+
+/// A service of the topology.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub id: ServiceId,
+    pub name: String,
+    /// Replica names in order (`zk1`, `zk2`, … or just `api`; attached: the containers' names).
+    pub replicas: Vec<String>,
+    pub kind: ServiceKind,
+    pub image: Image,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Vec<String>,
+    /// `KEY=value` for every replica.
+    pub env: Vec<String>,
+    /// Named volumes (name, path in the container).
+    pub volumes: Vec<(String, String)>,
+    pub memory_mib: Option<u64>,
+    pub cpus: Option<f64>,
+    pub oom_score_adj: Option<i64>,
+    pub uses: Vec<ServiceId>,
+    pub disk: Option<DiskSpec>,
+    /// The service's own `ready` check (None: the preset's, else "running").
+    pub ready: Option<Ready>,
+}
+
+impl Service {
+    /// Whether this service is of `preset` (machines count as `Preset::Machine`).
+    pub fn is(&self, preset: Preset) -> bool {
+        match &self.kind {
+            ServiceKind::Preset(p) => *p == preset,
+            ServiceKind::Machine(_) => preset == Preset::Machine,
+            _ => false,
+        }
+    }
+    /// The preset, if any (machines: `Preset::Machine`).
+    pub fn preset(&self) -> Option<Preset> {
+        match &self.kind {
+            ServiceKind::Preset(p) => Some(*p),
+            ServiceKind::Machine(_) => Some(Preset::Machine),
+            _ => None,
+        }
+    }
+    /// The port the service's `ready` check talks to, if it talks to one.
+    pub fn ready_port(&self) -> Option<u16> {
+        match self.ready.as_ref().map(|r| &r.check) {
+            Some(Check::Tcp(p)) | Some(Check::Http { port: p, .. }) => Some(*p),
+            _ => None,
+        }
+    }
+}
+
+/// An observer of the system.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    pub id: ProbeId,
+    pub name: String,
+    pub target: ServiceId,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub kind: ProbeKind,
+}
+
+/// What a probe does, with exactly what that needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ProbeKind {
+    /// Creates a znode per sample; reads back which acknowledged ones exist.
+    ZookeeperWrite,
+    /// Asks every member for its mode; ok when one is leader.
+    ZookeeperMode,
+    /// Appends a record per sample (padded to `record_bytes`); reads back what survived.
+    DatastoreAppend { record_bytes: Option<usize> },
+    /// Inserts a row per sample; reads back which acknowledged rows survived.
+    PostgresInsert,
+    /// A generic check (tcp, http, exec) on one replica.
+    Check { replica: String, check: Check },
+    /// Open-loop HTTP load.
+    Load(Load),
+    /// consul KV GET of `key` on the machines.
+    ConsulKv { key: String },
+    /// consul's leader on the machines.
+    ConsulLeader,
+    /// The registry's `/v2/`.
+    Registry,
+    /// A real `docker pull` (and push) through the registry by machine `on`.
+    RegistryPull { on: String, push: bool },
+}
+
+impl ProbeKind {
+    /// Whether the probe keeps a ledger of writes and reads it back at the end.
+    pub fn writes(&self) -> bool {
+        matches!(
+            self,
+            ProbeKind::ZookeeperWrite
+                | ProbeKind::DatastoreAppend { .. }
+                | ProbeKind::PostgresInsert
+        )
+    }
+}
+
+/// An open-loop load: GET `path` (`{key}` replaced by a seeded key in 1..=`keys`) at `rate`/s.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Load {
+    pub path: String,
+    pub rate: u32,
+    pub keys: Option<u32>,
+    /// Read every key once before the observation starts.
+    pub prime: bool,
+}
+
+/// A fault in the schedule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fault {
+    pub id: FaultId,
+    pub name: String,
+    /// When, counted from the start of the probes.
+    pub at: Duration,
+    pub target: ServiceId,
+    pub select: Select,
+    pub kind: FaultKind,
+}
+
+/// What a fault does, with exactly what that needs. `down_for: None` heals at the end of the
+/// observation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum FaultKind {
+    Kill {
+        signal: Signal,
+        down_for: Option<Duration>,
+    },
+    Restart {
+        signal: Signal,
+        down_for: Duration,
+    },
+    RollingRestart {
+        signal: Signal,
+        rejoin_timeout: Duration,
+    },
+    PowerCut {
+        down_for: Option<Duration>,
+        /// Sector size of a torn write (512 or 4096 bytes), on a lossy disk.
+        tear: Option<u64>,
+    },
+    Leak {
+        mib_per_s: u32,
+        down_for: Duration,
+        /// The longest wait for the OOM kill.
+        oom_timeout: Duration,
+    },
+    DaemonCrash {
+        gap: Duration,
+    },
+    Pause {
+        down_for: Option<Duration>,
+    },
+    Stop {
+        down_for: Option<Duration>,
+    },
+    Partition {
+        down_for: Option<Duration>,
+        /// The port verification connects to.
+        port: u16,
+    },
+    Netem {
+        down_for: Option<Duration>,
+        delay: Option<Duration>,
+        loss_percent: Option<f64>,
+        port: u16,
+    },
+}
+
+impl FaultKind {
+    /// How long the targets stay down before the heal (None: until the observation ends).
+    pub fn down_for(&self) -> Option<Duration> {
+        use FaultKind::*;
+        match self {
+            Kill { down_for, .. }
+            | PowerCut { down_for, .. }
+            | Pause { down_for }
+            | Stop { down_for }
+            | Partition { down_for, .. }
+            | Netem { down_for, .. } => *down_for,
+            Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
+            RollingRestart { .. } | DaemonCrash { .. } => None,
+        }
+    }
+
+    /// Whether the nemesis verifies this fault on the system (took effect, then healed).
+    pub fn verified(&self) -> bool {
+        use FaultKind::*;
+        matches!(
+            self,
+            Kill { .. }
+                | Restart { .. }
+                | Pause { .. }
+                | Stop { .. }
+                | Partition { .. }
+                | Netem { .. }
+        )
+    }
+
+    /// The file's name of the kind (`kill`, `power-cut`, …).
+    pub fn name(&self) -> &'static str {
+        use FaultKind::*;
+        match self {
+            Kill { .. } => "kill",
+            Restart { .. } => "restart",
+            RollingRestart { .. } => "rolling-restart",
+            PowerCut { .. } => "power-cut",
+            Leak { .. } => "leak",
+            DaemonCrash { .. } => "daemon-crash",
+            Pause { .. } => "pause",
+            Stop { .. } => "stop",
+            Partition { .. } => "partition",
+            Netem { .. } => "netem",
+        }
+    }
+}
+
+/// An invariant with a budget.
+#[derive(Debug, Clone, Serialize)]
+pub struct Expectation {
+    /// The report's words for it (None: made from the kind).
+    pub title: Option<String>,
+    pub kind: Expect,
+}
+
+/// What an expectation judges, with exactly what that needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Expect {
+    FailsDuring {
+        probe: ProbeId,
+        fault: FaultId,
+        min: Duration,
+    },
+    RecoversWithin {
+        probe: ProbeId,
+        fault: FaultId,
+        budget: Duration,
+    },
+    NeverFails {
+        probe: ProbeId,
+        fault: Option<FaultId>,
+    },
+    StaysDown {
+        probe: ProbeId,
+        fault: FaultId,
+        min: Duration,
+    },
+    NoLostWrites {
+        probe: ProbeId,
+    },
+    LosesWrites {
+        probe: ProbeId,
+        at_least: f64,
+    },
+    OrderedPrefix {
+        probe: ProbeId,
+    },
+    Simultaneous {
+        fault: FaultId,
+        budget: Duration,
+    },
+    CompletesWithin {
+        fault: FaultId,
+        budget: Duration,
+    },
+    RestartedWithin {
+        fault: FaultId,
+        budget: Duration,
+    },
+    OomKillWithin {
+        fault: FaultId,
+        budget: Duration,
+        victim: String,
+    },
+    LatencyRises {
+        probe: ProbeId,
+        fault: FaultId,
+        ratio: f64,
+    },
+    LatencyStaysWithin {
+        probe: ProbeId,
+        fault: FaultId,
+        ratio: f64,
+    },
+    WarmUpWithin {
+        probe: ProbeId,
+        fault: FaultId,
+        budget: Duration,
+        hit_fraction: f64,
+        ratio: f64,
+    },
+    NoErrors {
+        probe: ProbeId,
+    },
+    EndsFailing {
+        probe: ProbeId,
+        matching: String,
+    },
+    OutageWithin {
+        probe: ProbeId,
+        fault: FaultId,
+        budget: Duration,
+    },
+    MeasuredWithin {
+        fault: FaultId,
+        budget: Duration,
+        prefix: String,
+    },
+    Measurement {
+        name: String,
+        at_least: Option<f64>,
+        at_most: Option<f64>,
+    },
+    ContainersSurvive {
+        fault: FaultId,
+    },
+    UnitReaches {
+        fault: FaultId,
+        unit: String,
+        matching: String,
+    },
+    FaultVerified {
+        fault: FaultId,
+    },
+}
+
+impl Expect {
+    /// The probe judged, if the kind reads one.
+    pub fn probe(&self) -> Option<ProbeId> {
+        use Expect::*;
+        match self {
+            FailsDuring { probe, .. }
+            | RecoversWithin { probe, .. }
+            | NeverFails { probe, .. }
+            | StaysDown { probe, .. }
+            | NoLostWrites { probe }
+            | LosesWrites { probe, .. }
+            | OrderedPrefix { probe }
+            | LatencyRises { probe, .. }
+            | LatencyStaysWithin { probe, .. }
+            | WarmUpWithin { probe, .. }
+            | NoErrors { probe }
+            | EndsFailing { probe, .. }
+            | OutageWithin { probe, .. } => Some(*probe),
+            _ => None,
+        }
+    }
+
+    /// The fault judged, if the kind reads one.
+    pub fn fault(&self) -> Option<FaultId> {
+        use Expect::*;
+        match self {
+            NeverFails { fault, .. } => *fault,
+            FailsDuring { fault, .. }
+            | RecoversWithin { fault, .. }
+            | StaysDown { fault, .. }
+            | Simultaneous { fault, .. }
+            | CompletesWithin { fault, .. }
+            | RestartedWithin { fault, .. }
+            | OomKillWithin { fault, .. }
+            | LatencyRises { fault, .. }
+            | LatencyStaysWithin { fault, .. }
+            | WarmUpWithin { fault, .. }
+            | OutageWithin { fault, .. }
+            | MeasuredWithin { fault, .. }
+            | ContainersSurvive { fault }
+            | UnitReaches { fault, .. }
+            | FaultVerified { fault } => Some(*fault),
+            _ => None,
+        }
+    }
+
+    /// The time the kind allows (a maximum) or requires (a minimum), if it is a time.
+    pub fn time_budget(&self) -> Option<Duration> {
+        use Expect::*;
+        match self {
+            FailsDuring { min, .. } | StaysDown { min, .. } => Some(*min),
+            RecoversWithin { budget, .. }
+            | Simultaneous { budget, .. }
+            | CompletesWithin { budget, .. }
+            | RestartedWithin { budget, .. }
+            | OomKillWithin { budget, .. }
+            | WarmUpWithin { budget, .. }
+            | OutageWithin { budget, .. }
+            | MeasuredWithin { budget, .. } => Some(*budget),
+            _ => None,
+        }
+    }
+
+    /// The kind as a file names it.
+    pub fn file_kind(&self) -> ExpectationKind {
+        use ExpectationKind as K;
+        match self {
+            Expect::FailsDuring { .. } => K::FailsDuring,
+            Expect::RecoversWithin { .. } => K::RecoversWithin,
+            Expect::NeverFails { .. } => K::NeverFails,
+            Expect::StaysDown { .. } => K::StaysDown,
+            Expect::NoLostWrites { .. } => K::NoLostWrites,
+            Expect::LosesWrites { .. } => K::LosesWrites,
+            Expect::OrderedPrefix { .. } => K::OrderedPrefix,
+            Expect::Simultaneous { .. } => K::Simultaneous,
+            Expect::CompletesWithin { .. } => K::CompletesWithin,
+            Expect::RestartedWithin { .. } => K::RestartedWithin,
+            Expect::OomKillWithin { .. } => K::OomKillWithin,
+            Expect::LatencyRises { .. } => K::LatencyRises,
+            Expect::LatencyStaysWithin { .. } => K::LatencyStaysWithin,
+            Expect::WarmUpWithin { .. } => K::WarmUpWithin,
+            Expect::NoErrors { .. } => K::NoErrors,
+            Expect::EndsFailing { .. } => K::EndsFailing,
+            Expect::OutageWithin { .. } => K::OutageWithin,
+            Expect::MeasuredWithin { .. } => K::MeasuredWithin,
+            Expect::Measurement { .. } => K::Measurement,
+            Expect::ContainersSurvive { .. } => K::ContainersSurvive,
+            Expect::UnitReaches { .. } => K::UnitReaches,
+            Expect::FaultVerified { .. } => K::FaultVerified,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Faults: the service they hit, a selection its replicas allow, and exactly what their kind
+//! needs (a disk for a power cut, a memory limit for a leak, machines for a daemon crash, …).
+
+use super::{at_name, at_ref, Invalid, Names};
+use crate::scenario::file::{self, FaultKind as K, Preset, Select};
+use crate::scenario::plan::{Fault, FaultId, FaultKind, Service, ServiceId, ServiceKind};
+use std::time::Duration;
+
+/// The gap between machines' crashes when the scenario gives none.
+const DEFAULT_GAP: Duration = Duration::from_secs(5);
+
+pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Fault>, Invalid> {
+    let names = Names::new(
+        "service",
+        services.iter().map(|x| x.name.as_str()),
+        ServiceId,
+    );
+    s.faults
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let svc = &services[names.get(&f.target)?.0];
+            let count = selected(f, svc)?;
+            if f.at >= s.duration {
+                return Err(at_name(
+                    &f.name,
+                    format!(
+                        "fault `{}` at {:?} starts after the run ends ({:?})",
+                        f.name, f.at, s.duration
+                    ),
+                ));
+            }
+            Ok(Fault {
+                id: FaultId(i),
+                name: f.name.clone(),
+                at: f.at,
+                target: svc.id,
+                select: f.select.clone(),
+                kind: kind(f, svc, count)?,
+            })
+        })
+        .collect()
+}
+
+/// How many replicas the selection takes; an error when the service cannot give them.
+fn selected(f: &file::Fault, svc: &Service) -> Result<usize, Invalid> {
+    let n = svc.replicas.len();
+    let count = match &f.select {
+        Select::Count(k) | Select::Followers(k) => *k,
+        Select::Named(names) => {
+            if let Some(bad) = names.iter().find(|x| !svc.replicas.contains(x)) {
+                return Err(at_ref(
+                    &f.target,
+                    format!(
+                        "fault `{}` selects `{bad}`, which is not a replica of `{}` ({})",
+                        f.name,
+                        svc.name,
+                        svc.replicas.join(", ")
+                    ),
+                ));
+            }
+            names.len()
+        }
+        _ => 1,
+    };
+    if count == 0 || count > n || (matches!(f.select, Select::Followers(_)) && count >= n) {
+        return Err(at_ref(
+            &f.target,
+            format!(
+                "fault `{}` selects {count} of the {n} replicas of `{}`: not possible",
+                f.name, svc.name
+            ),
+        ));
+    }
+    Ok(count)
+}
+
+fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Invalid> {
+    fields_of_other_kinds(f)?;
+    if (f.kind == K::DaemonCrash) != svc.is(Preset::Machine) {
+        return Err(at_ref(
+            &f.target,
+            format!("fault `{}`: daemon-crash is the one fault for machines, and machines take only daemon-crash", f.name),
+        ));
+    }
+    let needs = |what: &str| {
+        Err(at_name(
+            &f.name,
+            format!("{} fault `{}` needs {what}", kebab(f.kind), f.name),
+        ))
+    };
+    let down_for = f.down_for;
+    let port = || f.port.or(svc.ready_port()).unwrap_or(1);
+    Ok(match f.kind {
+        K::Kill => FaultKind::Kill { signal: f.signal, down_for },
+        K::Restart => match down_for {
+            Some(down_for) => FaultKind::Restart { signal: f.signal, down_for },
+            None => return needs("`down_for` (how long the nodes stay down)"),
+        },
+        K::RollingRestart => FaultKind::RollingRestart {
+            signal: f.signal,
+            rejoin_timeout: f.rejoin_timeout,
+        },
+        K::PowerCut => power_cut(f, svc)?,
+        K::Leak => leak(f, svc, count)?,
+        K::DaemonCrash => FaultKind::DaemonCrash { gap: f.gap.unwrap_or(DEFAULT_GAP) },
+        K::Pause => FaultKind::Pause { down_for },
+        K::Stop => FaultKind::Stop { down_for },
+        K::Partition if matches!(svc.kind, ServiceKind::Attached(_)) => {
+            return Err(at_ref(&f.target, format!("partition fault `{}`: an attached service is not on the run's network, so it cannot be cut off it; use `netem` with `loss_percent = 100`", f.name)))
+        }
+        K::Partition => FaultKind::Partition { down_for, port: port() },
+        K::Netem => netem(f, port())?,
+    })
+}
+
+/// Fields that belong to one kind, given on another.
+fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
+    if f.kind != K::Netem && (f.delay.is_some() || f.loss_percent.is_some()) {
+        let problem = "`delay` and `loss_percent` belong to netem faults";
+        return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
+    if f.kind != K::PowerCut && f.tear.is_some() {
+        let problem = "`tear` belongs to a power-cut fault";
+        return Err(at_ref(&f.target, format!("fault `{}`: {problem}", f.name)));
+    }
+    Ok(())
+}
+
+fn power_cut(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    let Some(disk) = &svc.disk else {
+        return Err(at_ref(
+            &f.target,
+            format!(
+                "power-cut fault `{}` needs `{}` to have a `disk`",
+                f.name, svc.name
+            ),
+        ));
+    };
+    let tear = match f.tear.as_deref() {
+        None => None,
+        Some(tear) => {
+            let problem = match f.tear_bytes() {
+                None => format!("`tear = \"{tear}\"`: the sector size is \"512B\" or \"4KiB\""),
+                Some(_) if !disk.lossy => {
+                    format!("`tear` needs `{}` to have a `lossy = true` disk", svc.name)
+                }
+                Some(bytes) => {
+                    return Ok(FaultKind::PowerCut {
+                        down_for: f.down_for,
+                        tear: Some(bytes),
+                    })
+                }
+            };
+            return Err(at_ref(&f.target, format!("fault `{}`: {problem}", f.name)));
+        }
+    };
+    Ok(FaultKind::PowerCut {
+        down_for: f.down_for,
+        tear,
+    })
+}
+
+fn leak(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Invalid> {
+    let problem = if !svc.is(Preset::Memcached) {
+        "needs a memcached service (its image carries the leak agent)"
+    } else if svc.memory_mib.is_none() {
+        "needs `memory_mib` on its target service, or nothing bounds the leak"
+    } else if count != 1 {
+        "selects exactly one replica"
+    } else if let Some(down_for) = f.down_for {
+        return Ok(FaultKind::Leak {
+            mib_per_s: f.leak_mib_per_s.unwrap_or(32),
+            down_for,
+            oom_timeout: f.rejoin_timeout,
+        });
+    } else {
+        "needs `down_for` (how long the killed replica stays down)"
+    };
+    Err(at_name(
+        &f.name,
+        format!("leak fault `{}` {problem}", f.name),
+    ))
+}
+
+fn netem(f: &file::Fault, port: u16) -> Result<FaultKind, Invalid> {
+    let problem = if f.delay.is_none() && f.loss_percent.is_none() {
+        "needs `delay` and/or `loss_percent`"
+    } else if f.loss_percent.is_some_and(|l| !(0.0..=100.0).contains(&l)) {
+        "needs `loss_percent` from 0 to 100"
+    } else {
+        return Ok(FaultKind::Netem {
+            down_for: f.down_for,
+            delay: f.delay,
+            loss_percent: f.loss_percent,
+            port,
+        });
+    };
+    Err(at_name(
+        &f.name,
+        format!("netem fault `{}` {problem}", f.name),
+    ))
+}
+
+/// The kebab-case name of a fault kind, as written in files.
+fn kebab(kind: K) -> String {
+    serde_json::to_value(kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

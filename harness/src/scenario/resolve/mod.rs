@@ -1,0 +1,117 @@
+//! Parse, don't validate: one step from the file form ([`super::file`]) to the typed
+//! [`Plan`]. Every reference becomes an id, every kind gets exactly its fields, and every
+//! problem is reported with the place it is about. Runs before anything starts; no I/O.
+
+pub(crate) mod expectations;
+mod faults;
+mod probes;
+mod services;
+
+use super::file::{self, Ref};
+use super::plan::Plan;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+/// Where a problem is: a byte range, or the name of the table it is in (found in the text later).
+pub(crate) enum Anchor {
+    Span(Range<usize>),
+    Name(String),
+}
+
+/// A problem, and where it is.
+pub(crate) type Invalid = (Anchor, String);
+
+/// Ids by name, for one kind of thing; a lookup that fails names what exists.
+pub(super) struct Names<Id> {
+    what: &'static str,
+    ids: HashMap<String, Id>,
+    order: Vec<String>,
+}
+
+impl<Id: Copy> Names<Id> {
+    fn new<'a>(
+        what: &'static str,
+        names: impl Iterator<Item = &'a str>,
+        id: fn(usize) -> Id,
+    ) -> Self {
+        let order: Vec<String> = names.map(str::to_string).collect();
+        let ids = order
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), id(i)))
+            .collect();
+        Names { what, ids, order }
+    }
+
+    /// The id `r` names, or an error at `r` listing the known names.
+    pub(super) fn get(&self, r: &Ref) -> Result<Id, Invalid> {
+        self.ids.get(r.get_ref()).copied().ok_or_else(|| {
+            (
+                Anchor::Span(r.span()),
+                format!(
+                    "unknown {} `{}`; expected one of: {}",
+                    self.what,
+                    r.get_ref(),
+                    self.order.join(", ")
+                ),
+            )
+        })
+    }
+}
+
+/// The one way from a scenario file's content to a plan.
+pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
+    unique_names(s)?;
+    let services = services::resolve(s)?;
+    let probes = probes::resolve(s, &services)?;
+    let faults = faults::resolve(s, &services)?;
+    let expectations = expectations::resolve(s, &probes, &faults)?;
+    Ok(Plan {
+        name: s.name.clone(),
+        incident: s.incident.clone(),
+        variant: s.variant.clone(),
+        summary: s.summary.clone(),
+        duration: s.duration,
+        seed: s.seed,
+        services,
+        probes,
+        faults,
+        expectations,
+    })
+}
+
+/// Services, probes and faults each have unique names of a-z, 0-9 and -.
+fn unique_names(s: &file::Scenario) -> Result<(), Invalid> {
+    let services = s.topology.services.iter().map(|x| x.name.as_str());
+    let probes = s.probes.iter().map(|x| x.name.as_str());
+    let faults = s.faults.iter().map(|x| x.name.as_str());
+    let groups: [(&str, Vec<&str>); 3] = [
+        ("service", services.collect()),
+        ("probe", probes.collect()),
+        ("fault", faults.collect()),
+    ];
+    for (what, names) in groups {
+        let mut seen = HashSet::new();
+        for n in names {
+            let problem = if !seen.insert(n) {
+                format!("two {what}s are named `{n}`; names must be unique")
+            } else if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                format!("{what} name `{n}` must be non-empty and use only a-z, 0-9 and -")
+            } else {
+                continue;
+            };
+            return Err((Anchor::Name(n.to_string()), problem));
+        }
+    }
+    Ok(())
+}
+
+/// An error about the table named `name`.
+pub(super) fn at_name(name: &str, message: String) -> Invalid {
+    (Anchor::Name(name.to_string()), message)
+}
+
+/// An error at a reference's place in the file.
+pub(super) fn at_ref(r: &Ref, message: String) -> Invalid {
+    (Anchor::Span(r.span()), message)
+}

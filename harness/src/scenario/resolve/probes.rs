@@ -1,0 +1,182 @@
+//! Probes: the service they observe, and exactly what their kind needs.
+
+use super::{at_name, at_ref, Invalid, Names};
+use crate::scenario::file::{self, Check, Preset, ProbeKind as K};
+use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service, ServiceId};
+
+/// The HTTP port of the toy API, the one an `http` probe may leave out.
+const TOY_API_PORT: u16 = 8080;
+
+pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Probe>, Invalid> {
+    let names = Names::new(
+        "service",
+        services.iter().map(|x| x.name.as_str()),
+        ServiceId,
+    );
+    s.probes
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let svc = &services[names.get(&p.target)?.0];
+            speaks(p, svc)?;
+            if p.interval.is_zero() || p.timeout.is_zero() {
+                return Err(at_name(
+                    &p.name,
+                    format!(
+                        "probe `{}`: interval and timeout must be greater than zero",
+                        p.name
+                    ),
+                ));
+            }
+            Ok(Probe {
+                id: ProbeId(i),
+                name: p.name.clone(),
+                target: svc.id,
+                interval: p.interval,
+                timeout: p.timeout,
+                kind: kind(p, svc)?,
+            })
+        })
+        .collect()
+}
+
+/// A protocol probe needs a service of its preset, or a generic one (which may speak anything).
+fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
+    let needs = match p.kind {
+        K::ZookeeperWrite | K::ZookeeperMode => Some(Preset::Zookeeper),
+        K::DatastoreAppend => Some(Preset::Datastore),
+        K::PostgresInsert => Some(Preset::Postgres),
+        K::Http | K::Load | K::Tcp | K::Exec => None,
+        K::ConsulKv | K::ConsulLeader | K::Registry | K::RegistryPull => Some(Preset::Machine),
+    };
+    match (needs, svc.preset()) {
+        (Some(preset), Some(has)) if has != preset => Err(at_ref(
+            &p.target,
+            format!(
+                "probe `{}` ({:?}) needs a {preset:?} service, but `{}` is {has:?}",
+                p.name, p.kind, svc.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
+    let generic = matches!(p.kind, K::Http | K::Tcp | K::Exec);
+    let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
+    if !generic && (p.port.is_some() || !p.command.is_empty()) {
+        return bad("takes `port` and `command` only when its kind is tcp, http or exec");
+    }
+    if let Some(on) =
+        p.on.as_ref()
+            .filter(|_| !(generic || p.kind == K::RegistryPull))
+    {
+        return Err(on_problem(on, svc));
+    }
+    Ok(match p.kind {
+        K::ZookeeperWrite => ProbeKind::ZookeeperWrite,
+        K::ZookeeperMode => ProbeKind::ZookeeperMode,
+        K::DatastoreAppend => ProbeKind::DatastoreAppend {
+            record_bytes: p.record_bytes,
+        },
+        K::PostgresInsert => ProbeKind::PostgresInsert,
+        K::ConsulKv => ProbeKind::ConsulKv {
+            key: p
+                .key
+                .clone()
+                .unwrap_or_else(|| crate::scenario::CONSUL_TEST_KEY.into()),
+        },
+        K::ConsulLeader => ProbeKind::ConsulLeader,
+        K::Registry => ProbeKind::Registry,
+        K::RegistryPull => ProbeKind::RegistryPull {
+            on: replica(p, svc, svc.replicas.last())?,
+            push: p.push,
+        },
+        K::Load => ProbeKind::Load(load(p)?),
+        K::Tcp | K::Http | K::Exec => ProbeKind::Check {
+            replica: replica(p, svc, svc.replicas.first())?,
+            check: check(p, svc)?,
+        },
+    })
+}
+
+/// The replica `on` names (one of the service's), else `default`.
+fn replica(p: &file::Probe, svc: &Service, default: Option<&String>) -> Result<String, Invalid> {
+    match &p.on {
+        None => Ok(default.cloned().unwrap_or_default()),
+        Some(on) if svc.replicas.contains(on.get_ref()) => Ok(on.get_ref().clone()),
+        Some(on) => Err(on_problem(on, svc)),
+    }
+}
+
+fn on_problem(on: &file::Ref, svc: &Service) -> Invalid {
+    at_ref(
+        on,
+        format!(
+            "`on` names the replica of a tcp, http or exec probe, or the machine of a registry-pull probe: one of {}",
+            svc.replicas.join(", ")
+        ),
+    )
+}
+
+/// What a tcp, http or exec probe checks.
+fn check(p: &file::Probe, svc: &Service) -> Result<Check, Invalid> {
+    let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
+    match p.kind {
+        K::Tcp => match p.port {
+            Some(port) if port != 0 => Ok(Check::Tcp(port)),
+            _ => bad("needs `port`"),
+        },
+        K::Exec if p.command.is_empty() => {
+            bad("needs `command`, the command run inside the replica")
+        }
+        K::Exec => Ok(Check::Exec(p.command.clone())),
+        _ => {
+            let port = match p.port {
+                Some(port) => port,
+                None if svc.is(Preset::ToyApi) => TOY_API_PORT,
+                None => return bad("needs `port` (only the toy API's 8080 is known without it)"),
+            };
+            Ok(Check::Http {
+                port,
+                path: http_path(p)?,
+                status: p.status,
+            })
+        }
+    }
+}
+
+fn http_path(p: &file::Probe) -> Result<String, Invalid> {
+    match p.path.as_deref() {
+        Some(path) if path.starts_with('/') => Ok(path.to_string()),
+        _ => Err(at_name(
+            &p.name,
+            format!("http probe `{}` needs `path = \"/...\"`", p.name),
+        )),
+    }
+}
+
+fn load(p: &file::Probe) -> Result<Load, Invalid> {
+    let path = http_path(p)?;
+    let bad = |problem: String| {
+        Err(at_name(
+            &p.name,
+            format!("load probe `{}`{problem}", p.name),
+        ))
+    };
+    let Some(rate) = p.rate.filter(|r| (1..=2000).contains(r)) else {
+        return bad(" needs `rate`, 1 to 2000 requests per second".into());
+    };
+    if path.contains("{key}") != p.keys.is_some_and(|k| k > 0) {
+        return bad(
+            ": a `path` with `{key}` needs `keys` (≥ 1), and `keys` needs `{key}` in the path"
+                .into(),
+        );
+    }
+    Ok(Load {
+        path,
+        rate,
+        keys: p.keys,
+        prime: p.prime,
+    })
+}

@@ -1,0 +1,195 @@
+//! Services: kind and image, limits, readiness, disks and what each preset needs of the
+//! services it `uses`.
+
+use super::{at_name, Invalid, Names};
+use crate::scenario::file::{self, Check, Preset};
+use crate::scenario::plan::{Image, Ready, Service, ServiceId, ServiceKind};
+use crate::scenario::PROJECT_IMAGES;
+
+/// The most replicas one service may have.
+pub const MAX_REPLICAS: usize = 9;
+
+pub(super) fn resolve(s: &file::Scenario) -> Result<Vec<Service>, Invalid> {
+    if s.topology.services.is_empty() {
+        return Err((
+            super::Anchor::Span(0..0),
+            "the topology has no services; add a [[topology.service]] table".into(),
+        ));
+    }
+    let names = Names::new(
+        "service",
+        s.topology.services.iter().map(|x| x.name.as_str()),
+        ServiceId,
+    );
+    let services = s
+        .topology
+        .services
+        .iter()
+        .enumerate()
+        .map(|(i, svc)| one(svc, ServiceId(i), &names))
+        .collect::<Result<Vec<_>, _>>()?;
+    for svc in &services {
+        preset_needs(svc, &services)?;
+    }
+    Ok(services)
+}
+
+fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<Service, Invalid> {
+    let bad = |problem: String| at_name(&svc.name, format!("service `{}`: {problem}", svc.name));
+    let replicas = if svc.attach.is_empty() {
+        if svc.replicas == 0 || svc.replicas > MAX_REPLICAS {
+            return Err(bad(format!(
+                "replicas must be 1 to {MAX_REPLICAS}, not {}",
+                svc.replicas
+            )));
+        }
+        file::Scenario::replica_names(svc)
+    } else {
+        let attached = file::Service {
+            replicas: svc.attach.len(),
+            ..svc.clone()
+        };
+        file::Scenario::replica_names(&attached)
+    };
+    let (kind, image) = kind_and_image(svc).map_err(bad)?;
+    let mut uses = vec![];
+    for u in &svc.uses {
+        let used = names.get(u)?;
+        if used == id {
+            return Err(super::at_ref(
+                u,
+                format!("service `{}` cannot use itself", svc.name),
+            ));
+        }
+        uses.push(used);
+    }
+    Ok(Service {
+        id,
+        name: svc.name.clone(),
+        replicas,
+        kind,
+        image,
+        entrypoint: svc.entrypoint.clone(),
+        command: svc.command.clone(),
+        env: svc.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        volumes: volumes(svc).map_err(bad)?,
+        memory_mib: svc.memory_mib,
+        cpus: svc.cpus,
+        oom_score_adj: svc.oom_score_adj,
+        uses,
+        disk: svc.disk.clone(),
+        ready: ready(svc).map_err(bad)?,
+    })
+    .and_then(|service| limits(&service).map(|()| service).map_err(bad))
+}
+
+/// What the service is and which image it runs.
+fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
+    if svc.machine.is_some() && svc.preset != Some(Preset::Machine) {
+        return Err("`[topology.service.machine]` options need preset = \"machine\"".into());
+    }
+    if !svc.attach.is_empty() {
+        if svc.preset.is_some() || svc.image.is_some() || svc.disk.is_some() {
+            return Err("an attached service (`attach`) takes no `preset`, `image` or `disk`: its containers exist already".into());
+        }
+        return Ok((ServiceKind::Attached(svc.attach.clone()), Image::None));
+    }
+    let image = match (svc.preset, svc.image.as_deref()) {
+        (None, None) => {
+            return Err(format!(
+                "needs `image` (one of the project's images: {}; or a local `name:tag`) or a `preset`",
+                PROJECT_IMAGES.join(", ")
+            ))
+        }
+        (Some(Preset::Machine), Some(_)) => return Err("a machine takes no `image`".into()),
+        (_, Some(image)) if image.contains(':') => Image::Local(image.to_string()),
+        (_, Some(image)) if PROJECT_IMAGES.contains(&image) => Image::Project(image.to_string()),
+        (_, Some(image)) => {
+            return Err(format!(
+                "unknown image `{image}`: the project builds {} (`aftershock images build`); an image of your own needs its tag (`{image}:latest`) and must be in the local engine (`docker build -t {image}:latest …`, nothing is pulled)",
+                PROJECT_IMAGES.join(", ")
+            ))
+        }
+        (Some(preset), None) => Image::Project(preset.image().to_string()),
+    };
+    let kind = match svc.preset {
+        None => ServiceKind::Generic,
+        Some(Preset::Machine) => ServiceKind::Machine(svc.machine.clone().unwrap_or_default()),
+        Some(p) => ServiceKind::Preset(p),
+    };
+    Ok((kind, image))
+}
+
+/// `name:/absolute/path` volumes.
+fn volumes(svc: &file::Service) -> Result<Vec<(String, String)>, String> {
+    svc.volumes
+        .iter()
+        .map(|v| {
+            v.split_once(':')
+                .filter(|(name, path)| {
+                    !name.is_empty()
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                        && path.starts_with('/')
+                })
+                .map(|(n, p)| (n.to_string(), p.to_string()))
+                .ok_or_else(|| {
+                    format!("volume `{v}` must be `name:/absolute/path` (name: a-z, 0-9 and -)")
+                })
+        })
+        .collect()
+}
+
+/// The `ready` check: exactly one of tcp, http, exec, and a timeout above zero.
+fn ready(svc: &file::Service) -> Result<Option<Ready>, String> {
+    let Some(ready) = &svc.ready else {
+        return Ok(None);
+    };
+    let check = ready.check()?;
+    if matches!(&check, Check::Exec(cmd) if cmd.is_empty()) {
+        return Err("`ready.exec` needs a command".into());
+    }
+    if ready.timeout.is_zero() {
+        return Err("`ready.timeout` must be above 0".into());
+    }
+    Ok(Some(Ready {
+        check,
+        timeout: ready.timeout,
+    }))
+}
+
+/// CPUs, memory, `oom_score_adj` and the disk within what this engine accepts.
+fn limits(svc: &Service) -> Result<(), String> {
+    if svc.cpus.is_some_and(|c| c <= 0.0 || !c.is_finite()) {
+        return Err("`cpus` must be above 0".into());
+    }
+    if svc.memory_mib.is_some_and(|m| m < 8) {
+        return Err("memory_mib must be at least 8".into());
+    }
+    if let Some(adj) = svc.oom_score_adj.filter(|a| !(0..=1000).contains(a)) {
+        return Err(format!("oom_score_adj must be 0 to 1000, not {adj} (this engine has no CAP_SYS_RESOURCE: negative values fail)"));
+    }
+    if let Some(d) = &svc.disk {
+        if d.size_mb < 16 || !d.path.starts_with('/') {
+            return Err("a disk needs size_mb ≥ 16 and an absolute path".into());
+        }
+    }
+    Ok(())
+}
+
+/// What a preset needs of itself and of the services it uses.
+fn preset_needs(svc: &Service, all: &[Service]) -> Result<(), Invalid> {
+    let uses = |preset: Preset| svc.uses.iter().any(|u| all[u.0].is(preset));
+    let name = &svc.name;
+    let problem = if svc.is(Preset::Datastore)
+        && svc.disk.as_ref().map(|d| d.path.as_str()) != Some("/data")
+    {
+        format!("service `{name}` (datastore) needs `disk = {{ size_mb = 256, path = \"/data\" }}`")
+    } else if svc.is(Preset::ToyApi) && !uses(Preset::Zookeeper) && !uses(Preset::Postgres) {
+        format!("service `{name}` (toy-api) must `uses` a zookeeper service (its configuration) or a postgres service (its items)")
+    } else if svc.is(Preset::ToyApi) && uses(Preset::Memcached) && !uses(Preset::Postgres) {
+        format!("service `{name}` (toy-api) uses memcached but no postgres: the cache needs a database behind it")
+    } else {
+        return Ok(());
+    };
+    Err(at_name(name, problem))
+}
