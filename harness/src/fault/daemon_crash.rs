@@ -3,6 +3,7 @@
 //! The machine's init brings dockerd back; the fault measures each engine's unavailability window
 //! (from the kill to the first `/_ping` that answers) and is healed when every engine answers.
 
+use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::Fault;
@@ -14,8 +15,24 @@ const BACK_WITHIN: Duration = Duration::from_secs(120);
 /// How dockerd is killed inside the machine (the pid file dockerd writes).
 const KILL: &str = "kill -KILL $(cat /var/run/docker.pid)";
 
+/// SIGKILL of each selected machine's dockerd, `gap` apart; their init brings it back. It
+/// heals itself: healed when every engine answers again.
+pub(crate) struct DaemonCrash {
+    pub gap: Duration,
+}
+
+impl Action for DaemonCrash {
+    fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(carry_out(cx.cluster, cx.fault, cx.targets, self.gap))
+    }
+
+    fn heals_itself(&self) -> bool {
+        true
+    }
+}
+
 /// Crashes every target's dockerd in turn, measures and heals; records applied and healed.
-pub async fn carry_out(
+async fn carry_out(
     cluster: &Cluster,
     fault: &Fault,
     targets: &[String],

@@ -8,6 +8,7 @@
 //! every 5 ms while the leak runs) and the kernel log's "Killed process" line, which names the
 //! victim ([`EventKind::OomKill`]). `State.OOMKilled` is noted as evidence only.
 
+use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
 use crate::engine::oom;
 use crate::error::Result;
@@ -18,88 +19,130 @@ use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(5);
 
-/// Starts the agent in `replica` and returns once the kernel acted (or `oom_timeout`
-/// passed, then the agent is stopped). The replica's death is healed by the caller.
-pub async fn apply(
-    cluster: &Cluster,
-    fault: &Fault,
-    replica: &str,
-    rate: u32,
-    oom_timeout: Duration,
-) -> Result<()> {
-    let service = cluster.plan.service(fault.target);
-    let limit = service.memory_mib.unwrap_or(0);
-    let (_, main_pid, id) = cluster.engine.state(replica).await?;
-    let main_command = std::fs::read_to_string(format!("/proc/{main_pid}/comm"))
-        .map(|c| c.trim().to_string())
-        .unwrap_or_default();
-    let before = oom::counters(&id).unwrap_or_default();
-    let cmd: Vec<String> = [
-        LEAK_AGENT,
-        "--rate-mib",
-        &rate.to_string(),
-        "--chunk-mib",
-        &rate.clamp(1, 4).to_string(),
-        "--max-mib",
-        &(limit * 2).to_string(),
-        "--oom-score-adj",
-        "0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let started = now();
-    let agent = cluster.engine.exec(replica, &cmd).await?;
-    cluster.timeline.push(Event {
-        at: started,
-        kind: EventKind::FaultApplied {
-            fault: fault.name.clone(),
-            targets: vec![replica.to_string()],
-            detail: format!(
-                "leak-agent (host pid {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {main_command} (host pid {main_pid}) oom_score_adj {}",
-                agent.pid,
-                service.oom_score_adj.unwrap_or(0)
-            ),
-        },
-    });
+/// The leak agent in the one selected replica until the kernel's OOM killer acts; the
+/// replica's death is healed (started again) by the nemesis after `down_for`.
+pub(crate) struct Leak {
+    pub mib_per_s: u32,
+    /// The longest wait for the OOM kill (then the agent is stopped and the fault healed).
+    pub oom_timeout: Duration,
+}
 
-    // Watch the cgroup until the OOM killer acts, the cgroup goes (the container died) or time
-    // runs out.
-    let deadline = Instant::now() + oom_timeout;
-    let mut last = before;
-    let mut gone = false;
-    while Instant::now() < deadline {
-        match oom::counters(&id) {
-            Some(c) => {
-                if c.oom_kill > last.oom_kill {
-                    record(
-                        cluster,
-                        fault,
-                        "oom-kills",
-                        c.oom_kill as f64,
-                        "kills",
-                        "the cgroup's oom_kill counter (memory.oom_control), polled every 5 ms",
-                    );
-                    last = c;
-                    break;
-                }
-                last = c;
-            }
-            None => {
-                gone = true;
-                break;
-            }
+impl Action for Leak {
+    fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(self.leak(cx.cluster, cx.fault, &cx.targets[0]))
+    }
+}
+
+/// The replica's main process before the leak: its host pid, command name and cgroup.
+struct Main {
+    pid: i64,
+    command: String,
+    id: String,
+}
+
+impl Leak {
+    /// Starts the agent in `replica` and returns once the kernel acted (or `oom_timeout`
+    /// passed, then the agent is stopped).
+    async fn leak(&self, cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()> {
+        let (_, pid, id) = cluster.engine.state(replica).await?;
+        let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|c| c.trim().to_string())
+            .unwrap_or_default();
+        let main = Main { pid, command, id };
+        let before = oom::counters(&main.id).unwrap_or_default();
+        let agent = self.start(cluster, fault, replica, &main).await?;
+        let (last, gone) = self.watch(cluster, fault, &main, before).await;
+        let victim = victim(cluster, replica, main.pid, &main.command, &agent).await?;
+        if victim.is_none() {
+            cluster.timeline.note(format!(
+                "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
+                fault.name, self.oom_timeout, before.oom_kill, last.oom_kill
+            ));
         }
-        tokio::time::sleep(POLL).await;
+        stop(cluster, fault, replica, agent, gone).await;
+        Ok(())
     }
-    let victim = victim(cluster, replica, main_pid, &main_command, &agent).await?;
-    if victim.is_none() {
-        cluster.timeline.note(format!(
-            "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
-            fault.name, oom_timeout, before.oom_kill, last.oom_kill
-        ));
+
+    /// Execs the agent in the replica and records `fault-applied`.
+    async fn start(
+        &self,
+        cluster: &Cluster,
+        fault: &Fault,
+        replica: &str,
+        main: &Main,
+    ) -> Result<oom::Exec> {
+        let service = cluster.plan.service(fault.target);
+        let limit = service.memory_mib.unwrap_or(0);
+        let rate = self.mib_per_s;
+        let cmd: Vec<String> = [
+            LEAK_AGENT,
+            "--rate-mib",
+            &rate.to_string(),
+            "--chunk-mib",
+            &rate.clamp(1, 4).to_string(),
+            "--max-mib",
+            &(limit * 2).to_string(),
+            "--oom-score-adj",
+            "0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let started = now();
+        let agent = cluster.engine.exec(replica, &cmd).await?;
+        cluster.timeline.push(Event {
+            at: started,
+            kind: EventKind::FaultApplied {
+                fault: fault.name.clone(),
+                targets: vec![replica.to_string()],
+                detail: format!(
+                    "leak-agent (host pid {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {} (host pid {}) oom_score_adj {}",
+                    agent.pid,
+                    main.command,
+                    main.pid,
+                    service.oom_score_adj.unwrap_or(0)
+                ),
+            },
+        });
+        Ok(agent)
     }
-    // Whatever happened, the agent must not outlive the fault.
+
+    /// Watches the cgroup until the OOM killer acts, the cgroup goes (the container died) or
+    /// time runs out; returns the last counters and whether the cgroup went.
+    async fn watch(
+        &self,
+        cluster: &Cluster,
+        fault: &Fault,
+        main: &Main,
+        before: oom::OomCounters,
+    ) -> (oom::OomCounters, bool) {
+        let deadline = Instant::now() + self.oom_timeout;
+        let mut last = before;
+        while Instant::now() < deadline {
+            let Some(c) = oom::counters(&main.id) else {
+                return (last, true);
+            };
+            if c.oom_kill > last.oom_kill {
+                record(
+                    cluster,
+                    fault,
+                    "oom-kills",
+                    c.oom_kill as f64,
+                    "kills",
+                    "the cgroup's oom_kill counter (memory.oom_control), polled every 5 ms",
+                );
+                return (c, false);
+            }
+            last = c;
+            tokio::time::sleep(POLL).await;
+        }
+        (last, false)
+    }
+}
+
+/// Whatever happened, the agent must not outlive the fault: kills it and notes its last
+/// word and what the engine says.
+async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool) {
     if agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
         // SAFETY: kill(2) on a PID the engine reported for our exec; no memory is involved.
         unsafe { libc::kill(agent.pid as i32, libc::SIGKILL) };
@@ -124,7 +167,6 @@ pub async fn apply(
         fault.name,
         if gone { "disappeared (container stopped)" } else { "still present" }
     ));
-    Ok(())
 }
 
 fn record(cluster: &Cluster, fault: &Fault, what: &str, value: f64, unit: &str, words: &str) {

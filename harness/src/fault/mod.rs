@@ -6,18 +6,30 @@
 //! observation, or at once when something went wrong — recording `fault-healed`. The common
 //! faults (kill, restart, pause, stop, partition, netem; `common.rs`) are also verified on the
 //! system after applying and after healing (`fault-verified`).
+//!
+//! Each kind of fault is one [`Action`] in a file of its own: how it is applied, what undoing
+//! it needs beyond starting what is down, how it shows on a replica (verification) and what
+//! to inspect after the heal. The nemesis here does the rest for every kind: selection, the
+//! replica locks, the wait until the heal, the heal itself and the records.
 
 mod common;
 pub mod daemon_crash;
+mod kill;
 mod leak;
+mod netem;
+mod partition;
+mod pause;
 mod power_cut;
+mod rolling;
 mod select;
+mod stop;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::{Fault, FaultKind, Plan};
-use crate::scenario::Signal;
-use crate::timeline::{now, EventKind};
+use crate::timeline::EventKind;
+use std::future::Future;
+use std::pin::Pin;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
+pub use common::Stage;
 pub use select::resolve;
 
 /// Starts one task per fault; each sleeps until its time, applies and heals. `until` is the
@@ -113,6 +126,102 @@ impl ReplicaLocks {
     }
 }
 
+/// A future of a fault step.
+pub(crate) type Step<'a, T = ()> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// What one look at a replica saw: Ok(what shows the stage) or Err(what was seen instead).
+pub(crate) type Look<'a> = Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send + 'a>>;
+
+/// What a fault step works on.
+pub(crate) struct Cx<'a> {
+    pub cluster: &'a Cluster,
+    pub fault: &'a Fault,
+    pub targets: &'a [String],
+    /// From the fault's own generator (a torn write's prefix).
+    pub seed: u64,
+}
+
+impl Cx<'_> {
+    /// A harness error of this fault.
+    pub fn failed(&self, message: impl Into<String>) -> HarnessError {
+        HarnessError::Fault {
+            fault: self.fault.name.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One kind of fault. The extension point of the nemesis: a new kind is a file with one of
+/// these, a variant of `plan::FaultKind`, and a line in [`action`].
+pub(crate) trait Action: Send + Sync {
+    /// Applies the fault to `cx.targets` and records `fault-applied` with what it measured.
+    fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a>;
+
+    /// Undoes what starting the targets again cannot: thaw, reconnect, remount.
+    fn undo<'a>(&'a self, _cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// One look at replica `r`: does it show the fault (`Stage::Applied`) or the heal?
+    fn verify<'a>(&'a self, _cx: &'a Cx<'a>, _r: &'a str, _stage: Stage) -> Look<'a> {
+        Box::pin(async { Ok("not verified for this kind".to_string()) })
+    }
+
+    /// After the heal, timed from the start: what came back.
+    fn inspect<'a>(&'a self, _cx: &'a Cx<'a>, _started: Instant) -> Step<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Whether the targets stay down until the heal (false: the action heals as it goes).
+    fn holds(&self) -> bool {
+        true
+    }
+
+    /// Whether the action records its own heal (the nemesis then neither waits nor starts).
+    fn heals_itself(&self) -> bool {
+        false
+    }
+}
+
+/// The action of a kind of fault.
+fn action(kind: &FaultKind) -> Box<dyn Action> {
+    match kind {
+        FaultKind::Kill { signal, .. } | FaultKind::Restart { signal, .. } => {
+            Box::new(kill::Kill { signal: *signal })
+        }
+        FaultKind::RollingRestart {
+            signal,
+            rejoin_timeout,
+        } => Box::new(rolling::RollingRestart {
+            signal: *signal,
+            rejoin_timeout: *rejoin_timeout,
+        }),
+        FaultKind::PowerCut { tear, .. } => Box::new(power_cut::PowerCut { tear: *tear }),
+        FaultKind::Leak {
+            mib_per_s,
+            oom_timeout,
+            ..
+        } => Box::new(leak::Leak {
+            mib_per_s: *mib_per_s,
+            oom_timeout: *oom_timeout,
+        }),
+        FaultKind::DaemonCrash { gap } => Box::new(daemon_crash::DaemonCrash { gap: *gap }),
+        FaultKind::Pause { .. } => Box::new(pause::Pause),
+        FaultKind::Stop { .. } => Box::new(stop::Stop),
+        FaultKind::Partition { port, .. } => Box::new(partition::Partition { port: *port }),
+        FaultKind::Netem {
+            delay,
+            loss_percent,
+            port,
+            ..
+        } => Box::new(netem::Netem {
+            delay: *delay,
+            loss_percent: *loss_percent,
+            port: *port,
+        }),
+    }
+}
+
 /// Applies one fault and heals it; the heal runs even when applying failed.
 pub async fn carry_out(
     cluster: &Cluster,
@@ -138,15 +247,22 @@ pub async fn carry_out(
             targets.join(", ")
         ));
     }
-    if let FaultKind::DaemonCrash { gap } = fault.kind {
-        // Applies, measures and heals by itself (its heal is the engines' return).
-        return daemon_crash::carry_out(cluster, fault, &targets, gap).await;
+    let action = action(&fault.kind);
+    let seed = rand::Rng::gen(&mut rng);
+    let cx = Cx {
+        cluster,
+        fault,
+        targets: &targets,
+        seed,
+    };
+    let applied = action.apply(&cx).await;
+    if action.heals_itself() {
+        return applied;
     }
-    let applied = apply(cluster, fault, &targets, &mut rng).await;
     if applied.is_ok() && fault.kind.verified() {
-        common::verify(cluster, fault, &targets, common::Stage::Applied).await;
+        common::verify(&cx, action.as_ref(), Stage::Applied).await;
     }
-    if applied.is_ok() && !matches!(fault.kind, FaultKind::RollingRestart { .. }) {
+    if applied.is_ok() && action.holds() {
         let heal_at = match fault.kind.down_for() {
             Some(d) => Instant::now() + d,
             None => until,
@@ -154,80 +270,33 @@ pub async fn carry_out(
         tokio::time::sleep_until(heal_at.into()).await;
     }
     let started = Instant::now();
-    let healed = heal(cluster, fault, &targets, &applied).await;
+    let healed = heal(&cx, action.as_ref()).await;
     if healed.is_ok() && fault.kind.verified() {
-        common::verify(cluster, fault, &targets, common::Stage::Healed).await;
+        common::verify(&cx, action.as_ref(), Stage::Healed).await;
     }
     applied?;
     healed?;
-    if matches!(fault.kind, FaultKind::PowerCut { .. }) {
-        power_cut::inspect(cluster, fault, &targets, started).await?;
-    }
-    Ok(())
+    action.inspect(&cx, started).await
 }
 
-/// Applies the fault to its targets, by kind.
-async fn apply(
-    cluster: &Cluster,
-    fault: &Fault,
-    targets: &[String],
-    rng: &mut ChaCha8Rng,
-) -> Result<()> {
-    match fault.kind {
-        FaultKind::Kill { signal, .. } | FaultKind::Restart { signal, .. } => {
-            kill(cluster, fault, signal, targets).await
-        }
-        FaultKind::RollingRestart {
-            signal,
-            rejoin_timeout,
-        } => rolling_restart(cluster, fault, signal, rejoin_timeout, targets).await,
-        FaultKind::PowerCut { tear, .. } => {
-            let seed = rand::Rng::gen(rng);
-            power_cut::cut(cluster, fault, targets, seed, tear).await
-        }
-        FaultKind::Leak {
-            mib_per_s,
-            oom_timeout,
-            ..
-        } => leak::apply(cluster, fault, &targets[0], mib_per_s, oom_timeout).await,
-        FaultKind::Pause { .. }
-        | FaultKind::Stop { .. }
-        | FaultKind::Partition { .. }
-        | FaultKind::Netem { .. } => common::apply(cluster, fault, targets).await,
-        FaultKind::DaemonCrash { .. } => Ok(()),
-    }
-}
-
-/// Undoes what a start cannot (thaw, reconnect, remount), starts what is down, and records
-/// `fault-healed` — whether or not applying worked.
-async fn heal(
-    cluster: &Cluster,
-    fault: &Fault,
-    targets: &[String],
-    applied: &Result<()>,
-) -> Result<Vec<String>> {
-    let restored = match fault.kind {
-        FaultKind::PowerCut { .. } => power_cut::restore(cluster, fault, targets).await,
-        FaultKind::Pause { .. } | FaultKind::Partition { .. } | FaultKind::Netem { .. } => {
-            common::undo(cluster, fault, targets).await
-        }
-        _ => Ok(()),
-    };
-    let healed = match restored {
-        Ok(()) => cluster.start_stopped(targets).await,
+/// Undoes what a start cannot, starts what is down, and records `fault-healed` — whether or
+/// not applying worked.
+async fn heal(cx: &Cx<'_>, action: &dyn Action) -> Result<()> {
+    let healed = match action.undo(cx).await {
+        Ok(()) => cx.cluster.start_stopped(cx.targets).await,
         Err(e) => Err(e),
     };
-    let detail = match (applied, &healed) {
-        (_, Ok(started)) if started.is_empty() => "all targets were already running".to_string(),
-        (_, Ok(started)) => format!("started {}", started.join(", ")),
-        (_, Err(e)) => format!("heal failed: {e}"),
+    let detail = match &healed {
+        Ok(started) if started.is_empty() => "all targets were already running".to_string(),
+        Ok(started) => format!("started {}", started.join(", ")),
+        Err(e) => format!("heal failed: {e}"),
     };
-    cluster.timeline.record(EventKind::FaultHealed {
-        fault: fault.name.clone(),
-        targets: targets.to_vec(),
+    cx.cluster.timeline.record(EventKind::FaultHealed {
+        fault: cx.fault.name.clone(),
+        targets: cx.targets.to_vec(),
         detail,
     });
-    healed
+    healed.map(|_| ())
 }
 
 pub(crate) fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f64, words: &str) {
@@ -239,111 +308,3 @@ pub(crate) fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f6
     });
 }
 
-async fn kill(cluster: &Cluster, fault: &Fault, signal: Signal, targets: &[String]) -> Result<()> {
-    let since = now();
-    let report = cluster.kill_together(targets, signal).await?;
-    let how = if report.direct {
-        "pidfd at the processes"
-    } else {
-        "Engine API (remote engine)"
-    };
-    cluster.timeline.push(crate::timeline::Event {
-        at: since,
-        kind: EventKind::FaultApplied {
-            fault: fault.name.clone(),
-            targets: targets.to_vec(),
-            detail: format!(
-                "{} to {} via {how}",
-                signal.name(),
-                targets.join(", ")
-            ),
-        },
-    });
-    if let Some(skew) = report.exit_skew {
-        measure(
-            cluster,
-            fault,
-            "exit-skew",
-            skew as f64 / 1e6,
-            "spread of the killed processes' exits, polled on their pidfds",
-        );
-    }
-    if let Some(spread) = report.signal_spread {
-        measure(
-            cluster,
-            fault,
-            "signal-spread",
-            spread as f64 / 1e6,
-            "time between the first and the last signal sent",
-        );
-    }
-    if targets.len() > 1 {
-        if let Some(spread) = cluster.die_event_spread(targets, since).await {
-            measure(
-                cluster,
-                fault,
-                "die-event-spread",
-                spread,
-                "spread of the engine's `die` events (the engine serialises them)",
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Restarts the targets one at a time, the leader last, waiting for each to rejoin.
-async fn rolling_restart(
-    cluster: &Cluster,
-    fault: &Fault,
-    signal: Signal,
-    rejoin_timeout: Duration,
-    targets: &[String],
-) -> Result<()> {
-    let service = cluster.plan.service(fault.target);
-    let leader = crate::services::leader(service, &cluster.addresses).await;
-    let mut order: Vec<String> = targets
-        .iter()
-        .filter(|t| Some(*t) != leader.as_ref())
-        .cloned()
-        .collect();
-    order.extend(
-        targets
-            .iter()
-            .filter(|t| Some(*t) == leader.as_ref())
-            .cloned(),
-    );
-    cluster.timeline.record(EventKind::FaultApplied {
-        fault: fault.name.clone(),
-        targets: order.clone(),
-        detail: format!(
-            "rolling restart in order {}, each must rejoin before the next",
-            order.join(" → ")
-        ),
-    });
-    for replica in &order {
-        let one = std::slice::from_ref(replica);
-        let killed_at = Instant::now();
-        cluster.kill_together(one, signal).await?;
-        cluster.start_stopped(one).await?;
-        let waited = cluster
-            .wait_ready(service, one, rejoin_timeout)
-            .await
-            .map_err(|e| HarnessError::Fault {
-                fault: fault.name.clone(),
-                message: format!("{replica} did not rejoin: {e}"),
-            })?;
-        cluster.timeline.note(format!(
-            "{}: {replica} restarted and rejoined in {:.2}s",
-            fault.name,
-            killed_at.elapsed().as_secs_f64()
-        ));
-        measure(
-            cluster,
-            fault,
-            &format!("rejoin-{replica}"),
-            waited.as_secs_f64() * 1e3,
-            "from start to rejoined the ensemble",
-        );
-    }
-    Ok(())
-}

@@ -1,0 +1,53 @@
+//! Pause: the cgroup freezer (`docker pause`); heal: thaw. Verified by the engine (paused) and
+//! the kernel's freezer state (`FROZEN`, then thawed).
+
+use super::common::applied;
+use super::{Action, Cx, Look, Stage, Step};
+use crate::timeline::now;
+use crate::engine::netns;
+
+/// Freezes the targets.
+pub(crate) struct Pause;
+
+impl Action for Pause {
+    fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(async move {
+            let since = now();
+            for r in cx.targets {
+                cx.cluster.engine.pause(r).await?;
+            }
+            applied(cx, since, "docker pause (cgroup freezer)");
+            Ok(())
+        })
+    }
+
+    fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(async move {
+            for r in cx.targets {
+                if cx.cluster.engine.status(r).await?.paused {
+                    cx.cluster.engine.unpause(r).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
+        Box::pin(async move {
+            let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
+            let applied = stage == Stage::Applied;
+            let freezer = netns::freezer_state(status.pid);
+            let frozen = matches!(freezer.as_deref(), Some("FROZEN" | "1"));
+            let words = format!(
+                "engine: paused={}, kernel freezer: {}",
+                status.paused,
+                freezer.as_deref().unwrap_or("unreadable")
+            );
+            if status.running && status.paused == applied && frozen == applied {
+                Ok(words)
+            } else {
+                Err(words)
+            }
+        })
+    }
+}
