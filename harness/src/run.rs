@@ -87,7 +87,7 @@ pub async fn run(scenario: &Scenario, options: &RunOptions) -> Result<Report> {
 /// What the host must offer the scenario, checked before the run lock and before anything
 /// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
 /// images are built on the way), and the faults' needs (`fault::preflight`).
-async fn preflight(docker: &bollard::Docker, scenario: &Scenario) -> Result<()> {
+async fn preflight(docker: &engine::Docker, scenario: &Scenario) -> Result<()> {
     for service in &scenario.topology.services {
         let Some(image) = service.image.as_deref().filter(|i| i.contains(':')) else {
             continue;
@@ -121,7 +121,7 @@ fn unknown_all(scenario: &Scenario, timeline: &Timeline, error: &str) -> Vec<Out
 }
 
 async fn execute(
-    docker: bollard::Docker,
+    docker: engine::Docker,
     run_id: &str,
     scenario: &Scenario,
     image_set: &images::ImageSet,
