@@ -37,3 +37,44 @@ impl HarnessError {
         EngineError::Unreachable { source }.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal() -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 409,
+            message: "conflict".into(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_action_and_the_engine_s_answer() {
+        let e = HarnessError::engine("start container as-1-zk1")(refusal());
+        let text = e.to_string();
+        assert!(
+            text.starts_with("the Docker engine refused to start container as-1-zk1: "),
+            "{text}"
+        );
+        assert!(text.contains("conflict"), "{text}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "bollard's error is the source"
+        );
+    }
+
+    #[test]
+    fn an_unreachable_engine_says_how_to_start_one() {
+        let text = HarnessError::unreachable(refusal()).to_string();
+        assert!(
+            text.starts_with("cannot reach the Docker engine ("),
+            "{text}"
+        );
+        assert!(text.contains("Start one: as root `apt-get install -y docker.io && dockerd"));
+        assert!(
+            text.contains("or point DOCKER_HOST at a running engine"),
+            "{text}"
+        );
+    }
+}
