@@ -7,9 +7,9 @@ use crate::engine::images::ImageSet;
 use crate::engine::inner::{self, Inner};
 use crate::engine::lossy::Lossy;
 use crate::engine::signal;
-use crate::engine::{self, RunEngine};
+use crate::engine::{self, ContainerSpec, RunEngine};
 use crate::error::{HarnessError, Result};
-use crate::scenario::{Preset, Scenario, Service, Signal};
+use crate::scenario::{DiskSpec, Preset, Scenario, Service, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 use std::sync::Mutex;
@@ -75,67 +75,81 @@ impl Cluster {
             inner_recorders: Mutex::new(vec![]),
         };
         for service in &scenario.topology.services {
-            let started = Instant::now();
-            let mut specs = services::containers(scenario, service, images, &cluster.addresses)?;
-            if let Some(d) = &service.disk {
-                for spec in &mut specs {
-                    let (run, replica, size) =
-                        (run_id.to_string(), spec.replica.clone(), d.size_mb);
-                    let disk =
-                        tokio::task::spawn_blocking(move || Disk::create(&run, &replica, size))
-                            .await
-                            .expect("disk thread")?;
-                    let mut source = disk.mount.clone();
-                    if d.lossy {
-                        let lossy = cluster.start_lossy(&disk).await?;
-                        source = lossy.mount.clone();
-                        cluster.lossy.insert(spec.replica.clone(), lossy);
-                    }
-                    spec.binds.push(format!("{}:{}", source.display(), d.path));
-                    cluster.disks.insert(spec.replica.clone(), disk);
-                }
-            }
-            let creations = specs.iter().map(|s| cluster.engine.start_new(s));
-            for r in futures_util::future::join_all(creations).await {
-                r?;
-            }
-            if service.is(Preset::Machine) {
-                cluster
-                    .provision_machines(service, images.tag("machine-unit")?)
-                    .await?;
-            }
-            cluster
-                .wait_ready(
-                    service,
-                    &Scenario::replica_names(service),
-                    services::ready_timeout(service),
-                )
-                .await?;
-            services::set_up(service, &cluster.addresses)
-                .await
-                .map_err(|last| HarnessError::NotReady {
-                    service: service.name.clone(),
-                    timeout: services::READY_TIMEOUT,
-                    last,
-                })?;
-            // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
-            // a real machine's set-up is long on disk when its power fails.
-            for replica in Scenario::replica_names(service) {
-                if let Some(lossy) = cluster.lossy.get(&replica) {
-                    lossy.command("sync")?;
-                }
-                if let Some(disk) = cluster.disks.get(&replica) {
-                    disk.sync();
-                }
-            }
-            cluster.timeline.note(format!(
-                "service {} ready ({} replicas) in {:.1}s",
-                service.name,
-                service.replicas,
-                started.elapsed().as_secs_f64()
-            ));
+            cluster.bring_up(service, images).await?;
         }
         Ok(cluster)
+    }
+
+    /// Creates one service's disks and containers, provisions machines, waits until it is
+    /// ready, runs its set-up and makes what set-up wrote durable.
+    async fn bring_up(&mut self, service: &Service, images: &ImageSet) -> Result<()> {
+        let started = Instant::now();
+        let mut specs = services::containers(&self.scenario, service, images, &self.addresses)?;
+        if let Some(d) = &service.disk {
+            for spec in &mut specs {
+                self.attach_disk(spec, d).await?;
+            }
+        }
+        let creations = specs.iter().map(|s| self.engine.start_new(s));
+        for r in futures_util::future::join_all(creations).await {
+            r?;
+        }
+        if service.is(Preset::Machine) {
+            self.provision_machines(service, images.tag("machine-unit")?)
+                .await?;
+        }
+        self.wait_ready(
+            service,
+            &Scenario::replica_names(service),
+            services::ready_timeout(service),
+        )
+        .await?;
+        services::set_up(service, &self.addresses)
+            .await
+            .map_err(|last| HarnessError::NotReady {
+                service: service.name.clone(),
+                timeout: services::READY_TIMEOUT,
+                last,
+            })?;
+        self.sync_disks(service)?;
+        self.timeline.note(format!(
+            "service {} ready ({} replicas) in {:.1}s",
+            service.name,
+            service.replicas,
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    }
+
+    /// Creates the replica's disk (with lossyfs over it when `lossy`) and binds it into `spec`.
+    async fn attach_disk(&mut self, spec: &mut ContainerSpec, d: &DiskSpec) -> Result<()> {
+        let (run, replica, size) = (self.engine.run_id.clone(), spec.replica.clone(), d.size_mb);
+        let disk = tokio::task::spawn_blocking(move || Disk::create(&run, &replica, size))
+            .await
+            .expect("disk thread")?;
+        let mut source = disk.mount.clone();
+        if d.lossy {
+            let lossy = self.start_lossy(&disk).await?;
+            source = lossy.mount.clone();
+            self.lossy.insert(spec.replica.clone(), lossy);
+        }
+        spec.binds.push(format!("{}:{}", source.display(), d.path));
+        self.disks.insert(spec.replica.clone(), disk);
+        Ok(())
+    }
+
+    /// What set-up wrote (initdb, a first config) must not be lost in a later power cut: a
+    /// real machine's set-up is long on disk when its power fails.
+    fn sync_disks(&self, service: &Service) -> Result<()> {
+        for replica in Scenario::replica_names(service) {
+            if let Some(lossy) = self.lossy.get(&replica) {
+                lossy.command("sync")?;
+            }
+            if let Some(disk) = self.disks.get(&replica) {
+                disk.sync();
+            }
+        }
+        Ok(())
     }
 
     /// Builds lossyfs (cargo: a no-op once built) and mounts it over `disk`.
