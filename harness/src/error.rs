@@ -1,7 +1,7 @@
 //! The harness's own errors: things that went wrong in the harness or its environment,
 //! never a verdict about the system under test (those are `check::Verdict`s). The engine's
 //! own errors are `engine::EngineError`s, wrapped here (`HarnessError::engine`, the adapter of
-//! every engine operation, lives with them: only `engine/` names bollard).
+//! every engine operation, lives with them: only `engine/` names the Docker client).
 
 use crate::engine::EngineError;
 use crate::scenario::ScenarioError;
