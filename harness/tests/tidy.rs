@@ -106,10 +106,9 @@ impl Source {
     }
 }
 
-/// A broken invariant: `item` identifies it for `KNOWN_OFFENDERS`, `line` is 1-based.
+/// A broken rule: `item` identifies it for `KNOWN_OFFENDERS`, `line` is 1-based.
 #[derive(Debug, Clone)]
 struct Violation {
-    rule: &'static str,
     file: String,
     line: usize,
     item: String,
@@ -118,10 +117,21 @@ struct Violation {
 }
 
 impl Violation {
-    fn key(&self) -> String {
-        format!("{}: {}: {}", self.rule, self.file, self.item)
+    fn key(&self, rule: &str) -> String {
+        format!("{rule}: {}: {}", self.file, self.item)
     }
 }
+
+/// A rule: its name (as `KNOWN_OFFENDERS` and the failure messages spell it) and its check.
+type Rule = (&'static str, fn(&[Source]) -> Vec<Violation>);
+
+const RULES: [Rule; 5] = [
+    ("bollard-only-in-engine", bollard_only_in_engine),
+    ("check-does-no-io", check_does_no_io),
+    ("scenario-executes-nothing", scenario_executes_nothing),
+    ("library-does-not-print", library_does_not_print),
+    ("functions-fit-a-screen", functions_fit_a_screen),
+];
 
 fn sources() -> Vec<Source> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
@@ -157,29 +167,26 @@ fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn bollard_only_in_engine(files: &[Source]) -> Vec<Violation> {
     let outside = files.iter().filter(|f| !f.under(ENGINE_DIR));
     outside
-        .flat_map(|f| mentions(f, ENGINE_CLIENT, true, "bollard-only-in-engine"))
+        .flat_map(|f| mentions(f, ENGINE_CLIENT, true))
         .collect()
 }
 
 /// (b) `check/` does no I/O and never sleeps, tests included.
 fn check_does_no_io(files: &[Source]) -> Vec<Violation> {
     let checks = files.iter().filter(|f| f.under(CHECK_DIR));
-    checks
-        .flat_map(|f| mentions(f, IO, true, "check-does-no-io"))
-        .collect()
+    checks.flat_map(|f| mentions(f, IO, true)).collect()
 }
 
 /// (c) `scenario/` names nothing that executes; `std::fs::read_to_string` once (the loader).
 fn scenario_executes_nothing(files: &[Source]) -> Vec<Violation> {
-    let rule = "scenario-executes-nothing";
     let scenario: Vec<&Source> = files.iter().filter(|f| f.under(SCENARIO_DIR)).collect();
     let mut found: Vec<Violation> = scenario
         .iter()
-        .flat_map(|f| mentions(f, EXECUTES, false, rule))
+        .flat_map(|f| mentions(f, EXECUTES, false))
         .collect();
     let reads = scenario
         .iter()
-        .flat_map(|f| mentions(f, &[LOADER_READ], false, rule));
+        .flat_map(|f| mentions(f, &[LOADER_READ], false));
     if let Some(first) = reads.into_iter().next() {
         let is_first_read =
             |v: &Violation| v.item == "std::fs" && v.file == first.file && v.line == first.line;
@@ -199,7 +206,6 @@ fn library_does_not_print(files: &[Source]) -> Vec<Violation> {
                 macro_calls(line)
                     .filter(|m| PRINTS.contains(m))
                     .map(move |m| Violation {
-                        rule: "library-does-not-print",
                         file: f.path.clone(),
                         line: i + 1,
                         item: format!("{m}!"),
@@ -221,7 +227,6 @@ fn functions_fit_a_screen(files: &[Source]) -> Vec<Violation> {
             };
             if lines > MAX_FN_LINES {
                 found.push(Violation {
-                    rule: "functions-fit-a-screen",
                     file: f.path.clone(),
                     line: i + 1,
                     item: format!("fn {name}"),
@@ -238,7 +243,7 @@ fn functions_fit_a_screen(files: &[Source]) -> Vec<Violation> {
 
 /// Every mention of one of `words` in `f` (in test code too when `in_tests`), including the
 /// paths of `use` groups (`use crate::{engine, run}` mentions `crate::engine` and `crate::run`).
-fn mentions(f: &Source, words: &[&str], in_tests: bool, rule: &'static str) -> Vec<Violation> {
+fn mentions(f: &Source, words: &[&str], in_tests: bool) -> Vec<Violation> {
     let groups = group_paths(&f.code);
     let lines = f.code.iter().map(String::as_str).enumerate();
     let paths = lines.chain(groups.iter().map(|(i, p)| (*i, p.as_str())));
@@ -246,7 +251,6 @@ fn mentions(f: &Source, words: &[&str], in_tests: bool, rule: &'static str) -> V
     for (i, text) in paths.filter(|(i, _)| in_tests || !f.test[*i]) {
         for word in words {
             found.extend((0..occurrences(text, word)).map(|_| Violation {
-                rule,
                 file: f.path.clone(),
                 line: i + 1,
                 item: word.to_string(),
@@ -289,6 +293,7 @@ fn group_paths(code: &[String]) -> Vec<(usize, String)> {
         let prefix = &text[prefix_start..at];
         let (mut item, mut item_at, mut depth) = (String::new(), at, 0);
         for (k, c) in text[at + 3..].char_indices() {
+            let group_ends = c == '}' && depth == 0;
             let ends_item = match c {
                 '{' => {
                     depth += 1;
@@ -313,11 +318,11 @@ fn group_paths(code: &[String]) -> Vec<(usize, String)> {
             if ends_item && !path.is_empty() {
                 out.push((line_of(item_at), format!("{prefix}::{path}")));
             }
-            if ends_item || c == '}' {
-                item.clear();
-            }
-            if c == '}' && depth == 0 && ends_item {
+            if group_ends {
                 break;
+            }
+            if ends_item {
+                item.clear();
             }
         }
     }
@@ -552,76 +557,49 @@ fn char_literal_end(chars: &[char], i: usize) -> Option<usize> {
 // ---------------------------------------------------------------------------------------------
 // The tests: one per rule.
 
-/// Prints every violation, then fails if one is not a known offender or a known offender is
-/// gone (remove its entry).
-fn assert_holds(rule: &str, found: Vec<Violation>) {
+/// Prints what `rule` found against `KNOWN_OFFENDERS`; returns the failures: violations that
+/// are not known offenders, and known offenders that are gone (their entry must go too).
+fn judge(rule: &str, found: Vec<Violation>) -> Vec<String> {
+    let prefix = format!("{rule}: ");
     let mut known: Vec<&str> = KNOWN_OFFENDERS
         .iter()
         .copied()
-        .filter(|k| k.starts_with(&format!("{rule}: ")))
+        .filter(|k| k.starts_with(&prefix))
         .collect();
-    let mut new = vec![];
+    let mut failures = vec![];
     for v in &found {
-        match known.iter().position(|k| *k == v.key()) {
+        let key = v.key(rule);
+        let at = format!("harness/src/{}:{}: {key}{}", v.file, v.line, v.note);
+        match known.iter().position(|k| *k == key) {
             Some(p) => {
                 known.remove(p);
-                println!(
-                    "known:  harness/src/{}:{}: {}{}",
-                    v.file,
-                    v.line,
-                    v.key(),
-                    v.note
-                );
+                println!("known:  {at}");
             }
-            None => new.push(v),
+            None => failures.push(format!("BROKEN: {at}")),
         }
     }
-    for v in &new {
-        println!(
-            "BROKEN: harness/src/{}:{}: {}{}",
-            v.file,
-            v.line,
-            v.key(),
-            v.note
-        );
+    failures.extend(known.iter().map(|k| {
+        format!("STALE:  KNOWN_OFFENDERS holds {k:?}, which matches no violation now: remove it")
+    }));
+    failures
+}
+
+/// Every rule on the source of `harness/src`; every failure is printed before the test fails.
+#[test]
+fn the_architecture_invariants_hold() {
+    let files = sources();
+    let mut failures = vec![];
+    for (rule, check) in RULES {
+        failures.extend(judge(rule, check(&files)));
     }
-    for k in &known {
-        println!("STALE:  KNOWN_OFFENDERS holds {k:?}, which no longer occurs: remove it");
+    for f in &failures {
+        println!("{f}");
     }
     assert!(
-        new.is_empty() && known.is_empty(),
-        "{rule}: {} violations, {} stale KNOWN_OFFENDERS entries (listed above; see ARCHITECTURE.md, Invariants)",
-        new.len(),
-        known.len()
+        failures.is_empty(),
+        "{} failures of ARCHITECTURE.md's invariants (listed above; KNOWN_OFFENDERS in harness/tests/tidy.rs)",
+        failures.len()
     );
-}
-
-#[test]
-fn only_engine_names_bollard() {
-    assert_holds("bollard-only-in-engine", bollard_only_in_engine(&sources()));
-}
-
-#[test]
-fn checks_do_no_io() {
-    assert_holds("check-does-no-io", check_does_no_io(&sources()));
-}
-
-#[test]
-fn scenarios_execute_nothing() {
-    assert_holds(
-        "scenario-executes-nothing",
-        scenario_executes_nothing(&sources()),
-    );
-}
-
-#[test]
-fn the_library_does_not_print() {
-    assert_holds("library-does-not-print", library_does_not_print(&sources()));
-}
-
-#[test]
-fn functions_fit_on_a_screen() {
-    assert_holds("functions-fit-a-screen", functions_fit_a_screen(&sources()));
 }
 
 // ---------------------------------------------------------------------------------------------
