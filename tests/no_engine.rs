@@ -1,6 +1,7 @@
 //! Without a reachable Docker engine a run fails at once with a message that says what is
 //! wrong and how to fix it — it never passes silently and never hangs.
 
+use aftershock::engine::EngineError;
 use aftershock::error::HarnessError;
 use aftershock::RunOptions;
 use assert_matches::assert_matches;
@@ -14,7 +15,7 @@ async fn an_unreachable_engine_is_a_clear_error() {
     let error = aftershock::run(&s, &RunOptions::default())
         .await
         .unwrap_err();
-    assert_matches!(error, HarnessError::EngineUnreachable { .. });
+    assert_matches!(error, HarnessError::Engine(EngineError::Unreachable { .. }));
     let text = error.to_string();
     assert!(text.contains("cannot reach the Docker engine"), "{text}");
     assert!(

@@ -53,7 +53,7 @@ impl Cluster {
     /// Creates the network and every service in topology order, waiting for each to be ready.
     /// Whatever fails, what was created is removed when the returned error's guard drops.
     pub async fn up(
-        docker: bollard::Docker,
+        docker: engine::Docker,
         run_id: &str,
         plan: &Plan,
         images: &ImageSet,

@@ -1,19 +1,17 @@
 //! The harness's own errors: things that went wrong in the harness or its environment,
-//! never a verdict about the system under test (those are `check::Verdict`s).
+//! never a verdict about the system under test (those are `check::Verdict`s). The engine's
+//! own errors are `engine::EngineError`s, wrapped here (`HarnessError::engine`, the adapter of
+//! every engine operation, lives with them: only `engine/` names the Docker client).
 
+use crate::engine::EngineError;
 use crate::scenario::ScenarioError;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
-    #[error("cannot reach the Docker engine ({source}). Start one: as root `apt-get install -y docker.io && dockerd >/tmp/dockerd.log 2>&1 &`, or point DOCKER_HOST at a running engine")]
-    EngineUnreachable { source: bollard::errors::Error },
-
-    #[error("the Docker engine refused to {action}: {source}")]
-    Engine {
-        action: String,
-        source: bollard::errors::Error,
-    },
+    /// The engine could not be reached or refused an operation (`engine::EngineError`).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 
     #[error("building image `{image}` failed: {message}")]
     ImageBuild { image: String, message: String },
@@ -47,11 +45,6 @@ pub enum HarnessError {
 }
 
 impl HarnessError {
-    pub fn engine(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
-        let action = action.into();
-        move |source| HarnessError::Engine { action, source }
-    }
-
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| HarnessError::Io { context, source }

@@ -88,7 +88,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 /// What the host must offer the scenario, checked before the run lock and before anything
 /// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
 /// images are built on the way), and the faults' needs (`fault::preflight`).
-async fn preflight(docker: &bollard::Docker, scenario: &Plan) -> Result<()> {
+async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
     for service in &scenario.services {
         let Image::Local(image) = &service.image else {
             continue;
@@ -122,7 +122,7 @@ fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome
 }
 
 async fn execute(
-    docker: bollard::Docker,
+    docker: engine::Docker,
     run_id: &str,
     scenario: &Plan,
     image_set: &images::ImageSet,

@@ -136,17 +136,7 @@ async fn command(command: Command) -> Result<bool> {
     match command {
         Command::Images {
             action: ImagesAction::Build,
-        } => {
-            let docker = engine::connect().await?;
-            let started = std::time::Instant::now();
-            let set = images::ensure(&docker).await?;
-            println!("base      {}", set.base);
-            for (name, tag) in &set.services {
-                println!("{name:<9} {tag}");
-            }
-            println!("images ready in {:.1}s", started.elapsed().as_secs_f64());
-            Ok(true)
-        }
+        } => build_images().await,
         Command::Run { files, seed, json } => {
             if files.is_empty() {
                 bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
@@ -157,68 +147,8 @@ async fn command(command: Command) -> Result<bool> {
             }
             Ok(passed(&runs))
         }
-        Command::Suite { dir, seed, json } => {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-                .with_context(|| format!("read the scenario directory {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                bail!("no *.toml scenario in {}", dir.display());
-            }
-            let runs = run_files(&files, seed, json).await?;
-            let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
-            let suite_dir =
-                images::work_dir().join(format!("suite-{}", crate::cluster::new_run_id()));
-            let files = suite::write(&suite_dir, &reports)
-                .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
-            if json {
-                print_json(&json!({
-                    "passed": passed(&runs),
-                    "runs": runs_json(&runs),
-                    "suite": files,
-                }))?;
-            } else {
-                print!("{}", suite::table(&reports));
-                println!("\n  charts, one per run:");
-                for (r, w) in &runs {
-                    println!("    {:<40} {}", r.scenario, w.html.display());
-                }
-                println!("  JUnit (all runs): {}", files.junit.display());
-                println!("  index:            {}", files.index.display());
-            }
-            Ok(passed(&runs))
-        }
-        Command::Report { files, demo, out } => {
-            let mut reports = vec![];
-            for f in &files {
-                let report =
-                    Report::read(f).with_context(|| format!("read the report {}", f.display()))?;
-                let dir = f
-                    .parent()
-                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-                reports.push((report, dir));
-            }
-            if demo {
-                reports.push((demo::report(), images::work_dir().join("demo")));
-            }
-            if out.is_some() && reports.len() > 1 {
-                bail!("--out takes one report; each of several is written next to its report.json");
-            }
-            for (report, dir) in &reports {
-                let dir = out.as_deref().unwrap_or(dir);
-                let written = report
-                    .write_to(dir)
-                    .with_context(|| format!("write the report into {}", dir.display()))?;
-                println!("{}\n{}", written.html.display(), written.junit.display());
-            }
-            if reports.len() > 1 {
-                let reports: Vec<Report> = reports.into_iter().map(|(r, _)| r).collect();
-                print!("{}", suite::table(&reports));
-            }
-            Ok(true)
-        }
+        Command::Suite { dir, seed, json } => run_suite(&dir, seed, json).await,
+        Command::Report { files, demo, out } => write_reports(&files, demo, out.as_deref()),
         Command::Odds {
             nodes,
             cluster_size,
@@ -240,23 +170,7 @@ async fn command(command: Command) -> Result<bool> {
                     humantime::format_duration(interval)
                 );
             }
-            let exact = odds::closed_form(&fleet)?;
-            let draws_a_day =
-                (fleet.clusters() * fleet.intervals_per_day() as usize * cluster_size).max(1);
-            let days = days.unwrap_or((5_000_000 / draws_a_day).clamp(10, 1_000_000) as u32);
-            let simulated = odds::monte_carlo(&fleet, days, seed)?;
-            if json {
-                print_json(&json!({
-                    "fleet": fleet,
-                    "clusters": fleet.clusters(),
-                    "tolerated": fleet.tolerated(),
-                    "closed_form": exact,
-                    "monte_carlo": { "days": days, "seed": seed, "odds": simulated },
-                }))?;
-            } else {
-                print!("{}", odds_text(&fleet, exact, simulated, days, seed));
-            }
-            Ok(true)
+            print_odds(&fleet, days, seed, json)
         }
         Command::Clean => {
             let docker = engine::connect().await?;
@@ -275,6 +189,104 @@ async fn command(command: Command) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// `images build`: every project image, with its tag.
+async fn build_images() -> Result<bool> {
+    let docker = engine::connect().await?;
+    let started = std::time::Instant::now();
+    let set = images::ensure(&docker).await?;
+    println!("base      {}", set.base);
+    for (name, tag) in &set.services {
+        println!("{name:<9} {tag}");
+    }
+    println!("images ready in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(true)
+}
+
+/// `suite`: every scenario file of `dir`, then the suite table and files.
+async fn run_suite(dir: &Path, seed: Option<u64>, json: bool) -> Result<bool> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("read the scenario directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("no *.toml scenario in {}", dir.display());
+    }
+    let runs = run_files(&files, seed, json).await?;
+    let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
+    let suite_dir = images::work_dir().join(format!("suite-{}", crate::cluster::new_run_id()));
+    let files = suite::write(&suite_dir, &reports)
+        .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
+    if json {
+        print_json(&json!({
+            "passed": passed(&runs),
+            "runs": runs_json(&runs),
+            "suite": files,
+        }))?;
+    } else {
+        print!("{}", suite::table(&reports));
+        println!("\n  charts, one per run:");
+        for (r, w) in &runs {
+            println!("    {:<40} {}", r.scenario, w.html.display());
+        }
+        println!("  JUnit (all runs): {}", files.junit.display());
+        println!("  index:            {}", files.index.display());
+    }
+    Ok(passed(&runs))
+}
+
+/// `report`: writes the HTML and JUnit of report.json files (and the demo) again.
+fn write_reports(files: &[PathBuf], demo: bool, out: Option<&Path>) -> Result<bool> {
+    let mut reports = vec![];
+    for f in files {
+        let report = Report::read(f).with_context(|| format!("read the report {}", f.display()))?;
+        let dir = f
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        reports.push((report, dir));
+    }
+    if demo {
+        reports.push((demo::report(), images::work_dir().join("demo")));
+    }
+    if out.is_some() && reports.len() > 1 {
+        bail!("--out takes one report; each of several is written next to its report.json");
+    }
+    for (report, dir) in &reports {
+        let dir = out.unwrap_or(dir);
+        let written = report
+            .write_to(dir)
+            .with_context(|| format!("write the report into {}", dir.display()))?;
+        println!("{}\n{}", written.html.display(), written.junit.display());
+    }
+    if reports.len() > 1 {
+        let reports: Vec<Report> = reports.into_iter().map(|(r, _)| r).collect();
+        print!("{}", suite::table(&reports));
+    }
+    Ok(true)
+}
+
+/// `odds`: the closed form and the Monte Carlo for a fleet.
+fn print_odds(fleet: &Fleet, days: Option<u32>, seed: u64, json: bool) -> Result<bool> {
+    let exact = odds::closed_form(fleet)?;
+    let draws_a_day =
+        (fleet.clusters() * fleet.intervals_per_day() as usize * fleet.cluster_size).max(1);
+    let days = days.unwrap_or((5_000_000 / draws_a_day).clamp(10, 1_000_000) as u32);
+    let simulated = odds::monte_carlo(fleet, days, seed)?;
+    if json {
+        print_json(&json!({
+            "fleet": fleet,
+            "clusters": fleet.clusters(),
+            "tolerated": fleet.tolerated(),
+            "closed_form": exact,
+            "monte_carlo": { "days": days, "seed": seed, "odds": simulated },
+        }))?;
+    } else {
+        print!("{}", odds_text(fleet, exact, simulated, days, seed));
+    }
+    Ok(true)
 }
 
 /// Runs the files in order and writes each report; prints each table unless `quiet`.

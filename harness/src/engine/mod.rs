@@ -7,6 +7,7 @@
 
 pub mod cleanup;
 pub mod disk;
+mod error;
 pub mod events;
 pub mod images;
 pub mod inner;
@@ -15,6 +16,8 @@ pub mod netns;
 pub mod oom;
 pub mod signal;
 pub mod taskstats;
+
+pub use error::EngineError;
 
 use crate::error::{HarnessError, Result};
 use bollard::models::{
@@ -26,11 +29,13 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
     LogsOptionsBuilder, StopContainerOptionsBuilder,
 };
-use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The client of a Docker engine. Other modules hold and pass it; only `engine/` calls it.
+pub type Docker = bollard::Docker;
 
 pub const LABEL_RUN: &str = "aftershock.run";
 pub const LABEL_SCENARIO: &str = "aftershock.scenario";
@@ -39,16 +44,12 @@ pub const LABEL_HOST: &str = "aftershock.host";
 
 /// Connects to the local engine (DOCKER_HOST or the default socket) and checks it answers.
 pub async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_local_defaults()
-        .map_err(|source| HarnessError::EngineUnreachable { source })?;
+    let docker = Docker::connect_with_local_defaults().map_err(HarnessError::unreachable)?;
     let docker = docker
         .negotiate_version()
         .await
-        .map_err(|source| HarnessError::EngineUnreachable { source })?;
-    docker
-        .ping()
-        .await
-        .map_err(|source| HarnessError::EngineUnreachable { source })?;
+        .map_err(HarnessError::unreachable)?;
+    docker.ping().await.map_err(HarnessError::unreachable)?;
     Ok(docker)
 }
 

@@ -110,132 +110,23 @@ impl ChartData {
     pub fn from_report(report: &Report) -> Self {
         let origin = origin(report);
         let secs = |at: Nanos| (at - origin) as f64 / 1e9;
-        let mut probes: Vec<(String, Vec<ProbeSample>)> = vec![];
-        let mut measured: Vec<Series> = vec![];
-        let mut windows: Vec<Window> = vec![];
-        let mut markers = vec![];
+        let mut drawn = Drawn::default();
         for e in &report.timeline {
-            let at = secs(e.at);
-            match &e.kind {
-                EventKind::Sample {
-                    probe, ok, latency, ..
-                } => {
-                    let ms = *latency as f64 / 1e6;
-                    match probes.iter_mut().find(|(p, _)| p == probe) {
-                        Some((_, samples)) => samples.push((at, ms, *ok)),
-                        None => probes.push((probe.clone(), vec![(at, ms, *ok)])),
-                    }
-                }
-                EventKind::Measurement {
-                    name, value, unit, ..
-                } => add_point(&mut measured, name, unit, at, *value),
-                // An open-loop load probe's 1-second windows: its percentiles, hit ratio and
-                // errors become series like any repeated measurement.
-                EventKind::Window {
-                    probe,
-                    ok,
-                    hits,
-                    p50,
-                    p99,
-                    server_errors,
-                    other_errors,
-                    ..
-                } => {
-                    add_point(
-                        &mut measured,
-                        &format!("{probe}/p50"),
-                        "ms",
-                        at,
-                        *p50 as f64 / 1e6,
-                    );
-                    add_point(
-                        &mut measured,
-                        &format!("{probe}/p99"),
-                        "ms",
-                        at,
-                        *p99 as f64 / 1e6,
-                    );
-                    let ratio = if *ok == 0 {
-                        0.0
-                    } else {
-                        *hits as f64 * 100.0 / *ok as f64
-                    };
-                    add_point(
-                        &mut measured,
-                        &format!("{probe} cache/hit ratio"),
-                        "%",
-                        at,
-                        ratio,
-                    );
-                    let errors = (server_errors + other_errors) as f64;
-                    add_point(
-                        &mut measured,
-                        &format!("{probe} failures/errors"),
-                        "per s",
-                        at,
-                        errors,
-                    );
-                }
-                EventKind::FaultApplied { fault, targets, .. } => windows.push(Window {
-                    fault: fault.clone(),
-                    targets: targets.clone(),
-                    from: at,
-                    to: at,
-                    healed: false,
-                }),
-                EventKind::FaultHealed { fault, .. } => {
-                    if let Some(w) = windows
-                        .iter_mut()
-                        .rev()
-                        .find(|w| w.fault == *fault && !w.healed)
-                    {
-                        w.to = at;
-                        w.healed = true;
-                    }
-                }
-                EventKind::Container { container, action }
-                    if MARKED_ACTIONS.contains(&verb(action)) =>
-                {
-                    markers.push(Marker {
-                        at,
-                        container: container.clone(),
-                        action: action.clone(),
-                    })
-                }
-                _ => {}
-            }
+            drawn.add(secs(e.at), &e.kind);
         }
+        let Drawn {
+            probes,
+            measured,
+            mut windows,
+            markers,
+        } = drawn;
         let mut panels: Vec<Panel> = probes
             .into_iter()
             .map(|(probe, samples)| probe_panel(probe, samples))
             .collect();
         panels.extend(measurement_panels(measured));
-        let budgets: Vec<BudgetLine> = report
-            .outcomes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, o)| {
-                Some(BudgetLine {
-                    index: i + 1,
-                    at: secs(o.deadline?),
-                    title: format!("{} ({})", o.title, o.budget),
-                    held: o.verdict == Verdict::Pass,
-                })
-            })
-            .collect();
-        let xs = panels
-            .iter()
-            .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)))
-            .chain(windows.iter().flat_map(|w| [w.from, w.to]))
-            .chain(markers.iter().map(|m| m.at))
-            .chain(budgets.iter().map(|b| b.at));
-        let (mut from, mut to) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
-        if from > to {
-            (from, to) = (0.0, 1.0);
-        }
-        if to - from < 1.0 {
-            to = from + 1.0;
-        }
+        let budgets = budget_lines(report, secs);
+        let (from, to) = x_range(&panels, &windows, &markers, &budgets);
         for w in windows.iter_mut().filter(|w| !w.healed) {
             w.to = to;
         }
@@ -262,6 +153,128 @@ impl ChartData {
 /// The engine's action without its details: `die (exit 137)` → `die`.
 fn verb(action: &str) -> &str {
     action.split_whitespace().next().unwrap_or("")
+}
+
+/// What the timeline's events draw, in the order they came: probe samples, measurement series,
+/// fault windows (open until healed), container markers.
+#[derive(Default)]
+struct Drawn {
+    probes: Vec<(String, Vec<ProbeSample>)>,
+    measured: Vec<Series>,
+    windows: Vec<Window>,
+    markers: Vec<Marker>,
+}
+
+impl Drawn {
+    /// Takes one event at `at` seconds; events that are not drawn are ignored.
+    fn add(&mut self, at: f64, kind: &EventKind) {
+        match kind {
+            EventKind::Sample {
+                probe, ok, latency, ..
+            } => {
+                let sample = (at, *latency as f64 / 1e6, *ok);
+                match self.probes.iter_mut().find(|(p, _)| p == probe) {
+                    Some((_, samples)) => samples.push(sample),
+                    None => self.probes.push((probe.clone(), vec![sample])),
+                }
+            }
+            EventKind::Measurement {
+                name, value, unit, ..
+            } => add_point(&mut self.measured, name, unit, at, *value),
+            // An open-loop load probe's 1-second windows: its percentiles, hit ratio and
+            // errors become series like any repeated measurement.
+            EventKind::Window {
+                probe,
+                ok,
+                hits,
+                p50,
+                p99,
+                server_errors,
+                other_errors,
+                ..
+            } => {
+                let ratio = if *ok == 0 {
+                    0.0
+                } else {
+                    *hits as f64 * 100.0 / *ok as f64
+                };
+                let errors = (server_errors + other_errors) as f64;
+                let series = [
+                    (format!("{probe}/p50"), "ms", *p50 as f64 / 1e6),
+                    (format!("{probe}/p99"), "ms", *p99 as f64 / 1e6),
+                    (format!("{probe} cache/hit ratio"), "%", ratio),
+                    (format!("{probe} failures/errors"), "per s", errors),
+                ];
+                for (name, unit, value) in series {
+                    add_point(&mut self.measured, &name, unit, at, value);
+                }
+            }
+            EventKind::FaultApplied { fault, targets, .. } => self.windows.push(Window {
+                fault: fault.clone(),
+                targets: targets.clone(),
+                from: at,
+                to: at,
+                healed: false,
+            }),
+            EventKind::FaultHealed { fault, .. } => {
+                let mut latest_first = self.windows.iter_mut().rev();
+                if let Some(w) = latest_first.find(|w| w.fault == *fault && !w.healed) {
+                    w.to = at;
+                    w.healed = true;
+                }
+            }
+            EventKind::Container { container, action }
+                if MARKED_ACTIONS.contains(&verb(action)) =>
+            {
+                self.markers.push(Marker {
+                    at,
+                    container: container.clone(),
+                    action: action.clone(),
+                })
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The deadline of every outcome that has one, numbered as in the report's table.
+fn budget_lines(report: &Report, secs: impl Fn(Nanos) -> f64) -> Vec<BudgetLine> {
+    report
+        .outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| {
+            Some(BudgetLine {
+                index: i + 1,
+                at: secs(o.deadline?),
+                title: format!("{} ({})", o.title, o.budget),
+                held: o.verdict == Verdict::Pass,
+            })
+        })
+        .collect()
+}
+
+/// The x range that holds everything drawn, at least a second wide (`0..1` when nothing is).
+fn x_range(
+    panels: &[Panel],
+    windows: &[Window],
+    markers: &[Marker],
+    budgets: &[BudgetLine],
+) -> (f64, f64) {
+    let xs = panels
+        .iter()
+        .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)))
+        .chain(windows.iter().flat_map(|w| [w.from, w.to]))
+        .chain(markers.iter().map(|m| m.at))
+        .chain(budgets.iter().map(|b| b.at));
+    let (mut from, mut to) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+    if from > to {
+        (from, to) = (0.0, 1.0);
+    }
+    if to - from < 1.0 {
+        to = from + 1.0;
+    }
+    (from, to)
 }
 
 /// Time zero: the start of the observation (the "observation starts" note), else the first

@@ -39,13 +39,25 @@ fn scenario() -> Plan {
 /// starts them at +13 s; writes fail until +14.5 s, the real-time probe never comes back; a
 /// per-second `load/p50` and `load/p99` measurement series.
 pub fn timeline() -> Vec<Event> {
-    let mut events = vec![Event {
+    let start = Event {
         at: at(0.0),
         kind: EventKind::Note {
             text: "observation starts".into(),
         },
-    }];
-    for (container, action, t) in [
+    };
+    let mut events = vec![start];
+    events.extend(container_events());
+    events.extend(fault_events());
+    events.extend(probe_samples());
+    events.extend(load_measurements());
+    // Stable: events at the same instant keep the order above.
+    events.sort_by_key(|e| e.at);
+    events
+}
+
+/// The engine's events: bring-up, the two kills, an exec (not drawn), the two starts.
+fn container_events() -> Vec<Event> {
+    [
         ("zk-1", "start", -3.2),
         ("zk-2", "start", -3.1),
         ("zk-3", "start", -3.0),
@@ -54,32 +66,39 @@ pub fn timeline() -> Vec<Event> {
         ("zk-3", "exec_start: srvr", 6.0),
         ("zk-2", "start", 13.02),
         ("zk-3", "start", 13.05),
-    ] {
-        events.push(Event {
-            at: at(t),
-            kind: EventKind::Container {
-                container: container.into(),
-                action: action.into(),
-            },
-        });
-    }
+    ]
+    .into_iter()
+    .map(|(container, action, t)| Event {
+        at: at(t),
+        kind: EventKind::Container {
+            container: container.into(),
+            action: action.into(),
+        },
+    })
+    .collect()
+}
+
+/// `restart` applied at +5 s and healed at +13 s, each verified on the engine.
+fn fault_events() -> Vec<Event> {
     let targets = vec!["zk-2".to_string(), "zk-3".to_string()];
-    events.push(Event {
-        at: at(5.0),
-        kind: EventKind::FaultApplied {
-            fault: "restart".into(),
-            targets: targets.clone(),
-            detail: "SIGKILL to zk-2, zk-3 via pidfd at the processes".into(),
+    let mut events = vec![
+        Event {
+            at: at(5.0),
+            kind: EventKind::FaultApplied {
+                fault: "restart".into(),
+                targets: targets.clone(),
+                detail: "SIGKILL to zk-2, zk-3 via pidfd at the processes".into(),
+            },
         },
-    });
-    events.push(Event {
-        at: at(13.0),
-        kind: EventKind::FaultHealed {
-            fault: "restart".into(),
-            targets,
-            detail: "started zk-2, zk-3".into(),
+        Event {
+            at: at(13.0),
+            kind: EventKind::FaultHealed {
+                fault: "restart".into(),
+                targets,
+                detail: "started zk-2, zk-3".into(),
+            },
         },
-    });
+    ];
     for (seconds, stage, detail) in [
         (
             5.1,
@@ -102,6 +121,12 @@ pub fn timeline() -> Vec<Event> {
             },
         });
     }
+    events
+}
+
+/// Both probes at 10 Hz: `zk-write` fails from +5.05 s to +14.5 s, `realtime` from +5.05 s on.
+fn probe_samples() -> Vec<Event> {
+    let mut events = vec![];
     for i in 0..300 {
         let t = i as f64 / 10.0;
         let jitter = ((i * 37) % 11) as f64 / 10.0;
@@ -122,6 +147,12 @@ pub fn timeline() -> Vec<Event> {
             });
         }
     }
+    events
+}
+
+/// A per-second `load/p50` and `load/p99`, high from +5 s to +15 s.
+fn load_measurements() -> Vec<Event> {
+    let mut events = vec![];
     for second in 0..30 {
         let t = second as f64 + 0.5;
         let stressed = (5..15).contains(&second);
@@ -147,7 +178,6 @@ pub fn timeline() -> Vec<Event> {
             });
         }
     }
-    events.sort_by_key(|e| e.at);
     events
 }
 

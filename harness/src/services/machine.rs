@@ -69,12 +69,22 @@ pub fn machine_config(
     unit_image: &str,
 ) -> serde_json::Value {
     let o = options(service);
-    let replicas = &service.replicas;
-    let ip = &addresses[replica];
-    let subnet = format!(
-        "{}.0/24",
-        ip.rsplit_once('.').map_or(ip.as_str(), |(p, _)| p)
-    );
+    let mut units = vec![consul_unit(service, replica, addresses, &o, unit_image)];
+    if replica == registry_machine(service) {
+        units.push(registry_unit(&o, unit_image));
+    }
+    units.extend(canary_units(&o, unit_image));
+    json!({
+        "dockerd": dockerd_args(&o, &addresses[replica]),
+        "restart_ms": o.restart_sec.as_millis() as u64,
+        "units": units,
+    })
+}
+
+/// dockerd on the machine's socket and on TCP for the harness, trusting the run's network
+/// (`ip`'s /24) as an insecure registry.
+fn dockerd_args(o: &MachineOptions, ip: &str) -> Vec<String> {
+    let subnet = format!("{}.0/24", ip.rsplit_once('.').map_or(ip, |(p, _)| p));
     let mut dockerd = vec![
         "--tls=false".to_string(),
         "-H".into(),
@@ -87,7 +97,20 @@ pub fn machine_config(
     if o.live_restore {
         dockerd.push("--live-restore".into());
     }
-    let mut consul_cmd: Vec<String> = [
+    dockerd
+}
+
+/// The consul server of `replica`, expecting every machine of the service and joining the others.
+fn consul_unit(
+    service: &Service,
+    replica: &str,
+    addresses: &Addresses,
+    o: &MachineOptions,
+    unit_image: &str,
+) -> serde_json::Value {
+    let replicas = &service.replicas;
+    let ip = &addresses[replica];
+    let mut cmd: Vec<String> = [
         "/usr/bin/consul",
         "agent",
         "-server",
@@ -101,45 +124,54 @@ pub fn machine_config(
     ]
     .map(String::from)
     .to_vec();
-    consul_cmd.push(format!("-bootstrap-expect={}", replicas.len()));
-    consul_cmd.push(format!("-bind={ip}"));
-    consul_cmd.push(format!("-node={replica}"));
+    cmd.push(format!("-bootstrap-expect={}", replicas.len()));
+    cmd.push(format!("-bind={ip}"));
+    cmd.push(format!("-node={replica}"));
     for other in replicas.iter().filter(|r| *r != replica) {
-        consul_cmd.push(format!("-retry-join={}", addresses[other]));
+        cmd.push(format!("-retry-join={}", addresses[other]));
     }
-    let mut consul_run = vec!["--network", "host"];
+    let mut run = vec!["--network", "host"];
     if o.persistent_data {
-        consul_run.extend(["-v", "/var/lib/consul:/consul/data"]);
+        run.extend(["-v", "/var/lib/consul:/consul/data"]);
     }
-    let mut units = vec![unit("consul", &o, consul_run, unit_image, consul_cmd)];
-    if replica == registry_machine(service) {
-        let mut run = vec!["--network", "host"];
-        if o.persistent_data {
-            run.extend(["-v", "/var/lib/registry:/var/lib/docker-registry"]);
+    unit("consul", o, run, unit_image, cmd)
+}
+
+/// The private registry (first machine): its configuration from the image, or fetched from
+/// consul's KV store before it starts.
+fn registry_unit(o: &MachineOptions, unit_image: &str) -> serde_json::Value {
+    let mut run = vec!["--network", "host"];
+    if o.persistent_data {
+        run.extend(["-v", "/var/lib/registry:/var/lib/docker-registry"]);
+    }
+    let serve = ["/usr/bin/docker-registry", "serve"].map(String::from);
+    let cmd: Vec<String> = match o.registry_config {
+        RegistryConfig::Local => [&serve[..], &["/etc/registry/config.yml".into()]].concat(),
+        RegistryConfig::Consul => {
+            let file = "/etc/registry/from-consul.yml".to_string();
+            let mut c = vec![
+                "/usr/local/bin/machine-init".to_string(),
+                "fetch-then-exec".into(),
+                format!("http://127.0.0.1:{CONSUL_PORT}/v1/kv/{REGISTRY_KEY}?raw"),
+                file.clone(),
+            ];
+            c.extend(serve.iter().cloned());
+            c.push(file);
+            c
         }
-        let serve = ["/usr/bin/docker-registry", "serve"].map(String::from);
-        let cmd: Vec<String> = match o.registry_config {
-            RegistryConfig::Local => [&serve[..], &["/etc/registry/config.yml".into()]].concat(),
-            RegistryConfig::Consul => {
-                let file = "/etc/registry/from-consul.yml".to_string();
-                let mut c = vec![
-                    "/usr/local/bin/machine-init".to_string(),
-                    "fetch-then-exec".into(),
-                    format!("http://127.0.0.1:{CONSUL_PORT}/v1/kv/{REGISTRY_KEY}?raw"),
-                    file.clone(),
-                ];
-                c.extend(serve.iter().cloned());
-                c.push(file);
-                c
-            }
-        };
-        units.push(unit("registry", &o, run, unit_image, cmd));
-    }
+    };
+    unit("registry", o, run, unit_image, cmd)
+}
+
+/// The canaries the options ask for: the stale-name one (`--rm` by an old client API) and one
+/// per restart policy; each only pauses.
+fn canary_units(o: &MachineOptions, unit_image: &str) -> Vec<serde_json::Value> {
     let pause = vec!["/usr/local/bin/machine-init".to_string(), "pause".into()];
+    let mut units = vec![];
     if let Some(api) = &o.canary_client_api {
         let mut canary = unit(
             "canary",
-            &o,
+            o,
             vec!["--network", "none"],
             unit_image,
             pause.clone(),
@@ -152,7 +184,7 @@ pub fn machine_config(
         for policy in ["always", "unless-stopped"] {
             let mut c = unit(
                 policy,
-                &o,
+                o,
                 vec!["--network", "none", "--restart", policy],
                 unit_image,
                 pause.clone(),
@@ -161,11 +193,7 @@ pub fn machine_config(
             units.push(c);
         }
     }
-    json!({
-        "dockerd": dockerd,
-        "restart_ms": o.restart_sec.as_millis() as u64,
-        "units": units,
-    })
+    units
 }
 
 /// The machine containers of the service.

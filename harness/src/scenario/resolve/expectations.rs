@@ -82,111 +82,135 @@ impl Fields<'_> {
             let problem = format!("{kind}: `ratio` must be above 0 and `hit_fraction` 0 to 1");
             return Err((self.anchor(), problem));
         }
-        Ok(match e.kind {
-            K::FailsDuring => Expect::FailsDuring {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                min: self.min()?,
-            },
-            K::StaysDown => Expect::StaysDown {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                min: self.min()?,
-            },
-            K::RecoversWithin => Expect::RecoversWithin {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                budget: self.budget()?,
-            },
-            K::OutageWithin => Expect::OutageWithin {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                budget: self.budget()?,
-            },
-            K::WarmUpWithin => Expect::WarmUpWithin {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                budget: self.budget()?,
-                hit_fraction: e.hit_fraction.unwrap_or(0.9),
-                ratio: e.ratio.unwrap_or(2.0),
-            },
-            K::NeverFails => Expect::NeverFails {
-                probe: self.probe()?,
-                fault: self.fault,
-            },
-            K::NoLostWrites => Expect::NoLostWrites {
-                probe: self.probe()?,
-            },
-            K::LosesWrites => Expect::LosesWrites {
-                probe: self.probe()?,
-                at_least: e.at_least.unwrap_or(1.0),
-            },
-            K::OrderedPrefix => Expect::OrderedPrefix {
-                probe: self.probe()?,
-            },
-            K::NoErrors => Expect::NoErrors {
-                probe: self.probe()?,
-            },
-            K::Simultaneous => Expect::Simultaneous {
-                fault: self.fault()?,
-                budget: self.budget()?,
-            },
-            K::CompletesWithin => Expect::CompletesWithin {
-                fault: self.fault()?,
-                budget: self.budget()?,
-            },
-            K::RestartedWithin => Expect::RestartedWithin {
-                fault: self.fault()?,
-                budget: self.budget()?,
-            },
-            K::OomKillWithin => Expect::OomKillWithin {
-                fault: self.fault()?,
-                budget: self.budget()?,
-                victim: self.text("victim", &e.victim)?,
-            },
-            K::LatencyRises => Expect::LatencyRises {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                ratio: self.ratio()?,
-            },
-            K::LatencyStaysWithin => Expect::LatencyStaysWithin {
-                probe: self.probe()?,
-                fault: self.fault()?,
-                ratio: self.ratio()?,
-            },
-            K::EndsFailing => Expect::EndsFailing {
-                probe: self.probe()?,
-                matching: self.text("matching", &e.matching)?,
-            },
-            K::MeasuredWithin => Expect::MeasuredWithin {
-                fault: self.fault()?,
-                budget: self.budget()?,
-                prefix: self.text("measurement", &e.measurement)?,
-            },
+        match e.kind {
+            K::NeverFails
+            | K::NoLostWrites
+            | K::LosesWrites
+            | K::OrderedPrefix
+            | K::NoErrors
+            | K::EndsFailing => self.of_a_probe(),
+            K::Simultaneous
+            | K::CompletesWithin
+            | K::RestartedWithin
+            | K::OomKillWithin
+            | K::MeasuredWithin
+            | K::ContainersSurvive
+            | K::FaultVerified
+            | K::UnitReaches => self.of_a_fault(),
             K::Measurement => {
                 let name = self.text("measurement", &e.measurement)?;
                 if e.at_most.is_none() && e.at_least.is_none() {
-                    return Err((
-                        self.anchor(),
-                        "expectation measurement needs `at_most` and/or `at_least`".into(),
-                    ));
+                    let problem = "expectation measurement needs `at_most` and/or `at_least`";
+                    return Err((self.anchor(), problem.into()));
                 }
-                Expect::Measurement {
+                Ok(Expect::Measurement {
                     name,
                     at_least: e.at_least,
                     at_most: e.at_most,
-                }
+                })
             }
-            K::ContainersSurvive => Expect::ContainersSurvive {
-                fault: self.fault()?,
+            _ => self.of_a_probe_during_a_fault(),
+        }
+    }
+
+    /// Kinds that judge a probe alone.
+    fn of_a_probe(&self) -> Result<Expect, Invalid> {
+        let (e, probe) = (self.e, self.probe()?);
+        Ok(match e.kind {
+            K::NeverFails => Expect::NeverFails {
+                probe,
+                fault: self.fault,
             },
-            K::FaultVerified => Expect::FaultVerified {
-                fault: self.fault()?,
+            K::LosesWrites => Expect::LosesWrites {
+                probe,
+                at_least: e.at_least.unwrap_or(1.0),
             },
+            K::OrderedPrefix => Expect::OrderedPrefix { probe },
+            K::NoErrors => Expect::NoErrors { probe },
+            K::EndsFailing => Expect::EndsFailing {
+                probe,
+                matching: self.text("matching", &e.matching)?,
+            },
+            _ => Expect::NoLostWrites { probe },
+        })
+    }
+
+    /// Kinds that judge what a fault did (or measured).
+    fn of_a_fault(&self) -> Result<Expect, Invalid> {
+        let (e, fault) = (self.e, self.fault()?);
+        Ok(match e.kind {
+            K::ContainersSurvive => Expect::ContainersSurvive { fault },
+            K::FaultVerified => Expect::FaultVerified { fault },
             K::UnitReaches => Expect::UnitReaches {
-                fault: self.fault()?,
+                fault,
                 unit: self.text("unit", &e.unit)?,
                 matching: self.text("matching", &e.matching)?,
+            },
+            K::Simultaneous => Expect::Simultaneous {
+                fault,
+                budget: self.budget()?,
+            },
+            K::CompletesWithin => Expect::CompletesWithin {
+                fault,
+                budget: self.budget()?,
+            },
+            K::RestartedWithin => Expect::RestartedWithin {
+                fault,
+                budget: self.budget()?,
+            },
+            K::OomKillWithin => Expect::OomKillWithin {
+                fault,
+                budget: self.budget()?,
+                victim: self.text("victim", &e.victim)?,
+            },
+            _ => Expect::MeasuredWithin {
+                fault,
+                budget: self.budget()?,
+                prefix: self.text("measurement", &e.measurement)?,
+            },
+        })
+    }
+
+    /// Kinds that judge a probe while (or after) a fault is in effect.
+    fn of_a_probe_during_a_fault(&self) -> Result<Expect, Invalid> {
+        let (e, probe, fault) = (self.e, self.probe()?, self.fault()?);
+        Ok(match e.kind {
+            K::FailsDuring => Expect::FailsDuring {
+                probe,
+                fault,
+                min: self.min()?,
+            },
+            K::StaysDown => Expect::StaysDown {
+                probe,
+                fault,
+                min: self.min()?,
+            },
+            K::RecoversWithin => Expect::RecoversWithin {
+                probe,
+                fault,
+                budget: self.budget()?,
+            },
+            K::OutageWithin => Expect::OutageWithin {
+                probe,
+                fault,
+                budget: self.budget()?,
+            },
+            K::LatencyRises => Expect::LatencyRises {
+                probe,
+                fault,
+                ratio: self.ratio()?,
+            },
+            K::LatencyStaysWithin => Expect::LatencyStaysWithin {
+                probe,
+                fault,
+                ratio: self.ratio()?,
+            },
+            _ => Expect::WarmUpWithin {
+                probe,
+                fault,
+                budget: self.budget()?,
+                hit_fraction: e.hit_fraction.unwrap_or(0.9),
+                ratio: e.ratio.unwrap_or(2.0),
             },
         })
     }
