@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod fault;
 pub mod odds;
+pub mod output;
 pub mod probe;
 pub mod progress;
 pub mod report;
