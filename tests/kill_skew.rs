@@ -14,9 +14,13 @@ use std::time::Duration;
 async fn two_of_three_nodes_die_within_a_millisecond() {
     let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
     let _lock = aftershock::run::exclusive().await.unwrap();
-    let images = images::ensure(&docker)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let images = images::ensure(
+        &docker,
+        &images::needed_for(["zookeeper"]),
+        &aftershock::output::default_root(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let scenario = ScenarioBuilder::new("kill-skew", Duration::from_secs(60))
         .service("zk", Preset::Zookeeper, 3, &[])
         .build()

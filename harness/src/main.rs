@@ -4,6 +4,7 @@
 
 use aftershock::engine::{self, cleanup, images};
 use aftershock::odds::{self, Fleet};
+use aftershock::output::OutputEnv;
 use aftershock::progress::Progress;
 use aftershock::report::{demo, suite, Report, Written};
 use aftershock::{scenario, RunOptions};
@@ -99,13 +100,17 @@ enum ImagesAction {
 }
 
 fn main() -> std::process::ExitCode {
+    // The library prints nothing itself: what it has to say (images built, the run's id and
+    // seed, teardowns after an early exit) are tracing events, shown here on stderr.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,zookeeper_client=error")
+                tracing_subscriber::EnvFilter::new("warn,aftershock=info,zookeeper_client=error")
             }),
         )
         .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(false)
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -138,7 +143,7 @@ async fn command(command: Command) -> Result<bool> {
         } => {
             let docker = engine::connect().await?;
             let started = std::time::Instant::now();
-            let set = images::ensure(&docker).await?;
+            let set = images::ensure_all(&docker, &output_root()).await?;
             println!("base      {}", set.base);
             for (name, tag) in &set.services {
                 println!("{name:<9} {tag}");
@@ -169,7 +174,7 @@ async fn command(command: Command) -> Result<bool> {
             let runs = run_files(&files, seed, json).await?;
             let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
             let suite_dir =
-                images::work_dir().join(format!("suite-{}", aftershock::cluster::new_run_id()));
+                output_root().join(format!("suite-{}", aftershock::cluster::new_run_id()));
             let files = suite::write(&suite_dir, &reports)
                 .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
             if json {
@@ -200,7 +205,7 @@ async fn command(command: Command) -> Result<bool> {
                 reports.push((report, dir));
             }
             if demo {
-                reports.push((demo::report(), images::work_dir().join("demo")));
+                reports.push((demo::report(), output_root().join("demo")));
             }
             if out.is_some() && reports.len() > 1 {
                 bail!("--out takes one report; each of several is written next to its report.json");
@@ -276,6 +281,14 @@ async fn command(command: Command) -> Result<bool> {
     }
 }
 
+/// Where the CLI's runs and builds keep their files: `$AFTERSHOCK_OUTPUT`, else the
+/// aftershock workspace's `target/aftershock` (as `cargo run` from the workspace always had).
+fn output_root() -> PathBuf {
+    OutputEnv::from_process()
+        .aftershock_output
+        .unwrap_or_else(|| images::project_root().join("target").join("aftershock"))
+}
+
 /// Runs the files in order and writes each report; prints each table unless `quiet`.
 async fn run_files(
     files: &[PathBuf],
@@ -294,6 +307,7 @@ async fn run_files(
         } else {
             Progress::stderr()
         },
+        output_dir: Some(output_root()),
     };
     let mut runs = vec![];
     for s in &scenarios {

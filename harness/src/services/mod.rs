@@ -46,6 +46,19 @@ pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
     images.tag(name).map(str::to_string)
 }
 
+/// The project images a scenario's services run, by name (the user's own `name:tag` images are
+/// not among them); `engine::images::needed_for` adds what those need.
+pub fn project_images(scenario: &Scenario) -> std::collections::BTreeSet<String> {
+    scenario
+        .topology
+        .services
+        .iter()
+        .filter_map(Service::image_name)
+        .filter(|name| !name.contains(':'))
+        .map(str::to_string)
+        .collect()
+}
+
 /// The containers of one service.
 pub fn containers(
     scenario: &Scenario,
