@@ -215,17 +215,25 @@ fn entry(path: &Path) -> Option<(String, PathBuf)> {
     Some((owner.to_string(), run_dir))
 }
 
-/// Every registered run (dead or alive): (run id, run directory).
-pub fn registered_runs() -> Vec<(String, PathBuf)> {
+/// Every registry entry: (run id, owner identity, run directory).
+fn entries() -> Vec<(String, String, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(registry()) else {
         return vec![];
     };
     entries
         .flatten()
         .filter_map(|e| {
-            let (_, run_dir) = entry(&e.path())?;
-            Some((e.file_name().to_string_lossy().into_owned(), run_dir))
+            let (owner, run_dir) = entry(&e.path())?;
+            Some((e.file_name().to_string_lossy().into_owned(), owner, run_dir))
         })
+        .collect()
+}
+
+/// Every registered run (dead or alive): (run id, run directory).
+pub fn registered_runs() -> Vec<(String, PathBuf)> {
+    entries()
+        .into_iter()
+        .map(|(run, _, run_dir)| (run, run_dir))
         .collect()
 }
 
@@ -236,16 +244,10 @@ pub fn registered(run_id: &str) -> Option<PathBuf> {
 
 /// The registered runs whose owner process is gone: (run id, run directory).
 pub fn dead_runs() -> Vec<(String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(registry()) else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let (owner, run_dir) = entry(&e.path())?;
-            (!super::cleanup::alive(&owner))
-                .then(|| (e.file_name().to_string_lossy().into_owned(), run_dir))
-        })
+    entries()
+        .into_iter()
+        .filter(|(_, owner, _)| !super::cleanup::alive(owner))
+        .map(|(run, _, run_dir)| (run, run_dir))
         .collect()
 }
 
