@@ -13,9 +13,13 @@ use std::time::Duration;
 async fn two_of_three_nodes_die_within_a_millisecond() {
     let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
     let _lock = aftershock::run::exclusive().await.unwrap();
-    let images = images::ensure(&docker)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let images = images::ensure(
+        &docker,
+        &images::needed_for(["zookeeper"]),
+        &aftershock::output::default_root(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let mut x = Experiment::new("kill-skew", Duration::from_secs(60));
     x.service(Service::preset("zk", Preset::Zookeeper).replicas(3));
     let scenario = x.plan().unwrap();

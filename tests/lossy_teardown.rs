@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn an_orphaned_lossyfs_and_its_mount_are_reaped() {
-    let binary = images::host_binary("lossyfs").await.expect("build lossyfs");
-    let run_dir = images::work_dir().join(format!("lossy-teardown-{}", std::process::id()));
+    let output = aftershock::output::default_root();
+    let binary = images::host_binary("lossyfs", &output)
+        .await
+        .expect("build lossyfs");
+    let run_dir = output.join(format!("lossy-teardown-{}", std::process::id()));
     let disks = run_dir.join("disks");
     let (backing, mount) = (disks.join("store"), disks.join("store.lossy"));
     std::fs::create_dir_all(&backing).unwrap();

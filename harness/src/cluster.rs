@@ -13,6 +13,7 @@ use crate::scenario::plan::{Plan, Service, ServiceKind};
 use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -47,12 +48,29 @@ pub struct Cluster {
     recorder: tokio::task::JoinHandle<()>,
     /// The event recorders of the machines' inner engines.
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The output root (`crate::output`): the run's disks are in `<output>/<run id>/disks`.
+    output: PathBuf,
 }
 
 impl Cluster {
     /// Creates the network and every service in topology order, waiting for each to be ready.
     /// Whatever fails, what was created is removed when the returned error's guard drops.
+    /// Files (disks, lossyfs, the `docker save` cache) go under the default output root
+    /// ([`crate::output::default_root`]); [`Cluster::up_in`] takes one.
     pub async fn up(
+        docker: engine::Docker,
+        run_id: &str,
+        plan: &Plan,
+        images: &ImageSet,
+        timeline: Timeline,
+    ) -> Result<Cluster> {
+        let output = crate::output::default_root();
+        Self::up_in(&output, docker, run_id, plan, images, timeline).await
+    }
+
+    /// [`Cluster::up`] with its files under the output root `output`.
+    pub async fn up_in(
+        output: &Path,
         docker: engine::Docker,
         run_id: &str,
         plan: &Plan,
@@ -74,6 +92,7 @@ impl Cluster {
             guard: Mutex::new(Some(guard)),
             recorder,
             inner_recorders: Mutex::new(vec![]),
+            output: output.to_path_buf(),
         };
         for service in &plan.services {
             let started = Instant::now();
@@ -155,8 +174,9 @@ impl Cluster {
         replica: &str,
         d: &crate::scenario::DiskSpec,
     ) -> Result<std::path::PathBuf> {
-        let (run, r, size) = (self.engine.run_id.clone(), replica.to_string(), d.size_mb);
-        let disk = tokio::task::spawn_blocking(move || Disk::create(&run, &r, size))
+        let run_dir = self.output.join(&self.engine.run_id);
+        let (r, size) = (replica.to_string(), d.size_mb);
+        let disk = tokio::task::spawn_blocking(move || Disk::create(&run_dir, &r, size))
             .await
             .expect("disk thread")?;
         let mut source = disk.mount.clone();
@@ -171,7 +191,7 @@ impl Cluster {
 
     /// Builds lossyfs (cargo: a no-op once built) and mounts it over `disk`.
     async fn start_lossy(&self, disk: &Disk) -> Result<std::sync::Arc<Lossy>> {
-        let binary = crate::engine::images::host_binary("lossyfs").await?;
+        let binary = crate::engine::images::host_binary("lossyfs", &self.output).await?;
         let lossy = std::sync::Arc::new(Lossy::new(&binary, disk));
         let l = lossy.clone();
         tokio::task::spawn_blocking(move || l.start())
@@ -185,7 +205,7 @@ impl Cluster {
     /// image, and starts following its events. Measures the save and each load.
     async fn provision_machines(&self, service: &Service, unit_image: &str) -> Result<()> {
         let saving = Instant::now();
-        let saved = inner::saved(&self.engine.docker, unit_image).await?;
+        let saved = inner::saved(&self.engine.docker, unit_image, &self.output).await?;
         let size = std::fs::metadata(&saved).map_or(0, |m| m.len());
         self.measure(
             "images/save",

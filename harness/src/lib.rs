@@ -39,7 +39,9 @@ macro_rules! internal {
     };
 }
 
-internal!(check, cluster, engine, error, fault, odds, probe, progress, run, services, timeline);
+internal!(
+    check, cluster, engine, error, fault, odds, output, probe, progress, run, services, timeline
+);
 
 pub mod report;
 pub mod scenario;

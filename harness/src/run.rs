@@ -14,7 +14,8 @@ use crate::report::{Report, RunInfo};
 use crate::scenario::builder::Experiment;
 use crate::scenario::plan::{Image, Plan};
 use crate::timeline::{now, Timeline};
-use crate::{fault, probe};
+use crate::{fault, output, probe};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -25,12 +26,20 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Where progress on the long steps goes (hidden by default).
     pub progress: Progress,
+    /// The output root: reports in `<root>/<run id>/`, disks, build files. None: the default
+    /// of `crate::output` (`$AFTERSHOCK_OUTPUT`, `$CARGO_TARGET_DIR/aftershock`,
+    /// `$CARGO_MANIFEST_DIR/target/aftershock`, `./target/aftershock`).
+    pub output_dir: Option<PathBuf>,
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     let docker = engine::connect().await?;
+    let output = output::resolve(
+        options.output_dir.as_deref(),
+        &output::OutputEnv::from_process(),
+    );
     preflight(&docker, scenario).await?;
     let _lock = {
         let _step = options
@@ -40,23 +49,28 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     };
     let reaped = cleanup::reap_dead_runs(&docker).await?;
     if !reaped.is_empty() {
-        eprintln!("aftershock: removed what dead runs left behind: {reaped:?}");
+        tracing::info!(?reaped, "removed what dead runs left behind: {reaped:?}");
     }
     let image_set = {
         let _step = options
             .progress
             .spinner("images: checking, building what is missing (a first build takes minutes)");
-        images::ensure(&docker).await?
+        let needed = images::needed_for(scenario.project_images());
+        images::ensure(&docker, &needed, &output).await?
     };
     let run_id = new_run_id();
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
-    eprintln!(
-        "aftershock: running {} (run {run_id}, seed {seed})",
+    tracing::info!(
+        scenario = %scenario.name,
+        run = %run_id,
+        seed,
+        "running {} (run {run_id}, seed {seed})",
         scenario.name
     );
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(
+        &output,
         docker,
         &run_id,
         scenario,
@@ -78,7 +92,8 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         finished_at: now(),
         error,
     };
-    let report = Report::new(scenario, info, outcomes, timeline.events());
+    let report =
+        Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(&run_id));
     report
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
@@ -121,7 +136,9 @@ fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)] // the run's facts, each used once; a struct would only rename them
 async fn execute(
+    output: &Path,
     docker: engine::Docker,
     run_id: &str,
     scenario: &Plan,
@@ -137,7 +154,17 @@ async fn execute(
             .map(|s| s.name.as_str())
             .collect();
         let _step = progress.spinner(format!("bringing up {}", names.join(", ")));
-        Arc::new(Cluster::up(docker, run_id, scenario, image_set, timeline.clone()).await?)
+        Arc::new(
+            Cluster::up_in(
+                output,
+                docker,
+                run_id,
+                scenario,
+                image_set,
+                timeline.clone(),
+            )
+            .await?,
+        )
     };
     probe::prepare_all(scenario, &cluster.addresses, timeline).await?;
     timeline.note("observation starts");

@@ -91,7 +91,7 @@ pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
         .expect("list labelled resources")
         .count();
     assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
-    let disks = aftershock::engine::disk::disks_dir(&report.run_id);
+    let disks = aftershock::engine::disk::disks_dir(&report.dir());
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     assert!(
         !mounts.contains(&disks.display().to_string()),

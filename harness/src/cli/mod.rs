@@ -4,6 +4,7 @@
 
 use crate::engine::{self, cleanup, images};
 use crate::odds::{self, Fleet};
+use crate::output::OutputEnv;
 use crate::progress::Progress;
 use crate::report::{demo, suite, Report, Written};
 use crate::{scenario, RunOptions};
@@ -100,13 +101,18 @@ enum ImagesAction {
 
 /// Parses the arguments, runs the command, and gives the exit code.
 pub fn main() -> std::process::ExitCode {
+    // The library prints nothing itself: what it has to say (images built, the run's id and
+    // seed, teardowns after an early exit) are tracing events, shown here on stderr.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,zookeeper_client=error")
+                tracing_subscriber::EnvFilter::new("warn,aftershock=info,zookeeper_client=error")
             }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
         .init();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -195,7 +201,7 @@ async fn command(command: Command) -> Result<bool> {
 async fn build_images() -> Result<bool> {
     let docker = engine::connect().await?;
     let started = std::time::Instant::now();
-    let set = images::ensure(&docker).await?;
+    let set = images::ensure_all(&docker, &output_root()).await?;
     println!("base      {}", set.base);
     for (name, tag) in &set.services {
         println!("{name:<9} {tag}");
@@ -217,7 +223,7 @@ async fn run_suite(dir: &Path, seed: Option<u64>, json: bool) -> Result<bool> {
     }
     let runs = run_files(&files, seed, json).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
-    let suite_dir = images::work_dir().join(format!("suite-{}", crate::cluster::new_run_id()));
+    let suite_dir = output_root().join(format!("suite-{}", crate::cluster::new_run_id()));
     let files = suite::write(&suite_dir, &reports)
         .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
     if json {
@@ -249,7 +255,7 @@ fn write_reports(files: &[PathBuf], demo: bool, out: Option<&Path>) -> Result<bo
         reports.push((report, dir));
     }
     if demo {
-        reports.push((demo::report(), images::work_dir().join("demo")));
+        reports.push((demo::report(), output_root().join("demo")));
     }
     if out.is_some() && reports.len() > 1 {
         bail!("--out takes one report; each of several is written next to its report.json");
@@ -289,6 +295,14 @@ fn print_odds(fleet: &Fleet, days: Option<u32>, seed: u64, json: bool) -> Result
     Ok(true)
 }
 
+/// Where the CLI's runs and builds keep their files: `$AFTERSHOCK_OUTPUT`, else the
+/// aftershock workspace's `target/aftershock` (as `cargo run` from the workspace always had).
+fn output_root() -> PathBuf {
+    OutputEnv::from_process()
+        .aftershock_output
+        .unwrap_or_else(|| images::project_root().join("target").join("aftershock"))
+}
+
 /// Runs the files in order and writes each report; prints each table unless `quiet`.
 async fn run_files(
     files: &[PathBuf],
@@ -307,6 +321,7 @@ async fn run_files(
         } else {
             Progress::stderr()
         },
+        output_dir: Some(output_root()),
     };
     let mut runs = vec![];
     for s in &scenarios {

@@ -167,23 +167,25 @@ pub async fn remove_run(docker: &Docker, run: &str) -> Result<Removed> {
     Ok(removed)
 }
 
-/// Unmounts and detaches a run's disks; returns how many there were.
+/// Unmounts and detaches a run's disks (found through the machine-wide registry, whatever the
+/// run's output root); returns how many there were.
 fn remove_disks(run: &str) -> usize {
-    let dir = super::images::work_dir().join(run);
-    let before = super::disk::count(&dir);
-    for problem in super::disk::destroy_all(&dir) {
-        eprintln!("aftershock: disk cleanup of run {run}: {problem}");
+    super::disk::registered(run).map_or(0, |dir| destroy_disks(run, &dir))
+}
+
+fn destroy_disks(run: &str, run_dir: &std::path::Path) -> usize {
+    let before = super::disk::count(run_dir);
+    for problem in super::disk::destroy_all(run_dir) {
+        tracing::warn!(run, %problem, "disk cleanup of run {run}: {problem}");
     }
     before
 }
 
-/// Removes every run's leftovers: labelled engine resources and every disk under the work dir.
+/// Removes every run's leftovers: labelled engine resources and every registered run's disks.
 pub async fn remove_everything(docker: &Docker) -> Result<Removed> {
     let mut removed = remove_labelled(docker, None).await?;
-    if let Ok(runs) = std::fs::read_dir(super::images::work_dir()) {
-        for run in runs.flatten() {
-            removed.disks += remove_disks(&run.file_name().to_string_lossy());
-        }
+    for (run, run_dir) in super::disk::registered_runs() {
+        removed.disks += destroy_disks(&run, &run_dir);
     }
     Ok(removed)
 }
@@ -208,10 +210,7 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
     // any checkout on this machine.
     for (run, run_dir) in super::disk::dead_runs() {
         tracing::info!(run, "reaping the disks of a dead run");
-        total.disks += super::disk::count(&run_dir);
-        for problem in super::disk::destroy_all(&run_dir) {
-            eprintln!("aftershock: disk cleanup of run {run}: {problem}");
-        }
+        total.disks += destroy_disks(&run, &run_dir);
     }
     Ok(total)
 }
@@ -253,10 +252,18 @@ impl Drop for RunGuard {
                 .build();
             match rt {
                 Ok(rt) => match rt.block_on(remove_run(&docker, &run)) {
-                    Ok(r) => eprintln!("aftershock: tore down run {run} after an early exit ({} containers, {} networks, {} volumes, {} disks)", r.containers, r.networks, r.volumes, r.disks),
-                    Err(e) => eprintln!("aftershock: teardown of run {run} failed: {e}; run `aftershock clean`"),
+                    Ok(r) => tracing::info!(
+                        run,
+                        containers = r.containers,
+                        networks = r.networks,
+                        volumes = r.volumes,
+                        disks = r.disks,
+                        "tore down run {run} after an early exit ({} containers, {} networks, {} volumes, {} disks)",
+                        r.containers, r.networks, r.volumes, r.disks
+                    ),
+                    Err(e) => tracing::warn!(run, error = %e, "teardown of run {run} failed: {e}; run `aftershock clean`"),
                 },
-                Err(e) => eprintln!("aftershock: no runtime for teardown of {run}: {e}; run `aftershock clean`"),
+                Err(e) => tracing::warn!(run, error = %e, "no runtime for teardown of {run}: {e}; run `aftershock clean`"),
             }
         });
         let _ = handle.join();

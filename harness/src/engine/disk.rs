@@ -5,10 +5,12 @@
 //! fsynced: [`Disk::cut`] shuts the file system down with `FS_IOC_SHUTDOWN` and
 //! `NOLOGFLUSH` (nothing more reaches the disk, not even the journal), and [`Disk::remount`]
 //! unmounts and mounts it again, which replays the journal as a reboot would. The disks of a
-//! run live in `target/aftershock/<run id>/disks/`; teardown and the reaper unmount and detach
-//! them. Each run with disks is also registered machine-wide (`/tmp/aftershock/disks/<run>`:
-//! its owner process and its disks directory), so the reaper of any later run — from any
-//! checkout, even when the dead run's containers are already gone — finds them ([`dead_runs`]).
+//! run live in `<run dir>/disks/` (the run dir is `<output root>/<run id>`, see
+//! `crate::output`); teardown and the reaper unmount and detach them. Each run with disks is
+//! registered machine-wide (`/tmp/aftershock/disks/<run>`: its owner process and its disks
+//! directory): that is how teardown, the reaper of any later run — from any checkout and any
+//! output root, even when the dead run's containers are already gone — and `aftershock clean`
+//! find them ([`registered`], [`dead_runs`]).
 
 use crate::error::{HarnessError, Result};
 use std::path::{Path, PathBuf};
@@ -41,20 +43,22 @@ fn run(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The directory of a run's disks.
-pub fn disks_dir(run_id: &str) -> PathBuf {
-    super::images::work_dir().join(run_id).join("disks")
+/// The directory of a run's disks, in its run directory (`<output root>/<run id>`).
+pub fn disks_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("disks")
 }
 
 impl Disk {
-    /// Makes a `size_mb` ext4 file system for `name` and mounts it; everything written before
-    /// the container starts is synced, so set-up itself is never lost.
-    pub fn create(run_id: &str, name: &str, size_mb: u64) -> Result<Disk> {
-        let dir = disks_dir(run_id);
+    /// Makes a `size_mb` ext4 file system for `name` in the run directory `run_dir` (whose
+    /// name is the run id) and mounts it; everything written before the container starts is
+    /// synced, so set-up itself is never lost.
+    pub fn create(run_dir: &Path, name: &str, size_mb: u64) -> Result<Disk> {
+        let dir = disks_dir(run_dir);
         let mount = dir.join(name);
         std::fs::create_dir_all(&mount)
             .map_err(HarnessError::io(format!("create {}", mount.display())))?;
-        register(run_id, &dir)?;
+        let run_id = run_dir.file_name().unwrap_or_default().to_string_lossy();
+        register(&run_id, &dir)?;
         let image = dir.join(format!("{name}.img"));
         let file = std::fs::File::create(&image)
             .map_err(HarnessError::io(format!("create {}", image.display())))?;
@@ -203,20 +207,47 @@ fn register(run_id: &str, disks: &Path) -> Result<()> {
         .map_err(HarnessError::io(format!("write {}", entry.display())))
 }
 
-/// The registered runs whose owner process is gone: (run id, run directory).
-pub fn dead_runs() -> Vec<(String, PathBuf)> {
+/// A registry entry: (owner identity, run directory).
+fn entry(path: &Path) -> Option<(String, PathBuf)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (owner, disks) = text.split_once('\n')?;
+    let run_dir = Path::new(disks.trim()).parent()?.to_path_buf();
+    Some((owner.to_string(), run_dir))
+}
+
+/// Every registry entry: (run id, owner identity, run directory).
+fn entries() -> Vec<(String, String, PathBuf)> {
     let Ok(entries) = std::fs::read_dir(registry()) else {
         return vec![];
     };
     entries
         .flatten()
         .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path()).ok()?;
-            let (owner, disks) = text.split_once('\n')?;
-            let run_dir = Path::new(disks.trim()).parent()?.to_path_buf();
-            (!super::cleanup::alive(owner))
-                .then(|| (e.file_name().to_string_lossy().into_owned(), run_dir))
+            let (owner, run_dir) = entry(&e.path())?;
+            Some((e.file_name().to_string_lossy().into_owned(), owner, run_dir))
         })
+        .collect()
+}
+
+/// Every registered run (dead or alive): (run id, run directory).
+pub fn registered_runs() -> Vec<(String, PathBuf)> {
+    entries()
+        .into_iter()
+        .map(|(run, _, run_dir)| (run, run_dir))
+        .collect()
+}
+
+/// The run directory of a run that has disks, wherever its output root is.
+pub fn registered(run_id: &str) -> Option<PathBuf> {
+    entry(&registry().join(run_id)).map(|(_, run_dir)| run_dir)
+}
+
+/// The registered runs whose owner process is gone: (run id, run directory).
+pub fn dead_runs() -> Vec<(String, PathBuf)> {
+    entries()
+        .into_iter()
+        .filter(|(_, owner, _)| !super::cleanup::alive(owner))
+        .map(|(run, _, run_dir)| (run, run_dir))
         .collect()
 }
 

@@ -3,8 +3,12 @@
 //! `images/base/mkrootfs.sh` makes a Debian rootfs with debootstrap; it is imported through the
 //! Engine API as `aftershock/base:<hash>`. Each `images/<service>/` directory is then built on
 //! top of it with the classic builder (BuildKit needs the network). Tags are content hashes of
-//! the inputs (files, and the workspace binaries an image lists in its `binaries` file), so a
-//! second build is a no-op. A file lock keeps two processes from building at once.
+//! the inputs (files, and the sources of the workspace binaries an image lists in its `binaries`
+//! file), so they are known without building anything and a second build is a no-op: a run
+//! asks only for the images it uses ([`needed_for`], [`ensure`]) and, when their tags exist,
+//! neither cargo nor debootstrap runs. Everything a build writes (release binaries, the rootfs
+//! tar) goes under the run's output root (`crate::output`), never into the source tree. A file
+//! lock keeps two processes from building at once.
 
 use crate::error::{HarnessError, Result};
 use bollard::query_parameters::{
@@ -13,7 +17,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,7 +34,7 @@ pub const SERVICE_IMAGES: &[&str] = &[
     "machine-unit",
 ];
 
-/// The tags of a complete, built image set.
+/// The tags of the built images a run asked for (and the base they are built on).
 #[derive(Debug, Clone)]
 pub struct ImageSet {
     pub base: String,
@@ -50,6 +54,7 @@ impl ImageSet {
 }
 
 /// The project's root (the workspace): `AFTERSHOCK_ROOT`, else where this crate was built.
+/// Where the aftershock sources are (`images/`, the workspace crates); nothing is written here.
 pub fn project_root() -> PathBuf {
     std::env::var_os("AFTERSHOCK_ROOT")
         .map(PathBuf::from)
@@ -59,15 +64,31 @@ pub fn project_root() -> PathBuf {
         })
 }
 
-/// Where runs and builds keep their files: `<root>/target/aftershock`.
-pub fn work_dir() -> PathBuf {
-    project_root().join("target").join("aftershock")
-}
-
 /// Machine-wide locks live here (`/tmp/aftershock`): the engine and the CPUs are shared by
 /// every checkout on the machine, so builds and timed runs must not overlap across them either.
 pub fn lock_dir() -> PathBuf {
     std::env::temp_dir().join("aftershock")
+}
+
+/// Images that an image's users need as well: a machine loads the unit image
+/// (`machine-unit`: consul, the registry, machine-init) into its own engine.
+const DEPENDS: &[(&str, &[&str])] = &[("machine", &["machine-unit"])];
+
+/// The project images a run of `names` needs: the names and, transitively, what they depend on.
+pub fn needed_for<I, S>(names: I) -> BTreeSet<String>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let mut needed = BTreeSet::new();
+    let mut todo: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
+    while let Some(name) = todo.pop() {
+        if let Some((_, deps)) = DEPENDS.iter().find(|(n, _)| *n == name) {
+            todo.extend(deps.iter().map(|d| d.to_string()));
+        }
+        needed.insert(name);
+    }
+    needed
 }
 
 fn hash_dir(hasher: &mut Sha256, dir: &Path) -> Result<()> {
@@ -106,43 +127,237 @@ fn binaries_of(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Builds the workspace binaries with one cargo invocation (release) and returns their paths.
-fn build_binaries(names: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+fn read_toml(path: &Path) -> Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .map_err(HarnessError::io(format!("read {}", path.display())))?;
+    text.parse().map_err(|e| HarnessError::ImageBuild {
+        image: "workspace binaries".into(),
+        message: format!("{}: {e}", path.display()),
+    })
+}
+
+/// The sources of the workspace's binaries, read without cargo: which crate directory makes
+/// each binary (package and `[[bin]]` names of the members) and each crate's path dependencies.
+struct Workspace {
+    root: PathBuf,
+    /// Binary (or package) name → the member's directory, relative to the root.
+    crates: BTreeMap<String, PathBuf>,
+    /// A member's directory → the directories of its path dependencies, relative to the root.
+    deps: BTreeMap<PathBuf, Vec<PathBuf>>,
+}
+
+impl Workspace {
+    fn read(root: &Path) -> Result<Workspace> {
+        let manifest = read_toml(&root.join("Cargo.toml"))?;
+        let workspace = manifest.get("workspace").and_then(|w| w.as_table());
+        let members: Vec<PathBuf> = workspace
+            .and_then(|w| w.get("members"))
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.as_str().map(PathBuf::from))
+            .collect();
+        // `foo.workspace = true` dependencies that are paths in [workspace.dependencies].
+        let shared: BTreeMap<String, PathBuf> = workspace
+            .and_then(|w| w.get("dependencies"))
+            .and_then(|d| d.as_table())
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, d)| Some((name.clone(), PathBuf::from(d.get("path")?.as_str()?))))
+            .collect();
+        let mut crates = BTreeMap::new();
+        let mut deps = BTreeMap::new();
+        for member in members {
+            let cargo = read_toml(&root.join(&member).join("Cargo.toml"))?;
+            let package = cargo.get("package").and_then(|p| p.get("name"));
+            let bins = cargo
+                .get("bin")
+                .and_then(|b| b.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|b| b.get("name"));
+            for name in package.into_iter().chain(bins).filter_map(|n| n.as_str()) {
+                crates.insert(name.to_string(), member.clone());
+            }
+            let mut paths = vec![];
+            for table in ["dependencies", "build-dependencies"] {
+                for (name, dep) in cargo
+                    .get(table)
+                    .and_then(|d| d.as_table())
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(path) = dep.get("path").and_then(|p| p.as_str()) {
+                        paths.push(normalise(&member.join(path)));
+                    } else if dep.get("workspace").and_then(|w| w.as_bool()) == Some(true) {
+                        paths.extend(shared.get(name).cloned());
+                    }
+                }
+            }
+            deps.insert(member, paths);
+        }
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            crates,
+            deps,
+        })
+    }
+
+    /// A hash of everything a binary is built from: the workspace's `Cargo.toml` and
+    /// `Cargo.lock`, and every file of its crate and of its path dependencies (by relative path).
+    /// Equal sources give equal hashes wherever the tree lies; no cargo runs.
+    fn source_hash(&self, binary: &str) -> Result<String> {
+        let Some(dir) = self.crates.get(binary) else {
+            return Err(HarnessError::ImageBuild {
+                image: binary.into(),
+                message: format!(
+                    "no workspace member in {} builds `{binary}`",
+                    self.root.display()
+                ),
+            });
+        };
+        let mut dirs = BTreeSet::new();
+        let mut todo = vec![dir.clone()];
+        while let Some(d) = todo.pop() {
+            if dirs.insert(d.clone()) {
+                todo.extend(self.deps.get(&d).into_iter().flatten().cloned());
+            }
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(binary.as_bytes());
+        for file in ["Cargo.toml", "Cargo.lock"] {
+            hash_file(&mut hasher, &self.root, Path::new(file))?;
+        }
+        for d in &dirs {
+            let mut files = vec![];
+            list_files(&self.root, d, &mut files)?;
+            files.sort();
+            for f in files {
+                hash_file(&mut hasher, &self.root, &f)?;
+            }
+        }
+        Ok(format!("{:x}", hasher.finalize()))
+    }
+}
+
+/// `a/./b/../c` → `a/c` (member paths of path dependencies, without touching the disk).
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Every file under `root/dir` (relative to `root`), skipping `target` and hidden directories.
+fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let full = root.join(dir);
+    let entries =
+        std::fs::read_dir(&full).map_err(HarnessError::io(format!("read {}", full.display())))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let relative = dir.join(&name);
+        let kind = entry
+            .file_type()
+            .map_err(HarnessError::io(format!("stat {}", relative.display())))?;
+        if kind.is_dir() {
+            if name != "target" && !name.to_string_lossy().starts_with('.') {
+                list_files(root, &relative, out)?;
+            }
+        } else if kind.is_file() {
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+fn hash_file(hasher: &mut Sha256, root: &Path, relative: &Path) -> Result<()> {
+    let path = root.join(relative);
+    let bytes =
+        std::fs::read(&path).map_err(HarnessError::io(format!("read {}", path.display())))?;
+    hasher.update(relative.as_os_str().as_encoded_bytes());
+    hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(&bytes);
+    Ok(())
+}
+
+/// Where release binaries are built: `<output root>/build` (never the source tree's target/).
+fn build_dir(output: &Path) -> PathBuf {
+    output.join("build")
+}
+
+/// The release binaries, from one cargo invocation in the source tree with `--locked` and the
+/// target directory under the output root. Each binary carries a stamp of the source hash it
+/// was built from: when every binary's stamp matches its sources, cargo is not run at all.
+fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, PathBuf>> {
     if names.is_empty() {
         return Ok(BTreeMap::new());
     }
     let root = project_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = std::process::Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--release", "--quiet", "--workspace"]);
+    let workspace = Workspace::read(&root)?;
+    let target = build_dir(output);
+    let stamps = target.join("aftershock-stamps");
+    let mut wanted = BTreeMap::new();
     for n in names {
-        cmd.args(["--bin", n]);
+        wanted.insert(n.clone(), workspace.source_hash(n)?);
     }
-    let status = cmd
-        .status()
-        .map_err(HarnessError::io("run cargo to build the image binaries"))?;
-    if !status.success() {
-        return Err(HarnessError::ImageBuild {
-            image: names.join(", "),
-            message: format!("`cargo build --release` of {names:?} failed ({status})"),
-        });
+    let path = |n: &str| target.join("release").join(n);
+    let fresh = |n: &str, hash: &str| {
+        path(n).is_file() && std::fs::read_to_string(stamps.join(n)).is_ok_and(|s| s == hash)
+    };
+    if wanted.iter().any(|(n, h)| !fresh(n, h)) {
+        let started = Instant::now();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = std::process::Command::new(cargo);
+        cmd.current_dir(&root)
+            .args(["build", "--release", "--locked", "--quiet", "--workspace"])
+            .arg("--target-dir")
+            .arg(&target);
+        for n in names {
+            cmd.args(["--bin", n]);
+        }
+        let out = cmd
+            .output()
+            .map_err(HarnessError::io("run cargo to build the image binaries"))?;
+        if !out.status.success() {
+            return Err(HarnessError::ImageBuild {
+                image: names.join(", "),
+                message: format!(
+                    "`cargo build --release --locked` of {names:?} in {} failed ({}):\n{}",
+                    root.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            });
+        }
+        std::fs::create_dir_all(&stamps)
+            .map_err(HarnessError::io(format!("create {}", stamps.display())))?;
+        for (n, hash) in &wanted {
+            std::fs::write(stamps.join(n), hash)
+                .map_err(HarnessError::io(format!("write the stamp of {n}")))?;
+        }
+        tracing::info!(
+            binaries = ?names,
+            seconds = started.elapsed().as_secs_f64(),
+            "built the workspace binaries"
+        );
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(names
-        .iter()
-        .map(|n| (n.clone(), target.join("release").join(n)))
-        .collect())
+    Ok(names.iter().map(|n| (n.clone(), path(n))).collect())
 }
 
-/// Builds a workspace binary that runs on the host (lossyfs) with `cargo build --release`,
-/// holding the build lock, and returns its path.
-pub async fn host_binary(name: &str) -> Result<PathBuf> {
+/// A workspace binary that runs on the host (lossyfs), built under the output root with the
+/// build lock held (no cargo at all when it is up to date); returns its path.
+pub async fn host_binary(name: &str, output: &Path) -> Result<PathBuf> {
     let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
     let names = vec![name.to_string()];
-    let built = tokio::task::spawn_blocking(move || build_binaries(&names))
+    let output = output.to_path_buf();
+    let built = tokio::task::spawn_blocking(move || build_binaries(&names, &output))
         .await
         .expect("build thread panicked")?;
     Ok(built.into_iter().next().map(|(_, p)| p).unwrap_or_default())
@@ -185,36 +400,87 @@ impl FileLock {
     }
 }
 
-/// Makes sure every image exists, building what is missing. Returns the tags.
-pub async fn ensure(docker: &Docker) -> Result<ImageSet> {
+/// The tag of every image in `names` (content hashes of the image's directory, the base's tag
+/// and the sources of its binaries): computed without building anything.
+fn tags(root: &Path, base: &str, names: &BTreeSet<String>) -> Result<BTreeMap<String, String>> {
+    let mut workspace = None;
+    let mut tags = BTreeMap::new();
+    for name in names {
+        let dir = root.join("images").join(name);
+        let mut hasher = Sha256::new();
+        hasher.update(base.as_bytes());
+        hash_dir(&mut hasher, &dir)?;
+        for binary in binaries_of(&dir) {
+            if workspace.is_none() {
+                workspace = Some(Workspace::read(root)?);
+            }
+            let sources = workspace
+                .as_ref()
+                .expect("read above")
+                .source_hash(&binary)?;
+            hasher.update(binary.as_bytes());
+            hasher.update(sources.as_bytes());
+        }
+        tags.insert(name.clone(), format!("aftershock/{name}:{}", short(hasher)));
+    }
+    Ok(tags)
+}
+
+/// Makes sure every project image of `names` exists — and every image they need
+/// ([`needed_for`]) — building what is missing (and the base, when something is). Returns the
+/// tags of those images. When every tag exists nothing is built: no cargo, no debootstrap.
+/// Files of the build (binaries, temporary files) go under `output`.
+pub async fn ensure(docker: &Docker, names: &BTreeSet<String>, output: &Path) -> Result<ImageSet> {
+    let names = needed_for(names);
+    if let Some(unknown) = names.iter().find(|n| !SERVICE_IMAGES.contains(&n.as_str())) {
+        return Err(HarnessError::ImageMissing {
+            image: format!("aftershock/{unknown}"),
+        });
+    }
     let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
-    let root = project_root().join("images");
+    let root = project_root();
+    let images = root.join("images");
+    let mut hasher = Sha256::new();
+    hash_dir(&mut hasher, &images.join("base"))?;
+    let base = format!("aftershock/base:{}", short(hasher));
+    let services = {
+        let (root, base, names) = (root.clone(), base.clone(), names.clone());
+        tokio::task::spawn_blocking(move || tags(&root, &base, &names))
+            .await
+            .expect("hash thread panicked")?
+    };
+    let mut missing = vec![];
+    for (name, tag) in &services {
+        if !image_exists(docker, tag).await {
+            missing.push(name.clone());
+        }
+    }
+    if missing.is_empty() {
+        return Ok(ImageSet { base, services });
+    }
     // The workspace binaries and the base rootfs do not depend on each other: cargo (CPU)
     // runs while debootstrap (mostly downloads and unpacking) does, which saves most of the
     // shorter of the two on a cold machine.
-    let wanted: Vec<String> = SERVICE_IMAGES
+    let wanted: Vec<String> = missing
         .iter()
-        .flat_map(|name| binaries_of(&root.join(name)))
-        .collect::<std::collections::BTreeSet<_>>()
+        .flat_map(|name| binaries_of(&images.join(name)))
+        .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let cargo = tokio::task::spawn_blocking(move || build_binaries(&wanted));
-    let mut hasher = Sha256::new();
-    hash_dir(&mut hasher, &root.join("base"))?;
-    let base = format!("aftershock/base:{}", short(hasher));
+    let out = output.to_path_buf();
+    let cargo = tokio::task::spawn_blocking(move || build_binaries(&wanted, &out));
     let base_built = if image_exists(docker, &base).await {
         Ok(())
     } else {
-        build_base(docker, &root.join("base"), &base).await
+        build_base(docker, &images.join("base"), &base, output).await
     };
     let built = cargo.await.map_err(|e| HarnessError::ImageBuild {
         image: "workspace binaries".into(),
         message: e.to_string(),
     })??;
     base_built?;
-    let mut services = BTreeMap::new();
-    for name in SERVICE_IMAGES {
-        let dir = root.join(name);
+    for name in &missing {
+        let dir = images.join(name);
         let binaries: Vec<(String, PathBuf)> = binaries_of(&dir)
             .into_iter()
             .map(|n| {
@@ -222,49 +488,55 @@ pub async fn ensure(docker: &Docker) -> Result<ImageSet> {
                 (n, path)
             })
             .collect();
-        let mut hasher = Sha256::new();
-        hasher.update(base.as_bytes());
-        hash_dir(&mut hasher, &dir)?;
-        for (_, path) in &binaries {
-            let bytes = std::fs::read(path)
-                .map_err(HarnessError::io(format!("read {}", path.display())))?;
-            hasher.update(&bytes);
-        }
-        let tag = format!("aftershock/{name}:{}", short(hasher));
-        if !image_exists(docker, &tag).await {
-            let started = Instant::now();
-            build_service(docker, &dir, &binaries, &base, &tag).await?;
-            tracing::info!(image = %tag, seconds = started.elapsed().as_secs_f64(), "built");
-            eprintln!(
-                "aftershock: built {tag} in {:.1}s",
-                started.elapsed().as_secs_f64()
-            );
-        }
-        services.insert(name.to_string(), tag);
+        let tag = &services[name];
+        let started = Instant::now();
+        build_service(docker, &dir, &binaries, &base, tag).await?;
+        tracing::info!(image = %tag, seconds = started.elapsed().as_secs_f64(), "built {tag}");
     }
     Ok(ImageSet { base, services })
 }
 
-async fn build_base(docker: &Docker, dir: &Path, tag: &str) -> Result<()> {
+/// Makes sure every project image exists ([`ensure`] of [`SERVICE_IMAGES`]).
+pub async fn ensure_all(docker: &Docker, output: &Path) -> Result<ImageSet> {
+    ensure(docker, &needed_for(SERVICE_IMAGES), output).await
+}
+
+async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Result<()> {
     let started = Instant::now();
-    let tmp = work_dir().join("tmp");
+    let tmp = output.join("tmp");
     std::fs::create_dir_all(&tmp).map_err(HarnessError::io(format!("create {}", tmp.display())))?;
     let tar = tmp.join("base-rootfs.tar");
-    eprintln!("aftershock: building the base rootfs with debootstrap (about 80 s, once)...");
+    let log_path = tmp.join("base-rootfs.log");
+    tracing::info!(
+        log = %log_path.display(),
+        "building the base rootfs with debootstrap (about 80 s, once)..."
+    );
+    let log = std::fs::File::create(&log_path)
+        .map_err(HarnessError::io(format!("create {}", log_path.display())))?;
+    let log_err = log
+        .try_clone()
+        .map_err(HarnessError::io(format!("open {}", log_path.display())))?;
     let script = dir.join("mkrootfs.sh");
     let status = tokio::process::Command::new("bash")
         .arg(&script)
         .arg(&tar)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
         .kill_on_drop(true)
         .status()
         .await
         .map_err(HarnessError::io(format!("run {}", script.display())))?;
     if !status.success() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
         return Err(HarnessError::ImageBuild {
             image: tag.into(),
             message: format!(
-                "{} failed ({status}); its output above says why",
-                script.display()
+                "{} failed ({status}); the end of {}:\n{tail}",
+                script.display(),
+                log_path.display()
             ),
         });
     }
@@ -286,10 +558,7 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str) -> Result<()> {
         })?;
     }
     let _ = std::fs::remove_file(&tar);
-    eprintln!(
-        "aftershock: built {tag} in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    tracing::info!(image = %tag, seconds = started.elapsed().as_secs_f64(), "built {tag}");
     Ok(())
 }
 
@@ -374,4 +643,70 @@ async fn build_service(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_machine_needs_the_unit_image_too() {
+        assert_eq!(
+            needed_for(["machine"]),
+            BTreeSet::from(["machine".to_string(), "machine-unit".to_string()])
+        );
+        assert_eq!(
+            needed_for(["postgres", "zookeeper"]),
+            BTreeSet::from(["postgres".to_string(), "zookeeper".to_string()])
+        );
+        assert_eq!(needed_for(Vec::<String>::new()), BTreeSet::new());
+        assert_eq!(needed_for(["machine-unit", "machine"]).len(), 2);
+    }
+
+    #[test]
+    fn every_dependency_is_a_project_image() {
+        for (name, deps) in DEPENDS {
+            for image in std::iter::once(name).chain(deps.iter()) {
+                assert!(SERVICE_IMAGES.contains(image), "{image}");
+            }
+        }
+        assert_eq!(needed_for(SERVICE_IMAGES).len(), SERVICE_IMAGES.len());
+    }
+
+    #[test]
+    fn every_image_binary_has_a_source_hash_without_cargo() {
+        let root = project_root();
+        let workspace = Workspace::read(&root).unwrap();
+        let mut hashes = BTreeSet::new();
+        for name in SERVICE_IMAGES {
+            for binary in binaries_of(&root.join("images").join(name)) {
+                let hash = workspace.source_hash(&binary).unwrap();
+                assert_eq!(hash, workspace.source_hash(&binary).unwrap(), "stable");
+                hashes.insert((binary, hash));
+            }
+        }
+        let distinct: BTreeSet<&String> = hashes.iter().map(|(_, h)| h).collect();
+        assert_eq!(distinct.len(), hashes.len(), "one hash per binary");
+        assert!(
+            workspace.source_hash("lossyfs").is_ok(),
+            "host binaries too"
+        );
+        assert!(workspace.source_hash("no-such-binary").is_err());
+    }
+
+    #[test]
+    fn tags_do_not_depend_on_what_else_is_asked_for() {
+        let root = project_root();
+        let one = tags(&root, "aftershock/base:x", &needed_for(["toy-api"])).unwrap();
+        let all = tags(&root, "aftershock/base:x", &needed_for(SERVICE_IMAGES)).unwrap();
+        assert_eq!(one["toy-api"], all["toy-api"]);
+        assert!(one["toy-api"].starts_with("aftershock/toy-api:"));
+        let other_base = tags(&root, "aftershock/base:y", &needed_for(["toy-api"])).unwrap();
+        assert_ne!(one["toy-api"], other_base["toy-api"]);
+    }
+
+    #[test]
+    fn dependency_paths_are_normalised() {
+        assert_eq!(normalise(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+    }
 }

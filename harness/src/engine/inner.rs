@@ -7,7 +7,6 @@
 //! event stream across its crashes, and the image operations of the push/pull probe.
 //! Still the engine layer: nothing outside `engine/` uses bollard.
 
-use super::images::work_dir;
 use crate::error::{HarnessError, Result};
 use crate::timeline::{now, Event, EventKind, Timeline};
 use bollard::query_parameters::{
@@ -220,10 +219,10 @@ impl Inner {
     }
 }
 
-/// `docker save` of `image` from the host engine, cached in `target/aftershock/saved/` by tag
+/// `docker save` of `image` from the host engine, cached in `<output root>/saved/` by tag
 /// (tags are content hashes, so a cached file is never stale). Returns the file.
-pub async fn saved(host: &Docker, image: &str) -> Result<PathBuf> {
-    let dir = work_dir().join("saved");
+pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Result<PathBuf> {
+    let dir = output.join("saved");
     std::fs::create_dir_all(&dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
     let file = dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
     if file.is_file() {

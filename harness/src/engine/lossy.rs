@@ -159,7 +159,7 @@ impl Drop for Lossy {
         let running = self.child.get_mut().map(|c| c.is_some()).unwrap_or(false);
         if running {
             for problem in self.stop() {
-                eprintln!("aftershock: {problem}");
+                tracing::warn!(mount = %self.mount.display(), %problem, "lossyfs stop: {problem}");
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Reports: what a run found, as `report.json` (timeline, verdicts, measured timings), a
 //! summary table for people, `report.html` (the timeline chart, [`html`] and [`chart`]) and
-//! `junit.xml` for CI ([`junit`]). All written to `target/aftershock/<run id>/`.
+//! `junit.xml` for CI ([`junit`]). All written to the run's directory, `<output root>/<run id>/`
+//! (see `crate::output`); a report remembers its directory (not in `report.json`: a report read
+//! back lives where its file is).
 
 pub mod chart;
 pub mod demo;
@@ -45,6 +47,9 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     pub measurements: Vec<Measured>,
     pub timeline: Vec<Event>,
+    /// Where the run's files are ([`Report::dir`]); not serialised.
+    #[serde(skip)]
+    dir: Option<PathBuf>,
 }
 
 /// Where [`Report::write`] put a run's files.
@@ -122,6 +127,7 @@ impl Report {
             outcomes,
             measurements,
             timeline,
+            dir: None,
         }
     }
 
@@ -153,9 +159,18 @@ impl Report {
         self
     }
 
-    /// `target/aftershock/<run id>/`.
+    /// The same report, its files in `dir` (a run's: `<output root>/<run id>`).
+    pub fn in_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dir = Some(dir.into());
+        self
+    }
+
+    /// The run's directory: the one given ([`Report::in_dir`]; for a report read back, where its
+    /// `report.json` is), else `<default output root>/<run id>`.
     pub fn dir(&self) -> PathBuf {
-        crate::engine::images::work_dir().join(&self.run_id)
+        self.dir
+            .clone()
+            .unwrap_or_else(|| crate::output::default_root().join(&self.run_id))
     }
 
     /// Writes `report.json`, `report.html` and `junit.xml` into the run's directory.
@@ -168,20 +183,33 @@ impl Report {
         Written::in_dir(&self.dir())
     }
 
-    /// Writes the run's three files into `dir`.
+    /// Writes the run's three files into `dir` (they name `dir` as the report's place).
     pub fn write_to(&self, dir: &Path) -> std::io::Result<Written> {
         std::fs::create_dir_all(dir)?;
         let written = Written::in_dir(dir);
-        std::fs::write(&written.json, serde_json::to_vec_pretty(self)?)?;
-        std::fs::write(&written.html, html::page(self))?;
-        let xml = junit::xml(&format!("aftershock {}", self.scenario), &[self])
+        let placed;
+        let report = if self.dir.as_deref() == Some(dir) {
+            self
+        } else {
+            placed = self.clone().in_dir(dir);
+            &placed
+        };
+        std::fs::write(&written.json, serde_json::to_vec_pretty(report)?)?;
+        std::fs::write(&written.html, html::page(report))?;
+        let xml = junit::xml(&format!("aftershock {}", report.scenario), &[report])
             .map_err(std::io::Error::other)?;
         std::fs::write(&written.junit, xml)?;
         Ok(written)
     }
 
+    /// Reads a `report.json`; the report's directory is the file's.
     pub fn read(path: &Path) -> std::io::Result<Report> {
-        Ok(serde_json::from_slice(&std::fs::read(path)?)?)
+        let report: Report = serde_json::from_slice(&std::fs::read(path)?)?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Ok(report.in_dir(dir))
     }
 
     pub fn passed(&self) -> bool {
