@@ -15,9 +15,12 @@ suite: engine
 	cargo run -q -p aftershock -- suite
 
 ## The tests: unit tests, scenario-file tests, the chart in headless Chromium and the
-## docker-backed incident tests.
+## docker-backed incident tests; then a crate of its own (examples/own-crate, outside the
+## workspace) runs its chaos tests through the public API (sharing this target directory, so
+## its dependencies are not built twice; its reports go to target/aftershock/).
 test: engine browser
 	cargo test
+	CARGO_TARGET_DIR=$(CURDIR)/target cargo test --manifest-path examples/own-crate/Cargo.toml
 
 images: engine
 	cargo run -q -p aftershock -- images build

@@ -148,7 +148,7 @@ impl Cluster {
         }
         self.wait_ready(service, &service.replicas, services::ready_timeout(service))
             .await?;
-        services::set_up(service, &self.addresses)
+        services::set_up(&self.plan, service, &self.addresses)
             .await
             .map_err(|last| HarnessError::NotReady {
                 service: service.name.clone(),

@@ -52,7 +52,7 @@ pub mod cli;
 pub use check::Verdict;
 pub use error::HarnessError as Error;
 pub use report::Report;
-pub use run::{run, RunOptions};
+pub use run::{base_image, run, RunOptions};
 pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Probe, ProbeRef, Service, ServiceRef,
 };

@@ -241,6 +241,18 @@ fn watch_observation(
     })
 }
 
+/// Makes sure the project's base image (Debian bookworm and its packages, built from the
+/// Debian mirror: nothing is pulled) exists, and returns its stable tag,
+/// `aftershock/base:latest`, for Dockerfiles of your own. The first build takes minutes.
+pub async fn base_image(options: &RunOptions) -> Result<String> {
+    let docker = engine::connect().await?;
+    let output = output::resolve(
+        options.output_dir.as_deref(),
+        &output::OutputEnv::from_process(),
+    );
+    images::base(&docker, &output).await
+}
+
 impl Experiment {
     /// Plans and runs the experiment against real containers with default options.
     pub async fn run(&self) -> Result<Report> {

@@ -8,7 +8,8 @@ mod cache;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{baseline, Baseline};
+#[cfg(test)]
+use cache::baseline;
 
 use crate::scenario::file::ExpectationKind;
 use crate::scenario::plan::{Expect, Expectation, Plan};

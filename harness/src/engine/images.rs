@@ -496,6 +496,32 @@ pub async fn ensure(docker: &Docker, names: &BTreeSet<String>, output: &Path) ->
     Ok(ImageSet { base, services })
 }
 
+/// The stable tag of the base image (Debian bookworm with the project's packages), for
+/// Dockerfiles of your own: `FROM aftershock/base:latest`.
+pub const BASE_LATEST: &str = "aftershock/base:latest";
+
+/// Makes sure the base image exists (debootstrap once, minutes) and is tagged [`BASE_LATEST`].
+pub async fn base(docker: &Docker, output: &Path) -> Result<String> {
+    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
+    let images = project_root().join("images");
+    let mut hasher = Sha256::new();
+    hash_dir(&mut hasher, &images.join("base"))?;
+    let base = format!("aftershock/base:{}", short(hasher));
+    if !image_exists(docker, &base).await {
+        build_base(docker, &images.join("base"), &base, output).await?;
+    }
+    let (repo, tag) = BASE_LATEST.split_once(':').unwrap_or((BASE_LATEST, "latest"));
+    let options = bollard::query_parameters::TagImageOptionsBuilder::default()
+        .repo(repo)
+        .tag(tag)
+        .build();
+    docker
+        .tag_image(&base, Some(options))
+        .await
+        .map_err(HarnessError::engine(format!("tag {base} as {BASE_LATEST}")))?;
+    Ok(BASE_LATEST.to_string())
+}
+
 /// Makes sure every project image exists ([`ensure`] of [`SERVICE_IMAGES`]).
 pub async fn ensure_all(docker: &Docker, output: &Path) -> Result<ImageSet> {
     ensure(docker, &needed_for(SERVICE_IMAGES), output).await

@@ -231,7 +231,7 @@ pub async fn carry_out(
     locks: &ReplicaLocks,
 ) -> Result<()> {
     let service = cluster.plan.service(fault.target);
-    let targets = resolve(&fault.select, service, &cluster.addresses, &mut rng)
+    let targets = resolve(&fault.select, &cluster.plan, service, &cluster.addresses, &mut rng)
         .await
         .map_err(|message| HarnessError::Fault {
             fault: fault.name.clone(),

@@ -1,7 +1,7 @@
 //! Resolving a [`Select`] to replica names at the moment a fault is applied. Random choices
 //! come from the run's seeded generator, so `--seed` replays the same schedule.
 
-use crate::scenario::plan::Service;
+use crate::scenario::plan::{Plan, Service};
 use crate::scenario::Select;
 use crate::services::{self, Addresses};
 use rand::seq::SliceRandom;
@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 /// The replicas a selection names now (sorted), or why it cannot be resolved.
 pub async fn resolve(
     select: &Select,
+    plan: &Plan,
     service: &Service,
     addresses: &Addresses,
     rng: &mut ChaCha8Rng,
@@ -22,7 +23,7 @@ pub async fn resolve(
         chosen
     };
     let leader = || async {
-        services::leader(service, addresses)
+        services::leader(plan, service, addresses)
             .await
             .ok_or_else(|| format!("`{}` has no leader to select", service.name))
     };
@@ -49,15 +50,16 @@ mod tests {
     use crate::scenario::Preset;
     use std::time::Duration;
 
-    fn service(replicas: usize) -> Service {
+    fn plan(replicas: usize) -> Plan {
         let mut x = Experiment::new("s", Duration::from_secs(1));
         x.service(S::preset("zk", Preset::Zookeeper).replicas(replicas));
-        x.plan().unwrap().services.remove(0)
+        x.plan().unwrap()
     }
 
     async fn chosen(select: &Select, seed: u64, fault: usize) -> Vec<String> {
         let mut rng = generator(seed, fault);
-        resolve(select, &service(7), &Addresses::new(), &mut rng)
+        let plan = plan(7);
+        resolve(select, &plan, &plan.services[0], &Addresses::new(), &mut rng)
             .await
             .unwrap()
     }

@@ -24,8 +24,11 @@ impl Appender {
         }
     }
 
+}
+
+impl Sampler for Appender {
     /// After the run: the log's records in order, as sample numbers.
-    pub async fn read_back(self, timeline: &Timeline) {
+    async fn read_back(self, timeline: &Timeline) {
         let ip = self.ip;
         self.ledger
             .read_back(timeline, || async {
@@ -43,9 +46,7 @@ impl Appender {
             })
             .await;
     }
-}
 
-impl Sampler for Appender {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
         if self.ledger.abandoned() {
             self.connection = None;

@@ -21,13 +21,25 @@ use crate::services::generic::Checker;
 use crate::services::{machine, Addresses};
 use crate::timeline::{now, EventKind, Timeline};
 use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// One kind of observation.
+/// One kind of observation: the extension point of this module. A kind says how to take one
+/// sample and, for write probes, what to read back at the end; [`sample_until`] does the rest.
 pub trait Sampler: Send {
     /// Takes sample number `seq`: `Ok(detail)` when the system answered as it should.
     fn sample(&mut self, seq: u64) -> impl Future<Output = Result<Option<String>, String>> + Send;
+
+    /// After the observation and every heal: what survived (a write probe's ledger against
+    /// what the system holds), onto the timeline. Default: nothing.
+    fn read_back(self, timeline: &Timeline) -> impl Future<Output = ()> + Send
+    where
+        Self: Sized,
+    {
+        let _ = timeline;
+        async {}
+    }
 }
 
 /// Samples at the probe's interval until `until`; returns the sampler (with what it learnt).
@@ -70,37 +82,37 @@ pub async fn sample_until<S: Sampler>(
     sampler
 }
 
+/// What a finished sampler still has to do: its read-back.
+type ReadBack = Box<dyn FnOnce(Timeline) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 /// A running probe; `finish` waits for it and does its end-of-run read-back, if any.
-pub enum Running {
-    Plain(JoinHandle<()>),
-    Writes(JoinHandle<zookeeper::Writer>),
-    Appends(JoinHandle<datastore::Appender>),
-    Inserts(JoinHandle<postgres::Inserter>),
-}
+pub struct Running(JoinHandle<Option<ReadBack>>);
 
 impl Running {
     pub async fn finish(self, timeline: &Timeline) {
-        match self {
-            Running::Plain(h) => {
-                let _ = h.await;
-            }
-            Running::Writes(h) => {
-                if let Ok(writer) = h.await {
-                    writer.read_back(timeline).await;
-                }
-            }
-            Running::Appends(h) => {
-                if let Ok(appender) = h.await {
-                    appender.read_back(timeline).await;
-                }
-            }
-            Running::Inserts(h) => {
-                if let Ok(inserter) = h.await {
-                    inserter.read_back(timeline).await;
-                }
-            }
+        if let Ok(Some(read_back)) = self.0.await {
+            read_back(timeline.clone()).await;
         }
     }
+}
+
+/// Runs a sampler as a task until `until`; its read-back waits for [`Running::finish`].
+fn spawn<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Timeline) -> Running {
+    Running(tokio::spawn(async move {
+        let sampler = sample_until(&probe, sampler, until, &t).await;
+        let read_back: ReadBack = Box::new(move |t: Timeline| {
+            Box::pin(async move { sampler.read_back(&t).await })
+        });
+        Some(read_back)
+    }))
+}
+
+/// A task with nothing to read back (the open-loop load, a probe that could not start).
+fn task(f: impl Future<Output = ()> + Send + 'static) -> Running {
+    Running(tokio::spawn(async move {
+        f.await;
+        None
+    }))
 }
 
 /// The address of the first replica a probe targets.
@@ -136,13 +148,6 @@ pub async fn prepare_all(plan: &Plan, addresses: &Addresses, timeline: &Timeline
         });
     }
     Ok(())
-}
-
-/// Runs a sampler without read-back as a task.
-fn plain<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Timeline) -> Running {
-    Running::Plain(tokio::spawn(async move {
-        sample_until(&probe, sampler, until, &t).await;
-    }))
 }
 
 /// A generic check (tcp, http, exec) is a sampler like any other.
@@ -185,29 +190,29 @@ impl Start<'_> {
         let (until, t, a) = (self.until, self.timeline.clone(), self.addresses.clone());
         let p = p.clone();
         match p.kind.clone() {
-            ProbeKind::ZookeeperWrite => Running::Writes(tokio::spawn(async move {
+            ProbeKind::ZookeeperWrite => {
                 let w = zookeeper::Writer::new(&p.name, &replicas, &a, p.timeout);
-                sample_until(&p, w, until, &t).await
-            })),
-            ProbeKind::DatastoreAppend { record_bytes } => Running::Appends(tokio::spawn(async move {
+                spawn(p, w, until, t)
+            }
+            ProbeKind::DatastoreAppend { record_bytes } => {
                 let w = datastore::Appender::new(&p.name, &a[&replicas[0]], record_bytes);
-                sample_until(&p, w, until, &t).await
-            })),
-            ProbeKind::PostgresInsert => Running::Inserts(tokio::spawn(async move {
+                spawn(p, w, until, t)
+            }
+            ProbeKind::PostgresInsert => {
                 let w = postgres::Inserter::new(&p.name, &a[&replicas[0]], p.timeout);
-                sample_until(&p, w, until, &t).await
-            })),
+                spawn(p, w, until, t)
+            }
             ProbeKind::ZookeeperMode => {
                 let m = zookeeper::Modes::new(replicas, a, p.timeout);
-                plain(p, m, until, t)
+                spawn(p, m, until, t)
             }
             ProbeKind::Load(load) => {
                 let ip = target_ip(self.plan, &p, &a);
-                Running::Plain(tokio::spawn(load::run(p, load, ip, self.seed, until, t)))
+                task(load::run(p, load, ip, self.seed, until, t))
             }
             ProbeKind::Check { replica, check } => {
                 let c = Checker::new(self.engine, check, &replica, &a[&replica], p.timeout);
-                plain(p, c, until, t)
+                spawn(p, c, until, t)
             }
             _ => self.machines(p, service),
         }
@@ -221,19 +226,19 @@ impl Start<'_> {
         match p.kind.clone() {
             ProbeKind::ConsulKv { key } => {
                 let expected = machine::TEST_VALUE.into();
-                plain(p, consul::Kv { ips: ips(), key, expected, timeout }, until, t)
+                spawn(p, consul::Kv { ips: ips(), key, expected, timeout }, until, t)
             }
-            ProbeKind::ConsulLeader => plain(p, consul::Leader { ips: ips(), timeout }, until, t),
+            ProbeKind::ConsulLeader => spawn(p, consul::Leader { ips: ips(), timeout }, until, t),
             ProbeKind::Registry => {
                 let address = machine::registry_address(service, a);
-                plain(p, registry::V2 { address, timeout }, until, t)
+                spawn(p, registry::V2 { address, timeout }, until, t)
             }
             ProbeKind::RegistryPull { on, push } => {
                 let inner = match Inner::connect(&on, &a[&on], timeout) {
                     Ok(i) => i,
                     Err(e) => {
                         t.note(format!("probe {}: {e}", p.name));
-                        return Running::Plain(tokio::spawn(async {}));
+                        return task(async {});
                     }
                 };
                 let pp = registry::PushPull {
@@ -242,9 +247,9 @@ impl Start<'_> {
                     push_each: push,
                     pushed: None,
                 };
-                plain(p, pp, until, t)
+                spawn(p, pp, until, t)
             }
-            _ => Running::Plain(tokio::spawn(async {})),
+            _ => task(async {}),
         }
     }
 }

@@ -44,8 +44,11 @@ impl Inserter {
         }
     }
 
+}
+
+impl Sampler for Inserter {
     /// After the run: every row's id, in order.
-    pub async fn read_back(self, timeline: &Timeline) {
+    async fn read_back(self, timeline: &Timeline) {
         let dsn = self.dsn;
         self.ledger
             .read_back(timeline, || async {
@@ -59,9 +62,7 @@ impl Inserter {
             })
             .await;
     }
-}
 
-impl Sampler for Inserter {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
         if self.ledger.abandoned() {
             if let Some((_, driver)) = self.client.take() {

@@ -50,8 +50,11 @@ impl Writer {
         Ok(self.client.as_ref().expect("set above"))
     }
 
+}
+
+impl Sampler for Writer {
     /// After the run: lists what exists (with a fresh session) and records the read-back.
-    pub async fn read_back(self, timeline: &Timeline) {
+    async fn read_back(self, timeline: &Timeline) {
         let (cluster, timeout) = (self.cluster, self.timeout);
         self.ledger
             .read_back(timeline, || async {
@@ -69,9 +72,7 @@ impl Writer {
             })
             .await;
     }
-}
 
-impl Sampler for Writer {
     /// Creates this sample's znode. Like a well-behaved application (Curator's retry loop),
     /// a write whose connection broke is retried within the sample's timeout — the client
     /// moves to another server — and `NodeExists` on a retry means the first attempt landed.

@@ -9,6 +9,7 @@ pub mod generic;
 pub mod machine;
 pub mod memcached;
 pub mod postgres;
+mod preset;
 pub mod toy_api;
 pub mod zookeeper;
 
@@ -61,9 +62,12 @@ pub fn containers(
     }
     let replicas = &service.replicas;
     let per_replica: Vec<Vec<String>> = match service.preset() {
-        Some(Preset::Zookeeper) => zookeeper::env(replicas),
-        Some(Preset::ToyApi) => vec![toy_api::env(plan, service); replicas.len()],
-        _ => vec![vec![]; replicas.len()],
+        Some(p) => preset::kind(p).env(&preset::Cx {
+            plan,
+            service,
+            addresses,
+        }),
+        None => vec![vec![]; replicas.len()],
     };
     let image = image(service, images)?;
     Ok(replicas
@@ -121,48 +125,40 @@ pub async fn readiness(
         }
         return Ok(());
     }
-    let Some(preset) = service.preset() else {
+    let Some(p) = service.preset() else {
         return generic::running(engine, replicas).await;
     };
-    match preset {
-        Preset::Zookeeper => {
-            zookeeper::ensemble_ready(&service.replicas, replicas, addresses).await
-        }
-        Preset::ToyApi => {
-            let zookeeper = service
-                .uses
-                .iter()
-                .any(|u| plan.service(*u).is(Preset::Zookeeper));
-            toy_api::ready(replicas, addresses, zookeeper).await
-        }
-        Preset::Datastore => datastore::ready(replicas, addresses).await,
-        Preset::Memcached => memcached::ready(replicas, addresses).await,
-        Preset::Postgres => postgres::ready(replicas, addresses).await,
-        Preset::Machine => machine::ready(replicas, addresses).await,
-    }
+    let cx = preset::Cx {
+        plan,
+        service,
+        addresses,
+    };
+    preset::kind(p).ready(&cx, replicas).await
 }
 
 /// What a service needs once it is ready (e.g. the toy API's configuration znode).
-pub async fn set_up(service: &Service, addresses: &Addresses) -> std::result::Result<(), String> {
-    match &service.kind {
-        ServiceKind::Preset(Preset::Zookeeper) => {
-            zookeeper::seed_config(&zookeeper::connect_string(&service.replicas, addresses)).await
-        }
-        ServiceKind::Machine(_) => machine::set_up(service, addresses, READY_TIMEOUT).await,
-        _ => Ok(()),
-    }
+pub async fn set_up(
+    plan: &Plan,
+    service: &Service,
+    addresses: &Addresses,
+) -> std::result::Result<(), String> {
+    let Some(p) = service.preset() else {
+        return Ok(());
+    };
+    let cx = preset::Cx {
+        plan,
+        service,
+        addresses,
+    };
+    preset::kind(p).set_up(&cx).await
 }
 
 /// The current leader among the replicas, if the service has leaders and one is known.
-pub async fn leader(service: &Service, addresses: &Addresses) -> Option<String> {
-    match service.preset() {
-        Some(Preset::Zookeeper) => {
-            zookeeper::modes(&service.replicas, addresses, Duration::from_millis(500))
-                .await
-                .into_iter()
-                .find(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(r, _)| r)
-        }
-        _ => None,
-    }
+pub async fn leader(plan: &Plan, service: &Service, addresses: &Addresses) -> Option<String> {
+    let cx = preset::Cx {
+        plan,
+        service,
+        addresses,
+    };
+    preset::kind(service.preset()?).leader(&cx).await.ok()?
 }
