@@ -60,7 +60,7 @@ async fn every_common_fault_takes_effect_and_is_healed() {
         .filter_map(|e| match &e.kind {
             EventKind::FaultVerified {
                 fault, stage, ok, ..
-            } => Some((fault.clone(), stage.clone(), *ok)),
+            } => Some((fault.clone(), stage.name().to_string(), *ok)),
             _ => None,
         })
         .collect();

@@ -493,3 +493,73 @@ fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
         rejected("tear.toml", &good, from, to, words);
     }
 }
+
+/// The Rust builder and the file give the same plan: the remediated ZooKeeper incident,
+/// written both ways, through the public API only.
+#[test]
+fn the_builder_and_the_file_give_the_same_plan() {
+    use aftershock::{Expect, Experiment, Fault, Preset, Probe, Select, Service};
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let secs = Duration::from_secs;
+    let file = scenario::load(
+        &aftershock_tests::root().join("scenarios/zookeeper-quorum-remediated.toml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut x = Experiment::new("zookeeper-quorum-remediated", secs(22))
+        .incident("realtime-2016-06-zookeeper-quorum")
+        .variant("remediated")
+        .summary("The same two restarts, serialised: each node rejoins before the next goes down. Quorum is never lost.");
+    let zk = x.service(Service::preset("zk", Preset::Zookeeper).replicas(3));
+    let api = x.service(
+        Service::preset("api", Preset::ToyApi)
+            .uses(&zk)
+            .env("TOY_ON_EXPIRY", "stay-broken"),
+    );
+    let writes = x.probe(Probe::zookeeper_write("zk-write", &zk));
+    x.probe(Probe::new("zk-mode", scenario::file::ProbeKind::ZookeeperMode, &zk).timeout(ms(300)));
+    let realtime = x.probe(Probe::http("realtime", &api, 8080, "/realtime"));
+    let rollout = x.fault(
+        Fault::rolling_restart("serialised-restart", &zk)
+            .at(secs(5))
+            .select(Select::Followers(2))
+            .rejoin_timeout(secs(30)),
+    );
+    x.expect(
+        Expect::never_fails_from(&writes, &rollout).title("zero failed writes during the rollout"),
+    );
+    x.expect(Expect::never_fails(&realtime).title("the real-time endpoint never fails"));
+    x.expect(
+        Expect::completes_within(&rollout, secs(30))
+            .title("the serialised restart of both nodes completes within 30 s"),
+    );
+    x.expect(Expect::no_lost_writes(&writes).title("no acknowledged write is lost"));
+    let built = x.plan().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        serde_json::to_value(&built).unwrap(),
+        serde_json::to_value(&file).unwrap()
+    );
+    // And the builder's TOML is a scenario file that gives the same plan again.
+    let again = scenario::parse("built.toml", &x.to_toml()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        serde_json::to_value(&again).unwrap(),
+        serde_json::to_value(&file).unwrap()
+    );
+}
+
+/// A handle of another experiment is refused when the plan is made, not at run time.
+#[test]
+fn a_handle_of_another_experiment_is_refused() {
+    use aftershock::{Experiment, Probe, Service};
+    use std::time::Duration;
+    let mut other = Experiment::new("other", Duration::from_secs(5));
+    let theirs = other.service(Service::generic("db", "postgres"));
+    let mut x = Experiment::new("mine", Duration::from_secs(5));
+    x.service(Service::generic("db", "postgres"));
+    x.probe(Probe::tcp("port", &theirs, 5432));
+    let e = x
+        .plan()
+        .expect_err("a foreign handle must be refused")
+        .to_string();
+    assert!(e.contains("another experiment"), "{e}");
+}

@@ -31,6 +31,77 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Which side of a fault a verification checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Applied,
+    Healed,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Applied => "applied",
+            Stage::Healed => "healed",
+        }
+    }
+}
+
+/// What a fault measures. The one place measurement names are made, so the nemesis that
+/// records them and the checkers that read them cannot drift apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Spread of the killed processes' exits (ms).
+    ExitSkew,
+    /// Time between the first and the last signal of a group kill (ms).
+    SignalSpread,
+    /// Spread of the engine's `die` events for a group kill (ms).
+    DieEventSpread,
+    /// The cgroup's OOM kills during a leak.
+    OomKills,
+    /// From the start after a power cut to serving again (ms).
+    RestartToServing,
+    /// One machine's engine down after a daemon crash (ms), per machine.
+    EngineDowntime,
+    /// One replica's rejoin in a rolling restart (ms), per replica.
+    Rejoin,
+    /// One disk's unmount and mount after a power cut (ms), per replica.
+    Remount,
+    /// Median TCP handshake round trip to a replica (ms), per `<stage>-<replica>`.
+    Rtt,
+    /// Share of TCP handshakes to a replica without an answer (%), per `<stage>-<replica>`.
+    Loss,
+}
+
+impl Metric {
+    fn word(self) -> &'static str {
+        match self {
+            Metric::ExitSkew => "exit-skew",
+            Metric::SignalSpread => "signal-spread",
+            Metric::DieEventSpread => "die-event-spread",
+            Metric::OomKills => "oom-kills",
+            Metric::RestartToServing => "restart-to-serving",
+            Metric::EngineDowntime => "engine-downtime",
+            Metric::Rejoin => "rejoin",
+            Metric::Remount => "remount",
+            Metric::Rtt => "rtt",
+            Metric::Loss => "loss",
+        }
+    }
+
+    /// The measurement's name for fault `fault`: `<fault>/exit-skew`, and for the metrics
+    /// taken once per machine or replica `<fault>/engine-downtime-<of>` (a remount:
+    /// `<fault>/<replica>/remount`).
+    pub fn of(self, fault: &str, each: Option<&str>) -> String {
+        match (self, each) {
+            (Metric::Remount, Some(r)) => format!("{fault}/{r}/remount"),
+            (_, Some(each)) => format!("{fault}/{}-{each}", self.word()),
+            (_, None) => format!("{fault}/{}", self.word()),
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -62,7 +133,7 @@ pub enum EventKind {
     /// freezer, a connection attempt, the qdisc, a measured round trip).
     FaultVerified {
         fault: String,
-        stage: String,
+        stage: Stage,
         ok: bool,
         detail: String,
     },

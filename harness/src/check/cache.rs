@@ -15,7 +15,7 @@
 
 use super::{fail, fmt_dur, secs, unknown, Judged, Verdict};
 use crate::scenario::plan::Expect;
-use crate::timeline::{EventKind, Nanos, Timeline, Window};
+use crate::timeline::{EventKind, Metric, Nanos, Timeline, Window};
 use std::time::Duration;
 
 /// Windows at the start of the observation not used for the baseline.
@@ -183,7 +183,7 @@ pub fn oom_kill_within(t: &Timeline, fault: &str, budget: Duration, victim: &str
         _ => None,
     });
     let counter = t
-        .measurement(&format!("{fault}/oom-kills"))
+        .measurement(&Metric::OomKills.of(fault, None))
         .map(|n| format!(", cgroup oom_kill = {n}"))
         .unwrap_or_default();
     let d = secs(oom - o.applied);

@@ -13,7 +13,7 @@ use cache::baseline;
 
 use crate::scenario::file::ExpectationKind;
 use crate::scenario::plan::{Expect, Expectation, Plan};
-use crate::timeline::{EventKind, Nanos, Sample, Timeline};
+use crate::timeline::{EventKind, Metric, Nanos, Sample, Stage, Timeline};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -541,13 +541,13 @@ fn no_lost_writes(t: &Timeline, probe: &str) -> Judged {
 }
 
 fn simultaneous(t: &Timeline, fault: &str, budget: Duration) -> Judged {
-    let Some(skew_ms) = t.measurement(&format!("{fault}/exit-skew")) else {
+    let Some(skew_ms) = t.measurement(&Metric::ExitSkew.of(fault, None)) else {
         return unknown(format!(
             "no exit skew was measured for `{fault}` (the engine is remote, or the kill failed)"
         ));
     };
     let die = t
-        .measurement(&format!("{fault}/die-event-spread"))
+        .measurement(&Metric::DieEventSpread.of(fault, None))
         .map(|d| format!(", engine `die` events {d:.1} ms apart"))
         .unwrap_or_default();
     let verdict = if skew_ms <= budget.as_secs_f64() * 1e3 {
@@ -838,7 +838,7 @@ fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged
 }
 
 fn fault_verified(t: &Timeline, fault: &str) -> Judged {
-    let checks: Vec<(String, bool, String)> = t
+    let checks: Vec<(Stage, bool, String)> = t
         .events()
         .into_iter()
         .filter_map(|e| match e.kind {
@@ -852,20 +852,21 @@ fn fault_verified(t: &Timeline, fault: &str) -> Judged {
         })
         .collect();
     if let Some((stage, _, detail)) = checks.iter().find(|c| !c.1) {
+        let stage = stage.name();
         let measured = format!("{stage}: not verified");
         return (measured, None, fail(format!("{stage}: {detail}")));
     }
-    let stages: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
-    for stage in ["applied", "healed"] {
-        if !stages.contains(&stage) {
+    for stage in [Stage::Applied, Stage::Healed] {
+        if !checks.iter().any(|c| c.0 == stage) {
             return unknown(format!(
-                "no verification of `{fault}` {stage} on the timeline"
+                "no verification of `{fault}` {} on the timeline",
+                stage.name()
             ));
         }
     }
     let measured = checks
         .iter()
-        .map(|(stage, _, detail)| format!("{stage}: {detail}"))
+        .map(|(stage, _, detail)| format!("{}: {detail}", stage.name()))
         .collect::<Vec<_>>()
         .join("; ");
     (measured, None, Verdict::Pass)

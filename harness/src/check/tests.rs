@@ -678,7 +678,7 @@ fn fault_verified_cases() {
                 at: S,
                 kind: EventKind::FaultVerified {
                     fault: "f".into(),
-                    stage: stage.to_string(),
+                    stage: if *stage == "applied" { Stage::Applied } else { Stage::Healed },
                     ok: *ok,
                     detail: "seen".into(),
                 },

@@ -48,6 +48,10 @@ enum Command {
         dir: PathBuf,
         #[arg(long)]
         seed: Option<u64>,
+        /// Run only share K of N of the files (`--partition 2/3`), for a CI matrix; join the
+        /// shares with `aftershock report --merge DIR...`.
+        #[arg(long, value_parser = parse_partition)]
+        partition: Option<(usize, usize)>,
         /// Print machine-readable JSON on stdout instead of tables.
         #[arg(long)]
         json: bool,
@@ -55,9 +59,13 @@ enum Command {
     /// Write report.html and junit.xml again from report.json files (or a demo report); with
     /// more than one, print the suite table of them.
     Report {
-        /// Runs' report.json files.
+        /// Runs' report.json files (with --merge: directories to search for them).
         #[arg(required_unless_present = "demo")]
         files: Vec<PathBuf>,
+        /// Join every report.json under the given directories (the shards of a suite) into
+        /// one suite table, junit.xml and index.html.
+        #[arg(long, conflicts_with = "demo")]
+        merge: bool,
         /// Write a hand-made demo report instead (no Docker needed).
         #[arg(long, conflicts_with = "files")]
         demo: bool,
@@ -153,8 +161,21 @@ async fn command(command: Command) -> Result<bool> {
             }
             Ok(passed(&runs))
         }
-        Command::Suite { dir, seed, json } => run_suite(&dir, seed, json).await,
-        Command::Report { files, demo, out } => write_reports(&files, demo, out.as_deref()),
+        Command::Suite {
+            dir,
+            seed,
+            partition,
+            json,
+        } => run_suite(&dir, seed, partition, json).await,
+        Command::Report {
+            files,
+            merge: true,
+            out,
+            ..
+        } => merge_reports(&files, out.as_deref()),
+        Command::Report {
+            files, demo, out, ..
+        } => write_reports(&files, demo, out.as_deref()),
         Command::Odds {
             nodes,
             cluster_size,
@@ -211,7 +232,12 @@ async fn build_images() -> Result<bool> {
 }
 
 /// `suite`: every scenario file of `dir`, then the suite table and files.
-async fn run_suite(dir: &Path, seed: Option<u64>, json: bool) -> Result<bool> {
+async fn run_suite(
+    dir: &Path,
+    seed: Option<u64>,
+    partition: Option<(usize, usize)>,
+    json: bool,
+) -> Result<bool> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("read the scenario directory {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -220,6 +246,13 @@ async fn run_suite(dir: &Path, seed: Option<u64>, json: bool) -> Result<bool> {
     files.sort();
     if files.is_empty() {
         bail!("no *.toml scenario in {}", dir.display());
+    }
+    if let Some((k, n)) = partition {
+        files = suite::partition(&files, k, n);
+        if files.is_empty() {
+            println!("share {k}/{n} of {} holds no scenario file", dir.display());
+            return Ok(true);
+        }
     }
     let runs = run_files(&files, seed, json).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
@@ -272,6 +305,38 @@ fn write_reports(files: &[PathBuf], demo: bool, out: Option<&Path>) -> Result<bo
         print!("{}", suite::table(&reports));
     }
     Ok(true)
+}
+
+/// `report --merge`: the shards' reports joined into one suite table and suite files.
+fn merge_reports(dirs: &[PathBuf], out: Option<&Path>) -> Result<bool> {
+    let reports = suite::collect(dirs).context("collect the shards' report.json files")?;
+    if reports.is_empty() {
+        bail!("no report.json under {dirs:?}: give the directories the shards wrote (their output roots)");
+    }
+    let dir = out.map_or_else(
+        || output_root().join(format!("suite-{}", crate::cluster::new_run_id())),
+        Path::to_path_buf,
+    );
+    let files = suite::write(&dir, &reports)
+        .with_context(|| format!("write the suite files to {}", dir.display()))?;
+    print!("{}", suite::table(&reports));
+    println!("  JUnit (all runs): {}", files.junit.display());
+    println!("  index:            {}", files.index.display());
+    Ok(reports.iter().all(Report::passed))
+}
+
+/// `K/N` with 1 ≤ K ≤ N.
+fn parse_partition(text: &str) -> std::result::Result<(usize, usize), String> {
+    let bad = || format!("`{text}`: a share is K/N with 1 ≤ K ≤ N, e.g. 2/3");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (
+        k.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if k == 0 || n == 0 || k > n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }
 
 /// `odds`: the closed form and the Monte Carlo for a fleet.

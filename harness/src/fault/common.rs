@@ -9,7 +9,7 @@
 use super::{measure, Action, Cx};
 use crate::engine::Status;
 use crate::services::generic::reach;
-use crate::timeline::{Event, EventKind, Nanos};
+use crate::timeline::{Event, EventKind, Metric, Nanos, Stage};
 use std::time::{Duration, Instant};
 
 /// The longest a verification waits for the system to show the fault (or the heal).
@@ -17,21 +17,6 @@ pub const VERIFY_WITHIN: Duration = Duration::from_secs(5);
 /// TCP handshakes per measurement of round trip and loss.
 const HANDSHAKES: usize = 10;
 
-/// Which side of a fault a verification checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Applied,
-    Healed,
-}
-
-impl Stage {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stage::Applied => "applied",
-            Stage::Healed => "healed",
-        }
-    }
-}
 
 /// Records `fault-applied` at `since`: `how`, on every target.
 pub(super) fn applied(cx: &Cx<'_>, since: Nanos, how: &str) {
@@ -70,7 +55,7 @@ pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
     }
     cx.cluster.timeline.record(EventKind::FaultVerified {
         fault: cx.fault.name.clone(),
-        stage: stage.name().into(),
+        stage,
         ok,
         detail: seen.join("; "),
     });
@@ -112,10 +97,11 @@ pub(super) async fn handshakes(
     let lost = 100.0 * (HANDSHAKES - times.len()) as f64 / HANDSHAKES as f64;
     if let Some(ms) = rtt {
         let what = format!("{r}'s TCP handshake round trip {label} the fault (median)");
-        measure(cx.cluster, cx.fault, &format!("rtt-{label}-{r}"), ms, &what);
+        let each = format!("{label}-{r}");
+        measure(cx.cluster, cx.fault, Metric::Rtt, Some(&each), ms, &what);
     }
     cx.cluster.timeline.record(EventKind::Measurement {
-        name: format!("{}/loss-{label}-{r}", cx.fault.name),
+        name: Metric::Loss.of(&cx.fault.name, Some(&format!("{label}-{r}"))),
         value: lost,
         unit: "%".into(),
         what: format!(

@@ -7,7 +7,7 @@ use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::Fault;
-use crate::timeline::{now, Event, EventKind, Nanos};
+use crate::timeline::{now, Event, EventKind, Metric, Nanos};
 use std::time::{Duration, Instant};
 
 /// The longest an engine may take to come back before the heal gives up.
@@ -121,7 +121,7 @@ async fn crash(cluster: &Cluster, fault: &Fault, machine: &str) -> Result<()> {
     cluster.timeline.push(Event {
         at: killed_at,
         kind: EventKind::Measurement {
-            name: format!("{}/engine-downtime-{machine}", fault.name),
+            name: Metric::EngineDowntime.of(&fault.name, Some(machine)),
             value: down.as_secs_f64() * 1e3,
             unit: "ms".into(),
             what,

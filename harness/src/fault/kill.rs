@@ -6,7 +6,7 @@ use super::common::running;
 use super::{measure, Action, Cx, Look, Stage, Step};
 use crate::error::Result;
 use crate::scenario::Signal;
-use crate::timeline::{now, EventKind};
+use crate::timeline::{now, EventKind, Metric};
 
 /// Signals the targets together.
 pub(crate) struct Kill {
@@ -51,7 +51,8 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
         measure(
             cluster,
             fault,
-            "exit-skew",
+            Metric::ExitSkew,
+            None,
             skew as f64 / 1e6,
             "spread of the killed processes' exits, polled on their pidfds",
         );
@@ -60,7 +61,8 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
         measure(
             cluster,
             fault,
-            "signal-spread",
+            Metric::SignalSpread,
+            None,
             spread as f64 / 1e6,
             "time between the first and the last signal sent",
         );
@@ -70,7 +72,8 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
             measure(
                 cluster,
                 fault,
-                "die-event-spread",
+                Metric::DieEventSpread,
+                None,
                 spread,
                 "spread of the engine's `die` events (the engine serialises them)",
             );

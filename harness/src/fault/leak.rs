@@ -14,7 +14,7 @@ use crate::engine::oom;
 use crate::error::Result;
 use crate::scenario::plan::Fault;
 use crate::services::memcached::LEAK_AGENT;
-use crate::timeline::{now, Event, EventKind};
+use crate::timeline::{now, Event, EventKind, Metric};
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(5);
@@ -123,14 +123,13 @@ impl Leak {
                 return (last, true);
             };
             if c.oom_kill > last.oom_kill {
-                record(
-                    cluster,
-                    fault,
-                    "oom-kills",
-                    c.oom_kill as f64,
-                    "kills",
-                    "the cgroup's oom_kill counter (memory.oom_control), polled every 5 ms",
-                );
+                cluster.timeline.record(EventKind::Measurement {
+                    name: Metric::OomKills.of(&fault.name, None),
+                    value: c.oom_kill as f64,
+                    unit: "kills".into(),
+                    what: "the cgroup's oom_kill counter (memory.oom_control), polled every 5 ms"
+                        .into(),
+                });
                 return (c, false);
             }
             last = c;
@@ -167,15 +166,6 @@ async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec,
         fault.name,
         if gone { "disappeared (container stopped)" } else { "still present" }
     ));
-}
-
-fn record(cluster: &Cluster, fault: &Fault, what: &str, value: f64, unit: &str, words: &str) {
-    cluster.timeline.record(EventKind::Measurement {
-        name: format!("{}/{what}", fault.name),
-        value,
-        unit: unit.into(),
-        what: words.into(),
-    });
 }
 
 /// Who the OOM killer killed: the kernel log's line for the main process or the agent (up

@@ -27,7 +27,7 @@ mod stop;
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::{Fault, FaultKind, Plan};
-use crate::timeline::EventKind;
+use crate::timeline::{EventKind, Metric};
 use std::future::Future;
 use std::pin::Pin;
 use rand::SeedableRng;
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-pub use common::Stage;
+pub use crate::timeline::Stage;
 pub use select::resolve;
 
 /// Starts one task per fault; each sleeps until its time, applies and heals. `until` is the
@@ -299,9 +299,18 @@ async fn heal(cx: &Cx<'_>, action: &dyn Action) -> Result<()> {
     healed.map(|_| ())
 }
 
-pub(crate) fn measure(cluster: &Cluster, fault: &Fault, what: &str, value_ms: f64, words: &str) {
+/// Records what fault `fault` measured: `metric` (once per `each` machine or replica, if
+/// given), a time in ms.
+pub(crate) fn measure(
+    cluster: &Cluster,
+    fault: &Fault,
+    metric: Metric,
+    each: Option<&str>,
+    value_ms: f64,
+    words: &str,
+) {
     cluster.timeline.record(EventKind::Measurement {
-        name: format!("{}/{what}", fault.name),
+        name: metric.of(&fault.name, each),
         value: value_ms,
         unit: "ms".into(),
         what: words.into(),

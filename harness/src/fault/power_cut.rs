@@ -19,7 +19,7 @@ use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::Fault;
 use crate::scenario::Preset;
-use crate::timeline::{now, Event, EventKind};
+use crate::timeline::{now, Event, EventKind, Metric};
 use std::time::{Duration, Instant};
 
 /// Cuts the targets' power, one after another; the power comes back at the heal.
@@ -137,7 +137,8 @@ async fn restore(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result
         measure(
             cluster,
             fault,
-            &format!("{r}/remount"),
+            Metric::Remount,
+            Some(r),
             took.as_secs_f64() * 1e3,
             "unmount and mount again: the journal replays",
         );
@@ -161,7 +162,8 @@ async fn inspect(
     measure(
         cluster,
         fault,
-        "restart-to-serving",
+        Metric::RestartToServing,
+        None,
         started.elapsed().as_secs_f64() * 1e3,
         "from start after the power came back to answering again",
     );

@@ -4,7 +4,7 @@
 use super::{measure, Action, Cx, Step};
 use crate::error::Result;
 use crate::scenario::Signal;
-use crate::timeline::EventKind;
+use crate::timeline::{EventKind, Metric};
 use std::time::{Duration, Instant};
 
 /// Restarts the targets in turn.
@@ -64,7 +64,8 @@ async fn rolling_restart(cx: &Cx<'_>, signal: Signal, rejoin_timeout: Duration) 
         measure(
             cluster,
             fault,
-            &format!("rejoin-{replica}"),
+            Metric::Rejoin,
+            Some(replica),
             waited.as_secs_f64() * 1e3,
             "from start to rejoined the ensemble",
         );

@@ -115,7 +115,11 @@ fn fault_events() -> Vec<Event> {
             at: at(seconds),
             kind: EventKind::FaultVerified {
                 fault: "restart".into(),
-                stage: stage.into(),
+                stage: if stage == "applied" {
+                    crate::timeline::Stage::Applied
+                } else {
+                    crate::timeline::Stage::Healed
+                },
                 ok: true,
                 detail: detail.into(),
             },

@@ -132,7 +132,12 @@ fn faults(w: &mut String, report: &Report) {
                     detail,
                 } => {
                     let verdict = if *ok { "verified" } else { "NOT verified" };
-                    (format!("{stage}: {verdict}"), fault, String::new(), detail)
+                    (
+                        format!("{}: {verdict}", stage.name()),
+                        fault,
+                        String::new(),
+                        detail,
+                    )
                 }
                 _ => return None,
             };

@@ -260,7 +260,11 @@ impl Report {
             } = &e.kind
             {
                 let verdict = if *ok { "verified" } else { "NOT verified" };
-                let _ = writeln!(out, "   fault {fault} {stage}: {verdict} — {detail}");
+                let _ = writeln!(
+                    out,
+                    "   fault {fault} {}: {verdict} — {detail}",
+                    stage.name()
+                );
             }
         }
         for e in &self.timeline {

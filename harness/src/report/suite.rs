@@ -2,6 +2,10 @@
 //! what we observed, key timings against budgets, verdict), and a suite directory
 //! `target/aftershock/suite-<id>/` holding `junit.xml` (every run's expectations) and
 //! `index.html` (the table, linking each run's page).
+//!
+//! A suite can be split across CI runners ([`partition`]: a deterministic share of the
+//! scenario files) and joined again ([`collect`]: every `report.json` under the shards'
+//! directories → the same table, `junit.xml` and `index.html` as one whole run).
 
 use super::chart::esc;
 use super::{junit, render_wrapped, Report};
@@ -105,11 +109,84 @@ pub fn write(dir: &Path, reports: &[Report]) -> std::io::Result<SuiteFiles> {
     let all: Vec<&Report> = reports.iter().collect();
     let xml = junit::xml("aftershock suite", &all).map_err(std::io::Error::other)?;
     std::fs::write(&files.junit, xml)?;
-    std::fs::write(&files.index, index(reports))?;
+    std::fs::write(&files.index, index(dir, reports))?;
     Ok(files)
 }
 
-fn index(reports: &[Report]) -> String {
+/// Share `k` of `n` (1-based) of the scenario files: sorted by name, every `n`-th from the
+/// `k`-th. Every file is in exactly one share, and the same files always give the same shares.
+pub fn partition(files: &[PathBuf], k: usize, n: usize) -> Vec<PathBuf> {
+    let mut sorted = files.to_vec();
+    sorted.sort();
+    sorted
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| n > 0 && i % n + 1 == k)
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// Every run's `report.json` under `dirs` (searched recursively, e.g. the artifacts of each
+/// shard), read back, each once (by run id), in scenario order.
+pub fn collect(dirs: &[PathBuf]) -> std::io::Result<Vec<Report>> {
+    let mut found = vec![];
+    for dir in dirs {
+        if !dir.is_dir() {
+            return Err(std::io::Error::other(format!(
+                "{} is not a directory of reports",
+                dir.display()
+            )));
+        }
+        report_files(dir, &mut found)?;
+    }
+    let mut reports = vec![];
+    for path in found {
+        let report = Report::read(&path)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        if !reports.iter().any(|r: &Report| r.run_id == report.run_id) {
+            reports.push(report);
+        }
+    }
+    reports.sort_by(|a, b| (&a.scenario, a.started_at).cmp(&(&b.scenario, b.started_at)));
+    Ok(reports)
+}
+
+fn report_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            report_files(&path, found)?;
+        } else if path.file_name().is_some_and(|n| n == "report.json") {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The link from the suite's directory to a run's page, relative (so copying the output root,
+/// or the shards and the merged suite together, keeps the links working).
+fn link(suite_dir: &Path, r: &Report) -> String {
+    let page = r.dir().join("report.html");
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let (from, to) = (absolute(suite_dir), absolute(&page));
+    let common = from
+        .components()
+        .zip(to.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let ups = from.components().count() - common;
+    let mut rel = PathBuf::new();
+    for _ in 0..ups {
+        rel.push("..");
+    }
+    rel.extend(to.components().skip(common));
+    rel.display().to_string()
+}
+
+fn index(suite_dir: &Path, reports: &[Report]) -> String {
     let mut out = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>aftershock suite</title>\
 <style>body{font-family:sans-serif;margin:24px}table{border-collapse:collapse}\
@@ -128,10 +205,10 @@ td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;font-size:13px;te
             let _ = write!(out, "<td>{}</td>", esc(cell));
         }
         let v = &cells[5];
-        // Relative, so the links survive copying target/aftershock/ (e.g. as a CI artifact).
         let _ = writeln!(
             out,
-            "<td class=\"{v}\">{v}</td><td><a href=\"../{id}/report.html\">{id}</a></td></tr>",
+            "<td class=\"{v}\">{v}</td><td><a href=\"{href}\">{id}</a></td></tr>",
+            href = esc(&link(suite_dir, r)),
             id = esc(&r.run_id)
         );
     }

@@ -213,15 +213,38 @@ fn reports_round_trip_through_json() {
 
 #[test]
 fn suite_files_hold_every_run() {
-    let dir = std::env::temp_dir().join(format!("aftershock-suite-test-{}", std::process::id()));
-    let mut second = demo::report();
+    let root = std::env::temp_dir().join(format!("aftershock-suite-test-{}", std::process::id()));
+    let dir = root.join("suite-1");
+    let mut second = demo::report().in_dir(root.join("demo-2"));
     second.run_id = "demo-2".into();
-    let files = suite::write(&dir, &[demo::report(), second]).unwrap();
+    let first = demo::report().in_dir(root.join("demo"));
+    let files = suite::write(&dir, &[first, second]).unwrap();
     let xml = std::fs::read_to_string(&files.junit).unwrap();
     let parsed = quick_junit::Report::deserialize_from_str(&xml).unwrap();
     assert_eq!(parsed.test_suites.len(), 2);
     assert_eq!(parsed.failures, 2);
     let index = std::fs::read_to_string(&files.index).unwrap();
     assert!(index.contains(r#"href="../demo-2/report.html""#), "{index}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn every_scenario_file_is_in_exactly_one_share() {
+    let files: Vec<std::path::PathBuf> = (0..11)
+        .map(|i| format!("scenarios/s{:02}.toml", (i * 7) % 11).into())
+        .collect();
+    for n in 1..=5 {
+        let mut seen: Vec<std::path::PathBuf> = (1..=n)
+            .flat_map(|k| suite::partition(&files, k, n))
+            .collect();
+        seen.sort();
+        let mut all = files.clone();
+        all.sort();
+        assert_eq!(seen, all, "shares of {n} must cover every file once");
+    }
+    assert_eq!(
+        suite::partition(&files, 2, 3),
+        suite::partition(&files.iter().rev().cloned().collect::<Vec<_>>(), 2, 3),
+        "the order of the listing does not change a share"
+    );
 }

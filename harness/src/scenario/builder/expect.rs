@@ -106,6 +106,63 @@ impl Expect {
         Self::new(K::FaultVerified, None, Some(fault))
     }
 
+    /// The fault's target was started again within `budget` of dying.
+    pub fn restarted_within(fault: &FaultRef, budget: Duration) -> Self {
+        Self::new(K::RestartedWithin, None, Some(fault)).budget(budget)
+    }
+
+    /// The leak ended in an OOM kill of the process `victim` within `budget`.
+    pub fn oom_kill_within(fault: &FaultRef, budget: Duration, victim: &str) -> Self {
+        let mut e = Self::new(K::OomKillWithin, None, Some(fault)).budget(budget);
+        e.file.victim = Some(victim.into());
+        e
+    }
+
+    /// While the fault's target was down, the load probe's p99 rose to `ratio` × baseline.
+    pub fn latency_rises(probe: &ProbeRef, fault: &FaultRef, ratio: f64) -> Self {
+        let mut e = Self::new(K::LatencyRises, Some(probe), Some(fault));
+        e.file.ratio = Some(ratio);
+        e
+    }
+
+    /// From the fault on, the load probe's p99 stayed within `ratio` × baseline.
+    pub fn latency_stays_within(probe: &ProbeRef, fault: &FaultRef, ratio: f64) -> Self {
+        let mut e = Self::new(K::LatencyStaysWithin, Some(probe), Some(fault));
+        e.file.ratio = Some(ratio);
+        e
+    }
+
+    /// No request of the load probe failed.
+    pub fn no_errors(probe: &ProbeRef) -> Self {
+        Self::new(K::NoErrors, Some(probe), None)
+    }
+
+    /// The probe's last samples all fail with a detail containing `matching`.
+    pub fn ends_failing(probe: &ProbeRef, matching: &str) -> Self {
+        let mut e = Self::new(K::EndsFailing, Some(probe), None);
+        e.file.matching = Some(matching.into());
+        e
+    }
+
+    /// Every measurement `<fault>/<prefix>…` is at most `budget`.
+    pub fn measured_within(fault: &FaultRef, prefix: &str, budget: Duration) -> Self {
+        let mut e = Self::new(K::MeasuredWithin, None, Some(fault)).budget(budget);
+        e.file.measurement = Some(prefix.into());
+        e
+    }
+
+    /// No container inside a machine died from the fault on (live-restore).
+    pub fn containers_survive(fault: &FaultRef) -> Self {
+        Self::new(K::ContainersSurvive, None, Some(fault))
+    }
+
+    /// After the fault, a machine unit reached a state containing `matching`.
+    pub fn unit_reaches(fault: &FaultRef, unit: &str, matching: &str) -> Self {
+        let mut e = Self::new(K::UnitReaches, None, Some(fault));
+        (e.file.unit, e.file.matching) = (Some(unit.into()), Some(matching.into()));
+        e
+    }
+
     /// A named measurement (`<fault>/<what>`) is at most `at_most` (in its own unit).
     pub fn measurement_at_most(name: &str, at_most: f64) -> Self {
         let mut e = Self::new(K::Measurement, None, None);

@@ -125,6 +125,13 @@ impl Fault {
         self
     }
 
+    /// A rolling restart's longest wait for one replica to rejoin, or a leak's for the OOM
+    /// kill (default 30 s).
+    pub fn rejoin_timeout(mut self, timeout: Duration) -> Self {
+        self.file.rejoin_timeout = timeout;
+        self
+    }
+
     /// How fast a leak allocates, MiB per second (default 32).
     pub fn leak_rate(mut self, mib_per_s: u32) -> Self {
         self.file.leak_mib_per_s = Some(mib_per_s);

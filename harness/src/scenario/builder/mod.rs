@@ -153,6 +153,12 @@ impl Experiment {
         self
     }
 
+    /// The postmortem this replays (a file stem in `postmortems/`).
+    pub fn incident(mut self, incident: &str) -> Self {
+        self.file.incident = Some(incident.into());
+        self
+    }
+
     /// What this experiment shows, in the report's words.
     pub fn summary(mut self, summary: &str) -> Self {
         self.file.summary = summary.into();

@@ -51,6 +51,14 @@ impl Probe {
         Self::new(name, K::ZookeeperWrite, target)
     }
 
+    /// One record per sample appended to our datastore (padded to `record_bytes`); reads back
+    /// what survived, in which order.
+    pub fn datastore_append(name: &str, target: &ServiceRef, record_bytes: Option<usize>) -> Self {
+        let mut p = Self::new(name, K::DatastoreAppend, target);
+        p.file.record_bytes = record_bytes;
+        p
+    }
+
     /// One row per sample into PostgreSQL; reads back which acknowledged rows exist.
     pub fn postgres_insert(name: &str, target: &ServiceRef) -> Self {
         Self::new(name, K::PostgresInsert, target)
