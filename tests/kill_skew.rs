@@ -23,9 +23,17 @@ async fn two_of_three_nodes_die_within_a_millisecond() {
     let mut x = Experiment::new("kill-skew", Duration::from_secs(60));
     x.service(Service::preset("zk", Preset::Zookeeper).replicas(3));
     let scenario = x.plan().unwrap();
-    let cluster = Cluster::up(docker, &new_run_id(), &scenario, &images, Timeline::new())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let output = aftershock::output::default_root();
+    let cluster = Cluster::up(
+        &output,
+        docker,
+        &new_run_id(),
+        &scenario,
+        &images,
+        Timeline::new(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let service = scenario.services[0].clone();
     let all = service.replicas.clone();
     let mut skews = vec![];

@@ -55,21 +55,8 @@ pub struct Cluster {
 impl Cluster {
     /// Creates the network and every service in topology order, waiting for each to be ready.
     /// Whatever fails, what was created is removed when the returned error's guard drops.
-    /// Files (disks, lossyfs, the `docker save` cache) go under the default output root
-    /// ([`crate::output::default_root`]); [`Cluster::up_in`] takes one.
+    /// Files (disks, lossyfs, the `docker save` cache) go under the output root `output`.
     pub async fn up(
-        docker: engine::Docker,
-        run_id: &str,
-        plan: &Plan,
-        images: &ImageSet,
-        timeline: Timeline,
-    ) -> Result<Cluster> {
-        let output = crate::output::default_root();
-        Self::up_in(&output, docker, run_id, plan, images, timeline).await
-    }
-
-    /// [`Cluster::up`] with its files under the output root `output`.
-    pub async fn up_in(
         output: &Path,
         docker: engine::Docker,
         run_id: &str,

@@ -155,7 +155,7 @@ async fn execute(
             .collect();
         let _step = progress.spinner(format!("bringing up {}", names.join(", ")));
         Arc::new(
-            Cluster::up_in(
+            Cluster::up(
                 output,
                 docker,
                 run_id,

@@ -22,17 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The service images, by the name of their directory in `images/`.
-pub const SERVICE_IMAGES: &[&str] = &[
-    "zookeeper",
-    "consul",
-    "memcached",
-    "registry",
-    "postgres",
-    "toy-api",
-    "datastore",
-    "machine",
-    "machine-unit",
-];
+pub use crate::scenario::PROJECT_IMAGES as SERVICE_IMAGES;
 
 /// The tags of the built images a run asked for (and the base they are built on).
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@
 
 use super::{measure, Action, Cx};
 use crate::engine::Status;
+use crate::error::Result;
 use crate::services::generic::reach;
 use crate::timeline::{Event, EventKind, Metric, Nanos, Stage};
 use std::time::{Duration, Instant};
@@ -28,6 +29,21 @@ pub(super) fn applied(cx: &Cx<'_>, since: Nanos, how: &str) {
             detail: format!("{how}: {}", cx.targets.join(", ")),
         },
     });
+}
+
+/// Applies `act` to every target in turn and records `fault-applied` (`how`) from the moment
+/// the first began.
+pub(super) async fn on_each<'a, F, Fut>(cx: &'a Cx<'a>, how: &str, act: F) -> Result<()>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let since = crate::timeline::now();
+    for r in cx.targets {
+        act(r).await?;
+    }
+    applied(cx, since, how);
+    Ok(())
 }
 
 /// Verifies on every target that the fault took effect (or was healed) and records one
@@ -62,7 +78,7 @@ pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
 }
 
 /// Ok when the engine says the container runs (`want`) and is not paused.
-pub(super) fn running(status: &Status, want: bool) -> Result<String, String> {
+pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String, String> {
     let words = format!(
         "engine: running={} paused={}",
         status.running, status.paused

@@ -3,9 +3,8 @@
 //! name. Verified by the network list and a TCP handshake from the harness that gets no
 //! answer, then one that does (a refusal counts: it comes from the replica).
 
-use super::common::applied;
+use super::common::on_each;
 use super::{Action, Cx, Look, Stage, Step};
-use crate::timeline::now;
 use crate::services::generic::reach;
 use std::time::Duration;
 
@@ -17,14 +16,9 @@ pub(crate) struct Partition {
 
 impl Action for Partition {
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
-        Box::pin(async move {
-            let since = now();
-            for r in cx.targets {
-                cx.cluster.engine.disconnect(r).await?;
-            }
-            applied(cx, since, "disconnected from the run's network");
-            Ok(())
-        })
+        let engine = &cx.cluster.engine;
+        let how = "disconnected from the run's network";
+        Box::pin(on_each(cx, how, |r| engine.disconnect(r)))
     }
 
     fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {

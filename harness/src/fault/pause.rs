@@ -1,9 +1,8 @@
 //! Pause: the cgroup freezer (`docker pause`); heal: thaw. Verified by the engine (paused) and
 //! the kernel's freezer state (`FROZEN`, then thawed).
 
-use super::common::applied;
+use super::common::on_each;
 use super::{Action, Cx, Look, Stage, Step};
-use crate::timeline::now;
 use crate::engine::netns;
 
 /// Freezes the targets.
@@ -11,14 +10,8 @@ pub(crate) struct Pause;
 
 impl Action for Pause {
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
-        Box::pin(async move {
-            let since = now();
-            for r in cx.targets {
-                cx.cluster.engine.pause(r).await?;
-            }
-            applied(cx, since, "docker pause (cgroup freezer)");
-            Ok(())
-        })
+        let engine = &cx.cluster.engine;
+        Box::pin(on_each(cx, "docker pause (cgroup freezer)", |r| engine.pause(r)))
     }
 
     fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {

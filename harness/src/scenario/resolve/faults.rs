@@ -1,20 +1,16 @@
 //! Faults: the service they hit, a selection its replicas allow, and exactly what their kind
 //! needs (a disk for a power cut, a memory limit for a leak, machines for a daemon crash, …).
 
-use super::{at_name, at_ref, Invalid, Names};
+use super::{at_name, at_ref, Invalid};
 use crate::scenario::file::{self, FaultKind as K, Preset, Select};
-use crate::scenario::plan::{Fault, FaultId, FaultKind, Service, ServiceId, ServiceKind};
+use crate::scenario::plan::{Fault, FaultId, FaultKind, Service, ServiceKind};
 use std::time::Duration;
 
 /// The gap between machines' crashes when the scenario gives none.
 const DEFAULT_GAP: Duration = Duration::from_secs(5);
 
 pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Fault>, Invalid> {
-    let names = Names::new(
-        "service",
-        services.iter().map(|x| x.name.as_str()),
-        ServiceId,
-    );
+    let names = super::service_names(services);
     s.faults
         .iter()
         .enumerate()

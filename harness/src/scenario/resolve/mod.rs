@@ -8,7 +8,7 @@ mod probes;
 mod services;
 
 use super::file::{self, Ref};
-use super::plan::Plan;
+use super::plan::{Plan, Service, ServiceId};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
@@ -57,6 +57,15 @@ impl<Id: Copy> Names<Id> {
             )
         })
     }
+}
+
+/// The plan's services by name.
+pub(super) fn service_names(services: &[Service]) -> Names<ServiceId> {
+    Names::new(
+        "service",
+        services.iter().map(|x| x.name.as_str()),
+        ServiceId,
+    )
 }
 
 /// The one way from a scenario file's content to a plan.

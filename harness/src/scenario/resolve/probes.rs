@@ -1,18 +1,14 @@
 //! Probes: the service they observe, and exactly what their kind needs.
 
-use super::{at_name, at_ref, Invalid, Names};
+use super::{at_name, at_ref, Invalid};
 use crate::scenario::file::{self, Check, Preset, ProbeKind as K};
-use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service, ServiceId};
+use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service};
 
 /// The HTTP port of the toy API, the one an `http` probe may leave out.
 const TOY_API_PORT: u16 = 8080;
 
 pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Probe>, Invalid> {
-    let names = Names::new(
-        "service",
-        services.iter().map(|x| x.name.as_str()),
-        ServiceId,
-    );
+    let names = super::service_names(services);
     s.probes
         .iter()
         .enumerate()
