@@ -127,6 +127,22 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
     })
 }
 
+/// Removes a network; while the engine still lists endpoints of containers it is removing
+/// (seen after fifty at once), tries again for up to 5 s.
+async fn remove_network(docker: &Docker, id: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match docker.remove_network(id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("No such network") => return Ok(()),
+            Err(e) if e.to_string().contains("active endpoints") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(HarnessError::engine(format!("remove network {id}"))(e)),
+        }
+    }
+}
+
 /// Removes every container, network and volume whose `aftershock.run` label is `run` (or any
 /// value when `run` is None).
 pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Removed> {
@@ -143,10 +159,7 @@ pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Remov
         }
     }
     for id in &found.networks {
-        docker
-            .remove_network(id)
-            .await
-            .map_err(HarnessError::engine(format!("remove network {id}")))?;
+        remove_network(docker, id).await?;
     }
     for name in &found.volumes {
         docker
@@ -196,10 +209,18 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
     let owners = list_labelled(docker, None).await?.owners;
     let me = hostname();
     let mut total = Removed::default();
+    let mut first_error = None;
     for (run, (pid, host)) in owners {
         if host == me && !alive(&pid) {
             tracing::info!(run, "reaping the leftovers of a dead run");
-            let r = remove_run(docker, &run).await?;
+            // One dead run whose leftovers resist must not keep the others in place.
+            let r = match remove_run(docker, &run).await {
+                Ok(r) => r,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
             total.containers += r.containers;
             total.networks += r.networks;
             total.volumes += r.volumes;
@@ -212,7 +233,7 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
         tracing::info!(run, "reaping the disks of a dead run");
         total.disks += destroy_disks(&run, &run_dir);
     }
-    Ok(total)
+    first_error.map_or(Ok(total), Err)
 }
 
 /// Tears a run down when dropped, unless [`RunGuard::teardown`] already did. Drop runs the
