@@ -14,7 +14,7 @@ use crate::report::{Report, RunInfo};
 use crate::scenario::builder::Experiment;
 use crate::scenario::plan::{Image, Plan};
 use crate::timeline::{now, Timeline};
-use crate::{fault, output, probe};
+use crate::{fault, lock, output, probe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +30,14 @@ pub struct RunOptions {
     /// of `crate::output` (`$AFTERSHOCK_OUTPUT`, `$CARGO_TARGET_DIR/aftershock`,
     /// `$CARGO_MANIFEST_DIR/target/aftershock`, `./target/aftershock`).
     pub output_dir: Option<PathBuf>,
+    /// When another run holds the machine-wide run lock: refuse at once
+    /// ([`HarnessError::Busy`], naming it) instead of waiting for it.
+    pub no_wait: bool,
+    /// A binary that understands `watchdog --run <id> --parent <pid@start>` (the `aftershock`
+    /// CLI sets itself): started in its own session for the run, it removes everything of the
+    /// run within seconds if this process dies without tearing it down (`engine::watchdog`).
+    /// None: no watchdog; the next run's reaper (or `aftershock clean`) removes leftovers.
+    pub watchdog: Option<PathBuf>,
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
@@ -41,11 +49,13 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         &output::OutputEnv::from_process(),
     );
     preflight(&docker, scenario).await?;
+    let run_id = new_run_id();
     let _lock = {
         let _step = options
             .progress
             .spinner("waiting for the run lock (timed runs never overlap on one machine)");
-        exclusive().await?
+        let me = lock::Holder::me(&run_id, &scenario.name);
+        lock::take(&lock::path(), &me, !options.no_wait).await?
     };
     let reaped = cleanup::reap_dead_runs(&docker).await?;
     if !reaped.is_empty() {
@@ -58,7 +68,15 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         let needed = images::needed_for(scenario.project_images());
         images::ensure(&docker, &needed, &output).await?
     };
-    let run_id = new_run_id();
+    let _watchdog = match &options.watchdog {
+        Some(binary) => {
+            let log = output.join(&run_id).join("watchdog.log");
+            let w = engine::watchdog::Watchdog::spawn(binary, &run_id, &log)?;
+            tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
+            Some(w)
+        }
+        None => None,
+    };
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
         scenario = %scenario.name,
@@ -81,6 +99,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     )
     .await;
     let error = result.err().map(|e| e.to_string());
+    check::unplanned::mark_containers(&timeline);
     let outcomes = match &error {
         None => check::check_all(scenario, &timeline),
         Some(e) => unknown_all(scenario, &timeline, e),
@@ -121,7 +140,8 @@ async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
 /// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<images::FileLock> {
-    images::FileLock::acquire(images::lock_dir().join("run.lock")).await
+    let me = lock::Holder::me(&format!("test-{}", std::process::id()), "(a test holding the lock)");
+    lock::take(&lock::path(), &me, true).await
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {

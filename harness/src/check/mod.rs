@@ -2,11 +2,14 @@
 //!
 //! Every check gives a [`Verdict`] with three outcomes: `pass`, `fail` (the system behaved
 //! outside its budget) and `unknown` (the timeline cannot tell — missing samples, a fault that
-//! never ran, a harness error). `unknown` is never reported as the system's failure.
+//! never ran, a harness error, or an unplanned event — the engine restarting, a container
+//! killed from outside, the harness falling behind — overlapping the expectation's window, see
+//! [`unplanned`]). `unknown` is never reported as the system's failure.
 
 mod cache;
 #[cfg(test)]
 mod tests;
+pub mod unplanned;
 
 #[cfg(test)]
 use cache::baseline;
@@ -107,6 +110,10 @@ impl Check for Bound<'_> {
         let e = self.expectation;
         let (title, budget, (measured, measured_seconds, verdict)) = judge(&e.kind, self.probe, self.fault, t);
         let budget_seconds = e.kind.time_budget().map(|d| d.as_secs_f64());
+        let verdict = match unplanned::disturbed(t, unplanned::span(&e.kind, self.fault, t)) {
+            Some(reason) if !matches!(verdict, Verdict::Unknown { .. }) => Verdict::Unknown { reason },
+            _ => verdict,
+        };
         Outcome {
             title: e.title.clone().unwrap_or(title),
             kind: e.kind.file_kind(),

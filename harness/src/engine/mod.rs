@@ -16,6 +16,7 @@ pub mod netns;
 pub mod oom;
 pub mod signal;
 pub mod taskstats;
+pub mod watchdog;
 
 pub use error::EngineError;
 
