@@ -81,18 +81,31 @@ pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<FileLock> {
                 });
             }
             tracing::warn!(
-                holder = %who,
                 "waiting for {who} to finish: timed runs never overlap on one machine (lock {}). \
 Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead",
                 lock.display()
             );
-            FileLock::acquire(lock.to_path_buf()).await?
+            wait_for(lock).await?
         }
     };
+    let me = Holder {
+        since: now(),
+        ..me.clone()
+    };
     let file = holder_path(lock);
-    let text = serde_json::to_string(me).expect("a holder serialises");
+    let text = serde_json::to_string(&me).expect("a holder serialises");
     std::fs::write(&file, text).map_err(HarnessError::io(format!("write {}", file.display())))?;
     Ok(held)
+}
+
+/// Polls for the lock (no blocking thread: a Ctrl-C while waiting ends the process at once).
+async fn wait_for(lock: &Path) -> Result<FileLock> {
+    loop {
+        if let Some(held) = FileLock::try_acquire(lock.to_path_buf())? {
+            return Ok(held);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 #[cfg(test)]
@@ -105,7 +118,7 @@ mod tests {
         let lock = dir.join("run.lock");
         let first = Holder::me("run-1", "first-scenario");
         let held = take(&lock, &first, false).await.unwrap();
-        assert_eq!(holder(&lock), Some(first.clone()));
+        assert_eq!(holder(&lock).map(|h| h.run), Some("run-1".into()));
         let second = Holder::me("run-2", "second");
         let refused = take(&lock, &second, false).await.err().expect("busy");
         let text = refused.to_string();
