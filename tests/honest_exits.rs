@@ -278,3 +278,34 @@ async fn a_sigkilled_harness_leaves_nothing_of_a_lossy_power_cut_within_10_s() {
     println!("time to clean after SIGKILL, 5 runs: {times:.2?} s");
     assert!(times.iter().all(|t| *t < 10.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_starts() {
+    let plan = aftershock_tests::scenario("datastore-power-cut-remediated");
+    let mut host = aftershock::engine::host::Facts::probe(&plan).await;
+    host.fuse = false;
+    let options = aftershock::RunOptions {
+        host: Some(host),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let Err(refused) = aftershock::run(&plan, &options).await else {
+        panic!("a lossy scenario ran on a host without FUSE");
+    };
+    println!(
+        "refused in {:.2}s: {refused}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        matches!(&refused, aftershock::Error::Preflight { missing } if missing.len() == 1 && missing[0].starts_with("FUSE (/dev/fuse), for service `store`'s disk (lossy = true): ")),
+        "{refused}"
+    );
+    // Before the lock, the reaper, the images and the bring-up: nothing of this process runs.
+    let docker = engine::connect().await.unwrap();
+    let me = format!("{}@", std::process::id());
+    let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
+    assert!(
+        !owners.values().any(|(pid, _)| pid.starts_with(&me)),
+        "{owners:?}"
+    );
+}

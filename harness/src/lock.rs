@@ -70,10 +70,17 @@ pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<FileLock> {
     let held = match FileLock::try_acquire(lock.to_path_buf())? {
         Some(held) => held,
         None => {
-            let who = holder(lock).map_or_else(
-                || format!("another run (its holder file {} is missing)", holder_path(lock).display()),
-                |h| h.describe(now()),
-            );
+            let who = match holder(lock) {
+                Some(h) if Path::new(&format!("/proc/{}", h.pid)).exists() => h.describe(now()),
+                Some(h) => format!(
+                    "another run (not recorded; the last recorded holder, {}, has ended)",
+                    h.describe(now())
+                ),
+                None => format!(
+                    "another run (not recorded: {} is missing)",
+                    holder_path(lock).display()
+                ),
+            };
             if !wait {
                 return Err(HarnessError::Busy {
                     lock: lock.to_path_buf(),

@@ -38,6 +38,9 @@ pub struct RunOptions {
     /// run within seconds if this process dies without tearing it down (`engine::watchdog`).
     /// None: no watchdog; the next run's reaper (or `aftershock clean`) removes leftovers.
     pub watchdog: Option<PathBuf>,
+    /// The host's capabilities as the preflight should see them; None: probed on this host
+    /// (`engine::host::Facts::probe`). Tests fake a host without FUSE here.
+    pub host: Option<engine::host::Facts>,
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
@@ -48,7 +51,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         options.output_dir.as_deref(),
         &output::OutputEnv::from_process(),
     );
-    preflight(&docker, scenario).await?;
+    preflight(&docker, scenario, options.host.as_ref()).await?;
     let run_id = new_run_id();
     let _lock = {
         let _step = options
@@ -57,9 +60,14 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         let me = lock::Holder::me(&run_id, &scenario.name);
         lock::take(&lock::path(), &me, !options.no_wait).await?
     };
-    let reaped = cleanup::reap_dead_runs(&docker).await?;
-    if !reaped.is_empty() {
-        tracing::info!(?reaped, "removed what dead runs left behind: {reaped:?}");
+    // Another reaper (a dead run's watchdog, another run) may be removing the same leftovers:
+    // a failure here is theirs to finish, never this run's.
+    match cleanup::reap_dead_runs(&docker).await {
+        Ok(reaped) if !reaped.is_empty() => {
+            tracing::info!(?reaped, "removed what dead runs left behind: {reaped:?}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "reaping dead runs: {e} (another reaper may be at it)"),
     }
     let image_set = {
         let _step = options
@@ -68,15 +76,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         let needed = images::needed_for(scenario.project_images());
         images::ensure(&docker, &needed, &output).await?
     };
-    let _watchdog = match &options.watchdog {
-        Some(binary) => {
-            let log = output.join(&run_id).join("watchdog.log");
-            let w = engine::watchdog::Watchdog::spawn(binary, &run_id, &log)?;
-            tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
-            Some(w)
-        }
-        None => None,
-    };
+    let _watchdog = watchdog(options, &output, &run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
         scenario = %scenario.name,
@@ -121,8 +121,13 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 
 /// What the host must offer the scenario, checked before the run lock and before anything
 /// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
-/// images are built on the way), and the faults' needs (`fault::preflight`).
-async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
+/// images are built on the way), and what the faults and disks need of the host
+/// (`engine::host::missing`: everything missing in one refusal).
+async fn preflight(
+    docker: &engine::Docker,
+    scenario: &Plan,
+    host: Option<&engine::host::Facts>,
+) -> Result<()> {
     for service in &scenario.services {
         let Image::Local(image) = &service.image else {
             continue;
@@ -134,7 +139,31 @@ async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
             });
         }
     }
-    fault::preflight(scenario).await
+    let facts = match host {
+        Some(facts) => facts.clone(),
+        None => engine::host::Facts::probe(scenario).await,
+    };
+    let missing = engine::host::missing(scenario, &facts);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(HarnessError::Preflight { missing })
+    }
+}
+
+/// Starts the run's watchdog when the options name a binary for it (the CLI does).
+fn watchdog(
+    options: &RunOptions,
+    output: &Path,
+    run_id: &str,
+) -> Result<Option<engine::watchdog::Watchdog>> {
+    let Some(binary) = &options.watchdog else {
+        return Ok(None);
+    };
+    let log = output.join(run_id).join("watchdog.log");
+    let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log)?;
+    tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
+    Ok(Some(w))
 }
 
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and

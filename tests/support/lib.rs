@@ -141,7 +141,8 @@ pub fn start_cli_run(file: &Path) -> (Child, String) {
 }
 
 /// Starts the CLI with `args`; its stderr lines arrive on the returned receiver (and are
-/// echoed, `[child] …`). The iterator of [`Lines`] waits up to 10 minutes for each line.
+/// echoed, `[child] …`). The iterator of [`Lines`] waits up to 30 minutes for each line (a
+/// run may wait that long for the machine-wide run lock while other runs go first).
 pub fn start_cli(args: &[&std::ffi::OsStr]) -> (Child, Lines) {
     let mut child = Command::new(cli_binary())
         .args(args)
@@ -170,7 +171,7 @@ impl Lines {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
-        std::iter::from_fn(|| self.next_within(Duration::from_secs(600)))
+        std::iter::from_fn(|| self.next_within(Duration::from_secs(1800)))
     }
 }
 

@@ -378,6 +378,7 @@ async fn run_files(
         output_dir: Some(output_root()),
         no_wait,
         watchdog: std::env::current_exe().ok(),
+        host: None,
     };
     let mut runs = vec![];
     for s in &scenarios {

@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod disk;
 mod error;
 pub mod events;
+pub mod host;
 pub mod images;
 pub mod inner;
 pub mod lossy;
