@@ -41,7 +41,7 @@ macro_rules! internal {
 
 internal!(
     check, cluster, engine, error, fault, lock, odds, output, probe, progress, run, services,
-    timeline
+    timeline, units
 );
 
 pub mod report;

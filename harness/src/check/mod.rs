@@ -214,7 +214,12 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
             measured_within(t, fault, prefix, *budget),
         ),
         Expect::Measurement { name, at_least, at_most } => {
-            let bounds = [at_least.map(|v| format!("≥ {v}")), at_most.map(|v| format!("≤ {v}"))];
+            let unit = measured_unit(t, name);
+            let human = |v: f64| crate::units::human(v, &unit);
+            let bounds = [
+                at_least.map(|v| format!("≥ {}", human(v))),
+                at_most.map(|v| format!("≤ {}", human(v))),
+            ];
             (
                 format!("`{name}` within bounds"),
                 bounds.into_iter().flatten().collect::<Vec<_>>().join(" and "),
@@ -223,6 +228,15 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
         }
         _ => unreachable_kind(kind),
     }
+}
+
+/// The unit the timeline's last measurement `name` was taken in ("" when none was).
+fn measured_unit(t: &Timeline, name: &str) -> String {
+    let unit = t.events().into_iter().rev().find_map(|e| match e.kind {
+        EventKind::Measurement { name: n, unit, .. } if n == name => Some(unit),
+        _ => None,
+    });
+    unit.unwrap_or_default()
 }
 
 /// What the fault did to the system itself: machines' containers, units, verification.
@@ -673,10 +687,11 @@ fn measurement_bounds(
     let Some((value, unit)) = found else {
         return unknown(format!("nothing measured `{name}`"));
     };
-    let measured = format!("{value:.3} {unit}");
+    let measured = crate::units::human(value, &unit);
+    let bound = |b: f64| crate::units::human(b, &unit);
     let verdict = match (at_least, at_most) {
-        (Some(lo), _) if value < lo => fail(format!("{value:.3} {unit} is below {lo}")),
-        (_, Some(hi)) if value > hi => fail(format!("{value:.3} {unit} is above {hi}")),
+        (Some(lo), _) if value < lo => fail(format!("{measured} is below {}", bound(lo))),
+        (_, Some(hi)) if value > hi => fail(format!("{measured} is above {}", bound(hi))),
         _ => Verdict::Pass,
     };
     (measured, None, verdict)
