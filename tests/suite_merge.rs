@@ -43,7 +43,12 @@ fn summary(reports: &[Report]) -> Vec<(String, String, usize, usize, usize)> {
     reports
         .iter()
         .map(|r| {
-            let count = |label: &str| r.outcomes.iter().filter(|o| o.verdict.label() == label).count();
+            let count = |label: &str| {
+                r.outcomes
+                    .iter()
+                    .filter(|o| o.verdict.label() == label)
+                    .count()
+            };
             (
                 r.scenario.clone(),
                 r.verdict.label().to_string(),
@@ -99,7 +104,11 @@ fn the_cli_merges_shares_and_exits_by_their_verdicts() {
         .output()
         .expect("run the CLI");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "a failed run in the shares: exit 1\n{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed run in the shares: exit 1\n{stdout}"
+    );
     let passing = whole.iter().filter(|r| r.passed()).count();
     assert!(
         stdout.contains(&format!("{passing} of {} runs pass", whole.len())),

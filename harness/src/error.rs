@@ -37,6 +37,15 @@ pub enum HarnessError {
     #[error("fault `{fault}`: {message}")]
     Fault { fault: String, message: String },
 
+    #[error("this host lacks what the scenario needs (nothing was started):\n{}", missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
+    Preflight { missing: Vec<String> },
+
+    #[error("the machine is busy: {holder} holds the run lock {} (timed runs never overlap); without --no-wait this run would wait for it", lock.display())]
+    Busy {
+        lock: std::path::PathBuf,
+        holder: String,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -14,7 +14,7 @@ use crate::report::{Report, RunInfo};
 use crate::scenario::builder::Experiment;
 use crate::scenario::plan::{Image, Plan};
 use crate::timeline::{now, Timeline};
-use crate::{fault, output, probe};
+use crate::{fault, lock, output, probe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +30,17 @@ pub struct RunOptions {
     /// of `crate::output` (`$AFTERSHOCK_OUTPUT`, `$CARGO_TARGET_DIR/aftershock`,
     /// `$CARGO_MANIFEST_DIR/target/aftershock`, `./target/aftershock`).
     pub output_dir: Option<PathBuf>,
+    /// When another run holds the machine-wide run lock: refuse at once
+    /// ([`HarnessError::Busy`], naming it) instead of waiting for it.
+    pub no_wait: bool,
+    /// A binary that understands `watchdog --run <id> --parent <pid@start>` (the `aftershock`
+    /// CLI sets itself): started in its own session for the run, it removes everything of the
+    /// run within seconds if this process dies without tearing it down (`engine::watchdog`).
+    /// None: no watchdog; the next run's reaper (or `aftershock clean`) removes leftovers.
+    pub watchdog: Option<PathBuf>,
+    /// The host's capabilities as the preflight should see them; None: probed on this host
+    /// (`engine::host::Facts::probe`). Tests fake a host without FUSE here.
+    pub host: Option<engine::host::Facts>,
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
@@ -40,12 +51,14 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         options.output_dir.as_deref(),
         &output::OutputEnv::from_process(),
     );
-    preflight(&docker, scenario).await?;
+    preflight(&docker, scenario, options.host.as_ref()).await?;
+    let run_id = new_run_id();
     let _lock = {
         let _step = options
             .progress
             .spinner("waiting for the run lock (timed runs never overlap on one machine)");
-        exclusive().await?
+        let me = lock::Holder::me(&run_id, &scenario.name);
+        lock::take(&lock::path(), &me, !options.no_wait).await?
     };
     // What dead runs left is theirs, not this run's problem: a failure to remove it (say, a
     // network whose containers the engine is still removing) is reported, never fatal.
@@ -65,7 +78,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         let needed = images::needed_for(scenario.project_images());
         images::ensure(&docker, &needed, &output).await?
     };
-    let run_id = new_run_id();
+    let _watchdog = watchdog(options, &output, &run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
         scenario = %scenario.name,
@@ -88,6 +101,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     )
     .await;
     let error = result.err().map(|e| e.to_string());
+    check::unplanned::mark_containers(&timeline);
     let outcomes = match &error {
         None => check::check_all(scenario, &timeline),
         Some(e) => unknown_all(scenario, &timeline, e),
@@ -109,8 +123,13 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 
 /// What the host must offer the scenario, checked before the run lock and before anything
 /// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
-/// images are built on the way), and the faults' needs (`fault::preflight`).
-async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
+/// images are built on the way), and what the faults and disks need of the host
+/// (`engine::host::missing`: everything missing in one refusal).
+async fn preflight(
+    docker: &engine::Docker,
+    scenario: &Plan,
+    host: Option<&engine::host::Facts>,
+) -> Result<()> {
     for service in &scenario.services {
         let Image::Local(image) = &service.image else {
             continue;
@@ -122,13 +141,38 @@ async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
             });
         }
     }
-    fault::preflight(scenario).await
+    let facts = match host {
+        Some(facts) => facts.clone(),
+        None => engine::host::Facts::probe(scenario).await,
+    };
+    let missing = engine::host::missing(scenario, &facts);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(HarnessError::Preflight { missing })
+    }
+}
+
+/// Starts the run's watchdog when the options name a binary for it (the CLI does).
+fn watchdog(
+    options: &RunOptions,
+    output: &Path,
+    run_id: &str,
+) -> Result<Option<engine::watchdog::Watchdog>> {
+    let Some(binary) = &options.watchdog else {
+        return Ok(None);
+    };
+    let log = output.join(run_id).join("watchdog.log");
+    let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log)?;
+    tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
+    Ok(Some(w))
 }
 
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
 /// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<images::FileLock> {
-    images::FileLock::acquire(images::lock_dir().join("run.lock")).await
+    let me = lock::Holder::me(&format!("test-{}", std::process::id()), "(a test holding the lock)");
+    lock::take(&lock::path(), &me, true).await
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {

@@ -41,6 +41,10 @@ enum Command {
         /// Print machine-readable JSON on stdout instead of tables.
         #[arg(long)]
         json: bool,
+        /// When another run holds the machine-wide run lock, exit 2 at once (naming it)
+        /// instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Run every scenario in a directory (default: scenarios/) and print the suite table.
     Suite {
@@ -55,6 +59,10 @@ enum Command {
         /// Print machine-readable JSON on stdout instead of tables.
         #[arg(long)]
         json: bool,
+        /// When another run holds the machine-wide run lock, exit 2 at once (naming it)
+        /// instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Write report.html and junit.xml again from report.json files (or a demo report); with
     /// more than one, print the suite table of them.
@@ -99,6 +107,29 @@ enum Command {
     Clean,
     /// Check scenario files without running them.
     Validate { files: Vec<PathBuf> },
+    /// (Started by a run, in its own session.) Waits for the harness process `parent`
+    /// (`pid@start time`) to die, then removes everything of run `run`.
+    #[command(hide = true)]
+    Watchdog {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        parent: String,
+    },
+}
+
+/// The exit codes (README, "Exit codes").
+pub mod exit {
+    /// Every expectation passed.
+    pub const PASSED: u8 = 0;
+    /// An expectation failed or is unknown (the report says which and why).
+    pub const NOT_PASSED: u8 = 1;
+    /// The command could not do its work: a bad scenario file, no engine, an image that could
+    /// not be built, the host lacks what the faults need, the run lock is taken and
+    /// `--no-wait` was given.
+    pub const ERROR: u8 = 2;
+    /// Interrupted (Ctrl-C, SIGINT), after the run was torn down: 128 + SIGINT, as shells do.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Subcommand)]
@@ -126,21 +157,25 @@ pub fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = runtime.block_on(async {
         tokio::select! {
-            r = command(cli.command) => r,
+            r = command(cli.command) => r.map(|passed| if passed { exit::PASSED } else { exit::NOT_PASSED }),
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("aftershock: interrupted; tearing the run down");
-                Ok(false)
+                Ok(exit::INTERRUPTED)
             }
         }
     });
     // Dropping the runtime drops the cancelled run: its guard removes what it created.
     drop(runtime);
     match result {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
+        Ok(code) => {
+            if code == exit::INTERRUPTED {
+                eprintln!("aftershock: interrupted; torn down (exit {code})");
+            }
+            std::process::ExitCode::from(code)
+        }
         Err(e) => {
             eprintln!("aftershock: error: {e:#}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -151,11 +186,16 @@ async fn command(command: Command) -> Result<bool> {
         Command::Images {
             action: ImagesAction::Build,
         } => build_images().await,
-        Command::Run { files, seed, json } => {
+        Command::Run {
+            files,
+            seed,
+            json,
+            no_wait,
+        } => {
             if files.is_empty() {
                 bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
             }
-            let runs = run_files(&files, seed, json).await?;
+            let runs = run_files(&files, seed, json, no_wait).await?;
             if json {
                 print_json(&json!({ "passed": passed(&runs), "runs": runs_json(&runs) }))?;
             }
@@ -166,7 +206,8 @@ async fn command(command: Command) -> Result<bool> {
             seed,
             partition,
             json,
-        } => run_suite(&dir, seed, partition, json).await,
+            no_wait,
+        } => run_suite(&dir, seed, partition, json, no_wait).await,
         Command::Report {
             files,
             merge: true,
@@ -208,6 +249,14 @@ async fn command(command: Command) -> Result<bool> {
             );
             Ok(true)
         }
+        Command::Watchdog { run, parent } => {
+            let removed = engine::watchdog::watch(&run, &parent).await?;
+            eprintln!(
+                "watchdog: run {run} removed: {} containers, {} networks, {} volumes, {} disks",
+                removed.containers, removed.networks, removed.volumes, removed.disks
+            );
+            Ok(true)
+        }
         Command::Validate { files } => {
             for f in &files {
                 scenario::load(f)?;
@@ -237,6 +286,7 @@ async fn run_suite(
     seed: Option<u64>,
     partition: Option<(usize, usize)>,
     json: bool,
+    no_wait: bool,
 ) -> Result<bool> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("read the scenario directory {}", dir.display()))?
@@ -254,7 +304,7 @@ async fn run_suite(
             return Ok(true);
         }
     }
-    let runs = run_files(&files, seed, json).await?;
+    let runs = run_files(&files, seed, json, no_wait).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
     let suite_dir = output_root().join(format!("suite-{}", crate::cluster::new_run_id()));
     let files = suite::write(&suite_dir, &reports)
@@ -373,6 +423,7 @@ async fn run_files(
     files: &[PathBuf],
     seed: Option<u64>,
     quiet: bool,
+    no_wait: bool,
 ) -> Result<Vec<(Report, Written)>> {
     // Validate everything first: a typo in the last file should not cost a run of the first.
     let scenarios = files
@@ -387,6 +438,9 @@ async fn run_files(
             Progress::stderr()
         },
         output_dir: Some(output_root()),
+        no_wait,
+        watchdog: std::env::current_exe().ok(),
+        host: None,
     };
     let mut runs = vec![];
     for s in &scenarios {

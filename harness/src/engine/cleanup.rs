@@ -39,13 +39,21 @@ pub fn process_identity(pid: u32) -> Option<String> {
     Some(format!("{pid}@{start}"))
 }
 
-/// Whether the process of an identity from [`process_identity`] still runs.
+/// Whether the process of an identity from [`process_identity`] still runs (a zombie, dead
+/// but not yet waited for by its parent, does not).
 pub(crate) fn alive(identity: &str) -> bool {
     let pid = identity
         .split('@')
         .next()
         .and_then(|p| p.parse::<u32>().ok());
-    pid.and_then(process_identity).as_deref() == Some(identity)
+    let Some(pid) = pid else {
+        return false;
+    };
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        let state = stat.rsplit_once(')').map(|(_, a)| a.trim_start().chars().next());
+        matches!(state, Some(Some('Z' | 'X')))
+    });
+    !zombie && process_identity(pid).as_deref() == Some(identity)
 }
 
 fn filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {

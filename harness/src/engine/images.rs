@@ -363,19 +363,25 @@ pub struct FileLock {
 }
 
 impl FileLock {
+    /// The lock at `path` if it is free now, `None` when someone holds it.
+    pub fn try_acquire(path: PathBuf) -> Result<Option<Self>> {
+        let file = open_lock(&path)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(FileLock { _file: file }));
+        }
+        let error = std::io::Error::last_os_error();
+        match error.kind() {
+            std::io::ErrorKind::WouldBlock => Ok(None),
+            _ => Err(HarnessError::io(format!("lock {}", path.display()))(error)),
+        }
+    }
+
     /// Blocks (in a blocking thread) until the lock at `path` is ours.
     pub async fn acquire(path: PathBuf) -> Result<Self> {
         tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(HarnessError::io(format!("create {}", dir.display())))?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(HarnessError::io(format!("open lock {}", path.display())))?;
+            let file = open_lock(&path)?;
             use std::os::fd::AsRawFd;
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
@@ -388,6 +394,19 @@ impl FileLock {
         .await
         .expect("lock thread panicked")
     }
+}
+
+/// Opens (creating it and its directory) a lock file.
+fn open_lock(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(HarnessError::io(format!("open lock {}", path.display())))
 }
 
 /// The tag of every image in `names` (content hashes of the image's directory, the base's tag

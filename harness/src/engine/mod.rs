@@ -9,6 +9,7 @@ pub mod cleanup;
 pub mod disk;
 mod error;
 pub mod events;
+pub mod host;
 pub mod images;
 pub mod inner;
 pub mod lossy;
@@ -16,6 +17,7 @@ pub mod netns;
 pub mod oom;
 pub mod signal;
 pub mod taskstats;
+pub mod watchdog;
 
 pub use error::EngineError;
 

@@ -26,7 +26,7 @@ mod stop;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::plan::{Fault, FaultKind, Plan};
+use crate::scenario::plan::{Fault, FaultKind};
 use crate::timeline::{EventKind, Metric};
 use std::future::Future;
 use std::pin::Pin;
@@ -65,29 +65,6 @@ pub fn start_all(
             })
         })
         .collect()
-}
-
-/// What the host must offer for the scenario's faults, checked before anything starts: a
-/// `netem` delay needs the kernel's netem qdisc.
-pub async fn preflight(plan: &Plan) -> Result<()> {
-    let delayed = plan.faults.iter().find(|f| {
-        matches!(
-            f.kind,
-            FaultKind::Netem {
-                delay: Some(_),
-                ..
-            }
-        )
-    });
-    if let Some(f) = delayed {
-        if !crate::engine::netns::netem_available().await {
-            return Err(HarnessError::Fault {
-                fault: f.name.clone(),
-                message: "a `delay` needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this host's kernel lacks (`tc qdisc add … netem` says \"Specified qdisc kind is unknown\"); `loss_percent` works without it (iptables in the replica's namespace)".into(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The generator of the `index`-th fault of a run: every random choice of that fault (which

@@ -248,3 +248,31 @@ fn every_scenario_file_is_in_exactly_one_share() {
         "the order of the listing does not change a share"
     );
 }
+
+#[test]
+fn the_chart_draws_unplanned_events_as_bands_naming_them() {
+    let mut report = demo::report();
+    let origin = chart::origin(&report);
+    report.timeline.push(crate::timeline::Event {
+        at: origin + 14_200_000_000,
+        kind: EventKind::Unplanned {
+            cause: crate::timeline::Cause::Engine,
+            subject: "engine".into(),
+            lasted: 2_000_000_000,
+            detail: "the engine restarted (no answer for 2.0 s)".into(),
+        },
+    });
+    let c = ChartData::from_report(&report);
+    assert_eq!(c.unplanned.len(), 1);
+    let u = &c.unplanned[0];
+    assert!(
+        (u.from - 14.2).abs() < 1e-6 && (u.to - 16.2).abs() < 1e-6,
+        "{u:?}"
+    );
+    let svg = chart::render(&c);
+    assert!(
+        svg.contains(r#"class="unplanned" data-cause="engine""#),
+        "{svg}"
+    );
+    assert!(svg.contains("the engine restarted (no answer for 2.0 s) at +14.20s"));
+}
