@@ -84,7 +84,7 @@ fn the_merged_shares_equal_the_whole_suite() {
     // The merged index links each run's page where the shard keeps it.
     let index = std::fs::read_to_string(merged_files.index).unwrap();
     for r in &merged {
-        assert!(index.contains(&format!("../share-")), "{index}");
+        assert!(index.contains("../share-"), "{index}");
         assert!(index.contains(&r.run_id), "{index}");
     }
     std::fs::remove_dir_all(&tmp).unwrap();

@@ -232,13 +232,7 @@ async fn command(command: Command) -> Result<bool> {
                 interval_minutes: (interval.as_secs() / 60) as u32,
                 restart_seconds: restart.as_secs_f64(),
             };
-            if interval.as_secs() % 60 != 0 {
-                bail!(
-                    "the interval must be whole minutes (got {})",
-                    humantime::format_duration(interval)
-                );
-            }
-            print_odds(&fleet, days, seed, json)
+            odds_of(&fleet, interval, days, seed, json)
         }
         Command::Clean => {
             let docker = engine::connect().await?;
@@ -387,6 +381,23 @@ fn parse_partition(text: &str) -> std::result::Result<(usize, usize), String> {
         return Err(bad());
     }
     Ok((k, n))
+}
+
+/// `odds`: checks the interval is whole minutes, then [`print_odds`].
+fn odds_of(
+    fleet: &Fleet,
+    interval: Duration,
+    days: Option<u32>,
+    seed: u64,
+    json: bool,
+) -> Result<bool> {
+    if !interval.as_secs().is_multiple_of(60) {
+        bail!(
+            "the interval must be whole minutes (got {})",
+            humantime::format_duration(interval)
+        );
+    }
+    print_odds(fleet, days, seed, json)
 }
 
 /// `odds`: the closed form and the Monte Carlo for a fleet.
