@@ -319,7 +319,8 @@ impl Cluster {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let every = service.ready.as_ref().map(|r| r.interval);
+            tokio::time::sleep(every.unwrap_or(Duration::from_millis(100))).await;
         }
         Err(HarnessError::NotReady {
             service: service.name.clone(),

@@ -56,7 +56,9 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             .progress
             .spinner("images: checking, building what is missing (a first build takes minutes)");
         let needed = images::needed_for(scenario.project_images());
-        images::ensure(&docker, &needed, &output).await?
+        let mut set = images::ensure(&docker, &needed, &output).await?;
+        build_own(&docker, scenario, &mut set, &output).await?;
+        set
     };
     let run_id = new_run_id();
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
@@ -101,21 +103,50 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 }
 
 /// What the host must offer the scenario, checked before the run lock and before anything
-/// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
-/// images are built on the way), and the faults' needs (`fault::preflight`).
+/// starts: every image of the user's own (a `name:tag`) is in the local engine, pulled when a
+/// registry serves it (the project's images and `build:` images are built on the way), and the
+/// faults' needs (`fault::preflight`).
 async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
     for service in &scenario.services {
         let Image::Local(image) = &service.image else {
             continue;
         };
-        if !engine::has_image(docker, image).await? {
+        if engine::has_image(docker, image).await? {
+            continue;
+        }
+        tracing::info!(image, "{image} is not in the local engine: pulling it");
+        if let Err(pull) = engine::user_images::pull(docker, image).await {
             return Err(HarnessError::UnknownImage {
                 service: service.name.clone(),
                 image: image.to_string(),
+                pull,
             });
         }
     }
     fault::preflight(scenario).await
+}
+
+/// Builds the services' own images (`Image::Build`) and adds their tags to `set`.
+async fn build_own(
+    docker: &engine::Docker,
+    plan: &Plan,
+    set: &mut images::ImageSet,
+    output: &Path,
+) -> Result<()> {
+    for service in &plan.services {
+        if let Image::Build {
+            context,
+            dockerfile,
+            args,
+        } = &service.image
+        {
+            let tag =
+                engine::user_images::build(docker, &service.name, context, dockerfile, args, output)
+                    .await?;
+            set.services.insert(crate::services::built(service), tag);
+        }
+    }
+    Ok(())
 }
 
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and

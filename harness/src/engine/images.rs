@@ -107,7 +107,7 @@ fn hash_dir(hasher: &mut Sha256, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn short(hasher: Sha256) -> String {
+pub(crate) fn short(hasher: Sha256) -> String {
     hasher
         .finalize()
         .iter()
@@ -256,7 +256,7 @@ fn normalise(path: &Path) -> PathBuf {
 }
 
 /// Every file under `root/dir` (relative to `root`), skipping `target` and hidden directories.
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let full = root.join(dir);
     let entries =
         std::fs::read_dir(&full).map_err(HarnessError::io(format!("read {}", full.display())))?;
@@ -277,7 +277,7 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn hash_file(hasher: &mut Sha256, root: &Path, relative: &Path) -> Result<()> {
+pub(crate) fn hash_file(hasher: &mut Sha256, root: &Path, relative: &Path) -> Result<()> {
     let path = root.join(relative);
     let bytes =
         std::fs::read(&path).map_err(HarnessError::io(format!("read {}", path.display())))?;
@@ -363,7 +363,7 @@ pub async fn host_binary(name: &str, output: &Path) -> Result<PathBuf> {
     Ok(built.into_iter().next().map(|(_, p)| p).unwrap_or_default())
 }
 
-async fn image_exists(docker: &Docker, tag: &str) -> bool {
+pub(crate) async fn image_exists(docker: &Docker, tag: &str) -> bool {
     docker.inspect_image(tag).await.is_ok()
 }
 
@@ -607,7 +607,7 @@ pub(crate) fn file_chunks(
 }
 
 /// The build context of a service image: its directory, plus `bin/<name>` for each binary.
-fn context_tar(dir: &Path, binaries: &[(String, PathBuf)]) -> Result<Vec<u8>> {
+pub(crate) fn context_tar(dir: &Path, binaries: &[(String, PathBuf)]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.sparse(false); // the classic builder rejects GNU sparse headers
     let err = |e| HarnessError::io(format!("pack the build context of {}", dir.display()))(e);
@@ -629,13 +629,24 @@ async fn build_service(
 ) -> Result<()> {
     let context = context_tar(dir, binaries)?;
     let args = HashMap::from([("BASE", base)]);
+    build_tar(docker, context, "Dockerfile", &args, tag).await
+}
+
+/// Builds a packed context with the classic builder (BuildKit needs the network) as `tag`.
+pub(crate) async fn build_tar(
+    docker: &Docker,
+    context: Vec<u8>,
+    dockerfile: &str,
+    args: &HashMap<&str, &str>,
+    tag: &str,
+) -> Result<()> {
     let labels = HashMap::from([("aftershock.image", "true")]);
     let options = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
+        .dockerfile(dockerfile)
         .t(tag)
         .rm(true)
         .forcerm(true)
-        .buildargs(&args)
+        .buildargs(args)
         .labels(&labels)
         .version(BuilderVersion::BuilderV1)
         .build();

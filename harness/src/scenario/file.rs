@@ -54,7 +54,11 @@ fn default_variant() -> String {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
-    #[serde(rename = "service")]
+    /// A Compose file (relative to the scenario file) whose services join the topology, before
+    /// the `[[topology.service]]` tables (see [`super::compose`]).
+    #[serde(default)]
+    pub compose: Option<Ref>,
+    #[serde(default, rename = "service")]
     pub services: Vec<Service>,
 }
 
@@ -117,6 +121,33 @@ pub struct Service {
     /// one replica each, acted on and observed but never created or removed by the run.
     #[serde(default)]
     pub attach: Vec<String>,
+    /// Build the image from a Dockerfile with the classic builder instead of naming one
+    /// (`build = { context = "app" }`, relative to the scenario file). `FROM
+    /// aftershock/base:latest` builds on the project's base image.
+    #[serde(default)]
+    pub build: Option<BuildSpec>,
+    /// What the engine does when a replica's main process exits: `no` (default), `always`,
+    /// `unless-stopped`, `on-failure` or `on-failure:N` (Compose's `restart:`).
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// More DNS names of every replica on the run's network (a Compose service's own name and
+    /// its network aliases).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// An image built from a directory with a Dockerfile (the classic builder, no BuildKit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// The build context: a directory, relative to the scenario (or Compose) file.
+    pub context: String,
+    /// The Dockerfile, relative to the context (default `Dockerfile`).
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    /// Build arguments (`ARG`s).
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
 }
 
 /// When a replica counts as ready: exactly one of `tcp`, `http` or `exec`, polled (every
@@ -142,6 +173,12 @@ pub struct ReadyCheck {
     /// The longest wait for the whole service.
     #[serde(default = "default_ready_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Time between two attempts (default 100 ms; a Compose health check's `interval`).
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Deadline of one attempt (default 1 s; a Compose health check's `timeout`).
+    #[serde(default, with = "humantime_serde")]
+    pub attempt_timeout: Option<Duration>,
 }
 
 fn default_ready_timeout() -> Duration {
@@ -201,6 +238,14 @@ impl Preset {
 }
 
 impl Service {
+    /// A service with only a name: every other field as a file that leaves it out.
+    pub fn named(name: &str) -> Self {
+        let mut s: Service =
+            toml::from_str("name = \"\"").expect("a service with only a name parses");
+        s.name = name.into();
+        s
+    }
+
     /// The image asked for: `image`, else the preset's.
     pub fn image_name(&self) -> Option<&str> {
         self.image.as_deref().or(self.preset.map(Preset::image))
