@@ -49,7 +49,7 @@ pub struct Cluster {
     /// The event recorders of the machines' inner engines.
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The output root (`crate::output`): the run's disks are in `<output>/<run id>/disks`.
-    output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 impl Cluster {

@@ -126,13 +126,21 @@ async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
     fault::preflight(scenario).await
 }
 
-/// Builds the services' own images (`Image::Build`) and adds their tags to `set`.
+/// Builds the services' own images (`Image::Build`) and adds their tags to `set`; builds the
+/// static leak agent when a leak targets a service whose image does not carry it.
 async fn build_own(
     docker: &engine::Docker,
     plan: &Plan,
     set: &mut images::ImageSet,
     output: &Path,
 ) -> Result<()> {
+    let leaks_elsewhere = plan.faults.iter().any(|f| {
+        matches!(f.kind, crate::scenario::plan::FaultKind::Leak { .. })
+            && !plan.service(f.target).is(crate::scenario::Preset::Memcached)
+    });
+    if leaks_elsewhere {
+        images::static_binary("leak-agent", output).await?;
+    }
     for service in &plan.services {
         if let Image::Build {
             context,

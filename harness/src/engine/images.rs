@@ -296,18 +296,34 @@ fn build_dir(output: &Path) -> PathBuf {
 /// target directory under the output root. Each binary carries a stamp of the source hash it
 /// was built from: when every binary's stamp matches its sources, cargo is not run at all.
 fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    build_binaries_as(names, output, false)
+}
+
+/// [`build_binaries`], or with `statically` linked (glibc's `crt-static`, in a target directory
+/// of their own): binaries that run in any container (`leak-agent` copied into any image).
+fn build_binaries_as(
+    names: &[String],
+    output: &Path,
+    statically: bool,
+) -> Result<BTreeMap<String, PathBuf>> {
     if names.is_empty() {
         return Ok(BTreeMap::new());
     }
     let root = project_root();
     let workspace = Workspace::read(&root)?;
-    let target = build_dir(output);
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let (target, release) = if statically {
+        let target = output.join("build-static");
+        (target.clone(), target.join(&triple).join("release"))
+    } else {
+        (build_dir(output), build_dir(output).join("release"))
+    };
     let stamps = target.join("aftershock-stamps");
     let mut wanted = BTreeMap::new();
     for n in names {
         wanted.insert(n.clone(), workspace.source_hash(n)?);
     }
-    let path = |n: &str| target.join("release").join(n);
+    let path = |n: &str| release.join(n);
     let fresh = |n: &str, hash: &str| {
         path(n).is_file() && std::fs::read_to_string(stamps.join(n)).is_ok_and(|s| s == hash)
     };
@@ -319,6 +335,10 @@ fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, Pa
             .args(["build", "--release", "--locked", "--quiet", "--workspace"])
             .arg("--target-dir")
             .arg(&target);
+        if statically {
+            cmd.args(["--target", &triple])
+                .env("RUSTFLAGS", "-C target-feature=+crt-static");
+        }
         for n in names {
             cmd.args(["--bin", n]);
         }
@@ -354,10 +374,19 @@ fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, Pa
 /// A workspace binary that runs on the host (lossyfs), built under the output root with the
 /// build lock held (no cargo at all when it is up to date); returns its path.
 pub async fn host_binary(name: &str, output: &Path) -> Result<PathBuf> {
+    binary(name, output, false).await
+}
+
+/// A workspace binary linked statically, to copy into containers of any image (`leak-agent`).
+pub async fn static_binary(name: &str, output: &Path) -> Result<PathBuf> {
+    binary(name, output, true).await
+}
+
+async fn binary(name: &str, output: &Path, statically: bool) -> Result<PathBuf> {
     let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
     let names = vec![name.to_string()];
     let output = output.to_path_buf();
-    let built = tokio::task::spawn_blocking(move || build_binaries(&names, &output))
+    let built = tokio::task::spawn_blocking(move || build_binaries_as(&names, &output, statically))
         .await
         .expect("build thread panicked")?;
     Ok(built.into_iter().next().map(|(_, p)| p).unwrap_or_default())

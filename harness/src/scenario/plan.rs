@@ -138,9 +138,11 @@ impl Restart {
             "on-failure" => Restart::OnFailure(None),
             other => match other.strip_prefix("on-failure:").map(str::parse) {
                 Some(Ok(n)) => Restart::OnFailure(Some(n)),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "restart `{other}` must be one of no, always, unless-stopped, on-failure[:N]"
-                )),
+                ))
+                }
             },
         })
     }
