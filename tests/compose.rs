@@ -81,3 +81,29 @@ async fn a_missing_image_no_registry_serves_is_refused_before_anything_starts() 
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_cut_on_a_compose_volume_loses_no_fsynced_write_of_the_generic_probe() {
+    aftershock::base_image(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = scenario_at("examples/compose/journal.toml");
+    assert!(plan.services[0].disk.is_some(), "the volume is a disk");
+    let started = Instant::now();
+    let report = run_scenario(&plan).await;
+    println!("run took {:.1}s", started.elapsed().as_secs_f64());
+    let (acknowledged, present) = report
+        .timeline
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::ReadBack {
+                acknowledged,
+                present,
+                ..
+            } => Some((acknowledged.len(), present.len())),
+            _ => None,
+        })
+        .expect("the journal was read back");
+    println!("{acknowledged} writes acknowledged, {present} present after the cut");
+    assert!(acknowledged > 10, "the probe wrote: {acknowledged}");
+}

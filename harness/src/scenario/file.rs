@@ -410,6 +410,12 @@ pub enum ProbeKind {
     /// A real `docker pull` (and with `push = true` first a `docker push`) of a tiny image
     /// through the registry, by the engine of machine `on`.
     RegistryPull,
+    /// A write probe for any service, from templates where `{n}` is the record's number: the
+    /// commands `write` and `read` exec'd in the replica, or an HTTP request (`method`, default
+    /// PUT, to `port` and `path`, with `body`) and a GET of `read_path`. Exit 0 or a 2xx is an
+    /// acknowledgement; the read-back's output lists the records present (every whole number in
+    /// it). Feeds the same ledger and `no-lost-writes` check as the other write probes.
+    Write,
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -456,6 +462,21 @@ pub struct Probe {
     /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
     #[serde(default)]
     pub push: bool,
+    /// For `write`: the command that writes record `{n}` inside the replica.
+    #[serde(default)]
+    pub write: Vec<String>,
+    /// For `write`: the command that prints the records present.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// For an HTTP `write` probe: the method of the write request (default PUT).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// For an HTTP `write` probe: the write request's body (`{n}` replaced).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// For an HTTP `write` probe: the path whose GET lists the records present.
+    #[serde(default)]
+    pub read_path: Option<String>,
     /// For `datastore-append`: pad each record's payload to this many bytes (`<n> xxx…`), so
     /// that a record spans several sectors and a power cut can tear it.
     #[serde(default)]

@@ -247,6 +247,26 @@ pub enum ProbeKind {
     Registry,
     /// A real `docker pull` (and push) through the registry by machine `on`.
     RegistryPull { on: String, push: bool },
+    /// Writes record `{n}` per sample through templates; reads back which survived.
+    Write { replica: String, via: WriteVia },
+}
+
+/// How a generic write probe writes and reads back (`{n}`: the record's number).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum WriteVia {
+    /// Commands exec'd in the replica: exit 0 acknowledges; `read` prints what is present.
+    Exec {
+        write: Vec<String>,
+        read: Vec<String>,
+    },
+    /// HTTP requests to the replica: a 2xx acknowledges; a GET of `read_path` lists what is present.
+    Http {
+        port: u16,
+        method: String,
+        path: String,
+        body: Option<String>,
+        read_path: String,
+    },
 }
 
 impl ProbeKind {
@@ -257,6 +277,7 @@ impl ProbeKind {
             ProbeKind::ZookeeperWrite
                 | ProbeKind::DatastoreAppend { .. }
                 | ProbeKind::PostgresInsert
+                | ProbeKind::Write { .. }
         )
     }
 }
