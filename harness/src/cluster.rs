@@ -49,7 +49,7 @@ pub struct Cluster {
     /// The event recorders of the machines' inner engines.
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The output root (`crate::output`): the run's disks are in `<output>/<run id>/disks`.
-    output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 impl Cluster {
@@ -306,7 +306,8 @@ impl Cluster {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let every = service.ready.as_ref().map(|r| r.interval);
+            tokio::time::sleep(every.unwrap_or(Duration::from_millis(100))).await;
         }
         Err(HarnessError::NotReady {
             service: service.name.clone(),

@@ -76,7 +76,9 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             .progress
             .spinner("images: checking, building what is missing (a first build takes minutes)");
         let needed = images::needed_for(scenario.project_images());
-        images::ensure(&docker, &needed, &output).await?
+        let mut set = images::ensure(&docker, &needed, &output).await?;
+        build_own(&docker, scenario, &mut set, &output).await?;
+        set
     };
     let _watchdog = watchdog(options, &output, &run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
@@ -122,9 +124,10 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 }
 
 /// What the host must offer the scenario, checked before the run lock and before anything
-/// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
-/// images are built on the way), and what the faults and disks need of the host
-/// (`engine::host::missing`: everything missing in one refusal).
+/// starts: every image of the user's own (a `name:tag`) is in the local engine, pulled when a
+/// registry serves it (the project's images and `build:` images are built on the way), and
+/// what the faults and disks need of the host (`engine::host::missing`: everything missing in
+/// one refusal).
 async fn preflight(
     docker: &engine::Docker,
     scenario: &Plan,
@@ -134,10 +137,15 @@ async fn preflight(
         let Image::Local(image) = &service.image else {
             continue;
         };
-        if !engine::has_image(docker, image).await? {
+        if engine::has_image(docker, image).await? {
+            continue;
+        }
+        tracing::info!(image, "{image} is not in the local engine: pulling it");
+        if let Err(pull) = engine::user_images::pull(docker, image).await {
             return Err(HarnessError::UnknownImage {
                 service: service.name.clone(),
                 image: image.to_string(),
+                pull,
             });
         }
     }
@@ -166,6 +174,37 @@ fn watchdog(
     let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log)?;
     tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
     Ok(Some(w))
+}
+
+/// Builds the services' own images (`Image::Build`) and adds their tags to `set`; builds the
+/// static leak agent when a leak targets a service whose image does not carry it.
+async fn build_own(
+    docker: &engine::Docker,
+    plan: &Plan,
+    set: &mut images::ImageSet,
+    output: &Path,
+) -> Result<()> {
+    let leaks_elsewhere = plan.faults.iter().any(|f| {
+        matches!(f.kind, crate::scenario::plan::FaultKind::Leak { .. })
+            && !plan.service(f.target).is(crate::scenario::Preset::Memcached)
+    });
+    if leaks_elsewhere {
+        images::static_binary("leak-agent", output).await?;
+    }
+    for service in &plan.services {
+        if let Image::Build {
+            context,
+            dockerfile,
+            args,
+        } = &service.image
+        {
+            let tag =
+                engine::user_images::build(docker, &service.name, context, dockerfile, args, output)
+                    .await?;
+            set.services.insert(crate::services::built(service), tag);
+        }
+    }
+    Ok(())
 }
 
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and

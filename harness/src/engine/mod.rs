@@ -18,6 +18,7 @@ pub mod oom;
 pub mod signal;
 pub mod taskstats;
 pub mod watchdog;
+pub mod user_images;
 
 pub use error::EngineError;
 
@@ -25,7 +26,8 @@ use crate::error::{HarnessError, Result};
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig,
     HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, NetworkingConfig, VolumeCreateRequest,
+    NetworkDisconnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
@@ -99,6 +101,10 @@ pub struct ContainerSpec {
     /// Named volumes `(suffix, mount point)`: created as `<container>-<suffix>` with the run's
     /// labels, so teardown removes them.
     pub volumes: Vec<(String, String)>,
+    /// The engine's restart policy: `always`, `unless-stopped`, `on-failure[:N]` (None: no).
+    pub restart: Option<String>,
+    /// More DNS names on the run's network, besides the replica's own.
+    pub aliases: Vec<String>,
 }
 
 /// What a container needs beyond the defaults to run an engine of its own.
@@ -269,7 +275,10 @@ impl RunEngine {
     pub async fn start_new(&self, spec: &ContainerSpec) -> Result<()> {
         let name = self.container_name(&spec.replica);
         let network = self.network_name();
-        let endpoint = endpoint(&spec.replica, &spec.ip);
+        let mut endpoint = endpoint(&spec.replica, &spec.ip);
+        if let Some(aliases) = &mut endpoint.aliases {
+            aliases.extend(spec.aliases.iter().cloned());
+        }
         let mut binds = spec.binds.clone();
         for (suffix, target) in &spec.volumes {
             let volume = format!("{name}-{suffix}");
@@ -298,6 +307,7 @@ impl RunEngine {
                 memory_swap: spec.memory,
                 nano_cpus: spec.nano_cpus,
                 oom_score_adj: spec.oom_score_adj,
+                restart_policy: spec.restart.as_deref().map(restart_policy),
                 binds: some(binds),
                 cap_add: some(p.cap_add),
                 cap_drop: some(p.cap_drop),
@@ -522,6 +532,21 @@ pub struct Status {
 }
 
 /// A replica's place on the run's network: its name as an alias, its fixed address.
+/// `always`, `unless-stopped`, `on-failure`, `on-failure:N` as the engine's policy.
+fn restart_policy(policy: &str) -> RestartPolicy {
+    let (name, count) = policy.split_once(':').unwrap_or((policy, ""));
+    let name = match name {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => RestartPolicyNameEnum::NO,
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: count.parse().ok(),
+    }
+}
+
 fn endpoint(replica: &str, ip: &str) -> EndpointSettings {
     EndpointSettings {
         aliases: Some(vec![replica.to_string()]),

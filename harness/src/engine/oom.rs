@@ -41,6 +41,26 @@ pub struct KernelKill {
 }
 
 impl RunEngine {
+    /// Copies the host file `from` into the replica's container as `dir/name` (mode 0755),
+    /// through the engine's archive upload: no tool in the image is needed.
+    pub async fn upload(&self, replica: &str, from: &std::path::Path, dir: &str, name: &str) -> Result<()> {
+        let container = self.container_name(replica);
+        let bytes = std::fs::read(from).map_err(HarnessError::io(format!("read {}", from.display())))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        let mut archive = tar::Builder::new(Vec::new());
+        let err = |e| HarnessError::io(format!("pack {name} for {container}"))(e);
+        archive.append_data(&mut header, name, bytes.as_slice()).map_err(err)?;
+        let tar = archive.into_inner().map_err(err)?;
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default().path(dir).build();
+        self.docker
+            .upload_to_container(&container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(HarnessError::engine(format!("copy {name} into {container}:{dir}")))
+    }
+
     /// Starts `cmd` in the replica's container, attached, and returns at once.
     pub async fn exec(&self, replica: &str, cmd: &[String]) -> Result<Exec> {
         let name = self.container_name(replica);

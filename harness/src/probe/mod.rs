@@ -10,6 +10,7 @@ mod ledger;
 pub mod load;
 pub mod postgres;
 pub mod registry;
+pub mod write;
 pub mod zookeeper;
 
 use crate::error::{HarnessError, Result};
@@ -259,6 +260,11 @@ impl Start<'_> {
             ProbeKind::Load(load) => {
                 let ip = target_ip(self.plan, &p, &a);
                 task(load::run(p, load, ip, self.seed, until, t))
+            }
+            ProbeKind::Write { replica, via } => {
+                let ip = &a[&replica];
+                let w = write::Writer::new(&p.name, self.engine, &replica, ip, via, p.timeout);
+                spawn(p, w, until, t)
             }
             ProbeKind::Check { replica, check } => {
                 let c = Checker::new(self.engine, check, &replica, &a[&replica], p.timeout);

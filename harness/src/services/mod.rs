@@ -16,7 +16,7 @@ pub mod zookeeper;
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
 use crate::error::Result;
-use crate::scenario::plan::{Image, Plan, Service, ServiceKind};
+use crate::scenario::plan::{Image, Plan, Restart, Service, ServiceKind};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,8 +41,25 @@ pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
     match &service.image {
         Image::Project(name) => images.tag(name).map(str::to_string),
         Image::Local(tag) => Ok(tag.clone()),
+        Image::Build { .. } => images.tag(&built(service)).map(str::to_string),
         Image::None => Ok(String::new()),
     }
+}
+
+/// The key of a service's built image in an [`ImageSet`] (`Image::Build`).
+pub fn built(service: &Service) -> String {
+    format!("build:{}", service.name)
+}
+
+/// The engine's restart policy of a service (None: the default, no restarts).
+fn restart(service: &Service) -> Option<String> {
+    Some(match service.restart {
+        Restart::No => return None,
+        Restart::Always => "always".into(),
+        Restart::UnlessStopped => "unless-stopped".into(),
+        Restart::OnFailure(None) => "on-failure".into(),
+        Restart::OnFailure(Some(n)) => format!("on-failure:{n}"),
+    })
 }
 
 /// The containers of one service.
@@ -87,6 +104,8 @@ pub fn containers(
                 nano_cpus: service.cpus.map(|c| (c * 1e9) as i64),
                 oom_score_adj: service.oom_score_adj,
                 volumes: service.volumes.clone(),
+                restart: restart(service),
+                aliases: service.aliases.clone(),
                 ..Default::default()
             }
         })
@@ -117,7 +136,7 @@ pub async fn readiness(
                 ready.check.clone(),
                 r,
                 &addresses[r],
-                Duration::from_secs(1),
+                ready.attempt_timeout,
             )
             .once()
             .await

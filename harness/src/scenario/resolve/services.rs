@@ -3,8 +3,9 @@
 
 use super::{at_name, Invalid, Names};
 use crate::scenario::file::{self, Check, Preset};
-use crate::scenario::plan::{Image, Ready, Service, ServiceId, ServiceKind};
+use crate::scenario::plan::{Image, Ready, Restart, Service, ServiceId, ServiceKind};
 use crate::scenario::PROJECT_IMAGES;
+use std::time::Duration;
 
 /// The most replicas one service may have.
 pub const MAX_REPLICAS: usize = 9;
@@ -79,6 +80,8 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         uses,
         disk: svc.disk.clone(),
         ready: ready(svc).map_err(bad)?,
+        restart: Restart::parse(svc.restart.as_deref().unwrap_or("no")).map_err(bad)?,
+        aliases: svc.aliases.clone(),
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
 }
@@ -93,6 +96,20 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
             return Err("an attached service (`attach`) takes no `preset`, `image` or `disk`: its containers exist already".into());
         }
         return Ok((ServiceKind::Attached(svc.attach.clone()), Image::None));
+    }
+    if let Some(build) = &svc.build {
+        if svc.preset.is_some() {
+            return Err("a preset brings its image: it takes no `build`".into());
+        }
+        let image = Image::Build {
+            context: build.context.clone().into(),
+            dockerfile: build
+                .dockerfile
+                .clone()
+                .unwrap_or_else(|| "Dockerfile".into()),
+            args: build.args.clone().into_iter().collect(),
+        };
+        return Ok((ServiceKind::Generic, image));
     }
     let image = match (svc.preset, svc.image.as_deref()) {
         (None, None) => {
@@ -151,9 +168,16 @@ fn ready(svc: &file::Service) -> Result<Option<Ready>, String> {
     if ready.timeout.is_zero() {
         return Err("`ready.timeout` must be above 0".into());
     }
+    let interval = ready.interval.unwrap_or(Duration::from_millis(100));
+    let attempt_timeout = ready.attempt_timeout.unwrap_or(Duration::from_secs(1));
+    if interval.is_zero() || attempt_timeout.is_zero() {
+        return Err("`ready.interval` and `ready.attempt_timeout` must be above 0".into());
+    }
     Ok(Some(Ready {
         check,
         timeout: ready.timeout,
+        interval,
+        attempt_timeout,
     }))
 }
 
