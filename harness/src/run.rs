@@ -41,12 +41,38 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         &output::OutputEnv::from_process(),
     );
     preflight(&docker, scenario).await?;
-    let _lock = {
+    let lock = {
         let _step = options
             .progress
             .spinner("waiting for the run lock (timed runs never overlap on one machine)");
         exclusive().await?
     };
+    run_locked(docker, &output, scenario, options, &lock).await
+}
+
+/// [`run`] for a caller that already holds the run lock (`aftershock bench`).
+pub(crate) async fn run_holding(
+    scenario: &Plan,
+    options: &RunOptions,
+    lock: &images::FileLock,
+) -> Result<Report> {
+    let docker = engine::connect().await?;
+    let output = output::resolve(
+        options.output_dir.as_deref(),
+        &output::OutputEnv::from_process(),
+    );
+    preflight(&docker, scenario).await?;
+    run_locked(docker, &output, scenario, options, lock).await
+}
+
+/// The run itself, under the run lock.
+async fn run_locked(
+    docker: engine::Docker,
+    output: &Path,
+    scenario: &Plan,
+    options: &RunOptions,
+    _lock: &images::FileLock,
+) -> Result<Report> {
     let reaped = cleanup::reap_dead_runs(&docker).await?;
     if !reaped.is_empty() {
         tracing::info!(?reaped, "removed what dead runs left behind: {reaped:?}");
@@ -56,7 +82,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             .progress
             .spinner("images: checking, building what is missing (a first build takes minutes)");
         let needed = images::needed_for(scenario.project_images());
-        images::ensure(&docker, &needed, &output).await?
+        images::ensure(&docker, &needed, output).await?
     };
     let run_id = new_run_id();
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
@@ -70,7 +96,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(
-        &output,
+        output,
         docker,
         &run_id,
         scenario,

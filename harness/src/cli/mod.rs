@@ -2,6 +2,8 @@
 //! reports, compute restart-collision odds, clean up. `--json` prints machine-readable output
 //! on stdout (and hides progress); otherwise tables for people.
 
+mod bench;
+
 use crate::engine::{self, cleanup, images};
 use crate::odds::{self, Fleet};
 use crate::output::OutputEnv;
@@ -86,6 +88,19 @@ enum Command {
         seed: u64,
         #[arg(long)]
         json: bool,
+    },
+    /// Measure the harness on this machine, side by side with raw docker: kill spreads by
+    /// method, bring-up and teardown, fault-apply latency, probe lag, per-run overhead.
+    Bench {
+        /// Print the measurements as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Repetitions of every figure (min / median / max over them).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Small and fast: N ≤ 10, 20 faults, 20 probes, a one-container run for the overhead.
+        #[arg(long)]
+        quick: bool,
     },
     /// Remove every container, network and volume any aftershock run left behind.
     Clean,
@@ -177,6 +192,9 @@ async fn command(command: Command) -> Result<bool> {
                 );
             }
             print_odds(&fleet, days, seed, json)
+        }
+        Command::Bench { json, reps, quick } => {
+            bench::command(json, reps, quick, &output_root()).await
         }
         Command::Clean => {
             let docker = engine::connect().await?;
