@@ -321,7 +321,7 @@ impl Cluster {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(HarnessError::NotReady {
             service: service.name.clone(),

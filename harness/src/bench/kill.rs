@@ -57,12 +57,12 @@ fn plan(n: usize, options: &Options) -> Result<Plan> {
             .ready(Check::Tcp(11211), Duration::from_secs(120)),
     );
     let spacing = timing::spacing(options);
-    for i in 0..options.faults() {
+    for i in 0..n {
         let at = timing::FIRST + spacing * i as u32;
         x.fault(
             Fault::restart(&format!("f{i}"), &mc, Duration::from_millis(200))
                 .at(at)
-                .select(Select::Named(vec![mc.replica(i % n).to_string()])),
+                .select(Select::Named(vec![mc.replica(i).to_string()])),
         );
     }
     for i in 0..options.probes().0 {
@@ -97,15 +97,25 @@ async fn measure(
     options: &Options,
 ) -> Result<(Vec<KillRow>, timing::Latency, timing::Latency)> {
     let sizes = options.kill_sizes();
+    let all = cluster.plan.services[0].replicas.clone();
     // By size, by method: one value per repetition.
     let mut seen: Vec<[Vec<One>; 3]> = sizes.iter().map(|_| Default::default()).collect();
     for _ in 0..options.reps {
-        for (s, &n) in sizes.iter().enumerate() {
-            let targets = cluster.plan.services[0].replicas[..n].to_vec();
-            for (h, how) in HOWS.iter().enumerate() {
+        for (h, how) in HOWS.iter().enumerate() {
+            // Groups side by side while they fit (one restart for them all), then from the start.
+            let mut down: Vec<String> = vec![];
+            for (s, &n) in sizes.iter().enumerate() {
+                if down.len() + n > all.len() {
+                    restart(cluster, &down).await?;
+                    down.clear();
+                }
+                let targets = all[down.len()..down.len() + n].to_vec();
+                let started = std::time::Instant::now();
                 seen[s][h].push(kill_once(cluster, &targets, *how).await?);
-                restart(cluster, &targets).await?;
+                tracing::info!("bench: kill of {n} by {how:?} measured in {:.1}s", started.elapsed().as_secs_f64());
+                down.extend(targets);
             }
+            restart(cluster, &down).await?;
         }
     }
     let rows = sizes.iter().zip(seen).map(|(&n, [p, a, c])| KillRow {

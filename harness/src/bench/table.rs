@@ -113,9 +113,10 @@ impl Bench {
                 l.values
             );
         }
-        let _ = writeln!(w, "\nPer-run overhead (s)            observation  wall                     overhead");
+        let _ = writeln!(w, "\nPer-run overhead (s)            observation  wall                     overhead                 of it: bring-up, after, rest");
         for o in &self.overhead {
-            let _ = writeln!(w, "{:<32}{:<13}{:<25}{}", o.scenario, num(o.observation_s), cell(o.wall_s), cell(o.overhead_s));
+            let medians = [o.bring_up_s, o.after_s, o.rest_s].map(|s| s.map_or("—".into(), |s| num(s.median)));
+            let _ = writeln!(w, "{:<32}{:<13}{:<25}{:<25}{}", o.scenario, num(o.observation_s), cell(o.wall_s), cell(o.overhead_s), medians.join(", "));
         }
         let _ = writeln!(w, "\nTargets");
         for t in self.targets() {

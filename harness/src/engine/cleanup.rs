@@ -134,6 +134,15 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
 /// Removes every container, network and volume whose `aftershock.run` label is `run` (or any
 /// value when `run` is None).
 pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Removed> {
+    remove_labelled_trying(docker, run, 4).await
+}
+
+/// [`remove_labelled`], trying a network's removal `attempts` times (200 ms apart).
+async fn remove_labelled_trying(
+    docker: &Docker,
+    run: Option<&str>,
+    attempts: usize,
+) -> Result<Removed> {
     let found = list_labelled(docker, run).await?;
     let force = RemoveContainerOptionsBuilder::default()
         .force(true)
@@ -157,7 +166,7 @@ pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Remov
     removed.into_iter().collect::<Result<Vec<()>>>()?;
     let mut removed = found.count();
     for id in &found.networks {
-        if !remove_network(docker, id).await? {
+        if !remove_network(docker, id, attempts).await? {
             removed.networks -= 1;
         }
     }
@@ -178,9 +187,9 @@ pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Remov
 /// many containers of one network exit, start or are removed at the same moment (moby#42119):
 /// the network then stays until the engine restarts. That is reported, not fatal — a run (or
 /// the reaper of dead runs) must not fail on what the engine cannot remove.
-async fn remove_network(docker: &Docker, id: &str) -> Result<bool> {
+async fn remove_network(docker: &Docker, id: &str, attempts: usize) -> Result<bool> {
     let mut last = None;
-    for _ in 0..4 {
+    for _ in 0..attempts.max(1) {
         match docker.remove_network(id).await {
             Ok(()) => return Ok(true),
             Err(e) if e.to_string().contains("No such network") => return Ok(true),
@@ -236,7 +245,9 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
     for (run, (pid, host)) in owners {
         if host == me && !alive(&pid) {
             tracing::info!(run, "reaping the leftovers of a dead run");
-            let r = remove_run(docker, &run).await?;
+            // Once: a network the engine keeps (see `remove_network`) must not slow every run.
+            let mut r = remove_labelled_trying(docker, Some(&run), 1).await?;
+            r.disks = remove_disks(&run);
             total.containers += r.containers;
             total.networks += r.networks;
             total.volumes += r.volumes;

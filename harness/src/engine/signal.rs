@@ -173,8 +173,9 @@ fn note_exits(
 }
 
 /// How long before the signal the targets are hurried (nice -20, a CPU each): close enough
-/// that the system under test does not run pinned for long, far enough for fifty processes.
-const HURRY_AHEAD: Duration = Duration::from_millis(3);
+/// that the system under test does not run pinned for long, far enough for fifty processes
+/// (moving a thread to another CPU waits for that CPU: on a busy 2-core machine a few ms).
+const HURRY_AHEAD: Duration = Duration::from_millis(25);
 
 /// The last stretch before a deadline is spun, not slept: a sleep wakes up to ~100 µs late.
 const SPIN: Duration = Duration::from_micros(150);
