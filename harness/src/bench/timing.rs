@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// When the first fault is scheduled, after the nemesis starts (more than its arming time).
-pub(super) const FIRST: Duration = Duration::from_millis(500);
+/// When the first fault is scheduled, after the nemesis starts (its arming time and a little).
+pub(super) const FIRST: Duration = Duration::from_millis(1100);
 
 /// Time between two faults' instants.
 pub(super) fn spacing(options: &Options) -> Duration {

@@ -95,8 +95,9 @@ enum Command {
         /// Print the measurements as JSON on stdout instead of the table.
         #[arg(long)]
         json: bool,
-        /// Repetitions of every figure (min / median / max over them).
-        #[arg(long, default_value_t = 3)]
+        /// Repetitions of every figure (min / median / max over them). Two keep the whole
+        /// bench within about 5 minutes on 2 cores; each more adds about 90 s.
+        #[arg(long, default_value_t = 2)]
         reps: usize,
         /// Small and fast: N ≤ 10, 20 faults, 20 probes, a one-container run for the overhead.
         #[arg(long)]

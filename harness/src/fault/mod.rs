@@ -42,7 +42,8 @@ pub use select::resolve;
 
 /// How long before its instant a fault is prepared: its targets selected and locked, and (for
 /// the kinds that arm, kills) their processes looked up, so applying is one step at the instant.
-pub const ARM_AHEAD: Duration = Duration::from_millis(300);
+/// A second: an engine busy starting fifty containers answers an inspect in hundreds of ms.
+pub const ARM_AHEAD: Duration = Duration::from_secs(1);
 
 /// Starts one task per fault; each sleeps until its time, applies and heals. `until` is the
 /// end of the observation (when faults without `down_for` are healed).
