@@ -53,13 +53,40 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     );
     preflight(&docker, scenario, options.host.as_ref()).await?;
     let run_id = new_run_id();
-    let _lock = {
+    let lock = {
         let _step = options
             .progress
             .spinner("waiting for the run lock (timed runs never overlap on one machine)");
         let me = lock::Holder::me(&run_id, &scenario.name);
         lock::take(&lock::path(), &me, !options.no_wait).await?
     };
+    run_locked(docker, &output, &run_id, scenario, options, &lock).await
+}
+
+/// [`run`] for a caller that already holds the run lock (`aftershock bench`).
+pub(crate) async fn run_holding(
+    scenario: &Plan,
+    options: &RunOptions,
+    lock: &images::FileLock,
+) -> Result<Report> {
+    let docker = engine::connect().await?;
+    let output = output::resolve(
+        options.output_dir.as_deref(),
+        &output::OutputEnv::from_process(),
+    );
+    preflight(&docker, scenario, options.host.as_ref()).await?;
+    run_locked(docker, &output, &new_run_id(), scenario, options, lock).await
+}
+
+/// The run itself, under the run lock.
+async fn run_locked(
+    docker: engine::Docker,
+    output: &Path,
+    run_id: &str,
+    scenario: &Plan,
+    options: &RunOptions,
+    _lock: &images::FileLock,
+) -> Result<Report> {
     // What dead runs left is theirs, not this run's problem: a failure to remove it (say, a
     // network whose containers the engine is still removing) is reported, never fatal.
     match cleanup::reap_dead_runs(&docker).await {
@@ -76,11 +103,11 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             .progress
             .spinner("images: checking, building what is missing (a first build takes minutes)");
         let needed = images::needed_for(scenario.project_images());
-        let mut set = images::ensure(&docker, &needed, &output).await?;
-        build_own(&docker, scenario, &mut set, &output).await?;
+        let mut set = images::ensure(&docker, &needed, output).await?;
+        build_own(&docker, scenario, &mut set, output).await?;
         set
     };
-    let _watchdog = watchdog(options, &output, &run_id)?;
+    let _watchdog = watchdog(options, output, run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
         scenario = %scenario.name,
@@ -92,9 +119,9 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(
-        &output,
+        output,
         docker,
-        &run_id,
+        run_id,
         scenario,
         &image_set,
         &timeline,
@@ -109,14 +136,14 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         Some(e) => unknown_all(scenario, &timeline, e),
     };
     let info = RunInfo {
-        run_id: run_id.clone(),
+        run_id: run_id.to_string(),
         seed,
         started_at,
         finished_at: now(),
         error,
     };
     let report =
-        Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(&run_id));
+        Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(run_id));
     report
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;

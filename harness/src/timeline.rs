@@ -115,6 +115,10 @@ pub enum EventKind {
         /// Error text or observed value.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         detail: Option<String>,
+        /// How late the sample started against the probe's schedule (ns): the sampling loop's
+        /// own lag (a timer, a busy runtime), not the system's.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        late: Option<Nanos>,
     },
     /// A fault took effect on its targets.
     FaultApplied {

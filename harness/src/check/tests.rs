@@ -36,6 +36,7 @@ fn timeline(end: f64, down: &[(f64, f64)], applied: Option<f64>, healed: Option<
                 ok,
                 latency: 1_000_000,
                 detail: (!ok).then(|| "timeout".into()),
+                late: None,
             },
         });
         i += 1;

@@ -15,6 +15,7 @@ pub mod inner;
 pub mod lossy;
 pub mod netns;
 pub mod oom;
+pub mod raw;
 pub mod signal;
 pub mod taskstats;
 pub mod watchdog;
@@ -66,6 +67,24 @@ pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
         }) => Ok(false),
         Err(e) => Err(HarnessError::engine(format!("inspect image {image}"))(e)),
     }
+}
+
+/// The engine's version (`20.10.24`).
+pub async fn version(docker: &Docker) -> Result<String> {
+    let v = docker
+        .version()
+        .await
+        .map_err(HarnessError::engine("read the engine's version"))?;
+    Ok(v.version.unwrap_or_default())
+}
+
+/// How many containers run on the engine now (any, not only a run's).
+pub async fn running_containers(docker: &Docker) -> Result<usize> {
+    let list = docker
+        .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+        .await
+        .map_err(HarnessError::engine("list containers"))?;
+    Ok(list.len())
 }
 
 /// This machine's host name (part of the labels: the reaper only judges runs of this host).

@@ -40,6 +40,11 @@ use tokio::task::JoinHandle;
 pub use crate::timeline::Stage;
 pub use select::resolve;
 
+/// How long before its instant a fault is prepared: its targets selected and locked, and (for
+/// the kinds that arm, kills) their processes looked up, so applying is one step at the instant.
+/// A second: an engine busy starting fifty containers answers an inspect in hundreds of ms.
+pub const ARM_AHEAD: Duration = Duration::from_secs(1);
+
 /// Starts one task per fault; each sleeps until its time, applies and heals. `until` is the
 /// end of the observation (when faults without `down_for` are healed).
 pub fn start_all(
@@ -60,8 +65,9 @@ pub fn start_all(
             let rng = generator(seed, i);
             let locks = locks.clone();
             tokio::spawn(async move {
-                tokio::time::sleep_until((start + fault.at).into()).await;
-                carry_out(&cluster, &fault, rng, until, &locks).await
+                let at = start + fault.at;
+                tokio::time::sleep_until(at.checked_sub(ARM_AHEAD).unwrap_or(at).into()).await;
+                carry_out(&cluster, &fault, rng, at, until, &locks).await
             })
         })
         .collect()
@@ -116,6 +122,8 @@ pub(crate) struct Cx<'a> {
     pub targets: &'a [String],
     /// From the fault's own generator (a torn write's prefix).
     pub seed: u64,
+    /// The fault's instant, for an action that [`Action::arms`] (the others are applied at it).
+    pub at: Option<Instant>,
 }
 
 impl Cx<'_> {
@@ -147,6 +155,12 @@ pub(crate) trait Action: Send + Sync {
     /// After the heal, timed from the start: what came back.
     fn inspect<'a>(&'a self, _cx: &'a Cx<'a>, _started: Instant) -> Step<'a> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Whether `apply` takes the fault's instant and prepares before it (`Cx::at`); the
+    /// nemesis otherwise waits for the instant and then applies.
+    fn arms(&self) -> bool {
+        false
     }
 
     /// Whether the targets stay down until the heal (false: the action heals as it goes).
@@ -204,6 +218,7 @@ pub async fn carry_out(
     cluster: &Cluster,
     fault: &Fault,
     mut rng: ChaCha8Rng,
+    at: Instant,
     until: Instant,
     locks: &ReplicaLocks,
 ) -> Result<()> {
@@ -226,11 +241,15 @@ pub async fn carry_out(
     }
     let action = action(&fault.kind);
     let seed = rand::Rng::gen(&mut rng);
+    if !action.arms() {
+        tokio::time::sleep_until(at.into()).await;
+    }
     let cx = Cx {
         cluster,
         fault,
         targets: &targets,
         seed,
+        at: action.arms().then_some(at),
     };
     let applied = action.apply(&cx).await;
     if action.heals_itself() {

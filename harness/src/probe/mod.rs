@@ -56,6 +56,7 @@ pub async fn sample_until<S: Sampler>(
     while Instant::now() < until {
         let at = now();
         let started = Instant::now();
+        let late = started.saturating_duration_since(next).as_nanos() as i64;
         let result = tokio::time::timeout(probe.timeout, sampler.sample(seq))
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {:?}", probe.timeout)));
@@ -71,6 +72,7 @@ pub async fn sample_until<S: Sampler>(
                 ok,
                 latency,
                 detail,
+                late: Some(late),
             },
         });
         seq += 1;

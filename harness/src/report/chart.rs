@@ -700,42 +700,33 @@ fn unplanned_bands(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bo
     }
 }
 
-/// Container events: a symbol per event in the strip above the panels, a faint line through
-/// the panels, and one label per cluster of same-action events close together.
+/// Up to this many events of one action close together are drawn one by one; more (fifty
+/// replicas killed at once) are one marker with a count, the names in its tooltip.
+const GROUP_ABOVE: usize = 4;
+
+/// Container events: a symbol per event (or per group of many same-action events at about
+/// the same instant) in the strip above the panels, a faint line through the panels, and one
+/// label per cluster of same-action events close together.
 fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f64) {
     let strip = TOP - 22.0;
     let mut label_until = f64::MIN;
-    for (i, m) in data.markers.iter().enumerate() {
+    let mut i = 0;
+    while i < data.markers.len() {
+        let m = &data.markers[i];
         let mx = x(m.at);
-        let (colour, shape) = match verb(&m.action) {
-            "die" | "kill" | "stop" => (
-                "#d62728",
-                format!("M{:.1},{:.1} l-5,-8 h10 z", mx, strip + 4.0),
-            ),
-            "oom" => (
-                "#6a3d9a",
-                format!("M{:.1},{:.1} l5,5 l-5,5 l-5,-5 z", mx, strip - 6.0),
-            ),
-            _ => (
-                "#2ca02c",
-                format!("M{:.1},{:.1} l-5,8 h10 z", mx, strip - 4.0),
-            ),
-        };
-        let _ = writeln!(
-            w,
-            r#"<g class="event-marker" data-action="{v}"><line x1="{mx:.1}" y1="{strip:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-opacity="0.35"/><path d="{shape}" fill="{colour}"/><title>{a} {c} at +{at:.3}s</title></g>"#,
-            a = esc(&m.action),
-            v = esc(verb(&m.action)),
-            c = esc(&m.container),
-            at = m.at,
-        );
+        let same: Vec<&Marker> = data.markers[i..]
+            .iter()
+            .take_while(|n| verb(&n.action) == verb(&m.action) && x(n.at) - mx < 40.0)
+            .collect();
+        let colour = marker(w, m, mx, strip, bottom, &same);
         if mx > label_until {
-            let same: Vec<&str> = data.markers[i..]
-                .iter()
-                .take_while(|n| verb(&n.action) == verb(&m.action) && x(n.at) - mx < 40.0)
-                .map(|n| n.container.as_str())
-                .collect();
-            let text = format!("{} {}", verb(&m.action), same.join(", "));
+            let names: Vec<&str> = same.iter().map(|n| n.container.as_str()).collect();
+            let text = match names.as_slice() {
+                [first, .., last] if names.len() > GROUP_ABOVE => {
+                    format!("{} ×{} ({first} … {last})", verb(&m.action), names.len())
+                }
+                _ => format!("{} {}", verb(&m.action), names.join(", ")),
+            };
             let _ = writeln!(
                 w,
                 r#"<text x="{:.1}" y="{:.1}" fill="{colour}" font-size="10">{}</text>"#,
@@ -745,7 +736,64 @@ fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f6
             );
             label_until = mx + 6.5 * text.chars().count() as f64;
         }
+        i += if same.len() > GROUP_ABOVE {
+            same.len()
+        } else {
+            1
+        };
     }
+}
+
+/// One marker: the event `m` alone, or (when `same` has more than [`GROUP_ABOVE`]) the whole
+/// group with its count. Returns its colour.
+fn marker(
+    w: &mut String,
+    m: &Marker,
+    mx: f64,
+    strip: f64,
+    bottom: f64,
+    same: &[&Marker],
+) -> &'static str {
+    let (colour, shape) = match verb(&m.action) {
+        "die" | "kill" | "stop" => (
+            "#d62728",
+            format!("M{:.1},{:.1} l-5,-8 h10 z", mx, strip + 4.0),
+        ),
+        "oom" => (
+            "#6a3d9a",
+            format!("M{:.1},{:.1} l5,5 l-5,5 l-5,-5 z", mx, strip - 6.0),
+        ),
+        _ => (
+            "#2ca02c",
+            format!("M{:.1},{:.1} l-5,8 h10 z", mx, strip - 4.0),
+        ),
+    };
+    let (count, title) = if same.len() > GROUP_ABOVE {
+        let last = same.last().map_or(m.at, |n| n.at);
+        let names: Vec<&str> = same.iter().map(|n| n.container.as_str()).collect();
+        (
+            format!(r#" data-count="{}""#, same.len()),
+            format!(
+                "{} ×{} from +{:.3}s to +{last:.3}s: {}",
+                verb(&m.action),
+                same.len(),
+                m.at,
+                names.join(", ")
+            ),
+        )
+    } else {
+        (
+            String::new(),
+            format!("{} {} at +{:.3}s", m.action, m.container, m.at),
+        )
+    };
+    let _ = writeln!(
+        w,
+        r#"<g class="event-marker" data-action="{v}"{count}><line x1="{mx:.1}" y1="{strip:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-opacity="0.35"/><path d="{shape}" fill="{colour}"/><title>{t}</title></g>"#,
+        v = esc(verb(&m.action)),
+        t = esc(&title),
+    );
+    colour
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ use std::time::Duration;
 /// The replicas' fixed addresses on the run's network, by replica name.
 pub type Addresses = BTreeMap<String, String>;
 
-/// Gives every replica of the topology an address in the run's /24 (`prefix` = `172.30.7`).
+/// Gives every replica of the topology an address in the run's /24 (`prefix` = `172.30.7`):
+/// `.10` onwards, so the largest topology ([`crate::scenario::MAX_CONTAINERS`]) ends at `.109`.
 pub fn assign_addresses(plan: &Plan, prefix: &str) -> Addresses {
     plan.services
         .iter()
@@ -130,7 +131,8 @@ pub async fn readiness(
     addresses: &Addresses,
 ) -> std::result::Result<(), String> {
     if let Some(ready) = &service.ready {
-        for r in replicas {
+        // Every replica at once: a hundred of them are checked in one round trip.
+        let checks = replicas.iter().map(|r| async move {
             generic::Checker::new(
                 engine,
                 ready.check.clone(),
@@ -140,9 +142,18 @@ pub async fn readiness(
             )
             .once()
             .await
-            .map_err(|e| format!("{r}: {e}"))?;
-        }
-        return Ok(());
+            .map_err(|e| format!("{r}: {e}"))
+        });
+        let failed: Vec<String> = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .filter_map(|r| r.err())
+            .collect();
+        return match failed.as_slice() {
+            [] => Ok(()),
+            [one] => Err(one.clone()),
+            [first, rest @ ..] => Err(format!("{first} (and {} more not ready)", rest.len())),
+        };
     }
     let Some(p) = service.preset() else {
         return generic::running(engine, replicas).await;
@@ -180,4 +191,25 @@ pub async fn leader(plan: &Plan, service: &Service, addresses: &Addresses) -> Op
         addresses,
     };
     preset::kind(service.preset()?).leader(&cx).await.ok()?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_largest_topology_fits_the_runs_network() {
+        let mut x = crate::Experiment::new("t", std::time::Duration::from_secs(1));
+        x.service(crate::Service::generic("a", "memcached").replicas(60));
+        x.service(crate::Service::generic("b", "memcached").replicas(40));
+        let plan = x.plan().unwrap();
+        let a = super::assign_addresses(&plan, "172.30.7");
+        assert_eq!(a.len(), crate::scenario::MAX_CONTAINERS);
+        let mut last: Vec<u8> = a
+            .values()
+            .map(|ip| ip.rsplit('.').next().unwrap().parse().unwrap())
+            .collect();
+        last.sort();
+        last.dedup();
+        assert_eq!(last.len(), 100, "every address once");
+        assert_eq!((last[0], last[99]), (10, 109));
+    }
 }
