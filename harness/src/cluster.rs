@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 /// How a group kill was carried out and what it measured.
 #[derive(Debug, Clone)]
 pub struct KillReport {
+    /// When the first signal left (Unix ns), when sent at the processes.
+    pub signalled_at: Option<Nanos>,
     /// Through pidfds at the processes (local engine) or through the Engine API (remote).
     pub direct: bool,
     /// Spread of the processes' exits (ns), when measured at the processes: from the kernel's
@@ -49,7 +51,7 @@ pub struct Cluster {
     /// The event recorders of the machines' inner engines.
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The output root (`crate::output`): the run's disks are in `<output>/<run id>/disks`.
-    output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 impl Cluster {
@@ -306,7 +308,8 @@ impl Cluster {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let every = service.ready.as_ref().map(|r| r.interval);
+            tokio::time::sleep(every.unwrap_or(Duration::from_millis(100))).await;
         }
         Err(HarnessError::NotReady {
             service: service.name.clone(),
@@ -318,10 +321,22 @@ impl Cluster {
     /// Signals the replicas' processes at the same instant and waits for them to exit.
     /// Local engine: pidfds, exits measured at the processes. Remote: concurrent API kills.
     pub async fn kill_together(&self, replicas: &[String], signal: Signal) -> Result<KillReport> {
-        let mut targets = vec![];
-        for r in replicas {
-            targets.push(self.engine.state(r).await?);
-        }
+        self.kill_together_at(replicas, signal, None).await
+    }
+
+    /// [`Cluster::kill_together`] at the instant `at` (when given): the targets are looked up
+    /// and their pidfds opened before it, so the signals leave within microseconds of `at`.
+    pub async fn kill_together_at(
+        &self,
+        replicas: &[String],
+        signal: Signal,
+        at: Option<Instant>,
+    ) -> Result<KillReport> {
+        let looks = replicas.iter().map(|r| self.engine.state(r));
+        let targets = futures_util::future::join_all(looks)
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
         let local = targets
             .iter()
             .all(|(running, pid, id)| *running && signal::is_local_container_process(*pid, id));
@@ -329,18 +344,22 @@ impl Cluster {
             let pids: Vec<i32> = targets.iter().map(|t| t.1 as i32).collect();
             let sig = signal.number();
             let killed = tokio::task::spawn_blocking(move || {
-                signal::kill_together(&pids, sig, Duration::from_secs(20))
+                signal::kill_together(&pids, sig, at, Duration::from_secs(20))
             })
             .await
             .expect("kill thread panicked")
             .map_err(|e| HarnessError::io("signal the containers' processes")(e))?;
             return Ok(KillReport {
+                signalled_at: Some(killed.signalled_at),
                 direct: true,
                 exit_skew: Some(killed.exit_skew()),
                 reaped_skew: Some(killed.reaped_skew()),
                 from_taskstats: killed.exited.is_some(),
                 signal_spread: Some(killed.signal_spread),
             });
+        }
+        if let Some(at) = at {
+            tokio::time::sleep_until(at.into()).await;
         }
         let kills = replicas
             .iter()
@@ -349,6 +368,7 @@ impl Cluster {
             r?;
         }
         Ok(KillReport {
+            signalled_at: None,
             direct: false,
             exit_skew: None,
             reaped_skew: None,
@@ -368,49 +388,55 @@ impl Cluster {
 
     /// Starts those of the replicas that are not running; the heal every fault ends with.
     pub async fn start_stopped(&self, replicas: &[String]) -> Result<Vec<String>> {
+        let looks = replicas.iter().map(|r| self.stopped(r));
         let mut stopped = vec![];
-        for r in replicas {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            // A killed container stays "running" for a moment while the engine reaps it.
-            loop {
-                let (running, pid, _) = self.engine.state(r).await?;
-                if !running {
-                    stopped.push(r.clone());
-                    break;
-                }
-                if signal::process_alive(pid) || Instant::now() > deadline {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        for (r, down) in replicas.iter().zip(futures_util::future::join_all(looks).await) {
+            if down? {
+                stopped.push(r.clone());
             }
         }
         self.start(&stopped).await?;
         Ok(stopped)
     }
 
+    /// Whether a replica's container is down. A killed container stays "running" for a moment
+    /// while the engine reaps it: waits (up to 10 s) while its process is gone but the engine
+    /// has not noticed yet.
+    async fn stopped(&self, r: &str) -> Result<bool> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (running, pid, _) = self.engine.state(r).await?;
+            if !running {
+                return Ok(true);
+            }
+            if signal::process_alive(pid) || Instant::now() > deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The spread of the engine's `die` events for these replicas after `since` (ms), once all
     /// have arrived (waits up to 5 s for them).
     pub async fn die_event_spread(&self, replicas: &[String], since: Nanos) -> Option<f64> {
+        self.event_spread(replicas, since, "die").await
+    }
+
+    /// The spread of the engine's first `action` event (`die`, `kill`) of each of these
+    /// replicas after `since` (ms), once all have arrived (waits up to 5 s for them).
+    pub async fn event_spread(&self, replicas: &[String], since: Nanos, action: &str) -> Option<f64> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let times: Vec<Nanos> = replicas
-                .iter()
-                .filter_map(|r| {
-                    self.timeline
-                        .events()
-                        .into_iter()
-                        .find_map(|e| match e.kind {
-                            crate::timeline::EventKind::Container { container, action }
-                                if &container == r
-                                    && action.starts_with("die")
-                                    && e.at >= since =>
-                            {
-                                Some(e.at)
-                            }
-                            _ => None,
-                        })
-                })
-                .collect();
+            // The first such event of each replica since `since` (one copy of the timeline per look).
+            let mut first = std::collections::BTreeMap::new();
+            for e in self.timeline.events() {
+                if let EventKind::Container { container, action: a } = e.kind {
+                    if e.at >= since && a.starts_with(action) && replicas.contains(&container) {
+                        first.entry(container).or_insert(e.at);
+                    }
+                }
+            }
+            let times: Vec<Nanos> = first.into_values().collect();
             if times.len() == replicas.len() {
                 let spread = times.iter().max()? - times.iter().min()?;
                 return Some(spread as f64 / 1e6);

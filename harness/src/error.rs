@@ -21,8 +21,13 @@ pub enum HarnessError {
     )]
     ImageMissing { image: String },
 
-    #[error("service `{service}`: image `{image}` is not in the local engine and nothing is pulled; build it there (`docker build -t {image} …`) or use one of the project's images by name ({known})", known = crate::engine::images::SERVICE_IMAGES.join(", "))]
-    UnknownImage { service: String, image: String },
+    #[error("service `{service}`: image `{image}` is not in the local engine and no registry serves it ({pull}); build it there (`docker build -t {image} …`), give the service a `build:`, or use one of the project's images by name ({known})", known = crate::engine::images::SERVICE_IMAGES.join(", "))]
+    UnknownImage {
+        service: String,
+        image: String,
+        /// Why the pull failed.
+        pull: String,
+    },
 
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
@@ -36,6 +41,15 @@ pub enum HarnessError {
 
     #[error("fault `{fault}`: {message}")]
     Fault { fault: String, message: String },
+
+    #[error("this host lacks what the scenario needs (nothing was started):\n{}", missing.iter().map(|m| format!("  - {m}")).collect::<Vec<_>>().join("\n"))]
+    Preflight { missing: Vec<String> },
+
+    #[error("the machine is busy: {holder} holds the run lock {} (timed runs never overlap); without --no-wait this run would wait for it", lock.display())]
+    Busy {
+        lock: std::path::PathBuf,
+        holder: String,
+    },
 
     #[error("{context}: {source}")]
     Io {

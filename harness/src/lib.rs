@@ -40,7 +40,8 @@ macro_rules! internal {
 }
 
 internal!(
-    check, cluster, engine, error, fault, odds, output, probe, progress, run, services, timeline
+    bench, check, cluster, engine, error, fault, lock, odds, output, probe, progress, run,
+    services, timeline, units
 );
 
 pub mod report;

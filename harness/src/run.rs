@@ -14,7 +14,7 @@ use crate::report::{Report, RunInfo};
 use crate::scenario::builder::Experiment;
 use crate::scenario::plan::{Image, Plan};
 use crate::timeline::{now, Timeline};
-use crate::{fault, output, probe};
+use crate::{fault, lock, output, probe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +30,17 @@ pub struct RunOptions {
     /// of `crate::output` (`$AFTERSHOCK_OUTPUT`, `$CARGO_TARGET_DIR/aftershock`,
     /// `$CARGO_MANIFEST_DIR/target/aftershock`, `./target/aftershock`).
     pub output_dir: Option<PathBuf>,
+    /// When another run holds the machine-wide run lock: refuse at once
+    /// ([`HarnessError::Busy`], naming it) instead of waiting for it.
+    pub no_wait: bool,
+    /// A binary that understands `watchdog --run <id> --parent <pid@start>` (the `aftershock`
+    /// CLI sets itself): started in its own session for the run, it removes everything of the
+    /// run within seconds if this process dies without tearing it down (`engine::watchdog`).
+    /// None: no watchdog; the next run's reaper (or `aftershock clean`) removes leftovers.
+    pub watchdog: Option<PathBuf>,
+    /// The host's capabilities as the preflight should see them; None: probed on this host
+    /// (`engine::host::Facts::probe`). Tests fake a host without FUSE here.
+    pub host: Option<engine::host::Facts>,
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
@@ -40,13 +51,42 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         options.output_dir.as_deref(),
         &output::OutputEnv::from_process(),
     );
-    preflight(&docker, scenario).await?;
-    let _lock = {
+    preflight(&docker, scenario, options.host.as_ref()).await?;
+    let run_id = new_run_id();
+    let lock = {
         let _step = options
             .progress
             .spinner("waiting for the run lock (timed runs never overlap on one machine)");
-        exclusive().await?
+        let me = lock::Holder::me(&run_id, &scenario.name);
+        lock::take(&lock::path(), &me, !options.no_wait).await?
     };
+    run_locked(docker, &output, &run_id, scenario, options, &lock).await
+}
+
+/// [`run`] for a caller that already holds the run lock (`aftershock bench`).
+pub(crate) async fn run_holding(
+    scenario: &Plan,
+    options: &RunOptions,
+    lock: &images::FileLock,
+) -> Result<Report> {
+    let docker = engine::connect().await?;
+    let output = output::resolve(
+        options.output_dir.as_deref(),
+        &output::OutputEnv::from_process(),
+    );
+    preflight(&docker, scenario, options.host.as_ref()).await?;
+    run_locked(docker, &output, &new_run_id(), scenario, options, lock).await
+}
+
+/// The run itself, under the run lock.
+async fn run_locked(
+    docker: engine::Docker,
+    output: &Path,
+    run_id: &str,
+    scenario: &Plan,
+    options: &RunOptions,
+    _lock: &images::FileLock,
+) -> Result<Report> {
     // What dead runs left is theirs, not this run's problem: a failure to remove it (say, a
     // network whose containers the engine is still removing) is reported, never fatal.
     match cleanup::reap_dead_runs(&docker).await {
@@ -63,9 +103,11 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             .progress
             .spinner("images: checking, building what is missing (a first build takes minutes)");
         let needed = images::needed_for(scenario.project_images());
-        images::ensure(&docker, &needed, &output).await?
+        let mut set = images::ensure(&docker, &needed, output).await?;
+        build_own(&docker, scenario, &mut set, output).await?;
+        set
     };
-    let run_id = new_run_id();
+    let _watchdog = watchdog(options, output, run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
         scenario = %scenario.name,
@@ -77,9 +119,9 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(
-        &output,
+        output,
         docker,
-        &run_id,
+        run_id,
         scenario,
         &image_set,
         &timeline,
@@ -88,19 +130,20 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     )
     .await;
     let error = result.err().map(|e| e.to_string());
+    check::unplanned::mark_containers(&timeline);
     let outcomes = match &error {
         None => check::check_all(scenario, &timeline),
         Some(e) => unknown_all(scenario, &timeline, e),
     };
     let info = RunInfo {
-        run_id: run_id.clone(),
+        run_id: run_id.to_string(),
         seed,
         started_at,
         finished_at: now(),
         error,
     };
     let report =
-        Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(&run_id));
+        Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(run_id));
     report
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
@@ -108,27 +151,94 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 }
 
 /// What the host must offer the scenario, checked before the run lock and before anything
-/// starts: every image of the user's own (a `name:tag`) is in the local engine (the project's
-/// images are built on the way), and the faults' needs (`fault::preflight`).
-async fn preflight(docker: &engine::Docker, scenario: &Plan) -> Result<()> {
+/// starts: every image of the user's own (a `name:tag`) is in the local engine, pulled when a
+/// registry serves it (the project's images and `build:` images are built on the way), and
+/// what the faults and disks need of the host (`engine::host::missing`: everything missing in
+/// one refusal).
+async fn preflight(
+    docker: &engine::Docker,
+    scenario: &Plan,
+    host: Option<&engine::host::Facts>,
+) -> Result<()> {
     for service in &scenario.services {
         let Image::Local(image) = &service.image else {
             continue;
         };
-        if !engine::has_image(docker, image).await? {
+        if engine::has_image(docker, image).await? {
+            continue;
+        }
+        tracing::info!(image, "{image} is not in the local engine: pulling it");
+        if let Err(pull) = engine::user_images::pull(docker, image).await {
             return Err(HarnessError::UnknownImage {
                 service: service.name.clone(),
                 image: image.to_string(),
+                pull,
             });
         }
     }
-    fault::preflight(scenario).await
+    let facts = match host {
+        Some(facts) => facts.clone(),
+        None => engine::host::Facts::probe(scenario).await,
+    };
+    let missing = engine::host::missing(scenario, &facts);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(HarnessError::Preflight { missing })
+    }
+}
+
+/// Starts the run's watchdog when the options name a binary for it (the CLI does).
+fn watchdog(
+    options: &RunOptions,
+    output: &Path,
+    run_id: &str,
+) -> Result<Option<engine::watchdog::Watchdog>> {
+    let Some(binary) = &options.watchdog else {
+        return Ok(None);
+    };
+    let log = output.join(run_id).join("watchdog.log");
+    let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log)?;
+    tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
+    Ok(Some(w))
+}
+
+/// Builds the services' own images (`Image::Build`) and adds their tags to `set`; builds the
+/// static leak agent when a leak targets a service whose image does not carry it.
+async fn build_own(
+    docker: &engine::Docker,
+    plan: &Plan,
+    set: &mut images::ImageSet,
+    output: &Path,
+) -> Result<()> {
+    let leaks_elsewhere = plan.faults.iter().any(|f| {
+        matches!(f.kind, crate::scenario::plan::FaultKind::Leak { .. })
+            && !plan.service(f.target).is(crate::scenario::Preset::Memcached)
+    });
+    if leaks_elsewhere {
+        images::static_binary("leak-agent", output).await?;
+    }
+    for service in &plan.services {
+        if let Image::Build {
+            context,
+            dockerfile,
+            args,
+        } = &service.image
+        {
+            let tag =
+                engine::user_images::build(docker, &service.name, context, dockerfile, args, output)
+                    .await?;
+            set.services.insert(crate::services::built(service), tag);
+        }
+    }
+    Ok(())
 }
 
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
 /// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<images::FileLock> {
-    images::FileLock::acquire(images::lock_dir().join("run.lock")).await
+    let me = lock::Holder::me(&format!("test-{}", std::process::id()), "(a test holding the lock)");
+    lock::take(&lock::path(), &me, true).await
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {

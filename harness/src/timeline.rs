@@ -115,6 +115,10 @@ pub enum EventKind {
         /// Error text or observed value.
         #[serde(skip_serializing_if = "Option::is_none", default)]
         detail: Option<String>,
+        /// How late the sample started against the probe's schedule (ns): the sampling loop's
+        /// own lag (a timer, a busy runtime), not the system's.
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        late: Option<Nanos>,
     },
     /// A fault took effect on its targets.
     FaultApplied {
@@ -200,6 +204,20 @@ pub enum EventKind {
         #[serde(default)]
         lag: Nanos,
     },
+    /// Something no fault of the scenario did that disturbs what the run observed: the engine
+    /// restarting or its event stream breaking, a container dying with no fault to explain it,
+    /// the harness itself falling behind. Every expectation whose window it overlaps is
+    /// judged unknown (`check::unplanned`).
+    Unplanned {
+        cause: Cause,
+        /// `engine`, the container, or the probe whose loop fell behind.
+        subject: String,
+        /// How long it lasted (ns); 0 for an instant.
+        #[serde(default)]
+        lasted: Nanos,
+        /// What happened, in words ("the engine restarted (no answer for 2.0 s)").
+        detail: String,
+    },
     /// The kernel's OOM killer killed a process in a container.
     OomKill {
         container: String,
@@ -210,6 +228,20 @@ pub enum EventKind {
         /// How this is known (the kernel log line, or the container's death).
         evidence: String,
     },
+}
+
+/// What an [`EventKind::Unplanned`] event was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The engine's event stream broke, or the engine stopped answering and came back.
+    Engine,
+    /// A container was killed, stopped, restarted or OOM-killed, or died of a signal, with no
+    /// fault of the scenario on it at the time.
+    Container,
+    /// A probe's sampling loop woke later than its schedule by more than the bound: the host
+    /// starved the harness of CPU.
+    Lag,
 }
 
 /// The fields of a [`EventKind::Window`], as checkers read them.
@@ -370,6 +402,23 @@ impl Timeline {
                 _ => None,
             })
             .unwrap_or_default()
+    }
+
+    /// The observation's start and end (the run's notes), else the first and last event.
+    pub fn observation(&self) -> (Nanos, Nanos) {
+        let events = self.events();
+        let note = |wanted: &str| {
+            events.iter().find_map(|e| match &e.kind {
+                EventKind::Note { text } if text == wanted => Some(e.at),
+                _ => None,
+            })
+        };
+        let first = events.first().map_or(0, |e| e.at);
+        let last = events.last().map_or(0, |e| e.at);
+        (
+            note("observation starts").unwrap_or(first),
+            note("observation ends").unwrap_or(last),
+        )
     }
 
     /// The last measurement with this name.

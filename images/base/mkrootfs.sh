@@ -153,6 +153,14 @@ fetch() { # URL DEST
 
 sha256_of() { sha256sum "$1" | awk '{print $1}'; }
 
+# --- the mirror serves Debian $SUITE -----------------------------------------
+# The host's apt sources need not be a Debian mirror (Ubuntu, GitHub's runners): then
+# debootstrap would fail with its own words. Ask the mirror for the suite's Release first.
+if ! fetch "$MIRROR/dists/$SUITE/Release" "$WORK/Release" 2>/dev/null \
+    || ! grep -Eq "^(Suite|Codename): $SUITE\$" "$WORK/Release"; then
+    die "the mirror from $MIRROR_FROM does not serve Debian $SUITE (no dists/$SUITE/Release naming it): set DEBIAN_MIRROR=<http URL of a Debian mirror> (on Ubuntu hosts and GitHub's runners the apt sources are an Ubuntu mirror, not a Debian one)"
+fi
+
 # --- debootstrap --------------------------------------------------------------
 # The mirror's address stays out of logs (they end up in CI output): say where it came from.
 log "suite=$SUITE arch=$ARCH mirror from $MIRROR_FROM"

@@ -3,7 +3,10 @@
 
 use aftershock::engine::{self, cleanup};
 use aftershock::scenario::{self, Plan as Scenario};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 /// The project root.
 pub fn root() -> PathBuf {
@@ -122,4 +125,94 @@ pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
     assert!(!report.outcomes.is_empty());
     assert!(report.passed(), "{name}: {:?}", report.verdict);
     report
+}
+
+/// Starts `aftershock run FILE` and returns the child and its run id (read from stderr).
+pub fn start_cli_run(file: &Path) -> (Child, String) {
+    let (child, lines) = start_cli(&[std::ffi::OsStr::new("run"), file.as_os_str()]);
+    let run = lines
+        .iter()
+        .find_map(|line| {
+            let rest = line.split("(run ").nth(1)?;
+            Some(rest.split(',').next().unwrap_or_default().to_string())
+        })
+        .expect("the CLI should print its run id");
+    (child, run)
+}
+
+/// Starts the CLI with `args`; its stderr lines arrive on the returned receiver (and are
+/// echoed, `[child] …`). The iterator of [`Lines`] waits up to 30 minutes for each line (a
+/// run may wait that long for the machine-wide run lock while other runs go first).
+pub fn start_cli(args: &[&std::ffi::OsStr]) -> (Child, Lines) {
+    let mut child = Command::new(cli_binary())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the aftershock CLI");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[child] {line}");
+            let _ = tx.send(line);
+        }
+    });
+    (child, Lines(rx))
+}
+
+/// A child's stderr, line by line.
+pub struct Lines(pub std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    /// The next line within `within`, None when none came (or the child closed stderr).
+    pub fn next_within(&self, within: Duration) -> Option<String> {
+        self.0.recv_timeout(within).ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::from_fn(|| self.next_within(Duration::from_secs(1800)))
+    }
+}
+
+/// Sends `sig` (`-INT`, `-KILL`) to a child.
+pub fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+/// Waits for a child's exit, killing it and failing after `within`.
+pub fn wait_exit(child: &mut Child, within: Duration) -> ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the CLI did not exit within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The pids of the watchdog processes of `run` (`aftershock watchdog --run <run> …`).
+pub fn watchdogs_of(run: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.windows(3)
+                .any(|w| w[0] == b"watchdog" && w[1] == b"--run" && w[2] == run.as_bytes())
+        })
+        .collect()
 }

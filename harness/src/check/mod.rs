@@ -2,11 +2,14 @@
 //!
 //! Every check gives a [`Verdict`] with three outcomes: `pass`, `fail` (the system behaved
 //! outside its budget) and `unknown` (the timeline cannot tell — missing samples, a fault that
-//! never ran, a harness error). `unknown` is never reported as the system's failure.
+//! never ran, a harness error, or an unplanned event — the engine restarting, a container
+//! killed from outside, the harness falling behind — overlapping the expectation's window, see
+//! [`unplanned`]). `unknown` is never reported as the system's failure.
 
 mod cache;
 #[cfg(test)]
 mod tests;
+pub mod unplanned;
 
 #[cfg(test)]
 use cache::baseline;
@@ -107,6 +110,10 @@ impl Check for Bound<'_> {
         let e = self.expectation;
         let (title, budget, (measured, measured_seconds, verdict)) = judge(&e.kind, self.probe, self.fault, t);
         let budget_seconds = e.kind.time_budget().map(|d| d.as_secs_f64());
+        let verdict = match unplanned::disturbed(t, unplanned::span(&e.kind, self.fault, t)) {
+            Some(reason) if !matches!(verdict, Verdict::Unknown { .. }) => Verdict::Unknown { reason },
+            _ => verdict,
+        };
         Outcome {
             title: e.title.clone().unwrap_or(title),
             kind: e.kind.file_kind(),
@@ -207,7 +214,12 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
             measured_within(t, fault, prefix, *budget),
         ),
         Expect::Measurement { name, at_least, at_most } => {
-            let bounds = [at_least.map(|v| format!("≥ {v}")), at_most.map(|v| format!("≤ {v}"))];
+            let unit = measured_unit(t, name);
+            let human = |v: f64| crate::units::human(v, &unit);
+            let bounds = [
+                at_least.map(|v| format!("≥ {}", human(v))),
+                at_most.map(|v| format!("≤ {}", human(v))),
+            ];
             (
                 format!("`{name}` within bounds"),
                 bounds.into_iter().flatten().collect::<Vec<_>>().join(" and "),
@@ -216,6 +228,15 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
         }
         _ => unreachable_kind(kind),
     }
+}
+
+/// The unit the timeline's last measurement `name` was taken in ("" when none was).
+fn measured_unit(t: &Timeline, name: &str) -> String {
+    let unit = t.events().into_iter().rev().find_map(|e| match e.kind {
+        EventKind::Measurement { name: n, unit, .. } if n == name => Some(unit),
+        _ => None,
+    });
+    unit.unwrap_or_default()
 }
 
 /// What the fault did to the system itself: machines' containers, units, verification.
@@ -666,10 +687,11 @@ fn measurement_bounds(
     let Some((value, unit)) = found else {
         return unknown(format!("nothing measured `{name}`"));
     };
-    let measured = format!("{value:.3} {unit}");
+    let measured = crate::units::human(value, &unit);
+    let bound = |b: f64| crate::units::human(b, &unit);
     let verdict = match (at_least, at_most) {
-        (Some(lo), _) if value < lo => fail(format!("{value:.3} {unit} is below {lo}")),
-        (_, Some(hi)) if value > hi => fail(format!("{value:.3} {unit} is above {hi}")),
+        (Some(lo), _) if value < lo => fail(format!("{measured} is below {}", bound(lo))),
+        (_, Some(hi)) if value > hi => fail(format!("{measured} is above {}", bound(hi))),
         _ => Verdict::Pass,
     };
     (measured, None, verdict)

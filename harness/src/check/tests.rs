@@ -36,6 +36,7 @@ fn timeline(end: f64, down: &[(f64, f64)], applied: Option<f64>, healed: Option<
                 ok,
                 latency: 1_000_000,
                 detail: (!ok).then(|| "timeout".into()),
+                late: None,
             },
         });
         i += 1;
@@ -705,4 +706,169 @@ fn fault_verified_cases() {
     );
     assert_matches!(verified(&[("applied", true)]), Verdict::Unknown { .. });
     assert_matches!(verified(&[]), Verdict::Unknown { .. });
+}
+
+/// An unplanned event of `cause` at `at` seconds, lasting `lasted` seconds.
+fn unplanned_at(t: &Timeline, cause: crate::timeline::Cause, at: f64, lasted: f64, detail: &str) {
+    t.push(Event {
+        at: (at * S as f64) as Nanos,
+        kind: EventKind::Unplanned {
+            cause,
+            subject: "engine".into(),
+            lasted: (lasted * S as f64) as Nanos,
+            detail: detail.into(),
+        },
+    });
+}
+
+#[test]
+fn an_unplanned_event_in_an_expectations_window_makes_it_unknown_naming_it() {
+    use crate::timeline::Cause;
+    use ExpectationKind::{FailsDuring, NeverFails, RecoversWithin};
+    // The zookeeper case: writes fail after the engine restarts at +14.2 s.
+    let t = timeline(30.0, &[(14.2, 17.0)], Some(5.0), Some(13.0));
+    assert_matches!(verdict(NeverFails, None, None, &t), Verdict::Fail { .. });
+    unplanned_at(&t, Cause::Engine, 14.2, 2.0, "the engine restarted (no answer for 2.0 s)");
+    assert_eq!(
+        verdict(NeverFails, None, None, &t),
+        Verdict::Unknown {
+            reason: "the engine restarted (no answer for 2.0 s) at +14.2 s, not part of the scenario"
+                .into()
+        }
+    );
+    // Outside a window it changes nothing: `fails-during` ends at the heal (+13 s) …
+    let during = timeline(30.0, &[(5.0, 13.5)], Some(5.0), Some(13.0));
+    unplanned_at(&during, Cause::Engine, 14.2, 2.0, "the engine restarted");
+    assert_eq!(verdict(FailsDuring, None, Some(5.0), &during), Verdict::Pass);
+    // … and a recovery's window at its deadline (heal + budget: +13 s + 5 s).
+    let late = timeline(30.0, &[(5.0, 13.5)], Some(5.0), Some(13.0));
+    unplanned_at(&late, Cause::Lag, 19.0, 0.4, "the harness fell behind");
+    assert_eq!(verdict(RecoversWithin, Some(5.0), None, &late), Verdict::Pass);
+    // A lag that ends inside the window overlaps it.
+    unplanned_at(&late, Cause::Lag, 4.8, 0.3, "the harness fell behind");
+    assert_matches!(
+        verdict(RecoversWithin, Some(5.0), None, &late),
+        Verdict::Unknown { reason } if reason.starts_with("the harness fell behind at +4.8 s")
+    );
+}
+
+#[test]
+fn a_real_failure_with_nothing_unplanned_stays_fail() {
+    use ExpectationKind::NeverFails;
+    let t = timeline(30.0, &[(14.2, 17.0)], None, None);
+    for e in applied_to(5.0, 13.0, &["zk1"]) {
+        t.push(e);
+    }
+    // What the fault did to its own target is explained, and so not unplanned.
+    t.push(container_at(5.0, "zk1", "kill"));
+    t.push(container_at(5.01, "zk1", "die (exit 137)"));
+    // A process that exits by itself is the system's behaviour, not a disturbance.
+    t.push(container_at(15.0, "api", "die (exit 1)"));
+    unplanned::mark_containers(&t);
+    assert_matches!(verdict(NeverFails, None, None, &t), Verdict::Fail { .. });
+}
+
+fn container_at(at: f64, name: &str, action: &str) -> Event {
+    Event {
+        at: (at * S as f64) as Nanos,
+        kind: EventKind::Container {
+            container: name.into(),
+            action: action.into(),
+        },
+    }
+}
+
+fn applied_to(at: f64, healed: f64, targets: &[&str]) -> Vec<Event> {
+    let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    let (fault, detail) = ("f".to_string(), String::new());
+    vec![
+        Event {
+            at: (at * S as f64) as Nanos,
+            kind: EventKind::FaultApplied {
+                fault: fault.clone(),
+                targets: targets.clone(),
+                detail: detail.clone(),
+            },
+        },
+        Event {
+            at: (healed * S as f64) as Nanos,
+            kind: EventKind::FaultHealed {
+                fault,
+                targets,
+                detail,
+            },
+        },
+    ]
+}
+
+/// `(at, subject, detail)` of the unplanned container events found.
+fn found(events: Vec<Event>) -> Vec<(f64, String, String)> {
+    let t = Timeline::from_events(events);
+    unplanned::container_events(&t)
+        .into_iter()
+        .map(|e| match e.kind {
+            EventKind::Unplanned {
+                subject, detail, ..
+            } => (e.at as f64 / S as f64, subject, detail),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn container_events_no_fault_explains_are_unplanned() {
+    let mut events = applied_to(5.0, 13.0, &["zk1", "m1"]);
+    events.extend([
+        container_at(0.0, "zk1", "start"),
+        // The fault's own: its target, from a second before it applies to 5 s after the heal.
+        container_at(4.5, "zk1", "kill"),
+        container_at(4.51, "zk1", "die (exit 137)"),
+        container_at(17.0, "zk1", "restart"),
+        container_at(9.0, "m1/web", "die (exit 137)"), // inside a machine: its engine's business
+        // Killed from outside: another replica, during the fault.
+        container_at(6.0, "zk2", "kill"),
+        container_at(6.02, "zk2", "die (exit 137)"),
+        container_at(6.5, "zk2", "start"),
+        // The fault's target, long after the heal, stopped and OOM-killed.
+        container_at(20.0, "zk1", "oom"),
+        container_at(25.0, "zk3", "stop"),
+        container_at(25.1, "zk3", "die (exit 143)"),
+        // Exits of their own: a crash and a clean exit are the system's behaviour.
+        container_at(26.0, "api", "die (exit 139)"),
+        container_at(27.0, "api", "die (exit 0)"),
+        container_at(30.0, "api", "start"),
+    ]);
+    assert_eq!(
+        found(events),
+        [
+            (6.0, "zk2".into(), "container `zk2` was killed, then died of signal 9 (exit 137)".into()),
+            (20.0, "zk1".into(), "container `zk1` was OOM-killed".into()),
+            (25.0, "zk3".into(), "container `zk3` was stopped, then died of signal 15 (exit 143)".into()),
+        ]
+    );
+}
+
+#[test]
+fn container_events_outside_the_observation_are_bring_up_and_teardown() {
+    let note = |at: f64, text: &str| Event {
+        at: (at * S as f64) as Nanos,
+        kind: EventKind::Note { text: text.into() },
+    };
+    let events = vec![
+        container_at(-2.0, "zk1", "kill"),
+        note(0.0, "observation starts"),
+        container_at(3.0, "zk2", "kill"),
+        note(10.0, "observation ends"),
+        container_at(11.0, "zk1", "kill"),
+    ];
+    let t = Timeline::from_events(events);
+    unplanned::mark_containers(&t);
+    unplanned::mark_containers(&t); // idempotent
+    let unplanned: Vec<_> = t
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Unplanned { .. }))
+        .collect();
+    assert_eq!(unplanned.len(), 1, "{unplanned:?}");
+    assert_eq!(unplanned[0].at, 3 * S);
 }

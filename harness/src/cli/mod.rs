@@ -2,6 +2,8 @@
 //! reports, compute restart-collision odds, clean up. `--json` prints machine-readable output
 //! on stdout (and hides progress); otherwise tables for people.
 
+mod bench;
+
 use crate::engine::{self, cleanup, images};
 use crate::odds::{self, Fleet};
 use crate::output::OutputEnv;
@@ -41,6 +43,10 @@ enum Command {
         /// Print machine-readable JSON on stdout instead of tables.
         #[arg(long)]
         json: bool,
+        /// When another run holds the machine-wide run lock, exit 2 at once (naming it)
+        /// instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Run every scenario in a directory (default: scenarios/) and print the suite table.
     Suite {
@@ -55,6 +61,10 @@ enum Command {
         /// Print machine-readable JSON on stdout instead of tables.
         #[arg(long)]
         json: bool,
+        /// When another run holds the machine-wide run lock, exit 2 at once (naming it)
+        /// instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Write report.html and junit.xml again from report.json files (or a demo report); with
     /// more than one, print the suite table of them.
@@ -95,10 +105,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure the harness on this machine, side by side with raw docker: kill spreads by
+    /// method, bring-up and teardown, fault-apply latency, probe lag, per-run overhead.
+    Bench {
+        /// Print the measurements as JSON on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Repetitions of every figure (min / median / max over them). Two keep the whole
+        /// bench within about 5 minutes on 2 cores; each more adds about 90 s.
+        #[arg(long, default_value_t = 2)]
+        reps: usize,
+        /// Small and fast: N ≤ 10, 20 faults, 20 probes, a one-container run for the overhead.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Remove every container, network and volume any aftershock run left behind.
     Clean,
     /// Check scenario files without running them.
     Validate { files: Vec<PathBuf> },
+    /// (Started by a run, in its own session.) Waits for the harness process `parent`
+    /// (`pid@start time`) to die, then removes everything of run `run`.
+    #[command(hide = true)]
+    Watchdog {
+        #[arg(long)]
+        run: String,
+        #[arg(long)]
+        parent: String,
+    },
+}
+
+/// The exit codes (README, "Exit codes").
+pub mod exit {
+    /// Every expectation passed.
+    pub const PASSED: u8 = 0;
+    /// An expectation failed or is unknown (the report says which and why).
+    pub const NOT_PASSED: u8 = 1;
+    /// The command could not do its work: a bad scenario file, no engine, an image that could
+    /// not be built, the host lacks what the faults need, the run lock is taken and
+    /// `--no-wait` was given.
+    pub const ERROR: u8 = 2;
+    /// Interrupted (Ctrl-C, SIGINT), after the run was torn down: 128 + SIGINT, as shells do.
+    pub const INTERRUPTED: u8 = 130;
 }
 
 #[derive(Subcommand)]
@@ -126,21 +173,25 @@ pub fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let result = runtime.block_on(async {
         tokio::select! {
-            r = command(cli.command) => r,
+            r = command(cli.command) => r.map(|passed| if passed { exit::PASSED } else { exit::NOT_PASSED }),
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("aftershock: interrupted; tearing the run down");
-                Ok(false)
+                Ok(exit::INTERRUPTED)
             }
         }
     });
     // Dropping the runtime drops the cancelled run: its guard removes what it created.
     drop(runtime);
     match result {
-        Ok(true) => std::process::ExitCode::SUCCESS,
-        Ok(false) => std::process::ExitCode::FAILURE,
+        Ok(code) => {
+            if code == exit::INTERRUPTED {
+                eprintln!("aftershock: interrupted; torn down (exit {code})");
+            }
+            std::process::ExitCode::from(code)
+        }
         Err(e) => {
             eprintln!("aftershock: error: {e:#}");
-            std::process::ExitCode::from(2)
+            std::process::ExitCode::from(exit::ERROR)
         }
     }
 }
@@ -151,22 +202,19 @@ async fn command(command: Command) -> Result<bool> {
         Command::Images {
             action: ImagesAction::Build,
         } => build_images().await,
-        Command::Run { files, seed, json } => {
-            if files.is_empty() {
-                bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
-            }
-            let runs = run_files(&files, seed, json).await?;
-            if json {
-                print_json(&json!({ "passed": passed(&runs), "runs": runs_json(&runs) }))?;
-            }
-            Ok(passed(&runs))
-        }
+        Command::Run {
+            files,
+            seed,
+            json,
+            no_wait,
+        } => run_scenarios(&files, seed, json, no_wait).await,
         Command::Suite {
             dir,
             seed,
             partition,
             json,
-        } => run_suite(&dir, seed, partition, json).await,
+            no_wait,
+        } => run_suite(&dir, seed, partition, json, no_wait).await,
         Command::Report {
             files,
             merge: true,
@@ -191,19 +239,24 @@ async fn command(command: Command) -> Result<bool> {
                 interval_minutes: (interval.as_secs() / 60) as u32,
                 restart_seconds: restart.as_secs_f64(),
             };
-            if interval.as_secs() % 60 != 0 {
-                bail!(
-                    "the interval must be whole minutes (got {})",
-                    humantime::format_duration(interval)
-                );
-            }
-            print_odds(&fleet, days, seed, json)
+            odds_of(&fleet, interval, days, seed, json)
+        }
+        Command::Bench { json, reps, quick } => {
+            bench::command(json, reps, quick, &output_root()).await
         }
         Command::Clean => {
             let docker = engine::connect().await?;
             let removed = cleanup::remove_everything(&docker).await?;
             println!(
                 "removed {} containers, {} networks, {} volumes, {} disks",
+                removed.containers, removed.networks, removed.volumes, removed.disks
+            );
+            Ok(true)
+        }
+        Command::Watchdog { run, parent } => {
+            let removed = engine::watchdog::watch(&run, &parent).await?;
+            eprintln!(
+                "watchdog: run {run} removed: {} containers, {} networks, {} volumes, {} disks",
                 removed.containers, removed.networks, removed.volumes, removed.disks
             );
             Ok(true)
@@ -216,6 +269,23 @@ async fn command(command: Command) -> Result<bool> {
             Ok(true)
         }
     }
+}
+
+/// `run`: the files in order, each report's table (or JSON).
+async fn run_scenarios(
+    files: &[PathBuf],
+    seed: Option<u64>,
+    json: bool,
+    no_wait: bool,
+) -> Result<bool> {
+    if files.is_empty() {
+        bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
+    }
+    let runs = run_files(files, seed, json, no_wait).await?;
+    if json {
+        print_json(&json!({ "passed": passed(&runs), "runs": runs_json(&runs) }))?;
+    }
+    Ok(passed(&runs))
 }
 
 /// `images build`: every project image, with its tag.
@@ -237,6 +307,7 @@ async fn run_suite(
     seed: Option<u64>,
     partition: Option<(usize, usize)>,
     json: bool,
+    no_wait: bool,
 ) -> Result<bool> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("read the scenario directory {}", dir.display()))?
@@ -254,7 +325,7 @@ async fn run_suite(
             return Ok(true);
         }
     }
-    let runs = run_files(&files, seed, json).await?;
+    let runs = run_files(&files, seed, json, no_wait).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
     let suite_dir = output_root().join(format!("suite-{}", crate::cluster::new_run_id()));
     let files = suite::write(&suite_dir, &reports)
@@ -339,6 +410,23 @@ fn parse_partition(text: &str) -> std::result::Result<(usize, usize), String> {
     Ok((k, n))
 }
 
+/// `odds`: checks the interval is whole minutes, then [`print_odds`].
+fn odds_of(
+    fleet: &Fleet,
+    interval: Duration,
+    days: Option<u32>,
+    seed: u64,
+    json: bool,
+) -> Result<bool> {
+    if !interval.as_secs().is_multiple_of(60) {
+        bail!(
+            "the interval must be whole minutes (got {})",
+            humantime::format_duration(interval)
+        );
+    }
+    print_odds(fleet, days, seed, json)
+}
+
 /// `odds`: the closed form and the Monte Carlo for a fleet.
 fn print_odds(fleet: &Fleet, days: Option<u32>, seed: u64, json: bool) -> Result<bool> {
     let exact = odds::closed_form(fleet)?;
@@ -373,6 +461,7 @@ async fn run_files(
     files: &[PathBuf],
     seed: Option<u64>,
     quiet: bool,
+    no_wait: bool,
 ) -> Result<Vec<(Report, Written)>> {
     // Validate everything first: a typo in the last file should not cost a run of the first.
     let scenarios = files
@@ -387,6 +476,9 @@ async fn run_files(
             Progress::stderr()
         },
         output_dir: Some(output_root()),
+        no_wait,
+        watchdog: std::env::current_exe().ok(),
+        host: None,
     };
     let mut runs = vec![];
     for s in &scenarios {

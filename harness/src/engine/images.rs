@@ -97,7 +97,7 @@ fn hash_dir(hasher: &mut Sha256, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn short(hasher: Sha256) -> String {
+pub(crate) fn short(hasher: Sha256) -> String {
     hasher
         .finalize()
         .iter()
@@ -246,7 +246,7 @@ fn normalise(path: &Path) -> PathBuf {
 }
 
 /// Every file under `root/dir` (relative to `root`), skipping `target` and hidden directories.
-fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let full = root.join(dir);
     let entries =
         std::fs::read_dir(&full).map_err(HarnessError::io(format!("read {}", full.display())))?;
@@ -267,7 +267,7 @@ fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn hash_file(hasher: &mut Sha256, root: &Path, relative: &Path) -> Result<()> {
+pub(crate) fn hash_file(hasher: &mut Sha256, root: &Path, relative: &Path) -> Result<()> {
     let path = root.join(relative);
     let bytes =
         std::fs::read(&path).map_err(HarnessError::io(format!("read {}", path.display())))?;
@@ -286,18 +286,34 @@ fn build_dir(output: &Path) -> PathBuf {
 /// target directory under the output root. Each binary carries a stamp of the source hash it
 /// was built from: when every binary's stamp matches its sources, cargo is not run at all.
 fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, PathBuf>> {
+    build_binaries_as(names, output, false)
+}
+
+/// [`build_binaries`], or with `statically` linked (glibc's `crt-static`, in a target directory
+/// of their own): binaries that run in any container (`leak-agent` copied into any image).
+fn build_binaries_as(
+    names: &[String],
+    output: &Path,
+    statically: bool,
+) -> Result<BTreeMap<String, PathBuf>> {
     if names.is_empty() {
         return Ok(BTreeMap::new());
     }
     let root = project_root();
     let workspace = Workspace::read(&root)?;
-    let target = build_dir(output);
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    let (target, release) = if statically {
+        let target = output.join("build-static");
+        (target.clone(), target.join(&triple).join("release"))
+    } else {
+        (build_dir(output), build_dir(output).join("release"))
+    };
     let stamps = target.join("aftershock-stamps");
     let mut wanted = BTreeMap::new();
     for n in names {
         wanted.insert(n.clone(), workspace.source_hash(n)?);
     }
-    let path = |n: &str| target.join("release").join(n);
+    let path = |n: &str| release.join(n);
     let fresh = |n: &str, hash: &str| {
         path(n).is_file() && std::fs::read_to_string(stamps.join(n)).is_ok_and(|s| s == hash)
     };
@@ -309,6 +325,10 @@ fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, Pa
             .args(["build", "--release", "--locked", "--quiet", "--workspace"])
             .arg("--target-dir")
             .arg(&target);
+        if statically {
+            cmd.args(["--target", &triple])
+                .env("RUSTFLAGS", "-C target-feature=+crt-static");
+        }
         for n in names {
             cmd.args(["--bin", n]);
         }
@@ -344,16 +364,25 @@ fn build_binaries(names: &[String], output: &Path) -> Result<BTreeMap<String, Pa
 /// A workspace binary that runs on the host (lossyfs), built under the output root with the
 /// build lock held (no cargo at all when it is up to date); returns its path.
 pub async fn host_binary(name: &str, output: &Path) -> Result<PathBuf> {
+    binary(name, output, false).await
+}
+
+/// A workspace binary linked statically, to copy into containers of any image (`leak-agent`).
+pub async fn static_binary(name: &str, output: &Path) -> Result<PathBuf> {
+    binary(name, output, true).await
+}
+
+async fn binary(name: &str, output: &Path, statically: bool) -> Result<PathBuf> {
     let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
     let names = vec![name.to_string()];
     let output = output.to_path_buf();
-    let built = tokio::task::spawn_blocking(move || build_binaries(&names, &output))
+    let built = tokio::task::spawn_blocking(move || build_binaries_as(&names, &output, statically))
         .await
         .expect("build thread panicked")?;
     Ok(built.into_iter().next().map(|(_, p)| p).unwrap_or_default())
 }
 
-async fn image_exists(docker: &Docker, tag: &str) -> bool {
+pub(crate) async fn image_exists(docker: &Docker, tag: &str) -> bool {
     docker.inspect_image(tag).await.is_ok()
 }
 
@@ -363,19 +392,25 @@ pub struct FileLock {
 }
 
 impl FileLock {
+    /// The lock at `path` if it is free now, `None` when someone holds it.
+    pub fn try_acquire(path: PathBuf) -> Result<Option<Self>> {
+        let file = open_lock(&path)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(FileLock { _file: file }));
+        }
+        let error = std::io::Error::last_os_error();
+        match error.kind() {
+            std::io::ErrorKind::WouldBlock => Ok(None),
+            _ => Err(HarnessError::io(format!("lock {}", path.display()))(error)),
+        }
+    }
+
     /// Blocks (in a blocking thread) until the lock at `path` is ours.
     pub async fn acquire(path: PathBuf) -> Result<Self> {
         tokio::task::spawn_blocking(move || {
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(HarnessError::io(format!("create {}", dir.display())))?;
-            }
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(HarnessError::io(format!("open lock {}", path.display())))?;
+            let file = open_lock(&path)?;
             use std::os::fd::AsRawFd;
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
@@ -388,6 +423,19 @@ impl FileLock {
         .await
         .expect("lock thread panicked")
     }
+}
+
+/// Opens (creating it and its directory) a lock file.
+fn open_lock(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(HarnessError::io(format!("open lock {}", path.display())))
 }
 
 /// The tag of every image in `names` (content hashes of the image's directory, the base's tag
@@ -597,7 +645,7 @@ pub(crate) fn file_chunks(
 }
 
 /// The build context of a service image: its directory, plus `bin/<name>` for each binary.
-fn context_tar(dir: &Path, binaries: &[(String, PathBuf)]) -> Result<Vec<u8>> {
+pub(crate) fn context_tar(dir: &Path, binaries: &[(String, PathBuf)]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.sparse(false); // the classic builder rejects GNU sparse headers
     let err = |e| HarnessError::io(format!("pack the build context of {}", dir.display()))(e);
@@ -619,13 +667,24 @@ async fn build_service(
 ) -> Result<()> {
     let context = context_tar(dir, binaries)?;
     let args = HashMap::from([("BASE", base)]);
+    build_tar(docker, context, "Dockerfile", &args, tag).await
+}
+
+/// Builds a packed context with the classic builder (BuildKit needs the network) as `tag`.
+pub(crate) async fn build_tar(
+    docker: &Docker,
+    context: Vec<u8>,
+    dockerfile: &str,
+    args: &HashMap<&str, &str>,
+    tag: &str,
+) -> Result<()> {
     let labels = HashMap::from([("aftershock.image", "true")]);
     let options = BuildImageOptionsBuilder::default()
-        .dockerfile("Dockerfile")
+        .dockerfile(dockerfile)
         .t(tag)
         .rm(true)
         .forcerm(true)
-        .buildargs(&args)
+        .buildargs(args)
         .labels(&labels)
         .version(BuilderVersion::BuilderV1)
         .build();

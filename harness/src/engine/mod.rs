@@ -9,13 +9,17 @@ pub mod cleanup;
 pub mod disk;
 mod error;
 pub mod events;
+pub mod host;
 pub mod images;
 pub mod inner;
 pub mod lossy;
 pub mod netns;
 pub mod oom;
+pub mod raw;
 pub mod signal;
 pub mod taskstats;
+pub mod watchdog;
+pub mod user_images;
 
 pub use error::EngineError;
 
@@ -23,7 +27,8 @@ use crate::error::{HarnessError, Result};
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig,
     HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, NetworkingConfig, VolumeCreateRequest,
+    NetworkDisconnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
@@ -64,6 +69,24 @@ pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
     }
 }
 
+/// The engine's version (`20.10.24`).
+pub async fn version(docker: &Docker) -> Result<String> {
+    let v = docker
+        .version()
+        .await
+        .map_err(HarnessError::engine("read the engine's version"))?;
+    Ok(v.version.unwrap_or_default())
+}
+
+/// How many containers run on the engine now (any, not only a run's).
+pub async fn running_containers(docker: &Docker) -> Result<usize> {
+    let list = docker
+        .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
+        .await
+        .map_err(HarnessError::engine("list containers"))?;
+    Ok(list.len())
+}
+
 /// This machine's host name (part of the labels: the reaper only judges runs of this host).
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -97,6 +120,10 @@ pub struct ContainerSpec {
     /// Named volumes `(suffix, mount point)`: created as `<container>-<suffix>` with the run's
     /// labels, so teardown removes them.
     pub volumes: Vec<(String, String)>,
+    /// The engine's restart policy: `always`, `unless-stopped`, `on-failure[:N]` (None: no).
+    pub restart: Option<String>,
+    /// More DNS names on the run's network, besides the replica's own.
+    pub aliases: Vec<String>,
 }
 
 /// What a container needs beyond the defaults to run an engine of its own.
@@ -267,7 +294,10 @@ impl RunEngine {
     pub async fn start_new(&self, spec: &ContainerSpec) -> Result<()> {
         let name = self.container_name(&spec.replica);
         let network = self.network_name();
-        let endpoint = endpoint(&spec.replica, &spec.ip);
+        let mut endpoint = endpoint(&spec.replica, &spec.ip);
+        if let Some(aliases) = &mut endpoint.aliases {
+            aliases.extend(spec.aliases.iter().cloned());
+        }
         let mut binds = spec.binds.clone();
         for (suffix, target) in &spec.volumes {
             let volume = format!("{name}-{suffix}");
@@ -296,6 +326,7 @@ impl RunEngine {
                 memory_swap: spec.memory,
                 nano_cpus: spec.nano_cpus,
                 oom_score_adj: spec.oom_score_adj,
+                restart_policy: spec.restart.as_deref().map(restart_policy),
                 binds: some(binds),
                 cap_add: some(p.cap_add),
                 cap_drop: some(p.cap_drop),
@@ -520,6 +551,21 @@ pub struct Status {
 }
 
 /// A replica's place on the run's network: its name as an alias, its fixed address.
+/// `always`, `unless-stopped`, `on-failure`, `on-failure:N` as the engine's policy.
+fn restart_policy(policy: &str) -> RestartPolicy {
+    let (name, count) = policy.split_once(':').unwrap_or((policy, ""));
+    let name = match name {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => RestartPolicyNameEnum::NO,
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: count.parse().ok(),
+    }
+}
+
 fn endpoint(replica: &str, ip: &str) -> EndpointSettings {
     EndpointSettings {
         aliases: Some(vec![replica.to_string()]),

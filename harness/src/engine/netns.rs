@@ -6,6 +6,7 @@
 //! (`CONFIG_NET_SCH_NETEM`); [`netem_available`] asks in a throwaway namespace.
 //! Nothing here talks to Docker; the PIDs come from `RunEngine::status`.
 
+use std::path::Path;
 use std::time::Duration;
 
 /// Runs a host command inside the network namespace of process `pid`; its stdout, or what
@@ -126,22 +127,47 @@ pub async fn delete_qdisc(pid: i64, dev: &str) -> Result<(), String> {
 }
 
 /// The kernel's freezer state of the cgroup of `pid`: `FROZEN`, `THAWED`, `FREEZING` (cgroup
-/// v1), or `1`/`0` (v2's `cgroup.freeze`); None when it cannot be read.
+/// v1), or `1`/`0` (v2's `frozen` in `cgroup.events`: the state reached, where
+/// `cgroup.freeze` is only the one requested); None when it cannot be read.
 pub fn freezer_state(pid: i64) -> Option<String> {
-    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    freezer_state_in(Path::new("/proc"), Path::new("/sys/fs/cgroup"), pid)
+}
+
+/// [`freezer_state`] with the proc and cgroup roots given (a v2 host's fixture files in tests).
+pub fn freezer_state_in(proc: &Path, cgroup: &Path, pid: i64) -> Option<String> {
+    let cgroups = std::fs::read_to_string(proc.join(pid.to_string()).join("cgroup")).ok()?;
     let v1 = cgroups.lines().find_map(|l| {
         let mut parts = l.splitn(3, ':');
         let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
         controllers
             .split(',')
             .any(|c| c == "freezer")
-            .then(|| format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
+            .then(|| format!("freezer{path}/freezer.state"))
     });
-    let file = v1.or_else(|| {
-        let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
-        Some(format!("/sys/fs/cgroup{path}/cgroup.freeze"))
-    })?;
-    std::fs::read_to_string(file)
-        .ok()
-        .map(|s| s.trim().to_string())
+    if let Some(file) = v1 {
+        let state = std::fs::read_to_string(cgroup.join(file)).ok()?;
+        return Some(state.trim().to_string());
+    }
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let events = std::fs::read_to_string(cgroup.join(path.trim_start_matches('/')).join("cgroup.events")).ok()?;
+    events
+        .lines()
+        .find_map(|l| l.strip_prefix("frozen "))
+        .map(|v| v.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cgroup v2 host's files (`harness/fixtures/cgroup-v2`, see its README): pid 4242 is a
+    /// frozen container (systemd driver), 4343 one whose freeze was requested, not yet reached.
+    #[test]
+    fn the_freezer_state_on_a_v2_host_is_what_the_kernel_reached() {
+        let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cgroup-v2");
+        let (proc, cgroup) = (host.join("proc"), host.join("sys/fs/cgroup"));
+        assert_eq!(freezer_state_in(&proc, &cgroup, 4242).as_deref(), Some("1"));
+        assert_eq!(freezer_state_in(&proc, &cgroup, 4343).as_deref(), Some("0"));
+        assert_eq!(freezer_state_in(&proc, &cgroup, 1), None);
+    }
 }

@@ -41,6 +41,26 @@ pub struct KernelKill {
 }
 
 impl RunEngine {
+    /// Copies the host file `from` into the replica's container as `dir/name` (mode 0755),
+    /// through the engine's archive upload: no tool in the image is needed.
+    pub async fn upload(&self, replica: &str, from: &std::path::Path, dir: &str, name: &str) -> Result<()> {
+        let container = self.container_name(replica);
+        let bytes = std::fs::read(from).map_err(HarnessError::io(format!("read {}", from.display())))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        let mut archive = tar::Builder::new(Vec::new());
+        let err = |e| HarnessError::io(format!("pack {name} for {container}"))(e);
+        archive.append_data(&mut header, name, bytes.as_slice()).map_err(err)?;
+        let tar = archive.into_inner().map_err(err)?;
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default().path(dir).build();
+        self.docker
+            .upload_to_container(&container, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(HarnessError::engine(format!("copy {name} into {container}:{dir}")))
+    }
+
     /// Starts `cmd` in the replica's container, attached, and returns at once.
     pub async fn exec(&self, replica: &str, cmd: &[String]) -> Result<Exec> {
         let name = self.container_name(replica);
@@ -145,12 +165,20 @@ pub fn parse_counters(text: &str) -> OomCounters {
 /// The container's OOM counters, read from its cgroup on this host (`None`: the cgroup is
 /// gone — the container stopped — or the engine is not local).
 pub fn counters(container_id: &str) -> Option<OomCounters> {
+    counters_in(std::path::Path::new("/sys/fs/cgroup"), container_id)
+}
+
+/// [`counters`] under a cgroup root: v1's memory hierarchy (`memory/docker/<id>`), then v2's
+/// unified one under Docker's systemd driver (`system.slice/docker-<id>.scope`) or its
+/// cgroupfs driver (`docker/<id>`).
+pub fn counters_in(root: &std::path::Path, container_id: &str) -> Option<OomCounters> {
     [
-        format!("/sys/fs/cgroup/memory/docker/{container_id}/memory.oom_control"),
-        format!("/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.events"),
+        format!("memory/docker/{container_id}/memory.oom_control"),
+        format!("system.slice/docker-{container_id}.scope/memory.events"),
+        format!("docker/{container_id}/memory.events"),
     ]
     .iter()
-    .find_map(|p| std::fs::read_to_string(p).ok())
+    .find_map(|p| std::fs::read_to_string(root.join(p)).ok())
     .map(|t| parse_counters(&t))
 }
 
@@ -213,6 +241,17 @@ mod tests {
         );
         let v2 = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n";
         assert_eq!(parse_counters(v2).oom_kill, 1);
+    }
+
+    /// A cgroup v2 host's files (`harness/fixtures/cgroup-v2`, see its README).
+    #[test]
+    fn counters_on_a_v2_host_under_either_docker_cgroup_driver() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cgroup-v2/sys/fs/cgroup");
+        let systemd = "3f1c0a9e2b7d4c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a";
+        let cgroupfs = "9e8d7c6b5a4938271605f4e3d2c1b0a99887766554433221100ffeeddccbbaa9";
+        assert_eq!(counters_in(&root, systemd).map(|c| c.oom_kill), Some(2));
+        assert_eq!(counters_in(&root, cgroupfs).map(|c| c.oom_kill), Some(0));
+        assert_eq!(counters_in(&root, "gone"), None);
     }
 
     #[test]

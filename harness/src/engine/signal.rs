@@ -11,11 +11,13 @@
 use super::taskstats::{Exit, ExitListener};
 use crate::timeline::{now, Nanos};
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a group kill measured.
 #[derive(Debug, Clone)]
 pub struct GroupKill {
+    /// When the first signal was sent (Unix ns).
+    pub signalled_at: Nanos,
     /// Time between the first and the last signal sent (ns).
     pub signal_spread: Nanos,
     /// When each process's pidfd became readable — exited *and* torn down (Unix ns), in the
@@ -170,48 +172,141 @@ fn note_exits(
     }
 }
 
-/// Signals every pid at once and waits (at most `wait`) for all of them to exit.
-/// Blocking: call it from `spawn_blocking`.
-pub fn kill_together(pids: &[i32], sig: i32, wait: Duration) -> io::Result<GroupKill> {
-    let (result, rt) = realtime(|| signal_and_wait(pids, sig, wait));
+/// How long before the signal the targets are hurried (nice -20, a CPU each): close enough
+/// that the system under test does not run pinned for long, far enough for fifty processes
+/// (moving a thread to another CPU waits for that CPU: on a busy 2-core machine a few ms).
+const HURRY_AHEAD: Duration = Duration::from_millis(25);
+
+/// The last stretch before a deadline is spun, not slept: a sleep wakes up to ~100 µs late.
+const SPIN: Duration = Duration::from_micros(150);
+
+/// Signals every pid at once — at `at` when given (everything is prepared before, so the
+/// signals leave within microseconds of it), else now — and waits (at most `wait`) for all of
+/// them to exit. Blocking: call it from `spawn_blocking`.
+pub fn kill_together(
+    pids: &[i32],
+    sig: i32,
+    at: Option<Instant>,
+    wait: Duration,
+) -> io::Result<GroupKill> {
+    let (result, rt) = realtime(|| {
+        let watch = Watch::open(pids)?;
+        if let Some(at) = at {
+            sleep_until(at.checked_sub(HURRY_AHEAD).unwrap_or(at));
+        }
+        pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
+        if let Some(at) = at {
+            sleep_until(at);
+        }
+        let signalled_at = now();
+        for fd in &watch.fds {
+            fd.signal(sig)?;
+        }
+        let signal_spread = now() - signalled_at;
+        let (reaped, exited) = watch.wait(wait)?;
+        Ok(GroupKill {
+            signalled_at,
+            signal_spread,
+            reaped,
+            exited,
+        })
+    });
     if !rt {
         tracing::debug!("SCHED_FIFO not permitted: kill timing may be noisier");
     }
     result
 }
 
-fn signal_and_wait(pids: &[i32], sig: i32, wait: Duration) -> io::Result<GroupKill> {
-    let fds = pids
-        .iter()
-        .map(|p| PidFd::open(*p))
-        .collect::<io::Result<Vec<_>>>()?;
-    let listener = ExitListener::register()
-        .map_err(|e| tracing::debug!("taskstats unavailable ({e}); exits from pidfds only"))
-        .ok();
-    let mut exited: Vec<Option<Nanos>> = vec![None; fds.len()];
-    let single: Vec<bool> = pids.iter().map(|p| threads(*p) == 1).collect();
-    pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
-    let first = now();
-    for fd in &fds {
-        fd.signal(sig)?;
+/// Sleeps until `at`, the last [`SPIN`] of it spinning.
+fn sleep_until(at: Instant) {
+    let left = at.saturating_duration_since(Instant::now());
+    if left > SPIN {
+        std::thread::sleep(left - SPIN);
     }
-    let signal_spread = now() - first;
-    let mut exits: Vec<Option<Nanos>> = vec![None; fds.len()];
-    let deadline = std::time::Instant::now() + wait;
-    while exits.iter().any(Option::is_none) {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("processes still alive {wait:?} after the signal"),
-            ));
-        }
-        let mut polled: Vec<libc::pollfd> = fds
+    while Instant::now() < at {
+        std::hint::spin_loop();
+    }
+}
+
+/// The exits of processes something else kills (the engine, the `docker` CLI), measured the
+/// same way as [`kill_together`]'s: pidfds and the kernel's exit records, on a SCHED_FIFO
+/// thread. `ready` is called once the thread is polling; then the caller kills. Blocking.
+pub fn watch_exits(
+    pids: &[i32],
+    wait: Duration,
+    ready: impl FnOnce(),
+) -> io::Result<(Vec<Nanos>, Option<Vec<Nanos>>)> {
+    realtime(|| {
+        let watch = Watch::open(pids)?;
+        ready();
+        watch.wait(wait)
+    })
+    .0
+}
+
+/// Pidfds of the targets and the kernel's exit records, opened before anything is signalled.
+struct Watch {
+    pids: Vec<i32>,
+    fds: Vec<PidFd>,
+    listener: Option<ExitListener>,
+    /// Whether each target has a single thread (it then sends no group record).
+    single: Vec<bool>,
+}
+
+impl Watch {
+    fn open(pids: &[i32]) -> io::Result<Watch> {
+        let fds = pids
             .iter()
-            .zip(&exits)
+            .map(|p| PidFd::open(*p))
+            .collect::<io::Result<Vec<_>>>()?;
+        let listener = ExitListener::register()
+            .map_err(|e| tracing::debug!("taskstats unavailable ({e}); exits from pidfds only"))
+            .ok();
+        let single: Vec<bool> = pids.iter().map(|p| threads(*p) == 1).collect();
+        Ok(Watch {
+            pids: pids.to_vec(),
+            fds,
+            listener,
+            single,
+        })
+    }
+
+    /// Waits (at most `wait`) until every target has exited: when each pidfd woke, and when
+    /// the kernel reported each exit (None without taskstats).
+    fn wait(&self, wait: Duration) -> io::Result<(Vec<Nanos>, Option<Vec<Nanos>>)> {
+        let mut exited: Vec<Option<Nanos>> = vec![None; self.fds.len()];
+        let mut exits: Vec<Option<Nanos>> = vec![None; self.fds.len()];
+        let deadline = Instant::now() + wait;
+        while exits.iter().any(Option::is_none) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("processes still alive {wait:?} after the signal"),
+                ));
+            }
+            self.poll_once(left, &mut exits, &mut exited)?;
+        }
+        if let Some(l) = &self.listener {
+            note_exits(l.drain(), &self.pids, &self.single, &mut exited, now());
+        }
+        Ok((exits.into_iter().flatten().collect(), exited.into_iter().collect()))
+    }
+
+    /// One `poll` of the pidfds still open and the exit records; notes what woke.
+    fn poll_once(
+        &self,
+        left: Duration,
+        exits: &mut [Option<Nanos>],
+        exited: &mut [Option<Nanos>],
+    ) -> io::Result<()> {
+        let mut polled: Vec<libc::pollfd> = self
+            .fds
+            .iter()
+            .zip(exits.iter())
             .filter(|(_, e)| e.is_none())
             .map(|(fd, _)| fd.0)
-            .chain(listener.as_ref().map(|l| l.raw_fd()))
+            .chain(self.listener.as_ref().map(|l| l.raw_fd()))
             .map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
@@ -224,28 +319,21 @@ fn signal_and_wait(pids: &[i32], sig: i32, wait: Duration) -> io::Result<GroupKi
         let at = now();
         if n < 0 {
             let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
+            return match e.kind() {
+                io::ErrorKind::Interrupted => Ok(()),
+                _ => Err(e),
+            };
         }
         for p in polled.iter().filter(|p| p.revents != 0) {
-            if let Some(i) = fds.iter().position(|fd| fd.0 == p.fd) {
+            if let Some(i) = self.fds.iter().position(|fd| fd.0 == p.fd) {
                 exits[i] = Some(at);
             }
-            if let Some(l) = listener.as_ref().filter(|l| l.raw_fd() == p.fd) {
-                note_exits(l.drain(), pids, &single, &mut exited, at);
+            if let Some(l) = self.listener.as_ref().filter(|l| l.raw_fd() == p.fd) {
+                note_exits(l.drain(), &self.pids, &self.single, exited, at);
             }
         }
+        Ok(())
     }
-    if let Some(l) = &listener {
-        note_exits(l.drain(), pids, &single, &mut exited, now());
-    }
-    Ok(GroupKill {
-        signal_spread,
-        reaped: exits.into_iter().flatten().collect(),
-        exited: exited.into_iter().collect(),
-    })
 }
 
 #[cfg(test)]
@@ -263,7 +351,7 @@ mod tests {
             })
             .collect();
         let pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
-        let k = kill_together(&pids, libc::SIGKILL, Duration::from_secs(5)).unwrap();
+        let k = kill_together(&pids, libc::SIGKILL, None, Duration::from_secs(5)).unwrap();
         assert_eq!(k.reaped.len(), 3);
         assert!(k.exit_skew() >= 0 && k.reaped_skew() >= 0);
         // As root (always, for this harness) the kernel's exit records arrive.
@@ -279,6 +367,42 @@ mod tests {
 
     #[test]
     fn a_missing_process_is_an_error_not_a_hang() {
-        assert!(kill_together(&[i32::MAX - 1], libc::SIGKILL, Duration::from_secs(1)).is_err());
+        assert!(kill_together(&[i32::MAX - 1], libc::SIGKILL, None, Duration::from_secs(1)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod armed {
+    use super::*;
+
+    #[test]
+    fn an_armed_kill_signals_at_its_instant() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let at = Instant::now() + Duration::from_millis(30);
+        let wall = now() + 30_000_000;
+        let k = kill_together(&[child.id() as i32], libc::SIGKILL, Some(at), Duration::from_secs(5))
+            .unwrap();
+        let late = k.signalled_at - wall;
+        assert!((-1_000_000..5_000_000).contains(&late), "signalled {late} ns after its instant");
+        assert!(!child.wait().unwrap().success());
+    }
+
+    #[test]
+    fn exits_of_processes_killed_by_someone_else_are_measured() {
+        let mut children: Vec<_> = (0..2)
+            .map(|_| std::process::Command::new("sleep").arg("30").spawn().unwrap())
+            .collect();
+        let pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
+        let (reaped, _) = watch_exits(&pids, Duration::from_secs(5), || {
+            for p in &pids {
+                // SAFETY: kill(2) of our own children.
+                unsafe { libc::kill(*p, libc::SIGKILL) };
+            }
+        })
+        .unwrap();
+        assert_eq!(reaped.len(), 2);
+        for c in &mut children {
+            c.wait().unwrap();
+        }
     }
 }

@@ -14,6 +14,10 @@ pub(crate) struct Kill {
 }
 
 impl Action for Kill {
+    fn arms(&self) -> bool {
+        true
+    }
+
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
         Box::pin(kill(cx, self.signal))
     }
@@ -29,14 +33,16 @@ impl Action for Kill {
 async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
     let (cluster, fault, targets) = (cx.cluster, cx.fault, cx.targets);
     let since = now();
-    let report = cluster.kill_together(targets, signal).await?;
+    let report = cluster.kill_together_at(targets, signal, cx.at).await?;
+    // Applied when the first signal left (the nemesis prepared it ahead of its instant).
+    let applied = report.signalled_at.unwrap_or(since);
     let how = if report.direct {
         "pidfd at the processes"
     } else {
         "Engine API (remote engine)"
     };
     cluster.timeline.push(crate::timeline::Event {
-        at: since,
+        at: applied,
         kind: EventKind::FaultApplied {
             fault: fault.name.clone(),
             targets: targets.to_vec(),

@@ -1,5 +1,8 @@
 //! The `leak` fault: the leaking monitoring agent of the clerk 2017-03 postmortem, run inside
-//! a memcached replica (Engine API exec) whose memory limit equals its memory+swap limit.
+//! any replica with a memory limit (Engine API exec; memory+swap equals memory). The memcached
+//! image carries the agent; into any other container a statically linked build of it is
+//! copied first (the engine's archive upload, as `/leak-agent`), so no tool of the image is
+//! needed.
 //!
 //! The agent sets its own `oom_score_adj` to 0, below the 1..1000 the service's main process
 //! inherits from the scenario, and memcached also holds the warm cache: both make the kernel
@@ -12,7 +15,9 @@ use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
 use crate::engine::oom;
 use crate::error::Result;
+use crate::engine::images;
 use crate::scenario::plan::Fault;
+use crate::scenario::Preset;
 use crate::services::memcached::LEAK_AGENT;
 use crate::timeline::{now, Event, EventKind, Metric};
 use std::time::{Duration, Instant};
@@ -74,8 +79,13 @@ impl Leak {
         let service = cluster.plan.service(fault.target);
         let limit = service.memory_mib.unwrap_or(0);
         let rate = self.mib_per_s;
+        let path = if service.is(Preset::Memcached) {
+            LEAK_AGENT.to_string()
+        } else {
+            copy_agent(cluster, fault, replica).await?
+        };
         let cmd: Vec<String> = [
-            LEAK_AGENT,
+            path.as_str(),
             "--rate-mib",
             &rate.to_string(),
             "--chunk-mib",
@@ -137,6 +147,19 @@ impl Leak {
         }
         (last, false)
     }
+}
+
+/// Copies the static leak agent into a replica whose image does not carry it; its path there.
+async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<String> {
+    let started = Instant::now();
+    let binary = images::static_binary("leak-agent", &cluster.output).await?;
+    cluster.engine.upload(replica, &binary, "/", "leak-agent").await?;
+    cluster.timeline.note(format!(
+        "{}: copied the static leak-agent into {replica} as /leak-agent in {:.2}s",
+        fault.name,
+        started.elapsed().as_secs_f64()
+    ));
+    Ok("/leak-agent".into())
 }
 
 /// Whatever happened, the agent must not outlive the fault: kills it and notes its last

@@ -26,7 +26,7 @@ mod stop;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::plan::{Fault, FaultKind, Plan};
+use crate::scenario::plan::{Fault, FaultKind};
 use crate::timeline::{EventKind, Metric};
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +39,11 @@ use tokio::task::JoinHandle;
 
 pub use crate::timeline::Stage;
 pub use select::resolve;
+
+/// How long before its instant a fault is prepared: its targets selected and locked, and (for
+/// the kinds that arm, kills) their processes looked up, so applying is one step at the instant.
+/// A second: an engine busy starting fifty containers answers an inspect in hundreds of ms.
+pub const ARM_AHEAD: Duration = Duration::from_secs(1);
 
 /// Starts one task per fault; each sleeps until its time, applies and heals. `until` is the
 /// end of the observation (when faults without `down_for` are healed).
@@ -60,34 +65,12 @@ pub fn start_all(
             let rng = generator(seed, i);
             let locks = locks.clone();
             tokio::spawn(async move {
-                tokio::time::sleep_until((start + fault.at).into()).await;
-                carry_out(&cluster, &fault, rng, until, &locks).await
+                let at = start + fault.at;
+                tokio::time::sleep_until(at.checked_sub(ARM_AHEAD).unwrap_or(at).into()).await;
+                carry_out(&cluster, &fault, rng, at, until, &locks).await
             })
         })
         .collect()
-}
-
-/// What the host must offer for the scenario's faults, checked before anything starts: a
-/// `netem` delay needs the kernel's netem qdisc.
-pub async fn preflight(plan: &Plan) -> Result<()> {
-    let delayed = plan.faults.iter().find(|f| {
-        matches!(
-            f.kind,
-            FaultKind::Netem {
-                delay: Some(_),
-                ..
-            }
-        )
-    });
-    if let Some(f) = delayed {
-        if !crate::engine::netns::netem_available().await {
-            return Err(HarnessError::Fault {
-                fault: f.name.clone(),
-                message: "a `delay` needs the kernel's netem qdisc (CONFIG_NET_SCH_NETEM), which this host's kernel lacks (`tc qdisc add … netem` says \"Specified qdisc kind is unknown\"); `loss_percent` works without it (iptables in the replica's namespace)".into(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The generator of the `index`-th fault of a run: every random choice of that fault (which
@@ -139,6 +122,8 @@ pub(crate) struct Cx<'a> {
     pub targets: &'a [String],
     /// From the fault's own generator (a torn write's prefix).
     pub seed: u64,
+    /// The fault's instant, for an action that [`Action::arms`] (the others are applied at it).
+    pub at: Option<Instant>,
 }
 
 impl Cx<'_> {
@@ -170,6 +155,12 @@ pub(crate) trait Action: Send + Sync {
     /// After the heal, timed from the start: what came back.
     fn inspect<'a>(&'a self, _cx: &'a Cx<'a>, _started: Instant) -> Step<'a> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// Whether `apply` takes the fault's instant and prepares before it (`Cx::at`); the
+    /// nemesis otherwise waits for the instant and then applies.
+    fn arms(&self) -> bool {
+        false
     }
 
     /// Whether the targets stay down until the heal (false: the action heals as it goes).
@@ -227,6 +218,7 @@ pub async fn carry_out(
     cluster: &Cluster,
     fault: &Fault,
     mut rng: ChaCha8Rng,
+    at: Instant,
     until: Instant,
     locks: &ReplicaLocks,
 ) -> Result<()> {
@@ -249,11 +241,15 @@ pub async fn carry_out(
     }
     let action = action(&fault.kind);
     let seed = rand::Rng::gen(&mut rng);
+    if !action.arms() {
+        tokio::time::sleep_until(at.into()).await;
+    }
     let cx = Cx {
         cluster,
         fault,
         targets: &targets,
         seed,
+        at: action.arms().then_some(at),
     };
     let applied = action.apply(&cx).await;
     if action.heals_itself() {

@@ -10,6 +10,7 @@ mod ledger;
 pub mod load;
 pub mod postgres;
 pub mod registry;
+pub mod write;
 pub mod zookeeper;
 
 use crate::error::{HarnessError, Result};
@@ -51,9 +52,11 @@ pub async fn sample_until<S: Sampler>(
 ) -> S {
     let mut seq = 0u64;
     let mut next = Instant::now();
+    let mut lag = Lag::default();
     while Instant::now() < until {
         let at = now();
         let started = Instant::now();
+        let late = started.saturating_duration_since(next).as_nanos() as i64;
         let result = tokio::time::timeout(probe.timeout, sampler.sample(seq))
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {:?}", probe.timeout)));
@@ -69,6 +72,7 @@ pub async fn sample_until<S: Sampler>(
                 ok,
                 latency,
                 detail,
+                late: Some(late),
             },
         });
         seq += 1;
@@ -78,8 +82,57 @@ pub async fn sample_until<S: Sampler>(
             next = now; // fell behind: sample again at once, never in a burst
         }
         tokio::time::sleep_until(next.into()).await;
+        lag.woke(next.elapsed(), &probe.name, timeline);
     }
+    lag.summary(&probe.name, seq, timeline);
     sampler
+}
+
+/// How late a probe's loop may wake before the run's verdicts cannot trust it: 250 ms.
+/// Samples are 100 ms apart and "recovered" means 5 good ones in a row, so a 250 ms stall
+/// hides more than two samples and half of that proof; budgets are whole seconds, and a stall
+/// of a quarter of one is a quarter-second error in a measured time. An idle host wakes the
+/// loop within 1–2 ms, a busy 2-core one (a cargo build at nice 19) within tens of ms: what
+/// is beyond 250 ms is the host starving the harness, not the system being slow.
+pub const LAG_BOUND: Duration = Duration::from_millis(250);
+
+/// The loop's scheduling lag: how late each sample starts against its schedule (the time the
+/// probe asked to wake), not how long a sample takes (that is the system's latency).
+#[derive(Default)]
+struct Lag {
+    max: Duration,
+}
+
+impl Lag {
+    /// One wake-up `late` after its schedule; over [`LAG_BOUND`] it is an unplanned event.
+    fn woke(&mut self, late: Duration, probe: &str, timeline: &Timeline) {
+        self.max = self.max.max(late);
+        if late <= LAG_BOUND {
+            return;
+        }
+        let lasted = late.as_nanos() as i64;
+        timeline.push(crate::timeline::Event {
+            at: now() - lasted,
+            kind: EventKind::Unplanned {
+                cause: crate::timeline::Cause::Lag,
+                subject: probe.to_string(),
+                lasted,
+                detail: format!(
+                    "the harness fell behind: probe `{probe}` started a sample {} ms late (bound {} ms; the host starved it of CPU)",
+                    late.as_millis(),
+                    LAG_BOUND.as_millis()
+                ),
+            },
+        });
+    }
+
+    fn summary(&self, probe: &str, samples: u64, timeline: &Timeline) {
+        timeline.note(format!(
+            "probe `{probe}`: {samples} samples, scheduling lag at most {:.1} ms (bound {} ms)",
+            self.max.as_secs_f64() * 1e3,
+            LAG_BOUND.as_millis()
+        ));
+    }
 }
 
 /// What a finished sampler still has to do: its read-back.
@@ -209,6 +262,11 @@ impl Start<'_> {
             ProbeKind::Load(load) => {
                 let ip = target_ip(self.plan, &p, &a);
                 task(load::run(p, load, ip, self.seed, until, t))
+            }
+            ProbeKind::Write { replica, via } => {
+                let ip = &a[&replica];
+                let w = write::Writer::new(&p.name, self.engine, &replica, ip, via, p.timeout);
+                spawn(p, w, until, t)
             }
             ProbeKind::Check { replica, check } => {
                 let c = Checker::new(self.engine, check, &replica, &a[&replica], p.timeout);

@@ -6,15 +6,17 @@
 //! once becomes a line, grouped into panels by name prefix and unit. A new probe kind or a new
 //! per-second measurement therefore shows up without a change here. Across all panels: fault
 //! windows shaded and labelled, container events (`die`, `oom`, `start`, …) as markers, and every
-//! time budget with a deadline as a dashed line (`B1`, `B2`, … as in the report's table).
+//! time budget with a deadline as a dashed line (`B1`, `B2`, … as in the report's table), and
+//! every unplanned event (the engine restarting, a container killed from outside, the harness
+//! falling behind) as a hatched grey band: the verdicts it overlaps are unknown.
 //!
 //! The x axis is seconds from the start of the observation (the faults' `at` counts from there),
 //! so bring-up events appear at negative times. Classes (`series`, `fault-window`,
-//! `fault-label`, `event-marker`, `budget-line`) let tests and browsers find what was drawn.
+//! `fault-label`, `event-marker`, `budget-line`, `unplanned`) let tests and browsers find what was drawn.
 
 use super::Report;
 use crate::check::Verdict;
-use crate::timeline::{EventKind, Nanos};
+use crate::timeline::{Cause, EventKind, Nanos};
 use std::fmt::Write as _;
 
 const WIDTH: f64 = 1200.0;
@@ -85,6 +87,17 @@ pub struct Marker {
     pub action: String,
 }
 
+/// Something no fault did (the engine restarting, a container killed from outside, the
+/// harness falling behind), from `from` to `to` seconds: the verdicts it overlaps are unknown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unplanned {
+    pub from: f64,
+    pub to: f64,
+    pub cause: Cause,
+    pub subject: String,
+    pub detail: String,
+}
+
 /// A budget's deadline: `B{index}` in the report's table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetLine {
@@ -104,6 +117,7 @@ pub struct ChartData {
     pub windows: Vec<Window>,
     pub markers: Vec<Marker>,
     pub budgets: Vec<BudgetLine>,
+    pub unplanned: Vec<Unplanned>,
 }
 
 impl ChartData {
@@ -119,6 +133,7 @@ impl ChartData {
             measured,
             mut windows,
             markers,
+            unplanned,
         } = drawn;
         let mut panels: Vec<Panel> = probes
             .into_iter()
@@ -126,7 +141,7 @@ impl ChartData {
             .collect();
         panels.extend(measurement_panels(measured));
         let budgets = budget_lines(report, secs);
-        let (from, to) = x_range(&panels, &windows, &markers, &budgets);
+        let (from, to) = x_range(&panels, &windows, &markers, &budgets, &unplanned);
         for w in windows.iter_mut().filter(|w| !w.healed) {
             w.to = to;
         }
@@ -137,6 +152,7 @@ impl ChartData {
             windows,
             markers,
             budgets,
+            unplanned,
         }
     }
 
@@ -163,6 +179,7 @@ struct Drawn {
     measured: Vec<Series>,
     windows: Vec<Window>,
     markers: Vec<Marker>,
+    unplanned: Vec<Unplanned>,
 }
 
 impl Drawn {
@@ -232,6 +249,18 @@ impl Drawn {
                     action: action.clone(),
                 })
             }
+            EventKind::Unplanned {
+                cause,
+                subject,
+                lasted,
+                detail,
+            } => self.unplanned.push(Unplanned {
+                from: at,
+                to: at + *lasted as f64 / 1e9,
+                cause: *cause,
+                subject: subject.clone(),
+                detail: detail.clone(),
+            }),
             _ => {}
         }
     }
@@ -260,13 +289,15 @@ fn x_range(
     windows: &[Window],
     markers: &[Marker],
     budgets: &[BudgetLine],
+    unplanned: &[Unplanned],
 ) -> (f64, f64) {
     let xs = panels
         .iter()
         .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)))
         .chain(windows.iter().flat_map(|w| [w.from, w.to]))
         .chain(markers.iter().map(|m| m.at))
-        .chain(budgets.iter().map(|b| b.at));
+        .chain(budgets.iter().map(|b| b.at))
+        .chain(unplanned.iter().flat_map(|u| [u.from, u.to]));
     let (mut from, mut to) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
     if from > to {
         (from, to) = (0.0, 1.0);
@@ -479,33 +510,8 @@ pub fn render(data: &ChartData) -> String {
         r##"<rect x="0" y="0" width="{WIDTH}" height="{height}" fill="#ffffff"/>"##
     );
     // Fault windows first, so everything else is drawn over them.
-    for win in &data.windows {
-        let (x0, x1) = (x(win.from), x(win.to).max(x(win.from) + 2.0));
-        let targets = win.targets.join(", ");
-        let _ = writeln!(
-            w,
-            r##"<rect class="fault-window" data-fault="{f}" x="{x0:.1}" y="{y:.1}" width="{wd:.1}" height="{h:.1}" fill="#ff7f0e" fill-opacity="0.16"><title>fault {f} on {t}: +{a:.2}s to +{b:.2}s{open}</title></rect>"##,
-            f = esc(&win.fault),
-            t = esc(&targets),
-            y = 4.0,
-            wd = x1 - x0,
-            h = bottom - 4.0,
-            a = win.from,
-            b = win.to,
-            open = if win.healed {
-                ""
-            } else {
-                " (no heal recorded)"
-            },
-        );
-        let _ = writeln!(
-            w,
-            r##"<text class="fault-label" x="{:.1}" y="18" fill="#b35806" font-weight="bold">fault {} ({})</text>"##,
-            x0 + 3.0,
-            esc(&win.fault),
-            esc(&targets)
-        );
-    }
+    fault_windows(w, data, &x, bottom);
+    unplanned_bands(w, data, &x, bottom);
     x_axis(w, data, &x, bottom);
     for (i, panel) in data.panels.iter().enumerate() {
         draw_panel(w, panel, TOP + i as f64 * (PANEL_H + GAP) + 22.0, &x);
@@ -631,42 +637,96 @@ fn draw_panel(w: &mut String, panel: &Panel, top: f64, x: &impl Fn(f64) -> f64) 
     }
 }
 
-/// Container events: a symbol per event in the strip above the panels, a faint line through
-/// the panels, and one label per cluster of same-action events close together.
-fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f64) {
-    let strip = TOP - 22.0;
-    let mut label_until = f64::MIN;
-    for (i, m) in data.markers.iter().enumerate() {
-        let mx = x(m.at);
-        let (colour, shape) = match verb(&m.action) {
-            "die" | "kill" | "stop" => (
-                "#d62728",
-                format!("M{:.1},{:.1} l-5,-8 h10 z", mx, strip + 4.0),
-            ),
-            "oom" => (
-                "#6a3d9a",
-                format!("M{:.1},{:.1} l5,5 l-5,5 l-5,-5 z", mx, strip - 6.0),
-            ),
-            _ => (
-                "#2ca02c",
-                format!("M{:.1},{:.1} l-5,8 h10 z", mx, strip - 4.0),
-            ),
+/// Every fault window: an orange band through the panels, labelled with the fault and its
+/// targets.
+fn fault_windows(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f64) {
+    for win in &data.windows {
+        let (x0, x1) = (x(win.from), x(win.to).max(x(win.from) + 2.0));
+        let targets = win.targets.join(", ");
+        let _ = writeln!(
+            w,
+            r##"<rect class="fault-window" data-fault="{f}" x="{x0:.1}" y="{y:.1}" width="{wd:.1}" height="{h:.1}" fill="#ff7f0e" fill-opacity="0.16"><title>fault {f} on {t}: +{a:.2}s to +{b:.2}s{open}</title></rect>"##,
+            f = esc(&win.fault),
+            t = esc(&targets),
+            y = 4.0,
+            wd = x1 - x0,
+            h = bottom - 4.0,
+            a = win.from,
+            b = win.to,
+            open = if win.healed {
+                ""
+            } else {
+                " (no heal recorded)"
+            },
+        );
+        let _ = writeln!(
+            w,
+            r##"<text class="fault-label" x="{:.1}" y="18" fill="#b35806" font-weight="bold">fault {} ({})</text>"##,
+            x0 + 3.0,
+            esc(&win.fault),
+            esc(&targets)
+        );
+    }
+}
+
+/// Unplanned events: a grey band (at least 3 px wide) through every panel, hatched so it
+/// reads as "not the system", labelled with its cause and subject below the fault labels.
+fn unplanned_bands(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f64) {
+    if !data.unplanned.is_empty() {
+        let _ = writeln!(
+            w,
+            r##"<defs><pattern id="unplanned-hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#7f7f7f" fill-opacity="0.12"/><line x1="0" y1="0" x2="0" y2="6" stroke="#555" stroke-width="1.5" stroke-opacity="0.45"/></pattern></defs>"##
+        );
+    }
+    for u in &data.unplanned {
+        let (x0, x1) = (x(u.from), x(u.to).max(x(u.from) + 3.0));
+        let cause = match u.cause {
+            Cause::Engine => "engine",
+            Cause::Container => "container",
+            Cause::Lag => "harness lag",
         };
         let _ = writeln!(
             w,
-            r#"<g class="event-marker" data-action="{v}"><line x1="{mx:.1}" y1="{strip:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-opacity="0.35"/><path d="{shape}" fill="{colour}"/><title>{a} {c} at +{at:.3}s</title></g>"#,
-            a = esc(&m.action),
-            v = esc(verb(&m.action)),
-            c = esc(&m.container),
-            at = m.at,
+            r##"<g class="unplanned" data-cause="{cause}"><rect x="{x0:.1}" y="4" width="{wd:.1}" height="{h:.1}" fill="url(#unplanned-hatch)" stroke="#555" stroke-opacity="0.6"/><text x="{tx:.1}" y="{ty:.1}" fill="#444" font-weight="bold">unplanned: {c} {s}</text><title>{d} at +{a:.2}s (not part of the scenario)</title></g>"##,
+            wd = x1 - x0,
+            h = bottom - 4.0,
+            tx = x0 + 3.0,
+            ty = 30.0,
+            c = cause,
+            s = esc(&u.subject),
+            d = esc(&u.detail),
+            a = u.from,
         );
+    }
+}
+
+/// Up to this many events of one action close together are drawn one by one; more (fifty
+/// replicas killed at once) are one marker with a count, the names in its tooltip.
+const GROUP_ABOVE: usize = 4;
+
+/// Container events: a symbol per event (or per group of many same-action events at about
+/// the same instant) in the strip above the panels, a faint line through the panels, and one
+/// label per cluster of same-action events close together.
+fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f64) {
+    let strip = TOP - 22.0;
+    let mut label_until = f64::MIN;
+    let mut i = 0;
+    while i < data.markers.len() {
+        let m = &data.markers[i];
+        let mx = x(m.at);
+        let same: Vec<&Marker> = data.markers[i..]
+            .iter()
+            .take_while(|n| verb(&n.action) == verb(&m.action) && x(n.at) - mx < 40.0)
+            .collect();
+        let colour = marker(w, m, mx, strip, bottom, &same);
         if mx > label_until {
-            let same: Vec<&str> = data.markers[i..]
-                .iter()
-                .take_while(|n| verb(&n.action) == verb(&m.action) && x(n.at) - mx < 40.0)
-                .map(|n| n.container.as_str())
-                .collect();
-            let text = format!("{} {}", verb(&m.action), same.join(", "));
+            let names: Vec<&str> = same.iter().map(|n| n.container.as_str()).collect();
+            let text = match names.as_slice() {
+                [first, .., last] if names.len() > GROUP_ABOVE => {
+                    format!("{} ×{} ({first} … {last})", verb(&m.action), names.len())
+                }
+                _ => format!("{} {}", verb(&m.action), names.join(", ")),
+            };
             let _ = writeln!(
                 w,
                 r#"<text x="{:.1}" y="{:.1}" fill="{colour}" font-size="10">{}</text>"#,
@@ -676,7 +736,64 @@ fn markers(w: &mut String, data: &ChartData, x: &impl Fn(f64) -> f64, bottom: f6
             );
             label_until = mx + 6.5 * text.chars().count() as f64;
         }
+        i += if same.len() > GROUP_ABOVE {
+            same.len()
+        } else {
+            1
+        };
     }
+}
+
+/// One marker: the event `m` alone, or (when `same` has more than [`GROUP_ABOVE`]) the whole
+/// group with its count. Returns its colour.
+fn marker(
+    w: &mut String,
+    m: &Marker,
+    mx: f64,
+    strip: f64,
+    bottom: f64,
+    same: &[&Marker],
+) -> &'static str {
+    let (colour, shape) = match verb(&m.action) {
+        "die" | "kill" | "stop" => (
+            "#d62728",
+            format!("M{:.1},{:.1} l-5,-8 h10 z", mx, strip + 4.0),
+        ),
+        "oom" => (
+            "#6a3d9a",
+            format!("M{:.1},{:.1} l5,5 l-5,5 l-5,-5 z", mx, strip - 6.0),
+        ),
+        _ => (
+            "#2ca02c",
+            format!("M{:.1},{:.1} l-5,8 h10 z", mx, strip - 4.0),
+        ),
+    };
+    let (count, title) = if same.len() > GROUP_ABOVE {
+        let last = same.last().map_or(m.at, |n| n.at);
+        let names: Vec<&str> = same.iter().map(|n| n.container.as_str()).collect();
+        (
+            format!(r#" data-count="{}""#, same.len()),
+            format!(
+                "{} ×{} from +{:.3}s to +{last:.3}s: {}",
+                verb(&m.action),
+                same.len(),
+                m.at,
+                names.join(", ")
+            ),
+        )
+    } else {
+        (
+            String::new(),
+            format!("{} {} at +{:.3}s", m.action, m.container, m.at),
+        )
+    };
+    let _ = writeln!(
+        w,
+        r#"<g class="event-marker" data-action="{v}"{count}><line x1="{mx:.1}" y1="{strip:.1}" x2="{mx:.1}" y2="{bottom:.1}" stroke="{colour}" stroke-opacity="0.35"/><path d="{shape}" fill="{colour}"/><title>{t}</title></g>"#,
+        v = esc(verb(&m.action)),
+        t = esc(&title),
+    );
+    colour
 }
 
 #[cfg(test)]

@@ -147,6 +147,7 @@ fn probe_samples() -> Vec<Event> {
                         500_000_000
                     },
                     detail: (!ok).then(|| "no answer within 500ms".into()),
+                    late: None,
                 },
             });
         }

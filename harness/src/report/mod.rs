@@ -275,8 +275,10 @@ impl Report {
         for m in &self.measurements {
             let _ = writeln!(
                 out,
-                "   measured {} = {:.3} {} ({})",
-                m.name, m.value, m.unit, m.what
+                "   measured {} = {} ({})",
+                m.name,
+                crate::units::human(m.value, &m.unit),
+                m.what
             );
         }
         let dir = self.dir();

@@ -248,3 +248,56 @@ fn every_scenario_file_is_in_exactly_one_share() {
         "the order of the listing does not change a share"
     );
 }
+
+#[test]
+fn the_chart_draws_unplanned_events_as_bands_naming_them() {
+    let mut report = demo::report();
+    let origin = chart::origin(&report);
+    report.timeline.push(crate::timeline::Event {
+        at: origin + 14_200_000_000,
+        kind: EventKind::Unplanned {
+            cause: crate::timeline::Cause::Engine,
+            subject: "engine".into(),
+            lasted: 2_000_000_000,
+            detail: "the engine restarted (no answer for 2.0 s)".into(),
+        },
+    });
+    let c = ChartData::from_report(&report);
+    assert_eq!(c.unplanned.len(), 1);
+    let u = &c.unplanned[0];
+    assert!(
+        (u.from - 14.2).abs() < 1e-6 && (u.to - 16.2).abs() < 1e-6,
+        "{u:?}"
+    );
+    let svg = chart::render(&c);
+    assert!(
+        svg.contains(r#"class="unplanned" data-cause="engine""#),
+        "{svg}"
+    );
+    assert!(svg.contains("the engine restarted (no answer for 2.0 s) at +14.20s"));
+}
+
+#[test]
+fn fifty_replicas_dying_together_are_one_marker_with_a_count() {
+    let mut r = demo::report();
+    let at = r.timeline.iter().map(|e| e.at).max().unwrap_or(0) - 1_000_000_000;
+    for i in 1..=50 {
+        r.timeline.push(crate::timeline::Event {
+            at: at + i * 20_000,
+            kind: EventKind::Container {
+                container: format!("mc{i}"),
+                action: "die".into(),
+            },
+        });
+    }
+    r.timeline.sort_by_key(|e| e.at);
+    let svg = chart::svg(&r);
+    assert_eq!(svg.matches(r#"data-count="50""#).count(), 1, "one group");
+    assert_eq!(
+        svg.matches(r#"class="event-marker""#).count(),
+        8,
+        "the demo's seven and the group"
+    );
+    assert!(svg.contains("die ×50 (mc1 … mc50)"), "a short label");
+    assert!(svg.contains("mc1, mc2"), "every name in the tooltip");
+}

@@ -54,7 +54,11 @@ fn default_variant() -> String {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
-    #[serde(rename = "service")]
+    /// A Compose file (relative to the scenario file) whose services join the topology, before
+    /// the `[[topology.service]]` tables (see [`super::compose`]).
+    #[serde(default)]
+    pub compose: Option<Ref>,
+    #[serde(default, rename = "service")]
     pub services: Vec<Service>,
 }
 
@@ -117,6 +121,33 @@ pub struct Service {
     /// one replica each, acted on and observed but never created or removed by the run.
     #[serde(default)]
     pub attach: Vec<String>,
+    /// Build the image from a Dockerfile with the classic builder instead of naming one
+    /// (`build = { context = "app" }`, relative to the scenario file). `FROM
+    /// aftershock/base:latest` builds on the project's base image.
+    #[serde(default)]
+    pub build: Option<BuildSpec>,
+    /// What the engine does when a replica's main process exits: `no` (default), `always`,
+    /// `unless-stopped`, `on-failure` or `on-failure:N` (Compose's `restart:`).
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// More DNS names of every replica on the run's network (a Compose service's own name and
+    /// its network aliases).
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// An image built from a directory with a Dockerfile (the classic builder, no BuildKit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    /// The build context: a directory, relative to the scenario (or Compose) file.
+    pub context: String,
+    /// The Dockerfile, relative to the context (default `Dockerfile`).
+    #[serde(default)]
+    pub dockerfile: Option<String>,
+    /// Build arguments (`ARG`s).
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
 }
 
 /// When a replica counts as ready: exactly one of `tcp`, `http` or `exec`, polled (every
@@ -142,6 +173,12 @@ pub struct ReadyCheck {
     /// The longest wait for the whole service.
     #[serde(default = "default_ready_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// Time between two attempts (default 100 ms; a Compose health check's `interval`).
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Deadline of one attempt (default 1 s; a Compose health check's `timeout`).
+    #[serde(default, with = "humantime_serde")]
+    pub attempt_timeout: Option<Duration>,
 }
 
 fn default_ready_timeout() -> Duration {
@@ -201,6 +238,14 @@ impl Preset {
 }
 
 impl Service {
+    /// A service with only a name: every other field as a file that leaves it out.
+    pub fn named(name: &str) -> Self {
+        let mut s: Service =
+            toml::from_str("name = \"\"").expect("a service with only a name parses");
+        s.name = name.into();
+        s
+    }
+
     /// The image asked for: `image`, else the preset's.
     pub fn image_name(&self) -> Option<&str> {
         self.image.as_deref().or(self.preset.map(Preset::image))
@@ -365,6 +410,12 @@ pub enum ProbeKind {
     /// A real `docker pull` (and with `push = true` first a `docker push`) of a tiny image
     /// through the registry, by the engine of machine `on`.
     RegistryPull,
+    /// A write probe for any service, from templates where `{n}` is the record's number: the
+    /// commands `write` and `read` exec'd in the replica, or an HTTP request (`method`, default
+    /// PUT, to `port` and `path`, with `body`) and a GET of `read_path`. Exit 0 or a 2xx is an
+    /// acknowledgement; the read-back's output lists the records present (every whole number in
+    /// it). Feeds the same ledger and `no-lost-writes` check as the other write probes.
+    Write,
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -411,6 +462,21 @@ pub struct Probe {
     /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
     #[serde(default)]
     pub push: bool,
+    /// For `write`: the command that writes record `{n}` inside the replica.
+    #[serde(default)]
+    pub write: Vec<String>,
+    /// For `write`: the command that prints the records present.
+    #[serde(default)]
+    pub read: Vec<String>,
+    /// For an HTTP `write` probe: the method of the write request (default PUT).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// For an HTTP `write` probe: the write request's body (`{n}` replaced).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// For an HTTP `write` probe: the path whose GET lists the records present.
+    #[serde(default)]
+    pub read_path: Option<String>,
     /// For `datastore-append`: pad each record's payload to this many bytes (`<n> xxx…`), so
     /// that a record spans several sectors and a power cut can tear it.
     #[serde(default)]

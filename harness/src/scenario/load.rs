@@ -1,13 +1,13 @@
 //! Reading a scenario file: TOML → the file form → [`Plan`]. Errors name file:line:column.
 
-use super::{file, resolve, Plan};
+use super::{compose, file, resolve, Plan};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Why a scenario file could not be used. Every variant says where and what is expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("{path}: cannot read the scenario file: {source} (check the path; `aftershock suite` runs every file in scenarios/)")]
+    #[error("{path}: cannot read the file: {source} (check the path; `aftershock suite` runs every file in scenarios/)")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -54,20 +54,29 @@ fn find_name(source: &str, name: &str) -> Range<usize> {
 
 /// Reads the scenario file at `path` and resolves it into a plan.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
-    let source = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+    let source = read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     parse(&path.display().to_string(), &source)
 }
 
-/// Parses scenario text and resolves it into a plan; `file` is only used in error messages.
+/// The one read of the file system in `scenario/`: scenario files and what they bring in
+/// (a Compose file, its `.env` and `env_file`s).
+fn read(path: &Path) -> std::io::Result<String> {
+    std::fs::read_to_string(path)
+}
+
+/// Parses scenario text and resolves it into a plan; `file` names it in error messages, and
+/// what it brings in (`compose`, `build` contexts) is found relative to its directory.
 pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
-    let scenario: file::Scenario = toml::from_str(source).map_err(|e| {
+    let mut scenario: file::Scenario = toml::from_str(source).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
         ScenarioError::at(file, source, span, message)
     })?;
+    let dir = Path::new(file).parent().unwrap_or(Path::new(""));
+    bring_in(&mut scenario, dir)?;
     resolve::resolve(&scenario).map_err(|(anchor, message)| {
         let span = match anchor {
             resolve::Anchor::Span(span) => span,
@@ -75,6 +84,24 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
         };
         ScenarioError::at(file, source, span, message)
     })
+}
+
+/// Makes `build` contexts absolute and puts the services of the `compose` file (if any)
+/// before the file's own.
+fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioError> {
+    for s in &mut scenario.topology.services {
+        if let Some(b) = &mut s.build {
+            b.context = dir.join(&b.context).display().to_string();
+        }
+    }
+    let Some(compose) = &scenario.topology.compose else {
+        return Ok(());
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    let mut services = compose::services(&dir.join(compose.get_ref()), &read, &env)?;
+    services.append(&mut scenario.topology.services);
+    scenario.topology.services = services;
+    Ok(())
 }
 
 /// Resolves a file form made in code (the builder); errors name `<builder>`.

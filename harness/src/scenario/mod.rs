@@ -6,13 +6,14 @@
 //! reference an id. Errors name `file:line:column` (or `<builder>`).
 
 pub mod builder;
+pub mod compose;
 pub mod file;
 mod load;
 pub mod plan;
 pub(crate) mod resolve;
 
 pub use file::{
-    Check, DiskSpec, MachineOptions, Preset, RegistryConfig, Select, Signal, UnitStyle,
+    BuildSpec, Check, DiskSpec, MachineOptions, Preset, RegistryConfig, Select, Signal, UnitStyle,
 };
 pub use load::{load, parse, ScenarioError};
 pub use plan::Plan;

@@ -105,8 +105,47 @@ pub enum Image {
     Project(String),
     /// A `name:tag` the local engine holds.
     Local(String),
+    /// Built from a directory with a Dockerfile (classic builder), tagged by a hash of the
+    /// context: `aftershock-build/<service>:<hash>`.
+    Build {
+        context: std::path::PathBuf,
+        dockerfile: String,
+        args: Vec<(String, String)>,
+    },
     /// No image of ours: attached containers.
     None,
+}
+
+/// What the engine does when a replica's main process exits (Compose's `restart:`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum Restart {
+    /// Nothing: the replica stays down until a heal starts it (the default).
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    /// Restarted after a non-zero exit, at most this many times (None: no limit).
+    OnFailure(Option<u32>),
+}
+
+impl Restart {
+    /// `no`, `always`, `unless-stopped`, `on-failure` or `on-failure:N`.
+    pub fn parse(policy: &str) -> Result<Restart, String> {
+        Ok(match policy {
+            "no" => Restart::No,
+            "always" => Restart::Always,
+            "unless-stopped" => Restart::UnlessStopped,
+            "on-failure" => Restart::OnFailure(None),
+            other => match other.strip_prefix("on-failure:").map(str::parse) {
+                Some(Ok(n)) => Restart::OnFailure(Some(n)),
+                _ => {
+                    return Err(format!(
+                    "restart `{other}` must be one of no, always, unless-stopped, on-failure[:N]"
+                ))
+                }
+            },
+        })
+    }
 }
 
 /// When a replica is ready: one check, polled until it passes or `timeout` runs out.
@@ -115,6 +154,10 @@ pub struct Ready {
     #[serde(skip)]
     pub check: Check,
     pub timeout: Duration,
+    /// Time between two attempts.
+    pub interval: Duration,
+    /// Deadline of one attempt.
+    pub attempt_timeout: Duration,
 }
 
 /// A service of the topology.
@@ -139,6 +182,9 @@ pub struct Service {
     pub disk: Option<DiskSpec>,
     /// The service's own `ready` check (None: the preset's, else "running").
     pub ready: Option<Ready>,
+    pub restart: Restart,
+    /// More DNS names of every replica on the run's network.
+    pub aliases: Vec<String>,
 }
 
 impl Service {
@@ -201,6 +247,26 @@ pub enum ProbeKind {
     Registry,
     /// A real `docker pull` (and push) through the registry by machine `on`.
     RegistryPull { on: String, push: bool },
+    /// Writes record `{n}` per sample through templates; reads back which survived.
+    Write { replica: String, via: WriteVia },
+}
+
+/// How a generic write probe writes and reads back (`{n}`: the record's number).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum WriteVia {
+    /// Commands exec'd in the replica: exit 0 acknowledges; `read` prints what is present.
+    Exec {
+        write: Vec<String>,
+        read: Vec<String>,
+    },
+    /// HTTP requests to the replica: a 2xx acknowledges; a GET of `read_path` lists what is present.
+    Http {
+        port: u16,
+        method: String,
+        path: String,
+        body: Option<String>,
+        read_path: String,
+    },
 }
 
 impl ProbeKind {
@@ -211,6 +277,7 @@ impl ProbeKind {
             ProbeKind::ZookeeperWrite
                 | ProbeKind::DatastoreAppend { .. }
                 | ProbeKind::PostgresInsert
+                | ProbeKind::Write { .. }
         )
     }
 }

@@ -119,11 +119,12 @@ async fn handshake(
 
 /// Ready when every replica's container is running (a generic service without `ready`).
 pub async fn running(engine: &RunEngine, replicas: &[String]) -> Result<(), String> {
-    for r in replicas {
+    let looks = replicas.iter().map(|r| async move {
         let status = engine.status(r).await.map_err(|e| format!("{r}: {e}"))?;
-        if !status.running {
-            return Err(format!("{r}: its container is not running"));
+        match status.running {
+            true => Ok(()),
+            false => Err(format!("{r}: its container is not running")),
         }
-    }
-    Ok(())
+    });
+    futures_util::future::join_all(looks).await.into_iter().collect()
 }

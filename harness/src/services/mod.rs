@@ -16,7 +16,7 @@ pub mod zookeeper;
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
 use crate::error::Result;
-use crate::scenario::plan::{Image, Plan, Service, ServiceKind};
+use crate::scenario::plan::{Image, Plan, Restart, Service, ServiceKind};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,7 +24,8 @@ use std::time::Duration;
 /// The replicas' fixed addresses on the run's network, by replica name.
 pub type Addresses = BTreeMap<String, String>;
 
-/// Gives every replica of the topology an address in the run's /24 (`prefix` = `172.30.7`).
+/// Gives every replica of the topology an address in the run's /24 (`prefix` = `172.30.7`):
+/// `.10` onwards, so the largest topology ([`crate::scenario::MAX_CONTAINERS`]) ends at `.109`.
 pub fn assign_addresses(plan: &Plan, prefix: &str) -> Addresses {
     plan.services
         .iter()
@@ -41,8 +42,25 @@ pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
     match &service.image {
         Image::Project(name) => images.tag(name).map(str::to_string),
         Image::Local(tag) => Ok(tag.clone()),
+        Image::Build { .. } => images.tag(&built(service)).map(str::to_string),
         Image::None => Ok(String::new()),
     }
+}
+
+/// The key of a service's built image in an [`ImageSet`] (`Image::Build`).
+pub fn built(service: &Service) -> String {
+    format!("build:{}", service.name)
+}
+
+/// The engine's restart policy of a service (None: the default, no restarts).
+fn restart(service: &Service) -> Option<String> {
+    Some(match service.restart {
+        Restart::No => return None,
+        Restart::Always => "always".into(),
+        Restart::UnlessStopped => "unless-stopped".into(),
+        Restart::OnFailure(None) => "on-failure".into(),
+        Restart::OnFailure(Some(n)) => format!("on-failure:{n}"),
+    })
 }
 
 /// The containers of one service.
@@ -87,6 +105,8 @@ pub fn containers(
                 nano_cpus: service.cpus.map(|c| (c * 1e9) as i64),
                 oom_score_adj: service.oom_score_adj,
                 volumes: service.volumes.clone(),
+                restart: restart(service),
+                aliases: service.aliases.clone(),
                 ..Default::default()
             }
         })
@@ -111,19 +131,29 @@ pub async fn readiness(
     addresses: &Addresses,
 ) -> std::result::Result<(), String> {
     if let Some(ready) = &service.ready {
-        for r in replicas {
+        // Every replica at once: a hundred of them are checked in one round trip.
+        let checks = replicas.iter().map(|r| async move {
             generic::Checker::new(
                 engine,
                 ready.check.clone(),
                 r,
                 &addresses[r],
-                Duration::from_secs(1),
+                ready.attempt_timeout,
             )
             .once()
             .await
-            .map_err(|e| format!("{r}: {e}"))?;
-        }
-        return Ok(());
+            .map_err(|e| format!("{r}: {e}"))
+        });
+        let failed: Vec<String> = futures_util::future::join_all(checks)
+            .await
+            .into_iter()
+            .filter_map(|r| r.err())
+            .collect();
+        return match failed.as_slice() {
+            [] => Ok(()),
+            [one] => Err(one.clone()),
+            [first, rest @ ..] => Err(format!("{first} (and {} more not ready)", rest.len())),
+        };
     }
     let Some(p) = service.preset() else {
         return generic::running(engine, replicas).await;
@@ -161,4 +191,25 @@ pub async fn leader(plan: &Plan, service: &Service, addresses: &Addresses) -> Op
         addresses,
     };
     preset::kind(service.preset()?).leader(&cx).await.ok()?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_largest_topology_fits_the_runs_network() {
+        let mut x = crate::Experiment::new("t", std::time::Duration::from_secs(1));
+        x.service(crate::Service::generic("a", "memcached").replicas(60));
+        x.service(crate::Service::generic("b", "memcached").replicas(40));
+        let plan = x.plan().unwrap();
+        let a = super::assign_addresses(&plan, "172.30.7");
+        assert_eq!(a.len(), crate::scenario::MAX_CONTAINERS);
+        let mut last: Vec<u8> = a
+            .values()
+            .map(|ip| ip.rsplit('.').next().unwrap().parse().unwrap())
+            .collect();
+        last.sort();
+        last.dedup();
+        assert_eq!(last.len(), 100, "every address once");
+        assert_eq!((last[0], last[99]), (10, 109));
+    }
 }

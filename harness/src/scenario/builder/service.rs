@@ -13,10 +13,10 @@ pub struct Service {
 
 impl Service {
     fn new(name: &str) -> Self {
-        let mut file: file::Service =
-            toml::from_str("name = \"\"").expect("a service with only a name parses");
-        file.name = name.into();
-        Service { file, uses: vec![] }
+        Service {
+            file: file::Service::named(name),
+            uses: vec![],
+        }
     }
 
     /// A service described by its image: one of the project's images by name (`postgres`,
@@ -102,6 +102,8 @@ impl Service {
             status: None,
             exec: None,
             timeout,
+            interval: None,
+            attempt_timeout: None,
         };
         match check {
             Check::Tcp(port) => r.tcp = Some(port),

@@ -158,8 +158,8 @@ fn power_cut(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
 }
 
 fn leak(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Invalid> {
-    let problem = if !svc.is(Preset::Memcached) {
-        "needs a memcached service (its image carries the leak agent)"
+    let problem = if svc.is(Preset::Machine) {
+        "cannot target machines (leak into a service's container)"
     } else if svc.memory_mib.is_none() {
         "needs `memory_mib` on its target service, or nothing bounds the leak"
     } else if count != 1 {

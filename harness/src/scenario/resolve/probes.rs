@@ -2,7 +2,7 @@
 
 use super::{at_name, at_ref, Invalid};
 use crate::scenario::file::{self, Check, Preset, ProbeKind as K};
-use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service};
+use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service, WriteVia};
 
 /// The HTTP port of the toy API, the one an `http` probe may leave out.
 const TOY_API_PORT: u16 = 8080;
@@ -42,7 +42,7 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
         K::ZookeeperWrite | K::ZookeeperMode => Some(Preset::Zookeeper),
         K::DatastoreAppend => Some(Preset::Datastore),
         K::PostgresInsert => Some(Preset::Postgres),
-        K::Http | K::Load | K::Tcp | K::Exec => None,
+        K::Http | K::Load | K::Tcp | K::Exec | K::Write => None,
         K::ConsulKv | K::ConsulLeader | K::Registry | K::RegistryPull => Some(Preset::Machine),
     };
     match (needs, svc.preset()) {
@@ -58,7 +58,7 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
 }
 
 fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
-    let generic = matches!(p.kind, K::Http | K::Tcp | K::Exec);
+    let generic = matches!(p.kind, K::Http | K::Tcp | K::Exec | K::Write);
     let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
     if !generic && (p.port.is_some() || !p.command.is_empty()) {
         return bad("takes `port` and `command` only when its kind is tcp, http or exec");
@@ -89,6 +89,10 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
             push: p.push,
         },
         K::Load => ProbeKind::Load(load(p)?),
+        K::Write => ProbeKind::Write {
+            replica: replica(p, svc, svc.replicas.first())?,
+            via: write_via(p)?,
+        },
         K::Tcp | K::Http | K::Exec => ProbeKind::Check {
             replica: replica(p, svc, svc.replicas.first())?,
             check: check(p, svc)?,
@@ -139,6 +143,56 @@ fn check(p: &file::Probe, svc: &Service) -> Result<Check, Invalid> {
                 status: p.status,
             })
         }
+    }
+}
+
+/// A `write` probe's templates: exec commands, or HTTP requests.
+fn write_via(p: &file::Probe) -> Result<WriteVia, Invalid> {
+    let bad = |problem: &str| {
+        Err(at_name(
+            &p.name,
+            format!("write probe `{}` {problem}", p.name),
+        ))
+    };
+    let n = |t: &str| t.contains("{n}");
+    match (p.write.is_empty(), p.port) {
+        (false, None) if p.read.is_empty() => {
+            bad("needs `read`, the command that prints the records present")
+        }
+        (false, None) if !p.write.iter().any(|w| n(w)) => {
+            bad("needs `{n}` (the record's number) in `write`")
+        }
+        (false, None) => Ok(WriteVia::Exec {
+            write: p.write.clone(),
+            read: p.read.clone(),
+        }),
+        (true, Some(port)) => {
+            let path = http_path(p)?;
+            let read_path = match p.read_path.as_deref() {
+                Some(r) if r.starts_with('/') => r.to_string(),
+                _ => {
+                    return bad("needs `read_path = \"/...\"`, whose GET lists the records present")
+                }
+            };
+            if !n(&path) && !p.body.as_deref().is_some_and(n) {
+                return bad("needs `{n}` (the record's number) in `path` or `body`");
+            }
+            let method = p
+                .method
+                .clone()
+                .unwrap_or_else(|| "PUT".into())
+                .to_uppercase();
+            Ok(WriteVia::Http {
+                port,
+                method,
+                path,
+                body: p.body.clone(),
+                read_path,
+            })
+        }
+        _ => bad(
+            "needs either `write` and `read` (commands) or `port`, `path` and `read_path` (HTTP)",
+        ),
     }
 }
 

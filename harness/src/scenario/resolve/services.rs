@@ -3,11 +3,12 @@
 
 use super::{at_name, Invalid, Names};
 use crate::scenario::file::{self, Check, Preset};
-use crate::scenario::plan::{Image, Ready, Service, ServiceId, ServiceKind};
-use crate::scenario::PROJECT_IMAGES;
+use crate::scenario::plan::{Image, Ready, Restart, Service, ServiceId, ServiceKind};
+use crate::scenario::{MAX_CONTAINERS, PROJECT_IMAGES};
+use std::time::Duration;
 
-/// The most replicas one service may have.
-pub const MAX_REPLICAS: usize = 9;
+/// The most replicas one service may have: the whole run's limit (the total is what is bounded).
+pub const MAX_REPLICAS: usize = MAX_CONTAINERS;
 
 pub(super) fn resolve(s: &file::Scenario) -> Result<Vec<Service>, Invalid> {
     if s.topology.services.is_empty() {
@@ -31,7 +32,48 @@ pub(super) fn resolve(s: &file::Scenario) -> Result<Vec<Service>, Invalid> {
     for svc in &services {
         preset_needs(svc, &services)?;
     }
+    containers_fit(&services)?;
     Ok(services)
+}
+
+/// At most [`MAX_CONTAINERS`] containers in all, each replica name once (`a` with 12 replicas
+/// has an `a11`, which a service `a1` with two would have too).
+fn containers_fit(services: &[Service]) -> Result<(), Invalid> {
+    let total: usize = services.iter().map(|s| s.replicas.len()).sum();
+    if total > MAX_CONTAINERS {
+        let counts: Vec<String> = services
+            .iter()
+            .map(|s| format!("{} × {}", s.replicas.len(), s.name))
+            .collect();
+        // At the service that takes the total over the limit.
+        let mut sum = 0;
+        let over = services
+            .iter()
+            .find(|s| {
+                sum += s.replicas.len();
+                sum > MAX_CONTAINERS
+            })
+            .map_or("", |s| s.name.as_str());
+        return Err(at_name(
+            over,
+            format!(
+                "the topology has {total} containers ({}); a run may have at most {MAX_CONTAINERS}",
+                counts.join(" + ")
+            ),
+        ));
+    }
+    let mut seen = std::collections::HashMap::new();
+    for s in services {
+        for r in &s.replicas {
+            if let Some(other) = seen.insert(r.as_str(), s.name.as_str()) {
+                return Err(at_name(
+                    &s.name,
+                    format!("service `{}`: its replica `{r}` has the name of a replica of service `{other}`; rename one of the services", s.name),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<Service, Invalid> {
@@ -39,7 +81,7 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
     let replicas = if svc.attach.is_empty() {
         if svc.replicas == 0 || svc.replicas > MAX_REPLICAS {
             return Err(bad(format!(
-                "replicas must be 1 to {MAX_REPLICAS}, not {}",
+                "replicas must be 1 to {MAX_REPLICAS} (and at most {MAX_CONTAINERS} containers in all), not {}",
                 svc.replicas
             )));
         }
@@ -79,6 +121,8 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         uses,
         disk: svc.disk.clone(),
         ready: ready(svc).map_err(bad)?,
+        restart: Restart::parse(svc.restart.as_deref().unwrap_or("no")).map_err(bad)?,
+        aliases: svc.aliases.clone(),
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
 }
@@ -93,6 +137,20 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
             return Err("an attached service (`attach`) takes no `preset`, `image` or `disk`: its containers exist already".into());
         }
         return Ok((ServiceKind::Attached(svc.attach.clone()), Image::None));
+    }
+    if let Some(build) = &svc.build {
+        if svc.preset.is_some() {
+            return Err("a preset brings its image: it takes no `build`".into());
+        }
+        let image = Image::Build {
+            context: build.context.clone().into(),
+            dockerfile: build
+                .dockerfile
+                .clone()
+                .unwrap_or_else(|| "Dockerfile".into()),
+            args: build.args.clone().into_iter().collect(),
+        };
+        return Ok((ServiceKind::Generic, image));
     }
     let image = match (svc.preset, svc.image.as_deref()) {
         (None, None) => {
@@ -151,9 +209,16 @@ fn ready(svc: &file::Service) -> Result<Option<Ready>, String> {
     if ready.timeout.is_zero() {
         return Err("`ready.timeout` must be above 0".into());
     }
+    let interval = ready.interval.unwrap_or(Duration::from_millis(100));
+    let attempt_timeout = ready.attempt_timeout.unwrap_or(Duration::from_secs(1));
+    if interval.is_zero() || attempt_timeout.is_zero() {
+        return Err("`ready.interval` and `ready.attempt_timeout` must be above 0".into());
+    }
     Ok(Some(Ready {
         check,
         timeout: ready.timeout,
+        interval,
+        attempt_timeout,
     }))
 }
 
@@ -192,4 +257,51 @@ fn preset_needs(svc: &Service, all: &[Service]) -> Result<(), Invalid> {
         return Ok(());
     };
     Err(at_name(name, problem))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::parse;
+
+    fn topology(services: &[(&str, usize)]) -> String {
+        let mut text = "name = \"t\"\nduration = \"1s\"\n".to_string();
+        for (name, replicas) in services {
+            text += &format!(
+                "\n[[topology.service]]\nname = \"{name}\"\nimage = \"memcached\"\nreplicas = {replicas}\n"
+            );
+        }
+        text
+    }
+
+    #[test]
+    fn a_hundred_containers_in_any_mix_are_a_topology() {
+        let plan = parse("t.toml", &topology(&[("mc", 100)])).unwrap();
+        assert_eq!(plan.services[0].replicas.len(), 100);
+        assert_eq!(plan.services[0].replicas[99], "mc100");
+        let plan = parse("t.toml", &topology(&[("a", 60), ("b", 30), ("c", 10)])).unwrap();
+        assert_eq!(plan.services.len(), 3);
+    }
+
+    #[test]
+    fn the_hundred_and_first_container_is_refused_with_the_count_and_the_limit() {
+        let e = parse("t.toml", &topology(&[("a", 60), ("b", 41)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("101 containers"), "{e}");
+        assert!(e.contains("at most 100"), "{e}");
+        assert!(e.contains("60 × a + 41 × b"), "{e}");
+        assert!(e.starts_with("t.toml:10:"), "at service b: {e}");
+        let e = parse("t.toml", &topology(&[("a", 101)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 to 100"), "{e}");
+    }
+
+    #[test]
+    fn replica_names_are_unique_across_services() {
+        let e = parse("t.toml", &topology(&[("a", 12), ("a1", 2)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`a11`"), "{e}");
+    }
 }

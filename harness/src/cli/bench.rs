@@ -1,0 +1,38 @@
+//! `aftershock bench`: runs the library's bench, writes `bench.json` under the output root,
+//! prints the table (or the JSON).
+
+use crate::bench::{self, Options};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+pub(super) async fn command(json: bool, reps: usize, quick: bool, output: &Path) -> Result<bool> {
+    if reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    let options = Options {
+        reps,
+        quick,
+        overhead_runs: 1,
+        output: output.to_path_buf(),
+    };
+    let measured = bench::run(&options).await?;
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "bench": measured,
+        "targets": measured.targets(),
+    }))?;
+    let dir = output.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let file = dir.join("bench.json");
+    std::fs::write(&file, &text).with_context(|| format!("write {}", file.display()))?;
+    if json {
+        println!("{text}");
+    } else {
+        print!("{}", measured.table());
+        println!("\n(JSON: {})", file.display());
+    }
+    let problems = measured.problems();
+    for p in &problems {
+        eprintln!("aftershock bench: incomplete: {p}");
+    }
+    Ok(problems.is_empty())
+}

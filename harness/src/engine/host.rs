@@ -1,0 +1,291 @@
+//! The host's capabilities, and what a plan needs of them: the preflight, before anything
+//! starts (no lock taken, no container created).
+//!
+//! [`Facts`] are probed on this host ([`Facts::probe`]) or given (a test fakes "no FUSE"
+//! through `RunOptions::host`); [`missing`] is a pure function of a plan and the facts, and
+//! lists *everything* missing at once, each with what needs it and how to get it.
+//!
+//! The cgroup facts are read from a cgroup root laid out as the kernel lays it out (v1: one
+//! directory per controller and `/proc/cgroups`; v2: one hierarchy with `cgroup.controllers`),
+//! so the v2 paths are tested on fixture files (`harness/fixtures/cgroup-v2/`).
+
+use crate::scenario::plan::{FaultKind, Plan};
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The cgroup hierarchy of the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cgroup {
+    /// One hierarchy per controller (these project machines).
+    V1 { controllers: BTreeSet<String> },
+    /// The unified hierarchy (current Debian, Ubuntu, GitHub's runners): freezing is built in
+    /// (`cgroup.freeze`); `controllers` are those of `cgroup.controllers`.
+    V2 { controllers: BTreeSet<String> },
+}
+
+impl Cgroup {
+    /// Reads the cgroup layout under `root` (`/sys/fs/cgroup`); `proc_cgroups` is the text of
+    /// `/proc/cgroups` (v1's enabled controllers).
+    pub fn read(root: &Path, proc_cgroups: &str) -> Cgroup {
+        if let Ok(text) = std::fs::read_to_string(root.join("cgroup.controllers")) {
+            let controllers = text.split_whitespace().map(str::to_string).collect();
+            return Cgroup::V2 { controllers };
+        }
+        let controllers = proc_cgroups
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                (fields.len() == 4 && fields[3] == "1").then(|| fields[0].to_string())
+            })
+            .filter(|c| root.join(c).is_dir())
+            .collect();
+        Cgroup::V1 { controllers }
+    }
+
+    /// Whether a controller is there (v2's freezer is not a controller: always there).
+    pub fn has(&self, controller: &str) -> bool {
+        match self {
+            Cgroup::V1 { controllers } => controllers.contains(controller),
+            Cgroup::V2 { controllers } => controller == "freezer" || controllers.contains(controller),
+        }
+    }
+}
+
+/// What this host offers the faults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    /// Running as root (pidfd signals to containers' processes, taskstats, loop devices, mounts).
+    pub root: bool,
+    /// `/dev/loop-control`.
+    pub loop_devices: bool,
+    /// `/dev/fuse`.
+    pub fuse: bool,
+    /// Host tools on `PATH`: `nsenter`, `tc`, `iptables`, `losetup`, `mkfs.ext4`.
+    pub tools: BTreeSet<String>,
+    /// `pidfd_open(2)` works (Linux ≥ 5.3).
+    pub pidfd: bool,
+    pub cgroup: Cgroup,
+    /// The kernel's netem qdisc (probed only when a plan delays packets; else `true`).
+    pub netem: bool,
+}
+
+const TOOLS: [&str; 5] = ["nsenter", "tc", "iptables", "losetup", "mkfs.ext4"];
+
+impl Facts {
+    /// Probes this host; the netem qdisc only when the plan delays packets (it costs a
+    /// throwaway network namespace).
+    pub async fn probe(plan: &Plan) -> Facts {
+        let on_path = |tool: &str| {
+            std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        };
+        // SAFETY: pidfd_open on our own pid; the descriptor is closed at once.
+        let pidfd = unsafe {
+            let fd = libc::syscall(libc::SYS_pidfd_open, std::process::id() as libc::pid_t, 0);
+            if fd >= 0 {
+                libc::close(fd as i32);
+            }
+            fd >= 0
+        };
+        let proc_cgroups = std::fs::read_to_string("/proc/cgroups").unwrap_or_default();
+        let netem = !delays(plan) || super::netns::netem_available().await;
+        Facts {
+            // SAFETY: geteuid has no preconditions.
+            root: unsafe { libc::geteuid() } == 0,
+            loop_devices: Path::new("/dev/loop-control").exists(),
+            fuse: Path::new("/dev/fuse").exists(),
+            tools: TOOLS.iter().filter(|t| on_path(t)).map(|t| t.to_string()).collect(),
+            pidfd,
+            cgroup: Cgroup::read(Path::new("/sys/fs/cgroup"), &proc_cgroups),
+            netem,
+        }
+    }
+}
+
+fn delays(plan: &Plan) -> bool {
+    plan.faults
+        .iter()
+        .any(|f| matches!(f.kind, FaultKind::Netem { delay: Some(_), .. }))
+}
+
+/// One capability a plan needs: whether the host has it, what it is, how to get it.
+struct Need {
+    ok: bool,
+    what: &'static str,
+    how: &'static str,
+}
+
+type Known = (&'static str, &'static str);
+const ROOT: Known = ("root", "run as root (sudo -E aftershock …): signals to containers' processes, taskstats, loop devices and mounts need it");
+const LOOP: Known = ("loop devices (/dev/loop-control)", "modprobe loop; in a container, --device /dev/loop-control and the /dev/loopN devices");
+const DISK_TOOLS: Known = ("losetup and mkfs.ext4", "apt-get install mount e2fsprogs");
+const FUSE: Known = ("FUSE (/dev/fuse)", "modprobe fuse; in a container, --device /dev/fuse --cap-add SYS_ADMIN");
+const PIDFD: Known = ("pidfd_open (Linux 5.3 or later)", "run on a Linux kernel 5.3 or later");
+const FREEZER: Known = ("the cgroup freezer", "mount the cgroup v1 freezer hierarchy, or use a cgroup v2 host (freezing is built in)");
+const MEMORY: Known = ("the cgroup memory controller", "cgroup v2: +memory in the parent's cgroup.subtree_control; v1: mount the memory hierarchy (boot with cgroup_enable=memory)");
+const NSENTER: Known = ("nsenter", "apt-get install util-linux");
+const IPTABLES: Known = ("iptables", "apt-get install iptables");
+const TC: Known = ("tc", "apt-get install iproute2");
+const NETEM: Known = ("the kernel's netem qdisc (CONFIG_NET_SCH_NETEM)", "modprobe sch_netem (some kernels: linux-modules-extra); or `loss_percent`, which needs only iptables");
+
+fn need(ok: bool, (what, how): Known) -> Need {
+    Need { ok, what, how }
+}
+
+/// What the services' disks need: root, loop devices, the disk tools, FUSE when lossy.
+fn disk_needs(plan: &Plan, f: &Facts) -> Vec<(Need, String)> {
+    let tools = f.tools.contains("losetup") && f.tools.contains("mkfs.ext4");
+    let mut out = vec![];
+    for s in &plan.services {
+        let Some(disk) = &s.disk else { continue };
+        let who = format!("service `{}`'s disk", s.name);
+        out.push((need(f.root, ROOT), who.clone()));
+        out.push((need(f.loop_devices, LOOP), who.clone()));
+        out.push((need(tools, DISK_TOOLS), who.clone()));
+        if disk.lossy {
+            out.push((need(f.fuse, FUSE), format!("{who} (lossy = true)")));
+        }
+    }
+    out
+}
+
+/// What one fault needs of the host.
+fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
+    let tool = |t: &str| f.tools.contains(t);
+    match kind {
+        FaultKind::Kill { .. } | FaultKind::Restart { .. } | FaultKind::RollingRestart { .. } => {
+            vec![need(f.root, ROOT), need(f.pidfd, PIDFD)]
+        }
+        FaultKind::PowerCut { .. } => vec![need(f.root, ROOT), need(f.cgroup.has("freezer"), FREEZER)],
+        FaultKind::Pause { .. } => vec![need(f.cgroup.has("freezer"), FREEZER)],
+        FaultKind::Leak { .. } => vec![need(f.cgroup.has("memory"), MEMORY)],
+        FaultKind::Netem { delay, loss_percent, .. } => {
+            let mut out = vec![need(f.root, ROOT), need(tool("nsenter"), NSENTER)];
+            if loss_percent.is_some() {
+                out.push(need(tool("iptables"), IPTABLES));
+            }
+            if delay.is_some() {
+                out.extend([need(tool("tc"), TC), need(f.netem, NETEM)]);
+            }
+            out
+        }
+        FaultKind::DaemonCrash { .. } | FaultKind::Stop { .. } | FaultKind::Partition { .. } => vec![],
+    }
+}
+
+/// Every need of the plan (met or not), with who needs it.
+fn needs(plan: &Plan, f: &Facts) -> Vec<(Need, String)> {
+    let mut out = disk_needs(plan, f);
+    for fault in &plan.faults {
+        let who = format!("fault `{}`", fault.name);
+        out.extend(fault_needs(&fault.kind, f).into_iter().map(|n| (n, who.clone())));
+    }
+    out
+}
+
+/// Everything the plan needs that the host lacks, one line each: "FUSE (/dev/fuse), for
+/// service `store`'s disk (lossy = true): modprobe fuse; …". Empty: the host has it all.
+pub fn missing(plan: &Plan, facts: &Facts) -> Vec<String> {
+    let mut lines: Vec<(&str, Vec<String>, &str)> = vec![];
+    for (need, who) in needs(plan, facts).into_iter().filter(|(n, _)| !n.ok) {
+        match lines.iter_mut().find(|(what, _, _)| *what == need.what) {
+            Some((_, whos, _)) if !whos.contains(&who) => whos.push(who),
+            Some(_) => {}
+            None => lines.push((need.what, vec![who], need.how)),
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(what, whos, how)| format!("{what}, for {}: {how}", whos.join(", ")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(path: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+    }
+
+    #[test]
+    fn a_v2_host_has_one_hierarchy_with_its_controllers_and_a_built_in_freezer() {
+        let cgroup = Cgroup::read(&fixture("cgroup-v2/sys/fs/cgroup"), "");
+        assert!(matches!(&cgroup, Cgroup::V2 { controllers } if controllers.contains("memory")));
+        assert!(cgroup.has("memory") && cgroup.has("freezer") && !cgroup.has("blkio"));
+    }
+
+    /// This machine kind, as the preflight sees it: root, everything present, cgroup v1.
+    pub fn complete() -> Facts {
+        Facts {
+            root: true,
+            loop_devices: true,
+            fuse: true,
+            tools: TOOLS.iter().map(|t| t.to_string()).collect(),
+            pidfd: true,
+            cgroup: Cgroup::V1 {
+                controllers: ["memory", "freezer", "cpu"].map(String::from).into(),
+            },
+            netem: true,
+        }
+    }
+
+    const LOSSY_CUT: &str = r#"
+name = "cut"
+duration = "5s"
+[[topology.service]]
+name = "store"
+preset = "datastore"
+disk = { size_mb = 64, path = "/data", lossy = true }
+[[fault]]
+name = "cut"
+kind = "power-cut"
+at = "1s"
+target = "store"
+select = "all"
+[[fault]]
+name = "freeze"
+kind = "pause"
+at = "3s"
+target = "store"
+select = "all"
+"#;
+
+    #[test]
+    fn everything_missing_is_listed_once_with_who_needs_it_and_how_to_get_it() {
+        let plan = crate::scenario::parse("cut.toml", LOSSY_CUT).unwrap();
+        assert_eq!(missing(&plan, &complete()), Vec::<String>::new());
+        let no_fuse = Facts { fuse: false, ..complete() };
+        assert_eq!(
+            missing(&plan, &no_fuse),
+            ["FUSE (/dev/fuse), for service `store`'s disk (lossy = true): modprobe fuse; in a container, --device /dev/fuse --cap-add SYS_ADMIN"]
+        );
+        let bare = Facts {
+            root: false,
+            fuse: false,
+            cgroup: Cgroup::V1 { controllers: BTreeSet::new() },
+            ..complete()
+        };
+        let lines = missing(&plan, &bare);
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        assert!(lines[0].starts_with("root, for service `store`'s disk, fault `cut`: "), "{lines:#?}");
+        assert!(lines[2].starts_with("the cgroup freezer, for fault `cut`, fault `freeze`: "), "{lines:#?}");
+        let v2 = Facts {
+            cgroup: Cgroup::V2 { controllers: BTreeSet::new() },
+            ..complete()
+        };
+        assert!(missing(&plan, &v2).is_empty(), "v2 freezes without a controller");
+    }
+
+    #[test]
+    fn a_v1_host_has_the_enabled_controllers_that_are_mounted() {
+        let dir = std::env::temp_dir().join(format!("aftershock-cgroup-v1-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("memory")).unwrap();
+        std::fs::create_dir_all(dir.join("cpu")).unwrap();
+        let proc_cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t90\t1\nfreezer\t5\t3\t1\ncpu\t2\t1\t0\n";
+        let cgroup = Cgroup::read(&dir, proc_cgroups);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(cgroup, Cgroup::V1 { controllers: ["memory".to_string()].into() });
+        assert!(!cgroup.has("freezer"), "enabled but not mounted");
+    }
+}

@@ -1,0 +1,96 @@
+//! Images of the user's own: built from a directory with a Dockerfile (a Compose `build:`, the
+//! classic builder — BuildKit needs the network), or pulled when the local engine lacks a tag
+//! and a registry serves it.
+
+use super::images::{self, build_tar, context_tar, hash_file, image_exists, list_files, short};
+use crate::error::{HarnessError, Result};
+use bollard::query_parameters::CreateImageOptionsBuilder;
+use bollard::Docker;
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// Builds `context` as `aftershock-build/<name>:<hash>` (the hash of its files, the Dockerfile's
+/// name and the arguments: an unchanged context is not built again) and returns the tag. A
+/// Dockerfile `FROM aftershock/base:latest` gets the project's base image made first.
+pub async fn build(
+    docker: &Docker,
+    name: &str,
+    context: &Path,
+    dockerfile: &str,
+    args: &[(String, String)],
+    output: &Path,
+) -> Result<String> {
+    let hashed = {
+        let (context, dockerfile, args) = (context.to_path_buf(), dockerfile.to_string(), args.to_vec());
+        tokio::task::spawn_blocking(move || hash_context(&context, &dockerfile, &args))
+            .await
+            .expect("hash thread panicked")?
+    };
+    let tag = format!("aftershock-build/{name}:{hashed}");
+    if image_exists(docker, &tag).await {
+        return Ok(tag);
+    }
+    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(HarnessError::io(
+        format!("read the Dockerfile {}", context.join(dockerfile).display()),
+    ))?;
+    if text.contains(images::BASE_LATEST) {
+        images::base(docker, output).await?;
+    }
+    let started = Instant::now();
+    let tar = context_tar(context, &[])?;
+    let args: HashMap<&str, &str> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    build_tar(docker, tar, dockerfile, &args, &tag).await?;
+    tracing::info!(image = %tag, seconds = started.elapsed().as_secs_f64(), "built {tag} from {}", context.display());
+    Ok(tag)
+}
+
+fn hash_context(context: &Path, dockerfile: &str, args: &[(String, String)]) -> Result<String> {
+    let mut files = vec![];
+    list_files(context, Path::new(""), &mut files)?;
+    files.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(dockerfile.as_bytes());
+    for (k, v) in args {
+        hasher.update(format!("{k}={v}\n").as_bytes());
+    }
+    for f in files {
+        hash_file(&mut hasher, context, &f)?;
+    }
+    Ok(short(hasher))
+}
+
+/// Pulls `image` (`name:tag`, a registry host in the name when it is not the default one),
+/// showing its progress through tracing. `Err(message)` when no registry serves it.
+pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), String> {
+    let (name, tag) = match image.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, t),
+        _ => (image, "latest"),
+    };
+    let options = CreateImageOptionsBuilder::default()
+        .from_image(name)
+        .tag(tag)
+        .build();
+    let started = Instant::now();
+    let mut stream = docker.create_image(Some(options), None, None);
+    let mut last_status = String::new();
+    while let Some(item) = stream.next().await {
+        let info = item.map_err(|e| e.to_string())?;
+        if let Some(e) = info.error_detail.and_then(|d| d.message) {
+            return Err(e);
+        }
+        let status = info.status.unwrap_or_default();
+        if status != last_status {
+            let layer = info.id.unwrap_or_default();
+            tracing::info!(image, layer = %layer, "pull {image}: {status} {layer}");
+            last_status = status;
+        }
+    }
+    if !image_exists(docker, image).await {
+        return Err("the pull ended without the image".into());
+    }
+    tracing::info!(image, seconds = started.elapsed().as_secs_f64(), "pulled {image} in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! The machine-wide run lock (`/tmp/aftershock/run.lock`) and who holds it.
+//!
+//! Timed runs never overlap on one machine. The run that takes the lock writes who it is
+//! ([`Holder`]: run id, scenario, pid, since when) into `run.lock.holder` next to it; a run that
+//! finds the lock taken says at once, through a tracing event the CLI shows, for whom it waits
+//! and how to stop waiting — or, told not to wait, refuses with the same words
+//! ([`HarnessError::Busy`]).
+
+use crate::engine::images::{lock_dir, FileLock};
+use crate::error::{HarnessError, Result};
+use crate::timeline::{now, Nanos};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Who holds the run lock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holder {
+    pub run: String,
+    pub scenario: String,
+    pub pid: u32,
+    /// When it took the lock (Unix ns).
+    pub since: Nanos,
+}
+
+impl Holder {
+    /// This process, about to run `scenario` as `run`.
+    pub fn me(run: &str, scenario: &str) -> Holder {
+        Holder {
+            run: run.into(),
+            scenario: scenario.into(),
+            pid: std::process::id(),
+            since: now(),
+        }
+    }
+
+    /// "run 20261201T101500-1a2b3c4d (scenario zookeeper-quorum-remediated, pid 4242, since
+    /// 2026-12-01T10:15:00Z, 12 s ago)".
+    pub fn describe(&self, at: Nanos) -> String {
+        let since = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.since.max(0) as u64);
+        format!(
+            "run {} (scenario {}, pid {}, since {}, {} s ago)",
+            self.run,
+            self.scenario,
+            self.pid,
+            humantime::format_rfc3339_seconds(since),
+            (at - self.since).max(0) / 1_000_000_000
+        )
+    }
+}
+
+/// The run lock's path.
+pub fn path() -> PathBuf {
+    lock_dir().join("run.lock")
+}
+
+/// Where the holder writes who it is: next to the lock.
+pub fn holder_path(lock: &Path) -> PathBuf {
+    lock.with_extension("lock.holder")
+}
+
+/// Who holds the lock at `lock`, as its holder wrote it (None: no file, or unreadable).
+pub fn holder(lock: &Path) -> Option<Holder> {
+    let text = std::fs::read_to_string(holder_path(lock)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Takes the lock at `lock` for `me`. When another run holds it: with `wait`, says for whom
+/// it waits (a warning event) and waits; without, refuses at once.
+pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<FileLock> {
+    let held = match FileLock::try_acquire(lock.to_path_buf())? {
+        Some(held) => held,
+        None => {
+            let who = match holder(lock) {
+                Some(h) if Path::new(&format!("/proc/{}", h.pid)).exists() => h.describe(now()),
+                Some(h) => format!(
+                    "another run (not recorded; the last recorded holder, {}, has ended)",
+                    h.describe(now())
+                ),
+                None => format!(
+                    "another run (not recorded: {} is missing)",
+                    holder_path(lock).display()
+                ),
+            };
+            if !wait {
+                return Err(HarnessError::Busy {
+                    lock: lock.to_path_buf(),
+                    holder: who,
+                });
+            }
+            tracing::warn!(
+                "waiting for {who} to finish: timed runs never overlap on one machine (lock {}). \
+Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead",
+                lock.display()
+            );
+            wait_for(lock).await?
+        }
+    };
+    let me = Holder {
+        since: now(),
+        ..me.clone()
+    };
+    let file = holder_path(lock);
+    let text = serde_json::to_string(&me).expect("a holder serialises");
+    std::fs::write(&file, text).map_err(HarnessError::io(format!("write {}", file.display())))?;
+    Ok(held)
+}
+
+/// Polls for the lock (no blocking thread: a Ctrl-C while waiting ends the process at once).
+async fn wait_for(lock: &Path) -> Result<FileLock> {
+    loop {
+        if let Some(held) = FileLock::try_acquire(lock.to_path_buf())? {
+            return Ok(held);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_second_taker_learns_who_holds_the_lock_or_waits_for_it() {
+        let dir = std::env::temp_dir().join(format!("aftershock-lock-test-{}", std::process::id()));
+        let lock = dir.join("run.lock");
+        let first = Holder::me("run-1", "first-scenario");
+        let held = take(&lock, &first, false).await.unwrap();
+        assert_eq!(holder(&lock).map(|h| h.run), Some("run-1".into()));
+        let second = Holder::me("run-2", "second");
+        let refused = take(&lock, &second, false).await.err().expect("busy");
+        let text = refused.to_string();
+        assert!(text.contains("run run-1 (scenario first-scenario, pid "), "{text}");
+        assert!(text.contains("--no-wait"), "{text}");
+        let waiting = tokio::spawn({
+            let lock = lock.clone();
+            async move { take(&lock, &second, true).await.map(|_| ()) }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!waiting.is_finished(), "the second taker waits while the first holds it");
+        drop(held);
+        waiting.await.unwrap().unwrap();
+        assert_eq!(holder(&lock).map(|h| h.run), Some("run-2".into()));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

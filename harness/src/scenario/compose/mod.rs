@@ -1,0 +1,147 @@
+//! A Compose file as a topology: the third front end of [`super::file`]. `compose = "path"`
+//! in a scenario's `[topology]` brings in the file's services as `[[topology.service]]` tables
+//! would, so probes, faults and expectations name them like any other service.
+//!
+//! The file is parsed with `docker-compose-types` after two steps of our own: every key is
+//! checked against what aftershock understands ([`keys`]: a key it does not is an error with
+//! its line, never dropped) and every string is interpolated as Compose does
+//! ([`interpolate`]; the process environment first, then the file's `.env`). Services come out
+//! in bring-up order (`depends_on` first; a cycle is an error). No I/O besides reading files
+//! (the Compose file, `.env`, `env_file`s), through the loader's `read`.
+
+mod convert;
+mod interpolate;
+mod keys;
+
+pub use interpolate::interpolate;
+
+use super::file;
+use super::load::ScenarioError;
+use serde_yaml::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Reads a file's text (the loader's one read of the file system).
+pub type Read<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
+/// A variable of the environment the file is interpolated with.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A problem in the Compose file: the path of the key it is about, and what is wrong.
+type Problem = (Vec<String>, String);
+
+/// The services of the Compose file at `path`, dependencies first, as a scenario's services.
+pub fn services(path: &Path, read: Read, env: Env) -> Result<Vec<file::Service>, ScenarioError> {
+    let text = read(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dotenv = read(&dir.join(".env"))
+        .map(|t| env_lines(&t))
+        .unwrap_or_default();
+    let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
+    let at = |(key_path, message): Problem| {
+        let (line, column) = keys::locate(&text, &key_path);
+        ScenarioError::At {
+            file: path.display().to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let mut value: Value = serde_yaml::from_str(&text).map_err(|e| {
+        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        let file = path.display().to_string();
+        ScenarioError::At {
+            file,
+            line,
+            column,
+            message: format!("not a Compose file: {e}"),
+        }
+    })?;
+    if let Some((key_path, allowed)) = keys::unsupported(&value, &keys::FILE) {
+        let message = unsupported(&key_path, &allowed);
+        return Err(at((key_path, message)));
+    }
+    interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
+    let cx = convert::Cx {
+        dir,
+        read,
+        lookup: &lookup,
+    };
+    convert::services(value, &cx).map_err(at)
+}
+
+/// "service `db`: the Compose key `deploy.placement` is not supported …", naming what is.
+fn unsupported(key_path: &[String], allowed: &[&str]) -> String {
+    let supported = if allowed.is_empty() {
+        "nothing but `x-` extensions".to_string()
+    } else {
+        allowed.join(", ")
+    };
+    if key_path.len() > 2 && key_path[0] == "services" {
+        return format!(
+            "service `{}`: the Compose key `{}` is not supported by aftershock (supported here: {supported}); remove it or move it to an override file",
+            key_path[1],
+            key_path[2..].join(".")
+        );
+    }
+    let within = key_path.join(".");
+    let why = if within.starts_with("networks.") {
+        " (every service is on the run's one network; network aliases are kept)"
+    } else if within.starts_with("volumes.") {
+        " (a named volume takes only `x-aftershock: { disk: { size_mb = … } }`)"
+    } else {
+        ""
+    };
+    format!("the Compose key `{within}` is not supported by aftershock{why} (supported here: {supported})")
+}
+
+/// Interpolates every string of `value` (not the keys); errors name the key path.
+fn interpolate_all(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Problem> {
+    match value {
+        Value::String(s) => {
+            *s = interpolate(s, lookup).map_err(|e| (path.clone(), e))?;
+        }
+        Value::Sequence(items) => {
+            for item in items {
+                interpolate_all(item, path, lookup)?;
+            }
+        }
+        Value::Mapping(map) => {
+            for (k, v) in map.iter_mut() {
+                path.push(k.as_str().unwrap_or_default().to_string());
+                interpolate_all(v, path, lookup)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `KEY=value` lines of an `.env` or `env_file` (blank lines and `#` comments skipped,
+/// surrounding quotes removed).
+pub fn env_lines(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let l = l.strip_prefix("export ").unwrap_or(l);
+            let (k, v) = l.split_once('=')?;
+            let v = v.trim();
+            let unquoted = [('"', '"'), ('\'', '\'')]
+                .iter()
+                .find_map(|(a, b)| v.strip_prefix(*a)?.strip_suffix(*b))
+                .unwrap_or(v);
+            Some((k.trim().to_string(), unquoted.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

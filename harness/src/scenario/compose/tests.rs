@@ -1,0 +1,217 @@
+//! The Compose front end on good and bad files (in memory: a fake `read`, a fixed environment).
+
+use super::convert::{mebibytes, split_words};
+use super::services;
+use crate::scenario::file;
+use crate::scenario::load::ScenarioError;
+use std::path::Path;
+
+const GOOD: &str = r#"
+name: shop
+services:
+  api:
+    build:
+      context: ./api
+      args: { VERSION: "${VERSION:-1}" }
+    command: toy-api --port 8080 "--name=the api"
+    environment:
+      DB: postgres://db:5432/${DB_NAME:-shop}
+      FROM_SHELL:
+    env_file: api.env
+    depends_on:
+      db: { condition: service_healthy }
+      cache: { condition: service_started }
+    restart: always
+    deploy:
+      replicas: 2
+      resources: { limits: { memory: 256m, cpus: "0.5" } }
+  db:
+    image: postgres
+    volumes: [pgdata:/var/lib/postgresql/data]
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U postgres"]
+      interval: 2s
+      timeout: 3s
+      retries: 5
+    networks:
+      back: { aliases: [database] }
+  cache:
+    image: "memcached:${CACHE_TAG}"
+    mem_limit: 128m
+    cpus: 0.25
+    entrypoint: ["memcached", "-m", "64"]
+    scale: 3
+volumes:
+  pgdata:
+    x-aftershock: { disk: { size_mb: 256 } }
+networks:
+  back: {}
+"#;
+
+fn read_from<'a>(
+    files: &'a [(&'a str, &'a str)],
+) -> impl Fn(&Path) -> std::io::Result<String> + 'a {
+    move |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        files
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| t.to_string())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "CACHE_TAG" => Some("1.6".into()),
+        "FROM_SHELL" => Some("yes".into()),
+        _ => None,
+    }
+}
+
+fn parse(text: &str) -> Result<Vec<file::Service>, ScenarioError> {
+    let files = [
+        ("compose.yml", text),
+        ("api.env", "# comment\nLOG=debug\nDB=overridden\n"),
+        (".env", "DB_NAME=shop_test\n"),
+    ];
+    let read = read_from(&files);
+    services(Path::new("/x/compose.yml"), &read, &env)
+}
+
+fn error_at(text: &str) -> (usize, String) {
+    match parse(text).unwrap_err() {
+        ScenarioError::At {
+            line,
+            message,
+            file,
+            ..
+        } => {
+            assert_eq!(file, "/x/compose.yml");
+            (line, message)
+        }
+        other => panic!("not located: {other}"),
+    }
+}
+
+#[test]
+fn a_good_file_gives_services_in_bring_up_order() {
+    let s = parse(GOOD).unwrap();
+    let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db", "cache", "api"]);
+    let (db, cache, api) = (&s[0], &s[1], &s[2]);
+    assert_eq!(db.image.as_deref(), Some("postgres:latest"));
+    assert_eq!(
+        db.disk.as_ref().map(|d| (d.size_mb, d.path.as_str())),
+        Some((256, "/var/lib/postgresql/data"))
+    );
+    let ready = db.ready.as_ref().unwrap();
+    assert_eq!(
+        ready.exec.as_ref().unwrap(),
+        &["sh", "-c", "pg_isready -U postgres"]
+    );
+    assert_eq!(ready.interval, Some(std::time::Duration::from_secs(2)));
+    assert_eq!(
+        ready.attempt_timeout,
+        Some(std::time::Duration::from_secs(3))
+    );
+    assert_eq!(db.aliases, ["database"]);
+    assert_eq!(cache.image.as_deref(), Some("memcached:1.6"));
+    assert_eq!(
+        (cache.replicas, cache.memory_mib, cache.cpus),
+        (3, Some(128), Some(0.25))
+    );
+    assert_eq!(cache.aliases, ["cache"]);
+    assert_eq!(
+        cache.entrypoint.as_ref().unwrap(),
+        &["memcached", "-m", "64"]
+    );
+    let build = api.build.as_ref().unwrap();
+    assert_eq!(
+        (build.context.as_str(), build.args["VERSION"].as_str()),
+        ("/x/./api", "1")
+    );
+    assert_eq!(api.command, ["toy-api", "--port", "8080", "--name=the api"]);
+    assert_eq!(
+        api.env["DB"], "postgres://db:5432/shop_test",
+        "environment wins over env_file; .env interpolates"
+    );
+    assert_eq!(
+        (api.env["LOG"].as_str(), api.env["FROM_SHELL"].as_str()),
+        ("debug", "yes")
+    );
+    assert_eq!(
+        (api.replicas, api.memory_mib, api.cpus),
+        (2, Some(256), Some(0.5))
+    );
+    assert_eq!(api.restart.as_deref(), Some("always"));
+    let uses: Vec<&str> = api.uses.iter().map(|u| u.get_ref().as_str()).collect();
+    assert_eq!(uses, ["db", "cache"]);
+}
+
+#[test]
+fn an_unsupported_key_is_refused_with_its_line() {
+    let text = "services:\n  db:\n    image: x\n    privileged: true\n";
+    let (line, message) = error_at(text);
+    assert_eq!(line, 4);
+    assert!(
+        message.contains("`privileged`") && message.contains("service `db`"),
+        "{message}"
+    );
+    let text =
+        "services:\n  db:\n    image: x\n    deploy:\n      replicas: 2\n      placement: {}\n";
+    let (line, message) = error_at(text);
+    assert_eq!(line, 6);
+    assert!(message.contains("`deploy.placement`"), "{message}");
+    let (line, message) = error_at("services:\n  db:\n    image: x\nsecrets:\n  s: {}\n");
+    assert_eq!(line, 4);
+    assert!(message.contains("`secrets`"), "{message}");
+    let (line, message) =
+        error_at("services:\n  db:\n    image: x\nvolumes:\n  d:\n    driver: nfs\n");
+    assert_eq!(line, 6);
+    assert!(message.contains("`volumes.d.driver`"), "{message}");
+}
+
+#[test]
+fn a_depends_on_cycle_is_an_error() {
+    let text = "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [c]\n  c:\n    image: x\n    depends_on: [a]\n";
+    let (line, message) = error_at(text);
+    assert_eq!(line, 4);
+    assert!(
+        message.contains("cycle") && message.contains("a, b, c"),
+        "{message}"
+    );
+}
+
+#[test]
+fn bad_services_are_refused_where_they_are() {
+    let cases: &[(&str, usize, &str)] = &[
+        ("services:\n  db:\n    image: x\n    depends_on: [nope]\n", 4, "not a service"),
+        ("services:\n  db:\n    image: x\n  api:\n    image: y\n    depends_on:\n      db: { condition: service_healthy }\n", 6, "no healthcheck"),
+        ("services:\n  db:\n    image: x\n    volumes: [./data:/data]\n", 4, "bind mount"),
+        ("services:\n  my_db:\n    image: x\n", 2, "a-z, 0-9 and -"),
+        ("services:\n  db:\n    command: x\n", 2, "needs `image` or `build`"),
+        ("services:\n  db:\n    image: \"${TAG:?set TAG}\"\n", 3, "set TAG"),
+        ("services:\n  db:\n    image: x\n    restart: sometimes\n", 4, "restart `sometimes`"),
+        ("services:\n  db:\n    image: x\n    scale: 2\n    deploy: { replicas: 3 }\n", 5, "disagree"),
+    ];
+    for (text, line, needle) in cases {
+        let (at, message) = error_at(text);
+        assert!(message.contains(needle), "{text}: {message}");
+        assert_eq!(at, *line, "{text}: {message}");
+    }
+}
+
+#[test]
+fn words_and_sizes() {
+    assert_eq!(
+        split_words(r#"sh -c 'echo $X' "a b" c\ d"#).unwrap(),
+        ["sh", "-c", "echo $X", "a b", "c d"]
+    );
+    assert!(split_words("'open").is_err());
+    assert_eq!(mebibytes("512m").unwrap(), 512);
+    assert_eq!(mebibytes("1g").unwrap(), 1024);
+    assert_eq!(mebibytes("128MB").unwrap(), 128);
+    assert_eq!(mebibytes("134217728").unwrap(), 128);
+    assert!(mebibytes("lots").is_err());
+}

@@ -1,0 +1,109 @@
+//! Compose files as topologies, against real containers: the leak → OOM archetype inside a
+//! service that only a Compose file describes (built from its own Dockerfile, no preset, no
+//! agent in its image), and a missing image that no registry serves, refused before anything
+//! starts.
+
+use aftershock::timeline::EventKind;
+use aftershock::Error;
+use aftershock_tests::{run_scenario, scenario_at};
+use std::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_to_oom_works_on_a_compose_service_that_is_no_preset() {
+    aftershock::base_image(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = scenario_at("examples/compose/leak.toml");
+    let cache = &plan.services[0];
+    assert_eq!(cache.preset(), None, "a generic service, from Compose");
+    let started = Instant::now();
+    let report = run_scenario(&plan).await;
+    println!("run took {:.1}s", started.elapsed().as_secs_f64());
+    let kills: Vec<_> = report
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::OomKill { process, .. } => Some((e.at, process.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(!kills.is_empty(), "no OOM kill recorded");
+    let applied = report
+        .timeline
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::FaultApplied { fault, .. } if fault == "leak"))
+        .map(|e| e.at)
+        .expect("the leak was applied");
+    println!(
+        "OOM kill of {} {:.2}s after the leak started",
+        kills[0].1,
+        (kills[0].0 as f64 - applied as f64) / 1e9
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_no_registry_serves_is_refused_before_anything_starts() {
+    let dir = std::env::temp_dir().join(format!("aftershock-compose-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose = "services:\n  ghost:\n    image: aftershock-test/absent:1\n";
+    std::fs::write(dir.join("compose.yml"), compose).unwrap();
+    let toml =
+        "name = \"missing-image\"\nduration = \"2s\"\n[topology]\ncompose = \"compose.yml\"\n";
+    let file = dir.join("missing.toml");
+    std::fs::write(&file, toml).unwrap();
+    let plan = aftershock::scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let error = aftershock::run(&plan, &Default::default())
+        .await
+        .unwrap_err();
+    println!(
+        "refused in {:.2}s: {error}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(matches!(error, Error::UnknownImage { .. }), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("ghost") && text.contains("aftershock-test/absent:1"),
+        "{text}"
+    );
+    let ours = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=aftershock.scenario=missing-image",
+        ])
+        .output()
+        .expect("docker ps");
+    assert!(
+        ours.stdout.is_empty(),
+        "a container of the refused run exists"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_cut_on_a_compose_volume_loses_no_fsynced_write_of_the_generic_probe() {
+    aftershock::base_image(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = scenario_at("examples/compose/journal.toml");
+    assert!(plan.services[0].disk.is_some(), "the volume is a disk");
+    let started = Instant::now();
+    let report = run_scenario(&plan).await;
+    println!("run took {:.1}s", started.elapsed().as_secs_f64());
+    let (acknowledged, present) = report
+        .timeline
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::ReadBack {
+                acknowledged,
+                present,
+                ..
+            } => Some((acknowledged.len(), present.len())),
+            _ => None,
+        })
+        .expect("the journal was read back");
+    println!("{acknowledged} writes acknowledged, {present} present after the cut");
+    assert!(acknowledged > 10, "the probe wrote: {acknowledged}");
+}

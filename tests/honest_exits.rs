@@ -1,0 +1,311 @@
+//! Honest verdicts and clean exits, whatever the environment does (issue 12):
+//! - a container of a running scenario killed from outside (`docker kill`, not a fault): the
+//!   verdicts whose window it overlaps are UNKNOWN, naming it; the fault's own kills are not;
+//! - a run that finds the run lock taken says at once whom it waits for; `--no-wait` exits 2
+//!   at once; Ctrl-C while waiting exits 130;
+//! - the harness SIGKILLed mid-run of a lossy power cut: its watchdog removes every container,
+//!   network, volume, loop device, FUSE mount and lossyfs process of the run within 10 s
+//!   (five times, each time-to-clean printed).
+
+use aftershock::check::Verdict;
+use aftershock::engine::{self, cleanup, disk, lossy};
+use aftershock::lock::{self, Holder};
+use aftershock::timeline::{Cause, EventKind};
+use aftershock::{Check, Expect, Experiment, Fault, Probe, Select, Service};
+use aftershock_tests::{signal, start_cli, start_cli_run, wait_exit};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The run of this process that has containers, once it has them.
+async fn my_run() -> String {
+    let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let me = format!("{}@", std::process::id());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
+        if let Some((run, _)) = owners.iter().find(|(_, (pid, _))| pid.starts_with(&me)) {
+            return run.clone();
+        }
+        assert!(Instant::now() < deadline, "this test's run never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The container names of a run (by its label), as `docker ps` shows them.
+fn container_names(run: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "--filter", &format!("label=aftershock.run={run}")])
+        .args(["--format", "{{.Names}}"])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_killed_from_outside_makes_the_verdicts_it_touches_unknown() {
+    let secs = Duration::from_secs;
+    let mut x = Experiment::new("killed-from-outside", secs(12)).seed(3);
+    let c = x.service(
+        Service::generic("c", "memcached")
+            .replicas(2)
+            .command(&["-m", "8"])
+            .ready(Check::Tcp(11211), secs(90)),
+    );
+    let port = x.probe(Probe::tcp("c1-port", &c, 11211).on(c.replica(0)));
+    // The fault's own kill (of c2, early) is explained; the outside kill (of c1) is not.
+    let kill = x.fault(
+        Fault::restart("restart-c2", &c, secs(1))
+            .at(secs(1))
+            .select(Select::Named(vec![c.replica(1).to_string()])),
+    );
+    x.expect(Expect::never_fails(&port));
+    x.expect(Expect::completes_within(&kill, secs(10)));
+    let plan = x.plan().unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let killer = tokio::spawn(async {
+        let run = my_run().await;
+        // Bring-up of memcached takes well under a second; the observation is 12 s long.
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let c1 = container_names(&run)
+            .into_iter()
+            .find(|n| n.ends_with("-c1"))
+            .expect("c1 runs");
+        let killed = Command::new("docker").args(["kill", &c1]).status().unwrap();
+        assert!(killed.success(), "docker kill {c1}");
+    });
+    let report = aftershock::run(&plan, &aftershock::RunOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    killer.await.unwrap();
+    aftershock_tests::show(&report);
+    println!("wall time {:.1}s", started.elapsed().as_secs_f64());
+    let unplanned: Vec<(String, String)> = report
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Unplanned {
+                cause: Cause::Container,
+                subject,
+                detail,
+                ..
+            } => Some((subject.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unplanned.len(), 1, "only the outside kill: {unplanned:?}");
+    assert_eq!(unplanned[0].0, "c1");
+    match &report.outcomes[0].verdict {
+        Verdict::Unknown { reason } => assert!(
+            reason.starts_with("container `c1` was killed")
+                && reason.ends_with("not part of the scenario"),
+            "{reason}"
+        ),
+        other => panic!("never-fails should be unknown, naming the kill: {other:?}"),
+    }
+    assert_eq!(
+        report.outcomes[1].verdict,
+        Verdict::Pass,
+        "the fault ended before the outside kill: its verdict stands"
+    );
+}
+
+/// Holds the run lock as a made-up run, as long as the returned lock lives.
+async fn hold_the_lock() -> (aftershock::engine::images::FileLock, Holder) {
+    let me = Holder::me("holder-of-the-test", "a test holding the lock");
+    let held = lock::take(&lock::path(), &me, true).await.unwrap();
+    (held, me)
+}
+
+fn a_scenario() -> PathBuf {
+    aftershock_tests::root().join("scenarios/zookeeper-quorum-remediated.toml")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_says_whom_it_waits_for_and_no_wait_refuses() {
+    aftershock_tests::cli_binary(); // built before the clock starts
+    let (held, me) = hold_the_lock().await;
+    let started = Instant::now();
+    let (mut child, lines) = start_cli(&[OsStr::new("run"), a_scenario().as_os_str()]);
+    let said = lines
+        .iter()
+        .find(|l| l.contains("waiting for run holder-of-the-test"))
+        .expect("the waiting run names the holder");
+    let within = started.elapsed();
+    println!(
+        "said whom it waits for after {:.2}s: {said}",
+        within.as_secs_f64()
+    );
+    assert!(within < Duration::from_secs(2), "took {within:?}");
+    let pid = format!("pid {}", me.pid);
+    assert!(
+        said.contains("scenario a test holding the lock") && said.contains(&pid),
+        "{said}"
+    );
+    assert!(
+        said.contains("Ctrl-C stops waiting") && said.contains("--no-wait"),
+        "{said}"
+    );
+    signal(&child, "-INT");
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(130), "Ctrl-C while waiting");
+
+    let started = Instant::now();
+    let (mut child, lines) = start_cli(&[
+        OsStr::new("run"),
+        OsStr::new("--no-wait"),
+        a_scenario().as_os_str(),
+    ]);
+    let status = wait_exit(&mut child, Duration::from_secs(10));
+    let refused = started.elapsed();
+    let text: Vec<String> =
+        std::iter::from_fn(|| lines.next_within(Duration::from_millis(200))).collect();
+    println!(
+        "--no-wait exited {:?} after {:.2}s",
+        status.code(),
+        refused.as_secs_f64()
+    );
+    assert_eq!(status.code(), Some(2));
+    assert!(refused < Duration::from_secs(2), "took {refused:?}");
+    let text = text.join("\n");
+    assert!(
+        text.contains("the machine is busy: run holder-of-the-test"),
+        "{text}"
+    );
+    drop(held);
+}
+
+/// What of `run` is still on the host: labelled engine resources, mounts under its directory,
+/// loop devices of its images, lossyfs processes over its disks.
+async fn what_is_left(run: &str, run_dir: &Path) -> Vec<String> {
+    let docker = engine::connect().await.unwrap();
+    let labelled = cleanup::list_labelled(&docker, Some(run))
+        .await
+        .unwrap()
+        .count();
+    let mut left = vec![];
+    if !labelled.is_empty() {
+        left.push(format!("{labelled:?}"));
+    }
+    let disks = disk::disks_dir(run_dir);
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let under = run_dir.display().to_string();
+    left.extend(
+        mounts
+            .lines()
+            .filter(|l| l.contains(&under))
+            .map(|l| format!("mount {l}")),
+    );
+    left.extend(
+        lossy::fuse_mounts(&disks)
+            .iter()
+            .map(|m| format!("fuse {}", m.display())),
+    );
+    left.extend(
+        lossy::processes(&disks)
+            .iter()
+            .map(|p| format!("lossyfs pid {p}")),
+    );
+    let loops = Command::new("losetup").arg("-a").output().unwrap();
+    let loops = String::from_utf8_lossy(&loops.stdout).to_string();
+    left.extend(
+        loops
+            .lines()
+            .filter(|l| l.contains(run))
+            .map(|l| format!("loop {l}")),
+    );
+    left
+}
+
+/// One SIGKILL of the CLI mid-run of the lossy power cut; returns the time to clean.
+async fn killed_mid_power_cut() -> Duration {
+    let file = aftershock_tests::root().join("scenarios/datastore-power-cut-remediated.toml");
+    let (mut child, run) = start_cli_run(&file);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let run_dir = loop {
+        if let Some(dir) = disk::registered(&run) {
+            if !lossy::fuse_mounts(&disk::disks_dir(&dir)).is_empty()
+                && !container_names(&run).is_empty()
+            {
+                break dir;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run {run} never had its lossy disk and container"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(4)).await; // into the observation
+    let before = what_is_left(&run, &run_dir).await;
+    assert!(
+        !aftershock_tests::watchdogs_of(&run).is_empty(),
+        "run {run} has no watchdog"
+    );
+    signal(&child, "-KILL");
+    let killed = Instant::now();
+    wait_exit(&mut child, Duration::from_secs(5));
+    loop {
+        let left = what_is_left(&run, &run_dir).await;
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "10 s after the SIGKILL run {run} still has {left:?} (before: {before:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = killed.elapsed();
+    println!(
+        "run {run}: had {} things, all removed {:.2}s after the SIGKILL",
+        before.len(),
+        took.as_secs_f64()
+    );
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_harness_leaves_nothing_of_a_lossy_power_cut_within_10_s() {
+    let mut times = vec![];
+    for _ in 0..5 {
+        times.push(killed_mid_power_cut().await.as_secs_f64());
+    }
+    println!("time to clean after SIGKILL, 5 runs: {times:.2?} s");
+    assert!(times.iter().all(|t| *t < 10.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_starts() {
+    let plan = aftershock_tests::scenario("datastore-power-cut-remediated");
+    let mut host = aftershock::engine::host::Facts::probe(&plan).await;
+    host.fuse = false;
+    let options = aftershock::RunOptions {
+        host: Some(host),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let Err(refused) = aftershock::run(&plan, &options).await else {
+        panic!("a lossy scenario ran on a host without FUSE");
+    };
+    println!(
+        "refused in {:.2}s: {refused}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        matches!(&refused, aftershock::Error::Preflight { missing } if missing.len() == 1 && missing[0].starts_with("FUSE (/dev/fuse), for service `store`'s disk (lossy = true): ")),
+        "{refused}"
+    );
+    // Before the lock, the reaper, the images and the bring-up: nothing of this process runs.
+    let docker = engine::connect().await.unwrap();
+    let me = format!("{}@", std::process::id());
+    let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
+    assert!(
+        !owners.values().any(|(pid, _)| pid.starts_with(&me)),
+        "{owners:?}"
+    );
+}
