@@ -105,14 +105,17 @@ Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead"
     Ok(held)
 }
 
-/// Polls for the lock (no blocking thread: a Ctrl-C while waiting ends the process at once).
+/// Waits for the lock in a thread of its own, queued in the kernel behind earlier takers (a
+/// poller would lose every race to them). Not a blocking task of the runtime: a Ctrl-C while
+/// waiting ends the process at once (the thread dies with it; if it takes the lock after the
+/// wait was abandoned, the lock is dropped, released, at once).
 async fn wait_for(lock: &Path) -> Result<FileLock> {
-    loop {
-        if let Some(held) = FileLock::try_acquire(lock.to_path_buf())? {
-            return Ok(held);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let path = lock.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(FileLock::acquire_blocking(path));
+    });
+    rx.await.expect("the lock thread sends before it ends")
 }
 
 #[cfg(test)]
