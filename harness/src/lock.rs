@@ -64,9 +64,22 @@ pub fn holder(lock: &Path) -> Option<Holder> {
     serde_json::from_str(&text).ok()
 }
 
+/// The run lock, held; dropping it removes the holder file (while still holding the lock, so
+/// it never removes a later holder's) and then releases the lock.
+pub struct Held {
+    holder_file: PathBuf,
+    _lock: FileLock,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.holder_file);
+    }
+}
+
 /// Takes the lock at `lock` for `me`. When another run holds it: with `wait`, says for whom
 /// it waits (a warning event) and waits; without, refuses at once.
-pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<FileLock> {
+pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<Held> {
     let held = match FileLock::try_acquire(lock.to_path_buf())? {
         Some(held) => held,
         None => {
@@ -102,7 +115,10 @@ Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead"
     let file = holder_path(lock);
     let text = serde_json::to_string(&me).expect("a holder serialises");
     std::fs::write(&file, text).map_err(HarnessError::io(format!("write {}", file.display())))?;
-    Ok(held)
+    Ok(Held {
+        holder_file: file,
+        _lock: held,
+    })
 }
 
 /// Waits for the lock in a thread of its own, queued in the kernel behind earlier takers (a
@@ -142,7 +158,7 @@ mod tests {
         assert!(!waiting.is_finished(), "the second taker waits while the first holds it");
         drop(held);
         waiting.await.unwrap().unwrap();
-        assert_eq!(holder(&lock).map(|h| h.run), Some("run-2".into()));
+        assert_eq!(holder(&lock), None, "the second holder is done: no holder file");
         let _ = std::fs::remove_dir_all(dir);
     }
 }
