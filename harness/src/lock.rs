@@ -64,9 +64,22 @@ pub fn holder(lock: &Path) -> Option<Holder> {
     serde_json::from_str(&text).ok()
 }
 
+/// The run lock, held; dropping it removes the holder file (while still holding the lock, so
+/// it never removes a later holder's) and then releases the lock.
+pub struct Held {
+    holder_file: PathBuf,
+    _lock: FileLock,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.holder_file);
+    }
+}
+
 /// Takes the lock at `lock` for `me`. When another run holds it: with `wait`, says for whom
 /// it waits (a warning event) and waits; without, refuses at once.
-pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<FileLock> {
+pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<Held> {
     let held = match FileLock::try_acquire(lock.to_path_buf())? {
         Some(held) => held,
         None => {
@@ -102,17 +115,23 @@ Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead"
     let file = holder_path(lock);
     let text = serde_json::to_string(&me).expect("a holder serialises");
     std::fs::write(&file, text).map_err(HarnessError::io(format!("write {}", file.display())))?;
-    Ok(held)
+    Ok(Held {
+        holder_file: file,
+        _lock: held,
+    })
 }
 
-/// Polls for the lock (no blocking thread: a Ctrl-C while waiting ends the process at once).
+/// Waits for the lock in a thread of its own, queued in the kernel behind earlier takers (a
+/// poller would lose every race to them). Not a blocking task of the runtime: a Ctrl-C while
+/// waiting ends the process at once (the thread dies with it; if it takes the lock after the
+/// wait was abandoned, the lock is dropped, released, at once).
 async fn wait_for(lock: &Path) -> Result<FileLock> {
-    loop {
-        if let Some(held) = FileLock::try_acquire(lock.to_path_buf())? {
-            return Ok(held);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let path = lock.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(FileLock::acquire_blocking(path));
+    });
+    rx.await.expect("the lock thread sends before it ends")
 }
 
 #[cfg(test)]
@@ -139,7 +158,7 @@ mod tests {
         assert!(!waiting.is_finished(), "the second taker waits while the first holds it");
         drop(held);
         waiting.await.unwrap().unwrap();
-        assert_eq!(holder(&lock).map(|h| h.run), Some("run-2".into()));
+        assert_eq!(holder(&lock), None, "the second holder is done: no holder file");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

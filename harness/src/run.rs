@@ -236,7 +236,7 @@ async fn build_own(
 
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
 /// checkouts, so a 2-core machine does not distort their timings.
-pub async fn exclusive() -> Result<images::FileLock> {
+pub async fn exclusive() -> Result<lock::Held> {
     let me = lock::Holder::me(&format!("test-{}", std::process::id()), "(a test holding the lock)");
     lock::take(&lock::path(), &me, true).await
 }

@@ -409,7 +409,15 @@ impl FileLock {
 
     /// Blocks (in a blocking thread) until the lock at `path` is ours.
     pub async fn acquire(path: PathBuf) -> Result<Self> {
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || Self::acquire_blocking(path))
+            .await
+            .expect("lock thread panicked")
+    }
+
+    /// Blocks this thread until the lock at `path` is ours (queued in the kernel: first come,
+    /// first served among blocked takers).
+    pub fn acquire_blocking(path: PathBuf) -> Result<Self> {
+        {
             let file = open_lock(&path)?;
             use std::os::fd::AsRawFd;
             // SAFETY: flock on a descriptor we own.
@@ -419,9 +427,7 @@ impl FileLock {
                 ));
             }
             Ok(FileLock { _file: file })
-        })
-        .await
-        .expect("lock thread panicked")
+        }
     }
 }
 
