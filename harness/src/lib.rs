@@ -40,7 +40,8 @@ macro_rules! internal {
 }
 
 internal!(
-    check, cluster, engine, error, fault, odds, output, probe, progress, run, services, timeline
+    audit, check, cluster, engine, error, fault, odds, output, probe, progress, run, services,
+    timeline
 );
 
 pub mod report;

@@ -2,6 +2,8 @@
 //! reports, compute restart-collision odds, clean up. `--json` prints machine-readable output
 //! on stdout (and hides progress); otherwise tables for people.
 
+mod audit;
+
 use crate::engine::{self, cleanup, images};
 use crate::odds::{self, Fleet};
 use crate::output::OutputEnv;
@@ -87,6 +89,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Plan the catalogue of postmortems against a Compose file's architecture and run it:
+    /// writes the scenario files it runs (edit them and run them again) and one suite report.
+    Audit(audit::Args),
     /// Remove every container, network and volume any aftershock run left behind.
     Clean,
     /// Check scenario files without running them.
@@ -154,6 +159,7 @@ async fn command(command: Command) -> Result<bool> {
             Ok(passed(&runs))
         }
         Command::Suite { dir, seed, json } => run_suite(&dir, seed, json).await,
+        Command::Audit(args) => audit::run(args).await,
         Command::Report { files, demo, out } => write_reports(&files, demo, out.as_deref()),
         Command::Odds {
             nodes,
