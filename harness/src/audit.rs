@@ -7,6 +7,7 @@
 //! `healthcheck.test`); a service without one is audited only where the kernel's own record is
 //! the verdict (the OOM kill).
 
+use crate::scenario::compose::{Topology, Writes};
 use crate::scenario::file;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -40,11 +41,13 @@ pub struct Audit {
 }
 
 /// Plans the archetypes that apply to each service of the Compose file at `compose`.
-pub fn plan(compose: &Path, services: &[file::Service], budgets: Budgets) -> Audit {
+pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
     let mut audit = Audit::default();
+    let services = &topology.services;
     for s in services {
         let health = s.ready.as_ref().and_then(|r| r.exec.clone());
-        let cx = Cx { compose, services, s, health: health.as_deref(), budgets };
+        let writes = topology.writes.get(&s.name);
+        let cx = Cx { compose, services, s, health: health.as_deref(), writes, budgets };
         if health.is_none() {
             audit.skipped.push(format!("{}: no healthcheck, so no availability verdict: restarts and the power cut skipped (add `healthcheck: test: [\"CMD\", …]`)", s.name));
         }
@@ -74,6 +77,8 @@ struct Cx<'a> {
     services: &'a [file::Service],
     s: &'a file::Service,
     health: Option<&'a [String]>,
+    /// The service's write templates (`x-aftershock`): lost-write verdicts too.
+    writes: Option<&'a Writes>,
     budgets: Budgets,
 }
 
@@ -93,6 +98,29 @@ impl Cx<'_> {
                 let _ = write!(t, "\n[[probe]]\nname = \"{replica}-health\"\nkind = \"exec\"\ntarget = \"{}\"\non = \"{replica}\"\ncommand = {cmd:?}\ntimeout = \"2s\"\ninterval = \"250ms\"\n", svc.name);
             }
         }
+        t.push_str(&self.write_probe());
+        t
+    }
+
+    /// The service's `write` probe and its lost-write verdict, when it has write templates.
+    fn write_probe(&self) -> String {
+        let Some(w) = self.writes else {
+            return String::new();
+        };
+        let s = &self.s.name;
+        let mut t = format!("\n[[probe]]\nname = \"{s}-writes\"\nkind = \"write\"\ntarget = \"{s}\"\ntimeout = \"2s\"\n");
+        let lists = [("write", &w.write), ("read", &w.read)];
+        for (key, list) in lists.into_iter().filter(|(_, l)| !l.is_empty()) {
+            let _ = writeln!(t, "{key} = {list:?}");
+        }
+        if let Some(port) = w.port {
+            let _ = writeln!(t, "port = {port}");
+        }
+        let texts = [("method", &w.method), ("path", &w.path), ("body", &w.body), ("read_path", &w.read_path)];
+        for (key, value) in texts.into_iter().filter_map(|(k, v)| Some((k, v.as_ref()?))) {
+            let _ = writeln!(t, "{key} = {value:?}");
+        }
+        let _ = write!(t, "\n[[expect]]\nkind = \"no-lost-writes\"\nprobe = \"{s}-writes\"\n");
         t
     }
 
@@ -185,8 +213,17 @@ mod tests {
         api.uses = vec![file::reference("cache")];
         let mut db = service("db", 3, true, None);
         db.disk = Some(file::DiskSpec { size_mb: 64, path: "/data".into(), lossy: false });
-        let services = [db, service("cache", 1, false, Some(64)), api];
-        let audit = plan(Path::new("/x/compose.yml"), &services, Budgets::default());
+        let services = vec![db, service("cache", 1, false, Some(64)), api];
+        let writes = Writes {
+            write: vec!["sh".into(), "-c".into(), "echo {n} >> /j".into()],
+            read: vec!["cat".into(), "/j".into()],
+            ..Writes::default()
+        };
+        let topology = Topology {
+            services,
+            writes: [("db".to_string(), writes)].into(),
+        };
+        let audit = plan(Path::new("/x/compose.yml"), &topology, Budgets::default());
         let names: Vec<&str> = audit.scenarios.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["audit-majority-restart-db.toml", "audit-rolling-restart-db.toml", "audit-power-cut-db.toml", "audit-leak-cache.toml"]);
         let skipped = audit.skipped.join("\n");
@@ -196,6 +233,8 @@ mod tests {
             let parsed: file::Scenario = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(parsed.topology.compose.unwrap().get_ref(), "/x/compose.yml");
         }
+        let cut = &audit.scenarios[2].1;
+        assert!(cut.contains("kind = \"write\"") && cut.contains("no-lost-writes"), "{cut}");
         let leak = &audit.scenarios[3].1;
         assert!(leak.contains("probe = \"api-health\""), "the dependent is watched:\n{leak}");
     }

@@ -87,8 +87,9 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
 }
 
 /// The services of the Compose file at `path` (interpolated with the process environment and
-/// its `.env`), dependencies first, as a scenario's services (`aftershock audit`).
-pub fn load_compose(path: &Path) -> Result<Vec<file::Service>, ScenarioError> {
+/// its `.env`), dependencies first, as a scenario's services, with its extensions' write
+/// templates (`aftershock audit`).
+pub fn load_compose(path: &Path) -> Result<compose::Topology, ScenarioError> {
     let env = |name: &str| std::env::var(name).ok();
     compose::services(path, &read, &env)
 }
@@ -104,7 +105,7 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     let Some(compose) = &scenario.topology.compose else {
         return Ok(());
     };
-    let mut services = load_compose(&dir.join(compose.get_ref()))?;
+    let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
     services.append(&mut scenario.topology.services);
     scenario.topology.services = services;
     Ok(())

@@ -1,7 +1,7 @@
 //! A checked, interpolated Compose file (typed by `docker-compose-types`) → the file form of
 //! a scenario's services, in bring-up order.
 
-use super::{Problem, Read};
+use super::{Problem, Read, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
@@ -38,6 +38,8 @@ struct Read1 {
     name: String,
     service: dc::Service,
     cpus: Option<f64>,
+    /// `x-aftershock` of the service: write templates.
+    writes: Option<Writes>,
 }
 
 fn problem(path: &[&str], message: String) -> Problem {
@@ -45,7 +47,7 @@ fn problem(path: &[&str], message: String) -> Problem {
 }
 
 /// The file's services, dependencies first.
-pub fn services(mut value: Value, cx: &Cx) -> Result<Vec<file::Service>, Problem> {
+pub fn services(mut value: Value, cx: &Cx) -> Result<Topology, Problem> {
     let read = take_services(&mut value)?;
     let disks = disks(&value)?;
     let mut used_by: BTreeMap<String, String> = BTreeMap::new();
@@ -61,7 +63,14 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<Vec<file::Service>, Problem
         }
         out.push(svc);
     }
-    order(out, &read)
+    let writes = read
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), r.writes.clone()?)))
+        .collect();
+    Ok(Topology {
+        services: order(out, &read)?,
+        writes,
+    })
 }
 
 /// Takes the services out of the file's value, each typed by the crate.
@@ -87,6 +96,13 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
                 Some(number(&v).ok_or_else(|| at("cpus", "`cpus` must be a number".into()))?)
             }
         };
+        let writes = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
+            None => None,
+            Some(v) => Some(serde_yaml::from_value::<Writes>(v).map_err(|e| {
+                let hint = "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
+                at("x-aftershock", format!("service `{name}`: x-aftershock: {e} ({hint})"))
+            })?),
+        };
         stringify(&mut svc, &["mem_limit"]);
         stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
         stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
@@ -100,6 +116,7 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
             name,
             service,
             cpus,
+            writes,
         });
     }
     Ok(read)

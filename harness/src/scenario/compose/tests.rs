@@ -76,7 +76,7 @@ fn parse(text: &str) -> Result<Vec<file::Service>, ScenarioError> {
         (".env", "DB_NAME=shop_test\n"),
     ];
     let read = read_from(&files);
-    services(Path::new("/x/compose.yml"), &read, &env)
+    services(Path::new("/x/compose.yml"), &read, &env).map(|t| t.services)
 }
 
 fn error_at(text: &str) -> (usize, String) {
@@ -214,4 +214,17 @@ fn words_and_sizes() {
     assert_eq!(mebibytes("128MB").unwrap(), 128);
     assert_eq!(mebibytes("134217728").unwrap(), 128);
     assert!(mebibytes("lots").is_err());
+}
+
+#[test]
+fn write_templates_come_from_the_service_extension() {
+    let text = "services:\n  db:\n    image: x\n    x-aftershock:\n      write: [sh, -c, \"echo {n} >> /j\"]\n      read: [cat, /j]\n";
+    let files = [("compose.yml", text)];
+    let read = read_from(&files);
+    let t = services(Path::new("/x/compose.yml"), &read, &env).unwrap();
+    assert_eq!(t.writes["db"].read, ["cat", "/j"]);
+    let bad = "services:\n  db:\n    image: x\n    x-aftershock:\n      writes: []\n";
+    let (line, message) = error_at(bad);
+    assert_eq!(line, 4);
+    assert!(message.contains("writes"), "{message}");
 }
