@@ -38,6 +38,8 @@ struct Read1 {
     name: String,
     service: dc::Service,
     cpus: Option<f64>,
+    /// `oom_score_adj` (the crate does not know it either).
+    oom_score_adj: Option<i64>,
     /// `x-aftershock` of the service: write templates.
     writes: Option<Writes>,
 }
@@ -96,6 +98,15 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
                 Some(number(&v).ok_or_else(|| at("cpus", "`cpus` must be a number".into()))?)
             }
         };
+        let oom_score_adj = match svc.as_mapping_mut().and_then(|m| m.remove("oom_score_adj")) {
+            None => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| {
+                at(
+                    "oom_score_adj",
+                    "`oom_score_adj` must be a whole number".into(),
+                )
+            })?),
+        };
         let writes = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
             None => None,
             Some(v) => Some(serde_yaml::from_value::<Writes>(v).map_err(|e| {
@@ -116,6 +127,7 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
             name,
             service,
             cpus,
+            oom_score_adj,
             writes,
         });
     }
@@ -193,6 +205,7 @@ fn one(r: &Read1, disks: &BTreeMap<String, VolumeDisk>, cx: &Cx) -> Result<file:
     out.memory_mib = memory(svc).map_err(|m| at("mem_limit", m))?;
     let limit_cpus = limits(svc).and_then(|l| l.cpus.as_deref()?.trim().parse::<f64>().ok());
     out.cpus = r.cpus.or(limit_cpus);
+    out.oom_score_adj = r.oom_score_adj;
     out.restart = svc.restart.clone();
     if let Some(policy) = &svc.restart {
         crate::scenario::plan::Restart::parse(policy).map_err(|m| at("restart", m))?;
@@ -391,8 +404,8 @@ fn volumes(
 }
 
 /// The health check as the service's ready check: `CMD` / `CMD-SHELL` → an exec'd command,
-/// polled every `interval` with `timeout` per attempt, for up to `start_period` + `retries`
-/// attempts (at least the scenario default of 90 s).
+/// polled every `start_interval` (else `interval`) with `timeout` per attempt, for up to
+/// `start_period` + `retries` attempts (at least the scenario default of 90 s).
 fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
     let Some(h) = svc.healthcheck.as_ref().filter(|h| !h.disable) else {
         return Ok(None);
@@ -417,7 +430,9 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
             })
             .transpose()
     };
-    let interval = duration("interval", &h.interval)?;
+    // Bring-up is the start period: `start_interval`, when given, is how often to poll.
+    let start_interval = duration("start_interval", &h.start_interval)?;
+    let interval = start_interval.or(duration("interval", &h.interval)?);
     let attempt = duration("timeout", &h.timeout)?;
     let start = duration("start_period", &h.start_period)?.unwrap_or_default();
     let retries = u32::try_from(h.retries).unwrap_or(0).max(3);

@@ -50,6 +50,7 @@ pub const SERVICE_KEYS: &[(&str, Shape)] = &[
     ("scale", Any),
     ("mem_limit", Any),
     ("cpus", Any),
+    ("oom_score_adj", Any),
     (
         "depends_on",
         ListOrEach(&Keys(&[("condition", Any), ("required", Any)])),

@@ -39,6 +39,7 @@ services:
     image: "memcached:${CACHE_TAG}"
     mem_limit: 128m
     cpus: 0.25
+    oom_score_adj: 500
     entrypoint: ["memcached", "-m", "64"]
     scale: 3
 volumes:
@@ -122,6 +123,7 @@ fn a_good_file_gives_services_in_bring_up_order() {
         (3, Some(128), Some(0.25))
     );
     assert_eq!(cache.aliases, ["cache"]);
+    assert_eq!(cache.oom_score_adj, Some(500));
     assert_eq!(
         cache.entrypoint.as_ref().unwrap(),
         &["memcached", "-m", "64"]
