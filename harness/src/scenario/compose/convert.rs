@@ -207,6 +207,7 @@ fn one(r: &Read1, disks: &BTreeMap<String, VolumeDisk>, cx: &Cx) -> Result<file:
     out.cpus = r.cpus.or(limit_cpus);
     out.oom_score_adj = r.oom_score_adj;
     out.restart = svc.restart.clone();
+    (out.user, out.working_dir) = (svc.user.clone(), svc.working_dir.clone());
     if let Some(policy) = &svc.restart {
         crate::scenario::plan::Restart::parse(policy).map_err(|m| at("restart", m))?;
     }

@@ -57,6 +57,8 @@ pub const SERVICE_KEYS: &[(&str, Shape)] = &[
     ),
     ("networks", ListOrEach(&Keys(&[("aliases", Any)]))),
     ("restart", Any),
+    ("user", Any),
+    ("working_dir", Any),
     // On one user-defined network every port is reachable: `expose` only documents.
     ("expose", Any),
 ];

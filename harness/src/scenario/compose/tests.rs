@@ -22,6 +22,8 @@ services:
       db: { condition: service_healthy }
       cache: { condition: service_started }
     restart: always
+    user: "1000:1000"
+    working_dir: /srv
     deploy:
       replicas: 2
       resources: { limits: { memory: 256m, cpus: "0.5" } }
@@ -147,6 +149,10 @@ fn a_good_file_gives_services_in_bring_up_order() {
         (2, Some(256), Some(0.5))
     );
     assert_eq!(api.restart.as_deref(), Some("always"));
+    assert_eq!(
+        (api.user.as_deref(), api.working_dir.as_deref()),
+        (Some("1000:1000"), Some("/srv"))
+    );
     let uses: Vec<&str> = api.uses.iter().map(|u| u.get_ref().as_str()).collect();
     assert_eq!(uses, ["db", "cache"]);
 }
