@@ -110,8 +110,13 @@ fn unsupported(key_path: &[String], allowed: &[&str]) -> String {
         allowed.join(", ")
     };
     if key_path.len() > 2 && key_path[0] == "services" {
+        let why = match key_path[2].as_str() {
+            "ports" => " (nothing is published: probes reach each replica at its address on the run's network)",
+            "container_name" | "hostname" => " (replicas are named `<service>`, `<service>1`, …)",
+            _ => "",
+        };
         return format!(
-            "service `{}`: the Compose key `{}` is not supported by aftershock (supported here: {supported}); remove it or move it to an override file",
+            "service `{}`: the Compose key `{}` is not supported by aftershock{why} (supported here: {supported}); remove it or move it to an override file",
             key_path[1],
             key_path[2..].join(".")
         );
