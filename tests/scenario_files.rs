@@ -564,3 +564,31 @@ fn a_handle_of_another_experiment_is_refused() {
         .to_string();
     assert!(e.contains("another experiment"), "{e}");
 }
+
+/// The Compose examples load: their services come from the Compose files, generic, with what
+/// the Compose keys said (a build, a disk from `x-aftershock`, limits, health checks).
+#[test]
+fn compose_examples_load() {
+    use aftershock::scenario::plan::Image;
+    let leak = aftershock_tests::scenario_at("examples/compose/leak.toml");
+    let cache = &leak.services[0];
+    assert!(
+        matches!(cache.image, Image::Build { .. }),
+        "{:?}",
+        cache.image
+    );
+    assert_eq!((cache.memory_mib, cache.cpus), (Some(128), Some(0.5)));
+    assert!(cache.ready.is_some() && cache.preset().is_none());
+    let journal = aftershock_tests::scenario_at("examples/compose/journal.toml");
+    assert_eq!(
+        journal.services[0].disk.as_ref().map(|d| d.size_mb),
+        Some(64)
+    );
+    let shop = aftershock::scenario::load_compose(
+        &aftershock_tests::root().join("examples/compose/shop.compose.yml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = shop.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db", "cache"]);
+    assert!(shop.writes["db"].write.iter().any(|w| w.contains("{n}")));
+}

@@ -40,7 +40,7 @@ macro_rules! internal {
 }
 
 internal!(
-    bench, check, cluster, engine, error, fault, lock, odds, output, probe, progress, run,
+    audit, bench, check, cluster, engine, error, fault, lock, odds, output, probe, progress, run,
     services, timeline, units
 );
 

@@ -67,7 +67,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
 pub(crate) async fn run_holding(
     scenario: &Plan,
     options: &RunOptions,
-    lock: &images::FileLock,
+    lock: &lock::Held,
 ) -> Result<Report> {
     let docker = engine::connect().await?;
     let output = output::resolve(
@@ -85,7 +85,7 @@ async fn run_locked(
     run_id: &str,
     scenario: &Plan,
     options: &RunOptions,
-    _lock: &images::FileLock,
+    _lock: &lock::Held,
 ) -> Result<Report> {
     // What dead runs left is theirs, not this run's problem: a failure to remove it (say, a
     // network whose containers the engine is still removing) is reported, never fatal.

@@ -4,7 +4,7 @@
 //! run of one second).
 
 use super::{Options, Stats};
-use crate::engine::images::{self, FileLock};
+use crate::engine::images;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::Plan;
 use crate::{Check, Experiment, Probe, RunOptions, Service};
@@ -70,7 +70,7 @@ fn plans(options: &Options) -> Result<Vec<Plan>> {
 }
 
 /// Runs each scenario `overhead_runs` times under the bench's run lock.
-pub(super) async fn run(options: &Options, lock: &FileLock) -> Result<Vec<OverheadRow>> {
+pub(super) async fn run(options: &Options, lock: &crate::lock::Held) -> Result<Vec<OverheadRow>> {
     let run_options = RunOptions {
         output_dir: Some(options.output.clone()),
         ..Default::default()

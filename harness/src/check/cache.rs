@@ -199,7 +199,8 @@ pub fn oom_kill_within(t: &Timeline, fault: &str, budget: Duration, victim: &str
     let measured = format!(
         "oom event {d:.2}s after the leak started; killed {process} (host pid {pid}){counter}"
     );
-    let verdict = if process != victim {
+    // `*`: any victim (the audit's leak asks only whether and when the kernel acted).
+    let verdict = if victim != "*" && process != victim {
         fail(format!(
             "the OOM killer killed `{process}`, expected `{victim}` ({evidence})"
         ))

@@ -2,6 +2,7 @@
 //! reports, compute restart-collision odds, clean up. `--json` prints machine-readable output
 //! on stdout (and hides progress); otherwise tables for people.
 
+mod audit;
 mod bench;
 
 use crate::engine::{self, cleanup, images};
@@ -119,6 +120,9 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Plan the catalogue of postmortems against a Compose file's architecture and run it:
+    /// writes the scenario files it runs (edit them and run them again) and one suite report.
+    Audit(audit::Args),
     /// Remove every container, network and volume any aftershock run left behind.
     Clean,
     /// Check scenario files without running them.
@@ -224,6 +228,7 @@ async fn command(command: Command) -> Result<bool> {
         Command::Report {
             files, demo, out, ..
         } => write_reports(&files, demo, out.as_deref()),
+        Command::Audit(args) => audit::run(args).await,
         Command::Odds {
             nodes,
             cluster_size,

@@ -124,6 +124,9 @@ pub struct ContainerSpec {
     pub restart: Option<String>,
     /// More DNS names on the run's network, besides the replica's own.
     pub aliases: Vec<String>,
+    /// The user its processes run as, and their working directory (None: the image's).
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
 }
 
 /// What a container needs beyond the defaults to run an engine of its own.
@@ -319,6 +322,8 @@ impl RunEngine {
             env: Some(spec.env.clone()),
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
+            user: spec.user.clone(),
+            working_dir: spec.working_dir.clone(),
             labels: Some(self.labels()),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 /// Builds `context` as `aftershock-build/<name>:<hash>` (the hash of its files, the Dockerfile's
 /// name and the arguments: an unchanged context is not built again) and returns the tag. A
-/// Dockerfile `FROM aftershock/base:latest` gets the project's base image made first.
+/// Dockerfile (or a build argument) naming `aftershock/base:latest` gets the project's base
+/// image made first.
 pub async fn build(
     docker: &Docker,
     name: &str,
@@ -36,7 +37,8 @@ pub async fn build(
     let text = std::fs::read_to_string(context.join(dockerfile)).map_err(HarnessError::io(
         format!("read the Dockerfile {}", context.join(dockerfile).display()),
     ))?;
-    if text.contains(images::BASE_LATEST) {
+    let mentions_base = |t: &str| t.contains(images::BASE_LATEST);
+    if mentions_base(&text) || args.iter().any(|(_, v)| mentions_base(v)) {
         images::base(docker, output).await?;
     }
     let started = Instant::now();

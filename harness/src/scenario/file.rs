@@ -134,6 +134,12 @@ pub struct Service {
     /// its network aliases).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// The user the replicas' processes run as (`name`, `uid` or `uid:gid`; default: the image's).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The working directory of the replicas' processes (default: the image's).
+    #[serde(default)]
+    pub working_dir: Option<String>,
 }
 
 /// An image built from a directory with a Dockerfile (the classic builder, no BuildKit).

@@ -86,6 +86,14 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
     })
 }
 
+/// The services of the Compose file at `path` (interpolated with the process environment and
+/// its `.env`), dependencies first, as a scenario's services, with its extensions' write
+/// templates (`aftershock audit`).
+pub fn load_compose(path: &Path) -> Result<compose::Topology, ScenarioError> {
+    let env = |name: &str| std::env::var(name).ok();
+    compose::services(path, &read, &env)
+}
+
 /// Makes `build` contexts absolute and puts the services of the `compose` file (if any)
 /// before the file's own.
 fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioError> {
@@ -97,8 +105,7 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     let Some(compose) = &scenario.topology.compose else {
         return Ok(());
     };
-    let env = |name: &str| std::env::var(name).ok();
-    let mut services = compose::services(&dir.join(compose.get_ref()), &read, &env)?;
+    let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
     services.append(&mut scenario.topology.services);
     scenario.topology.services = services;
     Ok(())

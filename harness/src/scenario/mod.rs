@@ -15,7 +15,7 @@ pub(crate) mod resolve;
 pub use file::{
     BuildSpec, Check, DiskSpec, MachineOptions, Preset, RegistryConfig, Select, Signal, UnitStyle,
 };
-pub use load::{load, parse, ScenarioError};
+pub use load::{load, load_compose, parse, ScenarioError};
 pub use plan::Plan;
 
 /// The project's service images, by the name of their directory in `images/`.

@@ -185,6 +185,8 @@ pub struct Service {
     pub restart: Restart,
     /// More DNS names of every replica on the run's network.
     pub aliases: Vec<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
 }
 
 impl Service {

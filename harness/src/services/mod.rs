@@ -107,6 +107,8 @@ pub fn containers(
                 volumes: service.volumes.clone(),
                 restart: restart(service),
                 aliases: service.aliases.clone(),
+                user: service.user.clone(),
+                working_dir: service.working_dir.clone(),
                 ..Default::default()
             }
         })

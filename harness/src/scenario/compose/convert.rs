@@ -1,7 +1,7 @@
 //! A checked, interpolated Compose file (typed by `docker-compose-types`) → the file form of
 //! a scenario's services, in bring-up order.
 
-use super::{Problem, Read};
+use super::{Problem, Read, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
@@ -38,6 +38,10 @@ struct Read1 {
     name: String,
     service: dc::Service,
     cpus: Option<f64>,
+    /// `oom_score_adj` (the crate does not know it either).
+    oom_score_adj: Option<i64>,
+    /// `x-aftershock` of the service: write templates.
+    writes: Option<Writes>,
 }
 
 fn problem(path: &[&str], message: String) -> Problem {
@@ -45,7 +49,7 @@ fn problem(path: &[&str], message: String) -> Problem {
 }
 
 /// The file's services, dependencies first.
-pub fn services(mut value: Value, cx: &Cx) -> Result<Vec<file::Service>, Problem> {
+pub fn services(mut value: Value, cx: &Cx) -> Result<Topology, Problem> {
     let read = take_services(&mut value)?;
     let disks = disks(&value)?;
     let mut used_by: BTreeMap<String, String> = BTreeMap::new();
@@ -61,7 +65,14 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<Vec<file::Service>, Problem
         }
         out.push(svc);
     }
-    order(out, &read)
+    let writes = read
+        .iter()
+        .filter_map(|r| Some((r.name.clone(), r.writes.clone()?)))
+        .collect();
+    Ok(Topology {
+        services: order(out, &read)?,
+        writes,
+    })
 }
 
 /// Takes the services out of the file's value, each typed by the crate.
@@ -87,6 +98,22 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
                 Some(number(&v).ok_or_else(|| at("cpus", "`cpus` must be a number".into()))?)
             }
         };
+        let oom_score_adj = match svc.as_mapping_mut().and_then(|m| m.remove("oom_score_adj")) {
+            None => None,
+            Some(v) => Some(v.as_i64().ok_or_else(|| {
+                at(
+                    "oom_score_adj",
+                    "`oom_score_adj` must be a whole number".into(),
+                )
+            })?),
+        };
+        let writes = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
+            None => None,
+            Some(v) => Some(serde_yaml::from_value::<Writes>(v).map_err(|e| {
+                let hint = "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
+                at("x-aftershock", format!("service `{name}`: x-aftershock: {e} ({hint})"))
+            })?),
+        };
         stringify(&mut svc, &["mem_limit"]);
         stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
         stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
@@ -100,6 +127,8 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
             name,
             service,
             cpus,
+            oom_score_adj,
+            writes,
         });
     }
     Ok(read)
@@ -176,7 +205,9 @@ fn one(r: &Read1, disks: &BTreeMap<String, VolumeDisk>, cx: &Cx) -> Result<file:
     out.memory_mib = memory(svc).map_err(|m| at("mem_limit", m))?;
     let limit_cpus = limits(svc).and_then(|l| l.cpus.as_deref()?.trim().parse::<f64>().ok());
     out.cpus = r.cpus.or(limit_cpus);
+    out.oom_score_adj = r.oom_score_adj;
     out.restart = svc.restart.clone();
+    (out.user, out.working_dir) = (svc.user.clone(), svc.working_dir.clone());
     if let Some(policy) = &svc.restart {
         crate::scenario::plan::Restart::parse(policy).map_err(|m| at("restart", m))?;
     }
@@ -374,8 +405,8 @@ fn volumes(
 }
 
 /// The health check as the service's ready check: `CMD` / `CMD-SHELL` → an exec'd command,
-/// polled every `interval` with `timeout` per attempt, for up to `start_period` + `retries`
-/// attempts (at least the scenario default of 90 s).
+/// polled every `start_interval` (else `interval`) with `timeout` per attempt, for up to
+/// `start_period` + `retries` attempts (at least the scenario default of 90 s).
 fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
     let Some(h) = svc.healthcheck.as_ref().filter(|h| !h.disable) else {
         return Ok(None);
@@ -400,7 +431,9 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
             })
             .transpose()
     };
-    let interval = duration("interval", &h.interval)?;
+    // Bring-up is the start period: `start_interval`, when given, is how often to poll.
+    let start_interval = duration("start_interval", &h.start_interval)?;
+    let interval = start_interval.or(duration("interval", &h.interval)?);
     let attempt = duration("timeout", &h.timeout)?;
     let start = duration("start_period", &h.start_period)?.unwrap_or_default();
     let retries = u32::try_from(h.retries).unwrap_or(0).max(3);

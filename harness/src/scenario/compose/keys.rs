@@ -50,12 +50,15 @@ pub const SERVICE_KEYS: &[(&str, Shape)] = &[
     ("scale", Any),
     ("mem_limit", Any),
     ("cpus", Any),
+    ("oom_score_adj", Any),
     (
         "depends_on",
         ListOrEach(&Keys(&[("condition", Any), ("required", Any)])),
     ),
     ("networks", ListOrEach(&Keys(&[("aliases", Any)]))),
     ("restart", Any),
+    ("user", Any),
+    ("working_dir", Any),
     // On one user-defined network every port is reachable: `expose` only documents.
     ("expose", Any),
 ];

@@ -26,11 +26,41 @@ pub type Read<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 /// A variable of the environment the file is interpolated with.
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// A Compose file's services, and what its `x-aftershock` extensions add.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    /// Dependencies first.
+    pub services: Vec<file::Service>,
+    /// A service's write templates (`x-aftershock: { write: […], read: […] }`, or the HTTP
+    /// form), by service name: `aftershock audit` adds a `write` probe and lost-write verdicts.
+    pub writes: BTreeMap<String, Writes>,
+}
+
+/// A service's write templates, as a `write` probe takes them (`{n}`: the record's number).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Writes {
+    #[serde(default)]
+    pub write: Vec<String>,
+    #[serde(default)]
+    pub read: Vec<String>,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub read_path: Option<String>,
+}
+
 /// A problem in the Compose file: the path of the key it is about, and what is wrong.
 type Problem = (Vec<String>, String);
 
 /// The services of the Compose file at `path`, dependencies first, as a scenario's services.
-pub fn services(path: &Path, read: Read, env: Env) -> Result<Vec<file::Service>, ScenarioError> {
+pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioError> {
     let text = read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
@@ -80,8 +110,13 @@ fn unsupported(key_path: &[String], allowed: &[&str]) -> String {
         allowed.join(", ")
     };
     if key_path.len() > 2 && key_path[0] == "services" {
+        let why = match key_path[2].as_str() {
+            "ports" => " (nothing is published: probes reach each replica at its address on the run's network)",
+            "container_name" | "hostname" => " (replicas are named `<service>`, `<service>1`, …)",
+            _ => "",
+        };
         return format!(
-            "service `{}`: the Compose key `{}` is not supported by aftershock (supported here: {supported}); remove it or move it to an override file",
+            "service `{}`: the Compose key `{}` is not supported by aftershock{why} (supported here: {supported}); remove it or move it to an override file",
             key_path[1],
             key_path[2..].join(".")
         );

@@ -22,6 +22,8 @@ services:
       db: { condition: service_healthy }
       cache: { condition: service_started }
     restart: always
+    user: "1000:1000"
+    working_dir: /srv
     deploy:
       replicas: 2
       resources: { limits: { memory: 256m, cpus: "0.5" } }
@@ -39,6 +41,7 @@ services:
     image: "memcached:${CACHE_TAG}"
     mem_limit: 128m
     cpus: 0.25
+    oom_score_adj: 500
     entrypoint: ["memcached", "-m", "64"]
     scale: 3
 volumes:
@@ -76,7 +79,7 @@ fn parse(text: &str) -> Result<Vec<file::Service>, ScenarioError> {
         (".env", "DB_NAME=shop_test\n"),
     ];
     let read = read_from(&files);
-    services(Path::new("/x/compose.yml"), &read, &env)
+    services(Path::new("/x/compose.yml"), &read, &env).map(|t| t.services)
 }
 
 fn error_at(text: &str) -> (usize, String) {
@@ -122,6 +125,7 @@ fn a_good_file_gives_services_in_bring_up_order() {
         (3, Some(128), Some(0.25))
     );
     assert_eq!(cache.aliases, ["cache"]);
+    assert_eq!(cache.oom_score_adj, Some(500));
     assert_eq!(
         cache.entrypoint.as_ref().unwrap(),
         &["memcached", "-m", "64"]
@@ -145,6 +149,10 @@ fn a_good_file_gives_services_in_bring_up_order() {
         (2, Some(256), Some(0.5))
     );
     assert_eq!(api.restart.as_deref(), Some("always"));
+    assert_eq!(
+        (api.user.as_deref(), api.working_dir.as_deref()),
+        (Some("1000:1000"), Some("/srv"))
+    );
     let uses: Vec<&str> = api.uses.iter().map(|u| u.get_ref().as_str()).collect();
     assert_eq!(uses, ["db", "cache"]);
 }
@@ -214,4 +222,17 @@ fn words_and_sizes() {
     assert_eq!(mebibytes("128MB").unwrap(), 128);
     assert_eq!(mebibytes("134217728").unwrap(), 128);
     assert!(mebibytes("lots").is_err());
+}
+
+#[test]
+fn write_templates_come_from_the_service_extension() {
+    let text = "services:\n  db:\n    image: x\n    x-aftershock:\n      write: [sh, -c, \"echo {n} >> /j\"]\n      read: [cat, /j]\n";
+    let files = [("compose.yml", text)];
+    let read = read_from(&files);
+    let t = services(Path::new("/x/compose.yml"), &read, &env).unwrap();
+    assert_eq!(t.writes["db"].read, ["cat", "/j"]);
+    let bad = "services:\n  db:\n    image: x\n    x-aftershock:\n      writes: []\n";
+    let (line, message) = error_at(bad);
+    assert_eq!(line, 4);
+    assert!(message.contains("writes"), "{message}");
 }

@@ -123,6 +123,8 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         ready: ready(svc).map_err(bad)?,
         restart: Restart::parse(svc.restart.as_deref().unwrap_or("no")).map_err(bad)?,
         aliases: svc.aliases.clone(),
+        user: svc.user.clone(),
+        working_dir: svc.working_dir.clone(),
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
 }

@@ -1,0 +1,63 @@
+//! `aftershock audit COMPOSE_FILE`: plans the archetypes that apply ([`crate::audit`]), writes
+//! their scenario files, checks each, and runs them as a suite.
+
+use crate::audit::{self, Budgets};
+use crate::scenario;
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The Compose file of the architecture.
+    compose: PathBuf,
+    /// Where to write the scenario files (default: `<output root>/audit-<id>/`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Only write and check the scenario files; run nothing.
+    #[arg(long)]
+    plan_only: bool,
+    /// Budget: a replica's health check passes again within this of the heal.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    recover_within: Duration,
+    /// Budget: the OOM killer acts within this of the leak starting.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    oom_within: Duration,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Print machine-readable JSON on stdout instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> Result<bool> {
+    let compose = std::fs::canonicalize(&args.compose)
+        .with_context(|| format!("the Compose file {}", args.compose.display()))?;
+    let services = scenario::load_compose(&compose)?;
+    let budgets = Budgets {
+        recover: args.recover_within,
+        oom: args.oom_within,
+    };
+    let plan = audit::plan(&compose, &services, budgets);
+    let dir = args.out.unwrap_or_else(|| {
+        super::output_root().join(format!("audit-{}", crate::cluster::new_run_id()))
+    });
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    for (name, text) in &plan.scenarios {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+        scenario::load(&path)?;
+    }
+    for skipped in &plan.skipped {
+        eprintln!("aftershock audit: skipped {skipped}");
+    }
+    eprintln!(
+        "aftershock audit: {} scenario files in {} (edit them and run again with `aftershock run`)",
+        plan.scenarios.len(),
+        dir.display()
+    );
+    if args.plan_only || plan.scenarios.is_empty() {
+        return Ok(true);
+    }
+    super::run_suite(&dir, args.seed, None, args.json, false).await
+}
