@@ -124,12 +124,16 @@ impl Cx<'_> {
         t
     }
 
-    /// `recovers-within` for every health probe of `svcs` after `fault`.
+    /// For every health probe of `svcs`: its longest outage from `fault` on (`outage-within`)
+    /// and its recovery after the heal (`recovers-within`), both within the recovery budget.
     fn recovers(&self, fault: &str, svcs: &[&file::Service]) -> String {
         let mut t = String::new();
         for svc in svcs.iter().filter(|s| s.ready.as_ref().is_some_and(|r| r.exec.is_some())) {
             for replica in file::Scenario::replica_names(svc) {
-                let _ = write!(t, "\n[[expect]]\nkind = \"recovers-within\"\nprobe = \"{replica}-health\"\nfault = \"{fault}\"\nbudget = \"{}s\"\n", self.budgets.recover.as_secs());
+                let budget = self.budgets.recover.as_secs();
+                for kind in ["outage-within", "recovers-within"] {
+                    let _ = write!(t, "\n[[expect]]\nkind = \"{kind}\"\nprobe = \"{replica}-health\"\nfault = \"{fault}\"\nbudget = \"{budget}s\"\n");
+                }
             }
         }
         t
