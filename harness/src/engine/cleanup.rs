@@ -207,7 +207,15 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
     for (run, (pid, host)) in owners {
         if host == me && !alive(&pid) {
             tracing::info!(run, "reaping the leftovers of a dead run");
-            let r = remove_run(docker, &run).await?;
+            // One run that cannot be removed (another reaper at it, an engine quirk) does not
+            // keep the others: it is reported, and the next reaper tries again.
+            let r = match remove_run(docker, &run).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(run, error = %e, "reaping run {run}: {e}");
+                    continue;
+                }
+            };
             total.containers += r.containers;
             total.networks += r.networks;
             total.volumes += r.volumes;
