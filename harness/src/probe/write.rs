@@ -29,10 +29,7 @@ impl Writer {
         via: WriteVia,
         timeout: Duration,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("an HTTP client without TLS always builds");
+        let client = crate::services::generic::http_client(timeout);
         Writer {
             ledger: Ledger::new(name),
             engine: engine.clone(),

@@ -207,6 +207,28 @@ pub enum Check {
 }
 
 impl ReadyCheck {
+    /// The file form of one check with `timeout` (and the default polling).
+    pub fn of(check: Check, timeout: Duration) -> Self {
+        let mut r = ReadyCheck {
+            tcp: None,
+            http: None,
+            path: None,
+            status: None,
+            exec: None,
+            timeout,
+            interval: None,
+            attempt_timeout: None,
+        };
+        match check {
+            Check::Tcp(port) => r.tcp = Some(port),
+            Check::Http { port, path, status } => {
+                (r.http, r.path, r.status) = (Some(port), Some(path), status)
+            }
+            Check::Exec(cmd) => r.exec = Some(cmd),
+        }
+        r
+    }
+
     /// The check this describes; an error when it is not exactly one of tcp/http/exec.
     pub fn check(&self) -> Result<Check, String> {
         let http = self.http.map(|port| Check::Http {

@@ -6,6 +6,14 @@ use crate::engine::RunEngine;
 use crate::scenario::Check;
 use std::time::Duration;
 
+/// An HTTP client whose every request is bounded by `timeout` (no TLS: the run's own network).
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("an HTTP client without TLS always builds")
+}
+
 /// One check against one replica, reusable (its HTTP client keeps connections).
 pub struct Checker {
     engine: RunEngine,
@@ -25,10 +33,7 @@ impl Checker {
         ip: &str,
         timeout: Duration,
     ) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .expect("an HTTP client without TLS always builds");
+        let client = http_client(timeout);
         Self {
             engine: engine.clone(),
             check,

@@ -223,10 +223,7 @@ pub fn containers(
 }
 
 fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .expect("an HTTP client without TLS always builds")
+    super::generic::http_client(timeout)
 }
 
 /// The leader consul server `ip` knows (`/v1/status/leader`), or why there is none.

@@ -95,24 +95,7 @@ impl Service {
 
     /// When a replica is ready, polled every 100 ms for at most `timeout`.
     pub fn ready(mut self, check: Check, timeout: Duration) -> Self {
-        let mut r = ReadyCheck {
-            tcp: None,
-            http: None,
-            path: None,
-            status: None,
-            exec: None,
-            timeout,
-            interval: None,
-            attempt_timeout: None,
-        };
-        match check {
-            Check::Tcp(port) => r.tcp = Some(port),
-            Check::Http { port, path, status } => {
-                (r.http, r.path, r.status) = (Some(port), Some(path), status)
-            }
-            Check::Exec(cmd) => r.exec = Some(cmd),
-        }
-        self.file.ready = Some(r);
+        self.file.ready = Some(ReadyCheck::of(check, timeout));
         self
     }
 

@@ -2,7 +2,7 @@
 //! a scenario's services, in bring-up order.
 
 use super::{Problem, Read, Topology, Writes};
-use crate::scenario::file::{self, BuildSpec, DiskSpec, ReadyCheck};
+use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
 use serde_yaml::Value;
@@ -440,24 +440,10 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
     let per_try =
         interval.unwrap_or(Duration::from_secs(1)) + attempt.unwrap_or(Duration::from_secs(1));
     let timeout = (start + per_try * retries).max(Duration::from_secs(90));
-    let mut check = empty_ready(timeout);
-    check.exec = Some(exec);
+    let mut check = ReadyCheck::of(Check::Exec(exec), timeout);
     check.interval = interval;
     check.attempt_timeout = attempt;
     Ok(Some(check))
-}
-
-fn empty_ready(timeout: Duration) -> ReadyCheck {
-    ReadyCheck {
-        tcp: None,
-        http: None,
-        path: None,
-        status: None,
-        exec: None,
-        timeout,
-        interval: None,
-        attempt_timeout: None,
-    }
 }
 
 /// `deploy.replicas` or `scale` (they must agree); default 1.
