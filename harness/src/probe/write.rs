@@ -93,12 +93,7 @@ impl Writer {
     }
 
     async fn exec(&self, cmd: &[String]) -> Result<String, String> {
-        let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-        let (code, output) = self
-            .engine
-            .exec_to_end(&self.replica, &cmd)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (code, output) = crate::services::generic::exec(&self.engine, &self.replica, cmd).await?;
         if code == 0 {
             Ok(output)
         } else {

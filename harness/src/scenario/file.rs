@@ -816,13 +816,16 @@ impl Expectation {
 
 impl Scenario {
     /// The names of a service's replicas, in order (`zk1`, `zk2`, ... or just `api`).
+    /// An attached service has one replica per container it attaches.
     pub fn replica_names(service: &Service) -> Vec<String> {
-        if service.replicas == 1 {
+        let n = match service.attach.len() {
+            0 => service.replicas,
+            attached => attached,
+        };
+        if n == 1 {
             vec![service.name.clone()]
         } else {
-            (1..=service.replicas)
-                .map(|i| format!("{}{}", service.name, i))
-                .collect()
+            (1..=n).map(|i| format!("{}{}", service.name, i)).collect()
         }
     }
 }

@@ -14,6 +14,19 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("an HTTP client without TLS always builds")
 }
 
+/// Runs `cmd` in `replica` to its end: its exit code and output, or why it could not run.
+pub async fn exec(
+    engine: &RunEngine,
+    replica: &str,
+    cmd: &[String],
+) -> Result<(i64, String), String> {
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    engine
+        .exec_to_end(replica, &cmd)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// One check against one replica, reusable (its HTTP client keeps connections).
 pub struct Checker {
     engine: RunEngine,
@@ -65,12 +78,7 @@ impl Checker {
                 }
             }
             Check::Exec(cmd) => {
-                let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-                let (code, output) = self
-                    .engine
-                    .exec_to_end(&self.replica, &cmd)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (code, output) = exec(&self.engine, &self.replica, cmd).await?;
                 let output: String = output.trim().chars().take(160).collect();
                 if code == 0 {
                     Ok((!output.is_empty()).then_some(output))

@@ -183,14 +183,7 @@ impl Experiment {
         );
         let mut s = service.file;
         s.uses = uses.iter().map(Handle::reference).collect();
-        let replicas = if s.attach.is_empty() {
-            file::Scenario::replica_names(&s)
-        } else {
-            file::Scenario::replica_names(&file::Service {
-                replicas: s.attach.len(),
-                ..s.clone()
-            })
-        };
+        let replicas = file::Scenario::replica_names(&s);
         let handle = ServiceRef {
             name: s.name.clone(),
             replicas,

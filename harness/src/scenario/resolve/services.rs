@@ -78,21 +78,13 @@ fn containers_fit(services: &[Service]) -> Result<(), Invalid> {
 
 fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<Service, Invalid> {
     let bad = |problem: String| at_name(&svc.name, format!("service `{}`: {problem}", svc.name));
-    let replicas = if svc.attach.is_empty() {
-        if svc.replicas == 0 || svc.replicas > MAX_REPLICAS {
-            return Err(bad(format!(
-                "replicas must be 1 to {MAX_REPLICAS} (and at most {MAX_CONTAINERS} containers in all), not {}",
-                svc.replicas
-            )));
-        }
-        file::Scenario::replica_names(svc)
-    } else {
-        let attached = file::Service {
-            replicas: svc.attach.len(),
-            ..svc.clone()
-        };
-        file::Scenario::replica_names(&attached)
-    };
+    if svc.attach.is_empty() && (svc.replicas == 0 || svc.replicas > MAX_REPLICAS) {
+        return Err(bad(format!(
+            "replicas must be 1 to {MAX_REPLICAS} (and at most {MAX_CONTAINERS} containers in all), not {}",
+            svc.replicas
+        )));
+    }
+    let replicas = file::Scenario::replica_names(svc);
     let (kind, image) = kind_and_image(svc).map_err(bad)?;
     let mut uses = vec![];
     for u in &svc.uses {
