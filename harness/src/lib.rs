@@ -55,7 +55,7 @@ pub use error::HarnessError as Error;
 pub use report::Report;
 pub use run::{base_image, run, RunOptions};
 pub use scenario::builder::{
-    Expect, Experiment, Fault, FaultRef, Probe, ProbeRef, Service, ServiceRef,
+    Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, Service, ServiceRef,
 };
 pub use scenario::{
     load, parse, Check, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,

@@ -12,7 +12,7 @@ use crate::error::{HarnessError, Result};
 use crate::progress::{Progress, Step};
 use crate::report::{Report, RunInfo};
 use crate::scenario::builder::Experiment;
-use crate::scenario::plan::{Image, Plan};
+use crate::scenario::plan::{Image, MachineEngine, Plan};
 use crate::timeline::{now, Timeline};
 use crate::{fault, lock, output, probe};
 use std::path::{Path, PathBuf};
@@ -160,6 +160,7 @@ async fn preflight(
     scenario: &Plan,
     host: Option<&engine::host::Facts>,
 ) -> Result<()> {
+    machines_answer(scenario).await?;
     for service in &scenario.services {
         let Image::Local(image) = &service.image else {
             continue;
@@ -186,6 +187,21 @@ async fn preflight(
     } else {
         Err(HarnessError::Preflight { missing })
     }
+}
+
+/// Every machine given by URL answers (all asked at once, 5 s each); the first that does not
+/// is the refusal, naming the machine and its URL.
+async fn machines_answer(scenario: &Plan) -> Result<()> {
+    let asks = scenario.machines.iter().filter_map(|m| match &m.engine {
+        MachineEngine::Url { url, .. } => Some(async move {
+            engine::remote::connect(&m.name, url, std::time::Duration::from_secs(5)).await
+        }),
+        MachineEngine::Started(_) => None,
+    });
+    for answer in futures_util::future::join_all(asks).await {
+        answer?;
+    }
+    Ok(())
 }
 
 /// Starts the run's watchdog when the options name a binary for it (the CLI does).

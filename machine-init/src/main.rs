@@ -87,13 +87,50 @@ fn main() {
             fetch_then_exec(&args[2], &args[3], &args[4..])
         }
         Some("pause") => pause(),
+        Some("host") if args.len() >= 4 => host(&args[2], &args[3..]),
+        Some("connect") if args.len() == 4 => connect(&args[2], &args[3]),
         Some("init") | None => init(),
         _ => {
-            eprintln!("usage: machine-init [init] | fetch-then-exec URL FILE CMD... | pause");
+            eprintln!("usage: machine-init [init] | fetch-then-exec URL FILE CMD... | pause | host ROOT CMD... | connect HOST:PORT TIMEOUT_MS");
             64
         }
     };
     std::process::exit(code);
+}
+
+/// Runs a command of the machine's own root file system (bind-mounted at `root`): chroot,
+/// then exec. With `--network host` that is the machine's `iptables` on the machine's network —
+/// how the harness changes a machine's firewall through nothing but its engine.
+fn host(root: &str, cmd: &[String]) -> i32 {
+    use std::os::unix::process::CommandExt;
+    if let Err(e) = std::os::unix::fs::chroot(root).and_then(|()| std::env::set_current_dir("/")) {
+        eprintln!("machine-init host: chroot {root}: {e}");
+        return 125;
+    }
+    let e = Command::new(&cmd[0]).args(&cmd[1..]).exec();
+    eprintln!("machine-init host: exec {}: {e}", cmd[0]);
+    127
+}
+
+/// Exits 0 when a TCP connection to `address` is made within `timeout_ms`, 1 when it is
+/// refused or times out (the message says which).
+fn connect(address: &str, timeout_ms: &str) -> i32 {
+    use std::net::ToSocketAddrs;
+    let timeout = Duration::from_millis(timeout_ms.parse().unwrap_or(1000));
+    let Some(to) = address.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        eprintln!("machine-init connect: `{address}` is not HOST:PORT");
+        return 64;
+    };
+    match std::net::TcpStream::connect_timeout(&to, timeout) {
+        Ok(_) => {
+            println!("connected to {address}");
+            0
+        }
+        Err(e) => {
+            println!("{address}: {e}");
+            1
+        }
+    }
 }
 
 /// Sleeps until SIGTERM or SIGINT, then exits 128 + the signal, like a well-behaved service.

@@ -280,11 +280,13 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
 }
 
 /// Tears a run down when dropped, unless [`RunGuard::teardown`] already did. Drop runs the
-/// removal on a thread of its own, so it works from a panic or a cancelled future.
+/// removal on a thread of its own, so it works from a panic or a cancelled future. Machines'
+/// engines the run placed services on are cleaned first (by the same label).
 pub struct RunGuard {
     docker: Docker,
     run_id: String,
     armed: bool,
+    machines: std::sync::Arc<std::sync::Mutex<Vec<(String, Docker)>>>,
 }
 
 impl RunGuard {
@@ -293,14 +295,51 @@ impl RunGuard {
             docker,
             run_id: run_id.into(),
             armed: true,
+            machines: Default::default(),
         }
+    }
+
+    /// Adds a machine's engine to what teardown cleans.
+    pub fn add_machine(&self, name: &str, docker: Docker) {
+        self.machines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_string(), docker));
     }
 
     /// Removes the run's resources now.
     pub async fn teardown(mut self) -> Result<Removed> {
         self.armed = false;
-        remove_run(&self.docker, &self.run_id).await
+        let machines = self.machines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        remove_everywhere(&self.docker, &machines, &self.run_id).await
     }
+}
+
+/// Removes a run from its machines' engines (best effort: a machine that is gone took its
+/// containers with it; what is left is reported), then from the host's.
+async fn remove_everywhere(
+    docker: &Docker,
+    machines: &[(String, Docker)],
+    run: &str,
+) -> Result<Removed> {
+    let mut total = Removed::default();
+    for (name, engine) in machines {
+        match remove_labelled(engine, Some(run)).await {
+            Ok(r) => {
+                total.containers += r.containers;
+                total.volumes += r.volumes;
+            }
+            Err(e) => {
+                tracing::warn!(run, machine = %name, error = %e, "teardown on machine {name}: {e}")
+            }
+        }
+    }
+    let r = remove_run(docker, run).await?;
+    total.containers += r.containers;
+    total.networks += r.networks;
+    total.volumes += r.volumes;
+    total.disks += r.disks;
+    Ok(total)
 }
 
 impl Drop for RunGuard {
@@ -310,12 +349,13 @@ impl Drop for RunGuard {
         }
         let docker = self.docker.clone();
         let run = self.run_id.clone();
+        let machines = self.machines.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let handle = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             match rt {
-                Ok(rt) => match rt.block_on(remove_run(&docker, &run)) {
+                Ok(rt) => match rt.block_on(remove_everywhere(&docker, &machines, &run)) {
                     Ok(r) => tracing::info!(
                         run,
                         containers = r.containers,

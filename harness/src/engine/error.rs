@@ -14,6 +14,14 @@ pub enum EngineError {
         source: bollard::errors::Error,
     },
 
+    /// A machine's engine, given by URL, did not answer (or could not be connected to at all).
+    #[error("machine `{machine}`: no Docker engine answers at {url} ({detail}). Check that the engine runs and listens there (`docker -H {url} info`), or fix the machine's `url`")]
+    MachineUnreachable {
+        machine: String,
+        url: String,
+        detail: String,
+    },
+
     /// The engine answered and refused `action` ("start container as-1a2b3c4d-zk1").
     #[error("the Docker engine refused to {action}: {source}")]
     Refused {

@@ -169,14 +169,19 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
             }
             out
         }
-        FaultKind::DaemonCrash { .. } | FaultKind::Stop { .. } | FaultKind::Partition { .. } => vec![],
+        FaultKind::DaemonCrash { .. }
+        | FaultKind::Stop { .. }
+        | FaultKind::Partition { .. }
+        | FaultKind::MachinePartition { .. } => vec![],
     }
 }
 
 /// Every need of the plan (met or not), with who needs it.
 fn needs(plan: &Plan, f: &Facts) -> Vec<(Need, String)> {
     let mut out = disk_needs(plan, f);
-    for fault in &plan.faults {
+    // A fault on replicas placed on machines acts through their engines: nothing of this host.
+    let here = plan.faults.iter().filter(|f| plan.service(f.target).placement.is_empty());
+    for fault in here {
         let who = format!("fault `{}`", fault.name);
         out.extend(fault_needs(&fault.kind, f).into_iter().map(|n| (n, who.clone())));
     }

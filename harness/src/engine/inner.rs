@@ -228,7 +228,12 @@ pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Resu
     if file.is_file() {
         return Ok(file);
     }
-    let partial = file.with_extension(format!("partial-{}", std::process::id()));
+    // Two saves of one image at once (machines given it concurrently) each write their own.
+    let partial = file.with_extension(format!(
+        "partial-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let mut out = tokio::fs::File::create(&partial)
         .await
         .map_err(HarnessError::io(format!("create {}", partial.display())))?;
@@ -248,10 +253,10 @@ pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Resu
 }
 
 /// Follows one machine's engine events (containers only) onto the timeline as
-/// `<machine>/<container>`, reconnecting after each crash of its dockerd and asking the new
+/// `<machine>/<container>` (a replica placed there: by its replica name, as on the host), reconnecting after each crash of its dockerd and asking the new
 /// daemon for what happened since the last event seen (so the deaths and removals of its
 /// restore are recorded too). Runs until aborted.
-pub fn record(inner: Inner, timeline: Timeline) -> JoinHandle<()> {
+pub fn record(inner: Inner, timeline: Timeline, run: super::RunEngine) -> JoinHandle<()> {
     tokio::spawn(async move {
         let filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
         let mut since = now() - 1_000_000_000;
@@ -285,12 +290,13 @@ pub fn record(inner: Inner, timeline: Timeline) -> JoinHandle<()> {
                     ("die", Some(code)) => format!("die (exit {code})"),
                     _ => action,
                 };
+                let container = match run.replica_of(&name) {
+                    Some(replica) if run.is_placed(&replica) => replica,
+                    _ => format!("{}/{name}", inner.machine),
+                };
                 timeline.push(Event {
                     at,
-                    kind: EventKind::Container {
-                        container: format!("{}/{name}", inner.machine),
-                        action,
-                    },
+                    kind: EventKind::Container { container, action },
                 });
             }
             connected = false;

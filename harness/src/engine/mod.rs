@@ -13,9 +13,11 @@ pub mod host;
 pub mod images;
 pub mod inner;
 pub mod lossy;
+pub mod machine_tool;
 pub mod netns;
 pub mod oom;
 pub mod raw;
+pub mod remote;
 pub mod signal;
 pub mod taskstats;
 pub mod watchdog;
@@ -127,6 +129,9 @@ pub struct ContainerSpec {
     /// The user its processes run as, and their working directory (None: the image's).
     pub user: Option<String>,
     pub working_dir: Option<String>,
+    /// `name:address` entries of its `/etc/hosts`: how a replica placed on a machine (the
+    /// machine's network, not the run's) reaches the others by name.
+    pub extra_hosts: Vec<String>,
 }
 
 /// What a container needs beyond the defaults to run an engine of its own.
@@ -177,6 +182,8 @@ pub struct RunEngine {
     starting_execs: Arc<tokio::sync::RwLock<()>>,
     /// Containers started by something else and attached to the run, by replica name.
     attached: Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>,
+    /// The engines of replicas placed on machines, by replica name (the others: `docker`).
+    placed: Arc<std::sync::RwLock<std::collections::BTreeMap<String, Docker>>>,
 }
 
 impl RunEngine {
@@ -189,7 +196,28 @@ impl RunEngine {
             prefix: format!("as-{short}"),
             starting_execs: Arc::default(),
             attached: Arc::default(),
+            placed: Arc::default(),
         }
+    }
+
+    /// Routes everything about `replica` to a machine's engine from now on.
+    pub fn place(&self, replica: &str, machine: Docker) {
+        self.placed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(replica.to_string(), machine);
+    }
+
+    /// Whether `replica` runs on a machine's engine (not on this host's).
+    pub fn is_placed(&self, replica: &str) -> bool {
+        let placed = self.placed.read().unwrap_or_else(|e| e.into_inner());
+        placed.contains_key(replica)
+    }
+
+    /// The engine that runs `replica`: its machine's, else the host's.
+    pub fn client(&self, replica: &str) -> Docker {
+        let placed = self.placed.read().unwrap_or_else(|e| e.into_inner());
+        placed.get(replica).unwrap_or(&self.docker).clone()
     }
 
     /// Attaches a container something else started (by id or name) as `replica`: the run acts
@@ -296,15 +324,11 @@ impl RunEngine {
     /// Creates and starts a container on the run's network; no restart policy, no published ports.
     pub async fn start_new(&self, spec: &ContainerSpec) -> Result<()> {
         let name = self.container_name(&spec.replica);
-        let network = self.network_name();
-        let mut endpoint = endpoint(&spec.replica, &spec.ip);
-        if let Some(aliases) = &mut endpoint.aliases {
-            aliases.extend(spec.aliases.iter().cloned());
-        }
+        let docker = self.client(&spec.replica);
         let mut binds = spec.binds.clone();
         for (suffix, target) in &spec.volumes {
             let volume = format!("{name}-{suffix}");
-            self.docker
+            docker
                 .create_volume(VolumeCreateRequest {
                     name: Some(volume.clone()),
                     labels: Some(self.labels()),
@@ -314,11 +338,40 @@ impl RunEngine {
                 .map_err(HarnessError::engine(format!("create volume {volume}")))?;
             binds.push(format!("{volume}:{target}"));
         }
+        let body = self.create_body(spec, binds);
+        let options = CreateContainerOptionsBuilder::default().name(&name).build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|source| match &source {
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                } => HarnessError::ImageMissing {
+                    image: spec.image.clone(),
+                },
+                _ => HarnessError::engine(format!("create container {name}"))(source),
+            })?;
+        self.start(&spec.replica).await
+    }
+
+    /// The container's configuration: on the run's network with its fixed address and names,
+    /// or, placed on a machine, on the machine's network with the others' names in /etc/hosts.
+    fn create_body(&self, spec: &ContainerSpec, binds: Vec<String>) -> ContainerCreateBody {
+        let placed = self.is_placed(&spec.replica);
+        let network = if placed {
+            "host".to_string()
+        } else {
+            self.network_name()
+        };
+        let mut endpoint = endpoint(&spec.replica, &spec.ip);
+        if let Some(aliases) = &mut endpoint.aliases {
+            aliases.extend(spec.aliases.iter().cloned());
+        }
         let p = spec.privileges.clone().unwrap_or_default();
         let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
-        let body = ContainerCreateBody {
+        ContainerCreateBody {
             image: Some(spec.image.clone()),
-            hostname: Some(spec.replica.clone()),
+            hostname: (!placed).then(|| spec.replica.clone()),
             env: Some(spec.env.clone()),
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
@@ -327,6 +380,7 @@ impl RunEngine {
             labels: Some(self.labels()),
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
+                extra_hosts: some(spec.extra_hosts.clone()),
                 memory: spec.memory,
                 memory_swap: spec.memory,
                 nano_cpus: spec.nano_cpus,
@@ -345,30 +399,17 @@ impl RunEngine {
                 readonly_paths: p.unmasked_paths.then(Vec::new),
                 ..Default::default()
             }),
-            networking_config: Some(NetworkingConfig {
+            networking_config: (!placed).then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(network, endpoint)])),
             }),
             ..Default::default()
-        };
-        let options = CreateContainerOptionsBuilder::default().name(&name).build();
-        self.docker
-            .create_container(Some(options), body)
-            .await
-            .map_err(|source| match &source {
-                bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                } => HarnessError::ImageMissing {
-                    image: spec.image.clone(),
-                },
-                _ => HarnessError::engine(format!("create container {name}"))(source),
-            })?;
-        self.start(&spec.replica).await
+        }
     }
 
     /// Starts an existing (stopped) container of a replica.
     pub async fn start(&self, replica: &str) -> Result<()> {
         let name = self.container_name(replica);
-        self.docker
+        self.client(replica)
             .start_container(&name, None)
             .await
             .map_err(HarnessError::engine(format!("start container {name}")))
@@ -380,7 +421,7 @@ impl RunEngine {
         let options = KillContainerOptionsBuilder::default()
             .signal(signal)
             .build();
-        self.docker
+        self.client(replica)
             .kill_container(&name, Some(options))
             .await
             .map_err(HarnessError::engine(format!("kill container {name}")))
@@ -390,7 +431,7 @@ impl RunEngine {
     pub async fn pause(&self, replica: &str) -> Result<()> {
         let name = self.container_name(replica);
         let _no_exec_starting = self.starting_execs.write().await;
-        self.docker
+        self.client(replica)
             .pause_container(&name)
             .await
             .map_err(HarnessError::engine(format!("pause container {name}")))
@@ -399,7 +440,7 @@ impl RunEngine {
     /// Thaws a paused replica (`docker unpause`).
     pub async fn unpause(&self, replica: &str) -> Result<()> {
         let name = self.container_name(replica);
-        self.docker
+        self.client(replica)
             .unpause_container(&name)
             .await
             .map_err(HarnessError::engine(format!("unpause container {name}")))
@@ -409,7 +450,7 @@ impl RunEngine {
     pub async fn stop(&self, replica: &str, grace_s: i32) -> Result<()> {
         let name = self.container_name(replica);
         let options = StopContainerOptionsBuilder::default().t(grace_s).build();
-        self.docker
+        self.client(replica)
             .stop_container(&name, Some(options))
             .await
             .map_err(HarnessError::engine(format!("stop container {name}")))
@@ -447,8 +488,8 @@ impl RunEngine {
         let name = self.container_name(replica);
         let err = || HarnessError::engine(format!("exec {cmd:?} in {name}"));
         let starting = self.starting_execs.read().await;
-        let exec = self
-            .docker
+        let docker = self.client(replica);
+        let exec = docker
             .create_exec(
                 &name,
                 ExecConfig {
@@ -461,12 +502,11 @@ impl RunEngine {
             .await
             .map_err(err())?;
         let mut output = String::new();
-        let started = self
-            .docker
+        let started = docker
             .start_exec(&exec.id, None)
             .await
             .map_err(err())?;
-        self.wait_exec_started(&exec.id).await;
+        self.wait_exec_started(&docker, &exec.id).await;
         drop(starting);
         if let bollard::exec::StartExecResults::Attached {
             output: mut out, ..
@@ -476,8 +516,7 @@ impl RunEngine {
                 output.push_str(&chunk.to_string());
             }
         }
-        let code = self
-            .docker
+        let code = docker
             .inspect_exec(&exec.id)
             .await
             .map_err(err())?
@@ -488,10 +527,10 @@ impl RunEngine {
 
     /// Waits (at most 2 s) until the engine reports the exec's process running or finished:
     /// from then on a freeze only freezes it, like any other process of the container.
-    async fn wait_exec_started(&self, id: &str) {
+    async fn wait_exec_started(&self, docker: &Docker, id: &str) {
         let deadline = Instant::now() + Duration::from_secs(2);
         while Instant::now() < deadline {
-            match self.docker.inspect_exec(id).await {
+            match docker.inspect_exec(id).await {
                 Ok(e) if e.pid.unwrap_or(0) > 0 || e.exit_code.is_some() => return,
                 Ok(_) => tokio::time::sleep(Duration::from_millis(5)).await,
                 Err(_) => return,
@@ -503,7 +542,8 @@ impl RunEngine {
     pub async fn stdout_lines(&self, replica: &str) -> Result<Vec<String>> {
         let name = self.container_name(replica);
         let options = LogsOptionsBuilder::default().stdout(true).build();
-        let mut stream = self.docker.logs(&name, Some(options));
+        let docker = self.client(replica);
+        let mut stream = docker.logs(&name, Some(options));
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(HarnessError::engine(format!("read the log of {name}")))?;
@@ -532,10 +572,20 @@ impl RunEngine {
             .and_then(|n| n.networks)
             .map(|n| n.into_keys().collect())
             .unwrap_or_default();
+        // A placed replica's PID is its machine's, which means nothing on this host.
+        let pid = if self.is_placed(replica) { 0 } else { state.pid.unwrap_or(0) };
+        let finished_at = state
+            .finished_at
+            .as_deref()
+            .and_then(|t| humantime::parse_rfc3339_weak(t).ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as crate::timeline::Nanos)
+            .filter(|ns| *ns > 0);
         Ok(Status {
             running: state.running.unwrap_or(false),
             paused: state.paused.unwrap_or(false),
-            pid: state.pid.unwrap_or(0),
+            pid,
+            finished_at,
             id: info.id.unwrap_or_default(),
             networks,
         })
@@ -547,8 +597,10 @@ impl RunEngine {
 pub struct Status {
     pub running: bool,
     pub paused: bool,
-    /// PID of its main process on the host (0 when not running).
+    /// PID of its main process on the host (0 when not running, or on a machine).
     pub pid: i64,
+    /// When its main process last exited, as its engine recorded it (Unix ns).
+    pub finished_at: Option<crate::timeline::Nanos>,
     /// Full container id.
     pub id: String,
     /// The networks it is attached to.

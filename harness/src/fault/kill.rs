@@ -54,14 +54,12 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
         },
     });
     if let Some(skew) = report.exit_skew {
-        measure(
-            cluster,
-            fault,
-            Metric::ExitSkew,
-            None,
-            skew as f64 / 1e6,
-            "spread of the killed processes' exits, polled on their pidfds",
-        );
+        let what = if report.direct {
+            "spread of the killed processes' exits, polled on their pidfds"
+        } else {
+            "spread of the killed containers' exits as their engines recorded them (State.FinishedAt)"
+        };
+        measure(cluster, fault, Metric::ExitSkew, None, skew as f64 / 1e6, what);
     }
     if let Some(spread) = report.signal_spread {
         measure(

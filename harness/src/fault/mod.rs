@@ -16,6 +16,7 @@ mod common;
 pub mod daemon_crash;
 mod kill;
 mod leak;
+mod machine_partition;
 mod netem;
 mod partition;
 mod pause;
@@ -200,6 +201,9 @@ fn action(kind: &FaultKind) -> Box<dyn Action> {
         FaultKind::Pause { .. } => Box::new(pause::Pause),
         FaultKind::Stop { .. } => Box::new(stop::Stop),
         FaultKind::Partition { port, .. } => Box::new(partition::Partition { port: *port }),
+        FaultKind::MachinePartition { port, .. } => {
+            Box::new(machine_partition::MachinePartition { port: *port })
+        }
         FaultKind::Netem {
             delay,
             loss_percent,

@@ -29,6 +29,11 @@ impl Action for Pause {
         Box::pin(async move {
             let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
             let applied = stage == Stage::Applied;
+            if cx.cluster.engine.is_placed(r) {
+                // On a machine: its engine's word (its kernel is not this host's to read).
+                let words = format!("machine's engine: paused={}", status.paused);
+                return if status.running && status.paused == applied { Ok(words) } else { Err(words) };
+            }
             let freezer = netns::freezer_state(status.pid);
             let frozen = matches!(freezer.as_deref(), Some("FROZEN" | "1"));
             let words = format!(

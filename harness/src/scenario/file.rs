@@ -60,6 +60,75 @@ pub struct Topology {
     pub compose: Option<Ref>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
+    /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on
+    /// them with `machine = "name"`.
+    #[serde(default, rename = "machine")]
+    pub machines: Vec<MachineDecl>,
+}
+
+/// A machine given by the URL of its Docker engine: another host (or a Docker-in-Docker
+/// container) the run does not start. Services placed on it run with its network (host
+/// networking) and are reached at its `address`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineDecl {
+    /// Its name in the scenario (`east`), what a service's `machine` names.
+    pub name: String,
+    /// `unix:///path`, `tcp://host:port`, `https://host:port` (with `tls`) or
+    /// `ssh://[user@]host[:port]`.
+    pub url: String,
+    /// Where the harness and the other machines reach what runs on it (default: the URL's host;
+    /// required for `unix://`).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// For `https://`: a directory with `ca.pem`, `cert.pem` and `key.pem` (as
+    /// `DOCKER_CERT_PATH`), relative to the scenario file.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// For `ssh://`: the private key to log in with (default: the ssh agent's or ~/.ssh's).
+    #[serde(default)]
+    pub ssh_key: Option<String>,
+}
+
+/// A service's `machine` key: the options of a `machine` service (a table), or the machines
+/// a service runs on (a name, or one name per replica).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum MachineField {
+    Options(MachineOptions),
+    On(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for MachineField {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = MachineField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a machine's name, a list of names (one per replica), or a table of a machine service's options")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MachineField, E> {
+                Ok(MachineField::On(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<MachineField, A::Error> {
+                let names =
+                    Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(MachineField::On(names))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<MachineField, A::Error> {
+                let options =
+                    MachineOptions::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(MachineField::Options(options))
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 /// A service: one or more replicas on the run's own network, described generically (`image`,
@@ -114,9 +183,11 @@ pub struct Service {
     /// When a replica is ready (default: the preset's check, or the container is running).
     #[serde(default)]
     pub ready: Option<ReadyCheck>,
-    /// For the `machine` preset: how its units are run (`[topology.service.machine]`).
+    /// For the `machine` preset: how its units are run (`[topology.service.machine]`). For
+    /// any other service: the machine it runs on (`machine = "m1"`, a replica of a `machine`
+    /// service or a `[[topology.machine]]`), or one per replica (`["m1", "m2", "m3"]`).
     #[serde(default)]
-    pub machine: Option<MachineOptions>,
+    pub machine: Option<MachineField>,
     /// Containers something else started (testcontainers, a Compose project), by id or name:
     /// one replica each, acted on and observed but never created or removed by the run.
     #[serde(default)]
@@ -604,6 +675,11 @@ pub enum FaultKind {
     /// other replica, and not the harness, reaches them; heal: connect again with the same
     /// address and name. Verified by connection attempts that fail during and succeed after.
     Partition,
+    /// Cut the machines of the selected replicas (placed with `machine = …`) off from every
+    /// other machine of the run, both ways, with iptables rules on each cut machine (put there
+    /// through its engine); the harness still reaches every machine. Heal: delete the rules.
+    /// Verified by connections from a cut machine to a replica on the other side (`port`).
+    MachinePartition,
     /// Delay (`delay`: `tc qdisc … netem`, needs the kernel's netem qdisc) and/or drop at
     /// random (`loss_percent`: an iptables `statistic` rule) the selected replicas' packets, in
     /// their network namespace (`nsenter` from the host); heal: delete both. Verified by

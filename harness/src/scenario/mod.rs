@@ -7,6 +7,7 @@
 
 pub mod builder;
 pub mod compose;
+pub mod engine_url;
 pub mod file;
 mod load;
 pub mod plan;

@@ -27,6 +27,10 @@ id!(
     /// A fault of the plan (its index in [`Plan::faults`]).
     FaultId
 );
+id!(
+    /// A machine of the plan (its index in [`Plan::machines`]).
+    MachineId
+);
 
 /// One replayable experiment, resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -44,6 +48,31 @@ pub struct Plan {
     pub probes: Vec<Probe>,
     pub faults: Vec<Fault>,
     pub expectations: Vec<Expectation>,
+    /// The engines services may be placed on: every replica of a `machine` service, then the
+    /// `[[topology.machine]]`s given by URL.
+    pub machines: Vec<Machine>,
+}
+
+/// A Docker engine of its own that services can be placed on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Machine {
+    pub id: MachineId,
+    /// A replica name of a `machine` service (`m1`) or a `[[topology.machine]]`'s name.
+    pub name: String,
+    pub engine: MachineEngine,
+}
+
+/// How the harness reaches a machine's engine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum MachineEngine {
+    /// A Docker-in-Docker machine the run starts (a replica of this `machine` service): its
+    /// engine at `tcp://<its address>:2375` once it is up.
+    Started(ServiceId),
+    /// An engine that exists already; what runs on it is reached at `address`.
+    Url {
+        url: super::engine_url::EngineUrl,
+        address: String,
+    },
 }
 
 impl Plan {
@@ -55,6 +84,15 @@ impl Plan {
     }
     pub fn fault(&self, id: FaultId) -> &Fault {
         &self.faults[id.0]
+    }
+    pub fn machine(&self, id: MachineId) -> &Machine {
+        &self.machines[id.0]
+    }
+    /// The machine `replica` is placed on (None: the run's own engine and network).
+    pub fn placement(&self, replica: &str) -> Option<&Machine> {
+        let s = self.service_of(replica)?;
+        let i = s.replicas.iter().position(|r| r == replica)?;
+        s.placement.get(i).map(|m| self.machine(*m))
     }
     /// The service that owns `replica`.
     pub fn service_of(&self, replica: &str) -> Option<&Service> {
@@ -79,6 +117,14 @@ impl Plan {
                 }
                 _ => {}
             }
+        }
+        // The machines' helper (a partition between machines) runs machine-unit's init.
+        if self
+            .faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::MachinePartition { .. }))
+        {
+            names.insert("machine-unit".to_string());
         }
         names
     }
@@ -187,6 +233,8 @@ pub struct Service {
     pub aliases: Vec<String>,
     pub user: Option<String>,
     pub working_dir: Option<String>,
+    /// The machine of each replica, in replica order; empty: the run's own engine.
+    pub placement: Vec<MachineId>,
 }
 
 impl Service {
@@ -347,6 +395,12 @@ pub enum FaultKind {
         /// The port verification connects to.
         port: u16,
     },
+    /// The machines of the selected (placed) replicas cut off from the run's other machines.
+    MachinePartition {
+        down_for: Option<Duration>,
+        /// The port verification connects to, from the cut side to the other.
+        port: u16,
+    },
     Netem {
         down_for: Option<Duration>,
         delay: Option<Duration>,
@@ -365,6 +419,7 @@ impl FaultKind {
             | Pause { down_for }
             | Stop { down_for }
             | Partition { down_for, .. }
+            | MachinePartition { down_for, .. }
             | Netem { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
@@ -381,6 +436,7 @@ impl FaultKind {
                 | Pause { .. }
                 | Stop { .. }
                 | Partition { .. }
+                | MachinePartition { .. }
                 | Netem { .. }
         )
     }
@@ -398,6 +454,7 @@ impl FaultKind {
             Pause { .. } => "pause",
             Stop { .. } => "stop",
             Partition { .. } => "partition",
+            MachinePartition { .. } => "machine-partition",
             Netem { .. } => "netem",
         }
     }

@@ -16,7 +16,7 @@ pub mod zookeeper;
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
 use crate::error::Result;
-use crate::scenario::plan::{Image, Plan, Restart, Service, ServiceKind};
+use crate::scenario::plan::{Image, MachineEngine, Plan, Restart, Service, ServiceKind};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,14 +26,46 @@ pub type Addresses = BTreeMap<String, String>;
 
 /// Gives every replica of the topology an address in the run's /24 (`prefix` = `172.30.7`):
 /// `.10` onwards, so the largest topology ([`crate::scenario::MAX_CONTAINERS`]) ends at `.109`.
+/// A replica placed on a machine is reached at the machine's address instead.
 pub fn assign_addresses(plan: &Plan, prefix: &str) -> Addresses {
-    plan.services
+    let mut addresses: Addresses = plan
+        .services
         .iter()
         .filter(|s| !matches!(s.kind, ServiceKind::Attached(_)))
         .flat_map(|s| s.replicas.iter())
         .enumerate()
         .map(|(i, r)| (r.clone(), format!("{prefix}.{}", 10 + i)))
-        .collect()
+        .collect();
+    for s in &plan.services {
+        for (r, m) in s.replicas.iter().zip(&s.placement) {
+            let address = match &plan.machine(*m).engine {
+                MachineEngine::Started(_) => addresses[&plan.machine(*m).name].clone(),
+                MachineEngine::Url { address, .. } => address.clone(),
+            };
+            addresses.insert(r.clone(), address);
+        }
+    }
+    addresses
+}
+
+/// `/etc/hosts` entries of a replica placed on a machine: every other replica and alias of
+/// the topology at its address (placed replicas use the machine's network, not the run's).
+fn hosts_of(plan: &Plan, service: &Service, replica: &str, addresses: &Addresses) -> Vec<String> {
+    if service.placement.is_empty() {
+        return vec![];
+    }
+    let mut hosts = vec![];
+    for s in &plan.services {
+        for r in s.replicas.iter().filter(|r| *r != replica) {
+            if let Some(a) = addresses.get(r) {
+                hosts.push(format!("{r}:{a}"));
+                if s.replicas.len() == 1 {
+                    hosts.extend(s.aliases.iter().map(|alias| format!("{alias}:{a}")));
+                }
+            }
+        }
+    }
+    hosts
 }
 
 /// The image a service runs: the tag of a project image (by its name), else the name as
@@ -109,6 +141,7 @@ pub fn containers(
                 aliases: service.aliases.clone(),
                 user: service.user.clone(),
                 working_dir: service.working_dir.clone(),
+                extra_hosts: hosts_of(plan, service, replica, addresses),
                 ..Default::default()
             }
         })

@@ -193,6 +193,13 @@ impl Experiment {
         handle
     }
 
+    /// Adds a machine that exists already, by its engine's URL (`tcp://10.0.0.5:2375`,
+    /// `ssh://root@host`, `unix:///var/run/docker.sock` with `address`, or `https://` with
+    /// certificates): services are placed on it with [`Service::on_machines`].
+    pub fn machine(&mut self, machine: Machine) {
+        self.file.topology.machines.push(machine.0);
+    }
+
     /// Adds a probe.
     pub fn probe(&mut self, probe: Probe) -> ProbeRef {
         self.check(&format!("probe `{}`", probe.file.name), &[&probe.target]);
@@ -238,5 +245,37 @@ impl Experiment {
     /// The experiment as a scenario file (TOML), to save and re-run with the CLI.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(&self.file).unwrap_or_default()
+    }
+}
+
+/// A machine that exists already, for [`Experiment::machine`].
+#[derive(Debug, Clone)]
+pub struct Machine(file::MachineDecl);
+
+impl Machine {
+    /// The engine at `url`; what runs on it is reached at the URL's host.
+    pub fn url(name: &str, url: &str) -> Self {
+        Machine(file::MachineDecl {
+            name: name.into(),
+            url: url.into(),
+            address: None,
+            tls: None,
+            ssh_key: None,
+        })
+    }
+    /// Where what runs on it is reached (needed for `unix://`).
+    pub fn address(mut self, address: &str) -> Self {
+        self.0.address = Some(address.into());
+        self
+    }
+    /// For `https://`: the directory with `ca.pem`, `cert.pem`, `key.pem`.
+    pub fn tls(mut self, dir: &str) -> Self {
+        self.0.tls = Some(dir.into());
+        self
+    }
+    /// For `ssh://`: the private key.
+    pub fn ssh_key(mut self, path: &str) -> Self {
+        self.0.ssh_key = Some(path.into());
+        self
     }
 }

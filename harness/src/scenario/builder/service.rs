@@ -37,7 +37,7 @@ impl Service {
     /// `replicas` Docker-in-Docker machines with these options.
     pub fn machines(name: &str, replicas: usize, options: MachineOptions) -> Self {
         let mut s = Self::preset(name, Preset::Machine).replicas(replicas);
-        s.file.machine = Some(options);
+        s.file.machine = Some(file::MachineField::Options(options));
         s
     }
 
@@ -47,6 +47,16 @@ impl Service {
         let mut s = Self::new(name);
         s.file.attach = containers.iter().map(|c| c.as_ref().to_string()).collect();
         s
+    }
+
+    /// Places the replicas on machines, one each in order (a `machine` service's replica
+    /// names, or the names of [`super::Experiment::machine`]s): they run on that machine's
+    /// engine with its network and are reached at its address.
+    pub fn on_machines(mut self, machines: &[&str]) -> Self {
+        self.file.machine = Some(file::MachineField::On(
+            machines.iter().map(|m| m.to_string()).collect(),
+        ));
+        self
     }
 
     pub fn replicas(mut self, replicas: usize) -> Self {

@@ -73,6 +73,7 @@ fn selected(f: &file::Fault, svc: &Service) -> Result<usize, Invalid> {
 
 fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Invalid> {
     fields_of_other_kinds(f)?;
+    placed_can_take(f, svc)?;
     if (f.kind == K::DaemonCrash) != svc.is(Preset::Machine) {
         return Err(at_ref(
             &f.target,
@@ -106,8 +107,25 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
             return Err(at_ref(&f.target, format!("partition fault `{}`: an attached service is not on the run's network, so it cannot be cut off it; use `netem` with `loss_percent = 100`", f.name)))
         }
         K::Partition => FaultKind::Partition { down_for, port: port() },
+        K::MachinePartition => FaultKind::MachinePartition { down_for, port: port() },
         K::Netem => netem(f, port())?,
     })
+}
+
+/// What a service placed on machines can take (and only it can take a machine partition).
+fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
+    let placed = !svc.placement.is_empty();
+    let problem = match f.kind {
+        K::MachinePartition if !placed => "a machine-partition cuts machines apart: its target must be a service placed on machines (`machine = [...]`); to cut a replica off the run's network use `partition`",
+        K::Partition if placed => "a service placed on machines uses the machines' networks, not the run's: cut its machines apart with `kind = \"machine-partition\"`",
+        K::Netem if placed => "netem works in the network namespace of a replica on this host; a service placed on machines cannot take it (yet)",
+        K::Leak if placed => "the leak reads the OOM killer's counters from this host's cgroups; a service placed on machines cannot take it (yet)",
+        _ => return Ok(()),
+    };
+    Err(at_ref(
+        &f.target,
+        format!("{} fault `{}`: {problem}", kebab(f.kind), f.name),
+    ))
 }
 
 /// Fields that belong to one kind, given on another.

@@ -4,6 +4,7 @@
 
 pub(crate) mod expectations;
 mod faults;
+mod machines;
 mod probes;
 mod services;
 
@@ -71,7 +72,9 @@ pub(super) fn service_names(services: &[Service]) -> Names<ServiceId> {
 /// The one way from a scenario file's content to a plan.
 pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
     unique_names(s)?;
-    let services = services::resolve(s)?;
+    let mut services = services::resolve(s)?;
+    let machines = machines::resolve(s, &services)?;
+    machines::place(s, &mut services, &machines)?;
     let probes = probes::resolve(s, &services)?;
     let faults = faults::resolve(s, &services)?;
     let expectations = expectations::resolve(s, &probes, &faults)?;
@@ -86,6 +89,7 @@ pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
         probes,
         faults,
         expectations,
+        machines,
     })
 }
 

@@ -117,15 +117,23 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         aliases: svc.aliases.clone(),
         user: svc.user.clone(),
         working_dir: svc.working_dir.clone(),
+        placement: vec![],
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
 }
 
 /// What the service is and which image it runs.
 fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
-    if svc.machine.is_some() && svc.preset != Some(Preset::Machine) {
-        return Err("`[topology.service.machine]` options need preset = \"machine\"".into());
-    }
+    let options = match &svc.machine {
+        Some(file::MachineField::Options(_)) if svc.preset != Some(Preset::Machine) => {
+            return Err("`[topology.service.machine]` options need preset = \"machine\" (to place the service on a machine, write `machine = \"m1\"`)".into());
+        }
+        Some(file::MachineField::Options(o)) => Some(o.clone()),
+        Some(file::MachineField::On(_)) if svc.preset == Some(Preset::Machine) => {
+            return Err("a machine cannot be placed on another machine".into())
+        }
+        _ => None,
+    };
     if !svc.attach.is_empty() {
         if svc.preset.is_some() || svc.image.is_some() || svc.disk.is_some() {
             return Err("an attached service (`attach`) takes no `preset`, `image` or `disk`: its containers exist already".into());
@@ -166,7 +174,7 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
     };
     let kind = match svc.preset {
         None => ServiceKind::Generic,
-        Some(Preset::Machine) => ServiceKind::Machine(svc.machine.clone().unwrap_or_default()),
+        Some(Preset::Machine) => ServiceKind::Machine(options.unwrap_or_default()),
         Some(p) => ServiceKind::Preset(p),
     };
     Ok((kind, image))

@@ -13,6 +13,8 @@ use crate::scenario::plan::{Plan, Service, ServiceKind};
 use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
+
+mod machines;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,6 +54,10 @@ pub struct Cluster {
     inner_recorders: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// The output root (`crate::output`): the run's disks are in `<output>/<run id>/disks`.
     pub(crate) output: PathBuf,
+    /// The engines of the machines services are placed on, by machine name (connected once).
+    machine_engines: tokio::sync::Mutex<std::collections::BTreeMap<String, engine::Docker>>,
+    /// The host's images each machine was given (no second `docker load`).
+    images: ImageSet,
 }
 
 impl Cluster {
@@ -82,6 +88,8 @@ impl Cluster {
             recorder,
             inner_recorders: Mutex::new(vec![]),
             output: output.to_path_buf(),
+            machine_engines: Default::default(),
+            images: images.clone(),
         };
         for service in &plan.services {
             let started = Instant::now();
@@ -126,6 +134,9 @@ impl Cluster {
                 let source = self.create_disk(&spec.replica, d).await?;
                 spec.binds.push(format!("{}:{}", source.display(), d.path));
             }
+        }
+        if !service.placement.is_empty() {
+            self.place(service, &specs[0].image).await?;
         }
         let creations = specs.iter().map(|s| self.engine.start_new(s));
         for r in futures_util::future::join_all(creations).await {
@@ -224,7 +235,7 @@ impl Cluster {
                 self.inner_recorders
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(inner::record(inner, self.timeline.clone()));
+                    .push(inner::record(inner, self.timeline.clone(), self.engine.clone()));
                 Ok::<_, HarnessError>(())
             }
         });
@@ -361,6 +372,7 @@ impl Cluster {
         if let Some(at) = at {
             tokio::time::sleep_until(at.into()).await;
         }
+        let sent = now();
         let kills = replicas
             .iter()
             .map(|r| self.engine.api_kill(r, signal.name()));
@@ -368,13 +380,36 @@ impl Cluster {
             r?;
         }
         Ok(KillReport {
-            signalled_at: None,
+            signalled_at: Some(sent),
             direct: false,
-            exit_skew: None,
+            exit_skew: self.engine_exit_skew(replicas, sent).await,
             reaped_skew: None,
             from_taskstats: false,
             signal_spread: None,
         })
+    }
+
+    /// The spread of the replicas' exits as their engines recorded them (`State.FinishedAt`,
+    /// ns), once every one has stopped — or exited since `since` and was restarted by its
+    /// policy — (waits up to 10 s); None if one did not.
+    async fn engine_exit_skew(&self, replicas: &[String], since: Nanos) -> Option<Nanos> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let looks = replicas.iter().map(|r| self.engine.status(r));
+            let states = futures_util::future::join_all(looks).await;
+            let finished: Option<Vec<Nanos>> = states
+                .iter()
+                .map(|s| {
+                    let s = s.as_ref().ok()?;
+                    s.finished_at.filter(|t| !s.running || *t >= since)
+                })
+                .collect();
+            if let Some(times) = finished {
+                return Some(times.iter().max()? - times.iter().min()?);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 
     /// Starts stopped replicas again (concurrently).

@@ -1,0 +1,111 @@
+//! Machine partition: the machines of the selected replicas are cut off from every other
+//! machine of the run, both ways, by their own firewalls — iptables DROP rules for the other
+//! machines' addresses (INPUT from, OUTPUT to), put there by a helper container through the
+//! machine's engine (`engine::machine_tool`). The harness still reaches every machine, so the
+//! probes watch both sides. Heal: the same rules deleted. Verified from the cut machine: a TCP
+//! connection to a replica on the other side fails during the cut and succeeds after.
+
+use super::common::applied;
+use super::{Action, Cx, Look, Stage, Step};
+use crate::engine::machine_tool::{self, HOST_ROOT};
+use crate::error::Result;
+use crate::scenario::plan::Machine;
+use std::time::Duration;
+
+/// How long one helper may take.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Cuts the targets' machines off the others.
+pub(crate) struct MachinePartition {
+    /// The port verification connects to on the other side.
+    pub port: u16,
+}
+
+impl MachinePartition {
+    /// The cut side's machines and the other side's addresses.
+    fn sides<'a>(&self, cx: &'a Cx<'a>) -> (Vec<&'a Machine>, Vec<String>) {
+        let plan = &cx.cluster.plan;
+        let cut: Vec<&Machine> = cx
+            .targets
+            .iter()
+            .filter_map(|r| plan.placement(r))
+            .collect();
+        let mut others: Vec<String> = plan
+            .machines
+            .iter()
+            .filter(|m| !cut.iter().any(|c| c.id == m.id))
+            .map(|m| cx.cluster.machine_address(m))
+            .collect();
+        others.sort();
+        others.dedup();
+        (cut, others)
+    }
+
+    /// Adds (`-I`) or deletes (`-D`) the DROP rules on every cut machine.
+    async fn rules(&self, cx: &Cx<'_>, op: &str) -> Result<()> {
+        let (cut, others) = self.sides(cx);
+        let mut script = vec![];
+        for a in &others {
+            script.push(format!("iptables -w {op} INPUT -s {a} -j DROP"));
+            script.push(format!("iptables -w {op} OUTPUT -d {a} -j DROP"));
+        }
+        // Deleting tolerates a rule that is not there (a failed apply, a second heal).
+        let sep = if op == "-D" { "; " } else { " && " };
+        for m in cut {
+            let (docker, image) = cx.cluster.helper_image(m).await?;
+            let args = ["host", HOST_ROOT, "/bin/sh", "-c", &script.join(sep)].map(String::from);
+            let (code, out) =
+                machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT)
+                    .await?;
+            if code != 0 && op == "-I" {
+                return Err(cx.failed(format!("iptables on machine {} exited {code}: {out}", m.name)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Action for MachinePartition {
+    fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(async move {
+            let since = crate::timeline::now();
+            self.rules(cx, "-I").await?;
+            let (cut, others) = self.sides(cx);
+            let names: Vec<&str> = cut.iter().map(|m| m.name.as_str()).collect();
+            let how = format!(
+                "machine(s) {} cut off from {} by their firewalls",
+                names.join(", "),
+                others.join(", ")
+            );
+            applied(cx, since, &how);
+            Ok(())
+        })
+    }
+
+    fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(self.rules(cx, "-D"))
+    }
+
+    fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
+        Box::pin(async move {
+            let plan = &cx.cluster.plan;
+            let m = plan.placement(r).ok_or("not on a machine")?;
+            let service = plan.service_of(r).ok_or("no service")?;
+            let peer = service
+                .replicas
+                .iter()
+                .find(|p| !cx.targets.contains(p))
+                .ok_or("no replica on the other side to connect to")?;
+            let to = format!("{}:{}", cx.cluster.addresses[peer], self.port);
+            let (docker, image) = cx.cluster.helper_image(m).await.map_err(|e| e.to_string())?;
+            let args = ["connect", &to, "1000"].map(String::from);
+            let run = machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT);
+            let (code, out) = run.await.map_err(|e| e.to_string())?;
+            let seen = format!("from machine {} to {peer} ({to}): {out}", m.name);
+            match (stage == Stage::Applied, code == 0) {
+                (true, false) | (false, true) => Ok(seen),
+                _ => Err(seen),
+            }
+        })
+    }
+}
