@@ -243,8 +243,9 @@ impl Start<'_> {
         let (until, t, a) = (self.until, self.timeline.clone(), self.addresses.clone());
         let p = p.clone();
         match p.kind.clone() {
-            ProbeKind::ZookeeperWrite => {
-                let w = zookeeper::Writer::new(&p.name, &replicas, &a, p.timeout);
+            ProbeKind::ZookeeperWrite { on } => {
+                let members = on.map_or(replicas, |r| vec![r]);
+                let w = zookeeper::Writer::new(&p.name, &members, &a, p.timeout);
                 spawn(p, w, until, t)
             }
             ProbeKind::DatastoreAppend { record_bytes } => {

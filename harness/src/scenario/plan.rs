@@ -277,8 +277,9 @@ pub struct Probe {
 /// What a probe does, with exactly what that needs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum ProbeKind {
-    /// Creates a znode per sample; reads back which acknowledged ones exist.
-    ZookeeperWrite,
+    /// Creates a znode per sample; reads back which acknowledged ones exist. `on`: through
+    /// that member only (a side of a partition), else through any.
+    ZookeeperWrite { on: Option<String> },
     /// Asks every member for its mode; ok when one is leader.
     ZookeeperMode,
     /// Appends a record per sample (padded to `record_bytes`); reads back what survived.
@@ -324,7 +325,7 @@ impl ProbeKind {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            ProbeKind::ZookeeperWrite
+            ProbeKind::ZookeeperWrite { .. }
                 | ProbeKind::DatastoreAppend { .. }
                 | ProbeKind::PostgresInsert
                 | ProbeKind::Write { .. }

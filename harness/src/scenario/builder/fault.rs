@@ -46,6 +46,12 @@ impl Fault {
         Self::new(name, K::Stop, target)
     }
 
+    /// The machines of the selected replicas (placed on machines) cut off from the run's other
+    /// machines by their firewalls; heal: the rules deleted.
+    pub fn machine_partition(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::MachinePartition, target)
+    }
+
     /// The cgroup freezer; heal: thaw.
     pub fn pause(name: &str, target: &ServiceRef) -> Self {
         Self::new(name, K::Pause, target)

@@ -65,12 +65,14 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
     }
     if let Some(on) =
         p.on.as_ref()
-            .filter(|_| !(generic || p.kind == K::RegistryPull))
+            .filter(|_| !(generic || p.kind == K::RegistryPull || p.kind == K::ZookeeperWrite))
     {
         return Err(on_problem(on, svc));
     }
     Ok(match p.kind {
-        K::ZookeeperWrite => ProbeKind::ZookeeperWrite,
+        K::ZookeeperWrite => ProbeKind::ZookeeperWrite {
+            on: p.on.as_ref().map(|_| replica(p, svc, None)).transpose()?,
+        },
         K::ZookeeperMode => ProbeKind::ZookeeperMode,
         K::DatastoreAppend => ProbeKind::DatastoreAppend {
             record_bytes: p.record_bytes,

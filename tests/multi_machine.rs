@@ -1,0 +1,183 @@
+//! Beyond one machine: a 3-node ZooKeeper ensemble with one node per machine and the toy API
+//! on a fourth, where the machines are Docker engines known to the run only by their URLs.
+//! The "datacenter" is four Docker-in-Docker hosts this test starts (each runs dockerd on
+//! `tcp://<ip>:2375` and nothing else); the runs place, kill, partition, observe and tear down
+//! through those URLs alone — as they would on remote hosts.
+//! Needs a Docker engine; without one these tests fail and say so.
+
+use aftershock::engine::cleanup::RunGuard;
+use aftershock::engine::{self, images, ContainerSpec, Privileges, RunEngine};
+use aftershock::scenario::engine_url::EngineUrl;
+use aftershock::timeline::Metric;
+use aftershock::{Expect, Experiment, Fault, Machine, Preset, Probe, Select, Service};
+use aftershock_tests::run_scenario;
+use std::time::{Duration, Instant};
+
+const MACHINES: usize = 4;
+
+/// Four bare Docker-in-Docker hosts on a network of their own, labelled as a run of this test
+/// (so the reaper takes them if the test dies); removed when dropped.
+struct Fleet {
+    urls: Vec<String>,
+    guard: Option<RunGuard>,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
+        let output = aftershock::output::default_root();
+        let set = images::ensure(&docker, &images::needed_for(["machine"]), &output)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let run_id = format!("fleet-{}", std::process::id());
+        let run = RunEngine::new(docker.clone(), &run_id, "fleet");
+        let guard = RunGuard::new(docker.clone(), &run_id);
+        let prefix = run.create_network().await.unwrap();
+        let mut urls = vec![];
+        for i in 1..=MACHINES {
+            let ip = format!("{prefix}.{}", 10 + i);
+            let config = serde_json::json!({
+                "dockerd": ["--tls=false", "-H", "unix:///var/run/docker.sock",
+                            "-H", "tcp://0.0.0.0:2375"],
+                "restart_ms": 2000,
+                "units": [],
+            });
+            let spec = ContainerSpec {
+                replica: format!("host{i}"),
+                image: set.tag("machine").unwrap().to_string(),
+                env: vec![format!("MACHINE_CONFIG={config}")],
+                ip: ip.clone(),
+                privileges: Some(Privileges::docker_in_docker()),
+                volumes: vec![("docker".into(), "/var/lib/docker".into())],
+                ..Default::default()
+            };
+            run.start_new(&spec).await.unwrap_or_else(|e| panic!("{e}"));
+            urls.push(format!("tcp://{ip}:2375"));
+        }
+        let fleet = Fleet { urls, guard: Some(guard) };
+        for (i, url) in fleet.urls.iter().enumerate() {
+            let started = Instant::now();
+            let parsed = EngineUrl::parse(url, None, None).unwrap();
+            loop {
+                let answer = engine::remote::connect("host", &parsed, Duration::from_secs(2)).await;
+                match answer {
+                    Ok(_) => break,
+                    Err(e) if started.elapsed() > Duration::from_secs(90) => panic!("host{}: {e}", i + 1),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+            println!("host{} answers at {url} after {:.1} s", i + 1, started.elapsed().as_secs_f64());
+        }
+        fleet
+    }
+
+    /// The ZooKeeper pair's topology on the fleet: zk1..zk3 on host1..host3, the API on host4.
+    fn experiment(&self, name: &str, seconds: u64) -> (Experiment, aftershock::ServiceRef) {
+        let mut x = Experiment::new(name, Duration::from_secs(seconds)).seed(11);
+        for (i, url) in self.urls.iter().enumerate() {
+            x.machine(Machine::url(&format!("host{}", i + 1), url));
+        }
+        let zk = Service::preset("zk", Preset::Zookeeper)
+            .replicas(3)
+            .on_machines(&["host1", "host2", "host3"]);
+        let zk = x.service(zk);
+        let api = Service::preset("api", Preset::ToyApi)
+            .uses(&zk)
+            .on_machines(&["host4"]);
+        x.service(api);
+        (x, zk)
+    }
+
+    async fn stop(mut self) {
+        let removed = self.guard.take().unwrap().teardown().await.unwrap();
+        println!("fleet removed: {removed:?}");
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Two machines' ZooKeeper nodes killed at one instant through their own engines (the exits'
+/// spread from the engines' records); quorum lost while they are down and back after.
+async fn two_machines_at_once(fleet: &Fleet) -> f64 {
+    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-two-killed", 30);
+    let writes = x.probe(Probe::zookeeper_write("zk-write", &zk));
+    let kill = x.fault(
+        Fault::restart("two-machines", &zk, secs(8))
+            .at(secs(5))
+            .select(Select::Named(vec!["zk1".into(), "zk2".into()])),
+    );
+    x.expect(Expect::simultaneous(&kill, Duration::from_millis(100)));
+    x.expect(Expect::fault_verified(&kill));
+    x.expect(Expect::fails_during(&writes, &kill, secs(5)));
+    x.expect(Expect::recovers_within(&writes, &kill, secs(20)));
+    x.expect(Expect::no_lost_writes(&writes));
+    let report = run_scenario(&x.plan().unwrap()).await;
+    let skew = report
+        .measurements
+        .iter()
+        .find(|m| m.name == Metric::ExitSkew.of("two-machines", None))
+        .map(|m| m.value)
+        .expect("the exit skew across engines is recorded");
+    println!("cross-engine exit skew of 2 nodes: {skew:.3} ms");
+    skew
+}
+
+/// One machine cut off from the other three by its own firewall: the majority keeps quorum
+/// and takes writes; writes through the cut-off node fail until the heal.
+async fn one_machine_partitioned(fleet: &Fleet) {
+    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-partition", 30);
+    let majority = x.probe(Probe::zookeeper_write("majority-write", &zk).on("zk2"));
+    let minority = x.probe(Probe::zookeeper_write("minority-write", &zk).on("zk1"));
+    let cut = x.fault(
+        Fault::machine_partition("cut-host1", &zk)
+            .at(secs(5))
+            .down_for(secs(10))
+            .select(Select::Named(vec!["zk1".into()])),
+    );
+    x.expect(Expect::fault_verified(&cut));
+    x.expect(Expect::never_fails(&majority).title("the majority side keeps quorum: writes never fail"));
+    x.expect(Expect::fails_during(&minority, &cut, secs(5)).title("writes through the cut-off node fail"));
+    x.expect(Expect::recovers_within(&minority, &cut, secs(15)));
+    x.expect(Expect::no_lost_writes(&majority));
+    x.expect(Expect::no_lost_writes(&minority));
+    run_scenario(&x.plan().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zookeeper_across_three_machines_known_only_by_url() {
+    let fleet = Fleet::start().await;
+    two_machines_at_once(&fleet).await;
+    one_machine_partitioned(&fleet).await;
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_url_that_does_not_answer_is_refused_before_anything_starts() {
+    let mut x = Experiment::new("unreachable-machine", secs(5));
+    // A port nothing listens on, on loopback.
+    x.machine(Machine::url("far-away", "tcp://127.0.0.1:9"));
+    x.service(Service::generic("web", "memcached").on_machines(&["far-away"]));
+    let started = Instant::now();
+    let e = aftershock::run(&x.plan().unwrap(), &aftershock::RunOptions::default())
+        .await
+        .expect_err("a machine that does not answer must refuse the run")
+        .to_string();
+    println!("{e} ({:.1} s)", started.elapsed().as_secs_f64());
+    assert!(e.contains("machine `far-away`"), "{e}");
+    assert!(e.contains("tcp://127.0.0.1:9"), "{e}");
+    assert!(started.elapsed() < secs(10), "refused at once, not after a timeout of bring-up");
+    for what in ["ps", "network ls", "volume ls"] {
+        let mut args: Vec<&str> = what.split(' ').collect();
+        args.extend(["-aq", "--filter", "label=aftershock.scenario=unreachable-machine"]);
+        if what != "ps" {
+            args.retain(|a| *a != "-aq");
+            args.push("-q");
+        }
+        let out = std::process::Command::new("docker").args(&args).output().unwrap();
+        assert!(out.status.success(), "docker {args:?}");
+        let listed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(listed.is_empty(), "docker {what}: the refused run created {listed}");
+    }
+}
