@@ -54,7 +54,10 @@ impl Fleet {
             run.start_new(&spec).await.unwrap_or_else(|e| panic!("{e}"));
             urls.push(format!("tcp://{ip}:2375"));
         }
-        let fleet = Fleet { urls, guard: Some(guard) };
+        let fleet = Fleet {
+            urls,
+            guard: Some(guard),
+        };
         for (i, url) in fleet.urls.iter().enumerate() {
             let started = Instant::now();
             let parsed = EngineUrl::parse(url, None, None).unwrap();
@@ -62,11 +65,17 @@ impl Fleet {
                 let answer = engine::remote::connect("host", &parsed, Duration::from_secs(2)).await;
                 match answer {
                     Ok(_) => break,
-                    Err(e) if started.elapsed() > Duration::from_secs(90) => panic!("host{}: {e}", i + 1),
+                    Err(e) if started.elapsed() > Duration::from_secs(90) => {
+                        panic!("host{}: {e}", i + 1)
+                    }
                     Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
-            println!("host{} answers at {url} after {:.1} s", i + 1, started.elapsed().as_secs_f64());
+            println!(
+                "host{} answers at {url} after {:.1} s",
+                i + 1,
+                started.elapsed().as_secs_f64()
+            );
         }
         fleet
     }
@@ -137,8 +146,13 @@ async fn one_machine_partitioned(fleet: &Fleet) {
             .select(Select::Named(vec!["zk1".into()])),
     );
     x.expect(Expect::fault_verified(&cut));
-    x.expect(Expect::never_fails(&majority).title("the majority side keeps quorum: writes never fail"));
-    x.expect(Expect::fails_during(&minority, &cut, secs(5)).title("writes through the cut-off node fail"));
+    x.expect(
+        Expect::never_fails(&majority).title("the majority side keeps quorum: writes never fail"),
+    );
+    x.expect(
+        Expect::fails_during(&minority, &cut, secs(5))
+            .title("writes through the cut-off node fail"),
+    );
     x.expect(Expect::recovers_within(&minority, &cut, secs(15)));
     x.expect(Expect::no_lost_writes(&majority));
     x.expect(Expect::no_lost_writes(&minority));
@@ -167,17 +181,30 @@ async fn a_machine_url_that_does_not_answer_is_refused_before_anything_starts() 
     println!("{e} ({:.1} s)", started.elapsed().as_secs_f64());
     assert!(e.contains("machine `far-away`"), "{e}");
     assert!(e.contains("tcp://127.0.0.1:9"), "{e}");
-    assert!(started.elapsed() < secs(10), "refused at once, not after a timeout of bring-up");
+    assert!(
+        started.elapsed() < secs(10),
+        "refused at once, not after a timeout of bring-up"
+    );
     for what in ["ps", "network ls", "volume ls"] {
         let mut args: Vec<&str> = what.split(' ').collect();
-        args.extend(["-aq", "--filter", "label=aftershock.scenario=unreachable-machine"]);
+        args.extend([
+            "-aq",
+            "--filter",
+            "label=aftershock.scenario=unreachable-machine",
+        ]);
         if what != "ps" {
             args.retain(|a| *a != "-aq");
             args.push("-q");
         }
-        let out = std::process::Command::new("docker").args(&args).output().unwrap();
+        let out = std::process::Command::new("docker")
+            .args(&args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "docker {args:?}");
         let listed = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(listed.is_empty(), "docker {what}: the refused run created {listed}");
+        assert!(
+            listed.is_empty(),
+            "docker {what}: the refused run created {listed}"
+        );
     }
 }

@@ -67,8 +67,27 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
             None => audit.skipped.push(format!("{}: no memory limit (leak → OOM needs `mem_limit` or `deploy.resources.limits.memory`)", s.name)),
         }
     }
-    audit.skipped.push("engine crash (clearbit 2016): services placed on machines are not supported yet".into());
+    engine_crashes(compose, topology, budgets, &mut audit);
     audit
+}
+
+/// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (replica
+/// i of each on machine i, so as many machines as the largest service has replicas), each
+/// machine's dockerd SIGKILLed in turn; as it was, and with live-restore.
+fn engine_crashes(compose: &Path, topology: &Topology, budgets: Budgets, audit: &mut Audit) {
+    let services = &topology.services;
+    let watched: Vec<&file::Service> = services
+        .iter()
+        .filter(|s| s.ready.as_ref().is_some_and(|r| r.exec.is_some()))
+        .collect();
+    let Some(first) = watched.first() else {
+        audit.skipped.push("engine crash (clearbit 2016): no service has a healthcheck, so no availability verdict".into());
+        return;
+    };
+    let cx = Cx { compose, services, s: first, health: None, writes: None, budgets };
+    for live_restore in [false, true] {
+        audit.scenarios.push(cx.engine_crash(&watched[1..], live_restore));
+    }
 }
 
 /// One service's planning.
@@ -161,6 +180,35 @@ impl Cx<'_> {
         (format!("{name}.toml"), t)
     }
 
+    /// Clearbit 2016: the whole topology on machines, each machine's dockerd SIGKILLed 0.5 s
+    /// after the previous one (`live_restore`: with `--live-restore`).
+    fn engine_crash(&self, also: &[&file::Service], live_restore: bool) -> (String, String) {
+        let (name, summary) = if live_restore {
+            ("audit-engine-crash-live-restore".to_string(), "The same engine crashes with dockerd --live-restore: containers keep running while their engine restarts.")
+        } else {
+            ("audit-engine-crash".to_string(), "Every service on machines of their own engines; each machine's dockerd SIGKILLed 0.5 s after the previous one (clearbit 2016): the restored daemons kill what ran and the services' `restart:` policies decide what comes back.")
+        };
+        let machines = self.services.iter().map(|s| s.replicas).max().unwrap_or(1);
+        let mut t = self.head(&name, "clearbit-2016-06-docker-daemon-restart", summary, also, 45);
+        // The topology's Compose services go on the machines (a key of `[topology]`).
+        let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+        t = t.replacen(&compose, &format!("{compose}compose_machines = \"m\"\n"), 1);
+        let _ = write!(t, "\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = {machines}\n\n[topology.service.machine]\nunits = false\nlive_restore = {live_restore}\nauto_remove = false\n");
+        let _ = write!(t, "\n[[fault]]\nname = \"crash\"\nkind = \"daemon-crash\"\ntarget = \"m\"\nselect = \"all\"\nat = \"4s\"\ngap = \"500ms\"\n");
+        let _ = write!(t, "\n[[expect]]\nkind = \"measured-within\"\ntitle = \"every machine's Engine API is back\"\nfault = \"crash\"\nmeasurement = \"engine-downtime\"\nbudget = \"{}s\"\n", self.budgets.recover.as_secs());
+        let watched: Vec<&file::Service> = std::iter::once(self.s).chain(also.iter().copied()).collect();
+        if live_restore {
+            for svc in &watched {
+                for replica in file::Scenario::replica_names(svc) {
+                    let _ = write!(t, "\n[[expect]]\nkind = \"never-fails\"\nprobe = \"{replica}-health\"\n");
+                }
+            }
+        } else {
+            t.push_str(&self.recovers("crash", &watched));
+        }
+        (format!("{name}.toml"), t)
+    }
+
     /// The clerk datastore: power cut on the service's disk mid-run.
     fn power_cut(&self) -> (String, String) {
         let s = &self.s.name;
@@ -229,10 +277,14 @@ mod tests {
         };
         let audit = plan(Path::new("/x/compose.yml"), &topology, Budgets::default());
         let names: Vec<&str> = audit.scenarios.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["audit-majority-restart-db.toml", "audit-rolling-restart-db.toml", "audit-power-cut-db.toml", "audit-leak-cache.toml"]);
+        assert_eq!(names, ["audit-majority-restart-db.toml", "audit-rolling-restart-db.toml", "audit-power-cut-db.toml", "audit-leak-cache.toml", "audit-engine-crash.toml", "audit-engine-crash-live-restore.toml"]);
         let skipped = audit.skipped.join("\n");
         assert!(skipped.contains("cache: no healthcheck"), "{skipped}");
-        assert!(skipped.contains("engine crash"), "{skipped}");
+        let crash: file::Scenario = toml::from_str(&audit.scenarios[4].1).unwrap();
+        assert_eq!(crash.topology.compose_machines.unwrap().get_ref(), "m");
+        assert_eq!(crash.topology.services[0].replicas, 3, "as many machines as db's replicas");
+        let live = &audit.scenarios[5].1;
+        assert!(live.contains("live_restore = true") && live.contains("never-fails"), "{live}");
         for (name, text) in &audit.scenarios {
             let parsed: file::Scenario = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(parsed.topology.compose.unwrap().get_ref(), "/x/compose.yml");

@@ -107,7 +107,7 @@ async fn run_locked(
         build_own(&docker, scenario, &mut set, output).await?;
         set
     };
-    let _watchdog = watchdog(options, output, run_id)?;
+    let _watchdog = watchdog(scenario, options, output, run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
         scenario = %scenario.name,
@@ -206,6 +206,7 @@ async fn machines_answer(scenario: &Plan) -> Result<()> {
 
 /// Starts the run's watchdog when the options name a binary for it (the CLI does).
 fn watchdog(
+    plan: &Plan,
     options: &RunOptions,
     output: &Path,
     run_id: &str,
@@ -214,7 +215,7 @@ fn watchdog(
         return Ok(None);
     };
     let log = output.join(run_id).join("watchdog.log");
-    let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log)?;
+    let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log, &engine::watchdog::machines(plan))?;
     tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
     Ok(Some(w))
 }

@@ -135,6 +135,9 @@ enum Command {
         run: String,
         #[arg(long)]
         parent: String,
+        /// A machine's engine the run placed services on (`URL`, or `URL#CERT_DIR` for https).
+        #[arg(long = "machine")]
+        machines: Vec<String>,
     },
 }
 
@@ -258,8 +261,12 @@ async fn command(command: Command) -> Result<bool> {
             );
             Ok(true)
         }
-        Command::Watchdog { run, parent } => {
-            let removed = engine::watchdog::watch(&run, &parent).await?;
+        Command::Watchdog {
+            run,
+            parent,
+            machines,
+        } => {
+            let removed = engine::watchdog::watch(&run, &parent, &machines).await?;
             eprintln!(
                 "watchdog: run {run} removed: {} containers, {} networks, {} volumes, {} disks",
                 removed.containers, removed.networks, removed.volumes, removed.disks

@@ -562,7 +562,7 @@ impl RunEngine {
     pub async fn status(&self, replica: &str) -> Result<Status> {
         let name = self.container_name(replica);
         let info = self
-            .docker
+            .client(replica)
             .inspect_container(&name, None::<InspectContainerOptions>)
             .await
             .map_err(HarnessError::engine(format!("inspect container {name}")))?;

@@ -16,9 +16,12 @@ pub const API: ClientVersion = ClientVersion {
     minor_version: 41,
 };
 
+/// The longest one request to a machine's engine may take (a `docker load` of a large image).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
 /// A client for `machine`'s engine at `url` (it does not check that it answers).
-pub fn client(machine: &str, url: &EngineUrl, timeout: Duration) -> Result<Docker> {
-    let secs = timeout.as_secs().max(1);
+pub fn client(machine: &str, url: &EngineUrl) -> Result<Docker> {
+    let secs = REQUEST_TIMEOUT.as_secs();
     let text = url.to_string();
     let connected = match url {
         EngineUrl::Unix(path) => Docker::connect_with_unix(&path.to_string_lossy(), secs, &API),
@@ -43,7 +46,7 @@ pub fn client(machine: &str, url: &EngineUrl, timeout: Duration) -> Result<Docke
 
 /// Connects to `machine`'s engine and checks that it answers `/_ping` within `timeout`.
 pub async fn connect(machine: &str, url: &EngineUrl, timeout: Duration) -> Result<Docker> {
-    let docker = client(machine, url, timeout)?;
+    let docker = client(machine, url)?;
     match tokio::time::timeout(timeout, docker.ping()).await {
         Ok(Ok(_)) => Ok(docker),
         Ok(Err(e)) => Err(unreachable(machine, url, e.to_string())),
@@ -74,7 +77,7 @@ mod tests {
         // what `docker -H ssh://…` gives), and asking it anything fails in the SSH layer,
         // never as a TCP or HTTP error, naming the machine and the URL.
         let url = EngineUrl::parse("ssh://nobody@127.0.0.1:1", None, None).unwrap();
-        let docker = client("east", &url, Duration::from_secs(2)).unwrap();
+        let docker = client("east", &url).unwrap();
         assert_eq!(format!("{docker:?}").contains("Ssh"), true, "{docker:?}");
         let e = connect("east", &url, Duration::from_secs(5)).await.unwrap_err().to_string();
         assert!(e.starts_with("machine `east`: no Docker engine answers at ssh://nobody@127.0.0.1:1 ("), "{e}");

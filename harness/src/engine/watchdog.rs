@@ -6,11 +6,14 @@
 //! hang-up do not reach it). It polls the parent every [`POLL`]; once the parent is gone it
 //! calls the reaper of that one run ([`cleanup::remove_run`]: containers, networks and volumes
 //! by the run's label, then its loop disks, FUSE mounts and lossyfs processes through the
-//! disk registry), twice, a second apart (a create the engine finished after the death). It
-//! never touches another run. A run that ends normally stops its watchdog ([`Watchdog`]'s drop).
+//! disk registry), twice, a second apart (a create the engine finished after the death), and
+//! the run's containers on every machine given by URL (`--machine URL`; machines the run
+//! started die with their containers). It never touches another run. A run that ends normally stops its watchdog ([`Watchdog`]'s drop).
 
 use super::cleanup::{self, Removed};
 use crate::error::{HarnessError, Result};
+use crate::scenario::engine_url::EngineUrl;
+use crate::scenario::plan::{MachineEngine, Plan};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -26,7 +29,7 @@ pub struct Watchdog {
 impl Watchdog {
     /// Starts `binary watchdog --run <run> --parent <this process>` in its own session, its
     /// log in `log`.
-    pub fn spawn(binary: &Path, run: &str, log: &Path) -> Result<Watchdog> {
+    pub fn spawn(binary: &Path, run: &str, log: &Path, machines: &[String]) -> Result<Watchdog> {
         use std::os::unix::process::CommandExt;
         let parent = cleanup::process_identity(std::process::id()).unwrap_or_default();
         if let Some(dir) = log.parent() {
@@ -38,6 +41,7 @@ impl Watchdog {
         let mut command = Command::new(binary);
         command
             .args(["watchdog", "--run", run, "--parent", &parent])
+            .args(machines.iter().flat_map(|m| ["--machine", m.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file);
@@ -68,7 +72,7 @@ impl Drop for Watchdog {
 
 /// The watchdog's own work: waits for `parent` (a `pid@start time` identity) to die, then
 /// removes everything of `run`. Returns what it removed.
-pub async fn watch(run: &str, parent: &str) -> Result<Removed> {
+pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Removed> {
     while cleanup::alive(parent) {
         tokio::time::sleep(POLL).await;
     }
@@ -81,5 +85,36 @@ pub async fn watch(run: &str, parent: &str) -> Result<Removed> {
     removed.networks += again.networks;
     removed.volumes += again.volumes;
     removed.disks += again.disks;
+    for m in machines {
+        let (url, certs) = match m.split_once('#') {
+            Some((u, c)) => (u, Some(c.into())),
+            None => (m.as_str(), None),
+        };
+        let cleaned = match EngineUrl::parse(url, certs, None) {
+            Ok(url) => match super::remote::client("machine", &url) {
+                Ok(docker) => cleanup::remove_labelled(&docker, Some(run)).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(HarnessError::Fault { fault: "watchdog".into(), message: e }),
+        };
+        match cleaned {
+            Ok(r) => removed.containers += r.containers,
+            Err(e) => tracing::warn!(run, machine = %m, error = %e, "machine {m}: {e}"),
+        }
+    }
     Ok(removed)
+}
+
+/// The `--machine` arguments for a plan: every machine given by URL (`URL#CERT_DIR` for https).
+pub fn machines(plan: &Plan) -> Vec<String> {
+    plan.machines
+        .iter()
+        .filter_map(|m| match &m.engine {
+            MachineEngine::Url { url: u @ EngineUrl::Https { certs, .. }, .. } => {
+                Some(format!("{u}#{}", certs.display()))
+            }
+            MachineEngine::Url { url, .. } => Some(url.to_string()),
+            MachineEngine::Started(_) => None,
+        })
+        .collect()
 }

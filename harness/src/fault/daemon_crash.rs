@@ -38,9 +38,18 @@ async fn carry_out(
     targets: &[String],
     gap: Duration,
 ) -> Result<()> {
+    // The crash reaches whatever runs on those machines: their replicas are its targets too.
+    let mut reached = targets.to_vec();
+    reached.extend(cluster.plan.services.iter().flat_map(|s| {
+        s.replicas
+            .iter()
+            .zip(&s.placement)
+            .filter(|(_, m)| targets.contains(&cluster.plan.machine(**m).name))
+            .map(|(r, _)| r.clone())
+    }));
     cluster.timeline.record(EventKind::FaultApplied {
         fault: fault.name.clone(),
-        targets: targets.to_vec(),
+        targets: reached.clone(),
         detail: format!(
             "SIGKILL of dockerd on {} in turn, {} apart",
             targets.join(", "),
@@ -74,7 +83,7 @@ async fn carry_out(
     };
     cluster.timeline.record(EventKind::FaultHealed {
         fault: fault.name.clone(),
-        targets: targets.to_vec(),
+        targets: reached,
         detail,
     });
     for r in crashed {

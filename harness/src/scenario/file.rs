@@ -58,6 +58,11 @@ pub struct Topology {
     /// the `[[topology.service]]` tables (see [`super::compose`]).
     #[serde(default)]
     pub compose: Option<Ref>,
+    /// Places every Compose service on the replicas of this `machine` service: replica i of
+    /// each on its i-th machine (a Compose volume declared a disk is then a volume of the
+    /// machine's engine).
+    #[serde(default)]
+    pub compose_machines: Option<Ref>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on
@@ -423,6 +428,10 @@ pub struct MachineOptions {
     /// systemd's `RestartSec`: delay before dockerd or a unit is restarted after it exits.
     #[serde(default = "default_restart_sec", with = "humantime_serde")]
     pub restart_sec: Duration,
+    /// The clearbit units (consul everywhere, the registry on the first machine). `false`: a
+    /// bare engine, for services of your own placed on the machines.
+    #[serde(default = "default_true")]
+    pub units: bool,
 }
 
 fn default_true() -> bool {
@@ -444,6 +453,7 @@ impl Default for MachineOptions {
             canary_client_api: None,
             policy_canaries: false,
             restart_sec: default_restart_sec(),
+            units: true,
         }
     }
 }

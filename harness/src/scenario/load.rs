@@ -106,8 +106,42 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
         return Ok(());
     };
     let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
+    if let Some(on) = &scenario.topology.compose_machines {
+        place_compose(&mut services, &scenario.topology.services, on).map_err(|message| {
+            ScenarioError::At {
+                file: dir.join(compose.get_ref()).display().to_string(),
+                line: 0,
+                column: 0,
+                message,
+            }
+        })?;
+    }
     services.append(&mut scenario.topology.services);
     scenario.topology.services = services;
+    Ok(())
+}
+
+/// `compose_machines = "m"`: every Compose service on the replicas of machine service `m`,
+/// replica i on machine i; a disk becomes a named volume on the machine.
+fn place_compose(
+    services: &mut [file::Service],
+    own: &[file::Service],
+    on: &file::Ref,
+) -> Result<(), String> {
+    let machines = own
+        .iter()
+        .find(|s| &s.name == on.get_ref() && s.preset == Some(file::Preset::Machine))
+        .map(file::Scenario::replica_names)
+        .ok_or_else(|| format!("`compose_machines = \"{}\"` names no `preset = \"machine\"` service of the scenario", on.get_ref()))?;
+    for s in services {
+        if s.replicas > machines.len() {
+            return Err(format!("Compose service `{}` has {} replicas but `{}` only {} machines; give it `replicas = {}`", s.name, s.replicas, on.get_ref(), machines.len(), s.replicas));
+        }
+        s.machine = Some(file::MachineField::On(machines[..s.replicas].to_vec()));
+        if let Some(disk) = s.disk.take() {
+            s.volumes.push(format!("disk:{}", disk.path));
+        }
+    }
     Ok(())
 }
 

@@ -69,9 +69,12 @@ pub fn machine_config(
     unit_image: &str,
 ) -> serde_json::Value {
     let o = options(service);
-    let mut units = vec![consul_unit(service, replica, addresses, &o, unit_image)];
-    if replica == registry_machine(service) {
-        units.push(registry_unit(&o, unit_image));
+    let mut units = vec![];
+    if o.units {
+        units.push(consul_unit(service, replica, addresses, &o, unit_image));
+        if replica == registry_machine(service) {
+            units.push(registry_unit(&o, unit_image));
+        }
     }
     units.extend(canary_units(&o, unit_image));
     json!({
@@ -306,13 +309,17 @@ async fn engine_answers(ip: &str) -> Result<(), String> {
     }
 }
 
-/// Ready when every given machine's engine answers and every consul server knows a leader.
-pub async fn ready(replicas: &[String], addresses: &Addresses) -> Result<(), String> {
+/// Ready when every given machine's engine answers and (with units) every consul server knows
+/// a leader.
+pub async fn ready(service: &Service, replicas: &[String], addresses: &Addresses) -> Result<(), String> {
     for r in replicas {
         let ip = &addresses[r];
         engine_answers(ip)
             .await
             .map_err(|e| format!("{r}'s engine: {e}"))?;
+        if !options(service).units {
+            continue;
+        }
         consul_leader(ip, Duration::from_millis(500))
             .await
             .map_err(|e| format!("{r}'s consul: {e}"))?;
@@ -327,6 +334,9 @@ pub async fn set_up(
     addresses: &Addresses,
     timeout: Duration,
 ) -> Result<(), String> {
+    if !options(service).units {
+        return Ok(());
+    }
     let ip = &addresses[&registry_machine(service)];
     let mut writes = vec![(TEST_KEY, TEST_VALUE)];
     if options(service).registry_config == RegistryConfig::Consul {

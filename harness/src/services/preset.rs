@@ -116,7 +116,7 @@ struct Machine;
 
 impl PresetKind for Machine {
     fn ready<'a>(&'a self, cx: &'a Cx<'a>, replicas: &'a [String]) -> Answer<'a> {
-        Box::pin(machine::ready(replicas, cx.addresses))
+        Box::pin(machine::ready(cx.service, replicas, cx.addresses))
     }
 
     fn set_up<'a>(&'a self, cx: &'a Cx<'a>) -> Answer<'a> {

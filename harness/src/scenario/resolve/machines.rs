@@ -76,7 +76,7 @@ pub(super) fn place(
         let Some(MachineField::On(names)) = &svc.machine else {
             continue;
         };
-        let placement = placement(&services[i], names, machines, services)
+        let placement = placement(&services[i], names, machines)
             .map_err(|p| at_name(&svc.name, format!("service `{}`: {p}", svc.name)))?;
         services[i].placement = placement;
     }
@@ -87,7 +87,6 @@ fn placement(
     svc: &Service,
     names: &[String],
     machines: &[Machine],
-    services: &[Service],
 ) -> Result<Vec<MachineId>, String> {
     if matches!(svc.kind, ServiceKind::Attached(_)) {
         return Err("an attached service runs where it was started; it takes no `machine`".into());
@@ -122,12 +121,88 @@ fn placement(
                 "two replicas on machine `{n}`: each replica needs a machine of its own"
             ));
         }
-        if let MachineEngine::Started(owner) = m.engine {
-            if owner.0 > svc.id.0 {
-                return Err(format!("it runs on `{n}`, a machine of service `{}` declared after it; declare the machines first", services[owner.0].name));
-            }
-        }
         ids.push(m.id);
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::parse;
+    use crate::scenario::plan::MachineEngine;
+
+    const HEAD: &str = "name = \"t\"\nduration = \"10s\"\n";
+
+    fn machines(extra: &str) -> String {
+        format!(
+            "{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:2375\"\n\n[[topology.machine]]\nname = \"west\"\nurl = \"ssh://root@10.0.0.6\"\n{extra}"
+        )
+    }
+
+    #[test]
+    fn services_are_placed_one_replica_per_machine() {
+        let text = machines(
+            "\n[[topology.service]]\nname = \"zk\"\npreset = \"zookeeper\"\nreplicas = 2\nmachine = [\"east\", \"west\"]\n\n[[topology.service]]\nname = \"api\"\npreset = \"toy-api\"\nuses = [\"zk\"]\nmachine = \"east\"\n",
+        );
+        let plan = parse("t.toml", &text).unwrap();
+        let names: Vec<&str> = plan.machines.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["east", "west"]);
+        assert_eq!(plan.placement("zk2").unwrap().name, "west");
+        assert_eq!(plan.placement("api").unwrap().name, "east");
+        match &plan.machines[1].engine {
+            MachineEngine::Url { url, address } => {
+                assert_eq!(url.to_string(), "ssh://root@10.0.0.6");
+                assert_eq!(address, "10.0.0.6");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_machine_service_s_replicas_are_machines_too() {
+        let text = format!("{HEAD}[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = 2\n\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nrestart = \"always\"\nmachine = \"m1\"\n");
+        let plan = parse("t.toml", &text).unwrap();
+        assert_eq!(plan.placement("web").unwrap().name, "m1");
+        assert!(matches!(plan.machines[0].engine, MachineEngine::Started(_)));
+        let services = crate::services::assign_addresses(&plan, "172.30.9");
+        assert_eq!(
+            services["web"], services["m1"],
+            "reached at its machine's address"
+        );
+    }
+
+    #[test]
+    fn wrong_placements_are_refused_with_what_to_do() {
+        let service = |extra: &str| {
+            machines(&format!("\n[[topology.service]]\nname = \"zk\"\npreset = \"zookeeper\"\nreplicas = 2\n{extra}\n"))
+        };
+        let e = |text: String| parse("t.toml", &text).unwrap_err().to_string();
+        assert!(
+            e(service("machine = \"east\"")).contains("each replica needs a machine of its own")
+        );
+        assert!(e(service("machine = [\"east\", \"north\"]"))
+            .contains("unknown machine `north`; expected one of: east, west"));
+        assert!(
+            e(service("machine = [\"east\", \"east\"]")).contains("two replicas on machine `east`")
+        );
+        let partition = "machine = [\"east\", \"west\"]\n\n[[fault]]\nname = \"p\"\nkind = \"partition\"\ntarget = \"zk\"\nat = \"1s\"";
+        assert!(e(service(partition)).contains("machine-partition"));
+        let cut =
+            "\n[[fault]]\nname = \"p\"\nkind = \"machine-partition\"\ntarget = \"zk\"\nat = \"1s\"";
+        assert!(e(service(cut)).contains("must be a service placed on machines"));
+        let later = format!("{HEAD}[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nmachine = \"m\"\n\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\n");
+        let plan = parse("t.toml", &later).unwrap();
+        assert_eq!(
+            plan.services[0].name, "m",
+            "machines come up first, wherever they are declared"
+        );
+        let unix = format!("{HEAD}[[topology.machine]]\nname = \"local\"\nurl = \"unix:///var/run/docker.sock\"\n\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\n");
+        assert!(e(unix).contains("needs `address`"));
+        let bad = format!("{HEAD}[[topology.machine]]\nname = \"x\"\nurl = \"10.0.0.1:2375\"\n\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\n");
+        let bad = e(bad);
+        assert!(
+            bad.contains("machine `x`") && bad.contains("not an engine URL"),
+            "{bad}"
+        );
+    }
 }

@@ -71,6 +71,7 @@ pub(super) fn service_names(services: &[Service]) -> Names<ServiceId> {
 
 /// The one way from a scenario file's content to a plan.
 pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
+    let s = &machines_first(s);
     unique_names(s)?;
     let mut services = services::resolve(s)?;
     let machines = machines::resolve(s, &services)?;
@@ -91,6 +92,18 @@ pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
         expectations,
         machines,
     })
+}
+
+/// The topology with its `machine` services first (stable otherwise): what is placed on a
+/// machine is brought up after it, wherever the file declares it.
+fn machines_first(s: &file::Scenario) -> file::Scenario {
+    let mut s = s.clone();
+    let is_machine = |x: &file::Service| x.preset == Some(file::Preset::Machine);
+    let (mut machines, rest): (Vec<_>, Vec<_>) =
+        s.topology.services.into_iter().partition(is_machine);
+    machines.extend(rest);
+    s.topology.services = machines;
+    s
 }
 
 /// Services, probes and faults each have unique names of a-z, 0-9 and -.
