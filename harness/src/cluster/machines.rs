@@ -9,7 +9,7 @@ use crate::engine::inner::{self, Inner};
 use crate::engine::{self, remote, Docker};
 use crate::error::{HarnessError, Result};
 use crate::scenario::engine_url::EngineUrl;
-use crate::scenario::plan::{Machine, MachineEngine, Service};
+use crate::scenario::plan::{FaultKind, Machine, MachineEngine, MachineId, Service};
 use std::time::{Duration, Instant};
 
 /// How long connecting to a machine's engine may take.
@@ -94,6 +94,21 @@ impl Cluster {
         let image = self.images.tag("machine-unit")?.to_string();
         self.give_image(&m.name, &docker, &image).await?;
         Ok((docker, image))
+    }
+
+    /// Gives every machine a partition may cut its helper image before the observation
+    /// starts (loading it at the fault's instant would delay the fault by seconds).
+    pub(super) async fn ready_helpers(&self) -> Result<()> {
+        let cuts = self.plan.faults.iter().any(|f| matches!(f.kind, FaultKind::MachinePartition { .. }));
+        if !cuts {
+            return Ok(());
+        }
+        let used: std::collections::BTreeSet<MachineId> =
+            self.plan.services.iter().flat_map(|s| s.placement.iter().copied()).collect();
+        for id in used {
+            self.helper_image(self.plan.machine(id)).await?;
+        }
+        Ok(())
     }
 
     /// The address what runs on machine `m` is reached at.

@@ -104,6 +104,7 @@ impl Cluster {
                 started.elapsed().as_secs_f64()
             ));
         }
+        cluster.ready_helpers().await?;
         Ok(cluster)
     }
 
@@ -443,6 +444,10 @@ impl Cluster {
             let (running, pid, _) = self.engine.state(r).await?;
             if !running {
                 return Ok(true);
+            }
+            if self.engine.is_placed(r) {
+                // Its process is on a machine: the engine's word is all there is.
+                return Ok(false);
             }
             if signal::process_alive(pid) || Instant::now() > deadline {
                 return Ok(false);

@@ -102,7 +102,9 @@ impl Action for MachinePartition {
             let run = machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT);
             let (code, out) = run.await.map_err(|e| e.to_string())?;
             let seen = format!("from machine {} to {peer} ({to}): {out}", m.name);
-            match (stage == Stage::Applied, code == 0) {
+            // A refusal comes from the peer's machine: it is reachable.
+            let reached = code == 0 || out.contains("refused");
+            match (stage == Stage::Applied, reached) {
                 (true, false) | (false, true) => Ok(seen),
                 _ => Err(seen),
             }

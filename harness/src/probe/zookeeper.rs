@@ -9,13 +9,15 @@ use crate::timeline::Timeline;
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
 
-/// Where the write probe creates its znodes.
+/// Where the write probes create their znodes: `<WRITES_PATH>/<probe>/w-<seq>`.
 pub const WRITES_PATH: &str = "/aftershock/writes";
 
 /// Creates `/aftershock/writes/w-<seq>` per sample with a client that behaves well: it
 /// replaces an expired session, so it measures the ensemble, not itself.
 pub struct Writer {
     ledger: Ledger,
+    /// This probe's own directory (two write probes never collide).
+    path: String,
     cluster: String,
     timeout: Duration,
     client: Option<zk::Client>,
@@ -25,6 +27,7 @@ impl Writer {
     pub fn new(name: &str, replicas: &[String], addresses: &Addresses, timeout: Duration) -> Self {
         Self {
             ledger: Ledger::new(name),
+            path: format!("{WRITES_PATH}/{name}"),
             cluster: connect_string(replicas, addresses),
             timeout,
             client: None,
@@ -41,9 +44,9 @@ impl Writer {
         if !usable {
             self.client = None;
             let c = connect(&self.cluster, self.timeout).await?;
-            match c.mkdir(WRITES_PATH, &persistent()).await {
+            match c.mkdir(&self.path, &persistent()).await {
                 Ok(()) | Err(zk::Error::NodeExists) => {}
-                Err(e) => return Err(format!("mkdir {WRITES_PATH}: {e}")),
+                Err(e) => return Err(format!("mkdir {}: {e}", self.path)),
             }
             self.client = Some(c);
         }
@@ -55,12 +58,12 @@ impl Writer {
 impl Sampler for Writer {
     /// After the run: lists what exists (with a fresh session) and records the read-back.
     async fn read_back(self, timeline: &Timeline) {
-        let (cluster, timeout) = (self.cluster, self.timeout);
+        let (cluster, timeout, path) = (self.cluster, self.timeout, self.path);
         self.ledger
             .read_back(timeline, || async {
                 let c = connect(&cluster, timeout.max(Duration::from_secs(2))).await?;
                 let children = c
-                    .list_children(WRITES_PATH)
+                    .list_children(&path)
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut present: Vec<u64> = children
@@ -79,7 +82,7 @@ impl Sampler for Writer {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
         let deadline = Instant::now() + self.timeout;
         self.client().await?;
-        let path = format!("{WRITES_PATH}/w-{seq:010}");
+        let path = format!("{}/w-{seq:010}", self.path);
         self.ledger.sending(seq);
         let client = self.client.as_ref().expect("connected above");
         let mut error = zk::Error::Timeout;

@@ -339,6 +339,18 @@ impl Preset {
             Preset::Machine => "machine",
         }
     }
+
+    /// The port its protocol answers on (a machine: its engine's).
+    pub fn port(self) -> u16 {
+        match self {
+            Preset::Zookeeper => 2181,
+            Preset::ToyApi => 8080,
+            Preset::Datastore => 7000,
+            Preset::Memcached => 11211,
+            Preset::Postgres => 5432,
+            Preset::Machine => 2375,
+        }
+    }
 }
 
 impl Service {

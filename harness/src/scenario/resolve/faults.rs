@@ -87,7 +87,12 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         ))
     };
     let down_for = f.down_for;
-    let port = || f.port.or(svc.ready_port()).unwrap_or(1);
+    let port = || {
+        f.port
+            .or(svc.ready_port())
+            .or(svc.preset().map(Preset::port))
+            .unwrap_or(1)
+    };
     Ok(match f.kind {
         K::Kill => FaultKind::Kill { signal: f.signal, down_for },
         K::Restart => match down_for {
