@@ -78,7 +78,7 @@ mod tests {
         // never as a TCP or HTTP error, naming the machine and the URL.
         let url = EngineUrl::parse("ssh://nobody@127.0.0.1:1", None, None).unwrap();
         let docker = client("east", &url).unwrap();
-        assert_eq!(format!("{docker:?}").contains("Ssh"), true, "{docker:?}");
+        assert!(format!("{docker:?}").contains("Ssh"), "{docker:?}");
         let e = connect("east", &url, Duration::from_secs(5)).await.unwrap_err().to_string();
         assert!(e.starts_with("machine `east`: no Docker engine answers at ssh://nobody@127.0.0.1:1 ("), "{e}");
     }

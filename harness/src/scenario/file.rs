@@ -577,7 +577,8 @@ pub struct Probe {
     #[serde(default)]
     pub key: Option<String>,
     /// For `registry-pull`: the machine whose engine pushes and pulls (default: the last);
-    /// for `tcp`, `http` and `exec`: the replica observed (default: the first).
+    /// for `tcp`, `http` and `exec`: the replica observed (default: the first); for
+    /// `zookeeper-write`: the one member written through (default: any).
     #[serde(default)]
     pub on: Option<Ref>,
     /// For `registry-pull`: push a new tag before every pull (else push once, then only pull).
