@@ -189,20 +189,34 @@ pub fn kill_together(
     at: Option<Instant>,
     wait: Duration,
 ) -> io::Result<GroupKill> {
+    let entered = Instant::now();
     let (result, rt) = realtime(|| {
         let watch = Watch::open(pids)?;
+        let opened = Instant::now();
         if let Some(at) = at {
             sleep_until(at.checked_sub(HURRY_AHEAD).unwrap_or(at));
         }
+        let hurrying = Instant::now();
         pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
+        let hurried = Instant::now();
         if let Some(at) = at {
             sleep_until(at);
         }
         let signalled_at = now();
+        let woke = Instant::now();
         for fd in &watch.fds {
             fd.signal(sig)?;
         }
         let signal_spread = now() - signalled_at;
+        if let Some(late) = at.and_then(|at| woke.checked_duration_since(at)) {
+            if late > Duration::from_millis(1) {
+                let ahead = |t: Instant| at.map_or(0.0, |at| at.saturating_duration_since(t).as_secs_f64() * 1e3);
+                tracing::debug!(
+                    "armed kill {:.2} ms late: entered {:.2} ms ahead, pidfds open {:.2} ms ahead, hurry from {:.2} to {:.2} ms ahead",
+                    late.as_secs_f64() * 1e3, ahead(entered), ahead(opened), ahead(hurrying), ahead(hurried)
+                );
+            }
+        }
         let (reaped, exited) = watch.wait(wait)?;
         Ok(GroupKill {
             signalled_at,
