@@ -244,7 +244,8 @@ fn sleep_until(at: Instant) {
 
 /// The exits of processes something else kills (the engine, the `docker` CLI), measured the
 /// same way as [`kill_together`]'s: pidfds and the kernel's exit records, on a SCHED_FIFO
-/// thread. `ready` is called once the thread is polling; then the caller kills. Blocking.
+/// thread, the targets hurried the same way. `ready` is called once the thread is polling;
+/// then the caller kills. Blocking.
 pub fn watch_exits(
     pids: &[i32],
     wait: Duration,
@@ -252,6 +253,7 @@ pub fn watch_exits(
 ) -> io::Result<(Vec<Nanos>, Option<Vec<Nanos>>)> {
     realtime(|| {
         let watch = Watch::open(pids)?;
+        pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
         ready();
         watch.wait(wait)
     })
