@@ -191,12 +191,13 @@ pub fn kill_together(
 ) -> io::Result<GroupKill> {
     let entered = Instant::now();
     let (result, rt) = realtime(|| {
-        let watch = Watch::open(pids)?;
+        let mut watch = Watch::open(pids)?;
         let opened = Instant::now();
         if let Some(at) = at {
             sleep_until(at.checked_sub(HURRY_AHEAD).unwrap_or(at));
         }
         let hurrying = Instant::now();
+        watch.listen();
         pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
         let hurried = Instant::now();
         if let Some(at) = at {
@@ -252,7 +253,8 @@ pub fn watch_exits(
     ready: impl FnOnce(),
 ) -> io::Result<(Vec<Nanos>, Option<Vec<Nanos>>)> {
     realtime(|| {
-        let watch = Watch::open(pids)?;
+        let mut watch = Watch::open(pids)?;
+        watch.listen();
         pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
         ready();
         watch.wait(wait)
@@ -260,7 +262,11 @@ pub fn watch_exits(
     .0
 }
 
-/// Pidfds of the targets and the kernel's exit records, opened before anything is signalled.
+/// Pidfds of the targets and the kernel's exit records, opened before anything is signalled:
+/// the pidfds when the kill is armed, the exit records only just before the signal (they are
+/// every exit on the machine: a listener opened a second ahead on a busy host holds thousands
+/// by then, and draining them on a SCHED_FIFO thread took CPU from the next armed kill —
+/// measured: 5–8 ms late signals).
 struct Watch {
     pids: Vec<i32>,
     fds: Vec<PidFd>,
@@ -275,16 +281,20 @@ impl Watch {
             .iter()
             .map(|p| PidFd::open(*p))
             .collect::<io::Result<Vec<_>>>()?;
-        let listener = ExitListener::register()
-            .map_err(|e| tracing::debug!("taskstats unavailable ({e}); exits from pidfds only"))
-            .ok();
         let single: Vec<bool> = pids.iter().map(|p| threads(*p) == 1).collect();
         Ok(Watch {
             pids: pids.to_vec(),
             fds,
-            listener,
+            listener: None,
             single,
         })
+    }
+
+    /// Starts receiving the kernel's exit records (none without taskstats).
+    fn listen(&mut self) {
+        self.listener = ExitListener::register()
+            .map_err(|e| tracing::debug!("taskstats unavailable ({e}); exits from pidfds only"))
+            .ok();
     }
 
     /// Waits (at most `wait`) until every target has exited: when each pidfd woke, and when
