@@ -3,13 +3,14 @@
 //! label) against what a user would type: `docker network create`, N `docker run -d` at once,
 //! a TCP connect to each until it answers; `docker rm -f` of them all, `docker network rm`.
 
-use super::{Options, Stats};
+use super::{timing, Options, Stats};
 use crate::cluster::{new_run_id, Cluster};
 use crate::engine::cleanup::RunGuard;
 use crate::engine::{images::ImageSet, raw, Docker, RunEngine};
 use crate::error::{HarnessError, Result};
 use crate::timeline::Timeline;
-use crate::{Check, Experiment, Service};
+use crate::scenario::plan::Plan;
+use crate::{Check, Experiment, Probe, Service};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -26,19 +27,23 @@ pub struct LifecycleRow {
     pub down_ratio: f64,
 }
 
-const COMMAND: [&str; 2] = ["-m", "8"];
+use super::kill::COMMAND;
 const PORT: u16 = 11211;
 
+/// Every size, harness then raw docker, each repetition; the probe-lag figure is taken on the
+/// harness's cluster of the first size between its bring-up and its teardown (untimed).
 pub(super) async fn run(
     docker: &Docker,
     images: &ImageSet,
     options: &Options,
-) -> Result<Vec<LifecycleRow>> {
-    let mut rows = vec![];
-    for n in options.lifecycle_sizes() {
+) -> Result<(Vec<LifecycleRow>, timing::Latency)> {
+    let (mut rows, mut lags) = (vec![], vec![]);
+    for (i, n) in options.lifecycle_sizes().into_iter().enumerate() {
         let mut seen: [Vec<f64>; 4] = Default::default();
-        for _ in 0..options.reps {
-            let (up, down) = harness(docker, images, n).await?;
+        for rep in 0..options.reps {
+            let probes = (i == 0).then_some((options, rep));
+            let (up, down, lag) = harness(docker, images, n, probes).await?;
+            lags.extend(lag);
             let (raw_up, raw_down) = raw_docker(docker, images.tag("memcached")?, n).await?;
             for (v, x) in seen.iter_mut().zip([up, raw_up, down, raw_down]) {
                 v.push(x);
@@ -55,29 +60,51 @@ pub(super) async fn run(
             raw_down_s: raw_down,
         });
     }
-    Ok(rows)
+    Ok((rows, timing::Latency::of(options.probes().0, &lags)))
 }
 
-/// The harness: seconds from nothing to every replica ready, and from there to nothing.
-async fn harness(docker: &Docker, images: &ImageSet, n: usize) -> Result<(f64, f64)> {
+/// The harness's plan of `n` replicas; with [`Options::probes`] `tcp` probes at 10 Hz on them
+/// when `probes`.
+fn plan(n: usize, probes: Option<&Options>) -> Result<Plan> {
     let mut x = Experiment::new("bench-up", Duration::from_secs(1));
-    x.service(
+    let mc = x.service(
         Service::generic("mc", "memcached")
             .replicas(n)
             .command(&COMMAND)
             .ready(Check::Tcp(PORT), Duration::from_secs(120)),
     );
-    let plan = x
-        .plan()
-        .map_err(|e| HarnessError::io("the bench's plan")(std::io::Error::other(e)))?;
+    for i in 0..probes.map_or(0, |o| o.probes().0) {
+        x.probe(
+            Probe::tcp(&format!("p{i}"), &mc, PORT)
+                .on(mc.replica(i % n))
+                .interval(Duration::from_millis(100)),
+        );
+    }
+    x.plan()
+        .map_err(|e| HarnessError::io("the bench's plan")(std::io::Error::other(e)))
+}
+
+/// The harness: seconds from nothing to every replica ready, and from there to nothing; and
+/// in between, when asked (the options and the repetition), the probes' lateness (ms).
+async fn harness(
+    docker: &Docker,
+    images: &ImageSet,
+    n: usize,
+    probes: Option<(&Options, usize)>,
+) -> Result<(f64, f64, Option<Vec<f64>>)> {
+    let plan = plan(n, probes.map(|p| p.0))?;
     let started = Instant::now();
     let output = crate::output::default_root();
     let cluster =
         Cluster::up(&output, docker.clone(), &new_run_id(), &plan, images, Timeline::new()).await?;
     let up = started.elapsed().as_secs_f64();
+    let lag = match probes {
+        Some((options, rep)) => Some(timing::probe_lag(&cluster, options, rep).await),
+        None => None,
+    };
     let started = Instant::now();
     cluster.down().await?;
-    Ok((up, started.elapsed().as_secs_f64()))
+    Ok((up, started.elapsed().as_secs_f64(), lag))
 }
 
 /// Raw docker, the same image and command; a guard removes whatever is left by label.
@@ -93,7 +120,7 @@ async fn raw_docker(docker: &Docker, image: &str, n: usize) -> Result<(f64, f64)
     let runs = ips
         .iter()
         .zip(&names)
-        .map(|(ip, name)| raw::run_detached(&engine, name, ip, image, &command));
+        .map(|(ip, name)| raw::run_detached(&engine, name, Some(ip), image, &command));
     let ids = futures_util::future::join_all(runs)
         .await
         .into_iter()

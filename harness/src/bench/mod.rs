@@ -168,12 +168,12 @@ pub async fn run(options: &Options) -> Result<Bench> {
     let images =
         images::ensure(&docker, &images::needed_for(needed), &options.output).await?;
     let section = Instant::now();
-    let (kill, fault_apply, probe_lag) = kill::run(&docker, &images, options).await?;
+    let (kill, fault_apply) = kill::run(&docker, &images, options).await?;
     let took = |s: Instant| s.elapsed().as_secs_f64();
-    tracing::info!("bench: kills, faults and probes in {:.1}s", took(section));
+    tracing::info!("bench: kills and faults in {:.1}s", took(section));
     let section = Instant::now();
-    let lifecycle = lifecycle::run(&docker, &images, options).await?;
-    tracing::info!("bench: bring-up and teardown in {:.1}s", took(section));
+    let (lifecycle, probe_lag) = lifecycle::run(&docker, &images, options).await?;
+    tracing::info!("bench: bring-up, probes and teardown in {:.1}s", took(section));
     let section = Instant::now();
     let overhead = overhead::run(options, &lock).await?;
     tracing::info!("bench: per-run overhead in {:.1}s", took(section));

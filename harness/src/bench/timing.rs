@@ -1,6 +1,7 @@
 //! The harness's own timing: how late a fault is applied against its scheduled instant (the
-//! nemesis, `restart` faults on single replicas, one after another), and how late probes
-//! sample against their schedule (many `tcp` probes at 10 Hz at once).
+//! nemesis, `restart` faults on single replicas, one after another: on the kill section's
+//! containers), and how late probes sample against their schedule (many `tcp` probes at 10 Hz
+//! at once: on the bring-up section's cluster of ten, between its bring-up and teardown).
 
 use super::{quantile, Options, Stats};
 use crate::cluster::Cluster;
@@ -32,7 +33,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(count: usize, reps: &[Vec<f64>]) -> Latency {
+    pub(super) fn of(count: usize, reps: &[Vec<f64>]) -> Latency {
         let over = |q: f64| Stats::of(reps.iter().map(|v| quantile(v, q)));
         Latency {
             count,
@@ -86,24 +87,20 @@ async fn one_batch(cluster: &Arc<Cluster>, seed: u64) -> Result<Vec<f64>> {
     Ok(late.collect())
 }
 
-/// The plan's probes sample together for a few seconds; each sample's lateness against the
-/// probe's schedule.
-pub(super) async fn probe_lag(cluster: &Arc<Cluster>, options: &Options) -> Result<Latency> {
-    let (count, secs) = options.probes();
-    let mut reps = vec![];
-    for rep in 0..options.reps {
-        let since = now();
-        let t = &cluster.timeline;
-        let observe = Duration::from_secs(secs);
-        let running = probe::start_all(&cluster.engine, &cluster.plan, &cluster.addresses, t, observe, rep as u64);
-        for p in running {
-            p.finish(t).await;
-        }
-        let late = t.events().into_iter().filter_map(|e| match e.kind {
-            EventKind::Sample { late: Some(l), .. } if e.at >= since => Some(l as f64 / 1e6),
-            _ => None,
-        });
-        reps.push(late.collect::<Vec<f64>>());
+/// The plan's probes sample together for a few seconds ([`Options::probes`]); each sample's
+/// lateness against its probe's schedule (ms).
+pub(super) async fn probe_lag(cluster: &Cluster, options: &Options, rep: usize) -> Vec<f64> {
+    let (_, secs) = options.probes();
+    let since = now();
+    let t = &cluster.timeline;
+    let observe = Duration::from_secs(secs);
+    let running = probe::start_all(&cluster.engine, &cluster.plan, &cluster.addresses, t, observe, rep as u64);
+    for p in running {
+        p.finish(t).await;
     }
-    Ok(Latency::of(count, &reps))
+    let late = t.events().into_iter().filter_map(|e| match e.kind {
+        EventKind::Sample { late: Some(l), .. } if e.at >= since => Some(l as f64 / 1e6),
+        _ => None,
+    });
+    late.collect()
 }

@@ -13,7 +13,7 @@ use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -87,15 +87,18 @@ pub fn record_attached(engine: &RunEngine, timeline: Timeline) -> JoinHandle<()>
 /// it waits for the engine and subscribes again from the break.
 pub async fn follow<S: Source>(source: S, timeline: Timeline) {
     let mut since = now();
-    let mut last_seen: Nanos = 0;
+    // What was recorded, so a subscription again from a break (the engine replays from a whole
+    // second before it) adds nothing twice. Not "later than the last one seen": the engine
+    // stamps events before it publishes them, so events of containers that die together come
+    // out of order, and such a rule lost some of fifty concurrent kills' `kill` and `die`.
+    let mut seen: HashSet<(Nanos, String)> = HashSet::new();
     loop {
         let mut stream = source.subscribe(since);
         let broke = loop {
             match stream.next().await {
                 Some(Ok(message)) => {
                     if let Some(event) = to_event(&source, message) {
-                        if event.at > last_seen {
-                            last_seen = event.at;
+                        if seen.insert((event.at, format!("{:?}", event.kind))) {
                             timeline.push(event);
                         }
                     }
@@ -262,6 +265,29 @@ mod tests {
             })
             .collect();
         assert_eq!(containers, ["zk1 start", "zk1 die (exit 137)"]);
+    }
+
+    #[tokio::test]
+    async fn events_that_come_out_of_order_are_all_recorded() {
+        // Two containers killed together: the engine stamps zk2's kill before zk1's die but
+        // publishes it after.
+        let script = Script {
+            streams: Mutex::new(vec![(
+                vec![
+                    message("as-1-zk1", "kill", None, 10),
+                    message("as-1-zk1", "die", Some("137"), 30),
+                    message("as-1-zk2", "kill", None, 20),
+                    message("as-1-zk2", "die", Some("137"), 40),
+                ],
+                false,
+            )]),
+            silent_pings: AtomicUsize::new(0),
+        };
+        let events = recorded(script, 4).await;
+        let kills = events.iter().filter(|e| {
+            matches!(&e.kind, EventKind::Container { action, .. } if action == "kill")
+        });
+        assert_eq!(kills.count(), 2, "{events:?}");
     }
 
     #[tokio::test]

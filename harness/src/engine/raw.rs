@@ -48,25 +48,28 @@ pub async fn network_create(engine: &RunEngine) -> Result<String> {
     Err(last.expect("at least one attempt"))
 }
 
-/// `docker run -d` of one replica on the run's network at `ip`; returns the container id.
+/// `docker run -d` of one replica on the run's network at `ip` — or, without an address, on
+/// no network at all (`--network none`: only a loopback); returns the container id.
 pub async fn run_detached(
     engine: &RunEngine,
     replica: &str,
-    ip: &str,
+    ip: Option<&str>,
     image: &str,
     command: &[String],
 ) -> Result<String> {
     let mut args = vec!["run".to_string(), "-d".into()];
     args.extend(labels(engine));
-    args.extend([
-        "--name".into(),
-        engine.container_name(replica),
-        "--network".into(),
-        engine.network_name(),
-        "--ip".into(),
-        ip.into(),
-        image.into(),
-    ]);
+    args.extend(["--name".into(), engine.container_name(replica)]);
+    match ip {
+        Some(ip) => args.extend([
+            "--network".into(),
+            engine.network_name(),
+            "--ip".into(),
+            ip.into(),
+        ]),
+        None => args.extend(["--network".into(), "none".into()]),
+    }
+    args.push(image.into());
     args.extend(command.iter().cloned());
     docker(&args).await
 }

@@ -189,20 +189,35 @@ pub fn kill_together(
     at: Option<Instant>,
     wait: Duration,
 ) -> io::Result<GroupKill> {
+    let entered = Instant::now();
     let (result, rt) = realtime(|| {
-        let watch = Watch::open(pids)?;
+        let mut watch = Watch::open(pids)?;
+        let opened = Instant::now();
         if let Some(at) = at {
             sleep_until(at.checked_sub(HURRY_AHEAD).unwrap_or(at));
         }
+        let hurrying = Instant::now();
+        watch.listen();
         pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
+        let hurried = Instant::now();
         if let Some(at) = at {
             sleep_until(at);
         }
         let signalled_at = now();
+        let woke = Instant::now();
         for fd in &watch.fds {
             fd.signal(sig)?;
         }
         let signal_spread = now() - signalled_at;
+        if let Some(late) = at.and_then(|at| woke.checked_duration_since(at)) {
+            if late > Duration::from_millis(1) {
+                let ahead = |t: Instant| at.map_or(0.0, |at| at.saturating_duration_since(t).as_secs_f64() * 1e3);
+                tracing::debug!(
+                    "armed kill {:.2} ms late: entered {:.2} ms ahead, pidfds open {:.2} ms ahead, hurry from {:.2} to {:.2} ms ahead",
+                    late.as_secs_f64() * 1e3, ahead(entered), ahead(opened), ahead(hurrying), ahead(hurried)
+                );
+            }
+        }
         let (reaped, exited) = watch.wait(wait)?;
         Ok(GroupKill {
             signalled_at,
@@ -230,21 +245,28 @@ fn sleep_until(at: Instant) {
 
 /// The exits of processes something else kills (the engine, the `docker` CLI), measured the
 /// same way as [`kill_together`]'s: pidfds and the kernel's exit records, on a SCHED_FIFO
-/// thread. `ready` is called once the thread is polling; then the caller kills. Blocking.
+/// thread, the targets hurried the same way. `ready` is called once the thread is polling;
+/// then the caller kills. Blocking.
 pub fn watch_exits(
     pids: &[i32],
     wait: Duration,
     ready: impl FnOnce(),
 ) -> io::Result<(Vec<Nanos>, Option<Vec<Nanos>>)> {
     realtime(|| {
-        let watch = Watch::open(pids)?;
+        let mut watch = Watch::open(pids)?;
+        watch.listen();
+        pids.iter().enumerate().for_each(|(i, p)| hurry(*p, i));
         ready();
         watch.wait(wait)
     })
     .0
 }
 
-/// Pidfds of the targets and the kernel's exit records, opened before anything is signalled.
+/// Pidfds of the targets and the kernel's exit records, opened before anything is signalled:
+/// the pidfds when the kill is armed, the exit records only just before the signal (they are
+/// every exit on the machine: a listener opened a second ahead on a busy host holds thousands
+/// by then, and draining them on a SCHED_FIFO thread took CPU from the next armed kill —
+/// measured: 5–8 ms late signals).
 struct Watch {
     pids: Vec<i32>,
     fds: Vec<PidFd>,
@@ -259,16 +281,20 @@ impl Watch {
             .iter()
             .map(|p| PidFd::open(*p))
             .collect::<io::Result<Vec<_>>>()?;
-        let listener = ExitListener::register()
-            .map_err(|e| tracing::debug!("taskstats unavailable ({e}); exits from pidfds only"))
-            .ok();
         let single: Vec<bool> = pids.iter().map(|p| threads(*p) == 1).collect();
         Ok(Watch {
             pids: pids.to_vec(),
             fds,
-            listener,
+            listener: None,
             single,
         })
+    }
+
+    /// Starts receiving the kernel's exit records (none without taskstats).
+    fn listen(&mut self) {
+        self.listener = ExitListener::register()
+            .map_err(|e| tracing::debug!("taskstats unavailable ({e}); exits from pidfds only"))
+            .ok();
     }
 
     /// Waits (at most `wait`) until every target has exited: when each pidfd woke, and when

@@ -43,15 +43,42 @@ pub trait Sampler: Send {
     }
 }
 
-/// Samples at the probe's interval until `until`; returns the sampler (with what it learnt).
+/// When a probe samples: from `first` (its phase) until `until`, at its interval.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub first: Instant,
+    pub until: Instant,
+}
+
+/// How far apart the probes' phases are: the `i`-th probe of a plan first samples `i` ms after
+/// the observation starts (modulo its interval). Probes started together would otherwise wake
+/// on the same timer tick, every tick: a hundred of them queue behind each other on the
+/// runtime's workers, and the last one samples milliseconds late.
+pub const PHASE_STEP: Duration = Duration::from_millis(1);
+
+impl Window {
+    /// The window of the `index`-th probe, sampling every `interval` from `start` to `until`.
+    pub fn of(index: usize, interval: Duration, start: Instant, until: Instant) -> Window {
+        let step = PHASE_STEP.as_nanos() as u64;
+        let phase = (step * index as u64) % (interval.as_nanos() as u64).max(1);
+        Window {
+            first: start + Duration::from_nanos(phase),
+            until,
+        }
+    }
+}
+
+/// Samples at the probe's interval from the window's first instant until its end; returns the
+/// sampler (with what it learnt).
 pub async fn sample_until<S: Sampler>(
     probe: &Probe,
     mut sampler: S,
-    until: Instant,
+    window: Window,
     timeline: &Timeline,
 ) -> S {
-    let mut seq = 0u64;
-    let mut next = Instant::now();
+    let (mut seq, until) = (0u64, window.until);
+    let mut next = window.first;
+    tokio::time::sleep_until(next.into()).await;
     let mut lag = Lag::default();
     while Instant::now() < until {
         let at = now();
@@ -150,7 +177,7 @@ impl Running {
 }
 
 /// Runs a sampler as a task until `until`; its read-back waits for [`Running::finish`].
-fn spawn<S: Sampler + 'static>(probe: Probe, sampler: S, until: Instant, t: Timeline) -> Running {
+fn spawn<S: Sampler + 'static>(probe: Probe, sampler: S, until: Window, t: Timeline) -> Running {
     Running(tokio::spawn(async move {
         let sampler = sample_until(&probe, sampler, until, &t).await;
         let read_back: ReadBack = Box::new(move |t: Timeline| {
@@ -220,9 +247,14 @@ pub fn start_all(
     observe: Duration,
     seed: u64,
 ) -> Vec<Running> {
-    let until = Instant::now() + observe;
-    let ctx = Start { engine, plan, addresses, timeline, until, seed };
-    plan.probes.iter().map(|p| ctx.start(p)).collect()
+    let start = Instant::now();
+    let end = start + observe;
+    let probes = plan.probes.iter().enumerate();
+    let windows = probes.map(|(i, p)| (p, Window::of(i, p.interval, start, end)));
+    let started = windows.map(|(p, until)| {
+        Start { engine, plan, addresses, timeline, until, seed }.start(p)
+    });
+    started.collect()
 }
 
 /// What starting a probe needs.
@@ -231,7 +263,7 @@ struct Start<'a> {
     plan: &'a Plan,
     addresses: &'a Addresses,
     timeline: &'a Timeline,
-    until: Instant,
+    until: Window,
     seed: u64,
 }
 
@@ -262,7 +294,7 @@ impl Start<'_> {
             }
             ProbeKind::Load(load) => {
                 let ip = target_ip(self.plan, &p, &a);
-                task(load::run(p, load, ip, self.seed, until, t))
+                task(load::run(p, load, ip, self.seed, until.until, t))
             }
             ProbeKind::Write { replica, via } => {
                 let ip = &a[&replica];
@@ -310,5 +342,21 @@ impl Start<'_> {
             }
             _ => task(async {}),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_sample_a_phase_step_apart_within_their_interval() {
+        let (start, end) = (Instant::now(), Instant::now() + Duration::from_secs(4));
+        let every = Duration::from_millis(100);
+        let phase = |i| Window::of(i, every, start, end).first - start;
+        assert_eq!(phase(0), Duration::ZERO);
+        assert_eq!(phase(3), Duration::from_millis(3));
+        assert_eq!(phase(150), Duration::from_millis(50));
+        assert_eq!(Window::of(7, every, start, end).until, end);
     }
 }
