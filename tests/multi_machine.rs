@@ -221,11 +221,18 @@ async fn cross_engine_exit_skew_of_two_and_three_nodes() {
     let mut faults = vec![];
     for i in 0..10u64 {
         let (name, select) = if i < 5 {
-            (format!("two-{i}"), Select::Named(vec!["zk1".into(), "zk2".into()]))
+            (
+                format!("two-{i}"),
+                Select::Named(vec!["zk1".into(), "zk2".into()]),
+            )
         } else {
             (format!("three-{i}"), Select::All)
         };
-        let f = x.fault(Fault::restart(&name, &zk, secs(1)).at(secs(2 + 4 * i)).select(select));
+        let f = x.fault(
+            Fault::restart(&name, &zk, secs(1))
+                .at(secs(2 + 4 * i))
+                .select(select),
+        );
         x.expect(Expect::simultaneous(&f, Duration::from_millis(500)));
         faults.push(name);
     }

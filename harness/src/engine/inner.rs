@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// Where each machine's dockerd listens on the run's network.
-pub const PORT: u16 = 2375;
+pub const PORT: u16 = crate::scenario::Preset::Machine.port();
 /// The API version spoken to inner engines (Debian's docker.io 20.10).
 const API: ClientVersion = ClientVersion {
     major_version: 1,

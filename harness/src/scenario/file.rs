@@ -341,7 +341,7 @@ impl Preset {
     }
 
     /// The port its protocol answers on (a machine: its engine's).
-    pub fn port(self) -> u16 {
+    pub const fn port(self) -> u16 {
         match self {
             Preset::Zookeeper => 2181,
             Preset::ToyApi => 8080,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-pub const PORT: u16 = 7000;
+pub const PORT: u16 = crate::scenario::Preset::Datastore.port();
 
 /// A line-protocol connection to one datastore.
 pub struct Connection {

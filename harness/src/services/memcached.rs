@@ -5,7 +5,7 @@ use super::Addresses;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub const PORT: u16 = 11211;
+pub const PORT: u16 = crate::scenario::Preset::Memcached.port();
 /// Where the leak agent lives in the memcached image.
 pub const LEAK_AGENT: &str = "/usr/local/bin/leak-agent";
 

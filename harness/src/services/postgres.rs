@@ -4,7 +4,7 @@
 use super::Addresses;
 use std::time::Duration;
 
-pub const PORT: u16 = 5432;
+pub const PORT: u16 = crate::scenario::Preset::Postgres.port();
 
 /// Ready when every replica accepts a connection and answers `SELECT 1`.
 pub async fn ready(replicas: &[String], addresses: &Addresses) -> Result<(), String> {

@@ -8,7 +8,7 @@ use crate::scenario::plan::{Plan, Service};
 use crate::scenario::Preset;
 use std::time::Duration;
 
-pub const PORT: u16 = 8080;
+pub const PORT: u16 = crate::scenario::Preset::ToyApi.port();
 
 /// `name:port,…` of every replica of the used services of a preset (by their names on the
 /// run's network).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zookeeper_client as zk;
 
-pub const CLIENT_PORT: u16 = 2181;
+pub const CLIENT_PORT: u16 = crate::scenario::Preset::Zookeeper.port();
 /// The znode holding the toy API's real-time configuration.
 pub const CONFIG_PATH: &str = "/aftershock/realtime";
 /// ZooKeeper session timeout used by the harness's own clients (as in the notes: 6 s).
