@@ -31,6 +31,8 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
     assert_eq!(
         files,
         [
+            "audit-engine-crash-live-restore.toml",
+            "audit-engine-crash.toml",
             "audit-leak-cache.toml",
             "audit-leak-db.toml",
             "audit-majority-restart-cache.toml",
@@ -38,13 +40,22 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
             "audit-rolling-restart-cache.toml"
         ]
     );
-    for archetype in ["majority-restart", "rolling-restart", "power-cut", "leak"] {
+    for archetype in [
+        "majority-restart",
+        "rolling-restart",
+        "power-cut",
+        "leak",
+        "engine-crash",
+    ] {
         assert!(
             stdout.contains(archetype),
             "{archetype} not in the suite table"
         );
     }
-    assert!(stderr.contains("skipped engine crash"), "{stderr}");
+    assert!(
+        !stderr.contains("engine crash"),
+        "planned, not skipped: {stderr}"
+    );
     assert!(stdout.contains("index:"), "one suite report");
     for file in &files {
         let label = format!(

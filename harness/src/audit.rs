@@ -198,6 +198,7 @@ impl Cx<'_> {
         let _ = write!(t, "\n[[expect]]\nkind = \"measured-within\"\ntitle = \"every machine's Engine API is back\"\nfault = \"crash\"\nmeasurement = \"engine-downtime\"\nbudget = \"{}s\"\n", self.budgets.recover.as_secs());
         let watched: Vec<&file::Service> = std::iter::once(self.s).chain(also.iter().copied()).collect();
         if live_restore {
+            let _ = write!(t, "\n[[expect]]\nkind = \"containers-survive\"\ntitle = \"no container on the machines dies\"\nfault = \"crash\"\n");
             for svc in &watched {
                 for replica in file::Scenario::replica_names(svc) {
                     let _ = write!(t, "\n[[expect]]\nkind = \"never-fails\"\nprobe = \"{replica}-health\"\n");

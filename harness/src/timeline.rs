@@ -120,6 +120,14 @@ pub enum EventKind {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         late: Option<Nanos>,
     },
+    /// A probe could not take a sample: the engine it observes through (an exec) did not
+    /// answer. Neither a success nor a failure of the system; unless a fault explains it, it
+    /// becomes an `unplanned` event (`check::unplanned`).
+    Unobserved {
+        probe: String,
+        replica: String,
+        detail: String,
+    },
     /// A fault took effect on its targets.
     FaultApplied {
         fault: String,

@@ -435,6 +435,15 @@ fn recovers_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> 
     }
 }
 
+/// How many samples of `probe` from `from` on could not be taken (its engine was silent).
+fn unobserved(t: &Timeline, probe: &str, from: Nanos) -> usize {
+    t.events()
+        .iter()
+        .filter(|e| e.at >= from)
+        .filter(|e| matches!(&e.kind, EventKind::Unobserved { probe: p, .. } if p == probe))
+        .count()
+}
+
 fn never_fails(t: &Timeline, probe: &str, fault: &str) -> Judged {
     let samples = t.samples(probe);
     if samples.is_empty() {
@@ -450,7 +459,11 @@ fn never_fails(t: &Timeline, probe: &str, fault: &str) -> Judged {
     };
     let considered: Vec<_> = samples.iter().filter(|s| s.0 >= from).collect();
     let failed: Vec<_> = considered.iter().filter(|s| !s.1).collect();
-    let measured = format!("{} failed of {}", failed.len(), considered.len());
+    let mut measured = format!("{} failed of {}", failed.len(), considered.len());
+    let gaps = unobserved(t, probe, from);
+    if gaps > 0 {
+        measured += &format!(" ({gaps} not observed: its engine did not answer)");
+    }
     let verdict = match failed.first() {
         None => Verdict::Pass,
         Some(first) => fail(format!(
@@ -791,13 +804,24 @@ fn containers_survive(t: &Timeline, fault: &str) -> Judged {
     let Some(applied) = t.fault_window(fault).0 else {
         return unknown(format!("fault `{fault}` was never applied"));
     };
-    let deaths: Vec<String> = t
-        .events()
+    let events = t.events();
+    // What runs inside the machines: their own containers, and the replicas placed on them
+    // (the daemon crash names those among its targets).
+    let placed: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FaultApplied { fault: f, targets, .. } if f == fault => Some(targets.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let deaths: Vec<String> = events
         .into_iter()
         .filter(|e| e.at >= applied)
         .filter_map(|e| match e.kind {
             EventKind::Container { container, action }
-                if container.contains('/') && action.starts_with("die") =>
+                if (container.contains('/') || placed.contains(&container))
+                    && action.starts_with("die") =>
             {
                 Some(container)
             }

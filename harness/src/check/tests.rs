@@ -872,3 +872,40 @@ fn container_events_outside_the_observation_are_bring_up_and_teardown() {
     assert_eq!(unplanned.len(), 1, "{unplanned:?}");
     assert_eq!(unplanned[0].at, 3 * S);
 }
+
+#[test]
+fn unobserved_samples_are_unplanned_unless_a_fault_explains_the_engine_s_silence() {
+    let gap = |at: f64, replica: &str| Event {
+        at: (at * S as f64) as Nanos,
+        kind: EventKind::Unobserved {
+            probe: format!("{replica}-health"),
+            replica: replica.into(),
+            detail: "the engine did not answer".into(),
+        },
+    };
+    // A daemon crash names what runs on its machine (`web`) among its targets.
+    let mut events = applied_to(5.0, 9.0, &["m1", "web"]);
+    events.extend([gap(6.0, "web"), gap(6.25, "web"), gap(8.0, "db"), gap(8.25, "db"), gap(30.0, "web")]);
+    let t = Timeline::from_events(events);
+    let found: Vec<(f64, String, f64)> = unplanned::unobserved_events(&t)
+        .into_iter()
+        .map(|e| match e.kind {
+            EventKind::Unplanned { subject, lasted, .. } => (e.at as f64 / S as f64, subject, lasted as f64 / S as f64),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(found, [(8.0, "db-health".to_string(), 0.25), (30.0, "web-health".to_string(), 0.0)]);
+    // A never-fails verdict says how many samples it could not take.
+    let t = with(timeline(10.0, &[], Some(5.0), Some(8.0)), vec![(6.0, gap(0.0, "x").kind)]);
+    let t = {
+        let mut events = t.events();
+        for e in &mut events {
+            if let EventKind::Unobserved { probe, .. } = &mut e.kind {
+                *probe = "p".into();
+            }
+        }
+        Timeline::from_events(events)
+    };
+    let o = check(&expect(ExpectationKind::NeverFails, None, None), &t);
+    assert!(o.measured.contains("(1 not observed: its engine did not answer)"), "{}", o.measured);
+}

@@ -135,14 +135,48 @@ pub fn container_events(t: &Timeline) -> Vec<Event> {
         .collect()
 }
 
-/// Adds [`container_events`] to the timeline (once: a second call finds them there already).
+/// The probes' unobserved samples (their engine did not answer) that no fault explains — a
+/// fault on the replica, or a daemon crash under it, explains its engine's silence — one per
+/// probe and burst, as `unplanned` events of cause `engine`.
+pub fn unobserved_events(t: &Timeline) -> Vec<Event> {
+    let events = t.events();
+    let (_, end) = t.observation();
+    let explains = explanations(&events, end);
+    let mut out: Vec<(Nanos, String, String, Nanos)> = vec![];
+    for e in &events {
+        let EventKind::Unobserved { probe, replica, detail } = &e.kind else {
+            continue;
+        };
+        if explains.iter().any(|x| x.covers(replica, e.at)) {
+            continue;
+        }
+        match out.iter_mut().find(|(_, p, _, last)| p == probe && e.at - *last <= TOGETHER) {
+            Some((_, _, _, last)) => *last = e.at,
+            None => out.push((e.at, probe.clone(), detail.clone(), e.at)),
+        }
+    }
+    out.into_iter()
+        .map(|(at, probe, detail, last)| Event {
+            at,
+            kind: EventKind::Unplanned {
+                cause: Cause::Engine,
+                detail: format!("probe `{probe}` could not observe ({detail})"),
+                subject: probe,
+                lasted: last - at,
+            },
+        })
+        .collect()
+}
+
+/// Adds [`container_events`] and [`unobserved_events`] to the timeline (once: a second call
+/// finds them there already).
 pub fn mark_containers(t: &Timeline) {
     let known: Vec<Event> = t
         .events()
         .into_iter()
-        .filter(|e| matches!(&e.kind, EventKind::Unplanned { cause: Cause::Container, .. }))
+        .filter(|e| matches!(&e.kind, EventKind::Unplanned { cause: Cause::Container | Cause::Engine, .. }))
         .collect();
-    for e in container_events(t) {
+    for e in container_events(t).into_iter().chain(unobserved_events(t)) {
         if !known.contains(&e) {
             t.push(e);
         }

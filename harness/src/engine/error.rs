@@ -40,6 +40,21 @@ impl HarnessError {
         move |source| EngineError::Refused { action, source }.into()
     }
 
+    /// Whether the engine did not answer at all (no connection, a timeout): it was down, so
+    /// the operation observed nothing about its container.
+    pub fn engine_silent(&self) -> bool {
+        use bollard::errors::Error as B;
+        let source = match self {
+            HarnessError::Engine(EngineError::Refused { source, .. })
+            | HarnessError::Engine(EngineError::Unreachable { source }) => source,
+            _ => return false,
+        };
+        matches!(
+            source,
+            B::HyperLegacyError { .. } | B::RequestTimeoutError | B::IOError { .. }
+        )
+    }
+
     /// The engine could not be reached at all.
     pub(crate) fn unreachable(source: bollard::errors::Error) -> Self {
         EngineError::Unreachable { source }.into()

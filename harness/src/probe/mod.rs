@@ -88,20 +88,18 @@ pub async fn sample_until<S: Sampler>(
             .await
             .unwrap_or_else(|_| Err(format!("no answer within {:?}", probe.timeout)));
         let latency = started.elapsed().as_nanos() as i64;
-        let (ok, detail) = match result {
-            Ok(d) => (true, d),
-            Err(e) => (false, Some(e)),
-        };
-        timeline.push(crate::timeline::Event {
-            at,
-            kind: EventKind::Sample {
-                probe: probe.name.clone(),
-                ok,
-                latency,
-                detail,
-                late: Some(late),
+        let kind = match result {
+            Ok(detail) => sample(probe, true, latency, detail, late),
+            Err(e) => match e.strip_prefix(UNOBSERVED) {
+                Some(why) => EventKind::Unobserved {
+                    probe: probe.name.clone(),
+                    replica: observed_replica(probe),
+                    detail: why.to_string(),
+                },
+                None => sample(probe, false, latency, Some(e), late),
             },
-        });
+        };
+        timeline.push(crate::timeline::Event { at, kind });
         seq += 1;
         next += probe.interval;
         let now = Instant::now();
@@ -113,6 +111,28 @@ pub async fn sample_until<S: Sampler>(
     }
     lag.summary(&probe.name, seq, timeline);
     sampler
+}
+
+/// The start of a sampler's error when it observed nothing (the replica's engine did not
+/// answer an exec): the loop records an `unobserved` event, not a failed sample.
+pub const UNOBSERVED: &str = "unobserved: ";
+
+fn sample(probe: &Probe, ok: bool, latency: i64, detail: Option<String>, late: i64) -> EventKind {
+    EventKind::Sample {
+        probe: probe.name.clone(),
+        ok,
+        latency,
+        detail,
+        late: Some(late),
+    }
+}
+
+/// The replica a probe looks at through its engine (an exec), when it names one.
+fn observed_replica(probe: &Probe) -> String {
+    match &probe.kind {
+        ProbeKind::Check { replica, .. } | ProbeKind::Write { replica, .. } => replica.clone(),
+        _ => String::new(),
+    }
 }
 
 /// How late a probe's loop may wake before the run's verdicts cannot trust it: 250 ms.

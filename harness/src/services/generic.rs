@@ -21,10 +21,13 @@ pub async fn exec(
     cmd: &[String],
 ) -> Result<(i64, String), String> {
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
-    engine
-        .exec_to_end(replica, &cmd)
-        .await
-        .map_err(|e| e.to_string())
+    engine.exec_to_end(replica, &cmd).await.map_err(|e| {
+        if e.engine_silent() {
+            format!("{}{e}", crate::probe::UNOBSERVED)
+        } else {
+            e.to_string()
+        }
+    })
 }
 
 /// One check against one replica, reusable (its HTTP client keeps connections).
