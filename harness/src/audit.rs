@@ -84,7 +84,8 @@ fn engine_crashes(compose: &Path, topology: &Topology, budgets: Budgets, audit: 
         audit.skipped.push("engine crash (clearbit 2016): no service has a healthcheck, so no availability verdict".into());
         return;
     };
-    let cx = Cx { compose, services, s: first, health: None, writes: None, budgets };
+    let writes = topology.writes.get(&first.name);
+    let cx = Cx { compose, services, s: first, health: None, writes, budgets };
     for live_restore in [false, true] {
         audit.scenarios.push(cx.engine_crash(&watched[1..], live_restore));
     }
