@@ -97,6 +97,19 @@ impl Fleet {
         (x, zk)
     }
 
+    /// Asserts that nothing of run `run` is left on any machine of the fleet.
+    async fn assert_clean(&self, run: &str) {
+        for url in &self.urls {
+            let parsed = EngineUrl::parse(url, None, None).unwrap();
+            let docker = engine::remote::client("host", &parsed).unwrap();
+            let left = aftershock::engine::cleanup::list_labelled(&docker, Some(run))
+                .await
+                .unwrap()
+                .count();
+            assert!(left.is_empty(), "run {run} left {left:?} on {url}");
+        }
+    }
+
     async fn stop(mut self) {
         let removed = self.guard.take().unwrap().teardown().await.unwrap();
         println!("fleet removed: {removed:?}");
@@ -123,6 +136,7 @@ async fn two_machines_at_once(fleet: &Fleet) -> f64 {
     x.expect(Expect::recovers_within(&writes, &kill, secs(20)));
     x.expect(Expect::no_lost_writes(&writes));
     let report = run_scenario(&x.plan().unwrap()).await;
+    fleet.assert_clean(&report.run_id).await;
     let skew = report
         .measurements
         .iter()
@@ -156,7 +170,8 @@ async fn one_machine_partitioned(fleet: &Fleet) {
     x.expect(Expect::recovers_within(&minority, &cut, secs(15)));
     x.expect(Expect::no_lost_writes(&majority));
     x.expect(Expect::no_lost_writes(&minority));
-    run_scenario(&x.plan().unwrap()).await;
+    let report = run_scenario(&x.plan().unwrap()).await;
+    fleet.assert_clean(&report.run_id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
