@@ -20,7 +20,7 @@ const PARALLEL_REMOVALS: usize = 32;
 
 /// How long teardown keeps asking for the removal of a network the engine refuses with "has
 /// active endpoints" (see [`remove_network`]); the reaper of dead runs asks once.
-const NETWORK_DEADLINE: Duration = Duration::from_secs(5);
+const NETWORK_DEADLINE: Duration = Duration::from_secs(1);
 
 /// What a cleanup removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
