@@ -13,9 +13,14 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 /// How many containers teardown removes at once.
 const PARALLEL_REMOVALS: usize = 32;
+
+/// How long teardown keeps asking for the removal of a network the engine refuses with "has
+/// active endpoints" (see [`remove_network`]); the reaper of dead runs asks once.
+const NETWORK_DEADLINE: Duration = Duration::from_secs(1);
 
 /// What a cleanup removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -142,14 +147,14 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
 /// Removes every container, network and volume whose `aftershock.run` label is `run` (or any
 /// value when `run` is None).
 pub async fn remove_labelled(docker: &Docker, run: Option<&str>) -> Result<Removed> {
-    remove_labelled_trying(docker, run, 4).await
+    remove_labelled_trying(docker, run, NETWORK_DEADLINE).await
 }
 
-/// [`remove_labelled`], trying a network's removal `attempts` times (200 ms apart).
+/// [`remove_labelled`], asking for a network's removal until `deadline` (see [`remove_network`]).
 async fn remove_labelled_trying(
     docker: &Docker,
     run: Option<&str>,
-    attempts: usize,
+    deadline: Duration,
 ) -> Result<Removed> {
     let found = list_labelled(docker, run).await?;
     let force = RemoveContainerOptionsBuilder::default()
@@ -174,7 +179,7 @@ async fn remove_labelled_trying(
     removed.into_iter().collect::<Result<Vec<()>>>()?;
     let mut removed = found.count();
     for id in &found.networks {
-        if !remove_network(docker, id, attempts).await? {
+        if !remove_network(docker, id, deadline).await? {
             removed.networks -= 1;
         }
     }
@@ -194,17 +199,26 @@ async fn remove_labelled_trying(
 /// no container is attached. Docker 20.10's libnetwork can lose an endpoint count update when
 /// many containers of one network exit, start or are removed at the same moment (moby#42119):
 /// the network then stays until the engine restarts. That is reported, not fatal — a run (or
-/// the reaper of dead runs) must not fail on what the engine cannot remove.
-async fn remove_network(docker: &Docker, id: &str, attempts: usize) -> Result<bool> {
+/// the reaper of dead runs) must not fail on what the engine cannot remove. Until `deadline` it
+/// asks again every 200 ms, and force-disconnects what the network still lists (an endpoint
+/// the engine kept of a removed container, moby#17217, goes that way; a lost count does not).
+async fn remove_network(docker: &Docker, id: &str, deadline: Duration) -> Result<bool> {
+    let until = Instant::now() + deadline;
     let mut last = None;
-    for _ in 0..attempts.max(1) {
+    for attempt in 0.. {
         match docker.remove_network(id).await {
             Ok(()) => return Ok(true),
             Err(e) if e.to_string().contains("No such network") => return Ok(true),
             Err(e) if e.to_string().contains("active endpoints") => last = Some(e),
             Err(e) => return Err(HarnessError::engine(format!("remove network {id}"))(e)),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if Instant::now() >= until {
+            break;
+        }
+        if attempt == 0 {
+            disconnect_listed(docker, id).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tracing::warn!(
         network = id,
@@ -212,6 +226,22 @@ async fn remove_network(docker: &Docker, id: &str, attempts: usize) -> Result<bo
         last.map(|e| e.to_string()).unwrap_or_default()
     );
     Ok(false)
+}
+
+/// Force-disconnects every endpoint the engine still lists on a network (best effort).
+async fn disconnect_listed(docker: &Docker, id: &str) {
+    let Ok(network) = docker.inspect_network(id, None).await else {
+        return;
+    };
+    for (container, endpoint) in network.containers.unwrap_or_default() {
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: endpoint.name.unwrap_or(container),
+            force: Some(true),
+        };
+        if let Err(e) = docker.disconnect_network(id, request).await {
+            tracing::debug!(network = id, error = %e, "force disconnect on {id}: {e}");
+        }
+    }
 }
 
 /// Removes everything of one run: labelled engine resources, then its disks.
@@ -256,7 +286,7 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
             tracing::info!(run, "reaping the leftovers of a dead run");
             // Once (a network the engine keeps must not slow every run), and one dead run whose
             // leftovers resist must not keep the others in place.
-            let mut r = match remove_labelled_trying(docker, Some(&run), 1).await {
+            let mut r = match remove_labelled_trying(docker, Some(&run), Duration::ZERO).await {
                 Ok(r) => r,
                 Err(e) => {
                     first_error.get_or_insert(e);
