@@ -205,7 +205,8 @@ async fn remove_labelled_trying(
 async fn remove_network(docker: &Docker, id: &str, deadline: Duration) -> Result<bool> {
     let until = Instant::now() + deadline;
     let mut last = None;
-    for attempt in 0.. {
+    // Bounded twice: by `deadline` and by the count (200 ms apart).
+    for attempt in 0..100u32 {
         match docker.remove_network(id).await {
             Ok(()) => return Ok(true),
             Err(e) if e.to_string().contains("No such network") => return Ok(true),
