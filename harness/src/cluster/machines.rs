@@ -113,9 +113,6 @@ impl Cluster {
 
     /// The address what runs on machine `m` is reached at.
     pub(crate) fn machine_address(&self, m: &Machine) -> String {
-        match &m.engine {
-            MachineEngine::Started(_) => self.addresses[&m.name].clone(),
-            MachineEngine::Url { address, .. } => address.clone(),
-        }
+        crate::services::machine_address(m, &self.addresses)
     }
 }

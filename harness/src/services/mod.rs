@@ -16,7 +16,7 @@ pub mod zookeeper;
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
 use crate::error::Result;
-use crate::scenario::plan::{Image, MachineEngine, Plan, Restart, Service, ServiceKind};
+use crate::scenario::plan::{Image, Machine, MachineEngine, Plan, Restart, Service, ServiceKind};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,14 +38,20 @@ pub fn assign_addresses(plan: &Plan, prefix: &str) -> Addresses {
         .collect();
     for s in &plan.services {
         for (r, m) in s.replicas.iter().zip(&s.placement) {
-            let address = match &plan.machine(*m).engine {
-                MachineEngine::Started(_) => addresses[&plan.machine(*m).name].clone(),
-                MachineEngine::Url { address, .. } => address.clone(),
-            };
+            let address = machine_address(plan.machine(*m), &addresses);
             addresses.insert(r.clone(), address);
         }
     }
     addresses
+}
+
+/// Where what runs on machine `m` is reached: a run's machine at its own address on the run's
+/// network, any other at the address its `[[topology.machine]]` gives.
+pub fn machine_address(m: &Machine, addresses: &Addresses) -> String {
+    match &m.engine {
+        MachineEngine::Started(_) => addresses[&m.name].clone(),
+        MachineEngine::Url { address, .. } => address.clone(),
+    }
 }
 
 /// `/etc/hosts` entries of a replica placed on a machine: every other replica and alias of
