@@ -300,7 +300,11 @@ async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_star
         matches!(&refused, aftershock::Error::Preflight { missing } if missing.len() == 1 && missing[0].starts_with("FUSE (/dev/fuse), for service `store`'s disk (lossy = true): ")),
         "{refused}"
     );
-    // Before the lock, the reaper, the images and the bring-up: nothing of this process runs.
+    nothing_of_this_process_runs().await;
+}
+
+/// Before the lock, the reaper, the images and the bring-up: nothing of this process runs.
+async fn nothing_of_this_process_runs() {
     let docker = engine::connect().await.unwrap();
     let me = format!("{}@", std::process::id());
     let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
@@ -308,4 +312,48 @@ async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_star
         !owners.values().any(|(pid, _)| pid.starts_with(&me)),
         "{owners:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_would_fill_the_disk_is_refused_before_anything_starts() {
+    use aftershock::engine::host::{Room, Writes};
+    let plan = aftershock_tests::scenario("daemon-restart-remediated");
+    let mut host = aftershock::engine::host::Facts::probe(&plan).await;
+    let output = std::env::temp_dir();
+    let mut room = Room::measure(Writes::Output, &output).unwrap();
+    println!(
+        "{} has {:.1} GiB free",
+        output.display(),
+        room.free_bytes as f64 / (1u64 << 30) as f64
+    );
+    room.free_bytes = 300 << 20;
+    // The engine's data root on the same file system: its three machines' volumes count too.
+    let engine = Room {
+        writes: Writes::Engine,
+        path: "/var/lib/docker".into(),
+        ..room.clone()
+    };
+    host.rooms = vec![room, engine];
+    let options = aftershock::RunOptions {
+        host: Some(host),
+        output_dir: Some(output.clone()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let Err(refused) = aftershock::run(&plan, &options).await else {
+        panic!("a run with 300 MiB of disk left started three machines");
+    };
+    println!(
+        "refused in {:.2}s: {refused}",
+        started.elapsed().as_secs_f64()
+    );
+    let expected = format!(
+        "free disk space on {} and /var/lib/docker (0.3 GiB free; this run writes about 4.5 GiB there",
+        output.display()
+    );
+    assert!(
+        matches!(&refused, aftershock::Error::Preflight { missing } if missing.len() == 1 && missing[0].starts_with(&expected)),
+        "{refused}"
+    );
+    nothing_of_this_process_runs().await;
 }

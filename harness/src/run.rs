@@ -51,7 +51,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         options.output_dir.as_deref(),
         &output::OutputEnv::from_process(),
     );
-    preflight(&docker, scenario, options.host.as_ref()).await?;
+    preflight(&docker, scenario, options.host.as_ref(), &output).await?;
     let run_id = new_run_id();
     let lock = {
         let _step = options
@@ -74,7 +74,7 @@ pub(crate) async fn run_holding(
         options.output_dir.as_deref(),
         &output::OutputEnv::from_process(),
     );
-    preflight(&docker, scenario, options.host.as_ref()).await?;
+    preflight(&docker, scenario, options.host.as_ref(), &output).await?;
     run_locked(docker, &output, &new_run_id(), scenario, options, lock).await
 }
 
@@ -153,12 +153,13 @@ async fn run_locked(
 /// What the host must offer the scenario, checked before the run lock and before anything
 /// starts: every image of the user's own (a `name:tag`) is in the local engine, pulled when a
 /// registry serves it (the project's images and `build:` images are built on the way), and
-/// what the faults and disks need of the host (`engine::host::missing`: everything missing in
-/// one refusal).
+/// what the faults and disks need of the host, and room on its disks (`engine::host::missing`:
+/// everything missing in one refusal).
 async fn preflight(
     docker: &engine::Docker,
     scenario: &Plan,
     host: Option<&engine::host::Facts>,
+    output: &Path,
 ) -> Result<()> {
     machines_answer(scenario).await?;
     for service in &scenario.services {
@@ -179,7 +180,11 @@ async fn preflight(
     }
     let facts = match host {
         Some(facts) => facts.clone(),
-        None => engine::host::Facts::probe(scenario).await,
+        None => {
+            let mut facts = engine::host::Facts::probe(scenario).await;
+            facts.rooms = rooms(docker, output).await;
+            facts
+        }
     };
     let missing = engine::host::missing(scenario, &facts);
     if missing.is_empty() {
@@ -187,6 +192,22 @@ async fn preflight(
     } else {
         Err(HarnessError::Preflight { missing })
     }
+}
+
+/// The free space of the output root and of the local engine's data root.
+async fn rooms(docker: &engine::Docker, output: &Path) -> Vec<engine::host::Room> {
+    use engine::host::{Room, Writes};
+    // A data root not on this host (an engine elsewhere) is not measured.
+    let data_root = (docker.info().await.ok())
+        .and_then(|i| i.docker_root_dir)
+        .filter(|d| Path::new(d).is_dir());
+    [
+        Room::measure(Writes::Output, output),
+        data_root.and_then(|d| Room::measure(Writes::Engine, Path::new(&d))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// Every machine given by URL answers (all asked at once, 5 s each); the first that does not

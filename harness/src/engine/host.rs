@@ -11,7 +11,7 @@
 
 use crate::scenario::plan::{FaultKind, Plan};
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The cgroup hierarchy of the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,47 @@ pub struct Facts {
     pub cgroup: Cgroup,
     /// The kernel's netem qdisc (probed only when a plan delays packets; else `true`).
     pub netem: bool,
+    /// Free space where the run writes (`Room::measure`; none measured: not checked).
+    pub rooms: Vec<Room>,
+}
+
+/// What a run writes to a file system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// The output root: run files, the services' disk images, images saved for machines.
+    Output,
+    /// The local engine's data root: containers, volumes (each started machine's engine).
+    Engine,
+}
+
+/// Free space on the file system under one place a run writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    pub writes: Writes,
+    pub path: PathBuf,
+    /// The file system's device (two rooms on one device share its free space).
+    pub device: u64,
+    pub free_bytes: u64,
+}
+
+impl Room {
+    /// Measures the file system of `path` (or of its nearest existing ancestor); None when
+    /// nothing of it can be read.
+    pub fn measure(writes: Writes, path: &Path) -> Option<Room> {
+        use std::os::unix::fs::MetadataExt;
+        let existing = path.ancestors().find(|p| p.exists())?;
+        let device = std::fs::metadata(existing).ok()?.dev();
+        let c_path = std::ffi::CString::new(existing.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: statvfs writes into the zeroed struct we own; the path is NUL-terminated.
+        let free_bytes = unsafe {
+            let mut st: libc::statvfs = std::mem::zeroed();
+            if libc::statvfs(c_path.as_ptr(), &mut st) != 0 {
+                return None;
+            }
+            st.f_bavail as u64 * st.f_frsize as u64
+        };
+        Some(Room { writes, path: path.to_path_buf(), device, free_bytes })
+    }
 }
 
 const TOOLS: [&str; 5] = ["nsenter", "tc", "iptables", "losetup", "mkfs.ext4"];
@@ -98,6 +139,7 @@ impl Facts {
             pidfd,
             cgroup: Cgroup::read(Path::new("/sys/fs/cgroup"), &proc_cgroups),
             netem,
+            rooms: vec![],
         }
     }
 }
@@ -202,7 +244,66 @@ pub fn missing(plan: &Plan, facts: &Facts) -> Vec<String> {
     lines
         .into_iter()
         .map(|(what, whos, how)| format!("{what}, for {}: {how}", whos.join(", ")))
+        .chain(too_full(plan, &facts.rooms))
         .collect()
+}
+
+const MIB: u64 = 1 << 20;
+const GIB: u64 = 1 << 30;
+
+/// About what a plan writes: run files and the services' disk images (at their full size) in
+/// the output root, plus a GiB of saved images when anything is placed on machines; a GiB of
+/// containers in the engine, plus a GiB for each machine's engine the run starts (the images
+/// loaded into it land in its volume).
+fn room_needed(plan: &Plan, writes: Writes) -> u64 {
+    match writes {
+        Writes::Output => {
+            let disks: u64 = plan
+                .services
+                .iter()
+                .filter_map(|s| s.disk.as_ref().map(|d| d.size_mb * s.replicas.len() as u64))
+                .sum();
+            let placed = plan.services.iter().any(|s| !s.placement.is_empty());
+            GIB / 2 + disks * MIB + if placed { GIB } else { 0 }
+        }
+        Writes::Engine => {
+            let started = plan
+                .machines
+                .iter()
+                .filter(|m| matches!(m.engine, crate::scenario::plan::MachineEngine::Started(_)))
+                .count();
+            GIB + started as u64 * GIB
+        }
+    }
+}
+
+/// One line per file system with less free space than the plan writes to it (the needs of
+/// rooms on one device add up).
+fn too_full(plan: &Plan, rooms: &[Room]) -> Vec<String> {
+    let mut devices: Vec<u64> = rooms.iter().map(|r| r.device).collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let gib = |b: u64| b as f64 / GIB as f64;
+    let mut lines = vec![];
+    for device in devices {
+        let on: Vec<&Room> = rooms.iter().filter(|r| r.device == device).collect();
+        let needed: u64 = on.iter().map(|r| room_needed(plan, r.writes)).sum();
+        let free = on[0].free_bytes;
+        if free >= needed {
+            continue;
+        }
+        let paths: Vec<String> = on.iter().map(|r| r.path.display().to_string()).collect();
+        lines.push(format!(
+            "free disk space on {} ({:.1} GiB free; this run writes about {:.1} GiB there: run \
+             files, disk images, containers, machines' engines): free some (`aftershock clean` \
+             removes what runs left behind, `docker image prune` unused images; old run \
+             directories can go), or set $AFTERSHOCK_OUTPUT to a roomier file system",
+            paths.join(" and "),
+            gib(free),
+            gib(needed)
+        ));
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -232,6 +333,7 @@ mod tests {
                 controllers: ["memory", "freezer", "cpu"].map(String::from).into(),
             },
             netem: true,
+            rooms: vec![],
         }
     }
 
@@ -292,5 +394,41 @@ select = "all"
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(cgroup, Cgroup::V1 { controllers: ["memory".to_string()].into() });
         assert!(!cgroup.has("freezer"), "enabled but not mounted");
+    }
+
+    #[test]
+    fn a_file_system_with_less_room_than_the_run_writes_there_is_named_with_the_numbers() {
+        let plan = crate::scenario::parse("cut.toml", LOSSY_CUT).unwrap();
+        let room = |writes, path: &str, device, free_bytes| Room {
+            writes,
+            path: path.into(),
+            device,
+            free_bytes,
+        };
+        let apart = Facts {
+            rooms: vec![
+                room(Writes::Output, "/out", 1, GIB),
+                room(Writes::Engine, "/var/lib/docker", 2, GIB),
+            ],
+            ..complete()
+        };
+        assert!(missing(&plan, &apart).is_empty(), "{:?}", missing(&plan, &apart));
+        // On one file system the two needs add up: 0.5 GiB + 64 MiB of disk, and 1 GiB.
+        let shared = Facts {
+            rooms: vec![
+                room(Writes::Output, "/out", 1, GIB),
+                room(Writes::Engine, "/var/lib/docker", 1, GIB),
+            ],
+            ..complete()
+        };
+        let lines = missing(&plan, &shared);
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("free disk space on /out and /var/lib/docker (1.0 GiB free; this run writes about 1.6 GiB there"),
+            "{}",
+            lines[0]
+        );
+        let measured = Room::measure(Writes::Output, Path::new("/no/such/dir/below/root")).unwrap();
+        assert!(measured.free_bytes > 0 && measured.path.ends_with("root"));
     }
 }

@@ -220,7 +220,8 @@ impl Inner {
 }
 
 /// `docker save` of `image` from the host engine, cached in `<output root>/saved/` by tag
-/// (tags are content hashes, so a cached file is never stale). Returns the file.
+/// (tags are content hashes, so a cached file is never stale; the files of the image's older
+/// tags are removed when a new one is saved). Returns the file.
 pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Result<PathBuf> {
     let dir = output.join("saved");
     std::fs::create_dir_all(&dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
@@ -249,7 +250,31 @@ pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Resu
         .map_err(HarnessError::io(format!("write {}", partial.display())))?;
     std::fs::rename(&partial, &file)
         .map_err(HarnessError::io(format!("rename to {}", file.display())))?;
+    remove_older_tags(&dir, image);
     Ok(file)
+}
+
+/// Removes the saved files of `image`'s other tags (a run loading one still reads it: an open
+/// file outlives its name).
+fn remove_older_tags(dir: &std::path::Path, image: &str) {
+    let Some((repository, tag)) = image.rsplit_once(':') else {
+        return;
+    };
+    let prefix = format!("{}_", repository.replace('/', "_"));
+    let keep = format!("{prefix}{tag}.tar");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let older = name.strip_prefix(&prefix).is_some_and(|rest| {
+            name != keep && rest.ends_with(".tar") && !rest.contains('_')
+        });
+        if older {
+            tracing::debug!(file = %name, "removing the saved file of an older tag of {repository}");
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Follows one machine's engine events (containers only) onto the timeline as
@@ -303,4 +328,33 @@ pub fn record(inner: Inner, timeline: Timeline, run: super::RunEngine) -> JoinHa
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn saving_a_new_tag_removes_the_files_of_the_older_tags_of_that_image_only() {
+        let dir = std::env::temp_dir().join(format!("aftershock-saved-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let names = [
+            "aftershock_machine_old1.tar",
+            "aftershock_machine_new2.tar",
+            "aftershock_machine-unit_old1.tar",
+            "aftershock_zookeeper_old1.tar",
+        ];
+        for name in names {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        super::remove_older_tags(&dir, "aftershock/machine:new2");
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            left,
+            ["aftershock_machine-unit_old1.tar", "aftershock_machine_new2.tar", "aftershock_zookeeper_old1.tar"]
+        );
+    }
 }
