@@ -174,11 +174,46 @@ async fn one_machine_partitioned(fleet: &Fleet) {
     fleet.assert_clean(&report.run_id).await;
 }
 
+/// A lossy link, then an engine crash, on hosts known only by URL: host1's firewall drops 30%
+/// of what it exchanges with the others (netem's loss on a placed service), then host3's
+/// dockerd is SIGKILLed by a helper in its PID namespace; its init brings dockerd back, which
+/// (no live-restore) kills zk3. The majority keeps taking writes.
+async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
+    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-lossy-link-engine-crash", 32);
+    let writes = x.probe(Probe::zookeeper_write("zk2-write", &zk).on("zk2"));
+    let on_zk3 = x.probe(Probe::zookeeper_write("zk3-write", &zk).on("zk3"));
+    let lossy = x.fault(
+        Fault::netem("lossy-host1", &zk, 30.0)
+            .at(secs(4))
+            .down_for(secs(6))
+            .select(Select::Named(vec!["zk1".into()])),
+    );
+    let crash = x.fault(
+        Fault::daemon_crash("crash-host3", &zk, Duration::ZERO)
+            .at(secs(14))
+            .select(Select::Named(vec!["zk3".into()])),
+    );
+    x.expect(Expect::fault_verified(&lossy));
+    x.expect(
+        Expect::measured_within(&crash, "engine-downtime", secs(20))
+            .title("host3's Engine API is back (its init restarts dockerd)"),
+    );
+    x.expect(
+        Expect::fails_during(&on_zk3, &crash, secs(3))
+            .title("zk3 goes down with its engine (no live-restore)"),
+    );
+    x.expect(Expect::recovers_within(&writes, &crash, secs(20)));
+    x.expect(Expect::no_lost_writes(&writes));
+    let report = run_scenario(&x.plan().unwrap()).await;
+    fleet.assert_clean(&report.run_id).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zookeeper_across_three_machines_known_only_by_url() {
     let fleet = Fleet::start().await;
     two_machines_at_once(&fleet).await;
     one_machine_partitioned(&fleet).await;
+    a_lossy_link_then_an_engine_crash(&fleet).await;
     fleet.stop().await;
 }
 

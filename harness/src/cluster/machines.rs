@@ -96,11 +96,21 @@ impl Cluster {
         Ok((docker, image))
     }
 
-    /// Gives every machine a partition may cut its helper image before the observation
-    /// starts (loading it at the fault's instant would delay the fault by seconds).
+    /// Gives every machine its helper image before the observation starts when a fault acts
+    /// through helpers — a partition or a lossy link between machines, an engine crash on a
+    /// machine known by URL (loading it at the fault's instant would delay the fault by seconds).
     pub(super) async fn ready_helpers(&self) -> Result<()> {
-        let cuts = self.plan.faults.iter().any(|f| matches!(f.kind, FaultKind::MachinePartition { .. }));
-        if !cuts {
+        let by_url = self.plan.machines.iter().any(|m| matches!(m.engine, MachineEngine::Url { .. }));
+        let helped = |f: &&crate::scenario::plan::Fault| {
+            let placed = !self.plan.service(f.target).placement.is_empty();
+            match f.kind {
+                FaultKind::MachinePartition { .. } => true,
+                FaultKind::Netem { .. } => placed,
+                FaultKind::DaemonCrash { .. } => placed && by_url,
+                _ => false,
+            }
+        };
+        if !self.plan.faults.iter().any(|f| helped(&f)) {
             return Ok(());
         }
         let used: std::collections::BTreeSet<MachineId> =

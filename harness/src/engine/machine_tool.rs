@@ -1,6 +1,6 @@
 //! One-off helper containers on a machine's engine, for what has to happen on the machine
-//! itself rather than in a container of the run: its firewall (a partition between machines)
-//! and connection attempts from it. The helper runs `machine-init` from the small
+//! itself rather than in a container of the run: its firewall (a partition between machines),
+//! connection attempts from it, and the SIGKILL of its dockerd (an engine crash). The helper runs `machine-init` from the small
 //! `machine-unit` image with the machine's network and its root file system at `/host`
 //! (`machine-init host /host iptables …`), so it needs nothing but the machine's engine — a
 //! remote host is reached the same way as a Docker-in-Docker one.
@@ -30,26 +30,7 @@ pub async fn run(
     args: &[String],
     timeout: Duration,
 ) -> Result<(i64, String)> {
-    let name = format!("{}-tool-{machine}-{:08x}", run.prefix, rand::random::<u32>());
-    let mut cmd = vec![MACHINE_INIT.to_string()];
-    cmd.extend(args.iter().cloned());
-    let body = ContainerCreateBody {
-        image: Some(image.into()),
-        entrypoint: Some(cmd),
-        labels: Some(run.labels()),
-        host_config: Some(HostConfig {
-            network_mode: Some("host".into()),
-            binds: Some(vec![format!("/:{HOST_ROOT}")]),
-            cap_add: Some(["NET_ADMIN", "NET_RAW", "SYS_CHROOT"].map(String::from).to_vec()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let options = CreateContainerOptionsBuilder::default().name(&name).build();
-    docker
-        .create_container(Some(options), body)
-        .await
-        .map_err(HarnessError::engine(format!("create helper {name} on {machine}")))?;
+    let name = create(run, machine, docker, image, args, false).await?;
     let outcome = tokio::time::timeout(timeout, wait(docker, &name)).await;
     let remove = RemoveContainerOptionsBuilder::default().force(true).build();
     let _ = docker.remove_container(&name, Some(remove)).await;
@@ -61,6 +42,57 @@ pub async fn run(
             last: "still running".into(),
         }),
     }
+}
+
+/// Starts `machine-init <args>` in a helper that also sees the machine's processes (its PID
+/// namespace) and does not wait for it: for what takes the machine's engine down with it (a
+/// SIGKILL of its dockerd). The exited helper keeps the run's labels; teardown removes it.
+pub async fn start_on_host(
+    run: &RunEngine,
+    machine: &str,
+    docker: &Docker,
+    image: &str,
+    args: &[String],
+) -> Result<()> {
+    let name = create(run, machine, docker, image, args, true).await?;
+    docker
+        .start_container(&name, None)
+        .await
+        .map_err(HarnessError::engine(format!("start helper {name} on {machine}")))
+}
+
+/// Creates a helper with the machine's network and root file system (and PID namespace when
+/// `host_pids`); returns its name.
+async fn create(
+    run: &RunEngine,
+    machine: &str,
+    docker: &Docker,
+    image: &str,
+    args: &[String],
+    host_pids: bool,
+) -> Result<String> {
+    let name = format!("{}-tool-{machine}-{:08x}", run.prefix, rand::random::<u32>());
+    let mut cmd = vec![MACHINE_INIT.to_string()];
+    cmd.extend(args.iter().cloned());
+    let body = ContainerCreateBody {
+        image: Some(image.into()),
+        entrypoint: Some(cmd),
+        labels: Some(run.labels()),
+        host_config: Some(HostConfig {
+            network_mode: Some("host".into()),
+            pid_mode: host_pids.then(|| "host".into()),
+            binds: Some(vec![format!("/:{HOST_ROOT}")]),
+            cap_add: Some(["NET_ADMIN", "NET_RAW", "SYS_CHROOT"].map(String::from).to_vec()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    docker
+        .create_container(Some(options), body)
+        .await
+        .map_err(HarnessError::engine(format!("create helper {name} on {machine}")))?;
+    Ok(name)
 }
 
 async fn wait(docker: &Docker, name: &str) -> Result<(i64, String)> {

@@ -70,7 +70,7 @@ pub async fn netem_available() -> bool {
 }
 
 /// The iptables rule (without chain) that drops `percent` % of the packets at random.
-fn loss_rule(percent: f64) -> Vec<String> {
+pub(crate) fn loss_rule(percent: f64) -> Vec<String> {
     let probability = format!("{:.4}", percent / 100.0);
     [
         "-m",

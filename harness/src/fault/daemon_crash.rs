@@ -2,11 +2,18 @@
 //! `gap` apart (the journald fix of 2016 restarted dockerd on every machine in quick succession).
 //! The machine's init brings dockerd back; the fault measures each engine's unavailability window
 //! (from the kill to the first `/_ping` that answers) and is healed when every engine answers.
+//!
+//! Its target is a machine service (the selected machines), or a service placed on machines
+//! (the machines of the selected replicas). A machine of the run is killed through the host's
+//! engine (an exec in its container); a machine known by URL through its own engine alone: a
+//! helper container in the machine's PID namespace sends the SIGKILL (`engine::machine_tool`).
 
 use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
+use crate::engine::inner::Inner;
+use crate::engine::machine_tool::{self, HOST_ROOT};
 use crate::error::{HarnessError, Result};
-use crate::scenario::plan::Fault;
+use crate::scenario::plan::{Fault, Machine, MachineEngine};
 use crate::timeline::{now, Event, EventKind, Metric, Nanos};
 use std::time::{Duration, Instant};
 
@@ -38,15 +45,19 @@ async fn carry_out(
     targets: &[String],
     gap: Duration,
 ) -> Result<()> {
+    let machines = machines_of(cluster, targets);
+    let names: Vec<String> = machines.iter().map(|m| m.name.clone()).collect();
     // The crash reaches whatever runs on those machines: their replicas are its targets too.
-    let mut reached = targets.to_vec();
+    let replicas = names.iter().filter(|m| cluster.plan.service_of(m).is_some());
+    let mut reached: Vec<String> = replicas.cloned().collect();
     reached.extend(cluster.plan.services.iter().flat_map(|s| {
         s.replicas
             .iter()
             .zip(&s.placement)
-            .filter(|(_, m)| targets.contains(&cluster.plan.machine(**m).name))
+            .filter(|(_, m)| machines.iter().any(|c| c.id == **m))
             .map(|(r, _)| r.clone())
     }));
+    let targets = &names;
     cluster.timeline.record(EventKind::FaultApplied {
         fault: fault.name.clone(),
         targets: reached.clone(),
@@ -57,20 +68,20 @@ async fn carry_out(
         ),
     });
     let start = Instant::now();
-    let crashes = targets.iter().enumerate().map(|(i, m)| async move {
+    let crashes = machines.iter().enumerate().map(|(i, m)| async move {
         tokio::time::sleep_until((start + gap * i as u32).into()).await;
         crash(cluster, fault, m).await
     });
     let crashed = futures_util::future::join_all(crashes).await;
     // The heal: every engine answers again (the init restarts dockerd; this verifies it).
     let mut missing = vec![];
-    for m in targets {
-        let back = match cluster.inner(m) {
+    for m in &machines {
+        let back = match engine_of(cluster, m).await {
             Ok(inner) => inner.wait_up(BACK_WITHIN).await.is_ok(),
             Err(_) => false,
         };
         if !back {
-            missing.push(m.clone());
+            missing.push(m.name.clone());
         }
     }
     let detail = if missing.is_empty() {
@@ -98,25 +109,72 @@ async fn carry_out(
     Ok(())
 }
 
-/// Kills one machine's dockerd and measures until its API answers again.
-async fn crash(cluster: &Cluster, fault: &Fault, machine: &str) -> Result<()> {
-    let inner = cluster.inner(machine)?;
-    let killed_at: Nanos = now();
-    let (code, output) = cluster
-        .engine
-        .exec_to_end(machine, &["sh", "-c", KILL])
-        .await?;
+/// The machines a crash takes down: the targets themselves (replicas of a machine service) or
+/// the machines the targeted replicas are placed on, each once, in the targets' order.
+fn machines_of<'a>(cluster: &'a Cluster, targets: &[String]) -> Vec<&'a Machine> {
+    let plan = &cluster.plan;
+    let mut machines: Vec<&Machine> = vec![];
+    for t in targets {
+        let m = plan.placement(t).or_else(|| plan.machines.iter().find(|m| &m.name == t));
+        if let Some(m) = m.filter(|m| !machines.iter().any(|o| o.id == m.id)) {
+            machines.push(m);
+        }
+    }
+    machines
+}
+
+/// A client of machine `m`'s engine.
+async fn engine_of(cluster: &Cluster, m: &Machine) -> Result<Inner> {
+    match &m.engine {
+        MachineEngine::Started(_) => cluster.inner(&m.name),
+        MachineEngine::Url { .. } => Ok(Inner {
+            machine: m.name.clone(),
+            docker: cluster.machine_engine(m).await?,
+        }),
+    }
+}
+
+/// Sends the SIGKILL to machine `m`'s dockerd: an exec in a machine of the run, a helper in
+/// the machine's PID namespace on a machine known by URL (it goes down with the daemon).
+async fn kill(cluster: &Cluster, fault: &Fault, m: &Machine) -> Result<()> {
+    let (code, output) = match &m.engine {
+        MachineEngine::Started(_) => cluster.engine.exec_to_end(&m.name, &["sh", "-c", KILL]).await?,
+        MachineEngine::Url { .. } => {
+            let (docker, image) = cluster.helper_image(m).await?;
+            let args = ["host", HOST_ROOT, "/bin/sh", "-c", KILL].map(String::from);
+            machine_tool::start_on_host(&cluster.engine, &m.name, &docker, &image, &args).await?;
+            (0, String::new())
+        }
+    };
     if code != 0 {
         return Err(HarnessError::Fault {
             fault: fault.name.clone(),
-            message: format!("killing dockerd on {machine} failed (exit {code}): {output}"),
+            message: format!("killing dockerd on {} failed (exit {code}): {output}", m.name),
         });
     }
+    Ok(())
+}
+
+/// Kills one machine's dockerd and measures until its API answers again.
+async fn crash(cluster: &Cluster, fault: &Fault, m: &Machine) -> Result<()> {
+    let machine = m.name.as_str();
+    let inner = engine_of(cluster, m).await?;
+    let killed_at: Nanos = now();
+    kill(cluster, fault, m).await?;
     let started = Instant::now();
-    // The kill is synchronous, but make sure the old daemon is gone before timing its return.
-    while started.elapsed() < Duration::from_secs(5) && inner.ping(Duration::from_millis(200)).await
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // The old daemon must be gone before its return is timed (a helper's kill is not synchronous).
+    let mut gone = false;
+    while !gone && started.elapsed() < Duration::from_secs(5) {
+        gone = !inner.ping(Duration::from_millis(200)).await;
+        if !gone {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    if !gone {
+        return Err(HarnessError::Fault {
+            fault: fault.name.clone(),
+            message: format!("dockerd on {machine} still answers 5 s after its SIGKILL"),
+        });
     }
     let back = inner.wait_up(BACK_WITHIN).await;
     let down = started.elapsed();

@@ -4,6 +4,10 @@
 //! machine's engine (`engine::machine_tool`). The harness still reaches every machine, so the
 //! probes watch both sides. Heal: the same rules deleted. Verified from the cut machine: a TCP
 //! connection to a replica on the other side fails during the cut and succeeds after.
+//!
+//! The same rules with iptables' `statistic` match drop only a share of the packets: that is
+//! what a `netem` fault with `loss_percent` does to a service placed on machines (verified by
+//! the rules the machine's firewall lists: a lossy link still connects, now and then).
 
 use super::common::applied;
 use super::{Action, Cx, Look, Stage, Step};
@@ -15,10 +19,12 @@ use std::time::Duration;
 /// How long one helper may take.
 const HELPER_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Cuts the targets' machines off the others.
+/// Cuts the targets' machines off the others, or drops a share of what crosses.
 pub(crate) struct MachinePartition {
     /// The port verification connects to on the other side.
     pub port: u16,
+    /// Drop this share (%) of the packets at random; None: every packet (a partition).
+    pub loss_percent: Option<f64>,
 }
 
 impl MachinePartition {
@@ -41,13 +47,22 @@ impl MachinePartition {
         (cut, others)
     }
 
+    /// The match and target of every rule: `-j DROP`, or a random share of it.
+    fn verdict(&self) -> String {
+        match self.loss_percent {
+            Some(percent) => crate::engine::netns::loss_rule(percent).join(" "),
+            None => "-j DROP".into(),
+        }
+    }
+
     /// Adds (`-I`) or deletes (`-D`) the DROP rules on every cut machine.
     async fn rules(&self, cx: &Cx<'_>, op: &str) -> Result<()> {
         let (cut, others) = self.sides(cx);
+        let verdict = self.verdict();
         let mut script = vec![];
         for a in &others {
-            script.push(format!("iptables -w {op} INPUT -s {a} -j DROP"));
-            script.push(format!("iptables -w {op} OUTPUT -d {a} -j DROP"));
+            script.push(format!("iptables -w {op} INPUT -s {a} {verdict}"));
+            script.push(format!("iptables -w {op} OUTPUT -d {a} {verdict}"));
         }
         // Deleting tolerates a rule that is not there (a failed apply, a second heal).
         let sep = if op == "-D" { "; " } else { " && " };
@@ -72,10 +87,15 @@ impl Action for MachinePartition {
             self.rules(cx, "-I").await?;
             let (cut, others) = self.sides(cx);
             let names: Vec<&str> = cut.iter().map(|m| m.name.as_str()).collect();
+            let how = match self.loss_percent {
+                None => "cut off from",
+                Some(_) => "drop a share of their packets to and from",
+            };
             let how = format!(
-                "machine(s) {} cut off from {} by their firewalls",
+                "machine(s) {} {how} {} by their firewalls{}",
                 names.join(", "),
-                others.join(", ")
+                others.join(", "),
+                self.loss_percent.map(|p| format!(" ({p}% at random)")).unwrap_or_default()
             );
             applied(cx, since, &how);
             Ok(())
@@ -87,6 +107,9 @@ impl Action for MachinePartition {
     }
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
+        if self.loss_percent.is_some() {
+            return Box::pin(self.listed(cx, r, stage));
+        }
         Box::pin(async move {
             let plan = &cx.cluster.plan;
             let m = plan.placement(r).ok_or("not on a machine")?;
@@ -109,5 +132,29 @@ impl Action for MachinePartition {
                 _ => Err(seen),
             }
         })
+    }
+}
+
+impl MachinePartition {
+    /// The random-drop rules replica `r`'s machine lists: two per other machine while the
+    /// fault holds, none after.
+    async fn listed(&self, cx: &Cx<'_>, r: &str, stage: Stage) -> std::result::Result<String, String> {
+        let m = cx.cluster.plan.placement(r).ok_or("not on a machine")?;
+        let (_, others) = self.sides(cx);
+        let (docker, image) = cx.cluster.helper_image(m).await.map_err(|e| e.to_string())?;
+        let args = ["host", HOST_ROOT, "iptables", "-w", "-S"].map(String::from);
+        let run = machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT);
+        let (code, out) = run.await.map_err(|e| e.to_string())?;
+        if code != 0 {
+            return Err(format!("iptables -S on machine {} exited {code}: {out}", m.name));
+        }
+        let lossy = out.lines().filter(|l| l.contains("statistic") && l.contains("DROP")).count();
+        let expected = if stage == Stage::Applied { 2 * others.len() } else { 0 };
+        let seen = format!("machine {} lists {lossy} random-drop rules", m.name);
+        if lossy == expected {
+            Ok(seen)
+        } else {
+            Err(format!("{seen}, not {expected}"))
+        }
     }
 }

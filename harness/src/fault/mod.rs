@@ -175,8 +175,8 @@ pub(crate) trait Action: Send + Sync {
     }
 }
 
-/// The action of a kind of fault.
-fn action(kind: &FaultKind) -> Box<dyn Action> {
+/// The action of a kind of fault (`placed`: its target service runs on machines).
+fn action(kind: &FaultKind, placed: bool) -> Box<dyn Action> {
     match kind {
         FaultKind::Kill { signal, .. } | FaultKind::Restart { signal, .. } => {
             Box::new(kill::Kill { signal: *signal })
@@ -201,8 +201,16 @@ fn action(kind: &FaultKind) -> Box<dyn Action> {
         FaultKind::Pause { .. } => Box::new(pause::Pause),
         FaultKind::Stop { .. } => Box::new(stop::Stop),
         FaultKind::Partition { port, .. } => Box::new(partition::Partition { port: *port }),
-        FaultKind::MachinePartition { port, .. } => {
-            Box::new(machine_partition::MachinePartition { port: *port })
+        FaultKind::MachinePartition { port, .. } => Box::new(machine_partition::MachinePartition {
+            port: *port,
+            loss_percent: None,
+        }),
+        // On machines, netem's loss is the machines' own firewalls dropping a share.
+        FaultKind::Netem { loss_percent, port, .. } if placed => {
+            Box::new(machine_partition::MachinePartition {
+                port: *port,
+                loss_percent: *loss_percent,
+            })
         }
         FaultKind::Netem {
             delay,
@@ -243,7 +251,7 @@ pub async fn carry_out(
             targets.join(", ")
         ));
     }
-    let action = action(&fault.kind);
+    let action = action(&fault.kind, !service.placement.is_empty());
     let seed = rand::Rng::gen(&mut rng);
     if !action.arms() {
         tokio::time::sleep_until(at.into()).await;

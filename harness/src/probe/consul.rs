@@ -1,7 +1,7 @@
 //! consul probes (HTTP API, reqwest + serde): the KV probe (does the key written before the fault
 //! still hold its value?) and the leader probe (does some server know a leader?).
 
-use super::Sampler;
+use super::{Miss, Sampler};
 use crate::services::machine::{consul_leader, kv_get};
 use std::time::Duration;
 
@@ -15,18 +15,18 @@ pub struct Kv {
 }
 
 impl Sampler for Kv {
-    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, Miss> {
         let per = self.timeout / self.ips.len().max(1) as u32;
         let mut errors = vec![];
         for ip in &self.ips {
             match kv_get(ip, &self.key, per).await {
                 Ok(Some(v)) if v == self.expected => return Ok(None),
-                Ok(Some(v)) => return Err(format!("key holds another value: {v:?}")),
-                Ok(None) => return Err(format!("key absent (consul at {ip} answered 404)")),
+                Ok(Some(v)) => return Err(format!("key holds another value: {v:?}").into()),
+                Ok(None) => return Err(format!("key absent (consul at {ip} answered 404)").into()),
                 Err(e) => errors.push(format!("{ip}: {e}")),
             }
         }
-        Err(format!("no consul answered: {}", errors.join("; ")))
+        Err(format!("no consul answered: {}", errors.join("; ")).into())
     }
 }
 
@@ -37,7 +37,7 @@ pub struct Leader {
 }
 
 impl Sampler for Leader {
-    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, Miss> {
         let timeout = self.timeout;
         let asks = self
             .ips
@@ -51,6 +51,7 @@ impl Sampler for Leader {
             .iter()
             .map(|(ip, a)| format!("{ip}: {}", a.as_ref().err().cloned().unwrap_or_default()))
             .collect::<Vec<_>>()
-            .join("; "))
+            .join("; ")
+            .into())
     }
 }

@@ -3,7 +3,7 @@
 //! acknowledged records survived a cut.
 
 use super::ledger::Ledger;
-use super::Sampler;
+use super::{Miss, Sampler};
 use crate::services::datastore::Connection;
 use crate::timeline::Timeline;
 
@@ -47,7 +47,7 @@ impl Sampler for Appender {
             .await;
     }
 
-    async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, seq: u64) -> Result<Option<String>, Miss> {
         if self.ledger.abandoned() {
             self.connection = None;
         }
@@ -65,10 +65,10 @@ impl Sampler for Appender {
         let answer = conn.ask(&format!("append {payload}")).await;
         let outcome = match answer {
             Ok(a) if a.starts_with("ok ") => Ok(()),
-            Ok(a) => Err(a),
+            Ok(a) => Err(a.into()),
             Err(e) => {
                 self.connection = None;
-                Err(e)
+                Err(e.into())
             }
         };
         self.ledger.settle(seq, outcome)

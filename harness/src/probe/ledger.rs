@@ -2,6 +2,7 @@
 //! (sent, answer never seen — Jepsen's `:info`), and the end-of-run read-back that compares
 //! them with what the system still holds.
 
+use super::Miss;
 use crate::timeline::{EventKind, Timeline};
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -44,8 +45,8 @@ impl Ledger {
     pub fn settle(
         &mut self,
         seq: u64,
-        outcome: Result<(), String>,
-    ) -> Result<Option<String>, String> {
+        outcome: Result<(), Miss>,
+    ) -> Result<Option<String>, Miss> {
         self.in_flight = None;
         match outcome {
             Ok(()) => {
@@ -94,7 +95,7 @@ impl Ledger {
 
 #[cfg(test)]
 mod tests {
-    use super::Ledger;
+    use super::{Ledger, Miss};
 
     #[test]
     fn a_write_dropped_mid_request_is_in_doubt_not_unknown() {
@@ -105,7 +106,7 @@ mod tests {
         ledger.sending(2);
         let _ = ledger.settle(2, Ok(()));
         ledger.sending(3);
-        let _ = ledger.settle(3, Err("refused".into()));
+        let _ = ledger.settle(3, Err(Miss::Failed("refused".into())));
         assert!(!ledger.abandoned());
         assert_eq!(ledger.acknowledged, vec![2]);
         assert_eq!(ledger.indeterminate, vec![1, 3]);

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 /// sample and, for write probes, what to read back at the end; [`sample_until`] does the rest.
 pub trait Sampler: Send {
     /// Takes sample number `seq`: `Ok(detail)` when the system answered as it should.
-    fn sample(&mut self, seq: u64) -> impl Future<Output = Result<Option<String>, String>> + Send;
+    fn sample(&mut self, seq: u64) -> impl Future<Output = Result<Option<String>, Miss>> + Send;
 
     /// After the observation and every heal: what survived (a write probe's ledger against
     /// what the system holds), onto the timeline. Default: nothing.
@@ -86,17 +86,15 @@ pub async fn sample_until<S: Sampler>(
         let late = started.saturating_duration_since(next).as_nanos() as i64;
         let result = tokio::time::timeout(probe.timeout, sampler.sample(seq))
             .await
-            .unwrap_or_else(|_| Err(format!("no answer within {:?}", probe.timeout)));
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", probe.timeout).into()));
         let latency = started.elapsed().as_nanos() as i64;
         let kind = match result {
             Ok(detail) => sample(probe, true, latency, detail, late),
-            Err(e) => match e.strip_prefix(UNOBSERVED) {
-                Some(why) => EventKind::Unobserved {
-                    probe: probe.name.clone(),
-                    replica: observed_replica(probe),
-                    detail: why.to_string(),
-                },
-                None => sample(probe, false, latency, Some(e), late),
+            Err(Miss::Failed(e)) => sample(probe, false, latency, Some(e), late),
+            Err(Miss::Unobserved(why)) => EventKind::Unobserved {
+                probe: probe.name.clone(),
+                replica: observed_replica(probe),
+                detail: why,
             },
         };
         timeline.push(crate::timeline::Event { at, kind });
@@ -113,9 +111,30 @@ pub async fn sample_until<S: Sampler>(
     sampler
 }
 
-/// The start of a sampler's error when it observed nothing (the replica's engine did not
-/// answer an exec): the loop records an `unobserved` event, not a failed sample.
-pub const UNOBSERVED: &str = "unobserved: ";
+/// Why a sample did not show the system answering as it should.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// The system answered wrongly or not in time: a failed sample.
+    Failed(String),
+    /// Nothing was observed: the engine the probe looks through (an exec) did not answer. The
+    /// loop records an `unobserved` event, neither a success nor a failure of the system.
+    Unobserved(String),
+}
+
+impl From<String> for Miss {
+    fn from(error: String) -> Self {
+        Miss::Failed(error)
+    }
+}
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Miss::Failed(e) => f.write_str(e),
+            Miss::Unobserved(e) => write!(f, "not observed: {e}"),
+        }
+    }
+}
 
 fn sample(probe: &Probe, ok: bool, latency: i64, detail: Option<String>, late: i64) -> EventKind {
     EventKind::Sample {
@@ -252,7 +271,7 @@ pub async fn prepare_all(plan: &Plan, addresses: &Addresses, timeline: &Timeline
 
 /// A generic check (tcp, http, exec) is a sampler like any other.
 impl Sampler for Checker {
-    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, Miss> {
         self.once().await
     }
 }

@@ -2,7 +2,7 @@
 //! returned), and at the end a read-back of which acknowledged rows survived.
 
 use super::ledger::Ledger;
-use super::Sampler;
+use super::{Miss, Sampler};
 use crate::services::postgres::PORT;
 use crate::timeline::Timeline;
 use std::time::Duration;
@@ -63,7 +63,7 @@ impl Sampler for Inserter {
             .await;
     }
 
-    async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, seq: u64) -> Result<Option<String>, Miss> {
         if self.ledger.abandoned() {
             if let Some((_, driver)) = self.client.take() {
                 driver.abort();
@@ -82,7 +82,7 @@ impl Sampler for Inserter {
             )
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string());
+            .map_err(|e| Miss::Failed(e.to_string()));
         if outcome.is_err() {
             if let Some((_, driver)) = self.client.take() {
                 driver.abort();

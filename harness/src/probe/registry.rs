@@ -1,7 +1,7 @@
 //! Registry probes: `/v2/` over HTTP, and a real `docker push`/`docker pull` of a tiny image
 //! through the registry by one machine's inner engine (what "nothing could be deployed" means).
 
-use super::Sampler;
+use super::{Miss, Sampler};
 use crate::engine::inner::Inner;
 use crate::services::machine::registry_v2;
 use std::time::Duration;
@@ -13,10 +13,11 @@ pub struct V2 {
 }
 
 impl Sampler for V2 {
-    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, Miss> {
         registry_v2(&self.address, self.timeout)
             .await
             .map(|()| None)
+            .map_err(Miss::Failed)
     }
 }
 
@@ -32,7 +33,7 @@ pub struct PushPull {
 }
 
 impl Sampler for PushPull {
-    async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, seq: u64) -> Result<Option<String>, Miss> {
         if self.push_each || self.pushed.is_none() {
             let tag = format!("s{seq}");
             self.inner.push(&self.registry, &tag).await?;

@@ -4,7 +4,7 @@
 //! the `read` template (every whole number of its output is a record present).
 
 use super::ledger::Ledger;
-use super::Sampler;
+use super::{Miss, Sampler};
 use crate::engine::RunEngine;
 use crate::scenario::plan::WriteVia;
 use crate::services::generic::short;
@@ -41,7 +41,7 @@ impl Writer {
     }
 
     /// Writes record `n`: `Ok` on exit 0 / a 2xx.
-    async fn write(&self, n: u64) -> Result<(), String> {
+    async fn write(&self, n: u64) -> Result<(), Miss> {
         let fill = |t: &str| t.replace("{n}", &n.to_string());
         match &self.via {
             WriteVia::Exec { write, .. } => {
@@ -68,14 +68,14 @@ impl Writer {
                     Ok(())
                 } else {
                     let text = response.text().await.unwrap_or_default();
-                    Err(format!("{}: {}", status.as_u16(), text.chars().take(120).collect::<String>()))
+                    Err(format!("{}: {}", status.as_u16(), text.chars().take(120).collect::<String>()).into())
                 }
             }
         }
     }
 
     /// What the read template prints (or the read path answers).
-    async fn read(&self) -> Result<String, String> {
+    async fn read(&self) -> Result<String, Miss> {
         match &self.via {
             WriteVia::Exec { read, .. } => self.exec(read).await,
             WriteVia::Http { port, read_path, .. } => {
@@ -86,18 +86,18 @@ impl Writer {
                 if status.is_success() {
                     Ok(text)
                 } else {
-                    Err(format!("{}: {}", status.as_u16(), text.chars().take(120).collect::<String>()))
+                    Err(format!("{}: {}", status.as_u16(), text.chars().take(120).collect::<String>()).into())
                 }
             }
         }
     }
 
-    async fn exec(&self, cmd: &[String]) -> Result<String, String> {
+    async fn exec(&self, cmd: &[String]) -> Result<String, Miss> {
         let (code, output) = crate::services::generic::exec(&self.engine, &self.replica, cmd).await?;
         if code == 0 {
             Ok(output)
         } else {
-            Err(format!("exit {code}: {}", output.trim().chars().take(120).collect::<String>()))
+            Err(format!("exit {code}: {}", output.trim().chars().take(120).collect::<String>()).into())
         }
     }
 }
@@ -114,7 +114,7 @@ pub fn records(text: &str) -> Vec<u64> {
 }
 
 impl Sampler for Writer {
-    async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, seq: u64) -> Result<Option<String>, Miss> {
         self.ledger.sending(seq);
         let outcome = self.write(seq).await;
         self.ledger.settle(seq, outcome)
@@ -127,7 +127,7 @@ impl Sampler for Writer {
             ..self
         };
         ledger
-            .read_back(timeline, || async { me.read().await.map(|t| records(&t)) })
+            .read_back(timeline, || async { me.read().await.map(|t| records(&t)).map_err(|m| m.to_string()) })
             .await;
     }
 }

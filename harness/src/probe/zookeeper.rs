@@ -2,7 +2,7 @@
 //! acknowledged writes survived) and the mode probe (`srvr` on every member).
 
 use super::ledger::Ledger;
-use super::Sampler;
+use super::{Miss, Sampler};
 use crate::services::zookeeper::{self as preset, connect, connect_string, persistent};
 use crate::services::Addresses;
 use crate::timeline::Timeline;
@@ -79,7 +79,7 @@ impl Sampler for Writer {
     /// Creates this sample's znode. Like a well-behaved application (Curator's retry loop),
     /// a write whose connection broke is retried within the sample's timeout — the client
     /// moves to another server — and `NodeExists` on a retry means the first attempt landed.
-    async fn sample(&mut self, seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, seq: u64) -> Result<Option<String>, Miss> {
         let deadline = Instant::now() + self.timeout;
         self.client().await?;
         let path = format!("{}/w-{seq:010}", self.path);
@@ -106,7 +106,7 @@ impl Sampler for Writer {
         if error == zk::Error::SessionExpired {
             self.client = None;
         }
-        self.ledger.settle(seq, Err(error.to_string()))
+        self.ledger.settle(seq, Err(error.to_string().into()))
     }
 }
 
@@ -133,7 +133,7 @@ impl Modes {
 }
 
 impl Sampler for Modes {
-    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, String> {
+    async fn sample(&mut self, _seq: u64) -> Result<Option<String>, Miss> {
         let modes = preset::modes(&self.replicas, &self.addresses, self.timeout).await;
         let text = modes
             .iter()
@@ -143,7 +143,7 @@ impl Sampler for Modes {
         if modes.iter().any(|(_, m)| m.as_deref() == Some("leader")) {
             Ok(Some(text))
         } else {
-            Err(text)
+            Err(Miss::Failed(text))
         }
     }
 }

@@ -3,6 +3,7 @@
 //! one attempt; bring-up polls it with a deadline, a probe samples it at its interval.
 
 use crate::engine::RunEngine;
+use crate::probe::Miss;
 use crate::scenario::Check;
 use std::time::Duration;
 
@@ -14,18 +15,15 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("an HTTP client without TLS always builds")
 }
 
-/// Runs `cmd` in `replica` to its end: its exit code and output, or why it could not run.
-pub async fn exec(
-    engine: &RunEngine,
-    replica: &str,
-    cmd: &[String],
-) -> Result<(i64, String), String> {
+/// Runs `cmd` in `replica` to its end: its exit code and output, or why it could not run
+/// (`Miss::Unobserved` when the replica's engine did not answer: nothing was seen).
+pub async fn exec(engine: &RunEngine, replica: &str, cmd: &[String]) -> Result<(i64, String), Miss> {
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     engine.exec_to_end(replica, &cmd).await.map_err(|e| {
         if e.engine_silent() {
-            format!("{}{e}", crate::probe::UNOBSERVED)
+            Miss::Unobserved(e.to_string())
         } else {
-            e.to_string()
+            Miss::Failed(e.to_string())
         }
     })
 }
@@ -61,9 +59,9 @@ impl Checker {
     }
 
     /// One attempt: `Ok(detail)` when it passed (an exec's output), else what was seen.
-    pub async fn once(&self) -> Result<Option<String>, String> {
+    pub async fn once(&self) -> Result<Option<String>, Miss> {
         match &self.check {
-            Check::Tcp(port) => connect(&self.ip, *port, self.timeout).await.map(|_| None),
+            Check::Tcp(port) => Ok(connect(&self.ip, *port, self.timeout).await.map(|_| None)?),
             Check::Http { port, path, status } => {
                 let url = format!("http://{}:{port}{path}", self.ip);
                 let response = self.client.get(&url).send().await.map_err(short)?;
@@ -77,7 +75,7 @@ impl Checker {
                 if ok {
                     Ok(None)
                 } else {
-                    Err(format!("{}: {body}", got.as_u16()))
+                    Err(format!("{}: {body}", got.as_u16()).into())
                 }
             }
             Check::Exec(cmd) => {
@@ -86,7 +84,7 @@ impl Checker {
                 if code == 0 {
                     Ok((!output.is_empty()).then_some(output))
                 } else {
-                    Err(format!("exit {code}: {output}"))
+                    Err(format!("exit {code}: {output}").into())
                 }
             }
         }

@@ -79,7 +79,8 @@ impl Fault {
         Self::new(name, K::Leak, target).down_for(down_for)
     }
 
-    /// SIGKILL each selected machine's dockerd, `gap` apart.
+    /// SIGKILL the dockerd of each selected machine (`machines`: a machine service), or of the
+    /// machines the selected replicas of a service placed on machines run on; `gap` apart.
     pub fn daemon_crash(name: &str, machines: &ServiceRef, gap: Duration) -> Self {
         let mut f = Self::new(name, K::DaemonCrash, machines);
         f.file.gap = Some(gap);

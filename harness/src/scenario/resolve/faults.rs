@@ -74,10 +74,17 @@ fn selected(f: &file::Fault, svc: &Service) -> Result<usize, Invalid> {
 fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Invalid> {
     fields_of_other_kinds(f)?;
     placed_can_take(f, svc)?;
-    if (f.kind == K::DaemonCrash) != svc.is(Preset::Machine) {
+    let machine = svc.is(Preset::Machine);
+    if machine && f.kind != K::DaemonCrash {
         return Err(at_ref(
             &f.target,
-            format!("fault `{}`: daemon-crash is the one fault for machines, and machines take only daemon-crash", f.name),
+            format!("fault `{}`: a machine takes only daemon-crash (its engine's crash); fault what runs on it instead", f.name),
+        ));
+    }
+    if f.kind == K::DaemonCrash && !machine && svc.placement.is_empty() {
+        return Err(at_ref(
+            &f.target,
+            format!("fault `{}`: daemon-crash crashes machines' engines: its target is a machine service, or a service placed on machines (the machines of the selected replicas); `{}` runs on this host's engine", f.name, svc.name),
         ));
     }
     let needs = |what: &str| {
@@ -123,7 +130,7 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
     let problem = match f.kind {
         K::MachinePartition if !placed => "a machine-partition cuts machines apart: its target must be a service placed on machines (`machine = [...]`); to cut a replica off the run's network use `partition`",
         K::Partition if placed => "a service placed on machines uses the machines' networks, not the run's: cut its machines apart with `kind = \"machine-partition\"`",
-        K::Netem if placed => "netem works in the network namespace of a replica on this host; a service placed on machines cannot take it (yet)",
+        K::Netem if placed && f.delay.is_some() => "on a service placed on machines, netem drops a share of the packets between its machines and the others (`loss_percent`); a `delay` there is not supported (yet)",
         K::Leak if placed => "the leak reads the OOM killer's counters from this host's cgroups; a service placed on machines cannot take it (yet)",
         _ => return Ok(()),
     };
