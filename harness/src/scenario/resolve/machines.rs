@@ -190,13 +190,25 @@ mod tests {
         let cut =
             "\n[[fault]]\nname = \"p\"\nkind = \"machine-partition\"\ntarget = \"zk\"\nat = \"1s\"";
         assert!(e(service(cut)).contains("must be a service placed on machines"));
-        let crash = "\n[[fault]]\nname = \"c\"\nkind = \"daemon-crash\"\ntarget = \"zk\"\nat = \"1s\"";
+        let crash =
+            "\n[[fault]]\nname = \"c\"\nkind = \"daemon-crash\"\ntarget = \"zk\"\nat = \"1s\"";
         assert!(e(service(crash)).contains("daemon-crash crashes machines' engines"));
-        let placed = |fault: &str| service(&format!("machine = [\"east\", \"west\"]\n\n[[fault]]\nname = \"f\"\ntarget = \"zk\"\nat = \"1s\"\n{fault}"));
+        let placed = |fault: &str| {
+            service(&format!("machine = [\"east\", \"west\"]\n\n[[fault]]\nname = \"f\"\ntarget = \"zk\"\nat = \"1s\"\n{fault}"))
+        };
         assert!(parse("t.toml", &placed("kind = \"daemon-crash\"")).is_ok());
-        assert!(parse("t.toml", &placed("kind = \"netem\"\nloss_percent = 30.0\ndown_for = \"2s\"")).is_ok());
-        let delay = e(placed("kind = \"netem\"\ndelay = \"50ms\"\ndown_for = \"2s\""));
-        assert!(delay.contains("a `delay` there is not supported"), "{delay}");
+        assert!(parse(
+            "t.toml",
+            &placed("kind = \"netem\"\nloss_percent = 30.0\ndown_for = \"2s\"")
+        )
+        .is_ok());
+        let delay = e(placed(
+            "kind = \"netem\"\ndelay = \"50ms\"\ndown_for = \"2s\"",
+        ));
+        assert!(
+            delay.contains("a `delay` there is not supported"),
+            "{delay}"
+        );
         let later = format!("{HEAD}[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nmachine = \"m\"\n\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\n");
         let plan = parse("t.toml", &later).unwrap();
         assert_eq!(
