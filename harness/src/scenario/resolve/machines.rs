@@ -7,6 +7,7 @@ use super::{at_name, Invalid};
 use crate::scenario::engine_url::EngineUrl;
 use crate::scenario::file::{self, MachineField};
 use crate::scenario::plan::{Machine, MachineEngine, MachineId, Service, ServiceKind};
+use crate::scenario::Preset;
 use std::collections::HashMap;
 
 /// The plan's machines: the `machine` services' replicas, then the engines given by URL.
@@ -79,6 +80,41 @@ pub(super) fn place(
         let placement = placement(&services[i], names, machines)
             .map_err(|p| at_name(&svc.name, format!("service `{}`: {p}", svc.name)))?;
         services[i].placement = placement;
+    }
+    ports_apart(services, machines)
+}
+
+/// The port a service is known to listen on: its `ready` check's, else its preset's.
+fn known_port(svc: &Service) -> Option<u16> {
+    svc.ready_port().or(svc.preset().map(Preset::port))
+}
+
+/// What shares a machine's network must not share a port: the placed services, and the
+/// machine's own engine where it listens on TCP.
+fn ports_apart(services: &[Service], machines: &[Machine]) -> Result<(), Invalid> {
+    for m in machines {
+        let mut taken: Vec<(String, u16)> = vec![];
+        match &m.engine {
+            MachineEngine::Started(_) => taken.push((
+                format!("machine `{}`'s engine", m.name),
+                Preset::Machine.port(),
+            )),
+            MachineEngine::Url {
+                url: EngineUrl::Tcp { port, .. } | EngineUrl::Https { port, .. },
+                ..
+            } => taken.push((format!("machine `{}`'s engine", m.name), *port)),
+            MachineEngine::Url { .. } => {}
+        }
+        let here = services.iter().filter(|s| s.placement.contains(&m.id));
+        for svc in here {
+            let Some(port) = known_port(svc) else {
+                continue;
+            };
+            if let Some((other, _)) = taken.iter().find(|(_, p)| *p == port) {
+                return Err(at_name(&svc.name, format!("service `{}`: port {port} on machine `{}` is taken by {other} (placed services use the machine's network): place one of them on another machine", svc.name, m.name)));
+            }
+            taken.push((format!("service `{}`", svc.name), port));
+        }
     }
     Ok(())
 }
@@ -209,6 +245,14 @@ mod tests {
             delay.contains("a `delay` there is not supported"),
             "{delay}"
         );
+        let shared = format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:2375\"\n\n[[topology.service]]\nname = \"a\"\npreset = \"memcached\"\nmachine = \"east\"\n\n[[topology.service]]\nname = \"b\"\nimage = \"memcached\"\nready = {{ tcp = 11211 }}\nmachine = \"east\"\n");
+        let clash = e(shared);
+        assert!(
+            clash.contains("service `b`: port 11211 on machine `east` is taken by service `a`"),
+            "{clash}"
+        );
+        let engine = format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:11211\"\n\n[[topology.service]]\nname = \"a\"\npreset = \"memcached\"\nmachine = \"east\"\n");
+        assert!(e(engine).contains("is taken by machine `east`'s engine"));
         let later = format!("{HEAD}[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nmachine = \"m\"\n\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\n");
         let plan = parse("t.toml", &later).unwrap();
         assert_eq!(
