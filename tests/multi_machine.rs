@@ -181,7 +181,7 @@ async fn one_machine_partitioned(fleet: &Fleet) {
 async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
     let (mut x, zk) = fleet.experiment("zookeeper-three-machines-lossy-link-engine-crash", 32);
     let writes = x.probe(Probe::zookeeper_write("zk2-write", &zk).on("zk2"));
-    let on_zk3 = x.probe(Probe::zookeeper_write("zk3-write", &zk).on("zk3"));
+    let on_zk3 = x.probe(Probe::tcp("zk3-port", &zk, 2181).on("zk3"));
     let lossy = x.fault(
         Fault::netem("lossy-host1", &zk, 30.0)
             .at(secs(4))

@@ -9,7 +9,7 @@ use crate::engine::inner::{self, Inner};
 use crate::engine::{self, remote, Docker};
 use crate::error::{HarnessError, Result};
 use crate::scenario::engine_url::EngineUrl;
-use crate::scenario::plan::{FaultKind, Machine, MachineEngine, MachineId, Service};
+use crate::scenario::plan::{Machine, MachineEngine, MachineId, Service};
 use std::time::{Duration, Instant};
 
 /// How long connecting to a machine's engine may take.
@@ -100,17 +100,7 @@ impl Cluster {
     /// through helpers — a partition or a lossy link between machines, an engine crash on a
     /// machine known by URL (loading it at the fault's instant would delay the fault by seconds).
     pub(super) async fn ready_helpers(&self) -> Result<()> {
-        let by_url = self.plan.machines.iter().any(|m| matches!(m.engine, MachineEngine::Url { .. }));
-        let helped = |f: &&crate::scenario::plan::Fault| {
-            let placed = !self.plan.service(f.target).placement.is_empty();
-            match f.kind {
-                FaultKind::MachinePartition { .. } => true,
-                FaultKind::Netem { .. } => placed,
-                FaultKind::DaemonCrash { .. } => placed && by_url,
-                _ => false,
-            }
-        };
-        if !self.plan.faults.iter().any(|f| helped(&f)) {
+        if !self.plan.faults.iter().any(|f| self.plan.needs_helpers(f)) {
             return Ok(());
         }
         let used: std::collections::BTreeSet<MachineId> =

@@ -118,15 +118,25 @@ impl Plan {
                 _ => {}
             }
         }
-        // The machines' helper (a partition between machines) runs machine-unit's init.
-        if self
-            .faults
-            .iter()
-            .any(|f| matches!(f.kind, FaultKind::MachinePartition { .. }))
-        {
+        // The machines' helper runs machine-unit's init.
+        if self.faults.iter().any(|f| self.needs_helpers(f)) {
             names.insert("machine-unit".to_string());
         }
         names
+    }
+    /// Whether fault `f` acts on machines through helper containers (`engine::machine_tool`):
+    /// a partition or a lossy link between machines, an engine crash on a machine known by URL.
+    pub fn needs_helpers(&self, f: &Fault) -> bool {
+        let placement = &self.service(f.target).placement;
+        let by_url = placement
+            .iter()
+            .any(|m| matches!(self.machine(*m).engine, MachineEngine::Url { .. }));
+        match f.kind {
+            FaultKind::MachinePartition { .. } => true,
+            FaultKind::Netem { .. } => !placement.is_empty(),
+            FaultKind::DaemonCrash { .. } => by_url,
+            _ => false,
+        }
     }
 }
 
