@@ -208,12 +208,35 @@ async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
     fleet.assert_clean(&report.run_id).await;
 }
 
+/// The clerk leak inside a service of our own on a host known only by URL: the static agent is
+/// copied in and run through that host's engine, and the OOM kill is known from that engine
+/// alone (its `oom` event and the agent's exec ending SIGKILLed — the host's kernel log and
+/// cgroups are not ours to read). With an empty cache the agent is the largest process: it is
+/// the victim, and the cache keeps answering.
+async fn a_leak_on_a_machine(fleet: &Fleet) {
+    let mut x = Experiment::new("cache-leak-on-a-host-by-url", secs(12)).seed(11);
+    x.machine(Machine::url("host4", &fleet.urls[3]));
+    let cache = Service::generic("cache", "memcached")
+        .command(&["-m", "32"])
+        .memory_mib(128)
+        .ready(aftershock::Check::Tcp(11211), secs(60))
+        .on_machines(&["host4"]);
+    let cache = x.service(cache);
+    let port = x.probe(Probe::tcp("cache-port", &cache, 11211));
+    let leak = x.fault(Fault::leak("leak", &cache, secs(2)).at(secs(2)).leak_rate(32));
+    x.expect(Expect::oom_kill_within(&leak, secs(10), "leak-agent"));
+    x.expect(Expect::never_fails(&port).title("the cache (not the victim) keeps answering"));
+    let report = run_scenario(&x.plan().unwrap()).await;
+    fleet.assert_clean(&report.run_id).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zookeeper_across_three_machines_known_only_by_url() {
     let fleet = Fleet::start().await;
     two_machines_at_once(&fleet).await;
     one_machine_partitioned(&fleet).await;
     a_lossy_link_then_an_engine_crash(&fleet).await;
+    a_leak_on_a_machine(&fleet).await;
     fleet.stop().await;
 }
 

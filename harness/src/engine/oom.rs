@@ -55,7 +55,7 @@ impl RunEngine {
         archive.append_data(&mut header, name, bytes.as_slice()).map_err(err)?;
         let tar = archive.into_inner().map_err(err)?;
         let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default().path(dir).build();
-        self.docker
+        self.client(replica)
             .upload_to_container(&container, Some(options), bollard::body_full(tar.into()))
             .await
             .map_err(HarnessError::engine(format!("copy {name} into {container}:{dir}")))
@@ -64,19 +64,18 @@ impl RunEngine {
     /// Starts `cmd` in the replica's container, attached, and returns at once.
     pub async fn exec(&self, replica: &str, cmd: &[String]) -> Result<Exec> {
         let name = self.container_name(replica);
+        let docker = self.client(replica);
         let config = ExecConfig {
             attach_stdout: Some(true),
             attach_stderr: Some(true),
             cmd: Some(cmd.to_vec()),
             ..Default::default()
         };
-        let created = self
-            .docker
+        let created = docker
             .create_exec(&name, config)
             .await
             .map_err(HarnessError::engine(format!("create an exec in {name}")))?;
-        let started = self
-            .docker
+        let started = docker
             .start_exec(&created.id, None::<StartExecOptions>)
             .await
             .map_err(HarnessError::engine(format!("start an exec in {name}")))?;
@@ -103,8 +102,7 @@ impl RunEngine {
         // The engine reports the PID only once the process runs: ask until it does (2 s at most).
         let mut pid = 0;
         for _ in 0..200 {
-            let inspected = self
-                .docker
+            let inspected = docker
                 .inspect_exec(&created.id)
                 .await
                 .map_err(HarnessError::engine(format!("inspect an exec in {name}")))?;
@@ -121,10 +119,10 @@ impl RunEngine {
         })
     }
 
-    /// The exit code of a finished exec (`None` while it runs).
-    pub async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>> {
+    /// The exit code of a finished exec in `replica` (`None` while it runs).
+    pub async fn exec_exit_code(&self, replica: &str, exec_id: &str) -> Result<Option<i64>> {
         let inspected = self
-            .docker
+            .client(replica)
             .inspect_exec(exec_id)
             .await
             .map_err(HarnessError::engine("inspect an exec"))?;
@@ -136,16 +134,24 @@ impl RunEngine {
 
     /// `State.OOMKilled` of the replica's container (set late and sticky: evidence, not proof).
     pub async fn oom_killed_flag(&self, replica: &str) -> Result<bool> {
-        let name = self.container_name(replica);
-        let info = self
-            .docker
-            .inspect_container(
-                &name,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await
-            .map_err(HarnessError::engine(format!("inspect container {name}")))?;
+        let info = self.inspect(replica).await?;
         Ok(info.state.and_then(|s| s.oom_killed).unwrap_or(false))
+    }
+
+    /// The command name of the replica's main process as its engine knows it (the basename of
+    /// its `Path`): for a replica on a machine, whose `/proc` is not this host's.
+    pub async fn main_command(&self, replica: &str) -> Result<String> {
+        let info = self.inspect(replica).await?;
+        let path = info.path.unwrap_or_default();
+        Ok(path.rsplit('/').next().unwrap_or_default().to_string())
+    }
+
+    async fn inspect(&self, replica: &str) -> Result<bollard::models::ContainerInspectResponse> {
+        let name = self.container_name(replica);
+        self.client(replica)
+            .inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)
+            .await
+            .map_err(HarnessError::engine(format!("inspect container {name}")))
     }
 }
 

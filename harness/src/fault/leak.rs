@@ -10,6 +10,11 @@
 //! the engine's `oom` event (by the event recorder), the cgroup's `oom_kill` counter (polled
 //! every 5 ms while the leak runs) and the kernel log's "Killed process" line, which names the
 //! victim ([`EventKind::OomKill`]). `State.OOMKilled` is noted as evidence only.
+//!
+//! On a replica placed on a machine the cgroup, `/proc` and the kernel log are the machine's,
+//! not this host's: there the fault knows only what the machine's engine says — the `oom`
+//! event on its stream and the container's death — and names the main process by the
+//! engine's `Path`; the agent is left to die with the container or the heal's restart.
 
 use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
@@ -23,6 +28,8 @@ use crate::timeline::{now, Event, EventKind, Metric};
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(5);
+/// How often a machine's engine is asked about a placed replica.
+const ENGINE_POLL: Duration = Duration::from_millis(50);
 
 /// The leak agent in the one selected replica until the kernel's OOM killer acts; the
 /// replica's death is healed (started again) by the nemesis after `down_for`.
@@ -49,23 +56,51 @@ impl Leak {
     /// Starts the agent in `replica` and returns once the kernel acted (or `oom_timeout`
     /// passed, then the agent is stopped).
     async fn leak(&self, cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()> {
+        let placed = cluster.engine.is_placed(replica);
         let (_, pid, id) = cluster.engine.state(replica).await?;
-        let command = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|c| c.trim().to_string())
-            .unwrap_or_default();
+        let command = if placed {
+            cluster.engine.main_command(replica).await?
+        } else {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim().to_string())
+                .unwrap_or_default()
+        };
         let main = Main { pid, command, id };
-        let before = oom::counters(&main.id).unwrap_or_default();
+        let before = if placed { Default::default() } else { oom::counters(&main.id).unwrap_or_default() };
+        let since = now();
         let agent = self.start(cluster, fault, replica, &main).await?;
-        let (last, gone) = self.watch(cluster, fault, &main, before).await;
-        let victim = victim(cluster, replica, main.pid, &main.command, &agent).await?;
+        let (last, gone) = if placed {
+            (before, self.watch_engine(cluster, replica, since).await)
+        } else {
+            self.watch(cluster, fault, &main, before).await
+        };
+        let victim = victim(cluster, replica, (main.pid, &main.command), &agent, placed).await?;
         if victim.is_none() {
             cluster.timeline.note(format!(
                 "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
                 fault.name, self.oom_timeout, before.oom_kill, last.oom_kill
             ));
         }
-        stop(cluster, fault, replica, agent, gone).await;
+        stop(cluster, fault, replica, agent, gone, placed).await;
         Ok(())
+    }
+
+    /// On a machine: waits until its engine reports the replica's `oom` event or its death,
+    /// or time runs out; returns whether the container is gone.
+    async fn watch_engine(&self, cluster: &Cluster, replica: &str, since: crate::timeline::Nanos) -> bool {
+        let deadline = Instant::now() + self.oom_timeout;
+        while Instant::now() < deadline {
+            let oom = cluster.timeline.events().iter().any(|e| {
+                e.at >= since
+                    && matches!(&e.kind, EventKind::Container { container, action } if container == replica && action == "oom")
+            });
+            let running = cluster.engine.state(replica).await.map(|s| s.0).unwrap_or(false);
+            if oom || !running {
+                return !running;
+            }
+            tokio::time::sleep(ENGINE_POLL).await;
+        }
+        false
     }
 
     /// Execs the agent in the replica and records `fault-applied`.
@@ -164,8 +199,9 @@ async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<S
 
 /// Whatever happened, the agent must not outlive the fault: kills it and notes its last
 /// word and what the engine says.
-async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool) {
-    if agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
+async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool, placed: bool) {
+    // On a machine the PID is the machine's: the agent dies with its container or the heal.
+    if !placed && agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
         // SAFETY: kill(2) on a PID the engine reported for our exec; no memory is involved.
         unsafe { libc::kill(agent.pid as i32, libc::SIGKILL) };
     }
@@ -192,18 +228,23 @@ async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec,
 }
 
 /// Who the OOM killer killed: the kernel log's line for the main process or the agent (up
-/// to 2 s for it to appear), else the container's death right after the `oom` event.
+/// to 2 s for it to appear), else what the engine says (see [`engine_victim`]). On a machine
+/// only the engine's word counts, asked for up to 2 s (the death follows the `oom` event).
 async fn victim(
     cluster: &Cluster,
     replica: &str,
-    main_pid: i64,
-    main_command: &str,
+    main: (i64, &str),
     agent: &oom::Exec,
+    placed: bool,
 ) -> Result<Option<String>> {
     let deadline = Instant::now() + Duration::from_secs(2);
-    let ours = |k: &oom::KernelKill| k.pid == main_pid || (agent.pid > 0 && k.pid == agent.pid);
+    let ours = |k: &oom::KernelKill| k.pid == main.0 || (agent.pid > 0 && k.pid == agent.pid);
     loop {
-        if let Some(k) = oom::kernel_kills().into_iter().find(|k| ours(k)) {
+        if placed {
+            if let Some(v) = engine_victim(cluster, replica, main, agent).await? {
+                return Ok(Some(v));
+            }
+        } else if let Some(k) = oom::kernel_kills().into_iter().find(|k| ours(k)) {
             cluster.timeline.record(EventKind::OomKill {
                 container: replica.to_string(),
                 process: k.command.clone(),
@@ -217,6 +258,20 @@ async fn victim(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    if placed {
+        return Ok(None);
+    }
+    engine_victim(cluster, replica, main, agent).await
+}
+
+/// The engine's account: the container died after its `oom` event (its main process was the
+/// victim), or the agent's exec ended SIGKILLed after it while the container kept running.
+async fn engine_victim(
+    cluster: &Cluster,
+    replica: &str,
+    (main_pid, main_command): (i64, &str),
+    agent: &oom::Exec,
+) -> Result<Option<String>> {
     let (running, _, _) = cluster.engine.state(replica).await?;
     let oom_event = cluster
         .timeline
@@ -228,12 +283,12 @@ async fn victim(
             container: replica.to_string(),
             process: main_command.to_string(),
             pid: main_pid,
-            evidence: "the container's main process died right after the engine's oom event (kernel log unreadable)".into(),
+            evidence: "the container's main process died right after the engine's oom event (no kernel log read)".into(),
         });
         return Ok(Some(main_command.to_string()));
     }
     if oom_event {
-        let code = cluster.engine.exec_exit_code(&agent.id).await?;
+        let code = cluster.engine.exec_exit_code(replica, &agent.id).await?;
         if code == Some(137) {
             cluster.timeline.record(EventKind::OomKill {
                 container: replica.to_string(),

@@ -131,7 +131,6 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
         K::MachinePartition if !placed => "a machine-partition cuts machines apart: its target must be a service placed on machines (`machine = [...]`); to cut a replica off the run's network use `partition`",
         K::Partition if placed => "a service placed on machines uses the machines' networks, not the run's: cut its machines apart with `kind = \"machine-partition\"`",
         K::Netem if placed && f.delay.is_some() => "on a service placed on machines, netem drops a share of the packets between its machines and the others (`loss_percent`); a `delay` there is not supported (yet)",
-        K::Leak if placed => "the leak reads the OOM killer's counters from this host's cgroups; a service placed on machines cannot take it (yet)",
         _ => return Ok(()),
     };
     Err(at_ref(
