@@ -223,7 +223,11 @@ async fn a_leak_on_a_machine(fleet: &Fleet) {
         .on_machines(&["host4"]);
     let cache = x.service(cache);
     let port = x.probe(Probe::tcp("cache-port", &cache, 11211));
-    let leak = x.fault(Fault::leak("leak", &cache, secs(2)).at(secs(2)).leak_rate(32));
+    let leak = x.fault(
+        Fault::leak("leak", &cache, secs(2))
+            .at(secs(2))
+            .leak_rate(32),
+    );
     x.expect(Expect::oom_kill_within(&leak, secs(10), "leak-agent"));
     x.expect(Expect::never_fails(&port).title("the cache (not the victim) keeps answering"));
     let report = run_scenario(&x.plan().unwrap()).await;
