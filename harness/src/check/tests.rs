@@ -481,6 +481,21 @@ fn cache_outage_cases() {
             ),
             "FAIL",
         ),
+        (
+            LatencyStaysWithin,
+            None,
+            Some(5.0),
+            // ... and in between (over net of the stall, within it counted for the system's
+            // processes too) this run cannot tell.
+            outage_timeline(
+                40,
+                |s| if s == 30 { -80.0 } else { 1.0 },
+                |_| 1.0,
+                None,
+                None,
+            ),
+            "UNKNOWN",
+        ),
         (WarmUpWithin, Some(10.0), None, slow.clone(), "PASS"),
         (WarmUpWithin, Some(3.0), None, slow.clone(), "FAIL"),
         (
