@@ -135,13 +135,14 @@ impl Leak {
         .collect();
         let started = now();
         let agent = cluster.engine.exec(replica, &cmd).await?;
+        let host = if cluster.engine.is_placed(replica) { "its machine's pid" } else { "host pid" };
         cluster.timeline.push(Event {
             at: started,
             kind: EventKind::FaultApplied {
                 fault: fault.name.clone(),
                 targets: vec![replica.to_string()],
                 detail: format!(
-                    "leak-agent (host pid {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {} (host pid {}) oom_score_adj {}",
+                    "leak-agent ({host} {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {} ({host} {}) oom_score_adj {}",
                     agent.pid,
                     main.command,
                     main.pid,
@@ -220,10 +221,15 @@ async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec,
         .oom_killed_flag(replica)
         .await
         .unwrap_or(false);
+    let during = match (placed, gone) {
+        (false, true) => "cgroup disappeared (container stopped)",
+        (false, false) => "cgroup still present",
+        (true, true) => "container stopped (its engine's word)",
+        (true, false) => "container still running (its engine's word)",
+    };
     cluster.timeline.note(format!(
-        "{}: cgroup {} during the leak; State.OOMKilled = {flag} (set late and sticky: evidence only)",
-        fault.name,
-        if gone { "disappeared (container stopped)" } else { "still present" }
+        "{}: {during} during the leak; State.OOMKilled = {flag} (set late and sticky: evidence only)",
+        fault.name
     ));
 }
 
