@@ -558,14 +558,18 @@ impl RunEngine {
         Ok((s.running, s.pid, s.id))
     }
 
-    /// What the engine says about a replica's container.
-    pub async fn status(&self, replica: &str) -> Result<Status> {
+    /// The replica's container as its engine describes it.
+    pub(crate) async fn inspect(&self, replica: &str) -> Result<bollard::models::ContainerInspectResponse> {
         let name = self.container_name(replica);
-        let info = self
-            .client(replica)
+        self.client(replica)
             .inspect_container(&name, None::<InspectContainerOptions>)
             .await
-            .map_err(HarnessError::engine(format!("inspect container {name}")))?;
+            .map_err(HarnessError::engine(format!("inspect container {name}")))
+    }
+
+    /// What the engine says about a replica's container.
+    pub async fn status(&self, replica: &str) -> Result<Status> {
+        let info = self.inspect(replica).await?;
         let state = info.state.unwrap_or_default();
         let networks = info
             .network_settings

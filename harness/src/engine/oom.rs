@@ -146,13 +146,6 @@ impl RunEngine {
         Ok(path.rsplit('/').next().unwrap_or_default().to_string())
     }
 
-    async fn inspect(&self, replica: &str) -> Result<bollard::models::ContainerInspectResponse> {
-        let name = self.container_name(replica);
-        self.client(replica)
-            .inspect_container(&name, None::<bollard::query_parameters::InspectContainerOptions>)
-            .await
-            .map_err(HarnessError::engine(format!("inspect container {name}")))
-    }
 }
 
 /// Parses `memory.oom_control` (v1: `oom_kill N`, `under_oom 0|1`) or `memory.events`

@@ -90,10 +90,7 @@ impl Leak {
     async fn watch_engine(&self, cluster: &Cluster, replica: &str, since: crate::timeline::Nanos) -> bool {
         let deadline = Instant::now() + self.oom_timeout;
         while Instant::now() < deadline {
-            let oom = cluster.timeline.events().iter().any(|e| {
-                e.at >= since
-                    && matches!(&e.kind, EventKind::Container { container, action } if container == replica && action == "oom")
-            });
+            let oom = cluster.timeline.container_event(replica, "oom", since).is_some();
             let running = cluster.engine.state(replica).await.map(|s| s.0).unwrap_or(false);
             if oom || !running {
                 return !running;
@@ -135,17 +132,20 @@ impl Leak {
         .collect();
         let started = now();
         let agent = cluster.engine.exec(replica, &cmd).await?;
-        let host = if cluster.engine.is_placed(replica) { "its machine's pid" } else { "host pid" };
+        let (host, main_pid) = if cluster.engine.is_placed(replica) {
+            ("its machine's pid", String::new())
+        } else {
+            ("host pid", format!(" (host pid {})", main.pid))
+        };
         cluster.timeline.push(Event {
             at: started,
             kind: EventKind::FaultApplied {
                 fault: fault.name.clone(),
                 targets: vec![replica.to_string()],
                 detail: format!(
-                    "leak-agent ({host} {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {} ({host} {}) oom_score_adj {}",
+                    "leak-agent ({host} {}, oom_score_adj 0) leaks {rate} MiB/s inside {replica}; memory = memory+swap = {limit} MiB; main process {}{main_pid} oom_score_adj {}",
                     agent.pid,
                     main.command,
-                    main.pid,
                     service.oom_score_adj.unwrap_or(0)
                 ),
             },
@@ -279,11 +279,7 @@ async fn engine_victim(
     agent: &oom::Exec,
 ) -> Result<Option<String>> {
     let (running, _, _) = cluster.engine.state(replica).await?;
-    let oom_event = cluster
-        .timeline
-        .events()
-        .iter()
-        .any(|e| matches!(&e.kind, EventKind::Container { container, action } if container == replica && action == "oom"));
+    let oom_event = cluster.timeline.container_event(replica, "oom", 0).is_some();
     if oom_event && !running {
         cluster.timeline.record(EventKind::OomKill {
             container: replica.to_string(),
