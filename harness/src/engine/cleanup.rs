@@ -36,6 +36,14 @@ impl Removed {
     pub fn is_empty(&self) -> bool {
         *self == Removed::default()
     }
+
+    /// Counts `other` in.
+    pub fn add(&mut self, other: Removed) {
+        self.containers += other.containers;
+        self.networks += other.networks;
+        self.volumes += other.volumes;
+        self.disks += other.disks;
+    }
 }
 
 /// The identity of this process as written into the `aftershock.pid` label: `<pid>@<start time>`,
@@ -365,11 +373,29 @@ async fn remove_everywhere(
             }
         }
     }
-    let r = remove_run(docker, run).await?;
-    total.containers += r.containers;
-    total.networks += r.networks;
-    total.volumes += r.volumes;
-    total.disks += r.disks;
+    total.add(remove_run(docker, run).await?);
+    Ok(total)
+}
+
+/// After an early exit (an interrupted bring-up), a create the engine was still answering can
+/// land after teardown listed the run: looks again every 250 ms until the run is seen empty
+/// twice in a row (2 s at most), removing what appeared.
+async fn sweep_stragglers(docker: &Docker, run: &str) -> Result<Removed> {
+    let mut total = Removed::default();
+    let mut empty_in_a_row = 0;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let r = remove_labelled(docker, Some(run)).await?;
+        if r.is_empty() {
+            empty_in_a_row += 1;
+            if empty_in_a_row == 2 {
+                break;
+            }
+        } else {
+            empty_in_a_row = 0;
+            total.add(r);
+        }
+    }
     Ok(total)
 }
 
@@ -386,7 +412,11 @@ impl Drop for RunGuard {
                 .enable_all()
                 .build();
             match rt {
-                Ok(rt) => match rt.block_on(remove_everywhere(&docker, &machines, &run)) {
+                Ok(rt) => match rt.block_on(async {
+                    let mut removed = remove_everywhere(&docker, &machines, &run).await?;
+                    removed.add(sweep_stragglers(&docker, &run).await?);
+                    Ok::<_, HarnessError>(removed)
+                }) {
                     Ok(r) => tracing::info!(
                         run,
                         containers = r.containers,
