@@ -12,7 +12,7 @@ browser:
 
 ## The incident suite: every scenario in scenarios/, with the summary table.
 suite: engine
-	cargo run -q -p aftershock -- suite
+	cargo run -q -p aftershock-cli -- suite
 
 ## The tests: unit tests, scenario-file tests, the chart in headless Chromium and the
 ## docker-backed incident tests; then a crate of its own (examples/own-crate, outside the
@@ -23,11 +23,11 @@ test: engine browser
 	CARGO_TARGET_DIR=$(CURDIR)/target cargo test --manifest-path examples/own-crate/Cargo.toml
 
 images: engine
-	cargo run -q -p aftershock -- images build
+	cargo run -q -p aftershock-cli -- images build
 
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets -- -D warnings
 
 clean: engine
-	cargo run -q -p aftershock -- clean
+	cargo run -q -p aftershock-cli -- clean

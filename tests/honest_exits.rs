@@ -117,7 +117,9 @@ async fn a_container_killed_from_outside_makes_the_verdicts_it_touches_unknown()
 /// Holds the run lock as a made-up run, as long as the returned lock lives.
 async fn hold_the_lock() -> (lock::Held, Holder) {
     let me = Holder::me("holder-of-the-test", "a test holding the lock");
-    let held = lock::take(&lock::path(), &me, true).await.unwrap();
+    let held = lock::take(&lock::path(), &me, lock::Wait::For(&Default::default()))
+        .await
+        .unwrap();
     (held, me)
 }
 

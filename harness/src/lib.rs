@@ -5,7 +5,7 @@
 //! [`Plan`], [`run`] it, read the [`Report`].
 //!
 //! ```no_run
-//! use aftershock::{Check, Expect, Experiment, Fault, Probe, Service};
+//! use aftershock::{Check, Expect, Experiment, Fault, Probe, RunExperiment, Service};
 //! use std::time::Duration;
 //! # async fn demo() -> Result<(), aftershock::Error> {
 //! let secs = Duration::from_secs;
@@ -39,21 +39,20 @@ macro_rules! internal {
     };
 }
 
-internal!(
-    audit, bench, check, cluster, engine, error, fault, lock, odds, output, probe, progress, run,
-    services, timeline, units
-);
+internal!(bench, cluster, engine, error, fault, lock, output, probe, run, services);
 
+pub mod progress;
 pub mod report;
-pub mod scenario;
 
-#[doc(hidden)]
-pub mod cli;
+// The model (aftershock-model): describing and checking, no runtime. Its modules are reached
+// here under the same names, so `crate::scenario::…` means the same inside this crate.
+pub use aftershock_model::{audit, check, scenario, timeline, units};
 
 pub use check::Verdict;
 pub use error::HarnessError as Error;
+pub use progress::{Progress, ProgressEvent};
 pub use report::Report;
-pub use run::{base_image, run, RunOptions};
+pub use run::{base_image, run, RunExperiment, RunOptions};
 pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, Service, ServiceRef,
 };

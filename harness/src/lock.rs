@@ -7,6 +7,7 @@
 //! ([`HarnessError::Busy`]).
 
 use crate::engine::images::{lock_dir, FileLock};
+use crate::progress::{Progress, ProgressEvent};
 use crate::error::{HarnessError, Result};
 use crate::timeline::{now, Nanos};
 use serde::{Deserialize, Serialize};
@@ -77,9 +78,18 @@ impl Drop for Held {
     }
 }
 
-/// Takes the lock at `lock` for `me`. When another run holds it: with `wait`, says for whom
-/// it waits (a warning event) and waits; without, refuses at once.
-pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<Held> {
+/// Whether a run waits for the lock's holder, and who hears that it waits.
+#[derive(Debug, Clone, Copy)]
+pub enum Wait<'a> {
+    /// Refuse at once, naming the holder.
+    Refuse,
+    /// Wait, saying whom for (a warning event, and a `Waiting` event to the progress watcher).
+    For(&'a Progress),
+}
+
+/// Takes the lock at `lock` for `me`. When another run holds it: waits (saying for whom) or
+/// refuses at once, as `wait` says.
+pub async fn take(lock: &Path, me: &Holder, wait: Wait<'_>) -> Result<Held> {
     let held = match FileLock::try_acquire(lock.to_path_buf())? {
         Some(held) => held,
         None => {
@@ -94,12 +104,15 @@ pub async fn take(lock: &Path, me: &Holder, wait: bool) -> Result<Held> {
                     holder_path(lock).display()
                 ),
             };
-            if !wait {
+            let Wait::For(progress) = wait else {
                 return Err(HarnessError::Busy {
                     lock: lock.to_path_buf(),
                     holder: who,
                 });
-            }
+            };
+            progress.send(ProgressEvent::Waiting {
+                holder: format!("{who} (the machine-wide run lock)"),
+            });
             tracing::warn!(
                 "waiting for {who} to finish: timed runs never overlap on one machine (lock {}). \
 Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead",
@@ -143,21 +156,31 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aftershock-lock-test-{}", std::process::id()));
         let lock = dir.join("run.lock");
         let first = Holder::me("run-1", "first-scenario");
-        let held = take(&lock, &first, false).await.unwrap();
+        let held = take(&lock, &first, Wait::Refuse).await.unwrap();
         assert_eq!(holder(&lock).map(|h| h.run), Some("run-1".into()));
         let second = Holder::me("run-2", "second");
-        let refused = take(&lock, &second, false).await.err().expect("busy");
+        let refused = take(&lock, &second, Wait::Refuse).await.err().expect("busy");
         let text = refused.to_string();
         assert!(text.contains("run run-1 (scenario first-scenario, pid "), "{text}");
         assert!(text.contains("--no-wait"), "{text}");
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let progress = Progress::to({
+            let heard = heard.clone();
+            move |e| heard.lock().unwrap().push(e.clone())
+        });
         let waiting = tokio::spawn({
             let lock = lock.clone();
-            async move { take(&lock, &second, true).await.map(|_| ()) }
+            async move { take(&lock, &second, Wait::For(&progress)).await.map(|_| ()) }
         });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert!(!waiting.is_finished(), "the second taker waits while the first holds it");
         drop(held);
         waiting.await.unwrap().unwrap();
+        let heard = heard.lock().unwrap().clone();
+        assert!(
+            matches!(&heard[..], [ProgressEvent::Waiting { holder }] if holder.contains("run run-1")),
+            "the waiter's watcher hears whom it waits for: {heard:?}"
+        );
         assert_eq!(holder(&lock), None, "the second holder is done: no holder file");
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -1,108 +1,162 @@
-//! Progress on the long steps of a run (image builds, bring-up, the observation with its fault
-//! windows), drawn with `indicatif` on stderr. Silent when stderr is not a terminal (CI logs,
-//! pipes) and when the CLI prints `--json`; the default ([`Progress::hidden`]) draws nothing,
-//! so library users and tests see no bars.
+//! Progress on the long steps of a run (image builds, the run lock, bring-up, the observation
+//! with its fault windows), as events for whoever watches: the CLI draws them as bars, a
+//! library user passes a callback in [`crate::RunOptions::progress`]. The library itself
+//! draws and prints nothing; without a callback the events go nowhere.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-/// Where progress goes. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    bars: Option<MultiProgress>,
+/// What happens on a long step of a run.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ProgressEvent {
+    /// A step began; `length` is known for the observation (the scenario's duration).
+    Started {
+        /// Tells this step's events from the others'.
+        step: u64,
+        /// What the step does ("bringing up zk, api").
+        what: String,
+        /// How long it will take, when that is known.
+        length: Option<Duration>,
+    },
+    /// A timed step moved on: how far, and what is in effect now ("fault in effect: kill").
+    Moved {
+        /// The step that moved.
+        step: u64,
+        /// Time since the step began.
+        elapsed: Duration,
+        /// What is going on now.
+        message: String,
+    },
+    /// The step ended.
+    Finished {
+        /// The step that ended.
+        step: u64,
+    },
+    /// The run waits for another run that holds the machine-wide run lock (who, since when).
+    Waiting {
+        /// The holder, as the lock's holder file names it.
+        holder: String,
+    },
 }
 
-/// One step in progress; cleared when finished or dropped.
+/// Who receives the events.
+type Sink = Arc<dyn Fn(&ProgressEvent) + Send + Sync>;
+
+/// A callback that receives a run's [`ProgressEvent`]s, from any thread.
+#[derive(Clone, Default)]
+pub struct Progress {
+    sink: Option<Sink>,
+}
+
+impl fmt::Debug for Progress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Progress")
+            .field("watched", &self.sink.is_some())
+            .finish()
+    }
+}
+
+/// One step in progress: `Finished` is sent when it is dropped.
 #[derive(Debug)]
 pub struct Step {
-    bar: ProgressBar,
+    progress: Progress,
+    id: u64,
 }
 
+static NEXT_STEP: AtomicU64 = AtomicU64::new(1);
+
 impl Progress {
-    /// Draws nothing.
-    pub fn hidden() -> Self {
-        Self::default()
+    /// Sends every event to `f`.
+    pub fn to(f: impl Fn(&ProgressEvent) + Send + Sync + 'static) -> Self {
+        Self {
+            sink: Some(Arc::new(f)),
+        }
     }
 
-    /// Draws on stderr when it is a terminal; otherwise draws nothing.
-    pub fn stderr() -> Self {
-        let bars = std::io::stderr()
-            .is_terminal()
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Self { bars }
+    /// Whether anybody receives the events.
+    pub fn is_watched(&self) -> bool {
+        self.sink.is_some()
     }
 
-    pub fn is_visible(&self) -> bool {
-        self.bars.is_some()
+    pub(crate) fn send(&self, event: ProgressEvent) {
+        if let Some(sink) = &self.sink {
+            sink(&event);
+        }
     }
 
-    /// A spinner for a step of unknown length ("building images", "bringing up").
-    pub fn spinner(&self, message: impl Into<String>) -> Step {
-        let bar = self.add(ProgressBar::new_spinner());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"),
-        );
-        bar.set_message(message.into());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        Step { bar }
+    /// A step of unknown length ("building images", "bringing up").
+    pub(crate) fn step(&self, what: impl Into<String>) -> Step {
+        self.start(what.into(), None)
     }
 
-    /// A bar over a known length of time; the caller moves it with [`Step::set_elapsed`].
-    pub fn timed(&self, message: impl Into<String>, total: Duration) -> Step {
-        let bar = self.add(ProgressBar::new(total.as_millis() as u64));
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {msg} [{elapsed}/{len_secs}]")
-                .expect("a valid template")
-                .with_key(
-                    "len_secs",
-                    |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                        let _ = write!(w, "{}s", s.len().unwrap_or(0) / 1000);
-                    },
-                ),
-        );
-        bar.set_message(message.into());
-        Step { bar }
+    /// A step over a known length of time, moved with [`Step::moved`].
+    pub(crate) fn timed(&self, what: impl Into<String>, length: Duration) -> Step {
+        self.start(what.into(), Some(length))
     }
 
-    fn add(&self, bar: ProgressBar) -> ProgressBar {
-        match &self.bars {
-            Some(m) => m.add(bar),
-            None => {
-                bar.set_draw_target(ProgressDrawTarget::hidden());
-                bar
-            }
+    fn start(&self, what: String, length: Option<Duration>) -> Step {
+        let id = NEXT_STEP.fetch_add(1, Ordering::Relaxed);
+        self.send(ProgressEvent::Started {
+            step: id,
+            what,
+            length,
+        });
+        Step {
+            progress: self.clone(),
+            id,
         }
     }
 }
 
 impl Step {
-    pub fn set_message(&self, message: impl Into<String>) {
-        self.bar.set_message(message.into());
-    }
-
-    pub fn set_elapsed(&self, elapsed: Duration) {
-        self.bar.set_position(elapsed.as_millis() as u64);
+    /// The step moved on.
+    pub(crate) fn moved(&self, elapsed: Duration, message: String) {
+        self.progress.send(ProgressEvent::Moved {
+            step: self.id,
+            elapsed,
+            message,
+        });
     }
 }
 
 impl Drop for Step {
     fn drop(&mut self) {
-        self.bar.finish_and_clear();
+        self.progress
+            .send(ProgressEvent::Finished { step: self.id });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Mutex;
 
     #[test]
-    fn hidden_progress_draws_nothing_and_steps_still_work() {
-        let p = Progress::hidden();
-        assert!(!p.is_visible());
-        let step = p.timed("observing", Duration::from_secs(10));
-        step.set_elapsed(Duration::from_secs(3));
-        assert_eq!(step.bar.position(), 3000);
-        assert!(step.bar.is_hidden());
+    fn a_step_is_started_moved_and_finished_for_its_watcher() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let p = Progress::to(move |e| log.lock().unwrap().push(e.clone()));
+        {
+            let step = p.timed("observing", Duration::from_secs(10));
+            step.moved(Duration::from_secs(3), "observing".into());
+        }
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        assert!(
+            matches!(&seen[0], ProgressEvent::Started { length: Some(l), .. } if l.as_secs() == 10)
+        );
+        assert!(matches!(&seen[1], ProgressEvent::Moved { elapsed, .. } if elapsed.as_secs() == 3));
+        assert!(matches!(seen[2], ProgressEvent::Finished { .. }));
+    }
+
+    #[test]
+    fn unwatched_progress_sends_nothing_and_steps_still_work() {
+        let p = Progress::default();
+        assert!(!p.is_watched());
+        p.timed("observing", Duration::from_secs(1))
+            .moved(Duration::ZERO, String::new());
     }
 }

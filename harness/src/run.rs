@@ -56,9 +56,13 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     let lock = {
         let _step = options
             .progress
-            .spinner("waiting for the run lock (timed runs never overlap on one machine)");
+            .step("waiting for the run lock (timed runs never overlap on one machine)");
         let me = lock::Holder::me(&run_id, &scenario.name);
-        lock::take(&lock::path(), &me, !options.no_wait).await?
+        let wait = match options.no_wait {
+            true => lock::Wait::Refuse,
+            false => lock::Wait::For(&options.progress),
+        };
+        lock::take(&lock::path(), &me, wait).await?
     };
     run_locked(docker, &output, &run_id, scenario, options, &lock).await
 }
@@ -101,7 +105,7 @@ async fn run_locked(
     let image_set = {
         let _step = options
             .progress
-            .spinner("images: checking, building what is missing (a first build takes minutes)");
+            .step("images: checking, building what is missing (a first build takes minutes)");
         let needed = images::needed_for(scenario.project_images());
         let mut set = images::ensure(&docker, &needed, output).await?;
         build_own(&docker, scenario, &mut set, output).await?;
@@ -276,7 +280,7 @@ async fn build_own(
 /// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<lock::Held> {
     let me = lock::Holder::me(&format!("test-{}", std::process::id()), "(a test holding the lock)");
-    lock::take(&lock::path(), &me, true).await
+    lock::take(&lock::path(), &me, lock::Wait::For(&Progress::default())).await
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {
@@ -308,7 +312,7 @@ async fn execute(
             .iter()
             .map(|s| s.name.as_str())
             .collect();
-        let _step = progress.spinner(format!("bringing up {}", names.join(", ")));
+        let _step = progress.step(format!("bringing up {}", names.join(", ")));
         Arc::new(
             Cluster::up(
                 output,
@@ -325,7 +329,7 @@ async fn execute(
     timeline.note("observation starts");
     let start = Instant::now();
     let until = start + scenario.duration;
-    let watcher = progress.is_visible().then(|| {
+    let watcher = progress.is_watched().then(|| {
         let step = progress.timed(format!("observing {}", scenario.name), scenario.duration);
         watch_observation(step, scenario, timeline, start)
     });
@@ -382,16 +386,16 @@ fn watch_observation(
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
         while Instant::now() < last {
             tick.tick().await;
-            step.set_elapsed(start.elapsed());
             let active: Vec<&str> = faults
                 .iter()
                 .filter(|f| matches!(timeline.fault_window(f), (Some(_), None)))
                 .map(String::as_str)
                 .collect();
-            step.set_message(match active.as_slice() {
+            let message = match active.as_slice() {
                 [] => "observing".to_string(),
                 names => format!("fault in effect: {}", names.join(", ")),
-            });
+            };
+            step.moved(start.elapsed(), message);
         }
     })
 }
@@ -408,14 +412,21 @@ pub async fn base_image(options: &RunOptions) -> Result<String> {
     images::base(&docker, &output).await
 }
 
-impl Experiment {
+/// Runs an [`Experiment`] (the model's builder) from the runtime: `x.run().await`.
+pub trait RunExperiment {
     /// Plans and runs the experiment against real containers with default options.
-    pub async fn run(&self) -> Result<Report> {
+    fn run(&self) -> impl std::future::Future<Output = Result<Report>>;
+
+    /// Plans and runs the experiment against real containers.
+    fn run_with(&self, options: &RunOptions) -> impl std::future::Future<Output = Result<Report>>;
+}
+
+impl RunExperiment for Experiment {
+    async fn run(&self) -> Result<Report> {
         self.run_with(&RunOptions::default()).await
     }
 
-    /// Plans and runs the experiment against real containers.
-    pub async fn run_with(&self, options: &RunOptions) -> Result<Report> {
+    async fn run_with(&self, options: &RunOptions) -> Result<Report> {
         run(&self.plan()?, options).await
     }
 }

@@ -34,7 +34,7 @@ pub async fn leftovers() -> cleanup::Removed {
         .count()
 }
 
-/// Builds the `aftershock` binary (the tests of this package cannot name it directly) and
+/// Builds the `aftershock` binary (of `aftershock-cli`: this package's tests cannot name it) and
 /// returns its path.
 pub fn cli_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -44,7 +44,7 @@ pub fn cli_binary() -> PathBuf {
             "build",
             "--quiet",
             "-p",
-            "aftershock",
+            "aftershock-cli",
             "--bin",
             "aftershock",
         ])

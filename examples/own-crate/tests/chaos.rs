@@ -9,7 +9,9 @@
 //! Needs a Docker engine (as root: `bash ../../scripts/ensure-docker.sh`). Reports land under
 //! this crate's `target/aftershock/<run id>/`.
 
-use aftershock::{Check, Expect, Experiment, Fault, Probe, RunOptions, Select, Service};
+use aftershock::{
+    Check, Expect, Experiment, Fault, Probe, RunExperiment, RunOptions, Select, Service,
+};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use testcontainers::runners::AsyncRunner;

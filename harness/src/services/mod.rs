@@ -237,6 +237,19 @@ pub async fn leader(plan: &Plan, service: &Service, addresses: &Addresses) -> Op
 #[cfg(test)]
 mod tests {
     #[test]
+    fn a_machine_service_s_replicas_are_machines_too() {
+        let text = "name = \"t\"\nduration = \"10s\"\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = 2\n\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nrestart = \"always\"\nmachine = \"m1\"\n";
+        let plan = crate::scenario::parse("t.toml", text).unwrap();
+        assert_eq!(plan.placement("web").unwrap().name, "m1");
+        assert!(matches!(plan.machines[0].engine, crate::scenario::plan::MachineEngine::Started(_)));
+        let services = super::assign_addresses(&plan, "172.30.9");
+        assert_eq!(
+            services["web"], services["m1"],
+            "reached at its machine's address"
+        );
+    }
+
+    #[test]
     fn the_largest_topology_fits_the_runs_network() {
         let mut x = crate::Experiment::new("t", std::time::Duration::from_secs(1));
         x.service(crate::Service::generic("a", "memcached").replicas(60));

@@ -694,7 +694,11 @@ fn fault_verified_cases() {
                 at: S,
                 kind: EventKind::FaultVerified {
                     fault: "f".into(),
-                    stage: if *stage == "applied" { Stage::Applied } else { Stage::Healed },
+                    stage: if *stage == "applied" {
+                        Stage::Applied
+                    } else {
+                        Stage::Healed
+                    },
                     ok: *ok,
                     detail: "seen".into(),
                 },
@@ -743,22 +747,35 @@ fn an_unplanned_event_in_an_expectations_window_makes_it_unknown_naming_it() {
     // The zookeeper case: writes fail after the engine restarts at +14.2 s.
     let t = timeline(30.0, &[(14.2, 17.0)], Some(5.0), Some(13.0));
     assert_matches!(verdict(NeverFails, None, None, &t), Verdict::Fail { .. });
-    unplanned_at(&t, Cause::Engine, 14.2, 2.0, "the engine restarted (no answer for 2.0 s)");
+    unplanned_at(
+        &t,
+        Cause::Engine,
+        14.2,
+        2.0,
+        "the engine restarted (no answer for 2.0 s)",
+    );
     assert_eq!(
         verdict(NeverFails, None, None, &t),
         Verdict::Unknown {
-            reason: "the engine restarted (no answer for 2.0 s) at +14.2 s, not part of the scenario"
-                .into()
+            reason:
+                "the engine restarted (no answer for 2.0 s) at +14.2 s, not part of the scenario"
+                    .into()
         }
     );
     // Outside a window it changes nothing: `fails-during` ends at the heal (+13 s) …
     let during = timeline(30.0, &[(5.0, 13.5)], Some(5.0), Some(13.0));
     unplanned_at(&during, Cause::Engine, 14.2, 2.0, "the engine restarted");
-    assert_eq!(verdict(FailsDuring, None, Some(5.0), &during), Verdict::Pass);
+    assert_eq!(
+        verdict(FailsDuring, None, Some(5.0), &during),
+        Verdict::Pass
+    );
     // … and a recovery's window at its deadline (heal + budget: +13 s + 5 s).
     let late = timeline(30.0, &[(5.0, 13.5)], Some(5.0), Some(13.0));
     unplanned_at(&late, Cause::Lag, 19.0, 0.4, "the harness fell behind");
-    assert_eq!(verdict(RecoversWithin, Some(5.0), None, &late), Verdict::Pass);
+    assert_eq!(
+        verdict(RecoversWithin, Some(5.0), None, &late),
+        Verdict::Pass
+    );
     // A lag that ends inside the window overlaps it.
     unplanned_at(&late, Cause::Lag, 4.8, 0.3, "the harness fell behind");
     assert_matches!(
@@ -856,9 +873,17 @@ fn container_events_no_fault_explains_are_unplanned() {
     assert_eq!(
         found(events),
         [
-            (6.0, "zk2".into(), "container `zk2` was killed, then died of signal 9 (exit 137)".into()),
+            (
+                6.0,
+                "zk2".into(),
+                "container `zk2` was killed, then died of signal 9 (exit 137)".into()
+            ),
             (20.0, "zk1".into(), "container `zk1` was OOM-killed".into()),
-            (25.0, "zk3".into(), "container `zk3` was stopped, then died of signal 15 (exit 143)".into()),
+            (
+                25.0,
+                "zk3".into(),
+                "container `zk3` was stopped, then died of signal 15 (exit 143)".into()
+            ),
         ]
     );
 }
@@ -900,18 +925,35 @@ fn unobserved_samples_are_unplanned_unless_a_fault_explains_the_engine_s_silence
     };
     // A daemon crash names what runs on its machine (`web`) among its targets.
     let mut events = applied_to(5.0, 9.0, &["m1", "web"]);
-    events.extend([gap(6.0, "web"), gap(6.25, "web"), gap(8.0, "db"), gap(8.25, "db"), gap(30.0, "web")]);
+    events.extend([
+        gap(6.0, "web"),
+        gap(6.25, "web"),
+        gap(8.0, "db"),
+        gap(8.25, "db"),
+        gap(30.0, "web"),
+    ]);
     let t = Timeline::from_events(events);
     let found: Vec<(f64, String, f64)> = unplanned::unobserved_events(&t)
         .into_iter()
         .map(|e| match e.kind {
-            EventKind::Unplanned { subject, lasted, .. } => (e.at as f64 / S as f64, subject, lasted as f64 / S as f64),
+            EventKind::Unplanned {
+                subject, lasted, ..
+            } => (e.at as f64 / S as f64, subject, lasted as f64 / S as f64),
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(found, [(8.0, "db-health".to_string(), 0.25), (30.0, "web-health".to_string(), 0.0)]);
+    assert_eq!(
+        found,
+        [
+            (8.0, "db-health".to_string(), 0.25),
+            (30.0, "web-health".to_string(), 0.0)
+        ]
+    );
     // A never-fails verdict says how many samples it could not take.
-    let t = with(timeline(10.0, &[], Some(5.0), Some(8.0)), vec![(6.0, gap(0.0, "x").kind)]);
+    let t = with(
+        timeline(10.0, &[], Some(5.0), Some(8.0)),
+        vec![(6.0, gap(0.0, "x").kind)],
+    );
     let t = {
         let mut events = t.events();
         for e in &mut events {
@@ -922,5 +964,10 @@ fn unobserved_samples_are_unplanned_unless_a_fault_explains_the_engine_s_silence
         Timeline::from_events(events)
     };
     let o = check(&expect(ExpectationKind::NeverFails, None, None), &t);
-    assert!(o.measured.contains("(1 not observed: its engine did not answer)"), "{}", o.measured);
+    assert!(
+        o.measured
+            .contains("(1 not observed: its engine did not answer)"),
+        "{}",
+        o.measured
+    );
 }

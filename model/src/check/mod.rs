@@ -108,10 +108,13 @@ impl<'a> Bound<'a> {
 impl Check for Bound<'_> {
     fn check(&self, t: &Timeline) -> Outcome {
         let e = self.expectation;
-        let (title, budget, (measured, measured_seconds, verdict)) = judge(&e.kind, self.probe, self.fault, t);
+        let (title, budget, (measured, measured_seconds, verdict)) =
+            judge(&e.kind, self.probe, self.fault, t);
         let budget_seconds = e.kind.time_budget().map(|d| d.as_secs_f64());
         let verdict = match unplanned::disturbed(t, unplanned::span(&e.kind, self.fault, t)) {
-            Some(reason) if !matches!(verdict, Verdict::Unknown { .. }) => Verdict::Unknown { reason },
+            Some(reason) if !matches!(verdict, Verdict::Unknown { .. }) => {
+                Verdict::Unknown { reason }
+            }
             _ => verdict,
         };
         Outcome {
@@ -213,7 +216,11 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
             format!("≤ {} each", fmt_dur(*budget)),
             measured_within(t, fault, prefix, *budget),
         ),
-        Expect::Measurement { name, at_least, at_most } => {
+        Expect::Measurement {
+            name,
+            at_least,
+            at_most,
+        } => {
             let unit = measured_unit(t, name);
             let human = |v: f64| crate::units::human(v, &unit);
             let bounds = [
@@ -222,7 +229,11 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
             ];
             (
                 format!("`{name}` within bounds"),
-                bounds.into_iter().flatten().collect::<Vec<_>>().join(" and "),
+                bounds
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" and "),
                 measurement_bounds(t, name, *at_least, *at_most),
             )
         }
@@ -268,7 +279,12 @@ fn unreachable_kind(kind: &Expect) -> (String, String, Judged) {
 
 /// The instant a time budget runs out, for kinds whose budget counts from a fault's start or
 /// heal; `None` for the others (counts, skews) and when the fault did not happen.
-fn deadline(kind: &Expect, t: &Timeline, fault: &str, budget_seconds: Option<f64>) -> Option<Nanos> {
+fn deadline(
+    kind: &Expect,
+    t: &Timeline,
+    fault: &str,
+    budget_seconds: Option<f64>,
+) -> Option<Nanos> {
     let budget = (budget_seconds? * 1e9) as Nanos;
     let (applied, healed) = t.fault_window(fault);
     let anchor = match kind {
@@ -819,7 +835,9 @@ fn containers_survive(t: &Timeline, fault: &str) -> Judged {
     let placed: Vec<String> = events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::FaultApplied { fault: f, targets, .. } if f == fault => Some(targets.clone()),
+            EventKind::FaultApplied {
+                fault: f, targets, ..
+            } if f == fault => Some(targets.clone()),
             _ => None,
         })
         .flatten()

@@ -126,7 +126,12 @@ fn load(t: &Timeline, probe: &str, applied: Nanos) -> Result<(Vec<Window>, Basel
 }
 
 /// Title, budget in words and judgement of the cache-outage expectations.
-pub(super) fn judge(kind: &Expect, probe: &str, fault: &str, t: &Timeline) -> (String, String, Judged) {
+pub(super) fn judge(
+    kind: &Expect,
+    probe: &str,
+    fault: &str,
+    t: &Timeline,
+) -> (String, String, Judged) {
     let le = |d: &Duration| format!("≤ {}", super::fmt_dur(*d));
     match kind {
         Expect::OomKillWithin { budget, victim, .. } => (
@@ -149,7 +154,12 @@ pub(super) fn judge(kind: &Expect, probe: &str, fault: &str, t: &Timeline) -> (S
             format!("≤ {ratio}× baseline"),
             latency_stays_within(t, probe, fault, *ratio),
         ),
-        Expect::WarmUpWithin { budget, hit_fraction, ratio, .. } => (
+        Expect::WarmUpWithin {
+            budget,
+            hit_fraction,
+            ratio,
+            ..
+        } => (
             format!("`{probe}` warm again after the target of `{fault}` restarted"),
             le(budget),
             warm_up_within(t, probe, fault, *budget, *hit_fraction, *ratio),
@@ -317,7 +327,10 @@ pub fn latency_stays_within(t: &Timeline, probe: &str, fault: &str, ratio: f64) 
         ms(base.p99)
     );
     let allowance = base.p99 as f64 * ratio;
-    let over: Vec<&&Window> = after.iter().filter(|w| net_p99(w) as f64 > allowance).collect();
+    let over: Vec<&&Window> = after
+        .iter()
+        .filter(|w| net_p99(w) as f64 > allowance)
+        .collect();
     // Over the budget even when the stall is counted twice (generator and system): the system's.
     let unexplained = over.iter().any(|w| (w.p99 - 2 * w.lag) as f64 > allowance);
     let verdict = match over.first() {

@@ -195,19 +195,6 @@ mod tests {
     }
 
     #[test]
-    fn a_machine_service_s_replicas_are_machines_too() {
-        let text = format!("{HEAD}[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = 2\n\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nrestart = \"always\"\nmachine = \"m1\"\n");
-        let plan = parse("t.toml", &text).unwrap();
-        assert_eq!(plan.placement("web").unwrap().name, "m1");
-        assert!(matches!(plan.machines[0].engine, MachineEngine::Started(_)));
-        let services = crate::services::assign_addresses(&plan, "172.30.9");
-        assert_eq!(
-            services["web"], services["m1"],
-            "reached at its machine's address"
-        );
-    }
-
-    #[test]
     fn wrong_placements_are_refused_with_what_to_do() {
         let service = |extra: &str| {
             machines(&format!("\n[[topology.service]]\nname = \"zk\"\npreset = \"zookeeper\"\nreplicas = 2\n{extra}\n"))

@@ -1,7 +1,7 @@
 //! `aftershock bench`: runs the library's bench, writes `bench.json` under the output root,
 //! prints the table (or the JSON).
 
-use crate::bench::{self, Options};
+use aftershock::bench::{self, Options};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 

@@ -37,7 +37,10 @@ impl Explains {
     fn covers(&self, container: &str, at: Nanos) -> bool {
         (self.from..=self.to).contains(&at)
             && self.targets.iter().any(|t| {
-                container == t || container.strip_prefix(t.as_str()).is_some_and(|r| r.starts_with('/'))
+                container == t
+                    || container
+                        .strip_prefix(t.as_str())
+                        .is_some_and(|r| r.starts_with('/'))
             })
     }
 }
@@ -57,7 +60,11 @@ fn explanations(events: &[Event], end: Nanos) -> Vec<Explains> {
             )),
             EventKind::FaultHealed { fault, .. } | EventKind::FaultVerified { fault, .. } => {
                 if let Some((_, x)) = out.iter_mut().rev().find(|(f, _)| f == fault) {
-                    x.to = if x.to == end { e.at + GRACE } else { x.to.max(e.at + GRACE) };
+                    x.to = if x.to == end {
+                        e.at + GRACE
+                    } else {
+                        x.to.max(e.at + GRACE)
+                    };
                 }
             }
             _ => {}
@@ -144,13 +151,21 @@ pub fn unobserved_events(t: &Timeline) -> Vec<Event> {
     let explains = explanations(&events, end);
     let mut out: Vec<(Nanos, String, String, Nanos)> = vec![];
     for e in &events {
-        let EventKind::Unobserved { probe, replica, detail } = &e.kind else {
+        let EventKind::Unobserved {
+            probe,
+            replica,
+            detail,
+        } = &e.kind
+        else {
             continue;
         };
         if explains.iter().any(|x| x.covers(replica, e.at)) {
             continue;
         }
-        match out.iter_mut().find(|(_, p, _, last)| p == probe && e.at - *last <= TOGETHER) {
+        match out
+            .iter_mut()
+            .find(|(_, p, _, last)| p == probe && e.at - *last <= TOGETHER)
+        {
             Some((_, _, _, last)) => *last = e.at,
             None => out.push((e.at, probe.clone(), detail.clone(), e.at)),
         }
@@ -174,7 +189,15 @@ pub fn mark_containers(t: &Timeline) {
     let known: Vec<Event> = t
         .events()
         .into_iter()
-        .filter(|e| matches!(&e.kind, EventKind::Unplanned { cause: Cause::Container | Cause::Engine, .. }))
+        .filter(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Unplanned {
+                    cause: Cause::Container | Cause::Engine,
+                    ..
+                }
+            )
+        })
         .collect();
     for e in container_events(t).into_iter().chain(unobserved_events(t)) {
         if !known.contains(&e) {

@@ -719,7 +719,7 @@ impl FaultKind {
     }
 }
 
-/// A fault in the schedule: data, carried out by the nemesis (`crate::fault`).
+/// A fault in the schedule: data, carried out by the runtime's nemesis (`aftershock::fault`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {

@@ -4,13 +4,14 @@
 
 mod audit;
 mod bench;
+mod odds;
+mod progress;
 
-use crate::engine::{self, cleanup, images};
-use crate::odds::{self, Fleet};
-use crate::output::OutputEnv;
-use crate::progress::Progress;
-use crate::report::{demo, suite, Report, Written};
-use crate::{scenario, RunOptions};
+use crate::odds::Fleet;
+use aftershock::engine::{self, cleanup, images};
+use aftershock::output::OutputEnv;
+use aftershock::report::{demo, suite, Report, Written};
+use aftershock::{scenario, RunOptions};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -162,7 +163,7 @@ enum ImagesAction {
 }
 
 /// Parses the arguments, runs the command, and gives the exit code.
-pub fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     // The library prints nothing itself: what it has to say (images built, the run's id and
     // seed, teardowns after an early exit) are tracing events, shown here on stderr.
     tracing_subscriber::fmt()
@@ -339,7 +340,7 @@ async fn run_suite(
     }
     let runs = run_files(&files, seed, json, no_wait).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
-    let suite_dir = output_root().join(format!("suite-{}", crate::cluster::new_run_id()));
+    let suite_dir = output_root().join(format!("suite-{}", aftershock::cluster::new_run_id()));
     let files = suite::write(&suite_dir, &reports)
         .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
     if json {
@@ -397,7 +398,7 @@ fn merge_reports(dirs: &[PathBuf], out: Option<&Path>) -> Result<bool> {
         bail!("no report.json under {dirs:?}: give the directories the shards wrote (their output roots)");
     }
     let dir = out.map_or_else(
-        || output_root().join(format!("suite-{}", crate::cluster::new_run_id())),
+        || output_root().join(format!("suite-{}", aftershock::cluster::new_run_id())),
         Path::to_path_buf,
     );
     let files = suite::write(&dir, &reports)
@@ -482,11 +483,7 @@ async fn run_files(
         .collect::<Result<Vec<_>, _>>()?;
     let options = RunOptions {
         seed,
-        progress: if quiet {
-            Progress::hidden()
-        } else {
-            Progress::stderr()
-        },
+        progress: progress::stderr(quiet),
         output_dir: Some(output_root()),
         no_wait,
         watchdog: std::env::current_exe().ok(),
@@ -494,7 +491,7 @@ async fn run_files(
     };
     let mut runs = vec![];
     for s in &scenarios {
-        let report = crate::run(s, &options).await?;
+        let report = aftershock::run(s, &options).await?;
         let written = report.files(); // `run` wrote them
         if !quiet {
             print!("{}", report.table());

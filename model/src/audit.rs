@@ -47,7 +47,14 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
     for s in services {
         let health = s.ready.as_ref().and_then(|r| r.exec.clone());
         let writes = topology.writes.get(&s.name);
-        let cx = Cx { compose, services, s, health: health.as_deref(), writes, budgets };
+        let cx = Cx {
+            compose,
+            services,
+            s,
+            health: health.as_deref(),
+            writes,
+            budgets,
+        };
         if health.is_none() {
             audit.skipped.push(format!("{}: no healthcheck, so no availability verdict: restarts and the power cut skipped (add `healthcheck: test: [\"CMD\", …]`)", s.name));
         }
@@ -55,7 +62,10 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
             audit.scenarios.push(cx.restart(true));
             audit.scenarios.push(cx.restart(false));
         } else if health.is_some() {
-            audit.skipped.push(format!("{}: one replica, no group to restart (realtime 2016 needs `deploy.replicas` ≥ 2)", s.name));
+            audit.skipped.push(format!(
+                "{}: one replica, no group to restart (realtime 2016 needs `deploy.replicas` ≥ 2)",
+                s.name
+            ));
         }
         match (&s.disk, health.is_some()) {
             (Some(_), true) => audit.scenarios.push(cx.power_cut()),
@@ -85,9 +95,18 @@ fn engine_crashes(compose: &Path, topology: &Topology, budgets: Budgets, audit: 
         return;
     };
     let writes = topology.writes.get(&first.name);
-    let cx = Cx { compose, services, s: first, health: None, writes, budgets };
+    let cx = Cx {
+        compose,
+        services,
+        s: first,
+        health: None,
+        writes,
+        budgets,
+    };
     for live_restore in [false, true] {
-        audit.scenarios.push(cx.engine_crash(&watched[1..], live_restore));
+        audit
+            .scenarios
+            .push(cx.engine_crash(&watched[1..], live_restore));
     }
 }
 
@@ -104,7 +123,14 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     /// The file's head and the health probes of the service (and of `also`).
-    fn head(&self, name: &str, incident: &str, summary: &str, also: &[&file::Service], secs: u64) -> String {
+    fn head(
+        &self,
+        name: &str,
+        incident: &str,
+        summary: &str,
+        also: &[&file::Service],
+        secs: u64,
+    ) -> String {
         let duration = format!("{secs}s");
         let mut t = format!(
             "# Written by `aftershock audit`; edit and run again with `aftershock run`.\nname = \"{name}\"\nincident = \"{incident}\"\nvariant = \"audit\"\nsummary = \"\"\"\n{summary}\"\"\"\nduration = \"{duration}\"\n\n[topology]\ncompose = {compose:?}\n",
@@ -136,11 +162,22 @@ impl Cx<'_> {
         if let Some(port) = w.port {
             let _ = writeln!(t, "port = {port}");
         }
-        let texts = [("method", &w.method), ("path", &w.path), ("body", &w.body), ("read_path", &w.read_path)];
-        for (key, value) in texts.into_iter().filter_map(|(k, v)| Some((k, v.as_ref()?))) {
+        let texts = [
+            ("method", &w.method),
+            ("path", &w.path),
+            ("body", &w.body),
+            ("read_path", &w.read_path),
+        ];
+        for (key, value) in texts
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v.as_ref()?)))
+        {
             let _ = writeln!(t, "{key} = {value:?}");
         }
-        let _ = write!(t, "\n[[expect]]\nkind = \"no-lost-writes\"\nprobe = \"{s}-writes\"\n");
+        let _ = write!(
+            t,
+            "\n[[expect]]\nkind = \"no-lost-writes\"\nprobe = \"{s}-writes\"\n"
+        );
         t
     }
 
@@ -148,7 +185,10 @@ impl Cx<'_> {
     /// and its recovery after the heal (`recovers-within`), both within the recovery budget.
     fn recovers(&self, fault: &str, svcs: &[&file::Service]) -> String {
         let mut t = String::new();
-        for svc in svcs.iter().filter(|s| s.ready.as_ref().is_some_and(|r| r.exec.is_some())) {
+        for svc in svcs
+            .iter()
+            .filter(|s| s.ready.as_ref().is_some_and(|r| r.exec.is_some()))
+        {
             for replica in file::Scenario::replica_names(svc) {
                 let budget = self.budgets.recover.as_secs();
                 for kind in ["outage-within", "recovers-within"] {
@@ -175,8 +215,17 @@ impl Cx<'_> {
                 "kind = \"rolling-restart\"\nselect = \"all\"\nrejoin_timeout = \"60s\"\n",
             )
         };
-        let mut t = self.head(&name, "realtime-2016", &summary, &[], if at_once { 20 } else { 30 });
-        let _ = write!(t, "\n[[fault]]\nname = \"restart\"\ntarget = \"{s}\"\nat = \"4s\"\n{fault}");
+        let mut t = self.head(
+            &name,
+            "realtime-2016",
+            &summary,
+            &[],
+            if at_once { 20 } else { 30 },
+        );
+        let _ = write!(
+            t,
+            "\n[[fault]]\nname = \"restart\"\ntarget = \"{s}\"\nat = \"4s\"\n{fault}"
+        );
         t.push_str(&self.recovers("restart", &[self.s]));
         (format!("{name}.toml"), t)
     }
@@ -190,19 +239,30 @@ impl Cx<'_> {
             ("audit-engine-crash".to_string(), "Every service on machines of their own engines; each machine's dockerd SIGKILLed 0.5 s after the previous one (clearbit 2016): the restored daemons kill what ran and the services' `restart:` policies decide what comes back.")
         };
         let machines = self.services.iter().map(|s| s.replicas).max().unwrap_or(1);
-        let mut t = self.head(&name, "clearbit-2016-06-docker-daemon-restart", summary, also, 45);
+        let mut t = self.head(
+            &name,
+            "clearbit-2016-06-docker-daemon-restart",
+            summary,
+            also,
+            45,
+        );
         // The topology's Compose services go on the machines (a key of `[topology]`).
         let compose = format!("compose = {:?}\n", self.compose.display().to_string());
         t = t.replacen(&compose, &format!("{compose}compose_machines = \"m\"\n"), 1);
         let _ = write!(t, "\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = {machines}\n\n[topology.service.machine]\nunits = false\nlive_restore = {live_restore}\nauto_remove = false\n");
         let _ = write!(t, "\n[[fault]]\nname = \"crash\"\nkind = \"daemon-crash\"\ntarget = \"m\"\nselect = \"all\"\nat = \"4s\"\ngap = \"500ms\"\n");
         let _ = write!(t, "\n[[expect]]\nkind = \"measured-within\"\ntitle = \"every machine's Engine API is back\"\nfault = \"crash\"\nmeasurement = \"engine-downtime\"\nbudget = \"{}s\"\n", self.budgets.recover.as_secs());
-        let watched: Vec<&file::Service> = std::iter::once(self.s).chain(also.iter().copied()).collect();
+        let watched: Vec<&file::Service> = std::iter::once(self.s)
+            .chain(also.iter().copied())
+            .collect();
         if live_restore {
             let _ = write!(t, "\n[[expect]]\nkind = \"containers-survive\"\ntitle = \"no container on the machines dies\"\nfault = \"crash\"\n");
             for svc in &watched {
                 for replica in file::Scenario::replica_names(svc) {
-                    let _ = write!(t, "\n[[expect]]\nkind = \"never-fails\"\nprobe = \"{replica}-health\"\n");
+                    let _ = write!(
+                        t,
+                        "\n[[expect]]\nkind = \"never-fails\"\nprobe = \"{replica}-health\"\n"
+                    );
                 }
             }
         } else {
@@ -234,7 +294,13 @@ impl Cx<'_> {
         let summary = format!("A monitoring agent leaks 32 MiB/s inside one `{s}` replica until the kernel's OOM killer acts (clerk 2017-03 cache); its dependents are watched.");
         // Leak start, the time to fill the limit at 32 MiB/s, down 3 s, then room to recover.
         let secs = 4 + self.s.memory_mib.unwrap_or(0) / 32 + 3 + 12;
-        let mut t = self.head(&name, "clerk-2017-03-cache-oom", &summary, &dependents, secs);
+        let mut t = self.head(
+            &name,
+            "clerk-2017-03-cache-oom",
+            &summary,
+            &dependents,
+            secs,
+        );
         let _ = write!(t, "\n[[fault]]\nname = \"leak\"\nkind = \"leak\"\ntarget = \"{s}\"\nat = \"4s\"\ndown_for = \"3s\"\nleak_mib_per_s = 32\nrejoin_timeout = \"{}s\"\n", self.budgets.oom.as_secs());
         let _ = write!(t, "\n[[expect]]\nkind = \"oom-kill-within\"\nfault = \"leak\"\nbudget = \"{}s\"\nvictim = \"*\"\n", self.budgets.oom.as_secs());
         let mut watched = vec![self.s];
@@ -266,7 +332,11 @@ mod tests {
         let mut api = service("api", 1, true, None);
         api.uses = vec![file::reference("cache")];
         let mut db = service("db", 3, true, None);
-        db.disk = Some(file::DiskSpec { size_mb: 64, path: "/data".into(), lossy: false });
+        db.disk = Some(file::DiskSpec {
+            size_mb: 64,
+            path: "/data".into(),
+            lossy: false,
+        });
         let services = vec![db, service("cache", 1, false, Some(64)), api];
         let writes = Writes {
             write: vec!["sh".into(), "-c".into(), "echo {n} >> /j".into()],
@@ -279,21 +349,44 @@ mod tests {
         };
         let audit = plan(Path::new("/x/compose.yml"), &topology, Budgets::default());
         let names: Vec<&str> = audit.scenarios.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["audit-majority-restart-db.toml", "audit-rolling-restart-db.toml", "audit-power-cut-db.toml", "audit-leak-cache.toml", "audit-engine-crash.toml", "audit-engine-crash-live-restore.toml"]);
+        assert_eq!(
+            names,
+            [
+                "audit-majority-restart-db.toml",
+                "audit-rolling-restart-db.toml",
+                "audit-power-cut-db.toml",
+                "audit-leak-cache.toml",
+                "audit-engine-crash.toml",
+                "audit-engine-crash-live-restore.toml"
+            ]
+        );
         let skipped = audit.skipped.join("\n");
         assert!(skipped.contains("cache: no healthcheck"), "{skipped}");
         let crash: file::Scenario = toml::from_str(&audit.scenarios[4].1).unwrap();
         assert_eq!(crash.topology.compose_machines.unwrap().get_ref(), "m");
-        assert_eq!(crash.topology.services[0].replicas, 3, "as many machines as db's replicas");
+        assert_eq!(
+            crash.topology.services[0].replicas, 3,
+            "as many machines as db's replicas"
+        );
         let live = &audit.scenarios[5].1;
-        assert!(live.contains("live_restore = true") && live.contains("never-fails"), "{live}");
+        assert!(
+            live.contains("live_restore = true") && live.contains("never-fails"),
+            "{live}"
+        );
         for (name, text) in &audit.scenarios {
-            let parsed: file::Scenario = toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+            let parsed: file::Scenario =
+                toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(parsed.topology.compose.unwrap().get_ref(), "/x/compose.yml");
         }
         let cut = &audit.scenarios[2].1;
-        assert!(cut.contains("kind = \"write\"") && cut.contains("no-lost-writes"), "{cut}");
+        assert!(
+            cut.contains("kind = \"write\"") && cut.contains("no-lost-writes"),
+            "{cut}"
+        );
         let leak = &audit.scenarios[3].1;
-        assert!(leak.contains("probe = \"api-health\""), "the dependent is watched:\n{leak}");
+        assert!(
+            leak.contains("probe = \"api-health\""),
+            "the dependent is watched:\n{leak}"
+        );
     }
 }
