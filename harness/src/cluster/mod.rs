@@ -7,9 +7,9 @@ use crate::engine::images::ImageSet;
 use crate::engine::inner::{self, Inner};
 use crate::engine::lossy::Lossy;
 use crate::engine::signal;
-use crate::engine::{self, RunEngine};
+use crate::engine::{self, Route, RunEngine};
 use crate::error::{HarnessError, Result};
-use crate::scenario::plan::{Plan, Service, ServiceKind};
+use crate::scenario::plan::{Placement, Plan, Service, ServiceKind};
 use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
@@ -136,7 +136,7 @@ impl Cluster {
                 spec.binds.push(format!("{}:{}", source.display(), d.path));
             }
         }
-        if !service.placement.is_empty() {
+        if let Placement::Machine(_) = service.runs_on() {
             self.place(service, &specs[0].image).await?;
         }
         let creations = specs.iter().map(|s| self.engine.start_new(s));
@@ -445,7 +445,7 @@ impl Cluster {
             if !running {
                 return Ok(true);
             }
-            if self.engine.is_placed(r) {
+            if let Route::Machine(_) = self.engine.route(r) {
                 // Its process is on a machine: the engine's word is all there is.
                 return Ok(false);
             }

@@ -9,7 +9,7 @@
 //! directory per controller and `/proc/cgroups`; v2: one hierarchy with `cgroup.controllers`),
 //! so the v2 paths are tested on fixture files (`harness/fixtures/cgroup-v2/`).
 
-use crate::scenario::plan::{FaultKind, Plan};
+use crate::scenario::plan::{FaultKind, Placement, Plan};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -222,7 +222,7 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
 fn needs(plan: &Plan, f: &Facts) -> Vec<(Need, String)> {
     let mut out = disk_needs(plan, f);
     // A fault on replicas placed on machines acts through their engines: nothing of this host.
-    let here = plan.faults.iter().filter(|f| plan.service(f.target).placement.is_empty());
+    let here = plan.faults.iter().filter(|f| plan.service(f.target).runs_on() == Placement::Local);
     for fault in here {
         let who = format!("fault `{}`", fault.name);
         out.extend(fault_needs(&fault.kind, f).into_iter().map(|n| (n, who.clone())));
@@ -263,7 +263,7 @@ fn room_needed(plan: &Plan, writes: Writes) -> u64 {
                 .iter()
                 .filter_map(|s| s.disk.as_ref().map(|d| d.size_mb * s.replicas.len() as u64))
                 .sum();
-            let placed = plan.services.iter().any(|s| !s.placement.is_empty());
+            let placed = plan.services.iter().any(|s| s.runs_on() != Placement::Local);
             GIB / 2 + disks * MIB + if placed { GIB } else { 0 }
         }
         Writes::Engine => {

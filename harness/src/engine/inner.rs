@@ -316,7 +316,9 @@ pub fn record(inner: Inner, timeline: Timeline, run: super::RunEngine) -> JoinHa
                     _ => action,
                 };
                 let container = match run.replica_of(&name) {
-                    Some(replica) if run.is_placed(&replica) => replica,
+                    Some(replica) if matches!(run.route(&replica), super::Route::Machine(_)) => {
+                        replica
+                    }
                     _ => format!("{}/{name}", inner.machine),
                 };
                 timeline.push(Event {

@@ -183,7 +183,19 @@ pub struct RunEngine {
     /// Containers started by something else and attached to the run, by replica name.
     attached: Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>,
     /// The engines of replicas placed on machines, by replica name (the others: `docker`).
-    placed: Arc<std::sync::RwLock<std::collections::BTreeMap<String, Docker>>>,
+    machines: Arc<std::sync::RwLock<std::collections::BTreeMap<String, Docker>>>,
+}
+
+/// How the runtime reaches a replica, and who can witness what happens to it: the routing of
+/// the plan's `Placement`, decided once at bring-up ([`RunEngine::place`]).
+#[derive(Debug, Clone)]
+pub enum Route {
+    /// On this host: the host's engine, and this kernel's evidence (`/proc`, cgroups, the
+    /// kernel log, pidfds).
+    Host,
+    /// On a machine: that machine's engine, the only witness (its kernel, PIDs and cgroups
+    /// are not this host's).
+    Machine(Docker),
 }
 
 impl RunEngine {
@@ -196,28 +208,32 @@ impl RunEngine {
             prefix: format!("as-{short}"),
             starting_execs: Arc::default(),
             attached: Arc::default(),
-            placed: Arc::default(),
+            machines: Arc::default(),
         }
     }
 
     /// Routes everything about `replica` to a machine's engine from now on.
     pub fn place(&self, replica: &str, machine: Docker) {
-        self.placed
+        self.machines
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(replica.to_string(), machine);
     }
 
-    /// Whether `replica` runs on a machine's engine (not on this host's).
-    pub fn is_placed(&self, replica: &str) -> bool {
-        let placed = self.placed.read().unwrap_or_else(|e| e.into_inner());
-        placed.contains_key(replica)
+    /// How `replica` is reached: on this host, or through its machine's engine.
+    pub fn route(&self, replica: &str) -> Route {
+        let machines = self.machines.read().unwrap_or_else(|e| e.into_inner());
+        machines
+            .get(replica)
+            .map_or(Route::Host, |d| Route::Machine(d.clone()))
     }
 
     /// The engine that runs `replica`: its machine's, else the host's.
     pub fn client(&self, replica: &str) -> Docker {
-        let placed = self.placed.read().unwrap_or_else(|e| e.into_inner());
-        placed.get(replica).unwrap_or(&self.docker).clone()
+        match self.route(replica) {
+            Route::Host => self.docker.clone(),
+            Route::Machine(docker) => docker,
+        }
     }
 
     /// Attaches a container something else started (by id or name) as `replica`: the run acts
@@ -357,12 +373,13 @@ impl RunEngine {
     /// The container's configuration: on the run's network with its fixed address and names,
     /// or, placed on a machine, on the machine's network with the others' names in /etc/hosts.
     fn create_body(&self, spec: &ContainerSpec, binds: Vec<String>) -> ContainerCreateBody {
-        let placed = self.is_placed(&spec.replica);
-        let network = if placed {
-            "host".to_string()
-        } else {
-            self.network_name()
+        let route = self.route(&spec.replica);
+        let network = match route {
+            Route::Machine(_) => "host".to_string(),
+            Route::Host => self.network_name(),
         };
+        // On the run's network: its own name and fixed address (placed: the machine's).
+        let on_run_network = matches!(route, Route::Host);
         let mut endpoint = endpoint(&spec.replica, &spec.ip);
         if let Some(aliases) = &mut endpoint.aliases {
             aliases.extend(spec.aliases.iter().cloned());
@@ -371,7 +388,7 @@ impl RunEngine {
         let some = |v: Vec<String>| (!v.is_empty()).then_some(v);
         ContainerCreateBody {
             image: Some(spec.image.clone()),
-            hostname: (!placed).then(|| spec.replica.clone()),
+            hostname: on_run_network.then(|| spec.replica.clone()),
             env: Some(spec.env.clone()),
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
@@ -399,7 +416,7 @@ impl RunEngine {
                 readonly_paths: p.unmasked_paths.then(Vec::new),
                 ..Default::default()
             }),
-            networking_config: (!placed).then(|| NetworkingConfig {
+            networking_config: on_run_network.then(|| NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(network, endpoint)])),
             }),
             ..Default::default()
@@ -577,7 +594,10 @@ impl RunEngine {
             .map(|n| n.into_keys().collect())
             .unwrap_or_default();
         // A placed replica's PID is its machine's, which means nothing on this host.
-        let pid = if self.is_placed(replica) { 0 } else { state.pid.unwrap_or(0) };
+        let pid = match self.route(replica) {
+            Route::Host => state.pid.unwrap_or(0),
+            Route::Machine(_) => 0,
+        };
         let finished_at = state
             .finished_at
             .as_deref()

@@ -18,7 +18,7 @@
 
 use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
-use crate::engine::oom;
+use crate::engine::{oom, Route};
 use crate::error::Result;
 use crate::engine::images;
 use crate::scenario::plan::Fault;
@@ -56,32 +56,34 @@ impl Leak {
     /// Starts the agent in `replica` and returns once the kernel acted (or `oom_timeout`
     /// passed, then the agent is stopped).
     async fn leak(&self, cluster: &Cluster, fault: &Fault, replica: &str) -> Result<()> {
-        let placed = cluster.engine.is_placed(replica);
+        let route = cluster.engine.route(replica);
         let (_, pid, id) = cluster.engine.state(replica).await?;
-        let command = if placed {
-            cluster.engine.main_command(replica).await?
-        } else {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        let command = match route {
+            Route::Machine(_) => cluster.engine.main_command(replica).await?,
+            Route::Host => std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .map(|c| c.trim().to_string())
-                .unwrap_or_default()
+                .unwrap_or_default(),
         };
         let main = Main { pid, command, id };
-        let before = if placed { Default::default() } else { oom::counters(&main.id).unwrap_or_default() };
-        let since = now();
-        let agent = self.start(cluster, fault, replica, &main).await?;
-        let (last, gone) = if placed {
-            (before, self.watch_engine(cluster, replica, since).await)
-        } else {
-            self.watch(cluster, fault, &main, before).await
+        let before = match route {
+            Route::Host => oom::counters(&main.id).unwrap_or_default(),
+            Route::Machine(_) => Default::default(),
         };
-        let victim = victim(cluster, replica, (main.pid, &main.command), &agent, placed).await?;
+        let since = now();
+        let agent = self.start(cluster, fault, replica, &main, &route).await?;
+        let (last, gone) = match route {
+            Route::Host => self.watch(cluster, fault, &main, before).await,
+            Route::Machine(_) => (before, self.watch_engine(cluster, replica, since).await),
+        };
+        let main_process = (main.pid, main.command.as_str());
+        let victim = victim(cluster, replica, main_process, &agent, &route).await?;
         if victim.is_none() {
             cluster.timeline.note(format!(
                 "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
                 fault.name, self.oom_timeout, before.oom_kill, last.oom_kill
             ));
         }
-        stop(cluster, fault, replica, agent, gone, placed).await;
+        stop(cluster, fault, replica, agent, gone, &route).await;
         Ok(())
     }
 
@@ -107,6 +109,7 @@ impl Leak {
         fault: &Fault,
         replica: &str,
         main: &Main,
+        route: &Route,
     ) -> Result<oom::Exec> {
         let service = cluster.plan.service(fault.target);
         let limit = service.memory_mib.unwrap_or(0);
@@ -132,10 +135,9 @@ impl Leak {
         .collect();
         let started = now();
         let agent = cluster.engine.exec(replica, &cmd).await?;
-        let (host, main_pid) = if cluster.engine.is_placed(replica) {
-            ("its machine's pid", String::new())
-        } else {
-            ("host pid", format!(" (host pid {})", main.pid))
+        let (host, main_pid) = match route {
+            Route::Machine(_) => ("its machine's pid", String::new()),
+            Route::Host => ("host pid", format!(" (host pid {})", main.pid)),
         };
         cluster.timeline.push(Event {
             at: started,
@@ -200,9 +202,10 @@ async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<S
 
 /// Whatever happened, the agent must not outlive the fault: kills it and notes its last
 /// word and what the engine says.
-async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool, placed: bool) {
+async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool, route: &Route) {
     // On a machine the PID is the machine's: the agent dies with its container or the heal.
-    if !placed && agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
+    let here = matches!(route, Route::Host);
+    if here && agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
         // SAFETY: kill(2) on a PID the engine reported for our exec; no memory is involved.
         unsafe { libc::kill(agent.pid as i32, libc::SIGKILL) };
     }
@@ -221,11 +224,11 @@ async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec,
         .oom_killed_flag(replica)
         .await
         .unwrap_or(false);
-    let during = match (placed, gone) {
-        (false, true) => "cgroup disappeared (container stopped)",
-        (false, false) => "cgroup still present",
-        (true, true) => "container stopped (its engine's word)",
-        (true, false) => "container still running (its engine's word)",
+    let during = match (route, gone) {
+        (Route::Host, true) => "cgroup disappeared (container stopped)",
+        (Route::Host, false) => "cgroup still present",
+        (Route::Machine(_), true) => "container stopped (its engine's word)",
+        (Route::Machine(_), false) => "container still running (its engine's word)",
     };
     cluster.timeline.note(format!(
         "{}: {during} during the leak; State.OOMKilled = {flag} (set late and sticky: evidence only)",
@@ -241,33 +244,39 @@ async fn victim(
     replica: &str,
     main: (i64, &str),
     agent: &oom::Exec,
-    placed: bool,
+    route: &Route,
 ) -> Result<Option<String>> {
     let deadline = Instant::now() + Duration::from_secs(2);
-    let ours = |k: &oom::KernelKill| k.pid == main.0 || (agent.pid > 0 && k.pid == agent.pid);
     loop {
-        if placed {
-            if let Some(v) = engine_victim(cluster, replica, main, agent).await? {
-                return Ok(Some(v));
-            }
-        } else if let Some(k) = oom::kernel_kills().into_iter().find(|k| ours(k)) {
-            cluster.timeline.record(EventKind::OomKill {
-                container: replica.to_string(),
-                process: k.command.clone(),
-                pid: k.pid,
-                evidence: format!("kernel log: {}", k.line),
-            });
-            return Ok(Some(k.command));
+        let found = match route {
+            Route::Host => kernel_victim(cluster, replica, main.0, agent),
+            Route::Machine(_) => engine_victim(cluster, replica, main, agent).await?,
+        };
+        if found.is_some() {
+            return Ok(found);
         }
         if Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    if placed {
-        return Ok(None);
+    match route {
+        Route::Host => engine_victim(cluster, replica, main, agent).await,
+        Route::Machine(_) => Ok(None),
     }
-    engine_victim(cluster, replica, main, agent).await
+}
+
+/// The kernel log's "Killed process" line for the main process or the agent, recorded.
+fn kernel_victim(cluster: &Cluster, replica: &str, main_pid: i64, agent: &oom::Exec) -> Option<String> {
+    let ours = |k: &oom::KernelKill| k.pid == main_pid || (agent.pid > 0 && k.pid == agent.pid);
+    let k = oom::kernel_kills().into_iter().find(|k| ours(k))?;
+    cluster.timeline.record(EventKind::OomKill {
+        container: replica.to_string(),
+        process: k.command.clone(),
+        pid: k.pid,
+        evidence: format!("kernel log: {}", k.line),
+    });
+    Some(k.command)
 }
 
 /// The engine's account: the container died after its `oom` event (its main process was the

@@ -27,7 +27,7 @@ mod stop;
 
 use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
-use crate::scenario::plan::{Fault, FaultKind};
+use crate::scenario::plan::{Fault, FaultKind, Placement};
 use crate::timeline::{EventKind, Metric};
 use std::future::Future;
 use std::pin::Pin;
@@ -175,8 +175,8 @@ pub(crate) trait Action: Send + Sync {
     }
 }
 
-/// The action of a kind of fault (`placed`: its target service runs on machines).
-fn action(kind: &FaultKind, placed: bool) -> Box<dyn Action> {
+/// The action of a kind of fault on a service placed as `placement` says.
+fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
     match kind {
         FaultKind::Kill { signal, .. } | FaultKind::Restart { signal, .. } => {
             Box::new(kill::Kill { signal: *signal })
@@ -206,7 +206,9 @@ fn action(kind: &FaultKind, placed: bool) -> Box<dyn Action> {
             loss_percent: None,
         }),
         // On machines, netem's loss is the machines' own firewalls dropping a share.
-        FaultKind::Netem { loss_percent, port, .. } if placed => {
+        FaultKind::Netem {
+            loss_percent, port, ..
+        } if matches!(placement, Placement::Machine(_)) => {
             Box::new(machine_partition::MachinePartition {
                 port: *port,
                 loss_percent: *loss_percent,
@@ -251,7 +253,7 @@ pub async fn carry_out(
             targets.join(", ")
         ));
     }
-    let action = action(&fault.kind, !service.placement.is_empty());
+    let action = action(&fault.kind, service.runs_on());
     let seed = rand::Rng::gen(&mut rng);
     if !action.arms() {
         tokio::time::sleep_until(at.into()).await;

@@ -3,7 +3,7 @@
 
 use super::common::on_each;
 use super::{Action, Cx, Look, Stage, Step};
-use crate::engine::netns;
+use crate::engine::{netns, Route};
 
 /// Freezes the targets.
 pub(crate) struct Pause;
@@ -29,7 +29,7 @@ impl Action for Pause {
         Box::pin(async move {
             let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
             let applied = stage == Stage::Applied;
-            if cx.cluster.engine.is_placed(r) {
+            if let Route::Machine(_) = cx.cluster.engine.route(r) {
                 // On a machine: its engine's word (its kernel is not this host's to read).
                 let words = format!("machine's engine: paused={}", status.paused);
                 return if status.running && status.paused == applied { Ok(words) } else { Err(words) };

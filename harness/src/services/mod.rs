@@ -16,7 +16,9 @@ pub mod zookeeper;
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
 use crate::error::Result;
-use crate::scenario::plan::{Image, Machine, MachineEngine, Plan, Restart, Service, ServiceKind};
+use crate::scenario::plan::{
+    Image, Machine, MachineEngine, Placement, Plan, Restart, Service, ServiceKind,
+};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -57,7 +59,7 @@ pub fn machine_address(m: &Machine, addresses: &Addresses) -> String {
 /// `/etc/hosts` entries of a replica placed on a machine: every other replica and alias of
 /// the topology at its address (placed replicas use the machine's network, not the run's).
 fn hosts_of(plan: &Plan, service: &Service, replica: &str, addresses: &Addresses) -> Vec<String> {
-    if service.placement.is_empty() {
+    if service.runs_on() == Placement::Local {
         return vec![];
     }
     let mut hosts = vec![];

@@ -88,6 +88,14 @@ impl Plan {
     pub fn machine(&self, id: MachineId) -> &Machine {
         &self.machines[id.0]
     }
+    /// Where `replica` runs (Local for a name that is no replica).
+    pub fn placement_of(&self, replica: &str) -> Placement {
+        let Some(s) = self.service_of(replica) else {
+            return Placement::Local;
+        };
+        let i = s.replicas.iter().position(|r| r == replica).unwrap_or(0);
+        s.placement_of(i)
+    }
     /// The machine `replica` is placed on (None: the run's own engine and network).
     pub fn placement(&self, replica: &str) -> Option<&Machine> {
         let s = self.service_of(replica)?;
@@ -247,7 +255,28 @@ pub struct Service {
     pub placement: Vec<MachineId>,
 }
 
+/// Where a replica runs: on the run's own engine (this host, its kernel the harness's
+/// witness), or on a machine's engine (that engine the only witness). A service is placed
+/// whole or not at all (the resolver sees to it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the run's own engine and network.
+    Local,
+    /// On a machine's engine, with the machine's network.
+    Machine(MachineId),
+}
+
 impl Service {
+    /// Where replica `i` runs.
+    pub fn placement_of(&self, i: usize) -> Placement {
+        self.placement
+            .get(i)
+            .map_or(Placement::Local, |m| Placement::Machine(*m))
+    }
+    /// Where the service runs: its first replica's placement (placed whole or not at all).
+    pub fn runs_on(&self) -> Placement {
+        self.placement_of(0)
+    }
     /// Whether this service is of `preset` (machines count as `Preset::Machine`).
     pub fn is(&self, preset: Preset) -> bool {
         match &self.kind {
