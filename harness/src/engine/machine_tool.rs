@@ -55,10 +55,27 @@ pub async fn start_on_host(
     args: &[String],
 ) -> Result<()> {
     let name = create(run, machine, docker, image, args, true).await?;
-    docker
-        .start_container(&name, None)
-        .await
-        .map_err(HarnessError::engine(format!("start helper {name} on {machine}")))
+    match docker.start_container(&name, None).await {
+        Ok(()) => Ok(()),
+        // A helper that takes the engine down (it kills dockerd) may do so before the engine
+        // answers its start: no answer is expected then, and the caller checks the effect
+        // (the engine's `/_ping`). A refusal the engine did send is an error.
+        Err(e) if no_answer(&e) => {
+            tracing::debug!("helper {name} on {machine} started, no answer from its engine: {e}");
+            Ok(())
+        }
+        Err(e) => Err(HarnessError::engine(format!("start helper {name} on {machine}"))(e)),
+    }
+}
+
+/// Whether a request got no answer at all (the connection broke or timed out), as opposed to
+/// an answer that refused it.
+fn no_answer(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    matches!(
+        e,
+        E::HyperLegacyError { .. } | E::HyperResponseError { .. } | E::RequestTimeoutError | E::IOError { .. }
+    )
 }
 
 /// Creates a helper with the machine's network and root file system (and PID namespace when
