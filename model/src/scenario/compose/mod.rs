@@ -2,7 +2,7 @@
 //! in a scenario's `[topology]` brings in the file's services as `[[topology.service]]` tables
 //! would, so probes, faults and expectations name them like any other service.
 //!
-//! The file is read by [`yaml`] (YAML 1.2; every key with its line and column, merge keys
+//! The file is read by `yaml` (YAML 1.2; every key with its line and column, merge keys
 //! applied) and typed with `docker-compose-types` after two steps of our own: every key is
 //! checked against what aftershock understands ([`keys`]: a key it does not is an error with
 //! its line, never dropped) and every string is interpolated as Compose does
