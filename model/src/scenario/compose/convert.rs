@@ -1,11 +1,11 @@
 //! A checked, interpolated Compose file (typed by `docker-compose-types`) → the file form of
 //! a scenario's services, in bring-up order.
 
+use super::yaml::{self, Value};
 use super::{Problem, Read, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
-use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -82,7 +82,6 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
     };
     let mut read = vec![];
     for (name, mut svc) in services {
-        let name = name.as_str().unwrap_or_default().to_string();
         if name.is_empty()
             || !name
                 .chars()
@@ -109,7 +108,7 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
         };
         let writes = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
             None => None,
-            Some(v) => Some(serde_yaml::from_value::<Writes>(v).map_err(|e| {
+            Some(v) => Some(yaml::from_value::<Writes>(v).map_err(|e| {
                 let hint = "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
                 at("x-aftershock", format!("service `{name}`: x-aftershock: {e} ({hint})"))
             })?),
@@ -120,7 +119,7 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
         let service: dc::Service = if svc.is_null() {
             dc::Service::default()
         } else {
-            serde_yaml::from_value(svc)
+            yaml::from_value(svc)
                 .map_err(|e| problem(&["services", &name], format!("service `{name}`: {e}")))?
         };
         read.push(Read1 {
@@ -143,7 +142,7 @@ fn number(v: &Value) -> Option<f64> {
 fn stringify(value: &mut Value, path: &[&str]) {
     let mut v = value;
     for key in path {
-        match v.get_mut(*key) {
+        match v.get_mut(key) {
             Some(inner) => v = inner,
             None => return,
         }
@@ -160,12 +159,11 @@ fn disks(value: &Value) -> Result<BTreeMap<String, VolumeDisk>, Problem> {
     let Some(Value::Mapping(volumes)) = value.get("volumes") else {
         return Ok(disks);
     };
-    for (name, volume) in volumes {
-        let name = name.as_str().unwrap_or_default();
+    for (name, volume) in volumes.iter() {
         let Some(ext) = volume.get("x-aftershock") else {
             continue;
         };
-        let ext: VolumeExtension = serde_yaml::from_value(ext.clone()).map_err(|e| {
+        let ext: VolumeExtension = yaml::from_value(ext.clone()).map_err(|e| {
             let message = format!("volume `{name}`: x-aftershock: {e} (expected `disk: {{ size_mb: 256, lossy: false }}`)");
             problem(&["volumes", name, "x-aftershock"], message)
         })?;

@@ -1,7 +1,7 @@
-//! Which Compose keys aftershock understands, and where a key is in the file's text. A key
-//! not listed here is refused with its line: nothing in a Compose file is silently dropped.
+//! Which Compose keys aftershock understands. A key not listed here is refused with its line
+//! (where it is comes from [`super::yaml`]): nothing in a Compose file is silently dropped.
 
-use serde_yaml::Value;
+use super::yaml::Value;
 
 /// The keys a mapping may hold. A key starting with `x-` (an extension) is allowed anywhere.
 pub enum Shape {
@@ -79,8 +79,8 @@ pub const FILE: Shape = Keys(&[
 pub fn unsupported(value: &Value, shape: &Shape) -> Option<(Vec<String>, Vec<&'static str>)> {
     match (shape, value) {
         (Keys(keys), Value::Mapping(map)) => {
-            for (k, v) in map {
-                let name = key_text(k);
+            for (k, v) in map.iter() {
+                let name = k.to_string();
                 if name.starts_with("x-") {
                     continue;
                 }
@@ -96,65 +96,12 @@ pub fn unsupported(value: &Value, shape: &Shape) -> Option<(Vec<String>, Vec<&'s
         }
         (Each(inner) | ListOrEach(inner), Value::Mapping(map)) => map.iter().find_map(|(k, v)| {
             let (mut path, allowed) = unsupported(v, inner)?;
-            path.insert(0, key_text(k));
+            path.insert(0, k.to_string());
             Some((path, allowed))
         }),
         (Items(inner), Value::Sequence(items)) => items.iter().find_map(|v| unsupported(v, inner)),
         _ => None,
     }
-}
-
-fn key_text(k: &Value) -> String {
-    match k {
-        Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
-}
-
-/// 1-based line and column of the key at `path` (block-style YAML), or of the deepest
-/// ancestor found; (1, 1) when not even the first key is.
-pub fn locate(text: &str, path: &[String]) -> (usize, usize) {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut found = (1, 1);
-    let mut from = 0;
-    let mut parent_indent: Option<usize> = None;
-    for key in path {
-        let mut child_indent = None;
-        let mut hit = None;
-        for (i, line) in lines.iter().enumerate().skip(from) {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = line.len() - trimmed.len();
-            if parent_indent.is_some_and(|p| indent <= p) {
-                break;
-            }
-            let child = *child_indent.get_or_insert(indent);
-            if indent == child && is_key(trimmed, key) {
-                hit = Some((i, indent));
-                break;
-            }
-        }
-        let Some((i, indent)) = hit else { break };
-        found = (i + 1, indent + 1);
-        from = i + 1;
-        parent_indent = Some(indent);
-    }
-    found
-}
-
-fn is_key(trimmed: &str, key: &str) -> bool {
-    [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
-        .iter()
-        .any(|k| {
-            trimmed
-                .strip_prefix(k.as_str())
-                .is_some_and(|r| r.trim_start().starts_with(':'))
-        })
 }
 
 #[cfg(test)]
@@ -168,25 +115,8 @@ mod tests {
     }
 
     #[test]
-    fn finds_nested_keys_in_their_service() {
-        assert_eq!(
-            locate(TEXT, &path(&["services", "api", "privileged"])),
-            (9, 5)
-        );
-        assert_eq!(
-            locate(TEXT, &path(&["services", "db", "deploy", "placement"])),
-            (6, 7)
-        );
-        // Not under `db`: the deepest ancestor found.
-        assert_eq!(
-            locate(TEXT, &path(&["services", "db", "privileged"])),
-            (2, 3)
-        );
-    }
-
-    #[test]
     fn refuses_the_first_unknown_key_with_its_path() {
-        let value: Value = serde_yaml::from_str(TEXT).unwrap();
+        let value = super::super::yaml::parse(TEXT).unwrap();
         let (p, allowed) = unsupported(&value, &FILE).unwrap();
         assert_eq!(p, path(&["services", "db", "deploy", "placement"]));
         assert_eq!(allowed, vec!["replicas", "resources"]);

@@ -2,7 +2,8 @@
 //! in a scenario's `[topology]` brings in the file's services as `[[topology.service]]` tables
 //! would, so probes, faults and expectations name them like any other service.
 //!
-//! The file is parsed with `docker-compose-types` after two steps of our own: every key is
+//! The file is read by `yaml` (YAML 1.2; every key with its line and column, merge keys
+//! applied) and typed with `docker-compose-types` after two steps of our own: every key is
 //! checked against what aftershock understands ([`keys`]: a key it does not is an error with
 //! its line, never dropped) and every string is interpolated as Compose does
 //! ([`interpolate`]; the process environment first, then the file's `.env`). Services come out
@@ -12,14 +13,15 @@
 mod convert;
 mod interpolate;
 mod keys;
+mod yaml;
 
 pub use interpolate::interpolate;
 
 use super::file;
 use super::load::ScenarioError;
-use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
+use yaml::Value;
 
 /// Reads a file's text (the loader's one read of the file system).
 pub type Read<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
@@ -70,25 +72,26 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
         .map(|t| env_lines(&t))
         .unwrap_or_default();
     let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
+    let file = path.display().to_string();
+    let mut value = yaml::parse(&text).map_err(|e| ScenarioError::At {
+        file: file.clone(),
+        line: e.at.line,
+        column: e.at.column,
+        message: format!("not a Compose file: {}", e.message),
+    })?;
+    // Where each key is, kept before the services are taken out of `value`.
+    let marks = value.clone();
     let at = |(key_path, message): Problem| {
-        let (line, column) = keys::locate(&text, &key_path);
+        let at = marks
+            .locate(&key_path)
+            .unwrap_or(yaml::Mark { line: 1, column: 1 });
         ScenarioError::At {
-            file: path.display().to_string(),
-            line,
-            column,
+            file: file.clone(),
+            line: at.line,
+            column: at.column,
             message,
         }
     };
-    let mut value: Value = serde_yaml::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        let file = path.display().to_string();
-        ScenarioError::At {
-            file,
-            line,
-            column,
-            message: format!("not a Compose file: {e}"),
-        }
-    })?;
     if let Some((key_path, allowed)) = keys::unsupported(&value, &keys::FILE) {
         let message = unsupported(&key_path, &allowed);
         return Err(at((key_path, message)));
@@ -149,12 +152,12 @@ fn interpolate_all(
         }
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
-                path.push(k.as_str().unwrap_or_default().to_string());
+                path.push(k.to_string());
                 interpolate_all(v, path, lookup)?;
                 path.pop();
             }
         }
-        _ => {}
+        Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
     }
     Ok(())
 }

@@ -236,3 +236,55 @@ fn write_templates_come_from_the_service_extension() {
     assert_eq!(line, 4);
     assert!(message.contains("writes"), "{message}");
 }
+
+#[test]
+fn merge_keys_bring_their_keys_and_their_lines() {
+    let text = "x-defaults: &defaults\n  restart: always\n  mem_limit: 64m\nservices:\n  db:\n    <<: *defaults\n    image: x\n  api:\n    <<: *defaults\n    image: y\n    mem_limit: 32m\n";
+    let s = parse(text).unwrap();
+    let got: Vec<(&str, Option<&str>, Option<u64>)> = s
+        .iter()
+        .map(|s| (s.name.as_str(), s.restart.as_deref(), s.memory_mib))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("db", Some("always"), Some(64)),
+            ("api", Some("always"), Some(32))
+        ]
+    );
+    // A key merged in is refused where it is written: in the anchored mapping.
+    let text = "x-defaults: &defaults\n  privileged: true\nservices:\n  db:\n    image: x\n    <<: *defaults\n";
+    let (line, message) = error_at(text);
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("`privileged`") && message.contains("service `db`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn yaml_mistakes_are_refused_where_they_are() {
+    let cases: &[(&str, usize, &str)] = &[
+        (
+            "services:\n  db:\n    image: x\n    image: y\n",
+            4,
+            "duplicated key",
+        ),
+        ("services:\n  db:\n    image: [x\n", 4, "not a Compose file"),
+        (
+            "services:\n  db:\n    image: x\n    command: !reset []\n",
+            4,
+            "`!reset`",
+        ),
+        (
+            "services:\n  db:\n    image: x\n    deploy: { replicas: 2, placement: {} }\n",
+            4,
+            "`deploy.placement`",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let (at, message) = error_at(text);
+        assert!(message.contains(needle), "{text}: {message}");
+        assert_eq!(at, *line, "{text}: {message}");
+    }
+}
