@@ -6,7 +6,8 @@
 //! of another experiment is refused when the plan is made.
 //!
 //! ```
-//! use aftershock::{Expect, Experiment, Fault, Preset, Probe, Select, Service};
+//! use aftershock_model::scenario::builder::{Expect, Experiment, Fault, Probe, Service};
+//! use aftershock_model::scenario::{Preset, Select};
 //! use std::time::Duration;
 //! let secs = Duration::from_secs;
 //! let mut x = Experiment::new("five-node-zk", secs(30)).seed(7);
@@ -17,7 +18,7 @@
 //! x.expect(Expect::no_lost_writes(&writes));
 //! let plan = x.plan().unwrap();
 //! assert_eq!(plan.services[0].replicas, ["zk1", "zk2", "zk3", "zk4", "zk5"]);
-//! // x.run().await?.assert_passed();   (needs a Docker engine)
+//! // with the runtime (`aftershock`): x.run().await?.assert_passed();   (needs a Docker engine)
 //! ```
 
 mod expect;
