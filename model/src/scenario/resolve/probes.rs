@@ -54,7 +54,8 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
                 p.name, p.kind, svc.name
             ),
         )),
-        _ => Ok(()),
+        // A generic service may speak anything; a probe of no preset speaks to any service.
+        (Some(_), Some(_)) | (None, _) | (_, None) => Ok(()),
     }
 }
 
