@@ -83,7 +83,8 @@ fn fmt_dur(d: Duration) -> String {
 }
 
 /// A judgement: pure, of the timeline alone (no I/O, no clock). The one extension point of
-/// this module: a new kind of expectation is a variant of `plan::Expect` and an arm below.
+/// this module: a new kind of expectation is a variant of `plan::Expect` and an arm in each
+/// of `title`, `budget_words`, `judged` and `deadline` (the compiler asks for them).
 pub trait Check {
     fn check(&self, t: &Timeline) -> Outcome;
 }
