@@ -966,3 +966,33 @@ impl Scenario {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same value, as a file writes it.
+    fn text<T: Serialize>(value: &T) -> String {
+        toml::to_string(value).unwrap()
+    }
+
+    #[test]
+    fn the_constructors_give_what_a_file_that_leaves_the_fields_out_gives() {
+        let parsed: Scenario =
+            toml::from_str("name = \"s\"\nduration = \"3s\"\n[topology]").unwrap();
+        assert_eq!(
+            text(&parsed),
+            text(&Scenario::new("s", Duration::from_secs(3)))
+        );
+        let parsed: Service = toml::from_str("name = \"zk\"").unwrap();
+        assert_eq!(text(&parsed), text(&Service::named("zk")));
+        let probe = "name = \"p\"\nkind = \"zookeeper-write\"\ntarget = \"zk\"";
+        let parsed: Probe = toml::from_str(probe).unwrap();
+        let built = Probe::new("p", ProbeKind::ZookeeperWrite, reference("zk"));
+        assert_eq!(text(&parsed), text(&built));
+        let fault = "name = \"f\"\nkind = \"restart\"\nat = \"0s\"\ntarget = \"zk\"";
+        let parsed: Fault = toml::from_str(fault).unwrap();
+        let built = Fault::new("f", FaultKind::Restart, reference("zk"));
+        assert_eq!(text(&parsed), text(&built));
+    }
+}
