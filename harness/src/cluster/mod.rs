@@ -95,7 +95,9 @@ impl Cluster {
             let started = Instant::now();
             match &service.kind {
                 ServiceKind::Attached(containers) => cluster.attach(service, containers).await?,
-                _ => cluster.bring_up(service, images).await?,
+                ServiceKind::Generic | ServiceKind::Preset(_) | ServiceKind::Machine(_) => {
+                    cluster.bring_up(service, images).await?
+                }
             }
             cluster.timeline.note(format!(
                 "service {} ready ({} replicas) in {:.1}s",

@@ -3,9 +3,10 @@
 //! Faults are data (`scenario::Fault`); this module executes them. Each fault is applied at
 //! its time, records `fault-applied` with the replicas it hit and what it measured (exit skew,
 //! `die`-event spread, OOM counters and victim), and is **always** healed — after `down_for`, at the end of the
-//! observation, or at once when something went wrong — recording `fault-healed`. The common
-//! faults (kill, restart, pause, stop, partition, netem; `common.rs`) are also verified on the
-//! system after applying and after healing (`fault-verified`).
+//! observation, or at once when something went wrong — recording `fault-healed`. The kinds
+//! whose action has a `verify` (kill, restart, pause, stop, partition, machine-partition,
+//! netem: `plan::FaultKindName::verified`) are also verified on the system after applying and
+//! after healing (`fault-verified`, `common.rs`).
 //!
 //! Each kind of fault is one [`Action`] in a file of its own: how it is applied, what undoing
 //! it needs beyond starting what is down, how it shows on a replica (verification) and what
@@ -138,7 +139,8 @@ impl Cx<'_> {
 }
 
 /// One kind of fault. The extension point of the nemesis: a new kind is a file with one of
-/// these, a variant of `plan::FaultKind`, and a line in [`action`].
+/// these, a variant of `plan::FaultKind`, and a line in [`action`] (ARCHITECTURE.md lists
+/// the other places the compiler then asks for).
 pub(crate) trait Action: Send + Sync {
     /// Applies the fault to `cx.targets` and records `fault-applied` with what it measured.
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a>;

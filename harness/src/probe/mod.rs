@@ -146,11 +146,24 @@ fn sample(probe: &Probe, ok: bool, latency: i64, detail: Option<String>, late: i
     }
 }
 
+/// The addresses of a machine service's replicas (its machines), in order.
+fn machines(service: &crate::scenario::plan::Service, a: &Addresses) -> Vec<String> {
+    service.replicas.iter().map(|r| a[r].clone()).collect()
+}
+
 /// The replica a probe looks at through its engine (an exec), when it names one.
 fn observed_replica(probe: &Probe) -> String {
     match &probe.kind {
         ProbeKind::Check { replica, .. } | ProbeKind::Write { replica, .. } => replica.clone(),
-        _ => String::new(),
+        ProbeKind::ZookeeperWrite { .. }
+        | ProbeKind::ZookeeperMode
+        | ProbeKind::DatastoreAppend { .. }
+        | ProbeKind::PostgresInsert
+        | ProbeKind::Load(_)
+        | ProbeKind::ConsulKv { .. }
+        | ProbeKind::ConsulLeader
+        | ProbeKind::Registry
+        | ProbeKind::RegistryPull { .. } => String::new(),
     }
 }
 
@@ -313,6 +326,7 @@ impl Start<'_> {
         let replicas = service.replicas.clone();
         let (until, t, a) = (self.until, self.timeline.clone(), self.addresses.clone());
         let p = p.clone();
+        let timeout = p.timeout;
         match p.kind.clone() {
             ProbeKind::ZookeeperWrite { on } => {
                 let members = on.map_or(replicas, |r| vec![r]);
@@ -344,43 +358,45 @@ impl Start<'_> {
                 let c = Checker::new(self.engine, check, &replica, &a[&replica], p.timeout);
                 spawn(p, c, until, t)
             }
-            _ => self.machines(p, service),
+            ProbeKind::ConsulKv { key } => {
+                let (ips, expected) = (machines(service, &a), machine::TEST_VALUE.into());
+                spawn(p, consul::Kv { ips, key, expected, timeout }, until, t)
+            }
+            ProbeKind::ConsulLeader => {
+                let ips = machines(service, &a);
+                spawn(p, consul::Leader { ips, timeout }, until, t)
+            }
+            ProbeKind::Registry => {
+                let address = machine::registry_address(service, &a);
+                spawn(p, registry::V2 { address, timeout }, until, t)
+            }
+            ProbeKind::RegistryPull { on, push } => self.registry_pull(p, service, &on, push),
         }
     }
 
-    /// The probes of machine services' units (consul, the registry).
-    fn machines(&self, p: Probe, service: &crate::scenario::plan::Service) -> Running {
+    /// A real pull (and push) through the registry of a machine service, by machine `on`.
+    fn registry_pull(
+        &self,
+        p: Probe,
+        service: &crate::scenario::plan::Service,
+        on: &str,
+        push: bool,
+    ) -> Running {
         let (until, t, a) = (self.until, self.timeline.clone(), self.addresses);
-        let ips = || service.replicas.iter().map(|r| a[r].clone()).collect();
-        let timeout = p.timeout;
-        match p.kind.clone() {
-            ProbeKind::ConsulKv { key } => {
-                let expected = machine::TEST_VALUE.into();
-                spawn(p, consul::Kv { ips: ips(), key, expected, timeout }, until, t)
+        let inner = match Inner::connect(on, &a[on], p.timeout) {
+            Ok(i) => i,
+            Err(e) => {
+                t.note(format!("probe {}: {e}", p.name));
+                return task(async {});
             }
-            ProbeKind::ConsulLeader => spawn(p, consul::Leader { ips: ips(), timeout }, until, t),
-            ProbeKind::Registry => {
-                let address = machine::registry_address(service, a);
-                spawn(p, registry::V2 { address, timeout }, until, t)
-            }
-            ProbeKind::RegistryPull { on, push } => {
-                let inner = match Inner::connect(&on, &a[&on], timeout) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        t.note(format!("probe {}: {e}", p.name));
-                        return task(async {});
-                    }
-                };
-                let pp = registry::PushPull {
-                    inner,
-                    registry: machine::registry_address(service, a),
-                    push_each: push,
-                    pushed: None,
-                };
-                spawn(p, pp, until, t)
-            }
-            _ => task(async {}),
-        }
+        };
+        let pp = registry::PushPull {
+            inner,
+            registry: machine::registry_address(service, a),
+            push_each: push,
+            pushed: None,
+        };
+        spawn(p, pp, until, t)
     }
 }
 

@@ -29,7 +29,9 @@ pub const REGISTRY_CONFIG: &str = include_str!("../../../images/machine-unit/reg
 pub fn options(service: &Service) -> MachineOptions {
     match &service.kind {
         ServiceKind::Machine(options) => options.clone(),
-        _ => MachineOptions::default(),
+        ServiceKind::Generic | ServiceKind::Preset(_) | ServiceKind::Attached(_) => {
+            MachineOptions::default()
+        }
     }
 }
 

@@ -19,7 +19,6 @@
 //! not a failure (`latency_stays_within`); a failure needs a window the stall cannot explain.
 
 use super::{fail, fmt_dur, secs, unknown, Judged, Verdict};
-use crate::scenario::plan::Expect;
 use crate::timeline::{EventKind, Metric, Nanos, Timeline, Window};
 use std::time::Duration;
 
@@ -123,54 +122,6 @@ fn load(t: &Timeline, probe: &str, applied: Nanos) -> Result<(Vec<Window>, Basel
     }
     let base = baseline(&windows, applied).map_err(unknown)?;
     Ok((windows, base))
-}
-
-/// Title, budget in words and judgement of the cache-outage expectations.
-pub(super) fn judge(
-    kind: &Expect,
-    probe: &str,
-    fault: &str,
-    t: &Timeline,
-) -> (String, String, Judged) {
-    let le = |d: &Duration| format!("≤ {}", super::fmt_dur(*d));
-    match kind {
-        Expect::OomKillWithin { budget, victim, .. } => (
-            format!("`{fault}` ends in an OOM kill of `{victim}`"),
-            format!("{}, victim {victim}", le(budget)),
-            oom_kill_within(t, fault, *budget, victim),
-        ),
-        Expect::RestartedWithin { budget, .. } => (
-            format!("the target of `{fault}` is started again (die → start)"),
-            le(budget),
-            restarted_within(t, fault, *budget),
-        ),
-        Expect::LatencyRises { ratio, .. } => (
-            format!("`{probe}` p99 rises while the target of `{fault}` is down"),
-            format!("≥ {ratio}× baseline"),
-            latency_rises(t, probe, fault, *ratio),
-        ),
-        Expect::LatencyStaysWithin { ratio, .. } => (
-            format!("`{probe}` p99 stays near its baseline from `{fault}` on"),
-            format!("≤ {ratio}× baseline"),
-            latency_stays_within(t, probe, fault, *ratio),
-        ),
-        Expect::WarmUpWithin {
-            budget,
-            hit_fraction,
-            ratio,
-            ..
-        } => (
-            format!("`{probe}` warm again after the target of `{fault}` restarted"),
-            le(budget),
-            warm_up_within(t, probe, fault, *budget, *hit_fraction, *ratio),
-        ),
-        Expect::NoErrors { .. } => (
-            format!("no request of `{probe}` fails"),
-            "0 failures".into(),
-            no_errors(t, probe),
-        ),
-        _ => super::unreachable_kind(kind),
-    }
 }
 
 pub fn oom_kill_within(t: &Timeline, fault: &str, budget: Duration, victim: &str) -> Judged {

@@ -83,7 +83,8 @@ fn fmt_dur(d: Duration) -> String {
 }
 
 /// A judgement: pure, of the timeline alone (no I/O, no clock). The one extension point of
-/// this module: a new kind of expectation is a variant of `plan::Expect` and an arm below.
+/// this module: a new kind of expectation is a variant of `plan::Expect` and an arm in each
+/// of `title`, `budget_words`, `judged` and `deadline` (the compiler asks for them).
 pub trait Check {
     fn check(&self, t: &Timeline) -> Outcome;
 }
@@ -132,91 +133,80 @@ impl Check for Bound<'_> {
 
 /// Title, budget in words, and the judgement of one expectation.
 fn judge(kind: &Expect, probe: &str, fault: &str, t: &Timeline) -> (String, String, Judged) {
+    (
+        title(kind, probe, fault),
+        budget_words(kind, t),
+        judged(kind, probe, fault, t),
+    )
+}
+
+/// What an expectation means, in the report's words.
+fn title(kind: &Expect, probe: &str, fault: &str) -> String {
+    use Expect::*;
+    match kind {
+        FailsDuring { .. } => format!("`{probe}` fails while `{fault}` is in effect"),
+        RecoversWithin { .. } => format!("`{probe}` back within budget after `{fault}` healed"),
+        NeverFails { .. } if fault.is_empty() => format!("`{probe}` never fails"),
+        NeverFails { .. } => format!("`{probe}` never fails from `{fault}` on"),
+        StaysDown { .. } => {
+            format!("`{probe}` stays down after `{fault}` healed (no recovery by itself)")
+        }
+        OutageWithin { .. } => format!("`{probe}`'s longest outage from `{fault}` on"),
+        NoLostWrites { .. } => format!("no acknowledged write of `{probe}` lost"),
+        LosesWrites { .. } => format!("acknowledged writes of `{probe}` are lost"),
+        OrderedPrefix { .. } => {
+            format!("what `{probe}` reads back is in write order, losses one stretch")
+        }
+        Simultaneous { .. } => format!("`{fault}` kills land at the same instant (exit skew)"),
+        CompletesWithin { .. } => format!("`{fault}` completes within budget"),
+        EndsFailing { matching, .. } => format!("`{probe}` ends failing with “{matching}”"),
+        MeasuredWithin { prefix, .. } => format!("every `{fault}/{prefix}…` within budget"),
+        Measurement { name, .. } => format!("`{name}` within bounds"),
+        ContainersSurvive { .. } => {
+            format!("no container inside a machine dies from `{fault}` on")
+        }
+        UnitReaches { unit, matching, .. } => {
+            format!("unit `{unit}` reaches “{matching}” after `{fault}`")
+        }
+        FaultVerified { .. } => format!("`{fault}` verified: took effect, then healed"),
+        OomKillWithin { victim, .. } => format!("`{fault}` ends in an OOM kill of `{victim}`"),
+        RestartedWithin { .. } => {
+            format!("the target of `{fault}` is started again (die → start)")
+        }
+        LatencyRises { .. } => {
+            format!("`{probe}` p99 rises while the target of `{fault}` is down")
+        }
+        LatencyStaysWithin { .. } => {
+            format!("`{probe}` p99 stays near its baseline from `{fault}` on")
+        }
+        WarmUpWithin { .. } => {
+            format!("`{probe}` warm again after the target of `{fault}` restarted")
+        }
+        NoErrors { .. } => format!("no request of `{probe}` fails"),
+    }
+}
+
+/// The budget in words (`≤ 20s`, `≥ 2s`, `0 failures`).
+fn budget_words(kind: &Expect, t: &Timeline) -> String {
     use Expect::*;
     let le = |d: &Duration| format!("≤ {}", fmt_dur(*d));
     match kind {
-        FailsDuring { min, .. } => (
-            format!("`{probe}` fails while `{fault}` is in effect"),
-            format!("≥ {}", fmt_dur(*min)),
-            fails_during(t, probe, fault, *min),
-        ),
-        RecoversWithin { budget, .. } => (
-            format!("`{probe}` back within budget after `{fault}` healed"),
-            le(budget),
-            recovers_within(t, probe, fault, *budget),
-        ),
-        NeverFails { .. } => (
-            match fault {
-                "" => format!("`{probe}` never fails"),
-                f => format!("`{probe}` never fails from `{f}` on"),
-            },
-            "0 failures".into(),
-            never_fails(t, probe, fault),
-        ),
-        StaysDown { min, .. } => (
-            format!("`{probe}` stays down after `{fault}` healed (no recovery by itself)"),
-            format!("down ≥ {}", fmt_dur(*min)),
-            stays_down(t, probe, fault, *min),
-        ),
-        OutageWithin { budget, .. } => (
-            format!("`{probe}`'s longest outage from `{fault}` on"),
-            le(budget),
-            outage_within(t, probe, fault, *budget),
-        ),
-        NoLostWrites { .. } | LosesWrites { .. } | OrderedPrefix { .. } => writes(kind, probe, t),
-        Simultaneous { budget, .. } => (
-            format!("`{fault}` kills land at the same instant (exit skew)"),
-            le(budget),
-            simultaneous(t, fault, *budget),
-        ),
-        CompletesWithin { budget, .. } => (
-            format!("`{fault}` completes within budget"),
-            le(budget),
-            completes_within(t, fault, *budget),
-        ),
-        EndsFailing { matching, .. } => (
-            format!("`{probe}` ends failing with “{matching}”"),
-            format!("last {STABLE_SUCCESSES} samples"),
-            ends_failing(t, probe, matching),
-        ),
-        Measurement { .. } | MeasuredWithin { .. } => measurements(kind, fault, t),
-        ContainersSurvive { .. } | FaultVerified { .. } | UnitReaches { .. } => {
-            on_the_system(kind, fault, t)
-        }
-        _ => cache::judge(kind, probe, fault, t),
-    }
-}
-
-/// The write-probe checks: nothing lost, something lost, the log a prefix.
-fn writes(kind: &Expect, probe: &str, t: &Timeline) -> (String, String, Judged) {
-    match kind {
-        Expect::LosesWrites { at_least, .. } => (
-            format!("acknowledged writes of `{probe}` are lost"),
-            format!("≥ {at_least} lost"),
-            loses_writes(t, probe, *at_least),
-        ),
-        Expect::OrderedPrefix { .. } => (
-            format!("what `{probe}` reads back is in write order, losses one stretch"),
-            "in order, ≤ 1 lost stretch".into(),
-            ordered_prefix(t, probe),
-        ),
-        _ => (
-            format!("no acknowledged write of `{probe}` lost"),
-            "0 lost".into(),
-            no_lost_writes(t, probe),
-        ),
-    }
-}
-
-/// Bounds on named measurements.
-fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Judged) {
-    match kind {
-        Expect::MeasuredWithin { budget, prefix, .. } => (
-            format!("every `{fault}/{prefix}…` within budget"),
-            format!("≤ {} each", fmt_dur(*budget)),
-            measured_within(t, fault, prefix, *budget),
-        ),
-        Expect::Measurement {
+        FailsDuring { min, .. } => format!("≥ {}", fmt_dur(*min)),
+        StaysDown { min, .. } => format!("down ≥ {}", fmt_dur(*min)),
+        RecoversWithin { budget, .. }
+        | OutageWithin { budget, .. }
+        | Simultaneous { budget, .. }
+        | CompletesWithin { budget, .. }
+        | RestartedWithin { budget, .. }
+        | WarmUpWithin { budget, .. } => le(budget),
+        OomKillWithin { budget, victim, .. } => format!("{}, victim {victim}", le(budget)),
+        MeasuredWithin { budget, .. } => format!("≤ {} each", fmt_dur(*budget)),
+        NeverFails { .. } | NoErrors { .. } => "0 failures".into(),
+        NoLostWrites { .. } => "0 lost".into(),
+        LosesWrites { at_least, .. } => format!("≥ {at_least} lost"),
+        OrderedPrefix { .. } => "in order, ≤ 1 lost stretch".into(),
+        EndsFailing { .. } => format!("last {STABLE_SUCCESSES} samples"),
+        Measurement {
             name,
             at_least,
             at_most,
@@ -227,17 +217,55 @@ fn measurements(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Ju
                 at_least.map(|v| format!("≥ {}", human(v))),
                 at_most.map(|v| format!("≤ {}", human(v))),
             ];
-            (
-                format!("`{name}` within bounds"),
-                bounds
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" and "),
-                measurement_bounds(t, name, *at_least, *at_most),
-            )
+            bounds
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" and ")
         }
-        _ => unreachable_kind(kind),
+        ContainersSurvive { .. } => "0 deaths".into(),
+        UnitReaches { .. } => "reached".into(),
+        FaultVerified { .. } => "both verified".into(),
+        LatencyRises { ratio, .. } => format!("≥ {ratio}× baseline"),
+        LatencyStaysWithin { ratio, .. } => format!("≤ {ratio}× baseline"),
+    }
+}
+
+/// The judgement of the timeline: what was measured and the verdict.
+fn judged(kind: &Expect, probe: &str, fault: &str, t: &Timeline) -> Judged {
+    use Expect::*;
+    match kind {
+        FailsDuring { min, .. } => fails_during(t, probe, fault, *min),
+        RecoversWithin { budget, .. } => recovers_within(t, probe, fault, *budget),
+        NeverFails { .. } => never_fails(t, probe, fault),
+        StaysDown { min, .. } => stays_down(t, probe, fault, *min),
+        OutageWithin { budget, .. } => outage_within(t, probe, fault, *budget),
+        NoLostWrites { .. } => no_lost_writes(t, probe),
+        LosesWrites { at_least, .. } => loses_writes(t, probe, *at_least),
+        OrderedPrefix { .. } => ordered_prefix(t, probe),
+        Simultaneous { budget, .. } => simultaneous(t, fault, *budget),
+        CompletesWithin { budget, .. } => completes_within(t, fault, *budget),
+        EndsFailing { matching, .. } => ends_failing(t, probe, matching),
+        MeasuredWithin { budget, prefix, .. } => measured_within(t, fault, prefix, *budget),
+        Measurement {
+            name,
+            at_least,
+            at_most,
+        } => measurement_bounds(t, name, *at_least, *at_most),
+        ContainersSurvive { .. } => containers_survive(t, fault),
+        UnitReaches { unit, matching, .. } => unit_reaches(t, fault, unit, matching),
+        FaultVerified { .. } => fault_verified(t, fault),
+        OomKillWithin { budget, victim, .. } => cache::oom_kill_within(t, fault, *budget, victim),
+        RestartedWithin { budget, .. } => cache::restarted_within(t, fault, *budget),
+        LatencyRises { ratio, .. } => cache::latency_rises(t, probe, fault, *ratio),
+        LatencyStaysWithin { ratio, .. } => cache::latency_stays_within(t, probe, fault, *ratio),
+        WarmUpWithin {
+            budget,
+            hit_fraction,
+            ratio,
+            ..
+        } => cache::warm_up_within(t, probe, fault, *budget, *hit_fraction, *ratio),
+        NoErrors { .. } => cache::no_errors(t, probe),
     }
 }
 
@@ -250,33 +278,6 @@ fn measured_unit(t: &Timeline, name: &str) -> String {
     unit.unwrap_or_default()
 }
 
-/// What the fault did to the system itself: machines' containers, units, verification.
-fn on_the_system(kind: &Expect, fault: &str, t: &Timeline) -> (String, String, Judged) {
-    match kind {
-        Expect::ContainersSurvive { .. } => (
-            format!("no container inside a machine dies from `{fault}` on"),
-            "0 deaths".into(),
-            containers_survive(t, fault),
-        ),
-        Expect::UnitReaches { unit, matching, .. } => (
-            format!("unit `{unit}` reaches “{matching}” after `{fault}`"),
-            "reached".into(),
-            unit_reaches(t, fault, unit, matching),
-        ),
-        _ => (
-            format!("`{fault}` verified: took effect, then healed"),
-            "both verified".into(),
-            fault_verified(t, fault),
-        ),
-    }
-}
-
-/// A kind routed to a function that does not judge it: a bug, judged unknown.
-fn unreachable_kind(kind: &Expect) -> (String, String, Judged) {
-    let reason = format!("no check for {kind:?} here (a bug in aftershock)");
-    ("?".into(), "?".into(), unknown(reason))
-}
-
 /// The instant a time budget runs out, for kinds whose budget counts from a fault's start or
 /// heal; `None` for the others (counts, skews) and when the fault did not happen.
 fn deadline(
@@ -287,10 +288,28 @@ fn deadline(
 ) -> Option<Nanos> {
     let budget = (budget_seconds? * 1e9) as Nanos;
     let (applied, healed) = t.fault_window(fault);
+    use Expect::*;
     let anchor = match kind {
-        Expect::RecoversWithin { .. } | Expect::StaysDown { .. } => healed,
-        Expect::CompletesWithin { .. } | Expect::FailsDuring { .. } => applied,
-        _ => None,
+        RecoversWithin { .. } | StaysDown { .. } => healed,
+        CompletesWithin { .. } | FailsDuring { .. } => applied,
+        NeverFails { .. }
+        | OutageWithin { .. }
+        | NoLostWrites { .. }
+        | LosesWrites { .. }
+        | OrderedPrefix { .. }
+        | Simultaneous { .. }
+        | RestartedWithin { .. }
+        | OomKillWithin { .. }
+        | LatencyRises { .. }
+        | LatencyStaysWithin { .. }
+        | WarmUpWithin { .. }
+        | NoErrors { .. }
+        | EndsFailing { .. }
+        | MeasuredWithin { .. }
+        | Measurement { .. }
+        | ContainersSurvive { .. }
+        | UnitReaches { .. }
+        | FaultVerified { .. } => None,
     }?;
     Some(anchor + budget)
 }

@@ -226,7 +226,20 @@ pub fn span(kind: &Expect, fault: &str, t: &Timeline) -> (Nanos, Nanos) {
         Expect::RecoversWithin { budget, .. } | Expect::StaysDown { min: budget, .. } => {
             healed.map_or(end, |h| (h + budget.as_nanos() as Nanos).min(end))
         }
-        _ => end,
+        Expect::NeverFails { .. }
+        | Expect::OutageWithin { .. }
+        | Expect::NoLostWrites { .. }
+        | Expect::LosesWrites { .. }
+        | Expect::OrderedPrefix { .. }
+        | Expect::LatencyRises { .. }
+        | Expect::LatencyStaysWithin { .. }
+        | Expect::WarmUpWithin { .. }
+        | Expect::NoErrors { .. }
+        | Expect::EndsFailing { .. }
+        | Expect::MeasuredWithin { .. }
+        | Expect::Measurement { .. }
+        | Expect::ContainersSurvive { .. }
+        | Expect::UnitReaches { .. } => end,
     };
     (applied.unwrap_or(start).min(to), to)
 }

@@ -3,9 +3,11 @@
 //! `file:line:column`). Nothing downstream reads these: [`super::resolve`] turns them into a
 //! [`super::Plan`] once.
 
+use super::kinds;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use strum::{EnumIter, EnumString, EnumVariantNames, IntoStaticStr};
 use toml::Spanned;
 
 /// A name that refers to something else in the scenario, with its place in the file.
@@ -353,13 +355,42 @@ impl Preset {
     }
 }
 
+impl Default for Service {
+    /// Every field as a file that leaves it out (serde's defaults; the name empty).
+    fn default() -> Self {
+        Service {
+            name: String::new(),
+            preset: None,
+            image: None,
+            entrypoint: None,
+            replicas: one(),
+            env: BTreeMap::new(),
+            uses: vec![],
+            disk: None,
+            memory_mib: None,
+            oom_score_adj: None,
+            command: vec![],
+            volumes: vec![],
+            cpus: None,
+            ready: None,
+            machine: None,
+            attach: vec![],
+            build: None,
+            restart: None,
+            aliases: vec![],
+            user: None,
+            working_dir: None,
+        }
+    }
+}
+
 impl Service {
     /// A service with only a name: every other field as a file that leaves it out.
     pub fn named(name: &str) -> Self {
-        let mut s: Service =
-            toml::from_str("name = \"\"").expect("a service with only a name parses");
-        s.name = name.into();
-        s
+        Service {
+            name: name.into(),
+            ..Service::default()
+        }
     }
 
     /// The image asked for: `image`, else the preset's.
@@ -475,8 +506,10 @@ fn one() -> usize {
 }
 
 /// The built-in kinds of service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, EnumVariantNames, EnumIter,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum Preset {
     /// A ZooKeeper 3.8 ensemble (one member per replica).
     Zookeeper,
@@ -496,8 +529,10 @@ pub enum Preset {
 }
 
 /// What a probe talks to and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, EnumString, EnumVariantNames, EnumIter,
+)]
+#[strum(serialize_all = "kebab-case")]
 pub enum ProbeKind {
     /// Creates a new znode per sample; at the end reads back which acknowledged ones exist.
     ZookeeperWrite,
@@ -537,6 +572,44 @@ pub enum ProbeKind {
     /// acknowledgement; the read-back's output lists the records present (every whole number in
     /// it). Feeds the same ledger and `no-lost-writes` check as the other write probes.
     Write,
+}
+
+kinds::named!(Preset);
+kinds::named!(ProbeKind);
+
+impl ProbeKind {
+    /// Whether the probe keeps a ledger of writes and reads it back at the end (what
+    /// `no-lost-writes`, `loses-writes` and `ordered-prefix` judge).
+    pub fn writes(self) -> bool {
+        use ProbeKind::*;
+        match self {
+            ZookeeperWrite | DatastoreAppend | PostgresInsert | Write => true,
+            ZookeeperMode | Http | Tcp | Exec | Load | ConsulKv | ConsulLeader | Registry
+            | RegistryPull => false,
+        }
+    }
+
+    /// Whether it speaks to any service through what the scenario gives it (a port, a
+    /// command, templates), and so takes `port` and `command`.
+    pub fn generic(self) -> bool {
+        use ProbeKind::*;
+        match self {
+            Http | Tcp | Exec | Write => true,
+            ZookeeperWrite | ZookeeperMode | DatastoreAppend | PostgresInsert | Load | ConsulKv
+            | ConsulLeader | Registry | RegistryPull => false,
+        }
+    }
+
+    /// Whether it takes `on`: the one replica it observes or goes through (a registry-pull
+    /// probe: the machine that pulls).
+    pub fn takes_on(self) -> bool {
+        use ProbeKind::*;
+        match self {
+            Http | Tcp | Exec | Write | ZookeeperWrite | RegistryPull => true,
+            ZookeeperMode | DatastoreAppend | PostgresInsert | Load | ConsulKv | ConsulLeader
+            | Registry => false,
+        }
+    }
 }
 
 /// An observer that samples the system at a fixed interval; every sample goes to the timeline.
@@ -605,6 +678,35 @@ pub struct Probe {
     pub record_bytes: Option<usize>,
 }
 
+impl Probe {
+    /// A probe of `kind` on `target`, every other field as a file that leaves it out.
+    pub fn new(name: &str, kind: ProbeKind, target: Ref) -> Self {
+        Probe {
+            name: name.into(),
+            kind,
+            target,
+            interval: default_interval(),
+            timeout: default_timeout(),
+            path: None,
+            port: None,
+            status: None,
+            command: vec![],
+            rate: None,
+            keys: None,
+            prime: false,
+            key: None,
+            on: None,
+            push: false,
+            write: vec![],
+            read: vec![],
+            method: None,
+            body: None,
+            read_path: None,
+            record_bytes: None,
+        }
+    }
+}
+
 fn default_interval() -> Duration {
     Duration::from_millis(100)
 }
@@ -668,56 +770,9 @@ impl Signal {
     }
 }
 
-/// What the nemesis does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FaultKind {
-    /// Signal the selected replicas at the same instant; they stay down until healed
-    /// (after `down_for`, or at the end of the run).
-    Kill,
-    /// Like `kill`, then start them all again after `down_for`.
-    Restart,
-    /// Restart the selected replicas one at a time, waiting for each to rejoin before the next.
-    RollingRestart,
-    /// Cut the power of the selected replicas' disks: freeze, shut the file system down
-    /// without flushing, kill; after `down_for`, mount again (the journal replays) and start.
-    PowerCut,
-    /// Run the leak agent inside the selected replica (it allocates and touches
-    /// `leak_mib_per_s`) until the kernel's OOM killer acts; the replica stays down for
-    /// `down_for` after it died, then is started again (the heal).
-    Leak,
-    /// SIGKILL the dockerd of each selected machine, one after another `gap` apart; their init
-    /// brings it back. Healed when every engine answers again.
-    DaemonCrash,
-    /// Freeze the selected replicas (the cgroup freezer, `docker pause`); heal: unpause.
-    /// Verified by the engine's state and the kernel's freezer state.
-    Pause,
-    /// Stop the selected replicas (`docker stop`: SIGTERM, SIGKILL after 2 s); heal: start.
-    Stop,
-    /// Cut the selected replicas off the run's network (`docker network disconnect`): no
-    /// other replica, and not the harness, reaches them; heal: connect again with the same
-    /// address and name. Verified by connection attempts that fail during and succeed after.
-    Partition,
-    /// Cut the machines of the selected replicas (placed with `machine = …`) off from every
-    /// other machine of the run, both ways, with iptables rules on each cut machine (put there
-    /// through its engine); the harness still reaches every machine. Heal: delete the rules.
-    /// Verified by connections from a cut machine to a replica on the other side (`port`).
-    MachinePartition,
-    /// Delay (`delay`: `tc qdisc … netem`, needs the kernel's netem qdisc) and/or drop at
-    /// random (`loss_percent`: an iptables `statistic` rule) the selected replicas' packets, in
-    /// their network namespace (`nsenter` from the host); heal: delete both. Verified by
-    /// `tc qdisc show` / `iptables -S` and by TCP handshakes measured before, during and after
-    /// (round trip, share lost).
-    Netem,
-}
-
-impl FaultKind {
-    /// Whether the nemesis verifies this kind of fault on the system (took effect, then healed).
-    pub fn verified(self) -> bool {
-        use FaultKind::*;
-        matches!(self, Kill | Restart | Pause | Stop | Partition | Netem)
-    }
-}
+/// What the nemesis does: the plan's [`super::plan::FaultKind`] without its data (the
+/// variants, their names in files and their documentation are declared there, once).
+pub use super::plan::FaultKindName as FaultKind;
 
 /// A fault in the schedule: data, carried out by the runtime's nemesis (`aftershock::fault`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -765,6 +820,27 @@ pub struct Fault {
 }
 
 impl Fault {
+    /// A fault of `kind` on `target` at the start of the probes, every other field as a file
+    /// that leaves it out.
+    pub fn new(name: &str, kind: FaultKind, target: Ref) -> Self {
+        Fault {
+            name: name.into(),
+            kind,
+            at: Duration::ZERO,
+            target,
+            select: default_select(),
+            signal: default_signal(),
+            down_for: None,
+            rejoin_timeout: default_rejoin(),
+            leak_mib_per_s: None,
+            gap: None,
+            delay: None,
+            loss_percent: None,
+            port: None,
+            tear: None,
+        }
+    }
+
     /// The sector size of `tear` in bytes (None when absent or not `512B`/`4KiB`).
     pub fn tear_bytes(&self) -> Option<u64> {
         match self.tear.as_deref()? {
@@ -785,64 +861,9 @@ fn default_rejoin() -> Duration {
     Duration::from_secs(30)
 }
 
-/// How an expectation judges the timeline.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ExpectationKind {
-    /// The probe failed without interruption for at least `min` while `fault` was in effect.
-    FailsDuring,
-    /// After `fault` healed, the probe succeeds again (and keeps succeeding) within `budget`.
-    RecoversWithin,
-    /// The probe never failed from `fault`'s start to the end of the run (or the whole run).
-    NeverFails,
-    /// After `fault` healed, the probe kept failing for at least `min` (it did not recover by itself).
-    StaysDown,
-    /// Every acknowledged write of the probe is present at the end.
-    NoLostWrites,
-    /// At least `at_least` acknowledged writes of the probe are gone at the end (the failure
-    /// an as-it-was scenario demonstrates).
-    LosesWrites,
-    /// The killed processes of `fault` exited within `budget` of each other.
-    Simultaneous,
-    /// The fault (a rolling restart) finished within `budget`.
-    CompletesWithin,
-    /// A named measurement (`measurement`) is within `at_most` and/or at least `at_least`
-    /// (numbers in the measurement's own unit).
-    Measurement,
-    /// The records read back are in write order with no acknowledged record missing before
-    /// the last one present (the log is a prefix of what was written).
-    OrderedPrefix,
-    /// The kernel's OOM killer acted within `budget` of the `fault` (a leak) starting, and
-    /// killed the process named `victim`.
-    OomKillWithin,
-    /// The `fault`'s target was started again within `budget` of dying (`die` → `start`).
-    RestartedWithin,
-    /// While the `fault`'s target was down, the `probe`'s (load) 1-s p99 rose to at least
-    /// `ratio` × its baseline (the p99 before the fault).
-    LatencyRises,
-    /// From the `fault` on, every 1-s p99 of the `probe` (load) stayed within `ratio` × baseline.
-    LatencyStaysWithin,
-    /// After the `fault`'s target started again, the `probe` (load) was warm within `budget`:
-    /// hit ratio ≥ `hit_fraction` × baseline and p99 ≤ `ratio` × baseline.
-    WarmUpWithin,
-    /// No request of the `probe` (load) failed: no 5xx, no timeout, no connection error.
-    NoErrors,
-    /// The probe's last samples all fail with a detail containing `matching`: how the run ends
-    /// (e.g. "key absent": consul answers, the key is gone).
-    EndsFailing,
-    /// The probe's longest outage from `fault`'s start on is at most `budget` (a leader-less
-    /// window, the registry's unavailability).
-    OutageWithin,
-    /// Every measurement `<fault>/<measurement>…` of the fault is at most `budget` (e.g. each
-    /// machine's engine downtime).
-    MeasuredWithin,
-    /// No container inside a machine dies from `fault`'s start on (live-restore).
-    ContainersSurvive,
-    /// After `fault`'s start, `unit` reaches a state containing `matching` on some machine.
-    UnitReaches,
-    /// The `fault` was verified to have taken effect on every target and to have been healed.
-    FaultVerified,
-}
+/// How an expectation judges the timeline: the plan's [`super::plan::Expect`] without its
+/// data (the variants, their names in files and their documentation are declared there, once).
+pub use super::plan::ExpectationKind;
 
 /// An invariant with a budget: what the checkers judge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -914,6 +935,23 @@ impl Expectation {
 }
 
 impl Scenario {
+    /// A scenario called `name` observed for `duration`, with nothing in it yet: every other
+    /// field as a file that leaves it out.
+    pub fn new(name: &str, duration: Duration) -> Self {
+        Scenario {
+            name: name.into(),
+            incident: None,
+            variant: default_variant(),
+            summary: String::new(),
+            duration,
+            seed: None,
+            topology: Topology::default(),
+            probes: vec![],
+            faults: vec![],
+            expectations: vec![],
+        }
+    }
+
     /// The names of a service's replicas, in order (`zk1`, `zk2`, ... or just `api`).
     /// An attached service has one replica per container it attaches.
     pub fn replica_names(service: &Service) -> Vec<String> {
@@ -926,5 +964,35 @@ impl Scenario {
         } else {
             (1..=n).map(|i| format!("{}{}", service.name, i)).collect()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same value, as a file writes it.
+    fn text<T: Serialize>(value: &T) -> String {
+        toml::to_string(value).unwrap()
+    }
+
+    #[test]
+    fn the_constructors_give_what_a_file_that_leaves_the_fields_out_gives() {
+        let parsed: Scenario =
+            toml::from_str("name = \"s\"\nduration = \"3s\"\n[topology]").unwrap();
+        assert_eq!(
+            text(&parsed),
+            text(&Scenario::new("s", Duration::from_secs(3)))
+        );
+        let parsed: Service = toml::from_str("name = \"zk\"").unwrap();
+        assert_eq!(text(&parsed), text(&Service::named("zk")));
+        let probe = "name = \"p\"\nkind = \"zookeeper-write\"\ntarget = \"zk\"";
+        let parsed: Probe = toml::from_str(probe).unwrap();
+        let built = Probe::new("p", ProbeKind::ZookeeperWrite, reference("zk"));
+        assert_eq!(text(&parsed), text(&built));
+        let fault = "name = \"f\"\nkind = \"restart\"\nat = \"0s\"\ntarget = \"zk\"";
+        let parsed: Fault = toml::from_str(fault).unwrap();
+        let built = Fault::new("f", FaultKind::Restart, reference("zk"));
+        assert_eq!(text(&parsed), text(&built));
     }
 }

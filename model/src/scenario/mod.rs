@@ -9,6 +9,7 @@ pub mod builder;
 pub mod compose;
 pub mod engine_url;
 pub mod file;
+pub(crate) mod kinds;
 mod load;
 pub mod plan;
 pub(crate) mod resolve;

@@ -3,9 +3,11 @@
 //! fault and expectation is a variant holding exactly its own fields, and every reference is an
 //! id into the plan, so nothing downstream looks a name up or re-checks what a kind needs.
 
-use super::file::{Check, DiskSpec, ExpectationKind, MachineOptions, Preset, Select, Signal};
+use super::file::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
+use super::kinds;
 use serde::Serialize;
 use std::time::Duration;
+use strum::{EnumDiscriminants, EnumIter, EnumString, EnumVariantNames, IntoStaticStr};
 
 macro_rules! id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -116,14 +118,10 @@ impl Plan {
     pub fn project_images(&self) -> std::collections::BTreeSet<String> {
         let mut names = std::collections::BTreeSet::new();
         for s in &self.services {
-            match (&s.kind, &s.image) {
-                (ServiceKind::Machine(_), _) => {
-                    names.extend(["machine".to_string(), "machine-unit".to_string()]);
-                }
-                (_, Image::Project(name)) => {
-                    names.insert(name.clone());
-                }
-                _ => {}
+            if let ServiceKind::Machine(_) = &s.kind {
+                names.extend(["machine".to_string(), "machine-unit".to_string()]);
+            } else if let Image::Project(name) = &s.image {
+                names.insert(name.clone());
             }
         }
         // The machines' helper runs machine-unit's init.
@@ -139,11 +137,17 @@ impl Plan {
         let by_url = placement
             .iter()
             .any(|m| matches!(self.machine(*m).engine, MachineEngine::Url { .. }));
+        use FaultKind::*;
         match f.kind {
-            FaultKind::MachinePartition { .. } => true,
-            FaultKind::Netem { .. } => !placement.is_empty(),
-            FaultKind::DaemonCrash { .. } => by_url,
-            _ => false,
+            MachinePartition { .. } => true,
+            Netem { .. } => !placement.is_empty(),
+            DaemonCrash { .. } => by_url,
+            Kill { .. }
+            | Restart { .. }
+            | RollingRestart { .. }
+            | PowerCut { .. }
+            | Leak { .. } => false,
+            Pause { .. } | Stop { .. } | Partition { .. } => false,
         }
     }
 }
@@ -279,25 +283,21 @@ impl Service {
     }
     /// Whether this service is of `preset` (machines count as `Preset::Machine`).
     pub fn is(&self, preset: Preset) -> bool {
-        match &self.kind {
-            ServiceKind::Preset(p) => *p == preset,
-            ServiceKind::Machine(_) => preset == Preset::Machine,
-            _ => false,
-        }
+        self.preset() == Some(preset)
     }
     /// The preset, if any (machines: `Preset::Machine`).
     pub fn preset(&self) -> Option<Preset> {
         match &self.kind {
             ServiceKind::Preset(p) => Some(*p),
             ServiceKind::Machine(_) => Some(Preset::Machine),
-            _ => None,
+            ServiceKind::Generic | ServiceKind::Attached(_) => None,
         }
     }
     /// The port the service's `ready` check talks to, if it talks to one.
     pub fn ready_port(&self) -> Option<u16> {
         match self.ready.as_ref().map(|r| &r.check) {
             Some(Check::Tcp(p)) | Some(Check::Http { port: p, .. }) => Some(*p),
-            _ => None,
+            Some(Check::Exec(_)) | None => None,
         }
     }
 }
@@ -360,15 +360,31 @@ pub enum WriteVia {
 }
 
 impl ProbeKind {
+    /// The kind as a file names it (`kind = "…"`).
+    pub fn file_kind(&self) -> file::ProbeKind {
+        use file::ProbeKind as K;
+        match self {
+            ProbeKind::ZookeeperWrite { .. } => K::ZookeeperWrite,
+            ProbeKind::ZookeeperMode => K::ZookeeperMode,
+            ProbeKind::DatastoreAppend { .. } => K::DatastoreAppend,
+            ProbeKind::PostgresInsert => K::PostgresInsert,
+            ProbeKind::Check { check, .. } => match check {
+                Check::Tcp(_) => K::Tcp,
+                Check::Http { .. } => K::Http,
+                Check::Exec(_) => K::Exec,
+            },
+            ProbeKind::Load(_) => K::Load,
+            ProbeKind::ConsulKv { .. } => K::ConsulKv,
+            ProbeKind::ConsulLeader => K::ConsulLeader,
+            ProbeKind::Registry => K::Registry,
+            ProbeKind::RegistryPull { .. } => K::RegistryPull,
+            ProbeKind::Write { .. } => K::Write,
+        }
+    }
+
     /// Whether the probe keeps a ledger of writes and reads it back at the end.
     pub fn writes(&self) -> bool {
-        matches!(
-            self,
-            ProbeKind::ZookeeperWrite { .. }
-                | ProbeKind::DatastoreAppend { .. }
-                | ProbeKind::PostgresInsert
-                | ProbeKind::Write { .. }
-        )
+        self.file_kind().writes()
     }
 }
 
@@ -395,52 +411,74 @@ pub struct Fault {
 }
 
 /// What a fault does, with exactly what that needs. `down_for: None` heals at the end of the
-/// observation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// observation. Its kinds without their data are [`FaultKindName`], the file's
+/// `kind = "…"` (`file::FaultKind`): their names are these variants' in kebab-case.
+#[derive(Debug, Clone, PartialEq, Serialize, EnumDiscriminants)]
+#[strum_discriminants(
+    name(FaultKindName),
+    derive(Hash, IntoStaticStr, EnumString, EnumVariantNames, EnumIter),
+    strum(serialize_all = "kebab-case")
+)]
 pub enum FaultKind {
+    /// Signal the selected replicas at the same instant; they stay down until healed
+    /// (after `down_for`, or at the end of the run).
     Kill {
         signal: Signal,
         down_for: Option<Duration>,
     },
-    Restart {
-        signal: Signal,
-        down_for: Duration,
-    },
+    /// Like `kill`, then start them all again after `down_for`.
+    Restart { signal: Signal, down_for: Duration },
+    /// Restart the selected replicas one at a time, waiting for each to rejoin before the next.
     RollingRestart {
         signal: Signal,
         rejoin_timeout: Duration,
     },
+    /// Cut the power of the selected replicas' disks: freeze, shut the file system down
+    /// without flushing, kill; after `down_for`, mount again (the journal replays) and start.
     PowerCut {
         down_for: Option<Duration>,
         /// Sector size of a torn write (512 or 4096 bytes), on a lossy disk.
         tear: Option<u64>,
     },
+    /// Run the leak agent inside the selected replica (it allocates and touches
+    /// `leak_mib_per_s`) until the kernel's OOM killer acts; the replica stays down for
+    /// `down_for` after it died, then is started again (the heal).
     Leak {
         mib_per_s: u32,
         down_for: Duration,
         /// The longest wait for the OOM kill.
         oom_timeout: Duration,
     },
-    DaemonCrash {
-        gap: Duration,
-    },
-    Pause {
-        down_for: Option<Duration>,
-    },
-    Stop {
-        down_for: Option<Duration>,
-    },
+    /// SIGKILL the dockerd of each selected machine, one after another `gap` apart; their init
+    /// brings it back. Healed when every engine answers again.
+    DaemonCrash { gap: Duration },
+    /// Freeze the selected replicas (the cgroup freezer, `docker pause`); heal: unpause.
+    /// Verified by the engine's state and the kernel's freezer state.
+    Pause { down_for: Option<Duration> },
+    /// Stop the selected replicas (`docker stop`: SIGTERM, SIGKILL after 2 s); heal: start.
+    Stop { down_for: Option<Duration> },
+    /// Cut the selected replicas off the run's network (`docker network disconnect`): no
+    /// other replica, and not the harness, reaches them; heal: connect again with the same
+    /// address and name. Verified by connection attempts that fail during and succeed after.
     Partition {
         down_for: Option<Duration>,
         /// The port verification connects to.
         port: u16,
     },
-    /// The machines of the selected (placed) replicas cut off from the run's other machines.
+    /// Cut the machines of the selected replicas (placed with `machine = …`) off from every
+    /// other machine of the run, both ways, with iptables rules on each cut machine (put there
+    /// through its engine); the harness still reaches every machine. Heal: delete the rules.
+    /// Verified by connections from a cut machine to a replica on the other side (`port`).
     MachinePartition {
         down_for: Option<Duration>,
         /// The port verification connects to, from the cut side to the other.
         port: u16,
     },
+    /// Delay (`delay`: `tc qdisc … netem`, needs the kernel's netem qdisc) and/or drop at
+    /// random (`loss_percent`: an iptables `statistic` rule) the selected replicas' packets, in
+    /// their network namespace (`nsenter` from the host); heal: delete both. Verified by
+    /// `tc qdisc show` / `iptables -S` and by TCP handshakes measured before, during and after
+    /// (round trip, share lost).
     Netem {
         down_for: Option<Duration>,
         delay: Option<Duration>,
@@ -466,36 +504,28 @@ impl FaultKind {
         }
     }
 
-    /// Whether the nemesis verifies this fault on the system (took effect, then healed).
+    /// Whether the nemesis verifies this fault on the system ([`FaultKindName::verified`]).
     pub fn verified(&self) -> bool {
-        use FaultKind::*;
-        matches!(
-            self,
-            Kill { .. }
-                | Restart { .. }
-                | Pause { .. }
-                | Stop { .. }
-                | Partition { .. }
-                | MachinePartition { .. }
-                | Netem { .. }
-        )
+        FaultKindName::from(self).verified()
     }
 
     /// The file's name of the kind (`kill`, `power-cut`, …).
     pub fn name(&self) -> &'static str {
-        use FaultKind::*;
+        FaultKindName::from(self).name()
+    }
+}
+
+kinds::named!(FaultKindName);
+
+impl FaultKindName {
+    /// Whether the nemesis verifies this kind of fault on the system: that it took effect on
+    /// every target, then that it healed (`fault-verified`; what `expect fault-verified`
+    /// judges). The kinds whose action in the runtime's `fault/` has a `verify`.
+    pub fn verified(self) -> bool {
+        use FaultKindName::*;
         match self {
-            Kill { .. } => "kill",
-            Restart { .. } => "restart",
-            RollingRestart { .. } => "rolling-restart",
-            PowerCut { .. } => "power-cut",
-            Leak { .. } => "leak",
-            DaemonCrash { .. } => "daemon-crash",
-            Pause { .. } => "pause",
-            Stop { .. } => "stop",
-            Partition { .. } => "partition",
-            MachinePartition { .. } => "machine-partition",
-            Netem { .. } => "netem",
+            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem => true,
+            RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }
 }
@@ -508,65 +538,74 @@ pub struct Expectation {
     pub kind: Expect,
 }
 
-/// What an expectation judges, with exactly what that needs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What an expectation judges, with exactly what that needs. Its kinds without their data are
+/// [`ExpectationKind`], the file's `kind = "…"`: their names are these variants' in kebab-case.
+#[derive(Debug, Clone, PartialEq, Serialize, EnumDiscriminants)]
+#[strum_discriminants(
+    name(ExpectationKind),
+    derive(Hash, IntoStaticStr, EnumString, EnumVariantNames, EnumIter),
+    strum(serialize_all = "kebab-case")
+)]
 pub enum Expect {
+    /// The probe failed without interruption for at least `min` while `fault` was in effect.
     FailsDuring {
         probe: ProbeId,
         fault: FaultId,
         min: Duration,
     },
+    /// After `fault` healed, the probe succeeds again (and keeps succeeding) within `budget`.
     RecoversWithin {
         probe: ProbeId,
         fault: FaultId,
         budget: Duration,
     },
+    /// The probe never failed from `fault`'s start to the end of the run (or the whole run).
     NeverFails {
         probe: ProbeId,
         fault: Option<FaultId>,
     },
+    /// After `fault` healed, the probe kept failing for at least `min` (it did not recover by itself).
     StaysDown {
         probe: ProbeId,
         fault: FaultId,
         min: Duration,
     },
-    NoLostWrites {
-        probe: ProbeId,
-    },
-    LosesWrites {
-        probe: ProbeId,
-        at_least: f64,
-    },
-    OrderedPrefix {
-        probe: ProbeId,
-    },
-    Simultaneous {
-        fault: FaultId,
-        budget: Duration,
-    },
-    CompletesWithin {
-        fault: FaultId,
-        budget: Duration,
-    },
-    RestartedWithin {
-        fault: FaultId,
-        budget: Duration,
-    },
+    /// Every acknowledged write of the probe is present at the end.
+    NoLostWrites { probe: ProbeId },
+    /// At least `at_least` acknowledged writes of the probe are gone at the end (the failure
+    /// an as-it-was scenario demonstrates).
+    LosesWrites { probe: ProbeId, at_least: f64 },
+    /// The records read back are in write order with no acknowledged record missing before
+    /// the last one present (the log is a prefix of what was written).
+    OrderedPrefix { probe: ProbeId },
+    /// The killed processes of `fault` exited within `budget` of each other.
+    Simultaneous { fault: FaultId, budget: Duration },
+    /// The fault (a rolling restart) finished within `budget`.
+    CompletesWithin { fault: FaultId, budget: Duration },
+    /// The `fault`'s target was started again within `budget` of dying (`die` → `start`).
+    RestartedWithin { fault: FaultId, budget: Duration },
+    /// The kernel's OOM killer acted within `budget` of the `fault` (a leak) starting, and
+    /// killed the process named `victim`.
     OomKillWithin {
         fault: FaultId,
         budget: Duration,
         victim: String,
     },
+    /// While the `fault`'s target was down, the `probe`'s (load) 1-s p99 rose to at least
+    /// `ratio` × its baseline (the p99 before the fault).
     LatencyRises {
         probe: ProbeId,
         fault: FaultId,
         ratio: f64,
     },
+    /// From the `fault` on, every 1-s p99 of the `probe` (load) stayed within `ratio` × baseline.
     LatencyStaysWithin {
         probe: ProbeId,
         fault: FaultId,
         ratio: f64,
     },
+    /// After the `fault`'s target started again, the `probe` (load) was warm within `budget`:
+    /// hit ratio ≥ `hit_fraction` × baseline and p99 ≤ `ratio` × baseline.
     WarmUpWithin {
         probe: ProbeId,
         fault: FaultId,
@@ -574,39 +613,42 @@ pub enum Expect {
         hit_fraction: f64,
         ratio: f64,
     },
-    NoErrors {
-        probe: ProbeId,
-    },
-    EndsFailing {
-        probe: ProbeId,
-        matching: String,
-    },
+    /// No request of the `probe` (load) failed: no 5xx, no timeout, no connection error.
+    NoErrors { probe: ProbeId },
+    /// The probe's last samples all fail with a detail containing `matching`: how the run ends
+    /// (e.g. "key absent": consul answers, the key is gone).
+    EndsFailing { probe: ProbeId, matching: String },
+    /// The probe's longest outage from `fault`'s start on is at most `budget` (a leader-less
+    /// window, the registry's unavailability).
     OutageWithin {
         probe: ProbeId,
         fault: FaultId,
         budget: Duration,
     },
+    /// Every measurement `<fault>/<measurement>…` of the fault is at most `budget` (e.g. each
+    /// machine's engine downtime).
     MeasuredWithin {
         fault: FaultId,
         budget: Duration,
         prefix: String,
     },
+    /// A named measurement (`measurement`) is within `at_most` and/or at least `at_least`
+    /// (numbers in the measurement's own unit).
     Measurement {
         name: String,
         at_least: Option<f64>,
         at_most: Option<f64>,
     },
-    ContainersSurvive {
-        fault: FaultId,
-    },
+    /// No container inside a machine dies from `fault`'s start on (live-restore).
+    ContainersSurvive { fault: FaultId },
+    /// After `fault`'s start, `unit` reaches a state containing `matching` on some machine.
     UnitReaches {
         fault: FaultId,
         unit: String,
         matching: String,
     },
-    FaultVerified {
-        fault: FaultId,
-    },
+    /// The `fault` was verified to have taken effect on every target and to have been healed.
+    FaultVerified { fault: FaultId },
 }
 
 impl Expect {
@@ -627,7 +669,15 @@ impl Expect {
             | NoErrors { probe }
             | EndsFailing { probe, .. }
             | OutageWithin { probe, .. } => Some(*probe),
-            _ => None,
+            Simultaneous { .. }
+            | CompletesWithin { .. }
+            | RestartedWithin { .. }
+            | OomKillWithin { .. }
+            | MeasuredWithin { .. }
+            | Measurement { .. }
+            | ContainersSurvive { .. }
+            | UnitReaches { .. }
+            | FaultVerified { .. } => None,
         }
     }
 
@@ -651,7 +701,12 @@ impl Expect {
             | ContainersSurvive { fault }
             | UnitReaches { fault, .. }
             | FaultVerified { fault } => Some(*fault),
-            _ => None,
+            NoLostWrites { .. }
+            | LosesWrites { .. }
+            | OrderedPrefix { .. }
+            | NoErrors { .. }
+            | EndsFailing { .. }
+            | Measurement { .. } => None,
         }
     }
 
@@ -668,36 +723,25 @@ impl Expect {
             | WarmUpWithin { budget, .. }
             | OutageWithin { budget, .. }
             | MeasuredWithin { budget, .. } => Some(*budget),
-            _ => None,
+            NeverFails { .. }
+            | NoLostWrites { .. }
+            | LosesWrites { .. }
+            | OrderedPrefix { .. }
+            | LatencyRises { .. }
+            | LatencyStaysWithin { .. }
+            | NoErrors { .. }
+            | EndsFailing { .. }
+            | Measurement { .. }
+            | ContainersSurvive { .. }
+            | UnitReaches { .. }
+            | FaultVerified { .. } => None,
         }
     }
 
     /// The kind as a file names it.
     pub fn file_kind(&self) -> ExpectationKind {
-        use ExpectationKind as K;
-        match self {
-            Expect::FailsDuring { .. } => K::FailsDuring,
-            Expect::RecoversWithin { .. } => K::RecoversWithin,
-            Expect::NeverFails { .. } => K::NeverFails,
-            Expect::StaysDown { .. } => K::StaysDown,
-            Expect::NoLostWrites { .. } => K::NoLostWrites,
-            Expect::LosesWrites { .. } => K::LosesWrites,
-            Expect::OrderedPrefix { .. } => K::OrderedPrefix,
-            Expect::Simultaneous { .. } => K::Simultaneous,
-            Expect::CompletesWithin { .. } => K::CompletesWithin,
-            Expect::RestartedWithin { .. } => K::RestartedWithin,
-            Expect::OomKillWithin { .. } => K::OomKillWithin,
-            Expect::LatencyRises { .. } => K::LatencyRises,
-            Expect::LatencyStaysWithin { .. } => K::LatencyStaysWithin,
-            Expect::WarmUpWithin { .. } => K::WarmUpWithin,
-            Expect::NoErrors { .. } => K::NoErrors,
-            Expect::EndsFailing { .. } => K::EndsFailing,
-            Expect::OutageWithin { .. } => K::OutageWithin,
-            Expect::MeasuredWithin { .. } => K::MeasuredWithin,
-            Expect::Measurement { .. } => K::Measurement,
-            Expect::ContainersSurvive { .. } => K::ContainersSurvive,
-            Expect::UnitReaches { .. } => K::UnitReaches,
-            Expect::FaultVerified { .. } => K::FaultVerified,
-        }
+        self.into()
     }
 }
+
+kinds::named!(ExpectationKind);

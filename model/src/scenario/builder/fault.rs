@@ -15,13 +15,8 @@ pub struct Fault {
 impl Fault {
     /// A fault of `kind` on `target`, every option at its default.
     pub fn new(name: &str, kind: K, target: &ServiceRef) -> Self {
-        let kind_name = serde_json::to_value(kind).unwrap_or_default();
-        let source = format!("name = \"\"\nkind = {kind_name}\nat = \"0s\"\ntarget = \"\"");
-        let mut file: file::Fault = toml::from_str(&source).expect("a minimal fault parses");
-        file.name = name.into();
-        file.target = file::reference(target.name());
         Fault {
-            file,
+            file: file::Fault::new(name, kind, file::reference(target.name())),
             target: target.into(),
         }
     }

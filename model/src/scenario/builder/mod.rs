@@ -132,11 +132,8 @@ pub struct Experiment {
 impl Experiment {
     /// An experiment called `name` whose probes observe for `duration`.
     pub fn new(name: &str, duration: Duration) -> Self {
-        let source = "name = \"\"\nduration = \"1s\"\n[topology]\nservice = []\n";
-        let mut file: file::Scenario = toml::from_str(source).expect("a minimal scenario parses");
-        (file.name, file.duration) = (name.into(), duration);
         Experiment {
-            file,
+            file: file::Scenario::new(name, duration),
             token: new_token(),
             foreign: vec![],
         }

@@ -14,13 +14,8 @@ pub struct Probe {
 impl Probe {
     /// A probe of `kind` on `target`, every option at its default.
     pub fn new(name: &str, kind: K, target: &ServiceRef) -> Self {
-        let kind_name = serde_json::to_value(kind).unwrap_or_default();
-        let source = format!("name = \"\"\nkind = {}\ntarget = \"\"", kind_name);
-        let mut file: file::Probe = toml::from_str(&source).expect("a minimal probe parses");
-        file.name = name.into();
-        file.target = file::reference(target.name());
         Probe {
-            file,
+            file: file::Probe::new(name, kind, file::reference(target.name())),
             target: target.into(),
         }
     }

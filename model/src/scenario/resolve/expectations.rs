@@ -3,6 +3,7 @@
 
 use super::{Anchor, Invalid, Names};
 use crate::scenario::file::{self, ExpectationKind as K};
+use crate::scenario::kinds::one_of;
 use crate::scenario::plan::{Expect, Expectation, Fault, FaultId, Probe, ProbeId, ProbeKind};
 use std::time::Duration;
 
@@ -42,14 +43,14 @@ impl Fields<'_> {
     fn anchor(&self) -> Anchor {
         match (&self.e.probe, &self.e.fault) {
             (Some(r), _) | (None, Some(r)) => Anchor::Span(r.span()),
-            (None, None) => Anchor::Name(kebab(self.e.kind)),
+            (None, None) => Anchor::Name(self.e.kind.name().to_string()),
         }
     }
 
     fn missing(&self, field: &str) -> Invalid {
         (
             self.anchor(),
-            format!("expectation {} needs `{field}`", kebab(self.e.kind)),
+            format!("expectation {} needs `{field}`", self.e.kind),
         )
     }
 
@@ -72,183 +73,190 @@ impl Fields<'_> {
         self.e.ratio.ok_or_else(|| self.missing("ratio"))
     }
 
-    /// The typed expectation, or the first field its kind needs and lacks.
+    /// The typed expectation, or the first field its kind needs and lacks (in the order the
+    /// fields are written here: probe, fault, then the kind's own).
     fn expect(&self) -> Result<Expect, Invalid> {
+        use Expect as X;
+        self.ratios()?;
+        Ok(match self.e.kind {
+            K::FailsDuring => X::FailsDuring {
+                probe: self.probe()?,
+                fault: self.fault()?,
+                min: self.min()?,
+            },
+            K::RecoversWithin => X::RecoversWithin {
+                probe: self.probe()?,
+                fault: self.fault()?,
+                budget: self.budget()?,
+            },
+            K::NeverFails => X::NeverFails {
+                probe: self.probe()?,
+                fault: self.fault,
+            },
+            K::StaysDown => X::StaysDown {
+                probe: self.probe()?,
+                fault: self.fault()?,
+                min: self.min()?,
+            },
+            K::NoLostWrites => X::NoLostWrites {
+                probe: self.probe()?,
+            },
+            K::LosesWrites => X::LosesWrites {
+                probe: self.probe()?,
+                at_least: self.e.at_least.unwrap_or(1.0),
+            },
+            K::OrderedPrefix => X::OrderedPrefix {
+                probe: self.probe()?,
+            },
+            K::Simultaneous => X::Simultaneous {
+                fault: self.fault()?,
+                budget: self.budget()?,
+            },
+            K::CompletesWithin => X::CompletesWithin {
+                fault: self.fault()?,
+                budget: self.budget()?,
+            },
+            K::RestartedWithin => X::RestartedWithin {
+                fault: self.fault()?,
+                budget: self.budget()?,
+            },
+            K::OomKillWithin => self.oom_kill_within()?,
+            K::LatencyRises => X::LatencyRises {
+                probe: self.probe()?,
+                fault: self.fault()?,
+                ratio: self.ratio()?,
+            },
+            K::LatencyStaysWithin => X::LatencyStaysWithin {
+                probe: self.probe()?,
+                fault: self.fault()?,
+                ratio: self.ratio()?,
+            },
+            K::WarmUpWithin => self.warm_up_within()?,
+            K::NoErrors => X::NoErrors {
+                probe: self.probe()?,
+            },
+            K::EndsFailing => X::EndsFailing {
+                probe: self.probe()?,
+                matching: self.text("matching", &self.e.matching)?,
+            },
+            K::OutageWithin => X::OutageWithin {
+                probe: self.probe()?,
+                fault: self.fault()?,
+                budget: self.budget()?,
+            },
+            K::MeasuredWithin => self.measured_within()?,
+            K::Measurement => self.measurement()?,
+            K::ContainersSurvive => X::ContainersSurvive {
+                fault: self.fault()?,
+            },
+            K::UnitReaches => self.unit_reaches()?,
+            K::FaultVerified => X::FaultVerified {
+                fault: self.fault()?,
+            },
+        })
+    }
+
+    /// `ratio` above 0 and `hit_fraction` 0 to 1, whatever the kind.
+    fn ratios(&self) -> Result<(), Invalid> {
         let e = self.e;
         if e.ratio.is_some_and(|r| r <= 0.0 || !r.is_finite())
             || e.hit_fraction.is_some_and(|h| !(0.0..=1.0).contains(&h))
         {
-            let kind = kebab(e.kind);
+            let kind = e.kind;
             let problem = format!("{kind}: `ratio` must be above 0 and `hit_fraction` 0 to 1");
             return Err((self.anchor(), problem));
         }
-        match e.kind {
-            K::NeverFails
-            | K::NoLostWrites
-            | K::LosesWrites
-            | K::OrderedPrefix
-            | K::NoErrors
-            | K::EndsFailing => self.of_a_probe(),
-            K::Simultaneous
-            | K::CompletesWithin
-            | K::RestartedWithin
-            | K::OomKillWithin
-            | K::MeasuredWithin
-            | K::ContainersSurvive
-            | K::FaultVerified
-            | K::UnitReaches => self.of_a_fault(),
-            K::Measurement => {
-                let name = self.text("measurement", &e.measurement)?;
-                if e.at_most.is_none() && e.at_least.is_none() {
-                    let problem = "expectation measurement needs `at_most` and/or `at_least`";
-                    return Err((self.anchor(), problem.into()));
-                }
-                Ok(Expect::Measurement {
-                    name,
-                    at_least: e.at_least,
-                    at_most: e.at_most,
-                })
-            }
-            _ => self.of_a_probe_during_a_fault(),
+        Ok(())
+    }
+
+    fn oom_kill_within(&self) -> Result<Expect, Invalid> {
+        Ok(Expect::OomKillWithin {
+            fault: self.fault()?,
+            budget: self.budget()?,
+            victim: self.text("victim", &self.e.victim)?,
+        })
+    }
+
+    fn warm_up_within(&self) -> Result<Expect, Invalid> {
+        Ok(Expect::WarmUpWithin {
+            probe: self.probe()?,
+            fault: self.fault()?,
+            budget: self.budget()?,
+            hit_fraction: self.e.hit_fraction.unwrap_or(0.9),
+            ratio: self.e.ratio.unwrap_or(2.0),
+        })
+    }
+
+    fn measured_within(&self) -> Result<Expect, Invalid> {
+        Ok(Expect::MeasuredWithin {
+            fault: self.fault()?,
+            budget: self.budget()?,
+            prefix: self.text("measurement", &self.e.measurement)?,
+        })
+    }
+
+    fn unit_reaches(&self) -> Result<Expect, Invalid> {
+        Ok(Expect::UnitReaches {
+            fault: self.fault()?,
+            unit: self.text("unit", &self.e.unit)?,
+            matching: self.text("matching", &self.e.matching)?,
+        })
+    }
+
+    /// A bound on a named measurement: its name, and at least one of the bounds.
+    fn measurement(&self) -> Result<Expect, Invalid> {
+        let e = self.e;
+        let name = self.text("measurement", &e.measurement)?;
+        if e.at_most.is_none() && e.at_least.is_none() {
+            let problem = "expectation measurement needs `at_most` and/or `at_least`";
+            return Err((self.anchor(), problem.into()));
         }
-    }
-
-    /// Kinds that judge a probe alone.
-    fn of_a_probe(&self) -> Result<Expect, Invalid> {
-        let (e, probe) = (self.e, self.probe()?);
-        Ok(match e.kind {
-            K::NeverFails => Expect::NeverFails {
-                probe,
-                fault: self.fault,
-            },
-            K::LosesWrites => Expect::LosesWrites {
-                probe,
-                at_least: e.at_least.unwrap_or(1.0),
-            },
-            K::OrderedPrefix => Expect::OrderedPrefix { probe },
-            K::NoErrors => Expect::NoErrors { probe },
-            K::EndsFailing => Expect::EndsFailing {
-                probe,
-                matching: self.text("matching", &e.matching)?,
-            },
-            _ => Expect::NoLostWrites { probe },
-        })
-    }
-
-    /// Kinds that judge what a fault did (or measured).
-    fn of_a_fault(&self) -> Result<Expect, Invalid> {
-        let (e, fault) = (self.e, self.fault()?);
-        Ok(match e.kind {
-            K::ContainersSurvive => Expect::ContainersSurvive { fault },
-            K::FaultVerified => Expect::FaultVerified { fault },
-            K::UnitReaches => Expect::UnitReaches {
-                fault,
-                unit: self.text("unit", &e.unit)?,
-                matching: self.text("matching", &e.matching)?,
-            },
-            K::Simultaneous => Expect::Simultaneous {
-                fault,
-                budget: self.budget()?,
-            },
-            K::CompletesWithin => Expect::CompletesWithin {
-                fault,
-                budget: self.budget()?,
-            },
-            K::RestartedWithin => Expect::RestartedWithin {
-                fault,
-                budget: self.budget()?,
-            },
-            K::OomKillWithin => Expect::OomKillWithin {
-                fault,
-                budget: self.budget()?,
-                victim: self.text("victim", &e.victim)?,
-            },
-            _ => Expect::MeasuredWithin {
-                fault,
-                budget: self.budget()?,
-                prefix: self.text("measurement", &e.measurement)?,
-            },
-        })
-    }
-
-    /// Kinds that judge a probe while (or after) a fault is in effect.
-    fn of_a_probe_during_a_fault(&self) -> Result<Expect, Invalid> {
-        let (e, probe, fault) = (self.e, self.probe()?, self.fault()?);
-        Ok(match e.kind {
-            K::FailsDuring => Expect::FailsDuring {
-                probe,
-                fault,
-                min: self.min()?,
-            },
-            K::StaysDown => Expect::StaysDown {
-                probe,
-                fault,
-                min: self.min()?,
-            },
-            K::RecoversWithin => Expect::RecoversWithin {
-                probe,
-                fault,
-                budget: self.budget()?,
-            },
-            K::OutageWithin => Expect::OutageWithin {
-                probe,
-                fault,
-                budget: self.budget()?,
-            },
-            K::LatencyRises => Expect::LatencyRises {
-                probe,
-                fault,
-                ratio: self.ratio()?,
-            },
-            K::LatencyStaysWithin => Expect::LatencyStaysWithin {
-                probe,
-                fault,
-                ratio: self.ratio()?,
-            },
-            _ => Expect::WarmUpWithin {
-                probe,
-                fault,
-                budget: self.budget()?,
-                hit_fraction: e.hit_fraction.unwrap_or(0.9),
-                ratio: e.ratio.unwrap_or(2.0),
-            },
+        Ok(Expect::Measurement {
+            name,
+            at_least: e.at_least,
+            at_most: e.at_most,
         })
     }
 
     /// The probe and fault are of kinds that give what the check reads.
     fn fits(&self, kind: &Expect, probes: &[Probe], faults: &[Fault]) -> Result<(), Invalid> {
+        use Expect as X;
         let probe = self.probe.map(|p| &probes[p.0].kind);
         let problem = match kind {
-            Expect::LatencyRises { .. }
-            | Expect::LatencyStaysWithin { .. }
-            | Expect::WarmUpWithin { .. }
-            | Expect::NoErrors { .. }
-                if !matches!(probe, Some(ProbeKind::Load(_))) =>
-            {
-                "needs a load probe"
+            X::LatencyRises { .. }
+            | X::LatencyStaysWithin { .. }
+            | X::WarmUpWithin { .. }
+            | X::NoErrors { .. } => (!matches!(probe, Some(ProbeKind::Load(_))))
+                .then(|| format!("needs a {} probe", file::ProbeKind::Load)),
+            X::NoLostWrites { .. } | X::LosesWrites { .. } | X::OrderedPrefix { .. } => {
+                let writers = one_of(file::ProbeKind::all().filter(|k| k.writes()));
+                (!probe.is_some_and(ProbeKind::writes))
+                    .then(|| format!("needs a write probe ({writers})"))
             }
-            Expect::NoLostWrites { .. }
-            | Expect::LosesWrites { .. }
-            | Expect::OrderedPrefix { .. }
-                if !probe.is_some_and(ProbeKind::writes) =>
-            {
-                "needs a write probe (zookeeper-write, datastore-append or postgres-insert)"
+            X::FaultVerified { fault } => {
+                let verified = one_of(file::FaultKind::all().filter(|k| k.verified()));
+                (!faults[fault.0].kind.verified()).then(|| format!("needs a {verified} fault"))
             }
-            Expect::FaultVerified { fault } if !faults[fault.0].kind.verified() => {
-                "needs a kill, restart, stop, pause, partition or netem fault"
-            }
-            _ => return Ok(()),
+            X::FailsDuring { .. }
+            | X::RecoversWithin { .. }
+            | X::NeverFails { .. }
+            | X::StaysDown { .. }
+            | X::Simultaneous { .. }
+            | X::CompletesWithin { .. }
+            | X::RestartedWithin { .. }
+            | X::OomKillWithin { .. }
+            | X::EndsFailing { .. }
+            | X::OutageWithin { .. }
+            | X::MeasuredWithin { .. }
+            | X::Measurement { .. }
+            | X::ContainersSurvive { .. }
+            | X::UnitReaches { .. } => None,
         };
-        Err((self.anchor(), format!("{} {problem}", kebab(self.e.kind))))
+        match problem {
+            Some(problem) => Err((self.anchor(), format!("{} {problem}", self.e.kind))),
+            None => Ok(()),
+        }
     }
-}
-
-/// The kebab-case name of an expectation kind, as written in files.
-fn kebab(kind: K) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 /// The typed expectation of a file form whose probe and fault (if named) are the first ones:

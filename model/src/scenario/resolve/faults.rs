@@ -90,7 +90,7 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
     let needs = |what: &str| {
         Err(at_name(
             &f.name,
-            format!("{} fault `{}` needs {what}", kebab(f.kind), f.name),
+            format!("{} fault `{}` needs {what}", f.kind, f.name),
         ))
     };
     let down_for = f.down_for;
@@ -131,11 +131,19 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
         K::MachinePartition if !placed => "a machine-partition cuts machines apart: its target must be a service placed on machines (`machine = [...]`); to cut a replica off the run's network use `partition`",
         K::Partition if placed => "a service placed on machines uses the machines' networks, not the run's: cut its machines apart with `kind = \"machine-partition\"`",
         K::Netem if placed && f.delay.is_some() => "on a service placed on machines, netem drops a share of the packets between its machines and the others (`loss_percent`); a `delay` there is not supported (yet)",
-        _ => return Ok(()),
+        K::MachinePartition | K::Partition | K::Netem => return Ok(()),
+        K::Kill
+        | K::Restart
+        | K::RollingRestart
+        | K::PowerCut
+        | K::Leak
+        | K::DaemonCrash
+        | K::Pause
+        | K::Stop => return Ok(()),
     };
     Err(at_ref(
         &f.target,
-        format!("{} fault `{}`: {problem}", kebab(f.kind), f.name),
+        format!("{} fault `{}`: {problem}", f.kind, f.name),
     ))
 }
 
@@ -225,12 +233,4 @@ fn netem(f: &file::Fault, port: u16) -> Result<FaultKind, Invalid> {
         &f.name,
         format!("netem fault `{}` {problem}", f.name),
     ))
-}
-
-/// The kebab-case name of a fault kind, as written in files.
-fn kebab(kind: K) -> String {
-    serde_json::to_value(kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }

@@ -2,6 +2,7 @@
 
 use super::{at_name, at_ref, Invalid};
 use crate::scenario::file::{self, Check, Preset, ProbeKind as K};
+use crate::scenario::kinds::one_of;
 use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service, WriteVia};
 
 /// The HTTP port of the toy API, the one an `http` probe may leave out.
@@ -49,24 +50,24 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
         (Some(preset), Some(has)) if has != preset => Err(at_ref(
             &p.target,
             format!(
-                "probe `{}` ({:?}) needs a {preset:?} service, but `{}` is {has:?}",
+                "probe `{}` ({}) needs a {preset} service, but `{}` is {has}",
                 p.name, p.kind, svc.name
             ),
         )),
-        _ => Ok(()),
+        // A generic service may speak anything; a probe of no preset speaks to any service.
+        (Some(_), Some(_)) | (None, _) | (_, None) => Ok(()),
     }
 }
 
 fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
-    let generic = matches!(p.kind, K::Http | K::Tcp | K::Exec | K::Write);
     let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
-    if !generic && (p.port.is_some() || !p.command.is_empty()) {
-        return bad("takes `port` and `command` only when its kind is tcp, http or exec");
+    if !p.kind.generic() && (p.port.is_some() || !p.command.is_empty()) {
+        let generic = one_of(K::all().filter(|k| k.generic()));
+        return bad(&format!(
+            "takes `port` and `command` only when its kind is {generic}"
+        ));
     }
-    if let Some(on) =
-        p.on.as_ref()
-            .filter(|_| !(generic || p.kind == K::RegistryPull || p.kind == K::ZookeeperWrite))
-    {
+    if let Some(on) = p.on.as_ref().filter(|_| !p.kind.takes_on()) {
         return Err(on_problem(on, svc));
     }
     Ok(match p.kind {
@@ -95,9 +96,17 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
             replica: replica(p, svc, svc.replicas.first())?,
             via: write_via(p)?,
         },
-        K::Tcp | K::Http | K::Exec => ProbeKind::Check {
+        K::Tcp => ProbeKind::Check {
             replica: replica(p, svc, svc.replicas.first())?,
-            check: check(p, svc)?,
+            check: tcp(p)?,
+        },
+        K::Http => ProbeKind::Check {
+            replica: replica(p, svc, svc.replicas.first())?,
+            check: http(p, svc)?,
+        },
+        K::Exec => ProbeKind::Check {
+            replica: replica(p, svc, svc.replicas.first())?,
+            check: exec(p)?,
         },
     })
 }
@@ -115,37 +124,45 @@ fn on_problem(on: &file::Ref, svc: &Service) -> Invalid {
     at_ref(
         on,
         format!(
-            "`on` names the replica of a tcp, http or exec probe, or the machine of a registry-pull probe: one of {}",
+            "`on` names the replica a {} probe observes (a registry-pull probe: its machine): one of {}",
+            one_of(K::all().filter(|k| k.takes_on())),
             svc.replicas.join(", ")
         ),
     )
 }
 
-/// What a tcp, http or exec probe checks.
-fn check(p: &file::Probe, svc: &Service) -> Result<Check, Invalid> {
-    let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
-    match p.kind {
-        K::Tcp => match p.port {
-            Some(port) if port != 0 => Ok(Check::Tcp(port)),
-            _ => bad("needs `port`"),
-        },
-        K::Exec if p.command.is_empty() => {
-            bad("needs `command`, the command run inside the replica")
-        }
-        K::Exec => Ok(Check::Exec(p.command.clone())),
-        _ => {
-            let port = match p.port {
-                Some(port) => port,
-                None if svc.is(Preset::ToyApi) => TOY_API_PORT,
-                None => return bad("needs `port` (only the toy API's 8080 is known without it)"),
-            };
-            Ok(Check::Http {
-                port,
-                path: http_path(p)?,
-                status: p.status,
-            })
-        }
+/// What a tcp probe checks: a connection to `port`.
+fn tcp(p: &file::Probe) -> Result<Check, Invalid> {
+    match p.port {
+        Some(port) if port != 0 => Ok(Check::Tcp(port)),
+        _ => Err(at_name(&p.name, format!("probe `{}` needs `port`", p.name))),
     }
+}
+
+/// What an exec probe checks: its command exits 0.
+fn exec(p: &file::Probe) -> Result<Check, Invalid> {
+    if p.command.is_empty() {
+        let problem = "needs `command`, the command run inside the replica";
+        return Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
+    }
+    Ok(Check::Exec(p.command.clone()))
+}
+
+/// What an http probe checks: `path` on `port` answers `status`.
+fn http(p: &file::Probe, svc: &Service) -> Result<Check, Invalid> {
+    let port = match p.port {
+        Some(port) => port,
+        None if svc.is(Preset::ToyApi) => TOY_API_PORT,
+        None => {
+            let problem = "needs `port` (only the toy API's 8080 is known without it)";
+            return Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
+        }
+    };
+    Ok(Check::Http {
+        port,
+        path: http_path(p)?,
+        status: p.status,
+    })
 }
 
 /// A `write` probe's templates: exec commands, or HTTP requests.

@@ -132,7 +132,7 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
         Some(file::MachineField::On(_)) if svc.preset == Some(Preset::Machine) => {
             return Err("a machine cannot be placed on another machine".into())
         }
-        _ => None,
+        Some(file::MachineField::On(_)) | None => None,
     };
     if !svc.attach.is_empty() {
         if svc.preset.is_some() || svc.image.is_some() || svc.disk.is_some() {
