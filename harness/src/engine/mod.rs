@@ -20,8 +20,8 @@ pub mod raw;
 pub mod remote;
 pub mod signal;
 pub mod taskstats;
-pub mod watchdog;
 pub mod user_images;
+pub mod watchdog;
 
 pub use error::EngineError;
 
@@ -231,11 +231,18 @@ impl RunEngine {
             .map_err(HarnessError::engine(format!(
                 "inspect container `{container}` to attach it as `{replica}` (is it running, and on this engine?)"
             )))?;
-        let name = info.name.unwrap_or_default().trim_start_matches('/').to_string();
+        let name = info
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
-            .and_then(|n| n.into_values().find_map(|e| e.ip_address.filter(|ip| !ip.is_empty())))
+            .and_then(|n| {
+                n.into_values()
+                    .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
+            })
             .unwrap_or_default();
         self.attached
             .write()
@@ -502,10 +509,7 @@ impl RunEngine {
             .await
             .map_err(err())?;
         let mut output = String::new();
-        let started = docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(err())?;
+        let started = docker.start_exec(&exec.id, None).await.map_err(err())?;
         self.wait_exec_started(&docker, &exec.id).await;
         drop(starting);
         if let bollard::exec::StartExecResults::Attached {
@@ -559,7 +563,10 @@ impl RunEngine {
     }
 
     /// The replica's container as its engine describes it.
-    pub(crate) async fn inspect(&self, replica: &str) -> Result<bollard::models::ContainerInspectResponse> {
+    pub(crate) async fn inspect(
+        &self,
+        replica: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse> {
         let name = self.container_name(replica);
         self.client(replica)
             .inspect_container(&name, None::<InspectContainerOptions>)
@@ -577,7 +584,11 @@ impl RunEngine {
             .map(|n| n.into_keys().collect())
             .unwrap_or_default();
         // A placed replica's PID is its machine's, which means nothing on this host.
-        let pid = if self.is_placed(replica) { 0 } else { state.pid.unwrap_or(0) };
+        let pid = if self.is_placed(replica) {
+            0
+        } else {
+            state.pid.unwrap_or(0)
+        };
         let finished_at = state
             .finished_at
             .as_deref()

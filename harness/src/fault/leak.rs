@@ -18,9 +18,9 @@
 
 use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
+use crate::engine::images;
 use crate::engine::oom;
 use crate::error::Result;
-use crate::engine::images;
 use crate::scenario::plan::Fault;
 use crate::scenario::Preset;
 use crate::services::memcached::LEAK_AGENT;
@@ -66,7 +66,11 @@ impl Leak {
                 .unwrap_or_default()
         };
         let main = Main { pid, command, id };
-        let before = if placed { Default::default() } else { oom::counters(&main.id).unwrap_or_default() };
+        let before = if placed {
+            Default::default()
+        } else {
+            oom::counters(&main.id).unwrap_or_default()
+        };
         let since = now();
         let agent = self.start(cluster, fault, replica, &main).await?;
         let (last, gone) = if placed {
@@ -87,11 +91,24 @@ impl Leak {
 
     /// On a machine: waits until its engine reports the replica's `oom` event or its death,
     /// or time runs out; returns whether the container is gone.
-    async fn watch_engine(&self, cluster: &Cluster, replica: &str, since: crate::timeline::Nanos) -> bool {
+    async fn watch_engine(
+        &self,
+        cluster: &Cluster,
+        replica: &str,
+        since: crate::timeline::Nanos,
+    ) -> bool {
         let deadline = Instant::now() + self.oom_timeout;
         while Instant::now() < deadline {
-            let oom = cluster.timeline.container_event(replica, "oom", since).is_some();
-            let running = cluster.engine.state(replica).await.map(|s| s.0).unwrap_or(false);
+            let oom = cluster
+                .timeline
+                .container_event(replica, "oom", since)
+                .is_some();
+            let running = cluster
+                .engine
+                .state(replica)
+                .await
+                .map(|s| s.0)
+                .unwrap_or(false);
             if oom || !running {
                 return !running;
             }
@@ -189,7 +206,10 @@ impl Leak {
 async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<String> {
     let started = Instant::now();
     let binary = images::static_binary("leak-agent", &cluster.output).await?;
-    cluster.engine.upload(replica, &binary, "/", "leak-agent").await?;
+    cluster
+        .engine
+        .upload(replica, &binary, "/", "leak-agent")
+        .await?;
     cluster.timeline.note(format!(
         "{}: copied the static leak-agent into {replica} as /leak-agent in {:.2}s",
         fault.name,
@@ -200,7 +220,14 @@ async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<S
 
 /// Whatever happened, the agent must not outlive the fault: kills it and notes its last
 /// word and what the engine says.
-async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool, placed: bool) {
+async fn stop(
+    cluster: &Cluster,
+    fault: &Fault,
+    replica: &str,
+    agent: oom::Exec,
+    gone: bool,
+    placed: bool,
+) {
     // On a machine the PID is the machine's: the agent dies with its container or the heal.
     if !placed && agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
         // SAFETY: kill(2) on a PID the engine reported for our exec; no memory is involved.
@@ -279,7 +306,10 @@ async fn engine_victim(
     agent: &oom::Exec,
 ) -> Result<Option<String>> {
     let (running, _, _) = cluster.engine.state(replica).await?;
-    let oom_event = cluster.timeline.container_event(replica, "oom", 0).is_some();
+    let oom_event = cluster
+        .timeline
+        .container_event(replica, "oom", 0)
+        .is_some();
     if oom_event && !running {
         cluster.timeline.record(EventKind::OomKill {
             container: replica.to_string(),

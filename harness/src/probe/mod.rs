@@ -219,9 +219,8 @@ impl Running {
 fn spawn<S: Sampler + 'static>(probe: Probe, sampler: S, until: Window, t: Timeline) -> Running {
     Running(tokio::spawn(async move {
         let sampler = sample_until(&probe, sampler, until, &t).await;
-        let read_back: ReadBack = Box::new(move |t: Timeline| {
-            Box::pin(async move { sampler.read_back(&t).await })
-        });
+        let read_back: ReadBack =
+            Box::new(move |t: Timeline| Box::pin(async move { sampler.read_back(&t).await }));
         Some(read_back)
     }))
 }
@@ -291,7 +290,15 @@ pub fn start_all(
     let probes = plan.probes.iter().enumerate();
     let windows = probes.map(|(i, p)| (p, Window::of(i, p.interval, start, end)));
     let started = windows.map(|(p, until)| {
-        Start { engine, plan, addresses, timeline, until, seed }.start(p)
+        Start {
+            engine,
+            plan,
+            addresses,
+            timeline,
+            until,
+            seed,
+        }
+        .start(p)
     });
     started.collect()
 }
@@ -356,9 +363,27 @@ impl Start<'_> {
         match p.kind.clone() {
             ProbeKind::ConsulKv { key } => {
                 let expected = machine::TEST_VALUE.into();
-                spawn(p, consul::Kv { ips: ips(), key, expected, timeout }, until, t)
+                spawn(
+                    p,
+                    consul::Kv {
+                        ips: ips(),
+                        key,
+                        expected,
+                        timeout,
+                    },
+                    until,
+                    t,
+                )
             }
-            ProbeKind::ConsulLeader => spawn(p, consul::Leader { ips: ips(), timeout }, until, t),
+            ProbeKind::ConsulLeader => spawn(
+                p,
+                consul::Leader {
+                    ips: ips(),
+                    timeout,
+                },
+                until,
+                t,
+            ),
             ProbeKind::Registry => {
                 let address = machine::registry_address(service, a);
                 spawn(p, registry::V2 { address, timeout }, until, t)
