@@ -2,11 +2,12 @@
 //! pidfds, ten times, and the spread of their exits is measured at the processes (the kernel's
 //! exit records). The median must be ≤ 1 ms; the pidfd spread (exit + teardown) and the
 //! engine's `die`-event spread are printed beside it for comparison.
-
 //!
 //! A unit test of the cluster, not an integration test: it drives `Cluster` itself, which the
 //! facade does not show. Docker-backed, so ignored in `cargo test -p aftershock --lib`;
 //! `make test` runs it: `cargo test -p aftershock --lib -- --ignored two_of_three_nodes`.
+
+#![cfg(test)]
 
 use super::{new_run_id, Cluster};
 use crate::engine::{self, images};

@@ -14,11 +14,8 @@ use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 
-#[cfg(test)]
 mod kill_skew;
 mod machines;
-#[cfg(test)]
-mod netchurn;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

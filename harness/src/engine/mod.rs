@@ -14,6 +14,7 @@ pub mod images;
 pub mod inner;
 pub mod lossy;
 pub mod machine_tool;
+mod netchurn;
 pub mod netns;
 pub mod oom;
 pub mod raw;

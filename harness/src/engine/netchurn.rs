@@ -10,11 +10,13 @@
 //! replica stopped first), `disconnect` (every replica disconnected from the network first),
 //! `remove` (every replica removed by the test first); `NETCHURN_PARALLEL` of them at once
 //! (default 100).
-
 //!
-//! A unit test of the cluster (it drives `Cluster` itself, which the facade does not show).
+//! A unit test beside the engine (it drives `Cluster` and the engine's client itself, which
+//! the facade does not show).
 
-use super::{new_run_id, Cluster};
+#![cfg(test)]
+
+use crate::cluster::{new_run_id, Cluster};
 use crate::engine::{self, cleanup, images};
 use crate::timeline::Timeline;
 use crate::{Check, Experiment, Service};
