@@ -15,11 +15,13 @@ suite: engine
 	cargo run -q -p aftershock-cli -- suite
 
 ## The tests: unit tests, scenario-file tests, the chart in headless Chromium and the
-## docker-backed incident tests; then a crate of its own (examples/own-crate, outside the
+## docker-backed incident tests (and the kill-skew test, a docker-backed unit test of the
+## harness's cluster, ignored in plain `cargo test`); then a crate of its own (examples/own-crate, outside the
 ## workspace) runs its chaos tests through the public API (sharing this target directory, so
 ## its dependencies are not built twice; its reports go to target/aftershock/).
 test: engine browser
 	cargo test
+	cargo test -p aftershock --lib two_of_three_nodes -- --ignored
 	CARGO_TARGET_DIR=$(CURDIR)/target cargo test --manifest-path examples/own-crate/Cargo.toml
 
 images: engine

@@ -2,8 +2,8 @@
 //! containers: as it was (a leak OOM-kills the only memcached; the API queues on the database)
 //! and remediated (two mirrored nodes; the same leak kills one). Needs a Docker engine.
 
-use aftershock::report::Report;
-use aftershock::timeline::EventKind;
+use aftershock::Report;
+use aftershock_model::timeline::EventKind;
 use aftershock_tests::run_passing;
 
 /// The kernel's victim as the run recorded it.

@@ -3,8 +3,8 @@
 //! agent in its image), and a missing image that no registry serves, refused before anything
 //! starts.
 
-use aftershock::timeline::EventKind;
 use aftershock::Error;
+use aftershock_model::timeline::EventKind;
 use aftershock_tests::{run_scenario, scenario_at};
 use std::time::Instant;
 
@@ -51,7 +51,7 @@ async fn a_missing_image_no_registry_serves_is_refused_before_anything_starts() 
         "name = \"missing-image\"\nduration = \"2s\"\n[topology]\ncompose = \"compose.yml\"\n";
     let file = dir.join("missing.toml");
     std::fs::write(&file, toml).unwrap();
-    let plan = aftershock::scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let plan = aftershock_model::scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
     let error = aftershock::run(&plan, &Default::default())
         .await

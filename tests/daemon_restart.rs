@@ -3,8 +3,8 @@
 //! with live-restore (nothing notices). Needs a Docker engine; without one these tests fail and
 //! say so.
 
-use aftershock::report::Report;
-use aftershock::timeline::EventKind;
+use aftershock::Report;
+use aftershock_model::timeline::EventKind;
 use aftershock_tests::run_passing;
 
 /// Whether the timeline shows real daemons: each machine's init logged dockerd's SIGKILL exit.

@@ -3,11 +3,11 @@
 //! machine (`machine = "m"`), whose dockerd is SIGKILLed under it — without and with
 //! live-restore. Needs a Docker engine; without one these tests fail and say so.
 
-use aftershock::timeline::EventKind;
+use aftershock_model::timeline::EventKind;
 use aftershock_tests::{run_scenario, scenario_at};
 
 /// The engine events of the placed service's container (by its replica name).
-fn cache_events(report: &aftershock::report::Report) -> Vec<String> {
+fn cache_events(report: &aftershock::Report) -> Vec<String> {
     report
         .timeline
         .iter()

@@ -6,10 +6,10 @@
 //! (What a real restart adds — the containers dying with it — is the container check's part,
 //! tested in `honest_exits.rs` by a kill from outside.)
 
-use aftershock::check::Verdict;
-use aftershock::engine::{self, cleanup};
-use aftershock::timeline::{Cause, EventKind};
+use aftershock::admin;
+use aftershock::Verdict;
 use aftershock::{Check, Expect, Experiment, Probe, Service};
+use aftershock_model::timeline::{Cause, EventKind};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,10 +84,10 @@ async fn an_engine_restart_mid_run_makes_the_verdicts_unknown_naming_it() {
     let run = aftershock::run(&plan, &options);
     let restart = async {
         // Once the run has its container (bring-up is under a second), into the observation.
-        let docker = engine::connect().await.unwrap();
+        let docker = admin::connect().await.unwrap();
         let me = format!("{}@", std::process::id());
         loop {
-            let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
+            let owners = admin::leftovers(&docker, None).await.unwrap().owners;
             if owners.values().any(|(pid, _)| pid.starts_with(&me)) {
                 break;
             }
@@ -126,8 +126,8 @@ async fn an_engine_restart_mid_run_makes_the_verdicts_unknown_naming_it() {
         other => panic!("never-fails should be unknown, naming the restart: {other:?}"),
     }
     assert!(!report.passed(), "the CLI exits 1");
-    let docker = engine::connect().await.unwrap();
-    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
+    let docker = admin::connect().await.unwrap();
+    let left = admin::leftovers(&docker, Some(&report.run_id))
         .await
         .unwrap()
         .count();

@@ -5,8 +5,8 @@
 //! (`fault-verified`), the partition must cut a probe off and let it back, and the netem's
 //! measured handshakes must show its loss and then none.
 
-use aftershock::timeline::EventKind;
 use aftershock::{Check, Expect, Experiment, Fault, Probe, Select, Service, Signal};
+use aftershock_model::timeline::EventKind;
 use std::time::Duration;
 
 const PORT: u16 = 11211;
@@ -128,8 +128,8 @@ async fn a_ready_check_that_never_passes_names_the_service_and_what_it_saw() {
     ] {
         assert!(error.contains(words), "{error:?} should mention {words:?}");
     }
-    let docker = aftershock::engine::connect().await.unwrap();
-    let left = aftershock::engine::cleanup::list_labelled(&docker, Some(&report.run_id))
+    let docker = aftershock::admin::connect().await.unwrap();
+    let left = aftershock::admin::leftovers(&docker, Some(&report.run_id))
         .await
         .unwrap()
         .count();

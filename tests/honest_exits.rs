@@ -7,11 +7,10 @@
 //!   network, volume, loop device, FUSE mount and lossyfs process of the run within 10 s
 //!   (five times, each time-to-clean printed).
 
-use aftershock::check::Verdict;
-use aftershock::engine::{self, cleanup, disk, lossy};
-use aftershock::lock::{self, Holder};
-use aftershock::timeline::{Cause, EventKind};
+use aftershock::admin::{self, Holder, RunLock};
+use aftershock::Verdict;
 use aftershock::{Check, Expect, Experiment, Fault, Probe, Select, Service};
+use aftershock_model::timeline::{Cause, EventKind};
 use aftershock_tests::{signal, start_cli, start_cli_run, wait_exit};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -20,11 +19,11 @@ use std::time::{Duration, Instant};
 
 /// The run of this process that has containers, once it has them.
 async fn my_run() -> String {
-    let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let docker = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
     let me = format!("{}@", std::process::id());
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
+        let owners = admin::leftovers(&docker, None).await.unwrap().owners;
         if let Some((run, _)) = owners.iter().find(|(_, (pid, _))| pid.starts_with(&me)) {
             return run.clone();
         }
@@ -115,11 +114,9 @@ async fn a_container_killed_from_outside_makes_the_verdicts_it_touches_unknown()
 }
 
 /// Holds the run lock as a made-up run, as long as the returned lock lives.
-async fn hold_the_lock() -> (lock::Held, Holder) {
+async fn hold_the_lock() -> (RunLock, Holder) {
     let me = Holder::me("holder-of-the-test", "a test holding the lock");
-    let held = lock::take(&lock::path(), &me, lock::Wait::For(&Default::default()))
-        .await
-        .unwrap();
+    let held = admin::take_run_lock(&me).await.unwrap();
     (held, me)
 }
 
@@ -184,16 +181,13 @@ async fn a_waiting_run_says_whom_it_waits_for_and_no_wait_refuses() {
 /// What of `run` is still on the host: labelled engine resources, mounts under its directory,
 /// loop devices of its images, lossyfs processes over its disks.
 async fn what_is_left(run: &str, run_dir: &Path) -> Vec<String> {
-    let docker = engine::connect().await.unwrap();
-    let labelled = cleanup::list_labelled(&docker, Some(run))
-        .await
-        .unwrap()
-        .count();
+    let docker = admin::connect().await.unwrap();
+    let labelled = admin::leftovers(&docker, Some(run)).await.unwrap().count();
     let mut left = vec![];
     if !labelled.is_empty() {
         left.push(format!("{labelled:?}"));
     }
-    let disks = disk::disks_dir(run_dir);
+    let disks = admin::disks_dir(run_dir);
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let under = run_dir.display().to_string();
     left.extend(
@@ -203,12 +197,12 @@ async fn what_is_left(run: &str, run_dir: &Path) -> Vec<String> {
             .map(|l| format!("mount {l}")),
     );
     left.extend(
-        lossy::fuse_mounts(&disks)
+        admin::fuse_mounts(&disks)
             .iter()
             .map(|m| format!("fuse {}", m.display())),
     );
     left.extend(
-        lossy::processes(&disks)
+        admin::lossyfs_processes(&disks)
             .iter()
             .map(|p| format!("lossyfs pid {p}")),
     );
@@ -229,8 +223,8 @@ async fn killed_mid_power_cut() -> Duration {
     let (mut child, run) = start_cli_run(&file);
     let deadline = Instant::now() + Duration::from_secs(300);
     let run_dir = loop {
-        if let Some(dir) = disk::registered(&run) {
-            if !lossy::fuse_mounts(&disk::disks_dir(&dir)).is_empty()
+        if let Some(dir) = admin::registered_run_dir(&run) {
+            if !admin::fuse_mounts(&admin::disks_dir(&dir)).is_empty()
                 && !container_names(&run).is_empty()
             {
                 break dir;
@@ -284,12 +278,9 @@ async fn a_sigkilled_harness_leaves_nothing_of_a_lossy_power_cut_within_10_s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_starts() {
     let plan = aftershock_tests::scenario("datastore-power-cut-remediated");
-    let mut host = aftershock::engine::host::Facts::probe(&plan).await;
+    let mut host = aftershock::HostFacts::probe(&plan).await;
     host.fuse = false;
-    let options = aftershock::RunOptions {
-        host: Some(host),
-        ..Default::default()
-    };
+    let options = aftershock::RunOptions::default().host(host);
     let started = Instant::now();
     let Err(refused) = aftershock::run(&plan, &options).await else {
         panic!("a lossy scenario ran on a host without FUSE");
@@ -307,9 +298,9 @@ async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_star
 
 /// Before the lock, the reaper, the images and the bring-up: nothing of this process runs.
 async fn nothing_of_this_process_runs() {
-    let docker = engine::connect().await.unwrap();
+    let docker = admin::connect().await.unwrap();
     let me = format!("{}@", std::process::id());
-    let owners = cleanup::list_labelled(&docker, None).await.unwrap().owners;
+    let owners = admin::leftovers(&docker, None).await.unwrap().owners;
     assert!(
         !owners.values().any(|(pid, _)| pid.starts_with(&me)),
         "{owners:?}"
@@ -318,9 +309,9 @@ async fn nothing_of_this_process_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_would_fill_the_disk_is_refused_before_anything_starts() {
-    use aftershock::engine::host::{Room, Writes};
+    use aftershock::{Room, Writes};
     let plan = aftershock_tests::scenario("daemon-restart-remediated");
-    let mut host = aftershock::engine::host::Facts::probe(&plan).await;
+    let mut host = aftershock::HostFacts::probe(&plan).await;
     let output = std::env::temp_dir();
     let mut room = Room::measure(Writes::Output, &output).unwrap();
     println!(
@@ -336,11 +327,9 @@ async fn a_run_that_would_fill_the_disk_is_refused_before_anything_starts() {
         ..room.clone()
     };
     host.rooms = vec![room, engine];
-    let options = aftershock::RunOptions {
-        host: Some(host),
-        output_dir: Some(output.clone()),
-        ..Default::default()
-    };
+    let options = aftershock::RunOptions::default()
+        .host(host)
+        .output_dir(output.clone());
     let started = Instant::now();
     let Err(refused) = aftershock::run(&plan, &options).await else {
         panic!("a run with 300 MiB of disk left started three machines");

@@ -2,14 +2,14 @@
 //! directory (its harness died) is stopped and its FUSE mount removed by the disk teardown
 //! that `aftershock clean`, the reaper and every run's teardown use.
 
-use aftershock::engine::{disk, images, lossy};
+use aftershock::admin;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn an_orphaned_lossyfs_and_its_mount_are_reaped() {
-    let output = aftershock::output::default_root();
-    let binary = images::host_binary("lossyfs", &output)
+    let output = admin::output_root();
+    let binary = admin::host_binary("lossyfs", &output)
         .await
         .expect("build lossyfs");
     let run_dir = output.join(format!("lossy-teardown-{}", std::process::id()));
@@ -29,21 +29,24 @@ async fn an_orphaned_lossyfs_and_its_mount_are_reaped() {
         .expect("start lossyfs");
     std::fs::write(disks.join("store.lossyfs.pid"), child.id().to_string()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while lossy::fuse_mounts(&disks).is_empty() {
+    while admin::fuse_mounts(&disks).is_empty() {
         assert!(Instant::now() < deadline, "lossyfs did not mount");
         std::thread::sleep(Duration::from_millis(10));
     }
     std::fs::write(mount.join("file"), b"in the mount").unwrap();
-    assert_eq!(lossy::processes(&disks), vec![child.id() as i32]);
+    assert_eq!(admin::lossyfs_processes(&disks), vec![child.id() as i32]);
 
-    let problems = disk::destroy_all(&run_dir);
+    let problems = admin::destroy_disks(&run_dir);
 
     assert!(problems.is_empty(), "{problems:?}");
     assert!(
-        lossy::fuse_mounts(&disks).is_empty(),
+        admin::fuse_mounts(&disks).is_empty(),
         "the FUSE mount is left"
     );
-    assert!(lossy::processes(&disks).is_empty(), "lossyfs still runs");
+    assert!(
+        admin::lossyfs_processes(&disks).is_empty(),
+        "lossyfs still runs"
+    );
     assert!(!mount.exists() && !disks.join("store.lossyfs.pid").exists());
     assert!(
         child.wait().expect("reap").code().is_some(),

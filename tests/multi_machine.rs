@@ -5,12 +5,18 @@
 //! through those URLs alone — as they would on remote hosts.
 //! Needs a Docker engine; without one these tests fail and say so.
 
-use aftershock::engine::cleanup::RunGuard;
-use aftershock::engine::{self, images, ContainerSpec, Privileges, RunEngine};
-use aftershock::scenario::engine_url::EngineUrl;
-use aftershock::timeline::Metric;
+use aftershock::admin::{self, Docker, RunGuard};
 use aftershock::{Expect, Experiment, Fault, Machine, Preset, Probe, Select, Service};
+use aftershock_model::scenario::engine_url::EngineUrl;
+use aftershock_model::timeline::Metric;
 use aftershock_tests::run_scenario;
+use bollard::models::{
+    ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
+    HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkCreateRequest, NetworkingConfig,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const MACHINES: usize = 4;
@@ -22,36 +28,125 @@ struct Fleet {
     guard: Option<RunGuard>,
 }
 
+/// Creates the fleet's bridge network (`name`) on a /24 of its own; returns its first three
+/// octets (`172.30.7`).
+async fn create_network(docker: &Docker, name: &str, labels: &HashMap<String, String>) -> String {
+    let seed = std::process::id();
+    for attempt in 0..32u32 {
+        let prefix = format!("172.30.{}", (seed.wrapping_add(attempt * 37)) % 250 + 2);
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            labels: Some(labels.clone()),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(format!("{prefix}.0/24")),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        match docker.create_network(request).await {
+            Ok(_) => return prefix,
+            Err(e) if e.to_string().contains("overlap") => continue,
+            Err(e) => panic!("create the fleet's network: {e}"),
+        }
+    }
+    panic!("create the fleet's network: every subnet tried overlaps")
+}
+
+/// Starts one Docker-in-Docker host `name` at `ip` on `network`, as the harness starts a
+/// machine (no `--privileged`: every capability but SYS_RESOURCE, no seccomp/apparmor/masked
+/// paths, every device, its own cgroup namespace, tmpfs /run), with a labelled volume for
+/// its engine's data.
+async fn start_host(
+    docker: &Docker,
+    fleet: (&str, &HashMap<String, String>),
+    host: &str,
+    ip: &str,
+    image: &str,
+) {
+    let (network, labels) = fleet;
+    let name = format!("{network}-{host}");
+    let volume = format!("{name}-docker");
+    docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(volume.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("create volume {volume}: {e}"));
+    let config = serde_json::json!({
+        "dockerd": ["--tls=false", "-H", "unix:///var/run/docker.sock",
+                    "-H", "tcp://0.0.0.0:2375"],
+        "restart_ms": 2000,
+        "units": [],
+    });
+    let endpoint = EndpointSettings {
+        aliases: Some(vec![host.to_string()]),
+        ipam_config: Some(EndpointIpamConfig {
+            ipv4_address: Some(ip.to_string()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        hostname: Some(host.to_string()),
+        env: Some(vec![format!("MACHINE_CONFIG={config}")]),
+        labels: Some(labels.clone()),
+        host_config: Some(HostConfig {
+            network_mode: Some(network.to_string()),
+            binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+            cap_add: Some(vec!["ALL".into()]),
+            cap_drop: Some(vec!["SYS_RESOURCE".into()]),
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]),
+            device_cgroup_rules: Some(vec!["a *:* rwm".into()]),
+            cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+            tmpfs: Some(HashMap::from([("/run".into(), "rw,exec".into())])),
+            masked_paths: Some(vec![]),
+            readonly_paths: Some(vec![]),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(network.to_string(), endpoint)])),
+        }),
+        ..Default::default()
+    };
+    let options = CreateContainerOptionsBuilder::default().name(&name).build();
+    docker
+        .create_container(Some(options), body)
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {e}"));
+    docker
+        .start_container(&name, None)
+        .await
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+}
+
 impl Fleet {
     async fn start() -> Fleet {
-        let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
-        let output = aftershock::output::default_root();
-        let set = images::ensure(&docker, &images::needed_for(["machine"]), &output)
+        let docker = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
+        let output = admin::output_root();
+        let set = admin::ensure_images(&docker, &["machine"], &output)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         let run_id = format!("fleet-{}", std::process::id());
-        let run = RunEngine::new(docker.clone(), &run_id, "fleet");
+        let labels = admin::run_labels(&run_id, "fleet");
         let guard = RunGuard::new(docker.clone(), &run_id);
-        let prefix = run.create_network().await.unwrap();
+        let network = format!("as-{}", std::process::id());
+        let prefix = create_network(&docker, &network, &labels).await;
+        let image = set.tag("machine").unwrap().to_string();
         let mut urls = vec![];
         for i in 1..=MACHINES {
             let ip = format!("{prefix}.{}", 10 + i);
-            let config = serde_json::json!({
-                "dockerd": ["--tls=false", "-H", "unix:///var/run/docker.sock",
-                            "-H", "tcp://0.0.0.0:2375"],
-                "restart_ms": 2000,
-                "units": [],
-            });
-            let spec = ContainerSpec {
-                replica: format!("host{i}"),
-                image: set.tag("machine").unwrap().to_string(),
-                env: vec![format!("MACHINE_CONFIG={config}")],
-                ip: ip.clone(),
-                privileges: Some(Privileges::docker_in_docker()),
-                volumes: vec![("docker".into(), "/var/lib/docker".into())],
-                ..Default::default()
-            };
-            run.start_new(&spec).await.unwrap_or_else(|e| panic!("{e}"));
+            let host = format!("host{i}");
+            start_host(&docker, (&network, &labels), &host, &ip, &image).await;
             urls.push(format!("tcp://{ip}:2375"));
         }
         let fleet = Fleet {
@@ -62,7 +157,7 @@ impl Fleet {
             let started = Instant::now();
             let parsed = EngineUrl::parse(url, None, None).unwrap();
             loop {
-                let answer = engine::remote::connect("host", &parsed, Duration::from_secs(2)).await;
+                let answer = admin::connect_machine("host", &parsed, Duration::from_secs(2)).await;
                 match answer {
                     Ok(_) => break,
                     Err(e) if started.elapsed() > Duration::from_secs(90) => {
@@ -101,11 +196,8 @@ impl Fleet {
     async fn assert_clean(&self, run: &str) {
         for url in &self.urls {
             let parsed = EngineUrl::parse(url, None, None).unwrap();
-            let docker = engine::remote::client("host", &parsed).unwrap();
-            let left = aftershock::engine::cleanup::list_labelled(&docker, Some(run))
-                .await
-                .unwrap()
-                .count();
+            let docker = admin::machine_client("host", &parsed).unwrap();
+            let left = admin::leftovers(&docker, Some(run)).await.unwrap().count();
             assert!(left.is_empty(), "run {run} left {left:?} on {url}");
         }
     }

@@ -1,8 +1,8 @@
 //! Without a reachable Docker engine a run fails at once with a message that says what is
 //! wrong and how to fix it — it never passes silently and never hangs.
 
-use aftershock::engine::EngineError;
-use aftershock::error::HarnessError;
+use aftershock::EngineError;
+use aftershock::Error as HarnessError;
 use aftershock::RunOptions;
 use assert_matches::assert_matches;
 

@@ -2,7 +2,7 @@
 //! autocommit inserts. With fsync=on and synchronous_commit=on no committed row may be lost;
 //! with fsync=off at least one cut must lose rows — if it never did, the fault would be wrong.
 
-use aftershock::timeline::EventKind;
+use aftershock_model::timeline::EventKind;
 use aftershock_tests::run_passing;
 
 async fn run_and_check(name: &str) {

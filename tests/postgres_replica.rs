@@ -3,7 +3,7 @@
 //! faults. It must pass as a whole, and the report must show each fault's verification and
 //! the replica catching up after its partition.
 
-use aftershock::timeline::EventKind;
+use aftershock_model::timeline::EventKind;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_and_its_replica_survive_a_kill_and_a_partition() {
@@ -12,7 +12,7 @@ async fn a_primary_and_its_replica_survive_a_kill_and_a_partition() {
         scenario
             .services
             .iter()
-            .all(|s| s.kind == aftershock::scenario::plan::ServiceKind::Generic),
+            .all(|s| s.kind == aftershock_model::scenario::plan::ServiceKind::Generic),
         "the example must use generic services only"
     );
     let report = aftershock_tests::run_scenario(&scenario).await;

@@ -6,7 +6,7 @@
 
 use aftershock_tests::run_passing;
 
-async fn run_and_check(name: &str) -> aftershock::report::Report {
+async fn run_and_check(name: &str) -> aftershock::Report {
     let report = run_passing(name).await;
     for expected in [
         "power-cut/restart-to-serving",
@@ -21,7 +21,7 @@ async fn run_and_check(name: &str) -> aftershock::report::Report {
     report
 }
 
-fn measured(report: &aftershock::report::Report, name: &str) -> f64 {
+fn measured(report: &aftershock::Report, name: &str) -> f64 {
     report
         .measurements
         .iter()

@@ -2,7 +2,7 @@
 //! starts, from the project's own registry image run as a container here (nothing else is
 //! reachable). The image is tiny: the static leak agent alone, imported with a command.
 
-use aftershock::engine::{self, images};
+use aftershock::admin;
 use aftershock_tests::run_scenario;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -56,12 +56,12 @@ fn tiny_image(tag: &str, agent: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_the_engine_lacks_is_pulled_from_a_registry_that_serves_it() {
     let t0 = Instant::now();
-    let d = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
-    let output = aftershock::output::default_root();
-    let set = images::ensure(&d, &images::needed_for(["registry"]), &output)
+    let d = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let output = admin::output_root();
+    let set = admin::ensure_images(&d, &["registry"], &output)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let agent = images::static_binary("leak-agent", &output).await.unwrap();
+    let agent = admin::static_binary("leak-agent", &output).await.unwrap();
     let mut made = Made(vec![]);
     let name = format!("aftershock-pull-registry-{}", std::process::id());
     let registry = set.tag("registry").unwrap();
@@ -94,7 +94,7 @@ async fn an_image_the_engine_lacks_is_pulled_from_a_registry_that_serves_it() {
     made.0.push(("rmi", image.clone()));
     // The pull alone, timed (the run below waits for the machine-wide run lock as well).
     let pulled = Instant::now();
-    engine::user_images::pull(&d, &image)
+    admin::pull_image(&d, &image)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     println!("pull alone: {:.2}s", pulled.elapsed().as_secs_f64());
@@ -112,5 +112,5 @@ async fn an_image_the_engine_lacks_is_pulled_from_a_registry_that_serves_it() {
         started.elapsed().as_secs_f64(),
         report.run_id
     );
-    assert!(engine::has_image(&d, &image).await.unwrap(), "pulled");
+    assert!(admin::has_image(&d, &image).await.unwrap(), "pulled");
 }

@@ -3,7 +3,7 @@
 //! up, made ready and torn down in parallel) and records its exit skew; a hundred and one
 //! containers are refused before anything starts.
 
-use aftershock::timeline::EventKind;
+use aftershock_model::timeline::EventKind;
 
 const FILE: &str = "scenarios/examples/fifty-at-once.toml";
 
@@ -11,7 +11,7 @@ const FILE: &str = "scenarios/examples/fifty-at-once.toml";
 fn a_hundred_and_one_containers_are_refused_before_anything_starts() {
     let text = std::fs::read_to_string(aftershock_tests::root().join(FILE)).unwrap();
     let text = text.replace("replicas = 50", "replicas = 50\n\n[[topology.service]]\nname = \"more\"\nimage = \"memcached\"\nreplicas = 51");
-    let e = aftershock::scenario::parse("fifty.toml", &text)
+    let e = aftershock_model::scenario::parse("fifty.toml", &text)
         .unwrap_err()
         .to_string();
     println!("{e}");

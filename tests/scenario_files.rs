@@ -1,8 +1,8 @@
 //! Scenario files: every file in scenarios/ is valid, and malformed files are rejected with
 //! an error that names file:line:column and what is expected — never a panic.
 
-use aftershock::scenario::plan::{FaultKind, ServiceKind};
-use aftershock::scenario::{self, ScenarioError};
+use aftershock_model::scenario::plan::{FaultKind, ServiceKind};
+use aftershock_model::scenario::{self, ScenarioError};
 
 /// Loads every `*.toml` in `dir` (relative to the root); returns how many.
 fn load_all(dir: &str) -> usize {
@@ -569,7 +569,7 @@ fn a_handle_of_another_experiment_is_refused() {
 /// the Compose keys said (a build, a disk from `x-aftershock`, limits, health checks).
 #[test]
 fn compose_examples_load() {
-    use aftershock::scenario::plan::Image;
+    use aftershock_model::scenario::plan::Image;
     let leak = aftershock_tests::scenario_at("examples/compose/leak.toml");
     let cache = &leak.services[0];
     assert!(
@@ -584,7 +584,7 @@ fn compose_examples_load() {
         journal.services[0].disk.as_ref().map(|d| d.size_mb),
         Some(64)
     );
-    let shop = aftershock::scenario::load_compose(
+    let shop = aftershock_model::scenario::load_compose(
         &aftershock_tests::root().join("examples/compose/shop.compose.yml"),
     )
     .unwrap_or_else(|e| panic!("{e}"));

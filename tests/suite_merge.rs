@@ -3,7 +3,8 @@
 //! `report --merge` of the shares' report.json files (recorded from real runs in
 //! `tests/fixtures/reports/`) gives the same verdicts, counts and JUnit as the whole. No Docker.
 
-use aftershock::report::{suite, Report};
+use aftershock::admin::suite;
+use aftershock::Report;
 use std::path::{Path, PathBuf};
 
 fn fixtures() -> PathBuf {

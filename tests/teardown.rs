@@ -2,10 +2,10 @@
 //! process was killed outright (the next run reaps it). Afterwards nothing of those runs is
 //! left: no container, network or volume with their `aftershock.run` label.
 
-use aftershock::check::Verdict;
-use aftershock::engine::{self, cleanup};
-use aftershock::scenario;
+use aftershock::admin;
 use aftershock::RunOptions;
+use aftershock::Verdict;
+use aftershock_model::scenario;
 use aftershock_tests::{signal, start_cli_run, wait_exit};
 use std::time::{Duration, Instant};
 
@@ -36,12 +36,9 @@ kind = "never-fails"
 probe = "writes"
 "#;
 
-async fn left_by(run: &str) -> cleanup::Removed {
-    let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
-    cleanup::list_labelled(&docker, Some(run))
-        .await
-        .unwrap()
-        .count()
+async fn left_by(run: &str) -> admin::Removed {
+    let docker = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
+    admin::leftovers(&docker, Some(run)).await.unwrap().count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

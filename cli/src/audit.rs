@@ -1,8 +1,8 @@
-//! `aftershock audit COMPOSE_FILE`: plans the archetypes that apply ([`aftershock::audit`]), writes
+//! `aftershock audit COMPOSE_FILE`: plans the archetypes that apply ([`aftershock_model::audit`]), writes
 //! their scenario files, checks each, and runs them as a suite.
 
-use aftershock::audit::{self, Budgets};
-use aftershock::scenario;
+use aftershock_model::audit::{self, Budgets};
+use aftershock_model::scenario;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,7 +40,7 @@ pub async fn run(args: Args) -> Result<bool> {
     };
     let plan = audit::plan(&compose, &services, budgets);
     let dir = args.out.unwrap_or_else(|| {
-        super::output_root().join(format!("audit-{}", aftershock::cluster::new_run_id()))
+        super::output_root().join(format!("audit-{}", aftershock::admin::new_run_id()))
     });
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     for (name, text) in &plan.scenarios {

@@ -1,7 +1,7 @@
-//! `aftershock bench`: runs the library's bench, writes `bench.json` under the output root,
+//! `aftershock bench`: runs the library's bench (`aftershock::admin::bench`), writes `bench.json` under the output root,
 //! prints the table (or the JSON).
 
-use aftershock::bench::{self, Options};
+use aftershock::admin::{self, BenchOptions as Options};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
@@ -15,7 +15,7 @@ pub(super) async fn command(json: bool, reps: usize, quick: bool, output: &Path)
         overhead_runs: 1,
         output: output.to_path_buf(),
     };
-    let measured = bench::run(&options).await?;
+    let measured = admin::bench(&options).await?;
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "bench": measured,
         "targets": measured.targets(),

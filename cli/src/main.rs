@@ -8,10 +8,9 @@ mod odds;
 mod progress;
 
 use crate::odds::Fleet;
-use aftershock::engine::{self, cleanup, images};
-use aftershock::output::OutputEnv;
-use aftershock::report::{demo, suite, Report, Written};
-use aftershock::{scenario, RunOptions};
+use aftershock::admin::{self, suite, OutputEnv};
+use aftershock::{Report, RunOptions, Written};
+use aftershock_model::scenario;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -52,7 +51,7 @@ enum Command {
     },
     /// Run every scenario in a directory (default: scenarios/) and print the suite table.
     Suite {
-        #[arg(default_value_os_t = images::project_root().join("scenarios"))]
+        #[arg(default_value_os_t = admin::project_root().join("scenarios"))]
         dir: PathBuf,
         #[arg(long)]
         seed: Option<u64>,
@@ -254,8 +253,8 @@ async fn command(command: Command) -> Result<bool> {
             bench::command(json, reps, quick, &output_root()).await
         }
         Command::Clean => {
-            let docker = engine::connect().await?;
-            let removed = cleanup::remove_everything(&docker).await?;
+            let docker = admin::connect().await?;
+            let removed = admin::remove_everything(&docker).await?;
             println!(
                 "removed {} containers, {} networks, {} volumes, {} disks",
                 removed.containers, removed.networks, removed.volumes, removed.disks
@@ -267,7 +266,7 @@ async fn command(command: Command) -> Result<bool> {
             parent,
             machines,
         } => {
-            let removed = engine::watchdog::watch(&run, &parent, &machines).await?;
+            let removed = admin::watchdog(&run, &parent, &machines).await?;
             eprintln!(
                 "watchdog: run {run} removed: {} containers, {} networks, {} volumes, {} disks",
                 removed.containers, removed.networks, removed.volumes, removed.disks
@@ -303,9 +302,9 @@ async fn run_scenarios(
 
 /// `images build`: every project image, with its tag.
 async fn build_images() -> Result<bool> {
-    let docker = engine::connect().await?;
+    let docker = admin::connect().await?;
     let started = std::time::Instant::now();
-    let set = images::ensure_all(&docker, &output_root()).await?;
+    let set = admin::build_all_images(&docker, &output_root()).await?;
     println!("base      {}", set.base);
     for (name, tag) in &set.services {
         println!("{name:<9} {tag}");
@@ -340,7 +339,7 @@ async fn run_suite(
     }
     let runs = run_files(&files, seed, json, no_wait).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
-    let suite_dir = output_root().join(format!("suite-{}", aftershock::cluster::new_run_id()));
+    let suite_dir = output_root().join(format!("suite-{}", admin::new_run_id()));
     let files = suite::write(&suite_dir, &reports)
         .with_context(|| format!("write the suite files to {}", suite_dir.display()))?;
     if json {
@@ -372,7 +371,7 @@ fn write_reports(files: &[PathBuf], demo: bool, out: Option<&Path>) -> Result<bo
         reports.push((report, dir));
     }
     if demo {
-        reports.push((demo::report(), output_root().join("demo")));
+        reports.push((admin::demo_report(), output_root().join("demo")));
     }
     if out.is_some() && reports.len() > 1 {
         bail!("--out takes one report; each of several is written next to its report.json");
@@ -398,7 +397,7 @@ fn merge_reports(dirs: &[PathBuf], out: Option<&Path>) -> Result<bool> {
         bail!("no report.json under {dirs:?}: give the directories the shards wrote (their output roots)");
     }
     let dir = out.map_or_else(
-        || output_root().join(format!("suite-{}", aftershock::cluster::new_run_id())),
+        || output_root().join(format!("suite-{}", admin::new_run_id())),
         Path::to_path_buf,
     );
     let files = suite::write(&dir, &reports)
@@ -466,7 +465,7 @@ fn print_odds(fleet: &Fleet, days: Option<u32>, seed: u64, json: bool) -> Result
 fn output_root() -> PathBuf {
     OutputEnv::from_process()
         .aftershock_output
-        .unwrap_or_else(|| images::project_root().join("target").join("aftershock"))
+        .unwrap_or_else(|| admin::project_root().join("target").join("aftershock"))
 }
 
 /// Runs the files in order and writes each report; prints each table unless `quiet`.
@@ -481,14 +480,12 @@ async fn run_files(
         .iter()
         .map(|f| scenario::load(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let options = RunOptions {
-        seed,
-        progress: progress::stderr(quiet),
-        output_dir: Some(output_root()),
-        no_wait,
-        watchdog: std::env::current_exe().ok(),
-        host: None,
-    };
+    let mut options = RunOptions::default()
+        .progress(progress::stderr(quiet))
+        .output_dir(output_root())
+        .no_wait(no_wait);
+    options.seed = seed;
+    options.watchdog = std::env::current_exe().ok();
     let mut runs = vec![];
     for s in &scenarios {
         let report = aftershock::run(s, &options).await?;

@@ -23,39 +23,39 @@
 //! # Ok(()) }
 //! ```
 
-// The project's own tests reach the internals through the `internals` feature; a user's
-// crate sees only the API below.
-macro_rules! internal {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            #[cfg(feature = "internals")]
-            pub mod $name;
-            $(#[$doc])*
-            #[cfg(not(feature = "internals"))]
-            #[allow(dead_code)]
-            mod $name;
-        )*
-    };
-}
+#![deny(missing_docs)]
 
-internal!(bench, cluster, engine, error, fault, lock, output, probe, run, services);
-
-pub mod progress;
-pub mod report;
+pub mod admin;
+mod bench;
+mod cluster;
+mod engine;
+mod error;
+mod fault;
+mod lock;
+mod output;
+mod probe;
+mod progress;
+mod report;
+mod run;
+mod services;
 
 // The model (aftershock-model): describing and checking, no runtime. Its modules are reached
-// here under the same names, so `crate::scenario::…` means the same inside this crate.
-pub use aftershock_model::{audit, check, scenario, timeline, units};
+// here under the same names, so `crate::scenario::…` means the same inside this crate. A user
+// who needs more of the model than the facade below names depends on `aftershock-model`.
+use aftershock_model::{check, scenario, timeline, units};
 
-pub use check::Verdict;
+pub use check::{Outcome, Verdict};
+pub use engine::host::{Cgroup, Facts as HostFacts, Room, Writes};
+pub use engine::EngineError;
 pub use error::HarnessError as Error;
 pub use progress::{Progress, ProgressEvent};
-pub use report::Report;
+pub use report::{Measured, Report, Written};
 pub use run::{base_image, run, RunExperiment, RunOptions};
 pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, Service, ServiceRef,
 };
+pub use scenario::file::ExpectationKind;
 pub use scenario::{
     load, parse, Check, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,
 };
+pub use timeline::{Cause, Event, EventKind, Metric, Nanos, Stage};

@@ -7,8 +7,8 @@
 //! ([`HarnessError::Busy`]).
 
 use crate::engine::images::{lock_dir, FileLock};
-use crate::progress::{Progress, ProgressEvent};
 use crate::error::{HarnessError, Result};
+use crate::progress::{Progress, ProgressEvent};
 use crate::timeline::{now, Nanos};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 /// Who holds the run lock.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Holder {
+    /// Its run id.
     pub run: String,
+    /// Its scenario's name.
     pub scenario: String,
+    /// Its process.
     pub pid: u32,
     /// When it took the lock (Unix ns).
     pub since: Nanos,
@@ -37,7 +40,8 @@ impl Holder {
     /// "run 20261201T101500-1a2b3c4d (scenario zookeeper-quorum-remediated, pid 4242, since
     /// 2026-12-01T10:15:00Z, 12 s ago)".
     pub fn describe(&self, at: Nanos) -> String {
-        let since = std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.since.max(0) as u64);
+        let since =
+            std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.since.max(0) as u64);
         format!(
             "run {} (scenario {}, pid {}, since {}, {} s ago)",
             self.run,
@@ -159,9 +163,15 @@ mod tests {
         let held = take(&lock, &first, Wait::Refuse).await.unwrap();
         assert_eq!(holder(&lock).map(|h| h.run), Some("run-1".into()));
         let second = Holder::me("run-2", "second");
-        let refused = take(&lock, &second, Wait::Refuse).await.err().expect("busy");
+        let refused = take(&lock, &second, Wait::Refuse)
+            .await
+            .err()
+            .expect("busy");
         let text = refused.to_string();
-        assert!(text.contains("run run-1 (scenario first-scenario, pid "), "{text}");
+        assert!(
+            text.contains("run run-1 (scenario first-scenario, pid "),
+            "{text}"
+        );
         assert!(text.contains("--no-wait"), "{text}");
         let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let progress = Progress::to({
@@ -173,7 +183,10 @@ mod tests {
             async move { take(&lock, &second, Wait::For(&progress)).await.map(|_| ()) }
         });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        assert!(!waiting.is_finished(), "the second taker waits while the first holds it");
+        assert!(
+            !waiting.is_finished(),
+            "the second taker waits while the first holds it"
+        );
         drop(held);
         waiting.await.unwrap().unwrap();
         let heard = heard.lock().unwrap().clone();
@@ -181,7 +194,11 @@ mod tests {
             matches!(&heard[..], [ProgressEvent::Waiting { holder }] if holder.contains("run run-1")),
             "the waiter's watcher hears whom it waits for: {heard:?}"
         );
-        assert_eq!(holder(&lock), None, "the second holder is done: no holder file");
+        assert_eq!(
+            holder(&lock),
+            None,
+            "the second holder is done: no holder file"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

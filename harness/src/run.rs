@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Options of one run.
+/// Options of one run: `RunOptions::default()`, then the setters below
+/// (`RunOptions::default().seed(7).no_wait(true)`); the fields can be read and assigned too.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RunOptions {
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
@@ -39,8 +41,46 @@ pub struct RunOptions {
     /// None: no watchdog; the next run's reaper (or `aftershock clean`) removes leftovers.
     pub watchdog: Option<PathBuf>,
     /// The host's capabilities as the preflight should see them; None: probed on this host
-    /// (`engine::host::Facts::probe`). Tests fake a host without FUSE here.
+    /// (`HostFacts::probe`). Tests fake a host without FUSE here.
     pub host: Option<engine::host::Facts>,
+}
+
+impl RunOptions {
+    /// Overrides the scenario's seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Where progress on the long steps goes.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The output root: reports in `<root>/<run id>/`.
+    pub fn output_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.output_dir = Some(dir.into());
+        self
+    }
+
+    /// Whether to refuse at once when another run holds the run lock.
+    pub fn no_wait(mut self, no_wait: bool) -> Self {
+        self.no_wait = no_wait;
+        self
+    }
+
+    /// The binary started as the run's watchdog (see the `watchdog` field).
+    pub fn watchdog(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.watchdog = Some(binary.into());
+        self
+    }
+
+    /// The host's capabilities as the preflight should see them, instead of probing.
+    pub fn host(mut self, facts: engine::host::Facts) -> Self {
+        self.host = Some(facts);
+        self
+    }
 }
 
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
@@ -240,7 +280,8 @@ fn watchdog(
         return Ok(None);
     };
     let log = output.join(run_id).join("watchdog.log");
-    let w = engine::watchdog::Watchdog::spawn(binary, run_id, &log, &engine::watchdog::machines(plan))?;
+    let w =
+        engine::watchdog::Watchdog::spawn(binary, run_id, &log, &engine::watchdog::machines(plan))?;
     tracing::debug!(run = %run_id, pid = w.pid(), "watchdog {} started", w.pid());
     Ok(Some(w))
 }
@@ -255,7 +296,9 @@ async fn build_own(
 ) -> Result<()> {
     let leaks_elsewhere = plan.faults.iter().any(|f| {
         matches!(f.kind, crate::scenario::plan::FaultKind::Leak { .. })
-            && !plan.service(f.target).is(crate::scenario::Preset::Memcached)
+            && !plan
+                .service(f.target)
+                .is(crate::scenario::Preset::Memcached)
     });
     if leaks_elsewhere {
         images::static_binary("leak-agent", output).await?;
@@ -267,9 +310,15 @@ async fn build_own(
             args,
         } = &service.image
         {
-            let tag =
-                engine::user_images::build(docker, &service.name, context, dockerfile, args, output)
-                    .await?;
+            let tag = engine::user_images::build(
+                docker,
+                &service.name,
+                context,
+                dockerfile,
+                args,
+                output,
+            )
+            .await?;
             set.services.insert(crate::services::built(service), tag);
         }
     }
@@ -279,7 +328,10 @@ async fn build_own(
 /// Holds the machine-wide run lock: timed runs never overlap, even across test binaries and
 /// checkouts, so a 2-core machine does not distort their timings.
 pub async fn exclusive() -> Result<lock::Held> {
-    let me = lock::Holder::me(&format!("test-{}", std::process::id()), "(a test holding the lock)");
+    let me = lock::Holder::me(
+        &format!("test-{}", std::process::id()),
+        "(a test holding the lock)",
+    );
     lock::take(&lock::path(), &me, lock::Wait::For(&Progress::default())).await
 }
 
@@ -307,11 +359,7 @@ async fn execute(
     progress: &Progress,
 ) -> Result<()> {
     let cluster = {
-        let names: Vec<&str> = scenario
-            .services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
+        let names: Vec<&str> = scenario.services.iter().map(|s| s.name.as_str()).collect();
         let _step = progress.step(format!("bringing up {}", names.join(", ")));
         Arc::new(
             Cluster::up(

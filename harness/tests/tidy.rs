@@ -46,14 +46,16 @@ struct Source {
     path: String,
     /// The file's lines with comments and the insides of string and char literals blanked.
     code: Vec<String>,
-    /// Per line: inside test code (a `#[cfg(test)]` item, or a file named `tests.rs`).
+    /// Per line: inside test code (a `#[cfg(test)]` item, a file named `tests.rs`, or a file
+    /// that is test code as a whole: `#![cfg(test)]`).
     test: Vec<bool>,
 }
 
 impl Source {
     fn new(path: String, text: &str) -> Self {
         let code: Vec<String> = code_only(text).lines().map(String::from).collect();
-        let test = if path == "tests.rs" || path.ends_with("/tests.rs") {
+        let whole = code.iter().any(|l| l.trim() == "#![cfg(test)]");
+        let test = if whole || path == "tests.rs" || path.ends_with("/tests.rs") {
             vec![true; code.len()]
         } else {
             test_lines(&code)

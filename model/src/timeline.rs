@@ -27,6 +27,7 @@ pub type Sample = (Nanos, bool, Option<String>);
 pub struct Event {
     /// When it happened (Unix ns).
     pub at: Nanos,
+    /// What happened.
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -35,11 +36,14 @@ pub struct Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// The fault took effect.
     Applied,
+    /// The fault's effect was undone.
     Healed,
 }
 
 impl Stage {
+    /// `applied` or `healed`.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Applied => "applied",
@@ -108,7 +112,9 @@ impl Metric {
 pub enum EventKind {
     /// A probe sampled the system once.
     Sample {
+        /// The probe's name.
         probe: String,
+        /// Whether the operation succeeded.
         ok: bool,
         /// How long the operation took (ns).
         latency: Nanos,
@@ -124,29 +130,42 @@ pub enum EventKind {
     /// answer. Neither a success nor a failure of the system; unless a fault explains it, it
     /// becomes an `unplanned` event (`check::unplanned`).
     Unobserved {
+        /// The probe's name.
         probe: String,
+        /// The replica it observes through.
         replica: String,
+        /// What the engine said, or that it did not answer.
         detail: String,
     },
     /// A fault took effect on its targets.
     FaultApplied {
+        /// The fault's name.
         fault: String,
+        /// The replicas (or machines) it hit.
         targets: Vec<String>,
+        /// How, in words.
         detail: String,
     },
     /// A fault's effect was undone (always recorded, also when the run fails).
     FaultHealed {
+        /// The fault's name.
         fault: String,
+        /// The replicas (or machines) it had hit.
         targets: Vec<String>,
+        /// How, in words.
         detail: String,
     },
     /// The nemesis checked a fault: that it took effect (`stage` = `applied`) or that it was
     /// healed (`stage` = `healed`), on the system itself (the engine's state, the kernel's
     /// freezer, a connection attempt, the qdisc, a measured round trip).
     FaultVerified {
+        /// The fault's name.
         fault: String,
+        /// Which side of the fault was checked.
         stage: Stage,
+        /// Whether the check found what the fault should have done.
         ok: bool,
+        /// What was checked and seen.
         detail: String,
     },
     /// An event from the container engine's event stream.
@@ -158,40 +177,55 @@ pub enum EventKind {
     },
     /// A measured number the nemesis or a probe produced (a skew, a duration).
     Measurement {
+        /// Its name (see [`Metric`]).
         name: String,
+        /// The value, in `unit`s.
         value: f64,
+        /// `s`, `ms`, `%`, …
         unit: String,
         /// What exactly was measured, in words.
         what: String,
     },
     /// The end-of-run read-back of a write probe: which acknowledged writes are still there.
     ReadBack {
+        /// The write probe's name.
         probe: String,
+        /// The writes the system acknowledged.
         acknowledged: Vec<u64>,
+        /// The writes whose outcome is unknown (a timeout, a broken connection).
         indeterminate: Vec<u64>,
+        /// The writes found at the end.
         present: Vec<u64>,
     },
     /// A state change of a machine's dockerd or of one of its units, as its init logged it.
     Unit {
+        /// The machine's name.
         machine: String,
         /// `dockerd` or the unit's name.
         unit: String,
         /// `started`, `exited`, `active`, `name-conflict`, ...
         state: String,
+        /// More of what the init logged, if anything.
         #[serde(skip_serializing_if = "String::is_empty", default)]
         detail: String,
     },
     /// Every container a machine's engine holds at the end of the run, as `name: state
     /// (status)`: what the engine made of each restart policy and `--rm` after the fault.
     Containers {
+        /// The machine's name.
         machine: String,
+        /// `name: state (status)` of each container.
         states: Vec<String>,
     },
     /// A free-form note from the harness (phase changes, decisions).
-    Note { text: String },
+    Note {
+        /// The note.
+        text: String,
+    },
     /// One 1-second window of an open-loop load probe; `at` is the window's start. Requests
     /// belong to the window of their *intended* send time, and latency counts from it.
     Window {
+        /// The load probe's name.
         probe: String,
         /// Requests intended in this window.
         sent: u64,
@@ -205,7 +239,9 @@ pub enum EventKind {
         hits: u64,
         /// Latency percentiles of every answered request (ns), HdrHistogram, 3 digits.
         p50: Nanos,
+        /// The 99th percentile (ns).
         p99: Nanos,
+        /// The slowest answer (ns).
         max: Nanos,
         /// The latest any request of the window was sent after its intended time (ns): the
         /// load generator's own stall, i.e. the machine's, not the system's.
@@ -217,6 +253,7 @@ pub enum EventKind {
     /// the harness itself falling behind. Every expectation whose window it overlaps is
     /// judged unknown (`check::unplanned`).
     Unplanned {
+        /// What kind of disturbance it was.
         cause: Cause,
         /// `engine`, the container, or the probe whose loop fell behind.
         subject: String,
@@ -228,6 +265,7 @@ pub enum EventKind {
     },
     /// The kernel's OOM killer killed a process in a container.
     OomKill {
+        /// The container's name.
         container: String,
         /// The killed process's command name (`memcached`).
         process: String,

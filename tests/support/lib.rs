@@ -1,8 +1,8 @@
 //! Shared helpers of the docker-backed tests: loading the project's scenario files, counting
 //! what runs left behind, and building the CLI binary for the tests that drive it.
 
-use aftershock::engine::{self, cleanup};
-use aftershock::scenario::{self, Plan as Scenario};
+use aftershock::admin;
+use aftershock_model::scenario::{self, Plan as Scenario};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -24,11 +24,11 @@ pub fn scenario_at(path: &str) -> Scenario {
 }
 
 /// Containers, networks and volumes with an `aftershock.run` label, of any run.
-pub async fn leftovers() -> cleanup::Removed {
-    let docker = engine::connect()
+pub async fn leftovers() -> admin::Removed {
+    let docker = admin::connect()
         .await
         .unwrap_or_else(|e| panic!("these tests need a Docker engine: {e}"));
-    cleanup::list_labelled(&docker, None)
+    admin::leftovers(&docker, None)
         .await
         .expect("list labelled resources")
         .count()
@@ -59,7 +59,7 @@ pub fn cli_binary() -> PathBuf {
 
 /// Prints a report's table (so `cargo test -- --nocapture` shows every measured value) and
 /// returns it.
-pub fn show(report: &aftershock::report::Report) -> &aftershock::report::Report {
+pub fn show(report: &aftershock::Report) -> &aftershock::Report {
     println!("{}", report.table());
     report
 }
@@ -71,7 +71,7 @@ pub fn assert_file(path: &Path) {
 
 /// Runs the scenario `scenarios/<name>.toml` against real containers and checks what every
 /// incident test needs (see [`run_scenario`]).
-pub async fn run_passing(name: &str) -> aftershock::report::Report {
+pub async fn run_passing(name: &str) -> aftershock::Report {
     run_scenario(&scenario(name)).await
 }
 
@@ -83,7 +83,7 @@ pub async fn run_passing(name: &str) -> aftershock::report::Report {
 /// An UNKNOWN verdict (the harness could not tell: the machine stalled, an engine went silent)
 /// is asked once more, as a user's CI would, and printed; a FAIL never is. A second UNKNOWN
 /// fails the test.
-pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
+pub async fn run_scenario(scenario: &Scenario) -> aftershock::Report {
     let first = run_once(scenario).await;
     if let aftershock::Verdict::Unknown { reason } = &first.verdict {
         println!(
@@ -104,7 +104,7 @@ pub async fn run_scenario(scenario: &Scenario) -> aftershock::report::Report {
 }
 
 /// One run of [`run_scenario`], with every check but the verdict's.
-async fn run_once(scenario: &Scenario) -> aftershock::report::Report {
+async fn run_once(scenario: &Scenario) -> aftershock::Report {
     let report = aftershock::run(scenario, &aftershock::RunOptions::default())
         .await
         .unwrap_or_else(|e| panic!("the run could not start: {e}"));
@@ -112,26 +112,26 @@ async fn run_once(scenario: &Scenario) -> aftershock::report::Report {
     for file in ["report.json", "report.html", "junit.xml"] {
         assert_file(&report.dir().join(file));
     }
-    let docker = engine::connect().await.expect("engine");
-    let left = cleanup::list_labelled(&docker, Some(&report.run_id))
+    let docker = admin::connect().await.expect("engine");
+    let left = admin::leftovers(&docker, Some(&report.run_id))
         .await
         .expect("list labelled resources")
         .count();
     assert!(left.is_empty(), "run {} left {left:?}", report.run_id);
-    let disks = aftershock::engine::disk::disks_dir(&report.dir());
+    let disks = admin::disks_dir(&report.dir());
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     assert!(
         !mounts.contains(&disks.display().to_string()),
         "a disk of {} is still mounted",
         report.run_id
     );
-    let fuse = aftershock::engine::lossy::fuse_mounts(&disks);
+    let fuse = admin::fuse_mounts(&disks);
     assert!(
         fuse.is_empty(),
         "a lossyfs mount of {} is left: {fuse:?}",
         report.run_id
     );
-    let lossyfs = aftershock::engine::lossy::processes(&disks);
+    let lossyfs = admin::lossyfs_processes(&disks);
     assert!(
         lossyfs.is_empty(),
         "a lossyfs process of {} is still running: pids {lossyfs:?}",

@@ -67,7 +67,8 @@ fn plan(names: &[String], options: &Options) -> Result<Plan> {
                 .select(Select::Named(vec![mc.replica(i).to_string()])),
         );
     }
-    x.plan().map_err(|e| HarnessError::io("the bench's plan")(std::io::Error::other(e)))
+    x.plan()
+        .map_err(|e| HarnessError::io("the bench's plan")(std::io::Error::other(e)))
 }
 
 /// Starts the kill targets — `docker run -d --network none`, with the run's labels: killing
@@ -98,14 +99,23 @@ async fn on_isolated(
     let (image, command) = (images.tag("memcached")?, COMMAND.map(String::from));
     let replicas: Vec<String> = (1..=n).map(|i| format!("mc{i}")).collect();
     let names: Vec<String> = replicas.iter().map(|r| engine.container_name(r)).collect();
-    let runs = replicas.iter().map(|r| raw::run_detached(engine, r, None, image, &command));
+    let runs = replicas
+        .iter()
+        .map(|r| raw::run_detached(engine, r, None, image, &command));
     for started in futures_util::future::join_all(runs).await {
         started?;
     }
     let plan = plan(&names, options)?;
     let output = crate::output::default_root();
     let docker = engine.docker.clone();
-    let cluster = Cluster::up(&output, docker, &engine.run_id, &plan, images, Timeline::new());
+    let cluster = Cluster::up(
+        &output,
+        docker,
+        &engine.run_id,
+        &plan,
+        images,
+        Timeline::new(),
+    );
     let cluster = Arc::new(cluster.await?);
     let all = cluster.plan.services[0].replicas.clone();
     let measured = match listening(&cluster, &all).await {
@@ -137,7 +147,10 @@ async fn measure(
                 let targets = all[down.len()..down.len() + n].to_vec();
                 let started = std::time::Instant::now();
                 seen[s][h].push(kill_once(cluster, &targets, *how).await?);
-                tracing::info!("bench: kill of {n} by {how:?} measured in {:.1}s", started.elapsed().as_secs_f64());
+                tracing::info!(
+                    "bench: kill of {n} by {how:?} measured in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
                 down.extend(targets);
             }
             restart(cluster, &down).await?;
@@ -175,10 +188,16 @@ async fn kill_once(cluster: &Cluster, targets: &[String], how: How) -> Result<On
     if how == How::Pidfd {
         // As a run's kill fault: armed, at an instant a little ahead.
         let at = std::time::Instant::now() + ARM_AHEAD;
-        let k = cluster.kill_together_at(targets, Signal::Kill, Some(at)).await?;
+        let k = cluster
+            .kill_together_at(targets, Signal::Kill, Some(at))
+            .await?;
         let ms = |ns: Option<Nanos>| ns.map(|n| n as f64 / 1e6);
         let die = cluster.die_event_spread(targets, since).await;
-        return Ok((ms(k.exit_skew).unwrap_or(f64::NAN), ms(k.signal_spread), die));
+        return Ok((
+            ms(k.exit_skew).unwrap_or(f64::NAN),
+            ms(k.signal_spread),
+            die,
+        ));
     }
     let looks = targets.iter().map(|r| cluster.engine.state(r));
     let mut pids = vec![];
@@ -207,8 +226,13 @@ async fn kill_once(cluster: &Cluster, targets: &[String], how: How) -> Result<On
 
 /// Every target's kill through the Engine API at once.
 async fn api_kill(cluster: &Cluster, targets: &[String]) -> Result<()> {
-    let kills = targets.iter().map(|r| cluster.engine.api_kill(r, "SIGKILL"));
-    futures_util::future::join_all(kills).await.into_iter().collect()
+    let kills = targets
+        .iter()
+        .map(|r| cluster.engine.api_kill(r, "SIGKILL"));
+    futures_util::future::join_all(kills)
+        .await
+        .into_iter()
+        .collect()
 }
 
 /// Starts the killed targets again and waits until each listens.
@@ -236,7 +260,10 @@ pub(super) async fn listening(cluster: &Cluster, targets: &[String]) -> Result<(
         }
         waiting = still;
         if !waiting.is_empty() && std::time::Instant::now() > deadline {
-            let what = format!("{} not listening on {PORT} within 120 s", waiting.join(", "));
+            let what = format!(
+                "{} not listening on {PORT} within 120 s",
+                waiting.join(", ")
+            );
             return Err(HarnessError::io(what)(std::io::Error::other("not started")));
         }
         if !waiting.is_empty() {

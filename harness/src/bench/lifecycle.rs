@@ -8,8 +8,8 @@ use crate::cluster::{new_run_id, Cluster};
 use crate::engine::cleanup::RunGuard;
 use crate::engine::{images::ImageSet, raw, Docker, RunEngine};
 use crate::error::{HarnessError, Result};
-use crate::timeline::Timeline;
 use crate::scenario::plan::Plan;
+use crate::timeline::Timeline;
 use crate::{Check, Experiment, Probe, Service};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -95,8 +95,15 @@ async fn harness(
     let plan = plan(n, probes.map(|p| p.0))?;
     let started = Instant::now();
     let output = crate::output::default_root();
-    let cluster =
-        Cluster::up(&output, docker.clone(), &new_run_id(), &plan, images, Timeline::new()).await?;
+    let cluster = Cluster::up(
+        &output,
+        docker.clone(),
+        &new_run_id(),
+        &plan,
+        images,
+        Timeline::new(),
+    )
+    .await?;
     let up = started.elapsed().as_secs_f64();
     let lag = match probes {
         Some((options, rep)) => Some(timing::probe_lag(&cluster, options, rep).await),

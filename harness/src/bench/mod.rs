@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Instant;
 
-pub use table::ratio;
+pub use table::{ratio, Target};
 
 /// What to measure, how often.
 #[derive(Debug, Clone)]
@@ -122,19 +122,20 @@ pub fn quantile(values: &[f64], q: f64) -> f64 {
     v[rank - 1]
 }
 
-/// Everything `aftershock bench` measured.
+/// Everything `aftershock bench` measured: read it as a table ([`Bench::table`]), against its
+/// targets ([`Bench::targets`]) or as JSON (it serialises).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bench {
-    pub machine: Machine,
-    pub reps: usize,
-    pub quick: bool,
+    pub(crate) machine: Machine,
+    pub(crate) reps: usize,
+    pub(crate) quick: bool,
     /// The bench's own wall time (s), lock wait excluded.
-    pub took_s: f64,
-    pub kill: Vec<kill::KillRow>,
-    pub lifecycle: Vec<lifecycle::LifecycleRow>,
-    pub fault_apply: timing::Latency,
-    pub probe_lag: timing::Latency,
-    pub overhead: Vec<overhead::OverheadRow>,
+    pub(crate) took_s: f64,
+    pub(crate) kill: Vec<kill::KillRow>,
+    pub(crate) lifecycle: Vec<lifecycle::LifecycleRow>,
+    pub(crate) fault_apply: timing::Latency,
+    pub(crate) probe_lag: timing::Latency,
+    pub(crate) overhead: Vec<overhead::OverheadRow>,
 }
 
 /// Where it was measured.
@@ -165,15 +166,17 @@ pub async fn run(options: &Options) -> Result<Bench> {
     if !options.quick {
         needed.extend(["zookeeper", "toy-api"]);
     }
-    let images =
-        images::ensure(&docker, &images::needed_for(needed), &options.output).await?;
+    let images = images::ensure(&docker, &images::needed_for(needed), &options.output).await?;
     let section = Instant::now();
     let (kill, fault_apply) = kill::run(&docker, &images, options).await?;
     let took = |s: Instant| s.elapsed().as_secs_f64();
     tracing::info!("bench: kills and faults in {:.1}s", took(section));
     let section = Instant::now();
     let (lifecycle, probe_lag) = lifecycle::run(&docker, &images, options).await?;
-    tracing::info!("bench: bring-up, probes and teardown in {:.1}s", took(section));
+    tracing::info!(
+        "bench: bring-up, probes and teardown in {:.1}s",
+        took(section)
+    );
     let section = Instant::now();
     let overhead = overhead::run(options, &lock).await?;
     tracing::info!("bench: per-run overhead in {:.1}s", took(section));

@@ -57,9 +57,9 @@ fn plans(options: &Options) -> Result<Vec<Plan>> {
         );
         // A probe, so the observation lasts its second.
         x.probe(Probe::tcp("port", &mc, 11211));
-        return Ok(vec![x
-            .plan()
-            .map_err(|e| HarnessError::io("the bench's plan")(std::io::Error::other(e)))?]);
+        return Ok(vec![x.plan().map_err(|e| {
+            HarnessError::io("the bench's plan")(std::io::Error::other(e))
+        })?]);
     }
     PAIR.iter()
         .map(|f| {

@@ -34,10 +34,15 @@ type Figure = fn(&Method) -> Option<Stats>;
 
 /// One of the targets, as measured.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Target {
+    /// What is measured (`exit spread of 3 at once`).
     pub what: String,
+    /// The goal, in words (`≤ 1 ms`).
     pub target: String,
+    /// What was measured, in words.
     pub measured: String,
+    /// Whether the goal was met.
     pub met: bool,
 }
 
@@ -73,7 +78,12 @@ impl Bench {
             let what = format!("bring-up vs raw docker, N={} (×)", row.n);
             t.push(target(&what, "≤ 1.2", row.up_ratio, row.up_ratio <= 1.2));
             let what = format!("teardown vs raw docker, N={} (×)", row.n);
-            t.push(target(&what, "≤ 1.2", row.down_ratio, row.down_ratio <= 1.2));
+            t.push(target(
+                &what,
+                "≤ 1.2",
+                row.down_ratio,
+                row.down_ratio <= 1.2,
+            ));
         }
         let worst = |s: Option<Stats>| s.map_or(f64::NAN, |s| s.max);
         let fa = worst(self.fault_apply.p99_ms);
@@ -101,7 +111,10 @@ impl Bench {
         self.kill_table(&mut w);
         self.lifecycle_table(&mut w);
         let _ = writeln!(w, "\nHarness timing (ms)             p50                      p99                      max");
-        for (name, l) in [("fault apply", &self.fault_apply), ("probe lag", &self.probe_lag)] {
+        for (name, l) in [
+            ("fault apply", &self.fault_apply),
+            ("probe lag", &self.probe_lag),
+        ] {
             let _ = writeln!(
                 w,
                 "{:<32}{:<25}{:<25}{}   ({} × {} values)",
@@ -115,13 +128,26 @@ impl Bench {
         }
         let _ = writeln!(w, "\nPer-run overhead (s)            observation  wall                     overhead                 of it: bring-up, after, rest");
         for o in &self.overhead {
-            let medians = [o.bring_up_s, o.after_s, o.rest_s].map(|s| s.map_or("—".into(), |s| num(s.median)));
-            let _ = writeln!(w, "{:<32}{:<13}{:<25}{:<25}{}", o.scenario, num(o.observation_s), cell(o.wall_s), cell(o.overhead_s), medians.join(", "));
+            let medians = [o.bring_up_s, o.after_s, o.rest_s]
+                .map(|s| s.map_or("—".into(), |s| num(s.median)));
+            let _ = writeln!(
+                w,
+                "{:<32}{:<13}{:<25}{:<25}{}",
+                o.scenario,
+                num(o.observation_s),
+                cell(o.wall_s),
+                cell(o.overhead_s),
+                medians.join(", ")
+            );
         }
         let _ = writeln!(w, "\nTargets");
         for t in self.targets() {
             let mark = if t.met { "met   " } else { "MISSED" };
-            let _ = writeln!(w, "  {mark} {:<48} {:>7}  (target {})", t.what, t.measured, t.target);
+            let _ = writeln!(
+                w,
+                "  {mark} {:<48} {:>7}  (target {})",
+                t.what, t.measured, t.target
+            );
         }
         w
     }
@@ -138,7 +164,11 @@ impl Bench {
                 ("die events", |m| m.die_spread_ms),
             ];
             for (i, (name, get)) in lines.iter().enumerate() {
-                let n = if i == 0 { format!("N={}", row.n) } else { String::new() };
+                let n = if i == 0 {
+                    format!("N={}", row.n)
+                } else {
+                    String::new()
+                };
                 let (p, a, c) = (get(&row.pidfd), get(&row.api), get(&row.cli));
                 let ratios = if i == 0 {
                     let api = format!("{}×", num(ratio(a, p)));
@@ -146,7 +176,13 @@ impl Bench {
                 } else {
                     String::new()
                 };
-                let _ = writeln!(w, "{n:<6}{name:<22}{:<25}{:<25}{:<25}{ratios}", cell(p), cell(a), cell(c));
+                let _ = writeln!(
+                    w,
+                    "{n:<6}{name:<22}{:<25}{:<25}{:<25}{ratios}",
+                    cell(p),
+                    cell(a),
+                    cell(c)
+                );
             }
         }
     }
@@ -157,8 +193,18 @@ impl Bench {
             "\nBring-up to ready / teardown (s)  aftershock               docker run -d / rm -f    ratio"
         );
         for r in &self.lifecycle {
-            for (name, a, b, ratio) in [("up", r.up_s, r.raw_up_s, r.up_ratio), ("down", r.down_s, r.raw_down_s, r.down_ratio)] {
-                let _ = writeln!(w, "N={:<4}{name:<28}{:<25}{:<25}{}×", r.n, cell(a), cell(b), num(ratio));
+            for (name, a, b, ratio) in [
+                ("up", r.up_s, r.raw_up_s, r.up_ratio),
+                ("down", r.down_s, r.raw_down_s, r.down_ratio),
+            ] {
+                let _ = writeln!(
+                    w,
+                    "N={:<4}{name:<28}{:<25}{:<25}{}×",
+                    r.n,
+                    cell(a),
+                    cell(b),
+                    num(ratio)
+                );
             }
         }
     }

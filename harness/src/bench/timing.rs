@@ -59,7 +59,11 @@ pub(super) async fn fault_apply(cluster: &Arc<Cluster>, options: &Options) -> Re
         for batch in 0..batches {
             late.extend(one_batch(cluster, (rep * batches + batch) as u64).await?);
         }
-        tracing::info!("bench: {} faults in {:.1}s", late.len(), started.elapsed().as_secs_f64());
+        tracing::info!(
+            "bench: {} faults in {:.1}s",
+            late.len(),
+            started.elapsed().as_secs_f64()
+        );
         reps.push(late);
     }
     Ok(Latency::of(options.faults(), &reps))
@@ -68,7 +72,13 @@ pub(super) async fn fault_apply(cluster: &Arc<Cluster>, options: &Options) -> Re
 /// Every fault of the plan once; their lateness (ms).
 async fn one_batch(cluster: &Arc<Cluster>, seed: u64) -> Result<Vec<f64>> {
     let (start, start_ns) = (Instant::now(), now());
-    let last = cluster.plan.faults.iter().map(|f| f.at).max().unwrap_or_default();
+    let last = cluster
+        .plan
+        .faults
+        .iter()
+        .map(|f| f.at)
+        .max()
+        .unwrap_or_default();
     let until = start + last + Duration::from_secs(1);
     for task in fault::start_all(cluster, start, until, seed) {
         task.await
@@ -94,7 +104,14 @@ pub(super) async fn probe_lag(cluster: &Cluster, options: &Options, rep: usize) 
     let since = now();
     let t = &cluster.timeline;
     let observe = Duration::from_secs(secs);
-    let running = probe::start_all(&cluster.engine, &cluster.plan, &cluster.addresses, t, observe, rep as u64);
+    let running = probe::start_all(
+        &cluster.engine,
+        &cluster.plan,
+        &cluster.addresses,
+        t,
+        observe,
+        rep as u64,
+    );
     for p in running {
         p.finish(t).await;
     }

@@ -26,23 +26,37 @@ impl Cluster {
         let (url, started) = match &m.engine {
             MachineEngine::Started(_) => {
                 let host = self.addresses[&m.name].clone();
-                (EngineUrl::Tcp { host, port: inner::PORT }, true)
+                (
+                    EngineUrl::Tcp {
+                        host,
+                        port: inner::PORT,
+                    },
+                    true,
+                )
             }
             MachineEngine::Url { url, .. } => (url.clone(), false),
         };
         let docker = remote::connect(&m.name, &url, CONNECT_TIMEOUT).await?;
         if !started {
             // A machine of the run has its recorder since it came up.
-            let inner = Inner { machine: m.name.clone(), docker: docker.clone() };
+            let inner = Inner {
+                machine: m.name.clone(),
+                docker: docker.clone(),
+            };
             self.inner_recorders
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(inner::record(inner, self.timeline.clone(), self.engine.clone()));
+                .push(inner::record(
+                    inner,
+                    self.timeline.clone(),
+                    self.engine.clone(),
+                ));
         }
         if let Some(guard) = &*self.guard.lock().unwrap_or_else(|e| e.into_inner()) {
             guard.add_machine(&m.name, docker.clone());
         }
-        self.timeline.note(format!("machine {}: engine at {url}", m.name));
+        self.timeline
+            .note(format!("machine {}: engine at {url}", m.name));
         engines.insert(m.name.clone(), docker.clone());
         Ok(docker)
     }
@@ -54,13 +68,18 @@ impl Cluster {
         if engine::has_image(&self.engine.docker, image).await? {
             inner::saved(&self.engine.docker, image, &self.output).await?;
         }
-        let places = service.replicas.iter().zip(&service.placement).map(|(replica, id)| async move {
-            let m = self.plan.machine(*id);
-            let docker = self.machine_engine(m).await?;
-            self.give_image(&m.name, &docker, image).await?;
-            self.engine.place(replica, docker);
-            Ok::<_, HarnessError>(())
-        });
+        let places =
+            service
+                .replicas
+                .iter()
+                .zip(&service.placement)
+                .map(|(replica, id)| async move {
+                    let m = self.plan.machine(*id);
+                    let docker = self.machine_engine(m).await?;
+                    self.give_image(&m.name, &docker, image).await?;
+                    self.engine.place(replica, docker);
+                    Ok::<_, HarnessError>(())
+                });
         for r in futures_util::future::join_all(places).await {
             r?;
         }
@@ -69,16 +88,28 @@ impl Cluster {
 
     /// Loads `image` into machine `machine`'s engine unless it has it: `docker save` on this
     /// host (cached by tag), `docker load` over the machine's API. Measured.
-    pub(crate) async fn give_image(&self, machine: &str, docker: &Docker, image: &str) -> Result<()> {
+    pub(crate) async fn give_image(
+        &self,
+        machine: &str,
+        docker: &Docker,
+        image: &str,
+    ) -> Result<()> {
         if engine::has_image(docker, image).await? {
             return Ok(());
         }
         if !engine::has_image(&self.engine.docker, image).await? {
-            return Err(HarnessError::ImageMissing { image: format!("{image} (on machine {machine}: neither its engine nor this host's has it)") });
+            return Err(HarnessError::ImageMissing {
+                image: format!(
+                    "{image} (on machine {machine}: neither its engine nor this host's has it)"
+                ),
+            });
         }
         let started = Instant::now();
         let saved = inner::saved(&self.engine.docker, image, &self.output).await?;
-        let inner = Inner { machine: machine.into(), docker: docker.clone() };
+        let inner = Inner {
+            machine: machine.into(),
+            docker: docker.clone(),
+        };
         inner.load(&saved).await?;
         self.measure(
             &format!("images/load-{machine}"),
@@ -103,8 +134,12 @@ impl Cluster {
         if !self.plan.faults.iter().any(|f| self.plan.needs_helpers(f)) {
             return Ok(());
         }
-        let used: std::collections::BTreeSet<MachineId> =
-            self.plan.services.iter().flat_map(|s| s.placement.iter().copied()).collect();
+        let used: std::collections::BTreeSet<MachineId> = self
+            .plan
+            .services
+            .iter()
+            .flat_map(|s| s.placement.iter().copied())
+            .collect();
         for id in used {
             self.helper_image(self.plan.machine(id)).await?;
         }

@@ -14,6 +14,7 @@ use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 
+mod kill_skew;
 mod machines;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,8 +31,11 @@ pub struct KillReport {
     /// exit records (taskstats) when available, else from the pidfds.
     pub exit_skew: Option<Nanos>,
     /// Spread of the pidfd wake-ups (ns): exit plus the kernel's teardown of each process.
+    /// Read by the kill-skew test (`cluster/kill_skew.rs`) only.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub reaped_skew: Option<Nanos>,
-    /// Whether `exit_skew` comes from the kernel's exit records.
+    /// Whether `exit_skew` comes from the kernel's exit records. Read by the kill-skew test.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub from_taskstats: bool,
     /// Spread of the signals sent (ns).
     pub signal_spread: Option<Nanos>,
@@ -238,7 +242,11 @@ impl Cluster {
                 self.inner_recorders
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(inner::record(inner, self.timeline.clone(), self.engine.clone()));
+                    .push(inner::record(
+                        inner,
+                        self.timeline.clone(),
+                        self.engine.clone(),
+                    ));
                 Ok::<_, HarnessError>(())
             }
         });
@@ -311,13 +319,8 @@ impl Cluster {
         let started = Instant::now();
         let mut last = String::from("not checked yet");
         while started.elapsed() < timeout {
-            let ready = services::readiness(
-                &self.engine,
-                &self.plan,
-                service,
-                replicas,
-                &self.addresses,
-            );
+            let ready =
+                services::readiness(&self.engine, &self.plan, service, replicas, &self.addresses);
             match ready.await {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
@@ -428,7 +431,10 @@ impl Cluster {
     pub async fn start_stopped(&self, replicas: &[String]) -> Result<Vec<String>> {
         let looks = replicas.iter().map(|r| self.stopped(r));
         let mut stopped = vec![];
-        for (r, down) in replicas.iter().zip(futures_util::future::join_all(looks).await) {
+        for (r, down) in replicas
+            .iter()
+            .zip(futures_util::future::join_all(looks).await)
+        {
             if down? {
                 stopped.push(r.clone());
             }
@@ -466,13 +472,22 @@ impl Cluster {
 
     /// The spread of the engine's first `action` event (`die`, `kill`) of each of these
     /// replicas after `since` (ms), once all have arrived (waits up to 5 s for them).
-    pub async fn event_spread(&self, replicas: &[String], since: Nanos, action: &str) -> Option<f64> {
+    pub async fn event_spread(
+        &self,
+        replicas: &[String],
+        since: Nanos,
+        action: &str,
+    ) -> Option<f64> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             // The first such event of each replica since `since` (one copy of the timeline per look).
             let mut first = std::collections::BTreeMap::new();
             for e in self.timeline.events() {
-                if let EventKind::Container { container, action: a } = e.kind {
+                if let EventKind::Container {
+                    container,
+                    action: a,
+                } = e.kind
+                {
                     if e.at >= since && a.starts_with(action) && replicas.contains(&container) {
                         first.entry(container).or_insert(e.at);
                     }

@@ -25,14 +25,18 @@ const NETWORK_DEADLINE: Duration = Duration::from_secs(1);
 /// What a cleanup removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Removed {
+    /// Containers removed.
     pub containers: usize,
+    /// Networks removed.
     pub networks: usize,
+    /// Volumes removed.
     pub volumes: usize,
     /// Loop-device disks unmounted and detached (see `engine::disk`).
     pub disks: usize,
 }
 
 impl Removed {
+    /// Whether nothing was removed.
     pub fn is_empty(&self) -> bool {
         *self == Removed::default()
     }
@@ -67,7 +71,9 @@ pub(crate) fn alive(identity: &str) -> bool {
         return false;
     };
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit_once(')').map(|(_, a)| a.trim_start().chars().next());
+        let state = stat
+            .rsplit_once(')')
+            .map(|(_, a)| a.trim_start().chars().next());
         matches!(state, Some(Some('Z' | 'X')))
     });
     !zombie && process_identity(pid).as_deref() == Some(identity)
@@ -84,14 +90,18 @@ fn filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {
 /// The ids of every container, network and volume whose `aftershock.run` label is `run`
 /// (or any value when `run` is None).
 pub struct Labelled {
+    /// Container ids.
     pub containers: Vec<String>,
+    /// Network ids.
     pub networks: Vec<String>,
+    /// Volume names.
     pub volumes: Vec<String>,
     /// The owner of each run found: `aftershock.pid` (process identity) and `aftershock.host`.
     pub owners: BTreeMap<String, (String, String)>,
 }
 
 impl Labelled {
+    /// How many of each kind there are (no disks: they are not labelled).
     pub fn count(&self) -> Removed {
         Removed {
             containers: self.containers.len(),
@@ -329,6 +339,7 @@ pub struct RunGuard {
 }
 
 impl RunGuard {
+    /// Arms a guard for run `run_id` on the engine `docker`.
     pub fn new(docker: Docker, run_id: &str) -> Self {
         Self {
             docker,
@@ -349,7 +360,11 @@ impl RunGuard {
     /// Removes the run's resources now.
     pub async fn teardown(mut self) -> Result<Removed> {
         self.armed = false;
-        let machines = self.machines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let machines = self
+            .machines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         remove_everywhere(&self.docker, &machines, &self.run_id).await
     }
 }
@@ -406,7 +421,11 @@ impl Drop for RunGuard {
         }
         let docker = self.docker.clone();
         let run = self.run_id.clone();
-        let machines = self.machines.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let machines = self
+            .machines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let handle = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

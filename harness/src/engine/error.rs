@@ -6,10 +6,12 @@ use crate::error::HarnessError;
 
 /// What went wrong between the harness and a Docker engine.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// No engine answered: no socket, a wrong `DOCKER_HOST`, a failed version negotiation or ping.
     #[error("cannot reach the Docker engine ({source}). Start one: as root `apt-get install -y docker.io && dockerd >/tmp/dockerd.log 2>&1 &`, or point DOCKER_HOST at a running engine")]
     Unreachable {
+        /// The client's error.
         #[source]
         source: bollard::errors::Error,
     },
@@ -17,15 +19,20 @@ pub enum EngineError {
     /// A machine's engine, given by URL, did not answer (or could not be connected to at all).
     #[error("machine `{machine}`: no Docker engine answers at {url} ({detail}). Check that the engine runs and listens there (`docker -H {url} info`), or fix the machine's `url`")]
     MachineUnreachable {
+        /// The machine's name in the scenario.
         machine: String,
+        /// Its engine's URL.
         url: String,
+        /// What the client said.
         detail: String,
     },
 
     /// The engine answered and refused `action` ("start container as-1a2b3c4d-zk1").
     #[error("the Docker engine refused to {action}: {source}")]
     Refused {
+        /// What the harness asked for.
         action: String,
+        /// The engine's answer.
         #[source]
         source: bollard::errors::Error,
     },
@@ -35,7 +42,7 @@ impl HarnessError {
     /// The `map_err` adapter of every engine operation:
     /// `.map_err(HarnessError::engine(format!("start container {name}")))?`. Defined here and
     /// not in `error.rs`: only `engine/` names bollard.
-    pub fn engine(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+    pub(crate) fn engine(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
         let action = action.into();
         move |source| EngineError::Refused { action, source }.into()
     }

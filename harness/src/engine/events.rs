@@ -54,18 +54,26 @@ impl Source for Engine {
 
     async fn answers(&self) -> bool {
         let ping = self.engine.docker.ping();
-        matches!(tokio::time::timeout(Duration::from_secs(1), ping).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), ping).await,
+            Ok(Ok(_))
+        )
     }
 
     fn replica_of(&self, name: &str) -> String {
-        self.engine.replica_of(name).unwrap_or_else(|| name.to_string())
+        self.engine
+            .replica_of(name)
+            .unwrap_or_else(|| name.to_string())
     }
 }
 
 /// Starts recording the run's own containers (by label); the returned task runs until
 /// aborted (the run aborts it at teardown).
 pub fn record(engine: &RunEngine, timeline: Timeline) -> JoinHandle<()> {
-    let label = ("label".to_string(), vec![format!("{LABEL_RUN}={}", engine.run_id)]);
+    let label = (
+        "label".to_string(),
+        vec![format!("{LABEL_RUN}={}", engine.run_id)],
+    );
     let source = Engine {
         engine: engine.clone(),
         filter: label,
@@ -195,7 +203,12 @@ mod tests {
         }
     }
 
-    fn message(name: &str, action: &str, exit: Option<&str>, at: Nanos) -> Result<EventMessage, String> {
+    fn message(
+        name: &str,
+        action: &str,
+        exit: Option<&str>,
+        at: Nanos,
+    ) -> Result<EventMessage, String> {
         let mut attributes = HashMap::from([("name".to_string(), name.to_string())]);
         if let Some(code) = exit {
             attributes.insert("exitCode".into(), code.into());
@@ -226,7 +239,11 @@ mod tests {
 
     fn unplanned(events: &[Event]) -> Vec<String> {
         let details = events.iter().filter_map(|e| match &e.kind {
-            EventKind::Unplanned { cause: Cause::Engine, detail, .. } => Some(detail.clone()),
+            EventKind::Unplanned {
+                cause: Cause::Engine,
+                detail,
+                ..
+            } => Some(detail.clone()),
             _ => None,
         });
         details.collect()
@@ -237,7 +254,10 @@ mod tests {
         let script = Script {
             streams: Mutex::new(vec![
                 (
-                    vec![message("as-1-zk1", "start", None, 10), Err("connection reset".into())],
+                    vec![
+                        message("as-1-zk1", "start", None, 10),
+                        Err("connection reset".into()),
+                    ],
                     false,
                 ),
                 // Subscribed again from the break: the start is replayed (dropped), then the deaths.
@@ -255,7 +275,10 @@ mod tests {
         let events = recorded(script, 3).await;
         let details = unplanned(&events);
         assert_eq!(details.len(), 1, "{events:?}");
-        assert!(details[0].starts_with("the engine restarted (no answer for"), "{details:?}");
+        assert!(
+            details[0].starts_with("the engine restarted (no answer for"),
+            "{details:?}"
+        );
         assert!(details[0].contains("connection reset"), "{details:?}");
         let containers: Vec<_> = events
             .iter()
@@ -284,9 +307,9 @@ mod tests {
             silent_pings: AtomicUsize::new(0),
         };
         let events = recorded(script, 4).await;
-        let kills = events.iter().filter(|e| {
-            matches!(&e.kind, EventKind::Container { action, .. } if action == "kill")
-        });
+        let kills = events
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::Container { action, .. } if action == "kill"));
         assert_eq!(kills.count(), 2, "{events:?}");
     }
 

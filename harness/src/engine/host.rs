@@ -15,12 +15,19 @@ use std::path::{Path, PathBuf};
 
 /// The cgroup hierarchy of the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Cgroup {
     /// One hierarchy per controller (these project machines).
-    V1 { controllers: BTreeSet<String> },
+    V1 {
+        /// The enabled controllers that are mounted.
+        controllers: BTreeSet<String>,
+    },
     /// The unified hierarchy (current Debian, Ubuntu, GitHub's runners): freezing is built in
     /// (`cgroup.freeze`); `controllers` are those of `cgroup.controllers`.
-    V2 { controllers: BTreeSet<String> },
+    V2 {
+        /// The controllers of `cgroup.controllers`.
+        controllers: BTreeSet<String>,
+    },
 }
 
 impl Cgroup {
@@ -47,13 +54,16 @@ impl Cgroup {
     pub fn has(&self, controller: &str) -> bool {
         match self {
             Cgroup::V1 { controllers } => controllers.contains(controller),
-            Cgroup::V2 { controllers } => controller == "freezer" || controllers.contains(controller),
+            Cgroup::V2 { controllers } => {
+                controller == "freezer" || controllers.contains(controller)
+            }
         }
     }
 }
 
 /// What this host offers the faults.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Facts {
     /// Running as root (pidfd signals to containers' processes, taskstats, loop devices, mounts).
     pub root: bool,
@@ -65,6 +75,7 @@ pub struct Facts {
     pub tools: BTreeSet<String>,
     /// `pidfd_open(2)` works (Linux ≥ 5.3).
     pub pidfd: bool,
+    /// The cgroup hierarchy.
     pub cgroup: Cgroup,
     /// The kernel's netem qdisc (probed only when a plan delays packets; else `true`).
     pub netem: bool,
@@ -74,6 +85,7 @@ pub struct Facts {
 
 /// What a run writes to a file system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Writes {
     /// The output root: run files, the services' disk images, images saved for machines.
     Output,
@@ -84,10 +96,13 @@ pub enum Writes {
 /// Free space on the file system under one place a run writes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Room {
+    /// What the run writes there.
     pub writes: Writes,
+    /// Where (the file system is that of its nearest existing ancestor).
     pub path: PathBuf,
     /// The file system's device (two rooms on one device share its free space).
     pub device: u64,
+    /// Free bytes for an unprivileged writer.
     pub free_bytes: u64,
 }
 
@@ -107,7 +122,12 @@ impl Room {
             }
             st.f_bavail as u64 * st.f_frsize as u64
         };
-        Some(Room { writes, path: path.to_path_buf(), device, free_bytes })
+        Some(Room {
+            writes,
+            path: path.to_path_buf(),
+            device,
+            free_bytes,
+        })
     }
 }
 
@@ -118,7 +138,8 @@ impl Facts {
     /// throwaway network namespace).
     pub async fn probe(plan: &Plan) -> Facts {
         let on_path = |tool: &str| {
-            std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         };
         // SAFETY: pidfd_open on our own pid; the descriptor is closed at once.
         let pidfd = unsafe {
@@ -135,7 +156,11 @@ impl Facts {
             root: unsafe { libc::geteuid() } == 0,
             loop_devices: Path::new("/dev/loop-control").exists(),
             fuse: Path::new("/dev/fuse").exists(),
-            tools: TOOLS.iter().filter(|t| on_path(t)).map(|t| t.to_string()).collect(),
+            tools: TOOLS
+                .iter()
+                .filter(|t| on_path(t))
+                .map(|t| t.to_string())
+                .collect(),
             pidfd,
             cgroup: Cgroup::read(Path::new("/sys/fs/cgroup"), &proc_cgroups),
             netem,
@@ -159,11 +184,23 @@ struct Need {
 
 type Known = (&'static str, &'static str);
 const ROOT: Known = ("root", "run as root (sudo -E aftershock …): signals to containers' processes, taskstats, loop devices and mounts need it");
-const LOOP: Known = ("loop devices (/dev/loop-control)", "modprobe loop; in a container, --device /dev/loop-control and the /dev/loopN devices");
+const LOOP: Known = (
+    "loop devices (/dev/loop-control)",
+    "modprobe loop; in a container, --device /dev/loop-control and the /dev/loopN devices",
+);
 const DISK_TOOLS: Known = ("losetup and mkfs.ext4", "apt-get install mount e2fsprogs");
-const FUSE: Known = ("FUSE (/dev/fuse)", "modprobe fuse; in a container, --device /dev/fuse --cap-add SYS_ADMIN");
-const PIDFD: Known = ("pidfd_open (Linux 5.3 or later)", "run on a Linux kernel 5.3 or later");
-const FREEZER: Known = ("the cgroup freezer", "mount the cgroup v1 freezer hierarchy, or use a cgroup v2 host (freezing is built in)");
+const FUSE: Known = (
+    "FUSE (/dev/fuse)",
+    "modprobe fuse; in a container, --device /dev/fuse --cap-add SYS_ADMIN",
+);
+const PIDFD: Known = (
+    "pidfd_open (Linux 5.3 or later)",
+    "run on a Linux kernel 5.3 or later",
+);
+const FREEZER: Known = (
+    "the cgroup freezer",
+    "mount the cgroup v1 freezer hierarchy, or use a cgroup v2 host (freezing is built in)",
+);
 const MEMORY: Known = ("the cgroup memory controller", "cgroup v2: +memory in the parent's cgroup.subtree_control; v1: mount the memory hierarchy (boot with cgroup_enable=memory)");
 const NSENTER: Known = ("nsenter", "apt-get install util-linux");
 const IPTABLES: Known = ("iptables", "apt-get install iptables");
@@ -198,10 +235,16 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
         FaultKind::Kill { .. } | FaultKind::Restart { .. } | FaultKind::RollingRestart { .. } => {
             vec![need(f.root, ROOT), need(f.pidfd, PIDFD)]
         }
-        FaultKind::PowerCut { .. } => vec![need(f.root, ROOT), need(f.cgroup.has("freezer"), FREEZER)],
+        FaultKind::PowerCut { .. } => {
+            vec![need(f.root, ROOT), need(f.cgroup.has("freezer"), FREEZER)]
+        }
         FaultKind::Pause { .. } => vec![need(f.cgroup.has("freezer"), FREEZER)],
         FaultKind::Leak { .. } => vec![need(f.cgroup.has("memory"), MEMORY)],
-        FaultKind::Netem { delay, loss_percent, .. } => {
+        FaultKind::Netem {
+            delay,
+            loss_percent,
+            ..
+        } => {
             let mut out = vec![need(f.root, ROOT), need(tool("nsenter"), NSENTER)];
             if loss_percent.is_some() {
                 out.push(need(tool("iptables"), IPTABLES));
@@ -222,10 +265,17 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
 fn needs(plan: &Plan, f: &Facts) -> Vec<(Need, String)> {
     let mut out = disk_needs(plan, f);
     // A fault on replicas placed on machines acts through their engines: nothing of this host.
-    let here = plan.faults.iter().filter(|f| plan.service(f.target).runs_on() == Placement::Local);
+    let here = plan
+        .faults
+        .iter()
+        .filter(|f| plan.service(f.target).runs_on() == Placement::Local);
     for fault in here {
         let who = format!("fault `{}`", fault.name);
-        out.extend(fault_needs(&fault.kind, f).into_iter().map(|n| (n, who.clone())));
+        out.extend(
+            fault_needs(&fault.kind, f)
+                .into_iter()
+                .map(|n| (n, who.clone())),
+        );
     }
     out
 }
@@ -263,7 +313,10 @@ fn room_needed(plan: &Plan, writes: Writes) -> u64 {
                 .iter()
                 .filter_map(|s| s.disk.as_ref().map(|d| d.size_mb * s.replicas.len() as u64))
                 .sum();
-            let placed = plan.services.iter().any(|s| s.runs_on() != Placement::Local);
+            let placed = plan
+                .services
+                .iter()
+                .any(|s| s.runs_on() != Placement::Local);
             GIB / 2 + disks * MIB + if placed { GIB } else { 0 }
         }
         Writes::Engine => {
@@ -311,7 +364,9 @@ mod tests {
     use super::*;
 
     fn fixture(path: &str) -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(path)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(path)
     }
 
     #[test]
@@ -362,7 +417,10 @@ select = "all"
     fn everything_missing_is_listed_once_with_who_needs_it_and_how_to_get_it() {
         let plan = crate::scenario::parse("cut.toml", LOSSY_CUT).unwrap();
         assert_eq!(missing(&plan, &complete()), Vec::<String>::new());
-        let no_fuse = Facts { fuse: false, ..complete() };
+        let no_fuse = Facts {
+            fuse: false,
+            ..complete()
+        };
         assert_eq!(
             missing(&plan, &no_fuse),
             ["FUSE (/dev/fuse), for service `store`'s disk (lossy = true): modprobe fuse; in a container, --device /dev/fuse --cap-add SYS_ADMIN"]
@@ -370,18 +428,31 @@ select = "all"
         let bare = Facts {
             root: false,
             fuse: false,
-            cgroup: Cgroup::V1 { controllers: BTreeSet::new() },
+            cgroup: Cgroup::V1 {
+                controllers: BTreeSet::new(),
+            },
             ..complete()
         };
         let lines = missing(&plan, &bare);
         assert_eq!(lines.len(), 3, "{lines:#?}");
-        assert!(lines[0].starts_with("root, for service `store`'s disk, fault `cut`: "), "{lines:#?}");
-        assert!(lines[2].starts_with("the cgroup freezer, for fault `cut`, fault `freeze`: "), "{lines:#?}");
+        assert!(
+            lines[0].starts_with("root, for service `store`'s disk, fault `cut`: "),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[2].starts_with("the cgroup freezer, for fault `cut`, fault `freeze`: "),
+            "{lines:#?}"
+        );
         let v2 = Facts {
-            cgroup: Cgroup::V2 { controllers: BTreeSet::new() },
+            cgroup: Cgroup::V2 {
+                controllers: BTreeSet::new(),
+            },
             ..complete()
         };
-        assert!(missing(&plan, &v2).is_empty(), "v2 freezes without a controller");
+        assert!(
+            missing(&plan, &v2).is_empty(),
+            "v2 freezes without a controller"
+        );
     }
 
     #[test]
@@ -392,7 +463,12 @@ select = "all"
         let proc_cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t90\t1\nfreezer\t5\t3\t1\ncpu\t2\t1\t0\n";
         let cgroup = Cgroup::read(&dir, proc_cgroups);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(cgroup, Cgroup::V1 { controllers: ["memory".to_string()].into() });
+        assert_eq!(
+            cgroup,
+            Cgroup::V1 {
+                controllers: ["memory".to_string()].into()
+            }
+        );
         assert!(!cgroup.has("freezer"), "enabled but not mounted");
     }
 
@@ -412,7 +488,11 @@ select = "all"
             ],
             ..complete()
         };
-        assert!(missing(&plan, &apart).is_empty(), "{:?}", missing(&plan, &apart));
+        assert!(
+            missing(&plan, &apart).is_empty(),
+            "{:?}",
+            missing(&plan, &apart)
+        );
         // On one file system the two needs add up: 0.5 GiB + 64 MiB of disk, and 1 GiB.
         let shared = Facts {
             rooms: vec![

@@ -27,7 +27,9 @@ pub use crate::scenario::PROJECT_IMAGES as SERVICE_IMAGES;
 /// The tags of the built images a run asked for (and the base they are built on).
 #[derive(Debug, Clone)]
 pub struct ImageSet {
+    /// The base image's tag.
     pub base: String,
+    /// Each project image's tag, by its name (`zookeeper`).
     pub services: BTreeMap<String, String>,
 }
 
@@ -434,7 +436,8 @@ impl FileLock {
 /// Opens (creating it and its directory) a lock file.
 fn open_lock(path: &Path) -> Result<std::fs::File> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(HarnessError::io(format!("create {}", dir.display())))?;
     }
     std::fs::OpenOptions::new()
         .create(true)
@@ -554,7 +557,9 @@ pub async fn base(docker: &Docker, output: &Path) -> Result<String> {
     if !image_exists(docker, &base).await {
         build_base(docker, &images.join("base"), &base, output).await?;
     }
-    let (repo, tag) = BASE_LATEST.split_once(':').unwrap_or((BASE_LATEST, "latest"));
+    let (repo, tag) = BASE_LATEST
+        .split_once(':')
+        .unwrap_or((BASE_LATEST, "latest"));
     let options = bollard::query_parameters::TagImageOptionsBuilder::default()
         .repo(repo)
         .tag(tag)

@@ -267,9 +267,9 @@ fn remove_older_tags(dir: &std::path::Path, image: &str) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let older = name.strip_prefix(&prefix).is_some_and(|rest| {
-            name != keep && rest.ends_with(".tar") && !rest.contains('_')
-        });
+        let older = name
+            .strip_prefix(&prefix)
+            .is_some_and(|rest| name != keep && rest.ends_with(".tar") && !rest.contains('_'));
         if older {
             tracing::debug!(file = %name, "removing the saved file of an older tag of {repository}");
             let _ = std::fs::remove_file(entry.path());
@@ -356,7 +356,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             left,
-            ["aftershock_machine-unit_old1.tar", "aftershock_machine_new2.tar", "aftershock_zookeeper_old1.tar"]
+            [
+                "aftershock_machine-unit_old1.tar",
+                "aftershock_machine_new2.tar",
+                "aftershock_zookeeper_old1.tar"
+            ]
         );
     }
 }

@@ -64,7 +64,9 @@ pub async fn start_on_host(
             tracing::debug!("helper {name} on {machine} started, no answer from its engine: {e}");
             Ok(())
         }
-        Err(e) => Err(HarnessError::engine(format!("start helper {name} on {machine}"))(e)),
+        Err(e) => Err(HarnessError::engine(format!(
+            "start helper {name} on {machine}"
+        ))(e)),
     }
 }
 
@@ -74,7 +76,10 @@ fn no_answer(e: &bollard::errors::Error) -> bool {
     use bollard::errors::Error as E;
     matches!(
         e,
-        E::HyperLegacyError { .. } | E::HyperResponseError { .. } | E::RequestTimeoutError | E::IOError { .. }
+        E::HyperLegacyError { .. }
+            | E::HyperResponseError { .. }
+            | E::RequestTimeoutError
+            | E::IOError { .. }
     )
 }
 
@@ -88,7 +93,11 @@ async fn create(
     args: &[String],
     host_pids: bool,
 ) -> Result<String> {
-    let name = format!("{}-tool-{machine}-{:08x}", run.prefix, rand::random::<u32>());
+    let name = format!(
+        "{}-tool-{machine}-{:08x}",
+        run.prefix,
+        rand::random::<u32>()
+    );
     let mut cmd = vec![MACHINE_INIT.to_string()];
     cmd.extend(args.iter().cloned());
     let body = ContainerCreateBody {
@@ -99,7 +108,11 @@ async fn create(
             network_mode: Some("host".into()),
             pid_mode: host_pids.then(|| "host".into()),
             binds: Some(vec![format!("/:{HOST_ROOT}")]),
-            cap_add: Some(["NET_ADMIN", "NET_RAW", "SYS_CHROOT"].map(String::from).to_vec()),
+            cap_add: Some(
+                ["NET_ADMIN", "NET_RAW", "SYS_CHROOT"]
+                    .map(String::from)
+                    .to_vec(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
@@ -108,7 +121,9 @@ async fn create(
     docker
         .create_container(Some(options), body)
         .await
-        .map_err(HarnessError::engine(format!("create helper {name} on {machine}")))?;
+        .map_err(HarnessError::engine(format!(
+            "create helper {name} on {machine}"
+        )))?;
     Ok(name)
 }
 
@@ -126,7 +141,10 @@ async fn wait(docker: &Docker, name: &str) -> Result<(i64, String)> {
         Some(Err(e)) => return Err(HarnessError::engine(format!("wait for helper {name}"))(e)),
         None => -1,
     };
-    let logs = LogsOptionsBuilder::default().stdout(true).stderr(true).build();
+    let logs = LogsOptionsBuilder::default()
+        .stdout(true)
+        .stderr(true)
+        .build();
     let mut stream = docker.logs(name, Some(logs));
     let mut output = String::new();
     while let Some(Ok(chunk)) = stream.next().await {

@@ -14,14 +14,15 @@ pub mod images;
 pub mod inner;
 pub mod lossy;
 pub mod machine_tool;
+mod netchurn;
 pub mod netns;
 pub mod oom;
 pub mod raw;
 pub mod remote;
 pub mod signal;
 pub mod taskstats;
-pub mod watchdog;
 pub mod user_images;
+pub mod watchdog;
 
 pub use error::EngineError;
 
@@ -247,11 +248,18 @@ impl RunEngine {
             .map_err(HarnessError::engine(format!(
                 "inspect container `{container}` to attach it as `{replica}` (is it running, and on this engine?)"
             )))?;
-        let name = info.name.unwrap_or_default().trim_start_matches('/').to_string();
+        let name = info
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_string();
         let ip = info
             .network_settings
             .and_then(|n| n.networks)
-            .and_then(|n| n.into_values().find_map(|e| e.ip_address.filter(|ip| !ip.is_empty())))
+            .and_then(|n| {
+                n.into_values()
+                    .find_map(|e| e.ip_address.filter(|ip| !ip.is_empty()))
+            })
             .unwrap_or_default();
         self.attached
             .write()
@@ -519,10 +527,7 @@ impl RunEngine {
             .await
             .map_err(err())?;
         let mut output = String::new();
-        let started = docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(err())?;
+        let started = docker.start_exec(&exec.id, None).await.map_err(err())?;
         self.wait_exec_started(&docker, &exec.id).await;
         drop(starting);
         if let bollard::exec::StartExecResults::Attached {
@@ -576,7 +581,10 @@ impl RunEngine {
     }
 
     /// The replica's container as its engine describes it.
-    pub(crate) async fn inspect(&self, replica: &str) -> Result<bollard::models::ContainerInspectResponse> {
+    pub(crate) async fn inspect(
+        &self,
+        replica: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse> {
         let name = self.container_name(replica);
         self.client(replica)
             .inspect_container(&name, None::<InspectContainerOptions>)

@@ -149,7 +149,12 @@ pub fn freezer_state_in(proc: &Path, cgroup: &Path, pid: i64) -> Option<String> 
         return Some(state.trim().to_string());
     }
     let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let events = std::fs::read_to_string(cgroup.join(path.trim_start_matches('/')).join("cgroup.events")).ok()?;
+    let events = std::fs::read_to_string(
+        cgroup
+            .join(path.trim_start_matches('/'))
+            .join("cgroup.events"),
+    )
+    .ok()?;
     events
         .lines()
         .find_map(|l| l.strip_prefix("frozen "))

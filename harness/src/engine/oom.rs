@@ -43,22 +43,35 @@ pub struct KernelKill {
 impl RunEngine {
     /// Copies the host file `from` into the replica's container as `dir/name` (mode 0755),
     /// through the engine's archive upload: no tool in the image is needed.
-    pub async fn upload(&self, replica: &str, from: &std::path::Path, dir: &str, name: &str) -> Result<()> {
+    pub async fn upload(
+        &self,
+        replica: &str,
+        from: &std::path::Path,
+        dir: &str,
+        name: &str,
+    ) -> Result<()> {
         let container = self.container_name(replica);
-        let bytes = std::fs::read(from).map_err(HarnessError::io(format!("read {}", from.display())))?;
+        let bytes =
+            std::fs::read(from).map_err(HarnessError::io(format!("read {}", from.display())))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o755);
         header.set_cksum();
         let mut archive = tar::Builder::new(Vec::new());
         let err = |e| HarnessError::io(format!("pack {name} for {container}"))(e);
-        archive.append_data(&mut header, name, bytes.as_slice()).map_err(err)?;
+        archive
+            .append_data(&mut header, name, bytes.as_slice())
+            .map_err(err)?;
         let tar = archive.into_inner().map_err(err)?;
-        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default().path(dir).build();
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path(dir)
+            .build();
         self.client(replica)
             .upload_to_container(&container, Some(options), bollard::body_full(tar.into()))
             .await
-            .map_err(HarnessError::engine(format!("copy {name} into {container}:{dir}")))
+            .map_err(HarnessError::engine(format!(
+                "copy {name} into {container}:{dir}"
+            )))
     }
 
     /// Starts `cmd` in the replica's container, attached, and returns at once.
@@ -145,7 +158,6 @@ impl RunEngine {
         let path = info.path.unwrap_or_default();
         Ok(path.rsplit('/').next().unwrap_or_default().to_string())
     }
-
 }
 
 /// Parses `memory.oom_control` (v1: `oom_kill N`, `under_oom 0|1`) or `memory.events`
@@ -245,7 +257,8 @@ mod tests {
     /// A cgroup v2 host's files (`harness/fixtures/cgroup-v2`, see its README).
     #[test]
     fn counters_on_a_v2_host_under_either_docker_cgroup_driver() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cgroup-v2/sys/fs/cgroup");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/cgroup-v2/sys/fs/cgroup");
         let systemd = "3f1c0a9e2b7d4c5e8f6a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f6a";
         let cgroupfs = "9e8d7c6b5a4938271605f4e3d2c1b0a99887766554433221100ffeeddccbbaa9";
         assert_eq!(counters_in(&root, systemd).map(|c| c.oom_kill), Some(2));

@@ -38,7 +38,11 @@ pub async fn network_create(engine: &RunEngine) -> Result<String> {
         let prefix = format!("172.29.{}", (std::process::id() + attempt * 37) % 250 + 2);
         let mut args = vec!["network".to_string(), "create".into()];
         args.extend(labels(engine));
-        args.extend(["--subnet".into(), format!("{prefix}.0/24"), engine.network_name()]);
+        args.extend([
+            "--subnet".into(),
+            format!("{prefix}.0/24"),
+            engine.network_name(),
+        ]);
         match docker(&args).await {
             Ok(_) => return Ok(prefix),
             Err(e) if e.to_string().contains("overlap") => last = Some(e),

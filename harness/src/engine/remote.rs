@@ -79,15 +79,27 @@ mod tests {
         let url = EngineUrl::parse("ssh://nobody@127.0.0.1:1", None, None).unwrap();
         let docker = client("east", &url).unwrap();
         assert!(format!("{docker:?}").contains("Ssh"), "{docker:?}");
-        let e = connect("east", &url, Duration::from_secs(5)).await.unwrap_err().to_string();
-        assert!(e.starts_with("machine `east`: no Docker engine answers at ssh://nobody@127.0.0.1:1 ("), "{e}");
+        let e = connect("east", &url, Duration::from_secs(5))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("machine `east`: no Docker engine answers at ssh://nobody@127.0.0.1:1 ("),
+            "{e}"
+        );
     }
 
     #[tokio::test]
     async fn a_tcp_url_that_does_not_answer_is_named_with_its_machine() {
         let url = EngineUrl::parse("tcp://127.0.0.1:1", None, None).unwrap();
-        let e = connect("m2", &url, Duration::from_secs(2)).await.unwrap_err().to_string();
-        assert!(e.starts_with("machine `m2`: no Docker engine answers at tcp://127.0.0.1:1 ("), "{e}");
+        let e = connect("m2", &url, Duration::from_secs(2))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("machine `m2`: no Docker engine answers at tcp://127.0.0.1:1 ("),
+            "{e}"
+        );
         assert!(e.contains("docker -H tcp://127.0.0.1:1 info"), "{e}");
     }
 }

@@ -211,7 +211,11 @@ pub fn kill_together(
         let signal_spread = now() - signalled_at;
         if let Some(late) = at.and_then(|at| woke.checked_duration_since(at)) {
             if late > Duration::from_millis(1) {
-                let ahead = |t: Instant| at.map_or(0.0, |at| at.saturating_duration_since(t).as_secs_f64() * 1e3);
+                let ahead = |t: Instant| {
+                    at.map_or(0.0, |at| {
+                        at.saturating_duration_since(t).as_secs_f64() * 1e3
+                    })
+                };
                 tracing::debug!(
                     "armed kill {:.2} ms late: entered {:.2} ms ahead, pidfds open {:.2} ms ahead, hurry from {:.2} to {:.2} ms ahead",
                     late.as_secs_f64() * 1e3, ahead(entered), ahead(opened), ahead(hurrying), ahead(hurried)
@@ -316,7 +320,10 @@ impl Watch {
         if let Some(l) = &self.listener {
             note_exits(l.drain(), &self.pids, &self.single, &mut exited, now());
         }
-        Ok((exits.into_iter().flatten().collect(), exited.into_iter().collect()))
+        Ok((
+            exits.into_iter().flatten().collect(),
+            exited.into_iter().collect(),
+        ))
     }
 
     /// One `poll` of the pidfds still open and the exit records; notes what woke.
@@ -393,7 +400,9 @@ mod tests {
 
     #[test]
     fn a_missing_process_is_an_error_not_a_hang() {
-        assert!(kill_together(&[i32::MAX - 1], libc::SIGKILL, None, Duration::from_secs(1)).is_err());
+        assert!(
+            kill_together(&[i32::MAX - 1], libc::SIGKILL, None, Duration::from_secs(1)).is_err()
+        );
     }
 }
 
@@ -403,20 +412,36 @@ mod armed {
 
     #[test]
     fn an_armed_kill_signals_at_its_instant() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let at = Instant::now() + Duration::from_millis(30);
         let wall = now() + 30_000_000;
-        let k = kill_together(&[child.id() as i32], libc::SIGKILL, Some(at), Duration::from_secs(5))
-            .unwrap();
+        let k = kill_together(
+            &[child.id() as i32],
+            libc::SIGKILL,
+            Some(at),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         let late = k.signalled_at - wall;
-        assert!((-1_000_000..5_000_000).contains(&late), "signalled {late} ns after its instant");
+        assert!(
+            (-1_000_000..5_000_000).contains(&late),
+            "signalled {late} ns after its instant"
+        );
         assert!(!child.wait().unwrap().success());
     }
 
     #[test]
     fn exits_of_processes_killed_by_someone_else_are_measured() {
         let mut children: Vec<_> = (0..2)
-            .map(|_| std::process::Command::new("sleep").arg("30").spawn().unwrap())
+            .map(|_| {
+                std::process::Command::new("sleep")
+                    .arg("30")
+                    .spawn()
+                    .unwrap()
+            })
             .collect();
         let pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
         let (reaped, _) = watch_exits(&pids, Duration::from_secs(5), || {

@@ -25,7 +25,8 @@ pub async fn build(
     output: &Path,
 ) -> Result<String> {
     let hashed = {
-        let (context, dockerfile, args) = (context.to_path_buf(), dockerfile.to_string(), args.to_vec());
+        let (context, dockerfile, args) =
+            (context.to_path_buf(), dockerfile.to_string(), args.to_vec());
         tokio::task::spawn_blocking(move || hash_context(&context, &dockerfile, &args))
             .await
             .expect("hash thread panicked")?
@@ -93,6 +94,11 @@ pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), Strin
     if !image_exists(docker, image).await {
         return Err("the pull ended without the image".into());
     }
-    tracing::info!(image, seconds = started.elapsed().as_secs_f64(), "pulled {image} in {:.1}s", started.elapsed().as_secs_f64());
+    tracing::info!(
+        image,
+        seconds = started.elapsed().as_secs_f64(),
+        "pulled {image} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

@@ -52,9 +52,10 @@ impl Watchdog {
                 Ok(())
             });
         }
-        let child = command
-            .spawn()
-            .map_err(HarnessError::io(format!("start the watchdog {}", binary.display())))?;
+        let child = command.spawn().map_err(HarnessError::io(format!(
+            "start the watchdog {}",
+            binary.display()
+        )))?;
         Ok(Watchdog { child })
     }
 
@@ -76,7 +77,11 @@ pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Remov
     while cleanup::alive(parent) {
         tokio::time::sleep(POLL).await;
     }
-    tracing::info!(run, parent, "the harness process {parent} is gone; removing run {run}");
+    tracing::info!(
+        run,
+        parent,
+        "the harness process {parent} is gone; removing run {run}"
+    );
     let docker = super::connect().await?;
     let mut removed = cleanup::remove_run(&docker, run).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -95,7 +100,10 @@ pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Remov
                 Ok(docker) => cleanup::remove_labelled(&docker, Some(run)).await,
                 Err(e) => Err(e),
             },
-            Err(e) => Err(HarnessError::Fault { fault: "watchdog".into(), message: e }),
+            Err(e) => Err(HarnessError::Fault {
+                fault: "watchdog".into(),
+                message: e,
+            }),
         };
         match cleaned {
             Ok(r) => removed.containers += r.containers,
@@ -110,9 +118,10 @@ pub fn machines(plan: &Plan) -> Vec<String> {
     plan.machines
         .iter()
         .filter_map(|m| match &m.engine {
-            MachineEngine::Url { url: u @ EngineUrl::Https { certs, .. }, .. } => {
-                Some(format!("{u}#{}", certs.display()))
-            }
+            MachineEngine::Url {
+                url: u @ EngineUrl::Https { certs, .. },
+                ..
+            } => Some(format!("{u}#{}", certs.display())),
             MachineEngine::Url { url, .. } => Some(url.to_string()),
             MachineEngine::Started(_) => None,
         })

@@ -18,7 +18,6 @@ pub const VERIFY_WITHIN: Duration = Duration::from_secs(5);
 /// TCP handshakes per measurement of round trip and loss.
 const HANDSHAKES: usize = 10;
 
-
 /// Records `fault-applied` at `since`: `how`, on every target.
 pub(super) fn applied(cx: &Cx<'_>, since: Nanos, how: &str) {
     cx.cluster.timeline.push(Event {

@@ -48,7 +48,9 @@ async fn carry_out(
     let machines = machines_of(cluster, targets);
     let names: Vec<String> = machines.iter().map(|m| m.name.clone()).collect();
     // The crash reaches whatever runs on those machines: their replicas are its targets too.
-    let replicas = names.iter().filter(|m| cluster.plan.service_of(m).is_some());
+    let replicas = names
+        .iter()
+        .filter(|m| cluster.plan.service_of(m).is_some());
     let mut reached: Vec<String> = replicas.cloned().collect();
     reached.extend(cluster.plan.services.iter().flat_map(|s| {
         s.replicas
@@ -115,7 +117,9 @@ fn machines_of<'a>(cluster: &'a Cluster, targets: &[String]) -> Vec<&'a Machine>
     let plan = &cluster.plan;
     let mut machines: Vec<&Machine> = vec![];
     for t in targets {
-        let m = plan.placement(t).or_else(|| plan.machines.iter().find(|m| &m.name == t));
+        let m = plan
+            .placement(t)
+            .or_else(|| plan.machines.iter().find(|m| &m.name == t));
         if let Some(m) = m.filter(|m| !machines.iter().any(|o| o.id == m.id)) {
             machines.push(m);
         }
@@ -138,7 +142,12 @@ async fn engine_of(cluster: &Cluster, m: &Machine) -> Result<Inner> {
 /// the machine's PID namespace on a machine known by URL (it goes down with the daemon).
 async fn kill(cluster: &Cluster, fault: &Fault, m: &Machine) -> Result<()> {
     let (code, output) = match &m.engine {
-        MachineEngine::Started(_) => cluster.engine.exec_to_end(&m.name, &["sh", "-c", KILL]).await?,
+        MachineEngine::Started(_) => {
+            cluster
+                .engine
+                .exec_to_end(&m.name, &["sh", "-c", KILL])
+                .await?
+        }
         MachineEngine::Url { .. } => {
             let (docker, image) = cluster.helper_image(m).await?;
             let args = ["host", HOST_ROOT, "/bin/sh", "-c", KILL].map(String::from);
@@ -149,7 +158,10 @@ async fn kill(cluster: &Cluster, fault: &Fault, m: &Machine) -> Result<()> {
     if code != 0 {
         return Err(HarnessError::Fault {
             fault: fault.name.clone(),
-            message: format!("killing dockerd on {} failed (exit {code}): {output}", m.name),
+            message: format!(
+                "killing dockerd on {} failed (exit {code}): {output}",
+                m.name
+            ),
         });
     }
     Ok(())

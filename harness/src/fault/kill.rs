@@ -24,7 +24,12 @@ impl Action for Kill {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
+            let status = cx
+                .cluster
+                .engine
+                .status(r)
+                .await
+                .map_err(|e| e.to_string())?;
             running(&status, stage == Stage::Healed)
         })
     }
@@ -46,11 +51,7 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
         kind: EventKind::FaultApplied {
             fault: fault.name.clone(),
             targets: targets.to_vec(),
-            detail: format!(
-                "{} to {} via {how}",
-                signal.name(),
-                targets.join(", ")
-            ),
+            detail: format!("{} to {} via {how}", signal.name(), targets.join(", ")),
         },
     });
     if let Some(skew) = report.exit_skew {
@@ -59,7 +60,14 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
         } else {
             "spread of the killed containers' exits as their engines recorded them (State.FinishedAt)"
         };
-        measure(cluster, fault, Metric::ExitSkew, None, skew as f64 / 1e6, what);
+        measure(
+            cluster,
+            fault,
+            Metric::ExitSkew,
+            None,
+            skew as f64 / 1e6,
+            what,
+        );
     }
     if let Some(spread) = report.signal_spread {
         measure(
@@ -85,4 +93,3 @@ async fn kill(cx: &Cx<'_>, signal: Signal) -> Result<()> {
     }
     Ok(())
 }
-

@@ -18,9 +18,8 @@
 
 use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
-use crate::engine::{oom, Route};
+use crate::engine::{images, oom, Route};
 use crate::error::Result;
-use crate::engine::images;
 use crate::scenario::plan::Fault;
 use crate::scenario::Preset;
 use crate::services::memcached::LEAK_AGENT;
@@ -89,11 +88,24 @@ impl Leak {
 
     /// On a machine: waits until its engine reports the replica's `oom` event or its death,
     /// or time runs out; returns whether the container is gone.
-    async fn watch_engine(&self, cluster: &Cluster, replica: &str, since: crate::timeline::Nanos) -> bool {
+    async fn watch_engine(
+        &self,
+        cluster: &Cluster,
+        replica: &str,
+        since: crate::timeline::Nanos,
+    ) -> bool {
         let deadline = Instant::now() + self.oom_timeout;
         while Instant::now() < deadline {
-            let oom = cluster.timeline.container_event(replica, "oom", since).is_some();
-            let running = cluster.engine.state(replica).await.map(|s| s.0).unwrap_or(false);
+            let oom = cluster
+                .timeline
+                .container_event(replica, "oom", since)
+                .is_some();
+            let running = cluster
+                .engine
+                .state(replica)
+                .await
+                .map(|s| s.0)
+                .unwrap_or(false);
             if oom || !running {
                 return !running;
             }
@@ -191,7 +203,10 @@ impl Leak {
 async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<String> {
     let started = Instant::now();
     let binary = images::static_binary("leak-agent", &cluster.output).await?;
-    cluster.engine.upload(replica, &binary, "/", "leak-agent").await?;
+    cluster
+        .engine
+        .upload(replica, &binary, "/", "leak-agent")
+        .await?;
     cluster.timeline.note(format!(
         "{}: copied the static leak-agent into {replica} as /leak-agent in {:.2}s",
         fault.name,
@@ -202,7 +217,14 @@ async fn copy_agent(cluster: &Cluster, fault: &Fault, replica: &str) -> Result<S
 
 /// Whatever happened, the agent must not outlive the fault: kills it and notes its last
 /// word and what the engine says.
-async fn stop(cluster: &Cluster, fault: &Fault, replica: &str, agent: oom::Exec, gone: bool, route: &Route) {
+async fn stop(
+    cluster: &Cluster,
+    fault: &Fault,
+    replica: &str,
+    agent: oom::Exec,
+    gone: bool,
+    route: &Route,
+) {
     // On a machine the PID is the machine's: the agent dies with its container or the heal.
     let here = matches!(route, Route::Host);
     if here && agent.pid > 0 && std::fs::metadata(format!("/proc/{}", agent.pid)).is_ok() {
@@ -267,7 +289,12 @@ async fn victim(
 }
 
 /// The kernel log's "Killed process" line for the main process or the agent, recorded.
-fn kernel_victim(cluster: &Cluster, replica: &str, main_pid: i64, agent: &oom::Exec) -> Option<String> {
+fn kernel_victim(
+    cluster: &Cluster,
+    replica: &str,
+    main_pid: i64,
+    agent: &oom::Exec,
+) -> Option<String> {
     let ours = |k: &oom::KernelKill| k.pid == main_pid || (agent.pid > 0 && k.pid == agent.pid);
     let k = oom::kernel_kills().into_iter().find(|k| ours(k))?;
     cluster.timeline.record(EventKind::OomKill {
@@ -288,7 +315,10 @@ async fn engine_victim(
     agent: &oom::Exec,
 ) -> Result<Option<String>> {
     let (running, _, _) = cluster.engine.state(replica).await?;
-    let oom_event = cluster.timeline.container_event(replica, "oom", 0).is_some();
+    let oom_event = cluster
+        .timeline
+        .container_event(replica, "oom", 0)
+        .is_some();
     if oom_event && !running {
         cluster.timeline.record(EventKind::OomKill {
             container: replica.to_string(),

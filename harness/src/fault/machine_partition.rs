@@ -69,11 +69,20 @@ impl MachinePartition {
         for m in cut {
             let (docker, image) = cx.cluster.helper_image(m).await?;
             let args = ["host", HOST_ROOT, "/bin/sh", "-c", &script.join(sep)].map(String::from);
-            let (code, out) =
-                machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT)
-                    .await?;
+            let (code, out) = machine_tool::run(
+                &cx.cluster.engine,
+                &m.name,
+                &docker,
+                &image,
+                &args,
+                HELPER_TIMEOUT,
+            )
+            .await?;
             if code != 0 && op == "-I" {
-                return Err(cx.failed(format!("iptables on machine {} exited {code}: {out}", m.name)));
+                return Err(cx.failed(format!(
+                    "iptables on machine {} exited {code}: {out}",
+                    m.name
+                )));
             }
         }
         Ok(())
@@ -95,7 +104,9 @@ impl Action for MachinePartition {
                 "machine(s) {} {how} {} by their firewalls{}",
                 names.join(", "),
                 others.join(", "),
-                self.loss_percent.map(|p| format!(" ({p}% at random)")).unwrap_or_default()
+                self.loss_percent
+                    .map(|p| format!(" ({p}% at random)"))
+                    .unwrap_or_default()
             );
             applied(cx, since, &how);
             Ok(())
@@ -120,9 +131,20 @@ impl Action for MachinePartition {
                 .find(|p| !cx.targets.contains(p))
                 .ok_or("no replica on the other side to connect to")?;
             let to = format!("{}:{}", cx.cluster.addresses[peer], self.port);
-            let (docker, image) = cx.cluster.helper_image(m).await.map_err(|e| e.to_string())?;
+            let (docker, image) = cx
+                .cluster
+                .helper_image(m)
+                .await
+                .map_err(|e| e.to_string())?;
             let args = ["connect", &to, "1000"].map(String::from);
-            let run = machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT);
+            let run = machine_tool::run(
+                &cx.cluster.engine,
+                &m.name,
+                &docker,
+                &image,
+                &args,
+                HELPER_TIMEOUT,
+            );
             let (code, out) = run.await.map_err(|e| e.to_string())?;
             let seen = format!("from machine {} to {peer} ({to}): {out}", m.name);
             // A refusal comes from the peer's machine: it is reachable.
@@ -138,18 +160,44 @@ impl Action for MachinePartition {
 impl MachinePartition {
     /// The random-drop rules replica `r`'s machine lists: two per other machine while the
     /// fault holds, none after.
-    async fn listed(&self, cx: &Cx<'_>, r: &str, stage: Stage) -> std::result::Result<String, String> {
+    async fn listed(
+        &self,
+        cx: &Cx<'_>,
+        r: &str,
+        stage: Stage,
+    ) -> std::result::Result<String, String> {
         let m = cx.cluster.plan.placement(r).ok_or("not on a machine")?;
         let (_, others) = self.sides(cx);
-        let (docker, image) = cx.cluster.helper_image(m).await.map_err(|e| e.to_string())?;
+        let (docker, image) = cx
+            .cluster
+            .helper_image(m)
+            .await
+            .map_err(|e| e.to_string())?;
         let args = ["host", HOST_ROOT, "iptables", "-w", "-S"].map(String::from);
-        let run = machine_tool::run(&cx.cluster.engine, &m.name, &docker, &image, &args, HELPER_TIMEOUT);
+        let run = machine_tool::run(
+            &cx.cluster.engine,
+            &m.name,
+            &docker,
+            &image,
+            &args,
+            HELPER_TIMEOUT,
+        );
         let (code, out) = run.await.map_err(|e| e.to_string())?;
         if code != 0 {
-            return Err(format!("iptables -S on machine {} exited {code}: {out}", m.name));
+            return Err(format!(
+                "iptables -S on machine {} exited {code}: {out}",
+                m.name
+            ));
         }
-        let lossy = out.lines().filter(|l| l.contains("statistic") && l.contains("DROP")).count();
-        let expected = if stage == Stage::Applied { 2 * others.len() } else { 0 };
+        let lossy = out
+            .lines()
+            .filter(|l| l.contains("statistic") && l.contains("DROP"))
+            .count();
+        let expected = if stage == Stage::Applied {
+            2 * others.len()
+        } else {
+            0
+        };
         let seen = format!("machine {} lists {lossy} random-drop rules", m.name);
         if lossy == expected {
             Ok(seen)

@@ -30,11 +30,11 @@ use crate::cluster::Cluster;
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::{Fault, FaultKind, Placement};
 use crate::timeline::{EventKind, Metric};
-use std::future::Future;
-use std::pin::Pin;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -115,7 +115,8 @@ impl ReplicaLocks {
 pub(crate) type Step<'a, T = ()> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
 /// What one look at a replica saw: Ok(what shows the stage) or Err(what was seen instead).
-pub(crate) type Look<'a> = Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send + 'a>>;
+pub(crate) type Look<'a> =
+    Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send + 'a>>;
 
 /// What a fault step works on.
 pub(crate) struct Cx<'a> {
@@ -239,12 +240,18 @@ pub async fn carry_out(
     locks: &ReplicaLocks,
 ) -> Result<()> {
     let service = cluster.plan.service(fault.target);
-    let targets = resolve(&fault.select, &cluster.plan, service, &cluster.addresses, &mut rng)
-        .await
-        .map_err(|message| HarnessError::Fault {
-            fault: fault.name.clone(),
-            message,
-        })?;
+    let targets = resolve(
+        &fault.select,
+        &cluster.plan,
+        service,
+        &cluster.addresses,
+        &mut rng,
+    )
+    .await
+    .map_err(|message| HarnessError::Fault {
+        fault: fault.name.clone(),
+        message,
+    })?;
     let waiting = Instant::now();
     let _held = locks.hold(&targets).await;
     if waiting.elapsed() > Duration::from_millis(5) {
@@ -328,4 +335,3 @@ pub(crate) fn measure(
         what: words.into(),
     });
 }
-

@@ -28,7 +28,11 @@ impl Action for Netem {
                 let dev = self.shape(cx, r, true).await?;
                 details.push(format!("{r}: {dev}"));
             }
-            applied(cx, since, &format!("{} ({})", self.words(), details.join(", ")));
+            applied(
+                cx,
+                since,
+                &format!("{} ({})", self.words(), details.join(", ")),
+            );
             Ok(())
         })
     }
@@ -81,7 +85,12 @@ impl Netem {
     }
 
     /// What the namespace holds and what handshakes see, during (`applied`) or after.
-    async fn look(&self, cx: &Cx<'_>, r: &str, applied: bool) -> std::result::Result<String, String> {
+    async fn look(
+        &self,
+        cx: &Cx<'_>,
+        r: &str,
+        applied: bool,
+    ) -> std::result::Result<String, String> {
         let (pid, dev) = netns_of(cx, r).await?;
         let mut seen = vec![];
         if self.delay.is_some() {
@@ -128,7 +137,12 @@ impl Netem {
 
 /// The PID of a replica's main process and the interface holding its address.
 async fn netns_of(cx: &Cx<'_>, r: &str) -> std::result::Result<(i64, String), String> {
-    let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
+    let status = cx
+        .cluster
+        .engine
+        .status(r)
+        .await
+        .map_err(|e| e.to_string())?;
     if !status.running {
         return Err(format!("{r} is not running"));
     }

@@ -36,20 +36,21 @@ impl Action for Partition {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
+            let status = cx
+                .cluster
+                .engine
+                .status(r)
+                .await
+                .map_err(|e| e.to_string())?;
             let on = status.networks.contains(&cx.cluster.engine.network_name());
             let answer = reach(&cx.cluster.addresses[r], self.port, Duration::from_secs(1)).await;
             let ms = |t: Duration| t.as_secs_f64() * 1e3;
             match (stage == Stage::Applied, on, answer) {
                 (true, false, Err(e)) => Ok(format!("off the network; {e}")),
-                (false, true, Ok(t)) => Ok(format!(
-                    "back on the network, answered in {:.2} ms",
-                    ms(t)
-                )),
-                (_, on, Ok(t)) => Err(format!(
-                    "on the network: {on}; answered in {:.2} ms",
-                    ms(t)
-                )),
+                (false, true, Ok(t)) => {
+                    Ok(format!("back on the network, answered in {:.2} ms", ms(t)))
+                }
+                (_, on, Ok(t)) => Err(format!("on the network: {on}; answered in {:.2} ms", ms(t))),
                 (_, on, Err(e)) => Err(format!("on the network: {on}; {e}")),
             }
         })

@@ -11,7 +11,9 @@ pub(crate) struct Pause;
 impl Action for Pause {
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
         let engine = &cx.cluster.engine;
-        Box::pin(on_each(cx, "docker pause (cgroup freezer)", |r| engine.pause(r)))
+        Box::pin(on_each(cx, "docker pause (cgroup freezer)", |r| {
+            engine.pause(r)
+        }))
     }
 
     fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
@@ -27,12 +29,21 @@ impl Action for Pause {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
+            let status = cx
+                .cluster
+                .engine
+                .status(r)
+                .await
+                .map_err(|e| e.to_string())?;
             let applied = stage == Stage::Applied;
             if let Route::Machine(_) = cx.cluster.engine.route(r) {
                 // On a machine: its engine's word (its kernel is not this host's to read).
                 let words = format!("machine's engine: paused={}", status.paused);
-                return if status.running && status.paused == applied { Ok(words) } else { Err(words) };
+                return if status.running && status.paused == applied {
+                    Ok(words)
+                } else {
+                    Err(words)
+                };
             }
             let freezer = netns::freezer_state(status.pid);
             let frozen = matches!(freezer.as_deref(), Some("FROZEN" | "1"));

@@ -56,7 +56,12 @@ fn no_disk(fault: &Fault, replica: &str) -> HarnessError {
 }
 
 /// Cuts the power of one replica; `tear`: (seed, sector size) of a torn write on a lossy disk.
-async fn cut_one(cluster: &Cluster, fault: &Fault, r: &str, tear: Option<(u64, u64)>) -> Result<()> {
+async fn cut_one(
+    cluster: &Cluster,
+    fault: &Fault,
+    r: &str,
+    tear: Option<(u64, u64)>,
+) -> Result<()> {
     let disk = cluster.disks.get(r).ok_or_else(|| no_disk(fault, r))?;
     let at = now();
     let lossy = cluster.lossy.get(r).cloned();
@@ -210,7 +215,7 @@ async fn recovery(cluster: &Cluster, r: &str) {
 /// Our datastore's checker: its throughput on a 64 MiB log on the same disk, then the
 /// integrity check of the real log (1 thread, every core).
 async fn checker(cluster: &Cluster, r: &str) -> Result<()> {
-        // The checker's speed on a log of real size: 64 MiB written on the same disk.
+    // The checker's speed on a log of real size: 64 MiB written on the same disk.
     let (_, out) = cluster
         .engine
         .exec_to_end(r, &["datastore", "bench", "/data", "--mb", "64"])
@@ -239,8 +244,7 @@ async fn checker(cluster: &Cluster, r: &str) -> Result<()> {
             )
             .await?;
         let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
-        if let (Some(s), Some(gbps)) = (report["seconds"].as_f64(), report["gb_per_s"].as_f64())
-        {
+        if let (Some(s), Some(gbps)) = (report["seconds"].as_f64(), report["gb_per_s"].as_f64()) {
             measure_unit(
                 cluster,
                 &format!("{r}/check-{label}"),

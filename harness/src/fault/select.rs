@@ -59,9 +59,15 @@ mod tests {
     async fn chosen(select: &Select, seed: u64, fault: usize) -> Vec<String> {
         let mut rng = generator(seed, fault);
         let plan = plan(7);
-        resolve(select, &plan, &plan.services[0], &Addresses::new(), &mut rng)
-            .await
-            .unwrap()
+        resolve(
+            select,
+            &plan,
+            &plan.services[0],
+            &Addresses::new(),
+            &mut rng,
+        )
+        .await
+        .unwrap()
     }
 
     #[tokio::test]

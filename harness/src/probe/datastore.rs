@@ -23,7 +23,6 @@ impl Appender {
             record_bytes: record_bytes.unwrap_or(0),
         }
     }
-
 }
 
 impl Sampler for Appender {

@@ -42,11 +42,7 @@ impl Ledger {
 
     /// Records how write `seq` ended and turns it into the sample's result. Anything but a
     /// clear acknowledgement may or may not have been applied: indeterminate.
-    pub fn settle(
-        &mut self,
-        seq: u64,
-        outcome: Result<(), Miss>,
-    ) -> Result<Option<String>, Miss> {
+    pub fn settle(&mut self, seq: u64, outcome: Result<(), Miss>) -> Result<Option<String>, Miss> {
         self.in_flight = None;
         match outcome {
             Ok(()) => {

@@ -232,9 +232,8 @@ impl Running {
 fn spawn<S: Sampler + 'static>(probe: Probe, sampler: S, until: Window, t: Timeline) -> Running {
     Running(tokio::spawn(async move {
         let sampler = sample_until(&probe, sampler, until, &t).await;
-        let read_back: ReadBack = Box::new(move |t: Timeline| {
-            Box::pin(async move { sampler.read_back(&t).await })
-        });
+        let read_back: ReadBack =
+            Box::new(move |t: Timeline| Box::pin(async move { sampler.read_back(&t).await }));
         Some(read_back)
     }))
 }
@@ -304,7 +303,15 @@ pub fn start_all(
     let probes = plan.probes.iter().enumerate();
     let windows = probes.map(|(i, p)| (p, Window::of(i, p.interval, start, end)));
     let started = windows.map(|(p, until)| {
-        Start { engine, plan, addresses, timeline, until, seed }.start(p)
+        Start {
+            engine,
+            plan,
+            addresses,
+            timeline,
+            until,
+            seed,
+        }
+        .start(p)
     });
     started.collect()
 }
@@ -360,7 +367,17 @@ impl Start<'_> {
             }
             ProbeKind::ConsulKv { key } => {
                 let (ips, expected) = (machines(service, &a), machine::TEST_VALUE.into());
-                spawn(p, consul::Kv { ips, key, expected, timeout }, until, t)
+                spawn(
+                    p,
+                    consul::Kv {
+                        ips,
+                        key,
+                        expected,
+                        timeout,
+                    },
+                    until,
+                    t,
+                )
             }
             ProbeKind::ConsulLeader => {
                 let ips = machines(service, &a);

@@ -43,7 +43,6 @@ impl Inserter {
             client: None,
         }
     }
-
 }
 
 impl Sampler for Inserter {

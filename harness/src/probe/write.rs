@@ -68,7 +68,12 @@ impl Writer {
                     Ok(())
                 } else {
                     let text = response.text().await.unwrap_or_default();
-                    Err(format!("{}: {}", status.as_u16(), text.chars().take(120).collect::<String>()).into())
+                    Err(format!(
+                        "{}: {}",
+                        status.as_u16(),
+                        text.chars().take(120).collect::<String>()
+                    )
+                    .into())
                 }
             }
         }
@@ -78,7 +83,9 @@ impl Writer {
     async fn read(&self) -> Result<String, Miss> {
         match &self.via {
             WriteVia::Exec { read, .. } => self.exec(read).await,
-            WriteVia::Http { port, read_path, .. } => {
+            WriteVia::Http {
+                port, read_path, ..
+            } => {
                 let url = format!("http://{}:{port}{read_path}", self.ip);
                 let response = self.client.get(&url).send().await.map_err(short)?;
                 let status = response.status();
@@ -86,18 +93,28 @@ impl Writer {
                 if status.is_success() {
                     Ok(text)
                 } else {
-                    Err(format!("{}: {}", status.as_u16(), text.chars().take(120).collect::<String>()).into())
+                    Err(format!(
+                        "{}: {}",
+                        status.as_u16(),
+                        text.chars().take(120).collect::<String>()
+                    )
+                    .into())
                 }
             }
         }
     }
 
     async fn exec(&self, cmd: &[String]) -> Result<String, Miss> {
-        let (code, output) = crate::services::generic::exec(&self.engine, &self.replica, cmd).await?;
+        let (code, output) =
+            crate::services::generic::exec(&self.engine, &self.replica, cmd).await?;
         if code == 0 {
             Ok(output)
         } else {
-            Err(format!("exit {code}: {}", output.trim().chars().take(120).collect::<String>()).into())
+            Err(format!(
+                "exit {code}: {}",
+                output.trim().chars().take(120).collect::<String>()
+            )
+            .into())
         }
     }
 }
@@ -127,7 +144,12 @@ impl Sampler for Writer {
             ..self
         };
         ledger
-            .read_back(timeline, || async { me.read().await.map(|t| records(&t)).map_err(|m| m.to_string()) })
+            .read_back(timeline, || async {
+                me.read()
+                    .await
+                    .map(|t| records(&t))
+                    .map_err(|m| m.to_string())
+            })
             .await;
     }
 }

@@ -52,7 +52,6 @@ impl Writer {
         }
         Ok(self.client.as_ref().expect("set above"))
     }
-
 }
 
 impl Sampler for Writer {
@@ -62,10 +61,7 @@ impl Sampler for Writer {
         self.ledger
             .read_back(timeline, || async {
                 let c = connect(&cluster, timeout.max(Duration::from_secs(2))).await?;
-                let children = c
-                    .list_children(&path)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let children = c.list_children(&path).await.map_err(|e| e.to_string())?;
                 let mut present: Vec<u64> = children
                     .iter()
                     .filter_map(|c| c.strip_prefix("w-").and_then(|n| n.parse().ok()))

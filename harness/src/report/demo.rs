@@ -202,6 +202,7 @@ pub fn report() -> Report {
 }
 
 /// A report with nothing in it: no samples, no faults (the chart must show it as empty).
+#[cfg(test)]
 pub fn empty() -> Report {
     Report {
         timeline: vec![],

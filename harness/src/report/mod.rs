@@ -21,31 +21,47 @@ use std::path::{Path, PathBuf};
 
 /// A number the run measured, with what it is (from the timeline's measurements).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Measured {
+    /// Its name (`exit-skew:kill`, see [`crate::Metric`]).
     pub name: String,
+    /// The value, in `unit`s.
     pub value: f64,
+    /// `s`, `ms`, `%`, …
     pub unit: String,
+    /// What it is, in words.
     pub what: String,
 }
 
 /// Everything one run found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Report {
+    /// The run's id (`20261201T101500-1a2b3c4d`): its directory's name and its labels' value.
     pub run_id: String,
+    /// The scenario's name.
     pub scenario: String,
+    /// The real outage it replays, when it says so.
     pub incident: Option<String>,
+    /// `as-it-was`, `remediated`, …: which architecture of the incident this is.
     pub variant: String,
+    /// The scenario's summary.
     pub summary: String,
+    /// The seed every random choice of the run came from.
     pub seed: u64,
     /// Unix ns when the run started; timeline offsets in the table are relative to it.
     pub started_at: Nanos,
+    /// Unix ns when the run ended (after teardown).
     pub finished_at: Nanos,
     /// A harness error that made the run's verdicts unknown.
     pub error: Option<String>,
     /// The overall verdict: fail if any expectation failed, else unknown if any is unknown.
     pub verdict: Verdict,
+    /// One per expectation, in the scenario's order.
     pub outcomes: Vec<Outcome>,
+    /// Every number the run measured.
     pub measurements: Vec<Measured>,
+    /// Everything that happened, in order: faults, probe samples, container events.
     pub timeline: Vec<Event>,
     /// Where the run's files are ([`Report::dir`]); not serialised.
     #[serde(skip)]
@@ -54,9 +70,13 @@ pub struct Report {
 
 /// Where [`Report::write`] put a run's files.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Written {
+    /// `report.json`: the report itself ([`Report::read`] reads it back).
     pub json: PathBuf,
+    /// `report.html`: the table and the charts, for people.
     pub html: PathBuf,
+    /// `junit.xml`: one test case per expectation, for CI.
     pub junit: PathBuf,
 }
 
@@ -82,7 +102,7 @@ pub struct RunInfo {
 }
 
 impl Report {
-    pub fn new(
+    pub(crate) fn new(
         scenario: &Plan,
         run: RunInfo,
         outcomes: Vec<Outcome>,
@@ -212,6 +232,7 @@ impl Report {
         Ok(report.in_dir(dir))
     }
 
+    /// Whether every expectation passed.
     pub fn passed(&self) -> bool {
         self.verdict == Verdict::Pass
     }

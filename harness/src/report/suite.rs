@@ -14,10 +14,12 @@ use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Where [`write`] put the suite's files.
+/// Where [`write()`] put the suite's files.
 #[derive(Debug, Clone, Serialize)]
 pub struct SuiteFiles {
+    /// `junit.xml`: every run's expectations as one JUnit file.
     pub junit: PathBuf,
+    /// `index.html`: the suite's table, linking each run's page.
     pub index: PathBuf,
 }
 

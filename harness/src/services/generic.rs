@@ -17,7 +17,11 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 
 /// Runs `cmd` in `replica` to its end: its exit code and output, or why it could not run
 /// (`Miss::Unobserved` when the replica's engine did not answer: nothing was seen).
-pub async fn exec(engine: &RunEngine, replica: &str, cmd: &[String]) -> Result<(i64, String), Miss> {
+pub async fn exec(
+    engine: &RunEngine,
+    replica: &str,
+    cmd: &[String],
+) -> Result<(i64, String), Miss> {
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     engine.exec_to_end(replica, &cmd).await.map_err(|e| {
         if e.engine_silent() {
@@ -140,5 +144,8 @@ pub async fn running(engine: &RunEngine, replicas: &[String]) -> Result<(), Stri
             false => Err(format!("{r}: its container is not running")),
         }
     });
-    futures_util::future::join_all(looks).await.into_iter().collect()
+    futures_util::future::join_all(looks)
+        .await
+        .into_iter()
+        .collect()
 }

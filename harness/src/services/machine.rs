@@ -313,7 +313,11 @@ async fn engine_answers(ip: &str) -> Result<(), String> {
 
 /// Ready when every given machine's engine answers and (with units) every consul server knows
 /// a leader.
-pub async fn ready(service: &Service, replicas: &[String], addresses: &Addresses) -> Result<(), String> {
+pub async fn ready(
+    service: &Service,
+    replicas: &[String],
+    addresses: &Addresses,
+) -> Result<(), String> {
     for r in replicas {
         let ip = &addresses[r];
         engine_answers(ip)

@@ -243,7 +243,10 @@ mod tests {
         let text = "name = \"t\"\nduration = \"10s\"\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = 2\n\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nrestart = \"always\"\nmachine = \"m1\"\n";
         let plan = crate::scenario::parse("t.toml", text).unwrap();
         assert_eq!(plan.placement("web").unwrap().name, "m1");
-        assert!(matches!(plan.machines[0].engine, crate::scenario::plan::MachineEngine::Started(_)));
+        assert!(matches!(
+            plan.machines[0].engine,
+            crate::scenario::plan::MachineEngine::Started(_)
+        ));
         let services = super::assign_addresses(&plan, "172.30.9");
         assert_eq!(
             services["web"], services["m1"],

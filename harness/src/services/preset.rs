@@ -3,7 +3,9 @@
 //! a set-up once ready, and who leads. Its image is `scenario::Preset::image`. A new preset is
 //! a module with one of these, a variant of `scenario::Preset` and a line in [`kind`].
 
-use super::{datastore, machine, memcached, postgres, toy_api, zookeeper, Addresses, READY_TIMEOUT};
+use super::{
+    datastore, machine, memcached, postgres, toy_api, zookeeper, Addresses, READY_TIMEOUT,
+};
 use crate::scenario::plan::{Plan, Service};
 use crate::scenario::Preset;
 use std::future::Future;
@@ -61,7 +63,11 @@ impl PresetKind for Zookeeper {
     }
 
     fn ready<'a>(&'a self, cx: &'a Cx<'a>, replicas: &'a [String]) -> Answer<'a> {
-        Box::pin(zookeeper::ensemble_ready(&cx.service.replicas, replicas, cx.addresses))
+        Box::pin(zookeeper::ensemble_ready(
+            &cx.service.replicas,
+            replicas,
+            cx.addresses,
+        ))
     }
 
     fn set_up<'a>(&'a self, cx: &'a Cx<'a>) -> Answer<'a> {
@@ -71,7 +77,11 @@ impl PresetKind for Zookeeper {
 
     fn leader<'a>(&'a self, cx: &'a Cx<'a>) -> Answer<'a, Option<String>> {
         Box::pin(async move {
-            let modes = zookeeper::modes(&cx.service.replicas, cx.addresses, Duration::from_millis(500));
+            let modes = zookeeper::modes(
+                &cx.service.replicas,
+                cx.addresses,
+                Duration::from_millis(500),
+            );
             Ok(modes
                 .await
                 .into_iter()
@@ -90,7 +100,11 @@ impl PresetKind for ToyApi {
 
     fn ready<'a>(&'a self, cx: &'a Cx<'a>, replicas: &'a [String]) -> Answer<'a> {
         let plan = cx.plan;
-        let zookeeper = cx.service.uses.iter().any(|u| plan.service(*u).is(Preset::Zookeeper));
+        let zookeeper = cx
+            .service
+            .uses
+            .iter()
+            .any(|u| plan.service(*u).is(Preset::Zookeeper));
         Box::pin(toy_api::ready(replicas, cx.addresses, zookeeper))
     }
 }

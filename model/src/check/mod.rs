@@ -28,12 +28,23 @@ pub const STABLE_SUCCESSES: usize = 5;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "lowercase")]
 pub enum Verdict {
+    /// The expectation held.
     Pass,
-    Fail { reason: String },
-    Unknown { reason: String },
+    /// The expectation did not hold.
+    Fail {
+        /// Why, with the measured values.
+        reason: String,
+    },
+    /// The run cannot tell (an unplanned event in the window, a harness error): neither a
+    /// pass nor a failure.
+    Unknown {
+        /// Why it cannot tell.
+        reason: String,
+    },
 }
 
 impl Verdict {
+    /// `PASS`, `FAIL` or `UNKNOWN`.
     pub fn label(&self) -> &'static str {
         match self {
             Verdict::Pass => "PASS",
@@ -46,7 +57,9 @@ impl Verdict {
 /// An expectation, its budget, what was measured and the verdict: one row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The expectation's title (given, or made from its kind and targets).
     pub title: String,
+    /// Which kind of expectation it is.
     pub kind: ExpectationKind,
     /// The budget in words (`≤ 20s`, `≥ 2s`, `0 failures`).
     pub budget: String,
@@ -62,6 +75,7 @@ pub struct Outcome {
     /// recovery, the fault's start plus the budget for a completion. Charts draw it as a line.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub deadline: Option<Nanos>,
+    /// The judgement.
     #[serde(flatten)]
     pub verdict: Verdict,
 }

@@ -2,28 +2,35 @@
 //! pidfds, ten times, and the spread of their exits is measured at the processes (the kernel's
 //! exit records). The median must be ≤ 1 ms; the pidfd spread (exit + teardown) and the
 //! engine's `die`-event spread are printed beside it for comparison.
+//!
+//! A unit test of the cluster, not an integration test: it drives `Cluster` itself, which the
+//! facade does not show. Docker-backed, so ignored in `cargo test -p aftershock --lib`;
+//! `make test` runs it: `cargo test -p aftershock --lib -- --ignored two_of_three_nodes`.
 
-use aftershock::cluster::{new_run_id, Cluster};
-use aftershock::engine::{self, images};
-use aftershock::timeline::{now, Timeline};
-use aftershock::{Experiment, Preset, Service, Signal};
+#![cfg(test)]
+
+use super::{new_run_id, Cluster};
+use crate::engine::{self, images};
+use crate::timeline::{now, Timeline};
+use crate::{Experiment, Preset, Service, Signal};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "docker-backed: make test runs it (cargo test -p aftershock --lib -- --ignored two_of_three_nodes)"]
 async fn two_of_three_nodes_die_within_a_millisecond() {
     let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
-    let _lock = aftershock::run::exclusive().await.unwrap();
+    let _lock = crate::run::exclusive().await.unwrap();
     let images = images::ensure(
         &docker,
         &images::needed_for(["zookeeper"]),
-        &aftershock::output::default_root(),
+        &crate::output::default_root(),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     let mut x = Experiment::new("kill-skew", Duration::from_secs(60));
     x.service(Service::preset("zk", Preset::Zookeeper).replicas(3));
     let scenario = x.plan().unwrap();
-    let output = aftershock::output::default_root();
+    let output = crate::output::default_root();
     let cluster = Cluster::up(
         &output,
         docker,

@@ -5,23 +5,28 @@
 //! until the engine restarts. On 2026-12-02 it kept none in 40 cycles on a quiet machine and
 //! 2 of 10 with two CPU-bound loops (`sh -c 'while :; do :; done'`) beside it.
 //!
-//! `cargo test --test netchurn -- --ignored --nocapture`; `NETCHURN_CYCLES` (default 20),
+//! `cargo test -p aftershock --lib networks_the_engine_keeps -- --ignored --nocapture`; `NETCHURN_CYCLES` (default 20),
 //! `NETCHURN_N` (default 50), `NETCHURN_VARIANT`: `down` (teardown as it is), `stop` (every
 //! replica stopped first), `disconnect` (every replica disconnected from the network first),
 //! `remove` (every replica removed by the test first); `NETCHURN_PARALLEL` of them at once
 //! (default 100).
+//!
+//! A unit test beside the engine (it drives `Cluster` and the engine's client itself, which
+//! the facade does not show).
 
-use aftershock::cluster::{new_run_id, Cluster};
-use aftershock::engine::{self, cleanup, images};
-use aftershock::timeline::Timeline;
-use aftershock::{Check, Experiment, Service};
+#![cfg(test)]
+
+use crate::cluster::{new_run_id, Cluster};
+use crate::engine::{self, cleanup, images};
+use crate::timeline::Timeline;
+use crate::{Check, Experiment, Service};
 use std::time::{Duration, Instant};
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.into())
 }
 
-fn plan(n: usize) -> aftershock::Plan {
+fn plan(n: usize) -> crate::Plan {
     let mut x = Experiment::new("netchurn", Duration::from_secs(1));
     x.service(
         Service::generic("mc", "memcached")
@@ -80,8 +85,8 @@ async fn networks_the_engine_keeps_over_cycles() {
     let n: usize = env("NETCHURN_N", "50").parse().unwrap();
     let variant = env("NETCHURN_VARIANT", "down");
     let docker = engine::connect().await.expect("engine");
-    let _lock = aftershock::run::exclusive().await.expect("run lock");
-    let output = aftershock::output::default_root();
+    let _lock = crate::run::exclusive().await.expect("run lock");
+    let output = crate::output::default_root();
     let imgs = images::ensure(&docker, &images::needed_for(["memcached"]), &output)
         .await
         .expect("images");
