@@ -1,7 +1,7 @@
 //! The harness's own errors: things that went wrong in the harness or its environment,
 //! never a verdict about the system under test (those are `check::Verdict`s). The engine's
-//! own errors are `engine::EngineError`s, wrapped here (`HarnessError::engine`, the adapter of
-//! every engine operation, lives with them: only `engine/` names the Docker client).
+//! own errors are `engine::EngineError`s (built and named only in `engine/`, which does not
+//! know this type), wrapped here as `HarnessError::Engine`.
 
 use crate::engine::EngineError;
 use crate::scenario::ScenarioError;
@@ -12,14 +12,6 @@ pub enum HarnessError {
     /// The engine could not be reached or refused an operation (`engine::EngineError`).
     #[error(transparent)]
     Engine(#[from] EngineError),
-
-    #[error("building image `{image}` failed: {message}")]
-    ImageBuild { image: String, message: String },
-
-    #[error(
-        "image `{image}` is missing; build it with `aftershock images build` (or `make images`)"
-    )]
-    ImageMissing { image: String },
 
     #[error("service `{service}`: image `{image}` is not in the local engine and no registry serves it ({pull}); build it there (`docker build -t {image} …`), give the service a `build:`, or use one of the project's images by name ({known})", known = crate::engine::images::SERVICE_IMAGES.join(", "))]
     UnknownImage {
@@ -62,6 +54,14 @@ impl HarnessError {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| HarnessError::Io { context, source }
+    }
+}
+
+impl HarnessError {
+    /// Whether the engine did not answer at all (no connection, a timeout): it was down, so
+    /// the operation observed nothing about its container.
+    pub fn engine_silent(&self) -> bool {
+        matches!(self, HarnessError::Engine(e) if e.silent())
     }
 }
 

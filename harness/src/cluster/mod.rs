@@ -257,7 +257,11 @@ impl Cluster {
 
     /// A client for a machine's inner engine.
     pub fn inner(&self, machine: &str) -> Result<Inner> {
-        Inner::connect(machine, &self.addresses[machine], Duration::from_secs(10))
+        Ok(Inner::connect(
+            machine,
+            &self.addresses[machine],
+            Duration::from_secs(10),
+        )?)
     }
 
     /// Puts what the machines' inits logged (dockerd and unit states) on the timeline, and
@@ -284,7 +288,7 @@ impl Cluster {
                     .note(format!("{m}: cannot read its init's log: {e}")),
             }
             let states = match self.inner(m) {
-                Ok(inner) => inner.container_states().await,
+                Ok(inner) => inner.container_states().await.map_err(Into::into),
                 Err(e) => Err(e),
             };
             match states {
@@ -348,7 +352,7 @@ impl Cluster {
         let targets = futures_util::future::join_all(looks)
             .await
             .into_iter()
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<std::result::Result<Vec<_>, crate::engine::EngineError>>()?;
         let local = targets
             .iter()
             .all(|(running, pid, id)| *running && signal::is_local_container_process(*pid, id));
@@ -507,7 +511,7 @@ impl Cluster {
         self.stop_recorders();
         let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner()).take();
         match guard {
-            Some(g) => g.teardown().await,
+            Some(g) => Ok(g.teardown().await?),
             None => Ok(Removed::default()),
         }
     }

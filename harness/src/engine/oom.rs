@@ -4,7 +4,7 @@
 //! set only when the container exits and stays true afterwards.
 
 use super::RunEngine;
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
@@ -45,20 +45,20 @@ impl RunEngine {
     /// through the engine's archive upload: no tool in the image is needed.
     pub async fn upload(&self, replica: &str, from: &std::path::Path, dir: &str, name: &str) -> Result<()> {
         let container = self.container_name(replica);
-        let bytes = std::fs::read(from).map_err(HarnessError::io(format!("read {}", from.display())))?;
+        let bytes = std::fs::read(from).map_err(EngineError::io(format!("read {}", from.display())))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o755);
         header.set_cksum();
         let mut archive = tar::Builder::new(Vec::new());
-        let err = |e| HarnessError::io(format!("pack {name} for {container}"))(e);
+        let err = |e| EngineError::io(format!("pack {name} for {container}"))(e);
         archive.append_data(&mut header, name, bytes.as_slice()).map_err(err)?;
         let tar = archive.into_inner().map_err(err)?;
         let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default().path(dir).build();
         self.client(replica)
             .upload_to_container(&container, Some(options), bollard::body_full(tar.into()))
             .await
-            .map_err(HarnessError::engine(format!("copy {name} into {container}:{dir}")))
+            .map_err(EngineError::refused(format!("copy {name} into {container}:{dir}")))
     }
 
     /// Starts `cmd` in the replica's container, attached, and returns at once.
@@ -74,11 +74,11 @@ impl RunEngine {
         let created = docker
             .create_exec(&name, config)
             .await
-            .map_err(HarnessError::engine(format!("create an exec in {name}")))?;
+            .map_err(EngineError::refused(format!("create an exec in {name}")))?;
         let started = docker
             .start_exec(&created.id, None::<StartExecOptions>)
             .await
-            .map_err(HarnessError::engine(format!("start an exec in {name}")))?;
+            .map_err(EngineError::refused(format!("start an exec in {name}")))?;
         let output = tokio::spawn(async move {
             let mut lines: Vec<String> = vec![];
             // Chunks need not end at a line's end: keep the unfinished line for the next chunk.
@@ -105,7 +105,7 @@ impl RunEngine {
             let inspected = docker
                 .inspect_exec(&created.id)
                 .await
-                .map_err(HarnessError::engine(format!("inspect an exec in {name}")))?;
+                .map_err(EngineError::refused(format!("inspect an exec in {name}")))?;
             pid = inspected.pid.unwrap_or(0);
             if pid > 0 || inspected.running == Some(false) && inspected.exit_code.is_some() {
                 break;
@@ -125,7 +125,7 @@ impl RunEngine {
             .client(replica)
             .inspect_exec(exec_id)
             .await
-            .map_err(HarnessError::engine("inspect an exec"))?;
+            .map_err(EngineError::refused("inspect an exec"))?;
         Ok(match inspected.running {
             Some(true) => None,
             _ => inspected.exit_code,

@@ -3,7 +3,7 @@
 //! and a registry serves it.
 
 use super::images::{self, build_tar, context_tar, hash_file, image_exists, list_files, short};
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -34,7 +34,7 @@ pub async fn build(
     if image_exists(docker, &tag).await {
         return Ok(tag);
     }
-    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(HarnessError::io(
+    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(EngineError::io(
         format!("read the Dockerfile {}", context.join(dockerfile).display()),
     ))?;
     let mentions_base = |t: &str| t.contains(images::BASE_LATEST);

@@ -8,7 +8,7 @@
 
 use super::{measure, Action, Cx};
 use crate::engine::Status;
-use crate::error::Result;
+use crate::error::{HarnessError, Result};
 use crate::services::generic::reach;
 use crate::timeline::{Event, EventKind, Metric, Nanos, Stage};
 use std::time::{Duration, Instant};
@@ -33,10 +33,11 @@ pub(super) fn applied(cx: &Cx<'_>, since: Nanos, how: &str) {
 
 /// Applies `act` to every target in turn and records `fault-applied` (`how`) from the moment
 /// the first began.
-pub(super) async fn on_each<'a, F, Fut>(cx: &'a Cx<'a>, how: &str, act: F) -> Result<()>
+pub(super) async fn on_each<'a, F, Fut, E>(cx: &'a Cx<'a>, how: &str, act: F) -> Result<()>
 where
     F: Fn(&'a str) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
+    Fut: std::future::Future<Output = std::result::Result<(), E>>,
+    HarnessError: From<E>,
 {
     let since = crate::timeline::now();
     for r in cx.targets {

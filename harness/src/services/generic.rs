@@ -20,7 +20,7 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 pub async fn exec(engine: &RunEngine, replica: &str, cmd: &[String]) -> Result<(i64, String), Miss> {
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     engine.exec_to_end(replica, &cmd).await.map_err(|e| {
-        if e.engine_silent() {
+        if e.silent() {
             Miss::Unobserved(e.to_string())
         } else {
             Miss::Failed(e.to_string())

@@ -78,9 +78,9 @@ fn hosts_of(plan: &Plan, service: &Service, replica: &str, addresses: &Addresses
 /// given (a tag in the local engine, checked before bring-up).
 pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
     match &service.image {
-        Image::Project(name) => images.tag(name).map(str::to_string),
+        Image::Project(name) => Ok(images.tag(name)?.to_string()),
         Image::Local(tag) => Ok(tag.clone()),
-        Image::Build { .. } => images.tag(&built(service)).map(str::to_string),
+        Image::Build { .. } => Ok(images.tag(&built(service))?.to_string()),
         Image::None => Ok(String::new()),
     }
 }
