@@ -15,8 +15,8 @@ mod keys;
 
 pub use interpolate::interpolate;
 
+use super::error::ScenarioError;
 use super::file;
-use super::load::ScenarioError;
 use serde_yaml::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
