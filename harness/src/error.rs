@@ -5,6 +5,7 @@
 
 use crate::engine::EngineError;
 use crate::scenario::ScenarioError;
+use crate::services::ServiceError;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +29,9 @@ pub enum HarnessError {
     NotReady {
         service: String,
         timeout: Duration,
-        last: String,
+        /// What the last check saw.
+        #[source]
+        last: ServiceError,
     },
 
     #[error("fault `{fault}`: {message}")]

@@ -11,7 +11,7 @@ use crate::engine::{self, RunEngine};
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::{Plan, Service, ServiceKind};
 use crate::scenario::{Preset, Signal};
-use crate::services::{self, Addresses};
+use crate::services::{self, Addresses, ServiceError};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 
 mod machines;
@@ -311,7 +311,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<Duration> {
         let started = Instant::now();
-        let mut last = String::from("not checked yet");
+        let mut last = ServiceError::Timeout;
         while started.elapsed() < timeout {
             let ready = services::readiness(
                 &self.engine,

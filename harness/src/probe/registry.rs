@@ -17,7 +17,7 @@ impl Sampler for V2 {
         registry_v2(&self.address, self.timeout)
             .await
             .map(|()| None)
-            .map_err(Miss::Failed)
+            .map_err(Miss::from)
     }
 }
 

@@ -5,6 +5,7 @@
 //! and faults use the protocol helpers here (`zookeeper::modes`) to talk to the services.
 
 pub mod datastore;
+mod error;
 pub mod generic;
 pub mod machine;
 pub mod memcached;
@@ -15,7 +16,8 @@ pub mod zookeeper;
 
 use crate::engine::images::ImageSet;
 use crate::engine::{ContainerSpec, RunEngine};
-use crate::error::Result;
+use crate::engine::EngineError;
+pub use error::{Miss, ServiceError};
 use crate::scenario::plan::{Image, Machine, MachineEngine, Plan, Restart, Service, ServiceKind};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
@@ -76,7 +78,7 @@ fn hosts_of(plan: &Plan, service: &Service, replica: &str, addresses: &Addresses
 
 /// The image a service runs: the tag of a project image (by its name), else the name as
 /// given (a tag in the local engine, checked before bring-up).
-pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
+pub fn image(service: &Service, images: &ImageSet) -> Result<String, EngineError> {
     match &service.image {
         Image::Project(name) => Ok(images.tag(name)?.to_string()),
         Image::Local(tag) => Ok(tag.clone()),
@@ -107,7 +109,7 @@ pub fn containers(
     service: &Service,
     images: &ImageSet,
     addresses: &Addresses,
-) -> Result<Vec<ContainerSpec>> {
+) -> Result<Vec<ContainerSpec>, EngineError> {
     if service.is(Preset::Machine) {
         return Ok(machine::containers(
             service,
@@ -170,7 +172,7 @@ pub async fn readiness(
     service: &Service,
     replicas: &[String],
     addresses: &Addresses,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ServiceError> {
     if let Some(ready) = &service.ready {
         // Every replica at once: a hundred of them are checked in one round trip.
         let checks = replicas.iter().map(|r| async move {
@@ -183,17 +185,20 @@ pub async fn readiness(
             )
             .once()
             .await
-            .map_err(|e| format!("{r}: {e}"))
+            .map_err(|e| ServiceError::at(r)(e.into()))
         });
-        let failed: Vec<String> = futures_util::future::join_all(checks)
+        let mut failed: Vec<ServiceError> = futures_util::future::join_all(checks)
             .await
             .into_iter()
             .filter_map(|r| r.err())
             .collect();
-        return match failed.as_slice() {
-            [] => Ok(()),
-            [one] => Err(one.clone()),
-            [first, rest @ ..] => Err(format!("{first} (and {} more not ready)", rest.len())),
+        return match failed.len() {
+            0 => Ok(()),
+            1 => Err(failed.remove(0)),
+            n => Err(ServiceError::More {
+                first: Box::new(failed.remove(0)),
+                more: n - 1,
+            }),
         };
     }
     let Some(p) = service.preset() else {
@@ -212,7 +217,7 @@ pub async fn set_up(
     plan: &Plan,
     service: &Service,
     addresses: &Addresses,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ServiceError> {
     let Some(p) = service.preset() else {
         return Ok(());
     };
