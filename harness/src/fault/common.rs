@@ -6,7 +6,7 @@
 //! A verification polls for up to [`VERIFY_WITHIN`]: the engine reaps a killed container, a
 //! reconnected one needs an ARP exchange.
 
-use super::{measure, Action, Cx};
+use super::{measure, Action, Cx, Unseen};
 use crate::engine::Status;
 use crate::error::{HarnessError, Result};
 use crate::services::generic::reach;
@@ -59,7 +59,7 @@ pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
         let (passed, detail) = loop {
             let (passed, detail) = match action.verify(cx, r, stage).await {
                 Ok(d) => (true, d),
-                Err(d) => (false, d),
+                Err(d) => (false, d.to_string()),
             };
             if passed || Instant::now() > deadline {
                 break (passed, detail);
@@ -79,7 +79,7 @@ pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
 }
 
 /// Ok when the engine says the container runs (`want`) and is not paused.
-pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String, String> {
+pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String, Unseen> {
     let words = format!(
         "engine: running={} paused={}",
         status.running, status.paused
@@ -87,7 +87,7 @@ pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String
     if status.running == want && !status.paused {
         Ok(words)
     } else {
-        Err(words)
+        Err(Unseen::Shows(words))
     }
 }
 

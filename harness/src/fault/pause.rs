@@ -2,7 +2,7 @@
 //! the kernel's freezer state (`FROZEN`, then thawed).
 
 use super::common::on_each;
-use super::{Action, Cx, Look, Stage, Step};
+use super::{Action, Cx, Look, Stage, Step, Unseen};
 use crate::engine::netns;
 
 /// Freezes the targets.
@@ -27,12 +27,16 @@ impl Action for Pause {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx.cluster.engine.status(r).await.map_err(|e| e.to_string())?;
+            let status = cx.cluster.engine.status(r).await?;
             let applied = stage == Stage::Applied;
             if cx.cluster.engine.is_placed(r) {
                 // On a machine: its engine's word (its kernel is not this host's to read).
                 let words = format!("machine's engine: paused={}", status.paused);
-                return if status.running && status.paused == applied { Ok(words) } else { Err(words) };
+                return if status.running && status.paused == applied {
+                    Ok(words)
+                } else {
+                    Err(Unseen::Shows(words))
+                };
             }
             let freezer = netns::freezer_state(status.pid);
             let frozen = matches!(freezer.as_deref(), Some("FROZEN" | "1"));
@@ -44,7 +48,7 @@ impl Action for Pause {
             if status.running && status.paused == applied && frozen == applied {
                 Ok(words)
             } else {
-                Err(words)
+                Err(Unseen::Shows(words))
             }
         })
     }
