@@ -19,7 +19,8 @@ pub enum HarnessError {
         service: String,
         image: String,
         /// Why the pull failed.
-        pull: String,
+        #[source]
+        pull: EngineError,
     },
 
     #[error(transparent)]

@@ -37,6 +37,10 @@ pub enum EngineError {
         source: bollard::errors::Error,
     },
 
+    /// The engine ran `action` (a push, a pull) and reported it failed, in its own words.
+    #[error("{action}: {message}")]
+    Reported { action: String, message: String },
+
     /// An image (the project's, a scenario's `build:`, the engine inside a machine) did not build.
     #[error("building image `{image}` failed: {message}")]
     ImageBuild { image: String, message: String },

@@ -134,7 +134,7 @@ impl Inner {
     }
 
     /// Tags the probe image as `<registry>/aftershock/probe:<tag>` and pushes it.
-    pub async fn push(&self, registry: &str, tag: &str) -> std::result::Result<(), String> {
+    pub async fn push(&self, registry: &str, tag: &str) -> Result<()> {
         let repo = format!("{registry}/{PROBE_IMAGE}");
         self.docker
             .tag_image(
@@ -147,20 +147,21 @@ impl Inner {
                 ),
             )
             .await
-            .map_err(|e| format!("tag: {e}"))?;
+            .map_err(EngineError::refused(format!("tag {repo}:{tag}")))?;
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = self.docker.push_image(&repo, Some(options), None);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| format!("push: {e}"))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(format!("push: {e}"));
+            let info = item.map_err(EngineError::refused(format!("push {repo}:{tag}")))?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                let action = format!("push {repo}:{tag}");
+                return Err(EngineError::Reported { action, message });
             }
         }
         Ok(())
     }
 
     /// Removes the local `<registry>/aftershock/probe:<tag>`, then pulls it from the registry.
-    pub async fn pull(&self, registry: &str, tag: &str) -> std::result::Result<(), String> {
+    pub async fn pull(&self, registry: &str, tag: &str) -> Result<()> {
         let repo = format!("{registry}/{PROBE_IMAGE}");
         let name = format!("{repo}:{tag}");
         let _ = self
@@ -177,16 +178,19 @@ impl Inner {
             .build();
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| format!("pull: {e}"))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(format!("pull: {e}"));
+            let info = item.map_err(EngineError::refused(format!("pull {name}")))?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                let action = format!("pull {name}");
+                return Err(EngineError::Reported { action, message });
             }
         }
         self.docker
             .inspect_image(&name)
             .await
             .map(|_| ())
-            .map_err(|e| format!("pull ended without the image: {e}"))
+            .map_err(EngineError::refused(format!(
+                "inspect {name} (the pull ended without the image)"
+            )))
     }
 }
 

@@ -65,8 +65,8 @@ fn hash_context(context: &Path, dockerfile: &str, args: &[(String, String)]) -> 
 }
 
 /// Pulls `image` (`name:tag`, a registry host in the name when it is not the default one),
-/// showing its progress through tracing. `Err(message)` when no registry serves it.
-pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), String> {
+/// showing its progress through tracing. An error when no registry serves it.
+pub async fn pull(docker: &Docker, image: &str) -> Result<()> {
     let (name, tag) = match image.rsplit_once(':') {
         Some((n, t)) if !t.contains('/') => (n, t),
         _ => (image, "latest"),
@@ -79,9 +79,10 @@ pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), Strin
     let mut stream = docker.create_image(Some(options), None, None);
     let mut last_status = String::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| e.to_string())?;
-        if let Some(e) = info.error_detail.and_then(|d| d.message) {
-            return Err(e);
+        let info = item.map_err(EngineError::refused(format!("pull {image}")))?;
+        if let Some(message) = info.error_detail.and_then(|d| d.message) {
+            let action = format!("pull {image}");
+            return Err(EngineError::Reported { action, message });
         }
         let status = info.status.unwrap_or_default();
         if status != last_status {
@@ -91,7 +92,10 @@ pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), Strin
         }
     }
     if !image_exists(docker, image).await {
-        return Err("the pull ended without the image".into());
+        return Err(EngineError::Reported {
+            action: format!("pull {image}"),
+            message: "the pull ended without the image".into(),
+        });
     }
     tracing::info!(image, seconds = started.elapsed().as_secs_f64(), "pulled {image} in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
