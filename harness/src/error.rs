@@ -20,7 +20,7 @@ pub enum HarnessError {
         image: String,
         /// Why the pull failed.
         #[source]
-        pull: EngineError,
+        pull: Box<EngineError>,
     },
 
     #[error(transparent)]
@@ -32,7 +32,7 @@ pub enum HarnessError {
         timeout: Duration,
         /// What the last check saw.
         #[source]
-        last: ServiceError,
+        last: Box<ServiceError>,
     },
 
     #[error("fault `{fault}`: {message}")]

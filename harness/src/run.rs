@@ -178,7 +178,7 @@ async fn preflight(
             return Err(HarnessError::UnknownImage {
                 service: service.name.clone(),
                 image: image.to_string(),
-                pull,
+                pull: Box::new(pull),
             });
         }
     }

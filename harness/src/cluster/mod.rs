@@ -154,7 +154,7 @@ impl Cluster {
             .map_err(|last| HarnessError::NotReady {
                 service: service.name.clone(),
                 timeout: services::READY_TIMEOUT,
-                last,
+                last: Box::new(last),
             })?;
         // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
         // a real machine's set-up is long on disk when its power fails.
@@ -330,7 +330,7 @@ impl Cluster {
         Err(HarnessError::NotReady {
             service: service.name.clone(),
             timeout,
-            last,
+            last: Box::new(last),
         })
     }
 

@@ -446,7 +446,10 @@ fn open_lock(path: &Path) -> Result<std::fs::File> {
 
 /// The tag of every image in `names` (content hashes of the image's directory, the base's tag
 /// and the sources of its binaries): computed without building anything.
-fn tags(root: &Path, base: &str, names: &BTreeSet<String>) -> Result<BTreeMap<String, String>, EngineError> {
+/// Tags by image name.
+type Tags = BTreeMap<String, String>;
+
+fn tags(root: &Path, base: &str, names: &BTreeSet<String>) -> Result<Tags> {
     let mut workspace = None;
     let mut tags = BTreeMap::new();
     for name in names {

@@ -63,7 +63,6 @@ fn unreachable(machine: &str, url: &EngineUrl, detail: String) -> EngineError {
         url: url.to_string(),
         detail,
     }
-    .into()
 }
 
 #[cfg(test)]

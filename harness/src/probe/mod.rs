@@ -230,7 +230,7 @@ pub async fn prepare_all(plan: &Plan, addresses: &Addresses, timeline: &Timeline
             .map_err(|message| HarnessError::NotReady {
                 service: plan.service(p.target).name.clone(),
                 timeout: p.timeout,
-                last: message,
+                last: Box::new(message),
             })?;
         timeline.record(EventKind::Measurement {
             name: format!("{}/prime", p.name),
