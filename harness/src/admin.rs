@@ -27,18 +27,18 @@ pub use crate::report::suite;
 /// Connects to the local Docker engine (`DOCKER_HOST`, else the default socket) and checks
 /// that it answers.
 pub async fn connect() -> Result<Docker> {
-    engine::connect().await
+    Ok(engine::connect().await?)
 }
 
 /// A client for the Docker engine of a machine at `url`, once it answers `/_ping` within
 /// `timeout` (`machine` names it in the error).
 pub async fn connect_machine(machine: &str, url: &EngineUrl, timeout: Duration) -> Result<Docker> {
-    engine::remote::connect(machine, url, timeout).await
+    Ok(engine::remote::connect(machine, url, timeout).await?)
 }
 
 /// A client for the Docker engine of a machine at `url`, without checking that it answers.
 pub fn machine_client(machine: &str, url: &EngineUrl) -> Result<Docker> {
-    engine::remote::client(machine, url)
+    Ok(engine::remote::client(machine, url)?)
 }
 
 /// Where the aftershock sources are (`images/`, `scenarios/`): `AFTERSHOCK_ROOT`, else the
@@ -62,22 +62,22 @@ pub fn new_run_id() -> String {
 /// Makes sure the project images `names` (`zookeeper`, `machine`, …) and what they depend on
 /// exist in the engine, building what is missing (build files under `output`).
 pub async fn ensure_images(docker: &Docker, names: &[&str], output: &Path) -> Result<ImageSet> {
-    images::ensure(docker, &images::needed_for(names), output).await
+    Ok(images::ensure(docker, &images::needed_for(names), output).await?)
 }
 
 /// Makes sure every project image exists (`aftershock images build`).
 pub async fn build_all_images(docker: &Docker, output: &Path) -> Result<ImageSet> {
-    images::ensure_all(docker, output).await
+    Ok(images::ensure_all(docker, output).await?)
 }
 
 /// A workspace binary that runs on the host (`lossyfs`), built under `output`; its path.
 pub async fn host_binary(name: &str, output: &Path) -> Result<PathBuf> {
-    images::host_binary(name, output).await
+    Ok(images::host_binary(name, output).await?)
 }
 
 /// A workspace binary linked statically (`leak-agent`), built under `output`; its path.
 pub async fn static_binary(name: &str, output: &Path) -> Result<PathBuf> {
-    images::static_binary(name, output).await
+    Ok(images::static_binary(name, output).await?)
 }
 
 /// Pulls `image` into the engine, as a run does for a service's image it does not have.
@@ -89,13 +89,13 @@ pub async fn pull_image(docker: &Docker, image: &str) -> Result<()> {
 
 /// Whether the engine has `image`.
 pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
-    engine::has_image(docker, image).await
+    Ok(engine::has_image(docker, image).await?)
 }
 
 /// The containers, networks and volumes labelled as run `run` (of any run when None), and
 /// the owner of each run found.
 pub async fn leftovers(docker: &Docker, run: Option<&str>) -> Result<Leftovers> {
-    cleanup::list_labelled(docker, run).await
+    Ok(cleanup::list_labelled(docker, run).await?)
 }
 
 /// The labels every container, network and volume of run `run` (of scenario `scenario`)
@@ -115,12 +115,12 @@ pub fn run_labels(run: &str, scenario: &str) -> HashMap<String, String> {
 /// Removes everything of run `run`: its labelled containers, networks and volumes, and its
 /// disks.
 pub async fn remove_run(docker: &Docker, run: &str) -> Result<Removed> {
-    cleanup::remove_run(docker, run).await
+    Ok(cleanup::remove_run(docker, run).await?)
 }
 
 /// Removes everything of every run, live or dead (`aftershock clean`).
 pub async fn remove_everything(docker: &Docker) -> Result<Removed> {
-    cleanup::remove_everything(docker).await
+    Ok(cleanup::remove_everything(docker).await?)
 }
 
 /// The watchdog's work (`aftershock watchdog`, started by a run given
@@ -128,7 +128,7 @@ pub async fn remove_everything(docker: &Docker) -> Result<Removed> {
 /// (`pid@start time`) to end, then removes everything of `run`, here and on `machines`
 /// (engine URLs, `URL#CERT_DIR` for https). Returns what it removed.
 pub async fn watchdog(run: &str, parent: &str, machines: &[String]) -> Result<Removed> {
-    engine::watchdog::watch(run, parent, machines).await
+    Ok(engine::watchdog::watch(run, parent, machines).await?)
 }
 
 /// Where a run's loop-device disks (and their lossyfs mounts) live, under its directory.

@@ -1,10 +1,11 @@
 //! The harness's own errors: things that went wrong in the harness or its environment,
 //! never a verdict about the system under test (those are `check::Verdict`s). The engine's
-//! own errors are `engine::EngineError`s, wrapped here (`HarnessError::engine`, the adapter of
-//! every engine operation, lives with them: only `engine/` names the Docker client).
+//! own errors are `engine::EngineError`s (built and named only in `engine/`, which does not
+//! know this type), wrapped here as `HarnessError::Engine`.
 
 use crate::engine::EngineError;
 use crate::scenario::ScenarioError;
+use crate::services::ServiceError;
 use std::time::Duration;
 
 /// Why a run could not start, or what went wrong in the harness or its environment (never
@@ -16,24 +17,6 @@ pub enum HarnessError {
     #[error(transparent)]
     Engine(#[from] EngineError),
 
-    /// A project image (or a service's `build:`) could not be built.
-    #[error("building image `{image}` failed: {message}")]
-    ImageBuild {
-        /// The image's tag.
-        image: String,
-        /// What the build said.
-        message: String,
-    },
-
-    /// An image the run needs is not in the engine.
-    #[error(
-        "image `{image}` is missing; build it with `aftershock images build` (or `make images`)"
-    )]
-    ImageMissing {
-        /// The image's tag.
-        image: String,
-    },
-
     #[error("service `{service}`: image `{image}` is not in the local engine and no registry serves it ({pull}); build it there (`docker build -t {image} …`), give the service a `build:`, or use one of the project's images by name ({known})", known = crate::engine::images::SERVICE_IMAGES.join(", "))]
     /// A service's image is neither in the engine nor served by a registry.
     UnknownImage {
@@ -42,7 +25,8 @@ pub enum HarnessError {
         /// The image as the service names it.
         image: String,
         /// Why the pull failed.
-        pull: String,
+        #[source]
+        pull: Box<EngineError>,
     },
 
     /// The scenario is not valid (file, Compose file or builder).
@@ -56,8 +40,9 @@ pub enum HarnessError {
         service: String,
         /// How long it was given.
         timeout: Duration,
-        /// What its last readiness check said.
-        last: String,
+        /// What the last check saw.
+        #[source]
+        last: Box<ServiceError>,
     },
 
     /// A fault could not be applied or healed.
@@ -101,6 +86,14 @@ impl HarnessError {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
         let context = context.into();
         move |source| HarnessError::Io { context, source }
+    }
+}
+
+impl HarnessError {
+    /// Whether the engine did not answer at all (no connection, a timeout): it was down, so
+    /// the operation observed nothing about its container.
+    pub fn engine_silent(&self) -> bool {
+        matches!(self, HarnessError::Engine(e) if e.silent())
     }
 }
 

@@ -148,7 +148,7 @@ async fn wait_for(lock: &Path) -> Result<FileLock> {
     std::thread::spawn(move || {
         let _ = tx.send(FileLock::acquire_blocking(path));
     });
-    rx.await.expect("the lock thread sends before it ends")
+    Ok(rx.await.expect("the lock thread sends before it ends")?)
 }
 
 #[cfg(test)]

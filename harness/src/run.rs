@@ -218,7 +218,7 @@ async fn preflight(
             return Err(HarnessError::UnknownImage {
                 service: service.name.clone(),
                 image: image.to_string(),
-                pull,
+                pull: Box::new(pull),
             });
         }
     }
@@ -457,7 +457,7 @@ pub async fn base_image(options: &RunOptions) -> Result<String> {
         options.output_dir.as_deref(),
         &output::OutputEnv::from_process(),
     );
-    images::base(&docker, &output).await
+    Ok(images::base(&docker, &output).await?)
 }
 
 /// Runs an [`Experiment`] (the model's builder) from the runtime: `x.run().await`.

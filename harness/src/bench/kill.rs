@@ -214,7 +214,9 @@ async fn kill_once(cluster: &Cluster, targets: &[String], how: How) -> Result<On
     let since = now();
     let killed = match how {
         How::Api => api_kill(cluster, targets).await,
-        _ => raw::kill(&cluster.engine, targets, "KILL").await,
+        _ => raw::kill(&cluster.engine, targets, "KILL")
+            .await
+            .map_err(Into::into),
     };
     let exits = watcher.await.expect("exit watcher panicked");
     killed?;
@@ -229,10 +231,12 @@ async fn api_kill(cluster: &Cluster, targets: &[String]) -> Result<()> {
     let kills = targets
         .iter()
         .map(|r| cluster.engine.api_kill(r, "SIGKILL"));
-    futures_util::future::join_all(kills)
-        .await
-        .into_iter()
-        .collect()
+    let killed: std::result::Result<(), crate::engine::EngineError> =
+        futures_util::future::join_all(kills)
+            .await
+            .into_iter()
+            .collect();
+    Ok(killed?)
 }
 
 /// Starts the killed targets again and waits until each listens.

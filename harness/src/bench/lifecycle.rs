@@ -131,7 +131,7 @@ async fn raw_docker(docker: &Docker, image: &str, n: usize) -> Result<(f64, f64)
     let ids = futures_util::future::join_all(runs)
         .await
         .into_iter()
-        .collect::<Result<Vec<String>>>()?;
+        .collect::<std::result::Result<Vec<String>, crate::engine::EngineError>>()?;
     let answers = ips.iter().map(|ip| answers(ip));
     for a in futures_util::future::join_all(answers).await {
         a?;

@@ -98,11 +98,12 @@ impl Cluster {
             return Ok(());
         }
         if !engine::has_image(&self.engine.docker, image).await? {
-            return Err(HarnessError::ImageMissing {
+            return Err(crate::engine::EngineError::ImageMissing {
                 image: format!(
                     "{image} (on machine {machine}: neither its engine nor this host's has it)"
                 ),
-            });
+            }
+            .into());
         }
         let started = Instant::now();
         let saved = inner::saved(&self.engine.docker, image, &self.output).await?;

@@ -11,7 +11,7 @@ use crate::engine::{self, Route, RunEngine};
 use crate::error::{HarnessError, Result};
 use crate::scenario::plan::{Placement, Plan, Service, ServiceKind};
 use crate::scenario::{Preset, Signal};
-use crate::services::{self, Addresses};
+use crate::services::{self, Addresses, ServiceError};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 
 mod kill_skew;
@@ -160,7 +160,7 @@ impl Cluster {
             .map_err(|last| HarnessError::NotReady {
                 service: service.name.clone(),
                 timeout: services::READY_TIMEOUT,
-                last,
+                last: Box::new(last),
             })?;
         // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
         // a real machine's set-up is long on disk when its power fails.
@@ -267,7 +267,11 @@ impl Cluster {
 
     /// A client for a machine's inner engine.
     pub fn inner(&self, machine: &str) -> Result<Inner> {
-        Inner::connect(machine, &self.addresses[machine], Duration::from_secs(10))
+        Ok(Inner::connect(
+            machine,
+            &self.addresses[machine],
+            Duration::from_secs(10),
+        )?)
     }
 
     /// Puts what the machines' inits logged (dockerd and unit states) on the timeline, and
@@ -294,7 +298,7 @@ impl Cluster {
                     .note(format!("{m}: cannot read its init's log: {e}")),
             }
             let states = match self.inner(m) {
-                Ok(inner) => inner.container_states().await,
+                Ok(inner) => inner.container_states().await.map_err(Into::into),
                 Err(e) => Err(e),
             };
             match states {
@@ -317,7 +321,7 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<Duration> {
         let started = Instant::now();
-        let mut last = String::from("not checked yet");
+        let mut last = ServiceError::Timeout;
         while started.elapsed() < timeout {
             let ready =
                 services::readiness(&self.engine, &self.plan, service, replicas, &self.addresses);
@@ -331,7 +335,7 @@ impl Cluster {
         Err(HarnessError::NotReady {
             service: service.name.clone(),
             timeout,
-            last,
+            last: Box::new(last),
         })
     }
 
@@ -353,7 +357,7 @@ impl Cluster {
         let targets = futures_util::future::join_all(looks)
             .await
             .into_iter()
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<std::result::Result<Vec<_>, crate::engine::EngineError>>()?;
         let local = targets
             .iter()
             .all(|(running, pid, id)| *running && signal::is_local_container_process(*pid, id));
@@ -524,7 +528,7 @@ impl Cluster {
         self.stop_recorders();
         let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner()).take();
         match guard {
-            Some(g) => g.teardown().await,
+            Some(g) => Ok(g.teardown().await?),
             None => Ok(Removed::default()),
         }
     }

@@ -4,8 +4,8 @@
 //! effort): it lists what carries `aftershock.run` labels and removes it. [`RunGuard`] makes
 //! teardown happen on every path — success, failure, panic and a dropped (Ctrl-C) future.
 
+use super::error::{EngineError, Result};
 use super::{hostname, LABEL_HOST, LABEL_PID, LABEL_RUN};
-use crate::error::{HarnessError, Result};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder,
@@ -123,19 +123,19 @@ pub async fn list_labelled(docker: &Docker, run: Option<&str>) -> Result<Labelle
                 .build(),
         ))
         .await
-        .map_err(HarnessError::engine("list containers"))?;
+        .map_err(EngineError::refused("list containers"))?;
     let networks = docker
         .list_networks(Some(
             ListNetworksOptionsBuilder::default().filters(&f).build(),
         ))
         .await
-        .map_err(HarnessError::engine("list networks"))?;
+        .map_err(EngineError::refused("list networks"))?;
     let volumes = docker
         .list_volumes(Some(
             ListVolumesOptionsBuilder::default().filters(&f).build(),
         ))
         .await
-        .map_err(HarnessError::engine("list volumes"))?;
+        .map_err(EngineError::refused("list volumes"))?;
     let mut owners = BTreeMap::new();
     let label_sets = containers
         .iter()
@@ -186,7 +186,7 @@ async fn remove_labelled_trying(
             match docker.remove_container(id, Some(force)).await {
                 Ok(()) => Ok(()),
                 Err(e) if e.to_string().contains("No such container") => Ok(()),
-                Err(e) => Err(HarnessError::engine(format!("remove container {id}"))(e)),
+                Err(e) => Err(EngineError::refused(format!("remove container {id}"))(e)),
             }
         }
     });
@@ -208,7 +208,7 @@ async fn remove_labelled_trying(
                 Some(RemoveVolumeOptionsBuilder::default().force(true).build()),
             )
             .await
-            .map_err(HarnessError::engine(format!("remove volume {name}")))?;
+            .map_err(EngineError::refused(format!("remove volume {name}")))?;
     }
     Ok(removed)
 }
@@ -229,7 +229,7 @@ async fn remove_network(docker: &Docker, id: &str, deadline: Duration) -> Result
             Ok(()) => return Ok(true),
             Err(e) if e.to_string().contains("No such network") => return Ok(true),
             Err(e) if e.to_string().contains("active endpoints") => last = Some(e),
-            Err(e) => return Err(HarnessError::engine(format!("remove network {id}"))(e)),
+            Err(e) => return Err(EngineError::refused(format!("remove network {id}"))(e)),
         }
         if Instant::now() >= until {
             break;
@@ -434,7 +434,7 @@ impl Drop for RunGuard {
                 Ok(rt) => match rt.block_on(async {
                     let mut removed = remove_everywhere(&docker, &machines, &run).await?;
                     removed.add(sweep_stragglers(&docker, &run).await?);
-                    Ok::<_, HarnessError>(removed)
+                    Ok::<_, EngineError>(removed)
                 }) {
                     Ok(r) => tracing::info!(
                         run,

@@ -12,7 +12,7 @@
 //! output root, even when the dead run's containers are already gone — and `aftershock clean`
 //! find them ([`registered`], [`dead_runs`]).
 
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,9 +34,9 @@ fn run(cmd: &mut Command) -> Result<String> {
     let shown = format!("{cmd:?}");
     let out = cmd
         .output()
-        .map_err(HarnessError::io(format!("run {shown}")))?;
+        .map_err(EngineError::io(format!("run {shown}")))?;
     if !out.status.success() {
-        return Err(HarnessError::io(format!("{shown} failed"))(
+        return Err(EngineError::io(format!("{shown} failed"))(
             std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
         ));
     }
@@ -56,14 +56,14 @@ impl Disk {
         let dir = disks_dir(run_dir);
         let mount = dir.join(name);
         std::fs::create_dir_all(&mount)
-            .map_err(HarnessError::io(format!("create {}", mount.display())))?;
+            .map_err(EngineError::io(format!("create {}", mount.display())))?;
         let run_id = run_dir.file_name().unwrap_or_default().to_string_lossy();
         register(&run_id, &dir)?;
         let image = dir.join(format!("{name}.img"));
         let file = std::fs::File::create(&image)
-            .map_err(HarnessError::io(format!("create {}", image.display())))?;
+            .map_err(EngineError::io(format!("create {}", image.display())))?;
         file.set_len(size_mb << 20)
-            .map_err(HarnessError::io(format!("size {}", image.display())))?;
+            .map_err(EngineError::io(format!("size {}", image.display())))?;
         run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image))?;
         let device = run(Command::new("losetup")
             .args(["--find", "--show"])
@@ -92,7 +92,7 @@ impl Disk {
     pub fn cut(&self) -> Result<Duration> {
         let started = Instant::now();
         let dir = std::fs::File::open(&self.mount)
-            .map_err(HarnessError::io(format!("open {}", self.mount.display())))?;
+            .map_err(EngineError::io(format!("open {}", self.mount.display())))?;
         let flags = FS_GOING_FLAGS_NOLOGFLUSH;
         // SAFETY: FS_IOC_SHUTDOWN takes a pointer to a u32 of flags; the fd is a directory on the file system.
         let r = unsafe {
@@ -103,7 +103,7 @@ impl Disk {
             )
         };
         if r != 0 {
-            return Err(HarnessError::io(format!(
+            return Err(EngineError::io(format!(
                 "FS_IOC_SHUTDOWN on {}",
                 self.mount.display()
             ))(std::io::Error::last_os_error()));
@@ -200,11 +200,11 @@ fn registry() -> PathBuf {
 
 fn register(run_id: &str, disks: &Path) -> Result<()> {
     let dir = registry();
-    std::fs::create_dir_all(&dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
     let owner = super::cleanup::process_identity(std::process::id()).unwrap_or_default();
     let entry = dir.join(run_id);
     std::fs::write(&entry, format!("{owner}\n{}", disks.display()))
-        .map_err(HarnessError::io(format!("write {}", entry.display())))
+        .map_err(EngineError::io(format!("write {}", entry.display())))
 }
 
 /// A registry entry: (owner identity, run directory).

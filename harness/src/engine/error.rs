@@ -1,10 +1,13 @@
-//! The engine's errors: no engine answered, or it refused an operation. Each keeps bollard's
-//! error as its source; outside `engine/` they travel as `HarnessError::Engine`, so no other
-//! module names a bollard type.
+//! The engine layer's errors: no engine answered, it refused an operation, an image could not
+//! be built or found, a host tool failed. Each keeps its source (bollard's error, the I/O
+//! error); every function of `engine/` returns them, and outside `engine/` they travel as
+//! `HarnessError::Engine`, so no other module names a bollard type and `engine/` never names
+//! the harness's own error (the layer below does not know the one above).
 
-use crate::error::HarnessError;
+use crate::scenario::engine_url::EngineUrlError;
+use std::time::Duration;
 
-/// What went wrong between the harness and a Docker engine.
+/// What went wrong between the harness and a Docker engine (or the host tools beside it).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
@@ -27,6 +30,10 @@ pub enum EngineError {
         detail: String,
     },
 
+    /// A machine's engine URL (as the watchdog was handed it) does not parse.
+    #[error("machine engine URL: {0}")]
+    Url(#[from] EngineUrlError),
+
     /// The engine answered and refused `action` ("start container as-1a2b3c4d-zk1").
     #[error("the Docker engine refused to {action}: {source}")]
     Refused {
@@ -36,24 +43,80 @@ pub enum EngineError {
         #[source]
         source: bollard::errors::Error,
     },
+
+    /// The engine ran `action` (a push, a pull) and reported it failed, in its own words.
+    #[error("{action}: {message}")]
+    Reported {
+        /// What the engine was asked to do.
+        action: String,
+        /// What it reported.
+        message: String,
+    },
+
+    /// An image (the project's, a scenario's `build:`, the engine inside a machine) did not build.
+    #[error("building image `{image}` failed: {message}")]
+    ImageBuild {
+        /// The image's tag.
+        image: String,
+        /// What the build said.
+        message: String,
+    },
+
+    /// An image a container needs is not in the engine.
+    #[error(
+        "image `{image}` is missing; build it with `aftershock images build` (or `make images`)"
+    )]
+    ImageMissing {
+        /// The image's tag.
+        image: String,
+    },
+
+    /// Something the engine layer waits for (a machine's inner engine, a helper container) did
+    /// not come within its deadline.
+    #[error("{what} was not ready within {timeout:?}: {last}")]
+    TimedOut {
+        /// What was waited for.
+        what: String,
+        /// How long.
+        timeout: Duration,
+        /// What the last look saw.
+        last: String,
+    },
+
+    /// A host operation beside the engine (a disk image, a FUSE mount, the docker CLI) failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the harness was doing.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-impl HarnessError {
+/// The engine layer's result.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
     /// The `map_err` adapter of every engine operation:
-    /// `.map_err(HarnessError::engine(format!("start container {name}")))?`. Defined here and
-    /// not in `error.rs`: only `engine/` names bollard.
-    pub(crate) fn engine(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+    /// `.map_err(EngineError::refused(format!("start container {name}")))?`.
+    pub(crate) fn refused(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
         let action = action.into();
-        move |source| EngineError::Refused { action, source }.into()
+        move |source| EngineError::Refused { action, source }
+    }
+
+    /// The `map_err` adapter of a host I/O operation: `.map_err(EngineError::io("mount …"))?`.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| EngineError::Io { context, source }
     }
 
     /// Whether the engine did not answer at all (no connection, a timeout): it was down, so
     /// the operation observed nothing about its container.
-    pub fn engine_silent(&self) -> bool {
+    pub fn silent(&self) -> bool {
         use bollard::errors::Error as B;
         let source = match self {
-            HarnessError::Engine(EngineError::Refused { source, .. })
-            | HarnessError::Engine(EngineError::Unreachable { source }) => source,
+            EngineError::Refused { source, .. } | EngineError::Unreachable { source } => source,
             _ => return false,
         };
         matches!(
@@ -64,7 +127,7 @@ impl HarnessError {
 
     /// The engine could not be reached at all.
     pub(crate) fn unreachable(source: bollard::errors::Error) -> Self {
-        EngineError::Unreachable { source }.into()
+        EngineError::Unreachable { source }
     }
 }
 
@@ -81,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_refusal_names_the_action_and_the_engine_s_answer() {
-        let e = HarnessError::engine("start container as-1-zk1")(refusal());
+        let e = EngineError::refused("start container as-1-zk1")(refusal());
         let text = e.to_string();
         assert!(
             text.starts_with("the Docker engine refused to start container as-1-zk1: "),
@@ -96,7 +159,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_engine_says_how_to_start_one() {
-        let text = HarnessError::unreachable(refusal()).to_string();
+        let text = EngineError::unreachable(refusal()).to_string();
         assert!(
             text.starts_with("cannot reach the Docker engine ("),
             "{text}"

@@ -24,7 +24,10 @@ const RETRY: Duration = Duration::from_millis(200);
 /// Where container events come from: the engine, or a test's script.
 pub trait Source: Send + Sync + 'static {
     /// The events from `since` (Unix ns) on; an `Err` item or the end is a break.
-    fn subscribe(&self, since: Nanos) -> BoxStream<'static, Result<EventMessage, String>>;
+    fn subscribe(
+        &self,
+        since: Nanos,
+    ) -> BoxStream<'static, Result<EventMessage, bollard::errors::Error>>;
     /// Whether the engine answers (a ping).
     fn answers(&self) -> impl Future<Output = bool> + Send;
     /// The replica a container name belongs to (the name itself when none).
@@ -38,7 +41,10 @@ struct Engine {
 }
 
 impl Source for Engine {
-    fn subscribe(&self, since: Nanos) -> BoxStream<'static, Result<EventMessage, String>> {
+    fn subscribe(
+        &self,
+        since: Nanos,
+    ) -> BoxStream<'static, Result<EventMessage, bollard::errors::Error>> {
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             self.filter.clone(),
@@ -49,7 +55,7 @@ impl Source for Engine {
             .filters(&filters)
             .build();
         let stream = self.engine.docker.events(Some(options));
-        stream.map(|item| item.map_err(|e| e.to_string())).boxed()
+        stream.boxed()
     }
 
     async fn answers(&self) -> bool {
@@ -111,7 +117,7 @@ pub async fn follow<S: Source>(source: S, timeline: Timeline) {
                         }
                     }
                 }
-                Some(Err(e)) => break e,
+                Some(Err(e)) => break e.to_string(),
                 None => break "the stream ended".to_string(),
             }
         };
@@ -169,7 +175,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    type Items = Vec<Result<EventMessage, String>>;
+    type Items = Vec<Result<EventMessage, bollard::errors::Error>>;
 
     /// Streams handed out in order (each then silent, or ended when its flag says so; after
     /// the last, silence), and how many pings fail before one answers.
@@ -179,7 +185,10 @@ mod tests {
     }
 
     impl Source for Script {
-        fn subscribe(&self, _since: Nanos) -> BoxStream<'static, Result<EventMessage, String>> {
+        fn subscribe(
+            &self,
+            _since: Nanos,
+        ) -> BoxStream<'static, Result<EventMessage, bollard::errors::Error>> {
             let mut streams = self.streams.lock().unwrap();
             if streams.is_empty() {
                 return futures_util::stream::pending().boxed();
@@ -203,12 +212,18 @@ mod tests {
         }
     }
 
+    fn reset() -> bollard::errors::Error {
+        bollard::errors::Error::IOError {
+            err: std::io::Error::other("connection reset"),
+        }
+    }
+
     fn message(
         name: &str,
         action: &str,
         exit: Option<&str>,
         at: Nanos,
-    ) -> Result<EventMessage, String> {
+    ) -> Result<EventMessage, bollard::errors::Error> {
         let mut attributes = HashMap::from([("name".to_string(), name.to_string())]);
         if let Some(code) = exit {
             attributes.insert("exitCode".into(), code.into());
@@ -254,10 +269,7 @@ mod tests {
         let script = Script {
             streams: Mutex::new(vec![
                 (
-                    vec![
-                        message("as-1-zk1", "start", None, 10),
-                        Err("connection reset".into()),
-                    ],
+                    vec![message("as-1-zk1", "start", None, 10), Err(reset())],
                     false,
                 ),
                 // Subscribed again from the break: the start is replayed (dropped), then the deaths.

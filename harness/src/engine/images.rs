@@ -10,7 +10,7 @@
 //! tar) goes under the run's output root (`crate::output`), never into the source tree. A file
 //! lock keeps two processes from building at once.
 
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, BuilderVersion, CreateImageOptionsBuilder,
 };
@@ -39,7 +39,7 @@ impl ImageSet {
         self.services
             .get(service)
             .map(String::as_str)
-            .ok_or_else(|| HarnessError::ImageMissing {
+            .ok_or_else(|| EngineError::ImageMissing {
                 image: format!("aftershock/{service}"),
             })
     }
@@ -85,13 +85,13 @@ where
 
 fn hash_dir(hasher: &mut Sha256, dir: &Path) -> Result<()> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(HarnessError::io(format!("read {}", dir.display())))?
+        .map_err(EngineError::io(format!("read {}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_file())
         .collect();
     files.sort();
     for f in files {
-        let bytes = std::fs::read(&f).map_err(HarnessError::io(format!("read {}", f.display())))?;
+        let bytes = std::fs::read(&f).map_err(EngineError::io(format!("read {}", f.display())))?;
         hasher.update(f.file_name().unwrap_or_default().as_encoded_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(&bytes);
@@ -121,8 +121,8 @@ fn binaries_of(dir: &Path) -> Vec<String> {
 
 fn read_toml(path: &Path) -> Result<toml::Table> {
     let text = std::fs::read_to_string(path)
-        .map_err(HarnessError::io(format!("read {}", path.display())))?;
-    text.parse().map_err(|e| HarnessError::ImageBuild {
+        .map_err(EngineError::io(format!("read {}", path.display())))?;
+    text.parse().map_err(|e| EngineError::ImageBuild {
         image: "workspace binaries".into(),
         message: format!("{}: {e}", path.display()),
     })
@@ -200,7 +200,7 @@ impl Workspace {
     /// Equal sources give equal hashes wherever the tree lies; no cargo runs.
     fn source_hash(&self, binary: &str) -> Result<String> {
         let Some(dir) = self.crates.get(binary) else {
-            return Err(HarnessError::ImageBuild {
+            return Err(EngineError::ImageBuild {
                 image: binary.into(),
                 message: format!(
                     "no workspace member in {} builds `{binary}`",
@@ -251,13 +251,13 @@ fn normalise(path: &Path) -> PathBuf {
 pub(crate) fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let full = root.join(dir);
     let entries =
-        std::fs::read_dir(&full).map_err(HarnessError::io(format!("read {}", full.display())))?;
+        std::fs::read_dir(&full).map_err(EngineError::io(format!("read {}", full.display())))?;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let relative = dir.join(&name);
         let kind = entry
             .file_type()
-            .map_err(HarnessError::io(format!("stat {}", relative.display())))?;
+            .map_err(EngineError::io(format!("stat {}", relative.display())))?;
         if kind.is_dir() {
             if name != "target" && !name.to_string_lossy().starts_with('.') {
                 list_files(root, &relative, out)?;
@@ -272,7 +272,7 @@ pub(crate) fn list_files(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Res
 pub(crate) fn hash_file(hasher: &mut Sha256, root: &Path, relative: &Path) -> Result<()> {
     let path = root.join(relative);
     let bytes =
-        std::fs::read(&path).map_err(HarnessError::io(format!("read {}", path.display())))?;
+        std::fs::read(&path).map_err(EngineError::io(format!("read {}", path.display())))?;
     hasher.update(relative.as_os_str().as_encoded_bytes());
     hasher.update((bytes.len() as u64).to_le_bytes());
     hasher.update(&bytes);
@@ -336,9 +336,9 @@ fn build_binaries_as(
         }
         let out = cmd
             .output()
-            .map_err(HarnessError::io("run cargo to build the image binaries"))?;
+            .map_err(EngineError::io("run cargo to build the image binaries"))?;
         if !out.status.success() {
-            return Err(HarnessError::ImageBuild {
+            return Err(EngineError::ImageBuild {
                 image: names.join(", "),
                 message: format!(
                     "`cargo build --release --locked` of {names:?} in {} failed ({}):\n{}",
@@ -349,10 +349,10 @@ fn build_binaries_as(
             });
         }
         std::fs::create_dir_all(&stamps)
-            .map_err(HarnessError::io(format!("create {}", stamps.display())))?;
+            .map_err(EngineError::io(format!("create {}", stamps.display())))?;
         for (n, hash) in &wanted {
             std::fs::write(stamps.join(n), hash)
-                .map_err(HarnessError::io(format!("write the stamp of {n}")))?;
+                .map_err(EngineError::io(format!("write the stamp of {n}")))?;
         }
         tracing::info!(
             binaries = ?names,
@@ -405,7 +405,7 @@ impl FileLock {
         let error = std::io::Error::last_os_error();
         match error.kind() {
             std::io::ErrorKind::WouldBlock => Ok(None),
-            _ => Err(HarnessError::io(format!("lock {}", path.display()))(error)),
+            _ => Err(EngineError::io(format!("lock {}", path.display()))(error)),
         }
     }
 
@@ -424,7 +424,7 @@ impl FileLock {
             use std::os::fd::AsRawFd;
             // SAFETY: flock on a descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(HarnessError::io(format!("lock {}", path.display()))(
+                return Err(EngineError::io(format!("lock {}", path.display()))(
                     std::io::Error::last_os_error(),
                 ));
             }
@@ -437,19 +437,22 @@ impl FileLock {
 fn open_lock(path: &Path) -> Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .map_err(HarnessError::io(format!("create {}", dir.display())))?;
+            .map_err(EngineError::io(format!("create {}", dir.display())))?;
     }
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(HarnessError::io(format!("open lock {}", path.display())))
+        .map_err(EngineError::io(format!("open lock {}", path.display())))
 }
 
 /// The tag of every image in `names` (content hashes of the image's directory, the base's tag
 /// and the sources of its binaries): computed without building anything.
-fn tags(root: &Path, base: &str, names: &BTreeSet<String>) -> Result<BTreeMap<String, String>> {
+/// Tags by image name.
+type Tags = BTreeMap<String, String>;
+
+fn tags(root: &Path, base: &str, names: &BTreeSet<String>) -> Result<Tags> {
     let mut workspace = None;
     let mut tags = BTreeMap::new();
     for name in names {
@@ -480,7 +483,7 @@ fn tags(root: &Path, base: &str, names: &BTreeSet<String>) -> Result<BTreeMap<St
 pub async fn ensure(docker: &Docker, names: &BTreeSet<String>, output: &Path) -> Result<ImageSet> {
     let names = needed_for(names);
     if let Some(unknown) = names.iter().find(|n| !SERVICE_IMAGES.contains(&n.as_str())) {
-        return Err(HarnessError::ImageMissing {
+        return Err(EngineError::ImageMissing {
             image: format!("aftershock/{unknown}"),
         });
     }
@@ -521,7 +524,7 @@ pub async fn ensure(docker: &Docker, names: &BTreeSet<String>, output: &Path) ->
     } else {
         build_base(docker, &images.join("base"), &base, output).await
     };
-    let built = cargo.await.map_err(|e| HarnessError::ImageBuild {
+    let built = cargo.await.map_err(|e| EngineError::ImageBuild {
         image: "workspace binaries".into(),
         message: e.to_string(),
     })??;
@@ -567,7 +570,7 @@ pub async fn base(docker: &Docker, output: &Path) -> Result<String> {
     docker
         .tag_image(&base, Some(options))
         .await
-        .map_err(HarnessError::engine(format!("tag {base} as {BASE_LATEST}")))?;
+        .map_err(EngineError::refused(format!("tag {base} as {BASE_LATEST}")))?;
     Ok(BASE_LATEST.to_string())
 }
 
@@ -579,7 +582,7 @@ pub async fn ensure_all(docker: &Docker, output: &Path) -> Result<ImageSet> {
 async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Result<()> {
     let started = Instant::now();
     let tmp = output.join("tmp");
-    std::fs::create_dir_all(&tmp).map_err(HarnessError::io(format!("create {}", tmp.display())))?;
+    std::fs::create_dir_all(&tmp).map_err(EngineError::io(format!("create {}", tmp.display())))?;
     let tar = tmp.join("base-rootfs.tar");
     let log_path = tmp.join("base-rootfs.log");
     tracing::info!(
@@ -587,10 +590,10 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Re
         "building the base rootfs with debootstrap (about 80 s, once)..."
     );
     let log = std::fs::File::create(&log_path)
-        .map_err(HarnessError::io(format!("create {}", log_path.display())))?;
+        .map_err(EngineError::io(format!("create {}", log_path.display())))?;
     let log_err = log
         .try_clone()
-        .map_err(HarnessError::io(format!("open {}", log_path.display())))?;
+        .map_err(EngineError::io(format!("open {}", log_path.display())))?;
     let script = dir.join("mkrootfs.sh");
     let status = tokio::process::Command::new("bash")
         .arg(&script)
@@ -601,12 +604,12 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Re
         .kill_on_drop(true)
         .status()
         .await
-        .map_err(HarnessError::io(format!("run {}", script.display())))?;
+        .map_err(EngineError::io(format!("run {}", script.display())))?;
     if !status.success() {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-        return Err(HarnessError::ImageBuild {
+        return Err(EngineError::ImageBuild {
             image: tag.into(),
             message: format!(
                 "{} failed ({status}); the end of {}:\n{tail}",
@@ -618,7 +621,7 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Re
     let (repo, version) = tag.split_once(':').unwrap_or((tag, "latest"));
     let file = tokio::fs::File::open(&tar)
         .await
-        .map_err(HarnessError::io(format!("open {}", tar.display())))?;
+        .map_err(EngineError::io(format!("open {}", tar.display())))?;
     let body = file_chunks(file);
     let options = CreateImageOptionsBuilder::default()
         .from_src("-")
@@ -627,7 +630,7 @@ async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Re
         .build();
     let mut stream = docker.create_image(Some(options), Some(bollard::body_try_stream(body)), None);
     while let Some(item) = stream.next().await {
-        item.map_err(|e| HarnessError::ImageBuild {
+        item.map_err(|e| EngineError::ImageBuild {
             image: tag.into(),
             message: format!("import: {e}"),
         })?;
@@ -659,7 +662,7 @@ pub(crate) fn file_chunks(
 pub(crate) fn context_tar(dir: &Path, binaries: &[(String, PathBuf)]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.sparse(false); // the classic builder rejects GNU sparse headers
-    let err = |e| HarnessError::io(format!("pack the build context of {}", dir.display()))(e);
+    let err = |e| EngineError::io(format!("pack the build context of {}", dir.display()))(e);
     builder.append_dir_all(".", dir).map_err(err)?;
     for (name, path) in binaries {
         builder
@@ -708,14 +711,14 @@ pub(crate) async fn build_tar(
                     log.push_str(&s);
                 }
                 if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                    return Err(HarnessError::ImageBuild {
+                    return Err(EngineError::ImageBuild {
                         image: tag.into(),
                         message: format!("{e}\n{log}"),
                     });
                 }
             }
             Err(e) => {
-                return Err(HarnessError::ImageBuild {
+                return Err(EngineError::ImageBuild {
                     image: tag.into(),
                     message: format!("{e}\n{log}"),
                 })
@@ -723,7 +726,7 @@ pub(crate) async fn build_tar(
         }
     }
     if !image_exists(docker, tag).await {
-        return Err(HarnessError::ImageBuild {
+        return Err(EngineError::ImageBuild {
             image: tag.into(),
             message: format!("the build ended without an image\n{log}"),
         });

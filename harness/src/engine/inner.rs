@@ -7,7 +7,7 @@
 //! event stream across its crashes, and the image operations of the push/pull probe.
 //! Still the engine layer: nothing outside `engine/` uses bollard.
 
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use crate::timeline::{now, Event, EventKind, Timeline};
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, EventsOptionsBuilder, ImportImageOptionsBuilder,
@@ -46,7 +46,7 @@ impl Inner {
             timeout.as_secs().max(1),
             &API,
         )
-        .map_err(HarnessError::engine(format!(
+        .map_err(EngineError::refused(format!(
             "connect to {machine}'s engine"
         )))?;
         Ok(Inner {
@@ -72,8 +72,8 @@ impl Inner {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(HarnessError::NotReady {
-            service: format!("{}'s engine", self.machine),
+        Err(EngineError::TimedOut {
+            what: format!("{}'s engine", self.machine),
             timeout,
             last: "no answer to /_ping".into(),
         })
@@ -83,18 +83,18 @@ impl Inner {
     pub async fn load(&self, saved: &std::path::Path) -> Result<()> {
         let file = tokio::fs::File::open(saved)
             .await
-            .map_err(HarnessError::io(format!("open {}", saved.display())))?;
+            .map_err(EngineError::io(format!("open {}", saved.display())))?;
         let body = super::images::file_chunks(file);
         let options = ImportImageOptionsBuilder::default().quiet(true).build();
         let mut stream = self.docker.import_image_stream(options, body, None);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(HarnessError::engine(format!(
+            let info = item.map_err(EngineError::refused(format!(
                 "load {} into {}'s engine",
                 saved.display(),
                 self.machine
             )))?;
             if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(HarnessError::ImageBuild {
+                return Err(EngineError::ImageBuild {
                     image: saved.display().to_string(),
                     message: format!("docker load into {}: {e}", self.machine),
                 });
@@ -111,7 +111,7 @@ impl Inner {
         header.set_size(text.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        let err = |e| HarnessError::io("pack the probe image")(e);
+        let err = |e| EngineError::io("pack the probe image")(e);
         builder
             .append_data(&mut header, "aftershock-probe", &text[..])
             .map_err(err)?;
@@ -125,7 +125,7 @@ impl Inner {
             self.docker
                 .create_image(Some(options), Some(bollard::body_full(rootfs.into())), None);
         while let Some(item) = stream.next().await {
-            item.map_err(HarnessError::engine(format!(
+            item.map_err(EngineError::refused(format!(
                 "import the probe image into {}",
                 self.machine
             )))?;
@@ -134,7 +134,7 @@ impl Inner {
     }
 
     /// Tags the probe image as `<registry>/aftershock/probe:<tag>` and pushes it.
-    pub async fn push(&self, registry: &str, tag: &str) -> std::result::Result<(), String> {
+    pub async fn push(&self, registry: &str, tag: &str) -> Result<()> {
         let repo = format!("{registry}/{PROBE_IMAGE}");
         self.docker
             .tag_image(
@@ -147,20 +147,21 @@ impl Inner {
                 ),
             )
             .await
-            .map_err(|e| format!("tag: {e}"))?;
+            .map_err(EngineError::refused(format!("tag {repo}:{tag}")))?;
         let options = PushImageOptionsBuilder::default().tag(tag).build();
         let mut stream = self.docker.push_image(&repo, Some(options), None);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| format!("push: {e}"))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(format!("push: {e}"));
+            let info = item.map_err(EngineError::refused(format!("push {repo}:{tag}")))?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                let action = format!("push {repo}:{tag}");
+                return Err(EngineError::Reported { action, message });
             }
         }
         Ok(())
     }
 
     /// Removes the local `<registry>/aftershock/probe:<tag>`, then pulls it from the registry.
-    pub async fn pull(&self, registry: &str, tag: &str) -> std::result::Result<(), String> {
+    pub async fn pull(&self, registry: &str, tag: &str) -> Result<()> {
         let repo = format!("{registry}/{PROBE_IMAGE}");
         let name = format!("{repo}:{tag}");
         let _ = self
@@ -177,16 +178,19 @@ impl Inner {
             .build();
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| format!("pull: {e}"))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(format!("pull: {e}"));
+            let info = item.map_err(EngineError::refused(format!("pull {name}")))?;
+            if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                let action = format!("pull {name}");
+                return Err(EngineError::Reported { action, message });
             }
         }
         self.docker
             .inspect_image(&name)
             .await
             .map(|_| ())
-            .map_err(|e| format!("pull ended without the image: {e}"))
+            .map_err(EngineError::refused(format!(
+                "inspect {name} (the pull ended without the image)"
+            )))
     }
 }
 
@@ -200,7 +204,7 @@ impl Inner {
             self.docker
                 .list_containers(Some(options))
                 .await
-                .map_err(HarnessError::engine(format!(
+                .map_err(EngineError::refused(format!(
                     "list {}'s containers",
                     self.machine
                 )))?;
@@ -224,7 +228,7 @@ impl Inner {
 /// tags are removed when a new one is saved). Returns the file.
 pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Result<PathBuf> {
     let dir = output.join("saved");
-    std::fs::create_dir_all(&dir).map_err(HarnessError::io(format!("create {}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
     let file = dir.join(format!("{}.tar", image.replace(['/', ':'], "_")));
     if file.is_file() {
         return Ok(file);
@@ -237,19 +241,19 @@ pub async fn saved(host: &Docker, image: &str, output: &std::path::Path) -> Resu
     ));
     let mut out = tokio::fs::File::create(&partial)
         .await
-        .map_err(HarnessError::io(format!("create {}", partial.display())))?;
+        .map_err(EngineError::io(format!("create {}", partial.display())))?;
     let mut stream = host.export_image(image);
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(HarnessError::engine(format!("save image {image}")))?;
+        let chunk = chunk.map_err(EngineError::refused(format!("save image {image}")))?;
         tokio::io::AsyncWriteExt::write_all(&mut out, &chunk)
             .await
-            .map_err(HarnessError::io(format!("write {}", partial.display())))?;
+            .map_err(EngineError::io(format!("write {}", partial.display())))?;
     }
     tokio::io::AsyncWriteExt::flush(&mut out)
         .await
-        .map_err(HarnessError::io(format!("write {}", partial.display())))?;
+        .map_err(EngineError::io(format!("write {}", partial.display())))?;
     std::fs::rename(&partial, &file)
-        .map_err(HarnessError::io(format!("rename to {}", file.display())))?;
+        .map_err(EngineError::io(format!("rename to {}", file.display())))?;
     remove_older_tags(&dir, image);
     Ok(file)
 }

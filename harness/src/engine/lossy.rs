@@ -9,7 +9,7 @@
 //! ([`stop_all`]).
 
 use super::disk::Disk;
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,8 +30,8 @@ pub struct Lossy {
     child: Mutex<Option<Child>>,
 }
 
-fn io(what: String) -> impl FnOnce(std::io::Error) -> HarnessError {
-    HarnessError::io(what)
+fn io(what: String) -> impl FnOnce(std::io::Error) -> EngineError {
+    EngineError::io(what)
 }
 
 /// Whether `path` is a mount point (per /proc/self/mounts).

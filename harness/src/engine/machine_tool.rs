@@ -5,8 +5,8 @@
 //! (`machine-init host /host iptables …`), so it needs nothing but the machine's engine — a
 //! remote host is reached the same way as a Docker-in-Docker one.
 
+use super::error::{EngineError, Result};
 use super::{Docker, RunEngine};
-use crate::error::{HarnessError, Result};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -36,8 +36,8 @@ pub async fn run(
     let _ = docker.remove_container(&name, Some(remove)).await;
     match outcome {
         Ok(r) => r,
-        Err(_) => Err(HarnessError::NotReady {
-            service: format!("machine {machine}'s helper {args:?}"),
+        Err(_) => Err(EngineError::TimedOut {
+            what: format!("machine {machine}'s helper {args:?}"),
             timeout,
             last: "still running".into(),
         }),
@@ -64,7 +64,7 @@ pub async fn start_on_host(
             tracing::debug!("helper {name} on {machine} started, no answer from its engine: {e}");
             Ok(())
         }
-        Err(e) => Err(HarnessError::engine(format!(
+        Err(e) => Err(EngineError::refused(format!(
             "start helper {name} on {machine}"
         ))(e)),
     }
@@ -121,7 +121,7 @@ async fn create(
     docker
         .create_container(Some(options), body)
         .await
-        .map_err(HarnessError::engine(format!(
+        .map_err(EngineError::refused(format!(
             "create helper {name} on {machine}"
         )))?;
     Ok(name)
@@ -131,14 +131,14 @@ async fn wait(docker: &Docker, name: &str) -> Result<(i64, String)> {
     docker
         .start_container(name, None)
         .await
-        .map_err(HarnessError::engine(format!("start helper {name}")))?;
+        .map_err(EngineError::refused(format!("start helper {name}")))?;
     let options = WaitContainerOptionsBuilder::default().build();
     let mut waits = docker.wait_container(name, Some(options));
     let code = match waits.next().await {
         Some(Ok(r)) => r.status_code,
         // A non-zero exit comes as an error carrying the code.
         Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
-        Some(Err(e)) => return Err(HarnessError::engine(format!("wait for helper {name}"))(e)),
+        Some(Err(e)) => return Err(EngineError::refused(format!("wait for helper {name}"))(e)),
         None => -1,
     };
     let logs = LogsOptionsBuilder::default()

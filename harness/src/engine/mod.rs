@@ -26,7 +26,6 @@ pub mod watchdog;
 
 pub use error::EngineError;
 
-use crate::error::{HarnessError, Result};
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, ExecConfig, HostConfig,
     HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
@@ -37,6 +36,7 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, KillContainerOptionsBuilder,
     LogsOptionsBuilder, StopContainerOptionsBuilder,
 };
+use error::Result;
 use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,12 +52,12 @@ pub const LABEL_HOST: &str = "aftershock.host";
 
 /// Connects to the local engine (DOCKER_HOST or the default socket) and checks it answers.
 pub async fn connect() -> Result<Docker> {
-    let docker = Docker::connect_with_local_defaults().map_err(HarnessError::unreachable)?;
+    let docker = Docker::connect_with_local_defaults().map_err(EngineError::unreachable)?;
     let docker = docker
         .negotiate_version()
         .await
-        .map_err(HarnessError::unreachable)?;
-    docker.ping().await.map_err(HarnessError::unreachable)?;
+        .map_err(EngineError::unreachable)?;
+    docker.ping().await.map_err(EngineError::unreachable)?;
     Ok(docker)
 }
 
@@ -68,7 +68,7 @@ pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
         Err(bollard::errors::Error::DockerResponseServerError {
             status_code: 404, ..
         }) => Ok(false),
-        Err(e) => Err(HarnessError::engine(format!("inspect image {image}"))(e)),
+        Err(e) => Err(EngineError::refused(format!("inspect image {image}"))(e)),
     }
 }
 
@@ -77,7 +77,7 @@ pub async fn version(docker: &Docker) -> Result<String> {
     let v = docker
         .version()
         .await
-        .map_err(HarnessError::engine("read the engine's version"))?;
+        .map_err(EngineError::refused("read the engine's version"))?;
     Ok(v.version.unwrap_or_default())
 }
 
@@ -86,7 +86,7 @@ pub async fn running_containers(docker: &Docker) -> Result<usize> {
     let list = docker
         .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
         .await
-        .map_err(HarnessError::engine("list containers"))?;
+        .map_err(EngineError::refused("list containers"))?;
     Ok(list.len())
 }
 
@@ -245,7 +245,7 @@ impl RunEngine {
             .docker
             .inspect_container(container, None::<InspectContainerOptions>)
             .await
-            .map_err(HarnessError::engine(format!(
+            .map_err(EngineError::refused(format!(
                 "inspect container `{container}` to attach it as `{replica}` (is it running, and on this engine?)"
             )))?;
         let name = info
@@ -337,10 +337,10 @@ impl RunEngine {
             match self.docker.create_network(request).await {
                 Ok(_) => return Ok(prefix),
                 Err(e) if e.to_string().contains("overlap") => last = Some(e),
-                Err(e) => return Err(HarnessError::engine("create the run's network")(e)),
+                Err(e) => return Err(EngineError::refused("create the run's network")(e)),
             }
         }
-        Err(HarnessError::engine(
+        Err(EngineError::refused(
             "create the run's network (every subnet tried overlaps)",
         )(last.expect("at least one attempt")))
     }
@@ -359,7 +359,7 @@ impl RunEngine {
                     ..Default::default()
                 })
                 .await
-                .map_err(HarnessError::engine(format!("create volume {volume}")))?;
+                .map_err(EngineError::refused(format!("create volume {volume}")))?;
             binds.push(format!("{volume}:{target}"));
         }
         let body = self.create_body(spec, binds);
@@ -370,10 +370,10 @@ impl RunEngine {
             .map_err(|source| match &source {
                 bollard::errors::Error::DockerResponseServerError {
                     status_code: 404, ..
-                } => HarnessError::ImageMissing {
+                } => EngineError::ImageMissing {
                     image: spec.image.clone(),
                 },
-                _ => HarnessError::engine(format!("create container {name}"))(source),
+                _ => EngineError::refused(format!("create container {name}"))(source),
             })?;
         self.start(&spec.replica).await
     }
@@ -437,7 +437,7 @@ impl RunEngine {
         self.client(replica)
             .start_container(&name, None)
             .await
-            .map_err(HarnessError::engine(format!("start container {name}")))
+            .map_err(EngineError::refused(format!("start container {name}")))
     }
 
     /// Kills through the Engine API (the fallback when the engine is not local).
@@ -449,7 +449,7 @@ impl RunEngine {
         self.client(replica)
             .kill_container(&name, Some(options))
             .await
-            .map_err(HarnessError::engine(format!("kill container {name}")))
+            .map_err(EngineError::refused(format!("kill container {name}")))
     }
 
     /// Freezes every process of the replica (the cgroup freezer, `docker pause`).
@@ -459,7 +459,7 @@ impl RunEngine {
         self.client(replica)
             .pause_container(&name)
             .await
-            .map_err(HarnessError::engine(format!("pause container {name}")))
+            .map_err(EngineError::refused(format!("pause container {name}")))
     }
 
     /// Thaws a paused replica (`docker unpause`).
@@ -468,7 +468,7 @@ impl RunEngine {
         self.client(replica)
             .unpause_container(&name)
             .await
-            .map_err(HarnessError::engine(format!("unpause container {name}")))
+            .map_err(EngineError::refused(format!("unpause container {name}")))
     }
 
     /// Stops a replica the engine's way: SIGTERM, SIGKILL after `grace_s` seconds.
@@ -478,7 +478,7 @@ impl RunEngine {
         self.client(replica)
             .stop_container(&name, Some(options))
             .await
-            .map_err(HarnessError::engine(format!("stop container {name}")))
+            .map_err(EngineError::refused(format!("stop container {name}")))
     }
 
     /// Takes a replica off the run's network (a partition).
@@ -491,7 +491,7 @@ impl RunEngine {
         self.docker
             .disconnect_network(&self.network_name(), request)
             .await
-            .map_err(HarnessError::engine(format!("disconnect {name}")))
+            .map_err(EngineError::refused(format!("disconnect {name}")))
     }
 
     /// Puts a replica back on the run's network with its fixed address and its name.
@@ -504,14 +504,14 @@ impl RunEngine {
         self.docker
             .connect_network(&self.network_name(), request)
             .await
-            .map_err(HarnessError::engine(format!("reconnect {name}")))
+            .map_err(EngineError::refused(format!("reconnect {name}")))
     }
 
     /// Runs a command inside a replica's container and waits for it; returns its exit code and
     /// output.
     pub async fn exec_to_end(&self, replica: &str, cmd: &[&str]) -> Result<(i64, String)> {
         let name = self.container_name(replica);
-        let err = || HarnessError::engine(format!("exec {cmd:?} in {name}"));
+        let err = || EngineError::refused(format!("exec {cmd:?} in {name}"));
         let starting = self.starting_execs.read().await;
         let docker = self.client(replica);
         let exec = docker
@@ -568,7 +568,7 @@ impl RunEngine {
         let mut stream = docker.logs(&name, Some(options));
         let mut text = String::new();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(HarnessError::engine(format!("read the log of {name}")))?;
+            let chunk = chunk.map_err(EngineError::refused(format!("read the log of {name}")))?;
             text.push_str(&chunk.to_string());
         }
         Ok(text.lines().map(str::to_string).collect())
@@ -589,7 +589,7 @@ impl RunEngine {
         self.client(replica)
             .inspect_container(&name, None::<InspectContainerOptions>)
             .await
-            .map_err(HarnessError::engine(format!("inspect container {name}")))
+            .map_err(EngineError::refused(format!("inspect container {name}")))
     }
 
     /// What the engine says about a replica's container.

@@ -9,35 +9,58 @@
 use std::path::Path;
 use std::time::Duration;
 
+/// Why a command in a container's network namespace did not do its work.
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    /// `nsenter` itself could not be started.
+    #[error("nsenter -t {pid} -n {command}: {source} (is util-linux installed?)")]
+    Spawn {
+        pid: i64,
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command ran in the namespace and failed.
+    #[error("`{command}` in the namespace of {pid}: {status} {stderr}")]
+    Failed {
+        pid: i64,
+        command: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    /// No interface of the namespace holds the container's address.
+    #[error("no interface holds {ip} in the namespace of {pid}")]
+    NoInterface { pid: i64, ip: String },
+}
+
 /// Runs a host command inside the network namespace of process `pid`; its stdout, or what
 /// went wrong (stderr) as text.
-pub async fn run_in(pid: i64, args: &[&str]) -> Result<String, String> {
+pub async fn run_in(pid: i64, args: &[&str]) -> Result<String, NetnsError> {
     let target = pid.to_string();
     let output = tokio::process::Command::new("nsenter")
         .args(["-t", &target, "-n"])
         .args(args)
         .output()
         .await
-        .map_err(|e| {
-            format!(
-                "nsenter -t {pid} -n {}: {e} (is util-linux installed?)",
-                args.join(" ")
-            )
+        .map_err(|source| NetnsError::Spawn {
+            pid,
+            command: args.join(" "),
+            source,
         })?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
-        Err(format!(
-            "`{}` in the namespace of {pid}: {} {}",
-            args.join(" "),
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(NetnsError::Failed {
+            pid,
+            command: args.join(" "),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
 }
 
 /// The name of the interface holding `ip` in the namespace of `pid` (`eth0`).
-pub async fn interface(pid: i64, ip: &str) -> Result<String, String> {
+pub async fn interface(pid: i64, ip: &str) -> Result<String, NetnsError> {
     let listing = run_in(pid, &["ip", "-o", "-4", "addr", "show"]).await?;
     let needle = format!("inet {ip}/");
     listing
@@ -45,11 +68,14 @@ pub async fn interface(pid: i64, ip: &str) -> Result<String, String> {
         .find(|l| l.contains(&needle))
         .and_then(|l| l.split_whitespace().nth(1))
         .map(|name| name.split('@').next().unwrap_or(name).to_string())
-        .ok_or_else(|| format!("no interface holds {ip} in the namespace of {pid}"))
+        .ok_or_else(|| NetnsError::NoInterface {
+            pid,
+            ip: ip.to_string(),
+        })
 }
 
 /// `tc qdisc replace dev <dev> root netem delay …`: every packet leaving `dev` waits.
-pub async fn add_delay(pid: i64, dev: &str, delay: Duration) -> Result<(), String> {
+pub async fn add_delay(pid: i64, dev: &str, delay: Duration) -> Result<(), NetnsError> {
     let delay = format!("{}us", delay.as_micros());
     let args = [
         "tc", "qdisc", "replace", "dev", dev, "root", "netem", "delay", &delay,
@@ -87,7 +113,7 @@ pub(crate) fn loss_rule(percent: f64) -> Vec<String> {
 }
 
 /// Adds (`-I`) or deletes (`-D`) the loss rule on the namespace's INPUT and OUTPUT chains.
-pub async fn loss(pid: i64, action: &str, percent: f64) -> Result<(), String> {
+pub async fn loss(pid: i64, action: &str, percent: f64) -> Result<(), NetnsError> {
     for chain in ["INPUT", "OUTPUT"] {
         let mut args = vec![
             "iptables".to_string(),
@@ -103,7 +129,7 @@ pub async fn loss(pid: i64, action: &str, percent: f64) -> Result<(), String> {
 }
 
 /// The namespace's random-drop rules as `iptables -S` lists them.
-pub async fn loss_rules(pid: i64) -> Result<Vec<String>, String> {
+pub async fn loss_rules(pid: i64) -> Result<Vec<String>, NetnsError> {
     let rules = run_in(pid, &["iptables", "-w", "-S"]).await?;
     Ok(rules
         .lines()
@@ -113,14 +139,14 @@ pub async fn loss_rules(pid: i64) -> Result<Vec<String>, String> {
 }
 
 /// The root qdisc of `dev` as `tc qdisc show` prints it.
-pub async fn qdisc(pid: i64, dev: &str) -> Result<String, String> {
+pub async fn qdisc(pid: i64, dev: &str) -> Result<String, NetnsError> {
     run_in(pid, &["tc", "qdisc", "show", "dev", dev])
         .await
         .map(|s| s.trim().to_string())
 }
 
 /// Deletes the root qdisc of `dev` (back to the kernel's default).
-pub async fn delete_qdisc(pid: i64, dev: &str) -> Result<(), String> {
+pub async fn delete_qdisc(pid: i64, dev: &str) -> Result<(), NetnsError> {
     run_in(pid, &["tc", "qdisc", "del", "dev", dev, "root"])
         .await
         .map(drop)

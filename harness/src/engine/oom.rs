@@ -3,8 +3,8 @@
 //! log's "Killed process" lines. `State.OOMKilled` alone is not trusted: on this engine it is
 //! set only when the container exits and stays true afterwards.
 
+use super::error::{EngineError, Result};
 use super::RunEngine;
-use crate::error::{HarnessError, Result};
 use bollard::exec::{StartExecOptions, StartExecResults};
 use bollard::models::ExecConfig;
 use futures_util::StreamExt;
@@ -52,13 +52,13 @@ impl RunEngine {
     ) -> Result<()> {
         let container = self.container_name(replica);
         let bytes =
-            std::fs::read(from).map_err(HarnessError::io(format!("read {}", from.display())))?;
+            std::fs::read(from).map_err(EngineError::io(format!("read {}", from.display())))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(bytes.len() as u64);
         header.set_mode(0o755);
         header.set_cksum();
         let mut archive = tar::Builder::new(Vec::new());
-        let err = |e| HarnessError::io(format!("pack {name} for {container}"))(e);
+        let err = |e| EngineError::io(format!("pack {name} for {container}"))(e);
         archive
             .append_data(&mut header, name, bytes.as_slice())
             .map_err(err)?;
@@ -69,7 +69,7 @@ impl RunEngine {
         self.client(replica)
             .upload_to_container(&container, Some(options), bollard::body_full(tar.into()))
             .await
-            .map_err(HarnessError::engine(format!(
+            .map_err(EngineError::refused(format!(
                 "copy {name} into {container}:{dir}"
             )))
     }
@@ -87,11 +87,11 @@ impl RunEngine {
         let created = docker
             .create_exec(&name, config)
             .await
-            .map_err(HarnessError::engine(format!("create an exec in {name}")))?;
+            .map_err(EngineError::refused(format!("create an exec in {name}")))?;
         let started = docker
             .start_exec(&created.id, None::<StartExecOptions>)
             .await
-            .map_err(HarnessError::engine(format!("start an exec in {name}")))?;
+            .map_err(EngineError::refused(format!("start an exec in {name}")))?;
         let output = tokio::spawn(async move {
             let mut lines: Vec<String> = vec![];
             // Chunks need not end at a line's end: keep the unfinished line for the next chunk.
@@ -118,7 +118,7 @@ impl RunEngine {
             let inspected = docker
                 .inspect_exec(&created.id)
                 .await
-                .map_err(HarnessError::engine(format!("inspect an exec in {name}")))?;
+                .map_err(EngineError::refused(format!("inspect an exec in {name}")))?;
             pid = inspected.pid.unwrap_or(0);
             if pid > 0 || inspected.running == Some(false) && inspected.exit_code.is_some() {
                 break;
@@ -138,7 +138,7 @@ impl RunEngine {
             .client(replica)
             .inspect_exec(exec_id)
             .await
-            .map_err(HarnessError::engine("inspect an exec"))?;
+            .map_err(EngineError::refused("inspect an exec"))?;
         Ok(match inspected.running {
             Some(true) => None,
             _ => inspected.exit_code,

@@ -2,8 +2,8 @@
 //! harness against (`docker run -d`, `docker rm -f`, `docker kill`). Everything it creates
 //! carries the run's labels, so teardown by label finds it like anything else of a run.
 
+use super::error::{EngineError, Result};
 use super::RunEngine;
-use crate::error::{HarnessError, Result};
 use tokio::process::Command;
 
 /// Runs `docker <args>`; its standard output, or an error with its standard error.
@@ -12,9 +12,9 @@ async fn docker(args: &[String]) -> Result<String> {
         .args(args)
         .output()
         .await
-        .map_err(HarnessError::io("run the docker CLI"))?;
+        .map_err(EngineError::io("run the docker CLI"))?;
     if !out.status.success() {
-        return Err(HarnessError::io(format!("docker {}", args.join(" ")))(
+        return Err(EngineError::io(format!("docker {}", args.join(" ")))(
             std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
         ));
     }

@@ -3,9 +3,8 @@
 //! Docker-in-Docker machine the run started is reached the same way (`tcp://<ip>:2375`), so
 //! nothing placed on a machine goes through the host's engine.
 
-use super::error::EngineError;
+use super::error::{EngineError, Result};
 use super::Docker;
-use crate::error::{HarnessError, Result};
 use crate::scenario::engine_url::EngineUrl;
 use bollard::ClientVersion;
 use std::time::Duration;
@@ -58,13 +57,12 @@ pub async fn connect(machine: &str, url: &EngineUrl, timeout: Duration) -> Resul
     }
 }
 
-fn unreachable(machine: &str, url: &EngineUrl, detail: String) -> HarnessError {
+fn unreachable(machine: &str, url: &EngineUrl, detail: String) -> EngineError {
     EngineError::MachineUnreachable {
         machine: machine.into(),
         url: url.to_string(),
         detail,
     }
-    .into()
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! classic builder — BuildKit needs the network), or pulled when the local engine lacks a tag
 //! and a registry serves it.
 
+use super::error::{EngineError, Result};
 use super::images::{self, build_tar, context_tar, hash_file, image_exists, list_files, short};
-use crate::error::{HarnessError, Result};
 use bollard::query_parameters::CreateImageOptionsBuilder;
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -35,7 +35,7 @@ pub async fn build(
     if image_exists(docker, &tag).await {
         return Ok(tag);
     }
-    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(HarnessError::io(
+    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(EngineError::io(
         format!("read the Dockerfile {}", context.join(dockerfile).display()),
     ))?;
     let mentions_base = |t: &str| t.contains(images::BASE_LATEST);
@@ -66,8 +66,8 @@ fn hash_context(context: &Path, dockerfile: &str, args: &[(String, String)]) -> 
 }
 
 /// Pulls `image` (`name:tag`, a registry host in the name when it is not the default one),
-/// showing its progress through tracing. `Err(message)` when no registry serves it.
-pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), String> {
+/// showing its progress through tracing. An error when no registry serves it.
+pub async fn pull(docker: &Docker, image: &str) -> Result<()> {
     let (name, tag) = match image.rsplit_once(':') {
         Some((n, t)) if !t.contains('/') => (n, t),
         _ => (image, "latest"),
@@ -80,9 +80,10 @@ pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), Strin
     let mut stream = docker.create_image(Some(options), None, None);
     let mut last_status = String::new();
     while let Some(item) = stream.next().await {
-        let info = item.map_err(|e| e.to_string())?;
-        if let Some(e) = info.error_detail.and_then(|d| d.message) {
-            return Err(e);
+        let info = item.map_err(EngineError::refused(format!("pull {image}")))?;
+        if let Some(message) = info.error_detail.and_then(|d| d.message) {
+            let action = format!("pull {image}");
+            return Err(EngineError::Reported { action, message });
         }
         let status = info.status.unwrap_or_default();
         if status != last_status {
@@ -92,7 +93,10 @@ pub async fn pull(docker: &Docker, image: &str) -> std::result::Result<(), Strin
         }
     }
     if !image_exists(docker, image).await {
-        return Err("the pull ended without the image".into());
+        return Err(EngineError::Reported {
+            action: format!("pull {image}"),
+            message: "the pull ended without the image".into(),
+        });
     }
     tracing::info!(
         image,

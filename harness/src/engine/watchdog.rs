@@ -11,7 +11,7 @@
 //! started die with their containers). It never touches another run. A run that ends normally stops its watchdog ([`Watchdog`]'s drop).
 
 use super::cleanup::{self, Removed};
-use crate::error::{HarnessError, Result};
+use super::error::{EngineError, Result};
 use crate::scenario::engine_url::EngineUrl;
 use crate::scenario::plan::{MachineEngine, Plan};
 use std::path::Path;
@@ -34,10 +34,10 @@ impl Watchdog {
         let parent = cleanup::process_identity(std::process::id()).unwrap_or_default();
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
-                .map_err(HarnessError::io(format!("create {}", dir.display())))?;
+                .map_err(EngineError::io(format!("create {}", dir.display())))?;
         }
         let log_file = std::fs::File::create(log)
-            .map_err(HarnessError::io(format!("create {}", log.display())))?;
+            .map_err(EngineError::io(format!("create {}", log.display())))?;
         let mut command = Command::new(binary);
         command
             .args(["watchdog", "--run", run, "--parent", &parent])
@@ -52,7 +52,7 @@ impl Watchdog {
                 Ok(())
             });
         }
-        let child = command.spawn().map_err(HarnessError::io(format!(
+        let child = command.spawn().map_err(EngineError::io(format!(
             "start the watchdog {}",
             binary.display()
         )))?;
@@ -100,10 +100,7 @@ pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Remov
                 Ok(docker) => cleanup::remove_labelled(&docker, Some(run)).await,
                 Err(e) => Err(e),
             },
-            Err(e) => Err(HarnessError::Fault {
-                fault: "watchdog".into(),
-                message: e,
-            }),
+            Err(e) => Err(EngineError::Url(e)),
         };
         match cleaned {
             Ok(r) => removed.containers += r.containers,

@@ -6,9 +6,9 @@
 //! A verification polls for up to [`VERIFY_WITHIN`]: the engine reaps a killed container, a
 //! reconnected one needs an ARP exchange.
 
-use super::{measure, Action, Cx};
+use super::{measure, Action, Cx, Unseen};
 use crate::engine::Status;
-use crate::error::Result;
+use crate::error::{HarnessError, Result};
 use crate::services::generic::reach;
 use crate::timeline::{Event, EventKind, Metric, Nanos, Stage};
 use std::time::{Duration, Instant};
@@ -32,10 +32,11 @@ pub(super) fn applied(cx: &Cx<'_>, since: Nanos, how: &str) {
 
 /// Applies `act` to every target in turn and records `fault-applied` (`how`) from the moment
 /// the first began.
-pub(super) async fn on_each<'a, F, Fut>(cx: &'a Cx<'a>, how: &str, act: F) -> Result<()>
+pub(super) async fn on_each<'a, F, Fut, E>(cx: &'a Cx<'a>, how: &str, act: F) -> Result<()>
 where
     F: Fn(&'a str) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
+    Fut: std::future::Future<Output = std::result::Result<(), E>>,
+    HarnessError: From<E>,
 {
     let since = crate::timeline::now();
     for r in cx.targets {
@@ -57,7 +58,7 @@ pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
         let (passed, detail) = loop {
             let (passed, detail) = match action.verify(cx, r, stage).await {
                 Ok(d) => (true, d),
-                Err(d) => (false, d),
+                Err(d) => (false, d.to_string()),
             };
             if passed || Instant::now() > deadline {
                 break (passed, detail);
@@ -77,7 +78,7 @@ pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
 }
 
 /// Ok when the engine says the container runs (`want`) and is not paused.
-pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String, String> {
+pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String, Unseen> {
     let words = format!(
         "engine: running={} paused={}",
         status.running, status.paused
@@ -85,7 +86,7 @@ pub(super) fn running(status: &Status, want: bool) -> std::result::Result<String
     if status.running == want && !status.paused {
         Ok(words)
     } else {
-        Err(words)
+        Err(Unseen::Shows(words))
     }
 }
 

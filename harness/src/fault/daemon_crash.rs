@@ -206,5 +206,5 @@ async fn crash(cluster: &Cluster, fault: &Fault, m: &Machine) -> Result<()> {
             what,
         },
     });
-    back.map(|_| ())
+    Ok(back.map(|_| ())?)
 }

@@ -24,12 +24,7 @@ impl Action for Kill {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx
-                .cluster
-                .engine
-                .status(r)
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = cx.cluster.engine.status(r).await?;
             running(&status, stage == Stage::Healed)
         })
     }

@@ -10,7 +10,7 @@
 //! the rules the machine's firewall lists: a lossy link still connects, now and then).
 
 use super::common::applied;
-use super::{Action, Cx, Look, Stage, Step};
+use super::{Action, Cx, Look, Stage, Step, Unseen};
 use crate::engine::machine_tool::{self, HOST_ROOT};
 use crate::error::Result;
 use crate::scenario::plan::Machine;
@@ -131,11 +131,7 @@ impl Action for MachinePartition {
                 .find(|p| !cx.targets.contains(p))
                 .ok_or("no replica on the other side to connect to")?;
             let to = format!("{}:{}", cx.cluster.addresses[peer], self.port);
-            let (docker, image) = cx
-                .cluster
-                .helper_image(m)
-                .await
-                .map_err(|e| e.to_string())?;
+            let (docker, image) = cx.cluster.helper_image(m).await?;
             let args = ["connect", &to, "1000"].map(String::from);
             let run = machine_tool::run(
                 &cx.cluster.engine,
@@ -145,13 +141,13 @@ impl Action for MachinePartition {
                 &args,
                 HELPER_TIMEOUT,
             );
-            let (code, out) = run.await.map_err(|e| e.to_string())?;
+            let (code, out) = run.await?;
             let seen = format!("from machine {} to {peer} ({to}): {out}", m.name);
             // A refusal comes from the peer's machine: it is reachable.
             let reached = code == 0 || out.contains("refused");
             match (stage == Stage::Applied, reached) {
                 (true, false) | (false, true) => Ok(seen),
-                _ => Err(seen),
+                _ => Err(Unseen::Shows(seen)),
             }
         })
     }
@@ -165,14 +161,10 @@ impl MachinePartition {
         cx: &Cx<'_>,
         r: &str,
         stage: Stage,
-    ) -> std::result::Result<String, String> {
+    ) -> std::result::Result<String, Unseen> {
         let m = cx.cluster.plan.placement(r).ok_or("not on a machine")?;
         let (_, others) = self.sides(cx);
-        let (docker, image) = cx
-            .cluster
-            .helper_image(m)
-            .await
-            .map_err(|e| e.to_string())?;
+        let (docker, image) = cx.cluster.helper_image(m).await?;
         let args = ["host", HOST_ROOT, "iptables", "-w", "-S"].map(String::from);
         let run = machine_tool::run(
             &cx.cluster.engine,
@@ -182,12 +174,9 @@ impl MachinePartition {
             &args,
             HELPER_TIMEOUT,
         );
-        let (code, out) = run.await.map_err(|e| e.to_string())?;
+        let (code, out) = run.await?;
         if code != 0 {
-            return Err(format!(
-                "iptables -S on machine {} exited {code}: {out}",
-                m.name
-            ));
+            return Err(format!("iptables -S on machine {} exited {code}: {out}", m.name).into());
         }
         let lossy = out
             .lines()
@@ -202,7 +191,7 @@ impl MachinePartition {
         if lossy == expected {
             Ok(seen)
         } else {
-            Err(format!("{seen}, not {expected}"))
+            Err(format!("{seen}, not {expected}").into())
         }
     }
 }

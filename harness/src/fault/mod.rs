@@ -114,9 +114,44 @@ impl ReplicaLocks {
 /// A future of a fault step.
 pub(crate) type Step<'a, T = ()> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
 
-/// What one look at a replica saw: Ok(what shows the stage) or Err(what was seen instead).
+/// What one look at a replica saw: Ok(what shows the stage) or why it does not show.
 pub(crate) type Look<'a> =
-    Pin<Box<dyn Future<Output = std::result::Result<String, String>> + Send + 'a>>;
+    Pin<Box<dyn Future<Output = std::result::Result<String, Unseen>> + Send + 'a>>;
+
+/// Why one look at a replica did not show the stage it was asked about.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Unseen {
+    /// The replica was looked at and shows something else: what.
+    #[error("{0}")]
+    Shows(String),
+    /// The look itself failed: the engine did not answer or refused.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// A command in the replica's network namespace failed.
+    #[error(transparent)]
+    Netns(#[from] crate::engine::netns::NetnsError),
+    /// The harness could not prepare the look (a helper image on a machine).
+    #[error(transparent)]
+    Harness(#[from] Box<HarnessError>),
+}
+
+impl From<String> for Unseen {
+    fn from(seen: String) -> Self {
+        Unseen::Shows(seen)
+    }
+}
+
+impl From<&str> for Unseen {
+    fn from(seen: &str) -> Self {
+        Unseen::Shows(seen.to_string())
+    }
+}
+
+impl From<HarnessError> for Unseen {
+    fn from(e: HarnessError) -> Self {
+        Unseen::Harness(Box::new(e))
+    }
+}
 
 /// What a fault step works on.
 pub(crate) struct Cx<'a> {
@@ -248,9 +283,9 @@ pub async fn carry_out(
         &mut rng,
     )
     .await
-    .map_err(|message| HarnessError::Fault {
+    .map_err(|e| HarnessError::Fault {
         fault: fault.name.clone(),
-        message,
+        message: e.to_string(),
     })?;
     let waiting = Instant::now();
     let _held = locks.hold(&targets).await;

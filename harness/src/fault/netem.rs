@@ -4,7 +4,7 @@
 //! handshakes measured before, during and after (round trip, share lost).
 
 use super::common::{applied, handshakes};
-use super::{Action, Cx, Look, Stage, Step};
+use super::{Action, Cx, Look, Stage, Step, Unseen};
 use crate::engine::netns;
 use crate::error::Result;
 use crate::timeline::now;
@@ -68,18 +68,20 @@ impl Netem {
     /// Adds (or removes) the delay and loss in replica `r`'s network namespace; returns the
     /// interface.
     async fn shape(&self, cx: &Cx<'_>, r: &str, add: bool) -> Result<String> {
-        let (pid, dev) = netns_of(cx, r).await.map_err(|e| cx.failed(e))?;
+        let (pid, dev) = netns_of(cx, r)
+            .await
+            .map_err(|e| cx.failed(e.to_string()))?;
         let delayed = match self.delay {
             Some(delay) if add => netns::add_delay(pid, &dev, delay).await,
             Some(_) => netns::delete_qdisc(pid, &dev).await,
             None => Ok(()),
         };
-        delayed.map_err(|e| cx.failed(e))?;
+        delayed.map_err(|e| cx.failed(e.to_string()))?;
         if let Some(percent) = self.loss_percent {
             let action = if add { "-I" } else { "-D" };
             netns::loss(pid, action, percent)
                 .await
-                .map_err(|e| cx.failed(e))?;
+                .map_err(|e| cx.failed(e.to_string()))?;
         }
         Ok(dev)
     }
@@ -90,20 +92,20 @@ impl Netem {
         cx: &Cx<'_>,
         r: &str,
         applied: bool,
-    ) -> std::result::Result<String, String> {
+    ) -> std::result::Result<String, Unseen> {
         let (pid, dev) = netns_of(cx, r).await?;
         let mut seen = vec![];
         if self.delay.is_some() {
             let qdisc = netns::qdisc(pid, &dev).await?;
             if qdisc.contains("netem") != applied {
-                return Err(format!("tc qdisc show dev {dev}: {qdisc}"));
+                return Err(format!("tc qdisc show dev {dev}: {qdisc}").into());
             }
             seen.push(qdisc.lines().next().unwrap_or_default().to_string());
         }
         if self.loss_percent.is_some() {
             let rules = netns::loss_rules(pid).await?;
             if rules.len() != 2 * usize::from(applied) {
-                return Err(format!("iptables random-drop rules: {rules:?}"));
+                return Err(format!("iptables random-drop rules: {rules:?}").into());
             }
             seen.push(format!("{} random-drop rules", rules.len()));
         }
@@ -130,21 +132,16 @@ impl Netem {
         if delayed && lossy {
             Ok(words)
         } else {
-            Err(words)
+            Err(words.into())
         }
     }
 }
 
 /// The PID of a replica's main process and the interface holding its address.
-async fn netns_of(cx: &Cx<'_>, r: &str) -> std::result::Result<(i64, String), String> {
-    let status = cx
-        .cluster
-        .engine
-        .status(r)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn netns_of(cx: &Cx<'_>, r: &str) -> std::result::Result<(i64, String), Unseen> {
+    let status = cx.cluster.engine.status(r).await?;
     if !status.running {
-        return Err(format!("{r} is not running"));
+        return Err(format!("{r} is not running").into());
     }
     let dev = netns::interface(status.pid, &cx.cluster.addresses[r]).await?;
     Ok((status.pid, dev))

@@ -4,7 +4,7 @@
 //! answer, then one that does (a refusal counts: it comes from the replica).
 
 use super::common::on_each;
-use super::{Action, Cx, Look, Stage, Step};
+use super::{Action, Cx, Look, Stage, Step, Unseen};
 use crate::services::generic::reach;
 use std::time::Duration;
 
@@ -36,12 +36,7 @@ impl Action for Partition {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx
-                .cluster
-                .engine
-                .status(r)
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = cx.cluster.engine.status(r).await?;
             let on = status.networks.contains(&cx.cluster.engine.network_name());
             let answer = reach(&cx.cluster.addresses[r], self.port, Duration::from_secs(1)).await;
             let ms = |t: Duration| t.as_secs_f64() * 1e3;
@@ -50,8 +45,11 @@ impl Action for Partition {
                 (false, true, Ok(t)) => {
                     Ok(format!("back on the network, answered in {:.2} ms", ms(t)))
                 }
-                (_, on, Ok(t)) => Err(format!("on the network: {on}; answered in {:.2} ms", ms(t))),
-                (_, on, Err(e)) => Err(format!("on the network: {on}; {e}")),
+                (_, on, Ok(t)) => Err(Unseen::Shows(format!(
+                    "on the network: {on}; answered in {:.2} ms",
+                    ms(t)
+                ))),
+                (_, on, Err(e)) => Err(Unseen::Shows(format!("on the network: {on}; {e}"))),
             }
         })
     }

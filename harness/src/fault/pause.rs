@@ -2,7 +2,7 @@
 //! the kernel's freezer state (`FROZEN`, then thawed).
 
 use super::common::on_each;
-use super::{Action, Cx, Look, Stage, Step};
+use super::{Action, Cx, Look, Stage, Step, Unseen};
 use crate::engine::{netns, Route};
 
 /// Freezes the targets.
@@ -29,12 +29,7 @@ impl Action for Pause {
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
         Box::pin(async move {
-            let status = cx
-                .cluster
-                .engine
-                .status(r)
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = cx.cluster.engine.status(r).await?;
             let applied = stage == Stage::Applied;
             if let Route::Machine(_) = cx.cluster.engine.route(r) {
                 // On a machine: its engine's word (its kernel is not this host's to read).
@@ -42,7 +37,7 @@ impl Action for Pause {
                 return if status.running && status.paused == applied {
                     Ok(words)
                 } else {
-                    Err(words)
+                    Err(Unseen::Shows(words))
                 };
             }
             let freezer = netns::freezer_state(status.pid);
@@ -55,7 +50,7 @@ impl Action for Pause {
             if status.running && status.paused == applied && frozen == applied {
                 Ok(words)
             } else {
-                Err(words)
+                Err(Unseen::Shows(words))
             }
         })
     }

@@ -266,9 +266,10 @@ async fn lossy_command(
     line: String,
 ) -> Result<String> {
     let l = lossy.clone();
-    tokio::task::spawn_blocking(move || l.command(&line))
+    let answer = tokio::task::spawn_blocking(move || l.command(&line))
         .await
-        .expect("lossyfs thread")
+        .expect("lossyfs thread");
+    Ok(answer?)
 }
 
 /// Puts what lossyfs said it kept and dropped (`key=N` words of its answer) on the timeline.

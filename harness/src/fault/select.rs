@@ -7,6 +7,14 @@ use crate::services::{self, Addresses};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+/// Why a selection cannot be resolved now.
+#[derive(Debug, thiserror::Error)]
+pub enum SelectError {
+    /// `Leader` / `Followers` of a service that names no leader now.
+    #[error("`{service}` has no leader to select")]
+    NoLeader { service: String },
+}
+
 /// The replicas a selection names now (sorted), or why it cannot be resolved.
 pub async fn resolve(
     select: &Select,
@@ -14,7 +22,7 @@ pub async fn resolve(
     service: &Service,
     addresses: &Addresses,
     rng: &mut ChaCha8Rng,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, SelectError> {
     let all = service.replicas.clone();
     let n = all.len();
     let pick = |pool: Vec<String>, k: usize, rng: &mut ChaCha8Rng| {
@@ -25,7 +33,9 @@ pub async fn resolve(
     let leader = || async {
         services::leader(plan, service, addresses)
             .await
-            .ok_or_else(|| format!("`{}` has no leader to select", service.name))
+            .ok_or_else(|| SelectError::NoLeader {
+                service: service.name.clone(),
+            })
     };
     Ok(match select {
         Select::One => pick(all, 1, rng),

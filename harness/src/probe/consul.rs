@@ -49,7 +49,7 @@ impl Sampler for Leader {
         }
         Err(answers
             .iter()
-            .map(|(ip, a)| format!("{ip}: {}", a.as_ref().err().cloned().unwrap_or_default()))
+            .filter_map(|(ip, a)| Some(format!("{ip}: {}", a.as_ref().err()?)))
             .collect::<Vec<_>>()
             .join("; ")
             .into())

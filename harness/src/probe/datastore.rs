@@ -5,6 +5,7 @@
 use super::ledger::Ledger;
 use super::{Miss, Sampler};
 use crate::services::datastore::Connection;
+use crate::services::ServiceError;
 use crate::timeline::Timeline;
 
 pub struct Appender {
@@ -39,7 +40,11 @@ impl Sampler for Appender {
                             .next()
                             .unwrap_or_default()
                             .parse::<u64>()
-                            .map_err(|_| format!("a record that was never written: {r:?}"))
+                            .map_err(|_| {
+                                ServiceError::Said(format!(
+                                    "a record that was never written: {r:?}"
+                                ))
+                            })
                     })
                     .collect()
             })

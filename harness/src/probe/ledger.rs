@@ -57,10 +57,11 @@ impl Ledger {
     }
 
     /// Lists what is present with `list` (retried for up to 30 s) and records the read-back.
-    pub async fn read_back<F, Fut>(mut self, timeline: &Timeline, mut list: F)
+    pub async fn read_back<F, Fut, E>(mut self, timeline: &Timeline, mut list: F)
     where
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<Vec<u64>, String>>,
+        Fut: Future<Output = Result<Vec<u64>, E>>,
+        E: std::fmt::Display,
     {
         if let Some(seq) = self.in_flight.take() {
             self.indeterminate.push(seq);
@@ -78,7 +79,7 @@ impl Ledger {
                     });
                     return;
                 }
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

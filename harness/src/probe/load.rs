@@ -9,7 +9,7 @@
 //! `x-cache: hit`), 5xx and other errors. Failed requests count with the time until they failed.
 
 use crate::scenario::plan::{Load, Probe};
-use crate::services::toy_api;
+use crate::services::{toy_api, ServiceError};
 use crate::timeline::{now, Event, EventKind, Nanos, Timeline};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
@@ -75,7 +75,7 @@ async fn get(client: &reqwest::Client, url: &str) -> Answer {
 
 /// Reads every key once (16 at a time), so the observation starts with a warm cache.
 /// Returns how long it took, or the first failure.
-pub async fn prime(probe: &Probe, load: &Load, ip: &str) -> Result<Duration, String> {
+pub async fn prime(probe: &Probe, load: &Load, ip: &str) -> Result<Duration, ServiceError> {
     let started = Instant::now();
     let client = client(probe.timeout);
     let keys: Vec<u32> = (1..=load.keys.unwrap_or(0)).collect();
@@ -86,7 +86,10 @@ pub async fn prime(probe: &Probe, load: &Load, ip: &str) -> Result<Duration, Str
         });
         for (answer, url) in futures_util::future::join_all(gets).await {
             if !matches!(answer, Answer::Ok { .. }) {
-                return Err(format!("priming {url}: {answer:?}"));
+                let answer = format!("{answer:?}");
+                return Err(ServiceError::at(format!("priming {url}"))(
+                    ServiceError::Unexpected { answer },
+                ));
             }
         }
     }

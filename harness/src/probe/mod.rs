@@ -14,6 +14,7 @@ pub mod write;
 pub mod zookeeper;
 
 use crate::error::{HarnessError, Result};
+pub use crate::services::Miss;
 
 use crate::engine::inner::Inner;
 use crate::engine::RunEngine;
@@ -109,31 +110,6 @@ pub async fn sample_until<S: Sampler>(
     }
     lag.summary(&probe.name, seq, timeline);
     sampler
-}
-
-/// Why a sample did not show the system answering as it should.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Miss {
-    /// The system answered wrongly or not in time: a failed sample.
-    Failed(String),
-    /// Nothing was observed: the engine the probe looks through (an exec) did not answer. The
-    /// loop records an `unobserved` event, neither a success nor a failure of the system.
-    Unobserved(String),
-}
-
-impl From<String> for Miss {
-    fn from(error: String) -> Self {
-        Miss::Failed(error)
-    }
-}
-
-impl std::fmt::Display for Miss {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Miss::Failed(e) => f.write_str(e),
-            Miss::Unobserved(e) => write!(f, "not observed: {e}"),
-        }
-    }
 }
 
 fn sample(probe: &Probe, ok: bool, latency: i64, detail: Option<String>, late: i64) -> EventKind {
@@ -266,7 +242,7 @@ pub async fn prepare_all(plan: &Plan, addresses: &Addresses, timeline: &Timeline
             .map_err(|message| HarnessError::NotReady {
                 service: plan.service(p.target).name.clone(),
                 timeout: p.timeout,
-                last: message,
+                last: Box::new(message),
             })?;
         timeline.record(EventKind::Measurement {
             name: format!("{}/prime", p.name),

@@ -4,6 +4,7 @@
 use super::ledger::Ledger;
 use super::{Miss, Sampler};
 use crate::services::postgres::PORT;
+use crate::services::ServiceError;
 use crate::timeline::Timeline;
 use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
@@ -16,10 +17,11 @@ pub struct Inserter {
     client: Option<(Client, tokio::task::JoinHandle<()>)>,
 }
 
-async fn connect(dsn: &str) -> Result<(Client, tokio::task::JoinHandle<()>), String> {
+async fn connect(dsn: &str) -> Result<(Client, tokio::task::JoinHandle<()>), ServiceError> {
+    let postgres = |op| move |source| ServiceError::Postgres { op, source };
     let (client, connection) = tokio_postgres::connect(dsn, NoTls)
         .await
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(postgres("connect"))?;
     let driver = tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -27,7 +29,7 @@ async fn connect(dsn: &str) -> Result<(Client, tokio::task::JoinHandle<()>), Str
     client
         .simple_query(TABLE)
         .await
-        .map_err(|e| format!("create table: {e}"))?;
+        .map_err(postgres("create table"))?;
     Ok((client, driver))
 }
 
@@ -55,9 +57,12 @@ impl Sampler for Inserter {
                 let rows = client
                     .query("SELECT id FROM aftershock_writes ORDER BY id", &[])
                     .await
-                    .map_err(|e| format!("select: {e}"));
+                    .map_err(|source| ServiceError::Postgres {
+                        op: "select",
+                        source,
+                    });
                 driver.abort();
-                Ok(rows?.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
+                Ok::<_, ServiceError>(rows?.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
             })
             .await;
     }

@@ -17,7 +17,7 @@ impl Sampler for V2 {
         registry_v2(&self.address, self.timeout)
             .await
             .map(|()| None)
-            .map_err(Miss::Failed)
+            .map_err(Miss::from)
     }
 }
 
@@ -36,11 +36,14 @@ impl Sampler for PushPull {
     async fn sample(&mut self, seq: u64) -> Result<Option<String>, Miss> {
         if self.push_each || self.pushed.is_none() {
             let tag = format!("s{seq}");
-            self.inner.push(&self.registry, &tag).await?;
+            // The machine's engine is the system under test here: its refusal is a failure.
+            let pushed = self.inner.push(&self.registry, &tag).await;
+            pushed.map_err(|e| Miss::Failed(e.to_string()))?;
             self.pushed = Some(tag);
         }
         let tag = self.pushed.clone().expect("set above");
-        self.inner.pull(&self.registry, &tag).await?;
+        let pulled = self.inner.pull(&self.registry, &tag).await;
+        pulled.map_err(|e| Miss::Failed(e.to_string()))?;
         Ok(Some(format!("pulled {tag}")))
     }
 }

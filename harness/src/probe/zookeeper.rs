@@ -4,7 +4,7 @@
 use super::ledger::Ledger;
 use super::{Miss, Sampler};
 use crate::services::zookeeper::{self as preset, connect, connect_string, persistent};
-use crate::services::Addresses;
+use crate::services::{Addresses, ServiceError};
 use crate::timeline::Timeline;
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
@@ -34,7 +34,7 @@ impl Writer {
         }
     }
 
-    async fn client(&mut self) -> Result<&zk::Client, String> {
+    async fn client(&mut self) -> Result<&zk::Client, ServiceError> {
         let usable = self.client.as_ref().is_some_and(|c| {
             !matches!(
                 c.state(),
@@ -46,7 +46,12 @@ impl Writer {
             let c = connect(&self.cluster, self.timeout).await?;
             match c.mkdir(&self.path, &persistent()).await {
                 Ok(()) | Err(zk::Error::NodeExists) => {}
-                Err(e) => return Err(format!("mkdir {}: {e}", self.path)),
+                Err(source) => {
+                    return Err(ServiceError::Zookeeper {
+                        op: format!("mkdir {}", self.path),
+                        source,
+                    })
+                }
             }
             self.client = Some(c);
         }
@@ -61,13 +66,19 @@ impl Sampler for Writer {
         self.ledger
             .read_back(timeline, || async {
                 let c = connect(&cluster, timeout.max(Duration::from_secs(2))).await?;
-                let children = c.list_children(&path).await.map_err(|e| e.to_string())?;
+                let children =
+                    c.list_children(&path)
+                        .await
+                        .map_err(|source| ServiceError::Zookeeper {
+                            op: format!("list {path}"),
+                            source,
+                        })?;
                 let mut present: Vec<u64> = children
                     .iter()
                     .filter_map(|c| c.strip_prefix("w-").and_then(|n| n.parse().ok()))
                     .collect();
                 present.sort_unstable();
-                Ok(present)
+                Ok::<_, ServiceError>(present)
             })
             .await;
     }

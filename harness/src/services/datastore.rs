@@ -2,7 +2,7 @@
 //! its data on a disk that can lose power. After a restart the harness asks it what recovery
 //! found and runs its integrity checker inside the container.
 
-use super::Addresses;
+use super::{Addresses, ServiceError};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -16,11 +16,13 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub async fn open(ip: &str) -> Result<Self, String> {
+    pub async fn open(ip: &str) -> Result<Self, ServiceError> {
         let stream = TcpStream::connect((ip, PORT))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            .map_err(ServiceError::io("connect"))?;
+        stream
+            .set_nodelay(true)
+            .map_err(ServiceError::io("set TCP_NODELAY"))?;
         let (r, writer) = stream.into_split();
         Ok(Connection {
             reader: BufReader::new(r),
@@ -29,25 +31,25 @@ impl Connection {
     }
 
     /// Sends one request line and reads one answer line.
-    pub async fn ask(&mut self, request: &str) -> Result<String, String> {
+    pub async fn ask(&mut self, request: &str) -> Result<String, ServiceError> {
         self.writer
             .write_all(format!("{request}\n").as_bytes())
             .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(ServiceError::io("send"))?;
         self.line().await
     }
 
-    pub async fn line(&mut self) -> Result<String, String> {
+    pub async fn line(&mut self) -> Result<String, ServiceError> {
         let mut line = String::new();
         match self.reader.read_line(&mut line).await {
-            Ok(0) => Err("connection closed".into()),
+            Ok(0) => Err(ServiceError::Closed),
             Ok(_) => Ok(line.trim_end().to_string()),
-            Err(e) => Err(format!("read: {e}")),
+            Err(e) => Err(ServiceError::io("read")(e)),
         }
     }
 
     /// Every record's payload, in log order.
-    pub async fn dump(&mut self) -> Result<Vec<String>, String> {
+    pub async fn dump(&mut self) -> Result<Vec<String>, ServiceError> {
         let mut first = self.ask("dump").await?;
         let mut out = vec![];
         for _ in 0..10_000_000 {
@@ -55,32 +57,36 @@ impl Connection {
                 return Ok(out);
             }
             if let Some(e) = first.strip_prefix("err ") {
-                return Err(e.to_string());
+                return Err(ServiceError::Said(e.to_string()));
             }
             out.push(first);
             first = self.line().await?;
         }
-        Err("dump did not end".into())
+        Err(ServiceError::Said("dump did not end".into()))
     }
 }
 
 /// `stats` of one replica as JSON.
-pub async fn stats(ip: &str, timeout: Duration) -> Result<serde_json::Value, String> {
+pub async fn stats(ip: &str, timeout: Duration) -> Result<serde_json::Value, ServiceError> {
     let ask = async {
         let answer = Connection::open(ip).await?.ask("stats").await?;
-        serde_json::from_str(&answer).map_err(|e| format!("stats: {e}: {answer}"))
+        serde_json::from_str(&answer).map_err(|source| ServiceError::Json {
+            what: "stats",
+            source,
+            answer,
+        })
     };
     tokio::time::timeout(timeout, ask)
         .await
-        .unwrap_or_else(|_| Err("timeout".into()))
+        .unwrap_or(Err(ServiceError::Timeout))
 }
 
 /// Ready when every replica answers `stats`.
-pub async fn ready(replicas: &[String], addresses: &Addresses) -> Result<(), String> {
+pub async fn ready(replicas: &[String], addresses: &Addresses) -> Result<(), ServiceError> {
     for r in replicas {
         stats(&addresses[r], Duration::from_millis(500))
             .await
-            .map_err(|e| format!("{r}: {e}"))?;
+            .map_err(ServiceError::at(r))?;
     }
     Ok(())
 }

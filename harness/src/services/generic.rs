@@ -2,8 +2,8 @@
 //! a service's `ready` check and the `tcp`/`http`/`exec` probes share: one [`Checker`] takes
 //! one attempt; bring-up polls it with a deadline, a probe samples it at its interval.
 
+use super::{Miss, ServiceError};
 use crate::engine::RunEngine;
-use crate::probe::Miss;
 use crate::scenario::Check;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ pub async fn exec(
 ) -> Result<(i64, String), Miss> {
     let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
     engine.exec_to_end(replica, &cmd).await.map_err(|e| {
-        if e.engine_silent() {
+        if e.silent() {
             Miss::Unobserved(e.to_string())
         } else {
             Miss::Failed(e.to_string())
@@ -97,24 +97,18 @@ impl Checker {
 
 /// An HTTP client's error in a word or two: `timeout`, `connection refused`, else its text.
 pub fn short(e: reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connection refused".into()
-    } else {
-        e.to_string()
-    }
+    super::error::short_text(&e)
 }
 
 /// A TCP connection to `ip:port` accepted within `timeout`; how long the handshake took.
-pub async fn connect(ip: &str, port: u16, timeout: Duration) -> Result<Duration, String> {
+pub async fn connect(ip: &str, port: u16, timeout: Duration) -> Result<Duration, ServiceError> {
     handshake(ip, port, timeout, false).await
 }
 
 /// Whether `ip` answers on the network: a TCP handshake to `port` that is accepted *or
 /// refused* (a reset comes from the replica's kernel) within `timeout`; how long the answer
 /// took, or what happened instead (no answer, no route).
-pub async fn reach(ip: &str, port: u16, timeout: Duration) -> Result<Duration, String> {
+pub async fn reach(ip: &str, port: u16, timeout: Duration) -> Result<Duration, ServiceError> {
     handshake(ip, port, timeout, true).await
 }
 
@@ -123,25 +117,34 @@ async fn handshake(
     port: u16,
     timeout: Duration,
     refused_answers: bool,
-) -> Result<Duration, String> {
+) -> Result<Duration, ServiceError> {
     let started = std::time::Instant::now();
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((ip, port))).await {
         Ok(Ok(_)) => Ok(started.elapsed()),
         Ok(Err(e)) if refused_answers && e.kind() == std::io::ErrorKind::ConnectionRefused => {
             Ok(started.elapsed())
         }
-        Ok(Err(e)) => Err(format!("connect {ip}:{port}: {e}")),
-        Err(_) => Err(format!("connect {ip}:{port}: no answer within {timeout:?}")),
+        Ok(Err(source)) => Err(ServiceError::Connect {
+            to: format!("{ip}:{port}"),
+            source,
+        }),
+        Err(_) => Err(ServiceError::ConnectTimeout {
+            to: format!("{ip}:{port}"),
+            within: timeout,
+        }),
     }
 }
 
 /// Ready when every replica's container is running (a generic service without `ready`).
-pub async fn running(engine: &RunEngine, replicas: &[String]) -> Result<(), String> {
+pub async fn running(engine: &RunEngine, replicas: &[String]) -> Result<(), ServiceError> {
     let looks = replicas.iter().map(|r| async move {
-        let status = engine.status(r).await.map_err(|e| format!("{r}: {e}"))?;
+        let status = engine
+            .status(r)
+            .await
+            .map_err(|e| ServiceError::at(r)(e.into()))?;
         match status.running {
             true => Ok(()),
-            false => Err(format!("{r}: its container is not running")),
+            false => Err(ServiceError::at(r)(ServiceError::NotRunning)),
         }
     });
     futures_util::future::join_all(looks)

@@ -7,7 +7,7 @@
 //! units' protocols (consul's HTTP API, the registry's `/v2/`). The engine layer creates the
 //! machines and talks to their inner engines.
 
-use super::Addresses;
+use super::{Addresses, ServiceError};
 use crate::engine::{ContainerSpec, Privileges};
 use crate::scenario::plan::{Service, ServiceKind};
 use crate::scenario::{MachineOptions, RegistryConfig};
@@ -232,82 +232,97 @@ fn client(timeout: Duration) -> reqwest::Client {
 }
 
 /// The leader consul server `ip` knows (`/v1/status/leader`), or why there is none.
-pub async fn consul_leader(ip: &str, timeout: Duration) -> Result<String, String> {
+pub async fn consul_leader(ip: &str, timeout: Duration) -> Result<String, ServiceError> {
     let url = format!("http://{ip}:{CONSUL_PORT}/v1/status/leader");
-    let r = client(timeout)
-        .get(url)
-        .send()
-        .await
-        .map_err(super::generic::short)?;
+    let r = client(timeout).get(url).send().await?;
     let status = r.status();
     let body: String = r.json().await.unwrap_or_default();
     if status.is_success() && !body.is_empty() {
         Ok(body)
     } else {
-        Err(format!("no leader ({status})"))
+        Err(ServiceError::NoLeader { status })
     }
 }
 
 /// The value of `key` (`Ok(None)`: consul answered 404, the key does not exist).
-pub async fn kv_get(ip: &str, key: &str, timeout: Duration) -> Result<Option<String>, String> {
+pub async fn kv_get(
+    ip: &str,
+    key: &str,
+    timeout: Duration,
+) -> Result<Option<String>, ServiceError> {
     let url = format!("http://{ip}:{CONSUL_PORT}/v1/kv/{key}?raw");
-    let r = client(timeout)
-        .get(url)
-        .send()
-        .await
-        .map_err(super::generic::short)?;
-    let status = r.status();
+    let r = client(timeout).get(url).send().await?;
+    let status = r.status().as_u16();
     let body = r.text().await.unwrap_or_default();
-    match status.as_u16() {
+    match status {
         200 => Ok(Some(body)),
         404 => Ok(None),
-        _ => Err(format!("{}: {}", status.as_u16(), body.trim())),
+        _ => Err(ServiceError::Status {
+            status,
+            body: body.trim().into(),
+        }),
     }
 }
 
 /// Writes `key` (PUT `/v1/kv/<key>`).
-pub async fn kv_put(ip: &str, key: &str, value: &str, timeout: Duration) -> Result<(), String> {
+pub async fn kv_put(
+    ip: &str,
+    key: &str,
+    value: &str,
+    timeout: Duration,
+) -> Result<(), ServiceError> {
     let url = format!("http://{ip}:{CONSUL_PORT}/v1/kv/{key}");
     let r = client(timeout)
         .put(url)
         .body(value.to_string())
         .send()
-        .await
-        .map_err(super::generic::short)?;
+        .await?;
     let status = r.status();
     let body = r.text().await.unwrap_or_default();
     if status.is_success() && body.trim() == "true" {
         Ok(())
     } else {
-        Err(format!("{}: {}", status.as_u16(), body.trim()))
+        Err(ServiceError::Status {
+            status: status.as_u16(),
+            body: body.trim().into(),
+        })
     }
 }
 
 /// Whether the registry at `ip:5000` answers `/v2/` with 200.
-pub async fn registry_v2(address: &str, timeout: Duration) -> Result<(), String> {
+pub async fn registry_v2(address: &str, timeout: Duration) -> Result<(), ServiceError> {
     let r = client(timeout)
         .get(format!("http://{address}/v2/"))
         .send()
-        .await
-        .map_err(super::generic::short)?;
+        .await?;
     match r.status().as_u16() {
         200 => Ok(()),
-        s => Err(format!("{s}")),
+        status => Err(ServiceError::Status {
+            status,
+            body: String::new(),
+        }),
     }
 }
 
 /// Whether `ip`'s engine answers `/_ping`.
-async fn engine_answers(ip: &str) -> Result<(), String> {
+async fn engine_answers(ip: &str) -> Result<(), ServiceError> {
     let url = format!("http://{ip}:{}/_ping", crate::engine::inner::PORT);
-    let r = client(Duration::from_millis(500))
-        .get(url)
-        .send()
-        .await
-        .map_err(super::generic::short)?;
+    let r = client(Duration::from_millis(500)).get(url).send().await?;
     if r.status().is_success() {
         Ok(())
     } else {
-        Err(format!("{}", r.status()))
+        Err(ServiceError::Status {
+            status: r.status().as_u16(),
+            body: String::new(),
+        })
+    }
+}
+
+fn gave_up(step: String, last: ServiceError, before: String) -> ServiceError {
+    ServiceError::GaveUp {
+        step,
+        source: Box::new(last),
+        before,
     }
 }
 
@@ -317,18 +332,18 @@ pub async fn ready(
     service: &Service,
     replicas: &[String],
     addresses: &Addresses,
-) -> Result<(), String> {
+) -> Result<(), ServiceError> {
     for r in replicas {
         let ip = &addresses[r];
         engine_answers(ip)
             .await
-            .map_err(|e| format!("{r}'s engine: {e}"))?;
+            .map_err(ServiceError::at(format!("{r}'s engine")))?;
         if !options(service).units {
             continue;
         }
         consul_leader(ip, Duration::from_millis(500))
             .await
-            .map_err(|e| format!("{r}'s consul: {e}"))?;
+            .map_err(ServiceError::at(format!("{r}'s consul")))?;
     }
     Ok(())
 }
@@ -339,7 +354,7 @@ pub async fn set_up(
     service: &Service,
     addresses: &Addresses,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<(), ServiceError> {
     if !options(service).units {
         return Ok(());
     }
@@ -354,8 +369,14 @@ pub async fn set_up(
         loop {
             match kv_put(ip, key, value, Duration::from_secs(2)).await {
                 Ok(()) => break,
-                Err(e) if std::time::Instant::now() < deadline => last = e,
-                Err(e) => return Err(format!("write {key}: {e} (before: {last})")),
+                Err(e) if std::time::Instant::now() < deadline => last = e.to_string(),
+                Err(e) => {
+                    return Err(gave_up(
+                        format!("write {key}"),
+                        e,
+                        format!("before: {last}"),
+                    ))
+                }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -364,8 +385,8 @@ pub async fn set_up(
     loop {
         match registry_v2(&registry, Duration::from_millis(500)).await {
             Ok(()) => return Ok(()),
-            Err(e) if std::time::Instant::now() < deadline => last = e,
-            Err(e) => return Err(format!("the registry never answered /v2/: {e} ({last})")),
+            Err(e) if std::time::Instant::now() < deadline => last = e.to_string(),
+            Err(e) => return Err(gave_up("the registry never answered /v2/".into(), e, last)),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -5,6 +5,7 @@
 //! and faults use the protocol helpers here (`zookeeper::modes`) to talk to the services.
 
 pub mod datastore;
+mod error;
 pub mod generic;
 pub mod machine;
 pub mod memcached;
@@ -14,12 +15,13 @@ pub mod toy_api;
 pub mod zookeeper;
 
 use crate::engine::images::ImageSet;
+use crate::engine::EngineError;
 use crate::engine::{ContainerSpec, RunEngine};
-use crate::error::Result;
 use crate::scenario::plan::{
     Image, Machine, MachineEngine, Placement, Plan, Restart, Service, ServiceKind,
 };
 use crate::scenario::Preset;
+pub use error::{Miss, ServiceError};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -78,11 +80,11 @@ fn hosts_of(plan: &Plan, service: &Service, replica: &str, addresses: &Addresses
 
 /// The image a service runs: the tag of a project image (by its name), else the name as
 /// given (a tag in the local engine, checked before bring-up).
-pub fn image(service: &Service, images: &ImageSet) -> Result<String> {
+pub fn image(service: &Service, images: &ImageSet) -> Result<String, EngineError> {
     match &service.image {
-        Image::Project(name) => images.tag(name).map(str::to_string),
+        Image::Project(name) => Ok(images.tag(name)?.to_string()),
         Image::Local(tag) => Ok(tag.clone()),
-        Image::Build { .. } => images.tag(&built(service)).map(str::to_string),
+        Image::Build { .. } => Ok(images.tag(&built(service))?.to_string()),
         Image::None => Ok(String::new()),
     }
 }
@@ -109,7 +111,7 @@ pub fn containers(
     service: &Service,
     images: &ImageSet,
     addresses: &Addresses,
-) -> Result<Vec<ContainerSpec>> {
+) -> Result<Vec<ContainerSpec>, EngineError> {
     if service.is(Preset::Machine) {
         return Ok(machine::containers(
             service,
@@ -172,7 +174,7 @@ pub async fn readiness(
     service: &Service,
     replicas: &[String],
     addresses: &Addresses,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ServiceError> {
     if let Some(ready) = &service.ready {
         // Every replica at once: a hundred of them are checked in one round trip.
         let checks = replicas.iter().map(|r| async move {
@@ -185,17 +187,20 @@ pub async fn readiness(
             )
             .once()
             .await
-            .map_err(|e| format!("{r}: {e}"))
+            .map_err(|e| ServiceError::at(r)(e.into()))
         });
-        let failed: Vec<String> = futures_util::future::join_all(checks)
+        let mut failed: Vec<ServiceError> = futures_util::future::join_all(checks)
             .await
             .into_iter()
             .filter_map(|r| r.err())
             .collect();
-        return match failed.as_slice() {
-            [] => Ok(()),
-            [one] => Err(one.clone()),
-            [first, rest @ ..] => Err(format!("{first} (and {} more not ready)", rest.len())),
+        return match failed.len() {
+            0 => Ok(()),
+            1 => Err(failed.remove(0)),
+            n => Err(ServiceError::More {
+                first: Box::new(failed.remove(0)),
+                more: n - 1,
+            }),
         };
     }
     let Some(p) = service.preset() else {
@@ -214,7 +219,7 @@ pub async fn set_up(
     plan: &Plan,
     service: &Service,
     addresses: &Addresses,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ServiceError> {
     let Some(p) = service.preset() else {
         return Ok(());
     };

@@ -4,7 +4,8 @@
 //! a module with one of these, a variant of `scenario::Preset` and a line in [`kind`].
 
 use super::{
-    datastore, machine, memcached, postgres, toy_api, zookeeper, Addresses, READY_TIMEOUT,
+    datastore, machine, memcached, postgres, toy_api, zookeeper, Addresses, ServiceError,
+    READY_TIMEOUT,
 };
 use crate::scenario::plan::{Plan, Service};
 use crate::scenario::Preset;
@@ -13,7 +14,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 /// A future of a preset step: Ok, or what is still missing.
-pub(crate) type Answer<'a, T = ()> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+pub(crate) type Answer<'a, T = ()> =
+    Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
 
 /// What a preset step looks at.
 pub(crate) struct Cx<'a> {

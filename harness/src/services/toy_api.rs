@@ -3,7 +3,7 @@
 //! PostgreSQL service it `uses` through the memcached services it `uses` (if any).
 
 use super::zookeeper::{CLIENT_PORT, CONFIG_PATH};
-use super::{memcached, postgres, Addresses};
+use super::{memcached, postgres, Addresses, ServiceError};
 use crate::scenario::plan::{Plan, Service};
 use crate::scenario::Preset;
 use std::time::Duration;
@@ -57,7 +57,7 @@ pub async fn ready(
     replicas: &[String],
     addresses: &Addresses,
     zookeeper: bool,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ServiceError> {
     answers_ok(replicas, addresses, "/healthz").await?;
     if zookeeper {
         answers_ok(replicas, addresses, "/realtime").await?;
@@ -69,20 +69,18 @@ async fn answers_ok(
     replicas: &[String],
     addresses: &Addresses,
     path: &str,
-) -> std::result::Result<(), String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()
-        .map_err(|e| e.to_string())?;
+) -> std::result::Result<(), ServiceError> {
+    let client = super::generic::http_client(Duration::from_millis(500));
     for r in replicas {
         let status = client
             .get(url(&addresses[r], path))
             .send()
             .await
-            .map_err(|e| format!("{r}: {e}"))?
+            .map_err(|e| ServiceError::at(r)(e.into()))?
             .status();
         if !status.is_success() {
-            return Err(format!("{r}: {path} answered {status}"));
+            let path = path.to_string();
+            return Err(ServiceError::at(r)(ServiceError::Path { path, status }));
         }
     }
     Ok(())

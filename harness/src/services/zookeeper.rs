@@ -1,7 +1,7 @@
 //! The ZooKeeper 3.8 preset: environment for the image, the `srvr` four-letter word, the
 //! client connection and the configuration znode the toy API reads.
 
-use super::Addresses;
+use super::{Addresses, ServiceError};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zookeeper_client as zk;
@@ -30,29 +30,28 @@ pub fn connect_string(replicas: &[String], addresses: &Addresses) -> String {
 }
 
 /// Asks one member for its mode (`leader`, `follower`, `standalone`) with `srvr`.
-pub async fn mode(ip: &str, timeout: Duration) -> std::result::Result<String, String> {
+pub async fn mode(ip: &str, timeout: Duration) -> std::result::Result<String, ServiceError> {
     let ask = async {
         let mut s = tokio::net::TcpStream::connect((ip, CLIENT_PORT))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(ServiceError::io("connect"))?;
         s.write_all(b"srvr")
             .await
-            .map_err(|e| format!("write: {e}"))?;
+            .map_err(ServiceError::io("write"))?;
         let mut out = String::new();
         s.read_to_string(&mut out)
             .await
-            .map_err(|e| format!("read: {e}"))?;
+            .map_err(ServiceError::io("read"))?;
         out.lines()
             .find_map(|l| l.strip_prefix("Mode: "))
             .map(|m| m.trim().to_string())
-            .ok_or_else(|| {
-                let first = out.lines().next().unwrap_or("empty answer");
-                format!("no mode: {first}")
+            .ok_or_else(|| ServiceError::Unexpected {
+                answer: out.lines().next().unwrap_or("").to_string(),
             })
     };
     tokio::time::timeout(timeout, ask)
         .await
-        .unwrap_or_else(|_| Err("timeout".into()))
+        .unwrap_or(Err(ServiceError::Timeout))
 }
 
 /// Every member's mode, asked concurrently (`None`: did not answer).
@@ -74,39 +73,47 @@ pub async fn ensemble_ready(
     all: &[String],
     replicas: &[String],
     addresses: &Addresses,
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), ServiceError> {
     let modes = modes(all, addresses, Duration::from_millis(500)).await;
     let leaders = modes
         .iter()
         .filter(|(_, m)| matches!(m.as_deref(), Some("leader" | "standalone")))
         .count();
-    let missing: Vec<&str> = modes
+    let missing: Vec<String> = modes
         .iter()
         .filter(|(r, m)| {
             replicas.contains(r)
                 && !matches!(m.as_deref(), Some("leader" | "follower" | "standalone"))
         })
-        .map(|(r, _)| r.as_str())
+        .map(|(r, _)| r.clone())
         .collect();
     if leaders == 1 && missing.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{leaders} leader(s); not yet in the ensemble: {missing:?} (modes {modes:?})"
-        ))
+        Err(ServiceError::Ensemble {
+            leaders,
+            missing,
+            modes,
+        })
     }
 }
 
 /// Opens a new session.
-pub async fn connect(cluster: &str, timeout: Duration) -> std::result::Result<zk::Client, String> {
+pub async fn connect(
+    cluster: &str,
+    timeout: Duration,
+) -> std::result::Result<zk::Client, ServiceError> {
     let connect = zk::Client::connector()
         .with_session_timeout(SESSION_TIMEOUT)
         .with_connection_timeout(timeout)
         .connect(cluster);
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(format!("connect: {e}")),
-        Err(_) => Err("connect: timeout".into()),
+        Ok(Err(source)) => Err(ServiceError::Zookeeper {
+            op: "connect".into(),
+            source,
+        }),
+        Err(_) => Err(ServiceError::at("connect")(ServiceError::Timeout)),
     }
 }
 
@@ -115,17 +122,23 @@ pub fn persistent() -> zk::CreateOptions<'static> {
 }
 
 /// Creates the toy API's configuration znode (idempotent).
-pub async fn seed_config(cluster: &str) -> std::result::Result<(), String> {
+pub async fn seed_config(cluster: &str) -> std::result::Result<(), ServiceError> {
     let client = connect(cluster, Duration::from_secs(5)).await?;
     client
         .mkdir("/aftershock", &persistent())
         .await
-        .map_err(|e| format!("mkdir /aftershock: {e}"))?;
+        .map_err(|source| ServiceError::Zookeeper {
+            op: "mkdir /aftershock".into(),
+            source,
+        })?;
     match client
         .create(CONFIG_PATH, b"pipeline=on", &persistent())
         .await
     {
         Ok(_) | Err(zk::Error::NodeExists) => Ok(()),
-        Err(e) => Err(format!("create {CONFIG_PATH}: {e}")),
+        Err(source) => Err(ServiceError::Zookeeper {
+            op: format!("create {CONFIG_PATH}"),
+            source,
+        }),
     }
 }

@@ -4,6 +4,44 @@
 use serde::Serialize;
 use std::path::PathBuf;
 
+/// Why a machine's engine URL was refused; each says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineUrlError {
+    /// No `scheme://`.
+    #[error("`{url}` is not an engine URL: write unix:///path, tcp://host:port, https://host:port or ssh://[user@]host[:port]")]
+    NotAUrl { url: String },
+    /// Certificates given for an engine that is not `https://`.
+    #[error("`tls` is for https:// engines, not `{url}`")]
+    TlsNotHttps { url: String },
+    /// An SSH key given for an engine that is not `ssh://`.
+    #[error("`ssh_key` is for ssh:// engines, not `{url}`")]
+    KeyNotSsh { url: String },
+    /// `unix://` with a relative path.
+    #[error("`{url}`: a unix socket needs an absolute path (unix:///var/run/docker.sock)")]
+    RelativeSocket { url: String },
+    /// `https://` without a certificate directory.
+    #[error("`{url}` needs `tls = \"dir\"`: a directory with ca.pem, cert.pem and key.pem")]
+    NoCerts { url: String },
+    /// `ssh://@host`.
+    #[error("`{url}`: an empty user before `@`")]
+    EmptyUser { url: String },
+    /// `ssh://` without a host, or with a path.
+    #[error("`{url}`: expected ssh://[user@]host[:port]")]
+    NotSsh { url: String },
+    /// A scheme other than unix, tcp, https, ssh.
+    #[error(
+        "`{url}`: unknown scheme `{scheme}`; an engine is unix://, tcp://, https:// or ssh://"
+    )]
+    UnknownScheme { url: String, scheme: String },
+    /// `tcp://` or `https://` without a host.
+    #[error("`{url}`: expected host:port")]
+    NotHostPort { url: String },
+    /// A port that is not a number in 1..=65535.
+    #[error("`{url}`: `{port}` is not a port")]
+    NotAPort { url: String, port: String },
+}
+
 /// Where a machine's engine answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum EngineUrl {
@@ -32,31 +70,30 @@ impl EngineUrl {
         url: &str,
         certs: Option<PathBuf>,
         key: Option<PathBuf>,
-    ) -> Result<EngineUrl, String> {
-        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
-            format!("`{url}` is not an engine URL: write unix:///path, tcp://host:port, https://host:port or ssh://[user@]host[:port]")
-        })?;
+    ) -> Result<EngineUrl, EngineUrlError> {
+        let url_ = || url.to_string();
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| EngineUrlError::NotAUrl { url: url_() })?;
         if certs.is_some() && scheme != "https" {
-            return Err(format!("`tls` is for https:// engines, not `{url}`"));
+            return Err(EngineUrlError::TlsNotHttps { url: url_() });
         }
         if key.is_some() && scheme != "ssh" {
-            return Err(format!("`ssh_key` is for ssh:// engines, not `{url}`"));
+            return Err(EngineUrlError::KeyNotSsh { url: url_() });
         }
         match scheme {
             "unix" if rest.starts_with('/') => Ok(EngineUrl::Unix(rest.into())),
-            "unix" => Err(format!("`{url}`: a unix socket needs an absolute path (unix:///var/run/docker.sock)")),
+            "unix" => Err(EngineUrlError::RelativeSocket { url: url_() }),
             "tcp" => host_port(url, rest, 2375).map(|(host, port)| EngineUrl::Tcp { host, port }),
             "https" => {
-                let certs = certs.ok_or_else(|| {
-                    format!("`{url}` needs `tls = \"dir\"`: a directory with ca.pem, cert.pem and key.pem")
-                })?;
+                let certs = certs.ok_or_else(|| EngineUrlError::NoCerts { url: url_() })?;
                 let (host, port) = host_port(url, rest, 2376)?;
                 Ok(EngineUrl::Https { host, port, certs })
             }
             "ssh" => {
                 let (user, at) = match rest.split_once('@') {
                     Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
-                    Some(_) => return Err(format!("`{url}`: an empty user before `@`")),
+                    Some(_) => return Err(EngineUrlError::EmptyUser { url: url_() }),
                     None => (None, rest),
                 };
                 let (host, port) = match at.rsplit_once(':') {
@@ -64,11 +101,19 @@ impl EngineUrl {
                     None => (at, None),
                 };
                 if host.is_empty() || host.contains('/') {
-                    return Err(format!("`{url}`: expected ssh://[user@]host[:port]"));
+                    return Err(EngineUrlError::NotSsh { url: url_() });
                 }
-                Ok(EngineUrl::Ssh { user, host: host.into(), port, key })
+                Ok(EngineUrl::Ssh {
+                    user,
+                    host: host.into(),
+                    port,
+                    key,
+                })
             }
-            other => Err(format!("`{url}`: unknown scheme `{other}`; an engine is unix://, tcp://, https:// or ssh://")),
+            other => Err(EngineUrlError::UnknownScheme {
+                url: url_(),
+                scheme: other.into(),
+            }),
         }
     }
 
@@ -106,23 +151,26 @@ impl std::fmt::Display for EngineUrl {
     }
 }
 
-fn host_port(url: &str, rest: &str, default: u16) -> Result<(String, u16), String> {
+fn host_port(url: &str, rest: &str, default: u16) -> Result<(String, u16), EngineUrlError> {
     let rest = rest.trim_end_matches('/');
     let (host, p) = match rest.rsplit_once(':') {
         Some((h, p)) => (h, port(url, p)?),
         None => (rest, default),
     };
     if host.is_empty() || host.contains(['/', '@']) {
-        return Err(format!("`{url}`: expected host:port"));
+        return Err(EngineUrlError::NotHostPort { url: url.into() });
     }
     Ok((host.to_string(), p))
 }
 
-fn port(url: &str, p: &str) -> Result<u16, String> {
+fn port(url: &str, p: &str) -> Result<u16, EngineUrlError> {
     p.parse::<u16>()
         .ok()
         .filter(|p| *p > 0)
-        .ok_or_else(|| format!("`{url}`: `{p}` is not a port"))
+        .ok_or_else(|| EngineUrlError::NotAPort {
+            url: url.into(),
+            port: p.into(),
+        })
 }
 
 #[cfg(test)]
@@ -161,7 +209,7 @@ mod tests {
 
     #[test]
     fn bad_urls_say_what_is_expected() {
-        let e = |u: &str| EngineUrl::parse(u, None, None).unwrap_err();
+        let e = |u: &str| EngineUrl::parse(u, None, None).unwrap_err().to_string();
         assert!(e("10.0.0.5:2375").contains("not an engine URL"));
         assert!(e("http://h:1").contains("unknown scheme `http`"));
         assert!(e("tcp://h:port").contains("not a port"));
@@ -170,6 +218,7 @@ mod tests {
         assert!(e("ssh://@h").contains("empty user"));
         assert!(EngineUrl::parse("tcp://h:1", Some("c".into()), None)
             .unwrap_err()
+            .to_string()
             .contains("`tls` is for https"));
     }
 }

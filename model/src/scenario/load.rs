@@ -1,47 +1,9 @@
 //! Reading a scenario file: TOML → the file form → [`Plan`]. Errors name file:line:column.
 
+use super::error::ScenarioError;
 use super::{compose, file, resolve, Plan};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
-
-/// Why a scenario file could not be used. Every variant says where and what is expected.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("{path}: cannot read the file: {source} (check the path; `aftershock suite` runs every file in scenarios/)")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}:{column}: {message}")]
-    At {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-}
-
-impl ScenarioError {
-    /// An error at a byte range of `source`.
-    pub(crate) fn at(file: &str, source: &str, span: Range<usize>, message: String) -> Self {
-        let (line, column) = line_column(source, span.start);
-        ScenarioError::At {
-            file: file.to_string(),
-            line,
-            column,
-            message,
-        }
-    }
-}
-
-/// 1-based line and column of a byte offset.
-fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(source.len());
-    let before = &source[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, column)
-}
+use std::path::Path;
 
 /// The place of a table's `name = "..."` (or of the quoted word) in the text; the start if absent.
 fn find_name(source: &str, name: &str) -> Range<usize> {
@@ -107,12 +69,12 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     };
     let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
     if let Some(on) = &scenario.topology.compose_machines {
-        place_compose(&mut services, &scenario.topology.services, on).map_err(|message| {
+        place_compose(&mut services, &scenario.topology.services, on).map_err(|e| {
             ScenarioError::At {
                 file: dir.join(compose.get_ref()).display().to_string(),
                 line: 0,
                 column: 0,
-                message,
+                message: e.to_string(),
             }
         })?;
     }
@@ -121,21 +83,44 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     Ok(())
 }
 
+/// Why `compose_machines` cannot place the Compose services.
+#[derive(Debug, thiserror::Error)]
+enum PlaceError {
+    #[error(
+        "`compose_machines = \"{on}\"` names no `preset = \"machine\"` service of the scenario"
+    )]
+    NoMachines { on: String },
+    #[error("Compose service `{service}` has {replicas} replicas but `{on}` only {machines} machines; give it `replicas = {machines}`")]
+    TooFewMachines {
+        service: String,
+        replicas: usize,
+        on: String,
+        machines: usize,
+    },
+}
+
 /// `compose_machines = "m"`: every Compose service on the replicas of machine service `m`,
 /// replica i on machine i; a disk becomes a named volume on the machine.
 fn place_compose(
     services: &mut [file::Service],
     own: &[file::Service],
     on: &file::Ref,
-) -> Result<(), String> {
+) -> Result<(), PlaceError> {
     let machines = own
         .iter()
         .find(|s| &s.name == on.get_ref() && s.preset == Some(file::Preset::Machine))
         .map(file::Scenario::replica_names)
-        .ok_or_else(|| format!("`compose_machines = \"{}\"` names no `preset = \"machine\"` service of the scenario", on.get_ref()))?;
+        .ok_or_else(|| PlaceError::NoMachines {
+            on: on.get_ref().clone(),
+        })?;
     for s in services {
         if s.replicas > machines.len() {
-            return Err(format!("Compose service `{}` has {} replicas but `{}` only {} machines; give it `replicas = {}`", s.name, s.replicas, on.get_ref(), machines.len(), s.replicas));
+            return Err(PlaceError::TooFewMachines {
+                service: s.name.clone(),
+                replicas: s.replicas,
+                on: on.get_ref().clone(),
+                machines: machines.len(),
+            });
         }
         s.machine = Some(file::MachineField::On(machines[..s.replicas].to_vec()));
         if let Some(disk) = s.disk.take() {
@@ -153,15 +138,4 @@ pub(crate) fn resolve_built(scenario: &file::Scenario) -> Result<Plan, ScenarioE
         column: 0,
         message,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::line_column;
-
-    #[test]
-    fn line_and_column_are_one_based() {
-        assert_eq!(line_column("ab\ncd", 0), (1, 1));
-        assert_eq!(line_column("ab\ncd", 4), (2, 2));
-    }
 }

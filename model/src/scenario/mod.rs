@@ -8,16 +8,18 @@
 pub mod builder;
 pub mod compose;
 pub mod engine_url;
+mod error;
 pub mod file;
 pub(crate) mod kinds;
 mod load;
 pub mod plan;
 pub(crate) mod resolve;
 
+pub use error::ScenarioError;
 pub use file::{
     BuildSpec, Check, DiskSpec, MachineOptions, Preset, RegistryConfig, Select, Signal, UnitStyle,
 };
-pub use load::{load, load_compose, parse, ScenarioError};
+pub use load::{load, load_compose, parse};
 pub use plan::Plan;
 
 /// The project's service images, by the name of their directory in `images/`.

@@ -31,8 +31,9 @@ pub use fault::Fault;
 pub use probe::Probe;
 pub use service::Service;
 
+use super::error::ScenarioError;
 use super::file::{self, Ref};
-use super::load::{resolve_built, ScenarioError};
+use super::load::resolve_built;
 use super::Plan;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -17,8 +17,8 @@ mod yaml;
 
 pub use interpolate::interpolate;
 
+use super::error::ScenarioError;
 use super::file;
-use super::load::ScenarioError;
 use std::collections::BTreeMap;
 use std::path::Path;
 use yaml::Value;

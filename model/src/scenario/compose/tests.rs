@@ -3,7 +3,7 @@
 use super::convert::{mebibytes, split_words};
 use super::services;
 use crate::scenario::file;
-use crate::scenario::load::ScenarioError;
+use crate::scenario::ScenarioError;
 use std::path::Path;
 
 const GOOD: &str = r#"

@@ -38,7 +38,7 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Ma
             m.tls.clone().map(Into::into),
             m.ssh_key.clone().map(Into::into),
         )
-        .map_err(bad)?;
+        .map_err(|e| bad(e.to_string()))?;
         let address = match (&m.address, url.host()) {
             (Some(a), _) => a.clone(),
             (None, Some(h)) => h.to_string(),

@@ -1,0 +1,183 @@
+//! What went wrong talking to a service under test ([`ServiceError`]: one variant per kind of
+//! operation, the client's error kept as the source), and why one check attempt saw nothing
+//! good ([`Miss`]). Below `probe/`, which samples through these clients: a miss of a probe is
+//! a miss of the check it runs.
+
+use crate::engine::EngineError;
+use std::time::Duration;
+
+/// Why a client of a service (a readiness check, a set-up step, a leader query) got no good
+/// answer. The text is what bring-up reports as "not ready: …".
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A socket operation (`connect`, `send`, `read`, `write`) failed.
+    #[error("{op}: {source}")]
+    Io {
+        op: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TCP connect to `to` failed.
+    #[error("connect {to}: {source}")]
+    Connect {
+        to: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A TCP connect to `to` got no answer in time.
+    #[error("connect {to}: no answer within {within:?}")]
+    ConnectTimeout { to: String, within: Duration },
+    /// No answer within the deadline.
+    #[error("timeout")]
+    Timeout,
+    /// The peer closed the connection before it answered.
+    #[error("connection closed")]
+    Closed,
+    /// An HTTP request failed: `timeout`, `connection refused`, else the client's text.
+    #[error("{}", short_text(source))]
+    Http {
+        #[source]
+        source: reqwest::Error,
+    },
+    /// An HTTP answer with an unwanted status (`body`: what came with it, maybe empty).
+    #[error("{status}{}{body}", if body.is_empty() { "" } else { ": " })]
+    Status { status: u16, body: String },
+    /// An HTTP path answered an unwanted status.
+    #[error("{path} answered {status}")]
+    Path {
+        path: String,
+        status: reqwest::StatusCode,
+    },
+    /// An answer the protocol does not allow (`VERSION …` expected, `Mode: …` missing).
+    #[error("unexpected answer `{answer}`")]
+    Unexpected { answer: String },
+    /// The service reported an error of its own (a datastore's `err …`).
+    #[error("{0}")]
+    Said(String),
+    /// An answer that should be JSON is not.
+    #[error("{what}: {source}: {answer}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+        answer: String,
+    },
+    /// ZooKeeper's client failed `op`.
+    #[error("{op}: {source}")]
+    Zookeeper {
+        op: String,
+        #[source]
+        source: zookeeper_client::Error,
+    },
+    /// PostgreSQL's client failed `op`.
+    #[error("{op}: {source}")]
+    Postgres {
+        op: &'static str,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The engine could not look at the replica (or run a command in it).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A check attempt that did not pass (the ready check of a service).
+    #[error(transparent)]
+    Check(#[from] Miss),
+    /// The replica's container is not running.
+    #[error("its container is not running")]
+    NotRunning,
+    /// A ZooKeeper ensemble that is not whole yet.
+    #[error("{leaders} leader(s); not yet in the ensemble: {missing:?} (modes {modes:?})")]
+    Ensemble {
+        leaders: usize,
+        missing: Vec<String>,
+        modes: Vec<(String, Option<String>)>,
+    },
+    /// A consul server that knows no leader.
+    #[error("no leader ({status})")]
+    NoLeader { status: reqwest::StatusCode },
+    /// What `who` (a replica, "m1's consul") answered.
+    #[error("{who}: {source}")]
+    At {
+        who: String,
+        #[source]
+        source: Box<ServiceError>,
+    },
+    /// The first of several replicas that are not ready.
+    #[error("{first} (and {more} more not ready)")]
+    More {
+        #[source]
+        first: Box<ServiceError>,
+        more: usize,
+    },
+    /// A set-up step that kept failing until its deadline: the last error, and the one before.
+    #[error("{step}: {source} ({before})")]
+    GaveUp {
+        step: String,
+        #[source]
+        source: Box<ServiceError>,
+        before: String,
+    },
+}
+
+impl ServiceError {
+    /// The `map_err` adapter naming who answered: `.map_err(ServiceError::at(r))?`.
+    pub fn at(who: impl Into<String>) -> impl FnOnce(ServiceError) -> ServiceError {
+        let who = who.into();
+        move |e| ServiceError::At {
+            who,
+            source: Box::new(e),
+        }
+    }
+
+    /// The `map_err` adapter of a socket operation: `.map_err(ServiceError::io("read"))?`.
+    pub fn io(op: &'static str) -> impl FnOnce(std::io::Error) -> ServiceError {
+        move |source| ServiceError::Io { op, source }
+    }
+}
+
+impl From<reqwest::Error> for ServiceError {
+    fn from(source: reqwest::Error) -> Self {
+        ServiceError::Http { source }
+    }
+}
+
+/// Why a sample did not show the system answering as it should.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Miss {
+    /// The system answered wrongly or not in time: a failed sample.
+    #[error("{0}")]
+    Failed(String),
+    /// Nothing was observed: the engine the probe looks through (an exec) did not answer. The
+    /// loop records an `unobserved` event, neither a success nor a failure of the system.
+    #[error("not observed: {0}")]
+    Unobserved(String),
+}
+
+impl From<String> for Miss {
+    fn from(error: String) -> Self {
+        Miss::Failed(error)
+    }
+}
+
+impl From<ServiceError> for Miss {
+    /// The system's answer (or its silence) is a failed sample; an engine that did not answer
+    /// saw nothing (unobserved: a harness problem is never a failure of the system).
+    fn from(error: ServiceError) -> Self {
+        match &error {
+            ServiceError::Check(miss) => miss.clone(),
+            ServiceError::Engine(e) if e.silent() => Miss::Unobserved(error.to_string()),
+            _ => Miss::Failed(error.to_string()),
+        }
+    }
+}
+
+/// An HTTP client's error in a word or two: `timeout`, `connection refused`, else its text.
+pub(super) fn short_text(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection refused".into()
+    } else {
+        e.to_string()
+    }
+}
