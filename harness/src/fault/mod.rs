@@ -235,7 +235,13 @@ pub async fn carry_out(
     locks: &ReplicaLocks,
 ) -> Result<()> {
     let service = cluster.plan.service(fault.target);
-    let targets = resolve(&fault.select, &cluster.plan, service, &cluster.addresses, &mut rng)
+    let leader = crate::services::leader(
+        &cluster.engine,
+        &cluster.plan,
+        service,
+        &cluster.addresses,
+    );
+    let targets = resolve(&fault.select, service, leader, &mut rng)
         .await
         .map_err(|message| HarnessError::Fault {
             fault: fault.name.clone(),

@@ -1,18 +1,17 @@
 //! Resolving a [`Select`] to replica names at the moment a fault is applied. Random choices
 //! come from the run's seeded generator, so `--seed` replays the same schedule.
 
-use crate::scenario::plan::{Plan, Service};
+use crate::scenario::plan::Service;
 use crate::scenario::Select;
-use crate::services::{self, Addresses};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-/// The replicas a selection names now (sorted), or why it cannot be resolved.
+/// The replicas a selection names now (sorted), or why it cannot be resolved. `leader` is
+/// awaited only when the selection needs the leader (`services::leader`).
 pub async fn resolve(
     select: &Select,
-    plan: &Plan,
     service: &Service,
-    addresses: &Addresses,
+    leader: impl std::future::Future<Output = Result<String, String>>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<String>, String> {
     let all = service.replicas.clone();
@@ -22,11 +21,6 @@ pub async fn resolve(
         chosen.sort();
         chosen
     };
-    let leader = || async {
-        services::leader(plan, service, addresses)
-            .await
-            .ok_or_else(|| format!("`{}` has no leader to select", service.name))
-    };
     Ok(match select {
         Select::One => pick(all, 1, rng),
         Select::All => all,
@@ -34,9 +28,9 @@ pub async fn resolve(
         Select::Minority => pick(all, (n - 1) / 2, rng),
         Select::Majority => pick(all, n / 2 + 1, rng),
         Select::Named(names) => names.clone(),
-        Select::Leader => vec![leader().await?],
+        Select::Leader => vec![leader.await?],
         Select::Followers(k) => {
-            let l = leader().await?;
+            let l = leader.await?;
             pick(all.into_iter().filter(|r| *r != l).collect(), *k, rng)
         }
     })
@@ -47,6 +41,7 @@ mod tests {
     use super::*;
     use crate::fault::generator;
     use crate::scenario::builder::{Experiment, Service as S};
+    use crate::scenario::plan::Plan;
     use crate::scenario::Preset;
     use std::time::Duration;
 
@@ -59,7 +54,8 @@ mod tests {
     async fn chosen(select: &Select, seed: u64, fault: usize) -> Vec<String> {
         let mut rng = generator(seed, fault);
         let plan = plan(7);
-        resolve(select, &plan, &plan.services[0], &Addresses::new(), &mut rng)
+        let leader = async { Err("not asked".to_string()) };
+        resolve(select, &plan.services[0], leader, &mut rng)
             .await
             .unwrap()
     }

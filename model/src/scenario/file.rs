@@ -152,7 +152,9 @@ pub struct Service {
     /// (`name:tag`). Default: the preset's image.
     #[serde(default)]
     pub image: Option<String>,
-    /// Replaces the image's entrypoint.
+    /// Replaces the image's entrypoint. In `entrypoint`, `command` and the values of `env`,
+    /// `{replica}` is replaced by each replica's name (`etcd2`) and `{index}` by its number,
+    /// counted from 1 as in the name (`2`; a service of one replica: `1`).
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default = "one")]
@@ -216,6 +218,97 @@ pub struct Service {
     /// The working directory of the replicas' processes (default: the image's).
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// How to ask a replica whether it leads (a service without a preset that knows): what
+    /// `select = "leader"` and `{ followers = N }` need. `leader = { http = 2379, path =
+    /// "/metrics", contains = "etcd_server_is_leader 1" }` or `leader = { exec = [...] }`.
+    #[serde(default)]
+    pub leader: Option<LeaderCheck>,
+}
+
+/// How to ask one replica "do you lead?": exactly one of `exec` (exit 0: it leads) or `http`
+/// (the answer has `status`, default any 2xx, and contains `contains`, if given). `{replica}`
+/// and `{index}` are replaced as in the service's command. Asked of every replica at once;
+/// the one that says yes leads (none or several: no leader now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderCheck {
+    /// A command run inside the replica; exit 0 means it leads.
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    /// An HTTP port of the replica to ask.
+    #[serde(default)]
+    pub http: Option<u16>,
+    /// The request's path (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The request's method (default GET; POST when there is a `body`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The request's body (JSON for etcd's gateway: `"{}"`).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The status that means "I lead" (default: any 2xx).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Text the answer (exec: its output; http: its body) must contain to mean "I lead".
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// The longest wait for one replica's answer (default 1 s).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+impl LeaderCheck {
+    /// A command run inside each replica; exit 0 (and `contains`, if set) means it leads.
+    pub fn exec(command: &[&str]) -> Self {
+        let mut c = Self::empty();
+        c.exec = Some(command.iter().map(|c| c.to_string()).collect());
+        c
+    }
+
+    /// An HTTP GET of `path` on `port` of each replica; a 2xx (and `contains`) means it leads.
+    pub fn http(port: u16, path: &str) -> Self {
+        let mut c = Self::empty();
+        (c.http, c.path) = (Some(port), Some(path.into()));
+        c
+    }
+
+    /// The request's method and body (etcd: `POST` with `{}`).
+    pub fn request(mut self, method: &str, body: &str) -> Self {
+        (self.method, self.body) = (Some(method.into()), Some(body.into()));
+        self
+    }
+
+    /// The status that means "I lead" (default any 2xx).
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Text the answer must contain to mean "I lead".
+    pub fn contains(mut self, text: &str) -> Self {
+        self.contains = Some(text.into());
+        self
+    }
+
+    /// The longest wait for one replica's answer (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn empty() -> Self {
+        LeaderCheck {
+            exec: None,
+            http: None,
+            path: None,
+            method: None,
+            body: None,
+            status: None,
+            contains: None,
+            timeout: None,
+        }
+    }
 }
 
 /// An image built from a directory with a Dockerfile (the classic builder, no BuildKit).

@@ -24,6 +24,8 @@ mod expect;
 mod fault;
 mod probe;
 mod service;
+#[cfg(test)]
+mod tests;
 
 pub use expect::Expect;
 pub use fault::Fault;

@@ -1,7 +1,9 @@
 //! Services for the builder: generic, preset, machines, or containers attached by id.
 
 use super::Handle;
-use crate::scenario::file::{self, Check, DiskSpec, MachineOptions, Preset, ReadyCheck};
+use crate::scenario::file::{
+    self, Check, DiskSpec, LeaderCheck, MachineOptions, Preset, ReadyCheck,
+};
 use std::time::Duration;
 
 /// A service to add to an [`super::Experiment`].
@@ -64,7 +66,9 @@ impl Service {
         self
     }
 
-    /// The command (the arguments of the image's entrypoint).
+    /// The command (the arguments of the image's entrypoint). In the command, the entrypoint
+    /// and environment values, `{replica}` is each replica's name (`etcd2`) and `{index}` its
+    /// number, counted from 1 as in the name: `.command(&["etcd", "--name", "{replica}"])`.
     pub fn command(mut self, command: &[&str]) -> Self {
         self.file.command = command.iter().map(|c| c.to_string()).collect();
         self
@@ -116,6 +120,13 @@ impl Service {
             path: path.into(),
             lossy,
         });
+        self
+    }
+
+    /// How to ask a replica whether it leads, for `Select::Leader` and `Select::Followers`:
+    /// `LeaderCheck::http(2379, "/metrics").contains("etcd_server_is_leader 1")`.
+    pub fn leader(mut self, check: LeaderCheck) -> Self {
+        self.file.leader = Some(check);
         self
     }
 

@@ -1,5 +1,6 @@
 //! Probes: the service they observe, and exactly what their kind needs.
 
+use super::per_replica::Replica;
 use super::{at_name, at_ref, Invalid};
 use crate::scenario::file::{self, Check, Preset, ProbeKind as K};
 use crate::scenario::plan::{Load, Probe, ProbeId, ProbeKind, Service, WriteVia};
@@ -91,15 +92,53 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
             push: p.push,
         },
         K::Load => ProbeKind::Load(load(p)?),
-        K::Write => ProbeKind::Write {
-            replica: replica(p, svc, svc.replicas.first())?,
-            via: write_via(p)?,
-        },
-        K::Tcp | K::Http | K::Exec => ProbeKind::Check {
-            replica: replica(p, svc, svc.replicas.first())?,
-            check: check(p, svc)?,
-        },
+        K::Write => {
+            let on = replica(p, svc, svc.replicas.first())?;
+            let via = filled_write(write_via(p)?, Replica::of(&svc.replicas, &on));
+            ProbeKind::Write { replica: on, via }
+        }
+        K::Tcp | K::Http | K::Exec => {
+            let on = replica(p, svc, svc.replicas.first())?;
+            let check = filled_check(check(p, svc)?, Replica::of(&svc.replicas, &on));
+            ProbeKind::Check { replica: on, check }
+        }
     })
+}
+
+/// A check's templates with the observed replica's `{replica}` and `{index}`.
+fn filled_check(check: Check, r: Replica) -> Check {
+    match check {
+        Check::Tcp(port) => Check::Tcp(port),
+        Check::Http { port, path, status } => Check::Http {
+            port,
+            path: r.fill(&path),
+            status,
+        },
+        Check::Exec(cmd) => Check::Exec(r.fill_all(&cmd)),
+    }
+}
+
+/// A write probe's templates with the written replica's `{replica}` and `{index}` (`{n}` stays).
+fn filled_write(via: WriteVia, r: Replica) -> WriteVia {
+    match via {
+        WriteVia::Exec { write, read } => WriteVia::Exec {
+            write: r.fill_all(&write),
+            read: r.fill_all(&read),
+        },
+        WriteVia::Http {
+            port,
+            method,
+            path,
+            body,
+            read_path,
+        } => WriteVia::Http {
+            port,
+            method,
+            path: r.fill(&path),
+            body: body.map(|b| r.fill(&b)),
+            read_path: r.fill(&read_path),
+        },
+    }
 }
 
 /// The replica `on` names (one of the service's), else `default`.
