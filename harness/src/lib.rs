@@ -54,7 +54,8 @@ pub use progress::{Progress, ProgressEvent};
 pub use report::Report;
 pub use run::{base_image, run, RunExperiment, RunOptions};
 pub use scenario::builder::{
-    Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, Service, ServiceRef,
+    Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, ReplicaArg, ReplicaRef, Service,
+    ServiceRef,
 };
 pub use scenario::{
     load, parse, Check, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,

@@ -727,6 +727,13 @@ pub enum Select {
     Named(Vec<String>),
 }
 
+impl Select {
+    /// These replicas: handles (`etcd.replica(1)`) or names.
+    pub fn named<R: Into<String>>(replicas: impl IntoIterator<Item = R>) -> Select {
+        Select::Named(replicas.into_iter().map(Into::into).collect())
+    }
+}
+
 /// Which signal a kill delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Signal {

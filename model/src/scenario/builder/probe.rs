@@ -9,6 +9,8 @@ use std::time::Duration;
 pub struct Probe {
     pub(super) file: file::Probe,
     pub(super) target: Handle,
+    /// The replica handle `on` names, if given by handle.
+    pub(super) on: Option<Handle>,
 }
 
 impl Probe {
@@ -22,6 +24,7 @@ impl Probe {
         Probe {
             file,
             target: target.into(),
+            on: None,
         }
     }
 
@@ -77,9 +80,13 @@ impl Probe {
         self
     }
 
-    /// The replica observed (tcp, http, exec; default: the first) or the machine that pulls.
-    pub fn on(mut self, replica: &str) -> Self {
-        self.file.on = Some(file::reference(replica));
+    /// The replica observed (tcp, http, exec, write; default: the first), the member a
+    /// zookeeper-write writes through, or the machine that pulls: a handle
+    /// ([`super::ServiceRef::replica`]) or a name.
+    pub fn on(mut self, replica: impl Into<super::ReplicaArg>) -> Self {
+        let replica = replica.into();
+        self.file.on = Some(file::reference(&replica.name));
+        self.on = replica.handle;
         self
     }
 
