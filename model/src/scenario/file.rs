@@ -325,6 +325,27 @@ pub struct BuildSpec {
     pub args: BTreeMap<String, String>,
 }
 
+impl BuildSpec {
+    /// The Dockerfile in `context` (a directory), no build arguments.
+    pub fn context(context: &str) -> Self {
+        BuildSpec {
+            context: context.into(),
+            dockerfile: None,
+            args: BTreeMap::new(),
+        }
+    }
+    /// Another Dockerfile, relative to the context.
+    pub fn dockerfile(mut self, dockerfile: &str) -> Self {
+        self.dockerfile = Some(dockerfile.into());
+        self
+    }
+    /// A build argument (`ARG`).
+    pub fn arg(mut self, key: &str, value: &str) -> Self {
+        self.args.insert(key.into(), value.into());
+        self
+    }
+}
+
 /// When a replica counts as ready: exactly one of `tcp`, `http` or `exec`, polled (every
 /// 100 ms, each attempt bounded) until it passes or `timeout` runs out.
 /// `ready = { tcp = 5432 }`, `ready = { http = 8080, path = "/healthz" }`,

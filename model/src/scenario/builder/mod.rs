@@ -20,6 +20,8 @@
 //! // x.run().await?.assert_passed();   (needs a Docker engine)
 //! ```
 
+#[cfg(test)]
+mod coverage;
 mod expect;
 mod fault;
 mod places;
@@ -264,6 +266,19 @@ impl Experiment {
     pub fn summary(mut self, summary: &str) -> Self {
         self.file.summary = summary.into();
         self
+    }
+
+    /// Brings in the services of a Compose file (relative to the current directory) before
+    /// the experiment's own, as a scenario's `topology.compose` does.
+    pub fn compose(mut self, path: &str) -> Self {
+        self.file.topology.compose = Some(file::reference(path));
+        self
+    }
+
+    /// Places every Compose service on the replicas of this `machine` service (replica i of
+    /// each on its i-th machine), as `topology.compose_machines` does.
+    pub fn compose_machines(&mut self, machines: &ServiceRef) {
+        self.file.topology.compose_machines = Some(file::reference(machines.name()));
     }
 
     fn check(&mut self, what: &str, handles: &[&Handle], at: &'static Location<'static>) {
