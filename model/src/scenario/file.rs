@@ -622,8 +622,8 @@ pub enum ProbeKind {
     Http,
     /// A TCP connection to `port`; ok when it is accepted.
     Tcp,
-    /// Runs `command` inside the replica (`docker exec`); ok on exit 0. Its output (trimmed,
-    /// the first 160 characters) is the sample's detail.
+    /// Runs `command` inside the replica (`docker exec`); ok on exit 0. Its output is the
+    /// sample's detail (trimmed; a success's first 160 characters, a failure's whole text).
     Exec,
     /// Appends one record per sample to a datastore; at the end reads back which
     /// acknowledged records survived, and in which order.
@@ -701,13 +701,15 @@ pub struct Probe {
     /// For `write`: the command that writes record `{n}` inside the replica.
     #[serde(default)]
     pub write: Vec<String>,
-    /// For `write`: the command that prints the records present.
+    /// For `write`: the command that prints the records present (also with an HTTP write,
+    /// instead of `read_path`).
     #[serde(default)]
     pub read: Vec<String>,
     /// For an HTTP `write` probe: the method of the write request (default PUT).
     #[serde(default)]
     pub method: Option<String>,
-    /// For an HTTP `write` probe: the write request's body (`{n}` replaced).
+    /// For an HTTP `write` probe: the write request's body (`{n}` replaced, `{n_base64}` by
+    /// the base64 of the number's digits: etcd's JSON gateway carries keys as base64).
     #[serde(default)]
     pub body: Option<String>,
     /// For an HTTP `write` probe: the path whose GET lists the records present.

@@ -375,13 +375,15 @@ pub enum WriteVia {
         write: Vec<String>,
         read: Vec<String>,
     },
-    /// HTTP requests to the replica: a 2xx acknowledges; a GET of `read_path` lists what is present.
+    /// HTTP requests to the replica: a 2xx acknowledges; a GET of `read_path` lists what is
+    /// present, or (when `read` is not empty) that command exec'd in the replica.
     Http {
         port: u16,
         method: String,
         path: String,
         body: Option<String>,
         read_path: String,
+        read: Vec<String>,
     },
 }
 

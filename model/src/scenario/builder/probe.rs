@@ -100,6 +100,14 @@ impl Probe {
         p
     }
 
+    /// An HTTP write probe reads the records back with this command exec'd in the replica
+    /// instead of a GET of its read path (pass `""` as the read path).
+    pub fn read_command(mut self, read: &[&str]) -> Self {
+        self.file.read = read.iter().map(|r| r.to_string()).collect();
+        self.file.read_path = None;
+        self
+    }
+
     /// The method of an HTTP write probe's request (default PUT).
     pub fn method(mut self, method: &str) -> Self {
         self.file.method = Some(method.into());

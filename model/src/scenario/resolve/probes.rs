@@ -131,12 +131,14 @@ fn filled_write(via: WriteVia, r: Replica) -> WriteVia {
             path,
             body,
             read_path,
+            read,
         } => WriteVia::Http {
             port,
             method,
             path: r.fill(&path),
             body: body.map(|b| r.fill(&b)),
             read_path: r.fill(&read_path),
+            read: r.fill_all(&read),
         },
     }
 }
@@ -209,13 +211,15 @@ fn write_via(p: &file::Probe) -> Result<WriteVia, Invalid> {
         }),
         (true, Some(port)) => {
             let path = http_path(p)?;
-            let read_path = match p.read_path.as_deref() {
-                Some(r) if r.starts_with('/') => r.to_string(),
+            let read_path = match (p.read_path.as_deref(), p.read.is_empty()) {
+                (Some(r), true) if r.starts_with('/') => r.to_string(),
+                (None, false) => String::new(),
                 _ => {
-                    return bad("needs `read_path = \"/...\"`, whose GET lists the records present")
+                    return bad("needs `read_path = \"/...\"`, whose GET lists the records present, or `read`, a command that prints them")
                 }
             };
-            if !n(&path) && !p.body.as_deref().is_some_and(n) {
+            let numbered = |t: &str| n(t) || t.contains("{n_base64}");
+            if !numbered(&path) && !p.body.as_deref().is_some_and(numbered) {
                 return bad("needs `{n}` (the record's number) in `path` or `body`");
             }
             let method = p
@@ -229,6 +233,7 @@ fn write_via(p: &file::Probe) -> Result<WriteVia, Invalid> {
                 path,
                 body: p.body.clone(),
                 read_path,
+                read: p.read.clone(),
             })
         }
         _ => bad(
