@@ -52,10 +52,11 @@ pub use progress::{Progress, ProgressEvent};
 pub use report::{Measured, Report, Written};
 pub use run::{base_image, run, RunExperiment, RunOptions};
 pub use scenario::builder::{
-    Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, Service, ServiceRef,
+    Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, ReplicaArg, ReplicaRef, Service,
+    ServiceRef,
 };
 pub use scenario::file::ExpectationKind;
 pub use scenario::{
-    load, parse, Check, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,
+    load, parse, Check, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,
 };
 pub use timeline::{Cause, Event, EventKind, Metric, Nanos, Stage};

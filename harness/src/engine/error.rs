@@ -100,7 +100,9 @@ pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 impl EngineError {
     /// The `map_err` adapter of every engine operation:
     /// `.map_err(EngineError::refused(format!("start container {name}")))?`.
-    pub(crate) fn refused(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+    pub(crate) fn refused(
+        action: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> Self {
         let action = action.into();
         move |source| EngineError::Refused { action, source }
     }

@@ -275,18 +275,14 @@ pub async fn carry_out(
     locks: &ReplicaLocks,
 ) -> Result<()> {
     let service = cluster.plan.service(fault.target);
-    let targets = resolve(
-        &fault.select,
-        &cluster.plan,
-        service,
-        &cluster.addresses,
-        &mut rng,
-    )
-    .await
-    .map_err(|e| HarnessError::Fault {
-        fault: fault.name.clone(),
-        message: e.to_string(),
-    })?;
+    let leader =
+        crate::services::leader(&cluster.engine, &cluster.plan, service, &cluster.addresses);
+    let targets = resolve(&fault.select, service, leader, &mut rng)
+        .await
+        .map_err(|e| HarnessError::Fault {
+            fault: fault.name.clone(),
+            message: e.to_string(),
+        })?;
     let waiting = Instant::now();
     let _held = locks.hold(&targets).await;
     if waiting.elapsed() > Duration::from_millis(5) {

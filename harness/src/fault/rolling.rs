@@ -27,7 +27,10 @@ impl Action for RollingRestart {
 async fn rolling_restart(cx: &Cx<'_>, signal: Signal, rejoin_timeout: Duration) -> Result<()> {
     let (cluster, fault, targets) = (cx.cluster, cx.fault, cx.targets);
     let service = cluster.plan.service(fault.target);
-    let leader = crate::services::leader(&cluster.plan, service, &cluster.addresses).await;
+    let leader =
+        crate::services::leader(&cluster.engine, &cluster.plan, service, &cluster.addresses)
+            .await
+            .ok();
     let mut order: Vec<String> = targets
         .iter()
         .filter(|t| Some(*t) != leader.as_ref())

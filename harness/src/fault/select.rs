@@ -1,26 +1,26 @@
 //! Resolving a [`Select`] to replica names at the moment a fault is applied. Random choices
 //! come from the run's seeded generator, so `--seed` replays the same schedule.
 
-use crate::scenario::plan::{Plan, Service};
+use crate::scenario::plan::Service;
 use crate::scenario::Select;
-use crate::services::{self, Addresses};
+use crate::services::LeaderError;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 /// Why a selection cannot be resolved now.
 #[derive(Debug, thiserror::Error)]
 pub enum SelectError {
-    /// `Leader` / `Followers` of a service that names no leader now.
-    #[error("`{service}` has no leader to select")]
-    NoLeader { service: String },
+    /// `Leader` / `Followers` of a service whose leader is not known now.
+    #[error(transparent)]
+    Leader(#[from] LeaderError),
 }
 
-/// The replicas a selection names now (sorted), or why it cannot be resolved.
+/// The replicas a selection names now (sorted), or why it cannot be resolved. `leader` is
+/// awaited only when the selection needs the leader (`services::leader`).
 pub async fn resolve(
     select: &Select,
-    plan: &Plan,
     service: &Service,
-    addresses: &Addresses,
+    leader: impl std::future::Future<Output = Result<String, LeaderError>>,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<String>, SelectError> {
     let all = service.replicas.clone();
@@ -30,13 +30,6 @@ pub async fn resolve(
         chosen.sort();
         chosen
     };
-    let leader = || async {
-        services::leader(plan, service, addresses)
-            .await
-            .ok_or_else(|| SelectError::NoLeader {
-                service: service.name.clone(),
-            })
-    };
     Ok(match select {
         Select::One => pick(all, 1, rng),
         Select::All => all,
@@ -44,9 +37,9 @@ pub async fn resolve(
         Select::Minority => pick(all, (n - 1) / 2, rng),
         Select::Majority => pick(all, n / 2 + 1, rng),
         Select::Named(names) => names.clone(),
-        Select::Leader => vec![leader().await?],
+        Select::Leader => vec![leader.await?],
         Select::Followers(k) => {
-            let l = leader().await?;
+            let l = leader.await?;
             pick(all.into_iter().filter(|r| *r != l).collect(), *k, rng)
         }
     })
@@ -57,6 +50,7 @@ mod tests {
     use super::*;
     use crate::fault::generator;
     use crate::scenario::builder::{Experiment, Service as S};
+    use crate::scenario::plan::Plan;
     use crate::scenario::Preset;
     use std::time::Duration;
 
@@ -69,15 +63,14 @@ mod tests {
     async fn chosen(select: &Select, seed: u64, fault: usize) -> Vec<String> {
         let mut rng = generator(seed, fault);
         let plan = plan(7);
-        resolve(
-            select,
-            &plan,
-            &plan.services[0],
-            &Addresses::new(),
-            &mut rng,
-        )
-        .await
-        .unwrap()
+        let leader = async {
+            Err(LeaderError::NoneNow {
+                service: "not asked".into(),
+            })
+        };
+        resolve(select, &plan.services[0], leader, &mut rng)
+            .await
+            .unwrap()
     }
 
     #[tokio::test]

@@ -42,7 +42,10 @@ impl Writer {
 
     /// Writes record `n`: `Ok` on exit 0 / a 2xx.
     async fn write(&self, n: u64) -> Result<(), Miss> {
-        let fill = |t: &str| t.replace("{n}", &n.to_string());
+        let fill = |t: &str| {
+            t.replace("{n}", &n.to_string())
+                .replace("{n_base64}", &base64(n.to_string().as_bytes()))
+        };
         match &self.via {
             WriteVia::Exec { write, .. } => {
                 let cmd: Vec<String> = write.iter().map(|w| fill(w)).collect();
@@ -68,12 +71,7 @@ impl Writer {
                     Ok(())
                 } else {
                     let text = response.text().await.unwrap_or_default();
-                    Err(format!(
-                        "{}: {}",
-                        status.as_u16(),
-                        text.chars().take(120).collect::<String>()
-                    )
-                    .into())
+                    Err(format!("{}: {}", status.as_u16(), super::whole(&text)).into())
                 }
             }
         }
@@ -83,6 +81,7 @@ impl Writer {
     async fn read(&self) -> Result<String, Miss> {
         match &self.via {
             WriteVia::Exec { read, .. } => self.exec(read).await,
+            WriteVia::Http { read, .. } if !read.is_empty() => self.exec(read).await,
             WriteVia::Http {
                 port, read_path, ..
             } => {
@@ -93,12 +92,7 @@ impl Writer {
                 if status.is_success() {
                     Ok(text)
                 } else {
-                    Err(format!(
-                        "{}: {}",
-                        status.as_u16(),
-                        text.chars().take(120).collect::<String>()
-                    )
-                    .into())
+                    Err(format!("{}: {}", status.as_u16(), super::whole(&text)).into())
                 }
             }
         }
@@ -110,13 +104,29 @@ impl Writer {
         if code == 0 {
             Ok(output)
         } else {
-            Err(format!(
-                "exit {code}: {}",
-                output.trim().chars().take(120).collect::<String>()
-            )
-            .into())
+            Err(format!("exit {code}: {}", super::whole(&output)).into())
         }
     }
+}
+
+/// Standard base64 with padding (`{n_base64}`: APIs that carry bytes as base64, like etcd's
+/// JSON gateway).
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            let c = ABC[(v >> (18 - 6 * i) & 63) as usize] as char;
+            out.push(if i <= chunk.len() { c } else { '=' });
+        }
+    }
+    out
 }
 
 /// Every whole number in `text`: the records a read-back lists.
@@ -157,6 +167,22 @@ impl Sampler for Writer {
 #[cfg(test)]
 mod tests {
     use super::records;
+
+    #[test]
+    fn n_base64_is_standard_base64_of_the_number() {
+        assert_eq!(super::base64(b"7"), "Nw==");
+        assert_eq!(super::base64(b"12"), "MTI=");
+        assert_eq!(super::base64(b"123"), "MTIz");
+        assert_eq!(super::base64(b"w/1234"), "dy8xMjM0");
+    }
+
+    #[test]
+    fn a_failure_keeps_its_whole_text() {
+        let long = format!("{{\"level\":\"warn\"}} {}", "x".repeat(500)) + " the real error";
+        assert!(crate::probe::whole(&long).ends_with("the real error"));
+        let huge = "y".repeat(crate::probe::FAILURE_TEXT + 10);
+        assert!(crate::probe::whole(&huge).ends_with("(10 more characters)"));
+    }
 
     #[test]
     fn a_read_back_lists_every_whole_number() {

@@ -269,6 +269,7 @@ impl Report {
         ));
         for o in &self.outcomes {
             if let Verdict::Fail { reason } | Verdict::Unknown { reason } = &o.verdict {
+                let reason = shorten(reason, REASON_IN_TABLE);
                 let _ = writeln!(out, "   {} — {}: {reason}", o.verdict.label(), o.title);
             }
         }
@@ -314,6 +315,17 @@ impl Report {
             let _ = writeln!(out, "   {:<12} {}", file, dir.join(file).display());
         }
         out
+    }
+}
+
+/// The most characters of a verdict's reason the table shows (report.json has it whole).
+const REASON_IN_TABLE: usize = 400;
+
+/// `text` cut at `max` characters, saying so.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… (whole in report.json)", &text[..cut]),
     }
 }
 

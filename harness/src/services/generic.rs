@@ -70,8 +70,7 @@ impl Checker {
                 let url = format!("http://{}:{port}{path}", self.ip);
                 let response = self.client.get(&url).send().await.map_err(short)?;
                 let got = response.status();
-                let body = response.text().await.unwrap_or_default();
-                let body: String = body.chars().take(160).collect();
+                let body = crate::probe::whole(&response.text().await.unwrap_or_default());
                 let ok = match status {
                     Some(s) => got.as_u16() == *s,
                     None => got.is_success(),
@@ -84,11 +83,13 @@ impl Checker {
             }
             Check::Exec(cmd) => {
                 let (code, output) = exec(&self.engine, &self.replica, cmd).await?;
-                let output: String = output.trim().chars().take(160).collect();
                 if code == 0 {
+                    // A success's output is what was observed: its first 160 characters.
+                    let output: String = output.trim().chars().take(160).collect();
                     Ok((!output.is_empty()).then_some(output))
                 } else {
-                    Err(format!("exit {code}: {output}").into())
+                    // A failure's whole text (etcdctl's first warning is not its error).
+                    Err(format!("exit {code}: {}", crate::probe::whole(&output)).into())
                 }
             }
         }

@@ -7,6 +7,7 @@
 pub mod datastore;
 mod error;
 pub mod generic;
+pub mod leader;
 pub mod machine;
 pub mod memcached;
 pub mod postgres;
@@ -22,6 +23,7 @@ use crate::scenario::plan::{
 };
 use crate::scenario::Preset;
 pub use error::{Miss, ServiceError};
+pub use leader::LeaderError;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -133,14 +135,15 @@ pub fn containers(
     Ok(replicas
         .iter()
         .zip(per_replica)
-        .map(|(replica, mut env)| {
-            env.extend(service.env.iter().cloned());
+        .zip(&service.per_replica)
+        .map(|((replica, mut env), own)| {
+            env.extend(own.env.iter().cloned());
             ContainerSpec {
                 replica: replica.clone(),
                 image: image.clone(),
                 env,
-                entrypoint: service.entrypoint.clone(),
-                cmd: (!service.command.is_empty()).then(|| service.command.clone()),
+                entrypoint: own.entrypoint.clone(),
+                cmd: (!own.command.is_empty()).then(|| own.command.clone()),
                 ip: addresses[replica].clone(),
                 binds: vec![],
                 memory: service.memory_mib.map(|m| (m * 1024 * 1024) as i64),
@@ -231,14 +234,34 @@ pub async fn set_up(
     preset::kind(p).set_up(&cx).await
 }
 
-/// The current leader among the replicas, if the service has leaders and one is known.
-pub async fn leader(plan: &Plan, service: &Service, addresses: &Addresses) -> Option<String> {
+/// The current leader among the replicas: asked with the service's `leader` check, else of
+/// its preset; or why none is known now.
+pub async fn leader(
+    engine: &RunEngine,
+    plan: &Plan,
+    service: &Service,
+    addresses: &Addresses,
+) -> std::result::Result<String, LeaderError> {
+    if let Some(check) = &service.leader {
+        return leader::ask(engine, service, check, addresses).await;
+    }
     let cx = preset::Cx {
         plan,
         service,
         addresses,
     };
-    preset::kind(service.preset()?).leader(&cx).await.ok()?
+    let name = || service.name.clone();
+    let preset = service
+        .preset()
+        .ok_or_else(|| LeaderError::NoWay { service: name() })?;
+    preset::kind(preset)
+        .leader(&cx)
+        .await
+        .map_err(|source| LeaderError::Asking {
+            service: name(),
+            source,
+        })?
+        .ok_or_else(|| LeaderError::NoneNow { service: name() })
 }
 
 #[cfg(test)]

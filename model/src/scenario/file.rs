@@ -154,7 +154,9 @@ pub struct Service {
     /// (`name:tag`). Default: the preset's image.
     #[serde(default)]
     pub image: Option<String>,
-    /// Replaces the image's entrypoint.
+    /// Replaces the image's entrypoint. In `entrypoint`, `command` and the values of `env`,
+    /// `{replica}` is replaced by each replica's name (`etcd2`) and `{index}` by its number,
+    /// counted from 1 as in the name (`2`; a service of one replica: `1`).
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default = "one")]
@@ -218,6 +220,97 @@ pub struct Service {
     /// The working directory of the replicas' processes (default: the image's).
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// How to ask a replica whether it leads (a service without a preset that knows): what
+    /// `select = "leader"` and `{ followers = N }` need. `leader = { http = 2379, path =
+    /// "/metrics", contains = "etcd_server_is_leader 1" }` or `leader = { exec = [...] }`.
+    #[serde(default)]
+    pub leader: Option<LeaderCheck>,
+}
+
+/// How to ask one replica "do you lead?": exactly one of `exec` (exit 0: it leads) or `http`
+/// (the answer has `status`, default any 2xx, and contains `contains`, if given). `{replica}`
+/// and `{index}` are replaced as in the service's command. Asked of every replica at once;
+/// the one that says yes leads (none or several: no leader now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderCheck {
+    /// A command run inside the replica; exit 0 means it leads.
+    #[serde(default)]
+    pub exec: Option<Vec<String>>,
+    /// An HTTP port of the replica to ask.
+    #[serde(default)]
+    pub http: Option<u16>,
+    /// The request's path (default `/`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The request's method (default GET; POST when there is a `body`).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The request's body (JSON for etcd's gateway: `"{}"`).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The status that means "I lead" (default: any 2xx).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Text the answer (exec: its output; http: its body) must contain to mean "I lead".
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// The longest wait for one replica's answer (default 1 s).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+impl LeaderCheck {
+    /// A command run inside each replica; exit 0 (and `contains`, if set) means it leads.
+    pub fn exec(command: &[&str]) -> Self {
+        let mut c = Self::empty();
+        c.exec = Some(command.iter().map(|c| c.to_string()).collect());
+        c
+    }
+
+    /// An HTTP GET of `path` on `port` of each replica; a 2xx (and `contains`) means it leads.
+    pub fn http(port: u16, path: &str) -> Self {
+        let mut c = Self::empty();
+        (c.http, c.path) = (Some(port), Some(path.into()));
+        c
+    }
+
+    /// The request's method and body (etcd: `POST` with `{}`).
+    pub fn request(mut self, method: &str, body: &str) -> Self {
+        (self.method, self.body) = (Some(method.into()), Some(body.into()));
+        self
+    }
+
+    /// The status that means "I lead" (default any 2xx).
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Text the answer must contain to mean "I lead".
+    pub fn contains(mut self, text: &str) -> Self {
+        self.contains = Some(text.into());
+        self
+    }
+
+    /// The longest wait for one replica's answer (default 1 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    fn empty() -> Self {
+        LeaderCheck {
+            exec: None,
+            http: None,
+            path: None,
+            method: None,
+            body: None,
+            status: None,
+            contains: None,
+            timeout: None,
+        }
+    }
 }
 
 /// An image built from a directory with a Dockerfile (the classic builder, no BuildKit).
@@ -232,6 +325,27 @@ pub struct BuildSpec {
     /// Build arguments (`ARG`s).
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+}
+
+impl BuildSpec {
+    /// The Dockerfile in `context` (a directory), no build arguments.
+    pub fn context(context: &str) -> Self {
+        BuildSpec {
+            context: context.into(),
+            dockerfile: None,
+            args: BTreeMap::new(),
+        }
+    }
+    /// Another Dockerfile, relative to the context.
+    pub fn dockerfile(mut self, dockerfile: &str) -> Self {
+        self.dockerfile = Some(dockerfile.into());
+        self
+    }
+    /// A build argument (`ARG`).
+    pub fn arg(mut self, key: &str, value: &str) -> Self {
+        self.args.insert(key.into(), value.into());
+        self
+    }
 }
 
 /// When a replica counts as ready: exactly one of `tcp`, `http` or `exec`, polled (every
@@ -380,6 +494,7 @@ impl Default for Service {
             aliases: vec![],
             user: None,
             working_dir: None,
+            leader: None,
         }
     }
 }
@@ -543,8 +658,8 @@ pub enum ProbeKind {
     Http,
     /// A TCP connection to `port`; ok when it is accepted.
     Tcp,
-    /// Runs `command` inside the replica (`docker exec`); ok on exit 0. Its output (trimmed,
-    /// the first 160 characters) is the sample's detail.
+    /// Runs `command` inside the replica (`docker exec`); ok on exit 0. Its output is the
+    /// sample's detail (trimmed; a success's first 160 characters, a failure's whole text).
     Exec,
     /// Appends one record per sample to a datastore; at the end reads back which
     /// acknowledged records survived, and in which order.
@@ -660,13 +775,15 @@ pub struct Probe {
     /// For `write`: the command that writes record `{n}` inside the replica.
     #[serde(default)]
     pub write: Vec<String>,
-    /// For `write`: the command that prints the records present.
+    /// For `write`: the command that prints the records present (also with an HTTP write,
+    /// instead of `read_path`).
     #[serde(default)]
     pub read: Vec<String>,
     /// For an HTTP `write` probe: the method of the write request (default PUT).
     #[serde(default)]
     pub method: Option<String>,
-    /// For an HTTP `write` probe: the write request's body (`{n}` replaced).
+    /// For an HTTP `write` probe: the write request's body (`{n}` replaced, `{n_base64}` by
+    /// the base64 of the number's digits: etcd's JSON gateway carries keys as base64).
     #[serde(default)]
     pub body: Option<String>,
     /// For an HTTP `write` probe: the path whose GET lists the records present.
@@ -734,6 +851,13 @@ pub enum Select {
     Followers(usize),
     /// These replicas by name.
     Named(Vec<String>),
+}
+
+impl Select {
+    /// These replicas: handles (`etcd.replica(1)`) or names.
+    pub fn named<R: Into<String>>(replicas: impl IntoIterator<Item = R>) -> Select {
+        Select::Named(replicas.into_iter().map(Into::into).collect())
+    }
 }
 
 /// Which signal a kill delivers.

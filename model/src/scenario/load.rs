@@ -130,12 +130,24 @@ fn place_compose(
     Ok(())
 }
 
-/// Resolves a file form made in code (the builder); errors name `<builder>`.
-pub(crate) fn resolve_built(scenario: &file::Scenario) -> Result<Plan, ScenarioError> {
-    resolve::resolve(scenario).map_err(|(_, message)| ScenarioError::At {
-        file: "<builder>".into(),
-        line: 0,
-        column: 0,
-        message,
+/// Where a problem found in a file form made in code is: a source file, line and column.
+pub(crate) type Located = (String, usize, usize);
+
+/// Resolves a file form made in code (the builder), its `compose` file relative to the current
+/// directory; `locate` says where (in the caller's code) a problem is.
+pub(crate) fn resolve_built(
+    scenario: &file::Scenario,
+    locate: impl Fn(&resolve::Anchor) -> Located,
+) -> Result<Plan, ScenarioError> {
+    let mut scenario = scenario.clone();
+    bring_in(&mut scenario, Path::new(""))?;
+    resolve::resolve(&scenario).map_err(|(anchor, message)| {
+        let (file, line, column) = locate(&anchor);
+        ScenarioError::At {
+            file,
+            line,
+            column,
+            message,
+        }
     })
 }

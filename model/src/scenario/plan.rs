@@ -257,6 +257,46 @@ pub struct Service {
     pub working_dir: Option<String>,
     /// The machine of each replica, in replica order; empty: the run's own engine.
     pub placement: Vec<MachineId>,
+    /// What each replica runs, in replica order: `entrypoint`, `command` and `env` above with
+    /// `{replica}` and `{index}` replaced (those above are as written).
+    pub per_replica: Vec<ReplicaValues>,
+    /// How to ask a replica whether it leads (None: only a preset that knows can say).
+    pub leader: Option<LeaderCheck>,
+}
+
+/// One replica's own entrypoint, command and environment (`{replica}`, `{index}` replaced).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplicaValues {
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Vec<String>,
+    /// `KEY=value`.
+    pub env: Vec<String>,
+}
+
+/// How to ask each replica whether it leads; the one that says yes is the leader.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderCheck {
+    /// One question per replica, in replica order (`{replica}`, `{index}` replaced).
+    pub per_replica: Vec<LeaderAsk>,
+    /// Text the answer must contain to mean "I lead" (besides exit 0 or the status).
+    pub contains: Option<String>,
+    /// The longest wait for one replica's answer.
+    pub timeout: Duration,
+}
+
+/// The question a [`LeaderCheck`] asks one replica.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum LeaderAsk {
+    /// A command run inside the replica; exit 0 means it leads.
+    Exec(Vec<String>),
+    /// An HTTP request to the replica; `status` (None: any 2xx) means it leads.
+    Http {
+        port: u16,
+        method: String,
+        path: String,
+        body: Option<String>,
+        status: Option<u16>,
+    },
 }
 
 /// Where a replica runs: on the run's own engine (this host, its kernel the harness's
@@ -292,6 +332,21 @@ impl Service {
             ServiceKind::Machine(_) => Some(Preset::Machine),
             ServiceKind::Generic | ServiceKind::Attached(_) => None,
         }
+    }
+    /// Whether the run can ask who leads: a `leader` check, or a preset that elects one.
+    pub fn knows_leader(&self) -> bool {
+        let preset_knows = match self.preset() {
+            Some(Preset::Zookeeper) => true,
+            Some(
+                Preset::ToyApi
+                | Preset::Datastore
+                | Preset::Memcached
+                | Preset::Postgres
+                | Preset::Machine,
+            )
+            | None => false,
+        };
+        self.leader.is_some() || preset_knows
     }
     /// The port the service's `ready` check talks to, if it talks to one.
     pub fn ready_port(&self) -> Option<u16> {
@@ -349,13 +404,15 @@ pub enum WriteVia {
         write: Vec<String>,
         read: Vec<String>,
     },
-    /// HTTP requests to the replica: a 2xx acknowledges; a GET of `read_path` lists what is present.
+    /// HTTP requests to the replica: a 2xx acknowledges; a GET of `read_path` lists what is
+    /// present, or (when `read` is not empty) that command exec'd in the replica.
     Http {
         port: u16,
         method: String,
         path: String,
         body: Option<String>,
         read_path: String,
+        read: Vec<String>,
     },
 }
 

@@ -132,6 +132,31 @@ impl Expect {
         e
     }
 
+    /// After the fault's target started again, the load probe was warm within `budget`: hit
+    /// ratio ≥ 0.9 × baseline and p99 ≤ 2 × baseline (see [`Expect::hit_fraction`] and
+    /// [`Expect::ratio`]).
+    pub fn warm_up_within(probe: &ProbeRef, fault: &FaultRef, budget: Duration) -> Self {
+        Self::new(K::WarmUpWithin, Some(probe), Some(fault)).budget(budget)
+    }
+
+    /// The hit ratio that counts as warm, as a fraction of the baseline's (warm-up-within).
+    pub fn hit_fraction(mut self, fraction: f64) -> Self {
+        self.file.hit_fraction = Some(fraction);
+        self
+    }
+
+    /// The latency ratio to the baseline p99 (warm-up-within: at most).
+    pub fn ratio(mut self, ratio: f64) -> Self {
+        self.file.ratio = Some(ratio);
+        self
+    }
+
+    /// A measurement's smallest required value too (with [`Expect::measurement_at_most`]).
+    pub fn at_least(mut self, at_least: f64) -> Self {
+        self.file.at_least = Some(at_least);
+        self
+    }
+
     /// No request of the load probe failed.
     pub fn no_errors(probe: &ProbeRef) -> Self {
         Self::new(K::NoErrors, Some(probe), None)

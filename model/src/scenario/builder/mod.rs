@@ -21,10 +21,15 @@
 //! // with the runtime (`aftershock`): x.run().await?.assert_passed();   (needs a Docker engine)
 //! ```
 
+#[cfg(test)]
+mod coverage;
 mod expect;
 mod fault;
+mod places;
 mod probe;
 mod service;
+#[cfg(test)]
+mod tests;
 
 pub use expect::Expect;
 pub use fault::Fault;
@@ -35,6 +40,8 @@ use super::error::ScenarioError;
 use super::file::{self, Ref};
 use super::load::resolve_built;
 use super::Plan;
+use places::{located, respan, Places};
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -59,13 +66,105 @@ impl ServiceRef {
     pub fn name(&self) -> &str {
         &self.name
     }
-    /// The name of its `i`-th replica (0-based): `zk1` for `zk` with three replicas.
-    pub fn replica(&self, i: usize) -> &str {
-        &self.replicas[i]
+    /// Its `i`-th replica (0-based): `zk1` for `i = 0` of `zk` with three replicas. Panics
+    /// when the service has no such replica.
+    #[track_caller]
+    pub fn replica(&self, i: usize) -> ReplicaRef {
+        let Some(name) = self.replicas.get(i) else {
+            panic!(
+                "service `{}` has {} replicas: there is no replica {i} (0-based)",
+                self.name,
+                self.replicas.len()
+            );
+        };
+        ReplicaRef {
+            name: name.clone(),
+            service: self.name.clone(),
+            token: self.token,
+        }
     }
-    /// Every replica's name.
-    pub fn replicas(&self) -> &[String] {
-        &self.replicas
+    /// Every replica, in order.
+    pub fn replicas(&self) -> Vec<ReplicaRef> {
+        (0..self.replicas.len()).map(|i| self.replica(i)).collect()
+    }
+}
+
+/// One replica of a service added to an experiment ([`ServiceRef::replica`]): what a probe's
+/// [`Probe::on`] observes and a fault's `Select::named` hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRef {
+    name: String,
+    service: String,
+    token: Token,
+}
+
+impl ReplicaRef {
+    /// The replica's name (`etcd2`): its host name on the run's network.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The name of its service.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+}
+
+impl std::fmt::Display for ReplicaRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+impl AsRef<str> for ReplicaRef {
+    fn as_ref(&self) -> &str {
+        &self.name
+    }
+}
+impl From<ReplicaRef> for String {
+    fn from(r: ReplicaRef) -> String {
+        r.name
+    }
+}
+impl From<&ReplicaRef> for String {
+    fn from(r: &ReplicaRef) -> String {
+        r.name.clone()
+    }
+}
+
+/// A replica as a builder method takes it: a [`ReplicaRef`] (checked to belong to the same
+/// experiment when the plan is made) or a name.
+#[derive(Debug, Clone)]
+pub struct ReplicaArg {
+    name: String,
+    handle: Option<Handle>,
+}
+
+impl From<&ReplicaRef> for ReplicaArg {
+    fn from(r: &ReplicaRef) -> Self {
+        ReplicaArg {
+            name: r.name.clone(),
+            handle: Some(Handle {
+                name: r.name.clone(),
+                token: r.token,
+            }),
+        }
+    }
+}
+impl From<ReplicaRef> for ReplicaArg {
+    fn from(r: ReplicaRef) -> Self {
+        ReplicaArg::from(&r)
+    }
+}
+impl From<&str> for ReplicaArg {
+    fn from(name: &str) -> Self {
+        ReplicaArg {
+            name: name.into(),
+            handle: None,
+        }
+    }
+}
+impl From<String> for ReplicaArg {
+    fn from(name: String) -> Self {
+        ReplicaArg { name, handle: None }
     }
 }
 
@@ -126,8 +225,11 @@ impl From<&FaultRef> for Handle {
 pub struct Experiment {
     file: file::Scenario,
     token: Token,
-    /// Handles of other experiments that were passed in (refused by [`Experiment::plan`]).
-    foreign: Vec<String>,
+    /// Handles of other experiments that were passed in, and where (refused by
+    /// [`Experiment::plan`]).
+    foreign: Vec<(String, &'static Location<'static>)>,
+    /// Where each part was added (for errors at the caller's line).
+    places: Places,
 }
 
 impl Experiment {
@@ -137,6 +239,7 @@ impl Experiment {
             file: file::Scenario::new(name, duration),
             token: new_token(),
             foreign: vec![],
+            places: Places::default(),
         }
     }
 
@@ -164,24 +267,40 @@ impl Experiment {
         self
     }
 
-    fn check(&mut self, what: &str, handles: &[&Handle]) {
+    /// Brings in the services of a Compose file (relative to the current directory) before
+    /// the experiment's own, as a scenario's `topology.compose` does.
+    pub fn compose(mut self, path: &str) -> Self {
+        self.file.topology.compose = Some(file::reference(path));
+        self
+    }
+
+    /// Places every Compose service on the replicas of this `machine` service (replica i of
+    /// each on its i-th machine), as `topology.compose_machines` does.
+    pub fn compose_machines(&mut self, machines: &ServiceRef) {
+        self.file.topology.compose_machines = Some(file::reference(machines.name()));
+    }
+
+    fn check(&mut self, what: &str, handles: &[&Handle], at: &'static Location<'static>) {
         for h in handles.iter().filter(|h| h.token != self.token) {
-            self.foreign.push(format!(
-                "{what} refers to `{}` of another experiment",
-                h.name
-            ));
+            let problem = format!("{what} refers to `{}` of another experiment", h.name);
+            self.foreign.push((problem, at));
         }
     }
 
     /// Adds a service; its replicas start in the order services are added.
+    #[track_caller]
     pub fn service(&mut self, service: Service) -> ServiceRef {
+        let at = Location::caller();
         let uses: Vec<Handle> = service.uses.clone();
         self.check(
             &format!("service `{}`", service.file.name),
             &uses.iter().collect::<Vec<_>>(),
+            at,
         );
+        let span = self.places.add(&service.file.name, at);
         let mut s = service.file;
         s.uses = uses.iter().map(Handle::reference).collect();
+        s.uses.iter_mut().for_each(|u| respan(u, &span));
         let replicas = file::Scenario::replica_names(&s);
         let handle = ServiceRef {
             name: s.name.clone(),
@@ -195,13 +314,21 @@ impl Experiment {
     /// Adds a machine that exists already, by its engine's URL (`tcp://10.0.0.5:2375`,
     /// `ssh://root@host`, `unix:///var/run/docker.sock` with `address`, or `https://` with
     /// certificates): services are placed on it with [`Service::on_machines`].
+    #[track_caller]
     pub fn machine(&mut self, machine: Machine) {
+        self.places.add(&machine.0.name, Location::caller());
         self.file.topology.machines.push(machine.0);
     }
 
     /// Adds a probe.
-    pub fn probe(&mut self, probe: Probe) -> ProbeRef {
-        self.check(&format!("probe `{}`", probe.file.name), &[&probe.target]);
+    #[track_caller]
+    pub fn probe(&mut self, mut probe: Probe) -> ProbeRef {
+        let at = Location::caller();
+        let handles: Vec<&Handle> = std::iter::once(&probe.target).chain(&probe.on).collect();
+        self.check(&format!("probe `{}`", probe.file.name), &handles, at);
+        let span = self.places.add(&probe.file.name, at);
+        respan(&mut probe.file.target, &span);
+        probe.file.on.iter_mut().for_each(|on| respan(on, &span));
         let handle = ProbeRef {
             name: probe.file.name.clone(),
             token: self.token,
@@ -211,8 +338,16 @@ impl Experiment {
     }
 
     /// Adds a fault to the schedule.
-    pub fn fault(&mut self, fault: Fault) -> FaultRef {
-        self.check(&format!("fault `{}`", fault.file.name), &[&fault.target]);
+    #[track_caller]
+    pub fn fault(&mut self, mut fault: Fault) -> FaultRef {
+        let at = Location::caller();
+        self.check(
+            &format!("fault `{}`", fault.file.name),
+            &[&fault.target],
+            at,
+        );
+        let span = self.places.add(&fault.file.name, at);
+        respan(&mut fault.file.target, &span);
         let handle = FaultRef {
             name: fault.file.name.clone(),
             token: self.token,
@@ -222,23 +357,36 @@ impl Experiment {
     }
 
     /// Adds an expectation.
-    pub fn expect(&mut self, expectation: Expect) {
+    #[track_caller]
+    pub fn expect(&mut self, mut expectation: Expect) {
+        let at = Location::caller();
         let handles: Vec<&Handle> = expectation.handles().collect();
-        self.check("an expectation", &handles);
+        self.check("an expectation", &handles, at);
+        let span = self.places.add("", at);
+        let e = &mut expectation.file;
+        e.probe
+            .iter_mut()
+            .chain(e.fault.iter_mut())
+            .for_each(|r| respan(r, &span));
         self.file.expectations.push(expectation.file);
     }
 
     /// Resolves the experiment into the plan a run executes (the same a scenario file gives).
+    /// A problem names the line of the caller's code that added the part it is about (else
+    /// this call's), as `file:line:column`.
+    #[track_caller]
     pub fn plan(&self) -> Result<Plan, ScenarioError> {
-        if let Some(problem) = self.foreign.first() {
+        let here = Location::caller();
+        if let Some((message, at)) = self.foreign.first() {
+            let (file, line, column) = located(at);
             return Err(ScenarioError::At {
-                file: "<builder>".into(),
-                line: 0,
-                column: 0,
-                message: problem.clone(),
+                file,
+                line,
+                column,
+                message: message.clone(),
             });
         }
-        resolve_built(&self.file)
+        resolve_built(&self.file, |anchor| self.places.locate(anchor, here))
     }
 
     /// The experiment as a scenario file (TOML), to save and re-run with the CLI.

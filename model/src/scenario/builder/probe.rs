@@ -9,6 +9,8 @@ use std::time::Duration;
 pub struct Probe {
     pub(super) file: file::Probe,
     pub(super) target: Handle,
+    /// The replica handle `on` names, if given by handle.
+    pub(super) on: Option<Handle>,
 }
 
 impl Probe {
@@ -17,6 +19,7 @@ impl Probe {
         Probe {
             file: file::Probe::new(name, kind, file::reference(target.name())),
             target: target.into(),
+            on: None,
         }
     }
 
@@ -66,15 +69,108 @@ impl Probe {
         p
     }
 
+    /// A write probe whose record `{n}` is written by a command run in the replica (exit 0
+    /// acknowledges) and read back by `read` (every whole number in its output is a record
+    /// present). `{replica}` and `{index}` are the observed replica's (see [`Probe::on`]).
+    pub fn write_exec(name: &str, target: &ServiceRef, write: &[&str], read: &[&str]) -> Self {
+        let mut p = Self::new(name, K::Write, target);
+        p.file.write = write.iter().map(|w| w.to_string()).collect();
+        p.file.read = read.iter().map(|r| r.to_string()).collect();
+        p
+    }
+
+    /// A write probe over HTTP: record `{n}` written by a request to `path` on `port` (PUT
+    /// by default, see [`Probe::method`] and [`Probe::body`]; a 2xx acknowledges), read back
+    /// by a GET of `read_path` (every whole number in the answer is a record present).
+    pub fn write_http(
+        name: &str,
+        target: &ServiceRef,
+        port: u16,
+        path: &str,
+        read_path: &str,
+    ) -> Self {
+        let mut p = Self::new(name, K::Write, target);
+        (p.file.port, p.file.path) = (Some(port), Some(path.into()));
+        p.file.read_path = Some(read_path.into());
+        p
+    }
+
+    /// An HTTP write probe reads the records back with this command exec'd in the replica
+    /// instead of a GET of its read path (pass `""` as the read path).
+    pub fn read_command(mut self, read: &[&str]) -> Self {
+        self.file.read = read.iter().map(|r| r.to_string()).collect();
+        self.file.read_path = None;
+        self
+    }
+
+    /// The method of an HTTP write probe's request (default PUT).
+    pub fn method(mut self, method: &str) -> Self {
+        self.file.method = Some(method.into());
+        self
+    }
+
+    /// The body of an HTTP write probe's request (`{n}`, `{replica}`, `{index}` replaced).
+    pub fn body(mut self, body: &str) -> Self {
+        self.file.body = Some(body.into());
+        self
+    }
+
+    /// The path of an `http`, `load` or HTTP write probe.
+    pub fn path(mut self, path: &str) -> Self {
+        self.file.path = Some(path.into());
+        self
+    }
+
+    /// Asks every ZooKeeper member for its mode; ok when one says leader.
+    pub fn zookeeper_mode(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::ZookeeperMode, target)
+    }
+
+    /// consul KV GET on the machines; ok while it holds the value written before the fault.
+    pub fn consul_kv(name: &str, machines: &ServiceRef) -> Self {
+        Self::new(name, K::ConsulKv, machines)
+    }
+
+    /// The consul key of a `consul_kv` probe (default: the key written before the fault).
+    pub fn key(mut self, key: &str) -> Self {
+        self.file.key = Some(key.into());
+        self
+    }
+
+    /// consul's `/v1/status/leader` on every machine; ok when one knows a leader.
+    pub fn consul_leader(name: &str, machines: &ServiceRef) -> Self {
+        Self::new(name, K::ConsulLeader, machines)
+    }
+
+    /// The registry's `/v2/` on the machines; ok on 200.
+    pub fn registry(name: &str, machines: &ServiceRef) -> Self {
+        Self::new(name, K::Registry, machines)
+    }
+
+    /// A real `docker pull` through the registry by a machine's engine (see [`Probe::on`]).
+    pub fn registry_pull(name: &str, machines: &ServiceRef) -> Self {
+        Self::new(name, K::RegistryPull, machines)
+    }
+
+    /// A registry pull pushes a new tag before every pull.
+    pub fn push(mut self, push: bool) -> Self {
+        self.file.push = push;
+        self
+    }
+
     /// The key space of a load's `{key}` (1..=keys); `prime` reads each key once first.
     pub fn keys(mut self, keys: u32, prime: bool) -> Self {
         (self.file.keys, self.file.prime) = (Some(keys), prime);
         self
     }
 
-    /// The replica observed (tcp, http, exec; default: the first) or the machine that pulls.
-    pub fn on(mut self, replica: &str) -> Self {
-        self.file.on = Some(file::reference(replica));
+    /// The replica observed (tcp, http, exec, write; default: the first), the member a
+    /// zookeeper-write writes through, or the machine that pulls: a handle
+    /// ([`super::ServiceRef::replica`]) or a name.
+    pub fn on(mut self, replica: impl Into<super::ReplicaArg>) -> Self {
+        let replica = replica.into();
+        self.file.on = Some(file::reference(&replica.name));
+        self.on = replica.handle;
         self
     }
 

@@ -1,7 +1,9 @@
 //! Services for the builder: generic, preset, machines, or containers attached by id.
 
 use super::Handle;
-use crate::scenario::file::{self, Check, DiskSpec, MachineOptions, Preset, ReadyCheck};
+use crate::scenario::file::{
+    self, BuildSpec, Check, DiskSpec, LeaderCheck, MachineOptions, Preset, ReadyCheck,
+};
 use std::time::Duration;
 
 /// A service to add to an [`super::Experiment`].
@@ -64,7 +66,9 @@ impl Service {
         self
     }
 
-    /// The command (the arguments of the image's entrypoint).
+    /// The command (the arguments of the image's entrypoint). In the command, the entrypoint
+    /// and environment values, `{replica}` is each replica's name (`etcd2`) and `{index}` its
+    /// number, counted from 1 as in the name: `.command(&["etcd", "--name", "{replica}"])`.
     pub fn command(mut self, command: &[&str]) -> Self {
         self.file.command = command.iter().map(|c| c.to_string()).collect();
         self
@@ -116,6 +120,54 @@ impl Service {
             path: path.into(),
             lossy,
         });
+        self
+    }
+
+    /// How to ask a replica whether it leads, for `Select::Leader` and `Select::Followers`:
+    /// `LeaderCheck::http(2379, "/metrics").contains("etcd_server_is_leader 1")`.
+    pub fn leader(mut self, check: LeaderCheck) -> Self {
+        self.file.leader = Some(check);
+        self
+    }
+
+    /// How often a `ready` check is tried (default 100 ms) and the deadline of one attempt
+    /// (default 1 s). Call after [`Service::ready`].
+    pub fn ready_polling(mut self, interval: Duration, attempt_timeout: Duration) -> Self {
+        if let Some(ready) = &mut self.file.ready {
+            (ready.interval, ready.attempt_timeout) = (Some(interval), Some(attempt_timeout));
+        }
+        self
+    }
+
+    /// Builds the image from a Dockerfile (the classic builder) instead of naming one; the
+    /// context is relative to the current directory.
+    pub fn build(mut self, build: BuildSpec) -> Self {
+        self.file.build = Some(build);
+        self
+    }
+
+    /// What the engine does when a replica's main process exits: `no` (default), `always`,
+    /// `unless-stopped`, `on-failure` or `on-failure:N` (checked when the plan is made).
+    pub fn restart(mut self, policy: &str) -> Self {
+        self.file.restart = Some(policy.into());
+        self
+    }
+
+    /// One more DNS name of every replica on the run's network.
+    pub fn alias(mut self, alias: &str) -> Self {
+        self.file.aliases.push(alias.into());
+        self
+    }
+
+    /// The user the replicas' processes run as (`name`, `uid` or `uid:gid`).
+    pub fn user(mut self, user: &str) -> Self {
+        self.file.user = Some(user.into());
+        self
+    }
+
+    /// The working directory of the replicas' processes.
+    pub fn working_dir(mut self, dir: &str) -> Self {
+        self.file.working_dir = Some(dir.into());
         self
     }
 

@@ -41,6 +41,20 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Fa
 /// How many replicas the selection takes; an error when the service cannot give them.
 fn selected(f: &file::Fault, svc: &Service) -> Result<usize, Invalid> {
     let n = svc.replicas.len();
+    if matches!(f.select, Select::Leader | Select::Followers(_)) && !svc.knows_leader() {
+        return Err(at_name(
+            &f.name,
+            format!(
+                "fault `{}` selects by leader (`{}`), but nothing says who leads `{}`: give the service a leader check (`leader = {{ http = <port>, path = \"/…\", contains = \"…\" }}` or `leader = {{ exec = [\"…\"] }}`, exit 0 = leads; in Rust `Service::leader(LeaderCheck::http(…))`), or select by count or name",
+                f.name,
+                match f.select {
+                    Select::Leader => "select = \"leader\"".to_string(),
+                    _ => "select = { followers = N }".to_string(),
+                },
+                svc.name
+            ),
+        ));
+    }
     let count = match &f.select {
         Select::Count(k) | Select::Followers(k) => *k,
         Select::Named(names) => {

@@ -5,6 +5,7 @@
 pub(crate) mod expectations;
 mod faults;
 mod machines;
+pub(crate) mod per_replica;
 mod probes;
 mod services;
 

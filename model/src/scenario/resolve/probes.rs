@@ -1,5 +1,6 @@
 //! Probes: the service they observe, and exactly what their kind needs.
 
+use super::per_replica::Replica;
 use super::{at_name, at_ref, Invalid};
 use crate::scenario::file::{self, Check, Preset, ProbeKind as K};
 use crate::scenario::kinds::one_of;
@@ -92,23 +93,60 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
             push: p.push,
         },
         K::Load => ProbeKind::Load(load(p)?),
-        K::Write => ProbeKind::Write {
-            replica: replica(p, svc, svc.replicas.first())?,
-            via: write_via(p)?,
-        },
-        K::Tcp => ProbeKind::Check {
-            replica: replica(p, svc, svc.replicas.first())?,
-            check: tcp(p)?,
-        },
-        K::Http => ProbeKind::Check {
-            replica: replica(p, svc, svc.replicas.first())?,
-            check: http(p, svc)?,
-        },
-        K::Exec => ProbeKind::Check {
-            replica: replica(p, svc, svc.replicas.first())?,
-            check: exec(p)?,
-        },
+        K::Write => {
+            let on = replica(p, svc, svc.replicas.first())?;
+            let via = filled_write(write_via(p)?, Replica::of(&svc.replicas, &on));
+            ProbeKind::Write { replica: on, via }
+        }
+        K::Tcp => checked(p, svc, tcp(p)?)?,
+        K::Http => checked(p, svc, http(p, svc)?)?,
+        K::Exec => checked(p, svc, exec(p)?)?,
     })
+}
+
+/// A check probe on its observed replica, its templates filled for that replica.
+fn checked(p: &file::Probe, svc: &Service, check: Check) -> Result<ProbeKind, Invalid> {
+    let on = replica(p, svc, svc.replicas.first())?;
+    let check = filled_check(check, Replica::of(&svc.replicas, &on));
+    Ok(ProbeKind::Check { replica: on, check })
+}
+
+/// A check's templates with the observed replica's `{replica}` and `{index}`.
+fn filled_check(check: Check, r: Replica) -> Check {
+    match check {
+        Check::Tcp(port) => Check::Tcp(port),
+        Check::Http { port, path, status } => Check::Http {
+            port,
+            path: r.fill(&path),
+            status,
+        },
+        Check::Exec(cmd) => Check::Exec(r.fill_all(&cmd)),
+    }
+}
+
+/// A write probe's templates with the written replica's `{replica}` and `{index}` (`{n}` stays).
+fn filled_write(via: WriteVia, r: Replica) -> WriteVia {
+    match via {
+        WriteVia::Exec { write, read } => WriteVia::Exec {
+            write: r.fill_all(&write),
+            read: r.fill_all(&read),
+        },
+        WriteVia::Http {
+            port,
+            method,
+            path,
+            body,
+            read_path,
+            read,
+        } => WriteVia::Http {
+            port,
+            method,
+            path: r.fill(&path),
+            body: body.map(|b| r.fill(&b)),
+            read_path: r.fill(&read_path),
+            read: r.fill_all(&read),
+        },
+    }
 }
 
 /// The replica `on` names (one of the service's), else `default`.
@@ -187,13 +225,15 @@ fn write_via(p: &file::Probe) -> Result<WriteVia, Invalid> {
         }),
         (true, Some(port)) => {
             let path = http_path(p)?;
-            let read_path = match p.read_path.as_deref() {
-                Some(r) if r.starts_with('/') => r.to_string(),
+            let read_path = match (p.read_path.as_deref(), p.read.is_empty()) {
+                (Some(r), true) if r.starts_with('/') => r.to_string(),
+                (None, false) => String::new(),
                 _ => {
-                    return bad("needs `read_path = \"/...\"`, whose GET lists the records present")
+                    return bad("needs `read_path = \"/...\"`, whose GET lists the records present, or `read`, a command that prints them")
                 }
             };
-            if !n(&path) && !p.body.as_deref().is_some_and(n) {
+            let numbered = |t: &str| n(t) || t.contains("{n_base64}");
+            if !numbered(&path) && !p.body.as_deref().is_some_and(numbered) {
                 return bad("needs `{n}` (the record's number) in `path` or `body`");
             }
             let method = p
@@ -207,6 +247,7 @@ fn write_via(p: &file::Probe) -> Result<WriteVia, Invalid> {
                 path,
                 body: p.body.clone(),
                 read_path,
+                read: p.read.clone(),
             })
         }
         _ => bad(

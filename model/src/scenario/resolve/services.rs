@@ -100,7 +100,6 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
     Ok(Service {
         id,
         name: svc.name.clone(),
-        replicas,
         kind,
         image,
         entrypoint: svc.entrypoint.clone(),
@@ -118,6 +117,9 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         user: svc.user.clone(),
         working_dir: svc.working_dir.clone(),
         placement: vec![],
+        per_replica: super::per_replica::values(svc, &replicas),
+        leader: super::per_replica::leader(svc, &replicas).map_err(bad)?,
+        replicas,
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
 }
