@@ -57,5 +57,5 @@ pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, Service, ServiceRef,
 };
 pub use scenario::{
-    load, parse, Check, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,
+    load, parse, Check, CutShape, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,
 };

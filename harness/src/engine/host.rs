@@ -211,6 +211,11 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
             }
             out
         }
+        FaultKind::Cut { .. } => vec![
+            need(f.root, ROOT),
+            need(tool("nsenter"), NSENTER),
+            need(tool("iptables"), IPTABLES),
+        ],
         FaultKind::DaemonCrash { .. }
         | FaultKind::Stop { .. }
         | FaultKind::Partition { .. }

@@ -6,6 +6,7 @@
 //! Probes reach containers at their address on the run's own network.
 
 pub mod cleanup;
+pub mod cut;
 pub mod disk;
 mod error;
 pub mod events;

@@ -14,6 +14,8 @@
 //! replica locks, the wait until the heal, the heal itself and the records.
 
 mod common;
+mod cut;
+mod cut_shape;
 pub mod daemon_crash;
 mod kill;
 mod leak;
@@ -225,6 +227,19 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             delay: *delay,
             loss_percent: *loss_percent,
             port: *port,
+        }),
+        FaultKind::Cut {
+            shape,
+            peers,
+            one_way,
+            port,
+            ..
+        } => Box::new(cut::Cut {
+            shape: *shape,
+            peers: peers.clone(),
+            one_way: *one_way,
+            port: *port,
+            edges: Default::default(),
         }),
     }
 }

@@ -15,7 +15,8 @@ pub mod plan;
 pub(crate) mod resolve;
 
 pub use file::{
-    BuildSpec, Check, DiskSpec, MachineOptions, Preset, RegistryConfig, Select, Signal, UnitStyle,
+    BuildSpec, Check, CutShape, DiskSpec, MachineOptions, Preset, RegistryConfig, Select, Signal,
+    UnitStyle,
 };
 pub use load::{load, load_compose, parse, ScenarioError};
 pub use plan::Plan;

@@ -147,7 +147,7 @@ impl Plan {
             | RollingRestart { .. }
             | PowerCut { .. }
             | Leak { .. } => false,
-            Pause { .. } | Stop { .. } | Partition { .. } => false,
+            Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } => false,
         }
     }
 }
@@ -485,6 +485,22 @@ pub enum FaultKind {
         loss_percent: Option<f64>,
         port: u16,
     },
+    /// Cut chosen replicas of the service from chosen others only, in their own network
+    /// namespaces (iptables DROP rules by source address, `nsenter` from the host): `shape`
+    /// says who is cut from whom (the selected replicas from `peers`, a bridge, a ring of
+    /// majorities); `one_way` cuts only what the cut side sends of its own accord (its
+    /// connections to the others time out, theirs to it still answer). Heal: delete the rules.
+    /// Verified by TCP connections from inside every replica's namespace to every other
+    /// replica (`port`): each cut pair gets no answer, every other pair answers; after the
+    /// heal, every pair answers.
+    Cut {
+        down_for: Option<Duration>,
+        shape: file::CutShape,
+        /// For `isolate`: the replicas the selected ones are cut from (empty: all the others).
+        peers: Vec<String>,
+        one_way: bool,
+        port: u16,
+    },
 }
 
 impl FaultKind {
@@ -498,7 +514,8 @@ impl FaultKind {
             | Stop { down_for }
             | Partition { down_for, .. }
             | MachinePartition { down_for, .. }
-            | Netem { down_for, .. } => *down_for,
+            | Netem { down_for, .. }
+            | Cut { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
         }
@@ -524,7 +541,7 @@ impl FaultKindName {
     pub fn verified(self) -> bool {
         use FaultKindName::*;
         match self {
-            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem => true,
+            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem | Cut => true,
             RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }
