@@ -216,6 +216,8 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
             need(tool("nsenter"), NSENTER),
             need(tool("iptables"), IPTABLES),
         ],
+        // libfaketime comes with the image; the offset file is the run's own.
+        FaultKind::Clock { .. } => vec![],
         FaultKind::DaemonCrash { .. }
         | FaultKind::Stop { .. }
         | FaultKind::Partition { .. }

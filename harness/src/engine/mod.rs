@@ -8,6 +8,7 @@
 pub mod cleanup;
 pub mod cut;
 pub mod disk;
+pub mod faketime;
 mod error;
 pub mod events;
 pub mod host;

@@ -13,6 +13,7 @@
 //! to inspect after the heal. The nemesis here does the rest for every kind: selection, the
 //! replica locks, the wait until the heal, the heal itself and the records.
 
+mod clock;
 mod common;
 mod cut;
 mod cut_shape;
@@ -240,6 +241,10 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             one_way: *one_way,
             port: *port,
             edges: Default::default(),
+        }),
+        FaultKind::Clock { offset_ms, .. } => Box::new(clock::Clock {
+            offset_ms: *offset_ms,
+            host_base: Default::default(),
         }),
     }
 }

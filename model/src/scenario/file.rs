@@ -828,6 +828,9 @@ pub struct Fault {
     /// to the others time out; theirs to it, and its answers, pass). Default: both ways.
     #[serde(default)]
     pub one_way: Option<bool>,
+    /// For `clock`: how far the wall clock moves, `"+30s"` forward or `"-1h"` back.
+    #[serde(default)]
+    pub offset: Option<String>,
 }
 
 /// How a `cut` fault splits its service's replicas (Jepsen's partition shapes).
@@ -868,6 +871,7 @@ impl Fault {
             shape: None,
             peers: None,
             one_way: None,
+            offset: None,
         }
     }
 

@@ -147,7 +147,7 @@ impl Plan {
             | RollingRestart { .. }
             | PowerCut { .. }
             | Leak { .. } => false,
-            Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } => false,
+            Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } | Clock { .. } => false,
         }
     }
 }
@@ -501,7 +501,22 @@ pub enum FaultKind {
         one_way: bool,
         port: u16,
     },
+    /// Move the selected replicas' wall clock by `offset_ms` (forward, or back when negative)
+    /// without touching the host's: libfaketime (in the project's base image) is preloaded
+    /// into the containers of every service a clock fault targets at bring-up, reading its
+    /// offset from a file the fault rewrites (the monotonic clocks are left alone). Heal: the
+    /// offset back to 0. Verified by the container's clock read inside (`date`, through the
+    /// preload) against its unfaked one on either side: within [`CLOCK_BUDGET_MS`] of the
+    /// offset, and by the service's own process having the library mapped (a static or Go
+    /// binary bypasses it: the verification fails and says so).
+    Clock {
+        down_for: Option<Duration>,
+        offset_ms: i64,
+    },
 }
+
+/// How far a clock fault's measured offset may be from the requested one, in ms.
+pub const CLOCK_BUDGET_MS: f64 = 10.0;
 
 impl FaultKind {
     /// How long the targets stay down before the heal (None: until the observation ends).
@@ -515,7 +530,8 @@ impl FaultKind {
             | Partition { down_for, .. }
             | MachinePartition { down_for, .. }
             | Netem { down_for, .. }
-            | Cut { down_for, .. } => *down_for,
+            | Cut { down_for, .. }
+            | Clock { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
         }
@@ -541,7 +557,9 @@ impl FaultKindName {
     pub fn verified(self) -> bool {
         use FaultKindName::*;
         match self {
-            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem | Cut => true,
+            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem | Cut | Clock => {
+                true
+            }
             RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }

@@ -88,6 +88,14 @@ impl Fault {
         self
     }
 
+    /// Move the selected replicas' wall clock by `offset` (`"+30s"`, `"-1h"`) through
+    /// libfaketime; heal: back to the host's time.
+    pub fn clock(name: &str, target: &ServiceRef, offset: &str) -> Self {
+        let mut f = Self::new(name, K::Clock, target);
+        f.file.offset = Some(offset.to_string());
+        f
+    }
+
     /// Freeze, shut the disk down without flushing, kill; heal: remount and start.
     pub fn power_cut(name: &str, target: &ServiceRef) -> Self {
         Self::new(name, K::PowerCut, target)
