@@ -501,6 +501,27 @@ fn a_cut_s_shape_must_fit_its_service_and_selection() {
         ),
         ("peers = [\"c2\"]", "shape = \"ring\"", &["majorities-ring"]),
     ];
+    let with_clock = CUT
+        .replace("kind = \"cut\"", "kind = \"clock\"")
+        .replace("peers = [\"c2\"]", "offset = \"+30s\"");
+    scenario::parse("cut.toml", &with_clock).unwrap_or_else(|e| panic!("{e}"));
+    let clocks: &[(&str, &str, &[&str])] = &[
+        ("offset = \"+30s\"", "", &["needs `offset`"]),
+        ("offset = \"+30s\"", "offset = \"30s\"", &["a sign"]),
+        (
+            "kind = \"clock\"",
+            "kind = \"pause\"",
+            &["belongs to clock"],
+        ),
+        (
+            "image = \"memcached\"",
+            "image = \"nginx:1\"",
+            &["project's images"],
+        ),
+    ];
+    for (from, to, words) in clocks {
+        rejected("cut.toml", &with_clock, from, to, words);
+    }
     for (from, to, words) in cases {
         let e = rejected("cut.toml", CUT, from, to, words);
         assert!(
