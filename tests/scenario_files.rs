@@ -447,6 +447,90 @@ fn generic_services_probes_and_faults_are_checked_before_anything_starts() {
     }
 }
 
+const CUT: &str = r#"
+name = "cut"
+duration = "10s"
+
+[[topology.service]]
+name = "c"
+image = "memcached"
+replicas = 3
+
+[[fault]]
+name = "split"
+kind = "cut"
+at = "1s"
+target = "c"
+select = "one"
+peers = ["c2"]
+"#;
+
+#[test]
+fn a_cut_s_shape_must_fit_its_service_and_selection() {
+    scenario::parse("cut.toml", CUT).unwrap_or_else(|e| panic!("{e}"));
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "peers = [\"c2\"]",
+            "peers = [\"c9\"]",
+            &["`c9`", "c1, c2, c3"],
+        ),
+        (
+            "select = \"one\"\npeers = [\"c2\"]",
+            "select = \"all\"",
+            &["nobody is left"],
+        ),
+        (
+            "peers = [\"c2\"]",
+            "shape = \"majorities-ring\"",
+            &["at least 4"],
+        ),
+        (
+            "select = \"one\"\npeers = [\"c2\"]",
+            "select = \"all\"\nshape = \"bridge\"",
+            &["exactly one"],
+        ),
+        (
+            "peers = [\"c2\"]",
+            "shape = \"bridge\"\none_way = true",
+            &["belong to `shape = \"isolate\"`"],
+        ),
+        (
+            "kind = \"cut\"",
+            "kind = \"pause\"",
+            &["belong to cut faults"],
+        ),
+        ("peers = [\"c2\"]", "shape = \"ring\"", &["majorities-ring"]),
+    ];
+    let with_clock = CUT
+        .replace("kind = \"cut\"", "kind = \"clock\"")
+        .replace("peers = [\"c2\"]", "offset = \"+30s\"");
+    scenario::parse("cut.toml", &with_clock).unwrap_or_else(|e| panic!("{e}"));
+    let clocks: &[(&str, &str, &[&str])] = &[
+        ("offset = \"+30s\"", "", &["needs `offset`"]),
+        ("offset = \"+30s\"", "offset = \"30s\"", &["a sign"]),
+        (
+            "kind = \"clock\"",
+            "kind = \"pause\"",
+            &["belongs to clock"],
+        ),
+        (
+            "image = \"memcached\"",
+            "image = \"nginx:1\"",
+            &["project's images"],
+        ),
+    ];
+    for (from, to, words) in clocks {
+        rejected("cut.toml", &with_clock, from, to, words);
+    }
+    for (from, to, words) in cases {
+        let e = rejected("cut.toml", CUT, from, to, words);
+        assert!(
+            e.starts_with("cut.toml:1"),
+            "{from:?} → {to:?}: not at the fault: {e}"
+        );
+    }
+}
+
 /// Parses `base` with `from` replaced by `to` as file `file`: it must be rejected with an error
 /// that names the file and contains every word. Returns the error's text.
 fn rejected(file: &str, base: &str, from: &str, to: &str, words: &[&str]) -> String {

@@ -57,6 +57,7 @@ pub use scenario::builder::{
 };
 pub use scenario::file::ExpectationKind;
 pub use scenario::{
-    load, parse, Check, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select, Signal,
+    load, parse, Check, CutShape, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select,
+    Signal,
 };
 pub use timeline::{Cause, Event, EventKind, Metric, Nanos, Stage};

@@ -11,7 +11,7 @@
 //!
 //! Needs a Docker engine. Reports land under this crate's `target/aftershock/<run id>/`.
 
-use aftershock::timeline::EventKind;
+use aftershock::EventKind;
 use aftershock::{
     Check, Expect, Experiment, Fault, LeaderCheck, Probe, RunExperiment, RunOptions, Select,
     Service,

@@ -136,6 +136,18 @@ impl Cluster {
     /// Creates a service's containers (with their disks), waits for them and sets them up.
     async fn bring_up(&mut self, service: &Service, images: &ImageSet) -> Result<()> {
         let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
+        if self.plan.faults.iter().any(|f| {
+            f.target == service.id
+                && matches!(f.kind, crate::scenario::plan::FaultKind::Clock { .. })
+        }) {
+            let run_dir = self.output.join(&self.engine.run_id);
+            for spec in &mut specs {
+                engine::faketime::prepare(&run_dir, spec).map_err(|e| HarnessError::Io {
+                    context: format!("the clock offset file {}", e.path.display()),
+                    source: e.source,
+                })?;
+            }
+        }
         if let Some(d) = &service.disk {
             for spec in &mut specs {
                 let source = self.create_disk(&spec.replica, d).await?;

@@ -254,6 +254,13 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
             }
             out
         }
+        FaultKind::Cut { .. } => vec![
+            need(f.root, ROOT),
+            need(tool("nsenter"), NSENTER),
+            need(tool("iptables"), IPTABLES),
+        ],
+        // libfaketime comes with the image; the offset file is the run's own.
+        FaultKind::Clock { .. } => vec![],
         FaultKind::DaemonCrash { .. }
         | FaultKind::Stop { .. }
         | FaultKind::Partition { .. }

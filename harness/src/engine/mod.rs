@@ -6,9 +6,11 @@
 //! Probes reach containers at their address on the run's own network.
 
 pub mod cleanup;
+pub mod cut;
 pub mod disk;
 mod error;
 pub mod events;
+pub mod faketime;
 pub mod host;
 pub mod images;
 pub mod inner;

@@ -13,7 +13,10 @@
 //! to inspect after the heal. The nemesis here does the rest for every kind: selection, the
 //! replica locks, the wait until the heal, the heal itself and the records.
 
+mod clock;
 mod common;
+mod cut;
+mod cut_shape;
 pub mod daemon_crash;
 mod kill;
 mod leak;
@@ -261,6 +264,23 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             delay: *delay,
             loss_percent: *loss_percent,
             port: *port,
+        }),
+        FaultKind::Cut {
+            shape,
+            peers,
+            one_way,
+            port,
+            ..
+        } => Box::new(cut::Cut {
+            shape: *shape,
+            peers: peers.clone(),
+            one_way: *one_way,
+            port: *port,
+            edges: Default::default(),
+        }),
+        FaultKind::Clock { offset_ms, .. } => Box::new(clock::Clock {
+            offset_ms: *offset_ms,
+            host_base: Default::default(),
         }),
     }
 }

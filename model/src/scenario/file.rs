@@ -941,6 +941,36 @@ pub struct Fault {
     /// or `"4KiB"`): a torn write. Without it the cut loses every un-fsynced write whole.
     #[serde(default)]
     pub tear: Option<String>,
+    /// For `cut`: who is cut from whom (default `isolate`).
+    #[serde(default)]
+    pub shape: Option<CutShape>,
+    /// For `cut` with `shape = "isolate"`: the replicas the selected ones are cut from
+    /// (default: every other replica of the service).
+    #[serde(default)]
+    pub peers: Option<Vec<String>>,
+    /// For `cut`: only what the cut side sends of its own accord is dropped (its connections
+    /// to the others time out; theirs to it, and its answers, pass). Default: both ways.
+    #[serde(default)]
+    pub one_way: Option<bool>,
+    /// For `clock`: how far the wall clock moves, `"+30s"` forward or `"-1h"` back.
+    #[serde(default)]
+    pub offset: Option<String>,
+}
+
+/// How a `cut` fault splits its service's replicas (Jepsen's partition shapes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CutShape {
+    /// The selected replicas (`select`: one, the leader, named, …) cut from `peers` (default:
+    /// every other replica); the others still reach each other.
+    #[default]
+    Isolate,
+    /// The selected replica (exactly one) is a bridge: the others, split into two halves with
+    /// the run's seed, are cut from the other half; the bridge reaches both halves.
+    Bridge,
+    /// Every replica (`select = "all"`, at least 4) in a ring of seeded order reaches its
+    /// nearest neighbours: each sees a majority, no two the same one.
+    MajoritiesRing,
 }
 
 impl Fault {
@@ -962,6 +992,10 @@ impl Fault {
             loss_percent: None,
             port: None,
             tear: None,
+            shape: None,
+            peers: None,
+            one_way: None,
+            offset: None,
         }
     }
 

@@ -17,8 +17,8 @@ pub(crate) mod resolve;
 
 pub use error::ScenarioError;
 pub use file::{
-    BuildSpec, Check, DiskSpec, LeaderCheck, MachineOptions, Preset, RegistryConfig, Select,
-    Signal, UnitStyle,
+    BuildSpec, Check, CutShape, DiskSpec, LeaderCheck, MachineOptions, Preset, RegistryConfig,
+    Select, Signal, UnitStyle,
 };
 pub use load::{load, load_compose, parse};
 pub use plan::Plan;

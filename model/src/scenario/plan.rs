@@ -147,7 +147,7 @@ impl Plan {
             | RollingRestart { .. }
             | PowerCut { .. }
             | Leak { .. } => false,
-            Pause { .. } | Stop { .. } | Partition { .. } => false,
+            Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } | Clock { .. } => false,
         }
     }
 }
@@ -542,7 +542,38 @@ pub enum FaultKind {
         loss_percent: Option<f64>,
         port: u16,
     },
+    /// Cut chosen replicas of the service from chosen others only, in their own network
+    /// namespaces (iptables DROP rules by source address, `nsenter` from the host): `shape`
+    /// says who is cut from whom (the selected replicas from `peers`, a bridge, a ring of
+    /// majorities); `one_way` cuts only what the cut side sends of its own accord (its
+    /// connections to the others time out, theirs to it still answer). Heal: delete the rules.
+    /// Verified by TCP connections from inside every replica's namespace to every other
+    /// replica (`port`): each cut pair gets no answer, every other pair answers; after the
+    /// heal, every pair answers.
+    Cut {
+        down_for: Option<Duration>,
+        shape: file::CutShape,
+        /// For `isolate`: the replicas the selected ones are cut from (empty: all the others).
+        peers: Vec<String>,
+        one_way: bool,
+        port: u16,
+    },
+    /// Move the selected replicas' wall clock by `offset_ms` (forward, or back when negative)
+    /// without touching the host's: libfaketime (in the project's base image) is preloaded
+    /// into the containers of every service a clock fault targets at bring-up, reading its
+    /// offset from a file the fault rewrites (the monotonic clocks are left alone). Heal: the
+    /// offset back to 0. Verified by the container's clock read inside (`date`, through the
+    /// preload) against its unfaked one on either side: within [`CLOCK_BUDGET_MS`] of the
+    /// offset, and by the service's own process having the library mapped (a static or Go
+    /// binary bypasses it: the verification fails and says so).
+    Clock {
+        down_for: Option<Duration>,
+        offset_ms: i64,
+    },
 }
+
+/// How far a clock fault's measured offset may be from the requested one, in ms.
+pub const CLOCK_BUDGET_MS: f64 = 10.0;
 
 impl FaultKind {
     /// How long the targets stay down before the heal (None: until the observation ends).
@@ -555,7 +586,9 @@ impl FaultKind {
             | Stop { down_for }
             | Partition { down_for, .. }
             | MachinePartition { down_for, .. }
-            | Netem { down_for, .. } => *down_for,
+            | Netem { down_for, .. }
+            | Cut { down_for, .. }
+            | Clock { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
         }
@@ -581,7 +614,9 @@ impl FaultKindName {
     pub fn verified(self) -> bool {
         use FaultKindName::*;
         match self {
-            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem => true,
+            Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem | Cut | Clock => {
+                true
+            }
             RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }

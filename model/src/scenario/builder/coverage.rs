@@ -4,7 +4,7 @@
 
 use super::{Expect, Experiment, Fault, Machine, Probe, Service, ServiceRef};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, LeaderCheck, MachineOptions};
-use crate::scenario::file::{Preset, ProbeKind, Select, Signal};
+use crate::scenario::file::{CutShape, Preset, ProbeKind, Select, Signal};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -191,6 +191,11 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
         Fault::power_cut("cut", etcd).tear(512),
         Fault::leak("leak", etcd, secs(1)).leak_rate(64),
         Fault::daemon_crash("crash", machines, secs(2)),
+        Fault::cut("peer-cut", etcd)
+            .shape(CutShape::Isolate)
+            .peers(&["etcd2"])
+            .one_way(),
+        Fault::clock("clock", etcd, "+30s"),
     ];
     let faults: Vec<_> = faults.into_iter().map(|f| x.fault(f)).collect();
     let (p, f) = (&probes[0], &faults[0]);

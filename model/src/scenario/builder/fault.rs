@@ -1,7 +1,7 @@
 //! Faults for the builder: one constructor per kind, each taking the service it hits.
 
 use super::{Handle, ServiceRef};
-use crate::scenario::file::{self, FaultKind as K, Select, Signal};
+use crate::scenario::file::{self, CutShape, FaultKind as K, Select, Signal};
 use std::time::Duration;
 
 /// A fault to add to an [`super::Experiment`]. Applied `at` (default: at once) after the
@@ -61,6 +61,38 @@ impl Fault {
     pub fn netem(name: &str, target: &ServiceRef, loss_percent: f64) -> Self {
         let mut f = Self::new(name, K::Netem, target);
         f.file.loss_percent = Some(loss_percent);
+        f
+    }
+
+    /// Cut the selected replicas from the service's other replicas (or `peers`, or in the shape
+    /// [`Fault::shape`] says) in their own network namespaces; heal: the rules deleted.
+    pub fn cut(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::Cut, target)
+    }
+
+    /// A cut's shape: the selected from `peers`, a bridge, a ring of majorities.
+    pub fn shape(mut self, shape: CutShape) -> Self {
+        self.file.shape = Some(shape);
+        self
+    }
+
+    /// The replicas a cut of shape `isolate` cuts the selected ones from.
+    pub fn peers(mut self, peers: &[&str]) -> Self {
+        self.file.peers = Some(peers.iter().map(|p| p.to_string()).collect());
+        self
+    }
+
+    /// A cut drops only what the selected side sends of its own accord (one-way).
+    pub fn one_way(mut self) -> Self {
+        self.file.one_way = Some(true);
+        self
+    }
+
+    /// Move the selected replicas' wall clock by `offset` (`"+30s"`, `"-1h"`) through
+    /// libfaketime; heal: back to the host's time.
+    pub fn clock(name: &str, target: &ServiceRef, offset: &str) -> Self {
+        let mut f = Self::new(name, K::Clock, target);
+        f.file.offset = Some(offset.to_string());
         f
     }
 

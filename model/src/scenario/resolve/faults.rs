@@ -2,8 +2,8 @@
 //! needs (a disk for a power cut, a memory limit for a leak, machines for a daemon crash, …).
 
 use super::{at_name, at_ref, Invalid};
-use crate::scenario::file::{self, FaultKind as K, Preset, Select};
-use crate::scenario::plan::{Fault, FaultId, FaultKind, Service, ServiceKind};
+use crate::scenario::file::{self, CutShape, FaultKind as K, Preset, Select};
+use crate::scenario::plan::{Fault, FaultId, FaultKind, Image, Service, ServiceKind};
 use std::time::Duration;
 
 /// The gap between machines' crashes when the scenario gives none.
@@ -135,6 +135,8 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         K::Partition => FaultKind::Partition { down_for, port: port() },
         K::MachinePartition => FaultKind::MachinePartition { down_for, port: port() },
         K::Netem => netem(f, port())?,
+        K::Cut => cut(f, svc, count, port())?,
+        K::Clock => clock(f, svc)?,
     })
 }
 
@@ -145,7 +147,9 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
         K::MachinePartition if !placed => "a machine-partition cuts machines apart: its target must be a service placed on machines (`machine = [...]`); to cut a replica off the run's network use `partition`",
         K::Partition if placed => "a service placed on machines uses the machines' networks, not the run's: cut its machines apart with `kind = \"machine-partition\"`",
         K::Netem if placed && f.delay.is_some() => "on a service placed on machines, netem drops a share of the packets between its machines and the others (`loss_percent`); a `delay` there is not supported (yet)",
-        K::MachinePartition | K::Partition | K::Netem => return Ok(()),
+        K::Cut if placed => "a cut acts in the replicas' network namespaces on this host; a service placed on machines is cut with `kind = \"machine-partition\"`",
+        K::Clock if placed => "a clock fault rewrites a file on this host that the containers read; a service placed on machines is not supported (yet)",
+        K::MachinePartition | K::Partition | K::Netem | K::Cut | K::Clock => return Ok(()),
         K::Kill
         | K::Restart
         | K::RollingRestart
@@ -165,6 +169,14 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
 fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
     if f.kind != K::Netem && (f.delay.is_some() || f.loss_percent.is_some()) {
         let problem = "`delay` and `loss_percent` belong to netem faults";
+        return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
+    if f.kind != K::Cut && (f.shape.is_some() || f.peers.is_some() || f.one_way.is_some()) {
+        let problem = "`shape`, `peers` and `one_way` belong to cut faults";
+        return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
+    if f.kind != K::Clock && f.offset.is_some() {
+        let problem = "`offset` belongs to clock faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
     }
     if f.kind != K::PowerCut && f.tear.is_some() {
@@ -247,4 +259,66 @@ fn netem(f: &file::Fault, port: u16) -> Result<FaultKind, Invalid> {
         &f.name,
         format!("netem fault `{}` {problem}", f.name),
     ))
+}
+
+/// A cut: its shape must fit the service's replicas and the selection.
+fn cut(f: &file::Fault, svc: &Service, count: usize, port: u16) -> Result<FaultKind, Invalid> {
+    let n = svc.replicas.len();
+    let shape = f.shape.unwrap_or_default();
+    let peers = f.peers.clone().unwrap_or_default();
+    // `all`, `minority` and `majority` resolve later; only these name one replica for sure.
+    let one = count == 1 && !matches!(f.select, Select::All | Select::Minority | Select::Majority);
+    let problem = match shape {
+        _ if n < 2 => format!("needs a service of at least 2 replicas (`{}` has {n})", svc.name),
+        CutShape::Isolate => match peers.iter().find(|p| !svc.replicas.contains(p)) {
+            Some(bad) => format!("`peers` names `{bad}`, not a replica of `{}` ({})", svc.name, svc.replicas.join(", ")),
+            None if (count == n || f.select == Select::All) && peers.is_empty() => "selects every replica: nobody is left to cut them from (select fewer, or name `peers`)".into(),
+            None => String::new(),
+        },
+        CutShape::Bridge if n < 3 || !one => format!("with `shape = \"bridge\"` selects exactly one replica (the bridge) of a service of at least 3 (`{}` has {n}, {count} selected)", svc.name),
+        CutShape::MajoritiesRing if n < 4 || f.select != Select::All => format!("with `shape = \"majorities-ring\"` acts on every replica (`select = \"all\"`) of a service of at least 4 (`{}` has {n})", svc.name),
+        CutShape::Bridge | CutShape::MajoritiesRing if !peers.is_empty() || f.one_way == Some(true) => "`peers` and `one_way` belong to `shape = \"isolate\"`".into(),
+        CutShape::Bridge | CutShape::MajoritiesRing => String::new(),
+    };
+    if !problem.is_empty() {
+        return Err(at_name(
+            &f.name,
+            format!("cut fault `{}` {problem}", f.name),
+        ));
+    }
+    Ok(FaultKind::Cut {
+        down_for: f.down_for,
+        shape,
+        peers,
+        one_way: f.one_way.unwrap_or(false),
+        port,
+    })
+}
+
+/// A clock fault: an offset with its sign, on a service whose image has libfaketime.
+fn clock(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    let offset_ms = f.offset.as_deref().map(signed_ms);
+    let problem = match (&svc.image, offset_ms) {
+        (_, None) => "needs `offset` (how far the clock moves: \"+30s\" forward, \"-1h\" back)".to_string(),
+        (_, Some(None)) => format!("`offset = {:?}`: a sign and a duration, e.g. \"+30s\" or \"-1h 30m\"", f.offset.as_deref().unwrap_or_default()),
+        (Image::Project(_), Some(Some(offset_ms))) => {
+            return Ok(FaultKind::Clock { down_for: f.down_for, offset_ms })
+        }
+        (_, Some(Some(_))) => format!("needs `{}` to run one of the project's images (`image = \"memcached\"`, a preset): libfaketime is preloaded from the project's base image, which its image is not built on", svc.name),
+    };
+    Err(at_name(
+        &f.name,
+        format!("clock fault `{}` {problem}", f.name),
+    ))
+}
+
+/// `+30s` → 30000, `-1h` → -3600000; None without a sign or with a bad duration.
+fn signed_ms(text: &str) -> Option<i64> {
+    let (sign, rest) = match text.trim().split_at_checked(1)? {
+        ("+", rest) => (1, rest),
+        ("-", rest) => (-1, rest),
+        _ => return None,
+    };
+    let d = humantime::parse_duration(rest.trim()).ok()?;
+    i64::try_from(d.as_millis()).ok().map(|ms| sign * ms)
 }

@@ -1,0 +1,151 @@
+//! Clock: the selected replicas' wall clock moved by an offset (forward or back) through the
+//! libfaketime preloaded at bring-up (`engine::faketime`), the host's clock untouched; heal:
+//! the offset back to 0. Verified inside the container: `date` through the preload between two
+//! unfaked `date`s (the kernel's clock, the host's), so the measured offset carries its own
+//! error bound, which with the distance to the requested offset must stay within
+//! [`CLOCK_BUDGET_MS`]; the service's own process must have libfaketime mapped and not be a Go
+//! binary (which reads the clock through the vDSO, past libc): otherwise the fault cannot have
+//! taken effect on it, and the verification fails saying why. The host's clock is shown
+//! untouched by its realtime − monotonic difference, the same at every look as when applied.
+
+use super::common::applied;
+use super::{Action, Cx, Look, Stage, Step, Unseen};
+use crate::engine::faketime;
+use crate::scenario::plan::CLOCK_BUDGET_MS;
+use crate::timeline::{now, EventKind};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Moves the targets' wall clock.
+pub(crate) struct Clock {
+    pub offset_ms: i64,
+    /// The host's realtime − monotonic (ms) when the fault was applied.
+    pub host_base: Mutex<Option<f64>>,
+}
+
+impl Action for Clock {
+    fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(async move {
+            let since = now();
+            *self.host_base.lock().unwrap_or_else(|e| e.into_inner()) = Some(host_drift());
+            self.set_all(cx, self.offset_ms)?;
+            let how = format!(
+                "wall clock moved {} s (libfaketime's offset file)",
+                faketime::offset_text(self.offset_ms)
+            );
+            applied(cx, since, &how);
+            Ok(())
+        })
+    }
+
+    fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
+        Box::pin(async move { self.set_all(cx, 0) })
+    }
+
+    fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
+        let want = if stage == Stage::Applied {
+            self.offset_ms
+        } else {
+            0
+        };
+        Box::pin(async move {
+            let preloaded = self.preloaded(cx, r).await?;
+            let (offset, bound) = read_clock(cx, r).await?;
+            let host = host_drift()
+                - self
+                    .host_base
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or(host_drift());
+            cx.cluster.timeline.record(EventKind::Measurement {
+                name: format!("{}/offset-{}-{r}", cx.fault.name, stage.name()),
+                value: offset,
+                unit: "ms".into(),
+                what: format!(
+                    "{r}'s wall clock minus the kernel's, read inside ({} the fault)",
+                    stage.name()
+                ),
+            });
+            let off_by = (offset - want as f64).abs();
+            let words = format!(
+                "offset {offset:+.1} ms ± {bound:.1} (requested {want:+} ms, budget {CLOCK_BUDGET_MS} ms); host's clock moved {host:+.2} ms; {preloaded}"
+            );
+            if off_by + bound <= CLOCK_BUDGET_MS && host.abs() < 5.0 {
+                Ok(words)
+            } else {
+                Err(Unseen::Shows(words))
+            }
+        })
+    }
+}
+
+impl Clock {
+    fn run_dir(cx: &Cx<'_>) -> PathBuf {
+        cx.cluster.output.join(&cx.cluster.engine.run_id)
+    }
+
+    fn set_all(&self, cx: &Cx<'_>, offset_ms: i64) -> crate::error::Result<()> {
+        for r in cx.targets {
+            faketime::set(&Self::run_dir(cx), r, offset_ms)
+                .map_err(|e| cx.failed(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether the service's own process has libfaketime mapped and is not a Go binary.
+    async fn preloaded(&self, cx: &Cx<'_>, r: &str) -> Result<String, Unseen> {
+        let status = cx
+            .cluster
+            .engine
+            .status(r)
+            .await
+            .map_err(|e| e.to_string())?;
+        let pid = status.pid;
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .map_err(|e| format!("/proc/{pid}/maps: {e}"))?;
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if !maps.contains("libfaketime") {
+            return Err(format!("{r}'s process {pid} ({exe}) has no libfaketime mapped (a static binary, or LD_PRELOAD cleared): its clock did not move").into());
+        }
+        let binary = std::fs::read(format!("/proc/{pid}/exe")).unwrap_or_default();
+        if binary.windows(14).any(|w| w == b"\xff Go buildinf:") {
+            return Err(format!("{r}'s process {pid} ({exe}) is a Go binary: it reads the clock through the vDSO, past libfaketime, so its clock did not move").into());
+        }
+        Ok(format!("libfaketime mapped in {r}'s process {pid} ({exe})"))
+    }
+}
+
+/// The container's faked clock minus its unfaked one (ms), and the error bound of that (half
+/// the time between the two unfaked readings around the faked one).
+async fn read_clock(cx: &Cx<'_>, r: &str) -> Result<(f64, f64), Unseen> {
+    let script = "env -u LD_PRELOAD date +%s.%N; date +%s.%N; env -u LD_PRELOAD date +%s.%N";
+    let (code, out) = cx
+        .cluster
+        .engine
+        .exec_to_end(r, &["sh", "-c", script])
+        .await
+        .map_err(|e| e.to_string())?;
+    let times: Vec<f64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let [before, faked, after] = times[..] else {
+        return Err(format!("`date` inside {r} (exit {code}): {out:?}").into());
+    };
+    let middle = (before + after) / 2.0;
+    Ok(((faked - middle) * 1e3, (after - before) / 2.0 * 1e3))
+}
+
+/// The host's realtime minus its monotonic clock, in ms: it changes only when someone sets or
+/// slews the host's wall clock.
+fn host_drift() -> f64 {
+    let read = |clock| {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        unsafe { libc::clock_gettime(clock, &mut t) };
+        t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 / 1e6
+    };
+    read(libc::CLOCK_REALTIME) - read(libc::CLOCK_MONOTONIC)
+}
