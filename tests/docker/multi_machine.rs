@@ -24,12 +24,16 @@ struct Fleet {
 
 impl Fleet {
     async fn start() -> Fleet {
+        // Four dockerds starting load the machine: not beside another test's timed run.
+        let _lock = aftershock::run::exclusive().await.unwrap();
         let docker = engine::connect().await.unwrap_or_else(|e| panic!("{e}"));
         let output = aftershock::output::default_root();
         let set = images::ensure(&docker, &images::needed_for(["machine"]), &output)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let run_id = format!("fleet-{}", std::process::id());
+        static FLEETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FLEETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let run_id = format!("fleet-{}-{n}", std::process::id());
         let run = RunEngine::new(docker.clone(), &run_id, "fleet");
         let guard = RunGuard::new(docker.clone(), &run_id);
         let prefix = run.create_network().await.unwrap();
