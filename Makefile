@@ -1,7 +1,7 @@
 # The two commands of the README, and the pieces they are made of.
 # Both start a Docker engine if none answers and build missing images on the way.
 
-.PHONY: suite test images clean lint engine browser
+.PHONY: suite test test-pure test-docker test-own-crate images clean lint engine browser
 
 engine:
 	@bash scripts/ensure-docker.sh
@@ -14,14 +14,34 @@ browser:
 suite: engine
 	cargo run -q -p aftershock-cli -- suite
 
-## The tests: unit tests, scenario-file tests, the chart in headless Chromium and the
-## docker-backed incident tests (and the kill-skew test, a docker-backed unit test of the
-## harness's cluster, ignored in plain `cargo test`); then a crate of its own (examples/own-crate, outside the
-## workspace) runs its chaos tests through the public API (sharing this target directory, so
-## its dependencies are not built twice; its reports go to target/aftershock/).
-test: engine browser
-	cargo test
-	cargo test -p aftershock --lib two_of_three_nodes -- --ignored
+## The tests, in three tiers: first what needs no Docker engine (unit tests, tidy, the
+## scenario files, the chart in headless Chromium, lossyfs's mount, the suite merge: a failure
+## there shows right after the build), then the docker-backed tests (timed runs one at a time
+## under the machine-wide run lock; the rest of their binary overlaps), then a crate of its own
+## (examples/own-crate, outside the workspace) runs its chaos tests through the public API
+## (sharing this target directory; its reports go to target/aftershock/).
+## Every cargo command selects the whole workspace (`--exclude` or `--test` pick targets):
+## one feature set for every dependency, so no crate is compiled twice.
+test: test-pure test-docker test-own-crate
+
+# The root package's test targets, by tier (a new tests/*.rs must be named in one: checked).
+PURE_TESTS = --test scenario_files --test suite_merge --test no_engine
+DOCKER_TESTS = --test docker --test engine_restart
+
+test-pure: engine browser
+	@for t in tests/*.rs tests/*/main.rs; do n=$$(basename $${t%/main.rs} .rs); \
+	  case " $(PURE_TESTS) $(DOCKER_TESTS) " in *" --test $$n "*) ;; \
+	  *) echo "make test: $$t is in no tier (PURE_TESTS or DOCKER_TESTS in the Makefile)"; exit 2;; \
+	  esac; done
+	cargo test --workspace --exclude aftershock-tests
+	cargo test --workspace $(PURE_TESTS)
+
+test-docker: engine
+	cargo build --workspace --bin aftershock
+	cargo test --workspace $(DOCKER_TESTS)
+	cargo test --workspace --lib two_of_three_nodes -- --ignored
+
+test-own-crate: engine
 	CARGO_TARGET_DIR=$(CURDIR)/target cargo test --manifest-path examples/own-crate/Cargo.toml
 
 images: engine

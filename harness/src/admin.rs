@@ -157,6 +157,12 @@ pub fn destroy_disks(run_dir: &Path) -> Vec<String> {
     disk::destroy_all(run_dir)
 }
 
+/// Takes the machine-wide run lock for a test or tool that loads the machine outside a run
+/// (image builds, a fleet of machines starting), waiting for whoever holds it.
+pub async fn exclusive() -> Result<RunLock> {
+    crate::run::exclusive().await
+}
+
 /// Takes the machine-wide run lock for `holder`, waiting (and saying whom for, in a tracing
 /// event) while another run holds it. Timed work outside a run takes it too.
 pub async fn take_run_lock(holder: &Holder) -> Result<RunLock> {

@@ -35,19 +35,38 @@ pub async fn leftovers() -> admin::Removed {
 }
 
 /// Builds the `aftershock` binary (of `aftershock-cli`: this package's tests cannot name it) and
-/// returns its path.
+/// returns its path. Built for the whole workspace, as `cargo test` at the root builds: the
+/// same features of every dependency, so nothing is compiled twice (`-p aftershock-cli` alone
+/// unifies fewer features and rebuilt about seventy crates in a fresh clone).
+///
+/// Without the variables `cargo test` sets for the test process (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, …): a build script that reruns when one changes (ring's) would otherwise
+/// make this build and the shell's rebuild ring, rustls, bollard, the runtime and the CLI in
+/// turn (30 s to minutes each time).
 pub fn cli_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
+    let mut command = std::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_test = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&name.as_ref());
+        if set_by_cargo_test {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let status = command
         .current_dir(root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "aftershock-cli",
-            "--bin",
-            "aftershock",
-        ])
+        .args(["build", "--quiet", "--workspace", "--bin", "aftershock"])
         .status()
         .expect("run cargo");
     assert!(status.success(), "building the aftershock binary failed");

@@ -5,7 +5,7 @@
 //!   at once; Ctrl-C while waiting exits 130;
 //! - the harness SIGKILLed mid-run of a lossy power cut: its watchdog removes every container,
 //!   network, volume, loop device, FUSE mount and lossyfs process of the run within 10 s
-//!   (five times, each time-to-clean printed).
+//!   (three times, each time-to-clean printed).
 
 use aftershock::admin::{self, Holder, RunLock};
 use aftershock::Verdict;
@@ -17,15 +17,30 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The run of this process that has containers, once it has them.
-async fn my_run() -> String {
-    let docker = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
+/// The run of `scenario` that this process started, once it has containers: found by the
+/// scenario's label and this process's pid (the other tests of this binary run beside it, and
+/// another process may run the same scenario). The run may first wait its turn for the
+/// machine-wide run lock, as long as the CLI's runs may (30 minutes).
+async fn my_run(scenario: &str) -> String {
     let me = format!("{}@", std::process::id());
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
-        let owners = admin::leftovers(&docker, None).await.unwrap().owners;
-        if let Some((run, _)) = owners.iter().find(|(_, (pid, _))| pid.starts_with(&me)) {
-            return run.clone();
+        let out = Command::new("docker")
+            .args(["ps", "-a", "--filter"])
+            .arg(format!("label=aftershock.scenario={scenario}"))
+            .args([
+                "--format",
+                "{{.Label \"aftershock.run\"}} {{.Label \"aftershock.pid\"}}",
+            ])
+            .output()
+            .expect("docker ps");
+        let listed = String::from_utf8_lossy(&out.stdout).to_string();
+        let run = listed.lines().find_map(|line| {
+            let (run, pid) = line.split_once(' ')?;
+            pid.starts_with(&me).then(|| run.to_string())
+        });
+        if let Some(run) = run {
+            return run;
         }
         assert!(Instant::now() < deadline, "this test's run never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -67,7 +82,7 @@ async fn a_container_killed_from_outside_makes_the_verdicts_it_touches_unknown()
     let plan = x.plan().unwrap_or_else(|e| panic!("{e}"));
     let started = Instant::now();
     let killer = tokio::spawn(async {
-        let run = my_run().await;
+        let run = my_run("killed-from-outside").await;
         // Bring-up of memcached takes well under a second; the observation is 12 s long.
         tokio::time::sleep(Duration::from_secs(7)).await;
         let c1 = container_names(&run)
@@ -268,16 +283,16 @@ async fn killed_mid_power_cut() -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_harness_leaves_nothing_of_a_lossy_power_cut_within_10_s() {
     let mut times = vec![];
-    for _ in 0..5 {
+    for _ in 0..3 {
         times.push(killed_mid_power_cut().await.as_secs_f64());
     }
-    println!("time to clean after SIGKILL, 5 runs: {times:.2?} s");
+    println!("time to clean after SIGKILL, 3 runs: {times:.2?} s");
     assert!(times.iter().all(|t| *t < 10.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_starts() {
-    let plan = aftershock_tests::scenario("datastore-power-cut-remediated");
+    let plan = renamed("datastore-power-cut-remediated", "refused-no-fuse");
     let mut host = aftershock::HostFacts::probe(&plan).await;
     host.fuse = false;
     let options = aftershock::RunOptions::default().host(host);
@@ -293,24 +308,40 @@ async fn a_lossy_scenario_on_a_host_without_fuse_is_refused_before_anything_star
         matches!(&refused, aftershock::Error::Preflight { missing } if missing.len() == 1 && missing[0].starts_with("FUSE (/dev/fuse), for service `store`'s disk (lossy = true): ")),
         "{refused}"
     );
-    nothing_of_this_process_runs().await;
+    nothing_of(&plan);
 }
 
-/// Before the lock, the reaper, the images and the bring-up: nothing of this process runs.
-async fn nothing_of_this_process_runs() {
-    let docker = admin::connect().await.unwrap();
-    let me = format!("{}@", std::process::id());
-    let owners = admin::leftovers(&docker, None).await.unwrap().owners;
-    assert!(
-        !owners.values().any(|(pid, _)| pid.starts_with(&me)),
-        "{owners:?}"
-    );
+/// A refused run's plan, renamed `name` so that what it might have created is told apart
+/// from the runs of the same scenario beside it (other tests of this binary, other processes).
+fn renamed(scenario: &str, name: &str) -> aftershock::Plan {
+    let mut plan = aftershock_tests::scenario(scenario);
+    plan.name = format!("{name}-{}", std::process::id());
+    plan
+}
+
+/// Before the lock, the reaper, the images and the bring-up: nothing of the refused run
+/// (by its scenario's label) exists.
+fn nothing_of(plan: &aftershock::Plan) {
+    let label = format!("label=aftershock.scenario={}", plan.name);
+    for what in [
+        &["ps", "-aq"][..],
+        &["network", "ls", "-q"],
+        &["volume", "ls", "-q"],
+    ] {
+        let out = Command::new("docker")
+            .args(what)
+            .args(["--filter", &label])
+            .output()
+            .expect("docker CLI");
+        let listed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(listed.is_empty(), "`docker {what:?}` finds {listed}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_would_fill_the_disk_is_refused_before_anything_starts() {
     use aftershock::{Room, Writes};
-    let plan = aftershock_tests::scenario("daemon-restart-remediated");
+    let plan = renamed("daemon-restart-remediated", "refused-full-disk");
     let mut host = aftershock::HostFacts::probe(&plan).await;
     let output = std::env::temp_dir();
     let mut room = Room::measure(Writes::Output, &output).unwrap();
@@ -346,5 +377,5 @@ async fn a_run_that_would_fill_the_disk_is_refused_before_anything_starts() {
         matches!(&refused, aftershock::Error::Preflight { missing } if missing.len() == 1 && missing[0].starts_with(&expected)),
         "{refused}"
     );
-    nothing_of_this_process_runs().await;
+    nothing_of(&plan);
 }

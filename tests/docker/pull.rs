@@ -58,10 +58,14 @@ async fn an_image_the_engine_lacks_is_pulled_from_a_registry_that_serves_it() {
     let t0 = Instant::now();
     let d = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
     let output = admin::output_root();
+    // An image or a release binary to build (a fresh clone has no binary yet) loads the
+    // machine: not beside another test's timed run.
+    let lock = admin::exclusive().await.unwrap();
     let set = admin::ensure_images(&d, &["registry"], &output)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let agent = admin::static_binary("leak-agent", &output).await.unwrap();
+    drop(lock);
     let mut made = Made(vec![]);
     let name = format!("aftershock-pull-registry-{}", std::process::id());
     let registry = set.tag("registry").unwrap();

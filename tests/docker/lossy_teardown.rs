@@ -9,9 +9,13 @@ use std::time::{Duration, Instant};
 #[tokio::test]
 async fn an_orphaned_lossyfs_and_its_mount_are_reaped() {
     let output = admin::output_root();
+    // A release build (a fresh clone has none yet) loads the machine: not beside another
+    // test's timed run.
+    let lock = admin::exclusive().await.unwrap();
     let binary = admin::host_binary("lossyfs", &output)
         .await
         .expect("build lossyfs");
+    drop(lock);
     let run_dir = output.join(format!("lossy-teardown-{}", std::process::id()));
     let disks = run_dir.join("disks");
     let (backing, mount) = (disks.join("store"), disks.join("store.lossy"));

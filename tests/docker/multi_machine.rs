@@ -131,12 +131,16 @@ async fn start_host(
 
 impl Fleet {
     async fn start() -> Fleet {
+        // Four dockerds starting load the machine: not beside another test's timed run.
+        let _lock = admin::exclusive().await.unwrap();
         let docker = admin::connect().await.unwrap_or_else(|e| panic!("{e}"));
         let output = admin::output_root();
         let set = admin::ensure_images(&docker, &["machine"], &output)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let run_id = format!("fleet-{}", std::process::id());
+        static FLEETS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = FLEETS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let run_id = format!("fleet-{}-{n}", std::process::id());
         let labels = admin::run_labels(&run_id, "fleet");
         let guard = RunGuard::new(docker.clone(), &run_id);
         let network = format!("as-{}", std::process::id());
