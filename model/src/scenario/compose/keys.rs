@@ -73,7 +73,7 @@ const fn refused(name: &'static str, why: &'static str, workaround: &'static str
 const ONE_NETWORK: &str = "every service is on the run's one network";
 const LIMITS_ONLY: &str = "only `mem_limit`/`cpus` (or `deploy.resources.limits`) are applied";
 const DEFAULT_SECURITY: &str = "replicas run with the engine's default capabilities and security profile; a service that needs more does not become ready (the run says UNKNOWN, never a wrong verdict)";
-const NAMES: &str = "the run names its own containers, scoped to the run so two runs never collide; this name answers as a network alias on the run's network";
+const NAMES: &str = "the run names its own containers, scoped to the run so two runs never collide; other services reach this one by its service name and network aliases (add this name to `networks: { NAME: { aliases: [...] } }` if they use it)";
 const BUILD_ONLY: &str =
     "the image is built with the classic builder from `context`, `dockerfile` and `args`";
 const SWARM: &str = "a Swarm setting: `docker compose` ignores it too";
