@@ -48,6 +48,9 @@ pub async fn run(args: Args) -> Result<bool> {
         std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
         scenario::load(&path)?;
     }
+    for note in &services.notes {
+        eprintln!("aftershock audit: {note}");
+    }
     for skipped in &plan.skipped {
         eprintln!("aftershock audit: skipped {skipped}");
     }

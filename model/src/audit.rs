@@ -346,6 +346,7 @@ mod tests {
         let topology = Topology {
             services,
             writes: [("db".to_string(), writes)].into(),
+            ..Topology::default()
         };
         let audit = plan(Path::new("/x/compose.yml"), &topology, Budgets::default());
         let names: Vec<&str> = audit.scenarios.iter().map(|(n, _)| n.as_str()).collect();

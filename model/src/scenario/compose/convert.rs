@@ -1,6 +1,7 @@
 //! A checked, interpolated Compose file (typed by `docker-compose-types`) → the file form of
 //! a scenario's services, in bring-up order.
 
+use super::error::ComposeError;
 use super::yaml::{self, Value};
 use super::{Problem, Read, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
@@ -42,25 +43,39 @@ struct Read1 {
     oom_score_adj: Option<i64>,
     /// `x-aftershock` of the service: write templates.
     writes: Option<Writes>,
+    /// `env_file`s: (path, required), in order (the crate knows only the short forms).
+    env_files: Vec<(String, bool)>,
 }
 
-fn problem(path: &[&str], message: String) -> Problem {
-    (path.iter().map(|s| s.to_string()).collect(), message)
+/// A key accepted and not wholly acted on (its path), and why: a [`super::Note`] to be.
+pub type Said = (Vec<String>, String);
+
+fn problem(path: &[&str], error: ComposeError) -> Problem {
+    (path.iter().map(|s| s.to_string()).collect(), error)
 }
 
-/// The file's services, dependencies first.
-pub fn services(mut value: Value, cx: &Cx) -> Result<Topology, Problem> {
-    let read = take_services(&mut value)?;
+fn said(path: &[&str], reason: String) -> Said {
+    (path.iter().map(|s| s.to_string()).collect(), reason)
+}
+
+/// The file's services, dependencies first, and what was accepted but not acted on.
+pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Problem> {
+    let mut notes = vec![];
+    let read = take_services(&mut value, &mut notes)?;
     let disks = disks(&value)?;
     let mut used_by: BTreeMap<String, String> = BTreeMap::new();
     let mut out = vec![];
     for r in &read {
-        let svc = one(r, &disks, cx)?;
+        let svc = one(r, &disks, cx, &mut notes)?;
         for v in &svc.volumes {
             let volume = v.split(':').next().unwrap_or_default().to_string();
             if let Some(other) = used_by.insert(volume.clone(), r.name.clone()) {
-                let message = format!("the named volume `{volume}` is mounted by `{other}` and `{}`: aftershock gives every replica its own volume, so a volume cannot be shared", r.name);
-                return Err(problem(&["services", &r.name, "volumes"], message));
+                let e = ComposeError::SharedVolume {
+                    volume,
+                    first: other,
+                    second: r.name.clone(),
+                };
+                return Err(problem(&["services", &r.name, "volumes"], e));
             }
         }
         out.push(svc);
@@ -69,68 +84,134 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<Topology, Problem> {
         .iter()
         .filter_map(|r| Some((r.name.clone(), r.writes.clone()?)))
         .collect();
-    Ok(Topology {
+    let names: Vec<&str> = read.iter().map(|r| r.name.as_str()).collect();
+    for svc in &mut out {
+        // `required: false` on a service the file does not have: no dependency.
+        svc.uses.retain(|u| names.contains(&u.get_ref().as_str()));
+    }
+    let topology = Topology {
         services: order(out, &read)?,
         writes,
-    })
+        notes: vec![],
+    };
+    Ok((topology, notes))
 }
 
-/// Takes the services out of the file's value, each typed by the crate.
-fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
+/// Takes the services out of the file's value, each typed by the crate. A service with
+/// `profiles` that nothing depends on is left out, as `docker compose up` without `--profile`.
+fn take_services(value: &mut Value, notes: &mut Vec<Said>) -> Result<Vec<Read1>, Problem> {
     let Some(Value::Mapping(services)) = value.get_mut("services").map(std::mem::take) else {
-        return Err(problem(&[], "the Compose file has no `services`".into()));
+        return Err(problem(&[], ComposeError::NoServices));
     };
+    let needed = depended_on(&services);
     let mut read = vec![];
-    for (name, mut svc) in services {
+    for (name, svc) in services {
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         {
-            let message = format!("service name `{name}`: aftershock names use only a-z, 0-9 and - (rename it, e.g. `{}`)", name.to_lowercase().replace(['_', '.'], "-"));
-            return Err(problem(&["services", &name], message));
+            let suggestion = name.to_lowercase().replace(['_', '.'], "-");
+            let path = ["services", name.as_str()].map(String::from).to_vec();
+            return Err((path, ComposeError::ServiceName { name, suggestion }));
         }
-        let at = |key: &str, e: String| problem(&["services", &name, key], e);
-        let cpus = match svc.as_mapping_mut().and_then(|m| m.remove("cpus")) {
-            None => None,
-            Some(v) => {
-                Some(number(&v).ok_or_else(|| at("cpus", "`cpus` must be a number".into()))?)
-            }
-        };
-        let oom_score_adj = match svc.as_mapping_mut().and_then(|m| m.remove("oom_score_adj")) {
-            None => None,
-            Some(v) => Some(v.as_i64().ok_or_else(|| {
-                at(
-                    "oom_score_adj",
-                    "`oom_score_adj` must be a whole number".into(),
-                )
-            })?),
-        };
-        let writes = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
-            None => None,
-            Some(v) => Some(yaml::from_value::<Writes>(v).map_err(|e| {
-                let hint = "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
-                at("x-aftershock", format!("service `{name}`: x-aftershock: {e} ({hint})"))
-            })?),
-        };
-        stringify(&mut svc, &["mem_limit"]);
-        stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
-        stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
-        let service: dc::Service = if svc.is_null() {
-            dc::Service::default()
-        } else {
-            yaml::from_value(svc)
-                .map_err(|e| problem(&["services", &name], format!("service `{name}`: {e}")))?
-        };
-        read.push(Read1 {
-            name,
-            service,
-            cpus,
-            oom_score_adj,
-            writes,
-        });
+        let profiled = svc
+            .get("profiles")
+            .is_some_and(|p| !matches!(p, Value::Sequence(v) if v.is_empty()));
+        if profiled && !needed.contains(&name) {
+            let reason = "not started: none of its profiles is enabled (as `docker compose up` without `--profile`)";
+            notes.push(said(&["services", &name, "profiles"], reason.into()));
+            continue;
+        }
+        read.push(one_read(name, svc)?);
     }
     Ok(read)
+}
+
+/// The services some service names in `depends_on`.
+fn depended_on(services: &yaml::Mapping) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for (_, svc) in services.iter() {
+        match svc.get("depends_on") {
+            Some(Value::Sequence(names)) => {
+                out.extend(names.iter().filter_map(|n| Some(n.as_str()?.to_string())))
+            }
+            Some(Value::Mapping(map)) => out.extend(map.iter().map(|(k, _)| k.to_string())),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// One service's value, typed: the keys the crate does not know (or not in every form) are
+/// taken out first.
+fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
+    let at = |key: &str, e: ComposeError| problem(&["services", &name, key], e.in_service(&name));
+    let mut take = |key: &str| svc.as_mapping_mut().and_then(|m| m.remove(key));
+    let cpus = match take("cpus") {
+        None => None,
+        Some(v) => Some(number(&v).ok_or_else(|| {
+            let (key, expected) = ("cpus", "a number");
+            at("cpus", ComposeError::NotANumber { key, expected })
+        })?),
+    };
+    let oom_score_adj = match take("oom_score_adj") {
+        None => None,
+        Some(v) => Some(v.as_i64().ok_or_else(|| {
+            let (key, expected) = ("oom_score_adj", "a whole number");
+            at("oom_score_adj", ComposeError::NotANumber { key, expected })
+        })?),
+    };
+    let writes = match take("x-aftershock") {
+        None => None,
+        Some(v) => Some(yaml::from_value::<Writes>(v).map_err(|error| {
+            let hint =
+                "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
+            at("x-aftershock", ComposeError::Extension { error, hint })
+        })?),
+    };
+    let env_files = take("env_file").map(env_files).unwrap_or_default();
+    // Documentation only (one network: every port is reachable); numbers or strings.
+    take("expose");
+    stringify(&mut svc, &["mem_limit"]);
+    stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
+    stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
+    let service: dc::Service = if svc.is_null() {
+        dc::Service::default()
+    } else {
+        yaml::from_value(svc).map_err(|error| {
+            let e = ComposeError::Typed { error }.in_service(&name);
+            problem(&["services", &name], e)
+        })?
+    };
+    Ok(Read1 {
+        name,
+        service,
+        cpus,
+        oom_score_adj,
+        writes,
+        env_files,
+    })
+}
+
+/// `env_file`: a path, or a list of paths and `{ path, required }`.
+fn env_files(v: Value) -> Vec<(String, bool)> {
+    let items = match v {
+        Value::Sequence(items) => items,
+        other => vec![other],
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::String(path) => Some((path.clone(), true)),
+            Value::Mapping(_) => {
+                let path = item.get("path")?.as_str()?.to_string();
+                let required = !matches!(item.get("required"), Some(Value::Bool(false)));
+                Some((path, required))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// A number, or a string holding one.
@@ -163,62 +244,79 @@ fn disks(value: &Value) -> Result<BTreeMap<String, VolumeDisk>, Problem> {
         let Some(ext) = volume.get("x-aftershock") else {
             continue;
         };
-        let ext: VolumeExtension = yaml::from_value(ext.clone()).map_err(|e| {
-            let message = format!("volume `{name}`: x-aftershock: {e} (expected `disk: {{ size_mb: 256, lossy: false }}`)");
-            problem(&["volumes", name, "x-aftershock"], message)
+        let ext: VolumeExtension = yaml::from_value(ext.clone()).map_err(|error| {
+            let hint = "expected `disk: { size_mb: 256, lossy: false }`";
+            let e = ComposeError::Extension { error, hint };
+            problem(&["volumes", name, "x-aftershock"], e)
         })?;
         disks.insert(name.to_string(), ext.disk);
     }
     Ok(disks)
 }
 
-/// One Compose service as a scenario service.
-fn one(r: &Read1, disks: &BTreeMap<String, VolumeDisk>, cx: &Cx) -> Result<file::Service, Problem> {
+/// One Compose service as a scenario service; what it accepts but does not act on is said.
+fn one(
+    r: &Read1,
+    disks: &BTreeMap<String, VolumeDisk>,
+    cx: &Cx,
+    notes: &mut Vec<Said>,
+) -> Result<file::Service, Problem> {
     let (name, svc) = (r.name.as_str(), &r.service);
-    let at = |key: &str, message: String| {
-        problem(
-            &["services", name, key],
-            format!("service `{name}`: {message}"),
-        )
-    };
+    let at = |key: &str, e: ComposeError| problem(&["services", name, key], e.in_service(name));
     let mut out = file::Service::named(name);
-    (out.image, out.build) = image(svc, cx.dir).map_err(|m| at("image", m))?;
+    (out.image, out.build) = image(svc, cx.dir).map_err(|e| at("image", e))?;
     out.command = svc
         .command
         .as_ref()
         .map(command)
         .transpose()
-        .map_err(|m| at("command", m))?
+        .map_err(|e| at("command", e))?
         .unwrap_or_default();
     out.entrypoint = svc
         .entrypoint
         .as_ref()
         .map(entrypoint)
         .transpose()
-        .map_err(|m| at("entrypoint", m))?;
-    out.env = environment(svc, cx).map_err(|m| at("environment", m))?;
-    (out.volumes, out.disk) = volumes(svc, disks).map_err(|m| at("volumes", m))?;
-    out.ready = ready(svc).map_err(|m| at("healthcheck", m))?;
-    out.replicas = replicas(svc).map_err(|m| at("deploy", m))?;
-    out.memory_mib = memory(svc).map_err(|m| at("mem_limit", m))?;
+        .map_err(|e| at("entrypoint", e))?;
+    out.env = environment(r, cx).map_err(|e| at("env_file", e))?;
+    let said = |reason: String| said(&["services", name, "volumes"], reason);
+    let (volumes, disk, unmounted) = volumes(svc, disks).map_err(|e| at("volumes", e))?;
+    (out.volumes, out.disk) = (volumes, disk);
+    notes.extend(unmounted.into_iter().map(said));
+    out.ready = ready(svc).map_err(|e| at("healthcheck", e))?;
+    out.replicas = replicas(svc).map_err(|e| at("deploy", e))?;
+    out.memory_mib = memory(svc).map_err(|e| at("mem_limit", e))?;
     let limit_cpus = limits(svc).and_then(|l| l.cpus.as_deref()?.trim().parse::<f64>().ok());
     out.cpus = r.cpus.or(limit_cpus);
     out.oom_score_adj = r.oom_score_adj;
-    out.restart = svc.restart.clone();
+    // An empty policy (an unset `${RESTART}`) is Compose's default, `no`.
+    out.restart = svc.restart.clone().filter(|r| !r.is_empty());
     (out.user, out.working_dir) = (svc.user.clone(), svc.working_dir.clone());
-    if let Some(policy) = &svc.restart {
-        crate::scenario::plan::Restart::parse(policy).map_err(|m| at("restart", m))?;
+    if let Some(policy) = &out.restart {
+        crate::scenario::plan::Restart::parse(policy)
+            .map_err(|m| at("restart", ComposeError::Restart(m)))?;
     }
     out.aliases = aliases(name, svc, out.replicas);
+    let networks = match &svc.networks {
+        dc::Networks::Simple(nets) => nets.len(),
+        dc::Networks::Advanced(nets) => nets.0.len(),
+    };
+    if networks > 1 {
+        let reason = "several networks: every service is on the run's one network, so each reaches every other (a partition fault cuts replicas, not networks)";
+        notes.push(self::said(&["services", name, "networks"], reason.into()));
+    }
     out.uses = depends_on(svc)
         .into_iter()
-        .map(|(d, _)| file::reference(d))
+        .map(|(d, _, _)| file::reference(d))
         .collect();
     Ok(out)
 }
 
 /// `image:` (a tag added when it has none) or `build:` (context made absolute).
-fn image(svc: &dc::Service, dir: &Path) -> Result<(Option<String>, Option<BuildSpec>), String> {
+fn image(
+    svc: &dc::Service,
+    dir: &Path,
+) -> Result<(Option<String>, Option<BuildSpec>), ComposeError> {
     if let Some(build) = &svc.build_ {
         let (context, dockerfile, args) = match build {
             dc::BuildStep::Simple(context) => (context.clone(), None, BTreeMap::new()),
@@ -239,7 +337,7 @@ fn image(svc: &dc::Service, dir: &Path) -> Result<(Option<String>, Option<BuildS
         ));
     }
     let Some(image) = &svc.image else {
-        return Err("needs `image` or `build`".into());
+        return Err(ComposeError::NoImage);
     };
     let last = image.rsplit('/').next().unwrap_or(image);
     let tagged = if last.contains(':') || image.contains('@') {
@@ -271,14 +369,14 @@ fn build_args(args: Option<&dc::BuildArgs>) -> BTreeMap<String, String> {
     }
 }
 
-fn command(c: &dc::Command) -> Result<Vec<String>, String> {
+fn command(c: &dc::Command) -> Result<Vec<String>, ComposeError> {
     match c {
         dc::Command::Simple(s) => split_words(s),
         dc::Command::Args(a) => Ok(a.clone()),
     }
 }
 
-fn entrypoint(e: &dc::Entrypoint) -> Result<Vec<String>, String> {
+fn entrypoint(e: &dc::Entrypoint) -> Result<Vec<String>, ComposeError> {
     match e {
         dc::Entrypoint::Simple(s) => split_words(s),
         dc::Entrypoint::List(a) => Ok(a.clone()),
@@ -287,7 +385,7 @@ fn entrypoint(e: &dc::Entrypoint) -> Result<Vec<String>, String> {
 
 /// Splits a command line as a POSIX shell would split words (quotes, backslashes), as
 /// Compose does for the string form of `command` and `entrypoint`.
-pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+pub fn split_words(line: &str) -> Result<Vec<String>, ComposeError> {
     let mut words = vec![];
     let mut word: Option<String> = None;
     let mut chars = line.chars();
@@ -299,7 +397,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some('\'') => break,
                     Some(c) => w.push(c),
-                    None => return Err(format!("unclosed ' in `{line}`")),
+                    None => return Err(unclosed('\'', line)),
                 }
             },
             '"' => loop {
@@ -308,7 +406,7 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
                     Some('"') => break,
                     Some('\\') => w.extend(chars.next()),
                     Some(c) => w.push(c),
-                    None => return Err(format!("unclosed \" in `{line}`")),
+                    None => return Err(unclosed('"', line)),
                 }
             },
             '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
@@ -319,18 +417,22 @@ pub fn split_words(line: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// `env_file`s first (in order), then `environment` (which wins).
-fn environment(svc: &dc::Service, cx: &Cx) -> Result<BTreeMap<String, String>, String> {
-    let mut env = BTreeMap::new();
-    let files = match &svc.env_file {
-        None => vec![],
-        Some(dc::StringOrList::Simple(f)) => vec![f.clone()],
-        Some(dc::StringOrList::List(l)) => l.clone(),
-    };
-    for f in files {
-        let path = cx.dir.join(&f);
-        let text = (cx.read)(&path).map_err(|e| format!("env_file `{}`: {e}", path.display()))?;
-        env.extend(super::env_lines(&text));
+fn unclosed(quote: char, line: &str) -> ComposeError {
+    let line = line.to_string();
+    ComposeError::Quote { quote, line }
+}
+
+/// `env_file`s first (in order; one not `required` may be missing), then `environment`
+/// (which wins).
+fn environment(r: &Read1, cx: &Cx) -> Result<BTreeMap<String, String>, ComposeError> {
+    let (svc, mut env) = (&r.service, BTreeMap::new());
+    for (f, required) in &r.env_files {
+        let path = cx.dir.join(f);
+        match (cx.read)(&path) {
+            Ok(text) => env.extend(super::env_lines(&text)),
+            Err(_) if !required => {}
+            Err(source) => return Err(ComposeError::EnvFile { path, source }),
+        }
     }
     match &svc.environment {
         dc::Environment::List(list) => {
@@ -356,39 +458,48 @@ fn environment(svc: &dc::Service, cx: &Cx) -> Result<BTreeMap<String, String>, S
     Ok(env)
 }
 
-/// Named volumes (`name:/path`, one per replica) and the disk (a volume declared one).
+/// Named volumes (`name:/path`, one per replica), the disk (a volume declared one), and what
+/// is not mounted (bind mounts, anonymous volumes, tmpfs), with why.
+#[allow(clippy::type_complexity)]
 fn volumes(
     svc: &dc::Service,
     disks: &BTreeMap<String, VolumeDisk>,
-) -> Result<(Vec<String>, Option<DiskSpec>), String> {
-    let mut named = vec![];
-    let mut disk: Option<DiskSpec> = None;
+) -> Result<(Vec<String>, Option<DiskSpec>, Vec<String>), ComposeError> {
+    let (mut named, mut disk, mut unmounted) = (vec![], None::<DiskSpec>, vec![]);
     for v in &svc.volumes {
         let (source, target) = match v {
             dc::Volumes::Simple(s) => {
                 let mut parts = s.split(':');
                 match (parts.next(), parts.next()) {
                     (Some(src), Some(dst)) => (src.to_string(), dst.to_string()),
-                    _ => return Err(format!("volume `{s}`: an anonymous volume has no name; write `name:{s}` and declare `name` under the top-level `volumes`")),
+                    _ => (String::new(), s.clone()),
                 }
             }
-            dc::Volumes::Advanced(a) if a._type == "volume" => {
+            dc::Volumes::Advanced(a) if a._type == "volume" || a._type == "bind" => {
                 (a.source.clone().unwrap_or_default(), a.target.clone())
             }
+            dc::Volumes::Advanced(a) if a._type == "tmpfs" => {
+                unmounted.push(format!(
+                    "tmpfs `{}` not mounted: the path is in the replica's writable layer",
+                    a.target
+                ));
+                continue;
+            }
             dc::Volumes::Advanced(a) => {
-                return Err(format!(
-                    "volume of type `{}`: only named volumes are supported",
-                    a._type
-                ))
+                let kind = a._type.clone();
+                return Err(ComposeError::VolumeType { kind });
             }
         };
-        if source.starts_with(['.', '/', '~']) {
-            return Err(format!("`{source}:{target}` is a bind mount of a host path: only named volumes are supported (the run creates and removes them)"));
+        if source.is_empty() {
+            unmounted.push(format!("anonymous volume `{target}` not created: the path is in the replica's writable layer"));
+            continue;
+        }
+        if source.starts_with(['.', '/', '~', '$']) {
+            unmounted.push(format!("bind mount `{source}:{target}` not mounted: the replica sees the image's own `{target}` (a service that needs the host's files does not become ready, and the run says UNKNOWN); build the files into the image instead"));
+            continue;
         }
         match disks.get(&source) {
-            Some(_) if disk.is_some() => {
-                return Err("two volumes declared disks: a service has at most one disk".into())
-            }
+            Some(_) if disk.is_some() => return Err(ComposeError::TwoDisks),
             Some(d) => {
                 disk = Some(DiskSpec {
                     size_mb: d.size_mb,
@@ -399,13 +510,13 @@ fn volumes(
             None => named.push(format!("{}:{target}", source.replace('_', "-"))),
         }
     }
-    Ok((named, disk))
+    Ok((named, disk, unmounted))
 }
 
 /// The health check as the service's ready check: `CMD` / `CMD-SHELL` → an exec'd command,
 /// polled every `start_interval` (else `interval`) with `timeout` per attempt, for up to
 /// `start_period` + `retries` attempts (at least the scenario default of 90 s).
-fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
+fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, ComposeError> {
     let Some(h) = svc.healthcheck.as_ref().filter(|h| !h.disable) else {
         return Ok(None);
     };
@@ -420,14 +531,17 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
             vec!["sh".into(), "-c".into(), rest.join(" ")]
         }
         Some((kind, _)) if kind == "NONE" => return Ok(None),
-        _ => return Err("healthcheck `test` must be [\"CMD\", …], [\"CMD-SHELL\", \"…\"], [\"NONE\"] or a string".into()),
+        _ => return Err(ComposeError::HealthTest),
     };
-    let duration = |what: &str, v: &Option<String>| -> Result<Option<Duration>, String> {
-        v.as_deref()
-            .map(|s| {
-                humantime::parse_duration(s).map_err(|e| format!("healthcheck `{what}` `{s}`: {e}"))
+    let duration = |what: &'static str, v: &Option<String>| {
+        let parse = |s: &str| {
+            humantime::parse_duration(s).map_err(|error| ComposeError::Duration {
+                what,
+                text: s.to_string(),
+                error,
             })
-            .transpose()
+        };
+        v.as_deref().map(parse).transpose()
     };
     // Bring-up is the start period: `start_interval`, when given, is how often to poll.
     let start_interval = duration("start_interval", &h.start_interval)?;
@@ -445,18 +559,16 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, String> {
 }
 
 /// `deploy.replicas` or `scale` (they must agree); default 1.
-fn replicas(svc: &dc::Service) -> Result<usize, String> {
+fn replicas(svc: &dc::Service) -> Result<usize, ComposeError> {
     let deploy = svc.deploy.as_ref().and_then(|d| d.replicas);
     let scale = (svc.scale != 0).then_some(svc.scale);
     let n = match (deploy, scale) {
-        (Some(a), Some(b)) if a != b => {
-            return Err(format!(
-                "`deploy.replicas` ({a}) and `scale` ({b}) disagree"
-            ))
+        (Some(deploy), Some(scale)) if deploy != scale => {
+            return Err(ComposeError::ReplicasDisagree { deploy, scale })
         }
         (a, b) => a.or(b).unwrap_or(1),
     };
-    usize::try_from(n).map_err(|_| format!("replicas must be at least 1, not {n}"))
+    usize::try_from(n).map_err(|_| ComposeError::Replicas(n))
 }
 
 fn limits(svc: &dc::Service) -> Option<&dc::Limits> {
@@ -464,7 +576,7 @@ fn limits(svc: &dc::Service) -> Option<&dc::Limits> {
 }
 
 /// `mem_limit` or `deploy.resources.limits.memory`, in MiB.
-fn memory(svc: &dc::Service) -> Result<Option<u64>, String> {
+fn memory(svc: &dc::Service) -> Result<Option<u64>, ComposeError> {
     let text = svc
         .mem_limit
         .as_deref()
@@ -473,21 +585,21 @@ fn memory(svc: &dc::Service) -> Result<Option<u64>, String> {
 }
 
 /// `512m`, `1g`, `128mb`, `134217728` (bytes) → MiB.
-pub fn mebibytes(text: &str) -> Result<u64, String> {
+pub fn mebibytes(text: &str) -> Result<u64, ComposeError> {
     let t = text.trim().to_ascii_lowercase();
     let t = t.strip_suffix('b').unwrap_or(&t);
     let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let unit = &t[digits.len()..];
-    let n: f64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("memory `{text}`: expected a number with b, k, m or g"))?;
+    let wrong = || ComposeError::Memory {
+        text: text.to_string(),
+    };
+    let n: f64 = digits.trim().parse().map_err(|_| wrong())?;
     let bytes = match unit {
         "" => n,
         "k" => n * 1024.0,
         "m" => n * 1024.0 * 1024.0,
         "g" => n * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("memory `{text}`: unit must be b, k, m or g")),
+        _ => return Err(wrong()),
     };
     Ok((bytes / (1024.0 * 1024.0)) as u64)
 }
@@ -508,13 +620,21 @@ fn aliases(name: &str, svc: &dc::Service, replicas: usize) -> Vec<String> {
     out
 }
 
-/// `depends_on`: (service, whether it must be healthy).
-fn depends_on(svc: &dc::Service) -> Vec<(String, Option<String>)> {
+/// `depends_on`: (service, its condition, whether it is required).
+fn depends_on(svc: &dc::Service) -> Vec<(String, Option<String>, bool)> {
     match &svc.depends_on {
-        dc::DependsOnOptions::Simple(names) => names.iter().map(|n| (n.clone(), None)).collect(),
+        dc::DependsOnOptions::Simple(names) => {
+            names.iter().map(|n| (n.clone(), None, true)).collect()
+        }
         dc::DependsOnOptions::Conditional(map) => map
             .iter()
-            .map(|(n, c)| (n.clone(), Some(c.condition.clone())))
+            .map(|(n, c)| {
+                (
+                    n.clone(),
+                    Some(c.condition.clone()),
+                    c.required != Some(false),
+                )
+            })
             .collect(),
     }
 }
@@ -523,31 +643,25 @@ fn depends_on(svc: &dc::Service) -> Vec<(String, Option<String>)> {
 fn order(services: Vec<file::Service>, read: &[Read1]) -> Result<Vec<file::Service>, Problem> {
     let names: Vec<&str> = read.iter().map(|r| r.name.as_str()).collect();
     for r in read {
-        for (dep, condition) in depends_on(&r.service) {
-            let at = |m: String| {
-                problem(
-                    &["services", &r.name, "depends_on"],
-                    format!("service `{}`: {m}", r.name),
-                )
+        for (dep, condition, required) in depends_on(&r.service) {
+            let at = |e: ComposeError| {
+                let e = e.in_service(&r.name);
+                problem(&["services", &r.name, "depends_on"], e)
             };
             let Some(i) = names.iter().position(|n| *n == dep) else {
-                return Err(at(format!(
-                    "depends on `{dep}`, which is not a service of this file (services: {})",
-                    names.join(", ")
-                )));
+                if !required {
+                    continue;
+                }
+                let services = names.join(", ");
+                return Err(at(ComposeError::NoDependency { dep, services }));
             };
             match condition.as_deref() {
                 None | Some("service_started") => {}
                 Some("service_healthy") if services[i].ready.is_some() => {}
-                Some("service_healthy") => {
-                    return Err(at(format!(
-                        "depends on `{dep}` being healthy, but `{dep}` has no healthcheck"
-                    )))
-                }
+                Some("service_healthy") => return Err(at(ComposeError::NotHealthy { dep })),
                 Some(other) => {
-                    return Err(at(format!(
-                        "condition `{other}` is not supported (service_started, service_healthy)"
-                    )))
+                    let condition = other.to_string();
+                    return Err(at(ComposeError::Condition { condition }));
                 }
             }
         }
@@ -557,9 +671,10 @@ fn order(services: Vec<file::Service>, read: &[Read1]) -> Result<Vec<file::Servi
     while order.len() < services.len() {
         let next = (0..services.len()).find(|&i| {
             !placed[i]
-                && depends_on(&read[i].service)
-                    .iter()
-                    .all(|(d, _)| names.iter().position(|n| n == d).is_some_and(|j| placed[j]))
+                && depends_on(&read[i].service).iter().all(|(d, _, _)| {
+                    // A dependency not required and absent is no dependency.
+                    names.iter().position(|n| n == d).is_none_or(|j| placed[j])
+                })
         });
         let Some(i) = next else {
             let stuck: Vec<&str> = (0..services.len())
@@ -567,10 +682,9 @@ fn order(services: Vec<file::Service>, read: &[Read1]) -> Result<Vec<file::Servi
                 .map(|i| names[i])
                 .collect();
             let first = stuck[0];
-            return Err(problem(
-                &["services", first, "depends_on"],
-                format!("`depends_on` has a cycle among: {}", stuck.join(", ")),
-            ));
+            let services = stuck.join(", ");
+            let e = ComposeError::Cycle { services };
+            return Err(problem(&["services", first, "depends_on"], e));
         };
         placed[i] = true;
         order.push(i);

@@ -3,9 +3,14 @@
 //! `${VAR?error}`, `${VAR:+replacement}`, `${VAR+replacement}`, `$$` for a literal `$`; a
 //! default may itself hold `${…}`. An unset variable without a default is the empty string.
 
+use super::error::ComposeError;
+
 /// Replaces every variable of `text` with its value from `lookup`; `Err` for a `?` form whose
 /// variable is missing (its message) or a `${` without its `}`.
-pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn interpolate(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ComposeError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -16,7 +21,7 @@ pub fn interpolate(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Resul
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
             let end =
-                closing_brace(body).ok_or_else(|| format!("`${{` without its `}}` in `{text}`"))?;
+                closing_brace(body).ok_or_else(|| ComposeError::Unclosed { text: text.into() })?;
             out.push_str(&braced(&body[..end], lookup)?);
             rest = &body[end + 1..];
         } else {
@@ -51,13 +56,14 @@ fn closing_brace(body: &str) -> Option<usize> {
 }
 
 /// The value of `NAME`, `NAME:-default`, `NAME?error`, … (the inside of `${…}`).
-fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, ComposeError> {
     let name_len = body
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(body.len());
     let (name, op) = body.split_at(name_len);
     if name.is_empty() {
-        return Err(format!("`${{{body}}}` names no variable"));
+        let body = body.into();
+        return Err(ComposeError::NoVariable { body });
     }
     let value = lookup(name);
     let set_nonempty = value.as_deref().is_some_and(|v| !v.is_empty());
@@ -69,7 +75,8 @@ fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
     let present = if colon { set_nonempty } else { value.is_some() };
     let Some(kind) = op.chars().next() else {
         if colon {
-            return Err(format!("`${{{body}}}`: `:` must be followed by -, ? or +"));
+            let body = body.into();
+            return Err(ComposeError::BareColon { body });
         }
         return Ok(value.unwrap_or_default());
     };
@@ -78,13 +85,16 @@ fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         '-' if present => Ok(value.unwrap_or_default()),
         '-' => interpolate(arg, lookup),
         '?' if present => Ok(value.unwrap_or_default()),
-        '?' => Err(format!(
-            "required variable {name} is missing a value: {}",
-            interpolate(arg, lookup)?
-        )),
+        '?' => Err(ComposeError::Required {
+            name: name.into(),
+            message: interpolate(arg, lookup)?,
+        }),
         '+' if present => interpolate(arg, lookup),
         '+' => Ok(String::new()),
-        _ => Err(format!("`${{{body}}}`: unknown operator after {name}")),
+        _ => Err(ComposeError::Operator {
+            body: body.into(),
+            name: name.into(),
+        }),
     }
 }
 
@@ -102,7 +112,7 @@ mod tests {
     }
 
     fn i(text: &str) -> Result<String, String> {
-        interpolate(text, &env)
+        interpolate(text, &env).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -4,17 +4,20 @@
 //!
 //! The file is read by `yaml` (YAML 1.2; every key with its line and column, merge keys
 //! applied) and typed with `docker-compose-types` after two steps of our own: every key is
-//! checked against what aftershock understands ([`keys`]: a key it does not is an error with
-//! its line, never dropped) and every string is interpolated as Compose does
+//! checked against what aftershock does with it ([`keys`]: honoured, ignored with a reason the
+//! plan shows as a [`Note`], or refused with its line, why and the workaround — never silently
+//! dropped) and every string is interpolated as Compose does
 //! ([`interpolate`]; the process environment first, then the file's `.env`). Services come out
 //! in bring-up order (`depends_on` first; a cycle is an error). No I/O besides reading files
 //! (the Compose file, `.env`, `env_file`s), through the loader's `read`.
 
 mod convert;
+mod error;
 mod interpolate;
-mod keys;
+pub mod keys;
 mod yaml;
 
+pub use error::ComposeError;
 pub use interpolate::interpolate;
 
 use super::error::ScenarioError;
@@ -36,6 +39,36 @@ pub struct Topology {
     /// A service's write templates (`x-aftershock: { write: […], read: […] }`, or the HTTP
     /// form), by service name: `aftershock audit` adds a `write` probe and lost-write verdicts.
     pub writes: BTreeMap<String, Writes>,
+    /// What the file says that the run does not act on, and why (in the file's order).
+    pub notes: Vec<Note>,
+}
+
+/// A key of the Compose file accepted and not acted on (or not wholly), where it is and why:
+/// shown with the plan (`aftershock audit --plan-only`, `validate`, `run`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub file: String,
+    pub line: usize,
+    /// The key's path (`services.web.ports`).
+    pub key: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (file, line, reason) = (&self.file, self.line, &self.reason);
+        match self
+            .key
+            .strip_prefix("services.")
+            .and_then(|k| k.split_once('.'))
+        {
+            Some((service, key)) => write!(
+                f,
+                "{file}:{line}: service `{service}`: ignored: `{key}` ({reason})"
+            ),
+            None => write!(f, "{file}:{line}: ignored: `{}` ({reason})", self.key),
+        }
+    }
 }
 
 /// A service's write templates, as a `write` probe takes them (`{n}`: the record's number).
@@ -59,7 +92,7 @@ pub struct Writes {
 }
 
 /// A problem in the Compose file: the path of the key it is about, and what is wrong.
-type Problem = (Vec<String>, String);
+type Problem = (Vec<String>, ComposeError);
 
 /// The services of the Compose file at `path`, dependencies first, as a scenario's services.
 pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioError> {
@@ -81,7 +114,7 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
     })?;
     // Where each key is, kept before the services are taken out of `value`.
     let marks = value.clone();
-    let at = |(key_path, message): Problem| {
+    let at = |(key_path, error): Problem| {
         let at = marks
             .locate(&key_path)
             .unwrap_or(yaml::Mark { line: 1, column: 1 });
@@ -89,50 +122,32 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
             file: file.clone(),
             line: at.line,
             column: at.column,
-            message,
+            message: error.to_string(),
         }
     };
-    if let Some((key_path, allowed)) = keys::unsupported(&value, &keys::FILE) {
-        let message = unsupported(&key_path, &allowed);
-        return Err(at((key_path, message)));
-    }
+    let mut ignored = vec![];
+    keys::check(&mut value, &keys::FILE, &mut vec![], &mut ignored).map_err(at)?;
     interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
     let cx = convert::Cx {
         dir,
         read,
         lookup: &lookup,
     };
-    convert::services(value, &cx).map_err(at)
-}
-
-/// "service `db`: the Compose key `deploy.placement` is not supported …", naming what is.
-fn unsupported(key_path: &[String], allowed: &[&str]) -> String {
-    let supported = if allowed.is_empty() {
-        "nothing but `x-` extensions".to_string()
-    } else {
-        allowed.join(", ")
-    };
-    if key_path.len() > 2 && key_path[0] == "services" {
-        let why = match key_path[2].as_str() {
-            "ports" => " (nothing is published: probes reach each replica at its address on the run's network)",
-            "container_name" | "hostname" => " (replicas are named `<service>`, `<service>1`, …)",
-            _ => "",
-        };
-        return format!(
-            "service `{}`: the Compose key `{}` is not supported by aftershock{why} (supported here: {supported}); remove it or move it to an override file",
-            key_path[1],
-            key_path[2..].join(".")
-        );
+    let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
+    let ignored = ignored
+        .into_iter()
+        .map(|(path, reason)| (path, reason.to_string()));
+    for (key_path, reason) in ignored.chain(more) {
+        let mark = marks.locate(&key_path);
+        topology.notes.push(Note {
+            file: file.clone(),
+            line: mark.map_or(1, |m| m.line),
+            key: key_path.join("."),
+            reason,
+        });
     }
-    let within = key_path.join(".");
-    let why = if within.starts_with("networks.") {
-        " (every service is on the run's one network; network aliases are kept)"
-    } else if within.starts_with("volumes.") {
-        " (a named volume takes only `x-aftershock: { disk: { size_mb = … } }`)"
-    } else {
-        ""
-    };
-    format!("the Compose key `{within}` is not supported by aftershock{why} (supported here: {supported})")
+    topology.notes.sort_by_key(|n| n.line);
+    Ok(topology)
 }
 
 /// Interpolates every string of `value` (not the keys); errors name the key path.

@@ -159,25 +159,26 @@ fn a_good_file_gives_services_in_bring_up_order() {
 
 #[test]
 fn an_unsupported_key_is_refused_with_its_line() {
-    let text = "services:\n  db:\n    image: x\n    privileged: true\n";
+    let text = "services:\n  db:\n    image: x\n    privilegd: true\n";
     let (line, message) = error_at(text);
     assert_eq!(line, 4);
     assert!(
-        message.contains("`privileged`") && message.contains("service `db`"),
+        message.contains("`services.db.privilegd`") && message.contains("spelling"),
         "{message}"
     );
-    let text =
-        "services:\n  db:\n    image: x\n    deploy:\n      replicas: 2\n      placement: {}\n";
+    let text = "services:\n  db:\n    image: x\n    deploy:\n      replicas: 2\n      nope: {}\n";
     let (line, message) = error_at(text);
     assert_eq!(line, 6);
-    assert!(message.contains("`deploy.placement`"), "{message}");
-    let (line, message) = error_at("services:\n  db:\n    image: x\nsecrets:\n  s: {}\n");
+    assert!(message.contains("`services.db.deploy.nope`"), "{message}");
+    let (line, message) = error_at("services:\n  db:\n    image: x\n    extends: { service: y }\n");
     assert_eq!(line, 4);
-    assert!(message.contains("`secrets`"), "{message}");
-    let (line, message) =
-        error_at("services:\n  db:\n    image: x\nvolumes:\n  d:\n    driver: nfs\n");
-    assert_eq!(line, 6);
-    assert!(message.contains("`volumes.d.driver`"), "{message}");
+    assert!(
+        message.contains("`services.db.extends` is refused") && message.contains("`<<: *anchor`"),
+        "{message}"
+    );
+    let (line, message) = error_at("services:\n  db:\n    image: x\ninclude: [a.yml]\n");
+    assert_eq!(line, 4);
+    assert!(message.contains("`include`"), "{message}");
 }
 
 #[test]
@@ -196,7 +197,9 @@ fn bad_services_are_refused_where_they_are() {
     let cases: &[(&str, usize, &str)] = &[
         ("services:\n  db:\n    image: x\n    depends_on: [nope]\n", 4, "not a service"),
         ("services:\n  db:\n    image: x\n  api:\n    image: y\n    depends_on:\n      db: { condition: service_healthy }\n", 6, "no healthcheck"),
-        ("services:\n  db:\n    image: x\n    volumes: [./data:/data]\n", 4, "bind mount"),
+        ("services:\n  db:\n    image: x\n    volumes: [{ type: npipe, source: a, target: /b }]\n", 4, "type `npipe`"),
+        ("services:\n  db:\n    image: x\n    env_file: [nope.env]\n", 4, "nope.env"),
+        ("services:\n  a:\n    image: x\n  db:\n    image: x\n    depends_on: { a: { condition: service_completed_successfully } }\n", 6, "service_completed_successfully"),
         ("services:\n  my_db:\n    image: x\n", 2, "a-z, 0-9 and -"),
         ("services:\n  db:\n    command: x\n", 2, "needs `image` or `build`"),
         ("services:\n  db:\n    image: \"${TAG:?set TAG}\"\n", 3, "set TAG"),
@@ -253,13 +256,10 @@ fn merge_keys_bring_their_keys_and_their_lines() {
         ]
     );
     // A key merged in is refused where it is written: in the anchored mapping.
-    let text = "x-defaults: &defaults\n  privileged: true\nservices:\n  db:\n    image: x\n    <<: *defaults\n";
+    let text = "x-defaults: &defaults\n  privilegd: true\nservices:\n  db:\n    image: x\n    <<: *defaults\n";
     let (line, message) = error_at(text);
     assert_eq!(line, 2);
-    assert!(
-        message.contains("`privileged`") && message.contains("service `db`"),
-        "{message}"
-    );
+    assert!(message.contains("`services.db.privilegd`"), "{message}");
 }
 
 #[test]
@@ -277,9 +277,9 @@ fn yaml_mistakes_are_refused_where_they_are() {
             "`!reset`",
         ),
         (
-            "services:\n  db:\n    image: x\n    deploy: { replicas: 2, placement: {} }\n",
+            "services:\n  db:\n    image: x\n    deploy: { replicas: 2, nope: {} }\n",
             4,
-            "`deploy.placement`",
+            "`services.db.deploy.nope`",
         ),
     ];
     for (text, line, needle) in cases {
@@ -287,4 +287,42 @@ fn yaml_mistakes_are_refused_where_they_are() {
         assert!(message.contains(needle), "{text}: {message}");
         assert_eq!(at, *line, "{text}: {message}");
     }
+}
+
+#[test]
+fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
+    let text = "name: shop\nservices:\n  web:\n    image: x\n    container_name: shop-web\n    ports: [\"8080:80\"]\n    volumes: [./conf:/etc/x:ro, data:/data]\n    networks: [front, back]\n    depends_on:\n      db: { condition: service_started, restart: true }\n      gone: { condition: service_started, required: false }\n  db:\n    image: y\n    cap_add: [IPC_LOCK]\n  debug:\n    image: z\n    profiles: [debug]\nvolumes:\n  data: { driver: local }\nnetworks:\n  front: {}\n  back: { internal: true }\n";
+    let files = [("compose.yml", text)];
+    let read = read_from(&files);
+    let t = services(Path::new("/x/compose.yml"), &read, &env).unwrap();
+    let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db", "web"], "the profiled service is left out");
+    assert_eq!(t.services[1].volumes, ["data:/data"]);
+    let said: Vec<(usize, &str)> = t.notes.iter().map(|n| (n.line, n.key.as_str())).collect();
+    assert_eq!(
+        said,
+        [
+            (1, "name"),
+            (5, "services.web.container_name"),
+            (6, "services.web.ports"),
+            (7, "services.web.volumes"),
+            (8, "services.web.networks"),
+            (10, "services.web.depends_on.db.restart"),
+            (14, "services.db.cap_add"),
+            (17, "services.debug.profiles"),
+            (19, "volumes.data.driver"),
+            (22, "networks.back.internal"),
+        ]
+    );
+    let ports = t.notes[2].to_string();
+    assert!(
+        ports
+            .starts_with("/x/compose.yml:6: service `web`: ignored: `ports` (nothing is published"),
+        "{ports}"
+    );
+    assert!(
+        t.notes[3].reason.contains("`./conf:/etc/x`"),
+        "{}",
+        t.notes[3]
+    );
 }
