@@ -48,8 +48,8 @@ pub async fn run(args: Args) -> Result<bool> {
         std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
         scenario::load(&path)?;
     }
-    for skipped in &plan.skipped {
-        eprintln!("aftershock audit: skipped {skipped}");
+    if !args.json {
+        print!("{}", plan.table());
     }
     eprintln!(
         "aftershock audit: {} scenario files in {} (edit them and run again with `aftershock run`)",

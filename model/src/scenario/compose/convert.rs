@@ -2,7 +2,7 @@
 //! a scenario's services, in bring-up order.
 
 use super::yaml::{self, Value};
-use super::{Problem, Read, Topology, Writes};
+use super::{Hints, Problem, Read, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
@@ -42,6 +42,8 @@ struct Read1 {
     oom_score_adj: Option<i64>,
     /// `x-aftershock` of the service: write templates.
     writes: Option<Writes>,
+    /// What the audit infers from (`x-aftershock: { group }`, `expose`; the anchor later).
+    hints: Hints,
 }
 
 fn problem(path: &[&str], message: String) -> Problem {
@@ -50,7 +52,11 @@ fn problem(path: &[&str], message: String) -> Problem {
 
 /// The file's services, dependencies first.
 pub fn services(mut value: Value, cx: &Cx) -> Result<Topology, Problem> {
-    let read = take_services(&mut value)?;
+    let anchors = anchor_lines(&value);
+    let mut read = take_services(&mut value)?;
+    for r in &mut read {
+        r.hints.anchor_line = anchors.get(&r.name).copied();
+    }
     let disks = disks(&value)?;
     let mut used_by: BTreeMap<String, String> = BTreeMap::new();
     let mut out = vec![];
@@ -69,10 +75,86 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<Topology, Problem> {
         .iter()
         .filter_map(|r| Some((r.name.clone(), r.writes.clone()?)))
         .collect();
+    let hints = read
+        .iter()
+        .map(|r| (r.name.clone(), r.hints.clone()))
+        .collect();
     Ok(Topology {
         services: order(out, &read)?,
         writes,
+        hints,
     })
+}
+
+/// For each service that shares keys with another through a YAML anchor, the line of the
+/// first such key (a key's mark is where it is written, so shared keys share marks).
+fn anchor_lines(value: &Value) -> BTreeMap<String, usize> {
+    let Some(Value::Mapping(services)) = value.get("services") else {
+        return BTreeMap::new();
+    };
+    let marks: Vec<(&str, Vec<yaml::Mark>)> = services
+        .iter()
+        .map(|(name, svc)| {
+            let marks = svc
+                .as_mapping()
+                .map(|m| m.marks().collect())
+                .unwrap_or_default();
+            (name, marks)
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for (name, own) in &marks {
+        let shared = own
+            .iter()
+            .filter(|m| {
+                marks
+                    .iter()
+                    .any(|(other, o)| other != name && o.contains(m))
+            })
+            .map(|m| m.line)
+            .min();
+        if let Some(line) = shared {
+            out.insert(name.to_string(), line);
+        }
+    }
+    out
+}
+
+/// `x-aftershock` of a service: its `group` (taken out) and its write templates (the rest).
+fn extension(name: &str, mut v: Value) -> Result<(Option<String>, Option<Writes>), Problem> {
+    let at = |e: String| problem(&["services", name, "x-aftershock"], e);
+    let group = match v.as_mapping_mut().and_then(|m| m.remove("group")) {
+        None => None,
+        Some(Value::String(g)) => Some(g),
+        Some(Value::Null) => Some(String::new()),
+        Some(_) => return Err(at(format!("service `{name}`: x-aftershock: `group` must be a name (the cluster this service is a member of; \"\" for none)"))),
+    };
+    if v.as_mapping().is_some_and(|m| m.iter().next().is_none()) {
+        return Ok((group, None));
+    }
+    let writes = yaml::from_value::<Writes>(v).map_err(|e| {
+        let hint = "expected `group` (a cluster's name), `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
+        at(format!("service `{name}`: x-aftershock: {e} ({hint})"))
+    })?;
+    Ok((group, Some(writes)))
+}
+
+/// The container ports `expose` names (`\"2379\"`, `2379`, `\"80/tcp\"`; a range: its first).
+fn expose(svc: &Value) -> Vec<u16> {
+    let Some(Value::Sequence(items)) = svc.get("expose") else {
+        return vec![];
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Int(i) => u16::try_from(*i).ok(),
+            Value::String(s) => {
+                let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Takes the services out of the file's value, each typed by the crate.
@@ -106,12 +188,14 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
                 )
             })?),
         };
-        let writes = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
-            None => None,
-            Some(v) => Some(yaml::from_value::<Writes>(v).map_err(|e| {
-                let hint = "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
-                at("x-aftershock", format!("service `{name}`: x-aftershock: {e} ({hint})"))
-            })?),
+        let (group, writes) = match svc.as_mapping_mut().and_then(|m| m.remove("x-aftershock")) {
+            None => (None, None),
+            Some(v) => extension(&name, v)?,
+        };
+        let hints = Hints {
+            group,
+            expose: expose(&svc),
+            anchor_line: None,
         };
         stringify(&mut svc, &["mem_limit"]);
         stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
@@ -128,6 +212,7 @@ fn take_services(value: &mut Value) -> Result<Vec<Read1>, Problem> {
             cpus,
             oom_score_adj,
             writes,
+            hints,
         });
     }
     Ok(read)
