@@ -228,14 +228,7 @@ fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
             }
         }
     }
-    match (&s.disk, observed) {
-        (Some(d), true) => {
-            let note = format!("the disk at {} ({} MB, from `x-aftershock`)", d.path, d.size_mb);
-            audit.planned(&s.name, POWER_CUT, cx.power_cut(), note);
-        }
-        (Some(_), false) => audit.skipped(&s.name, POWER_CUT, "no probe, so no availability verdict".into()),
-        (None, _) => audit.skipped(&s.name, POWER_CUT, "no disk (power cut needs a named volume with `x-aftershock: { disk: { size_mb: … } }`)".into()),
-    }
+    plan_power_cuts(cx, audit);
     match s.memory_mib {
         Some(m) => {
             let note = format!("32 MiB/s leaked until the OOM kill at {m} MiB");
@@ -247,6 +240,60 @@ fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
             "no memory limit (leak → OOM needs `mem_limit` or `deploy.resources.limits.memory`)"
                 .into(),
         ),
+    }
+}
+
+/// The size of a disk made of a named volume nobody declared one, in MB.
+pub const DEFAULT_DISK_MB: u64 = 256;
+
+/// The power cut (clerk 2017-02): on the disk the file declares, else on every named volume
+/// of a recognised stateful store (a disk of [`DEFAULT_DISK_MB`]).
+fn plan_power_cuts(cx: Cx, audit: &mut Audit) {
+    let s = cx.s;
+    let store = infer::store_of(s);
+    let skip = |audit: &mut Audit, why: String| audit.skipped(&s.name, POWER_CUT, why);
+    if s.disk.is_none() && s.volumes.is_empty() {
+        return skip(audit, "no named volume (nothing on a disk to lose)".into());
+    }
+    if !cx.observed(s) {
+        return skip(audit, "no probe, so no availability verdict".into());
+    }
+    if let Some(d) = &s.disk {
+        let note = format!(
+            "the disk at {} ({} MB, from `x-aftershock`)",
+            d.path, d.size_mb
+        );
+        return audit.planned(&s.name, POWER_CUT, cx.power_cut(None), note);
+    }
+    let (store, shown) = match store {
+        Some((st, shown)) if st.stateful => (st, shown),
+        Some((st, _)) => {
+            return skip(
+                audit,
+                format!(
+                    "{} keeps nothing on disk (its volumes are not data)",
+                    st.name
+                ),
+            );
+        }
+        None => {
+            return skip(audit, "named volumes, but not a recognised data store (declare the volume a disk: `x-aftershock: { disk: { size_mb: 256 } }`)".into());
+        }
+    };
+    for v in &s.volumes {
+        let (volume, path) = v.split_once(':').unwrap_or((v, ""));
+        let suffix = if s.volumes.len() > 1 {
+            format!("-{volume}")
+        } else {
+            String::new()
+        };
+        let note = format!("volume `{volume}` at {path} made a {DEFAULT_DISK_MB} MB disk by default ({} by {shown}; `x-aftershock: {{ disk: {{ size_mb }} }}` on the volume sets the size)", store.name);
+        audit.planned(
+            &s.name,
+            POWER_CUT,
+            cx.power_cut(Some((volume, &suffix))),
+            note,
+        );
     }
 }
 
@@ -556,11 +603,23 @@ impl Cx<'_> {
     }
 
     /// The clerk datastore: power cut on the service's disk mid-run.
-    fn power_cut(&self) -> (String, String) {
+    /// `volume`: a named volume made a disk of [`DEFAULT_DISK_MB`] (`[topology]
+    /// compose_disks`), `(name, file name suffix)`; else the disk the file declares.
+    fn power_cut(&self, volume: Option<(&str, &str)>) -> (String, String) {
         let s = &self.s.name;
-        let name = format!("audit-power-cut-{s}");
+        let name = match volume {
+            Some((_, suffix)) => format!("audit-power-cut-{s}{suffix}"),
+            None => format!("audit-power-cut-{s}"),
+        };
         let summary = format!("The power of one `{s}` replica's disk cut mid-run (clerk 2017-02 datastore): freeze, shut the file system down unflushed, kill; power back after 3 s.");
         let mut t = self.head(&name, "clerk-2017-02-datastore", &summary, &[], 20);
+        if let Some((v, _)) = volume {
+            let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+            let disks = format!(
+                "compose_disks = {{ {s} = {{ volume = {v:?}, size_mb = {DEFAULT_DISK_MB} }} }}\n"
+            );
+            t = t.replacen(&compose, &format!("{compose}{disks}"), 1);
+        }
         let _ = write!(t, "\n[[fault]]\nname = \"power-cut\"\nkind = \"power-cut\"\ntarget = \"{s}\"\nat = \"4s\"\ndown_for = \"3s\"\n");
         t.push_str(&self.recovers("power-cut", &[self.s]));
         (format!("{name}.toml"), t)

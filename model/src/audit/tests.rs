@@ -259,3 +259,46 @@ fn services_of_one_anchor_are_grouped_even_without_naming_each_other() {
         groups[0].why
     );
 }
+
+#[test]
+fn every_volume_of_a_stateful_store_is_a_power_cut_by_default() {
+    let a = audit(ZOOKEEPER_TRIO);
+    let Outcome::Planned { file, note } = cell(&a, "zoo2", "power cut") else {
+        panic!("{}", a.table())
+    };
+    assert_eq!(file, "audit-power-cut-zoo2.toml");
+    assert!(
+        note.contains("volume `zoo2-data` at /data made a 256 MB disk by default"),
+        "{note}"
+    );
+    let web = audit(WEB_AND_DB);
+    let Outcome::Skipped(why) = cell(&web, "api1", "power cut") else {
+        panic!("{}", web.table())
+    };
+    assert!(why.contains("no named volume"), "{why}");
+    let etcd = audit(ETCD_TRIO);
+    let Outcome::Skipped(why) = cell(&etcd, "cache", "power cut") else {
+        panic!("{}", etcd.table())
+    };
+    assert!(why.contains("no named volume"), "{why}");
+}
+
+#[test]
+fn a_default_disk_resolves_to_a_disk_of_the_compose_service() {
+    let dir = std::env::temp_dir().join(format!("aftershock-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose_path = dir.join("compose.yml");
+    std::fs::write(&compose_path, WEB_AND_DB).unwrap();
+    let a = plan(&compose_path, &topology(WEB_AND_DB), Budgets::default());
+    let (name, text) = a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-power-cut-db.toml")
+        .unwrap_or_else(|| panic!("{}", a.table()));
+    let file = dir.join(name);
+    let parsed = crate::scenario::parse(&file.display().to_string(), text);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let plan = parsed.unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let db = plan.services.iter().find(|s| s.name == "db").unwrap();
+    assert!(db.disk.is_some(), "{db:?}");
+}
