@@ -137,6 +137,9 @@ impl Audit {
             };
             let _ = writeln!(t, "{:<width$}  {:<24}  {plan}", r.subject, r.archetype);
         }
+        if self.scenarios.is_empty() {
+            t.push_str("\nNothing to run: every archetype was skipped, for the reasons above.\n");
+        }
         t
     }
 }
@@ -358,7 +361,6 @@ fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
     let watched: Vec<&file::Service> = base.services.iter().filter(|s| base.observed(s)).collect();
     let Some(first) = watched.first() else {
         let why = "no service has a probe, so no availability verdict".to_string();
-        audit.skipped("every service", ENGINE_CRASH, why.clone());
         audit.skipped("every service", ENGINE_CRASH, why);
         return;
     };

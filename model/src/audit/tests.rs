@@ -302,3 +302,24 @@ fn a_default_disk_resolves_to_a_disk_of_the_compose_service() {
     let db = plan.services.iter().find(|s| s.name == "db").unwrap();
     assert!(db.disk.is_some(), "{db:?}");
 }
+
+#[test]
+fn a_file_with_nothing_to_infer_says_so_per_service() {
+    let a = audit("services:\n  app:\n    image: busybox:1.36\n  worker:\n    image: busybox:1.36\n    command: [sleep, infinity]\n");
+    assert!(a.scenarios.is_empty(), "{:?}", a.scenarios);
+    let table = a.table();
+    for service in ["app", "worker"] {
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with(service)).collect();
+        assert_eq!(rows.len(), 4, "every archetype of `{service}`:\n{table}");
+        assert!(rows.iter().all(|r| r.contains("skipped")), "{table}");
+    }
+    assert!(
+        table.contains("app              none: no healthcheck, no `expose`"),
+        "{table}"
+    );
+    assert!(
+        table.contains("every service  engine crash              skipped  no service has a probe"),
+        "{table}"
+    );
+    assert!(table.contains("Nothing to run"), "{table}");
+}
