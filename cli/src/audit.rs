@@ -51,8 +51,8 @@ pub async fn run(args: Args) -> Result<bool> {
     for note in &services.notes {
         eprintln!("aftershock audit: {note}");
     }
-    for skipped in &plan.skipped {
-        eprintln!("aftershock audit: skipped {skipped}");
+    if !args.json {
+        print!("{}", plan.table());
     }
     eprintln!(
         "aftershock audit: {} scenario files in {} (edit them and run again with `aftershock run`)",

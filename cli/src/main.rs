@@ -293,7 +293,7 @@ async fn run_scenarios(
     if files.is_empty() {
         bail!("give at least one scenario file, e.g. `aftershock run scenarios/zookeeper-quorum-as-it-was.toml`");
     }
-    let runs = run_files(files, seed, json, no_wait).await?;
+    let (runs, _) = run_files(files, seed, json, no_wait, false).await?;
     if json {
         print_json(&json!({ "passed": passed(&runs), "runs": runs_json(&runs) }))?;
     }
@@ -337,7 +337,7 @@ async fn run_suite(
             return Ok(true);
         }
     }
-    let runs = run_files(&files, seed, json, no_wait).await?;
+    let (runs, every) = run_files(&files, seed, json, no_wait, true).await?;
     let reports: Vec<Report> = runs.iter().map(|(r, _)| r.clone()).collect();
     let suite_dir = output_root().join(format!("suite-{}", admin::new_run_id()));
     let files = suite::write(&suite_dir, &reports)
@@ -346,12 +346,13 @@ async fn run_suite(
         print_json(&json!({
             "passed": passed(&runs),
             "runs": runs_json(&runs),
+            "every_run": runs_json(&every),
             "suite": files,
         }))?;
     } else {
-        print!("{}", suite::table(&reports));
+        print!("{}", suite::table(&asks(&every)));
         println!("\n  charts, one per run:");
-        for (r, w) in &runs {
+        for (r, w) in &every {
             println!("    {:<40} {}", r.scenario, w.html.display());
         }
         println!("  JUnit (all runs): {}", files.junit.display());
@@ -469,12 +470,17 @@ fn output_root() -> PathBuf {
 }
 
 /// Runs the files in order and writes each report; prints each table unless `quiet`.
+/// Runs the files in order. With `again` (suites, audits), a scenario that came out UNKNOWN
+/// (the harness could not tell: the machine stalled, an engine went silent) is run once more,
+/// as the project's own tests do; a FAIL never is. Gives each scenario's last run, and every
+/// run (an UNKNOWN first run, then its second).
 async fn run_files(
     files: &[PathBuf],
     seed: Option<u64>,
     quiet: bool,
     no_wait: bool,
-) -> Result<Vec<(Report, Written)>> {
+    again: bool,
+) -> Result<(Vec<(Report, Written)>, Vec<(Report, Written)>)> {
     // Validate everything first: a typo in the last file should not cost a run of the first.
     let scenarios = files
         .iter()
@@ -486,16 +492,42 @@ async fn run_files(
         .no_wait(no_wait);
     options.seed = seed;
     options.watchdog = std::env::current_exe().ok();
-    let mut runs = vec![];
+    let (mut last, mut every) = (vec![], vec![]);
     for s in &scenarios {
-        let report = aftershock::run(s, &options).await?;
-        let written = report.files(); // `run` wrote them
+        let mut report = aftershock::run(s, &options).await?;
         if !quiet {
             print!("{}", report.table());
         }
-        runs.push((report, written));
+        if again && matches!(report.verdict, aftershock::Verdict::Unknown { .. }) {
+            eprintln!(
+                "{}: UNKNOWN in run {}: asking once more",
+                s.name, report.run_id
+            );
+            every.push((report.clone(), report.files()));
+            report = aftershock::run(s, &options).await?;
+            if !quiet {
+                print!("{}", report.table());
+            }
+        }
+        let written = report.files(); // `run` wrote them
+        every.push((report.clone(), written.clone()));
+        last.push((report, written));
     }
-    Ok(runs)
+    Ok((last, every))
+}
+
+/// The reports of every run for the suite table: a scenario asked twice shows both runs, its
+/// variant saying which ask each was.
+fn asks(every: &[(Report, Written)]) -> Vec<Report> {
+    let mut out: Vec<Report> = every.iter().map(|(r, _)| r.clone()).collect();
+    for i in 1..out.len() {
+        let unknown = matches!(out[i - 1].verdict, aftershock::Verdict::Unknown { .. });
+        if unknown && out[i].scenario == out[i - 1].scenario && out[i].run_id != out[i - 1].run_id {
+            out[i - 1].variant = format!("{} (1st ask)", out[i - 1].variant);
+            out[i].variant = format!("{} (2nd ask)", out[i].variant);
+        }
+    }
+    out
 }
 
 fn passed(runs: &[(Report, Written)]) -> bool {
@@ -566,4 +598,42 @@ minute of every {} min, down {} s each time\n",
         &simulated,
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written() -> Written {
+        admin::demo_report().files()
+    }
+
+    #[test]
+    fn a_scenario_asked_twice_shows_both_runs_in_the_table() {
+        let mut first = admin::demo_report();
+        first.verdict = aftershock::Verdict::Unknown {
+            reason: "the load generator was 14.1 ms late".into(),
+        };
+        first.run_id = "run-1".into();
+        let mut second = admin::demo_report();
+        second.run_id = "run-2".into();
+        let other = admin::demo_report();
+        let every = [(first, written()), (second, written()), (other, written())];
+        let reports = asks(&every);
+        let variants: Vec<&str> = reports.iter().map(|r| r.variant.as_str()).collect();
+        let v = &every[0].0.variant;
+        assert_eq!(
+            variants,
+            [
+                format!("{v} (1st ask)"),
+                format!("{v} (2nd ask)"),
+                v.to_string()
+            ]
+        );
+        let table = suite::table(&reports);
+        assert!(
+            table.contains("1st ask") && table.contains("UNKNOWN"),
+            "{table}"
+        );
+    }
 }

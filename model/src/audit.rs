@@ -3,12 +3,18 @@
 //! gives them) to scenario files (TOML text, each bringing the whole Compose topology up) and
 //! the archetypes skipped, with why. The CLI writes the files and runs them as a suite.
 //!
-//! Availability is judged from each replica's health check (an `exec` probe running its
-//! `healthcheck.test`); a service without one is audited only where the kernel's own record is
-//! the verdict (the OOM kill).
+//! Nothing need be annotated: clusters of separate services are found ([`infer::groups`]),
+//! and each service is observed by its declared health check, else a TCP probe on a port it
+//! is known to listen on ([`infer::probe_of`]). A service observed by nothing is audited only
+//! where the kernel's own record is the verdict (the OOM kill). [`Audit::table`] says, per
+//! service or group and archetype, what is planned or why not.
+
+pub mod infer;
 
 use crate::scenario::compose::{Topology, Writes};
-use crate::scenario::file;
+use crate::scenario::file::{self, Check};
+use infer::{Group, Probe};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -31,97 +37,372 @@ impl Default for Budgets {
     }
 }
 
-/// What the audit will run.
+/// What the audit will run, and why.
 #[derive(Debug, Default)]
 pub struct Audit {
     /// `(file name, scenario text)`.
     pub scenarios: Vec<(String, String)>,
-    /// An archetype not run, and why.
-    pub skipped: Vec<String>,
+    /// Every service (or group) × archetype: planned, or skipped with the reason.
+    pub rows: Vec<Row>,
+    /// The clusters found, each with why its members were grouped.
+    pub groups: Vec<Group>,
+    /// How each service is observed, and why that way: `(service, probe)`.
+    pub probes: Vec<(String, Probe)>,
+}
+
+/// One cell of the plan: a service or group, an archetype, and what the audit does there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// A service's name, or `group NAME`.
+    pub subject: String,
+    /// The archetype (`quorum: majority at once`, `power cut`, …).
+    pub archetype: &'static str,
+    /// Planned (the scenario file) or skipped (why).
+    pub outcome: Outcome,
+}
+
+/// Whether an archetype is run on a subject.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The scenario file written for it, and what it does, briefly.
+    Planned { file: String, note: String },
+    /// Why not.
+    Skipped(String),
+}
+
+const MAJORITY: &str = "quorum: majority at once";
+const ROLLING: &str = "quorum: one at a time";
+const POWER_CUT: &str = "power cut";
+const LEAK: &str = "leak → OOM";
+const ENGINE_CRASH: &str = "engine crash";
+
+impl Audit {
+    fn planned(
+        &mut self,
+        subject: &str,
+        archetype: &'static str,
+        file: (String, String),
+        note: String,
+    ) {
+        self.rows.push(Row {
+            subject: subject.to_string(),
+            archetype,
+            outcome: Outcome::Planned {
+                file: file.0.clone(),
+                note,
+            },
+        });
+        self.scenarios.push(file);
+    }
+
+    fn skipped(&mut self, subject: &str, archetype: &'static str, why: String) {
+        self.rows.push(Row {
+            subject: subject.to_string(),
+            archetype,
+            outcome: Outcome::Skipped(why),
+        });
+    }
+
+    /// The plan as one table: how each service is observed, the groups found, then every
+    /// subject × archetype, planned or skipped with the reason.
+    pub fn table(&self) -> String {
+        let mut t = String::from("How each service is observed:\n");
+        for (s, p) in &self.probes {
+            let _ = writeln!(t, "  {s:<16} {}", p.why);
+        }
+        if self.groups.is_empty() {
+            t.push_str("Groups: none found (no services of one image naming each other or sharing a YAML anchor, no `x-aftershock: { group }`)\n");
+        }
+        for g in &self.groups {
+            let _ = writeln!(
+                t,
+                "Group `{}` = {}: {}",
+                g.name,
+                g.members.join(", "),
+                g.why
+            );
+        }
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.subject.chars().count())
+            .max()
+            .unwrap_or(7)
+            .max(7);
+        let _ = writeln!(t, "\n{:<width$}  {:<24}  PLAN", "SERVICE", "ARCHETYPE");
+        for r in &self.rows {
+            let plan = match &r.outcome {
+                Outcome::Planned { file, note } => format!("planned  {file}: {note}"),
+                Outcome::Skipped(why) => format!("skipped  {why}"),
+            };
+            let _ = writeln!(t, "{:<width$}  {:<24}  {plan}", r.subject, r.archetype);
+        }
+        if self.scenarios.is_empty() {
+            t.push_str("\nNothing to run: every archetype was skipped, for the reasons above.\n");
+        }
+        t
+    }
 }
 
 /// Plans the archetypes that apply to each service of the Compose file at `compose`.
 pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
-    let mut audit = Audit::default();
+    let mut audit = Audit {
+        groups: infer::groups(topology),
+        ..Audit::default()
+    };
     let services = &topology.services;
+    let probes: BTreeMap<String, Probe> = services
+        .iter()
+        .map(|s| {
+            (
+                s.name.clone(),
+                infer::probe_of(s, topology.hints.get(&s.name)),
+            )
+        })
+        .collect();
+    audit.probes = services
+        .iter()
+        .map(|s| (s.name.clone(), probes[&s.name].clone()))
+        .collect();
+    let Some(first) = services.first() else {
+        return audit;
+    };
+    let base = Cx {
+        compose,
+        services,
+        s: first,
+        probes: &probes,
+        writes: None,
+        budgets,
+    };
     for s in services {
-        let health = s.ready.as_ref().and_then(|r| r.exec.clone());
-        let writes = topology.writes.get(&s.name);
         let cx = Cx {
-            compose,
-            services,
             s,
-            health: health.as_deref(),
-            writes,
-            budgets,
+            writes: topology.writes.get(&s.name),
+            ..base
         };
-        if health.is_none() {
-            audit.skipped.push(format!("{}: no healthcheck, so no availability verdict: restarts and the power cut skipped (add `healthcheck: test: [\"CMD\", …]`)", s.name));
+        let group = audit
+            .groups
+            .iter()
+            .find(|g| g.members.contains(&s.name))
+            .map(|g| g.name.clone());
+        plan_service(cx, group, &mut audit);
+    }
+    for g in audit.groups.clone() {
+        plan_group(&g, base, &mut audit);
+    }
+    engine_crashes(base, topology, &mut audit);
+    audit
+}
+
+/// The archetypes of one service: its quorum pair (replicas ≥ 2), the power cut of its disk,
+/// the leak to its memory limit.
+fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
+    let s = cx.s;
+    let observed = cx.observed(s);
+    match (s.replicas >= 2, observed, group) {
+        (true, true, _) => {
+            let note = format!(
+                "{} of {} replicas restarted at one instant",
+                s.replicas / 2 + 1,
+                s.replicas
+            );
+            audit.planned(&s.name, MAJORITY, cx.restart(true), note);
+            let note = "each replica restarted after the previous rejoined".to_string();
+            audit.planned(&s.name, ROLLING, cx.restart(false), note);
         }
-        if s.replicas >= 2 && health.is_some() {
-            audit.scenarios.push(cx.restart(true));
-            audit.scenarios.push(cx.restart(false));
-        } else if health.is_some() {
-            audit.skipped.push(format!(
-                "{}: one replica, no group to restart (realtime 2016 needs `deploy.replicas` ≥ 2)",
-                s.name
-            ));
+        (true, false, _) => {
+            for a in [MAJORITY, ROLLING] {
+                audit.skipped(&s.name, a, "no probe, so no availability verdict".into());
+            }
         }
-        match (&s.disk, health.is_some()) {
-            (Some(_), true) => audit.scenarios.push(cx.power_cut()),
-            (None, _) => audit.skipped.push(format!("{}: no disk (power cut needs a named volume with `x-aftershock: {{ disk: {{ size_mb: … }} }}`)", s.name)),
-            _ => {}
+        (false, _, Some(g)) => {
+            for a in [MAJORITY, ROLLING] {
+                audit.skipped(
+                    &s.name,
+                    a,
+                    format!("a member of group `{g}`: planned for the group"),
+                );
+            }
         }
-        match s.memory_mib {
-            Some(_) => audit.scenarios.push(cx.leak()),
-            None => audit.skipped.push(format!("{}: no memory limit (leak → OOM needs `mem_limit` or `deploy.resources.limits.memory`)", s.name)),
+        (false, _, None) => {
+            for a in [MAJORITY, ROLLING] {
+                audit.skipped(&s.name, a, "one replica and in no group (a cluster of separate services is found when they run one image and name each other, or say `x-aftershock: { group: NAME }`)".into());
+            }
         }
     }
-    engine_crashes(compose, topology, budgets, &mut audit);
-    audit
+    plan_power_cuts(cx, audit);
+    match s.memory_mib {
+        Some(m) => {
+            let note = format!("32 MiB/s leaked until the OOM kill at {m} MiB");
+            audit.planned(&s.name, LEAK, cx.leak(), note);
+        }
+        None => audit.skipped(
+            &s.name,
+            LEAK,
+            "no memory limit (leak → OOM needs `mem_limit` or `deploy.resources.limits.memory`)"
+                .into(),
+        ),
+    }
+}
+
+/// The size of a disk made of a named volume nobody declared one, in MB.
+pub const DEFAULT_DISK_MB: u64 = 256;
+
+/// The power cut (clerk 2017-02): on the disk the file declares, else on every named volume
+/// of a recognised stateful store (a disk of [`DEFAULT_DISK_MB`]).
+fn plan_power_cuts(cx: Cx, audit: &mut Audit) {
+    let s = cx.s;
+    let store = infer::store_of(s);
+    let skip = |audit: &mut Audit, why: String| audit.skipped(&s.name, POWER_CUT, why);
+    if s.disk.is_none() && s.volumes.is_empty() {
+        return skip(audit, "no named volume (nothing on a disk to lose)".into());
+    }
+    if !cx.observed(s) {
+        return skip(audit, "no probe, so no availability verdict".into());
+    }
+    if let Some(d) = &s.disk {
+        let note = format!(
+            "the disk at {} ({} MB, from `x-aftershock`)",
+            d.path, d.size_mb
+        );
+        return audit.planned(&s.name, POWER_CUT, cx.power_cut(None), note);
+    }
+    let (store, shown) = match store {
+        Some((st, shown)) if st.stateful => (st, shown),
+        Some((st, _)) => {
+            return skip(
+                audit,
+                format!(
+                    "{} keeps nothing on disk (its volumes are not data)",
+                    st.name
+                ),
+            );
+        }
+        None => {
+            return skip(audit, "named volumes, but not a recognised data store (declare the volume a disk: `x-aftershock: { disk: { size_mb: 256 } }`)".into());
+        }
+    };
+    for v in &s.volumes {
+        let (volume, path) = v.split_once(':').unwrap_or((v, ""));
+        let suffix = if s.volumes.len() > 1 {
+            format!("-{volume}")
+        } else {
+            String::new()
+        };
+        let note = format!("volume `{volume}` at {path} made a {DEFAULT_DISK_MB} MB disk by default ({} by {shown}; `x-aftershock: {{ disk: {{ size_mb }} }}` on the volume sets the size)", store.name);
+        audit.planned(
+            &s.name,
+            POWER_CUT,
+            cx.power_cut(Some((volume, &suffix))),
+            note,
+        );
+    }
+}
+
+/// Seconds between two members' restarts in a group's rolling restart.
+const GROUP_GAP: u64 = 15;
+
+/// The quorum pair of a group of separate services: a majority of its members restarted at
+/// one instant, and every member restarted one at a time.
+fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
+    let subject = format!("group {}", g.name);
+    let members: Vec<&file::Service> = g
+        .members
+        .iter()
+        .filter_map(|m| base.services.iter().find(|s| &s.name == m))
+        .collect();
+    let Some(first) = members.first() else { return };
+    let cx = Cx {
+        s: first,
+        writes: None,
+        ..base
+    };
+    if !members.iter().any(|m| cx.observed(m)) {
+        for a in [MAJORITY, ROLLING] {
+            audit.skipped(
+                &subject,
+                a,
+                "no member has a probe, so no availability verdict".into(),
+            );
+        }
+        return;
+    }
+    let k = members.len() / 2 + 1;
+    let hit: Vec<&str> = members[..k].iter().map(|m| m.name.as_str()).collect();
+    let note = format!(
+        "{} of {} members ({}) restarted at one instant",
+        k,
+        members.len(),
+        hit.join(", ")
+    );
+    audit.planned(
+        &subject,
+        MAJORITY,
+        cx.group_restart(&g.name, &members, true),
+        note,
+    );
+    let note = format!(
+        "{} restarted one at a time, {GROUP_GAP} s apart",
+        g.members.join(", ")
+    );
+    audit.planned(
+        &subject,
+        ROLLING,
+        cx.group_restart(&g.name, &members, false),
+        note,
+    );
 }
 
 /// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (replica
 /// i of each on machine i, so as many machines as the largest service has replicas), each
 /// machine's dockerd SIGKILLed in turn; as it was, and with live-restore.
-fn engine_crashes(compose: &Path, topology: &Topology, budgets: Budgets, audit: &mut Audit) {
-    let services = &topology.services;
-    let watched: Vec<&file::Service> = services
-        .iter()
-        .filter(|s| s.ready.as_ref().is_some_and(|r| r.exec.is_some()))
-        .collect();
+fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
+    let watched: Vec<&file::Service> = base.services.iter().filter(|s| base.observed(s)).collect();
     let Some(first) = watched.first() else {
-        audit.skipped.push("engine crash (clearbit 2016): no service has a healthcheck, so no availability verdict".into());
+        let why = "no service has a probe, so no availability verdict".to_string();
+        audit.skipped("every service", ENGINE_CRASH, why);
         return;
     };
-    let writes = topology.writes.get(&first.name);
     let cx = Cx {
-        compose,
-        services,
         s: first,
-        health: None,
-        writes,
-        budgets,
+        writes: topology.writes.get(&first.name),
+        ..base
     };
     for live_restore in [false, true] {
-        audit
-            .scenarios
-            .push(cx.engine_crash(&watched[1..], live_restore));
+        let note = if live_restore {
+            "every machine's dockerd SIGKILLed, with --live-restore"
+        } else {
+            "every machine's dockerd SIGKILLed in turn"
+        };
+        let file = cx.engine_crash(&watched[1..], live_restore);
+        audit.planned("every service", ENGINE_CRASH, file, note.into());
     }
 }
 
 /// One service's planning.
+#[derive(Clone, Copy)]
 struct Cx<'a> {
     compose: &'a Path,
     services: &'a [file::Service],
     s: &'a file::Service,
-    health: Option<&'a [String]>,
+    /// How each service is observed.
+    probes: &'a BTreeMap<String, Probe>,
     /// The service's write templates (`x-aftershock`): lost-write verdicts too.
     writes: Option<&'a Writes>,
     budgets: Budgets,
 }
 
 impl Cx<'_> {
+    /// Whether `svc` has a probe (an availability verdict).
+    fn observed(&self, svc: &file::Service) -> bool {
+        self.check(svc).is_some()
+    }
+
+    fn check(&self, svc: &file::Service) -> Option<&Check> {
+        self.probes.get(&svc.name)?.check.as_ref()
+    }
+
     /// The file's head and the health probes of the service (and of `also`).
     fn head(
         &self,
@@ -137,11 +418,16 @@ impl Cx<'_> {
             compose = self.compose.display().to_string()
         );
         for svc in std::iter::once(self.s).chain(also.iter().copied()) {
-            let Some(cmd) = svc.ready.as_ref().and_then(|r| r.exec.as_ref()) else {
-                continue;
+            let how = match self.check(svc) {
+                Some(Check::Exec(cmd)) => format!("kind = \"exec\"\ncommand = {cmd:?}"),
+                Some(Check::Tcp(port)) => format!("kind = \"tcp\"\nport = {port}"),
+                Some(Check::Http { port, path, .. }) => {
+                    format!("kind = \"http\"\nport = {port}\npath = {path:?}")
+                }
+                None => continue,
             };
             for replica in file::Scenario::replica_names(svc) {
-                let _ = write!(t, "\n[[probe]]\nname = \"{replica}-health\"\nkind = \"exec\"\ntarget = \"{}\"\non = \"{replica}\"\ncommand = {cmd:?}\ntimeout = \"2s\"\ninterval = \"250ms\"\n", svc.name);
+                let _ = write!(t, "\n[[probe]]\nname = \"{replica}-health\"\n{how}\ntarget = \"{}\"\non = \"{replica}\"\ntimeout = \"2s\"\ninterval = \"250ms\"\n", svc.name);
             }
         }
         t.push_str(&self.write_probe());
@@ -184,11 +470,14 @@ impl Cx<'_> {
     /// For every health probe of `svcs`: its longest outage from `fault` on (`outage-within`)
     /// and its recovery after the heal (`recovers-within`), both within the recovery budget.
     fn recovers(&self, fault: &str, svcs: &[&file::Service]) -> String {
+        let pairs: Vec<(&str, &file::Service)> = svcs.iter().map(|s| (fault, *s)).collect();
+        self.recovers_from(&pairs)
+    }
+
+    /// [`Self::recovers`], each service's probes judged against its own fault.
+    fn recovers_from(&self, pairs: &[(&str, &file::Service)]) -> String {
         let mut t = String::new();
-        for svc in svcs
-            .iter()
-            .filter(|s| s.ready.as_ref().is_some_and(|r| r.exec.is_some()))
-        {
+        for (fault, svc) in pairs.iter().filter(|(_, s)| self.observed(s)) {
             for replica in file::Scenario::replica_names(svc) {
                 let budget = self.budgets.recover.as_secs();
                 for kind in ["outage-within", "recovers-within"] {
@@ -227,6 +516,50 @@ impl Cx<'_> {
             "\n[[fault]]\nname = \"restart\"\ntarget = \"{s}\"\nat = \"4s\"\n{fault}"
         );
         t.push_str(&self.recovers("restart", &[self.s]));
+        (format!("{name}.toml"), t)
+    }
+
+    /// Realtime 2016 on a group of separate services: a majority of `members` restarted at one
+    /// instant (`at_once`), or every member in turn, [`GROUP_GAP`] apart.
+    fn group_restart(
+        &self,
+        group: &str,
+        members: &[&file::Service],
+        at_once: bool,
+    ) -> (String, String) {
+        let n = members.len();
+        let (name, summary, hit, gap) = if at_once {
+            let k = n / 2 + 1;
+            (
+                format!("audit-majority-restart-{group}"),
+                format!("A majority of group `{group}` ({k} of its {n} members) restarted at one instant (the realtime 2016 quorum loss), down 5 s."),
+                k,
+                0,
+            )
+        } else {
+            (
+                format!("audit-rolling-restart-{group}"),
+                format!("The members of group `{group}` restarted one at a time, {GROUP_GAP} s apart, each down 5 s (realtime 2016's remedy)."),
+                n,
+                GROUP_GAP,
+            )
+        };
+        let secs = 4 + gap * (hit as u64 - 1) + 5 + 15;
+        let mut t = self.head(&name, "realtime-2016", &summary, &members[1..], secs);
+        let mut pairs = vec![];
+        for (i, m) in members.iter().enumerate() {
+            let fault = format!("restart-{}", m.name);
+            if i < hit {
+                let at = 4 + gap * i as u64;
+                let _ = write!(t, "\n[[fault]]\nname = \"{fault}\"\nkind = \"restart\"\ntarget = \"{}\"\nselect = \"all\"\nat = \"{at}s\"\ndown_for = \"5s\"\n", m.name);
+                pairs.push((fault, *m));
+            } else {
+                pairs.push((format!("restart-{}", members[0].name), *m));
+            }
+        }
+        let pairs: Vec<(&str, &file::Service)> =
+            pairs.iter().map(|(f, m)| (f.as_str(), *m)).collect();
+        t.push_str(&self.recovers_from(&pairs));
         (format!("{name}.toml"), t)
     }
 
@@ -272,11 +605,23 @@ impl Cx<'_> {
     }
 
     /// The clerk datastore: power cut on the service's disk mid-run.
-    fn power_cut(&self) -> (String, String) {
+    /// `volume`: a named volume made a disk of [`DEFAULT_DISK_MB`] (`[topology]
+    /// compose_disks`), `(name, file name suffix)`; else the disk the file declares.
+    fn power_cut(&self, volume: Option<(&str, &str)>) -> (String, String) {
         let s = &self.s.name;
-        let name = format!("audit-power-cut-{s}");
+        let name = match volume {
+            Some((_, suffix)) => format!("audit-power-cut-{s}{suffix}"),
+            None => format!("audit-power-cut-{s}"),
+        };
         let summary = format!("The power of one `{s}` replica's disk cut mid-run (clerk 2017-02 datastore): freeze, shut the file system down unflushed, kill; power back after 3 s.");
         let mut t = self.head(&name, "clerk-2017-02-datastore", &summary, &[], 20);
+        if let Some((v, _)) = volume {
+            let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+            let disks = format!(
+                "compose_disks = {{ {s} = {{ volume = {v:?}, size_mb = {DEFAULT_DISK_MB} }} }}\n"
+            );
+            t = t.replacen(&compose, &format!("{compose}{disks}"), 1);
+        }
         let _ = write!(t, "\n[[fault]]\nname = \"power-cut\"\nkind = \"power-cut\"\ntarget = \"{s}\"\nat = \"4s\"\ndown_for = \"3s\"\n");
         t.push_str(&self.recovers("power-cut", &[self.s]));
         (format!("{name}.toml"), t)
@@ -305,7 +650,7 @@ impl Cx<'_> {
         let _ = write!(t, "\n[[expect]]\nkind = \"oom-kill-within\"\nfault = \"leak\"\nbudget = \"{}s\"\nvictim = \"*\"\n", self.budgets.oom.as_secs());
         let mut watched = vec![self.s];
         watched.extend(dependents);
-        if self.health.is_some() || watched.len() > 1 {
+        if watched.iter().any(|w| self.observed(w)) {
             t.push_str(&self.recovers("leak", &watched));
         }
         (format!("{name}.toml"), t)
@@ -313,7 +658,10 @@ impl Cx<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod unit_tests {
     use super::*;
 
     fn service(name: &str, replicas: usize, health: bool, memory: Option<u64>) -> file::Service {
@@ -361,8 +709,13 @@ mod tests {
                 "audit-engine-crash-live-restore.toml"
             ]
         );
-        let skipped = audit.skipped.join("\n");
-        assert!(skipped.contains("cache: no healthcheck"), "{skipped}");
+        let table = audit.table();
+        assert!(
+            table
+                .lines()
+                .any(|l| l.contains("cache") && l.contains("none: no healthcheck")),
+            "{table}"
+        );
         let crash: file::Scenario = toml::from_str(&audit.scenarios[4].1).unwrap();
         assert_eq!(crash.topology.compose_machines.unwrap().get_ref(), "m");
         assert_eq!(

@@ -65,12 +65,26 @@ pub struct Topology {
     /// machine's engine).
     #[serde(default)]
     pub compose_machines: Option<Ref>,
+    /// Named volumes of Compose services made disks that can lose power, as `x-aftershock: {
+    /// disk }` on the volume would (`aftershock audit` writes these): by service,
+    /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_disks: BTreeMap<String, ComposeDisk>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on
     /// them with `machine = "name"`.
     #[serde(default, rename = "machine")]
     pub machines: Vec<MachineDecl>,
+}
+
+/// A Compose service's named volume made a disk (`[topology] compose_disks`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComposeDisk {
+    /// The volume's name in the Compose file.
+    pub volume: String,
+    pub size_mb: u64,
 }
 
 /// A machine given by the URL of its Docker engine: another host (or a Docker-in-Docker

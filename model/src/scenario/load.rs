@@ -68,6 +68,14 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
         return Ok(());
     };
     let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
+    for (service, disk) in &scenario.topology.compose_disks {
+        make_disk(&mut services, service, disk).map_err(|e| ScenarioError::At {
+            file: dir.join(compose.get_ref()).display().to_string(),
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        })?;
+    }
     if let Some(on) = &scenario.topology.compose_machines {
         place_compose(&mut services, &scenario.topology.services, on).map_err(|e| {
             ScenarioError::At {
@@ -83,7 +91,7 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     Ok(())
 }
 
-/// Why `compose_machines` cannot place the Compose services.
+/// Why `compose_machines` cannot place the Compose services, or `compose_disks` make a disk.
 #[derive(Debug, thiserror::Error)]
 enum PlaceError {
     #[error(
@@ -97,6 +105,46 @@ enum PlaceError {
         on: String,
         machines: usize,
     },
+    #[error("`compose_disks`: Compose service `{service}` has no named volume `{volume}`")]
+    NoVolume { service: String, volume: String },
+    #[error("`compose_disks`: Compose service `{service}` has a disk already (a service has at most one)")]
+    TwoDisks { service: String },
+}
+
+/// `compose_disks = { service = { volume, size_mb } }`: that named volume of the service is
+/// a disk that can lose power.
+fn make_disk(
+    services: &mut [file::Service],
+    service: &str,
+    disk: &file::ComposeDisk,
+) -> Result<(), PlaceError> {
+    let missing = || PlaceError::NoVolume {
+        service: service.into(),
+        volume: disk.volume.clone(),
+    };
+    let s = services
+        .iter_mut()
+        .find(|s| s.name == service)
+        .ok_or_else(missing)?;
+    // The front end names a volume as written, `_` made `-`.
+    let prefix = format!("{}:", disk.volume.replace('_', "-"));
+    let i = s
+        .volumes
+        .iter()
+        .position(|v| v.starts_with(&prefix))
+        .ok_or_else(missing)?;
+    if s.disk.is_some() {
+        return Err(PlaceError::TwoDisks {
+            service: service.into(),
+        });
+    }
+    let path = s.volumes.remove(i)[prefix.len()..].to_string();
+    s.disk = Some(file::DiskSpec {
+        size_mb: disk.size_mb,
+        path,
+        lossy: false,
+    });
+    Ok(())
 }
 
 /// `compose_machines = "m"`: every Compose service on the replicas of machine service `m`,

@@ -280,6 +280,19 @@ impl Experiment {
         self.file.topology.compose_machines = Some(file::reference(machines.name()));
     }
 
+    /// Makes the named volume `volume` of Compose service `service` a disk of `size_mb` that
+    /// can lose power, as `topology.compose_disks` does.
+    pub fn compose_disk(&mut self, service: &str, volume: &str, size_mb: u64) {
+        let disk = file::ComposeDisk {
+            volume: volume.into(),
+            size_mb,
+        };
+        self.file
+            .topology
+            .compose_disks
+            .insert(service.into(), disk);
+    }
+
     fn check(&mut self, what: &str, handles: &[&Handle], at: &'static Location<'static>) {
         for h in handles.iter().filter(|h| h.token != self.token) {
             let problem = format!("{what} refers to `{}` of another experiment", h.name);

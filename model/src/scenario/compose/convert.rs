@@ -3,7 +3,7 @@
 
 use super::error::ComposeError;
 use super::yaml::{self, Value};
-use super::{Problem, Read, Topology, Writes};
+use super::{Hints, Problem, Read, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
@@ -45,6 +45,8 @@ struct Read1 {
     writes: Option<Writes>,
     /// `env_file`s: (path, required), in order (the crate knows only the short forms).
     env_files: Vec<(String, bool)>,
+    /// What the audit infers from (`x-aftershock: { group }`, `expose`; the anchor later).
+    hints: Hints,
 }
 
 /// A key accepted and not wholly acted on (its path), and why: a [`super::Note`] to be.
@@ -61,7 +63,11 @@ fn said(path: &[&str], reason: String) -> Said {
 /// The file's services, dependencies first, and what was accepted but not acted on.
 pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Problem> {
     let mut notes = vec![];
-    let read = take_services(&mut value, &mut notes)?;
+    let anchors = anchor_lines(&value);
+    let mut read = take_services(&mut value, &mut notes)?;
+    for r in &mut read {
+        r.hints.anchor_line = anchors.get(&r.name).copied();
+    }
     let disks = disks(&value)?;
     let mut used_by: BTreeMap<String, String> = BTreeMap::new();
     let mut out = vec![];
@@ -89,12 +95,88 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
         // `required: false` on a service the file does not have: no dependency.
         svc.uses.retain(|u| names.contains(&u.get_ref().as_str()));
     }
+    let hints = read
+        .iter()
+        .map(|r| (r.name.clone(), r.hints.clone()))
+        .collect();
     let topology = Topology {
         services: order(out, &read)?,
         writes,
         notes: vec![],
+        hints,
     };
     Ok((topology, notes))
+}
+
+/// For each service that shares keys with another through a YAML anchor, the line of the
+/// first such key (a key's mark is where it is written, so shared keys share marks).
+fn anchor_lines(value: &Value) -> BTreeMap<String, usize> {
+    let Some(Value::Mapping(services)) = value.get("services") else {
+        return BTreeMap::new();
+    };
+    let marks: Vec<(&str, Vec<yaml::Mark>)> = services
+        .iter()
+        .map(|(name, svc)| {
+            let marks = svc
+                .as_mapping()
+                .map(|m| m.marks().collect())
+                .unwrap_or_default();
+            (name, marks)
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for (name, own) in &marks {
+        let shared = own
+            .iter()
+            .filter(|m| {
+                marks
+                    .iter()
+                    .any(|(other, o)| other != name && o.contains(m))
+            })
+            .map(|m| m.line)
+            .min();
+        if let Some(line) = shared {
+            out.insert(name.to_string(), line);
+        }
+    }
+    out
+}
+
+/// `x-aftershock` of a service: its `group` (taken out) and its write templates (the rest).
+fn extension(name: &str, mut v: Value) -> Result<(Option<String>, Option<Writes>), Problem> {
+    let at = |e: ComposeError| problem(&["services", name, "x-aftershock"], e.in_service(name));
+    let group = match v.as_mapping_mut().and_then(|m| m.remove("group")) {
+        None => None,
+        Some(Value::String(g)) => Some(g),
+        Some(Value::Null) => Some(String::new()),
+        Some(_) => return Err(at(ComposeError::GroupNotAName)),
+    };
+    if v.as_mapping().is_some_and(|m| m.iter().next().is_none()) {
+        return Ok((group, None));
+    }
+    let writes = yaml::from_value::<Writes>(v).map_err(|error| {
+        let hint = "expected `group` (a cluster's name), `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
+        at(ComposeError::Extension { error, hint })
+    })?;
+    Ok((group, Some(writes)))
+}
+
+/// The container ports `expose` names (`\"2379\"`, `2379`, `\"80/tcp\"`; a range: its first).
+fn expose(svc: &Value) -> Vec<u16> {
+    let Some(Value::Sequence(items)) = svc.get("expose") else {
+        return vec![];
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Int(i) => u16::try_from(*i).ok(),
+            Value::String(s) => {
+                let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Takes the services out of the file's value, each typed by the crate. A service with
@@ -146,6 +228,7 @@ fn depended_on(services: &yaml::Mapping) -> std::collections::BTreeSet<String> {
 /// One service's value, typed: the keys the crate does not know (or not in every form) are
 /// taken out first.
 fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
+    let exposed = expose(&svc);
     let at = |key: &str, e: ComposeError| problem(&["services", &name, key], e.in_service(&name));
     let mut take = |key: &str| svc.as_mapping_mut().and_then(|m| m.remove(key));
     let cpus = match take("cpus") {
@@ -162,17 +245,19 @@ fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
             at("oom_score_adj", ComposeError::NotANumber { key, expected })
         })?),
     };
-    let writes = match take("x-aftershock") {
-        None => None,
-        Some(v) => Some(yaml::from_value::<Writes>(v).map_err(|error| {
-            let hint =
-                "expected `write` and `read` (commands), or `port`, `path` and `read_path` (HTTP)";
-            at("x-aftershock", ComposeError::Extension { error, hint })
-        })?),
+    let (group, writes) = match take("x-aftershock") {
+        None => (None, None),
+        Some(v) => extension(&name, v)?,
     };
     let env_files = take("env_file").map(env_files).unwrap_or_default();
-    // Documentation only (one network: every port is reachable); numbers or strings.
+    // Documentation only (one network: every port is reachable); numbers or strings. The
+    // audit reads it as a hint of what to probe.
     take("expose");
+    let hints = Hints {
+        group,
+        expose: exposed,
+        anchor_line: None,
+    };
     stringify(&mut svc, &["mem_limit"]);
     stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
     stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
@@ -191,6 +276,7 @@ fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
         oom_score_adj,
         writes,
         env_files,
+        hints,
     })
 }
 

@@ -39,6 +39,8 @@ pub enum ComposeError {
         key: &'static str,
         expected: &'static str,
     },
+    #[error("x-aftershock: `group` must be a name (the cluster this service is a member of; \"\" for none)")]
+    GroupNotAName,
     #[error("x-aftershock: {error} ({hint})")]
     Extension {
         error: super::yaml::Error,

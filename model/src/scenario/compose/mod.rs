@@ -41,6 +41,22 @@ pub struct Topology {
     pub writes: BTreeMap<String, Writes>,
     /// What the file says that the run does not act on, and why (in the file's order).
     pub notes: Vec<Note>,
+    /// What `aftershock audit` infers from that a service's file form does not keep, by
+    /// service name (every service has one).
+    pub hints: BTreeMap<String, Hints>,
+}
+
+/// What the audit reads of a Compose service besides its file form.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hints {
+    /// `x-aftershock: { group: NAME }`: the cluster the service belongs to, as the file says
+    /// (an empty name: in no group).
+    pub group: Option<String>,
+    /// The container ports `expose` names.
+    pub expose: Vec<u16>,
+    /// The line of the first key this service shares with another service through a YAML
+    /// anchor (`<<: *common`, or the whole service an alias).
+    pub anchor_line: Option<usize>,
 }
 
 /// A key of the Compose file accepted and not acted on (or not wholly), where it is and why:

@@ -281,6 +281,12 @@ impl Mapping {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&str, &mut Value)> {
         self.0.iter_mut().map(|e| (e.key.as_str(), &mut e.value))
     }
+
+    /// Where each key is written: a key merged in (`<<: *x`) or aliased is where the anchored
+    /// mapping has it, so two mappings that share an anchor share these marks.
+    pub fn marks(&self) -> impl Iterator<Item = Mark> + '_ {
+        self.0.iter().map(|e| e.at)
+    }
 }
 
 impl IntoIterator for Mapping {

@@ -1,0 +1,325 @@
+//! The audit's inferences on real-shaped Compose files nobody annotated (in memory).
+
+use super::infer::{self, Group};
+use super::{plan, Audit, Budgets, Outcome};
+use crate::scenario::compose::{self, Topology};
+use crate::scenario::file::Check;
+use std::path::Path;
+
+/// An etcd cluster of three separate services (as etcd's own docs write it), a web front and
+/// its database.
+pub const ETCD_TRIO: &str = r#"
+x-etcd: &etcd
+  image: quay.io/coreos/etcd:v3.5.9
+  environment:
+    ETCD_INITIAL_CLUSTER_STATE: new
+services:
+  etcd1:
+    <<: *etcd
+    command: >-
+      etcd --name etcd1 --listen-peer-urls http://0.0.0.0:2380
+      --initial-advertise-peer-urls http://etcd1:2380
+      --initial-cluster etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380
+  etcd2:
+    <<: *etcd
+    command: >-
+      etcd --name etcd2 --listen-peer-urls http://0.0.0.0:2380
+      --initial-advertise-peer-urls http://etcd2:2380
+      --initial-cluster etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380
+  etcd3:
+    <<: *etcd
+    command: >-
+      etcd --name etcd3 --listen-peer-urls http://0.0.0.0:2380
+      --initial-advertise-peer-urls http://etcd3:2380
+      --initial-cluster etcd1=http://etcd1:2380,etcd2=http://etcd2:2380,etcd3=http://etcd3:2380
+  cache:
+    image: memcached:1.6
+"#;
+
+/// A ZooKeeper ensemble as the official image's docs write it: `ZOO_SERVERS` names them all.
+pub const ZOOKEEPER_TRIO: &str = r#"
+services:
+  zoo1:
+    image: zookeeper:3.8
+    restart: always
+    environment:
+      ZOO_MY_ID: 1
+      ZOO_SERVERS: server.1=zoo1:2888:3888;2181 server.2=zoo2:2888:3888;2181 server.3=zoo3:2888:3888;2181
+    volumes: [zoo1-data:/data]
+  zoo2:
+    image: zookeeper:3.8
+    restart: always
+    environment:
+      ZOO_MY_ID: 2
+      ZOO_SERVERS: server.1=zoo1:2888:3888;2181 server.2=zoo2:2888:3888;2181 server.3=zoo3:2888:3888;2181
+    volumes: [zoo2-data:/data]
+  zoo3:
+    image: zookeeper:3.8
+    restart: always
+    environment:
+      ZOO_MY_ID: 3
+      ZOO_SERVERS: server.1=zoo1:2888:3888;2181 server.2=zoo2:2888:3888;2181 server.3=zoo3:2888:3888;2181
+    volumes: [zoo3-data:/data]
+volumes:
+  zoo1-data: {}
+  zoo2-data: {}
+  zoo3-data: {}
+"#;
+
+/// A web app with two API services of one build (they name the database, not each other) and
+/// its PostgreSQL: nothing here is a cluster.
+pub const WEB_AND_DB: &str = r#"
+services:
+  db:
+    image: postgres:16
+    environment:
+      POSTGRES_PASSWORD: example
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U postgres"]
+    volumes: [pgdata:/var/lib/postgresql/data]
+  api1:
+    build: ./api
+    environment:
+      DATABASE_URL: postgres://postgres:example@db:5432/postgres
+    expose: ["8000"]
+    depends_on: [db]
+  api2:
+    build: ./api
+    environment:
+      DATABASE_URL: postgres://postgres:example@db:5432/postgres
+    expose: ["8000"]
+    depends_on: [db]
+  web:
+    image: nginx:1.25
+    command: [nginx, -g, "daemon off;"]
+    depends_on: [api1, api2]
+volumes:
+  pgdata: {}
+"#;
+
+pub fn topology(text: &str) -> Topology {
+    let read = |p: &Path| match p.file_name().and_then(|n| n.to_str()) {
+        Some("compose.yml") => Ok(text.to_string()),
+        _ => Err(std::io::Error::from(std::io::ErrorKind::NotFound)),
+    };
+    compose::services(Path::new("/x/compose.yml"), &read, &|_| None).unwrap()
+}
+
+fn audit(text: &str) -> Audit {
+    plan(
+        Path::new("/x/compose.yml"),
+        &topology(text),
+        Budgets::default(),
+    )
+}
+
+fn names(g: &Group) -> Vec<&str> {
+    g.members.iter().map(String::as_str).collect()
+}
+
+/// The outcome of `subject` × `archetype`.
+fn cell<'a>(a: &'a Audit, subject: &str, archetype: &str) -> &'a Outcome {
+    let row = a
+        .rows
+        .iter()
+        .find(|r| r.subject == subject && r.archetype == archetype);
+    &row.unwrap_or_else(|| panic!("no row {subject} × {archetype}:\n{}", a.table()))
+        .outcome
+}
+
+#[test]
+fn an_etcd_trio_is_one_group_with_its_quorum_pair() {
+    let a = audit(ETCD_TRIO);
+    assert_eq!(a.groups.len(), 1, "{}", a.table());
+    let g = &a.groups[0];
+    assert_eq!(
+        (g.name.as_str(), names(g)),
+        ("etcd", vec!["etcd1", "etcd2", "etcd3"])
+    );
+    assert!(
+        g.why.contains("image `quay.io/coreos/etcd:v3.5.9`"),
+        "{}",
+        g.why
+    );
+    assert!(
+        g.why.contains("`etcd1` names `etcd2` in `command`"),
+        "{}",
+        g.why
+    );
+    let majority = a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-majority-restart-etcd.toml");
+    let text = &majority.expect("the majority restart is planned").1;
+    assert_eq!(
+        text.matches("kind = \"restart\"").count(),
+        2,
+        "two of three at once:\n{text}"
+    );
+    assert_eq!(text.matches("at = \"4s\"").count(), 2, "{text}");
+    assert!(
+        text.contains("kind = \"tcp\"\nport = 2379"),
+        "etcd's port probed:\n{text}"
+    );
+    assert!(matches!(
+        cell(&a, "group etcd", "quorum: one at a time"),
+        Outcome::Planned { .. }
+    ));
+    let rolling = &a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-rolling-restart-etcd.toml")
+        .unwrap()
+        .1;
+    for at in ["4s", "19s", "34s"] {
+        assert!(rolling.contains(&format!("at = \"{at}\"")), "{rolling}");
+    }
+    let Outcome::Skipped(why) = cell(&a, "etcd2", "quorum: majority at once") else {
+        panic!("a member's own row points at its group")
+    };
+    assert!(why.contains("group `etcd`"), "{why}");
+    for (name, text) in &a.scenarios {
+        let parsed: Result<crate::scenario::file::Scenario, _> = toml::from_str(text);
+        assert!(parsed.is_ok(), "{name}: {parsed:?}\n{text}");
+    }
+}
+
+#[test]
+fn a_zookeeper_trio_is_grouped_by_zoo_servers() {
+    let a = audit(ZOOKEEPER_TRIO);
+    assert_eq!(a.groups.len(), 1, "{}", a.table());
+    assert_eq!(names(&a.groups[0]), ["zoo1", "zoo2", "zoo3"]);
+    assert_eq!(a.groups[0].name, "zoo");
+    assert!(
+        a.groups[0].why.contains("`environment` `ZOO_SERVERS`"),
+        "{}",
+        a.groups[0].why
+    );
+    let probe = &a.probes[0].1;
+    assert_eq!(probe.check, Some(Check::Tcp(2181)), "{}", probe.why);
+    assert!(
+        probe
+            .why
+            .contains("ZooKeeper's port (image `zookeeper:3.8`)"),
+        "{}",
+        probe.why
+    );
+}
+
+#[test]
+fn a_web_app_and_its_database_are_not_grouped() {
+    let a = audit(WEB_AND_DB);
+    assert!(a.groups.is_empty(), "{:?}", a.groups);
+    let probe = |s: &str| &a.probes.iter().find(|(n, _)| n == s).unwrap().1;
+    assert!(
+        matches!(probe("db").check, Some(Check::Exec(_))),
+        "the healthcheck"
+    );
+    assert_eq!(probe("api1").check, Some(Check::Tcp(8000)), "expose");
+    assert_eq!(probe("web").check, None, "{}", probe("web").why);
+    assert!(a.table().contains("Groups: none found"), "{}", a.table());
+}
+
+#[test]
+fn a_group_extension_overrides_what_is_inferred() {
+    let text = ETCD_TRIO.replace(
+        "  cache:\n    image: memcached:1.6\n",
+        "  cache:\n    image: memcached:1.6\n    x-aftershock: { group: edge }\n  cache-b:\n    image: memcached:1.5\n    x-aftershock: { group: edge }\n",
+    );
+    let text = text.replacen(
+        "    <<: *etcd\n",
+        "    <<: *etcd\n    x-aftershock: { group: \"\" }\n",
+        1,
+    );
+    let t = topology(&text);
+    let groups = infer::groups(&t);
+    let found: Vec<(&str, Vec<&str>)> =
+        groups.iter().map(|g| (g.name.as_str(), names(g))).collect();
+    assert_eq!(
+        found,
+        [
+            ("edge", vec!["cache", "cache-b"]),
+            ("etcd", vec!["etcd2", "etcd3"])
+        ]
+    );
+    assert!(groups[0].why.contains("x-aftershock"), "{}", groups[0].why);
+}
+
+#[test]
+fn services_of_one_anchor_are_grouped_even_without_naming_each_other() {
+    let text = "x-node: &node\n  image: app:1\n  restart: always\nservices:\n  node-a:\n    <<: *node\n  node-b:\n    <<: *node\n  other:\n    image: app:1\n";
+    let groups = infer::groups(&topology(text));
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(names(&groups[0]), ["node-a", "node-b"]);
+    assert!(
+        groups[0]
+            .why
+            .contains("the same YAML anchor (keys from line 2)"),
+        "{}",
+        groups[0].why
+    );
+}
+
+#[test]
+fn every_volume_of_a_stateful_store_is_a_power_cut_by_default() {
+    let a = audit(ZOOKEEPER_TRIO);
+    let Outcome::Planned { file, note } = cell(&a, "zoo2", "power cut") else {
+        panic!("{}", a.table())
+    };
+    assert_eq!(file, "audit-power-cut-zoo2.toml");
+    assert!(
+        note.contains("volume `zoo2-data` at /data made a 256 MB disk by default"),
+        "{note}"
+    );
+    let web = audit(WEB_AND_DB);
+    let Outcome::Skipped(why) = cell(&web, "api1", "power cut") else {
+        panic!("{}", web.table())
+    };
+    assert!(why.contains("no named volume"), "{why}");
+    let etcd = audit(ETCD_TRIO);
+    let Outcome::Skipped(why) = cell(&etcd, "cache", "power cut") else {
+        panic!("{}", etcd.table())
+    };
+    assert!(why.contains("no named volume"), "{why}");
+}
+
+#[test]
+fn a_default_disk_resolves_to_a_disk_of_the_compose_service() {
+    let dir = std::env::temp_dir().join(format!("aftershock-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose_path = dir.join("compose.yml");
+    std::fs::write(&compose_path, WEB_AND_DB).unwrap();
+    let a = plan(&compose_path, &topology(WEB_AND_DB), Budgets::default());
+    let (name, text) = a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-power-cut-db.toml")
+        .unwrap_or_else(|| panic!("{}", a.table()));
+    let file = dir.join(name);
+    let parsed = crate::scenario::parse(&file.display().to_string(), text);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let plan = parsed.unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let db = plan.services.iter().find(|s| s.name == "db").unwrap();
+    assert!(db.disk.is_some(), "{db:?}");
+}
+
+#[test]
+fn a_file_with_nothing_to_infer_says_so_per_service() {
+    let a = audit("services:\n  app:\n    image: busybox:1.36\n  worker:\n    image: busybox:1.36\n    command: [sleep, infinity]\n");
+    assert!(a.scenarios.is_empty(), "{:?}", a.scenarios);
+    let table = a.table();
+    for service in ["app", "worker"] {
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with(service)).collect();
+        assert_eq!(rows.len(), 4, "every archetype of `{service}`:\n{table}");
+        assert!(rows.iter().all(|r| r.contains("skipped")), "{table}");
+    }
+    assert!(
+        table.contains("app              none: no healthcheck, no `expose`"),
+        "{table}"
+    );
+    assert!(
+        table.contains("every service  engine crash              skipped  no service has a probe"),
+        "{table}"
+    );
+    assert!(table.contains("Nothing to run"), "{table}");
+}
