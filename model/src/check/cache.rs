@@ -42,17 +42,28 @@ pub struct Baseline {
     pub windows: usize,
 }
 
-pub fn baseline(windows: &[Window], fault_at: Nanos) -> Result<Baseline, String> {
+/// Why a load probe has no baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BaselineError {
+    /// Too few whole windows ended before the fault started.
+    #[error("only {found} baseline windows before the fault (need {MIN_BASELINE_WINDOWS}): start the fault later")]
+    TooFewWindows {
+        /// How many there were.
+        found: usize,
+    },
+}
+
+/// The baseline of the windows that ended before `fault_at` (less the first [`SKIP_WINDOWS`]).
+pub fn baseline(windows: &[Window], fault_at: Nanos) -> Result<Baseline, BaselineError> {
     let before: Vec<&Window> = windows
         .iter()
         .skip(SKIP_WINDOWS)
         .filter(|w| w.at + WINDOW <= fault_at)
         .collect();
     if before.len() < MIN_BASELINE_WINDOWS {
-        return Err(format!(
-            "only {} baseline windows before the fault (need {MIN_BASELINE_WINDOWS}): start the fault later",
-            before.len()
-        ));
+        return Err(BaselineError::TooFewWindows {
+            found: before.len(),
+        });
     }
     let mut p99s: Vec<Nanos> = before.iter().map(|w| w.p99).collect();
     p99s.sort_unstable();
@@ -120,7 +131,7 @@ fn load(t: &Timeline, probe: &str, applied: Nanos) -> Result<(Vec<Window>, Basel
     if windows.is_empty() {
         return Err(unknown(format!("load probe `{probe}` recorded no windows")));
     }
-    let base = baseline(&windows, applied).map_err(unknown)?;
+    let base = baseline(&windows, applied).map_err(|e| unknown(e.to_string()))?;
     Ok((windows, base))
 }
 

@@ -207,7 +207,7 @@ fn one(r: &Read1, disks: &BTreeMap<String, VolumeDisk>, cx: &Cx) -> Result<file:
     out.restart = svc.restart.clone();
     (out.user, out.working_dir) = (svc.user.clone(), svc.working_dir.clone());
     if let Some(policy) = &svc.restart {
-        crate::scenario::plan::Restart::parse(policy).map_err(|m| at("restart", m))?;
+        crate::scenario::plan::Restart::parse(policy).map_err(|m| at("restart", m.to_string()))?;
     }
     out.aliases = aliases(name, svc, out.replicas);
     out.uses = depends_on(svc)
