@@ -15,9 +15,9 @@ pub const MAX_REPLICAS: usize = MAX_CONTAINERS;
 
 pub(super) fn resolve(s: &file::Scenario) -> Result<Vec<Service>, Invalid> {
     if s.topology.services.is_empty() {
-        return Err((
+        return Err(Invalid::new(
             super::Anchor::Span(0..0),
-            "the topology has no services; add a [[topology.service]] table".into(),
+            "the topology has no services; add a [[topology.service]] table",
         ));
     }
     let names = Names::new(
