@@ -180,7 +180,7 @@ mod tests {
     fn a_failure_keeps_its_whole_text() {
         let long = format!("{{\"level\":\"warn\"}} {}", "x".repeat(500)) + " the real error";
         assert!(crate::probe::whole(&long).ends_with("the real error"));
-        let huge = "y".repeat(crate::probe::FAILURE_TEXT + 10);
+        let huge = "y".repeat(crate::services::FAILURE_TEXT + 10);
         assert!(crate::probe::whole(&huge).ends_with("(10 more characters)"));
     }
 
