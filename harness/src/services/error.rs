@@ -199,3 +199,16 @@ pub(super) fn short_text(e: &reqwest::Error) -> String {
         e.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{whole, FAILURE_TEXT};
+
+    #[test]
+    fn a_failure_keeps_its_whole_text() {
+        let long = format!("{{\"level\":\"warn\"}} {}", "x".repeat(500)) + " the real error";
+        assert!(whole(&long).ends_with("the real error"));
+        let huge = "y".repeat(FAILURE_TEXT + 10);
+        assert!(whole(&huge).ends_with("(10 more characters)"));
+    }
+}
