@@ -9,6 +9,7 @@
 mod cache;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 pub mod unplanned;
 
 #[cfg(test)]
