@@ -8,7 +8,7 @@
 //! Everything the harness creates carries an `aftershock.run` label; the cleanup here works
 //! by those labels, never by in-memory handles.
 
-use crate::engine::{self, cleanup, disk, images, lossy};
+use crate::engine::{self, cleanup, disk, images, lossy, owner};
 use crate::error::{HarnessError, Result};
 use crate::report::{self, Report};
 use crate::scenario::engine_url::EngineUrl;
@@ -103,7 +103,7 @@ pub async fn leftovers(docker: &Docker, run: Option<&str>) -> Result<Leftovers> 
 /// creates with them is removed like a run's: by [`remove_run`], a [`RunGuard`], the reaper
 /// once this process is gone, and `aftershock clean`.
 pub fn run_labels(run: &str, scenario: &str) -> HashMap<String, String> {
-    let owner = cleanup::process_identity(std::process::id()).unwrap_or_default();
+    let owner = owner::process_identity(std::process::id()).unwrap_or_default();
     HashMap::from([
         (engine::LABEL_RUN.to_string(), run.to_string()),
         (engine::LABEL_SCENARIO.to_string(), scenario.to_string()),

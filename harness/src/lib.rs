@@ -44,6 +44,7 @@ mod services;
 // who needs more of the model than the facade below names depends on `aftershock-model`.
 use aftershock_model::{check, scenario, timeline, units};
 
+pub use check::timing::{FaultTiming, TargetDown};
 pub use check::{Outcome, Verdict};
 pub use engine::host::{Cgroup, Facts as HostFacts, Room, Writes};
 pub use engine::EngineError;
@@ -55,7 +56,7 @@ pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, ReplicaArg, ReplicaRef, Service,
     ServiceRef,
 };
-pub use scenario::file::ExpectationKind;
+pub use scenario::file::{ExpectationKind, FaultKind};
 pub use scenario::{
     load, parse, Check, CutShape, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select,
     Signal,

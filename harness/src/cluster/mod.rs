@@ -211,7 +211,7 @@ impl Cluster {
     /// Builds lossyfs (cargo: a no-op once built) and mounts it over `disk`.
     async fn start_lossy(&self, disk: &Disk) -> Result<std::sync::Arc<Lossy>> {
         let binary = crate::engine::images::host_binary("lossyfs", &self.output).await?;
-        let lossy = std::sync::Arc::new(Lossy::new(&binary, disk));
+        let lossy = std::sync::Arc::new(Lossy::new(&binary, &disk.mount));
         let l = lossy.clone();
         tokio::task::spawn_blocking(move || l.start())
             .await

@@ -5,6 +5,7 @@
 //! teardown happen on every path — success, failure, panic and a dropped (Ctrl-C) future.
 
 use super::error::{EngineError, Result};
+use super::owner::alive;
 use super::{hostname, LABEL_HOST, LABEL_PID, LABEL_RUN};
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
@@ -48,35 +49,6 @@ impl Removed {
         self.volumes += other.volumes;
         self.disks += other.disks;
     }
-}
-
-/// The identity of this process as written into the `aftershock.pid` label: `<pid>@<start time>`,
-/// so a recycled PID is not mistaken for a live run.
-pub fn process_identity(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22 (starttime) counts after the command, which is in parentheses.
-    let after = stat.rsplit_once(')')?.1;
-    let start = after.split_whitespace().nth(19)?;
-    Some(format!("{pid}@{start}"))
-}
-
-/// Whether the process of an identity from [`process_identity`] still runs (a zombie, dead
-/// but not yet waited for by its parent, does not).
-pub(crate) fn alive(identity: &str) -> bool {
-    let pid = identity
-        .split('@')
-        .next()
-        .and_then(|p| p.parse::<u32>().ok());
-    let Some(pid) = pid else {
-        return false;
-    };
-    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat
-            .rsplit_once(')')
-            .map(|(_, a)| a.trim_start().chars().next());
-        matches!(state, Some(Some('Z' | 'X')))
-    });
-    !zombie && process_identity(pid).as_deref() == Some(identity)
 }
 
 fn filter(key: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {

@@ -201,7 +201,7 @@ fn registry() -> PathBuf {
 fn register(run_id: &str, disks: &Path) -> Result<()> {
     let dir = registry();
     std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
-    let owner = super::cleanup::process_identity(std::process::id()).unwrap_or_default();
+    let owner = super::owner::process_identity(std::process::id()).unwrap_or_default();
     let entry = dir.join(run_id);
     std::fs::write(&entry, format!("{owner}\n{}", disks.display()))
         .map_err(EngineError::io(format!("write {}", entry.display())))
@@ -246,7 +246,7 @@ pub fn registered(run_id: &str) -> Option<PathBuf> {
 pub fn dead_runs() -> Vec<(String, PathBuf)> {
     entries()
         .into_iter()
-        .filter(|(_, owner, _)| !super::cleanup::alive(owner))
+        .filter(|(_, owner, _)| !super::owner::alive(owner))
         .map(|(run, _, run_dir)| (run, run_dir))
         .collect()
 }

@@ -8,7 +8,6 @@
 //! lie next to the disk image, so the reaper finds and stops the leftovers of a dead run
 //! ([`stop_all`]).
 
-use super::disk::Disk;
 use super::error::{EngineError, Result};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -53,16 +52,17 @@ fn mounts() -> Vec<(String, String)> {
 }
 
 impl Lossy {
-    /// The lossyfs of `disk` (not started).
-    pub fn new(binary: &Path, disk: &Disk) -> Lossy {
+    /// The lossyfs over the disk mounted at `backing` (not started): it mounts beside it, at
+    /// `<backing>.lossy`.
+    pub fn new(binary: &Path, backing: &Path) -> Lossy {
         let with = |suffix: &str| {
-            let mut p = disk.mount.clone().into_os_string();
+            let mut p = backing.to_path_buf().into_os_string();
             p.push(suffix);
             PathBuf::from(p)
         };
         Lossy {
             binary: binary.to_path_buf(),
-            backing: disk.mount.clone(),
+            backing: backing.to_path_buf(),
             mount: with(".lossy"),
             socket: with(".lossyfs.sock"),
             pid_file: with(".lossyfs.pid"),

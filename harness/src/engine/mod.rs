@@ -19,6 +19,7 @@ pub mod machine_tool;
 mod netchurn;
 pub mod netns;
 pub mod oom;
+pub mod owner;
 pub mod raw;
 pub mod remote;
 pub mod signal;
@@ -276,7 +277,7 @@ impl RunEngine {
             (LABEL_SCENARIO.into(), self.scenario.clone()),
             (
                 LABEL_PID.into(),
-                cleanup::process_identity(std::process::id()).unwrap_or_default(),
+                owner::process_identity(std::process::id()).unwrap_or_default(),
             ),
             (LABEL_HOST.into(), hostname()),
         ])

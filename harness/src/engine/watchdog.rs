@@ -31,7 +31,7 @@ impl Watchdog {
     /// log in `log`.
     pub fn spawn(binary: &Path, run: &str, log: &Path, machines: &[String]) -> Result<Watchdog> {
         use std::os::unix::process::CommandExt;
-        let parent = cleanup::process_identity(std::process::id()).unwrap_or_default();
+        let parent = super::owner::process_identity(std::process::id()).unwrap_or_default();
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(EngineError::io(format!("create {}", dir.display())))?;
@@ -74,7 +74,7 @@ impl Drop for Watchdog {
 /// The watchdog's own work: waits for `parent` (a `pid@start time` identity) to die, then
 /// removes everything of `run`. Returns what it removed.
 pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Removed> {
-    while cleanup::alive(parent) {
+    while super::owner::alive(parent) {
         tokio::time::sleep(POLL).await;
     }
     tracing::info!(

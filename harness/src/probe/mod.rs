@@ -14,7 +14,7 @@ pub mod write;
 pub mod zookeeper;
 
 use crate::error::{HarnessError, Result};
-pub use crate::services::Miss;
+pub use crate::services::{whole, Miss};
 
 use crate::engine::inner::Inner;
 use crate::engine::RunEngine;
@@ -110,24 +110,6 @@ pub async fn sample_until<S: Sampler>(
     }
     lag.summary(&probe.name, seq, timeline);
     sampler
-}
-
-/// The most characters of a failure's text a sample keeps (a bound on memory, far above any
-/// error message or command output a probe sees).
-pub const FAILURE_TEXT: usize = 64 * 1024;
-
-/// A failure's text as a sample keeps it: trimmed, whole up to [`FAILURE_TEXT`] characters
-/// (report.json holds it; the table may shorten it).
-pub fn whole(text: &str) -> String {
-    let text = text.trim();
-    match text.char_indices().nth(FAILURE_TEXT) {
-        None => text.to_string(),
-        Some((cut, _)) => format!(
-            "{}… ({} more characters)",
-            &text[..cut],
-            text[cut..].chars().count()
-        ),
-    }
 }
 
 fn sample(probe: &Probe, ok: bool, latency: i64, detail: Option<String>, late: i64) -> EventKind {

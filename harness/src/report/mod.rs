@@ -12,9 +12,10 @@ pub mod suite;
 #[cfg(test)]
 mod tests;
 
+use crate::check::timing::{fault_timings, FaultTiming};
 use crate::check::{Outcome, Verdict};
 use crate::scenario::Plan;
-use crate::timeline::{Event, EventKind, Nanos};
+use crate::timeline::{Event, EventKind, Nanos, Timeline};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -61,6 +62,10 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     /// Every number the run measured.
     pub measurements: Vec<Measured>,
+    /// Each fault's requested timing beside the achieved one (applied → healed, and each
+    /// target's container down time). Empty in reports written before it existed.
+    #[serde(default)]
+    pub fault_timings: Vec<FaultTiming>,
     /// Everything that happened, in order: faults, probe samples, container events.
     pub timeline: Vec<Event>,
     /// Where the run's files are ([`Report::dir`]); not serialised.
@@ -133,6 +138,7 @@ impl Report {
                 _ => None,
             })
             .collect();
+        let fault_timings = fault_timings(scenario, &Timeline::from_events(timeline.clone()));
         Report {
             run_id,
             scenario: scenario.name.clone(),
@@ -146,6 +152,7 @@ impl Report {
             verdict,
             outcomes,
             measurements,
+            fault_timings,
             timeline,
             dir: None,
         }
@@ -273,22 +280,7 @@ impl Report {
                 let _ = writeln!(out, "   {} — {}: {reason}", o.verdict.label(), o.title);
             }
         }
-        for e in &self.timeline {
-            if let EventKind::FaultVerified {
-                fault,
-                stage,
-                ok,
-                detail,
-            } = &e.kind
-            {
-                let verdict = if *ok { "verified" } else { "NOT verified" };
-                let _ = writeln!(
-                    out,
-                    "   fault {fault} {}: {verdict} — {detail}",
-                    stage.name()
-                );
-            }
-        }
+        self.faults(&mut out);
         for e in &self.timeline {
             if let EventKind::Containers { machine, states } = &e.kind {
                 let _ = writeln!(out, "   {machine} at the end: {}", states.join("; "));
@@ -315,6 +307,32 @@ impl Report {
             let _ = writeln!(out, "   {:<12} {}", file, dir.join(file).display());
         }
         out
+    }
+}
+
+impl Report {
+    /// The table's lines about the faults: each one's timing (requested beside achieved),
+    /// then what the nemesis verified.
+    fn faults(&self, out: &mut String) {
+        for f in &self.fault_timings {
+            let _ = writeln!(out, "   fault {} ({}): {}", f.fault, f.kind, f.words());
+        }
+        for e in &self.timeline {
+            if let EventKind::FaultVerified {
+                fault,
+                stage,
+                ok,
+                detail,
+            } = &e.kind
+            {
+                let verdict = if *ok { "verified" } else { "NOT verified" };
+                let _ = writeln!(
+                    out,
+                    "   fault {fault} {}: {verdict} — {detail}",
+                    stage.name()
+                );
+            }
+        }
     }
 }
 

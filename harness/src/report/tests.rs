@@ -204,11 +204,38 @@ fn run_table_prints_where_the_files_are() {
 }
 
 #[test]
+fn run_table_shows_each_faults_achieved_timing_beside_the_requested_one() {
+    let r = demo::report();
+    assert_eq!(r.fault_timings.len(), 1);
+    let zk2 = &r.fault_timings[0].targets[0];
+    assert!(
+        (zk2.down_seconds.unwrap() - 8.02).abs() < 1e-3,
+        "die +5.0003 s → start +13.02 s: {zk2:?}"
+    );
+    let t = r.table();
+    assert!(
+        t.contains("fault restart (restart): down 8.0 s requested; achieved: applied → healed 8.0 s, zk-2 8.0 s (die → start), zk-3 8.0 s (die → start)"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_report_written_before_fault_timings_still_loads() {
+    let mut json = serde_json::to_value(demo::report()).unwrap();
+    assert!(json["fault_timings"].is_array());
+    json.as_object_mut().unwrap().remove("fault_timings");
+    let old: Report = serde_json::from_value(json).unwrap();
+    assert!(old.fault_timings.is_empty());
+    assert!(!old.table().contains("requested"));
+}
+
+#[test]
 fn reports_round_trip_through_json() {
     let r = demo::report();
     let back: Report = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
     assert_eq!(back.outcomes, r.outcomes);
     assert_eq!(back.outcomes[1].budget_seconds, Some(10.0));
+    assert_eq!(back.fault_timings, r.fault_timings);
 }
 
 #[test]

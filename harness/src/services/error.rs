@@ -1,10 +1,28 @@
 //! What went wrong talking to a service under test ([`ServiceError`]: one variant per kind of
 //! operation, the client's error kept as the source), and why one check attempt saw nothing
-//! good ([`Miss`]). Below `probe/`, which samples through these clients: a miss of a probe is
-//! a miss of the check it runs.
+//! good ([`Miss`]), with the failure text kept [`whole`]. Below `probe/`, which samples through
+//! these clients: a miss of a probe is a miss of the check it runs.
 
 use crate::engine::EngineError;
 use std::time::Duration;
+
+/// The most characters of a failure's text a sample keeps (a bound on memory, far above any
+/// error message or command output a probe sees).
+pub const FAILURE_TEXT: usize = 64 * 1024;
+
+/// A failure's text as a sample keeps it: trimmed, whole up to [`FAILURE_TEXT`] characters
+/// (report.json holds it; the table may shorten it).
+pub fn whole(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(FAILURE_TEXT) {
+        None => text.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+    }
+}
 
 /// Why a client of a service (a readiness check, a set-up step, a leader query) got no good
 /// answer. The text is what bring-up reports as "not ready: …".
@@ -179,5 +197,18 @@ pub(super) fn short_text(e: &reqwest::Error) -> String {
         "connection refused".into()
     } else {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{whole, FAILURE_TEXT};
+
+    #[test]
+    fn a_failure_keeps_its_whole_text() {
+        let long = format!("{{\"level\":\"warn\"}} {}", "x".repeat(500)) + " the real error";
+        assert!(whole(&long).ends_with("the real error"));
+        let huge = "y".repeat(FAILURE_TEXT + 10);
+        assert!(whole(&huge).ends_with("(10 more characters)"));
     }
 }

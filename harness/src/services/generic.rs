@@ -70,7 +70,7 @@ impl Checker {
                 let url = format!("http://{}:{port}{path}", self.ip);
                 let response = self.client.get(&url).send().await.map_err(short)?;
                 let got = response.status();
-                let body = crate::probe::whole(&response.text().await.unwrap_or_default());
+                let body = super::whole(&response.text().await.unwrap_or_default());
                 let ok = match status {
                     Some(s) => got.as_u16() == *s,
                     None => got.is_success(),
@@ -89,7 +89,7 @@ impl Checker {
                     Ok((!output.is_empty()).then_some(output))
                 } else {
                     // A failure's whole text (etcdctl's first warning is not its error).
-                    Err(format!("exit {code}: {}", crate::probe::whole(&output)).into())
+                    Err(format!("exit {code}: {}", super::whole(&output)).into())
                 }
             }
         }

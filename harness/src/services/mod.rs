@@ -22,7 +22,7 @@ use crate::scenario::plan::{
     Image, Machine, MachineEngine, Placement, Plan, Restart, Service, ServiceKind,
 };
 use crate::scenario::Preset;
-pub use error::{Miss, ServiceError};
+pub use error::{whole, Miss, ServiceError};
 pub use leader::LeaderError;
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -42,17 +42,28 @@ pub struct Baseline {
     pub windows: usize,
 }
 
-pub fn baseline(windows: &[Window], fault_at: Nanos) -> Result<Baseline, String> {
+/// Why a load probe has no baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BaselineError {
+    /// Too few whole windows ended before the fault started.
+    #[error("only {found} baseline windows before the fault (need {MIN_BASELINE_WINDOWS}): start the fault later")]
+    TooFewWindows {
+        /// How many there were.
+        found: usize,
+    },
+}
+
+/// The baseline of the windows that ended before `fault_at` (less the first [`SKIP_WINDOWS`]).
+pub fn baseline(windows: &[Window], fault_at: Nanos) -> Result<Baseline, BaselineError> {
     let before: Vec<&Window> = windows
         .iter()
         .skip(SKIP_WINDOWS)
         .filter(|w| w.at + WINDOW <= fault_at)
         .collect();
     if before.len() < MIN_BASELINE_WINDOWS {
-        return Err(format!(
-            "only {} baseline windows before the fault (need {MIN_BASELINE_WINDOWS}): start the fault later",
-            before.len()
-        ));
+        return Err(BaselineError::TooFewWindows {
+            found: before.len(),
+        });
     }
     let mut p99s: Vec<Nanos> = before.iter().map(|w| w.p99).collect();
     p99s.sort_unstable();
@@ -120,7 +131,7 @@ fn load(t: &Timeline, probe: &str, applied: Nanos) -> Result<(Vec<Window>, Basel
     if windows.is_empty() {
         return Err(unknown(format!("load probe `{probe}` recorded no windows")));
     }
-    let base = baseline(&windows, applied).map_err(unknown)?;
+    let base = baseline(&windows, applied).map_err(|e| unknown(e.to_string()))?;
     Ok((windows, base))
 }
 
@@ -130,8 +141,8 @@ pub fn oom_kill_within(t: &Timeline, fault: &str, budget: Duration, victim: &str
         Err(j) => return j,
     };
     let Some(oom) = t.container_event(&o.target, "oom", o.applied) else {
-        return (
-            "no oom event".into(),
+        return Judged::new(
+            "no oom event",
             None,
             fail(format!(
                 "the engine reported no `oom` event for {} after `{fault}` started",
@@ -154,7 +165,7 @@ pub fn oom_kill_within(t: &Timeline, fault: &str, budget: Duration, victim: &str
         .unwrap_or_default();
     let d = secs(oom - o.applied);
     let Some((process, pid, evidence)) = killed else {
-        return (
+        return Judged::new(
             format!("oom event {d:.2}s after the leak started; victim unknown{counter}"),
             Some(d),
             Verdict::Unknown {
@@ -178,7 +189,7 @@ pub fn oom_kill_within(t: &Timeline, fault: &str, budget: Duration, victim: &str
     } else {
         Verdict::Pass
     };
-    (measured, Some(d), verdict)
+    Judged::new(measured, Some(d), verdict)
 }
 
 pub fn restarted_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
@@ -187,13 +198,13 @@ pub fn restarted_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
         Err(j) => return j,
     };
     match (o.died, o.started) {
-        (None, _) => (
-            "never died".into(),
+        (None, _) => Judged::new(
+            "never died",
             None,
             fail(format!("{} did not die after `{fault}`", o.target)),
         ),
-        (Some(_), None) => (
-            "died, never started again".into(),
+        (Some(_), None) => Judged::new(
+            "died, never started again",
             None,
             fail(format!("{} was not started again", o.target)),
         ),
@@ -207,7 +218,7 @@ pub fn restarted_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
                     fmt_dur(budget)
                 ))
             };
-            (
+            Judged::new(
                 format!("{} die → start {took:.2}s", o.target),
                 Some(took),
                 verdict,
@@ -222,8 +233,8 @@ pub fn latency_rises(t: &Timeline, probe: &str, fault: &str, ratio: f64) -> Judg
         Err(j) => return j,
     };
     let Some(died) = o.died else {
-        return (
-            "target never died".into(),
+        return Judged::new(
+            "target never died",
             None,
             fail(format!(
                 "{} did not die: the cache was never gone",
@@ -252,7 +263,7 @@ pub fn latency_rises(t: &Timeline, probe: &str, fault: &str, ratio: f64) -> Judg
     } else {
         fail(format!("p99 rose only {r:.1}×, expected at least {ratio}×"))
     };
-    (measured, Some(r), verdict)
+    Judged::new(measured, Some(r), verdict)
 }
 
 pub fn latency_stays_within(t: &Timeline, probe: &str, fault: &str, ratio: f64) -> Judged {
@@ -297,7 +308,7 @@ pub fn latency_stays_within(t: &Timeline, probe: &str, fault: &str, ratio: f64) 
             ),
         },
     };
-    (measured, Some(r), verdict)
+    Judged::new(measured, Some(r), verdict)
 }
 
 pub fn warm_up_within(
@@ -313,8 +324,8 @@ pub fn warm_up_within(
         Err(j) => return j,
     };
     let Some(started) = o.started else {
-        return (
-            "never restarted".into(),
+        return Judged::new(
+            "never restarted",
             None,
             fail(format!(
                 "{} was not started again after `{fault}`",
@@ -339,7 +350,7 @@ pub fn warm_up_within(
     match first_warm {
         None => {
             let observed = after.last().map_or(0, |w| w.at + WINDOW) - started;
-            (
+            Judged::new(
                 format!(
                     "not warm {:.1}s after the restart (end of run; {criteria})",
                     secs(observed).max(0.0)
@@ -357,7 +368,7 @@ pub fn warm_up_within(
             } else {
                 fail(format!("warm-up took {d:.1}s, budget {}", fmt_dur(budget)))
             };
-            (
+            Judged::new(
                 format!("warm {d:.1}s after the restart ({criteria})"),
                 Some(d),
                 verdict,
@@ -382,7 +393,7 @@ pub fn no_errors(t: &Timeline, probe: &str) -> Judged {
             secs(first - windows[0].at)
         ))
     };
-    (
+    Judged::new(
         format!("{errors} failed of {sent}"),
         Some(errors as f64),
         verdict,

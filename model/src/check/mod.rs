@@ -9,6 +9,7 @@
 mod cache;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 pub mod unplanned;
 
 #[cfg(test)]
@@ -123,8 +124,12 @@ impl<'a> Bound<'a> {
 impl Check for Bound<'_> {
     fn check(&self, t: &Timeline) -> Outcome {
         let e = self.expectation;
-        let (title, budget, (measured, measured_seconds, verdict)) =
-            judge(&e.kind, self.probe, self.fault, t);
+        let (title, budget, judged) = judge(&e.kind, self.probe, self.fault, t);
+        let Judged {
+            measured,
+            value: measured_seconds,
+            verdict,
+        } = judged;
         let budget_seconds = e.kind.time_budget().map(|d| d.as_secs_f64());
         let verdict = match unplanned::disturbed(t, unplanned::span(&e.kind, self.fault, t)) {
             Some(reason) if !matches!(verdict, Verdict::Unknown { .. }) => {
@@ -328,11 +333,32 @@ fn deadline(
     Some(anchor + budget)
 }
 
-pub(crate) type Judged = (String, Option<f64>, Verdict);
+/// What one checker found: the measurement in words, its number, and the verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Judged {
+    /// What was measured, in words (the report's "measured" column).
+    pub measured: String,
+    /// The measured number: seconds when it is a time, else a count (lost writes, failed
+    /// samples); `Outcome::measured_seconds`.
+    pub value: Option<f64>,
+    /// The judgement.
+    pub verdict: Verdict,
+}
 
+impl Judged {
+    fn new(measured: impl Into<String>, value: Option<f64>, verdict: Verdict) -> Self {
+        Judged {
+            measured: measured.into(),
+            value,
+            verdict,
+        }
+    }
+}
+
+/// The timeline cannot tell, and why: nothing measured.
 fn unknown(reason: impl Into<String>) -> Judged {
     let reason = reason.into();
-    ("—".into(), None, Verdict::Unknown { reason })
+    Judged::new("—", None, Verdict::Unknown { reason })
 }
 
 fn fail(reason: impl Into<String>) -> Verdict {
@@ -411,8 +437,8 @@ fn fails_during(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged
         .filter(|o| o.start <= healed && o.end >= applied)
         .max_by_key(|o| o.end - o.start);
     match longest {
-        None => (
-            "no failure".into(),
+        None => Judged::new(
+            "no failure",
             Some(0.0),
             fail(format!(
                 "`{probe}` never failed while `{fault}` was in effect"
@@ -437,7 +463,7 @@ fn fails_during(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged
                     fmt_dur(min)
                 ))
             };
-            (measured, Some(d), verdict)
+            Judged::new(measured, Some(d), verdict)
         }
     }
 }
@@ -463,7 +489,7 @@ fn recovers_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> 
     match first_stable_success(&samples, healed) {
         None => {
             let observed = samples.last().map_or(0, |s| s.0) - healed;
-            (
+            Judged::new(
                 format!("not back {:.2}s after heal (end of run)", secs(observed)),
                 None,
                 fail(format!(
@@ -479,7 +505,7 @@ fn recovers_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> 
             } else {
                 fail(format!("took {d:.2}s, budget {}", fmt_dur(budget)))
             };
-            (format!("back {d:.2}s after heal"), Some(d), verdict)
+            Judged::new(format!("back {d:.2}s after heal"), Some(d), verdict)
         }
     }
 }
@@ -521,7 +547,7 @@ fn never_fails(t: &Timeline, probe: &str, fault: &str) -> Judged {
             first.2.clone().unwrap_or_default()
         )),
     };
-    (measured, Some(failed.len() as f64), verdict)
+    Judged::new(measured, Some(failed.len() as f64), verdict)
 }
 
 fn stays_down(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged {
@@ -542,7 +568,7 @@ fn stays_down(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged {
     match samples.iter().find(|s| s.0 >= healed && s.1) {
         Some(s) if s.0 < until => {
             let d = secs(s.0 - healed);
-            (
+            Judged::new(
                 format!("recovered by itself {d:.2}s after heal"),
                 Some(d),
                 fail(format!(
@@ -552,11 +578,11 @@ fn stays_down(t: &Timeline, probe: &str, fault: &str, min: Duration) -> Judged {
         }
         Some(s) => {
             let d = secs(s.0 - healed);
-            (format!("down {d:.2}s after heal"), Some(d), Verdict::Pass)
+            Judged::new(format!("down {d:.2}s after heal"), Some(d), Verdict::Pass)
         }
         None => {
             let d = secs(samples.last().map_or(0, |s| s.0) - healed);
-            (
+            Judged::new(
                 format!("still down {d:.2}s after heal (end of observation)"),
                 Some(d),
                 Verdict::Pass,
@@ -620,7 +646,7 @@ fn no_lost_writes(t: &Timeline, probe: &str) -> Judged {
     } else {
         Verdict::Pass
     };
-    (measured, Some(lost.len() as f64), verdict)
+    Judged::new(measured, Some(lost.len() as f64), verdict)
 }
 
 fn simultaneous(t: &Timeline, fault: &str, budget: Duration) -> Judged {
@@ -650,7 +676,7 @@ fn simultaneous(t: &Timeline, fault: &str, budget: Duration) -> Judged {
             ),
         }
     };
-    (
+    Judged::new(
         format!("processes exited {skew_ms:.3} ms apart{die}"),
         Some(skew_ms / 1e3),
         verdict,
@@ -666,7 +692,7 @@ fn completes_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
             } else {
                 fail(format!("took {d:.2}s, budget {}", fmt_dur(budget)))
             };
-            (format!("{d:.2}s"), Some(d), verdict)
+            Judged::new(format!("{d:.2}s"), Some(d), verdict)
         }
         _ => unknown(format!("fault `{fault}` did not both start and finish")),
     }
@@ -674,7 +700,11 @@ fn completes_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
 
 /// The mirror of `no_lost_writes`: passes when at least `at_least` acknowledged writes are gone.
 fn loses_writes(t: &Timeline, probe: &str, at_least: f64) -> Judged {
-    let (measured, lost, verdict) = no_lost_writes(t, probe);
+    let Judged {
+        measured,
+        value: lost,
+        verdict,
+    } = no_lost_writes(t, probe);
     let verdict = match (verdict, lost) {
         (Verdict::Unknown { reason }, _) => Verdict::Unknown { reason },
         (_, Some(n)) if n >= at_least => Verdict::Pass,
@@ -682,7 +712,7 @@ fn loses_writes(t: &Timeline, probe: &str, at_least: f64) -> Judged {
             "expected at least {at_least} acknowledged writes lost; {measured}"
         )),
     };
-    (measured, lost, verdict)
+    Judged::new(measured, lost, verdict)
 }
 
 /// The read-back is in write order (strictly increasing), and whatever acknowledged writes
@@ -693,7 +723,7 @@ fn ordered_prefix(t: &Timeline, probe: &str) -> Judged {
         return unknown(format!("probe `{probe}` has no final read-back"));
     };
     if let Some(w) = present.windows(2).find(|w| w[0] >= w[1]) {
-        return (
+        return Judged::new(
             format!("{} records, out of order", present.len()),
             None,
             fail(format!(
@@ -737,7 +767,7 @@ fn ordered_prefix(t: &Timeline, probe: &str) -> Judged {
             &holes[..holes.len().min(10)]
         ))
     };
-    (measured, Some(holes.len() as f64), verdict)
+    Judged::new(measured, Some(holes.len() as f64), verdict)
 }
 
 fn measurement_bounds(
@@ -765,7 +795,7 @@ fn measurement_bounds(
         (_, Some(hi)) if value > hi => fail(format!("{measured} is above {}", bound(hi))),
         _ => Verdict::Pass,
     };
-    (measured, None, verdict)
+    Judged::new(measured, None, verdict)
 }
 
 fn ends_failing(t: &Timeline, probe: &str, matching: &str) -> Judged {
@@ -780,13 +810,13 @@ fn ends_failing(t: &Timeline, probe: &str, matching: &str) -> Judged {
     if trailing >= STABLE_SUCCESSES {
         let first = samples[samples.len() - trailing].0;
         let d = secs(last.0 - first);
-        (
+        Judged::new(
             format!("{trailing} last samples: {detail} ({d:.2}s)"),
             Some(d),
             Verdict::Pass,
         )
     } else {
-        (
+        Judged::new(
             format!("last sample: {detail}"),
             None,
             fail(format!(
@@ -807,7 +837,7 @@ fn outage_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> Ju
         .map(|o| (o.end - o.start.max(applied), o))
         .max_by_key(|(d, _)| *d);
     let Some((d, o)) = longest else {
-        return ("no outage".into(), Some(0.0), Verdict::Pass);
+        return Judged::new("no outage", Some(0.0), Verdict::Pass);
     };
     let d = secs(d);
     let measured = format!(
@@ -826,7 +856,7 @@ fn outage_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> Ju
     } else {
         fail(format!("outage {d:.2}s, budget {}", fmt_dur(budget)))
     };
-    (measured, Some(d), verdict)
+    Judged::new(measured, Some(d), verdict)
 }
 
 fn measured_within(t: &Timeline, fault: &str, prefix: &str, budget: Duration) -> Judged {
@@ -855,7 +885,7 @@ fn measured_within(t: &Timeline, fault: &str, prefix: &str, budget: Duration) ->
     } else {
         fail(format!("{:.2}s, budget {}", max / 1e3, fmt_dur(budget)))
     };
-    (measured, Some(max / 1e3), verdict)
+    Judged::new(measured, Some(max / 1e3), verdict)
 }
 
 fn containers_survive(t: &Timeline, fault: &str) -> Judged {
@@ -894,7 +924,7 @@ fn containers_survive(t: &Timeline, fault: &str) -> Judged {
     } else {
         fail(format!("died: {}", deaths.join(", ")))
     };
-    (measured, Some(deaths.len() as f64), verdict)
+    Judged::new(measured, Some(deaths.len() as f64), verdict)
 }
 
 fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged {
@@ -923,7 +953,7 @@ fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged
     match states.iter().find(|s| s.2.contains(matching)) {
         Some((at, machine, state, detail)) => {
             let d = secs(at - applied);
-            (
+            Judged::new(
                 format!("{machine} +{d:.2}s: {state} ({detail})"),
                 Some(d),
                 Verdict::Pass,
@@ -931,7 +961,7 @@ fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged
         }
         None => {
             let seen: BTreeSet<&str> = states.iter().map(|s| s.2.as_str()).collect();
-            (
+            Judged::new(
                 format!(
                     "states seen: {}",
                     seen.into_iter().collect::<Vec<_>>().join(", ")
@@ -960,7 +990,7 @@ fn fault_verified(t: &Timeline, fault: &str) -> Judged {
     if let Some((stage, _, detail)) = checks.iter().find(|c| !c.1) {
         let stage = stage.name();
         let measured = format!("{stage}: not verified");
-        return (measured, None, fail(format!("{stage}: {detail}")));
+        return Judged::new(measured, None, fail(format!("{stage}: {detail}")));
     }
     for stage in [Stage::Applied, Stage::Healed] {
         if !checks.iter().any(|c| c.0 == stage) {
@@ -975,5 +1005,5 @@ fn fault_verified(t: &Timeline, fault: &str) -> Judged {
         .map(|(stage, _, detail)| format!("{}: {detail}", stage.name()))
         .collect::<Vec<_>>()
         .join("; ");
-    (measured, None, Verdict::Pass)
+    Judged::new(measured, None, Verdict::Pass)
 }

@@ -436,7 +436,7 @@ impl ReadyCheck {
     }
 
     /// The check this describes; an error when it is not exactly one of tcp/http/exec.
-    pub fn check(&self) -> Result<Check, String> {
+    pub fn check(&self) -> Result<Check, NotOneCheck> {
         let http = self.http.map(|port| Check::Http {
             port,
             path: self.path.clone().unwrap_or_else(|| "/".into()),
@@ -452,10 +452,15 @@ impl ReadyCheck {
         .collect();
         match <[Check; 1]>::try_from(all) {
             Ok([one]) => Ok(one),
-            Err(_) => Err("`ready` needs exactly one of `tcp`, `http` or `exec`".into()),
+            Err(_) => Err(NotOneCheck),
         }
     }
 }
+
+/// A `ready` table with none or several of `tcp`, `http` and `exec`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("`ready` needs exactly one of `tcp`, `http` or `exec`")]
+pub struct NotOneCheck;
 
 impl Preset {
     /// The project image (directory of `images/`) a preset runs.

@@ -39,7 +39,7 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
     })?;
     let dir = Path::new(file).parent().unwrap_or(Path::new(""));
     bring_in(&mut scenario, dir)?;
-    resolve::resolve(&scenario).map_err(|(anchor, message)| {
+    resolve::resolve(&scenario).map_err(|resolve::Invalid { anchor, message }| {
         let span = match anchor {
             resolve::Anchor::Span(span) => span,
             resolve::Anchor::Name(name) => find_name(source, &name),
@@ -189,7 +189,7 @@ pub(crate) fn resolve_built(
 ) -> Result<Plan, ScenarioError> {
     let mut scenario = scenario.clone();
     bring_in(&mut scenario, Path::new(""))?;
-    resolve::resolve(&scenario).map_err(|(anchor, message)| {
+    resolve::resolve(&scenario).map_err(|resolve::Invalid { anchor, message }| {
         let (file, line, column) = locate(&anchor);
         ScenarioError::At {
             file,

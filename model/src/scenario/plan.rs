@@ -198,7 +198,7 @@ pub enum Restart {
 
 impl Restart {
     /// `no`, `always`, `unless-stopped`, `on-failure` or `on-failure:N`.
-    pub fn parse(policy: &str) -> Result<Restart, String> {
+    pub fn parse(policy: &str) -> Result<Restart, UnknownRestart> {
         Ok(match policy {
             "no" => Restart::No,
             "always" => Restart::Always,
@@ -206,15 +206,16 @@ impl Restart {
             "on-failure" => Restart::OnFailure(None),
             other => match other.strip_prefix("on-failure:").map(str::parse) {
                 Some(Ok(n)) => Restart::OnFailure(Some(n)),
-                _ => {
-                    return Err(format!(
-                    "restart `{other}` must be one of no, always, unless-stopped, on-failure[:N]"
-                ))
-                }
+                _ => return Err(UnknownRestart(other.to_string())),
             },
         })
     }
 }
+
+/// A `restart` policy that is none of those [`Restart::parse`] knows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("restart `{0}` must be one of no, always, unless-stopped, on-failure[:N]")]
+pub struct UnknownRestart(pub String);
 
 /// When a replica is ready: one check, polled until it passes or `timeout` runs out.
 #[derive(Debug, Clone, PartialEq, Serialize)]

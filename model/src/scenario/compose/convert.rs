@@ -380,7 +380,7 @@ fn one(
     (out.user, out.working_dir) = (svc.user.clone(), svc.working_dir.clone());
     if let Some(policy) = &out.restart {
         crate::scenario::plan::Restart::parse(policy)
-            .map_err(|m| at("restart", ComposeError::Restart(m)))?;
+            .map_err(|m| at("restart", ComposeError::Restart(m.to_string())))?;
     }
     out.aliases = aliases(name, svc, out.replicas);
     let networks = match &svc.networks {

@@ -48,7 +48,7 @@ impl Fields<'_> {
     }
 
     fn missing(&self, field: &str) -> Invalid {
-        (
+        Invalid::new(
             self.anchor(),
             format!("expectation {} needs `{field}`", self.e.kind),
         )
@@ -164,7 +164,7 @@ impl Fields<'_> {
         {
             let kind = e.kind;
             let problem = format!("{kind}: `ratio` must be above 0 and `hit_fraction` 0 to 1");
-            return Err((self.anchor(), problem));
+            return Err(Invalid::new(self.anchor(), problem));
         }
         Ok(())
     }
@@ -209,7 +209,7 @@ impl Fields<'_> {
         let name = self.text("measurement", &e.measurement)?;
         if e.at_most.is_none() && e.at_least.is_none() {
             let problem = "expectation measurement needs `at_most` and/or `at_least`";
-            return Err((self.anchor(), problem.into()));
+            return Err(Invalid::new(self.anchor(), problem));
         }
         Ok(Expect::Measurement {
             name,
@@ -253,7 +253,10 @@ impl Fields<'_> {
             | X::UnitReaches { .. } => None,
         };
         match problem {
-            Some(problem) => Err((self.anchor(), format!("{} {problem}", self.e.kind))),
+            Some(problem) => Err(Invalid::new(
+                self.anchor(),
+                format!("{} {problem}", self.e.kind),
+            )),
             None => Ok(()),
         }
     }
@@ -268,7 +271,5 @@ pub(crate) fn typed(e: &file::Expectation) -> Expect {
         probe: e.probe.as_ref().map(|_| ProbeId(0)),
         fault: e.fault.as_ref().map(|_| FaultId(0)),
     };
-    fields
-        .expect()
-        .unwrap_or_else(|(_, message)| panic!("{message}"))
+    fields.expect().unwrap_or_else(|e| panic!("{}", e.message))
 }

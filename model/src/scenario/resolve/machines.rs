@@ -119,43 +119,61 @@ fn ports_apart(services: &[Service], machines: &[Machine]) -> Result<(), Invalid
     Ok(())
 }
 
+/// Why a service cannot be placed on the machines its `machine` names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum PlacementError {
+    #[error("an attached service runs where it was started; it takes no `machine`")]
+    Attached,
+    #[error("a disk is a loop device of the harness's host: a service placed on a machine cannot have one (yet)")]
+    Disk,
+    #[error("`machine` names a machine, but the topology has none: add a `preset = \"machine\"` service or a `[[topology.machine]]` with its engine's URL")]
+    NoMachines,
+    #[error("{machines} machines for {replicas} replicas: give one machine per replica")]
+    Count { machines: usize, replicas: usize },
+    #[error("{replicas} replicas on one machine (`{machine}`): a placed service uses the machine's network, so each replica needs a machine of its own: `machine = [\"a\", \"b\", …]`")]
+    Shared { replicas: usize, machine: String },
+    #[error("unknown machine `{name}`; expected one of: {}", known.join(", "))]
+    Unknown { name: String, known: Vec<String> },
+    #[error("two replicas on machine `{0}`: each replica needs a machine of its own")]
+    Twice(String),
+}
+
 fn placement(
     svc: &Service,
     names: &[String],
     machines: &[Machine],
-) -> Result<Vec<MachineId>, String> {
+) -> Result<Vec<MachineId>, PlacementError> {
     if matches!(svc.kind, ServiceKind::Attached(_)) {
-        return Err("an attached service runs where it was started; it takes no `machine`".into());
+        return Err(PlacementError::Attached);
     }
     if svc.disk.is_some() {
-        return Err("a disk is a loop device of the harness's host: a service placed on a machine cannot have one (yet)".into());
+        return Err(PlacementError::Disk);
     }
-    let known: Vec<&str> = machines.iter().map(|m| m.name.as_str()).collect();
-    if known.is_empty() {
-        return Err("`machine` names a machine, but the topology has none: add a `preset = \"machine\"` service or a `[[topology.machine]]` with its engine's URL".into());
+    if machines.is_empty() {
+        return Err(PlacementError::NoMachines);
     }
-    if names.len() != svc.replicas.len() && names.len() != 1 {
-        return Err(format!(
-            "{} machines for {} replicas: give one machine per replica",
-            names.len(),
-            svc.replicas.len()
-        ));
+    let replicas = svc.replicas.len();
+    if names.len() != replicas && names.len() != 1 {
+        return Err(PlacementError::Count {
+            machines: names.len(),
+            replicas,
+        });
     }
-    if names.len() == 1 && svc.replicas.len() > 1 {
-        return Err(format!("{} replicas on one machine (`{}`): a placed service uses the machine's network, so each replica needs a machine of its own: `machine = [\"a\", \"b\", …]`", svc.replicas.len(), names[0]));
+    if names.len() == 1 && replicas > 1 {
+        let machine = names[0].clone();
+        return Err(PlacementError::Shared { replicas, machine });
     }
     let mut ids = vec![];
     for n in names {
         let m = machines.iter().find(|m| &m.name == n).ok_or_else(|| {
-            format!(
-                "unknown machine `{n}`; expected one of: {}",
-                known.join(", ")
-            )
+            let known = machines.iter().map(|m| m.name.clone()).collect();
+            PlacementError::Unknown {
+                name: n.clone(),
+                known,
+            }
         })?;
         if ids.contains(&m.id) {
-            return Err(format!(
-                "two replicas on machine `{n}`: each replica needs a machine of its own"
-            ));
+            return Err(PlacementError::Twice(n.clone()));
         }
         ids.push(m.id);
     }

@@ -20,8 +20,25 @@ pub(crate) enum Anchor {
     Name(String),
 }
 
-/// A problem, and where it is.
-pub(crate) type Invalid = (Anchor, String);
+/// A problem, and where it is: what the resolver returns, made a [`ScenarioError`] with the
+/// file:line:column of its anchor by `load` (a file) or the builder (the caller's code).
+///
+/// [`ScenarioError`]: super::ScenarioError
+pub(crate) struct Invalid {
+    /// Where the problem is.
+    pub anchor: Anchor,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl Invalid {
+    pub(super) fn new(anchor: Anchor, message: impl Into<String>) -> Self {
+        Invalid {
+            anchor,
+            message: message.into(),
+        }
+    }
+}
 
 /// Ids by name, for one kind of thing; a lookup that fails names what exists.
 pub(super) struct Names<Id> {
@@ -48,7 +65,7 @@ impl<Id: Copy> Names<Id> {
     /// The id `r` names, or an error at `r` listing the known names.
     pub(super) fn get(&self, r: &Ref) -> Result<Id, Invalid> {
         self.ids.get(r.get_ref()).copied().ok_or_else(|| {
-            (
+            Invalid::new(
                 Anchor::Span(r.span()),
                 format!(
                     "unknown {} `{}`; expected one of: {}",
@@ -127,7 +144,7 @@ fn unique_names(s: &file::Scenario) -> Result<(), Invalid> {
             } else {
                 continue;
             };
-            return Err((Anchor::Name(n.to_string()), problem));
+            return Err(Invalid::new(Anchor::Name(n.to_string()), problem));
         }
     }
     Ok(())
@@ -135,10 +152,10 @@ fn unique_names(s: &file::Scenario) -> Result<(), Invalid> {
 
 /// An error about the table named `name`.
 pub(super) fn at_name(name: &str, message: String) -> Invalid {
-    (Anchor::Name(name.to_string()), message)
+    Invalid::new(Anchor::Name(name.to_string()), message)
 }
 
 /// An error at a reference's place in the file.
 pub(super) fn at_ref(r: &Ref, message: String) -> Invalid {
-    (Anchor::Span(r.span()), message)
+    Invalid::new(Anchor::Span(r.span()), message)
 }

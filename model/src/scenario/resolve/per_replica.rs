@@ -60,21 +60,33 @@ pub(super) fn values(svc: &file::Service, replicas: &[String]) -> Vec<ReplicaVal
         .collect()
 }
 
+/// Why a service's `leader` table cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum LeaderCheckError {
+    #[error("`leader.timeout` must be above 0")]
+    ZeroTimeout,
+    #[error("`leader` needs exactly one of `exec = [\"cmd\", …]` (exit 0: this replica leads) or `http = <port>` (with `path`, and `contains` for the answer that means it leads)")]
+    NotOneAsk,
+    #[error("`leader.path`, `method` and `body` belong to an `http` leader check, not `exec`")]
+    HttpFieldsOnExec,
+    #[error("`leader.path` must start with `/`")]
+    RelativePath,
+}
+
 /// The service's leader check, one question per replica; an error when it is not exactly one
 /// of `exec` and `http`.
 pub(super) fn leader(
     svc: &file::Service,
     replicas: &[String],
-) -> Result<Option<LeaderCheck>, String> {
+) -> Result<Option<LeaderCheck>, LeaderCheckError> {
     let Some(check) = &svc.leader else {
         return Ok(None);
     };
     let timeout = check.timeout.unwrap_or(LEADER_TIMEOUT);
     if timeout.is_zero() {
-        return Err("`leader.timeout` must be above 0".into());
+        return Err(LeaderCheckError::ZeroTimeout);
     }
-    let ask = |r: Replica| {
-        match (&check.exec, check.http) {
+    let ask = |r: Replica| match (&check.exec, check.http) {
         (Some(cmd), None) if !cmd.is_empty() => Ok(LeaderAsk::Exec(r.fill_all(cmd))),
         (None, Some(port)) => Ok(LeaderAsk::Http {
             port,
@@ -87,18 +99,14 @@ pub(super) fn leader(
             body: check.body.as_deref().map(|b| r.fill(b)),
             status: check.status,
         }),
-        _ => Err("`leader` needs exactly one of `exec = [\"cmd\", …]` (exit 0: this replica leads) or `http = <port>` (with `path`, and `contains` for the answer that means it leads)".to_string()),
-    }
+        _ => Err(LeaderCheckError::NotOneAsk),
     };
     let http_only = check.path.is_some() || check.method.is_some() || check.body.is_some();
     if check.exec.is_some() && check.http.is_none() && http_only {
-        return Err(
-            "`leader.path`, `method` and `body` belong to an `http` leader check, not `exec`"
-                .into(),
-        );
+        return Err(LeaderCheckError::HttpFieldsOnExec);
     }
     if check.path.as_deref().is_some_and(|p| !p.starts_with('/')) {
-        return Err("`leader.path` must start with `/`".into());
+        return Err(LeaderCheckError::RelativePath);
     }
     Ok(Some(LeaderCheck {
         per_replica: Replica::all(replicas).map(ask).collect::<Result<_, _>>()?,

@@ -1,9 +1,12 @@
 //! Services: kind and image, limits, readiness, disks and what each preset needs of the
 //! services it `uses`.
 
+use super::per_replica::LeaderCheckError;
 use super::{at_name, Invalid, Names};
-use crate::scenario::file::{self, Check, Preset};
-use crate::scenario::plan::{Image, Ready, Restart, Service, ServiceId, ServiceKind};
+use crate::scenario::file::{self, Check, NotOneCheck, Preset};
+use crate::scenario::plan::{
+    Image, Ready, Restart, Service, ServiceId, ServiceKind, UnknownRestart,
+};
 use crate::scenario::{MAX_CONTAINERS, PROJECT_IMAGES};
 use std::time::Duration;
 
@@ -12,9 +15,9 @@ pub const MAX_REPLICAS: usize = MAX_CONTAINERS;
 
 pub(super) fn resolve(s: &file::Scenario) -> Result<Vec<Service>, Invalid> {
     if s.topology.services.is_empty() {
-        return Err((
+        return Err(Invalid::new(
             super::Anchor::Span(0..0),
-            "the topology has no services; add a [[topology.service]] table".into(),
+            "the topology has no services; add a [[topology.service]] table",
         ));
     }
     let names = Names::new(
@@ -77,12 +80,10 @@ fn containers_fit(services: &[Service]) -> Result<(), Invalid> {
 }
 
 fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<Service, Invalid> {
-    let bad = |problem: String| at_name(&svc.name, format!("service `{}`: {problem}", svc.name));
+    let bad =
+        |problem: ServiceProblem| at_name(&svc.name, format!("service `{}`: {problem}", svc.name));
     if svc.attach.is_empty() && (svc.replicas == 0 || svc.replicas > MAX_REPLICAS) {
-        return Err(bad(format!(
-            "replicas must be 1 to {MAX_REPLICAS} (and at most {MAX_CONTAINERS} containers in all), not {}",
-            svc.replicas
-        )));
+        return Err(bad(ServiceProblem::Replicas(svc.replicas)));
     }
     let replicas = file::Scenario::replica_names(svc);
     let (kind, image) = kind_and_image(svc).map_err(bad)?;
@@ -112,39 +113,83 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         uses,
         disk: svc.disk.clone(),
         ready: ready(svc).map_err(bad)?,
-        restart: Restart::parse(svc.restart.as_deref().unwrap_or("no")).map_err(bad)?,
+        restart: Restart::parse(svc.restart.as_deref().unwrap_or("no"))
+            .map_err(|e| bad(e.into()))?,
         aliases: svc.aliases.clone(),
         user: svc.user.clone(),
         working_dir: svc.working_dir.clone(),
         placement: vec![],
         per_replica: super::per_replica::values(svc, &replicas),
-        leader: super::per_replica::leader(svc, &replicas).map_err(bad)?,
+        leader: super::per_replica::leader(svc, &replicas).map_err(|e| bad(e.into()))?,
         replicas,
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
 }
 
+/// Why a service's table cannot be used (said after `service `name`: `).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ServiceProblem {
+    #[error("replicas must be 1 to {MAX_REPLICAS} (and at most {MAX_CONTAINERS} containers in all), not {0}")]
+    Replicas(usize),
+    #[error("`[topology.service.machine]` options need preset = \"machine\" (to place the service on a machine, write `machine = \"m1\"`)")]
+    MachineOptions,
+    #[error("a machine cannot be placed on another machine")]
+    MachineOnMachine,
+    #[error("an attached service (`attach`) takes no `preset`, `image` or `disk`: its containers exist already")]
+    AttachedImage,
+    #[error("a preset brings its image: it takes no `build`")]
+    PresetBuild,
+    #[error("needs `image` (one of the project's images: {}; or a local `name:tag`) or a `preset`", PROJECT_IMAGES.join(", "))]
+    NoImage,
+    #[error("a machine takes no `image`")]
+    MachineImage,
+    #[error("unknown image `{image}`: the project builds {} (`aftershock images build`); an image of your own needs its tag (`{image}:latest`) and must be in the local engine (`docker build -t {image}:latest …`, nothing is pulled)", PROJECT_IMAGES.join(", "))]
+    UnknownImage { image: String },
+    #[error("volume `{0}` must be `name:/absolute/path` (name: a-z, 0-9 and -)")]
+    Volume(String),
+    #[error(transparent)]
+    Ready(#[from] NotOneCheck),
+    #[error("`ready.exec` needs a command")]
+    ReadyExecEmpty,
+    #[error("`ready.timeout` must be above 0")]
+    ReadyTimeout,
+    #[error("`ready.interval` and `ready.attempt_timeout` must be above 0")]
+    ReadyPolling,
+    #[error(transparent)]
+    Restart(#[from] UnknownRestart),
+    #[error(transparent)]
+    Leader(#[from] LeaderCheckError),
+    #[error("`cpus` must be above 0")]
+    Cpus,
+    #[error("memory_mib must be at least 8")]
+    Memory,
+    #[error("oom_score_adj must be 0 to 1000, not {0} (this engine has no CAP_SYS_RESOURCE: negative values fail)")]
+    OomScoreAdj(i64),
+    #[error("a disk needs size_mb ≥ 16 and an absolute path")]
+    Disk,
+}
+
 /// What the service is and which image it runs.
-fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
+fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), ServiceProblem> {
     let options = match &svc.machine {
         Some(file::MachineField::Options(_)) if svc.preset != Some(Preset::Machine) => {
-            return Err("`[topology.service.machine]` options need preset = \"machine\" (to place the service on a machine, write `machine = \"m1\"`)".into());
+            return Err(ServiceProblem::MachineOptions);
         }
         Some(file::MachineField::Options(o)) => Some(o.clone()),
         Some(file::MachineField::On(_)) if svc.preset == Some(Preset::Machine) => {
-            return Err("a machine cannot be placed on another machine".into())
+            return Err(ServiceProblem::MachineOnMachine)
         }
         Some(file::MachineField::On(_)) | None => None,
     };
     if !svc.attach.is_empty() {
         if svc.preset.is_some() || svc.image.is_some() || svc.disk.is_some() {
-            return Err("an attached service (`attach`) takes no `preset`, `image` or `disk`: its containers exist already".into());
+            return Err(ServiceProblem::AttachedImage);
         }
         return Ok((ServiceKind::Attached(svc.attach.clone()), Image::None));
     }
     if let Some(build) = &svc.build {
         if svc.preset.is_some() {
-            return Err("a preset brings its image: it takes no `build`".into());
+            return Err(ServiceProblem::PresetBuild);
         }
         let image = Image::Build {
             context: build.context.clone().into(),
@@ -157,20 +202,14 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
         return Ok((ServiceKind::Generic, image));
     }
     let image = match (svc.preset, svc.image.as_deref()) {
-        (None, None) => {
-            return Err(format!(
-                "needs `image` (one of the project's images: {}; or a local `name:tag`) or a `preset`",
-                PROJECT_IMAGES.join(", ")
-            ))
-        }
-        (Some(Preset::Machine), Some(_)) => return Err("a machine takes no `image`".into()),
+        (None, None) => return Err(ServiceProblem::NoImage),
+        (Some(Preset::Machine), Some(_)) => return Err(ServiceProblem::MachineImage),
         (_, Some(image)) if image.contains(':') => Image::Local(image.to_string()),
         (_, Some(image)) if PROJECT_IMAGES.contains(&image) => Image::Project(image.to_string()),
         (_, Some(image)) => {
-            return Err(format!(
-                "unknown image `{image}`: the project builds {} (`aftershock images build`); an image of your own needs its tag (`{image}:latest`) and must be in the local engine (`docker build -t {image}:latest …`, nothing is pulled)",
-                PROJECT_IMAGES.join(", ")
-            ))
+            return Err(ServiceProblem::UnknownImage {
+                image: image.to_string(),
+            })
         }
         (Some(preset), None) => Image::Project(preset.image().to_string()),
     };
@@ -183,7 +222,7 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), String> {
 }
 
 /// `name:/absolute/path` volumes.
-fn volumes(svc: &file::Service) -> Result<Vec<(String, String)>, String> {
+fn volumes(svc: &file::Service) -> Result<Vec<(String, String)>, ServiceProblem> {
     svc.volumes
         .iter()
         .map(|v| {
@@ -194,29 +233,27 @@ fn volumes(svc: &file::Service) -> Result<Vec<(String, String)>, String> {
                         && path.starts_with('/')
                 })
                 .map(|(n, p)| (n.to_string(), p.to_string()))
-                .ok_or_else(|| {
-                    format!("volume `{v}` must be `name:/absolute/path` (name: a-z, 0-9 and -)")
-                })
+                .ok_or_else(|| ServiceProblem::Volume(v.clone()))
         })
         .collect()
 }
 
 /// The `ready` check: exactly one of tcp, http, exec, and a timeout above zero.
-fn ready(svc: &file::Service) -> Result<Option<Ready>, String> {
+fn ready(svc: &file::Service) -> Result<Option<Ready>, ServiceProblem> {
     let Some(ready) = &svc.ready else {
         return Ok(None);
     };
     let check = ready.check()?;
     if matches!(&check, Check::Exec(cmd) if cmd.is_empty()) {
-        return Err("`ready.exec` needs a command".into());
+        return Err(ServiceProblem::ReadyExecEmpty);
     }
     if ready.timeout.is_zero() {
-        return Err("`ready.timeout` must be above 0".into());
+        return Err(ServiceProblem::ReadyTimeout);
     }
     let interval = ready.interval.unwrap_or(Duration::from_millis(100));
     let attempt_timeout = ready.attempt_timeout.unwrap_or(Duration::from_secs(1));
     if interval.is_zero() || attempt_timeout.is_zero() {
-        return Err("`ready.interval` and `ready.attempt_timeout` must be above 0".into());
+        return Err(ServiceProblem::ReadyPolling);
     }
     Ok(Some(Ready {
         check,
@@ -227,19 +264,19 @@ fn ready(svc: &file::Service) -> Result<Option<Ready>, String> {
 }
 
 /// CPUs, memory, `oom_score_adj` and the disk within what this engine accepts.
-fn limits(svc: &Service) -> Result<(), String> {
+fn limits(svc: &Service) -> Result<(), ServiceProblem> {
     if svc.cpus.is_some_and(|c| c <= 0.0 || !c.is_finite()) {
-        return Err("`cpus` must be above 0".into());
+        return Err(ServiceProblem::Cpus);
     }
     if svc.memory_mib.is_some_and(|m| m < 8) {
-        return Err("memory_mib must be at least 8".into());
+        return Err(ServiceProblem::Memory);
     }
     if let Some(adj) = svc.oom_score_adj.filter(|a| !(0..=1000).contains(a)) {
-        return Err(format!("oom_score_adj must be 0 to 1000, not {adj} (this engine has no CAP_SYS_RESOURCE: negative values fail)"));
+        return Err(ServiceProblem::OomScoreAdj(adj));
     }
     if let Some(d) = &svc.disk {
         if d.size_mb < 16 || !d.path.starts_with('/') {
-            return Err("a disk needs size_mb ≥ 16 and an absolute path".into());
+            return Err(ServiceProblem::Disk);
         }
     }
     Ok(())
