@@ -162,7 +162,7 @@ pub fn destroy_disks(run_dir: &Path) -> Vec<String> {
 pub async fn take_run_lock(holder: &Holder) -> Result<RunLock> {
     let progress = crate::Progress::default();
     let wait = crate::lock::Wait::For(&progress);
-    crate::lock::take(&crate::lock::path(), holder, wait).await
+    crate::lock::take(&crate::lock::path()?, holder, wait).await
 }
 
 /// Measures the harness on this machine (`aftershock bench`); holds the run lock throughout.

@@ -102,7 +102,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             true => lock::Wait::Refuse,
             false => lock::Wait::For(&options.progress),
         };
-        lock::take(&lock::path(), &me, wait).await?
+        lock::take(&lock::path()?, &me, wait).await?
     };
     run_locked(docker, &output, &run_id, scenario, options, &lock).await
 }
@@ -332,7 +332,7 @@ pub async fn exclusive() -> Result<lock::Held> {
         &format!("test-{}", std::process::id()),
         "(a test holding the lock)",
     );
-    lock::take(&lock::path(), &me, lock::Wait::For(&Progress::default())).await
+    lock::take(&lock::path()?, &me, lock::Wait::For(&Progress::default())).await
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {

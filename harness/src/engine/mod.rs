@@ -20,6 +20,7 @@ pub mod oom;
 pub mod raw;
 pub mod remote;
 pub mod signal;
+pub mod state;
 pub mod taskstats;
 pub mod user_images;
 pub mod watchdog;
