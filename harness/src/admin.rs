@@ -22,6 +22,7 @@ pub use crate::engine::images::ImageSet;
 pub use crate::engine::Docker;
 pub use crate::lock::{Held as RunLock, Holder};
 pub use crate::output::OutputEnv;
+pub use crate::report::redact::{logged as hide_secrets, Secrets, HIDDEN};
 pub use crate::report::suite;
 
 /// Connects to the local Docker engine (`DOCKER_HOST`, else the default socket) and checks

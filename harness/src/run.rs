@@ -86,6 +86,7 @@ impl RunOptions {
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
+    crate::report::redact::Secrets::of(scenario).remember();
     let docker = engine::connect().await?;
     let output = output::resolve(
         options.output_dir.as_deref(),

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod demo;
 pub mod html;
 pub mod junit;
+pub mod redact;
 pub mod suite;
 #[cfg(test)]
 mod tests;
@@ -133,7 +134,7 @@ impl Report {
                 _ => None,
             })
             .collect();
-        Report {
+        let report = Report {
             run_id,
             scenario: scenario.name.clone(),
             incident: scenario.incident.clone(),
@@ -148,7 +149,8 @@ impl Report {
             measurements,
             timeline,
             dir: None,
-        }
+        };
+        redact::Secrets::of(scenario).report(report)
     }
 
     /// Panics, printing the run's table and the reasons, unless every expectation passed
