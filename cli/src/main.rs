@@ -161,6 +161,23 @@ enum ImagesAction {
     Build,
 }
 
+/// A log writer that hides the values of every run's environment (`admin::hide_secrets`):
+/// each event arrives whole in one write, so no value is split between two.
+struct Hidden<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Hidden<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(aftershock::admin::hide_secrets(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Parses the arguments, runs the command, and gives the exit code.
 fn main() -> std::process::ExitCode {
     // The library prints nothing itself: what it has to say (images built, the run's id and
@@ -171,7 +188,7 @@ fn main() -> std::process::ExitCode {
                 tracing_subscriber::EnvFilter::new("warn,aftershock=info,zookeeper_client=error")
             }),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| Hidden(std::io::stderr()))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .with_target(false)
@@ -197,7 +214,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(code)
         }
         Err(e) => {
-            eprintln!("aftershock: error: {e:#}");
+            eprintln!(
+                "aftershock: error: {}",
+                aftershock::admin::hide_secrets(&format!("{e:#}"))
+            );
             std::process::ExitCode::from(exit::ERROR)
         }
     }

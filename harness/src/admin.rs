@@ -22,6 +22,7 @@ pub use crate::engine::images::ImageSet;
 pub use crate::engine::Docker;
 pub use crate::lock::{Held as RunLock, Holder};
 pub use crate::output::OutputEnv;
+pub use crate::report::redact::{logged as hide_secrets, Secrets, HIDDEN};
 pub use crate::report::suite;
 
 /// Connects to the local Docker engine (`DOCKER_HOST`, else the default socket) and checks
@@ -168,7 +169,7 @@ pub async fn exclusive() -> Result<RunLock> {
 pub async fn take_run_lock(holder: &Holder) -> Result<RunLock> {
     let progress = crate::Progress::default();
     let wait = crate::lock::Wait::For(&progress);
-    crate::lock::take(&crate::lock::path(), holder, wait).await
+    crate::lock::take(&crate::lock::path()?, holder, wait).await
 }
 
 /// Measures the harness on this machine (`aftershock bench`); holds the run lock throughout.

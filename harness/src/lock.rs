@@ -1,4 +1,5 @@
-//! The machine-wide run lock (`/tmp/aftershock/run.lock`) and who holds it.
+//! The machine-wide run lock (`/run/aftershock/run.lock` for root: see `engine::state`) and
+//! who holds it.
 //!
 //! Timed runs never overlap on one machine. The run that takes the lock writes who it is
 //! ([`Holder`]: run id, scenario, pid, since when) into `run.lock.holder` next to it; a run that
@@ -53,9 +54,10 @@ impl Holder {
     }
 }
 
-/// The run lock's path.
-pub fn path() -> PathBuf {
-    lock_dir().join("run.lock")
+/// The run lock's path, in the machine-wide state directory (created private, refused when
+/// unsafe).
+pub fn path() -> Result<PathBuf> {
+    Ok(lock_dir()?.join("run.lock"))
 }
 
 /// Where the holder writes who it is: next to the lock.
@@ -131,11 +133,25 @@ Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead"
     };
     let file = holder_path(lock);
     let text = serde_json::to_string(&me).expect("a holder serialises");
-    std::fs::write(&file, text).map_err(HarnessError::io(format!("write {}", file.display())))?;
+    write_no_follow(&file, &text).map_err(HarnessError::io(format!("write {}", file.display())))?;
     Ok(Held {
         holder_file: file,
         _lock: held,
     })
+}
+
+/// Writes `text` to `path`, refusing to follow a link there.
+fn write_no_follow(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// Waits for the lock in a thread of its own, queued in the kernel behind earlier takers (a

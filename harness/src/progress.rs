@@ -81,10 +81,32 @@ impl Progress {
         self.sink.is_some()
     }
 
+    /// Sends `event`, every value of a run's environment hidden in its texts
+    /// (`report::redact`).
     pub(crate) fn send(&self, event: ProgressEvent) {
-        if let Some(sink) = &self.sink {
-            sink(&event);
-        }
+        use crate::report::redact::logged;
+        let Some(sink) = &self.sink else { return };
+        let hide = |s: String| logged(&s).into_owned();
+        sink(&match event {
+            ProgressEvent::Started { step, what, length } => ProgressEvent::Started {
+                step,
+                what: hide(what),
+                length,
+            },
+            ProgressEvent::Moved {
+                step,
+                elapsed,
+                message,
+            } => ProgressEvent::Moved {
+                step,
+                elapsed,
+                message: hide(message),
+            },
+            ProgressEvent::Waiting { holder } => ProgressEvent::Waiting {
+                holder: hide(holder),
+            },
+            other @ ProgressEvent::Finished { .. } => other,
+        });
     }
 
     /// A step of unknown length ("building images", "bringing up").

@@ -86,6 +86,7 @@ impl RunOptions {
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
+    crate::report::redact::Secrets::of(scenario).remember();
     let docker = engine::connect().await?;
     let output = output::resolve(
         options.output_dir.as_deref(),
@@ -102,7 +103,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             true => lock::Wait::Refuse,
             false => lock::Wait::For(&options.progress),
         };
-        lock::take(&lock::path(), &me, wait).await?
+        lock::take(&lock::path()?, &me, wait).await?
     };
     run_locked(docker, &output, &run_id, scenario, options, &lock).await
 }
@@ -332,7 +333,7 @@ pub async fn exclusive() -> Result<lock::Held> {
         &format!("test-{}", std::process::id()),
         "(a test holding the lock)",
     );
-    lock::take(&lock::path(), &me, lock::Wait::For(&Progress::default())).await
+    lock::take(&lock::path()?, &me, lock::Wait::For(&Progress::default())).await
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {

@@ -7,8 +7,8 @@
 //! unmounts and mounts it again, which replays the journal as a reboot would. The disks of a
 //! run live in `<run dir>/disks/` (the run dir is `<output root>/<run id>`, see
 //! `crate::output`); teardown and the reaper unmount and detach them. Each run with disks is
-//! registered machine-wide (`/tmp/aftershock/disks/<run>`: its owner process and its disks
-//! directory): that is how teardown, the reaper of any later run — from any checkout and any
+//! registered machine-wide (`<state dir>/disks/<run>`, `/run/aftershock` for root, see
+//! `state`: its owner process and its disks directory): that is how teardown, the reaper of any later run — from any checkout and any
 //! output root, even when the dead run's containers are already gone — and `aftershock clean`
 //! find them ([`registered`], [`dead_runs`]).
 
@@ -169,8 +169,8 @@ pub fn destroy_all(run_dir: &Path) -> Vec<String> {
     };
     // A lossyfs over a disk keeps its backing busy: it goes first.
     let mut problems = super::lossy::stop_all(&dir);
-    if let Some(run) = run_dir.file_name() {
-        let _ = std::fs::remove_file(registry().join(run));
+    if let (Some(run), Some(registry)) = (run_dir.file_name(), registry_to_read()) {
+        let _ = std::fs::remove_file(registry.join(run));
     }
     for image in entries
         .flatten()
@@ -194,13 +194,22 @@ pub fn destroy_all(run_dir: &Path) -> Vec<String> {
 }
 
 /// Where runs with disks are registered: one file per run, `<owner identity>\n<disks dir>`.
-fn registry() -> PathBuf {
-    super::images::lock_dir().join("disks")
+/// It is private to this user and refused when unsafe (see `state`).
+fn registry() -> Result<PathBuf> {
+    let dir = super::images::lock_dir()?.join("disks");
+    super::state::private_dir(&dir)?;
+    Ok(dir)
+}
+
+/// The registry, to read: none (and a warning saying why) when its directory is unsafe.
+fn registry_to_read() -> Option<PathBuf> {
+    registry()
+        .inspect_err(|e| tracing::warn!("the registry of runs with disks is not read: {e}"))
+        .ok()
 }
 
 fn register(run_id: &str, disks: &Path) -> Result<()> {
-    let dir = registry();
-    std::fs::create_dir_all(&dir).map_err(EngineError::io(format!("create {}", dir.display())))?;
+    let dir = registry()?;
     let owner = super::owner::process_identity(std::process::id()).unwrap_or_default();
     let entry = dir.join(run_id);
     std::fs::write(&entry, format!("{owner}\n{}", disks.display()))
@@ -217,7 +226,7 @@ fn entry(path: &Path) -> Option<(String, PathBuf)> {
 
 /// Every registry entry: (run id, owner identity, run directory).
 fn entries() -> Vec<(String, String, PathBuf)> {
-    let Ok(entries) = std::fs::read_dir(registry()) else {
+    let Some(Ok(entries)) = registry_to_read().map(std::fs::read_dir) else {
         return vec![];
     };
     entries
@@ -239,7 +248,7 @@ pub fn registered_runs() -> Vec<(String, PathBuf)> {
 
 /// The run directory of a run that has disks, wherever its output root is.
 pub fn registered(run_id: &str) -> Option<PathBuf> {
-    entry(&registry().join(run_id)).map(|(_, run_dir)| run_dir)
+    entry(&registry_to_read()?.join(run_id)).map(|(_, run_dir)| run_dir)
 }
 
 /// The registered runs whose owner process is gone: (run id, run directory).

@@ -83,6 +83,11 @@ pub enum EngineError {
         last: String,
     },
 
+    /// A directory for shared or temporary state is unsafe to write into (a link, another
+    /// user's, writable by others).
+    #[error(transparent)]
+    UnsafeDir(#[from] super::state::UnsafeDirError),
+
     /// A host operation beside the engine (a disk image, a FUSE mount, the docker CLI) failed.
     #[error("{context}: {source}")]
     Io {

@@ -56,10 +56,11 @@ pub fn project_root() -> PathBuf {
         })
 }
 
-/// Machine-wide locks live here (`/tmp/aftershock`): the engine and the CPUs are shared by
-/// every checkout on the machine, so builds and timed runs must not overlap across them either.
-pub fn lock_dir() -> PathBuf {
-    std::env::temp_dir().join("aftershock")
+/// Machine-wide locks live here (`/run/aftershock` for root, see [`super::state`]): the engine
+/// and the CPUs are shared by every checkout on the machine, so builds and timed runs must not
+/// overlap across them either. Created private; refused when unsafe.
+pub fn lock_dir() -> Result<PathBuf> {
+    Ok(super::state::state_dir()?)
 }
 
 /// Images that an image's users need as well: a machine loads the unit image
@@ -375,7 +376,7 @@ pub async fn static_binary(name: &str, output: &Path) -> Result<PathBuf> {
 }
 
 async fn binary(name: &str, output: &Path, statically: bool) -> Result<PathBuf> {
-    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
+    let _lock = FileLock::acquire(lock_dir()?.join("images.lock")).await?;
     let names = vec![name.to_string()];
     let output = output.to_path_buf();
     let built = tokio::task::spawn_blocking(move || build_binaries_as(&names, &output, statically))
@@ -439,10 +440,13 @@ fn open_lock(path: &Path) -> Result<std::fs::File> {
         std::fs::create_dir_all(dir)
             .map_err(EngineError::io(format!("create {}", dir.display())))?;
     }
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
         .open(path)
         .map_err(EngineError::io(format!("open lock {}", path.display())))
 }
@@ -487,7 +491,7 @@ pub async fn ensure(docker: &Docker, names: &BTreeSet<String>, output: &Path) ->
             image: format!("aftershock/{unknown}"),
         });
     }
-    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
+    let _lock = FileLock::acquire(lock_dir()?.join("images.lock")).await?;
     let root = project_root();
     let images = root.join("images");
     let mut hasher = Sha256::new();
@@ -552,7 +556,7 @@ pub const BASE_LATEST: &str = "aftershock/base:latest";
 
 /// Makes sure the base image exists (debootstrap once, minutes) and is tagged [`BASE_LATEST`].
 pub async fn base(docker: &Docker, output: &Path) -> Result<String> {
-    let _lock = FileLock::acquire(lock_dir().join("images.lock")).await?;
+    let _lock = FileLock::acquire(lock_dir()?.join("images.lock")).await?;
     let images = project_root().join("images");
     let mut hasher = Sha256::new();
     hash_dir(&mut hasher, &images.join("base"))?;
@@ -582,7 +586,9 @@ pub async fn ensure_all(docker: &Docker, output: &Path) -> Result<ImageSet> {
 async fn build_base(docker: &Docker, dir: &Path, tag: &str, output: &Path) -> Result<()> {
     let started = Instant::now();
     let tmp = output.join("tmp");
-    std::fs::create_dir_all(&tmp).map_err(EngineError::io(format!("create {}", tmp.display())))?;
+    std::fs::create_dir_all(output)
+        .map_err(EngineError::io(format!("create {}", output.display())))?;
+    super::state::private_dir(&tmp)?;
     let tar = tmp.join("base-rootfs.tar");
     let log_path = tmp.join("base-rootfs.log");
     tracing::info!(

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod demo;
 pub mod html;
 pub mod junit;
+pub mod redact;
 pub mod suite;
 #[cfg(test)]
 mod tests;
@@ -139,7 +140,7 @@ impl Report {
             })
             .collect();
         let fault_timings = fault_timings(scenario, &Timeline::from_events(timeline.clone()));
-        Report {
+        let report = Report {
             run_id,
             scenario: scenario.name.clone(),
             incident: scenario.incident.clone(),
@@ -155,7 +156,8 @@ impl Report {
             fault_timings,
             timeline,
             dir: None,
-        }
+        };
+        redact::Secrets::of(scenario).report(report)
     }
 
     /// Panics, printing the run's table and the reasons, unless every expectation passed

@@ -1,0 +1,149 @@
+//! The run's certificates against a real TLS server that verifies clients as dockerd's
+//! `--tlsverify` does (a client certificate signed by the run's CA is required).
+
+use super::*;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("aftershock-tls-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn roots(dir: &Path) -> Arc<rustls::RootCertStore> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(&dir.join("ca.pem")) {
+        roots.add(c).unwrap();
+    }
+    Arc::new(roots)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A server with the machines' certificate that requires a client certificate of the CA:
+/// answers `ok` to one client, or gives the handshake's error.
+fn serve_once(tls: &RunTls) -> (u16, std::thread::JoinHandle<Result<(), String>>) {
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        roots(&tls.machine),
+        provider(),
+    )
+    .build()
+    .unwrap();
+    let key = PrivateKeyDer::from_pem_file(tls.machine.join("key.pem")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(&tls.machine.join("cert.pem")), key)
+        .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+        let conn = rustls::ServerConnection::new(Arc::new(config)).map_err(|e| e.to_string())?;
+        let mut stream = rustls::StreamOwned::new(conn, tcp);
+        let mut asked = [0u8; 4];
+        stream.read_exact(&mut asked).map_err(|e| e.to_string())?;
+        stream.write_all(b"ok").map_err(|e| e.to_string())?;
+        stream.conn.send_close_notify();
+        stream.flush().map_err(|e| e.to_string())
+    });
+    (port, server)
+}
+
+/// Asks the server once, presenting the client certificate of `with` (None: no certificate).
+fn ask(port: u16, ca: &Path, with: Option<&Path>) -> Result<String, String> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots(ca));
+    let config = match with {
+        Some(dir) => builder
+            .with_client_auth_cert(
+                certs(&dir.join("cert.pem")),
+                PrivateKeyDer::from_pem_file(dir.join("key.pem")).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from("127.0.0.1").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    stream.write_all(b"ping").map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
+}
+
+#[test]
+fn the_harness_s_certificate_is_accepted_by_a_machine() {
+    let run = scratch("accepted");
+    let tls = make(&run, &["127.0.0.1".into(), "10.0.0.2".into()]).unwrap();
+    let (port, server) = serve_once(&tls);
+    let answer = ask(port, &tls.client, Some(&tls.client));
+    assert_eq!(answer.as_deref(), Ok("ok"), "{:?}", server.join());
+    let _ = std::fs::remove_dir_all(run);
+}
+
+#[test]
+fn a_client_without_a_certificate_is_refused_at_the_handshake() {
+    let run = scratch("refused");
+    let tls = make(&run, &["127.0.0.1".into()]).unwrap();
+    let (port, server) = serve_once(&tls);
+    let answer = ask(port, &tls.client, None);
+    assert!(answer.is_err(), "{answer:?}");
+    let refused = server.join().unwrap().expect_err("the server refuses");
+    assert!(refused.contains("certificate"), "{refused}");
+    let _ = std::fs::remove_dir_all(run);
+}
+
+#[test]
+fn a_certificate_of_another_run_is_refused() {
+    let (ours, theirs) = (scratch("ours"), scratch("theirs"));
+    let tls = make(&ours, &["127.0.0.1".into()]).unwrap();
+    let other = make(&theirs, &["127.0.0.1".into()]).unwrap();
+    let (port, server) = serve_once(&tls);
+    let answer = ask(port, &tls.client, Some(&other.client));
+    assert!(answer.is_err(), "{answer:?}");
+    assert!(server.join().unwrap().is_err());
+    let _ = std::fs::remove_dir_all(ours);
+    let _ = std::fs::remove_dir_all(theirs);
+}
+
+#[test]
+fn the_set_is_private_and_the_ca_key_is_never_written() {
+    use std::os::unix::fs::MetadataExt;
+    let run = scratch("files");
+    let tls = make(&run, &["10.0.0.2".into()]).unwrap();
+    for dir in [&tls.machine, &tls.client] {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["ca.pem", "cert.pem", "key.pem"]);
+        assert_eq!(std::fs::metadata(dir).unwrap().mode() & 0o777, 0o700);
+        let key = std::fs::metadata(dir.join("key.pem")).unwrap();
+        assert_eq!(key.mode() & 0o777, 0o600);
+    }
+    let all = std::fs::read_dir(run.join("tls")).unwrap().count();
+    assert_eq!(all, 2, "machine/ and client/ only: no CA key");
+    let bad = make(&scratch("bad"), &["m1".into()]).unwrap_err();
+    assert!(matches!(bad, TlsError::Address { .. }), "{bad}");
+    let _ = std::fs::remove_dir_all(run);
+}
