@@ -25,7 +25,7 @@ suite: engine
 test: test-pure test-docker test-own-crate
 
 # The root package's test targets, by tier (a new tests/*.rs must be named in one: checked).
-PURE_TESTS = --test scenario_files --test suite_merge --test no_engine
+PURE_TESTS = --test scenario_files --test suite_merge --test no_engine --test compose_corpus
 DOCKER_TESTS = --test docker --test engine_restart
 
 test-pure: engine browser
