@@ -33,6 +33,7 @@ test-pure: engine browser
 	  case " $(PURE_TESTS) $(DOCKER_TESTS) " in *" --test $$n "*) ;; \
 	  *) echo "make test: $$t is in no tier (PURE_TESTS or DOCKER_TESTS in the Makefile)"; exit 2;; \
 	  esac; done
+	python3 scripts/import-circles.py model/src harness/src cli/src
 	cargo test --workspace --exclude aftershock-tests
 	cargo test --workspace $(PURE_TESTS)
 

@@ -3,8 +3,8 @@
 //! fault and expectation is a variant holding exactly its own fields, and every reference is an
 //! id into the plan, so nothing downstream looks a name up or re-checks what a kind needs.
 
-use super::file::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
 use super::kinds;
+use super::values::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
 use serde::Serialize;
 use std::time::Duration;
 use strum::{EnumDiscriminants, EnumIter, EnumString, EnumVariantNames, IntoStaticStr};
@@ -419,8 +419,8 @@ pub enum WriteVia {
 
 impl ProbeKind {
     /// The kind as a file names it (`kind = "…"`).
-    pub fn file_kind(&self) -> file::ProbeKind {
-        use file::ProbeKind as K;
+    pub fn file_kind(&self) -> values::ProbeKind {
+        use values::ProbeKind as K;
         match self {
             ProbeKind::ZookeeperWrite { .. } => K::ZookeeperWrite,
             ProbeKind::ZookeeperMode => K::ZookeeperMode,
@@ -553,7 +553,7 @@ pub enum FaultKind {
     /// heal, every pair answers.
     Cut {
         down_for: Option<Duration>,
-        shape: file::CutShape,
+        shape: values::CutShape,
         /// For `isolate`: the replicas the selected ones are cut from (empty: all the others).
         peers: Vec<String>,
         one_way: bool,
