@@ -12,6 +12,7 @@
 
 mod audit;
 mod bench;
+mod bringup;
 mod cache_oom;
 mod clock;
 mod compose;

@@ -7,13 +7,14 @@ use crate::engine::images::ImageSet;
 use crate::engine::inner::{self, Inner};
 use crate::engine::lossy::Lossy;
 use crate::engine::signal;
-use crate::engine::{self, Route, RunEngine};
+use crate::engine::{self, ContainerSpec, Route, RunEngine};
 use crate::error::{HarnessError, Result};
-use crate::scenario::plan::{Placement, Plan, Service, ServiceKind};
+use crate::scenario::plan::{Placement, Plan, Service};
 use crate::scenario::{Preset, Signal};
 use crate::services::{self, Addresses, ServiceError};
 use crate::timeline::{now, EventKind, Nanos, Timeline};
 
+mod bringup;
 mod kill_skew;
 mod machines;
 use std::path::{Path, PathBuf};
@@ -65,7 +66,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Creates the network and every service in topology order, waiting for each to be ready.
+    /// Creates the network and every service: machines first, then every other service
+    /// together, each after what it `uses` (see `bringup`); returns once every one is ready.
     /// Whatever fails, what was created is removed when the returned error's guard drops.
     /// Files (disks, lossyfs, the `docker save` cache) go under the output root `output`.
     pub async fn up(
@@ -95,27 +97,19 @@ impl Cluster {
             machine_engines: Default::default(),
             images: images.clone(),
         };
-        for service in &plan.services {
+        // Machines first, one after another: services placed on them need them up.
+        for service in plan.services.iter().filter(|s| s.is(Preset::Machine)) {
             let started = Instant::now();
-            match &service.kind {
-                ServiceKind::Attached(containers) => cluster.attach(service, containers).await?,
-                ServiceKind::Generic | ServiceKind::Preset(_) | ServiceKind::Machine(_) => {
-                    cluster.bring_up(service, images).await?
-                }
-            }
-            cluster.timeline.note(format!(
-                "service {} ready ({} replicas) in {:.1}s",
-                service.name,
-                service.replicas.len(),
-                started.elapsed().as_secs_f64()
-            ));
+            cluster.bring_up(service, images).await?;
+            cluster.note_ready(service, started);
         }
+        cluster.bring_up_together(images).await?;
         cluster.ready_helpers().await?;
         Ok(cluster)
     }
 
     /// Attaches containers something else started as the service's replicas, and follows
-    /// their events.
+    /// their events (their readiness is awaited with every other service's).
     async fn attach(&mut self, service: &Service, containers: &[String]) -> Result<()> {
         for (replica, container) in service.replicas.iter().zip(containers) {
             let (ip, name) = self.engine.attach(replica, container).await?;
@@ -128,13 +122,27 @@ impl Cluster {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(recorder);
-        self.wait_ready(service, &service.replicas, services::ready_timeout(service))
-            .await?;
         Ok(())
+    }
+
+    fn note_ready(&self, service: &Service, started: Instant) {
+        self.timeline.note(format!(
+            "service {} ready ({} replicas) in {:.1}s",
+            service.name,
+            service.replicas.len(),
+            started.elapsed().as_secs_f64()
+        ));
     }
 
     /// Creates a service's containers (with their disks), waits for them and sets them up.
     async fn bring_up(&mut self, service: &Service, images: &ImageSet) -> Result<()> {
+        let specs = self.specs(service, images).await?;
+        self.start_specs(service, &specs, images).await?;
+        self.settle(service).await
+    }
+
+    /// What a service's containers are made from, with their clock files and disks made.
+    async fn specs(&mut self, service: &Service, images: &ImageSet) -> Result<Vec<ContainerSpec>> {
         let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
         if self.plan.faults.iter().any(|f| {
             f.target == service.id
@@ -154,8 +162,19 @@ impl Cluster {
                 spec.binds.push(format!("{}:{}", source.display(), d.path));
             }
         }
-        if let Placement::Machine(_) = service.runs_on() {
-            self.place(service, &specs[0].image).await?;
+        Ok(specs)
+    }
+
+    /// Creates and starts a service's containers (on their machines when placed); a machine
+    /// service's inner engines are provisioned too.
+    async fn start_specs(
+        &self,
+        service: &Service,
+        specs: &[ContainerSpec],
+        images: &ImageSet,
+    ) -> Result<()> {
+        if let (Placement::Machine(_), Some(first)) = (service.runs_on(), specs.first()) {
+            self.place(service, &first.image).await?;
         }
         let creations = specs.iter().map(|s| self.engine.start_new(s));
         for r in futures_util::future::join_all(creations).await {
@@ -165,6 +184,11 @@ impl Cluster {
             self.provision_machines(service, images.tag("machine-unit")?)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Waits for a started service to be ready, then sets it up and syncs its disks.
+    async fn settle(&self, service: &Service) -> Result<()> {
         self.wait_ready(service, &service.replicas, services::ready_timeout(service))
             .await?;
         services::set_up(&self.plan, service, &self.addresses)

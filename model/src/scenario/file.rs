@@ -184,6 +184,10 @@ pub struct Service {
     /// Services this one talks to; they are started first (e.g. the toy API uses `zk`).
     #[serde(default)]
     pub uses: Vec<Ref>,
+    /// Of `uses`, those this service starts after once they have started rather than once they
+    /// are ready (set by the Compose front end from `depends_on`; a scenario file cannot say it).
+    #[serde(skip)]
+    pub uses_started: Vec<Ref>,
     /// A disk that can lose power (ext4 on a loop device), mounted in every replica.
     #[serde(default)]
     pub disk: Option<DiskSpec>,
@@ -461,6 +465,7 @@ impl Default for Service {
             replicas: one(),
             env: BTreeMap::new(),
             uses: vec![],
+            uses_started: vec![],
             disk: None,
             memory_mib: None,
             oom_score_adj: None,

@@ -247,7 +247,12 @@ pub struct Service {
     pub memory_mib: Option<u64>,
     pub cpus: Option<f64>,
     pub oom_score_adj: Option<i64>,
+    /// The services this one starts after: each ready first, or only started if it is in
+    /// `uses_started`.
     pub uses: Vec<ServiceId>,
+    /// Of `uses`, those this service waits for only to have started (Compose's `depends_on`
+    /// without a condition or with `service_started`).
+    pub uses_started: Vec<ServiceId>,
     pub disk: Option<DiskSpec>,
     /// The service's own `ready` check (None: the preset's, else "running").
     pub ready: Option<Ready>,

@@ -94,6 +94,8 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
     for svc in &mut out {
         // `required: false` on a service the file does not have: no dependency.
         svc.uses.retain(|u| names.contains(&u.get_ref().as_str()));
+        svc.uses_started
+            .retain(|u| names.contains(&u.get_ref().as_str()));
     }
     let hints = read
         .iter()
@@ -393,6 +395,12 @@ fn one(
     }
     out.uses = depends_on(svc)
         .into_iter()
+        .map(|(d, _, _)| file::reference(d))
+        .collect();
+    // Compose starts a service after a plain dependency has started, not once it is healthy.
+    out.uses_started = depends_on(svc)
+        .into_iter()
+        .filter(|(_, c, _)| c.as_deref().is_none_or(|c| c == "service_started"))
         .map(|(d, _, _)| file::reference(d))
         .collect();
     Ok(out)

@@ -155,6 +155,12 @@ fn a_good_file_gives_services_in_bring_up_order() {
     );
     let uses: Vec<&str> = api.uses.iter().map(|u| u.get_ref().as_str()).collect();
     assert_eq!(uses, ["db", "cache"]);
+    let started = api.uses_started.iter().map(|u| u.get_ref().as_str());
+    assert_eq!(
+        started.collect::<Vec<_>>(),
+        ["cache"],
+        "service_healthy waits for db"
+    );
 }
 
 #[test]

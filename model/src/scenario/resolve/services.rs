@@ -98,6 +98,8 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         }
         uses.push(used);
     }
+    let uses_started = svc.uses_started.iter().map(|u| names.get(u));
+    let uses_started = uses_started.collect::<Result<Vec<_>, _>>()?;
     Ok(Service {
         id,
         name: svc.name.clone(),
@@ -111,6 +113,7 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         cpus: svc.cpus,
         oom_score_adj: svc.oom_score_adj,
         uses,
+        uses_started,
         disk: svc.disk.clone(),
         ready: ready(svc).map_err(bad)?,
         restart: Restart::parse(svc.restart.as_deref().unwrap_or("no"))
