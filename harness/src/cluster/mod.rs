@@ -545,25 +545,25 @@ impl Cluster {
     }
 
     /// Removes everything of the run. Also happens (on a thread) if the cluster is dropped.
-    /// The machines' certificates go once the machines are gone.
     pub async fn down(self) -> Result<Removed> {
         self.read_machines().await;
         self.stop_recorders();
         let guard = self.guard.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let removed = match guard {
-            Some(g) => g.teardown().await?,
-            None => Removed::default(),
-        };
-        if let Some(tls) = &self.engine.tls {
-            tls.remove();
+        match guard {
+            Some(g) => Ok(g.teardown().await?),
+            None => Ok(Removed::default()),
         }
-        Ok(removed)
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop_recorders();
+        // The machines' certificates: after `down`'s teardown, or after a failed bring-up
+        // (whose machines are being removed and need them no more).
+        if let Some(tls) = &self.engine.tls {
+            tls.remove();
+        }
     }
 }
 

@@ -59,8 +59,11 @@ impl RunTls {
         let Some(dir) = self.machine.parent() else {
             return;
         };
-        if let Err(e) = std::fs::remove_dir_all(dir) {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the run's certificates");
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the run's certificates")
+            }
+            _ => {}
         }
     }
 }
