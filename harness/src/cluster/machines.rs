@@ -1,5 +1,6 @@
 //! Services placed on machines. Every machine is reached through its own engine only: a
-//! machine of the run (Docker-in-Docker) at `tcp://<its address>:2375`, any other by its URL.
+//! machine of the run (Docker-in-Docker) at `https://<its address>:2376` with the run's client
+//! certificate, any other by its URL.
 //! Here: connecting once (and adding the engine to what the recorder follows and teardown
 //! cleans), giving a machine the images it lacks (`docker save` on this host once, `docker
 //! load` over the machine's API), and routing the placed replicas to their machines.
@@ -8,7 +9,6 @@ use super::Cluster;
 use crate::engine::inner::{self, Inner};
 use crate::engine::{self, remote, Docker};
 use crate::error::{HarnessError, Result};
-use crate::scenario::engine_url::EngineUrl;
 use crate::scenario::plan::{Machine, MachineEngine, MachineId, Service};
 use std::time::{Duration, Instant};
 
@@ -25,14 +25,8 @@ impl Cluster {
         }
         let (url, started) = match &m.engine {
             MachineEngine::Started(_) => {
-                let host = self.addresses[&m.name].clone();
-                (
-                    EngineUrl::Tcp {
-                        host,
-                        port: inner::PORT,
-                    },
-                    true,
-                )
+                let host = &self.addresses[&m.name];
+                (inner::url(&m.name, host, self.engine.tls.as_ref())?, true)
             }
             MachineEngine::Url { url, .. } => (url.clone(), false),
         };

@@ -78,11 +78,12 @@ impl Cluster {
         images: &ImageSet,
         timeline: Timeline,
     ) -> Result<Cluster> {
-        let engine = RunEngine::new(docker.clone(), run_id, &plan.name);
+        let mut engine = RunEngine::new(docker.clone(), run_id, &plan.name);
         let guard = RunGuard::new(docker, run_id);
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
         let addresses = services::assign_addresses(plan, &prefix);
+        engine.tls = machines_tls(&output.join(run_id), plan, &addresses)?;
         let mut cluster = Cluster {
             engine,
             plan: plan.clone(),
@@ -144,6 +145,13 @@ impl Cluster {
     /// What a service's containers are made from, with their clock files and disks made.
     async fn specs(&mut self, service: &Service, images: &ImageSet) -> Result<Vec<ContainerSpec>> {
         let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
+        if let (true, Some(tls)) = (service.is(Preset::Machine), &self.engine.tls) {
+            for spec in &mut specs {
+                let certs = services::machine::TLS_DIR;
+                spec.binds
+                    .push(format!("{}:{certs}:ro", tls.machine.display()));
+            }
+        }
         if self.plan.faults.iter().any(|f| {
             f.target == service.id
                 && matches!(f.kind, crate::scenario::plan::FaultKind::Clock { .. })
@@ -262,7 +270,8 @@ impl Cluster {
         let provisions = machines.iter().map(|m| {
             let saved = saved.clone();
             async move {
-                let inner = Inner::connect(m, &self.addresses[m], Duration::from_secs(30))?;
+                let tls = self.engine.tls.as_ref();
+                let inner = Inner::connect(m, &self.addresses[m], tls, Duration::from_secs(30))?;
                 inner.wait_up(services::READY_TIMEOUT).await?;
                 let loading = Instant::now();
                 inner.load(&saved).await?;
@@ -306,6 +315,7 @@ impl Cluster {
         Ok(Inner::connect(
             machine,
             &self.addresses[machine],
+            self.engine.tls.as_ref(),
             Duration::from_secs(10),
         )?)
     }
@@ -573,7 +583,32 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop_recorders();
+        // The machines' certificates: after `down`'s teardown, or after a failed bring-up
+        // (whose machines are being removed and need them no more).
+        if let Some(tls) = &self.engine.tls {
+            tls.remove();
+        }
     }
+}
+
+/// The run's certificates when it starts machines: a CA, one server certificate naming every
+/// machine's address and the harness's client certificate, under `run_dir` (`engine::tls`).
+fn machines_tls(
+    run_dir: &Path,
+    plan: &Plan,
+    addresses: &Addresses,
+) -> Result<Option<engine::tls::RunTls>> {
+    let machines: Vec<String> = plan
+        .services
+        .iter()
+        .filter(|s| s.is(Preset::Machine))
+        .flat_map(|s| s.replicas.iter().map(|r| addresses[r].clone()))
+        .collect();
+    if machines.is_empty() {
+        return Ok(None);
+    }
+    let tls = engine::tls::make(run_dir, &machines).map_err(engine::EngineError::from)?;
+    Ok(Some(tls))
 }
 
 /// A line of a machine's init (`aftershock-machine <ns> <kind> <name> <state> <detail>`) as a

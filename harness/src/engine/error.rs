@@ -88,6 +88,10 @@ pub enum EngineError {
     #[error(transparent)]
     UnsafeDir(#[from] super::state::UnsafeDirError),
 
+    /// The run's certificates for its machines' engines could not be made or written.
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
+
     /// A host operation beside the engine (a disk image, a FUSE mount, the docker CLI) failed.
     #[error("{context}: {source}")]
     Io {

@@ -1,6 +1,7 @@
 //! Inner engines: the dockerd inside each machine (Docker-in-Docker), reached through the Engine
-//! API at the machine's address on the run's network (`tcp://<ip>:2375`), exactly as the engine
-//! of a separate host would be — so a topology can later map machines to remote engines.
+//! API at the machine's address on the run's network (`https://<ip>:2376`, with the run's client
+//! certificate: `tls`), exactly as the engine of a separate host would be — so a topology can
+//! later map machines to remote engines.
 //!
 //! Here: connecting and waiting for an inner engine, loading images into it (`docker save` from
 //! the host engine once, cached on disk, then `docker load` into each machine), following its
@@ -8,6 +9,8 @@
 //! Still the engine layer: nothing outside `engine/` uses bollard.
 
 use super::error::{EngineError, Result};
+use super::tls::RunTls;
+use crate::scenario::engine_url::EngineUrl;
 use crate::timeline::{now, Event, EventKind, Timeline};
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, EventsOptionsBuilder, ImportImageOptionsBuilder,
@@ -16,11 +19,11 @@ use bollard::query_parameters::{
 use bollard::{ClientVersion, Docker};
 use futures_util::StreamExt;
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// Where each machine's dockerd listens on the run's network.
+/// Where each machine's dockerd listens on the run's network (TLS, client certificates verified).
 pub const PORT: u16 = crate::scenario::Preset::Machine.port();
 /// The API version spoken to inner engines (Debian's docker.io 20.10).
 const API: ClientVersion = ClientVersion {
@@ -29,6 +32,25 @@ const API: ClientVersion = ClientVersion {
 };
 /// The tiny image the push/pull probe sends through the registry (one file, a few hundred bytes).
 pub const PROBE_IMAGE: &str = "aftershock/probe";
+
+/// The directory of the client certificate a machine of the run is reached with.
+fn client_certs<'a>(machine: &str, ip: &str, tls: Option<&'a RunTls>) -> Result<&'a Path> {
+    tls.map(|t| t.client.as_path())
+        .ok_or_else(|| EngineError::MachineUnreachable {
+            machine: machine.into(),
+            url: format!("https://{ip}:{PORT}"),
+            detail: "the run made no client certificate for its machines".into(),
+        })
+}
+
+/// The URL of the engine of a machine of the run: https, with the run's client certificate.
+pub fn url(machine: &str, ip: &str, tls: Option<&RunTls>) -> Result<EngineUrl> {
+    Ok(EngineUrl::Https {
+        host: ip.into(),
+        port: PORT,
+        certs: client_certs(machine, ip, tls)?.to_path_buf(),
+    })
+}
 
 /// The engine of one machine.
 #[derive(Clone)]
@@ -39,10 +61,20 @@ pub struct Inner {
 }
 
 impl Inner {
-    /// A client for the engine of `machine` at `ip` (does not check that it answers).
-    pub fn connect(machine: &str, ip: &str, timeout: Duration) -> Result<Inner> {
-        let docker = Docker::connect_with_http(
+    /// A client for the engine of `machine` at `ip`, presenting the run's client certificate
+    /// (does not check that it answers).
+    pub fn connect(
+        machine: &str,
+        ip: &str,
+        tls: Option<&RunTls>,
+        timeout: Duration,
+    ) -> Result<Inner> {
+        let certs = client_certs(machine, ip, tls)?;
+        let docker = Docker::connect_with_ssl(
             &format!("tcp://{ip}:{PORT}"),
+            &certs.join("key.pem"),
+            &certs.join("cert.pem"),
+            &certs.join("ca.pem"),
             timeout.as_secs().max(1),
             &API,
         )
@@ -57,25 +89,41 @@ impl Inner {
 
     /// Whether the engine answers `/_ping` within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> bool {
-        matches!(
-            tokio::time::timeout(timeout, self.docker.ping()).await,
-            Ok(Ok(_))
-        )
+        self.answers(timeout).await.is_ok()
+    }
+
+    /// The engine's answer to `/_ping` within `timeout`, or why there is none (a refused
+    /// handshake, no listener, no answer in time).
+    pub async fn answers(&self, timeout: Duration) -> Result<()> {
+        match tokio::time::timeout(timeout, self.docker.ping()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(EngineError::refused(format!(
+                "answer /_ping on {}'s engine",
+                self.machine
+            ))(e)),
+            Err(_) => Err(EngineError::TimedOut {
+                what: format!("{}'s engine", self.machine),
+                timeout,
+                last: "no answer to /_ping".into(),
+            }),
+        }
     }
 
     /// Polls `/_ping` until it answers; returns how long that took.
     pub async fn wait_up(&self, timeout: Duration) -> Result<Duration> {
         let started = Instant::now();
+        let mut last = "no answer to /_ping".to_string();
         while started.elapsed() < timeout {
-            if self.ping(Duration::from_millis(500)).await {
-                return Ok(started.elapsed());
+            match self.answers(Duration::from_millis(500)).await {
+                Ok(()) => return Ok(started.elapsed()),
+                Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(EngineError::TimedOut {
             what: format!("{}'s engine", self.machine),
             timeout,
-            last: "no answer to /_ping".into(),
+            last,
         })
     }
 

@@ -191,6 +191,9 @@ pub struct RunEngine {
     attached: Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>,
     /// The engines of replicas placed on machines, by replica name (the others: `docker`).
     machines: Arc<std::sync::RwLock<std::collections::BTreeMap<String, Docker>>>,
+    /// The run's certificates when it starts machines (`tls::make`): their dockerds answer
+    /// only the client certificate in `client`.
+    pub tls: Option<tls::RunTls>,
 }
 
 /// How the runtime reaches a replica, and who can witness what happens to it: the routing of
@@ -216,6 +219,7 @@ impl RunEngine {
             starting_execs: Arc::default(),
             attached: Arc::default(),
             machines: Arc::default(),
+            tls: None,
         }
     }
 

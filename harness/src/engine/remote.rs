@@ -1,7 +1,7 @@
 //! Machines' engines by URL (`unix://`, `tcp://`, `https://` with client certificates,
 //! `ssh://`): one bollard client each, and the check before a run that each answers. A
-//! Docker-in-Docker machine the run started is reached the same way (`tcp://<ip>:2375`), so
-//! nothing placed on a machine goes through the host's engine.
+//! Docker-in-Docker machine the run started is reached the same way (`https://<ip>:2376`, with
+//! the run's client certificate), so nothing placed on a machine goes through the host's engine.
 
 use super::error::{EngineError, Result};
 use super::Docker;

@@ -52,6 +52,22 @@ pub struct RunTls {
     pub client: PathBuf,
 }
 
+impl RunTls {
+    /// Removes the run's certificates (once its machines are gone); what cannot be removed
+    /// is logged.
+    pub fn remove(&self) {
+        let Some(dir) = self.machine.parent() else {
+            return;
+        };
+        match std::fs::remove_dir_all(dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the run's certificates")
+            }
+            _ => {}
+        }
+    }
+}
+
 fn generate(what: &'static str) -> impl FnOnce(rcgen::Error) -> TlsError {
     move |source| TlsError::Generate { what, source }
 }

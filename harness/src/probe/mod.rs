@@ -376,7 +376,7 @@ impl Start<'_> {
         push: bool,
     ) -> Running {
         let (until, t, a) = (self.until, self.timeline.clone(), self.addresses);
-        let inner = match Inner::connect(on, &a[on], p.timeout) {
+        let inner = match Inner::connect(on, &a[on], self.engine.tls.as_ref(), p.timeout) {
             Ok(i) => i,
             Err(e) => {
                 t.note(format!("probe {}: {e}", p.name));

@@ -8,6 +8,8 @@
 //! machines and talks to their inner engines.
 
 use super::{Addresses, ServiceError};
+use crate::engine::inner::Inner;
+use crate::engine::tls::RunTls;
 use crate::engine::{ContainerSpec, Privileges};
 use crate::scenario::plan::{Service, ServiceKind};
 use crate::scenario::{MachineOptions, RegistryConfig};
@@ -86,12 +88,22 @@ pub fn machine_config(
     })
 }
 
-/// dockerd on the machine's socket and on TCP for the harness, trusting the run's network
-/// (`ip`'s /24) as an insecure registry.
+/// Where a machine finds the run's certificates for its dockerd (bind-mounted read-only from
+/// `<run dir>/tls/machine`: `ca.pem`, `cert.pem`, `key.pem`).
+pub const TLS_DIR: &str = "/etc/aftershock/tls";
+
+/// dockerd on the machine's socket and on TCP for the harness — TLS, answering only a client
+/// certificate of the run's CA — trusting the run's network (`ip`'s /24) as an insecure registry.
 fn dockerd_args(o: &MachineOptions, ip: &str) -> Vec<String> {
     let subnet = format!("{}.0/24", ip.rsplit_once('.').map_or(ip, |(p, _)| p));
     let mut dockerd = vec![
-        "--tls=false".to_string(),
+        "--tlsverify".to_string(),
+        "--tlscacert".into(),
+        format!("{TLS_DIR}/ca.pem"),
+        "--tlscert".into(),
+        format!("{TLS_DIR}/cert.pem"),
+        "--tlskey".into(),
+        format!("{TLS_DIR}/key.pem"),
         "-H".into(),
         "unix:///var/run/docker.sock".into(),
         "-H".into(),
@@ -304,18 +316,11 @@ pub async fn registry_v2(address: &str, timeout: Duration) -> Result<(), Service
     }
 }
 
-/// Whether `ip`'s engine answers `/_ping`.
-async fn engine_answers(ip: &str) -> Result<(), ServiceError> {
-    let url = format!("http://{ip}:{}/_ping", crate::engine::inner::PORT);
-    let r = client(Duration::from_millis(500)).get(url).send().await?;
-    if r.status().is_success() {
-        Ok(())
-    } else {
-        Err(ServiceError::Status {
-            status: r.status().as_u16(),
-            body: String::new(),
-        })
-    }
+/// Whether `replica`'s engine at `ip` answers `/_ping` to the run's client certificate.
+async fn engine_answers(replica: &str, ip: &str, tls: Option<&RunTls>) -> Result<(), ServiceError> {
+    let timeout = Duration::from_millis(500);
+    let inner = Inner::connect(replica, ip, tls, timeout)?;
+    Ok(inner.answers(timeout).await?)
 }
 
 fn gave_up(step: String, last: ServiceError, before: String) -> ServiceError {
@@ -332,10 +337,11 @@ pub async fn ready(
     service: &Service,
     replicas: &[String],
     addresses: &Addresses,
+    tls: Option<&RunTls>,
 ) -> Result<(), ServiceError> {
     for r in replicas {
         let ip = &addresses[r];
-        engine_answers(ip)
+        engine_answers(r, ip, tls)
             .await
             .map_err(ServiceError::at(format!("{r}'s engine")))?;
         if !options(service).units {

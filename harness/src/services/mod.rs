@@ -128,6 +128,7 @@ pub fn containers(
             plan,
             service,
             addresses,
+            tls: None,
         }),
         None => vec![vec![]; replicas.len()],
     };
@@ -213,6 +214,7 @@ pub async fn readiness(
         plan,
         service,
         addresses,
+        tls: engine.tls.as_ref(),
     };
     preset::kind(p).ready(&cx, replicas).await
 }
@@ -230,6 +232,7 @@ pub async fn set_up(
         plan,
         service,
         addresses,
+        tls: None,
     };
     preset::kind(p).set_up(&cx).await
 }
@@ -249,6 +252,7 @@ pub async fn leader(
         plan,
         service,
         addresses,
+        tls: engine.tls.as_ref(),
     };
     let name = || service.name.clone();
     let preset = service

@@ -22,6 +22,8 @@ pub(crate) struct Cx<'a> {
     pub plan: &'a Plan,
     pub service: &'a Service,
     pub addresses: &'a Addresses,
+    /// The run's certificates for its machines' engines (where the caller has the engine).
+    pub tls: Option<&'a crate::engine::tls::RunTls>,
 }
 
 /// One built-in kind of service.
@@ -132,7 +134,7 @@ struct Machine;
 
 impl PresetKind for Machine {
     fn ready<'a>(&'a self, cx: &'a Cx<'a>, replicas: &'a [String]) -> Answer<'a> {
-        Box::pin(machine::ready(cx.service, replicas, cx.addresses))
+        Box::pin(machine::ready(cx.service, replicas, cx.addresses, cx.tls))
     }
 
     fn set_up<'a>(&'a self, cx: &'a Cx<'a>) -> Answer<'a> {

@@ -68,7 +68,7 @@ pub struct Machine {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum MachineEngine {
     /// A Docker-in-Docker machine the run starts (a replica of this `machine` service): its
-    /// engine at `tcp://<its address>:2375` once it is up.
+    /// engine at `https://<its address>:2376` (the run's client certificate) once it is up.
     Started(ServiceId),
     /// An engine that exists already; what runs on it is reached at `address`.
     Url {

@@ -44,7 +44,7 @@ impl Preset {
             Preset::Datastore => 7000,
             Preset::Memcached => 11211,
             Preset::Postgres => 5432,
-            Preset::Machine => 2375,
+            Preset::Machine => 2376,
         }
     }
 }

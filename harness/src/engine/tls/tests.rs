@@ -147,3 +147,21 @@ fn the_set_is_private_and_the_ca_key_is_never_written() {
     assert!(matches!(bad, TlsError::Address { .. }), "{bad}");
     let _ = std::fs::remove_dir_all(run);
 }
+
+#[test]
+fn removing_the_certificates_leaves_the_rest_of_the_run_directory() {
+    let run = scratch("removed");
+    let tls = make(&run, &["10.0.0.2".into()]).unwrap();
+    std::fs::write(run.join("report.json"), "{}").unwrap();
+    tls.remove();
+    assert!(
+        !run.join("tls").exists(),
+        "the certificates are still there"
+    );
+    assert!(
+        run.join("report.json").exists(),
+        "removed more than the certificates"
+    );
+    tls.remove(); // a second time (down, then drop) is quiet
+    let _ = std::fs::remove_dir_all(run);
+}
