@@ -72,7 +72,7 @@ impl de::Error for Error {
 /// node): a few aliases of a large value, each list of them aliased again, would otherwise
 /// make a 100 kB file hold gigabytes (a "billion laughs"; saphyr bounds only the number of
 /// nodes).
-const MAX_EXPANDED: usize = 16 << 20;
+const MAX_EXPANDED: usize = 4 << 20;
 const NODE: usize = 64;
 
 /// Refuses `text` where its aliases make it larger than [`MAX_EXPANDED`] bytes (errors of
