@@ -597,3 +597,21 @@ fn regression_a_lone_carriage_return_ends_a_yaml_line() {
     );
     compose_case(text, "").unwrap();
 }
+
+/// Found by `fuzz_compose` when the bound was 16 MiB: 81 copies of a 190 kB string (15 MB) took
+/// over 1 s in a debug build. Now refused (4 MiB), within the time bound.
+#[test]
+fn regression_aliases_that_expand_to_15_mb_are_refused_in_time() {
+    let text = alias_bomb(190_000, 9);
+    let read = |_: &Path| Ok(text.clone());
+    let path = Path::new("/fuzz/compose.yml");
+    let error = bounded("alias chain", || compose::services(path, &read, &env))
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("aliases expand the file to over 4 MiB"),
+        "{error}"
+    );
+}
