@@ -471,7 +471,7 @@ fn fuzz_compose_long() {
 fn dotenv_target(long: bool) {
     let line = ("[A-Z_][A-Z0-9_]{0,8}", "[ -~&&[^\"'#]]{0,12}");
     let pairs = prop::collection::vec(line, 0..6);
-    let strategy = (any::<String>(), pairs, "[$a-z{}:?+-]{0,24}");
+    let strategy = (any::<String>(), pairs, "[$a-zé�{}:?+-]{0,24}");
     run("dotenv", long, strategy, |(any, pairs, template)| {
         bounded("env_lines", || env_lines(&any))?;
         let _ = bounded("interpolate", || interpolate(&any, &env))?;
@@ -614,4 +614,21 @@ fn regression_aliases_that_expand_to_15_mb_are_refused_in_time() {
             .contains("aliases expand the file to over 4 MiB"),
         "{error}"
     );
+}
+
+/// Found by `fuzz_compose` (a flipped byte in tests/fixtures/compose-corpus/temporal*): a
+/// character of more than one byte after a variable's name (`${VAR�x}`) panicked (a slice
+/// inside the character). Now the unknown operator is refused, where it is.
+#[test]
+fn regression_a_wide_character_after_a_variable_name_is_an_unknown_operator() {
+    for text in ["${VAR\u{fffd}x}", "${VAR:é}", "${é}"] {
+        let error = interpolate(text, &env).unwrap_err();
+        assert!(error.to_string().contains('`'), "{text}: {error}");
+    }
+    let text = "services:\n  a:\n    image: \"busybox:${TAG\u{fffd}MPORAL}\"\n";
+    let read = |_: &Path| Ok(text.to_string());
+    let error = compose::services(Path::new("/fuzz/compose.yml"), &read, &env).unwrap_err();
+    let message = error.to_string();
+    assert!(message.starts_with("/fuzz/compose.yml:3:"), "{message}");
+    assert!(message.contains("unknown operator after TAG"), "{message}");
 }
