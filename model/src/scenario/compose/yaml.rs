@@ -73,6 +73,7 @@ impl de::Error for Error {
 /// make a 100 kB file hold gigabytes (a "billion laughs"; saphyr bounds only the number of
 /// nodes).
 const MAX_EXPANDED: usize = 4 << 20;
+/// What a node counts for besides its text.
 const NODE: usize = 64;
 
 /// Refuses `text` where its aliases make it larger than [`MAX_EXPANDED`] bytes (errors of
@@ -110,7 +111,7 @@ fn bounded_expansion(text: &str) -> Result<(), SyntaxError> {
             return Err(SyntaxError {
                 at: Mark::of(&span.start),
                 message: format!(
-                    "aliases expand the file to over {} MiB (write the values out, or alias less)",
+                    "with its aliases expanded the file is over {} MiB (alias less, or write less)",
                     MAX_EXPANDED >> 20
                 ),
             });
