@@ -80,7 +80,7 @@ fn braced(body: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String,
         }
         return Ok(value.unwrap_or_default());
     };
-    let arg = &op[1..];
+    let arg = &op[kind.len_utf8()..];
     match kind {
         '-' if present => Ok(value.unwrap_or_default()),
         '-' => interpolate(arg, lookup),

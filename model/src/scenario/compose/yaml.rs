@@ -68,8 +68,61 @@ impl de::Error for Error {
     }
 }
 
+/// The most a file may become once its aliases are expanded (its scalars' bytes, [`NODE`] a
+/// node): a few aliases of a large value, each list of them aliased again, would otherwise
+/// make a 100 kB file hold gigabytes (a "billion laughs"; saphyr bounds only the number of
+/// nodes).
+const MAX_EXPANDED: usize = 4 << 20;
+/// What a node counts for besides its text.
+const NODE: usize = 64;
+
+/// Refuses `text` where its aliases make it larger than [`MAX_EXPANDED`] bytes (errors of
+/// the text itself are left to the loader, which says them better).
+fn bounded_expansion(text: &str) -> Result<(), SyntaxError> {
+    use saphyr_parser::{Event, Parser};
+    let mut anchored = std::collections::HashMap::new();
+    // The open lists and mappings: their anchor, and their size so far.
+    let mut open: Vec<(usize, usize)> = vec![(0, 0)];
+    for event in Parser::new_from_str(text) {
+        let Ok((event, span)) = event else {
+            return Ok(());
+        };
+        let (anchor, size) = match event {
+            Event::Scalar(v, _, anchor, _) => (anchor, NODE + v.len()),
+            Event::Alias(id) => (0, anchored.get(&id).copied().unwrap_or(NODE)),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                open.push((anchor, NODE));
+                continue;
+            }
+            Event::SequenceEnd | Event::MappingEnd if open.len() > 1 => {
+                open.pop().unwrap_or_default()
+            }
+            _ => continue,
+        };
+        if anchor != 0 {
+            anchored.insert(anchor, size);
+        }
+        let parent = &mut open
+            .last_mut()
+            .expect("the stream's own entry is never popped")
+            .1;
+        *parent = parent.saturating_add(size);
+        if *parent > MAX_EXPANDED {
+            return Err(SyntaxError {
+                at: Mark::of(&span.start),
+                message: format!(
+                    "with its aliases expanded the file is over {} MiB (alias less, or write less)",
+                    MAX_EXPANDED >> 20
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The one YAML document of `text` (`Null` when there is none).
 pub fn parse(text: &str) -> Result<Value, SyntaxError> {
+    bounded_expansion(text)?;
     let docs = MarkedYaml::load_from_str(text).map_err(|e| SyntaxError {
         at: Mark::of(e.marker()),
         message: e.info().to_string(),
