@@ -25,7 +25,6 @@ pub mod remote;
 pub mod signal;
 pub mod state;
 pub mod taskstats;
-#[allow(dead_code)] // wired into the machines next (issue 24); tested on its own
 pub mod tls;
 pub mod user_images;
 pub mod watchdog;
