@@ -414,19 +414,7 @@ impl Unit {
             return;
         }
         if self.spec.detach {
-            let mut args = vec!["docker", "run", "-d", "--name", &name, "--pull", "never"];
-            args.extend(self.spec.run.iter().map(String::as_str));
-            args.push(&self.spec.image);
-            args.extend(self.spec.cmd.iter().map(String::as_str));
-            match run(&args, Duration::from_secs(30)) {
-                Some((true, _)) => self.set(
-                    UnitState::Detached,
-                    "started-detached",
-                    &self.spec.run.join(" "),
-                ),
-                Some((false, out)) => self.set(UnitState::Detached, "failed", &out),
-                None => self.set(UnitState::Detached, "failed", "docker run -d timed out"),
-            }
+            self.start_detached(&name);
             return;
         }
         if self.spec.style == Style::RmThenRun {
@@ -438,12 +426,34 @@ impl Unit {
             };
             log("unit", &name, "pre-start", &detail);
         }
+        self.spawn(&name);
+    }
+
+    /// `docker run -d` of a unit the engine keeps (live-restore, restart policies): started once.
+    fn start_detached(&mut self, name: &str) {
+        let mut args = vec!["docker", "run", "-d", "--name", name, "--pull", "never"];
+        args.extend(self.spec.run.iter().map(String::as_str));
+        args.push(&self.spec.image);
+        args.extend(self.spec.cmd.iter().map(String::as_str));
+        match run(&args, Duration::from_secs(30)) {
+            Some((true, _)) => self.set(
+                UnitState::Detached,
+                "started-detached",
+                &self.spec.run.join(" "),
+            ),
+            Some((false, out)) => self.set(UnitState::Detached, "failed", &out),
+            None => self.set(UnitState::Detached, "failed", "docker run -d timed out"),
+        }
+    }
+
+    /// `docker run` of a unit this init watches, its output to the unit's log.
+    fn spawn(&mut self, name: &str) {
         let mut cmd = Command::new("docker");
         cmd.arg("run");
         if self.spec.rm {
             cmd.arg("--rm");
         }
-        cmd.args(["--name", &name, "--pull", "never"])
+        cmd.args(["--name", name, "--pull", "never"])
             .args(&self.spec.run)
             .arg(&self.spec.image)
             .args(&self.spec.cmd)
