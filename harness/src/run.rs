@@ -88,10 +88,7 @@ impl RunOptions {
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     crate::report::redact::Secrets::of(scenario).remember();
     let docker = engine::connect().await?;
-    let output = output::resolve(
-        options.output_dir.as_deref(),
-        &output::OutputEnv::from_process(),
-    );
+    let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
     let run_id = new_run_id();
     let lock = {
@@ -115,10 +112,7 @@ pub(crate) async fn run_holding(
     lock: &lock::Held,
 ) -> Result<Report> {
     let docker = engine::connect().await?;
-    let output = output::resolve(
-        options.output_dir.as_deref(),
-        &output::OutputEnv::from_process(),
-    );
+    let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
     run_locked(docker, &output, &new_run_id(), scenario, options, lock).await
 }
@@ -454,10 +448,7 @@ fn watch_observation(
 /// `aftershock/base:latest`, for Dockerfiles of your own. The first build takes minutes.
 pub async fn base_image(options: &RunOptions) -> Result<String> {
     let docker = engine::connect().await?;
-    let output = output::resolve(
-        options.output_dir.as_deref(),
-        &output::OutputEnv::from_process(),
-    );
+    let output = output::root(options.output_dir.as_deref());
     Ok(images::base(&docker, &output).await?)
 }
 
