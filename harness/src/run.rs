@@ -100,7 +100,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             true => lock::Wait::Refuse,
             false => lock::Wait::For(&options.progress),
         };
-        lock::take(&lock::path()?, &me, wait).await?
+        lock::take(&lock::path()?, &me, wait, lock_mode(scenario)).await?
     };
     run_locked(docker, &output, &run_id, scenario, options, &lock).await
 }
@@ -327,7 +327,26 @@ pub async fn exclusive() -> Result<lock::Held> {
         &format!("test-{}", std::process::id()),
         "(a test holding the lock)",
     );
-    lock::take(&lock::path()?, &me, lock::Wait::For(&Progress::default())).await
+    let wait = lock::Wait::For(&Progress::default());
+    lock::take(&lock::path()?, &me, wait, lock::Mode::Alone).await
+}
+
+/// Alone on the machine, or shared with one other run: from what the scenario judges.
+fn lock_mode(scenario: &Plan) -> lock::Mode {
+    use aftershock_model::scenario::overlap::{overlap, Overlap};
+    match overlap(scenario) {
+        Overlap::Alone(why) => {
+            tracing::info!("{} runs alone on this machine: {why}", scenario.name);
+            lock::Mode::Alone
+        }
+        Overlap::Shared => {
+            tracing::info!(
+                "{} judges only budgets of seconds and data: it may share the machine with one such run",
+                scenario.name
+            );
+            lock::Mode::Shared
+        }
+    }
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {

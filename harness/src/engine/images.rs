@@ -389,18 +389,27 @@ pub(crate) async fn image_exists(docker: &Docker, tag: &str) -> bool {
     docker.inspect_image(tag).await.is_ok()
 }
 
-/// An exclusive lock on a file, released on drop.
+/// A lock on a file (`flock`), exclusive unless taken shared, released on drop.
 pub struct FileLock {
     _file: std::fs::File,
 }
 
 impl FileLock {
-    /// The lock at `path` if it is free now, `None` when someone holds it.
+    /// The exclusive lock at `path` if it is free now, `None` when someone holds it.
     pub fn try_acquire(path: PathBuf) -> Result<Option<Self>> {
+        Self::try_flock(path, libc::LOCK_EX)
+    }
+
+    /// The lock at `path` shared with other shared holders, if no one holds it exclusively now.
+    pub fn try_acquire_shared(path: PathBuf) -> Result<Option<Self>> {
+        Self::try_flock(path, libc::LOCK_SH)
+    }
+
+    fn try_flock(path: PathBuf, op: libc::c_int) -> Result<Option<Self>> {
         let file = open_lock(&path)?;
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
             return Ok(Some(FileLock { _file: file }));
         }
         let error = std::io::Error::last_os_error();
@@ -420,17 +429,24 @@ impl FileLock {
     /// Blocks this thread until the lock at `path` is ours (queued in the kernel: first come,
     /// first served among blocked takers).
     pub fn acquire_blocking(path: PathBuf) -> Result<Self> {
-        {
-            let file = open_lock(&path)?;
-            use std::os::fd::AsRawFd;
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(EngineError::io(format!("lock {}", path.display()))(
-                    std::io::Error::last_os_error(),
-                ));
-            }
-            Ok(FileLock { _file: file })
+        Self::flock(path, libc::LOCK_EX)
+    }
+
+    /// Blocks this thread until the lock at `path` is ours, shared with other shared holders.
+    pub fn acquire_shared_blocking(path: PathBuf) -> Result<Self> {
+        Self::flock(path, libc::LOCK_SH)
+    }
+
+    fn flock(path: PathBuf, op: libc::c_int) -> Result<Self> {
+        let file = open_lock(&path)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
+            return Err(EngineError::io(format!("lock {}", path.display()))(
+                std::io::Error::last_os_error(),
+            ));
         }
+        Ok(FileLock { _file: file })
     }
 }
 

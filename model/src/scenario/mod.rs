@@ -12,6 +12,7 @@ mod error;
 pub mod file;
 pub(crate) mod kinds;
 mod load;
+pub mod overlap;
 pub mod plan;
 pub(crate) mod resolve;
 pub mod values;
