@@ -254,7 +254,7 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
             }
             out
         }
-        FaultKind::Cut { .. } => vec![
+        FaultKind::Cut { .. } | FaultKind::SickLink { .. } => vec![
             need(f.root, ROOT),
             need(tool("nsenter"), NSENTER),
             need(tool("iptables"), IPTABLES),

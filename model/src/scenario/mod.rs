@@ -14,6 +14,7 @@ pub(crate) mod kinds;
 mod load;
 pub mod plan;
 pub(crate) mod resolve;
+pub mod toxics;
 pub mod values;
 
 pub use error::ScenarioError;
