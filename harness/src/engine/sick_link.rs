@@ -252,6 +252,9 @@ mod tests {
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
             let (mut s, _) = l.accept().await.unwrap();
+            // Read the request: closing with unread data would be an RST.
+            let mut request = [0u8; 18];
+            s.read_exact(&mut request).await.unwrap();
             tokio::time::sleep(Duration::from_millis(50)).await;
             s.write_all(b"hi").await.unwrap();
         });
