@@ -352,3 +352,80 @@ fn tag(cx: &Cx<'_>) -> String {
         .collect();
     format!("aftershock-sick-{name}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(bytes: usize, took_ms: u64, ended: Ended) -> Exchange {
+        let took = Duration::from_millis(took_ms);
+        Exchange {
+            bytes,
+            first_byte: (bytes > 0).then_some(took),
+            took,
+            ended,
+        }
+    }
+
+    /// What `toxics` on `stream` find wrong with an exchange.
+    fn wrong(stream: LinkStream, toxics: &[Toxic], e: &Exchange) -> Vec<String> {
+        let link = SickLink::new(80, stream, toxics.to_vec());
+        let mut wrong = vec![];
+        link.judge(e, &mut wrong);
+        wrong
+    }
+
+    #[test]
+    fn each_toxic_must_show_in_the_exchange() {
+        let ms = Duration::from_millis;
+        let latency = Toxic::Latency {
+            latency: ms(300),
+            jitter: ms(50),
+        };
+        let down = LinkStream::Downstream;
+        assert!(wrong(down, &[latency], &exchange(9, 260, Ended::Eof)).is_empty());
+        assert_eq!(
+            wrong(down, &[latency], &exchange(9, 240, Ended::Eof)).len(),
+            1
+        );
+        let both = wrong(LinkStream::Both, &[latency], &exchange(9, 400, Ended::Eof));
+        assert!(both[0].contains("500.0 ms"), "{both:?}");
+        let timeout = Toxic::Timeout { after: ms(500) };
+        assert!(wrong(down, &[timeout], &exchange(0, 2000, Ended::Silent)).is_empty());
+        assert!(wrong(down, &[timeout], &exchange(0, 510, Ended::Eof)).is_empty());
+        assert_eq!(
+            wrong(down, &[timeout], &exchange(3, 510, Ended::Eof)).len(),
+            1
+        );
+        assert_eq!(
+            wrong(down, &[timeout], &exchange(0, 10, Ended::Eof)).len(),
+            1
+        );
+        let limit = Toxic::LimitData { bytes: 100 };
+        assert!(wrong(down, &[limit], &exchange(100, 1, Ended::Eof)).is_empty());
+        assert_eq!(
+            wrong(down, &[limit], &exchange(101, 1, Ended::Eof)).len(),
+            1
+        );
+        let close = Toxic::SlowClose { delay: ms(300) };
+        assert_eq!(wrong(down, &[close], &exchange(5, 20, Ended::Eof)).len(), 1);
+        let rate = Toxic::Bandwidth { kb_per_s: 10 };
+        assert!(wrong(down, &[rate], &exchange(10_000, 1000, Ended::Eof)).is_empty());
+        assert_eq!(
+            wrong(down, &[rate], &exchange(10_000, 100, Ended::Eof)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_window_covers_what_the_toxics_hold() {
+        let ms = Duration::from_millis;
+        let link = SickLink::new(
+            80,
+            LinkStream::Both,
+            vec![Toxic::ResetPeer { after: ms(500) }],
+        );
+        assert_eq!(link.held(), Duration::MAX, "no latency: nothing held");
+        assert_eq!(link.window(), ms(2500));
+    }
+}
