@@ -139,6 +139,34 @@ pub async fn listed(pid: i64, tag: &str) -> Result<Vec<String>, SickLinkError> {
         .collect())
 }
 
+/// Resets (`ss -K`, the kernel's socket destroy) the TCP connections established to `port`
+/// in the namespace of `pid`, except those from `own` (the container's own address: the
+/// proxy's connections to the service), so that their clients, connecting again, come
+/// through the proxy. Returns the connections reset.
+pub async fn reset_established(pid: i64, port: u16, own: &str) -> Result<usize, SickLinkError> {
+    let sport = format!(":{port}");
+    let args = [
+        "ss",
+        "-K",
+        "-t",
+        "-n",
+        "-H",
+        "state",
+        "established",
+        "(",
+        "sport",
+        "=",
+        &sport,
+        ")",
+        "and",
+        "not",
+        "dst",
+        own,
+    ];
+    let killed = super::netns::run_in(pid, &args).await?;
+    Ok(killed.lines().filter(|l| !l.trim().is_empty()).count())
+}
+
 /// How an exchange ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ended {

@@ -2,7 +2,9 @@
 //! Toxiproxy's toxics (`engine::sick_link`: the `sicklink` proxy in each replica's network
 //! namespace, and a REDIRECT of the port to it); heal: the rule deleted, the proxy stopped
 //! (connections made through it are closed with it). Only connections arriving from outside
-//! the container are redirected; those open before the fault keep their way.
+//! the container are redirected; those established before the rule would keep their way, so
+//! they are reset when it is applied (`ss -K`, counted in `fault-applied`): their clients
+//! come back through the proxy, as pooled clients (a probe's HTTP client) must.
 //!
 //! Verified from the harness's (the host's) namespace by exchanges through the port — an
 //! HTTP/1.0 GET of the service's ready path when its ready check is HTTP on that port, else
@@ -57,6 +59,7 @@ impl Action for SickLink {
             let mut args = vec!["--stream".into(), self.stream.name().into()];
             args.extend(["--seed".into(), cx.seed.to_string()]);
             args.extend(self.toxics.iter().flat_map(|t| t.args()));
+            let mut reset = 0;
             for r in cx.targets {
                 let pid = self.pid(cx, r).await?;
                 let upstream = self.address(cx, r).map_err(|e| cx.failed(e))?;
@@ -68,10 +71,14 @@ impl Action for SickLink {
                 link::set(pid, &rule, true)
                     .await
                     .map_err(|e| cx.failed(e.to_string()))?;
+                let own = upstream.ip().to_string();
+                reset += link::reset_established(pid, self.port, &own)
+                    .await
+                    .map_err(|e| cx.failed(e.to_string()))?;
             }
             let names: Vec<&str> = self.toxics.iter().map(Toxic::name).collect();
             let how = format!(
-                "port {} redirected to the sicklink proxy in the namespace ({} on {})",
+                "port {} redirected to the sicklink proxy in the namespace ({} on {}); {reset} connections established before reset (ss -K), to come back through it",
                 self.port,
                 names.join(", "),
                 self.stream.name()
@@ -318,8 +325,13 @@ impl SickLink {
     }
 
     fn record(&self, cx: &Cx<'_>, r: &str, stage: &str, e: &Exchange) {
+        let when = match stage {
+            "before" => "before the fault",
+            "applied" => "the fault on",
+            _ => "the fault healed",
+        };
         let what = format!(
-            "an exchange through port {} of {r} from the host ({stage} the fault): {}",
+            "an exchange through port {} of {r} from the host ({when}): {}",
             self.port,
             e.words()
         );

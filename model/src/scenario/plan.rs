@@ -583,8 +583,9 @@ pub enum FaultKind {
     /// slow_close) on the `stream` they name: a proxy (the project's `sicklink`) started by
     /// the harness in the replica's network namespace, and an iptables `REDIRECT` of new
     /// connections arriving from outside the container to it (a client inside the container,
-    /// on loopback, is not redirected). Heal: the rule deleted and the proxy stopped (the
-    /// connections made through it are closed). Verified by exchanges through the port from
+    /// on loopback, is not redirected); connections established before are reset (`ss -K`)
+    /// so their clients come back through it. Heal: the rule deleted and the proxy stopped
+    /// (the connections made through it are closed). Verified by exchanges through the port from
     /// the host's namespace, timed: the toxics seen (held at least the latency, reset, silent,
     /// cut short), and back to the plain round trip after the heal.
     SickLink {
