@@ -531,6 +531,100 @@ fn a_cut_s_shape_must_fit_its_service_and_selection() {
     }
 }
 
+const SICK: &str = r#"
+name = "sick"
+duration = "10s"
+
+[[topology.service]]
+name = "c"
+image = "memcached"
+ready = { tcp = 11211 }
+
+[[fault]]
+name = "slow"
+kind = "sick-link"
+at = "1s"
+target = "c"
+toxics = { latency = "300ms", jitter = "50ms" }
+"#;
+
+#[test]
+fn a_sick_link_holds_typed_toxics_and_refuses_what_cannot_be() {
+    let plan = scenario::parse("sick.toml", SICK).unwrap_or_else(|e| panic!("{e}"));
+    let FaultKind::SickLink { port, toxics, .. } = &plan.faults[0].kind else {
+        panic!("{:?}", plan.faults[0].kind);
+    };
+    assert_eq!(*port, 11211, "the ready port by default");
+    let args = toxics.iter().flat_map(|t| t.args()).collect::<Vec<_>>();
+    assert_eq!(args, ["--latency", "300000us", "--jitter", "50000us"]);
+    let all = SICK.replace(
+        "toxics = { latency = \"300ms\", jitter = \"50ms\" }",
+        "toxics = { stream = \"both\", bandwidth_kb_per_s = 64, slicer_average_bytes = 100, slicer_variation_bytes = 10, slicer_delay = \"1ms\", limit_data_bytes = 1000, timeout = \"0s\", reset_peer = \"2s\", slow_close = \"1s\" }",
+    );
+    let plan = scenario::parse("sick.toml", &all).unwrap_or_else(|e| panic!("{e}"));
+    let FaultKind::SickLink { toxics, .. } = &plan.faults[0].kind else {
+        panic!()
+    };
+    assert_eq!(toxics.len(), 6, "{toxics:?}");
+    let toxic = "toxics = { latency = \"300ms\", jitter = \"50ms\" }";
+    let cases: &[(&str, &str, &[&str])] = &[
+        (toxic, "", &["at least one toxic"]),
+        (toxic, "toxics = {}", &["at least one toxic"]),
+        (
+            toxic,
+            "toxics = { jitter = \"5ms\" }",
+            &["give the latency too"],
+        ),
+        (
+            toxic,
+            "toxics = { latency = \"5ms\", jitter = \"6ms\" }",
+            &["more than the `latency`"],
+        ),
+        (
+            toxic,
+            "toxics = { bandwidth_kb_per_s = 0 }",
+            &["lets nothing through"],
+        ),
+        (
+            toxic,
+            "toxics = { slicer_average_bytes = 10, slicer_variation_bytes = 10 }",
+            &["below it"],
+        ),
+        (
+            toxic,
+            "toxics = { slicer_delay = \"1ms\" }",
+            &["slicer_average_bytes"],
+        ),
+        (
+            toxic,
+            "toxics = { latncy = \"1s\" }",
+            &["latncy", "latency"],
+        ),
+        (
+            toxic,
+            "toxics = { latency = 300 }",
+            &["expected a duration"],
+        ),
+        (
+            toxic,
+            "toxics = { stream = \"sideways\" }",
+            &["upstream", "downstream"],
+        ),
+        (
+            "kind = \"sick-link\"",
+            "kind = \"pause\"",
+            &["belong to sick-link"],
+        ),
+    ];
+    for (from, to, words) in cases {
+        let e = rejected("sick.toml", SICK, from, to, words);
+        assert!(
+            e.starts_with("sick.toml:1"),
+            "{from:?} → {to:?}: not at the fault: {e}"
+        );
+    }
+}
+
 /// Parses `base` with `from` replaced by `to` as file `file`: it must be rejected with an error
 /// that names the file and contains every word. Returns the error's text.
 fn rejected(file: &str, base: &str, from: &str, to: &str, words: &[&str]) -> String {

@@ -57,6 +57,7 @@ pub use scenario::builder::{
     ServiceRef,
 };
 pub use scenario::file::{ExpectationKind, FaultKind};
+pub use scenario::toxics::{LinkStream, Toxics};
 pub use scenario::{
     load, parse, Check, CutShape, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select,
     Signal,

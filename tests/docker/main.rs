@@ -28,5 +28,6 @@ mod postgres_replica;
 mod power_cut;
 mod pull;
 mod scale;
+mod sick_link;
 mod teardown;
 mod zookeeper_quorum;

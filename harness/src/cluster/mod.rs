@@ -164,6 +164,13 @@ impl Cluster {
                 })?;
             }
         }
+        if self.plan.faults.iter().any(|f| {
+            f.target == service.id
+                && matches!(f.kind, crate::scenario::plan::FaultKind::SickLink { .. })
+        }) {
+            // The proxy a sick link starts, built now (a no-op once built), not at its instant.
+            engine::images::host_binary("sicklink", &self.output).await?;
+        }
         if let Some(d) = &service.disk {
             for spec in &mut specs {
                 let source = self.create_disk(&spec.replica, d).await?;

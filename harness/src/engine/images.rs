@@ -799,7 +799,7 @@ mod tests {
         let distinct: BTreeSet<&String> = hashes.iter().map(|(_, h)| h).collect();
         assert_eq!(distinct.len(), hashes.len(), "one hash per binary");
         assert!(
-            workspace.source_hash("lossyfs").is_ok(),
+            workspace.source_hash("lossyfs").is_ok() && workspace.source_hash("sicklink").is_ok(),
             "host binaries too"
         );
         assert!(workspace.source_hash("no-such-binary").is_err());

@@ -22,6 +22,7 @@ pub mod oom;
 pub mod owner;
 pub mod raw;
 pub mod remote;
+pub mod sick_link;
 pub mod signal;
 pub mod state;
 pub mod taskstats;

@@ -27,6 +27,7 @@ mod pause;
 mod power_cut;
 mod rolling;
 mod select;
+mod sick_link;
 mod stop;
 
 use crate::cluster::Cluster;
@@ -282,6 +283,12 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             offset_ms: *offset_ms,
             host_base: Default::default(),
         }),
+        FaultKind::SickLink {
+            port,
+            stream,
+            toxics,
+            ..
+        } => Box::new(sick_link::SickLink::new(*port, *stream, toxics.clone())),
     }
 }
 

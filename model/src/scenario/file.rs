@@ -674,6 +674,9 @@ pub struct Fault {
     /// For `clock`: how far the wall clock moves, `"+30s"` forward or `"-1h"` back.
     #[serde(default)]
     pub offset: Option<String>,
+    /// For `sick-link`: the toxics of the connections (`toxics = { latency = "300ms" }`).
+    #[serde(default)]
+    pub toxics: Option<super::toxics::Toxics>,
 }
 
 impl Fault {
@@ -699,6 +702,7 @@ impl Fault {
             peers: None,
             one_way: None,
             offset: None,
+            toxics: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod load;
 pub mod overlap;
 pub mod plan;
 pub(crate) mod resolve;
+pub mod toxics;
 pub mod values;
 
 pub use error::ScenarioError;

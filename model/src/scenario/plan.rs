@@ -4,6 +4,7 @@
 //! id into the plan, so nothing downstream looks a name up or re-checks what a kind needs.
 
 use super::kinds;
+use super::toxics;
 use super::values::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
 use serde::Serialize;
 use std::time::Duration;
@@ -148,6 +149,7 @@ impl Plan {
             | PowerCut { .. }
             | Leak { .. } => false,
             Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } | Clock { .. } => false,
+            SickLink { .. } => false,
         }
     }
 }
@@ -576,6 +578,22 @@ pub enum FaultKind {
         down_for: Option<Duration>,
         offset_ms: i64,
     },
+    /// Make the selected replicas' incoming TCP connections on `port` sick with `toxics`
+    /// (Toxiproxy's: latency with jitter, bandwidth, slicer, limit_data, timeout, reset_peer,
+    /// slow_close) on the `stream` they name: a proxy (the project's `sicklink`) started by
+    /// the harness in the replica's network namespace, and an iptables `REDIRECT` of new
+    /// connections arriving from outside the container to it (a client inside the container,
+    /// on loopback, is not redirected); connections established before are reset (`ss -K`)
+    /// so their clients come back through it. Heal: the rule deleted and the proxy stopped
+    /// (the connections made through it are closed). Verified by exchanges through the port from
+    /// the host's namespace, timed: the toxics seen (held at least the latency, reset, silent,
+    /// cut short), and back to the plain round trip after the heal.
+    SickLink {
+        down_for: Option<Duration>,
+        port: u16,
+        stream: toxics::LinkStream,
+        toxics: Vec<toxics::Toxic>,
+    },
 }
 
 /// How far a clock fault's measured offset may be from the requested one, in ms.
@@ -594,7 +612,8 @@ impl FaultKind {
             | MachinePartition { down_for, .. }
             | Netem { down_for, .. }
             | Cut { down_for, .. }
-            | Clock { down_for, .. } => *down_for,
+            | Clock { down_for, .. }
+            | SickLink { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
         }
@@ -623,6 +642,7 @@ impl FaultKindName {
             Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem | Cut | Clock => {
                 true
             }
+            SickLink => true,
             RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }

@@ -197,6 +197,14 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
             .peers(&["etcd2"])
             .one_way(),
         Fault::clock("clock", etcd, "+30s"),
+        Fault::sick_link(
+            "sick",
+            etcd,
+            crate::scenario::toxics::Toxics {
+                latency: Some(secs(1)),
+                ..Default::default()
+            },
+        ),
     ];
     let faults: Vec<_> = faults.into_iter().map(|f| x.fault(f)).collect();
     let (p, f) = (&probes[0], &faults[0]);

@@ -2,6 +2,7 @@
 
 use super::{Handle, ServiceRef};
 use crate::scenario::file::{self, CutShape, FaultKind as K, Select, Signal};
+use crate::scenario::toxics::Toxics;
 use std::time::Duration;
 
 /// A fault to add to an [`super::Experiment`]. Applied `at` (default: at once) after the
@@ -93,6 +94,15 @@ impl Fault {
     pub fn clock(name: &str, target: &ServiceRef, offset: &str) -> Self {
         let mut f = Self::new(name, K::Clock, target);
         f.file.offset = Some(offset.to_string());
+        f
+    }
+
+    /// Make the selected replicas' incoming TCP connections on the fault's port (default: the
+    /// ready port) sick with `toxics` (Toxiproxy's), through a proxy in their network
+    /// namespace; heal: the redirect deleted, the proxy stopped.
+    pub fn sick_link(name: &str, target: &ServiceRef, toxics: Toxics) -> Self {
+        let mut f = Self::new(name, K::SickLink, target);
+        f.file.toxics = Some(toxics);
         f
     }
 

@@ -137,6 +137,7 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         K::Netem => netem(f, port())?,
         K::Cut => cut(f, svc, count, port())?,
         K::Clock => clock(f, svc)?,
+        K::SickLink => super::sick_link::kind(f, port())?,
     })
 }
 
@@ -149,7 +150,8 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
         K::Netem if placed && f.delay.is_some() => "on a service placed on machines, netem drops a share of the packets between its machines and the others (`loss_percent`); a `delay` there is not supported (yet)",
         K::Cut if placed => "a cut acts in the replicas' network namespaces on this host; a service placed on machines is cut with `kind = \"machine-partition\"`",
         K::Clock if placed => "a clock fault rewrites a file on this host that the containers read; a service placed on machines is not supported (yet)",
-        K::MachinePartition | K::Partition | K::Netem | K::Cut | K::Clock => return Ok(()),
+        K::SickLink if placed => "a sick link is a proxy in the replicas' network namespaces on this host; a service placed on machines is not supported (yet)",
+        K::MachinePartition | K::Partition | K::Netem | K::Cut | K::Clock | K::SickLink => return Ok(()),
         K::Kill
         | K::Restart
         | K::RollingRestart
@@ -173,6 +175,10 @@ fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
     }
     if f.kind != K::Cut && (f.shape.is_some() || f.peers.is_some() || f.one_way.is_some()) {
         let problem = "`shape`, `peers` and `one_way` belong to cut faults";
+        return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
+    if f.kind != K::SickLink && f.toxics.is_some() {
+        let problem = "`toxics` belong to sick-link faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
     }
     if f.kind != K::Clock && f.offset.is_some() {

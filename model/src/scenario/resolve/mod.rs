@@ -8,6 +8,7 @@ mod machines;
 pub(crate) mod per_replica;
 mod probes;
 mod services;
+mod sick_link;
 
 use super::file::{self, Ref};
 use super::plan::{Plan, Service, ServiceId};
