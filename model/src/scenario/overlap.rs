@@ -52,10 +52,7 @@ fn needs_the_machine(plan: &Plan, e: &Expect) -> Option<String> {
             Some("one probe timeout under another run's load would fail it".into())
         }
         Measurement { .. } => Some("judges a measured number".into()),
-        FaultVerified { fault } => match &plan.fault(*fault).kind {
-            FaultKind::Clock { .. } => Some("verifies a clock offset to milliseconds".into()),
-            _ => None,
-        },
+        FaultVerified { fault } => verifies_milliseconds(&plan.fault(*fault).kind),
         RecoversWithin { budget, .. }
         | CompletesWithin { budget, .. }
         | RestartedWithin { budget, .. }
@@ -70,6 +67,28 @@ fn needs_the_machine(plan: &Plan, e: &Expect) -> Option<String> {
         | EndsFailing { .. }
         | ContainersSurvive { .. }
         | UnitReaches { .. } => None,
+    }
+}
+
+/// Why verifying a fault of `kind` needs the machine to itself, if it does. A sick link's
+/// verification asks for at least its latency: another run's load only adds to it.
+fn verifies_milliseconds(kind: &FaultKind) -> Option<String> {
+    use FaultKind::*;
+    match kind {
+        Clock { .. } => Some("verifies a clock offset to milliseconds".into()),
+        Kill { .. }
+        | Restart { .. }
+        | RollingRestart { .. }
+        | PowerCut { .. }
+        | Leak { .. }
+        | DaemonCrash { .. }
+        | Pause { .. }
+        | Stop { .. }
+        | Partition { .. }
+        | MachinePartition { .. }
+        | Netem { .. }
+        | Cut { .. }
+        | SickLink { .. } => None,
     }
 }
 
