@@ -18,6 +18,7 @@ mod common;
 mod cut;
 mod cut_shape;
 pub mod daemon_crash;
+mod disk;
 mod kill;
 mod leak;
 mod machine_partition;
@@ -282,6 +283,14 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             offset_ms: *offset_ms,
             host_base: Default::default(),
         }),
+        FaultKind::DiskLatency { latency, ops, .. } => disk::latency(*latency, ops),
+        FaultKind::DiskError {
+            errno,
+            percent,
+            ops,
+            ..
+        } => disk::error(*errno, *percent, ops),
+        FaultKind::DiskFull { room_bytes, .. } => disk::full(*room_bytes),
     }
 }
 

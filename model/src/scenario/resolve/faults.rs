@@ -2,7 +2,7 @@
 //! needs (a disk for a power cut, a memory limit for a leak, machines for a daemon crash, …).
 
 use super::{at_name, at_ref, Invalid};
-use crate::scenario::file::{self, CutShape, FaultKind as K, Preset, Select};
+use crate::scenario::file::{self, CutShape, DiskOp, FaultKind as K, Preset, Select};
 use crate::scenario::plan::{Fault, FaultId, FaultKind, Image, Service, ServiceKind};
 use std::time::Duration;
 
@@ -137,6 +137,7 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         K::Netem => netem(f, port())?,
         K::Cut => cut(f, svc, count, port())?,
         K::Clock => clock(f, svc)?,
+        K::DiskLatency | K::DiskError | K::DiskFull => disk(f, svc)?,
     })
 }
 
@@ -150,6 +151,8 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
         K::Cut if placed => "a cut acts in the replicas' network namespaces on this host; a service placed on machines is cut with `kind = \"machine-partition\"`",
         K::Clock if placed => "a clock fault rewrites a file on this host that the containers read; a service placed on machines is not supported (yet)",
         K::MachinePartition | K::Partition | K::Netem | K::Cut | K::Clock => return Ok(()),
+        // A placed service has no disk of this host's: `disk` refuses it.
+        K::DiskLatency | K::DiskError | K::DiskFull => return Ok(()),
         K::Kill
         | K::Restart
         | K::RollingRestart
@@ -178,6 +181,22 @@ fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
     if f.kind != K::Clock && f.offset.is_some() {
         let problem = "`offset` belongs to clock faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
+    let disk_fields = [
+        (f.ops.is_some(), "ops", [K::DiskLatency, K::DiskError]),
+        (f.latency.is_some(), "latency", [K::DiskLatency; 2]),
+        (f.errno.is_some(), "errno", [K::DiskError; 2]),
+        (f.percent.is_some(), "percent", [K::DiskError; 2]),
+        (f.room_bytes.is_some(), "room_bytes", [K::DiskFull; 2]),
+    ];
+    for (given, field, kinds) in disk_fields {
+        if given && !kinds.contains(&f.kind) {
+            let mut kinds = kinds.to_vec();
+            kinds.dedup();
+            let owners = crate::scenario::kinds::one_of(kinds);
+            let problem = format!("`{field}` belongs to {owners} faults");
+            return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+        }
     }
     if f.kind != K::PowerCut && f.tear.is_some() {
         let problem = "`tear` belongs to a power-cut fault";
@@ -321,4 +340,48 @@ fn signed_ms(text: &str) -> Option<i64> {
     };
     let d = humantime::parse_duration(rest.trim()).ok()?;
     i64::try_from(d.as_millis()).ok().map(|ms| sign * ms)
+}
+
+/// A sick disk: the target's disk must be lossy (lossyfs serves the faults), each kind with
+/// exactly its own settings.
+fn disk(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    let fail = |problem: String| {
+        Err(at_name(
+            &f.name,
+            format!("{} fault `{}` {problem}", f.kind, f.name),
+        ))
+    };
+    match &svc.disk {
+        None => return fail(format!("needs `{}` to have a lossy disk: `disk = {{ size_mb = 64, path = \"/data\", lossy = true }}`", svc.name)),
+        Some(d) if !d.lossy => return fail(format!("needs `{}`'s disk to be `lossy = true`: lossyfs, between the container and the disk, is what slows and fails its operations", svc.name)),
+        Some(_) => {}
+    }
+    let ops = |default: &[DiskOp]| match &f.ops {
+        None => Ok(default.to_vec()),
+        Some(ops) if ops.is_empty() => Err(at_name(
+            &f.name,
+            format!(
+                "{} fault `{}`: `ops` is empty: name some of \"read\", \"write\", \"fsync\"",
+                f.kind, f.name
+            ),
+        )),
+        Some(ops) => {
+            let mut ops = ops.clone();
+            ops.sort();
+            ops.dedup();
+            Ok(ops)
+        }
+    };
+    let down_for = f.down_for;
+    Ok(match f.kind {
+        K::DiskLatency => match f.latency {
+            Some(latency) if !latency.is_zero() => FaultKind::DiskLatency { down_for, latency, ops: ops(&[DiskOp::Read, DiskOp::Write, DiskOp::Fsync])? },
+            _ => return fail("needs `latency` (how long each operation waits, e.g. \"500ms\")".into()),
+        },
+        K::DiskError => match f.percent.unwrap_or(100.0) {
+            p if p > 0.0 && p <= 100.0 => FaultKind::DiskError { down_for, errno: f.errno.unwrap_or_default(), percent: p, ops: ops(&[DiskOp::Write, DiskOp::Fsync])? },
+            p => return fail(format!("needs `percent` above 0 and at most 100 (the share of operations that fail), not {p}")),
+        },
+        _ => FaultKind::DiskFull { down_for, room_bytes: f.room_bytes.unwrap_or(0) },
+    })
 }
