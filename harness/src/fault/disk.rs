@@ -82,12 +82,14 @@ struct Timed {
 impl Action for Disk {
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
         Box::pin(async move {
-            let since = now();
-            let mut answers = vec![];
-            for (i, r) in cx.targets.iter().enumerate() {
+            for r in cx.targets {
                 if let Ok(before) = self.probe(cx, r, 1).await {
                     self.record(cx, r, "before", &before);
                 }
+            }
+            let since = now();
+            let mut answers = vec![];
+            for (i, r) in cx.targets.iter().enumerate() {
                 let line = self.command(cx.seed.wrapping_add(i as u64));
                 let answer = command(cx, r, line).await?;
                 answers.push(format!("{r}: lossyfs {answer}"));
