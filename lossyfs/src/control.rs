@@ -14,12 +14,15 @@
 //! - `on` → the power comes back (the file system serves what survived).
 //! - `delay MS OPS` → every operation of `OPS` (`read,write,fsync` or `all`; fsync covers
 //!   fdatasync and a directory's fsync) waits `MS` ms first: `ok delay ms=MS ops=…`
-//! - `fail ERRNO PERCENT OPS SEED` → `PERCENT` of the operations of `OPS` (drawn from `SEED`)
-//!   answer `ERRNO` (`EIO`, `ENOSPC`, `EROFS`): `ok fail errno=… percent=… ops=… seed=…`
+//! - `fail ERRNO PERCENT OPS SEED [forget]` → `PERCENT` of the operations of `OPS` (drawn
+//!   from `SEED`) answer `ERRNO` (`EIO`, `ENOSPC`, `EROFS`); with `forget`, a failed fsync
+//!   forgets the file's pending writes (Linux marks the pages clean after a failed writeback:
+//!   the retry succeeds, the data is gone — "fsyncgate"): `ok fail errno=… percent=… ops=…
+//!   seed=… forget=true|false`
 //! - `full BYTES` → the disk takes `BYTES` more written bytes, then every write answers
 //!   ENOSPC: `ok full room=BYTES`
 //! - `heal` → no more delays, errors or full disk (delayed requests are served at once):
-//!   `ok heal delayed=N failed=M` (what the disk did since the last heal)
+//!   `ok heal delayed=N failed=M forgotten=B` (what the disk did since the last heal)
 //! - `quit` → unmounts and exits.
 
 use crate::fs::{Armed, Shared};
@@ -95,7 +98,12 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
             shared.lock().sick.delay = Some((Duration::from_millis(ms), ops));
             format!("ok delay ms={ms} ops={ops}")
         }
-        ["fail", name, percent, ops, seed] => {
+        ["fail", name, percent, ops, seed, rest @ ..] => {
+            let forget = match rest {
+                [] => false,
+                ["forget"] => true,
+                _ => return Err(bad()),
+            };
             let errno = sick::errno(name).ok_or_else(bad)?;
             let percent: f64 = percent.parse().map_err(|_| bad())?;
             if !(0.0..=100.0).contains(&percent) {
@@ -103,8 +111,10 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
             }
             let ops = Ops::parse(ops).ok_or_else(bad)?;
             let seed: u64 = seed.parse().map_err(|_| bad())?;
-            shared.lock().sick.fail = Some(Fail::new(errno, percent, ops, seed));
-            format!("ok fail errno={name} percent={percent} ops={ops} seed={seed}")
+            let mut fail = Fail::new(errno, percent, ops, seed);
+            fail.forget = forget;
+            shared.lock().sick.fail = Some(fail);
+            format!("ok fail errno={name} percent={percent} ops={ops} seed={seed} forget={forget}")
         }
         ["full", room] => {
             let room: u64 = room.parse().map_err(|_| bad())?;
@@ -112,8 +122,11 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
             format!("ok full room={room}")
         }
         ["heal"] => {
-            let (delayed, failed) = shared.heal();
-            format!("ok heal delayed={delayed} failed={failed}")
+            let done = shared.heal();
+            format!(
+                "ok heal delayed={} failed={} forgotten={}",
+                done.delayed, done.failed, done.forgotten
+            )
         }
         ["on"] => {
             shared.lock().state.powered = true;

@@ -68,6 +68,7 @@ impl Shared {
         &'a self,
         mut inner: MutexGuard<'a, Inner>,
         op: Op,
+        ino: u64,
         bytes: u64,
     ) -> Result<MutexGuard<'a, Inner>, Errno> {
         if let Some(delay) = inner.sick.delay_of(op) {
@@ -80,13 +81,19 @@ impl Shared {
                 .0;
         }
         match inner.sick.after_wait(op, bytes) {
-            Verdict::Fail(e) => Err(Errno::from_i32(e)),
+            Verdict::Fail(e) => {
+                if op == Op::Fsync && inner.sick.forgets() {
+                    let forgotten = inner.state.forget_writes(ino);
+                    inner.sick.forgotten += forgotten;
+                }
+                Err(Errno::from_i32(e))
+            }
             Verdict::Go | Verdict::Wait(_) => Ok(inner),
         }
     }
 
-    /// Cures the disk (wakes every delayed request); (delayed, failed) since the last heal.
-    pub fn heal(&self) -> (u64, u64) {
+    /// Cures the disk (wakes every delayed request); what it did since the last heal.
+    pub fn heal(&self) -> crate::sick::Done {
         let counts = self.lock().sick.heal();
         self.0 .1.notify_all();
         counts
@@ -173,6 +180,7 @@ impl LossyFs {
     fn with_op<T>(
         &self,
         op: Op,
+        ino: INodeNo,
         bytes: u64,
         f: impl FnOnce(&mut Inner) -> Result<T, Errno>,
     ) -> Result<T, Errno> {
@@ -180,7 +188,7 @@ impl LossyFs {
         if !inner.state.powered {
             return Err(Errno::EIO);
         }
-        let mut inner = self.shared.sicken(inner, op, bytes)?;
+        let mut inner = self.shared.sicken(inner, op, ino.0, bytes)?;
         if !inner.state.powered {
             return Err(Errno::EIO);
         }
@@ -373,7 +381,7 @@ impl Filesystem for LossyFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        match self.with_op(Op::Read, 0, |i| {
+        match self.with_op(Op::Read, ino, 0, |i| {
             i.state.read(ino.0, offset, size).map_err(errno)
         }) {
             Ok(d) => reply.data(&d),
@@ -394,7 +402,7 @@ impl Filesystem for LossyFs {
         reply: ReplyWrite,
     ) {
         let bytes = data.len() as u64;
-        match self.with_op(Op::Write, bytes, |i| {
+        match self.with_op(Op::Write, ino, bytes, |i| {
             i.state.write(ino.0, offset, data).map_err(errno)
         }) {
             Ok(()) => reply.written(data.len() as u32),
@@ -421,7 +429,7 @@ impl Filesystem for LossyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.with_op(Op::Fsync, 0, |i| {
+        let r = self.with_op(Op::Fsync, ino, 0, |i| {
             if let Some(armed) = i.armed {
                 if i.state.has_pending_writes(ino.0) {
                     // The power fails while the disk writes what this fsync asked for.
@@ -492,7 +500,9 @@ impl Filesystem for LossyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.with_op(Op::Fsync, 0, |i| i.state.fsync_dir(ino.0).map_err(errno)) {
+        match self.with_op(Op::Fsync, ino, 0, |i| {
+            i.state.fsync_dir(ino.0).map_err(errno)
+        }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

@@ -24,7 +24,7 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
-    #[error("bad command `{0}` (status | sync | lose | tear SEED 512|4096 [WAIT_MS] | on | delay MS OPS | fail ERRNO PERCENT OPS SEED | full BYTES | heal | quit; OPS: read,write,fsync or all; ERRNO: EIO, ENOSPC or EROFS)")]
+    #[error("bad command `{0}` (status | sync | lose | tear SEED 512|4096 [WAIT_MS] | on | delay MS OPS | fail ERRNO PERCENT OPS SEED [forget] | full BYTES | heal | quit; OPS: read,write,fsync or all; ERRNO: EIO, ENOSPC or EROFS)")]
     BadCommand(String),
 }
 

@@ -92,6 +92,9 @@ pub struct Fail {
     pub errno: i32,
     pub percent: f64,
     pub ops: Ops,
+    /// A failed fsync forgets the file's pending writes (Linux marks the pages clean after a
+    /// failed writeback: a retried fsync succeeds, the data never reaches the disk).
+    pub forget: bool,
     rng: ChaCha8Rng,
 }
 
@@ -101,6 +104,7 @@ impl Fail {
             errno,
             percent,
             ops,
+            forget: false,
             rng: ChaCha8Rng::seed_from_u64(seed),
         }
     }
@@ -130,6 +134,16 @@ pub struct Sickness {
     pub delayed: u64,
     /// Operations failed since the last heal.
     pub failed: u64,
+    /// Bytes of pending writes failed fsyncs forgot since the last heal.
+    pub forgotten: u64,
+}
+
+/// What a sick disk did between two heals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub delayed: u64,
+    pub failed: u64,
+    pub forgotten: u64,
 }
 
 impl Sickness {
@@ -165,9 +179,18 @@ impl Sickness {
         self.delay.is_some() || self.fail.is_some() || self.room.is_some()
     }
 
-    /// Cures everything; returns (delayed, failed) since the last heal.
-    pub fn heal(&mut self) -> (u64, u64) {
-        let counts = (self.delayed, self.failed);
+    /// Whether a failed fsync forgets the file's pending writes.
+    pub fn forgets(&self) -> bool {
+        self.fail.as_ref().is_some_and(|f| f.forget)
+    }
+
+    /// Cures everything; returns what it did since the last heal.
+    pub fn heal(&mut self) -> Done {
+        let counts = Done {
+            delayed: self.delayed,
+            failed: self.failed,
+            forgotten: self.forgotten,
+        };
         *self = Sickness {
             generation: self.generation + 1,
             ..Sickness::default()
@@ -202,7 +225,8 @@ mod tests {
         assert_eq!(s.delay_of(Op::Write), None);
         assert_eq!(s.delay_of(Op::Fsync), Some(Duration::from_millis(500)));
         assert_eq!(s.after_wait(Op::Fsync, 0), Verdict::Go);
-        assert_eq!(s.heal(), (1, 0));
+        let done = s.heal();
+        assert_eq!((done.delayed, done.failed), (1, 0));
         assert!(!s.sick());
         assert_eq!(s.generation, 1);
         assert_eq!(s.delay_of(Op::Fsync), None);

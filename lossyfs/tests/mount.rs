@@ -316,3 +316,19 @@ fn a_failing_disk_answers_its_errno_and_a_full_one_enospc() {
         b"kept;written;after;123456"
     );
 }
+
+#[test]
+fn a_failed_fsync_that_forgets_loses_the_write_and_the_retry_succeeds() {
+    let m = Mount::new();
+    let log = m.mnt().join("log");
+    let mut f = append(&log, b"kept;");
+    f.sync_data().unwrap();
+    m.ctl("fail EIO 100 fsync 1 forget");
+    f.write_all(b"acknowledged?").unwrap();
+    assert_eq!(raw_errno(f.sync_data()), Some(libc::EIO));
+    let healed = m.ctl("heal");
+    assert_eq!(field(&healed, "forgotten"), 13, "{healed}");
+    f.sync_data()
+        .expect("the retry succeeds: nothing is left to write");
+    assert_eq!(std::fs::read(m.backing("log")).unwrap(), b"kept;");
+}

@@ -32,6 +32,8 @@ pub(crate) enum Sick {
         errno: DiskErrno,
         percent: f64,
         ops: Vec<DiskOp>,
+        /// A failed fsync forgets the writes it was to flush.
+        forget: bool,
     },
     Full {
         room_bytes: u64,
@@ -52,13 +54,19 @@ pub(crate) fn latency(latency: Duration, ops: &[DiskOp]) -> Box<dyn Action> {
 }
 
 /// A failing disk's action.
-pub(crate) fn error(errno: DiskErrno, percent: f64, ops: &[DiskOp]) -> Box<dyn Action> {
+pub(crate) fn error(
+    errno: DiskErrno,
+    percent: f64,
+    ops: &[DiskOp],
+    forget: bool,
+) -> Box<dyn Action> {
     let ops = ops.to_vec();
     Box::new(Disk {
         sick: Sick::Error {
             errno,
             percent,
             ops,
+            forget,
         },
     })
 }
@@ -103,15 +111,16 @@ impl Action for Disk {
         Box::pin(async move {
             for r in cx.targets {
                 let answer = command(cx, r, "heal".into()).await?;
-                for (key, words) in [
-                    ("delayed", "operations the sick disk delayed"),
-                    ("failed", "operations the sick disk failed"),
+                for (key, unit, words) in [
+                    ("delayed", "ops", "operations the sick disk delayed"),
+                    ("failed", "ops", "operations the sick disk failed"),
+                    ("forgotten", "bytes", "written bytes failed fsyncs forgot"),
                 ] {
                     if let Some(n) = field(&answer, key) {
                         cx.cluster.timeline.record(EventKind::Measurement {
                             name: format!("{}/{key}-{r}", cx.fault.name),
                             value: n,
-                            unit: "ops".into(),
+                            unit: unit.into(),
                             what: format!("{words} on {r} (lossyfs's count)"),
                         });
                     }
@@ -137,10 +146,12 @@ impl Disk {
                 errno,
                 percent,
                 ops,
+                forget,
             } => format!(
-                "fail {} {percent} {} {seed}",
+                "fail {} {percent} {} {seed}{}",
                 errno.name(),
-                disk_ops_word(ops)
+                disk_ops_word(ops),
+                if *forget { " forget" } else { "" }
             ),
             Sick::Full { room_bytes } => format!("full {room_bytes}"),
         }

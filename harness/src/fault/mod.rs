@@ -288,8 +288,9 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             errno,
             percent,
             ops,
+            forget_writes,
             ..
-        } => disk::error(*errno, *percent, ops),
+        } => disk::error(*errno, *percent, ops, *forget_writes),
         FaultKind::DiskFull { room_bytes, .. } => disk::full(*room_bytes),
     }
 }

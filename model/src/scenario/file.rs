@@ -687,6 +687,12 @@ pub struct Fault {
     /// For `disk-error`: the share of the operations that fail, in percent (default 100).
     #[serde(default)]
     pub percent: Option<f64>,
+    /// For `disk-error` on `fsync`: a failed fsync forgets the writes it was to flush (Linux
+    /// marks the pages clean after a failed writeback: a retried fsync succeeds and the data
+    /// never reaches the disk — PostgreSQL's 2018 "fsyncgate"). Default false: they stay
+    /// pending, and a later fsync may still make them durable.
+    #[serde(default)]
+    pub forget_writes: Option<bool>,
     /// For `disk-full`: how many bytes more the disk takes before every write answers ENOSPC
     /// (default 0: full at once).
     #[serde(default)]
@@ -721,6 +727,7 @@ impl Fault {
             errno: None,
             percent: None,
             room_bytes: None,
+            forget_writes: None,
         }
     }
 

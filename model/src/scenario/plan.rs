@@ -601,6 +601,9 @@ pub enum FaultKind {
         errno: DiskErrno,
         percent: f64,
         ops: Vec<DiskOp>,
+        /// A failed fsync forgets the writes it was to flush (Linux marks the pages clean):
+        /// a retried fsync succeeds and they never reach the disk.
+        forget_writes: bool,
     },
     /// A full disk: the selected replicas' `lossy = true` disk takes `room_bytes` more written
     /// bytes, then every write answers ENOSPC (reads, fsyncs and metadata still work). Heal:

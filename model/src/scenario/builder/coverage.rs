@@ -198,7 +198,9 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
             .one_way(),
         Fault::clock("clock", etcd, "+30s"),
         Fault::disk_latency("slow", etcd, secs(1)).ops(&[DiskOp::Fsync]),
-        Fault::disk_error("eio", etcd, DiskErrno::Eio).percent(50.0),
+        Fault::disk_error("eio", etcd, DiskErrno::Eio)
+            .percent(50.0)
+            .forget_writes(),
         Fault::disk_full("full", etcd).room_bytes(4096),
     ];
     let faults: Vec<_> = faults.into_iter().map(|f| x.fault(f)).collect();

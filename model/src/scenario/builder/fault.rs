@@ -130,6 +130,12 @@ impl Fault {
         self
     }
 
+    /// A disk-error fault's failed fsyncs forget the writes they were to flush (fsyncgate).
+    pub fn forget_writes(mut self) -> Self {
+        self.file.forget_writes = Some(true);
+        self
+    }
+
     /// The bytes a disk-full fault's disk still takes before it answers ENOSPC.
     pub fn room_bytes(mut self, bytes: u64) -> Self {
         self.file.room_bytes = Some(bytes);

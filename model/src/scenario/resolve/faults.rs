@@ -187,6 +187,11 @@ fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
         (f.latency.is_some(), "latency", [K::DiskLatency; 2]),
         (f.errno.is_some(), "errno", [K::DiskError; 2]),
         (f.percent.is_some(), "percent", [K::DiskError; 2]),
+        (
+            f.forget_writes.is_some(),
+            "forget_writes",
+            [K::DiskError; 2],
+        ),
         (f.room_bytes.is_some(), "room_bytes", [K::DiskFull; 2]),
     ];
     for (given, field, kinds) in disk_fields {
@@ -378,9 +383,10 @@ fn disk(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
             Some(latency) if !latency.is_zero() => FaultKind::DiskLatency { down_for, latency, ops: ops(&[DiskOp::Read, DiskOp::Write, DiskOp::Fsync])? },
             _ => return fail("needs `latency` (how long each operation waits, e.g. \"500ms\")".into()),
         },
-        K::DiskError => match f.percent.unwrap_or(100.0) {
-            p if p > 0.0 && p <= 100.0 => FaultKind::DiskError { down_for, errno: f.errno.unwrap_or_default(), percent: p, ops: ops(&[DiskOp::Write, DiskOp::Fsync])? },
-            p => return fail(format!("needs `percent` above 0 and at most 100 (the share of operations that fail), not {p}")),
+        K::DiskError => match (f.percent.unwrap_or(100.0), ops(&[DiskOp::Write, DiskOp::Fsync])?) {
+            (_, ops) if f.forget_writes == Some(true) && !ops.contains(&DiskOp::Fsync) => return fail("has `forget_writes = true`, which is what a failed fsync does: its `ops` must include \"fsync\"".into()),
+            (p, ops) if p > 0.0 && p <= 100.0 => FaultKind::DiskError { down_for, errno: f.errno.unwrap_or_default(), percent: p, ops, forget_writes: f.forget_writes.unwrap_or(false) },
+            (p, _) => return fail(format!("needs `percent` above 0 and at most 100 (the share of operations that fail), not {p}")),
         },
         _ => FaultKind::DiskFull { down_for, room_bytes: f.room_bytes.unwrap_or(0) },
     })
