@@ -36,6 +36,9 @@ pub enum Error {
     },
     #[error("record of {0} bytes is larger than the limit of {MAX_RECORD}")]
     TooLarge(usize),
+    /// A record must hold something: a zero header is what a hole in the file reads as.
+    #[error("an empty record cannot be appended")]
+    Empty,
     /// fdatasync failed: whether the record (and what was written before it) reached the disk
     /// is unknown — the kernel may have dropped the pages it could not write.
     #[error("{path}: fsync failed: {source}")]
@@ -137,6 +140,9 @@ impl Log {
     pub fn append(&mut self, payload: &[u8]) -> Result<u64, Error> {
         if payload.len() > MAX_RECORD {
             return Err(Error::TooLarge(payload.len()));
+        }
+        if payload.is_empty() {
+            return Err(Error::Empty);
         }
         let record = encode(payload);
         self.file.write_all(&record).map_err(io_err(&self.path))?;

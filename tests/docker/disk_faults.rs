@@ -106,3 +106,22 @@ async fn failing_and_full_disks_answer_their_errno_inside_and_heal() {
         );
     }
 }
+
+/// PostgreSQL's 2018 "fsyncgate" as it was: failed fsyncs forget their writes, the datastore
+/// retries until one succeeds and acknowledges — acknowledged appends are lost, no client saw
+/// an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsyncgate_as_it_was_a_retried_fsync_loses_acknowledged_appends() {
+    let report = aftershock_tests::run_passing("datastore-fsync-error-as-it-was").await;
+    let forgotten = measured(&report, "fsync-eio/forgotten-store");
+    println!("forgotten by failed fsyncs: {forgotten} bytes");
+    assert!(forgotten > 0.0);
+}
+
+/// Remediated as PostgreSQL did: the datastore exits on a failed fsync and recovers at start —
+/// nothing acknowledged is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fsyncgate_remediated_exiting_on_a_failed_fsync_loses_nothing() {
+    let report = aftershock_tests::run_passing("datastore-fsync-error-remediated").await;
+    assert!(measured(&report, "fsync-eio/failed-store") >= 1.0);
+}
