@@ -593,7 +593,7 @@ fn a_sick_disk_needs_a_lossy_disk_and_its_own_fields() {
     let cases: &[(&str, &str, &[&str])] = &[
         (", lossy = true", "", &["lossy = true", "store"]),
         ("latency = \"800ms\"", "", &["needs `latency`"]),
-        ("ops = [\"fsync\"]", "ops = []", &["`ops` is empty"]),
+        ("ops = [\"fsync\"]", "ops = []", &["an empty `ops`"]),
         (
             "ops = [\"fsync\"]",
             "ops = [\"flush\"]",

@@ -171,7 +171,7 @@ impl Disk {
             Sick::Error { percent, .. } if applied => {
                 (300.0 / percent).ceil().clamp(1.0, 60.0) as u32
             }
-            _ => 1,
+            Sick::Error { .. } | Sick::Latency { .. } | Sick::Full { .. } => 1,
         }
     }
 
@@ -179,7 +179,7 @@ impl Disk {
     fn write_bytes(&self) -> u64 {
         match &self.sick {
             Sick::Full { room_bytes } => room_bytes + 4096,
-            _ => 4096,
+            Sick::Latency { .. } | Sick::Error { .. } => 4096,
         }
     }
 

@@ -137,7 +137,9 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         K::Netem => netem(f, port())?,
         K::Cut => cut(f, svc, count, port())?,
         K::Clock => clock(f, svc)?,
-        K::DiskLatency | K::DiskError | K::DiskFull => disk(f, svc)?,
+        K::DiskLatency => disk_latency(f, svc)?,
+        K::DiskError => disk_error(f, svc)?,
+        K::DiskFull => disk_full(f, svc)?,
     })
 }
 
@@ -347,47 +349,79 @@ fn signed_ms(text: &str) -> Option<i64> {
     i64::try_from(d.as_millis()).ok().map(|ms| sign * ms)
 }
 
-/// A sick disk: the target's disk must be lossy (lossyfs serves the faults), each kind with
-/// exactly its own settings.
-fn disk(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
-    let fail = |problem: String| {
-        Err(at_name(
-            &f.name,
-            format!("{} fault `{}` {problem}", f.kind, f.name),
-        ))
+/// A sick disk's target must have a lossy disk: lossyfs serves the faults.
+fn lossy_disk(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
+    let problem = match &svc.disk {
+        None => format!(
+            "needs `{}` to have a lossy disk: `disk = {{ size_mb = 64, path = \"/data\", lossy = true }}`",
+            svc.name
+        ),
+        Some(d) if !d.lossy => format!(
+            "needs `{}`'s disk to be `lossy = true`: lossyfs, between the container and the disk, is what slows and fails its operations",
+            svc.name
+        ),
+        Some(_) => return Ok(()),
     };
-    match &svc.disk {
-        None => return fail(format!("needs `{}` to have a lossy disk: `disk = {{ size_mb = 64, path = \"/data\", lossy = true }}`", svc.name)),
-        Some(d) if !d.lossy => return fail(format!("needs `{}`'s disk to be `lossy = true`: lossyfs, between the container and the disk, is what slows and fails its operations", svc.name)),
-        Some(_) => {}
+    Err(disk_problem(f, problem))
+}
+
+fn disk_problem(f: &file::Fault, problem: String) -> Invalid {
+    at_name(&f.name, format!("{} fault `{}` {problem}", f.kind, f.name))
+}
+
+/// The operations a disk fault hits, each once, in order (`default` when not given).
+fn disk_ops(f: &file::Fault, default: &[DiskOp]) -> Result<Vec<DiskOp>, Invalid> {
+    let mut ops = f.ops.clone().unwrap_or_else(|| default.to_vec());
+    if ops.is_empty() {
+        let problem = "has an empty `ops`: name some of \"read\", \"write\", \"fsync\"";
+        return Err(disk_problem(f, problem.into()));
     }
-    let ops = |default: &[DiskOp]| match &f.ops {
-        None => Ok(default.to_vec()),
-        Some(ops) if ops.is_empty() => Err(at_name(
-            &f.name,
-            format!(
-                "{} fault `{}`: `ops` is empty: name some of \"read\", \"write\", \"fsync\"",
-                f.kind, f.name
-            ),
-        )),
-        Some(ops) => {
-            let mut ops = ops.clone();
-            ops.sort();
-            ops.dedup();
-            Ok(ops)
+    ops.sort();
+    ops.dedup();
+    Ok(ops)
+}
+
+fn disk_latency(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    lossy_disk(f, svc)?;
+    let ops = disk_ops(f, &[DiskOp::Read, DiskOp::Write, DiskOp::Fsync])?;
+    match f.latency {
+        Some(latency) if !latency.is_zero() => Ok(FaultKind::DiskLatency {
+            down_for: f.down_for,
+            latency,
+            ops,
+        }),
+        _ => {
+            let problem = "needs `latency` (how long each operation waits, e.g. \"500ms\")";
+            Err(disk_problem(f, problem.into()))
         }
+    }
+}
+
+fn disk_error(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    lossy_disk(f, svc)?;
+    let ops = disk_ops(f, &[DiskOp::Write, DiskOp::Fsync])?;
+    let percent = f.percent.unwrap_or(100.0);
+    let forget_writes = f.forget_writes.unwrap_or(false);
+    let problem = if forget_writes && !ops.contains(&DiskOp::Fsync) {
+        "has `forget_writes = true`, which is what a failed fsync does: its `ops` must include \"fsync\"".to_string()
+    } else if !(percent > 0.0 && percent <= 100.0) {
+        format!("needs `percent` above 0 and at most 100 (the share of operations that fail), not {percent}")
+    } else {
+        return Ok(FaultKind::DiskError {
+            down_for: f.down_for,
+            errno: f.errno.unwrap_or_default(),
+            percent,
+            ops,
+            forget_writes,
+        });
     };
-    let down_for = f.down_for;
-    Ok(match f.kind {
-        K::DiskLatency => match f.latency {
-            Some(latency) if !latency.is_zero() => FaultKind::DiskLatency { down_for, latency, ops: ops(&[DiskOp::Read, DiskOp::Write, DiskOp::Fsync])? },
-            _ => return fail("needs `latency` (how long each operation waits, e.g. \"500ms\")".into()),
-        },
-        K::DiskError => match (f.percent.unwrap_or(100.0), ops(&[DiskOp::Write, DiskOp::Fsync])?) {
-            (_, ops) if f.forget_writes == Some(true) && !ops.contains(&DiskOp::Fsync) => return fail("has `forget_writes = true`, which is what a failed fsync does: its `ops` must include \"fsync\"".into()),
-            (p, ops) if p > 0.0 && p <= 100.0 => FaultKind::DiskError { down_for, errno: f.errno.unwrap_or_default(), percent: p, ops, forget_writes: f.forget_writes.unwrap_or(false) },
-            (p, _) => return fail(format!("needs `percent` above 0 and at most 100 (the share of operations that fail), not {p}")),
-        },
-        _ => FaultKind::DiskFull { down_for, room_bytes: f.room_bytes.unwrap_or(0) },
+    Err(disk_problem(f, problem))
+}
+
+fn disk_full(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    lossy_disk(f, svc)?;
+    Ok(FaultKind::DiskFull {
+        down_for: f.down_for,
+        room_bytes: f.room_bytes.unwrap_or(0),
     })
 }
