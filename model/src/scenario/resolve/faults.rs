@@ -420,8 +420,15 @@ fn disk_error(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
 
 fn disk_full(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
     lossy_disk(f, svc)?;
+    let room_bytes = f.room_bytes.unwrap_or(0);
+    let size = svc.disk.as_ref().map_or(0, |d| d.size_mb << 20);
+    if room_bytes >= size / 2 {
+        // The verification writes past the room: it must fit well within the disk.
+        let problem = format!("has `room_bytes = {room_bytes}`: at most half the disk ({} bytes), or the disk itself fills first", size / 2);
+        return Err(disk_problem(f, problem));
+    }
     Ok(FaultKind::DiskFull {
         down_for: f.down_for,
-        room_bytes: f.room_bytes.unwrap_or(0),
+        room_bytes,
     })
 }
