@@ -1,8 +1,8 @@
 //! A sick disk: what the control socket sets besides power — latency on chosen operations
 //! (dm-delay's read / write / flush classes), errors with a probability (chaos-mesh IOChaos's
 //! `fault`, dm-flakey's `error_writes`), a full disk (ENOSPC once `room` bytes more are
-//! written) — and counts of what it did, until `heal`. No FUSE here: [`Sickness::before`]
-//! decides, `fs.rs` waits or answers the errno.
+//! written) — and counts of what it did, until `heal`. No FUSE here: [`Sickness::delay_of`]
+//! and [`Sickness::after_wait`] decide, `fs.rs` waits or answers the errno.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
