@@ -673,6 +673,68 @@ fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
     }
 }
 
+/// The slow-fsync example: a disk fault needs a lossy disk and takes exactly its own fields.
+#[test]
+fn a_sick_disk_needs_a_lossy_disk_and_its_own_fields() {
+    let path = aftershock_tests::root().join("scenarios/examples/datastore-slow-fsync.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let s = scenario::parse("disk.toml", &good).unwrap_or_else(|e| panic!("{e}"));
+    assert_matches::assert_matches!(
+        &s.faults[0].kind,
+        FaultKind::DiskLatency { latency, ops, .. }
+            if latency.as_millis() == 800 && ops == &[scenario::DiskOp::Fsync]
+    );
+    let cases: &[(&str, &str, &[&str])] = &[
+        (", lossy = true", "", &["lossy = true", "store"]),
+        ("latency = \"800ms\"", "", &["needs `latency`"]),
+        ("ops = [\"fsync\"]", "ops = []", &["an empty `ops`"]),
+        (
+            "ops = [\"fsync\"]",
+            "ops = [\"flush\"]",
+            &["flush", "fsync"],
+        ),
+        (
+            "ops = [\"fsync\"]",
+            "percent = 5.0",
+            &["`percent` belongs to disk-error"],
+        ),
+        (
+            "kind = \"disk-latency\"",
+            "kind = \"disk-error\"",
+            &["`latency` belongs to disk-latency"],
+        ),
+        (
+            "kind = \"disk-latency\"",
+            "kind = \"stop\"",
+            &["`ops` belongs to disk-latency or disk-error"],
+        ),
+    ];
+    for (from, to, words) in cases {
+        rejected("disk.toml", &good, from, to, words);
+    }
+    let error = good
+        .replacen("kind = \"disk-latency\"", "kind = \"disk-error\"", 1)
+        .replacen(
+            "latency = \"800ms\"",
+            "errno = \"EROFS\"\npercent = 250.0",
+            1,
+        );
+    rejected(
+        "disk.toml",
+        &error,
+        "percent = 250.0",
+        "percent = 250.0",
+        &["at most 100", "250"],
+    );
+    rejected(
+        "disk.toml",
+        &error,
+        "\"EROFS\"",
+        "\"EAGAIN\"",
+        &["EAGAIN", "EIO"],
+    );
+}
+
 /// The Rust builder and the file give the same plan: the remediated ZooKeeper incident,
 /// written both ways, through the public API only.
 #[test]

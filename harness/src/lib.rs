@@ -59,7 +59,7 @@ pub use scenario::builder::{
 pub use scenario::file::{ExpectationKind, FaultKind};
 pub use scenario::toxics::{LinkStream, Toxics};
 pub use scenario::{
-    load, parse, Check, CutShape, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select,
-    Signal,
+    load, parse, Check, CutShape, DiskErrno, DiskOp, LeaderCheck, MachineOptions, Plan, Preset,
+    ScenarioError, Select, Signal,
 };
 pub use timeline::{Cause, Event, EventKind, Metric, Nanos, Stage};

@@ -18,6 +18,7 @@ mod clock;
 mod compose;
 mod cut;
 mod daemon_restart;
+mod disk_faults;
 mod engine_crash_any_service;
 mod generic_faults;
 mod honest_exits;

@@ -268,6 +268,12 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
         ],
         // libfaketime comes with the image; the offset file is the run's own.
         FaultKind::Clock { .. } => vec![],
+        // lossyfs serves a sick disk (its disk's own needs say so too, for the service).
+        FaultKind::DiskLatency { .. }
+        | FaultKind::DiskError { .. }
+        | FaultKind::DiskFull { .. } => {
+            vec![need(f.root, ROOT), need(f.fuse, FUSE)]
+        }
         FaultKind::DaemonCrash { .. }
         | FaultKind::Stop { .. }
         | FaultKind::Partition { .. }

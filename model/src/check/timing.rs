@@ -51,6 +51,7 @@ fn bracket(kind: FaultKindName) -> Option<(&'static str, &'static str)> {
         Kill | Restart | RollingRestart | Stop | PowerCut | Leak => Some(("die", "start")),
         Pause => Some(("pause", "unpause")),
         DaemonCrash | Partition | MachinePartition | Netem | Cut | Clock | SickLink => None,
+        DiskLatency | DiskError | DiskFull => None,
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use super::values::{
-    Check, CutShape, DiskSpec, MachineOptions, Preset, ProbeKind, RegistryConfig, Select, Signal,
-    UnitStyle,
+    Check, CutShape, DiskErrno, DiskOp, DiskSpec, MachineOptions, Preset, ProbeKind,
+    RegistryConfig, Select, Signal, UnitStyle,
 };
 
 /// A name that refers to something else in the scenario, with its place in the file.
@@ -677,6 +677,29 @@ pub struct Fault {
     /// For `sick-link`: the toxics of the connections (`toxics = { latency = "300ms" }`).
     #[serde(default)]
     pub toxics: Option<super::toxics::Toxics>,
+    /// For `disk-latency` and `disk-error`: the operations hit, of `read`, `write`, `fsync`
+    /// (default: all three for latency; `write` and `fsync` for errors).
+    #[serde(default)]
+    pub ops: Option<Vec<DiskOp>>,
+    /// For `disk-latency`: how long each operation waits before the disk serves it.
+    #[serde(default, with = "humantime_serde")]
+    pub latency: Option<Duration>,
+    /// For `disk-error`: what the failing operations answer, `EIO` (default), `ENOSPC` or `EROFS`.
+    #[serde(default)]
+    pub errno: Option<DiskErrno>,
+    /// For `disk-error`: the share of the operations that fail, in percent (default 100).
+    #[serde(default)]
+    pub percent: Option<f64>,
+    /// For `disk-error` on `fsync`: a failed fsync forgets the writes it was to flush (Linux
+    /// marks the pages clean after a failed writeback: a retried fsync succeeds and the data
+    /// never reaches the disk — PostgreSQL's 2018 "fsyncgate"). Default false: they stay
+    /// pending, and a later fsync may still make them durable.
+    #[serde(default)]
+    pub forget_writes: Option<bool>,
+    /// For `disk-full`: how many bytes more the disk takes before every write answers ENOSPC
+    /// (default 0: full at once).
+    #[serde(default)]
+    pub room_bytes: Option<u64>,
 }
 
 impl Fault {
@@ -703,6 +726,12 @@ impl Fault {
             one_way: None,
             offset: None,
             toxics: None,
+            ops: None,
+            latency: None,
+            errno: None,
+            percent: None,
+            room_bytes: None,
+            forget_writes: None,
         }
     }
 

@@ -20,8 +20,8 @@ pub mod values;
 
 pub use error::ScenarioError;
 pub use file::{
-    BuildSpec, Check, CutShape, DiskSpec, LeaderCheck, MachineOptions, Preset, RegistryConfig,
-    Select, Signal, UnitStyle,
+    BuildSpec, Check, CutShape, DiskErrno, DiskOp, DiskSpec, LeaderCheck, MachineOptions, Preset,
+    RegistryConfig, Select, Signal, UnitStyle,
 };
 pub use load::{load, load_compose, parse};
 pub use plan::Plan;

@@ -71,7 +71,8 @@ fn needs_the_machine(plan: &Plan, e: &Expect) -> Option<String> {
 }
 
 /// Why verifying a fault of `kind` needs the machine to itself, if it does. A sick link's
-/// verification asks for at least its latency: another run's load only adds to it.
+/// verification, and a sick disk's, ask for at least a latency: another run's load only adds
+/// to it.
 fn verifies_milliseconds(kind: &FaultKind) -> Option<String> {
     use FaultKind::*;
     match kind {
@@ -88,7 +89,10 @@ fn verifies_milliseconds(kind: &FaultKind) -> Option<String> {
         | MachinePartition { .. }
         | Netem { .. }
         | Cut { .. }
-        | SickLink { .. } => None,
+        | SickLink { .. }
+        | DiskLatency { .. }
+        | DiskError { .. }
+        | DiskFull { .. } => None,
     }
 }
 

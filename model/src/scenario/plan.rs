@@ -5,7 +5,9 @@
 
 use super::kinds;
 use super::toxics;
-use super::values::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
+use super::values::{
+    self, Check, DiskErrno, DiskOp, DiskSpec, MachineOptions, Preset, Select, Signal,
+};
 use serde::Serialize;
 use std::time::Duration;
 use strum::{EnumDiscriminants, EnumIter, EnumString, EnumVariantNames, IntoStaticStr};
@@ -150,6 +152,7 @@ impl Plan {
             | Leak { .. } => false,
             Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } | Clock { .. } => false,
             SickLink { .. } => false,
+            DiskLatency { .. } | DiskError { .. } | DiskFull { .. } => false,
         }
     }
 }
@@ -594,6 +597,39 @@ pub enum FaultKind {
         stream: toxics::LinkStream,
         toxics: Vec<toxics::Toxic>,
     },
+    /// A slow disk: every operation of `ops` on the selected replicas' `lossy = true` disk
+    /// waits `latency` before lossyfs serves it (dm-delay's read / write / flush classes;
+    /// `ops = ["fsync"]` alone is a disk whose flushes crawl: a saturated network volume, a
+    /// dying SSD). Other operations go on meanwhile. Heal: no delay (waiting operations are
+    /// served at once). Verified inside the container: a 4 KiB write, its fsync and a read
+    /// timed with the container's own clock before, during and after; each hit operation
+    /// takes at least `latency` during, and less than half of it after.
+    DiskLatency {
+        down_for: Option<Duration>,
+        latency: Duration,
+        ops: Vec<DiskOp>,
+    },
+    /// A failing disk: `percent` of the operations of `ops` on the selected replicas'
+    /// `lossy = true` disk (drawn from the fault's seed) answer `errno` (chaos-mesh's IOChaos
+    /// `fault`, dm-flakey's `error_writes`; an fsync answering EIO is PostgreSQL's 2018
+    /// "fsyncgate"). Heal: no errors. Verified inside: writes and fsyncs of a small file answer
+    /// `errno` during (the share measured), and succeed after.
+    DiskError {
+        down_for: Option<Duration>,
+        errno: DiskErrno,
+        percent: f64,
+        ops: Vec<DiskOp>,
+        /// A failed fsync forgets the writes it was to flush (Linux marks the pages clean):
+        /// a retried fsync succeeds and they never reach the disk.
+        forget_writes: bool,
+    },
+    /// A full disk: the selected replicas' `lossy = true` disk takes `room_bytes` more written
+    /// bytes, then every write answers ENOSPC (reads, fsyncs and metadata still work). Heal:
+    /// room again. Verified inside: a write past the room answers ENOSPC during and succeeds after.
+    DiskFull {
+        down_for: Option<Duration>,
+        room_bytes: u64,
+    },
 }
 
 /// How far a clock fault's measured offset may be from the requested one, in ms.
@@ -614,6 +650,9 @@ impl FaultKind {
             | Cut { down_for, .. }
             | Clock { down_for, .. }
             | SickLink { down_for, .. } => *down_for,
+            DiskLatency { down_for, .. }
+            | DiskError { down_for, .. }
+            | DiskFull { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
         }
@@ -643,6 +682,7 @@ impl FaultKindName {
                 true
             }
             SickLink => true,
+            DiskLatency | DiskError | DiskFull => true,
             RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }

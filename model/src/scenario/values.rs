@@ -332,3 +332,72 @@ pub enum CutShape {
 kinds::named!(Preset);
 
 kinds::named!(ProbeKind);
+
+/// A kind of disk operation a `disk-latency` or `disk-error` fault hits (`ops = [...]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskOp {
+    /// Reads of file data.
+    Read,
+    /// Writes of file data.
+    Write,
+    /// `fsync`, `fdatasync` and a directory's fsync: the flush to the disk (dm-delay's flush
+    /// class; the operation PostgreSQL's checkpoints and every durable commit wait for).
+    Fsync,
+}
+
+impl DiskOp {
+    /// The name a file and lossyfs's control socket use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskOp::Read => "read",
+            DiskOp::Write => "write",
+            DiskOp::Fsync => "fsync",
+        }
+    }
+}
+
+/// The operations a disk fault hits, in order, each once: what lossyfs reads
+/// (`read,write,fsync`).
+pub fn disk_ops_word(ops: &[DiskOp]) -> String {
+    let mut ops = ops.to_vec();
+    ops.sort();
+    ops.dedup();
+    let names: Vec<&str> = ops.iter().map(|o| o.name()).collect();
+    names.join(",")
+}
+
+/// The error a `disk-error` fault answers (`errno = "EIO"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskErrno {
+    /// Input/output error: a failing medium (the default; PostgreSQL's "fsyncgate").
+    #[default]
+    #[serde(rename = "EIO")]
+    Eio,
+    /// No space left on device.
+    #[serde(rename = "ENOSPC")]
+    Enospc,
+    /// Read-only file system: what ext4 with `errors=remount-ro` answers after an error.
+    #[serde(rename = "EROFS")]
+    Erofs,
+}
+
+impl DiskErrno {
+    /// `EIO`, `ENOSPC`, `EROFS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskErrno::Eio => "EIO",
+            DiskErrno::Enospc => "ENOSPC",
+            DiskErrno::Erofs => "EROFS",
+        }
+    }
+
+    /// What `strerror` says for it (how a program inside reports it).
+    pub fn message(self) -> &'static str {
+        match self {
+            DiskErrno::Eio => "Input/output error",
+            DiskErrno::Enospc => "No space left on device",
+            DiskErrno::Erofs => "Read-only file system",
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::{Expect, Experiment, Fault, Machine, Probe, Service, ServiceRef};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, LeaderCheck, MachineOptions};
-use crate::scenario::file::{CutShape, Preset, ProbeKind, Select, Signal};
+use crate::scenario::file::{CutShape, DiskErrno, DiskOp, Preset, ProbeKind, Select, Signal};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -205,6 +205,11 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
                 ..Default::default()
             },
         ),
+        Fault::disk_latency("slow", etcd, secs(1)).ops(&[DiskOp::Fsync]),
+        Fault::disk_error("eio", etcd, DiskErrno::Eio)
+            .percent(50.0)
+            .forget_writes(),
+        Fault::disk_full("full", etcd).room_bytes(4096),
     ];
     let faults: Vec<_> = faults.into_iter().map(|f| x.fault(f)).collect();
     let (p, f) = (&probes[0], &faults[0]);
