@@ -309,6 +309,7 @@ async fn build_own(
             context,
             dockerfile,
             args,
+            target,
         } = &service.image
         {
             let tag = engine::user_images::build(
@@ -317,6 +318,7 @@ async fn build_own(
                 context,
                 dockerfile,
                 args,
+                target.as_deref(),
                 output,
             )
             .await?;

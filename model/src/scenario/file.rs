@@ -9,8 +9,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use super::values::{
-    Check, CutShape, DiskSpec, MachineOptions, Preset, ProbeKind, RegistryConfig, Select, Signal,
-    UnitStyle,
+    Check, CutShape, DiskSpec, Extras, MachineOptions, Preset, ProbeKind, RegistryConfig, Select,
+    Signal, UnitStyle,
 };
 
 /// A name that refers to something else in the scenario, with its place in the file.
@@ -246,6 +246,9 @@ pub struct Service {
     /// "/metrics", contains = "etcd_server_is_leader 1" }` or `leader = { exec = [...] }`.
     #[serde(default)]
     pub leader: Option<LeaderCheck>,
+    /// What only a Compose file says (set by the Compose front end; a scenario file cannot).
+    #[serde(skip)]
+    pub extras: Extras,
 }
 
 /// How to ask one replica "do you lead?": exactly one of `exec` (exit 0: it leads) or `http`
@@ -346,6 +349,9 @@ pub struct BuildSpec {
     /// Build arguments (`ARG`s).
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+    /// The stage of a multi-stage Dockerfile to build (default: the last).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 impl BuildSpec {
@@ -355,6 +361,7 @@ impl BuildSpec {
             context: context.into(),
             dockerfile: None,
             args: BTreeMap::new(),
+            target: None,
         }
     }
     /// Another Dockerfile, relative to the context.
@@ -481,6 +488,7 @@ impl Default for Service {
             user: None,
             working_dir: None,
             leader: None,
+            extras: Extras::default(),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! id into the plan, so nothing downstream looks a name up or re-checks what a kind needs.
 
 use super::kinds;
-use super::values::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
+use super::values::{self, Check, DiskSpec, Extras, MachineOptions, Preset, Select, Signal};
 use serde::Serialize;
 use std::time::Duration;
 use strum::{EnumDiscriminants, EnumIter, EnumString, EnumVariantNames, IntoStaticStr};
@@ -179,6 +179,8 @@ pub enum Image {
         context: std::path::PathBuf,
         dockerfile: String,
         args: Vec<(String, String)>,
+        /// The stage to build (None: the last).
+        target: Option<String>,
     },
     /// No image of ours: attached containers.
     None,
@@ -268,6 +270,8 @@ pub struct Service {
     pub per_replica: Vec<ReplicaValues>,
     /// How to ask a replica whether it leads (None: only a preset that knows can say).
     pub leader: Option<LeaderCheck>,
+    /// Host mounts, the file's networks, how it stops (a Compose file's).
+    pub extras: Extras,
 }
 
 /// One replica's own entrypoint, command and environment (`{replica}`, `{index}` replaced).

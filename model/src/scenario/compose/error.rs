@@ -91,6 +91,14 @@ pub enum ComposeError {
     NotHealthy { dep: String },
     #[error("condition `{condition}` is not supported (service_started, service_healthy): a dependency that exits is never ready for the run's observation")]
     Condition { condition: String },
+    #[error(
+        "a long-form entry of `{kind}` needs `source` (the name of a top-level `{kind}` entry)"
+    )]
+    FileSource { kind: String },
+    #[error("`{name}` is not defined in the top-level `{kind}` (add `{kind}: {{ {name}: {{ file: ./{name}.txt }} }}`)")]
+    UndefinedFile { kind: String, name: String },
+    #[error("host path `{path}` is outside the project directory {}: a run mounts only the project's files", project.display())]
+    OutsideProject { path: String, project: PathBuf },
     #[error("`depends_on` has a cycle among: {services}")]
     Cycle { services: String },
 }

@@ -13,6 +13,7 @@
 
 mod convert;
 mod error;
+mod extras;
 mod interpolate;
 pub mod keys;
 mod yaml;
@@ -68,21 +69,24 @@ pub struct Note {
     /// The key's path (`services.web.ports`).
     pub key: String,
     pub reason: String,
+    /// The key is ignored as a whole (else: honoured, and this says how or what is not).
+    pub ignored: bool,
 }
 
 impl std::fmt::Display for Note {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (file, line, reason) = (&self.file, self.line, &self.reason);
-        match self
+        let service = self
             .key
             .strip_prefix("services.")
-            .and_then(|k| k.split_once('.'))
-        {
-            Some((service, key)) => write!(
-                f,
-                "{file}:{line}: service `{service}`: ignored: `{key}` ({reason})"
-            ),
-            None => write!(f, "{file}:{line}: ignored: `{}` ({reason})", self.key),
+            .and_then(|k| k.split_once('.'));
+        let (within, key) = match service {
+            Some((service, key)) => (format!("service `{service}`: "), key),
+            None => (String::new(), self.key.as_str()),
+        };
+        match self.ignored {
+            true => write!(f, "{file}:{line}: {within}ignored: `{key}` ({reason})"),
+            false => write!(f, "{file}:{line}: {within}`{key}`: {reason}"),
         }
     }
 }
@@ -152,14 +156,16 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
     let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
     let ignored = ignored
         .into_iter()
-        .map(|(path, reason)| (path, reason.to_string()));
-    for (key_path, reason) in ignored.chain(more) {
+        .map(|(path, reason)| (path, reason.to_string(), true));
+    let more = more.into_iter().map(|(path, reason)| (path, reason, false));
+    for (key_path, reason, ignored) in ignored.chain(more) {
         let mark = marks.locate(&key_path);
         topology.notes.push(Note {
             file: file.clone(),
             line: mark.map_or(1, |m| m.line),
             key: key_path.join("."),
             reason,
+            ignored,
         });
     }
     topology.notes.sort_by_key(|n| n.line);

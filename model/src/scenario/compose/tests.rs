@@ -304,6 +304,13 @@ fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
     let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["db", "web"], "the profiled service is left out");
     assert_eq!(t.services[1].volumes, ["data:/data"]);
+    let mounts = &t.services[1].extras.mounts;
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].source, Path::new("/x/conf"));
+    assert_eq!(
+        (mounts[0].target.as_str(), mounts[0].read_only),
+        ("/etc/x", true)
+    );
     let said: Vec<(usize, &str)> = t.notes.iter().map(|n| (n.line, n.key.as_str())).collect();
     assert_eq!(
         said,
@@ -311,7 +318,6 @@ fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
             (1, "name"),
             (5, "services.web.container_name"),
             (6, "services.web.ports"),
-            (7, "services.web.volumes"),
             (8, "services.web.networks"),
             (10, "services.web.depends_on.db.restart"),
             (14, "services.db.cap_add"),
@@ -322,13 +328,155 @@ fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
     );
     let ports = t.notes[2].to_string();
     assert!(
-        ports
-            .starts_with("/x/compose.yml:6: service `web`: ignored: `ports` (nothing is published"),
+        ports.starts_with("/x/compose.yml:6: service `web`: `ports`: not published on the host"),
         "{ports}"
     );
+    let cap_add = t.notes[5].to_string();
     assert!(
-        t.notes[3].reason.contains("`./conf:/etc/x`"),
-        "{}",
-        t.notes[3]
+        cap_add.starts_with("/x/compose.yml:14: service `db`: ignored: `cap_add` ("),
+        "{cap_add}"
     );
+}
+
+/// A file using every key that reaches the host or the engine, as the plan holds it.
+const EXTRAS: &str = r#"
+services:
+  web:
+    build: { context: ./web, target: runtime }
+    container_name: shop-web
+    ports: ["127.0.0.1:8080:80/tcp", "9090", { target: 7000, published: 7001 }]
+    volumes:
+      - ./conf:/etc/web:ro
+      - { type: bind, source: ./data, target: /data }
+    secrets: [db_password, { source: api_key, target: key.txt }]
+    configs: [{ source: web_conf, target: /etc/web.conf }, motd]
+    networks:
+      front: { aliases: [www] }
+      back:
+    stop_signal: SIGINT
+    stop_grace_period: 1m30s
+secrets:
+  db_password: { file: ./secrets/db.txt }
+  api_key: { file: api.key }
+configs:
+  web_conf: { file: ./web.conf }
+  motd: { content: "hello" }
+networks: { front: {}, back: {} }
+"#;
+
+fn plan_of(services: Vec<file::Service>) -> crate::scenario::Plan {
+    let mut s = file::Scenario::new("x", std::time::Duration::from_secs(1));
+    s.topology.services = services;
+    crate::scenario::resolve::resolve(&s).unwrap_or_else(|_| panic!("does not resolve"))
+}
+
+#[test]
+fn the_keys_that_reach_the_host_are_in_the_plan() {
+    let files = [("compose.yml", EXTRAS)];
+    let read = read_from(&files);
+    let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+    let plan = plan_of(t.services.clone());
+    let web = &plan.services[0];
+    // build.target: the stage the image is built from.
+    assert_matches::assert_matches!(&web.image, crate::scenario::plan::Image::Build { target: Some(t), .. } if t == "runtime");
+    // Bind mounts, secrets (/run/secrets), configs (the target, or /NAME): host paths, read-only.
+    let mounts: Vec<(&str, &str, bool)> = web
+        .extras
+        .mounts
+        .iter()
+        .map(|m| (m.source.to_str().unwrap(), m.target.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/p/conf", "/etc/web", true),
+            ("/p/data", "/data", false),
+            ("/p/secrets/db.txt", "/run/secrets/db_password", true),
+            ("/p/api.key", "/run/secrets/key.txt", true),
+            ("/p/web.conf", "/etc/web.conf", true),
+        ]
+    );
+    assert!(web
+        .extras
+        .mounts
+        .iter()
+        .all(|m| m.project == Path::new("/p")));
+    // Networks: each with the service's aliases (container_name among them), and the alias on
+    // the run's own network too.
+    let nets: Vec<(&str, Vec<&str>)> = web
+        .extras
+        .networks
+        .iter()
+        .map(|n| {
+            (
+                n.name.as_str(),
+                n.aliases.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nets,
+        [
+            ("front", vec!["www", "shop-web"]),
+            ("back", vec!["shop-web"])
+        ]
+    );
+    assert!(
+        web.aliases.contains(&"shop-web".to_string()),
+        "{:?}",
+        web.aliases
+    );
+    assert_eq!(web.extras.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(
+        web.extras.stop_grace,
+        Some(std::time::Duration::from_secs(90))
+    );
+    // Ports: probe targets, not published; said.
+    assert_eq!(t.hints["web"].expose, [80, 9090, 7000]);
+    let said: Vec<String> = t.notes.iter().map(|n| n.to_string()).collect();
+    let has = |needle: &str| said.iter().any(|n| n.contains(needle));
+    assert!(has("`ports`: not published on the host"), "{said:#?}");
+    assert!(
+        has("`container_name`: the container is named by the run"),
+        "{said:#?}"
+    );
+    assert!(
+        has("`motd` not mounted at /motd: only configs with a `file:`"),
+        "{said:#?}"
+    );
+    assert!(
+        has("`networks`: each of the file's networks is a network of the run"),
+        "{said:#?}"
+    );
+}
+
+#[test]
+fn a_host_path_outside_the_project_is_not_mounted_and_said_where_it_is() {
+    for text in [
+        "services:\n  a:\n    image: x\n    volumes: [\"../up:/x\"]\n",
+        "services:\n  a:\n    image: x\n    volumes: [\"/etc:/x:ro\"]\n",
+        "services:\n  a:\n    image: x\n    volumes: [\"~/.ssh:/x\"]\n",
+        "services:\n  a:\n    image: x\n    volumes: [{ type: bind, source: ./a/../../b, target: /x }]\n",
+        "services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s: { file: /etc/shadow }\n",
+    ] {
+        let files = [("compose.yml", text)];
+        let read = read_from(&files);
+        let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+        assert!(t.services[0].extras.mounts.is_empty(), "{text}");
+        let note = t.notes.iter().find(|n| n.line == 4).map(|n| n.to_string());
+        let note = note.unwrap_or_default();
+        assert!(note.contains("not mounted at /x") || note.contains("not mounted at /run/secrets/s"), "{text}: {note}");
+        assert!(note.contains("outside the project directory /p"), "{text}: {note}");
+    }
+    let files = [(
+        "compose.yml",
+        "services:\n  a:\n    image: x\n    secrets: [nope]\n",
+    )];
+    let read = read_from(&files);
+    let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+    let note = t.notes[0].to_string();
+    assert!(note.contains("/p/compose.yml:4: service `a`: `secrets`: not mounted at /run/secrets/nope: `nope` is not defined in the top-level `secrets`"), "{note}");
+    let (at, message) = error_at("services:\n  a:\n    image: x\n    stop_grace_period: soon\n");
+    assert!(message.contains("`soon`"), "{message}");
+    assert_eq!(at, 4);
 }
