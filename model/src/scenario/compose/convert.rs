@@ -409,12 +409,18 @@ fn one(
             .map_err(|m| at("restart", ComposeError::Restart(m.to_string())))?;
     }
     out.aliases = aliases(name, svc, out.replicas);
-    out.aliases.extend(x.aliases.iter().cloned());
-    for join in &mut out.extras.networks {
-        join.aliases.extend(x.aliases.iter().cloned());
+    // `container_name` is an alias where the service is: on the file's networks it names,
+    // else on the run's own network (Compose's `default`).
+    match out.extras.networks.is_empty() {
+        true => out.aliases.extend(x.aliases.iter().cloned()),
+        false => {
+            for join in &mut out.extras.networks {
+                join.aliases.extend(x.aliases.iter().cloned());
+            }
+        }
     }
     if !out.extras.networks.is_empty() {
-        let reason = "each of the file's networks is a network of the run, with the service's aliases on it; every service is also on the run's own network (the harness reaches every replica there), so networks do not isolate services from each other (a partition fault cuts replicas, not networks)";
+        let reason = "each of the file's networks is a network of the run, with the service's aliases on it (a service reaches those aliases only on a network they share, as with Compose); every service is also on the run's own network under its service name (the harness reaches every replica there), so networks do not keep services apart (a partition fault cuts replicas, from every network)";
         notes.push(self::said(&["services", name, "networks"], reason.into()));
     }
     out.uses = depends_on(svc)
@@ -754,14 +760,17 @@ pub fn mebibytes(text: &str) -> Result<u64, ComposeError> {
     Ok((bytes / (1024.0 * 1024.0)) as u64)
 }
 
-/// Every replica answers to the service's name (Compose's DNS), plus the networks' aliases.
+/// Every replica answers to the service's name (Compose's DNS) on the run's own network,
+/// plus its aliases on the `default` network (those on the file's other networks are on
+/// those: [`super::extras`]).
 fn aliases(name: &str, svc: &dc::Service, replicas: usize) -> Vec<String> {
     let mut out: Vec<String> = (replicas > 1)
         .then(|| name.to_string())
         .into_iter()
         .collect();
     if let dc::Networks::Advanced(nets) = &svc.networks {
-        for settings in nets.0.values() {
+        let default = nets.0.iter().filter(|(n, _)| *n == "default");
+        for (_, settings) in default {
             if let dc::MapOrEmpty::Map(s) = settings {
                 out.extend(s.aliases.iter().cloned());
             }
