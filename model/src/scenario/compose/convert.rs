@@ -282,6 +282,7 @@ fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
     stringify(&mut svc, &["mem_limit"]);
     stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
     stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
+    whole_number(&mut svc, "healthcheck", "retries");
     let service: dc::Service = if svc.is_null() {
         dc::Service::default()
     } else {
@@ -338,6 +339,27 @@ fn stringify(value: &mut Value, path: &[&str]) {
     }
     if let Some(n) = v.as_f64() {
         *v = Value::String(n.to_string());
+    }
+}
+
+/// Turns the string at `outer.key` into a whole number (`retries: $RETRIES` is a string once
+/// interpolated; the crate wants a number); an empty one (an unset variable) is left out, so
+/// Compose's default applies.
+fn whole_number(value: &mut Value, outer: &str, key: &str) {
+    let Some(outer) = value.get_mut(outer) else {
+        return;
+    };
+    let Some(v) = outer.get_mut(key) else { return };
+    let Some(text) = v.as_str().map(str::trim) else {
+        return;
+    };
+    match text.parse::<i64>() {
+        Ok(n) => *v = Value::Int(n),
+        Err(_) if text.is_empty() => {
+            outer.as_mapping_mut().map(|m| m.remove(key));
+        }
+        // Not a number: the crate says so, where it is.
+        Err(_) => {}
     }
 }
 
@@ -697,7 +719,11 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, ComposeError> {
                 error,
             })
         };
-        v.as_deref().map(parse).transpose()
+        // Empty (an unset variable): Compose's default.
+        v.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(parse)
+            .transpose()
     };
     // Bring-up is the start period: `start_interval`, when given, is how often to poll.
     let start_interval = duration("start_interval", &h.start_interval)?;

@@ -481,3 +481,21 @@ fn a_host_path_outside_the_project_is_not_mounted_and_said_where_it_is() {
     assert!(message.contains("`soon`"), "{message}");
     assert_eq!(at, 4);
 }
+
+#[test]
+fn a_flow_list_closed_at_its_keys_column_reads_as_docker_compose_reads_it() {
+    // As in opentelemetry-demo and sentry-self-hosted: `]` at the column of `command:`.
+    let text = "services:\n  flagd:\n    image: x\n    command: [\n      \"start\",\n      # a comment\n      \"--uri\"\n    ]\n    healthcheck:\n      test: [\n          \"CMD\", \"true\"\n      ]\n      retries: \"${RETRIES}\"\n      interval: \"${INTERVAL}\"\n    entrypoint: [\"a\",\n  ]\n";
+    let s = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s[0].command, ["start", "--uri"]);
+    assert_eq!(
+        s[0].ready.as_ref().unwrap().exec.as_ref().unwrap(),
+        &["true"]
+    );
+    // An unset variable where a number or a duration goes: Compose's default.
+    assert_eq!(s[0].ready.as_ref().unwrap().interval, None);
+    let (line, message) =
+        error_at("services:\n  a:\n    image: x\n    command: [\n  \"b\"\n]\n  b: [\n");
+    assert!(message.contains("not a Compose file"), "{message}");
+    assert!(line >= 5, "{line}: {message}");
+}
