@@ -128,6 +128,14 @@ async fn a_compose_files_mounts_secrets_networks_aliases_and_target_take_effect(
     // own network, so only the file's networks can answer).
     let report = run_scenario(&plan).await;
     println!("run took {:.1}s", started.elapsed().as_secs_f64());
+    // What the file says that the run does not act on is in the report and its table.
+    let ports = "service `backend`: `ports`: not published on the host";
+    assert!(
+        report.notes.iter().any(|n| n.contains(ports)),
+        "{:#?}",
+        report.notes
+    );
+    assert!(report.table().contains(ports));
     for probe in &plan.probes {
         let ok = report
             .timeline

@@ -79,6 +79,10 @@ pub struct Topology {
     /// them with `machine = "name"`.
     #[serde(default, rename = "machine")]
     pub machines: Vec<MachineDecl>,
+    /// What the Compose file says that the run does not act on, or not wholly (set when the
+    /// file is brought in; a scenario file cannot write it).
+    #[serde(skip)]
+    pub notes: Vec<super::compose::Note>,
 }
 
 /// A Compose service's named volume made a disk (`[topology] compose_disks`).

@@ -53,6 +53,9 @@ pub struct Plan {
     /// The engines services may be placed on: every replica of a `machine` service, then the
     /// `[[topology.machine]]`s given by URL.
     pub machines: Vec<Machine>,
+    /// What the Compose file says that the run does not act on, or not wholly, and why (in
+    /// the file's order): printed by `validate` and `run`, kept in the report.
+    pub notes: Vec<super::compose::Note>,
 }
 
 /// A Docker engine of its own that services can be placed on.

@@ -442,7 +442,7 @@ fn one(
         }
     }
     if !out.extras.networks.is_empty() {
-        let reason = "each of the file's networks is a network of the run, with the service's aliases on it (a service reaches those aliases only on a network they share, as with Compose); every service is also on the run's own network under its service name (the harness reaches every replica there), so networks do not keep services apart (a partition fault cuts replicas, from every network)";
+        let reason = "each is a network of the run with the service's aliases on it; every service is also on the run's own network by its name (the harness reaches replicas there), so networks do not keep services apart";
         notes.push(self::said(&["services", name, "networks"], reason.into()));
     }
     out.uses = depends_on(svc)

@@ -62,7 +62,7 @@ pub struct Hints {
 
 /// A key of the Compose file accepted and not acted on (or not wholly), where it is and why:
 /// shown with the plan (`aftershock audit --plan-only`, `validate`, `run`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Note {
     pub file: String,
     pub line: usize,
