@@ -730,7 +730,7 @@ mod unit_tests {
         for (name, text) in &audit.scenarios {
             let parsed: file::Scenario =
                 toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
-            assert_eq!(parsed.topology.compose.unwrap().get_ref(), "/x/compose.yml");
+            assert_eq!(parsed.topology.compose.unwrap().0, ["/x/compose.yml"]);
         }
         let cut = &audit.scenarios[2].1;
         assert!(

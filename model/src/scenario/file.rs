@@ -60,9 +60,11 @@ fn default_variant() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// A Compose file (relative to the scenario file) whose services join the topology, before
-    /// the `[[topology.service]]` tables (see [`super::compose`]).
+    /// the `[[topology.service]]` tables (see [`super::compose`]); or several, each laid over
+    /// the ones before as `docker compose -f a.yml -f b.yml` does
+    /// (`compose = ["compose.yaml", "compose.override.yaml"]`).
     #[serde(default)]
-    pub compose: Option<Ref>,
+    pub compose: Option<ComposeFiles>,
     /// Places every Compose service on the replicas of this `machine` service: replica i of
     /// each on its i-th machine (a Compose volume declared a disk is then a volume of the
     /// machine's engine).
@@ -83,6 +85,44 @@ pub struct Topology {
     /// file is brought in; a scenario file cannot write it).
     #[serde(skip)]
     pub notes: Vec<super::compose::Note>,
+}
+
+/// `compose = "a.yml"` or `compose = ["a.yml", "b.yml"]`: the Compose files, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeFiles(pub Vec<String>);
+
+impl ComposeFiles {
+    /// One file.
+    pub fn one(path: &str) -> Self {
+        ComposeFiles(vec![path.into()])
+    }
+}
+
+impl Serialize for ComposeFiles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ComposeFiles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Form::deserialize(d) {
+            Ok(Form::One(f)) => Ok(ComposeFiles(vec![f])),
+            Ok(Form::Many(files)) if !files.is_empty() => Ok(ComposeFiles(files)),
+            _ => Err(serde::de::Error::custom(
+                "`compose` is a Compose file's path or a list of them (`[\"compose.yaml\", \"compose.override.yaml\"]`)",
+            )),
+        }
+    }
 }
 
 /// A Compose service's named volume made a disk (`[topology] compose_disks`).

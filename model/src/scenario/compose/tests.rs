@@ -496,3 +496,37 @@ fn a_flow_list_closed_at_its_keys_column_reads_as_docker_compose_reads_it() {
     assert!(message.contains("not a Compose file"), "{message}");
     assert!(line >= 5, "{line}: {message}");
 }
+
+#[test]
+fn an_override_file_is_laid_over_and_its_keys_are_said_where_it_writes_them() {
+    let base = "services:\n  web:\n    image: a\n    command: [x]\n    ports: [\"80\"]\n";
+    let over =
+        "services:\n  web:\n    image: b\n    tty: true\n    command: [y]\n  db:\n    image: c\n";
+    let files = [("compose.yml", base), ("override.yml", over)];
+    let read = read_from(&files);
+    let paths = [Path::new("/p/compose.yml"), Path::new("/p/override.yml")];
+    let t = super::services_of(&paths, &read, &env).unwrap();
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.image.as_deref(), Some("b:latest"));
+    assert_eq!(web.command, ["y"]);
+    assert!(t.services.iter().any(|s| s.name == "db"));
+    let said: Vec<String> = t.notes.iter().map(|n| n.to_string()).collect();
+    assert!(said.contains(&"/p/compose.yml:5: service `web`: `ports`: not published on the host: probes reach the container port at each replica's address on the run's network".to_string()), "{said:#?}");
+    assert!(
+        said.iter()
+            .any(|n| n.starts_with("/p/override.yml:4: service `web`: ignored: `tty`")),
+        "{said:#?}"
+    );
+    // A refusal in the override names the override's line.
+    let files = [
+        ("compose.yml", base),
+        ("override.yml", "services:\n  web:\n    volumes_from: [x]\n"),
+    ];
+    let read = read_from(&files);
+    match super::services_of(&paths, &read, &env).unwrap_err() {
+        ScenarioError::At { file, line, .. } => {
+            assert_eq!((file.as_str(), line), ("/p/override.yml", 3))
+        }
+        other => panic!("{other}"),
+    }
+}

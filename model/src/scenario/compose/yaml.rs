@@ -345,6 +345,18 @@ impl Value {
         found
     }
 
+    /// Where the key at `path` is, when every key of the path is there.
+    pub fn find(&self, path: &[String]) -> Option<Mark> {
+        let mut node = self;
+        let mut found = None;
+        for key in path {
+            let entry = node.entry(key)?;
+            found = Some(entry.at);
+            node = &entry.value;
+        }
+        found
+    }
+
     fn entry(&self, key: &str) -> Option<&Entry> {
         match self {
             Value::Mapping(m) => m.0.iter().find(|e| e.key == key),
@@ -357,6 +369,16 @@ impl Value {
 impl Mapping {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+
+    /// Adds `key` (written at `at`) at the end; the caller sees it is not there yet.
+    pub fn push(&mut self, key: String, at: Mark, value: Value) {
+        self.0.push(Entry { key, at, value });
+    }
+
+    /// The entries: key, where it is, value.
+    pub fn into_entries(self) -> impl Iterator<Item = (String, Mark, Value)> {
+        self.0.into_iter().map(|e| (e.key, e.at, e.value))
     }
 
     /// Takes `key` out of the mapping.
