@@ -99,6 +99,18 @@ pub enum ComposeError {
     UndefinedFile { kind: String, name: String },
     #[error("host path `{path}` is outside the project directory {}: a run mounts only the project's files", project.display())]
     OutsideProject { path: String, project: PathBuf },
+    #[error("extends `{service}`, which is not a service of {file} (services: {services})")]
+    ExtendsUnknown {
+        service: String,
+        file: String,
+        services: String,
+    },
+    #[error("`extends` must be a service's name or `{{ service: NAME, file: other.yml }}`")]
+    ExtendsForm,
+    #[error("`extends` has a cycle among: {services}")]
+    ExtendsCycle { services: String },
+    #[error("extends a service of {file}: {message}")]
+    ExtendsFile { file: String, message: String },
     #[error("`depends_on` has a cycle among: {services}")]
     Cycle { services: String },
 }

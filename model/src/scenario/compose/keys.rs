@@ -271,7 +271,9 @@ pub const SERVICE: Shape = Keys(&[
     ignored("post_start", "lifecycle hooks are not run"),
     ignored("pre_stop", "lifecycle hooks are not run"),
     ignored("use_api_socket", "the engine's socket is not mounted"),
-    refused("extends", "the extended service's keys (its image among them) are not merged in yet", "copy the extended service's keys into this one, or share them with an `x-` anchor and `<<: *anchor`"),
+    // Resolved before the rest ([`super::merge::extends`]): the extended service's keys are
+    // laid under this one's.
+    honoured("extends", Any),
     refused("volumes_from", "another service's volumes are not mounted in this one", "mount the same named volume in both services"),
     refused("provider", "a service run by a provider plugin is not a container the run can fault", "run it as a container (`image`)"),
     refused("models", "AI models are not run", "remove it, or run the model server as a service"),

@@ -4,9 +4,12 @@
 //! `labels`, `extra_hosts` and the like merge by their keys (in either form, list or mapping);
 //! `volumes` merge by their target, `secrets` and `configs` by their source, `ports` and the
 //! other lists are appended (without repeating an item). Keys keep where they are written, so
-//! an error or a note still points at the file and line that gave the value.
+//! an error or a note still points at the file and line that gave the value. A service's
+//! `extends` is laid under it the same way ([`extends`]).
 
+use super::error::ComposeError;
 use super::yaml::{Mapping, Value};
+use super::Problem;
 
 /// Lists replaced whole by a later file.
 const REPLACED: &[&str] = &["command", "entrypoint", "test", "args"];
@@ -94,6 +97,84 @@ fn source(v: &Value) -> Option<&str> {
     match v {
         Value::String(s) => Some(s),
         _ => v.get("source")?.as_str(),
+    }
+}
+
+/// Reads the service `service` of another Compose file (`extends: { file }`), its keys checked.
+pub type Other<'a> = &'a dyn Fn(&str, &str) -> Result<Value, ComposeError>;
+
+/// Lays each service's `extends` under it (the extended service's keys, then its own over
+/// them, by the rules of [`merge`]), in this file or another (`file:`); a cycle is an error.
+pub fn extends(value: &mut Value, other: Other) -> Result<(), Problem> {
+    let at = |name: &str, e| (["services", name, "extends"].map(String::from).to_vec(), e);
+    let Some(Value::Mapping(services)) = value.get_mut("services") else {
+        return Ok(());
+    };
+    let names: Vec<String> = services.iter().map(|(n, _)| n.to_string()).collect();
+    loop {
+        let waiting: Vec<String> = names
+            .iter()
+            .filter(|n| services.get(n).is_some_and(|s| s.get("extends").is_some()))
+            .cloned()
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let mut progressed = false;
+        for name in &waiting {
+            let svc = services.get(name).expect("a service");
+            let (base, file) = extended(svc.get("extends").expect("waiting"))
+                .ok_or_else(|| at(name, ComposeError::ExtendsForm))?;
+            let base_value = match file {
+                Some(file) => other(&file, &base).map_err(|e| at(name, e))?,
+                None => match services.get(&base) {
+                    None => {
+                        let e = ComposeError::ExtendsUnknown {
+                            service: base,
+                            file: "this file".into(),
+                            services: names.join(", "),
+                        };
+                        return Err(at(name, e));
+                    }
+                    // Its own `extends` first.
+                    Some(b) if b.get("extends").is_some() => continue,
+                    Some(b) => b.clone(),
+                },
+            };
+            let own = services
+                .iter_mut()
+                .find(|(n, _)| n == name)
+                .expect("a service")
+                .1;
+            if let Some(m) = own.as_mapping_mut() {
+                m.remove("extends");
+            }
+            let mut merged = base_value;
+            merge(&mut merged, std::mem::take(own), "");
+            *own = merged;
+            progressed = true;
+        }
+        if !progressed {
+            return Err(at(
+                &waiting[0],
+                ComposeError::ExtendsCycle {
+                    services: waiting.join(", "),
+                },
+            ));
+        }
+    }
+}
+
+/// `extends: NAME` or `{ service: NAME, file: PATH }`: (the service, its file).
+fn extended(v: &Value) -> Option<(String, Option<String>)> {
+    match v {
+        Value::String(s) => Some((s.clone(), None)),
+        Value::Mapping(_) => {
+            let service = v.get("service")?.as_str()?.to_string();
+            let file = v.get("file").and_then(Value::as_str).map(str::to_string);
+            Some((service, file))
+        }
+        _ => None,
     }
 }
 

@@ -166,6 +166,31 @@ pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, Sc
         let source = source.unwrap_or(&sources[0]);
         source.error(source.marks.locate(&key_path), error.to_string())
     };
+    let other = |file: &str, service: &str| {
+        let path = dir.join(file);
+        let (_, v, _) = checked(&path, read).map_err(|e| ComposeError::ExtendsFile {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        let found = v.get("services").and_then(|s| s.get(service)).cloned();
+        let services = v.get("services").and_then(Value::as_mapping);
+        let names = services.map(|m| m.iter().map(|(n, _)| n).collect::<Vec<_>>().join(", "));
+        match found {
+            Some(found) if found.get("extends").is_none() => Ok(found),
+            Some(_) => Err(ComposeError::ExtendsFile {
+                file: file.into(),
+                message: format!(
+                    "`{service}` extends another service in turn (not followed: copy its keys)"
+                ),
+            }),
+            None => Err(ComposeError::ExtendsUnknown {
+                service: service.into(),
+                file: file.into(),
+                services: names.unwrap_or_default(),
+            }),
+        }
+    };
+    merge::extends(&mut value, &other).map_err(at)?;
     interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
     let cx = convert::Cx {
         dir,

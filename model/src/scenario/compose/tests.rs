@@ -180,7 +180,13 @@ fn an_unsupported_key_is_refused_with_its_line() {
     let (line, message) = error_at("services:\n  db:\n    image: x\n    extends: { service: y }\n");
     assert_eq!(line, 4);
     assert!(
-        message.contains("`services.db.extends` is refused") && message.contains("`<<: *anchor`"),
+        message.contains("extends `y`, which is not a service of this file (services: db)"),
+        "{message}"
+    );
+    let (line, message) = error_at("services:\n  a:\n    extends: b\n  b:\n    extends: a\n");
+    assert_eq!(line, 3);
+    assert!(
+        message.contains("`extends` has a cycle among: a, b"),
         "{message}"
     );
     let (line, message) = error_at("services:\n  db:\n    image: x\ninclude: [a.yml]\n");
@@ -529,4 +535,24 @@ fn an_override_file_is_laid_over_and_its_keys_are_said_where_it_writes_them() {
         }
         other => panic!("{other}"),
     }
+}
+
+#[test]
+fn a_service_that_extends_another_has_its_keys_under_its_own() {
+    let text = "services:\n  base:\n    image: app\n    environment: { A: \"1\", B: \"2\" }\n    command: [serve]\n  worker:\n    extends: base\n    environment: { B: \"3\" }\n    command: [work]\n  web:\n    extends: { service: common, file: common.yml }\n    mem_limit: 64m\n";
+    let common = "services:\n  common:\n    image: web\n    mem_limit: 32m\n    user: \"1000\"\n";
+    let files = [("compose.yml", text), ("common.yml", common)];
+    let read = read_from(&files);
+    let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+    let worker = t.services.iter().find(|s| s.name == "worker").unwrap();
+    assert_eq!(worker.image.as_deref(), Some("app:latest"));
+    assert_eq!(worker.command, ["work"]);
+    assert_eq!(worker.env.get("A").map(String::as_str), Some("1"));
+    assert_eq!(worker.env.get("B").map(String::as_str), Some("3"));
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.image.as_deref(), Some("web:latest"));
+    assert_eq!(
+        (web.memory_mib, web.user.as_deref()),
+        (Some(64), Some("1000"))
+    );
 }
