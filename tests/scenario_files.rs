@@ -832,3 +832,29 @@ fn compose_examples_load() {
     assert_eq!(names, ["db", "cache"]);
     assert!(shop.writes["db"].write.iter().any(|w| w.contains("{n}")));
 }
+
+#[test]
+fn a_compose_files_notes_reach_the_plan_and_the_report() {
+    let plan = aftershock_tests::scenario_at("tests/fixtures/compose-keys/keys.toml");
+    let notes: Vec<String> = plan.notes.iter().map(|n| n.to_string()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("compose.yaml:28: service `backend`: `ports`: not published")),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("`container_name`")),
+        "{notes:#?}"
+    );
+    // The override file is laid over the file: its bind mount is the backend's.
+    let backend = plan.services.iter().find(|s| s.name == "backend").unwrap();
+    let mounts: Vec<&str> = backend
+        .extras
+        .mounts
+        .iter()
+        .map(|m| m.target.as_str())
+        .collect();
+    assert_eq!(mounts, ["/srv/static", "/run/secrets/db-password"]);
+    assert!(backend.env.contains(&"STATIC_DIR=/srv/static".to_string()));
+}

@@ -294,13 +294,20 @@ async fn command(command: Command) -> Result<bool> {
             Ok(true)
         }
         Command::Validate { files } => {
-            for f in &files {
-                scenario::load(f)?;
-                println!("{}: ok", f.display());
-            }
+            files.iter().try_for_each(|f| validate(f))?;
             Ok(true)
         }
     }
+}
+
+/// `validate`: the file planned, what its Compose file says is not acted on (stderr), ok.
+fn validate(f: &std::path::Path) -> Result<()> {
+    let plan = scenario::load(f)?;
+    for note in &plan.notes {
+        eprintln!("{}: {note}", f.display());
+    }
+    println!("{}: ok", f.display());
+    Ok(())
 }
 
 /// `run`: the files in order, each report's table (or JSON).

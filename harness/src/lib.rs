@@ -46,6 +46,7 @@ use aftershock_model::{check, scenario, timeline, units};
 
 pub use check::timing::{FaultTiming, TargetDown};
 pub use check::{Outcome, Verdict};
+pub use cluster::UnsafeMount;
 pub use engine::host::{Cgroup, Facts as HostFacts, Room, Writes};
 pub use engine::EngineError;
 pub use error::HarnessError as Error;

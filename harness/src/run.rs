@@ -303,6 +303,7 @@ async fn build_own(
             context,
             dockerfile,
             args,
+            target,
         } = &service.image
         {
             let tag = engine::user_images::build(
@@ -311,6 +312,7 @@ async fn build_own(
                 context,
                 dockerfile,
                 args,
+                target.as_deref(),
                 output,
             )
             .await?;

@@ -146,6 +146,21 @@ impl Audit {
 
 /// Plans the archetypes that apply to each service of the Compose file at `compose`.
 pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
+    plan_files(&[compose], topology, budgets)
+}
+
+/// Plans the archetypes of the Compose files at `compose`, laid over each other in order
+/// (`docker compose -f a.yml -f b.yml`); the scenario files name them all.
+pub fn plan_files(compose: &[&Path], topology: &Topology, budgets: Budgets) -> Audit {
+    let quoted: Vec<String> = compose
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    let compose = match quoted.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    let compose = compose.as_str();
     let mut audit = Audit {
         groups: infer::groups(topology),
         ..Audit::default()
@@ -383,7 +398,8 @@ fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
 /// One service's planning.
 #[derive(Clone, Copy)]
 struct Cx<'a> {
-    compose: &'a Path,
+    /// The value of `compose =` in the scenario files (a TOML string or list).
+    compose: &'a str,
     services: &'a [file::Service],
     s: &'a file::Service,
     /// How each service is observed.
@@ -414,8 +430,8 @@ impl Cx<'_> {
     ) -> String {
         let duration = format!("{secs}s");
         let mut t = format!(
-            "# Written by `aftershock audit`; edit and run again with `aftershock run`.\nname = \"{name}\"\nincident = \"{incident}\"\nvariant = \"audit\"\nsummary = \"\"\"\n{summary}\"\"\"\nduration = \"{duration}\"\n\n[topology]\ncompose = {compose:?}\n",
-            compose = self.compose.display().to_string()
+            "# Written by `aftershock audit`; edit and run again with `aftershock run`.\nname = \"{name}\"\nincident = \"{incident}\"\nvariant = \"audit\"\nsummary = \"\"\"\n{summary}\"\"\"\nduration = \"{duration}\"\n\n[topology]\ncompose = {compose}\n",
+            compose = self.compose
         );
         for svc in std::iter::once(self.s).chain(also.iter().copied()) {
             let how = match self.check(svc) {
@@ -580,7 +596,7 @@ impl Cx<'_> {
             45,
         );
         // The topology's Compose services go on the machines (a key of `[topology]`).
-        let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+        let compose = format!("compose = {}\n", self.compose);
         t = t.replacen(&compose, &format!("{compose}compose_machines = \"m\"\n"), 1);
         let _ = write!(t, "\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = {machines}\n\n[topology.service.machine]\nunits = false\nlive_restore = {live_restore}\nauto_remove = false\n");
         let _ = write!(t, "\n[[fault]]\nname = \"crash\"\nkind = \"daemon-crash\"\ntarget = \"m\"\nselect = \"all\"\nat = \"4s\"\ngap = \"500ms\"\n");
@@ -616,7 +632,7 @@ impl Cx<'_> {
         let summary = format!("The power of one `{s}` replica's disk cut mid-run (clerk 2017-02 datastore): freeze, shut the file system down unflushed, kill; power back after 3 s.");
         let mut t = self.head(&name, "clerk-2017-02-datastore", &summary, &[], 20);
         if let Some((v, _)) = volume {
-            let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+            let compose = format!("compose = {}\n", self.compose);
             let disks = format!(
                 "compose_disks = {{ {s} = {{ volume = {v:?}, size_mb = {DEFAULT_DISK_MB} }} }}\n"
             );
@@ -730,7 +746,7 @@ mod unit_tests {
         for (name, text) in &audit.scenarios {
             let parsed: file::Scenario =
                 toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
-            assert_eq!(parsed.topology.compose.unwrap().get_ref(), "/x/compose.yml");
+            assert_eq!(parsed.topology.compose.unwrap().0, ["/x/compose.yml"]);
         }
         let cut = &audit.scenarios[2].1;
         assert!(

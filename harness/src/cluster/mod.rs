@@ -17,6 +17,8 @@ use crate::timeline::{now, EventKind, Nanos, Timeline};
 mod bringup;
 mod kill_skew;
 mod machines;
+mod mounts;
+pub use mounts::UnsafeMount;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -83,6 +85,14 @@ impl Cluster {
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
         let addresses = services::assign_addresses(plan, &prefix);
+        let file_networks: std::collections::BTreeSet<&str> = plan
+            .services
+            .iter()
+            .flat_map(|s| s.extras.networks.iter().map(|n| n.name.as_str()))
+            .collect();
+        for name in file_networks {
+            engine.create_file_network(name).await?;
+        }
         engine.tls = machines_tls(&output.join(run_id), plan, &addresses)?;
         let mut cluster = Cluster {
             engine,
@@ -145,6 +155,15 @@ impl Cluster {
     /// What a service's containers are made from, with their clock files and disks made.
     async fn specs(&mut self, service: &Service, images: &ImageSet) -> Result<Vec<ContainerSpec>> {
         let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
+        for mount in &service.extras.mounts {
+            let bind = mounts::bind(mount).map_err(|source| HarnessError::UnsafeMount {
+                service: service.name.clone(),
+                source,
+            })?;
+            for spec in &mut specs {
+                spec.binds.push(bind.clone());
+            }
+        }
         if let (true, Some(tls)) = (service.is(Preset::Machine), &self.engine.tls) {
             for spec in &mut specs {
                 let certs = services::machine::TLS_DIR;

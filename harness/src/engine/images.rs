@@ -703,20 +703,23 @@ async fn build_service(
 ) -> Result<()> {
     let context = context_tar(dir, binaries)?;
     let args = HashMap::from([("BASE", base)]);
-    build_tar(docker, context, "Dockerfile", &args, tag).await
+    build_tar(docker, context, "Dockerfile", &args, None, tag).await
 }
 
-/// Builds a packed context with the classic builder (BuildKit needs the network) as `tag`.
+/// Builds a packed context with the classic builder (BuildKit needs the network) as `tag`;
+/// `target`: the stage of a multi-stage Dockerfile (None: the last).
 pub(crate) async fn build_tar(
     docker: &Docker,
     context: Vec<u8>,
     dockerfile: &str,
     args: &HashMap<&str, &str>,
+    target: Option<&str>,
     tag: &str,
 ) -> Result<()> {
     let labels = HashMap::from([("aftershock.image", "true")]);
     let options = BuildImageOptionsBuilder::default()
         .dockerfile(dockerfile)
+        .target(target.unwrap_or_default())
         .t(tag)
         .rm(true)
         .forcerm(true)

@@ -65,6 +65,14 @@ pub fn page(report: &Report) -> String {
         );
     }
     outcomes(w, report);
+    if !report.notes.is_empty() {
+        let items: String = report
+            .notes
+            .iter()
+            .map(|n| format!("<li>{}</li>", esc(n)))
+            .collect();
+        let _ = writeln!(w, "<h2>Not acted on</h2><ul class=\"notes\">{items}</ul>");
+    }
     let _ = writeln!(
         w,
         "<h2>Timeline</h2><div class=\"legend\"><span><span style=\"background:#ffe3c8;\

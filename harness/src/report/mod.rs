@@ -69,6 +69,11 @@ pub struct Report {
     pub fault_timings: Vec<FaultTiming>,
     /// Everything that happened, in order: faults, probe samples, container events.
     pub timeline: Vec<Event>,
+    /// What the scenario's Compose file says that the run did not act on, or not wholly, and
+    /// why (`compose.yml:12: service `web`: ignored: `tty` (…)`). Empty in reports written
+    /// before it existed.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// Where the run's files are ([`Report::dir`]); not serialised.
     #[serde(skip)]
     dir: Option<PathBuf>,
@@ -155,6 +160,7 @@ impl Report {
             measurements,
             fault_timings,
             timeline,
+            notes: scenario.notes.iter().map(|n| n.to_string()).collect(),
             dir: None,
         };
         redact::Secrets::of(scenario).report(report)
@@ -259,6 +265,9 @@ impl Report {
         }
         if let Some(e) = &self.error {
             let _ = writeln!(out, "   harness error (verdicts unknown): {e}");
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "   {note}");
         }
         let rows: Vec<[String; 4]> = self
             .outcomes

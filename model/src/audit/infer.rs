@@ -237,6 +237,12 @@ fn linked(
 fn names_in(a: &file::Service, b: &file::Service) -> Option<String> {
     let names: Vec<&str> = std::iter::once(b.name.as_str())
         .chain(b.aliases.iter().map(String::as_str))
+        .chain(
+            b.extras
+                .networks
+                .iter()
+                .flat_map(|n| n.aliases.iter().map(String::as_str)),
+        )
         .collect();
     let mentions = |text: &str| {
         text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use super::values::{
-    Check, CutShape, DiskErrno, DiskOp, DiskSpec, MachineOptions, Preset, ProbeKind,
+    Check, CutShape, DiskErrno, DiskOp, DiskSpec, Extras, MachineOptions, Preset, ProbeKind,
     RegistryConfig, Select, Signal, UnitStyle,
 };
 
@@ -60,9 +60,11 @@ fn default_variant() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// A Compose file (relative to the scenario file) whose services join the topology, before
-    /// the `[[topology.service]]` tables (see [`super::compose`]).
+    /// the `[[topology.service]]` tables (see [`super::compose`]); or several, each laid over
+    /// the ones before as `docker compose -f a.yml -f b.yml` does
+    /// (`compose = ["compose.yaml", "compose.override.yaml"]`).
     #[serde(default)]
-    pub compose: Option<Ref>,
+    pub compose: Option<ComposeFiles>,
     /// Places every Compose service on the replicas of this `machine` service: replica i of
     /// each on its i-th machine (a Compose volume declared a disk is then a volume of the
     /// machine's engine).
@@ -79,6 +81,48 @@ pub struct Topology {
     /// them with `machine = "name"`.
     #[serde(default, rename = "machine")]
     pub machines: Vec<MachineDecl>,
+    /// What the Compose file says that the run does not act on, or not wholly (set when the
+    /// file is brought in; a scenario file cannot write it).
+    #[serde(skip)]
+    pub notes: Vec<super::compose::Note>,
+}
+
+/// `compose = "a.yml"` or `compose = ["a.yml", "b.yml"]`: the Compose files, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeFiles(pub Vec<String>);
+
+impl ComposeFiles {
+    /// One file.
+    pub fn one(path: &str) -> Self {
+        ComposeFiles(vec![path.into()])
+    }
+}
+
+impl Serialize for ComposeFiles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ComposeFiles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Form::deserialize(d) {
+            Ok(Form::One(f)) => Ok(ComposeFiles(vec![f])),
+            Ok(Form::Many(files)) if !files.is_empty() => Ok(ComposeFiles(files)),
+            _ => Err(serde::de::Error::custom(
+                "`compose` is a Compose file's path or a list of them (`[\"compose.yaml\", \"compose.override.yaml\"]`)",
+            )),
+        }
+    }
 }
 
 /// A Compose service's named volume made a disk (`[topology] compose_disks`).
@@ -246,6 +290,9 @@ pub struct Service {
     /// "/metrics", contains = "etcd_server_is_leader 1" }` or `leader = { exec = [...] }`.
     #[serde(default)]
     pub leader: Option<LeaderCheck>,
+    /// What only a Compose file says (set by the Compose front end; a scenario file cannot).
+    #[serde(skip)]
+    pub extras: Extras,
 }
 
 /// How to ask one replica "do you lead?": exactly one of `exec` (exit 0: it leads) or `http`
@@ -346,6 +393,9 @@ pub struct BuildSpec {
     /// Build arguments (`ARG`s).
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+    /// The stage of a multi-stage Dockerfile to build (default: the last).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 impl BuildSpec {
@@ -355,6 +405,7 @@ impl BuildSpec {
             context: context.into(),
             dockerfile: None,
             args: BTreeMap::new(),
+            target: None,
         }
     }
     /// Another Dockerfile, relative to the context.
@@ -481,6 +532,7 @@ impl Default for Service {
             user: None,
             working_dir: None,
             leader: None,
+            extras: Extras::default(),
         }
     }
 }

@@ -52,8 +52,13 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
 /// its `.env`), dependencies first, as a scenario's services, with its extensions' write
 /// templates (`aftershock audit`).
 pub fn load_compose(path: &Path) -> Result<compose::Topology, ScenarioError> {
+    load_composes(&[path])
+}
+
+/// The Compose files at `paths` as one (`docker compose -f a.yml -f b.yml`).
+pub fn load_composes(paths: &[&Path]) -> Result<compose::Topology, ScenarioError> {
     let env = |name: &str| std::env::var(name).ok();
-    compose::services(path, &read, &env)
+    compose::services_of(paths, &read, &env)
 }
 
 /// Makes `build` contexts absolute and puts the services of the `compose` file (if any)
@@ -67,10 +72,13 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     let Some(compose) = &scenario.topology.compose else {
         return Ok(());
     };
-    let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
+    let paths: Vec<_> = compose.0.iter().map(|f| dir.join(f)).collect();
+    let topology = load_composes(&paths.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
+    scenario.topology.notes = topology.notes;
+    let mut services = topology.services;
     for (service, disk) in &scenario.topology.compose_disks {
         make_disk(&mut services, service, disk).map_err(|e| ScenarioError::At {
-            file: dir.join(compose.get_ref()).display().to_string(),
+            file: paths[0].display().to_string(),
             line: 0,
             column: 0,
             message: e.to_string(),
@@ -79,7 +87,7 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     if let Some(on) = &scenario.topology.compose_machines {
         place_compose(&mut services, &scenario.topology.services, on).map_err(|e| {
             ScenarioError::At {
-                file: dir.join(compose.get_ref()).display().to_string(),
+                file: paths[0].display().to_string(),
                 line: 0,
                 column: 0,
                 message: e.to_string(),

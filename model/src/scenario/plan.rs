@@ -6,7 +6,7 @@
 use super::kinds;
 use super::toxics;
 use super::values::{
-    self, Check, DiskErrno, DiskOp, DiskSpec, MachineOptions, Preset, Select, Signal,
+    self, Check, DiskErrno, DiskOp, DiskSpec, Extras, MachineOptions, Preset, Select, Signal,
 };
 use serde::Serialize;
 use std::time::Duration;
@@ -56,6 +56,9 @@ pub struct Plan {
     /// The engines services may be placed on: every replica of a `machine` service, then the
     /// `[[topology.machine]]`s given by URL.
     pub machines: Vec<Machine>,
+    /// What the Compose file says that the run does not act on, or not wholly, and why (in
+    /// the file's order): printed by `validate` and `run`, kept in the report.
+    pub notes: Vec<super::compose::Note>,
 }
 
 /// A Docker engine of its own that services can be placed on.
@@ -184,6 +187,8 @@ pub enum Image {
         context: std::path::PathBuf,
         dockerfile: String,
         args: Vec<(String, String)>,
+        /// The stage to build (None: the last).
+        target: Option<String>,
     },
     /// No image of ours: attached containers.
     None,
@@ -273,6 +278,8 @@ pub struct Service {
     pub per_replica: Vec<ReplicaValues>,
     /// How to ask a replica whether it leads (None: only a preset that knows can say).
     pub leader: Option<LeaderCheck>,
+    /// Host mounts, the file's networks, how it stops (a Compose file's).
+    pub extras: Extras,
 }
 
 /// One replica's own entrypoint, command and environment (`{replica}`, `{index}` replaced).

@@ -63,6 +63,42 @@ pub struct DiskSpec {
     pub lossy: bool,
 }
 
+/// What only a Compose file says of a service (the scenario grammar has no keys for it):
+/// host files mounted, the file's networks it joins, how it is stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Extras {
+    /// Host files and directories mounted in every replica (bind mounts, `secrets`,
+    /// `configs`): inside the project directory, checked again when the run starts.
+    pub mounts: Vec<Mount>,
+    /// The file's networks the service joins, besides the run's own (which every service is
+    /// on, so the harness reaches every replica), with its aliases on each.
+    pub networks: Vec<NetworkJoin>,
+    /// The signal `docker stop` (and a `stop` fault) sends first (`stop_signal`).
+    pub stop_signal: Option<String>,
+    /// How long a stop waits before SIGKILL (`stop_grace_period`; None: the fault's default).
+    pub stop_grace: Option<Duration>,
+}
+
+/// A host path mounted in a replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Absolute, inside `project`.
+    pub source: std::path::PathBuf,
+    /// The path inside the container.
+    pub target: String,
+    pub read_only: bool,
+    /// The directory of the Compose file: `source` must stay inside it.
+    pub project: std::path::PathBuf,
+}
+
+/// A network of the Compose file a service joins, and the service's aliases on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkJoin {
+    /// As the file names it (the run's network for it is named after it).
+    pub name: String,
+    pub aliases: Vec<String>,
+}
+
 /// How a machine's init starts its units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

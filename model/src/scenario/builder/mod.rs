@@ -270,7 +270,7 @@ impl Experiment {
     /// Brings in the services of a Compose file (relative to the current directory) before
     /// the experiment's own, as a scenario's `topology.compose` does.
     pub fn compose(mut self, path: &str) -> Self {
-        self.file.topology.compose = Some(file::reference(path));
+        self.file.topology.compose = Some(file::ComposeFiles::one(path));
         self
     }
 
