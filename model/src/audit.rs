@@ -10,6 +10,7 @@
 //! service or group and archetype, what is planned or why not.
 
 pub mod infer;
+pub mod place;
 
 use crate::scenario::compose::{Topology, Writes};
 use crate::scenario::file::{self, Check};
@@ -354,9 +355,10 @@ fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
     );
 }
 
-/// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (replica
-/// i of each on machine i, so as many machines as the largest service has replicas), each
-/// machine's dockerd SIGKILLed in turn; as it was, and with live-restore.
+/// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (placed
+/// by [`place::spread`]: a service's replicas and a group's members one per machine, no two
+/// services of one port on one machine), each machine's dockerd SIGKILLed in turn; as it was,
+/// and with live-restore.
 fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
     let watched: Vec<&file::Service> = base.services.iter().filter(|s| base.observed(s)).collect();
     let Some(first) = watched.first() else {
@@ -369,14 +371,32 @@ fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
         writes: topology.writes.get(&first.name),
         ..base
     };
+    let placement = place::spread(topology, &audit.groups, base.probes);
+    let mut on = format!("on {}", placement.summary());
+    if !placement.why.is_empty() {
+        let _ = write!(on, " ({})", placement.why.join("; "));
+    }
     for live_restore in [false, true] {
         let note = if live_restore {
-            "every machine's dockerd SIGKILLed, with --live-restore"
+            format!("every machine's dockerd SIGKILLed, with --live-restore, {on}")
         } else {
-            "every machine's dockerd SIGKILLed in turn"
+            format!("every machine's dockerd SIGKILLed in turn, {on}")
         };
-        let file = cx.engine_crash(&watched[1..], live_restore);
-        audit.planned("every service", ENGINE_CRASH, file, note.into());
+        let file = cx.engine_crash(&watched[1..], live_restore, &placement);
+        audit.planned("every service", ENGINE_CRASH, file, note);
+    }
+}
+
+/// `name` as a TOML key: bare when it can be, quoted otherwise.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        name.to_string()
+    } else {
+        format!("{name:?}")
     }
 }
 
@@ -565,13 +585,18 @@ impl Cx<'_> {
 
     /// Clearbit 2016: the whole topology on machines, each machine's dockerd SIGKILLed 0.5 s
     /// after the previous one (`live_restore`: with `--live-restore`).
-    fn engine_crash(&self, also: &[&file::Service], live_restore: bool) -> (String, String) {
+    fn engine_crash(
+        &self,
+        also: &[&file::Service],
+        live_restore: bool,
+        placement: &place::Placement,
+    ) -> (String, String) {
         let (name, summary) = if live_restore {
             ("audit-engine-crash-live-restore".to_string(), "The same engine crashes with dockerd --live-restore: containers keep running while their engine restarts.")
         } else {
             ("audit-engine-crash".to_string(), "Every service on machines of their own engines; each machine's dockerd SIGKILLed 0.5 s after the previous one (clearbit 2016): the restored daemons kill what ran and the services' `restart:` policies decide what comes back.")
         };
-        let machines = self.services.iter().map(|s| s.replicas).max().unwrap_or(1);
+        let machines = placement.machines.len();
         let mut t = self.head(
             &name,
             "clearbit-2016-06-docker-daemon-restart",
@@ -581,7 +606,14 @@ impl Cx<'_> {
         );
         // The topology's Compose services go on the machines (a key of `[topology]`).
         let compose = format!("compose = {:?}\n", self.compose.display().to_string());
-        t = t.replacen(&compose, &format!("{compose}compose_machines = \"m\"\n"), 1);
+        let mut placed = format!("{compose}compose_machines = \"m\"\ncompose_placement = {{ ");
+        let each: Vec<String> = placement
+            .on
+            .iter()
+            .map(|(s, ms)| format!("{} = {ms:?}", toml_key(s)))
+            .collect();
+        let _ = writeln!(placed, "{} }}", each.join(", "));
+        t = t.replacen(&compose, &placed, 1);
         let _ = write!(t, "\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = {machines}\n\n[topology.service.machine]\nunits = false\nlive_restore = {live_restore}\nauto_remove = false\n");
         let _ = write!(t, "\n[[fault]]\nname = \"crash\"\nkind = \"daemon-crash\"\ntarget = \"m\"\nselect = \"all\"\nat = \"4s\"\ngap = \"500ms\"\n");
         let _ = write!(t, "\n[[expect]]\nkind = \"measured-within\"\ntitle = \"every machine's Engine API is back\"\nfault = \"crash\"\nmeasurement = \"engine-downtime\"\nbudget = \"{}s\"\n", self.budgets.recover.as_secs());

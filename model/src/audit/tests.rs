@@ -323,3 +323,80 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
     );
     assert!(table.contains("Nothing to run"), "{table}");
 }
+
+/// Writes `compose` as `compose.yml` in a directory of its own, plans it, and parses the
+/// scenario `file` the audit wrote there (as `aftershock run` would).
+fn resolved(
+    compose: &str,
+    file: &str,
+    edit: impl Fn(String) -> String,
+) -> Result<crate::scenario::Plan, String> {
+    let dir = std::env::temp_dir().join(format!("aftershock-audit-{}-{file}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose_path = dir.join("compose.yml");
+    std::fs::write(&compose_path, compose).unwrap();
+    let a = plan(&compose_path, &topology(compose), Budgets::default());
+    let (name, text) = a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == file)
+        .unwrap_or_else(|| panic!("{}", a.table()));
+    let text = edit(text.clone());
+    let parsed = crate::scenario::parse(&dir.join(name).display().to_string(), &text);
+    std::fs::remove_dir_all(&dir).unwrap();
+    parsed.map_err(|e| format!("{e}\n{text}"))
+}
+
+#[test]
+fn the_engine_crash_puts_each_member_of_a_cluster_on_a_machine_of_its_own() {
+    let plan = resolved(ETCD_TRIO, "audit-engine-crash.toml", |t| t).unwrap();
+    let on = |s: &str| -> Vec<&str> {
+        let svc = plan.services.iter().find(|x| x.name == s).unwrap();
+        svc.placement
+            .iter()
+            .map(|id| plan.machine(*id).name.as_str())
+            .collect()
+    };
+    assert_eq!(
+        [on("etcd1"), on("etcd2"), on("etcd3"), on("cache")],
+        [["m1"], ["m2"], ["m3"], ["m1"]]
+    );
+    let a = audit(ETCD_TRIO);
+    let Outcome::Planned { note, .. } = cell(&a, "every service", "engine crash") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.contains(
+            "on m1: etcd1, cache; m2: etcd2; m3: etcd3 (group `etcd`: one member per machine)"
+        ),
+        "{note}"
+    );
+}
+
+#[test]
+fn a_placement_naming_what_is_not_there_is_refused_with_the_reason() {
+    for (from, to, words) in [
+        (
+            "etcd2 = [\"m2\"]",
+            "etcd2 = [\"m9\"]",
+            "no machine of `m` (its machines: m1, m2, m3)",
+        ),
+        (
+            "etcd2 = [\"m2\"]",
+            "etcd2 = [\"m2\", \"m3\"]",
+            "`etcd2` has 1 replicas but 2 machines are named",
+        ),
+        (
+            "cache = [\"m1\"]",
+            "cache = [\"m1\"], nope = [\"m1\"]",
+            "names `nope`, which is no service",
+        ),
+    ] {
+        let message = resolved(ETCD_TRIO, "audit-engine-crash.toml", |t| {
+            assert!(t.contains(from), "{t}");
+            t.replace(from, to)
+        })
+        .expect_err("refused");
+        assert!(message.contains(words), "{message}");
+    }
+}

@@ -68,6 +68,11 @@ pub struct Topology {
     /// machine's engine).
     #[serde(default)]
     pub compose_machines: Option<Ref>,
+    /// Where `compose_machines` puts a Compose service instead of replica i on machine i: by
+    /// service, its machines (one per replica), e.g. `compose_placement = { etcd2 = ["m2"] }`
+    /// (`aftershock audit` spreads a cluster's members and services sharing a port).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_placement: BTreeMap<String, Vec<String>>,
     /// Named volumes of Compose services made disks that can lose power, as `x-aftershock: {
     /// disk }` on the volume would (`aftershock audit` writes these): by service,
     /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }`.
