@@ -400,3 +400,48 @@ fn a_placement_naming_what_is_not_there_is_refused_with_the_reason() {
         assert!(message.contains(words), "{message}");
     }
 }
+
+/// A file of the Compose corpus (`tests/fixtures/compose-corpus/NAME/compose.yaml`: real
+/// files, their sources and licences in its README), read as `aftershock audit` reads it.
+pub fn corpus(name: &str) -> (std::path::PathBuf, Topology) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/compose-corpus")
+        .join(name)
+        .join("compose.yaml");
+    let topology = crate::scenario::load_compose(&path).unwrap_or_else(|e| panic!("{e}"));
+    (path, topology)
+}
+
+#[test]
+fn patroni_s_etcd_trio_is_found_and_spread_over_three_machines() {
+    let (path, t) = corpus("patroni");
+    let a = plan(&path, &t, Budgets::default());
+    let found: Vec<(&str, Vec<&str>)> = a
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), names(g)))
+        .collect();
+    assert_eq!(
+        found,
+        [("etcd", vec!["etcd1", "etcd2", "etcd3"])],
+        "{}",
+        a.table()
+    );
+    assert!(
+        a.groups[0]
+            .why
+            .contains("`environment` `ETCD_INITIAL_CLUSTER`"),
+        "{}",
+        a.groups[0].why
+    );
+    let probe = &a.probes.iter().find(|(s, _)| s == "etcd2").unwrap().1;
+    assert_eq!(probe.check, Some(Check::Tcp(2379)), "{}", probe.why);
+    assert!(probe.why.contains("program `etcd`"), "{}", probe.why);
+    let Outcome::Planned { note, .. } = cell(&a, "every service", "engine crash") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.contains("m1: etcd1, haproxy, patroni1, patroni2, patroni3; m2: etcd2; m3: etcd3"),
+        "{note}"
+    );
+}
