@@ -69,6 +69,8 @@ pub enum Outcome {
     Planned { file: String, note: String },
     /// Why not.
     Skipped(String),
+    /// Judged in every run of an archetype that hits the subject (lost writes), and how.
+    Judged(String),
 }
 
 const MAJORITY: &str = "quorum: majority at once";
@@ -76,6 +78,7 @@ const ROLLING: &str = "quorum: one at a time";
 const POWER_CUT: &str = "power cut";
 const LEAK: &str = "leak → OOM";
 const ENGINE_CRASH: &str = "engine crash";
+const LOST_WRITES: &str = "lost writes";
 
 impl Audit {
     fn planned(
@@ -135,6 +138,7 @@ impl Audit {
             let plan = match &r.outcome {
                 Outcome::Planned { file, note } => format!("planned  {file}: {note}"),
                 Outcome::Skipped(why) => format!("skipped  {why}"),
+                Outcome::Judged(how) => format!("judged   {how}, in each run that hits it"),
             };
             let _ = writeln!(t, "{:<width$}  {:<24}  {plan}", r.subject, r.archetype);
         }
@@ -168,6 +172,7 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
     let Some(first) = services.first() else {
         return audit;
     };
+    let (writes, mut judged) = lost_writes(topology);
     let base = Cx {
         compose,
         services,
@@ -179,7 +184,7 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
     for s in services {
         let cx = Cx {
             s,
-            writes: topology.writes.get(&s.name),
+            writes: writes.get(&s.name),
             ..base
         };
         let group = audit
@@ -188,12 +193,50 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
             .find(|g| g.members.contains(&s.name))
             .map(|g| g.name.clone());
         plan_service(cx, group, &mut audit);
+        if let Some(outcome) = judged.remove(&s.name) {
+            audit.rows.push(Row {
+                subject: s.name.clone(),
+                archetype: LOST_WRITES,
+                outcome,
+            });
+        }
     }
     for g in audit.groups.clone() {
-        plan_group(&g, base, &mut audit);
+        let cx = Cx {
+            writes: g.members.first().and_then(|m| writes.get(m)),
+            ..base
+        };
+        plan_group(&g, cx, &mut audit);
     }
-    engine_crashes(base, topology, &mut audit);
+    engine_crashes(base, topology, &writes, &mut audit);
     audit
+}
+
+/// The write templates of every service that has them (the file's `x-aftershock`, else a
+/// recognised store's, [`infer::writes_of`]), and for each service how its writes are judged,
+/// or why they are not.
+type Judged = (BTreeMap<String, Writes>, BTreeMap<String, Outcome>);
+
+fn lost_writes(topology: &Topology) -> Judged {
+    let mut writes = BTreeMap::new();
+    let mut judged = BTreeMap::new();
+    for s in &topology.services {
+        let outcome = match topology.writes.get(&s.name) {
+            Some(w) => {
+                writes.insert(s.name.clone(), w.clone());
+                Outcome::Judged("by the file's `x-aftershock` write and read templates".into())
+            }
+            None => match infer::writes_of(s) {
+                Ok((w, how)) => {
+                    writes.insert(s.name.clone(), w);
+                    Outcome::Judged(how)
+                }
+                Err(why) => Outcome::Skipped(why),
+            },
+        };
+        judged.insert(s.name.clone(), outcome);
+    }
+    (writes, judged)
 }
 
 /// The archetypes of one service: its quorum pair (replicas ≥ 2), the power cut of its disk,
@@ -314,11 +357,7 @@ fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
         .filter_map(|m| base.services.iter().find(|s| &s.name == m))
         .collect();
     let Some(first) = members.first() else { return };
-    let cx = Cx {
-        s: first,
-        writes: None,
-        ..base
-    };
+    let cx = Cx { s: first, ..base };
     if !members.iter().any(|m| cx.observed(m)) {
         for a in [MAJORITY, ROLLING] {
             audit.skipped(
@@ -359,7 +398,12 @@ fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
 /// by [`place::spread`]: a service's replicas and a group's members one per machine, no two
 /// services of one port on one machine), each machine's dockerd SIGKILLed in turn; as it was,
 /// and with live-restore.
-fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
+fn engine_crashes(
+    base: Cx,
+    topology: &Topology,
+    writes: &BTreeMap<String, Writes>,
+    audit: &mut Audit,
+) {
     let watched: Vec<&file::Service> = base.services.iter().filter(|s| base.observed(s)).collect();
     let Some(first) = watched.first() else {
         let why = "no service has a probe, so no availability verdict".to_string();
@@ -368,7 +412,7 @@ fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
     };
     let cx = Cx {
         s: first,
-        writes: topology.writes.get(&first.name),
+        writes: writes.get(&first.name),
         ..base
     };
     let placement = place::spread(topology, &audit.groups, base.probes);

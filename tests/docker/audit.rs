@@ -130,8 +130,10 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
 
 /// The audit's engine crash (with live-restore) of three etcd members written as three Compose
 /// services: each member on a machine of its own (they listen on the same ports with their
-/// machine's network), the cluster up, and nothing on the machines stops while every dockerd
-/// is SIGKILLed and restored: PASS, not the UNKNOWN of a cluster that never came up.
+/// machine's network), the cluster up (writes through one member's JSON gateway, inferred
+/// from nothing but the image, acknowledged and read back), and nothing on the machines stops
+/// while every dockerd is SIGKILLed and restored: PASS, not the UNKNOWN of a cluster that
+/// never came up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_etcd_cluster_of_separate_services_gets_a_machine_per_member_and_a_verdict() {
     let compose = root().join("examples/compose/etcd.compose.yml");
@@ -176,4 +178,13 @@ async fn an_etcd_cluster_of_separate_services_gets_a_machine_per_member_and_a_ve
             report.table()
         );
     }
+    // Writes through etcd1's JSON gateway need a quorum: the members found each other across
+    // their machines, and what they acknowledged was read back.
+    let writes = report
+        .outcomes
+        .iter()
+        .find(|o| o.title.contains("etcd1-writes"))
+        .unwrap_or_else(|| panic!("the inferred write probe: {}", report.table()));
+    assert_eq!(writes.verdict, aftershock::Verdict::Pass, "{writes:?}");
+    assert!(writes.measured.contains(" 0 lost"), "{writes:?}");
 }

@@ -310,7 +310,7 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
     let table = a.table();
     for service in ["app", "worker"] {
         let rows: Vec<&str> = table.lines().filter(|l| l.starts_with(service)).collect();
-        assert_eq!(rows.len(), 4, "every archetype of `{service}`:\n{table}");
+        assert_eq!(rows.len(), 5, "every archetype of `{service}`:\n{table}");
         assert!(rows.iter().all(|r| r.contains("skipped")), "{table}");
     }
     assert!(
@@ -443,5 +443,111 @@ fn patroni_s_etcd_trio_is_found_and_spread_over_three_machines() {
     assert!(
         note.contains("m1: etcd1, haproxy, patroni1, patroni2, patroni3; m2: etcd2; m3: etcd3"),
         "{note}"
+    );
+}
+
+/// The `lost writes` row of `subject`: how its writes are judged, or why not.
+fn lost_writes<'a>(a: &'a Audit, subject: &str) -> Result<&'a str, &'a str> {
+    match cell(a, subject, "lost writes") {
+        Outcome::Judged(how) => Ok(how),
+        Outcome::Skipped(why) => Err(why),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_etcd_member_s_writes_are_judged_over_its_json_gateway_in_the_runs_that_hit_it() {
+    let a = audit(ETCD_TRIO);
+    let how = lost_writes(&a, "etcd1").unwrap();
+    assert!(
+        how.contains("POST /v3/kv/put") && how.contains("etcdctl get --prefix"),
+        "{how}"
+    );
+    for file in [
+        "audit-engine-crash.toml",
+        "audit-majority-restart-etcd.toml",
+        "audit-rolling-restart-etcd.toml",
+    ] {
+        let text = &a.scenarios.iter().find(|(n, _)| n == file).unwrap().1;
+        let probe = "name = \"etcd1-writes\"\nkind = \"write\"\ntarget = \"etcd1\"";
+        assert!(text.contains(probe), "{file}:\n{text}");
+        assert!(
+            text.contains("path = \"/v3/kv/put\"") && text.contains("no-lost-writes"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"body = "{\"key\": \"YXMv{n_base64}\", \"value\": \"{n_base64}\"}""#),
+            "{text}"
+        );
+    }
+    let why = lost_writes(&a, "cache").unwrap_err();
+    assert!(why.contains("memcached is a cache"), "{why}");
+}
+
+#[test]
+fn each_recognised_store_of_real_files_gets_its_protocol_or_the_reason_it_does_not() {
+    let judged = [
+        (
+            "awesome-compose-nextcloud-redis-mariadb",
+            "redis",
+            "`SET as/{n}` by redis-cli",
+        ),
+        (
+            "awesome-compose-nextcloud-redis-mariadb",
+            "db",
+            "INSERT by the MariaDB client as root",
+        ),
+        (
+            "awesome-compose-nginx-golang-postgres",
+            "db",
+            "INSERT by psql as `postgres` into `example`",
+        ),
+        (
+            "temporal-mysql-es",
+            "mysql",
+            "INSERT by the MySQL client as root",
+        ),
+    ];
+    for (file, service, words) in judged {
+        let (path, t) = corpus(file);
+        let a = plan(&path, &t, Budgets::default());
+        let how = lost_writes(&a, service).unwrap_or_else(|why| panic!("{file} {service}: {why}"));
+        assert!(how.contains(words), "{file} {service}: {how}");
+    }
+    let skipped = [
+        (
+            "awesome-compose-nginx-flask-mysql",
+            "db",
+            "without its root password in the file",
+        ),
+        (
+            "awesome-compose-nginx-flask-mongo",
+            "mongo",
+            "MongoDB (image `mongo:latest`) is recognised, but the audit has no write template",
+        ),
+        (
+            "awesome-compose-nginx-flask-mongo",
+            "web",
+            "not a recognised data store",
+        ),
+    ];
+    for (file, service, words) in skipped {
+        let (path, t) = corpus(file);
+        let a = plan(&path, &t, Budgets::default());
+        let why = lost_writes(&a, service).expect_err(service);
+        assert!(why.contains(words), "{file} {service}: {why}");
+    }
+    let (path, t) = corpus("awesome-compose-nginx-golang-postgres");
+    let a = plan(&path, &t, Budgets::default());
+    let cut = &a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n.starts_with("audit-power-cut-db"))
+        .unwrap_or_else(|| panic!("{}", a.table()))
+        .1;
+    let write = r#"write = ["psql", "-U", "postgres", "-d", "example", "-v", "ON_ERROR_STOP=1", "-qc", "CREATE TABLE IF NOT EXISTS aftershock_writes (n bigint PRIMARY KEY); INSERT INTO aftershock_writes VALUES ({n})"]"#;
+    assert!(
+        cut.contains(write) && cut.contains("no-lost-writes"),
+        "{cut}"
     );
 }
