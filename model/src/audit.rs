@@ -79,6 +79,7 @@ const POWER_CUT: &str = "power cut";
 const LEAK: &str = "leak → OOM";
 const ENGINE_CRASH: &str = "engine crash";
 const LOST_WRITES: &str = "lost writes";
+const CACHE_LOSS: &str = "cache loss → database";
 
 impl Audit {
     fn planned(
@@ -208,8 +209,56 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
         };
         plan_group(&g, cx, &mut audit);
     }
+    plan_chains(base, topology, &writes, &mut audit);
     engine_crashes(base, topology, &writes, &mut audit);
     audit
+}
+
+/// The memory limit given to a cache the file leaves without one, for its leak, in MiB.
+pub const DEFAULT_CACHE_MIB: u64 = 256;
+
+/// Clerk 2017-03 as it happened: for each service in front of a cache and a database
+/// ([`infer::chains`]), the cache leaks to its OOM kill while the database and the front are
+/// watched, during the loss and after the cache is back.
+fn plan_chains(
+    base: Cx,
+    topology: &Topology,
+    writes: &BTreeMap<String, Writes>,
+    audit: &mut Audit,
+) {
+    let chains = infer::chains(topology);
+    if chains.is_empty() {
+        let why = "no service depends on both a cache (memcached, Redis) and a database (by `depends_on`, or naming both in `command` or `environment`)".to_string();
+        audit.skipped("every service", CACHE_LOSS, why);
+    }
+    let find = |name: &str| base.services.iter().find(|s| s.name == name);
+    for chain in chains {
+        let (Some(cache), Some(db), Some(front)) =
+            (find(&chain.cache), find(&chain.db), find(&chain.front))
+        else {
+            continue;
+        };
+        let subject = format!("{} → {}, {}", front.name, cache.name, db.name);
+        if ![cache, db, front].iter().any(|s| base.observed(s)) {
+            let why = format!(
+                "{}; but none of them has a probe, so no availability verdict",
+                chain.why
+            );
+            audit.skipped(&subject, CACHE_LOSS, why);
+            continue;
+        }
+        let cx = Cx {
+            s: db,
+            writes: writes.get(&db.name),
+            ..base
+        };
+        let (mib, limit) = match cache.memory_mib {
+            Some(m) => (m, format!("its memory limit, {m} MiB")),
+            None => (DEFAULT_CACHE_MIB, format!("a memory limit of {DEFAULT_CACHE_MIB} MiB it does not have (`compose_memory`; `mem_limit` in the file sets it)")),
+        };
+        let note = format!("{}: `{}` leaks 32 MiB/s to {limit}, the OOM kill; `{}` and `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name, front.name);
+        audit.planned(&subject, CACHE_LOSS, cx.cache_loss(cache, front, mib), note);
+    }
 }
 
 /// The write templates of every service that has them (the file's `x-aftershock`, else a
@@ -700,6 +749,37 @@ impl Cx<'_> {
         }
         let _ = write!(t, "\n[[fault]]\nname = \"power-cut\"\nkind = \"power-cut\"\ntarget = \"{s}\"\nat = \"4s\"\ndown_for = \"3s\"\n");
         t.push_str(&self.recovers("power-cut", &[self.s]));
+        (format!("{name}.toml"), t)
+    }
+
+    /// Clerk 2017-03 as a chain: `cache` (given `mib` MiB when it has no limit) leaks to its
+    /// OOM kill; the database (`self.s`, with its writes) and `front` are watched.
+    fn cache_loss(
+        &self,
+        cache: &file::Service,
+        front: &file::Service,
+        mib: u64,
+    ) -> (String, String) {
+        let (c, db) = (&cache.name, &self.s.name);
+        let name = format!("audit-cache-loss-{c}");
+        let summary = format!("A monitoring agent leaks 32 MiB/s inside `{c}`, the cache in front of `{db}`, until the kernel's OOM killer acts (clerk 2017-03): without the cache every read of `{}` goes to `{db}`; are both still served, and do they come back once the cache is back?", front.name);
+        let secs = 4 + mib / 32 + 3 + 15;
+        let mut t = self.head(
+            &name,
+            "clerk-2017-03-cache-oom",
+            &summary,
+            &[cache, front],
+            secs,
+        );
+        if cache.memory_mib.is_none() {
+            let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+            let memory = format!("compose_memory = {{ {} = {mib} }}\n", toml_key(c));
+            t = t.replacen(&compose, &format!("{compose}{memory}"), 1);
+        }
+        let oom = self.budgets.oom.as_secs();
+        let _ = write!(t, "\n[[fault]]\nname = \"leak\"\nkind = \"leak\"\ntarget = \"{c}\"\nat = \"4s\"\ndown_for = \"3s\"\nleak_mib_per_s = 32\nrejoin_timeout = \"{oom}s\"\n");
+        let _ = write!(t, "\n[[expect]]\nkind = \"oom-kill-within\"\nfault = \"leak\"\nbudget = \"{oom}s\"\nvictim = \"*\"\n");
+        t.push_str(&self.recovers("leak", &[cache, self.s, front]));
         (format!("{name}.toml"), t)
     }
 

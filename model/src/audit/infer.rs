@@ -394,3 +394,60 @@ fn mysql(s: &file::Service, name: &str) -> Option<(Writes, String)> {
     let how = format!("INSERT by the {name} client as root into aftershock.writes (InnoDB, autocommit), read back by SELECT");
     Some((writes, how))
 }
+
+/// A service in front of a cache and a database (the clerk 2017-03 chain): losing the cache
+/// sends every read to the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// The service that uses both.
+    pub front: String,
+    /// The cache (memcached, or Redis beside a database).
+    pub cache: String,
+    /// The database behind it.
+    pub db: String,
+    /// Why: how the front names each, and what each was recognised by.
+    pub why: String,
+}
+
+/// Every front service that depends on (`depends_on`) or names (in `command`, `entrypoint`,
+/// `environment`) both a cache and a database.
+pub fn chains(topology: &Topology) -> Vec<Chain> {
+    let services = &topology.services;
+    let used = |front: &file::Service, other: &file::Service| -> Option<String> {
+        if front.uses.iter().any(|u| u.get_ref() == &other.name) {
+            return Some("`depends_on`".into());
+        }
+        names_in(front, other)
+    };
+    let is_cache =
+        |s: &file::Service| store_of(s).filter(|(st, _)| matches!(st.name, "memcached" | "Redis"));
+    let is_db = |s: &file::Service| {
+        store_of(s).filter(|(st, _)| {
+            st.stateful && !matches!(st.name, "Redis" | "etcd" | "ZooKeeper" | "Consul")
+        })
+    };
+    let mut out = vec![];
+    for front in services.iter().filter(|f| store_of(f).is_none()) {
+        let cache = services.iter().find_map(|c| {
+            let (store, shown) = is_cache(c)?;
+            Some((c, store, shown, used(front, c)?))
+        });
+        let db = services.iter().find_map(|d| {
+            let (store, shown) = is_db(d)?;
+            Some((d, store, shown, used(front, d)?))
+        });
+        if let (Some((c, cs, cshown, cwhere)), Some((d, ds, dshown, dwhere))) = (cache, db) {
+            let why = format!(
+                "`{}` names the cache `{}` ({} by {cshown}) in {cwhere} and the database `{}` ({} by {dshown}) in {dwhere}",
+                front.name, c.name, cs.name, d.name, ds.name
+            );
+            out.push(Chain {
+                front: front.name.clone(),
+                cache: c.name.clone(),
+                db: d.name.clone(),
+                why,
+            });
+        }
+    }
+    out
+}

@@ -551,3 +551,66 @@ fn each_recognised_store_of_real_files_gets_its_protocol_or_the_reason_it_does_n
         "{cut}"
     );
 }
+
+#[test]
+fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
+    let (path, t) = corpus("zulip");
+    let chains = infer::chains(&t);
+    let found: Vec<(&str, &str, &str)> = chains
+        .iter()
+        .map(|c| (c.front.as_str(), c.cache.as_str(), c.db.as_str()))
+        .collect();
+    assert_eq!(found, [("zulip", "memcached", "database")]);
+    assert!(
+        chains[0].why.contains("in `depends_on`"),
+        "{}",
+        chains[0].why
+    );
+    let a = plan(&path, &t, Budgets::default());
+    let Outcome::Planned { file, note } =
+        cell(&a, "zulip → memcached, database", "cache loss → database")
+    else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.contains("a memory limit of 256 MiB it does not have"),
+        "{note}"
+    );
+    let text = &a.scenarios.iter().find(|(n, _)| n == file).unwrap().1;
+    for words in [
+        "compose_memory = { memcached = 256 }",
+        "kind = \"leak\"\ntarget = \"memcached\"",
+        "kind = \"oom-kill-within\"",
+        "probe = \"database-health\"\nfault = \"leak\"",
+        "name = \"database-writes\"",
+    ] {
+        assert!(text.contains(words), "{words}:\n{text}");
+    }
+    let parsed = crate::scenario::parse(&path.with_file_name(file).display().to_string(), text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = parsed
+        .services
+        .iter()
+        .find(|s| s.name == "memcached")
+        .unwrap();
+    assert_eq!(
+        cache.memory_mib,
+        Some(256),
+        "the leak's limit reaches the plan"
+    );
+    let (path, t) = corpus("awesome-compose-nextcloud-redis-mariadb");
+    let a = plan(&path, &t, Budgets::default());
+    assert!(
+        matches!(
+            cell(&a, "nc → redis, db", "cache loss → database"),
+            Outcome::Planned { .. }
+        ),
+        "{}",
+        a.table()
+    );
+    let web = audit(WEB_AND_DB);
+    let Outcome::Skipped(why) = cell(&web, "every service", "cache loss → database") else {
+        panic!("{}", web.table())
+    };
+    assert!(why.contains("no service depends on both a cache"), "{why}");
+}

@@ -78,6 +78,11 @@ pub struct Topology {
     /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compose_disks: BTreeMap<String, ComposeDisk>,
+    /// Memory limits (MiB) given to Compose services that the file leaves without one (memory =
+    /// memory+swap, as `mem_limit` would): `compose_memory = { cache = 256 }` (`aftershock
+    /// audit` writes these for the leak of a cache in front of a database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_memory: BTreeMap<String, u64>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on

@@ -77,6 +77,18 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
             message: e.to_string(),
         })?;
     }
+    for (service, mib) in &scenario.topology.compose_memory {
+        let s = services.iter_mut().find(|s| &s.name == service);
+        let s = s.ok_or_else(|| ScenarioError::At {
+            file: dir.join(compose.get_ref()).display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "`compose_memory` names `{service}`, which is no service of the Compose file"
+            ),
+        })?;
+        s.memory_mib = Some(*mib);
+    }
     if let Some(on) = &scenario.topology.compose_machines {
         let placement = &scenario.topology.compose_placement;
         place_compose(&mut services, &scenario.topology.services, on, placement).map_err(|e| {
