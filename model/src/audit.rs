@@ -11,6 +11,7 @@
 
 pub mod infer;
 pub mod place;
+mod table;
 
 use crate::scenario::compose::{Topology, Writes};
 use crate::scenario::file::{self, Check};
@@ -108,8 +109,8 @@ impl Audit {
         });
     }
 
-    /// The plan as one table: how each service is observed, the groups found, then every
-    /// subject × archetype, planned or skipped with the reason.
+    /// The plan as one table: how each service is observed, the groups found, then the grid
+    /// of every subject × archetype ([`table::grid`]).
     pub fn table(&self) -> String {
         let mut t = String::from("How each service is observed:\n");
         for (s, p) in &self.probes {
@@ -127,22 +128,8 @@ impl Audit {
                 g.why
             );
         }
-        let width = self
-            .rows
-            .iter()
-            .map(|r| r.subject.chars().count())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let _ = writeln!(t, "\n{:<width$}  {:<24}  PLAN", "SERVICE", "ARCHETYPE");
-        for r in &self.rows {
-            let plan = match &r.outcome {
-                Outcome::Planned { file, note } => format!("planned  {file}: {note}"),
-                Outcome::Skipped(why) => format!("skipped  {why}"),
-                Outcome::Judged(how) => format!("judged   {how}, in each run that hits it"),
-            };
-            let _ = writeln!(t, "{:<width$}  {:<24}  {plan}", r.subject, r.archetype);
-        }
+        t.push('\n');
+        t.push_str(&table::grid(&self.rows));
         if self.scenarios.is_empty() {
             t.push_str("\nNothing to run: every archetype was skipped, for the reasons above.\n");
         }

@@ -308,17 +308,50 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
     let a = audit("services:\n  app:\n    image: busybox:1.36\n  worker:\n    image: busybox:1.36\n    command: [sleep, infinity]\n");
     assert!(a.scenarios.is_empty(), "{:?}", a.scenarios);
     let table = a.table();
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("SERVICE / GROUP"))
+        .unwrap();
+    for column in [
+        "majority",
+        "rolling",
+        "power cut",
+        "leak→OOM",
+        "lost writes",
+        "cache loss",
+        "engine crash",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
     for service in ["app", "worker"] {
-        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with(service)).collect();
-        assert_eq!(rows.len(), 5, "every archetype of `{service}`:\n{table}");
-        assert!(rows.iter().all(|r| r.contains("skipped")), "{table}");
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with(&format!("{service} ")))
+            .collect();
+        assert_eq!(rows.len(), 1, "one line per service:\n{table}");
+        assert_eq!(
+            rows[0].matches("– (").count(),
+            5,
+            "every archetype skipped with a reason:\n{table}"
+        );
     }
     assert!(
         table.contains("app              none: no healthcheck, no `expose`"),
         "{table}"
     );
+    let crash = table
+        .lines()
+        .find(|l| l.starts_with("every service"))
+        .unwrap();
+    let n = crash.rsplit("– (").next().unwrap().trim_end_matches(')');
     assert!(
-        table.contains("every service  engine crash              skipped  no service has a probe"),
+        table.contains(&format!(
+            "  ({n}) no service has a probe, so no availability verdict"
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains("Nothing found to run on app, worker, every service"),
         "{table}"
     );
     assert!(table.contains("Nothing to run"), "{table}");
