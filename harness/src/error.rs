@@ -77,7 +77,7 @@ pub enum HarnessError {
         /// The service that mounts it.
         service: String,
         /// What is wrong with the path.
-        source: crate::cluster::UnsafeMount,
+        source: crate::mounts::UnsafeMount,
     },
 
     /// A file or process operation of the harness failed.

@@ -298,6 +298,9 @@ async fn build_own(
     if leaks_elsewhere {
         images::static_binary("leak-agent", output).await?;
     }
+    // Services of one build (a cluster written as separate services) share one image: a
+    // machine loads it once.
+    let mut built: Vec<(&Image, String)> = vec![];
     for service in &plan.services {
         if let Image::Build {
             context,
@@ -306,16 +309,23 @@ async fn build_own(
             target,
         } = &service.image
         {
-            let tag = engine::user_images::build(
-                docker,
-                &service.name,
-                context,
-                dockerfile,
-                args,
-                target.as_deref(),
-                output,
-            )
-            .await?;
+            let tag = match built.iter().find(|(image, _)| *image == &service.image) {
+                Some((_, tag)) => tag.clone(),
+                None => {
+                    let tag = engine::user_images::build(
+                        docker,
+                        &service.name,
+                        context,
+                        dockerfile,
+                        args,
+                        target.as_deref(),
+                        output,
+                    )
+                    .await?;
+                    built.push((&service.image, tag.clone()));
+                    tag
+                }
+            };
             set.services.insert(crate::services::built(service), tag);
         }
     }

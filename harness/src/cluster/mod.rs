@@ -17,8 +17,6 @@ use crate::timeline::{now, EventKind, Nanos, Timeline};
 mod bringup;
 mod kill_skew;
 mod machines;
-mod mounts;
-pub use mounts::UnsafeMount;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -156,7 +154,7 @@ impl Cluster {
     async fn specs(&mut self, service: &Service, images: &ImageSet) -> Result<Vec<ContainerSpec>> {
         let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
         for mount in &service.extras.mounts {
-            let bind = mounts::bind(mount).map_err(|source| HarnessError::UnsafeMount {
+            let bind = crate::mounts::bind(mount).map_err(|source| HarnessError::UnsafeMount {
                 service: service.name.clone(),
                 source,
             })?;

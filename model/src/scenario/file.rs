@@ -70,11 +70,21 @@ pub struct Topology {
     /// machine's engine).
     #[serde(default)]
     pub compose_machines: Option<Ref>,
+    /// Where `compose_machines` puts a Compose service instead of replica i on machine i: by
+    /// service, its machines (one per replica), e.g. `compose_placement = { etcd2 = ["m2"] }`
+    /// (`aftershock audit` spreads a cluster's members and services sharing a port).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_placement: BTreeMap<String, Vec<String>>,
     /// Named volumes of Compose services made disks that can lose power, as `x-aftershock: {
     /// disk }` on the volume would (`aftershock audit` writes these): by service,
     /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compose_disks: BTreeMap<String, ComposeDisk>,
+    /// Memory limits (MiB) given to Compose services that the file leaves without one (memory =
+    /// memory+swap, as `mem_limit` would): `compose_memory = { cache = 256 }` (`aftershock
+    /// audit` writes these for the leak of a cache in front of a database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_memory: BTreeMap<String, u64>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on
@@ -84,7 +94,7 @@ pub struct Topology {
     /// What the Compose file says that the run does not act on, or not wholly (set when the
     /// file is brought in; a scenario file cannot write it).
     #[serde(skip)]
-    pub notes: Vec<super::compose::Note>,
+    pub notes: Vec<super::values::Note>,
 }
 
 /// `compose = "a.yml"` or `compose = ["a.yml", "b.yml"]`: the Compose files, in order.

@@ -2,6 +2,7 @@
 
 use super::error::ScenarioError;
 use super::{compose, file, resolve, Plan};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -84,8 +85,21 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
             message: e.to_string(),
         })?;
     }
+    for (service, mib) in &scenario.topology.compose_memory {
+        let s = services.iter_mut().find(|s| &s.name == service);
+        let s = s.ok_or_else(|| ScenarioError::At {
+            file: paths[0].display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "`compose_memory` names `{service}`, which is no service of the Compose file"
+            ),
+        })?;
+        s.memory_mib = Some(*mib);
+    }
     if let Some(on) = &scenario.topology.compose_machines {
-        place_compose(&mut services, &scenario.topology.services, on).map_err(|e| {
+        let placement = &scenario.topology.compose_placement;
+        place_compose(&mut services, &scenario.topology.services, on, placement).map_err(|e| {
             ScenarioError::At {
                 file: paths[0].display().to_string(),
                 line: 0,
@@ -112,6 +126,21 @@ enum PlaceError {
         replicas: usize,
         on: String,
         machines: usize,
+    },
+    #[error("`compose_placement` names `{service}`, which is no service of the Compose file")]
+    PlacedUnknown { service: String },
+    #[error("`compose_placement`: `{service}` has {replicas} replicas but {given} machines are named; name one machine per replica")]
+    PlacedCount {
+        service: String,
+        replicas: usize,
+        given: usize,
+    },
+    #[error("`compose_placement`: `{service}` is put on `{machine}`, which is no machine of `{on}` (its machines: {machines})")]
+    PlacedNowhere {
+        service: String,
+        machine: String,
+        on: String,
+        machines: String,
     },
     #[error("`compose_disks`: Compose service `{service}` has no named volume `{volume}`")]
     NoVolume { service: String, volume: String },
@@ -156,11 +185,13 @@ fn make_disk(
 }
 
 /// `compose_machines = "m"`: every Compose service on the replicas of machine service `m`,
-/// replica i on machine i; a disk becomes a named volume on the machine.
+/// replica i on machine i unless `placement` names its machines; a disk becomes a named
+/// volume on the machine.
 fn place_compose(
     services: &mut [file::Service],
     own: &[file::Service],
     on: &file::Ref,
+    placement: &BTreeMap<String, Vec<String>>,
 ) -> Result<(), PlaceError> {
     let machines = own
         .iter()
@@ -169,21 +200,59 @@ fn place_compose(
         .ok_or_else(|| PlaceError::NoMachines {
             on: on.get_ref().clone(),
         })?;
+    if let Some(service) = placement
+        .keys()
+        .find(|p| !services.iter().any(|s| &s.name == *p))
+    {
+        return Err(PlaceError::PlacedUnknown {
+            service: service.clone(),
+        });
+    }
     for s in services {
-        if s.replicas > machines.len() {
-            return Err(PlaceError::TooFewMachines {
-                service: s.name.clone(),
-                replicas: s.replicas,
-                on: on.get_ref().clone(),
-                machines: machines.len(),
-            });
-        }
-        s.machine = Some(file::MachineField::On(machines[..s.replicas].to_vec()));
+        let on_machines = match placement.get(&s.name) {
+            Some(named) => placed_on(s, named, on, &machines)?,
+            None if s.replicas > machines.len() => {
+                return Err(PlaceError::TooFewMachines {
+                    service: s.name.clone(),
+                    replicas: s.replicas,
+                    on: on.get_ref().clone(),
+                    machines: machines.len(),
+                });
+            }
+            None => machines[..s.replicas].to_vec(),
+        };
+        s.machine = Some(file::MachineField::On(on_machines));
         if let Some(disk) = s.disk.take() {
             s.volumes.push(format!("disk:{}", disk.path));
         }
     }
     Ok(())
+}
+
+/// The machines `compose_placement` names for `s`, checked: one per replica, each a machine
+/// of `on`.
+fn placed_on(
+    s: &file::Service,
+    named: &[String],
+    on: &file::Ref,
+    machines: &[String],
+) -> Result<Vec<String>, PlaceError> {
+    if named.len() != s.replicas {
+        return Err(PlaceError::PlacedCount {
+            service: s.name.clone(),
+            replicas: s.replicas,
+            given: named.len(),
+        });
+    }
+    if let Some(m) = named.iter().find(|m| !machines.contains(m)) {
+        return Err(PlaceError::PlacedNowhere {
+            service: s.name.clone(),
+            machine: m.clone(),
+            on: on.get_ref().clone(),
+            machines: machines.join(", "),
+        });
+    }
+    Ok(named.to_vec())
 }
 
 /// Where a problem found in a file form made in code is: a source file, line and column.

@@ -58,7 +58,7 @@ pub struct Plan {
     pub machines: Vec<Machine>,
     /// What the Compose file says that the run does not act on, or not wholly, and why (in
     /// the file's order): printed by `validate` and `run`, kept in the report.
-    pub notes: Vec<super::compose::Note>,
+    pub notes: Vec<super::values::Note>,
 }
 
 /// A Docker engine of its own that services can be placed on.

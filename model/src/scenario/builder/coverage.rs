@@ -110,6 +110,8 @@ fn everything() -> Experiment {
     let machines = x.service(Service::machines("m", 2, MachineOptions::default()));
     x.compose_machines(&machines);
     x.compose_disk("db", "pgdata", 64);
+    x.compose_place("db", &["m2"]);
+    x.compose_memory("db", 256);
     let db = x.service(Service::preset("db", Preset::Postgres));
     let etcd = x.service(
         Service::generic("etcd", "etcd:local")

@@ -293,6 +293,25 @@ impl Experiment {
             .insert(service.into(), disk);
     }
 
+    /// Puts Compose service `service` on these machines of `compose_machines` (one per
+    /// replica) instead of replica i on machine i, as `topology.compose_placement` does.
+    pub fn compose_place(&mut self, service: &str, machines: &[&str]) {
+        let on = machines.iter().map(|m| m.to_string()).collect();
+        self.file
+            .topology
+            .compose_placement
+            .insert(service.into(), on);
+    }
+
+    /// Gives Compose service `service` a memory limit of `mib` MiB (memory = memory+swap), as
+    /// `topology.compose_memory` does.
+    pub fn compose_memory(&mut self, service: &str, mib: u64) {
+        self.file
+            .topology
+            .compose_memory
+            .insert(service.into(), mib);
+    }
+
     fn check(&mut self, what: &str, handles: &[&Handle], at: &'static Location<'static>) {
         for h in handles.iter().filter(|h| h.token != self.token) {
             let problem = format!("{what} refers to `{}` of another experiment", h.name);

@@ -4,7 +4,7 @@
 use super::error::ComposeError;
 use super::extras;
 use super::yaml::{self, Value};
-use super::{Hints, Problem, Read, Topology, Writes};
+use super::{Hints, Problem, Read, Said, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
@@ -51,9 +51,6 @@ struct Read1 {
     /// `ports`, `secrets`, `configs` as written (the crate does not type `configs`).
     raw: extras::Raw,
 }
-
-/// A key accepted and not wholly acted on (its path), and why: a [`super::Note`] to be.
-pub type Said = (Vec<String>, String);
 
 fn problem(path: &[&str], error: ComposeError) -> Problem {
     (path.iter().map(|s| s.to_string()).collect(), error)

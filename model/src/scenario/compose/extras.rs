@@ -5,9 +5,9 @@
 //! directory (the Compose file's): a file that mounts `/`, `~` or `../..` is refused with
 //! its line, so a run never exposes the host to a container it did not mean to.
 
-use super::convert::Said;
 use super::error::ComposeError;
 use super::yaml::Value;
+use super::Said;
 use crate::scenario::values::{Extras, Mount, NetworkJoin};
 use docker_compose_types as dc;
 use std::path::{Component, Path, PathBuf};

@@ -61,36 +61,10 @@ pub struct Hints {
     pub anchor_line: Option<usize>,
 }
 
-/// A key of the Compose file accepted and not acted on (or not wholly), where it is and why:
-/// shown with the plan (`aftershock audit --plan-only`, `validate`, `run`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Note {
-    pub file: String,
-    pub line: usize,
-    /// The key's path (`services.web.ports`).
-    pub key: String,
-    pub reason: String,
-    /// The key is ignored as a whole (else: honoured, and this says how or what is not).
-    pub ignored: bool,
-}
+pub use crate::scenario::values::Note;
 
-impl std::fmt::Display for Note {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (file, line, reason) = (&self.file, self.line, &self.reason);
-        let service = self
-            .key
-            .strip_prefix("services.")
-            .and_then(|k| k.split_once('.'));
-        let (within, key) = match service {
-            Some((service, key)) => (format!("service `{service}`: "), key),
-            None => (String::new(), self.key.as_str()),
-        };
-        match self.ignored {
-            true => write!(f, "{file}:{line}: {within}ignored: `{key}` ({reason})"),
-            false => write!(f, "{file}:{line}: {within}`{key}`: {reason}"),
-        }
-    }
-}
+/// A key accepted and not wholly acted on (its path), and why: a [`Note`] to be.
+pub type Said = (Vec<String>, String);
 
 /// A service's write templates, as a `write` probe takes them (`{n}`: the record's number).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
