@@ -5,25 +5,10 @@
 //! docker-registry), which reads the clock past libc, is shown unaffected: its verification
 //! fails and says why, never a silent success.
 
-use aftershock::EventKind;
 use aftershock::{Check, Expect, Experiment, Fault, Select, Service};
 use std::time::Duration;
 
-/// The verification of `name` at `stage`: (passed, what it saw).
-fn verified(report: &aftershock::Report, name: &str, stage: &str) -> (bool, String) {
-    let found = report.timeline.iter().find_map(|e| match &e.kind {
-        EventKind::FaultVerified {
-            fault,
-            stage: s,
-            ok,
-            detail,
-        } if fault == name && s.name() == stage => Some((*ok, detail.clone())),
-        _ => None,
-    });
-    let found = found.unwrap_or_else(|| panic!("{name} {stage}: not verified at all"));
-    println!("{name} {stage}: {found:?}");
-    found
-}
+use aftershock_tests::verified;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_container_s_clock_moves_forward_and_back_and_a_go_binary_is_not_fooled() {

@@ -4,7 +4,6 @@
 //! replica's network namespace — exactly the cut pairs get no answer, every other pair answers
 //! — and after its heal every pair must answer again with no rule left.
 
-use aftershock::EventKind;
 use aftershock::{Check, CutShape, Expect, Experiment, Fault, Select, Service};
 use std::time::Duration;
 
@@ -12,17 +11,7 @@ const PORT: u16 = 11211;
 
 /// The verification's words for stage `stage` of fault `name`, which must have passed.
 fn verified(report: &aftershock::Report, name: &str, stage: &str) -> String {
-    let found = report.timeline.iter().find_map(|e| match &e.kind {
-        EventKind::FaultVerified {
-            fault,
-            stage: s,
-            ok,
-            detail,
-        } if fault == name && s.name() == stage => Some((*ok, detail.clone())),
-        _ => None,
-    });
-    let (ok, detail) = found.unwrap_or_else(|| panic!("{name} {stage}: not verified at all"));
-    println!("{name} {stage}: {detail}");
+    let (ok, detail) = aftershock_tests::verified(report, name, stage);
     assert!(ok, "{name} {stage} failed: {detail}");
     detail
 }

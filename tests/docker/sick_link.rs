@@ -5,24 +5,10 @@
 //! the latency while the fault is on, an RST no sooner than asked, and a plain round trip
 //! again after the heal, with the rule and the proxy gone.
 
-use aftershock::{Check, EventKind, Expect, Experiment, Fault, Service, Toxics};
+use aftershock::{Check, Expect, Experiment, Fault, Service, Toxics};
 use std::time::Duration;
 
-/// The verification of `name` at `stage`: (passed, what it saw).
-fn verified(report: &aftershock::Report, name: &str, stage: &str) -> (bool, String) {
-    let found = report.timeline.iter().find_map(|e| match &e.kind {
-        EventKind::FaultVerified {
-            fault,
-            stage: s,
-            ok,
-            detail,
-        } if fault == name && s.name() == stage => Some((*ok, detail.clone())),
-        _ => None,
-    });
-    let found = found.unwrap_or_else(|| panic!("{name} {stage}: not verified at all"));
-    println!("{name} {stage}: {found:?}");
-    found
-}
+use aftershock_tests::verified;
 
 /// The last value of measurement `name` (ms).
 fn measured(report: &aftershock::Report, name: &str) -> f64 {

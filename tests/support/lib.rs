@@ -258,3 +258,20 @@ pub fn watchdogs_of(run: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// The verification of fault `name` at `stage` (`applied`, `healed`) on the run's timeline:
+/// (passed, what it saw). Panics when the fault was not verified at that stage at all.
+pub fn verified(report: &aftershock::Report, name: &str, stage: &str) -> (bool, String) {
+    let found = report.timeline.iter().find_map(|e| match &e.kind {
+        aftershock::EventKind::FaultVerified {
+            fault,
+            stage: s,
+            ok,
+            detail,
+        } if fault == name && s.name() == stage => Some((*ok, detail.clone())),
+        _ => None,
+    });
+    let found = found.unwrap_or_else(|| panic!("{name} {stage}: not verified at all"));
+    println!("{name} {stage}: {found:?}");
+    found
+}
