@@ -189,8 +189,14 @@ impl Cut {
     }
 }
 
-/// The comment that tags this fault's rules (letters, digits, `-` and `_` of its name).
+/// The comment that tags this fault's rules.
 fn tag(cx: &Cx<'_>) -> String {
+    rule_tag("cut", cx)
+}
+
+/// The comment that tags the firewall rules of a fault of `kind` (`aftershock-<kind>-<name>`:
+/// letters, digits, `-` and `_` of its name).
+pub(super) fn rule_tag(kind: &str, cx: &Cx<'_>) -> String {
     let name: String = cx
         .fault
         .name
@@ -203,7 +209,7 @@ fn tag(cx: &Cx<'_>) -> String {
             }
         })
         .collect();
-    format!("aftershock-cut-{name}")
+    format!("aftershock-{kind}-{name}")
 }
 
 /// `a ↛ b, b ↛ a, …`

@@ -348,21 +348,9 @@ fn measure(cx: &Cx<'_>, name: &str, took: Duration, what: &str) {
     });
 }
 
-/// The comment that tags this fault's rules (letters, digits, `-` and `_` of its name).
+/// The comment that tags this fault's rules.
 fn tag(cx: &Cx<'_>) -> String {
-    let name: String = cx
-        .fault
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("aftershock-sick-{name}")
+    super::cut::rule_tag("sick", cx)
 }
 
 #[cfg(test)]
