@@ -514,9 +514,10 @@ async fn run_files(
     options.watchdog = std::env::current_exe().ok();
     let (mut last, mut every) = (vec![], vec![]);
     for s in &scenarios {
+        insecure_header(s);
         let mut report = aftershock::run(s, &options).await?;
         if !quiet {
-            print!("{}", report.table());
+            print!("{}", painted(&report.table()));
         }
         if again && matches!(report.verdict, aftershock::Verdict::Unknown { .. }) {
             eprintln!(
@@ -526,7 +527,7 @@ async fn run_files(
             every.push((report.clone(), report.files()));
             report = aftershock::run(s, &options).await?;
             if !quiet {
-                print!("{}", report.table());
+                print!("{}", painted(&report.table()));
             }
         }
         let written = report.files(); // `run` wrote them
@@ -534,6 +535,37 @@ async fn run_files(
         last.push((report, written));
     }
     Ok((last, every))
+}
+
+/// The run's header: a line per machine reached without TLS (`insecure = true`), red on a
+/// terminal.
+fn insecure_header(plan: &scenario::Plan) {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (machine, url) in plan.insecure_machines() {
+        let words = format!("INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
+        eprintln!("{}", red(&words, tty));
+    }
+}
+
+/// `text` in bold red when `tty`, else as it is.
+fn red(text: &str, tty: bool) -> String {
+    match tty {
+        true => format!("\x1b[1;31m{text}\x1b[0m"),
+        false => text.to_string(),
+    }
+}
+
+/// A run's table for stdout, its INSECURE lines red on a terminal.
+fn painted(table: &str) -> String {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let lines: Vec<String> = table
+        .lines()
+        .map(|l| match l.trim_start().starts_with("INSECURE") {
+            true => red(l, tty),
+            false => l.to_string(),
+        })
+        .collect();
+    lines.join("\n") + "\n"
 }
 
 /// The reports of every run for the suite table: a scenario asked twice shows both runs, its

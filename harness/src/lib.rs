@@ -50,7 +50,7 @@ pub use engine::host::{Cgroup, Facts as HostFacts, Room, Writes};
 pub use engine::EngineError;
 pub use error::HarnessError as Error;
 pub use progress::{Progress, ProgressEvent};
-pub use report::{Measured, Report, Written};
+pub use report::{InsecureMachine, Measured, Report, Written};
 pub use run::{base_image, run, RunExperiment, RunOptions};
 pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, ReplicaArg, ReplicaRef, Service,

@@ -183,7 +183,7 @@ impl Fleet {
     fn experiment(&self, name: &str, seconds: u64) -> (Experiment, aftershock::ServiceRef) {
         let mut x = Experiment::new(name, Duration::from_secs(seconds)).seed(11);
         for (i, url) in self.urls.iter().enumerate() {
-            x.machine(Machine::url(&format!("host{}", i + 1), url));
+            x.machine(Machine::url(&format!("host{}", i + 1), url).insecure());
         }
         let zk = Service::preset("zk", Preset::Zookeeper)
             .replicas(3)
@@ -311,7 +311,7 @@ async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
 /// the victim, and the cache keeps answering.
 async fn a_leak_on_a_machine(fleet: &Fleet) {
     let mut x = Experiment::new("cache-leak-on-a-host-by-url", secs(12)).seed(11);
-    x.machine(Machine::url("host4", &fleet.urls[3]));
+    x.machine(Machine::url("host4", &fleet.urls[3]).insecure());
     let cache = Service::generic("cache", "memcached")
         .command(&["-m", "32"])
         .memory_mib(128)

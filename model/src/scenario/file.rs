@@ -112,6 +112,10 @@ pub struct MachineDecl {
     /// For `ssh://`: the private key to log in with (default: the ssh agent's or ~/.ssh's).
     #[serde(default)]
     pub ssh_key: Option<String>,
+    /// For a plain `tcp://` engine that is not on loopback: `true` accepts it without TLS
+    /// (whoever reaches it controls that engine); the run's header and report say so in red.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 /// A service's `machine` key: the options of a `machine` service (a table), or the machines

@@ -74,6 +74,8 @@ pub enum MachineEngine {
     Url {
         url: super::engine_url::EngineUrl,
         address: String,
+        /// A plain `tcp://` engine off loopback, accepted by the file's `insecure = true`.
+        insecure: bool,
     },
 }
 
@@ -89,6 +91,21 @@ impl Plan {
     }
     pub fn machine(&self, id: MachineId) -> &Machine {
         &self.machines[id.0]
+    }
+    /// The machines reached over plain HTTP off loopback (`insecure = true`): their names
+    /// and URLs, for the run's header and report.
+    pub fn insecure_machines(&self) -> Vec<(String, String)> {
+        self.machines
+            .iter()
+            .filter_map(|m| match &m.engine {
+                MachineEngine::Url {
+                    url,
+                    insecure: true,
+                    ..
+                } => Some((m.name.clone(), url.to_string())),
+                _ => None,
+            })
+            .collect()
     }
     /// Where `replica` runs (Local for a name that is no replica).
     pub fn placement_of(&self, replica: &str) -> Placement {

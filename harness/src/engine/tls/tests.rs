@@ -165,3 +165,37 @@ fn removing_the_certificates_leaves_the_rest_of_the_run_directory() {
     tls.remove(); // a second time (down, then drop) is quiet
     let _ = std::fs::remove_dir_all(run);
 }
+
+/// An `https://` machine is verified by bollard's client as the harness makes it
+/// (`remote::client`): a server whose certificate another CA signed fails the handshake, and
+/// the same server is spoken to (the handshake done, both certificates accepted) with the CA
+/// that signed it.
+#[tokio::test]
+async fn an_https_machine_is_verified_against_its_ca() {
+    use crate::scenario::engine_url::EngineUrl;
+    let (ours, theirs) = (scratch("https-ours"), scratch("https-theirs"));
+    let tls = make(&ours, &["127.0.0.1".into()]).unwrap();
+    let other = make(&theirs, &["127.0.0.1".into()]).unwrap();
+    let url = |port: u16, certs: &Path| {
+        let text = format!("https://127.0.0.1:{port}");
+        EngineUrl::parse(&text, Some(certs.to_path_buf()), None).unwrap()
+    };
+    let wait = std::time::Duration::from_secs(5);
+    let (port, server) = serve_once(&tls);
+    let e = crate::engine::remote::connect("east", &url(port, &other.client), wait)
+        .await
+        .expect_err("a machine another CA vouches for is refused");
+    let refused = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "the handshake completed: {e}");
+    let (port, server) = serve_once(&tls);
+    // Not an engine (it answers `ok`, not HTTP), but the TLS handshake completes.
+    let _ = crate::engine::remote::connect("east", &url(port, &tls.client), wait).await;
+    let spoken = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(spoken, Ok(()), "the right CA and client certificate");
+    let _ = std::fs::remove_dir_all(ours);
+    let _ = std::fs::remove_dir_all(theirs);
+}

@@ -421,6 +421,7 @@ impl Machine {
             address: None,
             tls: None,
             ssh_key: None,
+            insecure: false,
         })
     }
     /// Where what runs on it is reached (needed for `unix://`).
@@ -436,6 +437,12 @@ impl Machine {
     /// For `ssh://`: the private key.
     pub fn ssh_key(mut self, path: &str) -> Self {
         self.0.ssh_key = Some(path.into());
+        self
+    }
+    /// For a plain `tcp://` engine off loopback: accept it without TLS (whoever reaches it
+    /// controls that engine; the run's header and report say so).
+    pub fn insecure(mut self) -> Self {
+        self.0.insecure = true;
         self
     }
 }
