@@ -79,6 +79,10 @@ pub struct Topology {
     /// them with `machine = "name"`.
     #[serde(default, rename = "machine")]
     pub machines: Vec<MachineDecl>,
+    /// The values of the `compose` file's top-level `secrets`, brought in with its services
+    /// (never read from or written to a scenario file).
+    #[serde(skip)]
+    pub compose_secrets: Vec<String>,
 }
 
 /// A Compose service's named volume made a disk (`[topology] compose_disks`).

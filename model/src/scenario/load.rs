@@ -67,7 +67,9 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     let Some(compose) = &scenario.topology.compose else {
         return Ok(());
     };
-    let mut services = load_compose(&dir.join(compose.get_ref()))?.services;
+    let compose_topology = load_compose(&dir.join(compose.get_ref()))?;
+    scenario.topology.compose_secrets = compose_topology.secrets;
+    let mut services = compose_topology.services;
     for (service, disk) in &scenario.topology.compose_disks {
         make_disk(&mut services, service, disk).map_err(|e| ScenarioError::At {
             file: dir.join(compose.get_ref()).display().to_string(),

@@ -53,6 +53,10 @@ pub struct Plan {
     /// The engines services may be placed on: every replica of a `machine` service, then the
     /// `[[topology.machine]]`s given by URL.
     pub machines: Vec<Machine>,
+    /// Values never to be shown besides the services' environments: the Compose file's
+    /// `secrets` (not serialised).
+    #[serde(skip)]
+    pub secrets: Vec<String>,
 }
 
 /// A Docker engine of its own that services can be placed on.

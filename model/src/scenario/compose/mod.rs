@@ -44,6 +44,10 @@ pub struct Topology {
     /// What `aftershock audit` infers from that a service's file form does not keep, by
     /// service name (every service has one).
     pub hints: BTreeMap<String, Hints>,
+    /// The values of the file's top-level `secrets` (a `file`'s text and each of its lines,
+    /// an `environment` variable's value, a `content`): not mounted, and never shown in what
+    /// a run writes or says (`report::redact` in the runtime).
+    pub secrets: Vec<String>,
 }
 
 /// What the audit reads of a Compose service besides its file form.
@@ -149,7 +153,9 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
         read,
         lookup: &lookup,
     };
+    let secrets = secret_values(&marks, &cx);
     let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
+    topology.secrets = secrets;
     let ignored = ignored
         .into_iter()
         .map(|(path, reason)| (path, reason.to_string()));
@@ -164,6 +170,32 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
     }
     topology.notes.sort_by_key(|n| n.line);
     Ok(topology)
+}
+
+/// The values of the top-level `secrets` of the file as read (`value`, before the key check
+/// takes them out), interpolated: a `file`'s text (whole, trimmed, and each line), an
+/// `environment` variable's value, a `content`. A file that cannot be read holds nothing a
+/// run could show.
+fn secret_values(value: &Value, cx: &convert::Cx) -> Vec<String> {
+    let mut out = vec![];
+    let Some(secrets) = value.get("secrets").and_then(Value::as_mapping) else {
+        return out;
+    };
+    for (_, secret) in secrets.iter() {
+        let text = |key: &str| {
+            let raw = secret.get(key).and_then(Value::as_str)?;
+            interpolate(raw, cx.lookup).ok()
+        };
+        if let Some(Ok(text)) = text("file").map(|f| (cx.read)(&cx.dir.join(f))) {
+            out.extend(text.lines().map(|l| l.trim().to_string()));
+            out.push(text.trim().to_string());
+            out.push(text);
+        }
+        out.extend(text("environment").and_then(|name| (cx.lookup)(&name)));
+        out.extend(text("content"));
+    }
+    out.retain(|v| !v.is_empty());
+    out
 }
 
 /// Interpolates every string of `value` (not the keys); errors name the key path.

@@ -109,6 +109,7 @@ pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
         faults,
         expectations,
         machines,
+        secrets: s.topology.compose_secrets.clone(),
     })
 }
 
