@@ -276,8 +276,8 @@ async fn command(command: Command) -> Result<bool> {
             let docker = admin::connect().await?;
             let removed = admin::remove_everything(&docker).await?;
             println!(
-                "removed {} containers, {} networks, {} volumes, {} disks",
-                removed.containers, removed.networks, removed.volumes, removed.disks
+                "removed {} containers, {} networks, {} volumes, {} disks, the TLS keys of {} dead runs",
+                removed.containers, removed.networks, removed.volumes, removed.disks, removed.keys
             );
             Ok(true)
         }
