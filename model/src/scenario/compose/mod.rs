@@ -121,9 +121,17 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
         source,
     })?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let dotenv = read(&dir.join(".env"))
-        .map(|t| env_lines(&t))
-        .unwrap_or_default();
+    // No `.env` is an empty one; one that cannot be read (a FIFO, a device, too big) is an error.
+    let dotenv = match read(&dir.join(".env")) {
+        Ok(text) => env_lines(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(source) => {
+            return Err(ScenarioError::Read {
+                path: dir.join(".env"),
+                source,
+            })
+        }
+    };
     let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
     let file = path.display().to_string();
     let mut value = yaml::parse(&text).map_err(|e| ScenarioError::At {
