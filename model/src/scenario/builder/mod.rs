@@ -324,9 +324,10 @@ impl Experiment {
         handle
     }
 
-    /// Adds a machine that exists already, by its engine's URL (`tcp://10.0.0.5:2375`,
-    /// `ssh://root@host`, `unix:///var/run/docker.sock` with `address`, or `https://` with
-    /// certificates): services are placed on it with [`Service::on_machines`].
+    /// Adds a machine that exists already, by its engine's URL (`https://` with certificates,
+    /// `ssh://root@host`, `unix:///var/run/docker.sock` with `address`, or plain `tcp://` on
+    /// loopback — elsewhere only with [`Machine::insecure`]): services are placed on it with
+    /// [`Service::on_machines`].
     #[track_caller]
     pub fn machine(&mut self, machine: Machine) {
         self.places.add(&machine.0.name, Location::caller());
