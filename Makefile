@@ -19,7 +19,8 @@ suite: engine
 ## there shows right after the build), then the docker-backed tests (timed runs one at a time
 ## under the machine-wide run lock; the rest of their binary overlaps), then a crate of its own
 ## (examples/own-crate, outside the workspace) runs its chaos tests through the public API
-## (sharing this target directory; its reports go to target/aftershock/).
+## (scripts/own-crate.sh: compiled behind the docker tests at the lowest CPU and I/O priority,
+## in target/own-crate; its reports go to target/aftershock/).
 ## Every cargo command selects the whole workspace (`--exclude` or `--test` pick targets):
 ## one feature set for every dependency, so no crate is compiled twice.
 test: test-pure test-docker test-own-crate
@@ -39,11 +40,13 @@ test-pure: engine browser
 
 test-docker: engine
 	cargo build --workspace --bin aftershock
+	cargo test --workspace $(DOCKER_TESTS) --no-run
+	@bash scripts/own-crate.sh start
 	cargo test --workspace $(DOCKER_TESTS)
 	cargo test --workspace --lib two_of_three_nodes -- --ignored
 
 test-own-crate: engine
-	CARGO_TARGET_DIR=$(CURDIR)/target cargo test --manifest-path examples/own-crate/Cargo.toml
+	bash scripts/own-crate.sh test
 
 images: engine
 	cargo run -q -p aftershock-cli -- images build

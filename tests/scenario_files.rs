@@ -531,6 +531,100 @@ fn a_cut_s_shape_must_fit_its_service_and_selection() {
     }
 }
 
+const SICK: &str = r#"
+name = "sick"
+duration = "10s"
+
+[[topology.service]]
+name = "c"
+image = "memcached"
+ready = { tcp = 11211 }
+
+[[fault]]
+name = "slow"
+kind = "sick-link"
+at = "1s"
+target = "c"
+toxics = { latency = "300ms", jitter = "50ms" }
+"#;
+
+#[test]
+fn a_sick_link_holds_typed_toxics_and_refuses_what_cannot_be() {
+    let plan = scenario::parse("sick.toml", SICK).unwrap_or_else(|e| panic!("{e}"));
+    let FaultKind::SickLink { port, toxics, .. } = &plan.faults[0].kind else {
+        panic!("{:?}", plan.faults[0].kind);
+    };
+    assert_eq!(*port, 11211, "the ready port by default");
+    let args = toxics.iter().flat_map(|t| t.args()).collect::<Vec<_>>();
+    assert_eq!(args, ["--latency", "300000us", "--jitter", "50000us"]);
+    let all = SICK.replace(
+        "toxics = { latency = \"300ms\", jitter = \"50ms\" }",
+        "toxics = { stream = \"both\", bandwidth_kb_per_s = 64, slicer_average_bytes = 100, slicer_variation_bytes = 10, slicer_delay = \"1ms\", limit_data_bytes = 1000, timeout = \"0s\", reset_peer = \"2s\", slow_close = \"1s\" }",
+    );
+    let plan = scenario::parse("sick.toml", &all).unwrap_or_else(|e| panic!("{e}"));
+    let FaultKind::SickLink { toxics, .. } = &plan.faults[0].kind else {
+        panic!()
+    };
+    assert_eq!(toxics.len(), 6, "{toxics:?}");
+    let toxic = "toxics = { latency = \"300ms\", jitter = \"50ms\" }";
+    let cases: &[(&str, &str, &[&str])] = &[
+        (toxic, "", &["at least one toxic"]),
+        (toxic, "toxics = {}", &["at least one toxic"]),
+        (
+            toxic,
+            "toxics = { jitter = \"5ms\" }",
+            &["give the latency too"],
+        ),
+        (
+            toxic,
+            "toxics = { latency = \"5ms\", jitter = \"6ms\" }",
+            &["more than the `latency`"],
+        ),
+        (
+            toxic,
+            "toxics = { bandwidth_kb_per_s = 0 }",
+            &["lets nothing through"],
+        ),
+        (
+            toxic,
+            "toxics = { slicer_average_bytes = 10, slicer_variation_bytes = 10 }",
+            &["below it"],
+        ),
+        (
+            toxic,
+            "toxics = { slicer_delay = \"1ms\" }",
+            &["slicer_average_bytes"],
+        ),
+        (
+            toxic,
+            "toxics = { latncy = \"1s\" }",
+            &["latncy", "latency"],
+        ),
+        (
+            toxic,
+            "toxics = { latency = 300 }",
+            &["expected a duration"],
+        ),
+        (
+            toxic,
+            "toxics = { stream = \"sideways\" }",
+            &["upstream", "downstream"],
+        ),
+        (
+            "kind = \"sick-link\"",
+            "kind = \"pause\"",
+            &["belong to sick-link"],
+        ),
+    ];
+    for (from, to, words) in cases {
+        let e = rejected("sick.toml", SICK, from, to, words);
+        assert!(
+            e.starts_with("sick.toml:1"),
+            "{from:?} → {to:?}: not at the fault: {e}"
+        );
+    }
+}
+
 /// Parses `base` with `from` replaced by `to` as file `file`: it must be rejected with an error
 /// that names the file and contains every word. Returns the error's text.
 fn rejected(file: &str, base: &str, from: &str, to: &str, words: &[&str]) -> String {
@@ -577,6 +671,68 @@ fn a_tear_needs_a_power_cut_on_a_lossy_disk() {
     for (from, to, words) in cases {
         rejected("tear.toml", &good, from, to, words);
     }
+}
+
+/// The slow-fsync example: a disk fault needs a lossy disk and takes exactly its own fields.
+#[test]
+fn a_sick_disk_needs_a_lossy_disk_and_its_own_fields() {
+    let path = aftershock_tests::root().join("scenarios/examples/datastore-slow-fsync.toml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let s = scenario::parse("disk.toml", &good).unwrap_or_else(|e| panic!("{e}"));
+    assert_matches::assert_matches!(
+        &s.faults[0].kind,
+        FaultKind::DiskLatency { latency, ops, .. }
+            if latency.as_millis() == 800 && ops == &[scenario::DiskOp::Fsync]
+    );
+    let cases: &[(&str, &str, &[&str])] = &[
+        (", lossy = true", "", &["lossy = true", "store"]),
+        ("latency = \"800ms\"", "", &["needs `latency`"]),
+        ("ops = [\"fsync\"]", "ops = []", &["an empty `ops`"]),
+        (
+            "ops = [\"fsync\"]",
+            "ops = [\"flush\"]",
+            &["flush", "fsync"],
+        ),
+        (
+            "ops = [\"fsync\"]",
+            "percent = 5.0",
+            &["`percent` belongs to disk-error"],
+        ),
+        (
+            "kind = \"disk-latency\"",
+            "kind = \"disk-error\"",
+            &["`latency` belongs to disk-latency"],
+        ),
+        (
+            "kind = \"disk-latency\"",
+            "kind = \"stop\"",
+            &["`ops` belongs to disk-latency or disk-error"],
+        ),
+    ];
+    for (from, to, words) in cases {
+        rejected("disk.toml", &good, from, to, words);
+    }
+    let error = good
+        .replacen("kind = \"disk-latency\"", "kind = \"disk-error\"", 1)
+        .replacen(
+            "latency = \"800ms\"",
+            "errno = \"EROFS\"\npercent = 250.0",
+            1,
+        );
+    rejected(
+        "disk.toml",
+        &error,
+        "percent = 250.0",
+        "percent = 250.0",
+        &["at most 100", "250"],
+    );
+    rejected(
+        "disk.toml",
+        &error,
+        "\"EROFS\"",
+        "\"EAGAIN\"",
+        &["EAGAIN", "EIO"],
+    );
 }
 
 /// The Rust builder and the file give the same plan: the remediated ZooKeeper incident,
@@ -675,4 +831,30 @@ fn compose_examples_load() {
     let names: Vec<&str> = shop.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["db", "cache"]);
     assert!(shop.writes["db"].write.iter().any(|w| w.contains("{n}")));
+}
+
+#[test]
+fn a_compose_files_notes_reach_the_plan_and_the_report() {
+    let plan = aftershock_tests::scenario_at("tests/fixtures/compose-keys/keys.toml");
+    let notes: Vec<String> = plan.notes.iter().map(|n| n.to_string()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("compose.yaml:28: service `backend`: `ports`: not published")),
+        "{notes:#?}"
+    );
+    assert!(
+        notes.iter().any(|n| n.contains("`container_name`")),
+        "{notes:#?}"
+    );
+    // The override file is laid over the file: its bind mount is the backend's.
+    let backend = plan.services.iter().find(|s| s.name == "backend").unwrap();
+    let mounts: Vec<&str> = backend
+        .extras
+        .mounts
+        .iter()
+        .map(|m| m.target.as_str())
+        .collect();
+    assert_eq!(mounts, ["/srv/static", "/run/secrets/db-password"]);
+    assert!(backend.env.contains(&"STATIC_DIR=/srv/static".to_string()));
 }

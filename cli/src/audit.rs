@@ -1,4 +1,4 @@
-//! `aftershock audit COMPOSE_FILE`: plans the archetypes that apply ([`aftershock_model::audit`]), writes
+//! `aftershock audit COMPOSE_FILE` (or `-f a.yml -f b.yml`): plans the archetypes that apply ([`aftershock_model::audit`]), writes
 //! their scenario files, checks each, and runs them as a suite.
 
 use aftershock_model::audit::{self, Budgets};
@@ -10,7 +10,11 @@ use std::time::Duration;
 #[derive(clap::Args)]
 pub struct Args {
     /// The Compose file of the architecture.
-    compose: PathBuf,
+    compose: Option<PathBuf>,
+    /// A Compose file, again for each more (`-f compose.yaml -f compose.override.yaml`): laid
+    /// over each other in order, as `docker compose -f … -f …` does.
+    #[arg(short = 'f', long = "file")]
+    files: Vec<PathBuf>,
     /// Where to write the scenario files (default: `<output root>/audit-<id>/`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -31,14 +35,24 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> Result<bool> {
-    let compose = std::fs::canonicalize(&args.compose)
-        .with_context(|| format!("the Compose file {}", args.compose.display()))?;
-    let services = scenario::load_compose(&compose)?;
+    let given: Vec<&PathBuf> = args.compose.iter().chain(&args.files).collect();
+    anyhow::ensure!(
+        !given.is_empty(),
+        "name the Compose file (`aftershock audit compose.yaml`, or `-f a.yml -f b.yml`)"
+    );
+    let compose = given
+        .iter()
+        .map(|f| {
+            std::fs::canonicalize(f).with_context(|| format!("the Compose file {}", f.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let paths: Vec<&std::path::Path> = compose.iter().map(|p| p.as_path()).collect();
+    let services = scenario::load_composes(&paths)?;
     let budgets = Budgets {
         recover: args.recover_within,
         oom: args.oom_within,
     };
-    let plan = audit::plan(&compose, &services, budgets);
+    let plan = audit::plan_files(&paths, &services, budgets);
     let dir = args.out.unwrap_or_else(|| {
         super::output_root().join(format!("audit-{}", aftershock::admin::new_run_id()))
     });

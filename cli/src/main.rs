@@ -294,13 +294,20 @@ async fn command(command: Command) -> Result<bool> {
             Ok(true)
         }
         Command::Validate { files } => {
-            for f in &files {
-                scenario::load(f)?;
-                println!("{}: ok", f.display());
-            }
+            files.iter().try_for_each(|f| validate(f))?;
             Ok(true)
         }
     }
+}
+
+/// `validate`: the file planned, what its Compose file says is not acted on (stderr), ok.
+fn validate(f: &std::path::Path) -> Result<()> {
+    let plan = scenario::load(f)?;
+    for note in &plan.notes {
+        eprintln!("{}: {note}", f.display());
+    }
+    println!("{}: ok", f.display());
+    Ok(())
 }
 
 /// `run`: the files in order, each report's table (or JSON).
@@ -489,11 +496,13 @@ fn output_root() -> PathBuf {
         .unwrap_or_else(|| admin::project_root().join("target").join("aftershock"))
 }
 
-/// Runs the files in order and writes each report; prints each table unless `quiet`.
-/// Runs the files in order. With `again` (suites, audits), a scenario that came out UNKNOWN
-/// (the harness could not tell: the machine stalled, an engine went silent) is run once more,
-/// as the project's own tests do; a FAIL never is. Gives each scenario's last run, and every
-/// run (an UNKNOWN first run, then its second).
+/// Runs the files, two at a time, and writes each report; prints each table unless `quiet`,
+/// in the files' order. Two at a time: the run lock lets two runs that judge only seconds
+/// and data share the machine and makes every other run wait for it to be alone, so
+/// nothing timing-sensitive overlaps. With `again` (suites, audits), a scenario that came
+/// out UNKNOWN (the harness could not tell: the machine stalled, an engine went silent) is
+/// run once more, as the project's own tests do; a FAIL never is. Gives each scenario's last
+/// run, and every run (an UNKNOWN first run, then its second).
 async fn run_files(
     files: &[PathBuf],
     seed: Option<u64>,
@@ -501,6 +510,7 @@ async fn run_files(
     no_wait: bool,
     again: bool,
 ) -> Result<(Vec<(Report, Written)>, Vec<(Report, Written)>)> {
+    use futures_util::stream::{self, StreamExt, TryStreamExt};
     // Validate everything first: a typo in the last file should not cost a run of the first.
     let scenarios = files
         .iter()
@@ -512,29 +522,40 @@ async fn run_files(
         .no_wait(no_wait);
     options.seed = seed;
     options.watchdog = std::env::current_exe().ok();
+    let options = &options;
+    let asked: Vec<Vec<Report>> = stream::iter(&scenarios)
+        .map(|s| ask(s, options, again))
+        .buffered(2)
+        .try_collect()
+        .await?;
     let (mut last, mut every) = (vec![], vec![]);
-    for s in &scenarios {
-        insecure_header(s);
-        let mut report = aftershock::run(s, &options).await?;
-        if !quiet {
-            print!("{}", painted(&report.table()));
-        }
-        if again && matches!(report.verdict, aftershock::Verdict::Unknown { .. }) {
-            eprintln!(
-                "{}: UNKNOWN in run {}: asking once more",
-                s.name, report.run_id
-            );
-            every.push((report.clone(), report.files()));
-            report = aftershock::run(s, &options).await?;
+    for runs in asked {
+        for report in &runs {
             if !quiet {
                 print!("{}", painted(&report.table()));
             }
+            every.push((report.clone(), report.files())); // `run` wrote them
         }
-        let written = report.files(); // `run` wrote them
-        every.push((report.clone(), written.clone()));
+        let report = runs.into_iter().last().expect("every scenario runs once");
+        let written = report.files();
         last.push((report, written));
     }
     Ok((last, every))
+}
+
+/// Runs `s`, and once more when `again` and it came out UNKNOWN: every run's report.
+async fn ask(s: &scenario::Plan, options: &RunOptions, again: bool) -> Result<Vec<Report>> {
+    insecure_header(s);
+    let first = aftershock::run(s, options).await?;
+    if !(again && matches!(first.verdict, aftershock::Verdict::Unknown { .. })) {
+        return Ok(vec![first]);
+    }
+    eprintln!(
+        "{}: UNKNOWN in run {}: asking once more",
+        s.name, first.run_id
+    );
+    let second = aftershock::run(s, options).await?;
+    Ok(vec![first, second])
 }
 
 /// The run's header: a line per machine reached without TLS (`insecure = true`), red on a

@@ -36,6 +36,13 @@ pub enum Error {
     },
     #[error("record of {0} bytes is larger than the limit of {MAX_RECORD}")]
     TooLarge(usize),
+    /// A record must hold something: a zero header is what a hole in the file reads as.
+    #[error("an empty record cannot be appended")]
+    Empty,
+    /// fdatasync failed: whether the record (and what was written before it) reached the disk
+    /// is unknown — the kernel may have dropped the pages it could not write.
+    #[error("{path}: fsync failed: {source}")]
+    Fsync { path: PathBuf, source: io::Error },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -52,6 +59,14 @@ pub enum Durability {
     Durable,
     /// At once, before the data reaches the disk (the behaviour before the incident).
     Buffered,
+    /// After `fdatasync`, retried until it succeeds when it fails — what PostgreSQL did
+    /// before 2018 ("fsyncgate"): Linux may have dropped the pages the failed fsync could not
+    /// write, so the retry succeeds with nothing to write and the record is acknowledged
+    /// without being on the disk.
+    DurableRetry,
+    /// After `fdatasync`; when it fails the server exits (status 70) without answering, and
+    /// the next start recovers what is on the disk — PostgreSQL's remedy (a PANIC, 2018).
+    DurableExit,
 }
 
 /// What recovery found when the log was opened.
@@ -126,14 +141,39 @@ impl Log {
         if payload.len() > MAX_RECORD {
             return Err(Error::TooLarge(payload.len()));
         }
+        if payload.is_empty() {
+            return Err(Error::Empty);
+        }
         let record = encode(payload);
         self.file.write_all(&record).map_err(io_err(&self.path))?;
-        if self.durability == Durability::Durable {
-            self.file.sync_data().map_err(io_err(&self.path))?;
+        if self.durability != Durability::Buffered {
+            self.sync()?;
         }
         self.len += record.len() as u64;
         self.records += 1;
         Ok(self.records - 1)
+    }
+
+    /// `fdatasync`; in [`Durability::DurableRetry`] a failure is retried (up to 100 times,
+    /// 10 ms apart) and forgotten once a retry succeeds.
+    fn sync(&mut self) -> Result<(), Error> {
+        let mut tries = 0;
+        loop {
+            match self.file.sync_data() {
+                Ok(()) => return Ok(()),
+                Err(e) if self.durability == Durability::DurableRetry && tries < 100 => {
+                    eprintln!("datastore: fsync failed ({e}); retrying");
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(source) => {
+                    return Err(Error::Fsync {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
     }
 
     pub fn records(&self) -> u64 {

@@ -28,7 +28,11 @@ enum Command {
         log: PathBuf,
         #[arg(long, default_value = "0.0.0.0:7000")]
         listen: String,
-        /// `durable` (fsync before the answer) or `buffered` (answer at once).
+        /// `durable` (fsync before the answer; a failed fsync answers an error),
+        /// `durable-retry` (a failed fsync is retried until it succeeds, then acknowledged:
+        /// PostgreSQL before 2018), `durable-exit` (a failed fsync exits, status 70, and the
+        /// next start recovers what is on the disk: PostgreSQL's PANIC since 2018) or
+        /// `buffered` (answer at once).
         #[arg(long, default_value = "durable")]
         mode: String,
     },
@@ -65,8 +69,10 @@ fn run(command: Command) -> Result<ExitCode, datastore::Error> {
             let mode = match mode.as_str() {
                 "durable" => Durability::Durable,
                 "buffered" => Durability::Buffered,
+                "durable-retry" => Durability::DurableRetry,
+                "durable-exit" => Durability::DurableExit,
                 other => {
-                    eprintln!("datastore: --mode must be durable or buffered, not {other}");
+                    eprintln!("datastore: --mode must be durable, durable-retry, durable-exit or buffered, not {other}");
                     return Ok(ExitCode::from(2));
                 }
             };

@@ -15,11 +15,13 @@ pub struct Scan {
     pub corrupt: Vec<u64>,
 }
 
-/// The length of a valid record at `at`, if there is one.
+/// The length of a valid record at `at`, if there is one. An empty payload is never valid:
+/// its header would be all zeros, which is what a hole in the file reads as (a write the disk
+/// lost while a later one landed after it).
 pub(crate) fn record_at(bytes: &[u8], at: usize) -> Option<usize> {
     let header = bytes.get(at..at + HEADER)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
-    if len > MAX_RECORD {
+    if len == 0 || len > MAX_RECORD {
         return None;
     }
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);

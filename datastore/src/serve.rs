@@ -68,6 +68,12 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
                 None => "err corrupt".to_string(),
                 Some(log) => match log.append(payload.as_bytes()) {
                     Ok(i) => format!("ok {i}"),
+                    Err(e @ Error::Fsync { .. }) if s.mode == Durability::DurableExit => {
+                        // What reached the disk is unknown: stop, and let recovery at the
+                        // next start say (PostgreSQL's remedy for "fsyncgate").
+                        eprintln!("datastore: {e}: exiting, nothing acknowledged");
+                        std::process::exit(70);
+                    }
                     Err(e) => format!("err {e}"),
                 },
             },
@@ -82,7 +88,12 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
             ("stats", _) => format!(
                 "{{\"records\":{},\"mode\":\"{}\",\"recovered_records\":{},\"truncated_bytes\":{},\"corrupt\":{},\"recovery_ms\":{:.3}}}",
                 s.log.as_ref().map_or(0, Log::records),
-                if s.mode == Durability::Durable { "durable" } else { "buffered" },
+                match s.mode {
+                    Durability::Durable => "durable",
+                    Durability::DurableRetry => "durable-retry",
+                    Durability::DurableExit => "durable-exit",
+                    Durability::Buffered => "buffered",
+                },
                 s.recovery.records,
                 s.recovery.truncated_bytes,
                 serde_json::to_string(&s.corrupt).unwrap_or_default(),

@@ -178,7 +178,8 @@ pub async fn exclusive() -> Result<RunLock> {
 pub async fn take_run_lock(holder: &Holder) -> Result<RunLock> {
     let progress = crate::Progress::default();
     let wait = crate::lock::Wait::For(&progress);
-    crate::lock::take(&crate::lock::path()?, holder, wait).await
+    let alone = crate::lock::Mode::Alone;
+    crate::lock::take(&crate::lock::path()?, holder, wait, alone).await
 }
 
 /// Measures the harness on this machine (`aftershock bench`); holds the run lock throughout.

@@ -71,6 +71,15 @@ pub enum HarnessError {
         holder: String,
     },
 
+    /// A Compose file's host path (a bind mount, a secret, a config) is not safe to mount.
+    #[error("service `{service}`: {source}")]
+    UnsafeMount {
+        /// The service that mounts it.
+        service: String,
+        /// What is wrong with the path.
+        source: crate::mounts::UnsafeMount,
+    },
+
     /// A file or process operation of the harness failed.
     #[error("{context}: {source}")]
     Io {

@@ -32,6 +32,7 @@ mod engine;
 mod error;
 mod fault;
 mod lock;
+mod mounts;
 mod output;
 mod probe;
 mod progress;
@@ -49,6 +50,7 @@ pub use check::{Outcome, Verdict};
 pub use engine::host::{Cgroup, Facts as HostFacts, Room, Writes};
 pub use engine::EngineError;
 pub use error::HarnessError as Error;
+pub use mounts::UnsafeMount;
 pub use progress::{Progress, ProgressEvent};
 pub use report::{InsecureMachine, Measured, Report, Written};
 pub use run::{base_image, run, RunExperiment, RunOptions};
@@ -57,8 +59,9 @@ pub use scenario::builder::{
     ServiceRef,
 };
 pub use scenario::file::{ExpectationKind, FaultKind};
+pub use scenario::toxics::{LinkStream, Toxics};
 pub use scenario::{
-    load, parse, Check, CutShape, LeaderCheck, MachineOptions, Plan, Preset, ScenarioError, Select,
-    Signal,
+    load, parse, Check, CutShape, DiskErrno, DiskOp, LeaderCheck, MachineOptions, Plan, Preset,
+    ScenarioError, Select, Signal,
 };
 pub use timeline::{Cause, Event, EventKind, Metric, Nanos, Stage};

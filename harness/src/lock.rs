@@ -1,8 +1,12 @@
 //! The machine-wide run lock (`/run/aftershock/run.lock` for root: see `engine::state`) and
 //! who holds it.
 //!
-//! Timed runs never overlap on one machine. The run that takes the lock writes who it is
-//! ([`Holder`]: run id, scenario, pid, since when) into `run.lock.holder` next to it; a run that
+//! Timed runs never overlap on one machine, except that two runs judging nothing a second run
+//! could change (`aftershock_model::scenario::overlap`: budgets of seconds, lost writes) may
+//! share it ([`Mode::Shared`]: the lock taken shared, plus one of [`SHARED`] slot locks); a
+//! run alone takes it exclusively. The run that takes the lock writes who it is ([`Holder`]:
+//! run id, scenario, pid, since when) into `run.lock.holder` (shared: its slot's
+//! `run.lock.slotN.holder`) next to it; a run that
 //! finds the lock taken says at once, through a tracing event the CLI shows, for whom it waits
 //! and how to stop waiting — or, told not to wait, refuses with the same words
 //! ([`HarnessError::Busy`]).
@@ -65,22 +69,104 @@ pub fn holder_path(lock: &Path) -> PathBuf {
     lock.with_extension("lock.holder")
 }
 
-/// Who holds the lock at `lock`, as its holder wrote it (None: no file, or unreadable).
-pub fn holder(lock: &Path) -> Option<Holder> {
-    let text = std::fs::read_to_string(holder_path(lock)).ok()?;
-    serde_json::from_str(&text).ok()
+/// Who holds the lock at `lock`, as its holders wrote it: the run alone, or the runs sharing
+/// it (none: no file, or unreadable).
+pub fn holders(lock: &Path) -> Vec<Holder> {
+    let files = std::iter::once(holder_path(lock)).chain((0..SHARED).map(|i| slot_holder(lock, i)));
+    files
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .filter_map(|text| serde_json::from_str(&text).ok())
+        .collect()
+}
+
+/// How many runs may share the machine at once (see `aftershock_model::scenario::overlap`).
+pub const SHARED: usize = 2;
+
+/// How a run takes the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// No other run beside it.
+    Alone,
+    /// Beside at most one other run that shares (never beside a run alone).
+    Shared,
+}
+
+/// The lock of shared slot `i`, next to the lock.
+fn slot(lock: &Path, i: usize) -> PathBuf {
+    lock.with_extension(format!("lock.slot{i}"))
+}
+
+/// Where the holder of shared slot `i` writes who it is.
+fn slot_holder(lock: &Path, i: usize) -> PathBuf {
+    lock.with_extension(format!("lock.slot{i}.holder"))
 }
 
 /// The run lock, held; dropping it removes the holder file (while still holding the lock, so
-/// it never removes a later holder's) and then releases the lock.
+/// it never removes a later holder's) and then releases the slot and the lock.
 pub struct Held {
     holder_file: PathBuf,
+    _slot: Option<FileLock>,
     _lock: FileLock,
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.holder_file);
+    }
+}
+
+/// The lock taken, not yet recorded: the lock itself and, shared, the slot (its number).
+struct Taken {
+    lock: FileLock,
+    slot: Option<(usize, FileLock)>,
+}
+
+impl Taken {
+    /// The lock in `mode` if it can be had now.
+    fn now(lock: &Path, mode: Mode) -> Result<Option<Taken>> {
+        let taken = match mode {
+            Mode::Alone => {
+                FileLock::try_acquire(lock.to_path_buf())?.map(|lock| Taken { lock, slot: None })
+            }
+            Mode::Shared => match FileLock::try_acquire_shared(lock.to_path_buf())? {
+                Some(shared) => Self::free_slot(lock)?.map(|slot| Taken {
+                    lock: shared,
+                    slot: Some(slot),
+                }),
+                None => None,
+            },
+        };
+        Ok(taken)
+    }
+
+    /// A shared slot free now.
+    fn free_slot(lock: &Path) -> Result<Option<(usize, FileLock)>> {
+        for i in 0..SHARED {
+            if let Some(held) = FileLock::try_acquire(slot(lock, i))? {
+                return Ok(Some((i, held)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The lock in `mode`, blocking this thread until it is ours.
+    fn blocking(lock: &Path, mode: Mode) -> Result<Taken> {
+        if mode == Mode::Alone {
+            let lock = FileLock::acquire_blocking(lock.to_path_buf())?;
+            return Ok(Taken { lock, slot: None });
+        }
+        let shared = FileLock::acquire_shared_blocking(lock.to_path_buf())?;
+        let slot = match Self::free_slot(lock)? {
+            Some(slot) => slot,
+            None => {
+                let i = std::process::id() as usize % SHARED;
+                (i, FileLock::acquire_blocking(slot(lock, i))?)
+            }
+        };
+        Ok(Taken {
+            lock: shared,
+            slot: Some(slot),
+        })
     }
 }
 
@@ -93,23 +179,13 @@ pub enum Wait<'a> {
     For(&'a Progress),
 }
 
-/// Takes the lock at `lock` for `me`. When another run holds it: waits (saying for whom) or
-/// refuses at once, as `wait` says.
-pub async fn take(lock: &Path, me: &Holder, wait: Wait<'_>) -> Result<Held> {
-    let held = match FileLock::try_acquire(lock.to_path_buf())? {
-        Some(held) => held,
+/// Takes the lock at `lock` for `me`, alone or shared as `mode` says. When other runs hold it
+/// so that `me` cannot: waits (saying for whom) or refuses at once, as `wait` says.
+pub async fn take(lock: &Path, me: &Holder, wait: Wait<'_>, mode: Mode) -> Result<Held> {
+    let taken = match Taken::now(lock, mode)? {
+        Some(taken) => taken,
         None => {
-            let who = match holder(lock) {
-                Some(h) if Path::new(&format!("/proc/{}", h.pid)).exists() => h.describe(now()),
-                Some(h) => format!(
-                    "another run (not recorded; the last recorded holder, {}, has ended)",
-                    h.describe(now())
-                ),
-                None => format!(
-                    "another run (not recorded: {} is missing)",
-                    holder_path(lock).display()
-                ),
-            };
+            let who = who_holds(lock);
             let Wait::For(progress) = wait else {
                 return Err(HarnessError::Busy {
                     lock: lock.to_path_buf(),
@@ -124,20 +200,46 @@ pub async fn take(lock: &Path, me: &Holder, wait: Wait<'_>) -> Result<Held> {
 Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead",
                 lock.display()
             );
-            wait_for(lock).await?
+            wait_for(lock, mode).await?
         }
     };
     let me = Holder {
         since: now(),
         ..me.clone()
     };
-    let file = holder_path(lock);
+    let file = match &taken.slot {
+        Some((i, _)) => slot_holder(lock, *i),
+        None => holder_path(lock),
+    };
     let text = serde_json::to_string(&me).expect("a holder serialises");
     write_no_follow(&file, &text).map_err(HarnessError::io(format!("write {}", file.display())))?;
     Ok(Held {
         holder_file: file,
-        _lock: held,
+        _slot: taken.slot.map(|(_, held)| held),
+        _lock: taken.lock,
     })
+}
+
+/// The runs that hold the lock, in words.
+fn who_holds(lock: &Path) -> String {
+    let holders = holders(lock);
+    if holders.is_empty() {
+        return format!(
+            "another run (not recorded: {} is missing)",
+            holder_path(lock).display()
+        );
+    }
+    let words: Vec<String> = holders
+        .iter()
+        .map(|h| match Path::new(&format!("/proc/{}", h.pid)).exists() {
+            true => h.describe(now()),
+            false => format!(
+                "another run (not recorded; the last recorded holder, {}, has ended)",
+                h.describe(now())
+            ),
+        })
+        .collect();
+    words.join(" and ")
 }
 
 /// Writes `text` to `path`, refusing to follow a link there.
@@ -158,13 +260,13 @@ fn write_no_follow(path: &Path, text: &str) -> std::io::Result<()> {
 /// poller would lose every race to them). Not a blocking task of the runtime: a Ctrl-C while
 /// waiting ends the process at once (the thread dies with it; if it takes the lock after the
 /// wait was abandoned, the lock is dropped, released, at once).
-async fn wait_for(lock: &Path) -> Result<FileLock> {
+async fn wait_for(lock: &Path, mode: Mode) -> Result<Taken> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let path = lock.to_path_buf();
     std::thread::spawn(move || {
-        let _ = tx.send(FileLock::acquire_blocking(path));
+        let _ = tx.send(Taken::blocking(&path, mode));
     });
-    Ok(rx.await.expect("the lock thread sends before it ends")?)
+    rx.await.expect("the lock thread sends before it ends")
 }
 
 #[cfg(test)]
@@ -176,10 +278,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("aftershock-lock-test-{}", std::process::id()));
         let lock = dir.join("run.lock");
         let first = Holder::me("run-1", "first-scenario");
-        let held = take(&lock, &first, Wait::Refuse).await.unwrap();
-        assert_eq!(holder(&lock).map(|h| h.run), Some("run-1".into()));
+        let held = take(&lock, &first, Wait::Refuse, Mode::Alone)
+            .await
+            .unwrap();
+        assert_eq!(
+            holders(&lock)
+                .into_iter()
+                .map(|h| h.run)
+                .collect::<Vec<_>>(),
+            ["run-1"]
+        );
         let second = Holder::me("run-2", "second");
-        let refused = take(&lock, &second, Wait::Refuse)
+        let refused = take(&lock, &second, Wait::Refuse, Mode::Alone)
             .await
             .err()
             .expect("busy");
@@ -196,7 +306,11 @@ mod tests {
         });
         let waiting = tokio::spawn({
             let lock = lock.clone();
-            async move { take(&lock, &second, Wait::For(&progress)).await.map(|_| ()) }
+            async move {
+                take(&lock, &second, Wait::For(&progress), Mode::Alone)
+                    .await
+                    .map(|_| ())
+            }
         });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert!(
@@ -211,10 +325,48 @@ mod tests {
             "the waiter's watcher hears whom it waits for: {heard:?}"
         );
         assert_eq!(
-            holder(&lock),
-            None,
+            holders(&lock),
+            [],
             "the second holder is done: no holder file"
         );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn two_shared_runs_overlap_a_third_and_a_run_alone_do_not() {
+        let dir =
+            std::env::temp_dir().join(format!("aftershock-lock-shared-{}", std::process::id()));
+        let lock = dir.join("run.lock");
+        let run = |n: &str| Holder::me(n, "scenario");
+        let a = take(&lock, &run("a"), Wait::Refuse, Mode::Shared)
+            .await
+            .unwrap();
+        let b = take(&lock, &run("b"), Wait::Refuse, Mode::Shared)
+            .await
+            .unwrap();
+        let mut held: Vec<String> = holders(&lock).into_iter().map(|h| h.run).collect();
+        held.sort();
+        assert_eq!(held, ["a", "b"]);
+        let third = take(&lock, &run("c"), Wait::Refuse, Mode::Shared).await;
+        let text = third.err().expect("both slots are taken").to_string();
+        assert!(
+            text.contains("run a (") && text.contains("run b ("),
+            "{text}"
+        );
+        let alone = take(&lock, &run("d"), Wait::Refuse, Mode::Alone).await;
+        assert!(alone.is_err(), "a run alone waits for the shared ones");
+        drop(a);
+        let c = take(&lock, &run("c"), Wait::Refuse, Mode::Shared)
+            .await
+            .unwrap();
+        drop((b, c));
+        assert!(holders(&lock).is_empty(), "every holder file is removed");
+        let d = take(&lock, &run("d"), Wait::Refuse, Mode::Alone)
+            .await
+            .unwrap();
+        let shared = take(&lock, &run("e"), Wait::Refuse, Mode::Shared).await;
+        assert!(shared.is_err(), "no shared run beside a run alone");
+        drop(d);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -7,7 +7,8 @@
 //! The root is, in order: the one given ([`crate::RunOptions::output_dir`]), `$AFTERSHOCK_OUTPUT`,
 //! `$CARGO_TARGET_DIR/aftershock`, `$CARGO_MANIFEST_DIR/target/aftershock` (of the calling
 //! process at run time: cargo sets it for `cargo test` and `cargo run`), else
-//! `./target/aftershock`.
+//! `./target/aftershock`. A relative root is made absolute against the working directory
+//! (the engine takes only absolute paths for bind mounts).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -57,9 +58,20 @@ pub fn resolve(explicit: Option<&Path>, env: &OutputEnv) -> PathBuf {
     base.join("target").join("aftershock")
 }
 
-/// The output root when none is given, from this process's environment.
+/// The output root of this process: `explicit` if given, else from its environment; absolute.
+pub fn root(explicit: Option<&Path>) -> PathBuf {
+    absolute(resolve(explicit, &OutputEnv::from_process()))
+}
+
+/// The output root when none is given, from this process's environment; absolute.
 pub fn default_root() -> PathBuf {
-    resolve(None, &OutputEnv::from_process())
+    root(None)
+}
+
+/// `path` made absolute against the working directory (no file system access; unchanged if
+/// the working directory is gone).
+fn absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 #[cfg(test)]
@@ -82,6 +94,17 @@ mod tests {
             PathBuf::from("/x"),
             "RunOptions.output_dir first"
         );
+    }
+
+    #[test]
+    fn a_relative_root_is_made_absolute_against_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let relative = resolve(None, &env(None, None, None));
+        assert_eq!(relative, PathBuf::from("./target/aftershock"));
+        let root = absolute(relative);
+        assert!(root.is_absolute(), "{}", root.display());
+        assert!(root.starts_with(&cwd), "{}", root.display());
+        assert_eq!(absolute(PathBuf::from("/o")), PathBuf::from("/o"));
     }
 
     #[test]

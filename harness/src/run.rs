@@ -88,10 +88,7 @@ impl RunOptions {
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     crate::report::redact::Secrets::of(scenario).remember();
     let docker = engine::connect().await?;
-    let output = output::resolve(
-        options.output_dir.as_deref(),
-        &output::OutputEnv::from_process(),
-    );
+    let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
     let run_id = new_run_id();
     let lock = {
@@ -103,7 +100,7 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
             true => lock::Wait::Refuse,
             false => lock::Wait::For(&options.progress),
         };
-        lock::take(&lock::path()?, &me, wait).await?
+        lock::take(&lock::path()?, &me, wait, lock_mode(scenario)).await?
     };
     run_locked(docker, &output, &run_id, scenario, options, &lock).await
 }
@@ -115,10 +112,7 @@ pub(crate) async fn run_holding(
     lock: &lock::Held,
 ) -> Result<Report> {
     let docker = engine::connect().await?;
-    let output = output::resolve(
-        options.output_dir.as_deref(),
-        &output::OutputEnv::from_process(),
-    );
+    let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
     run_locked(docker, &output, &new_run_id(), scenario, options, lock).await
 }
@@ -307,22 +301,34 @@ async fn build_own(
     if leaks_elsewhere {
         images::static_binary("leak-agent", output).await?;
     }
+    // Services of one build (a cluster written as separate services) share one image: a
+    // machine loads it once.
+    let mut built: Vec<(&Image, String)> = vec![];
     for service in &plan.services {
         if let Image::Build {
             context,
             dockerfile,
             args,
+            target,
         } = &service.image
         {
-            let tag = engine::user_images::build(
-                docker,
-                &service.name,
-                context,
-                dockerfile,
-                args,
-                output,
-            )
-            .await?;
+            let tag = match built.iter().find(|(image, _)| *image == &service.image) {
+                Some((_, tag)) => tag.clone(),
+                None => {
+                    let tag = engine::user_images::build(
+                        docker,
+                        &service.name,
+                        context,
+                        dockerfile,
+                        args,
+                        target.as_deref(),
+                        output,
+                    )
+                    .await?;
+                    built.push((&service.image, tag.clone()));
+                    tag
+                }
+            };
             set.services.insert(crate::services::built(service), tag);
         }
     }
@@ -336,7 +342,26 @@ pub async fn exclusive() -> Result<lock::Held> {
         &format!("test-{}", std::process::id()),
         "(a test holding the lock)",
     );
-    lock::take(&lock::path()?, &me, lock::Wait::For(&Progress::default())).await
+    let wait = lock::Wait::For(&Progress::default());
+    lock::take(&lock::path()?, &me, wait, lock::Mode::Alone).await
+}
+
+/// Alone on the machine, or shared with one other run: from what the scenario judges.
+fn lock_mode(scenario: &Plan) -> lock::Mode {
+    use aftershock_model::scenario::overlap::{overlap, Overlap};
+    match overlap(scenario) {
+        Overlap::Alone(why) => {
+            tracing::info!("{} runs alone on this machine: {why}", scenario.name);
+            lock::Mode::Alone
+        }
+        Overlap::Shared => {
+            tracing::info!(
+                "{} judges only budgets of seconds and data: it may share the machine with one such run",
+                scenario.name
+            );
+            lock::Mode::Shared
+        }
+    }
 }
 
 fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome> {
@@ -457,10 +482,7 @@ fn watch_observation(
 /// `aftershock/base:latest`, for Dockerfiles of your own. The first build takes minutes.
 pub async fn base_image(options: &RunOptions) -> Result<String> {
     let docker = engine::connect().await?;
-    let output = output::resolve(
-        options.output_dir.as_deref(),
-        &output::OutputEnv::from_process(),
-    );
+    let output = output::root(options.output_dir.as_deref());
     Ok(images::base(&docker, &output).await?)
 }
 

@@ -1,7 +1,8 @@
 //! The control socket: one command per line, one answer per line (`ok …` saying what was
 //! done, or `err …`), so the caller knows the fault landed before it goes on.
 //!
-//! - `status` → `ok status power=on|off pending_writes=N pending_bytes=B pending_ops=M`
+//! - `status` → `ok status power=on|off pending_writes=N pending_bytes=B pending_ops=M
+//!   sick=yes|no delayed=D failed=F`
 //! - `sync` → makes everything durable (as `syncfs`): `ok sync writes=N bytes=B ops=M`
 //! - `lose` → the power fails: every un-fsynced write and entry operation is gone:
 //!   `ok lose kept_bytes=0 dropped_bytes=B writes=N undone_ops=M power=off`
@@ -11,9 +12,21 @@
 //!   (a durable writer has nothing pending between its writes). Answers like `lose`, plus
 //!   `seed=`, `granularity=`, `waited_ms=`.
 //! - `on` → the power comes back (the file system serves what survived).
+//! - `delay MS OPS` → every operation of `OPS` (`read,write,fsync` or `all`; fsync covers
+//!   fdatasync and a directory's fsync) waits `MS` ms first: `ok delay ms=MS ops=…`
+//! - `fail ERRNO PERCENT OPS SEED [forget]` → `PERCENT` of the operations of `OPS` (drawn
+//!   from `SEED`) answer `ERRNO` (`EIO`, `ENOSPC`, `EROFS`); with `forget`, a failed fsync
+//!   forgets the file's pending writes (Linux marks the pages clean after a failed writeback:
+//!   the retry succeeds, the data is gone — "fsyncgate"): `ok fail errno=… percent=… ops=…
+//!   seed=… forget=true|false`
+//! - `full BYTES` → the disk takes `BYTES` more written bytes, then every write answers
+//!   ENOSPC: `ok full room=BYTES`
+//! - `heal` → no more delays, errors or full disk (delayed requests are served at once):
+//!   `ok heal delayed=N failed=M forgotten=B` (what the disk did since the last heal)
 //! - `quit` → unmounts and exits.
 
 use crate::fs::{Armed, Shared};
+use crate::sick::{self, Fail, Ops};
 use crate::state::Loss;
 use crate::Error;
 use std::io::{BufRead, BufReader, Write};
@@ -40,11 +53,14 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
             let inner = shared.lock();
             let p = inner.state.pending();
             format!(
-                "ok status power={} pending_writes={} pending_bytes={} pending_ops={}",
+                "ok status power={} pending_writes={} pending_bytes={} pending_ops={} sick={} delayed={} failed={}",
                 if inner.state.powered { "on" } else { "off" },
                 p.writes,
                 p.bytes,
-                p.ops
+                p.ops,
+                if inner.sick.sick() { "yes" } else { "no" },
+                inner.sick.delayed,
+                inner.sick.failed
             )
         }
         ["sync"] => {
@@ -74,6 +90,42 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
                 "{} seed={seed} granularity={granularity} waited_ms={}",
                 loss_line("tear", &loss),
                 waited.as_millis()
+            )
+        }
+        ["delay", ms, ops] => {
+            let ms: u64 = ms.parse().map_err(|_| bad())?;
+            let ops = Ops::parse(ops).ok_or_else(bad)?;
+            shared.lock().sick.delay = Some((Duration::from_millis(ms), ops));
+            format!("ok delay ms={ms} ops={ops}")
+        }
+        ["fail", name, percent, ops, seed, rest @ ..] => {
+            let forget = match rest {
+                [] => false,
+                ["forget"] => true,
+                _ => return Err(bad()),
+            };
+            let errno = sick::errno(name).ok_or_else(bad)?;
+            let percent: f64 = percent.parse().map_err(|_| bad())?;
+            if !(0.0..=100.0).contains(&percent) {
+                return Err(bad());
+            }
+            let ops = Ops::parse(ops).ok_or_else(bad)?;
+            let seed: u64 = seed.parse().map_err(|_| bad())?;
+            let mut fail = Fail::new(errno, percent, ops, seed);
+            fail.forget = forget;
+            shared.lock().sick.fail = Some(fail);
+            format!("ok fail errno={name} percent={percent} ops={ops} seed={seed} forget={forget}")
+        }
+        ["full", room] => {
+            let room: u64 = room.parse().map_err(|_| bad())?;
+            shared.lock().sick.room = Some(room);
+            format!("ok full room={room}")
+        }
+        ["heal"] => {
+            let done = shared.heal();
+            format!(
+                "ok heal delayed={} failed={} forgotten={}",
+                done.delayed, done.failed, done.forgotten
             )
         }
         ["on"] => {

@@ -4,8 +4,11 @@
 //! `KEEP_CACHE`, so after a power failure readers see what survived, not the kernel's copy.
 //! While the power is off every request answers EIO. A tear armed through the control socket
 //! ([`Shared::arm`]) fires at the next fsync that would make pending writes durable: the
-//! power fails while the disk writes them, and that fsync answers EIO.
+//! power fails while the disk writes them, and that fsync answers EIO. A sick disk
+//! ([`crate::sick`]) delays reads, writes and fsyncs (waiting with the lock released: fuser
+//! runs several threads, so other requests are served meanwhile) or fails them.
 
+use crate::sick::{Op, Sickness, Verdict};
 use crate::state::{Loss, State, ROOT, TRASH};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, Filesystem, FopenFlags, Generation, INodeNo, OpenFlags,
@@ -34,6 +37,8 @@ pub struct Inner {
     pub armed: Option<Armed>,
     /// What the last armed tear did (taken by the control thread).
     pub fired: Option<std::io::Result<Loss>>,
+    /// Latency, errors, a full disk: set and healed through the control socket.
+    pub sick: Sickness,
 }
 
 /// [`Inner`] behind a lock, with a condition variable for armed tears.
@@ -47,6 +52,7 @@ impl Shared {
                 state,
                 armed: None,
                 fired: None,
+                sick: Sickness::default(),
             }),
             Condvar::new(),
         )))
@@ -54,6 +60,43 @@ impl Shared {
 
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits out the delay an operation of kind `op` owes (the lock released meanwhile, so
+    /// other requests go on; a heal ends the wait), then fails it if the disk says so.
+    fn sicken<'a>(
+        &'a self,
+        mut inner: MutexGuard<'a, Inner>,
+        op: Op,
+        ino: u64,
+        bytes: u64,
+    ) -> Result<MutexGuard<'a, Inner>, Errno> {
+        if let Some(delay) = inner.sick.delay_of(op) {
+            let generation = inner.sick.generation;
+            inner = self
+                .0
+                 .1
+                .wait_timeout_while(inner, delay, |i| i.sick.generation == generation)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        match inner.sick.after_wait(op, bytes) {
+            Verdict::Fail(e) => {
+                if op == Op::Fsync && inner.sick.forgets() {
+                    let forgotten = inner.state.forget_writes(ino);
+                    inner.sick.forgotten += forgotten;
+                }
+                Err(Errno::from_i32(e))
+            }
+            Verdict::Go | Verdict::Wait(_) => Ok(inner),
+        }
+    }
+
+    /// Cures the disk (wakes every delayed request); what it did since the last heal.
+    pub fn heal(&self) -> crate::sick::Done {
+        let counts = self.lock().sick.heal();
+        self.0 .1.notify_all();
+        counts
     }
 
     /// Tears at the next fsync with pending writes, or at once if writes are pending now;
@@ -127,6 +170,25 @@ impl LossyFs {
     /// Runs `f` on the state unless the power is off (EIO).
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, Errno>) -> Result<T, Errno> {
         let mut inner = self.shared.lock();
+        if !inner.state.powered {
+            return Err(Errno::EIO);
+        }
+        f(&mut inner)
+    }
+
+    /// [`LossyFs::with`] for an operation a sick disk can delay or fail (`bytes`: written).
+    fn with_op<T>(
+        &self,
+        op: Op,
+        ino: INodeNo,
+        bytes: u64,
+        f: impl FnOnce(&mut Inner) -> Result<T, Errno>,
+    ) -> Result<T, Errno> {
+        let inner = self.shared.lock();
+        if !inner.state.powered {
+            return Err(Errno::EIO);
+        }
+        let mut inner = self.shared.sicken(inner, op, ino.0, bytes)?;
         if !inner.state.powered {
             return Err(Errno::EIO);
         }
@@ -319,7 +381,9 @@ impl Filesystem for LossyFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyData,
     ) {
-        match self.with(|i| i.state.read(ino.0, offset, size).map_err(errno)) {
+        match self.with_op(Op::Read, ino, 0, |i| {
+            i.state.read(ino.0, offset, size).map_err(errno)
+        }) {
             Ok(d) => reply.data(&d),
             Err(e) => reply.error(e),
         }
@@ -337,7 +401,10 @@ impl Filesystem for LossyFs {
         _lock_owner: Option<fuser::LockOwner>,
         reply: ReplyWrite,
     ) {
-        match self.with(|i| i.state.write(ino.0, offset, data).map_err(errno)) {
+        let bytes = data.len() as u64;
+        match self.with_op(Op::Write, ino, bytes, |i| {
+            i.state.write(ino.0, offset, data).map_err(errno)
+        }) {
             Ok(()) => reply.written(data.len() as u32),
             Err(e) => reply.error(e),
         }
@@ -362,7 +429,7 @@ impl Filesystem for LossyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let r = self.with(|i| {
+        let r = self.with_op(Op::Fsync, ino, 0, |i| {
             if let Some(armed) = i.armed {
                 if i.state.has_pending_writes(ino.0) {
                     // The power fails while the disk writes what this fsync asked for.
@@ -433,7 +500,9 @@ impl Filesystem for LossyFs {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        match self.with(|i| i.state.fsync_dir(ino.0).map_err(errno)) {
+        match self.with_op(Op::Fsync, ino, 0, |i| {
+            i.state.fsync_dir(ino.0).map_err(errno)
+        }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }

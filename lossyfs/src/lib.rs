@@ -8,10 +8,12 @@
 //! (`disk = { …, lossy = true }`, see `harness/src/engine/lossy.rs`).
 //!
 //! Modules: [`state`] (the overlay and the undo journal, no FUSE), [`fs`] (the kernel's
-//! requests mapped onto it), [`control`] (the line protocol).
+//! requests mapped onto it), [`sick`] (latency, errors, a full disk), [`control`] (the line
+//! protocol).
 
 pub mod control;
 pub mod fs;
+pub mod sick;
 pub mod state;
 
 /// What can go wrong outside a FUSE request (those answer an errno).
@@ -22,7 +24,7 @@ pub enum Error {
         what: String,
         source: std::io::Error,
     },
-    #[error("bad command `{0}` (status | sync | lose | tear SEED 512|4096 [WAIT_MS] | on | quit)")]
+    #[error("bad command `{0}` (status | sync | lose | tear SEED 512|4096 [WAIT_MS] | on | delay MS OPS | fail ERRNO PERCENT OPS SEED [forget] | full BYTES | heal | quit; OPS: read,write,fsync or all; ERRNO: EIO, ENOSPC or EROFS)")]
     BadCommand(String),
 }
 

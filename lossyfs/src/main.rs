@@ -9,6 +9,9 @@ use lossyfs::Error;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// FUSE request threads: how many delayed requests can wait at once without stalling others.
+const THREADS: usize = 8;
+
 #[derive(Parser)]
 #[command(about = "A FUSE file system that loses un-fsynced changes on command")]
 struct Cli {
@@ -79,6 +82,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         fuser::MountOption::Subtype("lossyfs".into()),
     ];
     config.acl = fuser::SessionACL::All;
+    // A delayed request waits in its thread; the others serve the rest meanwhile.
+    config.n_threads = Some(THREADS);
     let session = fuser::spawn_mount(
         LossyFs {
             shared: shared.clone(),

@@ -280,6 +280,20 @@ impl State {
         Ok(())
     }
 
+    /// Forgets the file's pending writes, as if the disk had written them and they were lost
+    /// (Linux after a failed writeback: the pages marked clean); returns their bytes.
+    pub fn forget_writes(&mut self, ino: u64) -> u64 {
+        let bytes = self
+            .writes
+            .iter()
+            .filter(|w| w.ino == ino)
+            .map(|w| w.len)
+            .sum();
+        self.writes.retain(|w| w.ino != ino);
+        self.dirty.remove(&ino);
+        bytes
+    }
+
     /// Whether the file has pending writes.
     pub fn has_pending_writes(&self, ino: u64) -> bool {
         self.writes.iter().any(|w| w.ino == ino)

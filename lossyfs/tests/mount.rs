@@ -242,3 +242,93 @@ fn an_armed_tear_fails_the_next_fsync() {
     let survived = std::fs::read(m.backing("log")).unwrap();
     assert_eq!(survived.len() as u64, 6 + kept);
 }
+
+/// How long `f` takes.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f();
+    (out, started.elapsed())
+}
+
+#[test]
+fn a_delayed_fsync_takes_the_delay_and_other_requests_go_on_meanwhile() {
+    let m = Mount::new();
+    let log = m.mnt().join("log");
+    let f = append(&log, b"first;");
+    m.ctl("delay 400 fsync");
+    let (r, took) = timed(|| f.sync_data());
+    r.unwrap();
+    assert!(took >= Duration::from_millis(400), "fsync took {took:?}");
+    // Writes are not delayed, and a read is served while an fsync waits.
+    let (_, wrote) = timed(|| append(&log, b"second;"));
+    assert!(wrote < Duration::from_millis(200), "write took {wrote:?}");
+    let path = log.clone();
+    let slow = std::thread::spawn(move || timed(|| append(&path, b"").sync_data()).1);
+    std::thread::sleep(Duration::from_millis(100));
+    let (read, took) = timed(|| std::fs::read(&log));
+    assert_eq!(read.unwrap(), b"first;second;");
+    assert!(took < Duration::from_millis(200), "read waited {took:?}");
+    assert!(slow.join().unwrap() >= Duration::from_millis(400));
+    let status = m.ctl("status");
+    assert_eq!(field(&status, "delayed"), 2, "{status}");
+    // A heal wakes a waiting fsync at once and counts what was done.
+    m.ctl("delay 5000 all");
+    let path = log.clone();
+    let waiting = std::thread::spawn(move || timed(|| append(&path, b"").sync_data()).1);
+    std::thread::sleep(Duration::from_millis(200));
+    let healed = m.ctl("heal");
+    assert_eq!(field(&healed, "delayed"), 3, "{healed}");
+    assert!(waiting.join().unwrap() < Duration::from_secs(2));
+    let (_, took) = timed(|| f.sync_data().unwrap());
+    assert!(
+        took < Duration::from_millis(200),
+        "healed fsync took {took:?}"
+    );
+}
+
+fn raw_errno(r: std::io::Result<()>) -> Option<i32> {
+    r.err().and_then(|e| e.raw_os_error())
+}
+
+#[test]
+fn a_failing_disk_answers_its_errno_and_a_full_one_enospc() {
+    let m = Mount::new();
+    let log = m.mnt().join("log");
+    let mut f = append(&log, b"kept;");
+    f.sync_data().unwrap();
+    m.ctl("fail EIO 100 fsync 7");
+    f.write_all(b"written;").unwrap();
+    assert_eq!(raw_errno(f.sync_data()), Some(libc::EIO), "fsync fails");
+    assert_eq!(std::fs::read(&log).unwrap(), b"kept;written;", "reads work");
+    m.ctl("fail EROFS 100 write 7");
+    assert_eq!(raw_errno(f.write_all(b"x")), Some(libc::EROFS));
+    let healed = m.ctl("heal");
+    assert_eq!(field(&healed, "failed"), 2, "{healed}");
+    f.write_all(b"after;").unwrap();
+    f.sync_data().unwrap();
+    m.ctl("full 10");
+    f.write_all(b"123456").unwrap();
+    assert_eq!(raw_errno(f.write_all(b"123456")), Some(libc::ENOSPC));
+    f.sync_data().unwrap();
+    m.ctl("heal");
+    assert_eq!(
+        std::fs::read(m.backing("log")).unwrap(),
+        b"kept;written;after;123456"
+    );
+}
+
+#[test]
+fn a_failed_fsync_that_forgets_loses_the_write_and_the_retry_succeeds() {
+    let m = Mount::new();
+    let log = m.mnt().join("log");
+    let mut f = append(&log, b"kept;");
+    f.sync_data().unwrap();
+    m.ctl("fail EIO 100 fsync 1 forget");
+    f.write_all(b"acknowledged?").unwrap();
+    assert_eq!(raw_errno(f.sync_data()), Some(libc::EIO));
+    let healed = m.ctl("heal");
+    assert_eq!(field(&healed, "forgotten"), 13, "{healed}");
+    f.sync_data()
+        .expect("the retry succeeds: nothing is left to write");
+    assert_eq!(std::fs::read(m.backing("log")).unwrap(), b"kept;");
+}

@@ -10,6 +10,8 @@
 //! service or group and archetype, what is planned or why not.
 
 pub mod infer;
+pub mod place;
+mod table;
 
 use crate::scenario::compose::{Topology, Writes};
 use crate::scenario::file::{self, Check};
@@ -68,6 +70,8 @@ pub enum Outcome {
     Planned { file: String, note: String },
     /// Why not.
     Skipped(String),
+    /// Judged in every run of an archetype that hits the subject (lost writes), and how.
+    Judged(String),
 }
 
 const MAJORITY: &str = "quorum: majority at once";
@@ -75,6 +79,8 @@ const ROLLING: &str = "quorum: one at a time";
 const POWER_CUT: &str = "power cut";
 const LEAK: &str = "leak → OOM";
 const ENGINE_CRASH: &str = "engine crash";
+const LOST_WRITES: &str = "lost writes";
+const CACHE_LOSS: &str = "cache loss → database";
 
 impl Audit {
     fn planned(
@@ -103,8 +109,8 @@ impl Audit {
         });
     }
 
-    /// The plan as one table: how each service is observed, the groups found, then every
-    /// subject × archetype, planned or skipped with the reason.
+    /// The plan as one table: how each service is observed, the groups found, then the grid
+    /// of every subject × archetype ([`table::grid`]).
     pub fn table(&self) -> String {
         let mut t = String::from("How each service is observed:\n");
         for (s, p) in &self.probes {
@@ -122,21 +128,8 @@ impl Audit {
                 g.why
             );
         }
-        let width = self
-            .rows
-            .iter()
-            .map(|r| r.subject.chars().count())
-            .max()
-            .unwrap_or(7)
-            .max(7);
-        let _ = writeln!(t, "\n{:<width$}  {:<24}  PLAN", "SERVICE", "ARCHETYPE");
-        for r in &self.rows {
-            let plan = match &r.outcome {
-                Outcome::Planned { file, note } => format!("planned  {file}: {note}"),
-                Outcome::Skipped(why) => format!("skipped  {why}"),
-            };
-            let _ = writeln!(t, "{:<width$}  {:<24}  {plan}", r.subject, r.archetype);
-        }
+        t.push('\n');
+        t.push_str(&table::grid(&self.rows));
         if self.scenarios.is_empty() {
             t.push_str("\nNothing to run: every archetype was skipped, for the reasons above.\n");
         }
@@ -146,6 +139,21 @@ impl Audit {
 
 /// Plans the archetypes that apply to each service of the Compose file at `compose`.
 pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
+    plan_files(&[compose], topology, budgets)
+}
+
+/// Plans the archetypes of the Compose files at `compose`, laid over each other in order
+/// (`docker compose -f a.yml -f b.yml`); the scenario files name them all.
+pub fn plan_files(compose: &[&Path], topology: &Topology, budgets: Budgets) -> Audit {
+    let quoted: Vec<String> = compose
+        .iter()
+        .map(|p| format!("{:?}", p.display().to_string()))
+        .collect();
+    let compose = match quoted.as_slice() {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    };
+    let compose = compose.as_str();
     let mut audit = Audit {
         groups: infer::groups(topology),
         ..Audit::default()
@@ -167,6 +175,7 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
     let Some(first) = services.first() else {
         return audit;
     };
+    let (writes, mut judged) = lost_writes(topology);
     let base = Cx {
         compose,
         services,
@@ -178,7 +187,7 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
     for s in services {
         let cx = Cx {
             s,
-            writes: topology.writes.get(&s.name),
+            writes: writes.get(&s.name),
             ..base
         };
         let group = audit
@@ -187,12 +196,98 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
             .find(|g| g.members.contains(&s.name))
             .map(|g| g.name.clone());
         plan_service(cx, group, &mut audit);
+        if let Some(outcome) = judged.remove(&s.name) {
+            audit.rows.push(Row {
+                subject: s.name.clone(),
+                archetype: LOST_WRITES,
+                outcome,
+            });
+        }
     }
     for g in audit.groups.clone() {
-        plan_group(&g, base, &mut audit);
+        let cx = Cx {
+            writes: g.members.first().and_then(|m| writes.get(m)),
+            ..base
+        };
+        plan_group(&g, cx, &mut audit);
     }
-    engine_crashes(base, topology, &mut audit);
+    plan_chains(base, topology, &writes, &mut audit);
+    engine_crashes(base, topology, &writes, &mut audit);
     audit
+}
+
+/// The memory limit given to a cache the file leaves without one, for its leak, in MiB.
+pub const DEFAULT_CACHE_MIB: u64 = 256;
+
+/// Clerk 2017-03 as it happened: for each service in front of a cache and a database
+/// ([`infer::chains`]), the cache leaks to its OOM kill while the database and the front are
+/// watched, during the loss and after the cache is back.
+fn plan_chains(
+    base: Cx,
+    topology: &Topology,
+    writes: &BTreeMap<String, Writes>,
+    audit: &mut Audit,
+) {
+    let chains = infer::chains(topology);
+    if chains.is_empty() {
+        let why = "no service depends on both a cache (memcached, Redis) and a database (by `depends_on`, or naming both in `command` or `environment`)".to_string();
+        audit.skipped("every service", CACHE_LOSS, why);
+    }
+    let find = |name: &str| base.services.iter().find(|s| s.name == name);
+    for chain in chains {
+        let (Some(cache), Some(db), Some(front)) =
+            (find(&chain.cache), find(&chain.db), find(&chain.front))
+        else {
+            continue;
+        };
+        let subject = format!("{} → {}, {}", front.name, cache.name, db.name);
+        if ![cache, db, front].iter().any(|s| base.observed(s)) {
+            let why = format!(
+                "{}; but none of them has a probe, so no availability verdict",
+                chain.why
+            );
+            audit.skipped(&subject, CACHE_LOSS, why);
+            continue;
+        }
+        let cx = Cx {
+            s: db,
+            writes: writes.get(&db.name),
+            ..base
+        };
+        let (mib, limit) = match cache.memory_mib {
+            Some(m) => (m, format!("its memory limit, {m} MiB")),
+            None => (DEFAULT_CACHE_MIB, format!("a memory limit of {DEFAULT_CACHE_MIB} MiB it does not have (`compose_memory`; `mem_limit` in the file sets it)")),
+        };
+        let note = format!("{}: `{}` leaks 32 MiB/s to {limit}, the OOM kill; `{}` and `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name, front.name);
+        audit.planned(&subject, CACHE_LOSS, cx.cache_loss(cache, front, mib), note);
+    }
+}
+
+/// The write templates of every service that has them (the file's `x-aftershock`, else a
+/// recognised store's, [`infer::writes_of`]), and for each service how its writes are judged,
+/// or why they are not.
+type Judged = (BTreeMap<String, Writes>, BTreeMap<String, Outcome>);
+
+fn lost_writes(topology: &Topology) -> Judged {
+    let mut writes = BTreeMap::new();
+    let mut judged = BTreeMap::new();
+    for s in &topology.services {
+        let outcome = match topology.writes.get(&s.name) {
+            Some(w) => {
+                writes.insert(s.name.clone(), w.clone());
+                Outcome::Judged("by the file's `x-aftershock` write and read templates".into())
+            }
+            None => match infer::writes_of(s) {
+                Ok((w, how)) => {
+                    writes.insert(s.name.clone(), w);
+                    Outcome::Judged(how)
+                }
+                Err(why) => Outcome::Skipped(why),
+            },
+        };
+        judged.insert(s.name.clone(), outcome);
+    }
+    (writes, judged)
 }
 
 /// The archetypes of one service: its quorum pair (replicas ≥ 2), the power cut of its disk,
@@ -313,11 +408,7 @@ fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
         .filter_map(|m| base.services.iter().find(|s| &s.name == m))
         .collect();
     let Some(first) = members.first() else { return };
-    let cx = Cx {
-        s: first,
-        writes: None,
-        ..base
-    };
+    let cx = Cx { s: first, ..base };
     if !members.iter().any(|m| cx.observed(m)) {
         for a in [MAJORITY, ROLLING] {
             audit.skipped(
@@ -354,10 +445,16 @@ fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
     );
 }
 
-/// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (replica
-/// i of each on machine i, so as many machines as the largest service has replicas), each
-/// machine's dockerd SIGKILLed in turn; as it was, and with live-restore.
-fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
+/// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (placed
+/// by [`place::spread`]: a service's replicas and a group's members one per machine, no two
+/// services of one port on one machine), each machine's dockerd SIGKILLed in turn; as it was,
+/// and with live-restore.
+fn engine_crashes(
+    base: Cx,
+    topology: &Topology,
+    writes: &BTreeMap<String, Writes>,
+    audit: &mut Audit,
+) {
     let watched: Vec<&file::Service> = base.services.iter().filter(|s| base.observed(s)).collect();
     let Some(first) = watched.first() else {
         let why = "no service has a probe, so no availability verdict".to_string();
@@ -366,24 +463,43 @@ fn engine_crashes(base: Cx, topology: &Topology, audit: &mut Audit) {
     };
     let cx = Cx {
         s: first,
-        writes: topology.writes.get(&first.name),
+        writes: writes.get(&first.name),
         ..base
     };
+    let placement = place::spread(topology, &audit.groups, base.probes);
+    let mut on = format!("on {}", placement.summary());
+    if !placement.why.is_empty() {
+        let _ = write!(on, " ({})", placement.why.join("; "));
+    }
     for live_restore in [false, true] {
         let note = if live_restore {
-            "every machine's dockerd SIGKILLed, with --live-restore"
+            format!("every machine's dockerd SIGKILLed, with --live-restore, {on}")
         } else {
-            "every machine's dockerd SIGKILLed in turn"
+            format!("every machine's dockerd SIGKILLed in turn, {on}")
         };
-        let file = cx.engine_crash(&watched[1..], live_restore);
-        audit.planned("every service", ENGINE_CRASH, file, note.into());
+        let file = cx.engine_crash(&watched[1..], live_restore, &placement);
+        audit.planned("every service", ENGINE_CRASH, file, note);
+    }
+}
+
+/// `name` as a TOML key: bare when it can be, quoted otherwise.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        name.to_string()
+    } else {
+        format!("{name:?}")
     }
 }
 
 /// One service's planning.
 #[derive(Clone, Copy)]
 struct Cx<'a> {
-    compose: &'a Path,
+    /// The value of `compose =` in the scenario files (a TOML string or list).
+    compose: &'a str,
     services: &'a [file::Service],
     s: &'a file::Service,
     /// How each service is observed.
@@ -414,8 +530,8 @@ impl Cx<'_> {
     ) -> String {
         let duration = format!("{secs}s");
         let mut t = format!(
-            "# Written by `aftershock audit`; edit and run again with `aftershock run`.\nname = \"{name}\"\nincident = \"{incident}\"\nvariant = \"audit\"\nsummary = \"\"\"\n{summary}\"\"\"\nduration = \"{duration}\"\n\n[topology]\ncompose = {compose:?}\n",
-            compose = self.compose.display().to_string()
+            "# Written by `aftershock audit`; edit and run again with `aftershock run`.\nname = \"{name}\"\nincident = \"{incident}\"\nvariant = \"audit\"\nsummary = \"\"\"\n{summary}\"\"\"\nduration = \"{duration}\"\n\n[topology]\ncompose = {compose}\n",
+            compose = self.compose
         );
         for svc in std::iter::once(self.s).chain(also.iter().copied()) {
             let how = match self.check(svc) {
@@ -565,13 +681,18 @@ impl Cx<'_> {
 
     /// Clearbit 2016: the whole topology on machines, each machine's dockerd SIGKILLed 0.5 s
     /// after the previous one (`live_restore`: with `--live-restore`).
-    fn engine_crash(&self, also: &[&file::Service], live_restore: bool) -> (String, String) {
+    fn engine_crash(
+        &self,
+        also: &[&file::Service],
+        live_restore: bool,
+        placement: &place::Placement,
+    ) -> (String, String) {
         let (name, summary) = if live_restore {
             ("audit-engine-crash-live-restore".to_string(), "The same engine crashes with dockerd --live-restore: containers keep running while their engine restarts.")
         } else {
             ("audit-engine-crash".to_string(), "Every service on machines of their own engines; each machine's dockerd SIGKILLed 0.5 s after the previous one (clearbit 2016): the restored daemons kill what ran and the services' `restart:` policies decide what comes back.")
         };
-        let machines = self.services.iter().map(|s| s.replicas).max().unwrap_or(1);
+        let machines = placement.machines.len();
         let mut t = self.head(
             &name,
             "clearbit-2016-06-docker-daemon-restart",
@@ -580,8 +701,15 @@ impl Cx<'_> {
             45,
         );
         // The topology's Compose services go on the machines (a key of `[topology]`).
-        let compose = format!("compose = {:?}\n", self.compose.display().to_string());
-        t = t.replacen(&compose, &format!("{compose}compose_machines = \"m\"\n"), 1);
+        let compose = format!("compose = {}\n", self.compose);
+        let mut placed = format!("{compose}compose_machines = \"m\"\ncompose_placement = {{ ");
+        let each: Vec<String> = placement
+            .on
+            .iter()
+            .map(|(s, ms)| format!("{} = {ms:?}", toml_key(s)))
+            .collect();
+        let _ = writeln!(placed, "{} }}", each.join(", "));
+        t = t.replacen(&compose, &placed, 1);
         let _ = write!(t, "\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\nreplicas = {machines}\n\n[topology.service.machine]\nunits = false\nlive_restore = {live_restore}\nauto_remove = false\n");
         let _ = write!(t, "\n[[fault]]\nname = \"crash\"\nkind = \"daemon-crash\"\ntarget = \"m\"\nselect = \"all\"\nat = \"4s\"\ngap = \"500ms\"\n");
         let _ = write!(t, "\n[[expect]]\nkind = \"measured-within\"\ntitle = \"every machine's Engine API is back\"\nfault = \"crash\"\nmeasurement = \"engine-downtime\"\nbudget = \"{}s\"\n", self.budgets.recover.as_secs());
@@ -616,7 +744,7 @@ impl Cx<'_> {
         let summary = format!("The power of one `{s}` replica's disk cut mid-run (clerk 2017-02 datastore): freeze, shut the file system down unflushed, kill; power back after 3 s.");
         let mut t = self.head(&name, "clerk-2017-02-datastore", &summary, &[], 20);
         if let Some((v, _)) = volume {
-            let compose = format!("compose = {:?}\n", self.compose.display().to_string());
+            let compose = format!("compose = {}\n", self.compose);
             let disks = format!(
                 "compose_disks = {{ {s} = {{ volume = {v:?}, size_mb = {DEFAULT_DISK_MB} }} }}\n"
             );
@@ -624,6 +752,37 @@ impl Cx<'_> {
         }
         let _ = write!(t, "\n[[fault]]\nname = \"power-cut\"\nkind = \"power-cut\"\ntarget = \"{s}\"\nat = \"4s\"\ndown_for = \"3s\"\n");
         t.push_str(&self.recovers("power-cut", &[self.s]));
+        (format!("{name}.toml"), t)
+    }
+
+    /// Clerk 2017-03 as a chain: `cache` (given `mib` MiB when it has no limit) leaks to its
+    /// OOM kill; the database (`self.s`, with its writes) and `front` are watched.
+    fn cache_loss(
+        &self,
+        cache: &file::Service,
+        front: &file::Service,
+        mib: u64,
+    ) -> (String, String) {
+        let (c, db) = (&cache.name, &self.s.name);
+        let name = format!("audit-cache-loss-{c}");
+        let summary = format!("A monitoring agent leaks 32 MiB/s inside `{c}`, the cache in front of `{db}`, until the kernel's OOM killer acts (clerk 2017-03): without the cache every read of `{}` goes to `{db}`; are both still served, and do they come back once the cache is back?", front.name);
+        let secs = 4 + mib / 32 + 3 + 15;
+        let mut t = self.head(
+            &name,
+            "clerk-2017-03-cache-oom",
+            &summary,
+            &[cache, front],
+            secs,
+        );
+        if cache.memory_mib.is_none() {
+            let compose = format!("compose = {}\n", self.compose);
+            let memory = format!("compose_memory = {{ {} = {mib} }}\n", toml_key(c));
+            t = t.replacen(&compose, &format!("{compose}{memory}"), 1);
+        }
+        let oom = self.budgets.oom.as_secs();
+        let _ = write!(t, "\n[[fault]]\nname = \"leak\"\nkind = \"leak\"\ntarget = \"{c}\"\nat = \"4s\"\ndown_for = \"3s\"\nleak_mib_per_s = 32\nrejoin_timeout = \"{oom}s\"\n");
+        let _ = write!(t, "\n[[expect]]\nkind = \"oom-kill-within\"\nfault = \"leak\"\nbudget = \"{oom}s\"\nvictim = \"*\"\n");
+        t.push_str(&self.recovers("leak", &[cache, self.s, front]));
         (format!("{name}.toml"), t)
     }
 
@@ -730,7 +889,7 @@ mod unit_tests {
         for (name, text) in &audit.scenarios {
             let parsed: file::Scenario =
                 toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
-            assert_eq!(parsed.topology.compose.unwrap().get_ref(), "/x/compose.yml");
+            assert_eq!(parsed.topology.compose.unwrap().0, ["/x/compose.yml"]);
         }
         let cut = &audit.scenarios[2].1;
         assert!(

@@ -1,7 +1,8 @@
 //! Compose files as topologies, against real containers: the leak → OOM archetype inside a
 //! service that only a Compose file describes (built from its own Dockerfile, no preset, no
-//! agent in its image), and a missing image that no registry serves, refused before anything
-//! starts.
+//! agent in its image), a missing image that no registry serves, refused before anything
+//! starts, and a file whose keys reach the host and the engine (bind mount, secret, config,
+//! two networks, `container_name`, `build.target`), each seen to take effect in the replicas.
 
 use aftershock::Error;
 use aftershock_model::timeline::EventKind;
@@ -106,4 +107,45 @@ async fn a_power_cut_on_a_compose_volume_loses_no_fsynced_write_of_the_generic_p
         .expect("the journal was read back");
     println!("{acknowledged} writes acknowledged, {present} present after the cut");
     assert!(acknowledged > 10, "the probe wrote: {acknowledged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compose_files_mounts_secrets_networks_aliases_and_target_take_effect() {
+    aftershock::base_image(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan = scenario_at("tests/fixtures/compose-keys/keys.toml");
+    let backend = plan.services.iter().find(|s| s.name == "backend").unwrap();
+    assert!(
+        matches!(&backend.image, aftershock_model::scenario::plan::Image::Build { target: Some(t), .. } if t == "builder"),
+        "{:?}",
+        backend.image
+    );
+    let started = Instant::now();
+    // Every probe asks a replica whether one key took effect: the stage `builder` was built,
+    // the bind mount is there (read-only), the secret and the config are readable, and
+    // `flask-backend` resolves from a service on each network (it is no alias on the run's
+    // own network, so only the file's networks can answer).
+    let report = run_scenario(&plan).await;
+    let own = (report.finished_at - report.started_at) as f64 / 1e9;
+    println!(
+        "run took {:.1}s ({own:.1}s from the run's start to its teardown; the rest: images and the run lock)",
+        started.elapsed().as_secs_f64()
+    );
+    // What the file says that the run does not act on is in the report and its table.
+    let ports = "service `backend`: `ports`: not published on the host";
+    assert!(
+        report.notes.iter().any(|n| n.contains(ports)),
+        "{:#?}",
+        report.notes
+    );
+    assert!(report.table().contains(ports));
+    for probe in &plan.probes {
+        let ok = report
+            .timeline
+            .iter()
+            .filter(|e| matches!(&e.kind, EventKind::Sample { probe: p, ok: true, .. } if *p == probe.name))
+            .count();
+        assert!(ok > 0, "probe `{}` never answered", probe.name);
+    }
 }

@@ -83,6 +83,14 @@ impl Cluster {
         let recorder = engine::events::record(&engine, timeline.clone());
         let prefix = engine.create_network().await?;
         let addresses = services::assign_addresses(plan, &prefix);
+        let file_networks: std::collections::BTreeSet<&str> = plan
+            .services
+            .iter()
+            .flat_map(|s| s.extras.networks.iter().map(|n| n.name.as_str()))
+            .collect();
+        for name in file_networks {
+            engine.create_file_network(name).await?;
+        }
         engine.tls = machines_tls(&output.join(run_id), plan, &addresses)?;
         let mut cluster = Cluster {
             engine,
@@ -145,6 +153,15 @@ impl Cluster {
     /// What a service's containers are made from, with their clock files and disks made.
     async fn specs(&mut self, service: &Service, images: &ImageSet) -> Result<Vec<ContainerSpec>> {
         let mut specs = services::containers(&self.plan, service, images, &self.addresses)?;
+        for mount in &service.extras.mounts {
+            let bind = crate::mounts::bind(mount).map_err(|source| HarnessError::UnsafeMount {
+                service: service.name.clone(),
+                source,
+            })?;
+            for spec in &mut specs {
+                spec.binds.push(bind.clone());
+            }
+        }
         if let (true, Some(tls)) = (service.is(Preset::Machine), &self.engine.tls) {
             for spec in &mut specs {
                 let certs = services::machine::TLS_DIR;
@@ -163,6 +180,13 @@ impl Cluster {
                     source: e.source,
                 })?;
             }
+        }
+        if self.plan.faults.iter().any(|f| {
+            f.target == service.id
+                && matches!(f.kind, crate::scenario::plan::FaultKind::SickLink { .. })
+        }) {
+            // The proxy a sick link starts, built now (a no-op once built), not at its instant.
+            engine::images::host_binary("sicklink", &self.output).await?;
         }
         if let Some(d) = &service.disk {
             for spec in &mut specs {

@@ -131,7 +131,7 @@ impl Room {
     }
 }
 
-const TOOLS: [&str; 5] = ["nsenter", "tc", "iptables", "losetup", "mkfs.ext4"];
+const TOOLS: [&str; 6] = ["nsenter", "tc", "iptables", "losetup", "mkfs.ext4", "ss"];
 
 impl Facts {
     /// Probes this host; the netem qdisc only when the plan delays packets (it costs a
@@ -205,6 +205,7 @@ const MEMORY: Known = ("the cgroup memory controller", "cgroup v2: +memory in th
 const NSENTER: Known = ("nsenter", "apt-get install util-linux");
 const IPTABLES: Known = ("iptables", "apt-get install iptables");
 const TC: Known = ("tc", "apt-get install iproute2");
+const SS: Known = ("ss", "apt-get install iproute2");
 const NETEM: Known = ("the kernel's netem qdisc (CONFIG_NET_SCH_NETEM)", "modprobe sch_netem (some kernels: linux-modules-extra); or `loss_percent`, which needs only iptables");
 
 fn need(ok: bool, (what, how): Known) -> Need {
@@ -259,8 +260,20 @@ fn fault_needs(kind: &FaultKind, f: &Facts) -> Vec<Need> {
             need(tool("nsenter"), NSENTER),
             need(tool("iptables"), IPTABLES),
         ],
+        FaultKind::SickLink { .. } => vec![
+            need(f.root, ROOT),
+            need(tool("nsenter"), NSENTER),
+            need(tool("iptables"), IPTABLES),
+            need(tool("ss"), SS),
+        ],
         // libfaketime comes with the image; the offset file is the run's own.
         FaultKind::Clock { .. } => vec![],
+        // lossyfs serves a sick disk (its disk's own needs say so too, for the service).
+        FaultKind::DiskLatency { .. }
+        | FaultKind::DiskError { .. }
+        | FaultKind::DiskFull { .. } => {
+            vec![need(f.root, ROOT), need(f.fuse, FUSE)]
+        }
         FaultKind::DaemonCrash { .. }
         | FaultKind::Stop { .. }
         | FaultKind::Partition { .. }

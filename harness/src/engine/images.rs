@@ -389,18 +389,27 @@ pub(crate) async fn image_exists(docker: &Docker, tag: &str) -> bool {
     docker.inspect_image(tag).await.is_ok()
 }
 
-/// An exclusive lock on a file, released on drop.
+/// A lock on a file (`flock`), exclusive unless taken shared, released on drop.
 pub struct FileLock {
     _file: std::fs::File,
 }
 
 impl FileLock {
-    /// The lock at `path` if it is free now, `None` when someone holds it.
+    /// The exclusive lock at `path` if it is free now, `None` when someone holds it.
     pub fn try_acquire(path: PathBuf) -> Result<Option<Self>> {
+        Self::try_flock(path, libc::LOCK_EX)
+    }
+
+    /// The lock at `path` shared with other shared holders, if no one holds it exclusively now.
+    pub fn try_acquire_shared(path: PathBuf) -> Result<Option<Self>> {
+        Self::try_flock(path, libc::LOCK_SH)
+    }
+
+    fn try_flock(path: PathBuf, op: libc::c_int) -> Result<Option<Self>> {
         let file = open_lock(&path)?;
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), op | libc::LOCK_NB) } == 0 {
             return Ok(Some(FileLock { _file: file }));
         }
         let error = std::io::Error::last_os_error();
@@ -420,17 +429,24 @@ impl FileLock {
     /// Blocks this thread until the lock at `path` is ours (queued in the kernel: first come,
     /// first served among blocked takers).
     pub fn acquire_blocking(path: PathBuf) -> Result<Self> {
-        {
-            let file = open_lock(&path)?;
-            use std::os::fd::AsRawFd;
-            // SAFETY: flock on a descriptor we own.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(EngineError::io(format!("lock {}", path.display()))(
-                    std::io::Error::last_os_error(),
-                ));
-            }
-            Ok(FileLock { _file: file })
+        Self::flock(path, libc::LOCK_EX)
+    }
+
+    /// Blocks this thread until the lock at `path` is ours, shared with other shared holders.
+    pub fn acquire_shared_blocking(path: PathBuf) -> Result<Self> {
+        Self::flock(path, libc::LOCK_SH)
+    }
+
+    fn flock(path: PathBuf, op: libc::c_int) -> Result<Self> {
+        let file = open_lock(&path)?;
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), op) } != 0 {
+            return Err(EngineError::io(format!("lock {}", path.display()))(
+                std::io::Error::last_os_error(),
+            ));
         }
+        Ok(FileLock { _file: file })
     }
 }
 
@@ -687,20 +703,23 @@ async fn build_service(
 ) -> Result<()> {
     let context = context_tar(dir, binaries)?;
     let args = HashMap::from([("BASE", base)]);
-    build_tar(docker, context, "Dockerfile", &args, tag).await
+    build_tar(docker, context, "Dockerfile", &args, None, tag).await
 }
 
-/// Builds a packed context with the classic builder (BuildKit needs the network) as `tag`.
+/// Builds a packed context with the classic builder (BuildKit needs the network) as `tag`;
+/// `target`: the stage of a multi-stage Dockerfile (None: the last).
 pub(crate) async fn build_tar(
     docker: &Docker,
     context: Vec<u8>,
     dockerfile: &str,
     args: &HashMap<&str, &str>,
+    target: Option<&str>,
     tag: &str,
 ) -> Result<()> {
     let labels = HashMap::from([("aftershock.image", "true")]);
     let options = BuildImageOptionsBuilder::default()
         .dockerfile(dockerfile)
+        .target(target.unwrap_or_default())
         .t(tag)
         .rm(true)
         .forcerm(true)
@@ -783,7 +802,7 @@ mod tests {
         let distinct: BTreeSet<&String> = hashes.iter().map(|(_, h)| h).collect();
         assert_eq!(distinct.len(), hashes.len(), "one hash per binary");
         assert!(
-            workspace.source_hash("lossyfs").is_ok(),
+            workspace.source_hash("lossyfs").is_ok() && workspace.source_hash("sicklink").is_ok(),
             "host binaries too"
         );
         assert!(workspace.source_hash("no-such-binary").is_err());

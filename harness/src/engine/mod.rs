@@ -22,6 +22,7 @@ pub mod oom;
 pub mod owner;
 pub mod raw;
 pub mod remote;
+pub mod sick_link;
 pub mod signal;
 pub mod state;
 pub mod taskstats;
@@ -102,6 +103,9 @@ pub fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The Compose file's networks a replica joins: (the file's name, its aliases there).
+pub type Joins = Vec<(String, Vec<String>)>;
+
 /// What one container of a run looks like; built by `services`, created here.
 #[derive(Debug, Clone, Default)]
 pub struct ContainerSpec {
@@ -138,6 +142,12 @@ pub struct ContainerSpec {
     /// `name:address` entries of its `/etc/hosts`: how a replica placed on a machine (the
     /// machine's network, not the run's) reaches the others by name.
     pub extra_hosts: Vec<String>,
+    /// The Compose file's networks it joins besides the run's (see
+    /// [`RunEngine::create_file_network`]), with its aliases on each (its name besides).
+    pub networks: Joins,
+    /// The signal `docker stop` sends first, and how long it waits (None: the engine's).
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<i64>,
 }
 
 /// What a container needs beyond the defaults to run an engine of its own.
@@ -193,6 +203,9 @@ pub struct RunEngine {
     /// The run's certificates when it starts machines (`tls::make`): their dockerds answer
     /// only the client certificate in `client`.
     pub tls: Option<tls::RunTls>,
+    /// The Compose file's networks each replica joined, with its aliases there, by replica
+    /// name: a partition takes it off them too.
+    file_networks: Arc<std::sync::RwLock<std::collections::BTreeMap<String, Joins>>>,
 }
 
 /// How the runtime reaches a replica, and who can witness what happens to it: the routing of
@@ -219,6 +232,7 @@ impl RunEngine {
             attached: Arc::default(),
             machines: Arc::default(),
             tls: None,
+            file_networks: Arc::default(),
         }
     }
 
@@ -354,6 +368,75 @@ impl RunEngine {
         )(last.expect("at least one attempt")))
     }
 
+    /// The engine's name of the run's network for the Compose file's network `name`.
+    pub fn file_network_name(&self, name: &str) -> String {
+        format!("{}-net-{name}", self.prefix)
+    }
+
+    /// Creates the run's network for the Compose file's network `name` (a bridge with the
+    /// engine's address pool, the run's labels: teardown removes it).
+    pub async fn create_file_network(&self, name: &str) -> Result<()> {
+        let request = NetworkCreateRequest {
+            name: self.file_network_name(name),
+            driver: Some("bridge".into()),
+            labels: Some(self.labels()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(EngineError::refused(format!(
+                "create the network for `{name}`"
+            )))
+    }
+
+    /// Joins a created replica to its Compose networks (before it starts: it sees them all
+    /// from its first instruction).
+    async fn join_file_networks(&self, spec: &ContainerSpec) -> Result<()> {
+        if spec.networks.is_empty() || !matches!(self.route(&spec.replica), Route::Host) {
+            return Ok(());
+        }
+        for (network, aliases) in &spec.networks {
+            self.connect_file_network(&spec.replica, network, aliases)
+                .await?;
+        }
+        self.file_networks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(spec.replica.clone(), spec.networks.clone());
+        Ok(())
+    }
+
+    async fn connect_file_network(
+        &self,
+        replica: &str,
+        network: &str,
+        aliases: &[String],
+    ) -> Result<()> {
+        let name = self.container_name(replica);
+        let mut names = vec![replica.to_string()];
+        names.extend(aliases.iter().cloned());
+        let request = NetworkConnectRequest {
+            container: name.clone(),
+            endpoint_config: Some(EndpointSettings {
+                aliases: Some(names),
+                ..Default::default()
+            }),
+        };
+        let network = self.file_network_name(network);
+        self.docker
+            .connect_network(&network, request)
+            .await
+            .map_err(EngineError::refused(format!("connect {name} to {network}")))
+    }
+
+    /// The Compose networks `replica` joined (empty: none).
+    fn file_networks_of(&self, replica: &str) -> Joins {
+        let joined = self.file_networks.read().unwrap_or_else(|e| e.into_inner());
+        joined.get(replica).cloned().unwrap_or_default()
+    }
+
     /// Creates and starts a container on the run's network; no restart policy, no published ports.
     pub async fn start_new(&self, spec: &ContainerSpec) -> Result<()> {
         let name = self.container_name(&spec.replica);
@@ -384,6 +467,7 @@ impl RunEngine {
                 },
                 _ => EngineError::refused(format!("create container {name}"))(source),
             })?;
+        self.join_file_networks(spec).await?;
         self.start(&spec.replica).await
     }
 
@@ -412,6 +496,8 @@ impl RunEngine {
             user: spec.user.clone(),
             working_dir: spec.working_dir.clone(),
             labels: Some(self.labels()),
+            stop_signal: spec.stop_signal.clone(),
+            stop_timeout: spec.stop_timeout,
             host_config: Some(HostConfig {
                 network_mode: Some(network.clone()),
                 extra_hosts: some(spec.extra_hosts.clone()),
@@ -500,7 +586,21 @@ impl RunEngine {
         self.docker
             .disconnect_network(&self.network_name(), request)
             .await
-            .map_err(EngineError::refused(format!("disconnect {name}")))
+            .map_err(EngineError::refused(format!("disconnect {name}")))?;
+        for (network, _) in self.file_networks_of(replica) {
+            let network = self.file_network_name(&network);
+            let request = NetworkDisconnectRequest {
+                container: name.clone(),
+                force: Some(true),
+            };
+            self.docker
+                .disconnect_network(&network, request)
+                .await
+                .map_err(EngineError::refused(format!(
+                    "disconnect {name} from {network}"
+                )))?;
+        }
+        Ok(())
     }
 
     /// Puts a replica back on the run's network with its fixed address and its name.
@@ -513,7 +613,12 @@ impl RunEngine {
         self.docker
             .connect_network(&self.network_name(), request)
             .await
-            .map_err(EngineError::refused(format!("reconnect {name}")))
+            .map_err(EngineError::refused(format!("reconnect {name}")))?;
+        for (network, aliases) in self.file_networks_of(replica) {
+            self.connect_file_network(replica, &network, &aliases)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Runs a command inside a replica's container and waits for it; returns its exit code and

@@ -13,20 +13,25 @@ use std::path::Path;
 use std::time::Instant;
 
 /// Builds `context` as `aftershock-build/<name>:<hash>` (the hash of its files, the Dockerfile's
-/// name and the arguments: an unchanged context is not built again) and returns the tag. A
-/// Dockerfile (or a build argument) naming `aftershock/base:latest` gets the project's base
-/// image made first.
+/// name, the arguments and the target stage: an unchanged context is not built again) and
+/// returns the tag. A Dockerfile (or a build argument) naming `aftershock/base:latest` gets
+/// the project's base image made first. `target`: the stage to build (None: the last).
 pub async fn build(
     docker: &Docker,
     name: &str,
     context: &Path,
     dockerfile: &str,
     args: &[(String, String)],
+    target: Option<&str>,
     output: &Path,
 ) -> Result<String> {
     let hashed = {
-        let (context, dockerfile, args) =
-            (context.to_path_buf(), dockerfile.to_string(), args.to_vec());
+        let (context, args) = (context.to_path_buf(), args.to_vec());
+        // The stage is part of what is built: another stage, another tag.
+        let dockerfile = match target {
+            Some(t) => format!("{dockerfile}#{t}"),
+            None => dockerfile.to_string(),
+        };
         tokio::task::spawn_blocking(move || hash_context(&context, &dockerfile, &args))
             .await
             .expect("hash thread panicked")?
@@ -45,7 +50,7 @@ pub async fn build(
     let started = Instant::now();
     let tar = context_tar(context, &[])?;
     let args: HashMap<&str, &str> = args.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    build_tar(docker, tar, dockerfile, &args, &tag).await?;
+    build_tar(docker, tar, dockerfile, &args, target, &tag).await?;
     tracing::info!(image = %tag, seconds = started.elapsed().as_secs_f64(), "built {tag} from {}", context.display());
     Ok(tag)
 }

@@ -23,6 +23,16 @@ pub(crate) struct Clock {
     pub host_base: Mutex<Option<f64>>,
 }
 
+impl Clock {
+    /// A clock fault moving the wall clock by `offset_ms`.
+    pub fn new(offset_ms: i64) -> Self {
+        Clock {
+            offset_ms,
+            host_base: Default::default(),
+        }
+    }
+}
+
 impl Action for Clock {
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
         Box::pin(async move {

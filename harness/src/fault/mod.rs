@@ -18,6 +18,7 @@ mod common;
 mod cut;
 mod cut_shape;
 pub mod daemon_crash;
+mod disk;
 mod kill;
 mod leak;
 mod machine_partition;
@@ -27,6 +28,7 @@ mod pause;
 mod power_cut;
 mod rolling;
 mod select;
+mod sick_link;
 mod stop;
 
 use crate::cluster::Cluster;
@@ -278,10 +280,22 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             port: *port,
             edges: Default::default(),
         }),
-        FaultKind::Clock { offset_ms, .. } => Box::new(clock::Clock {
-            offset_ms: *offset_ms,
-            host_base: Default::default(),
-        }),
+        FaultKind::Clock { offset_ms, .. } => Box::new(clock::Clock::new(*offset_ms)),
+        FaultKind::SickLink {
+            port,
+            stream,
+            toxics,
+            ..
+        } => Box::new(sick_link::SickLink::new(*port, *stream, toxics.clone())),
+        FaultKind::DiskLatency { latency, ops, .. } => disk::latency(*latency, ops),
+        FaultKind::DiskError {
+            errno,
+            percent,
+            ops,
+            forget_writes,
+            ..
+        } => disk::error(*errno, *percent, ops, *forget_writes),
+        FaultKind::DiskFull { room_bytes, .. } => disk::full(*room_bytes),
     }
 }
 

@@ -69,6 +69,14 @@ pub fn page(report: &Report) -> String {
         let _ = writeln!(w, "<p class=\"insecure\">{}</p>", esc(&m.words()));
     }
     outcomes(w, report);
+    if !report.notes.is_empty() {
+        let items: String = report
+            .notes
+            .iter()
+            .map(|n| format!("<li>{}</li>", esc(n)))
+            .collect();
+        let _ = writeln!(w, "<h2>Not acted on</h2><ul class=\"notes\">{items}</ul>");
+    }
     let _ = writeln!(
         w,
         "<h2>Timeline</h2><div class=\"legend\"><span><span style=\"background:#ffe3c8;\

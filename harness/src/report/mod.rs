@@ -74,6 +74,11 @@ pub struct Report {
     /// reports written before it existed.
     #[serde(default)]
     pub insecure_machines: Vec<InsecureMachine>,
+    /// What the scenario's Compose file says that the run did not act on, or not wholly, and
+    /// why (`compose.yml:12: service `web`: ignored: `tty` (…)`). Empty in reports written
+    /// before it existed.
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// Where the run's files are ([`Report::dir`]); not serialised.
     #[serde(skip)]
     dir: Option<PathBuf>,
@@ -183,6 +188,7 @@ impl Report {
             insecure_machines: (scenario.insecure_machines().into_iter())
                 .map(|(machine, url)| InsecureMachine { machine, url })
                 .collect(),
+            notes: scenario.notes.iter().map(|n| n.to_string()).collect(),
             dir: None,
         };
         redact::Secrets::of(scenario).report(report)
@@ -290,6 +296,9 @@ impl Report {
         }
         for m in &self.insecure_machines {
             let _ = writeln!(out, "   {}", m.words());
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "   {note}");
         }
         let rows: Vec<[String; 4]> = self
             .outcomes

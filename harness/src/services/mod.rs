@@ -156,6 +156,14 @@ pub fn containers(
                 user: service.user.clone(),
                 working_dir: service.working_dir.clone(),
                 extra_hosts: hosts_of(plan, service, replica, addresses),
+                networks: service
+                    .extras
+                    .networks
+                    .iter()
+                    .map(|n| (n.name.clone(), n.aliases.clone()))
+                    .collect(),
+                stop_signal: service.extras.stop_signal.clone(),
+                stop_timeout: service.extras.stop_grace.map(|g| g.as_secs() as i64),
                 ..Default::default()
             }
         })

@@ -2,7 +2,7 @@
 //! (a group), which are recognised data stores, and how each is observed (its probe) — each
 //! with the reason, for the plan to say.
 
-use crate::scenario::compose::{Hints, Topology};
+use crate::scenario::compose::{Hints, Topology, Writes};
 use crate::scenario::file::{self, Check};
 use std::collections::BTreeMap;
 
@@ -237,6 +237,12 @@ fn linked(
 fn names_in(a: &file::Service, b: &file::Service) -> Option<String> {
     let names: Vec<&str> = std::iter::once(b.name.as_str())
         .chain(b.aliases.iter().map(String::as_str))
+        .chain(
+            b.extras
+                .networks
+                .iter()
+                .flat_map(|n| n.aliases.iter().map(String::as_str)),
+        )
         .collect();
     let mentions = |text: &str| {
         text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
@@ -272,4 +278,182 @@ fn stem(members: &[String]) -> String {
     } else {
         stem.to_string()
     }
+}
+
+/// The key prefix of the records the inferred write probes write: three bytes, so that a key's
+/// base64 (etcd's JSON gateway) is the prefix's (`YXMv`) followed by the number's.
+const PREFIX: &str = "as/";
+
+/// Why a store with no write template is not judged: what to write instead.
+const SAY_HOW: &str =
+    "say how to write and read a record with `x-aftershock: { write: [...], read: [...] }`";
+
+/// How lost writes are judged on `s` when the file gives no templates: a recognised store's
+/// own protocol writes record `{n}` and reads every record back, with what the plan says of
+/// it; or why not (not a store, a store with no template, no credentials in the file).
+pub fn writes_of(s: &file::Service) -> Result<(Writes, String), String> {
+    let Some((store, shown)) = store_of(s) else {
+        return Err(format!("not a recognised data store ({SAY_HOW})"));
+    };
+    let (writes, how) = match store.name {
+        "etcd" => (
+            Writes {
+                port: Some(store.port),
+                method: Some("POST".into()),
+                path: Some("/v3/kv/put".into()),
+                body: Some(r#"{"key": "YXMv{n_base64}", "value": "{n_base64}"}"#.into()),
+                read: words(&["etcdctl", "get", PREFIX, "--prefix", "--keys-only"]),
+                ..Writes::default()
+            },
+            format!("put `{PREFIX}{{n}}` through etcd's JSON gateway (POST /v3/kv/put), read back by `etcdctl get --prefix`"),
+        ),
+        "Consul" => (
+            Writes {
+                port: Some(store.port),
+                method: Some("PUT".into()),
+                path: Some(format!("/v1/kv/{PREFIX}{{n}}")),
+                body: Some("{n}".into()),
+                read_path: Some(format!("/v1/kv/{PREFIX}?keys")),
+                ..Writes::default()
+            },
+            format!("PUT /v1/kv/{PREFIX}{{n}} over Consul's HTTP API, read back by `?keys`"),
+        ),
+        "Redis" => {
+            let cli = "$(command -v valkey-cli || command -v redis-cli) ${REDIS_PASSWORD:+--no-auth-warning -a \"$REDIS_PASSWORD\"}";
+            (
+                exec(
+                    &["sh", "-c", &format!("{cli} SET {PREFIX}{{n}} {{n}} | grep -qx OK")],
+                    &["sh", "-c", &format!("{cli} --scan --pattern '{PREFIX}*'")],
+                ),
+                format!("`SET {PREFIX}{{n}}` by redis-cli (OK acknowledges), read back by `--scan`"),
+            )
+        }
+        "PostgreSQL" => postgres(s),
+        "MySQL" | "MariaDB" => mysql(s, store.name).ok_or_else(|| format!("{} ({shown}) without its root password in the file (`MYSQL_ROOT_PASSWORD` or `MARIADB_ROOT_PASSWORD`): {SAY_HOW}", store.name))?,
+        "memcached" => {
+            return Err("memcached is a cache: losing its entries on a restart is what it promises (no lost-write verdict)".into());
+        }
+        other => {
+            return Err(format!("{other} ({shown}) is recognised, but the audit has no write template for it yet: {SAY_HOW}"));
+        }
+    };
+    Ok((writes, format!("{how} ({} by {shown})", store.name)))
+}
+
+fn words(w: &[&str]) -> Vec<String> {
+    w.iter().map(|w| w.to_string()).collect()
+}
+
+/// Templates run in the container.
+fn exec(write: &[&str], read: &[&str]) -> Writes {
+    Writes {
+        write: words(write),
+        read: words(read),
+        ..Writes::default()
+    }
+}
+
+/// psql over the container's socket, as `POSTGRES_USER` (default `postgres`) into `POSTGRES_DB`
+/// (default: the user's name), as the official image sets them up.
+fn postgres(s: &file::Service) -> (Writes, String) {
+    let env = |k: &str| s.env.get(k).filter(|v| !v.is_empty()).cloned();
+    let user = env("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
+    let db = env("POSTGRES_DB").unwrap_or_else(|| user.clone());
+    let psql = ["psql", "-U", &user, "-d", &db];
+    let insert = "CREATE TABLE IF NOT EXISTS aftershock_writes (n bigint PRIMARY KEY); INSERT INTO aftershock_writes VALUES ({n})";
+    let write: Vec<&str> = psql
+        .iter()
+        .copied()
+        .chain(["-v", "ON_ERROR_STOP=1", "-qc", insert])
+        .collect();
+    let read: Vec<&str> = psql
+        .iter()
+        .copied()
+        .chain(["-tAc", "SELECT n FROM aftershock_writes"])
+        .collect();
+    let how = format!("INSERT by psql as `{user}` into `{db}`.aftershock_writes (autocommit), read back by SELECT");
+    (exec(&write, &read), how)
+}
+
+/// The MySQL/MariaDB client as root, when the file gives root's password (or allows none).
+fn mysql(s: &file::Service, name: &str) -> Option<(Writes, String)> {
+    let set = |k: &&str| s.env.get(*k).is_some_and(|v| !v.is_empty());
+    let keys = [
+        "MYSQL_ROOT_PASSWORD",
+        "MARIADB_ROOT_PASSWORD",
+        "MYSQL_ALLOW_EMPTY_PASSWORD",
+        "MARIADB_ALLOW_EMPTY_ROOT_PASSWORD",
+    ];
+    if !keys.iter().any(set) {
+        return None;
+    }
+    let cli = "$(command -v mariadb || command -v mysql) -uroot ${MYSQL_ROOT_PASSWORD:+-p\"$MYSQL_ROOT_PASSWORD\"} ${MARIADB_ROOT_PASSWORD:+-p\"$MARIADB_ROOT_PASSWORD\"}";
+    let insert = "CREATE DATABASE IF NOT EXISTS aftershock; CREATE TABLE IF NOT EXISTS aftershock.writes (n bigint PRIMARY KEY) ENGINE=InnoDB; INSERT INTO aftershock.writes VALUES ({n})";
+    let writes = exec(
+        &["sh", "-c", &format!("{cli} -e '{insert}'")],
+        &[
+            "sh",
+            "-c",
+            &format!("{cli} -N -e 'SELECT n FROM aftershock.writes'"),
+        ],
+    );
+    let how = format!("INSERT by the {name} client as root into aftershock.writes (InnoDB, autocommit), read back by SELECT");
+    Some((writes, how))
+}
+
+/// A service in front of a cache and a database (the clerk 2017-03 chain): losing the cache
+/// sends every read to the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    /// The service that uses both.
+    pub front: String,
+    /// The cache (memcached, or Redis beside a database).
+    pub cache: String,
+    /// The database behind it.
+    pub db: String,
+    /// Why: how the front names each, and what each was recognised by.
+    pub why: String,
+}
+
+/// Every front service that depends on (`depends_on`) or names (in `command`, `entrypoint`,
+/// `environment`) both a cache and a database.
+pub fn chains(topology: &Topology) -> Vec<Chain> {
+    let services = &topology.services;
+    let used = |front: &file::Service, other: &file::Service| -> Option<String> {
+        if front.uses.iter().any(|u| u.get_ref() == &other.name) {
+            return Some("`depends_on`".into());
+        }
+        names_in(front, other)
+    };
+    let is_cache =
+        |s: &file::Service| store_of(s).filter(|(st, _)| matches!(st.name, "memcached" | "Redis"));
+    let is_db = |s: &file::Service| {
+        store_of(s).filter(|(st, _)| {
+            st.stateful && !matches!(st.name, "Redis" | "etcd" | "ZooKeeper" | "Consul")
+        })
+    };
+    let mut out = vec![];
+    for front in services.iter().filter(|f| store_of(f).is_none()) {
+        let cache = services.iter().find_map(|c| {
+            let (store, shown) = is_cache(c)?;
+            Some((c, store, shown, used(front, c)?))
+        });
+        let db = services.iter().find_map(|d| {
+            let (store, shown) = is_db(d)?;
+            Some((d, store, shown, used(front, d)?))
+        });
+        if let (Some((c, cs, cshown, cwhere)), Some((d, ds, dshown, dwhere))) = (cache, db) {
+            let why = format!(
+                "`{}` names the cache `{}` ({} by {cshown}) in {cwhere} and the database `{}` ({} by {dshown}) in {dwhere}",
+                front.name, c.name, cs.name, d.name, ds.name
+            );
+            out.push(Chain {
+                front: front.name.clone(),
+                cache: c.name.clone(),
+                db: d.name.clone(),
+                why,
+            });
+        }
+    }
+    out
 }

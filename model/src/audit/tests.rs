@@ -308,18 +308,342 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
     let a = audit("services:\n  app:\n    image: busybox:1.36\n  worker:\n    image: busybox:1.36\n    command: [sleep, infinity]\n");
     assert!(a.scenarios.is_empty(), "{:?}", a.scenarios);
     let table = a.table();
+    let header = table
+        .lines()
+        .find(|l| l.starts_with("SERVICE / GROUP"))
+        .unwrap();
+    for column in [
+        "majority",
+        "rolling",
+        "power cut",
+        "leak→OOM",
+        "lost writes",
+        "cache loss",
+        "engine crash",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
     for service in ["app", "worker"] {
-        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with(service)).collect();
-        assert_eq!(rows.len(), 4, "every archetype of `{service}`:\n{table}");
-        assert!(rows.iter().all(|r| r.contains("skipped")), "{table}");
+        let rows: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with(&format!("{service} ")))
+            .collect();
+        assert_eq!(rows.len(), 1, "one line per service:\n{table}");
+        assert_eq!(
+            rows[0].matches("– (").count(),
+            5,
+            "every archetype skipped with a reason:\n{table}"
+        );
     }
     assert!(
         table.contains("app              none: no healthcheck, no `expose`"),
         "{table}"
     );
+    let crash = table
+        .lines()
+        .find(|l| l.starts_with("every service"))
+        .unwrap();
+    let n = crash.rsplit("– (").next().unwrap().trim_end_matches(')');
     assert!(
-        table.contains("every service  engine crash              skipped  no service has a probe"),
+        table.contains(&format!(
+            "  ({n}) no service has a probe, so no availability verdict"
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains("Nothing found to run on app, worker, every service"),
         "{table}"
     );
     assert!(table.contains("Nothing to run"), "{table}");
+}
+
+/// Writes `compose` as `compose.yml` in a directory of its own, plans it, and parses the
+/// scenario `file` the audit wrote there (as `aftershock run` would).
+fn resolved(
+    compose: &str,
+    file: &str,
+    edit: impl Fn(String) -> String,
+) -> Result<crate::scenario::Plan, String> {
+    let dir = std::env::temp_dir().join(format!("aftershock-audit-{}-{file}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose_path = dir.join("compose.yml");
+    std::fs::write(&compose_path, compose).unwrap();
+    let a = plan(&compose_path, &topology(compose), Budgets::default());
+    let (name, text) = a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == file)
+        .unwrap_or_else(|| panic!("{}", a.table()));
+    let text = edit(text.clone());
+    let parsed = crate::scenario::parse(&dir.join(name).display().to_string(), &text);
+    std::fs::remove_dir_all(&dir).unwrap();
+    parsed.map_err(|e| format!("{e}\n{text}"))
+}
+
+#[test]
+fn the_engine_crash_puts_each_member_of_a_cluster_on_a_machine_of_its_own() {
+    let plan = resolved(ETCD_TRIO, "audit-engine-crash.toml", |t| t).unwrap();
+    let on = |s: &str| -> Vec<&str> {
+        let svc = plan.services.iter().find(|x| x.name == s).unwrap();
+        svc.placement
+            .iter()
+            .map(|id| plan.machine(*id).name.as_str())
+            .collect()
+    };
+    assert_eq!(
+        [on("etcd1"), on("etcd2"), on("etcd3"), on("cache")],
+        [["m1"], ["m2"], ["m3"], ["m1"]]
+    );
+    let a = audit(ETCD_TRIO);
+    let Outcome::Planned { note, .. } = cell(&a, "every service", "engine crash") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.contains(
+            "on m1: etcd1, cache; m2: etcd2; m3: etcd3 (group `etcd`: one member per machine)"
+        ),
+        "{note}"
+    );
+}
+
+#[test]
+fn a_placement_naming_what_is_not_there_is_refused_with_the_reason() {
+    for (from, to, words) in [
+        (
+            "etcd2 = [\"m2\"]",
+            "etcd2 = [\"m9\"]",
+            "no machine of `m` (its machines: m1, m2, m3)",
+        ),
+        (
+            "etcd2 = [\"m2\"]",
+            "etcd2 = [\"m2\", \"m3\"]",
+            "`etcd2` has 1 replicas but 2 machines are named",
+        ),
+        (
+            "cache = [\"m1\"]",
+            "cache = [\"m1\"], nope = [\"m1\"]",
+            "names `nope`, which is no service",
+        ),
+    ] {
+        let message = resolved(ETCD_TRIO, "audit-engine-crash.toml", |t| {
+            assert!(t.contains(from), "{t}");
+            t.replace(from, to)
+        })
+        .expect_err("refused");
+        assert!(message.contains(words), "{message}");
+    }
+}
+
+/// A file of the Compose corpus (`tests/fixtures/compose-corpus/NAME/compose.yaml`: real
+/// files, their sources and licences in its README), read as `aftershock audit` reads it.
+pub fn corpus(name: &str) -> (std::path::PathBuf, Topology) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/compose-corpus")
+        .join(name)
+        .join("compose.yaml");
+    let topology = crate::scenario::load_compose(&path).unwrap_or_else(|e| panic!("{e}"));
+    (path, topology)
+}
+
+#[test]
+fn patroni_s_etcd_trio_is_found_and_spread_over_three_machines() {
+    let (path, t) = corpus("patroni");
+    let a = plan(&path, &t, Budgets::default());
+    let found: Vec<(&str, Vec<&str>)> = a
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), names(g)))
+        .collect();
+    assert_eq!(
+        found,
+        [("etcd", vec!["etcd1", "etcd2", "etcd3"])],
+        "{}",
+        a.table()
+    );
+    assert!(
+        a.groups[0]
+            .why
+            .contains("`environment` `ETCD_INITIAL_CLUSTER`"),
+        "{}",
+        a.groups[0].why
+    );
+    let probe = &a.probes.iter().find(|(s, _)| s == "etcd2").unwrap().1;
+    assert_eq!(probe.check, Some(Check::Tcp(2379)), "{}", probe.why);
+    assert!(probe.why.contains("program `etcd`"), "{}", probe.why);
+    let Outcome::Planned { note, .. } = cell(&a, "every service", "engine crash") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.contains("m1: etcd1, haproxy, patroni1, patroni2, patroni3; m2: etcd2; m3: etcd3"),
+        "{note}"
+    );
+}
+
+/// The `lost writes` row of `subject`: how its writes are judged, or why not.
+fn lost_writes<'a>(a: &'a Audit, subject: &str) -> Result<&'a str, &'a str> {
+    match cell(a, subject, "lost writes") {
+        Outcome::Judged(how) => Ok(how),
+        Outcome::Skipped(why) => Err(why),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_etcd_member_s_writes_are_judged_over_its_json_gateway_in_the_runs_that_hit_it() {
+    let a = audit(ETCD_TRIO);
+    let how = lost_writes(&a, "etcd1").unwrap();
+    assert!(
+        how.contains("POST /v3/kv/put") && how.contains("etcdctl get --prefix"),
+        "{how}"
+    );
+    for file in [
+        "audit-engine-crash.toml",
+        "audit-majority-restart-etcd.toml",
+        "audit-rolling-restart-etcd.toml",
+    ] {
+        let text = &a.scenarios.iter().find(|(n, _)| n == file).unwrap().1;
+        let probe = "name = \"etcd1-writes\"\nkind = \"write\"\ntarget = \"etcd1\"";
+        assert!(text.contains(probe), "{file}:\n{text}");
+        assert!(
+            text.contains("path = \"/v3/kv/put\"") && text.contains("no-lost-writes"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"body = "{\"key\": \"YXMv{n_base64}\", \"value\": \"{n_base64}\"}""#),
+            "{text}"
+        );
+    }
+    let why = lost_writes(&a, "cache").unwrap_err();
+    assert!(why.contains("memcached is a cache"), "{why}");
+}
+
+#[test]
+fn each_recognised_store_of_real_files_gets_its_protocol_or_the_reason_it_does_not() {
+    let judged = [
+        (
+            "awesome-compose-nextcloud-redis-mariadb",
+            "redis",
+            "`SET as/{n}` by redis-cli",
+        ),
+        (
+            "awesome-compose-nextcloud-redis-mariadb",
+            "db",
+            "INSERT by the MariaDB client as root",
+        ),
+        (
+            "awesome-compose-nginx-golang-postgres",
+            "db",
+            "INSERT by psql as `postgres` into `example`",
+        ),
+        (
+            "temporal-mysql-es",
+            "mysql",
+            "INSERT by the MySQL client as root",
+        ),
+    ];
+    for (file, service, words) in judged {
+        let (path, t) = corpus(file);
+        let a = plan(&path, &t, Budgets::default());
+        let how = lost_writes(&a, service).unwrap_or_else(|why| panic!("{file} {service}: {why}"));
+        assert!(how.contains(words), "{file} {service}: {how}");
+    }
+    let skipped = [
+        (
+            "awesome-compose-nginx-flask-mysql",
+            "db",
+            "without its root password in the file",
+        ),
+        (
+            "awesome-compose-nginx-flask-mongo",
+            "mongo",
+            "MongoDB (image `mongo:latest`) is recognised, but the audit has no write template",
+        ),
+        (
+            "awesome-compose-nginx-flask-mongo",
+            "web",
+            "not a recognised data store",
+        ),
+    ];
+    for (file, service, words) in skipped {
+        let (path, t) = corpus(file);
+        let a = plan(&path, &t, Budgets::default());
+        let why = lost_writes(&a, service).expect_err(service);
+        assert!(why.contains(words), "{file} {service}: {why}");
+    }
+    let (path, t) = corpus("awesome-compose-nginx-golang-postgres");
+    let a = plan(&path, &t, Budgets::default());
+    let cut = &a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n.starts_with("audit-power-cut-db"))
+        .unwrap_or_else(|| panic!("{}", a.table()))
+        .1;
+    let write = r#"write = ["psql", "-U", "postgres", "-d", "example", "-v", "ON_ERROR_STOP=1", "-qc", "CREATE TABLE IF NOT EXISTS aftershock_writes (n bigint PRIMARY KEY); INSERT INTO aftershock_writes VALUES ({n})"]"#;
+    assert!(
+        cut.contains(write) && cut.contains("no-lost-writes"),
+        "{cut}"
+    );
+}
+
+#[test]
+fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
+    let (path, t) = corpus("zulip");
+    let chains = infer::chains(&t);
+    let found: Vec<(&str, &str, &str)> = chains
+        .iter()
+        .map(|c| (c.front.as_str(), c.cache.as_str(), c.db.as_str()))
+        .collect();
+    assert_eq!(found, [("zulip", "memcached", "database")]);
+    assert!(
+        chains[0].why.contains("in `depends_on`"),
+        "{}",
+        chains[0].why
+    );
+    let a = plan(&path, &t, Budgets::default());
+    let Outcome::Planned { file, note } =
+        cell(&a, "zulip → memcached, database", "cache loss → database")
+    else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.contains("a memory limit of 256 MiB it does not have"),
+        "{note}"
+    );
+    let text = &a.scenarios.iter().find(|(n, _)| n == file).unwrap().1;
+    for words in [
+        "compose_memory = { memcached = 256 }",
+        "kind = \"leak\"\ntarget = \"memcached\"",
+        "kind = \"oom-kill-within\"",
+        "probe = \"database-health\"\nfault = \"leak\"",
+        "name = \"database-writes\"",
+    ] {
+        assert!(text.contains(words), "{words}:\n{text}");
+    }
+    let parsed = crate::scenario::parse(&path.with_file_name(file).display().to_string(), text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cache = parsed
+        .services
+        .iter()
+        .find(|s| s.name == "memcached")
+        .unwrap();
+    assert_eq!(
+        cache.memory_mib,
+        Some(256),
+        "the leak's limit reaches the plan"
+    );
+    let (path, t) = corpus("awesome-compose-nextcloud-redis-mariadb");
+    let a = plan(&path, &t, Budgets::default());
+    assert!(
+        matches!(
+            cell(&a, "nc → redis, db", "cache loss → database"),
+            Outcome::Planned { .. }
+        ),
+        "{}",
+        a.table()
+    );
+    let web = audit(WEB_AND_DB);
+    let Outcome::Skipped(why) = cell(&web, "every service", "cache loss → database") else {
+        panic!("{}", web.table())
+    };
+    assert!(why.contains("no service depends on both a cache"), "{why}");
 }

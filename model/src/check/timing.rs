@@ -50,7 +50,8 @@ fn bracket(kind: FaultKindName) -> Option<(&'static str, &'static str)> {
     match kind {
         Kill | Restart | RollingRestart | Stop | PowerCut | Leak => Some(("die", "start")),
         Pause => Some(("pause", "unpause")),
-        DaemonCrash | Partition | MachinePartition | Netem | Cut | Clock => None,
+        DaemonCrash | Partition | MachinePartition | Netem | Cut | Clock | SickLink => None,
+        DiskLatency | DiskError | DiskFull => None,
     }
 }
 

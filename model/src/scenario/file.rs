@@ -9,8 +9,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 pub use super::values::{
-    Check, CutShape, DiskSpec, MachineOptions, Preset, ProbeKind, RegistryConfig, Select, Signal,
-    UnitStyle,
+    Check, CutShape, DiskErrno, DiskOp, DiskSpec, Extras, MachineOptions, Preset, ProbeKind,
+    RegistryConfig, Select, Signal, UnitStyle,
 };
 
 /// A name that refers to something else in the scenario, with its place in the file.
@@ -60,19 +60,31 @@ fn default_variant() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// A Compose file (relative to the scenario file) whose services join the topology, before
-    /// the `[[topology.service]]` tables (see [`super::compose`]).
+    /// the `[[topology.service]]` tables (see [`super::compose`]); or several, each laid over
+    /// the ones before as `docker compose -f a.yml -f b.yml` does
+    /// (`compose = ["compose.yaml", "compose.override.yaml"]`).
     #[serde(default)]
-    pub compose: Option<Ref>,
+    pub compose: Option<ComposeFiles>,
     /// Places every Compose service on the replicas of this `machine` service: replica i of
     /// each on its i-th machine (a Compose volume declared a disk is then a volume of the
     /// machine's engine).
     #[serde(default)]
     pub compose_machines: Option<Ref>,
+    /// Where `compose_machines` puts a Compose service instead of replica i on machine i: by
+    /// service, its machines (one per replica), e.g. `compose_placement = { etcd2 = ["m2"] }`
+    /// (`aftershock audit` spreads a cluster's members and services sharing a port).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_placement: BTreeMap<String, Vec<String>>,
     /// Named volumes of Compose services made disks that can lose power, as `x-aftershock: {
     /// disk }` on the volume would (`aftershock audit` writes these): by service,
     /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compose_disks: BTreeMap<String, ComposeDisk>,
+    /// Memory limits (MiB) given to Compose services that the file leaves without one (memory =
+    /// memory+swap, as `mem_limit` would): `compose_memory = { cache = 256 }` (`aftershock
+    /// audit` writes these for the leak of a cache in front of a database).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub compose_memory: BTreeMap<String, u64>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on
@@ -83,6 +95,48 @@ pub struct Topology {
     /// (never read from or written to a scenario file).
     #[serde(skip)]
     pub compose_secrets: Vec<String>,
+    /// What the Compose file says that the run does not act on, or not wholly (set when the
+    /// file is brought in; a scenario file cannot write it).
+    #[serde(skip)]
+    pub notes: Vec<super::values::Note>,
+}
+
+/// `compose = "a.yml"` or `compose = ["a.yml", "b.yml"]`: the Compose files, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeFiles(pub Vec<String>);
+
+impl ComposeFiles {
+    /// One file.
+    pub fn one(path: &str) -> Self {
+        ComposeFiles(vec![path.into()])
+    }
+}
+
+impl Serialize for ComposeFiles {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => s.serialize_str(one),
+            many => many.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ComposeFiles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Form::deserialize(d) {
+            Ok(Form::One(f)) => Ok(ComposeFiles(vec![f])),
+            Ok(Form::Many(files)) if !files.is_empty() => Ok(ComposeFiles(files)),
+            _ => Err(serde::de::Error::custom(
+                "`compose` is a Compose file's path or a list of them (`[\"compose.yaml\", \"compose.override.yaml\"]`)",
+            )),
+        }
+    }
 }
 
 /// A Compose service's named volume made a disk (`[topology] compose_disks`).
@@ -254,6 +308,9 @@ pub struct Service {
     /// "/metrics", contains = "etcd_server_is_leader 1" }` or `leader = { exec = [...] }`.
     #[serde(default)]
     pub leader: Option<LeaderCheck>,
+    /// What only a Compose file says (set by the Compose front end; a scenario file cannot).
+    #[serde(skip)]
+    pub extras: Extras,
 }
 
 /// How to ask one replica "do you lead?": exactly one of `exec` (exit 0: it leads) or `http`
@@ -354,6 +411,9 @@ pub struct BuildSpec {
     /// Build arguments (`ARG`s).
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+    /// The stage of a multi-stage Dockerfile to build (default: the last).
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 impl BuildSpec {
@@ -363,6 +423,7 @@ impl BuildSpec {
             context: context.into(),
             dockerfile: None,
             args: BTreeMap::new(),
+            target: None,
         }
     }
     /// Another Dockerfile, relative to the context.
@@ -489,6 +550,7 @@ impl Default for Service {
             user: None,
             working_dir: None,
             leader: None,
+            extras: Extras::default(),
         }
     }
 }
@@ -682,6 +744,32 @@ pub struct Fault {
     /// For `clock`: how far the wall clock moves, `"+30s"` forward or `"-1h"` back.
     #[serde(default)]
     pub offset: Option<String>,
+    /// For `sick-link`: the toxics of the connections (`toxics = { latency = "300ms" }`).
+    #[serde(default)]
+    pub toxics: Option<super::toxics::Toxics>,
+    /// For `disk-latency` and `disk-error`: the operations hit, of `read`, `write`, `fsync`
+    /// (default: all three for latency; `write` and `fsync` for errors).
+    #[serde(default)]
+    pub ops: Option<Vec<DiskOp>>,
+    /// For `disk-latency`: how long each operation waits before the disk serves it.
+    #[serde(default, with = "humantime_serde")]
+    pub latency: Option<Duration>,
+    /// For `disk-error`: what the failing operations answer, `EIO` (default), `ENOSPC` or `EROFS`.
+    #[serde(default)]
+    pub errno: Option<DiskErrno>,
+    /// For `disk-error`: the share of the operations that fail, in percent (default 100).
+    #[serde(default)]
+    pub percent: Option<f64>,
+    /// For `disk-error` on `fsync`: a failed fsync forgets the writes it was to flush (Linux
+    /// marks the pages clean after a failed writeback: a retried fsync succeeds and the data
+    /// never reaches the disk — PostgreSQL's 2018 "fsyncgate"). Default false: they stay
+    /// pending, and a later fsync may still make them durable.
+    #[serde(default)]
+    pub forget_writes: Option<bool>,
+    /// For `disk-full`: how many bytes more the disk takes before every write answers ENOSPC
+    /// (default 0: full at once).
+    #[serde(default)]
+    pub room_bytes: Option<u64>,
 }
 
 impl Fault {
@@ -707,6 +795,13 @@ impl Fault {
             peers: None,
             one_way: None,
             offset: None,
+            toxics: None,
+            ops: None,
+            latency: None,
+            errno: None,
+            percent: None,
+            room_bytes: None,
+            forget_writes: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::error::ScenarioError;
 use super::{compose, file, resolve, Plan};
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 
@@ -86,8 +87,13 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
 /// its `.env`), dependencies first, as a scenario's services, with its extensions' write
 /// templates (`aftershock audit`).
 pub fn load_compose(path: &Path) -> Result<compose::Topology, ScenarioError> {
+    load_composes(&[path])
+}
+
+/// The Compose files at `paths` as one (`docker compose -f a.yml -f b.yml`).
+pub fn load_composes(paths: &[&Path]) -> Result<compose::Topology, ScenarioError> {
     let env = |name: &str| std::env::var(name).ok();
-    compose::services(path, &read, &env)
+    compose::services_of(paths, &read, &env)
 }
 
 /// Makes `build` contexts absolute and puts the services of the `compose` file (if any)
@@ -101,21 +107,36 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     let Some(compose) = &scenario.topology.compose else {
         return Ok(());
     };
-    let compose_topology = load_compose(&dir.join(compose.get_ref()))?;
-    scenario.topology.compose_secrets = compose_topology.secrets;
-    let mut services = compose_topology.services;
+    let paths: Vec<_> = compose.0.iter().map(|f| dir.join(f)).collect();
+    let topology = load_composes(&paths.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
+    scenario.topology.notes = topology.notes;
+    scenario.topology.compose_secrets = topology.secrets;
+    let mut services = topology.services;
     for (service, disk) in &scenario.topology.compose_disks {
         make_disk(&mut services, service, disk).map_err(|e| ScenarioError::At {
-            file: dir.join(compose.get_ref()).display().to_string(),
+            file: paths[0].display().to_string(),
             line: 0,
             column: 0,
             message: e.to_string(),
         })?;
     }
+    for (service, mib) in &scenario.topology.compose_memory {
+        let s = services.iter_mut().find(|s| &s.name == service);
+        let s = s.ok_or_else(|| ScenarioError::At {
+            file: paths[0].display().to_string(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "`compose_memory` names `{service}`, which is no service of the Compose file"
+            ),
+        })?;
+        s.memory_mib = Some(*mib);
+    }
     if let Some(on) = &scenario.topology.compose_machines {
-        place_compose(&mut services, &scenario.topology.services, on).map_err(|e| {
+        let placement = &scenario.topology.compose_placement;
+        place_compose(&mut services, &scenario.topology.services, on, placement).map_err(|e| {
             ScenarioError::At {
-                file: dir.join(compose.get_ref()).display().to_string(),
+                file: paths[0].display().to_string(),
                 line: 0,
                 column: 0,
                 message: e.to_string(),
@@ -140,6 +161,21 @@ enum PlaceError {
         replicas: usize,
         on: String,
         machines: usize,
+    },
+    #[error("`compose_placement` names `{service}`, which is no service of the Compose file")]
+    PlacedUnknown { service: String },
+    #[error("`compose_placement`: `{service}` has {replicas} replicas but {given} machines are named; name one machine per replica")]
+    PlacedCount {
+        service: String,
+        replicas: usize,
+        given: usize,
+    },
+    #[error("`compose_placement`: `{service}` is put on `{machine}`, which is no machine of `{on}` (its machines: {machines})")]
+    PlacedNowhere {
+        service: String,
+        machine: String,
+        on: String,
+        machines: String,
     },
     #[error("`compose_disks`: Compose service `{service}` has no named volume `{volume}`")]
     NoVolume { service: String, volume: String },
@@ -184,11 +220,13 @@ fn make_disk(
 }
 
 /// `compose_machines = "m"`: every Compose service on the replicas of machine service `m`,
-/// replica i on machine i; a disk becomes a named volume on the machine.
+/// replica i on machine i unless `placement` names its machines; a disk becomes a named
+/// volume on the machine.
 fn place_compose(
     services: &mut [file::Service],
     own: &[file::Service],
     on: &file::Ref,
+    placement: &BTreeMap<String, Vec<String>>,
 ) -> Result<(), PlaceError> {
     let machines = own
         .iter()
@@ -197,21 +235,59 @@ fn place_compose(
         .ok_or_else(|| PlaceError::NoMachines {
             on: on.get_ref().clone(),
         })?;
+    if let Some(service) = placement
+        .keys()
+        .find(|p| !services.iter().any(|s| &s.name == *p))
+    {
+        return Err(PlaceError::PlacedUnknown {
+            service: service.clone(),
+        });
+    }
     for s in services {
-        if s.replicas > machines.len() {
-            return Err(PlaceError::TooFewMachines {
-                service: s.name.clone(),
-                replicas: s.replicas,
-                on: on.get_ref().clone(),
-                machines: machines.len(),
-            });
-        }
-        s.machine = Some(file::MachineField::On(machines[..s.replicas].to_vec()));
+        let on_machines = match placement.get(&s.name) {
+            Some(named) => placed_on(s, named, on, &machines)?,
+            None if s.replicas > machines.len() => {
+                return Err(PlaceError::TooFewMachines {
+                    service: s.name.clone(),
+                    replicas: s.replicas,
+                    on: on.get_ref().clone(),
+                    machines: machines.len(),
+                });
+            }
+            None => machines[..s.replicas].to_vec(),
+        };
+        s.machine = Some(file::MachineField::On(on_machines));
         if let Some(disk) = s.disk.take() {
             s.volumes.push(format!("disk:{}", disk.path));
         }
     }
     Ok(())
+}
+
+/// The machines `compose_placement` names for `s`, checked: one per replica, each a machine
+/// of `on`.
+fn placed_on(
+    s: &file::Service,
+    named: &[String],
+    on: &file::Ref,
+    machines: &[String],
+) -> Result<Vec<String>, PlaceError> {
+    if named.len() != s.replicas {
+        return Err(PlaceError::PlacedCount {
+            service: s.name.clone(),
+            replicas: s.replicas,
+            given: named.len(),
+        });
+    }
+    if let Some(m) = named.iter().find(|m| !machines.contains(m)) {
+        return Err(PlaceError::PlacedNowhere {
+            service: s.name.clone(),
+            machine: m.clone(),
+            on: on.get_ref().clone(),
+            machines: machines.join(", "),
+        });
+    }
+    Ok(named.to_vec())
 }
 
 /// Where a problem found in a file form made in code is: a source file, line and column.

@@ -12,16 +12,18 @@ mod error;
 pub mod file;
 pub(crate) mod kinds;
 mod load;
+pub mod overlap;
 pub mod plan;
 pub(crate) mod resolve;
+pub mod toxics;
 pub mod values;
 
 pub use error::ScenarioError;
 pub use file::{
-    BuildSpec, Check, CutShape, DiskSpec, LeaderCheck, MachineOptions, Preset, RegistryConfig,
-    Select, Signal, UnitStyle,
+    BuildSpec, Check, CutShape, DiskErrno, DiskOp, DiskSpec, LeaderCheck, MachineOptions, Preset,
+    RegistryConfig, Select, Signal, UnitStyle,
 };
-pub use load::{load, load_compose, parse};
+pub use load::{load, load_compose, load_composes, parse};
 pub use plan::Plan;
 
 /// The project's service images, by the name of their directory in `images/`.

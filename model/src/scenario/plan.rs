@@ -4,7 +4,10 @@
 //! id into the plan, so nothing downstream looks a name up or re-checks what a kind needs.
 
 use super::kinds;
-use super::values::{self, Check, DiskSpec, MachineOptions, Preset, Select, Signal};
+use super::toxics;
+use super::values::{
+    self, Check, DiskErrno, DiskOp, DiskSpec, Extras, MachineOptions, Preset, Select, Signal,
+};
 use serde::Serialize;
 use std::time::Duration;
 use strum::{EnumDiscriminants, EnumIter, EnumString, EnumVariantNames, IntoStaticStr};
@@ -57,6 +60,9 @@ pub struct Plan {
     /// `secrets` (not serialised).
     #[serde(skip)]
     pub secrets: Vec<String>,
+    /// What the Compose file says that the run does not act on, or not wholly, and why (in
+    /// the file's order): printed by `validate` and `run`, kept in the report.
+    pub notes: Vec<super::values::Note>,
 }
 
 /// A Docker engine of its own that services can be placed on.
@@ -169,6 +175,8 @@ impl Plan {
             | PowerCut { .. }
             | Leak { .. } => false,
             Pause { .. } | Stop { .. } | Partition { .. } | Cut { .. } | Clock { .. } => false,
+            SickLink { .. } => false,
+            DiskLatency { .. } | DiskError { .. } | DiskFull { .. } => false,
         }
     }
 }
@@ -200,6 +208,8 @@ pub enum Image {
         context: std::path::PathBuf,
         dockerfile: String,
         args: Vec<(String, String)>,
+        /// The stage to build (None: the last).
+        target: Option<String>,
     },
     /// No image of ours: attached containers.
     None,
@@ -289,6 +299,8 @@ pub struct Service {
     pub per_replica: Vec<ReplicaValues>,
     /// How to ask a replica whether it leads (None: only a preset that knows can say).
     pub leader: Option<LeaderCheck>,
+    /// Host mounts, the file's networks, how it stops (a Compose file's).
+    pub extras: Extras,
 }
 
 /// One replica's own entrypoint, command and environment (`{replica}`, `{index}` replaced).
@@ -597,6 +609,55 @@ pub enum FaultKind {
         down_for: Option<Duration>,
         offset_ms: i64,
     },
+    /// Make the selected replicas' incoming TCP connections on `port` sick with `toxics`
+    /// (Toxiproxy's: latency with jitter, bandwidth, slicer, limit_data, timeout, reset_peer,
+    /// slow_close) on the `stream` they name: a proxy (the project's `sicklink`) started by
+    /// the harness in the replica's network namespace, and an iptables `REDIRECT` of new
+    /// connections arriving from outside the container to it (a client inside the container,
+    /// on loopback, is not redirected); connections established before are reset (`ss -K`)
+    /// so their clients come back through it. Heal: the rule deleted and the proxy stopped
+    /// (the connections made through it are closed). Verified by exchanges through the port from
+    /// the host's namespace, timed: the toxics seen (held at least the latency, reset, silent,
+    /// cut short), and back to the plain round trip after the heal.
+    SickLink {
+        down_for: Option<Duration>,
+        port: u16,
+        stream: toxics::LinkStream,
+        toxics: Vec<toxics::Toxic>,
+    },
+    /// A slow disk: every operation of `ops` on the selected replicas' `lossy = true` disk
+    /// waits `latency` before lossyfs serves it (dm-delay's read / write / flush classes;
+    /// `ops = ["fsync"]` alone is a disk whose flushes crawl: a saturated network volume, a
+    /// dying SSD). Other operations go on meanwhile. Heal: no delay (waiting operations are
+    /// served at once). Verified inside the container: a 4 KiB write, its fsync and a read
+    /// timed with the container's own clock before, during and after; each hit operation
+    /// takes at least `latency` during, and less than half of it after.
+    DiskLatency {
+        down_for: Option<Duration>,
+        latency: Duration,
+        ops: Vec<DiskOp>,
+    },
+    /// A failing disk: `percent` of the operations of `ops` on the selected replicas'
+    /// `lossy = true` disk (drawn from the fault's seed) answer `errno` (chaos-mesh's IOChaos
+    /// `fault`, dm-flakey's `error_writes`; an fsync answering EIO is PostgreSQL's 2018
+    /// "fsyncgate"). Heal: no errors. Verified inside: writes and fsyncs of a small file answer
+    /// `errno` during (the share measured), and succeed after.
+    DiskError {
+        down_for: Option<Duration>,
+        errno: DiskErrno,
+        percent: f64,
+        ops: Vec<DiskOp>,
+        /// A failed fsync forgets the writes it was to flush (Linux marks the pages clean):
+        /// a retried fsync succeeds and they never reach the disk.
+        forget_writes: bool,
+    },
+    /// A full disk: the selected replicas' `lossy = true` disk takes `room_bytes` more written
+    /// bytes, then every write answers ENOSPC (reads, fsyncs and metadata still work). Heal:
+    /// room again. Verified inside: a write past the room answers ENOSPC during and succeeds after.
+    DiskFull {
+        down_for: Option<Duration>,
+        room_bytes: u64,
+    },
 }
 
 /// How far a clock fault's measured offset may be from the requested one, in ms.
@@ -615,7 +676,11 @@ impl FaultKind {
             | MachinePartition { down_for, .. }
             | Netem { down_for, .. }
             | Cut { down_for, .. }
-            | Clock { down_for, .. } => *down_for,
+            | Clock { down_for, .. }
+            | SickLink { down_for, .. } => *down_for,
+            DiskLatency { down_for, .. }
+            | DiskError { down_for, .. }
+            | DiskFull { down_for, .. } => *down_for,
             Restart { down_for, .. } | Leak { down_for, .. } => Some(*down_for),
             RollingRestart { .. } | DaemonCrash { .. } => None,
         }
@@ -644,6 +709,8 @@ impl FaultKindName {
             Kill | Restart | Pause | Stop | Partition | MachinePartition | Netem | Cut | Clock => {
                 true
             }
+            SickLink => true,
+            DiskLatency | DiskError | DiskFull => true,
             RollingRestart | PowerCut | Leak | DaemonCrash => false,
         }
     }

@@ -63,6 +63,42 @@ pub struct DiskSpec {
     pub lossy: bool,
 }
 
+/// What only a Compose file says of a service (the scenario grammar has no keys for it):
+/// host files mounted, the file's networks it joins, how it is stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Extras {
+    /// Host files and directories mounted in every replica (bind mounts, `secrets`,
+    /// `configs`): inside the project directory, checked again when the run starts.
+    pub mounts: Vec<Mount>,
+    /// The file's networks the service joins, besides the run's own (which every service is
+    /// on, so the harness reaches every replica), with its aliases on each.
+    pub networks: Vec<NetworkJoin>,
+    /// The signal `docker stop` (and a `stop` fault) sends first (`stop_signal`).
+    pub stop_signal: Option<String>,
+    /// How long a stop waits before SIGKILL (`stop_grace_period`; None: the fault's default).
+    pub stop_grace: Option<Duration>,
+}
+
+/// A host path mounted in a replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Absolute, inside `project`.
+    pub source: std::path::PathBuf,
+    /// The path inside the container.
+    pub target: String,
+    pub read_only: bool,
+    /// The directory of the Compose file: `source` must stay inside it.
+    pub project: std::path::PathBuf,
+}
+
+/// A network of the Compose file a service joins, and the service's aliases on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkJoin {
+    /// As the file names it (the run's network for it is named after it).
+    pub name: String,
+    pub aliases: Vec<String>,
+}
+
 /// How a machine's init starts its units.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -332,3 +368,103 @@ pub enum CutShape {
 kinds::named!(Preset);
 
 kinds::named!(ProbeKind);
+
+/// A kind of disk operation a `disk-latency` or `disk-error` fault hits (`ops = [...]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiskOp {
+    /// Reads of file data.
+    Read,
+    /// Writes of file data.
+    Write,
+    /// `fsync`, `fdatasync` and a directory's fsync: the flush to the disk (dm-delay's flush
+    /// class; the operation PostgreSQL's checkpoints and every durable commit wait for).
+    Fsync,
+}
+
+impl DiskOp {
+    /// The name a file and lossyfs's control socket use.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskOp::Read => "read",
+            DiskOp::Write => "write",
+            DiskOp::Fsync => "fsync",
+        }
+    }
+}
+
+/// The operations a disk fault hits, in order, each once: what lossyfs reads
+/// (`read,write,fsync`).
+pub fn disk_ops_word(ops: &[DiskOp]) -> String {
+    let mut ops = ops.to_vec();
+    ops.sort();
+    ops.dedup();
+    let names: Vec<&str> = ops.iter().map(|o| o.name()).collect();
+    names.join(",")
+}
+
+/// The error a `disk-error` fault answers (`errno = "EIO"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DiskErrno {
+    /// Input/output error: a failing medium (the default; PostgreSQL's "fsyncgate").
+    #[default]
+    #[serde(rename = "EIO")]
+    Eio,
+    /// No space left on device.
+    #[serde(rename = "ENOSPC")]
+    Enospc,
+    /// Read-only file system: what ext4 with `errors=remount-ro` answers after an error.
+    #[serde(rename = "EROFS")]
+    Erofs,
+}
+
+impl DiskErrno {
+    /// `EIO`, `ENOSPC`, `EROFS`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskErrno::Eio => "EIO",
+            DiskErrno::Enospc => "ENOSPC",
+            DiskErrno::Erofs => "EROFS",
+        }
+    }
+
+    /// What `strerror` says for it (how a program inside reports it).
+    pub fn message(self) -> &'static str {
+        match self {
+            DiskErrno::Eio => "Input/output error",
+            DiskErrno::Enospc => "No space left on device",
+            DiskErrno::Erofs => "Read-only file system",
+        }
+    }
+}
+
+/// A key of the Compose file accepted and not acted on (or not wholly), where it is and why:
+/// shown with the plan (`aftershock audit --plan-only`, `validate`, `run`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    pub file: String,
+    pub line: usize,
+    /// The key's path (`services.web.ports`).
+    pub key: String,
+    pub reason: String,
+    /// The key is ignored as a whole (else: honoured, and this says how or what is not).
+    pub ignored: bool,
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (file, line, reason) = (&self.file, self.line, &self.reason);
+        let service = self
+            .key
+            .strip_prefix("services.")
+            .and_then(|k| k.split_once('.'));
+        let (within, key) = match service {
+            Some((service, key)) => (format!("service `{service}`: "), key),
+            None => (String::new(), self.key.as_str()),
+        };
+        match self.ignored {
+            true => write!(f, "{file}:{line}: {within}ignored: `{key}` ({reason})"),
+            false => write!(f, "{file}:{line}: {within}`{key}`: {reason}"),
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use super::{Expect, Experiment, Fault, Machine, Probe, Service, ServiceRef};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, LeaderCheck, MachineOptions};
-use crate::scenario::file::{CutShape, Preset, ProbeKind, Select, Signal};
+use crate::scenario::file::{CutShape, DiskErrno, DiskOp, Preset, ProbeKind, Select, Signal};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -111,6 +111,8 @@ fn everything() -> Experiment {
     let machines = x.service(Service::machines("m", 2, MachineOptions::default()));
     x.compose_machines(&machines);
     x.compose_disk("db", "pgdata", 64);
+    x.compose_place("db", &["m2"]);
+    x.compose_memory("db", 256);
     let db = x.service(Service::preset("db", Preset::Postgres));
     let etcd = x.service(
         Service::generic("etcd", "etcd:local")
@@ -198,6 +200,19 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
             .peers(&["etcd2"])
             .one_way(),
         Fault::clock("clock", etcd, "+30s"),
+        Fault::sick_link(
+            "sick",
+            etcd,
+            crate::scenario::toxics::Toxics {
+                latency: Some(secs(1)),
+                ..Default::default()
+            },
+        ),
+        Fault::disk_latency("slow", etcd, secs(1)).ops(&[DiskOp::Fsync]),
+        Fault::disk_error("eio", etcd, DiskErrno::Eio)
+            .percent(50.0)
+            .forget_writes(),
+        Fault::disk_full("full", etcd).room_bytes(4096),
     ];
     let faults: Vec<_> = faults.into_iter().map(|f| x.fault(f)).collect();
     let (p, f) = (&probes[0], &faults[0]);

@@ -1,7 +1,8 @@
 //! Faults for the builder: one constructor per kind, each taking the service it hits.
 
 use super::{Handle, ServiceRef};
-use crate::scenario::file::{self, CutShape, FaultKind as K, Select, Signal};
+use crate::scenario::file::{self, CutShape, DiskErrno, DiskOp, FaultKind as K, Select, Signal};
+use crate::scenario::toxics::Toxics;
 use std::time::Duration;
 
 /// A fault to add to an [`super::Experiment`]. Applied `at` (default: at once) after the
@@ -94,6 +95,61 @@ impl Fault {
         let mut f = Self::new(name, K::Clock, target);
         f.file.offset = Some(offset.to_string());
         f
+    }
+
+    /// Make the selected replicas' incoming TCP connections on the fault's port (default: the
+    /// ready port) sick with `toxics` (Toxiproxy's), through a proxy in their network
+    /// namespace; heal: the redirect deleted, the proxy stopped.
+    pub fn sick_link(name: &str, target: &ServiceRef, toxics: Toxics) -> Self {
+        let mut f = Self::new(name, K::SickLink, target);
+        f.file.toxics = Some(toxics);
+        f
+    }
+
+    /// A slow disk (on a `lossy` disk): every read, write and fsync waits `latency` first
+    /// (only some of them: [`Fault::ops`]); heal: no delay.
+    pub fn disk_latency(name: &str, target: &ServiceRef, latency: Duration) -> Self {
+        let mut f = Self::new(name, K::DiskLatency, target);
+        f.file.latency = Some(latency);
+        f
+    }
+
+    /// A failing disk (on a `lossy` disk): writes and fsyncs answer `errno` (only some
+    /// operations: [`Fault::ops`]; a share of them: [`Fault::percent`]); heal: no errors.
+    pub fn disk_error(name: &str, target: &ServiceRef, errno: DiskErrno) -> Self {
+        let mut f = Self::new(name, K::DiskError, target);
+        f.file.errno = Some(errno);
+        f
+    }
+
+    /// A full disk (on a `lossy` disk): every write answers ENOSPC (after
+    /// [`Fault::room_bytes`] more); heal: room again.
+    pub fn disk_full(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::DiskFull, target)
+    }
+
+    /// The operations a disk-latency or disk-error fault hits.
+    pub fn ops(mut self, ops: &[DiskOp]) -> Self {
+        self.file.ops = Some(ops.to_vec());
+        self
+    }
+
+    /// The share of the operations a disk-error fault fails, in percent.
+    pub fn percent(mut self, percent: f64) -> Self {
+        self.file.percent = Some(percent);
+        self
+    }
+
+    /// A disk-error fault's failed fsyncs forget the writes they were to flush (fsyncgate).
+    pub fn forget_writes(mut self) -> Self {
+        self.file.forget_writes = Some(true);
+        self
+    }
+
+    /// The bytes a disk-full fault's disk still takes before it answers ENOSPC.
+    pub fn room_bytes(mut self, bytes: u64) -> Self {
+        self.file.room_bytes = Some(bytes);
+        self
     }
 
     /// Freeze, shut the disk down without flushing, kill; heal: remount and start.

@@ -270,7 +270,7 @@ impl Experiment {
     /// Brings in the services of a Compose file (relative to the current directory) before
     /// the experiment's own, as a scenario's `topology.compose` does.
     pub fn compose(mut self, path: &str) -> Self {
-        self.file.topology.compose = Some(file::reference(path));
+        self.file.topology.compose = Some(file::ComposeFiles::one(path));
         self
     }
 
@@ -291,6 +291,25 @@ impl Experiment {
             .topology
             .compose_disks
             .insert(service.into(), disk);
+    }
+
+    /// Puts Compose service `service` on these machines of `compose_machines` (one per
+    /// replica) instead of replica i on machine i, as `topology.compose_placement` does.
+    pub fn compose_place(&mut self, service: &str, machines: &[&str]) {
+        let on = machines.iter().map(|m| m.to_string()).collect();
+        self.file
+            .topology
+            .compose_placement
+            .insert(service.into(), on);
+    }
+
+    /// Gives Compose service `service` a memory limit of `mib` MiB (memory = memory+swap), as
+    /// `topology.compose_memory` does.
+    pub fn compose_memory(&mut self, service: &str, mib: u64) {
+        self.file
+            .topology
+            .compose_memory
+            .insert(service.into(), mib);
     }
 
     fn check(&mut self, what: &str, handles: &[&Handle], at: &'static Location<'static>) {

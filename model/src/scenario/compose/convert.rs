@@ -2,8 +2,9 @@
 //! a scenario's services, in bring-up order.
 
 use super::error::ComposeError;
+use super::extras;
 use super::yaml::{self, Value};
-use super::{Hints, Problem, Read, Topology, Writes};
+use super::{Hints, Problem, Read, Said, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
 use docker_compose_types as dc;
 use serde::Deserialize;
@@ -47,10 +48,9 @@ struct Read1 {
     env_files: Vec<(String, bool)>,
     /// What the audit infers from (`x-aftershock: { group }`, `expose`; the anchor later).
     hints: Hints,
+    /// `ports`, `secrets`, `configs` as written (the crate does not type `configs`).
+    raw: extras::Raw,
 }
-
-/// A key accepted and not wholly acted on (its path), and why: a [`super::Note`] to be.
-pub type Said = (Vec<String>, String);
 
 fn problem(path: &[&str], error: ComposeError) -> Problem {
     (path.iter().map(|s| s.to_string()).collect(), error)
@@ -72,7 +72,7 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
     let mut used_by: BTreeMap<String, String> = BTreeMap::new();
     let mut out = vec![];
     for r in &read {
-        let svc = one(r, &disks, cx, &mut notes)?;
+        let svc = one(r, &value, &disks, cx, &mut notes)?;
         for v in &svc.volumes {
             let volume = v.split(':').next().unwrap_or_default().to_string();
             if let Some(other) = used_by.insert(volume.clone(), r.name.clone()) {
@@ -231,7 +231,7 @@ fn depended_on(services: &yaml::Mapping) -> std::collections::BTreeSet<String> {
 /// One service's value, typed: the keys the crate does not know (or not in every form) are
 /// taken out first.
 fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
-    let exposed = expose(&svc);
+    let mut exposed = expose(&svc);
     let at = |key: &str, e: ComposeError| problem(&["services", &name, key], e.in_service(&name));
     let mut take = |key: &str| svc.as_mapping_mut().and_then(|m| m.remove(key));
     let cpus = match take("cpus") {
@@ -253,6 +253,22 @@ fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
         Some(v) => extension(&name, v)?,
     };
     let env_files = take("env_file").map(env_files).unwrap_or_default();
+    let raw = extras::Raw {
+        ports: take("ports"),
+        secrets: take("secrets"),
+        configs: take("configs"),
+    };
+    // A published port is a port the service answers on: a probe target too.
+    for port in raw
+        .ports
+        .as_ref()
+        .map(extras::container_ports)
+        .unwrap_or_default()
+    {
+        if !exposed.contains(&port) {
+            exposed.push(port);
+        }
+    }
     // Documentation only (one network: every port is reachable); numbers or strings. The
     // audit reads it as a hint of what to probe.
     take("expose");
@@ -264,6 +280,7 @@ fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
     stringify(&mut svc, &["mem_limit"]);
     stringify(&mut svc, &["deploy", "resources", "limits", "memory"]);
     stringify(&mut svc, &["deploy", "resources", "limits", "cpus"]);
+    whole_number(&mut svc, "healthcheck", "retries");
     let service: dc::Service = if svc.is_null() {
         dc::Service::default()
     } else {
@@ -280,6 +297,7 @@ fn one_read(name: String, mut svc: Value) -> Result<Read1, Problem> {
         writes,
         env_files,
         hints,
+        raw,
     })
 }
 
@@ -322,6 +340,27 @@ fn stringify(value: &mut Value, path: &[&str]) {
     }
 }
 
+/// Turns the string at `outer.key` into a whole number (`retries: $RETRIES` is a string once
+/// interpolated; the crate wants a number); an empty one (an unset variable) is left out, so
+/// Compose's default applies.
+fn whole_number(value: &mut Value, outer: &str, key: &str) {
+    let Some(outer) = value.get_mut(outer) else {
+        return;
+    };
+    let Some(v) = outer.get_mut(key) else { return };
+    let Some(text) = v.as_str().map(str::trim) else {
+        return;
+    };
+    match text.parse::<i64>() {
+        Ok(n) => *v = Value::Int(n),
+        Err(_) if text.is_empty() => {
+            outer.as_mapping_mut().map(|m| m.remove(key));
+        }
+        // Not a number: the crate says so, where it is.
+        Err(_) => {}
+    }
+}
+
 /// Top-level volumes declared disks (`x-aftershock: { disk: { size_mb: 256 } }`), read from
 /// the raw file (the crate keeps no extensions of volumes).
 fn disks(value: &Value) -> Result<BTreeMap<String, VolumeDisk>, Problem> {
@@ -346,6 +385,7 @@ fn disks(value: &Value) -> Result<BTreeMap<String, VolumeDisk>, Problem> {
 /// One Compose service as a scenario service; what it accepts but does not act on is said.
 fn one(
     r: &Read1,
+    top: &Value,
     disks: &BTreeMap<String, VolumeDisk>,
     cx: &Cx,
     notes: &mut Vec<Said>,
@@ -369,9 +409,12 @@ fn one(
         .map_err(|e| at("entrypoint", e))?;
     out.env = environment(r, cx).map_err(|e| at("env_file", e))?;
     let said = |reason: String| said(&["services", name, "volumes"], reason);
-    let (volumes, disk, unmounted) = volumes(svc, disks).map_err(|e| at("volumes", e))?;
-    (out.volumes, out.disk) = (volumes, disk);
-    notes.extend(unmounted.into_iter().map(said));
+    let v = volumes(svc, disks, cx.dir).map_err(|e| at("volumes", e))?;
+    (out.volumes, out.disk) = (v.named, v.disk);
+    notes.extend(v.unmounted.into_iter().map(said));
+    let x = extras::extras(name, svc, &r.raw, top, cx.dir, notes).map_err(|(k, e)| at(k, e))?;
+    out.extras = x.extras;
+    out.extras.mounts.splice(0..0, v.binds);
     out.ready = ready(svc).map_err(|e| at("healthcheck", e))?;
     out.replicas = replicas(svc).map_err(|e| at("deploy", e))?;
     out.memory_mib = memory(svc).map_err(|e| at("mem_limit", e))?;
@@ -386,12 +429,18 @@ fn one(
             .map_err(|m| at("restart", ComposeError::Restart(m.to_string())))?;
     }
     out.aliases = aliases(name, svc, out.replicas);
-    let networks = match &svc.networks {
-        dc::Networks::Simple(nets) => nets.len(),
-        dc::Networks::Advanced(nets) => nets.0.len(),
-    };
-    if networks > 1 {
-        let reason = "several networks: every service is on the run's one network, so each reaches every other (a partition fault cuts replicas, not networks)";
+    // `container_name` is an alias where the service is: on the file's networks it names,
+    // else on the run's own network (Compose's `default`).
+    match out.extras.networks.is_empty() {
+        true => out.aliases.extend(x.aliases.iter().cloned()),
+        false => {
+            for join in &mut out.extras.networks {
+                join.aliases.extend(x.aliases.iter().cloned());
+            }
+        }
+    }
+    if !out.extras.networks.is_empty() {
+        let reason = "each is a network of the run with the service's aliases on it; every service is also on the run's own network by its name (the harness reaches replicas there), so networks do not keep services apart";
         notes.push(self::said(&["services", name, "networks"], reason.into()));
     }
     out.uses = depends_on(svc)
@@ -413,12 +462,13 @@ fn image(
     dir: &Path,
 ) -> Result<(Option<String>, Option<BuildSpec>), ComposeError> {
     if let Some(build) = &svc.build_ {
-        let (context, dockerfile, args) = match build {
-            dc::BuildStep::Simple(context) => (context.clone(), None, BTreeMap::new()),
+        let (context, dockerfile, args, target) = match build {
+            dc::BuildStep::Simple(context) => (context.clone(), None, BTreeMap::new(), None),
             dc::BuildStep::Advanced(b) => (
                 b.context.clone(),
                 b.dockerfile.clone(),
                 build_args(b.args.as_ref()),
+                b.target.clone().filter(|t| !t.is_empty()),
             ),
         };
         let context = dir.join(context).display().to_string();
@@ -428,6 +478,7 @@ fn image(
                 context,
                 dockerfile,
                 args,
+                target,
             }),
         ));
     }
@@ -553,28 +604,50 @@ fn environment(r: &Read1, cx: &Cx) -> Result<BTreeMap<String, String>, ComposeEr
     Ok(env)
 }
 
-/// Named volumes (`name:/path`, one per replica), the disk (a volume declared one), and what
-/// is not mounted (bind mounts, anonymous volumes, tmpfs), with why.
-#[allow(clippy::type_complexity)]
+/// A service's `volumes`, sorted out.
+struct Volumes {
+    /// Named volumes (`name:/path`, one per replica).
+    named: Vec<String>,
+    /// The disk (a volume declared one).
+    disk: Option<DiskSpec>,
+    /// Bind mounts (inside the project directory).
+    binds: Vec<crate::scenario::values::Mount>,
+    /// What is not mounted (anonymous volumes, tmpfs), with why.
+    unmounted: Vec<String>,
+}
+
+/// Named volumes, the disk, bind mounts (relative to the Compose file's directory; `:ro`)
+/// and what is not mounted.
 fn volumes(
     svc: &dc::Service,
     disks: &BTreeMap<String, VolumeDisk>,
-) -> Result<(Vec<String>, Option<DiskSpec>, Vec<String>), ComposeError> {
-    let (mut named, mut disk, mut unmounted) = (vec![], None::<DiskSpec>, vec![]);
+    dir: &Path,
+) -> Result<Volumes, ComposeError> {
+    let mut out = Volumes {
+        named: vec![],
+        disk: None,
+        binds: vec![],
+        unmounted: vec![],
+    };
     for v in &svc.volumes {
-        let (source, target) = match v {
+        let (source, target, read_only) = match v {
             dc::Volumes::Simple(s) => {
                 let mut parts = s.split(':');
-                match (parts.next(), parts.next()) {
-                    (Some(src), Some(dst)) => (src.to_string(), dst.to_string()),
-                    _ => (String::new(), s.clone()),
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(src), Some(dst), mode) => {
+                        let ro = mode.is_some_and(|m| m.split(',').any(|o| o == "ro"));
+                        (src.to_string(), dst.to_string(), ro)
+                    }
+                    _ => (String::new(), s.clone(), false),
                 }
             }
-            dc::Volumes::Advanced(a) if a._type == "volume" || a._type == "bind" => {
-                (a.source.clone().unwrap_or_default(), a.target.clone())
-            }
+            dc::Volumes::Advanced(a) if a._type == "volume" || a._type == "bind" => (
+                a.source.clone().unwrap_or_default(),
+                a.target.clone(),
+                a.read_only,
+            ),
             dc::Volumes::Advanced(a) if a._type == "tmpfs" => {
-                unmounted.push(format!(
+                out.unmounted.push(format!(
                     "tmpfs `{}` not mounted: the path is in the replica's writable layer",
                     a.target
                 ));
@@ -586,26 +659,34 @@ fn volumes(
             }
         };
         if source.is_empty() {
-            unmounted.push(format!("anonymous volume `{target}` not created: the path is in the replica's writable layer"));
+            out.unmounted.push(format!("anonymous volume `{target}` not created: the path is in the replica's writable layer"));
             continue;
         }
-        if source.starts_with(['.', '/', '~', '$']) {
-            unmounted.push(format!("bind mount `{source}:{target}` not mounted: the replica sees the image's own `{target}` (a service that needs the host's files does not become ready, and the run says UNKNOWN); build the files into the image instead"));
+        if source.starts_with(['.', '/', '~']) {
+            match extras::host_path(&source, &target, read_only, dir) {
+                Ok(mount) => out.binds.push(mount),
+                Err(outside) => {
+                    let note = extras::unmounted_note(&source, &target, &outside);
+                    out.unmounted.push(note);
+                }
+            }
             continue;
         }
         match disks.get(&source) {
-            Some(_) if disk.is_some() => return Err(ComposeError::TwoDisks),
+            Some(_) if out.disk.is_some() => return Err(ComposeError::TwoDisks),
             Some(d) => {
-                disk = Some(DiskSpec {
+                out.disk = Some(DiskSpec {
                     size_mb: d.size_mb,
                     path: target,
                     lossy: d.lossy,
                 })
             }
-            None => named.push(format!("{}:{target}", source.replace('_', "-"))),
+            None => out
+                .named
+                .push(format!("{}:{target}", source.replace('_', "-"))),
         }
     }
-    Ok((named, disk, unmounted))
+    Ok(out)
 }
 
 /// The health check as the service's ready check: `CMD` / `CMD-SHELL` → an exec'd command,
@@ -636,7 +717,11 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, ComposeError> {
                 error,
             })
         };
-        v.as_deref().map(parse).transpose()
+        // Empty (an unset variable): Compose's default.
+        v.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(parse)
+            .transpose()
     };
     // Bring-up is the start period: `start_interval`, when given, is how often to poll.
     let start_interval = duration("start_interval", &h.start_interval)?;
@@ -699,14 +784,17 @@ pub fn mebibytes(text: &str) -> Result<u64, ComposeError> {
     Ok((bytes / (1024.0 * 1024.0)) as u64)
 }
 
-/// Every replica answers to the service's name (Compose's DNS), plus the networks' aliases.
+/// Every replica answers to the service's name (Compose's DNS) on the run's own network,
+/// plus its aliases on the `default` network (those on the file's other networks are on
+/// those: [`super::extras`]).
 fn aliases(name: &str, svc: &dc::Service, replicas: usize) -> Vec<String> {
     let mut out: Vec<String> = (replicas > 1)
         .then(|| name.to_string())
         .into_iter()
         .collect();
     if let dc::Networks::Advanced(nets) = &svc.networks {
-        for settings in nets.0.values() {
+        let default = nets.0.iter().filter(|(n, _)| *n == "default");
+        for (_, settings) in default {
             if let dc::MapOrEmpty::Map(s) = settings {
                 out.extend(s.aliases.iter().cloned());
             }

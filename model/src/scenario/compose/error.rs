@@ -91,6 +91,26 @@ pub enum ComposeError {
     NotHealthy { dep: String },
     #[error("condition `{condition}` is not supported (service_started, service_healthy): a dependency that exits is never ready for the run's observation")]
     Condition { condition: String },
+    #[error(
+        "a long-form entry of `{kind}` needs `source` (the name of a top-level `{kind}` entry)"
+    )]
+    FileSource { kind: String },
+    #[error("`{name}` is not defined in the top-level `{kind}` (add `{kind}: {{ {name}: {{ file: ./{name}.txt }} }}`)")]
+    UndefinedFile { kind: String, name: String },
+    #[error("host path `{path}` is outside the project directory {}: a run mounts only the project's files", project.display())]
+    OutsideProject { path: String, project: PathBuf },
+    #[error("extends `{service}`, which is not a service of {file} (services: {services})")]
+    ExtendsUnknown {
+        service: String,
+        file: String,
+        services: String,
+    },
+    #[error("`extends` must be a service's name or `{{ service: NAME, file: other.yml }}`")]
+    ExtendsForm,
+    #[error("`extends` has a cycle among: {services}")]
+    ExtendsCycle { services: String },
+    #[error("extends a service of {file}: {message}")]
+    ExtendsFile { file: String, message: String },
     #[error("`depends_on` has a cycle among: {services}")]
     Cycle { services: String },
 }

@@ -70,7 +70,10 @@ const fn refused(name: &'static str, why: &'static str, workaround: &'static str
     }
 }
 
-const ONE_NETWORK: &str = "every service is on the run's one network";
+const ONE_NETWORK: &str =
+    "every service is on the run's own network (and on the networks of the file it names)";
+const RUN_ADDRESSES: &str = "the run gives each replica its own address on each network";
+const RUN_NETWORKS: &str = "the run creates a bridge network of its own for each of the file's networks, with the engine's defaults, and removes it at teardown";
 const LIMITS_ONLY: &str = "only `mem_limit`/`cpus` (or `deploy.resources.limits`) are applied";
 const DEFAULT_SECURITY: &str = "replicas run with the engine's default capabilities and security profile; a service that needs more does not become ready (the run says UNKNOWN, never a wrong verdict)";
 const NAMES: &str = "the run names its own containers, scoped to the run so two runs never collide; other services reach this one by its service name and network aliases (add this name to `networks: { NAME: { aliases: [...] } }` if they use it)";
@@ -117,9 +120,17 @@ const BUILD: Shape = Keys(&[
     honoured("context", Any),
     honoured("dockerfile", Any),
     honoured("args", Any),
-    ignored("target", "the Dockerfile's last stage is built (write `build.target`'s stage last, or build it and name the image)"),
-    refused("dockerfile_inline", "the classic builder reads a Dockerfile from the context", "write the Dockerfile to a file and name it in `dockerfile`"),
-    refused("additional_contexts", "the classic builder has one context", "build the image beforehand and name it in `image`"),
+    honoured("target", Any),
+    refused(
+        "dockerfile_inline",
+        "the classic builder reads a Dockerfile from the context",
+        "write the Dockerfile to a file and name it in `dockerfile`",
+    ),
+    refused(
+        "additional_contexts",
+        "the classic builder has one context",
+        "build the image beforehand and name it in `image`",
+    ),
     ignored("cache_from", BUILD_ONLY),
     ignored("cache_to", BUILD_ONLY),
     ignored("labels", BUILD_ONLY),
@@ -135,6 +146,13 @@ const BUILD: Shape = Keys(&[
     ignored("ssh", BUILD_ONLY),
     ignored("tags", BUILD_ONLY),
     ignored("ulimits", BUILD_ONLY),
+]);
+const FILE_MOUNT: Shape = Keys(&[
+    honoured("source", Any),
+    honoured("target", Any),
+    ignored("uid", MOUNT_DETAIL),
+    ignored("gid", MOUNT_DETAIL),
+    ignored("mode", MOUNT_DETAIL),
 ]);
 const VOLUME_MOUNT: Shape = Keys(&[
     honoured("type", Any),
@@ -153,14 +171,14 @@ const DEPENDS_ON: Shape = Keys(&[
 ]);
 const SERVICE_NETWORK: Shape = Keys(&[
     honoured("aliases", Any),
-    ignored("ipv4_address", ONE_NETWORK),
-    ignored("ipv6_address", ONE_NETWORK),
-    ignored("link_local_ips", ONE_NETWORK),
-    ignored("mac_address", ONE_NETWORK),
-    ignored("priority", ONE_NETWORK),
-    ignored("gw_priority", ONE_NETWORK),
-    ignored("driver_opts", ONE_NETWORK),
-    ignored("interface_name", ONE_NETWORK),
+    ignored("ipv4_address", RUN_ADDRESSES),
+    ignored("ipv6_address", RUN_ADDRESSES),
+    ignored("link_local_ips", RUN_ADDRESSES),
+    ignored("mac_address", RUN_ADDRESSES),
+    ignored("priority", RUN_ADDRESSES),
+    ignored("gw_priority", RUN_ADDRESSES),
+    ignored("driver_opts", RUN_ADDRESSES),
+    ignored("interface_name", RUN_ADDRESSES),
 ]);
 
 /// A service's keys.
@@ -186,14 +204,16 @@ pub const SERVICE: Shape = Keys(&[
     honoured("profiles", Any),
     // On one user-defined network every port is reachable: `expose` only documents.
     honoured("expose", Any),
-    ignored("ports", "nothing is published on the host; probes reach the container port at each replica's address on the run's network"),
-    ignored("container_name", NAMES),
+    // Said in a note: nothing is published; the container ports are probe targets.
+    honoured("ports", Any),
+    // Said in a note: a network alias, not the container's name.
+    honoured("container_name", Any),
     ignored("hostname", NAMES),
     ignored("domainname", NAMES),
-    ignored("secrets", "not mounted: a service that reads /run/secrets/NAME does not become ready (the run says UNKNOWN); pass the value in `environment` instead"),
-    ignored("configs", "not mounted: a service that needs the file does not become ready (the run says UNKNOWN); build it into the image instead"),
-    ignored("stop_signal", "stop and restart faults send their own signal (the fault's `signal`, SIGKILL for a kill)"),
-    ignored("stop_grace_period", "stop and restart faults give their own grace period"),
+    honoured("secrets", Items(&FILE_MOUNT)),
+    honoured("configs", Items(&FILE_MOUNT)),
+    honoured("stop_signal", Any),
+    honoured("stop_grace_period", Any),
     ignored("cap_add", DEFAULT_SECURITY),
     ignored("cap_drop", DEFAULT_SECURITY),
     ignored("privileged", DEFAULT_SECURITY),
@@ -251,23 +271,25 @@ pub const SERVICE: Shape = Keys(&[
     ignored("post_start", "lifecycle hooks are not run"),
     ignored("pre_stop", "lifecycle hooks are not run"),
     ignored("use_api_socket", "the engine's socket is not mounted"),
-    refused("extends", "the extended service's keys (its image among them) are not merged in yet", "copy the extended service's keys into this one, or share them with an `x-` anchor and `<<: *anchor`"),
+    // Resolved before the rest ([`super::merge::extends`]): the extended service's keys are
+    // laid under this one's.
+    honoured("extends", Any),
     refused("volumes_from", "another service's volumes are not mounted in this one", "mount the same named volume in both services"),
     refused("provider", "a service run by a provider plugin is not a container the run can fault", "run it as a container (`image`)"),
     refused("models", "AI models are not run", "remove it, or run the model server as a service"),
 ]);
 
 const TOP_NETWORK: Shape = Keys(&[
-    ignored("driver", ONE_NETWORK),
-    ignored("driver_opts", ONE_NETWORK),
-    ignored("ipam", ONE_NETWORK),
-    ignored("external", ONE_NETWORK),
-    ignored("internal", ONE_NETWORK),
-    ignored("attachable", ONE_NETWORK),
-    ignored("enable_ipv4", ONE_NETWORK),
-    ignored("enable_ipv6", ONE_NETWORK),
-    ignored("labels", ONE_NETWORK),
-    ignored("name", ONE_NETWORK),
+    ignored("driver", RUN_NETWORKS),
+    ignored("driver_opts", RUN_NETWORKS),
+    ignored("ipam", RUN_NETWORKS),
+    ignored("external", RUN_NETWORKS),
+    ignored("internal", RUN_NETWORKS),
+    ignored("attachable", RUN_NETWORKS),
+    ignored("enable_ipv4", RUN_NETWORKS),
+    ignored("enable_ipv6", RUN_NETWORKS),
+    ignored("labels", RUN_NETWORKS),
+    ignored("name", RUN_NETWORKS),
 ]);
 const RUN_VOLUMES: &str =
     "the run creates its own volumes, one per replica, and removes them at teardown";
@@ -278,9 +300,10 @@ const TOP_VOLUME: Shape = Keys(&[
     ignored("labels", RUN_VOLUMES),
     ignored("name", RUN_VOLUMES),
 ]);
-const NOT_MOUNTED: &str = "secrets and configs are not mounted (see the services that use them)";
+const NOT_MOUNTED: &str =
+    "only secrets and configs with a `file:` are mounted (see the services that use them)";
 const TOP_SECRET: Shape = Keys(&[
-    ignored("file", NOT_MOUNTED),
+    honoured("file", Any),
     ignored("environment", NOT_MOUNTED),
     ignored("content", NOT_MOUNTED),
     ignored("external", NOT_MOUNTED),
@@ -407,7 +430,7 @@ pub fn count(shape: &Shape) -> (usize, usize, usize) {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "services:\n  db:\n    image: x\n    ports: [\"5432:5432\"]\n    # a comment\n    deploy:\n      placement: {}\n";
+    const TEXT: &str = "services:\n  db:\n    image: x\n    tty: true\n    # a comment\n    deploy:\n      placement: {}\n";
 
     fn path(p: &[&str]) -> Vec<String> {
         p.iter().map(|s| s.to_string()).collect()
@@ -422,7 +445,7 @@ mod tests {
         assert_eq!(
             keys,
             [
-                path(&["services", "db", "ports"]),
+                path(&["services", "db", "tty"]),
                 path(&["services", "db", "deploy", "placement"])
             ]
         );
@@ -431,7 +454,7 @@ mod tests {
             .unwrap()
             .get("db")
             .unwrap()
-            .get("ports")
+            .get("tty")
             .is_none());
         let mut value =
             super::super::yaml::parse("services:\n  db:\n    deploy: { nope: 1 }\n").unwrap();

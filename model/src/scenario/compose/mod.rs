@@ -13,8 +13,10 @@
 
 mod convert;
 mod error;
+mod extras;
 mod interpolate;
 pub mod keys;
+mod merge;
 mod yaml;
 
 pub use error::ComposeError;
@@ -63,33 +65,10 @@ pub struct Hints {
     pub anchor_line: Option<usize>,
 }
 
-/// A key of the Compose file accepted and not acted on (or not wholly), where it is and why:
-/// shown with the plan (`aftershock audit --plan-only`, `validate`, `run`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    pub file: String,
-    pub line: usize,
-    /// The key's path (`services.web.ports`).
-    pub key: String,
-    pub reason: String,
-}
+pub use crate::scenario::values::Note;
 
-impl std::fmt::Display for Note {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (file, line, reason) = (&self.file, self.line, &self.reason);
-        match self
-            .key
-            .strip_prefix("services.")
-            .and_then(|k| k.split_once('.'))
-        {
-            Some((service, key)) => write!(
-                f,
-                "{file}:{line}: service `{service}`: ignored: `{key}` ({reason})"
-            ),
-            None => write!(f, "{file}:{line}: ignored: `{}` ({reason})", self.key),
-        }
-    }
-}
+/// A key accepted and not wholly acted on (its path), and why: a [`Note`] to be.
+pub type Said = (Vec<String>, String);
 
 /// A service's write templates, as a `write` probe takes them (`{n}`: the record's number).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
@@ -116,23 +95,136 @@ type Problem = (Vec<String>, ComposeError);
 
 /// The services of the Compose file at `path`, dependencies first, as a scenario's services.
 pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioError> {
+    services_of(&[path], read, env)
+}
+
+/// The project's `.env` in `dir`: none is an empty one; one that cannot be read (a FIFO, a
+/// device, too big) is an error.
+fn dotenv(dir: &Path, read: Read) -> Result<BTreeMap<String, String>, ScenarioError> {
+    match read(&dir.join(".env")) {
+        Ok(text) => Ok(env_lines(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(source) => Err(ScenarioError::Read {
+            path: dir.join(".env"),
+            source,
+        }),
+    }
+}
+
+/// A Compose file as read: its name, and its keys with where they are.
+struct Source {
+    file: String,
+    marks: Value,
+}
+
+impl Source {
+    fn error(&self, at: Option<yaml::Mark>, message: String) -> ScenarioError {
+        let at = at.unwrap_or(yaml::Mark { line: 1, column: 1 });
+        ScenarioError::At {
+            file: self.file.clone(),
+            line: at.line,
+            column: at.column,
+            message,
+        }
+    }
+}
+
+/// The Compose files at `paths` as one (`docker compose -f a.yml -f b.yml`: each laid over
+/// the ones before by Compose's merge rules, see [`merge`]); the project directory (where
+/// relative paths and `.env` are) is the first file's.
+pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, ScenarioError> {
+    let first = paths.first().copied().unwrap_or(Path::new("compose.yaml"));
+    let dir = first.parent().unwrap_or(Path::new("."));
+    let dotenv = dotenv(dir, read)?;
+    let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
+    let (mut sources, mut value, mut notes) = (vec![], Value::Null, vec![]);
+    for path in paths {
+        let (source, one, ignored) = checked(path, read)?;
+        for (key_path, reason) in ignored {
+            notes.push(source.note(key_path, reason.to_string(), true));
+        }
+        merge::merge(&mut value, one, "");
+        sources.push(source);
+    }
+    // A key's file: the last that writes it (else the first).
+    let at = |(key_path, error): Problem| {
+        let source = sources
+            .iter()
+            .rev()
+            .find(|s| s.marks.find(&key_path).is_some());
+        let source = source.unwrap_or(&sources[0]);
+        source.error(source.marks.locate(&key_path), error.to_string())
+    };
+    let other = |file: &str, service: &str| {
+        let path = dir.join(file);
+        let (_, v, _) = checked(&path, read).map_err(|e| ComposeError::ExtendsFile {
+            file: file.into(),
+            message: e.to_string(),
+        })?;
+        let found = v.get("services").and_then(|s| s.get(service)).cloned();
+        let services = v.get("services").and_then(Value::as_mapping);
+        let names = services.map(|m| m.iter().map(|(n, _)| n).collect::<Vec<_>>().join(", "));
+        match found {
+            Some(found) if found.get("extends").is_none() => Ok(found),
+            Some(_) => Err(ComposeError::ExtendsFile {
+                file: file.into(),
+                message: format!(
+                    "`{service}` extends another service in turn (not followed: copy its keys)"
+                ),
+            }),
+            None => Err(ComposeError::ExtendsUnknown {
+                service: service.into(),
+                file: file.into(),
+                services: names.unwrap_or_default(),
+            }),
+        }
+    };
+    merge::extends(&mut value, &other).map_err(at)?;
+    interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
+    let cx = convert::Cx {
+        dir,
+        read,
+        lookup: &lookup,
+    };
+    let secrets = sources.iter().flat_map(|s| secret_values(&s.marks, &cx));
+    let secrets = secrets.collect();
+    let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
+    topology.secrets = secrets;
+    for (key_path, reason) in more {
+        let source = sources
+            .iter()
+            .rev()
+            .find(|s| s.marks.find(&key_path).is_some());
+        notes.push(source.unwrap_or(&sources[0]).note(key_path, reason, false));
+    }
+    notes.sort_by_key(|n| {
+        (
+            paths.iter().position(|p| p.display().to_string() == n.file),
+            n.line,
+        )
+    });
+    topology.notes = notes;
+    Ok(topology)
+}
+
+impl Source {
+    fn note(&self, key_path: Vec<String>, reason: String, ignored: bool) -> Note {
+        Note {
+            file: self.file.clone(),
+            line: self.marks.locate(&key_path).map_or(1, |m| m.line),
+            key: key_path.join("."),
+            reason,
+            ignored,
+        }
+    }
+}
+
+/// One Compose file read and its keys checked (the ignored ones taken out and listed).
+fn checked(path: &Path, read: Read) -> Result<(Source, Value, Vec<keys::Ignored>), ScenarioError> {
     let text = read(path).map_err(|source| ScenarioError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // No `.env` is an empty one; one that cannot be read (a FIFO, a device, too big) is an error.
-    let dotenv = match read(&dir.join(".env")) {
-        Ok(text) => env_lines(&text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
-        Err(source) => {
-            return Err(ScenarioError::Read {
-                path: dir.join(".env"),
-                source,
-            })
-        }
-    };
-    let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
     let file = path.display().to_string();
     let mut value = yaml::parse(&text).map_err(|e| ScenarioError::At {
         file: file.clone(),
@@ -140,44 +232,14 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
         column: e.at.column,
         message: format!("not a Compose file: {}", e.message),
     })?;
-    // Where each key is, kept before the services are taken out of `value`.
-    let marks = value.clone();
-    let at = |(key_path, error): Problem| {
-        let at = marks
-            .locate(&key_path)
-            .unwrap_or(yaml::Mark { line: 1, column: 1 });
-        ScenarioError::At {
-            file: file.clone(),
-            line: at.line,
-            column: at.column,
-            message: error.to_string(),
-        }
+    let source = Source {
+        file,
+        marks: value.clone(),
     };
     let mut ignored = vec![];
-    keys::check(&mut value, &keys::FILE, &mut vec![], &mut ignored).map_err(at)?;
-    interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
-    let cx = convert::Cx {
-        dir,
-        read,
-        lookup: &lookup,
-    };
-    let secrets = secret_values(&marks, &cx);
-    let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
-    topology.secrets = secrets;
-    let ignored = ignored
-        .into_iter()
-        .map(|(path, reason)| (path, reason.to_string()));
-    for (key_path, reason) in ignored.chain(more) {
-        let mark = marks.locate(&key_path);
-        topology.notes.push(Note {
-            file: file.clone(),
-            line: mark.map_or(1, |m| m.line),
-            key: key_path.join("."),
-            reason,
-        });
-    }
-    topology.notes.sort_by_key(|n| n.line);
-    Ok(topology)
+    keys::check(&mut value, &keys::FILE, &mut vec![], &mut ignored)
+        .map_err(|(p, e)| source.error(source.marks.locate(&p), e.to_string()))?;
+    Ok((source, value, ignored))
 }
 
 /// The values of the top-level `secrets` of the file as read (`value`, before the key check

@@ -118,7 +118,8 @@ fn a_good_file_gives_services_in_bring_up_order() {
         ready.attempt_timeout,
         Some(std::time::Duration::from_secs(3))
     );
-    assert_eq!(db.aliases, ["database"]);
+    assert!(db.aliases.is_empty(), "{:?}", db.aliases);
+    assert_eq!(db.extras.networks[0].aliases, ["database"]);
     assert_eq!(cache.image.as_deref(), Some("memcached:1.6"));
     assert_eq!(
         (cache.replicas, cache.memory_mib, cache.cpus),
@@ -179,7 +180,13 @@ fn an_unsupported_key_is_refused_with_its_line() {
     let (line, message) = error_at("services:\n  db:\n    image: x\n    extends: { service: y }\n");
     assert_eq!(line, 4);
     assert!(
-        message.contains("`services.db.extends` is refused") && message.contains("`<<: *anchor`"),
+        message.contains("extends `y`, which is not a service of this file (services: db)"),
+        "{message}"
+    );
+    let (line, message) = error_at("services:\n  a:\n    extends: b\n  b:\n    extends: a\n");
+    assert_eq!(line, 3);
+    assert!(
+        message.contains("`extends` has a cycle among: a, b"),
         "{message}"
     );
     let (line, message) = error_at("services:\n  db:\n    image: x\ninclude: [a.yml]\n");
@@ -304,6 +311,13 @@ fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
     let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["db", "web"], "the profiled service is left out");
     assert_eq!(t.services[1].volumes, ["data:/data"]);
+    let mounts = &t.services[1].extras.mounts;
+    assert_eq!(mounts.len(), 1);
+    assert_eq!(mounts[0].source, Path::new("/x/conf"));
+    assert_eq!(
+        (mounts[0].target.as_str(), mounts[0].read_only),
+        ("/etc/x", true)
+    );
     let said: Vec<(usize, &str)> = t.notes.iter().map(|n| (n.line, n.key.as_str())).collect();
     assert_eq!(
         said,
@@ -311,7 +325,6 @@ fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
             (1, "name"),
             (5, "services.web.container_name"),
             (6, "services.web.ports"),
-            (7, "services.web.volumes"),
             (8, "services.web.networks"),
             (10, "services.web.depends_on.db.restart"),
             (14, "services.db.cap_add"),
@@ -322,13 +335,224 @@ fn what_is_accepted_but_not_acted_on_is_said_where_it_is() {
     );
     let ports = t.notes[2].to_string();
     assert!(
-        ports
-            .starts_with("/x/compose.yml:6: service `web`: ignored: `ports` (nothing is published"),
+        ports.starts_with("/x/compose.yml:6: service `web`: `ports`: not published on the host"),
         "{ports}"
     );
+    let cap_add = t.notes[5].to_string();
     assert!(
-        t.notes[3].reason.contains("`./conf:/etc/x`"),
-        "{}",
-        t.notes[3]
+        cap_add.starts_with("/x/compose.yml:14: service `db`: ignored: `cap_add` ("),
+        "{cap_add}"
+    );
+}
+
+/// A file using every key that reaches the host or the engine, as the plan holds it.
+const EXTRAS: &str = r#"
+services:
+  web:
+    build: { context: ./web, target: runtime }
+    container_name: shop-web
+    ports: ["127.0.0.1:8080:80/tcp", "9090", { target: 7000, published: 7001 }]
+    volumes:
+      - ./conf:/etc/web:ro
+      - { type: bind, source: ./data, target: /data }
+    secrets: [db_password, { source: api_key, target: key.txt }]
+    configs: [{ source: web_conf, target: /etc/web.conf }, motd]
+    networks:
+      front: { aliases: [www] }
+      back:
+    stop_signal: SIGINT
+    stop_grace_period: 1m30s
+secrets:
+  db_password: { file: ./secrets/db.txt }
+  api_key: { file: api.key }
+configs:
+  web_conf: { file: ./web.conf }
+  motd: { content: "hello" }
+networks: { front: {}, back: {} }
+"#;
+
+fn plan_of(services: Vec<file::Service>) -> crate::scenario::Plan {
+    let mut s = file::Scenario::new("x", std::time::Duration::from_secs(1));
+    s.topology.services = services;
+    crate::scenario::resolve::resolve(&s).unwrap_or_else(|_| panic!("does not resolve"))
+}
+
+#[test]
+fn the_keys_that_reach_the_host_are_in_the_plan() {
+    let files = [("compose.yml", EXTRAS)];
+    let read = read_from(&files);
+    let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+    let plan = plan_of(t.services.clone());
+    let web = &plan.services[0];
+    // build.target: the stage the image is built from.
+    assert_matches::assert_matches!(&web.image, crate::scenario::plan::Image::Build { target: Some(t), .. } if t == "runtime");
+    // Bind mounts, secrets (/run/secrets), configs (the target, or /NAME): host paths, read-only.
+    let mounts: Vec<(&str, &str, bool)> = web
+        .extras
+        .mounts
+        .iter()
+        .map(|m| (m.source.to_str().unwrap(), m.target.as_str(), m.read_only))
+        .collect();
+    assert_eq!(
+        mounts,
+        [
+            ("/p/conf", "/etc/web", true),
+            ("/p/data", "/data", false),
+            ("/p/secrets/db.txt", "/run/secrets/db_password", true),
+            ("/p/api.key", "/run/secrets/key.txt", true),
+            ("/p/web.conf", "/etc/web.conf", true),
+        ]
+    );
+    assert!(web
+        .extras
+        .mounts
+        .iter()
+        .all(|m| m.project == Path::new("/p")));
+    // Networks: each with the service's aliases (container_name among them), not on the run's
+    // own network (a service reaches them on a network it shares, as with Compose).
+    let nets: Vec<(&str, Vec<&str>)> = web
+        .extras
+        .networks
+        .iter()
+        .map(|n| {
+            (
+                n.name.as_str(),
+                n.aliases.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        nets,
+        [
+            ("front", vec!["www", "shop-web"]),
+            ("back", vec!["shop-web"])
+        ]
+    );
+    assert!(
+        web.aliases.is_empty(),
+        "on the file's networks only: {:?}",
+        web.aliases
+    );
+    assert_eq!(web.extras.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(
+        web.extras.stop_grace,
+        Some(std::time::Duration::from_secs(90))
+    );
+    // Ports: probe targets, not published; said.
+    assert_eq!(t.hints["web"].expose, [80, 9090, 7000]);
+    let said: Vec<String> = t.notes.iter().map(|n| n.to_string()).collect();
+    let has = |needle: &str| said.iter().any(|n| n.contains(needle));
+    assert!(has("`ports`: not published on the host"), "{said:#?}");
+    assert!(
+        has("`container_name`: the container is named by the run"),
+        "{said:#?}"
+    );
+    assert!(
+        has("`motd` not mounted at /motd: only configs with a `file:`"),
+        "{said:#?}"
+    );
+    assert!(has("`networks`: each is a network of the run"), "{said:#?}");
+}
+
+#[test]
+fn a_host_path_outside_the_project_is_not_mounted_and_said_where_it_is() {
+    for text in [
+        "services:\n  a:\n    image: x\n    volumes: [\"../up:/x\"]\n",
+        "services:\n  a:\n    image: x\n    volumes: [\"/etc:/x:ro\"]\n",
+        "services:\n  a:\n    image: x\n    volumes: [\"~/.ssh:/x\"]\n",
+        "services:\n  a:\n    image: x\n    volumes: [{ type: bind, source: ./a/../../b, target: /x }]\n",
+        "services:\n  a:\n    image: x\n    secrets: [s]\nsecrets:\n  s: { file: /etc/shadow }\n",
+    ] {
+        let files = [("compose.yml", text)];
+        let read = read_from(&files);
+        let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+        assert!(t.services[0].extras.mounts.is_empty(), "{text}");
+        let note = t.notes.iter().find(|n| n.line == 4).map(|n| n.to_string());
+        let note = note.unwrap_or_default();
+        assert!(note.contains("not mounted at /x") || note.contains("not mounted at /run/secrets/s"), "{text}: {note}");
+        assert!(note.contains("outside the project directory /p"), "{text}: {note}");
+    }
+    let files = [(
+        "compose.yml",
+        "services:\n  a:\n    image: x\n    secrets: [nope]\n",
+    )];
+    let read = read_from(&files);
+    let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+    let note = t.notes[0].to_string();
+    assert!(note.contains("/p/compose.yml:4: service `a`: `secrets`: not mounted at /run/secrets/nope: `nope` is not defined in the top-level `secrets`"), "{note}");
+    let (at, message) = error_at("services:\n  a:\n    image: x\n    stop_grace_period: soon\n");
+    assert!(message.contains("`soon`"), "{message}");
+    assert_eq!(at, 4);
+}
+
+#[test]
+fn a_flow_list_closed_at_its_keys_column_reads_as_docker_compose_reads_it() {
+    // As in opentelemetry-demo and sentry-self-hosted: `]` at the column of `command:`.
+    let text = "services:\n  flagd:\n    image: x\n    command: [\n      \"start\",\n      # a comment\n      \"--uri\"\n    ]\n    healthcheck:\n      test: [\n          \"CMD\", \"true\"\n      ]\n      retries: \"${RETRIES}\"\n      interval: \"${INTERVAL}\"\n    entrypoint: [\"a\",\n  ]\n";
+    let s = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s[0].command, ["start", "--uri"]);
+    assert_eq!(
+        s[0].ready.as_ref().unwrap().exec.as_ref().unwrap(),
+        &["true"]
+    );
+    // An unset variable where a number or a duration goes: Compose's default.
+    assert_eq!(s[0].ready.as_ref().unwrap().interval, None);
+    let (line, message) =
+        error_at("services:\n  a:\n    image: x\n    command: [\n  \"b\"\n]\n  b: [\n");
+    assert!(message.contains("not a Compose file"), "{message}");
+    assert!(line >= 5, "{line}: {message}");
+}
+
+#[test]
+fn an_override_file_is_laid_over_and_its_keys_are_said_where_it_writes_them() {
+    let base = "services:\n  web:\n    image: a\n    command: [x]\n    ports: [\"80\"]\n";
+    let over =
+        "services:\n  web:\n    image: b\n    tty: true\n    command: [y]\n  db:\n    image: c\n";
+    let files = [("compose.yml", base), ("override.yml", over)];
+    let read = read_from(&files);
+    let paths = [Path::new("/p/compose.yml"), Path::new("/p/override.yml")];
+    let t = super::services_of(&paths, &read, &env).unwrap();
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.image.as_deref(), Some("b:latest"));
+    assert_eq!(web.command, ["y"]);
+    assert!(t.services.iter().any(|s| s.name == "db"));
+    let said: Vec<String> = t.notes.iter().map(|n| n.to_string()).collect();
+    assert!(said.contains(&"/p/compose.yml:5: service `web`: `ports`: not published on the host: probes reach the container port at each replica's address on the run's network".to_string()), "{said:#?}");
+    assert!(
+        said.iter()
+            .any(|n| n.starts_with("/p/override.yml:4: service `web`: ignored: `tty`")),
+        "{said:#?}"
+    );
+    // A refusal in the override names the override's line.
+    let files = [
+        ("compose.yml", base),
+        ("override.yml", "services:\n  web:\n    volumes_from: [x]\n"),
+    ];
+    let read = read_from(&files);
+    match super::services_of(&paths, &read, &env).unwrap_err() {
+        ScenarioError::At { file, line, .. } => {
+            assert_eq!((file.as_str(), line), ("/p/override.yml", 3))
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn a_service_that_extends_another_has_its_keys_under_its_own() {
+    let text = "services:\n  base:\n    image: app\n    environment: { A: \"1\", B: \"2\" }\n    command: [serve]\n  worker:\n    extends: base\n    environment: { B: \"3\" }\n    command: [work]\n  web:\n    extends: { service: common, file: common.yml }\n    mem_limit: 64m\n";
+    let common = "services:\n  common:\n    image: web\n    mem_limit: 32m\n    user: \"1000\"\n";
+    let files = [("compose.yml", text), ("common.yml", common)];
+    let read = read_from(&files);
+    let t = services(Path::new("/p/compose.yml"), &read, &env).unwrap();
+    let worker = t.services.iter().find(|s| s.name == "worker").unwrap();
+    assert_eq!(worker.image.as_deref(), Some("app:latest"));
+    assert_eq!(worker.command, ["work"]);
+    assert_eq!(worker.env.get("A").map(String::as_str), Some("1"));
+    assert_eq!(worker.env.get("B").map(String::as_str), Some("3"));
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.image.as_deref(), Some("web:latest"));
+    assert_eq!(
+        (web.memory_mib, web.user.as_deref()),
+        (Some(64), Some("1000"))
     );
 }

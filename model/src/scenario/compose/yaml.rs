@@ -120,13 +120,17 @@ fn bounded_expansion(text: &str) -> Result<(), SyntaxError> {
     Ok(())
 }
 
+/// The most closers [`load`] indents before it gives up.
+const MAX_CLOSERS: usize = 256;
+
 /// The one YAML document of `text` (`Null` when there is none).
 pub fn parse(text: &str) -> Result<Value, SyntaxError> {
     bounded_expansion(text)?;
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| SyntaxError {
-        at: Mark::of(e.marker()),
-        message: e.info().to_string(),
-    })?;
+    load(text)
+}
+
+/// The one document of `docs` as a [`Value`].
+fn document(docs: Vec<MarkedYaml<'_>>) -> Result<Value, SyntaxError> {
     let mut docs = docs.into_iter();
     let Some(doc) = docs.next() else {
         return Ok(Value::Null);
@@ -138,6 +142,40 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
         });
     }
     node(doc)
+}
+
+/// The documents of `text`, read as `docker compose` reads them: a flow list's or mapping's
+/// closing `]`/`}` on a line of its own, indented no more than the key that holds it
+/// (`command: [` … `]` at the key's column), is YAML 1.2 that saphyr refuses ("invalid
+/// indentation") and go-yaml accepts; such a line is indented one more space and read again.
+/// Lines keep their numbers (only that line's columns move).
+fn load(text: &str) -> Result<Value, SyntaxError> {
+    let mut text = std::borrow::Cow::Borrowed(text);
+    for _ in 0..MAX_CLOSERS {
+        let e = match MarkedYaml::load_from_str(&text) {
+            Ok(docs) => return document(docs),
+            Err(e) => e,
+        };
+        let at = Mark::of(e.marker());
+        let error = SyntaxError {
+            at,
+            message: e.info().to_string(),
+        };
+        let closer = text.lines().nth(at.line.saturating_sub(1)).filter(|l| {
+            e.info() == "invalid indentation" && l.trim_start().starts_with([']', '}'])
+        });
+        if closer.is_none() {
+            return Err(error);
+        }
+        let mut lines: Vec<&str> = text.lines().collect();
+        let indented = format!(" {}", lines[at.line - 1]);
+        lines[at.line - 1] = &indented;
+        text = std::borrow::Cow::Owned(lines.join("\n"));
+    }
+    Err(SyntaxError {
+        at: Mark { line: 1, column: 1 },
+        message: format!("more than {MAX_CLOSERS} flow closers indented too little"),
+    })
 }
 
 /// A typed value read out of `value` (as `serde_yaml::from_value` did).
@@ -307,6 +345,18 @@ impl Value {
         found
     }
 
+    /// Where the key at `path` is, when every key of the path is there.
+    pub fn find(&self, path: &[String]) -> Option<Mark> {
+        let mut node = self;
+        let mut found = None;
+        for key in path {
+            let entry = node.entry(key)?;
+            found = Some(entry.at);
+            node = &entry.value;
+        }
+        found
+    }
+
     fn entry(&self, key: &str) -> Option<&Entry> {
         match self {
             Value::Mapping(m) => m.0.iter().find(|e| e.key == key),
@@ -319,6 +369,16 @@ impl Value {
 impl Mapping {
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.iter().find(|e| e.key == key).map(|e| &e.value)
+    }
+
+    /// Adds `key` (written at `at`) at the end; the caller sees it is not there yet.
+    pub fn push(&mut self, key: String, at: Mark, value: Value) {
+        self.0.push(Entry { key, at, value });
+    }
+
+    /// The entries: key, where it is, value.
+    pub fn into_entries(self) -> impl Iterator<Item = (String, Mark, Value)> {
+        self.0.into_iter().map(|e| (e.key, e.at, e.value))
     }
 
     /// Takes `key` out of the mapping.

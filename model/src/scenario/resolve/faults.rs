@@ -2,7 +2,7 @@
 //! needs (a disk for a power cut, a memory limit for a leak, machines for a daemon crash, …).
 
 use super::{at_name, at_ref, Invalid};
-use crate::scenario::file::{self, CutShape, FaultKind as K, Preset, Select};
+use crate::scenario::file::{self, CutShape, DiskOp, FaultKind as K, Preset, Select};
 use crate::scenario::plan::{Fault, FaultId, FaultKind, Image, Service, ServiceKind};
 use std::time::Duration;
 
@@ -137,6 +137,10 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         K::Netem => netem(f, port())?,
         K::Cut => cut(f, svc, count, port())?,
         K::Clock => clock(f, svc)?,
+        K::SickLink => super::sick_link::kind(f, port())?,
+        K::DiskLatency => disk_latency(f, svc)?,
+        K::DiskError => disk_error(f, svc)?,
+        K::DiskFull => disk_full(f, svc)?,
     })
 }
 
@@ -149,7 +153,10 @@ fn placed_can_take(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
         K::Netem if placed && f.delay.is_some() => "on a service placed on machines, netem drops a share of the packets between its machines and the others (`loss_percent`); a `delay` there is not supported (yet)",
         K::Cut if placed => "a cut acts in the replicas' network namespaces on this host; a service placed on machines is cut with `kind = \"machine-partition\"`",
         K::Clock if placed => "a clock fault rewrites a file on this host that the containers read; a service placed on machines is not supported (yet)",
-        K::MachinePartition | K::Partition | K::Netem | K::Cut | K::Clock => return Ok(()),
+        K::SickLink if placed => "a sick link is a proxy in the replicas' network namespaces on this host; a service placed on machines is not supported (yet)",
+        K::MachinePartition | K::Partition | K::Netem | K::Cut | K::Clock | K::SickLink => return Ok(()),
+        // A placed service has no disk of this host's: `disk` refuses it.
+        K::DiskLatency | K::DiskError | K::DiskFull => return Ok(()),
         K::Kill
         | K::Restart
         | K::RollingRestart
@@ -175,9 +182,34 @@ fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
         let problem = "`shape`, `peers` and `one_way` belong to cut faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
     }
+    if f.kind != K::SickLink && f.toxics.is_some() {
+        let problem = "`toxics` belong to sick-link faults";
+        return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
     if f.kind != K::Clock && f.offset.is_some() {
         let problem = "`offset` belongs to clock faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+    }
+    let disk_fields = [
+        (f.ops.is_some(), "ops", [K::DiskLatency, K::DiskError]),
+        (f.latency.is_some(), "latency", [K::DiskLatency; 2]),
+        (f.errno.is_some(), "errno", [K::DiskError; 2]),
+        (f.percent.is_some(), "percent", [K::DiskError; 2]),
+        (
+            f.forget_writes.is_some(),
+            "forget_writes",
+            [K::DiskError; 2],
+        ),
+        (f.room_bytes.is_some(), "room_bytes", [K::DiskFull; 2]),
+    ];
+    for (given, field, kinds) in disk_fields {
+        if given && !kinds.contains(&f.kind) {
+            let mut kinds = kinds.to_vec();
+            kinds.dedup();
+            let owners = crate::scenario::kinds::one_of(kinds);
+            let problem = format!("`{field}` belongs to {owners} faults");
+            return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
+        }
     }
     if f.kind != K::PowerCut && f.tear.is_some() {
         let problem = "`tear` belongs to a power-cut fault";
@@ -321,4 +353,88 @@ fn signed_ms(text: &str) -> Option<i64> {
     };
     let d = humantime::parse_duration(rest.trim()).ok()?;
     i64::try_from(d.as_millis()).ok().map(|ms| sign * ms)
+}
+
+/// A sick disk's target must have a lossy disk: lossyfs serves the faults.
+fn lossy_disk(f: &file::Fault, svc: &Service) -> Result<(), Invalid> {
+    let problem = match &svc.disk {
+        None => format!(
+            "needs `{}` to have a lossy disk: `disk = {{ size_mb = 64, path = \"/data\", lossy = true }}`",
+            svc.name
+        ),
+        Some(d) if !d.lossy => format!(
+            "needs `{}`'s disk to be `lossy = true`: lossyfs, between the container and the disk, is what slows and fails its operations",
+            svc.name
+        ),
+        Some(_) => return Ok(()),
+    };
+    Err(disk_problem(f, problem))
+}
+
+fn disk_problem(f: &file::Fault, problem: String) -> Invalid {
+    at_name(&f.name, format!("{} fault `{}` {problem}", f.kind, f.name))
+}
+
+/// The operations a disk fault hits, each once, in order (`default` when not given).
+fn disk_ops(f: &file::Fault, default: &[DiskOp]) -> Result<Vec<DiskOp>, Invalid> {
+    let mut ops = f.ops.clone().unwrap_or_else(|| default.to_vec());
+    if ops.is_empty() {
+        let problem = "has an empty `ops`: name some of \"read\", \"write\", \"fsync\"";
+        return Err(disk_problem(f, problem.into()));
+    }
+    ops.sort();
+    ops.dedup();
+    Ok(ops)
+}
+
+fn disk_latency(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    lossy_disk(f, svc)?;
+    let ops = disk_ops(f, &[DiskOp::Read, DiskOp::Write, DiskOp::Fsync])?;
+    match f.latency {
+        Some(latency) if !latency.is_zero() => Ok(FaultKind::DiskLatency {
+            down_for: f.down_for,
+            latency,
+            ops,
+        }),
+        _ => {
+            let problem = "needs `latency` (how long each operation waits, e.g. \"500ms\")";
+            Err(disk_problem(f, problem.into()))
+        }
+    }
+}
+
+fn disk_error(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    lossy_disk(f, svc)?;
+    let ops = disk_ops(f, &[DiskOp::Write, DiskOp::Fsync])?;
+    let percent = f.percent.unwrap_or(100.0);
+    let forget_writes = f.forget_writes.unwrap_or(false);
+    let problem = if forget_writes && !ops.contains(&DiskOp::Fsync) {
+        "has `forget_writes = true`, which is what a failed fsync does: its `ops` must include \"fsync\"".to_string()
+    } else if !(percent > 0.0 && percent <= 100.0) {
+        format!("needs `percent` above 0 and at most 100 (the share of operations that fail), not {percent}")
+    } else {
+        return Ok(FaultKind::DiskError {
+            down_for: f.down_for,
+            errno: f.errno.unwrap_or_default(),
+            percent,
+            ops,
+            forget_writes,
+        });
+    };
+    Err(disk_problem(f, problem))
+}
+
+fn disk_full(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
+    lossy_disk(f, svc)?;
+    let room_bytes = f.room_bytes.unwrap_or(0);
+    let size = svc.disk.as_ref().map_or(0, |d| d.size_mb << 20);
+    if room_bytes >= size / 2 {
+        // The verification writes past the room: it must fit well within the disk.
+        let problem = format!("has `room_bytes = {room_bytes}`: at most half the disk ({} bytes), or the disk itself fills first", size / 2);
+        return Err(disk_problem(f, problem));
+    }
+    Ok(FaultKind::DiskFull {
+        down_for: f.down_for,
+        room_bytes,
+    })
 }

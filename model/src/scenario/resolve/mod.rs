@@ -8,6 +8,7 @@ mod machines;
 pub(crate) mod per_replica;
 mod probes;
 mod services;
+mod sick_link;
 
 use super::file::{self, Ref};
 use super::plan::{Plan, Service, ServiceId};
@@ -110,6 +111,7 @@ pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
         expectations,
         machines,
         secrets: s.topology.compose_secrets.clone(),
+        notes: s.topology.notes.clone(),
     })
 }
 

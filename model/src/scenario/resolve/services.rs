@@ -124,6 +124,7 @@ fn one(svc: &file::Service, id: ServiceId, names: &Names<ServiceId>) -> Result<S
         placement: vec![],
         per_replica: super::per_replica::values(svc, &replicas),
         leader: super::per_replica::leader(svc, &replicas).map_err(|e| bad(e.into()))?,
+        extras: svc.extras.clone(),
         replicas,
     })
     .and_then(|service| limits(&service).map(|()| service).map_err(bad))
@@ -201,6 +202,7 @@ fn kind_and_image(svc: &file::Service) -> Result<(ServiceKind, Image), ServicePr
                 .clone()
                 .unwrap_or_else(|| "Dockerfile".into()),
             args: build.args.clone().into_iter().collect(),
+            target: build.target.clone(),
         };
         return Ok((ServiceKind::Generic, image));
     }

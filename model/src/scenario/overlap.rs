@@ -1,0 +1,150 @@
+//! Whether a run may share the machine with another run: what its expectations measure.
+//!
+//! A run that judges milliseconds or the machine's load — an exit skew, a latency ratio, a
+//! probe that must never fail (one timeout fails it), a measurement's number, a clock's
+//! offset, any budget under
+//! [`COARSE`] — runs alone. A run that judges only budgets of seconds and what data survived
+//! (recovery within 20 s, lost writes, a unit's state) may overlap one other such run: a
+//! second run on the machine slows it by far less than its budgets. The runtime turns this
+//! into the run lock's mode (`harness/src/lock.rs`).
+
+use super::plan::{Expect, FaultKind, Plan};
+use std::time::Duration;
+
+/// The shortest budget a run that shares the machine may judge.
+pub const COARSE: Duration = Duration::from_secs(5);
+
+/// Whether a run may overlap another one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlap {
+    /// It runs alone on the machine, for the reason given (the expectation that needs it).
+    Alone(String),
+    /// It judges nothing a second run could change: it may share the machine.
+    Shared,
+}
+
+/// Whether `plan` may share the machine (see the module's documentation).
+pub fn overlap(plan: &Plan) -> Overlap {
+    for (i, e) in plan.expectations.iter().enumerate() {
+        if let Some(why) = needs_the_machine(plan, &e.kind) {
+            let title = e.title.clone().unwrap_or_else(|| {
+                let kind: &'static str = super::plan::ExpectationKind::from(&e.kind).into();
+                format!("expectation {} ({kind})", i + 1)
+            });
+            return Overlap::Alone(format!("{title}: {why}"));
+        }
+    }
+    Overlap::Shared
+}
+
+/// Why the expectation `e` of `plan` needs the machine to itself, if it does.
+fn needs_the_machine(plan: &Plan, e: &Expect) -> Option<String> {
+    use Expect::*;
+    let short = |what: &str, d: &Duration| {
+        (*d < COARSE).then(|| format!("a {what} of {d:?}, under {COARSE:?}"))
+    };
+    match e {
+        Simultaneous { .. } => Some("measures an exit skew in milliseconds".into()),
+        LatencyRises { .. } | LatencyStaysWithin { .. } | WarmUpWithin { .. } => {
+            Some("compares latencies with their baseline".into())
+        }
+        NoErrors { .. } | NeverFails { .. } => {
+            Some("one probe timeout under another run's load would fail it".into())
+        }
+        Measurement { .. } => Some("judges a measured number".into()),
+        FaultVerified { fault } => verifies_milliseconds(&plan.fault(*fault).kind),
+        RecoversWithin { budget, .. }
+        | CompletesWithin { budget, .. }
+        | RestartedWithin { budget, .. }
+        | OomKillWithin { budget, .. }
+        | OutageWithin { budget, .. }
+        | MeasuredWithin { budget, .. } => short("budget", budget),
+        FailsDuring { .. }
+        | StaysDown { .. }
+        | NoLostWrites { .. }
+        | LosesWrites { .. }
+        | OrderedPrefix { .. }
+        | EndsFailing { .. }
+        | ContainersSurvive { .. }
+        | UnitReaches { .. } => None,
+    }
+}
+
+/// Why verifying a fault of `kind` needs the machine to itself, if it does. A sick link's
+/// verification, and a sick disk's, ask for at least a latency: another run's load only adds
+/// to it.
+fn verifies_milliseconds(kind: &FaultKind) -> Option<String> {
+    use FaultKind::*;
+    match kind {
+        Clock { .. } => Some("verifies a clock offset to milliseconds".into()),
+        Kill { .. }
+        | Restart { .. }
+        | RollingRestart { .. }
+        | PowerCut { .. }
+        | Leak { .. }
+        | DaemonCrash { .. }
+        | Pause { .. }
+        | Stop { .. }
+        | Partition { .. }
+        | MachinePartition { .. }
+        | Netem { .. }
+        | Cut { .. }
+        | SickLink { .. }
+        | DiskLatency { .. }
+        | DiskError { .. }
+        | DiskFull { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(path: &str) -> Plan {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        crate::scenario::load(&root.join(path)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_run_that_measures_an_exit_skew_runs_alone_and_says_why() {
+        let Overlap::Alone(why) = overlap(&scenario("scenarios/zookeeper-quorum-as-it-was.toml"))
+        else {
+            panic!("an exit skew of 10 ms is judged: it must run alone")
+        };
+        assert!(why.contains("exit skew"), "{why}");
+    }
+
+    #[test]
+    fn runs_that_judge_seconds_and_data_may_share_the_machine() {
+        for file in [
+            "scenarios/daemon-restart-as-it-was.toml",
+            "scenarios/postgres-power-cut-fsync-on.toml",
+            "scenarios/examples/engine-crash-own-service-as-it-was.toml",
+        ] {
+            assert_eq!(overlap(&scenario(file)), Overlap::Shared, "{file}");
+        }
+    }
+
+    #[test]
+    fn latency_clock_and_short_budgets_run_alone() {
+        for file in [
+            "scenarios/cache-oom-remediated.toml",
+            "scenarios/examples/clock-jump.toml",
+        ] {
+            assert!(
+                matches!(overlap(&scenario(file)), Overlap::Alone(_)),
+                "{file}"
+            );
+        }
+        let mut plan = scenario("scenarios/examples/engine-crash-own-service-as-it-was.toml");
+        for e in &mut plan.expectations {
+            if let Expect::RecoversWithin { budget, .. } = &mut e.kind {
+                *budget = Duration::from_secs(2);
+            }
+        }
+        let Overlap::Alone(why) = overlap(&plan) else {
+            panic!("a 2 s recovery budget must run alone")
+        };
+        assert!(why.contains("budget of 2s"), "{why}");
+    }
+}
