@@ -276,8 +276,8 @@ async fn command(command: Command) -> Result<bool> {
             let docker = admin::connect().await?;
             let removed = admin::remove_everything(&docker).await?;
             println!(
-                "removed {} containers, {} networks, {} volumes, {} disks",
-                removed.containers, removed.networks, removed.volumes, removed.disks
+                "removed {} containers, {} networks, {} volumes, {} disks, the TLS keys of {} dead runs",
+                removed.containers, removed.networks, removed.volumes, removed.disks, removed.keys
             );
             Ok(true)
         }
@@ -532,7 +532,7 @@ async fn run_files(
     for runs in asked {
         for report in &runs {
             if !quiet {
-                print!("{}", report.table());
+                print!("{}", painted(&report.table()));
             }
             every.push((report.clone(), report.files())); // `run` wrote them
         }
@@ -545,6 +545,7 @@ async fn run_files(
 
 /// Runs `s`, and once more when `again` and it came out UNKNOWN: every run's report.
 async fn ask(s: &scenario::Plan, options: &RunOptions, again: bool) -> Result<Vec<Report>> {
+    insecure_header(s);
     let first = aftershock::run(s, options).await?;
     if !(again && matches!(first.verdict, aftershock::Verdict::Unknown { .. })) {
         return Ok(vec![first]);
@@ -555,6 +556,37 @@ async fn ask(s: &scenario::Plan, options: &RunOptions, again: bool) -> Result<Ve
     );
     let second = aftershock::run(s, options).await?;
     Ok(vec![first, second])
+}
+
+/// The run's header: a line per machine reached without TLS (`insecure = true`), red on a
+/// terminal.
+fn insecure_header(plan: &scenario::Plan) {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    for (machine, url) in plan.insecure_machines() {
+        let words = format!("INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
+        eprintln!("{}", red(&words, tty));
+    }
+}
+
+/// `text` in bold red when `tty`, else as it is.
+fn red(text: &str, tty: bool) -> String {
+    match tty {
+        true => format!("\x1b[1;31m{text}\x1b[0m"),
+        false => text.to_string(),
+    }
+}
+
+/// A run's table for stdout, its INSECURE lines red on a terminal.
+fn painted(table: &str) -> String {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let lines: Vec<String> = table
+        .lines()
+        .map(|l| match l.trim_start().starts_with("INSECURE") {
+            true => red(l, tty),
+            false => l.to_string(),
+        })
+        .collect();
+    lines.join("\n") + "\n"
 }
 
 /// The reports of every run for the suite table: a scenario asked twice shows both runs, its

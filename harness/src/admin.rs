@@ -19,6 +19,7 @@ use std::time::Duration;
 pub use crate::bench::{Bench, Options as BenchOptions, Target as BenchTarget};
 pub use crate::engine::cleanup::{Labelled as Leftovers, Removed, RunGuard};
 pub use crate::engine::images::ImageSet;
+pub use crate::engine::tls::RunTls;
 pub use crate::engine::Docker;
 pub use crate::lock::{Held as RunLock, Holder};
 pub use crate::output::OutputEnv;
@@ -40,6 +41,14 @@ pub async fn connect_machine(machine: &str, url: &EngineUrl, timeout: Duration) 
 /// A client for the Docker engine of a machine at `url`, without checking that it answers.
 pub fn machine_client(machine: &str, url: &EngineUrl) -> Result<Docker> {
     Ok(engine::remote::client(machine, url)?)
+}
+
+/// A CA, a server certificate for `addresses` (what each engine's `dockerd --tlsverify`
+/// reads: `RunTls::machine`) and a client certificate (`RunTls::client`, a machine's `tls`
+/// directory), written under `<run_dir>/tls/` and registered machine-wide like a run's: removed
+/// by `RunTls::remove`, or after this process dies by the next run or `aftershock clean`.
+pub fn make_tls(run_dir: &Path, addresses: &[String]) -> Result<RunTls> {
+    Ok(engine::tls::make(run_dir, addresses).map_err(engine::EngineError::from)?)
 }
 
 /// Where the aftershock sources are (`images/`, `scenarios/`): `AFTERSHOCK_ROOT`, else the

@@ -52,7 +52,7 @@ pub use engine::EngineError;
 pub use error::HarnessError as Error;
 pub use mounts::UnsafeMount;
 pub use progress::{Progress, ProgressEvent};
-pub use report::{Measured, Report, Written};
+pub use report::{InsecureMachine, Measured, Report, Written};
 pub use run::{base_image, run, RunExperiment, RunOptions};
 pub use scenario::builder::{
     Expect, Experiment, Fault, FaultRef, Machine, Probe, ProbeRef, ReplicaArg, ReplicaRef, Service,

@@ -155,6 +155,9 @@ async fn run_locked(
         "running {} (run {run_id}, seed {seed})",
         scenario.name
     );
+    for (machine, url) in scenario.insecure_machines() {
+        tracing::warn!(%machine, %url, "INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
+    }
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(

@@ -7,7 +7,9 @@
 //! the runs here are one file per archetype (majority restart, rolling restart, power cut,
 //! leak, engine crash), not all seven: the cache's leak is the db's leak on another service,
 //! and the engine crash with live-restore is the same machines with one flag (run with
-//! live-restore by `daemon_restart` and `engine_crash_any_service`). The shop's cache is
+//! live-restore by `daemon_restart` and `engine_crash_any_service`). While the engine crash
+//! runs, a plain container on its network knocks on a machine's engine and is refused at the
+//! TLS handshake. The shop's cache is
 //! memcached in an image of a few MB (`examples/compose/memcached`): the engine crash loads it
 //! into three machines in under a second each, where the base image took 10–15 s.
 //!
@@ -17,6 +19,7 @@
 
 use aftershock_model::audit::{self, Budgets};
 use aftershock_model::scenario;
+use aftershock_tests::knock::Knocking;
 use aftershock_tests::{cli_binary, root, run_scenario};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -87,7 +90,10 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
     for file in RUN {
         std::fs::copy(planned.join(file), ran.join(file)).unwrap();
     }
+    // While the engine crash runs, a plain container on its network cannot take a machine.
+    let knocking = Knocking::start("audit-engine-crash");
     let run = cli(&["suite"], &ran);
+    let knock = knocking.finish();
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     let code = run.status.code();
@@ -106,6 +112,9 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
         );
     }
     assert!(stdout.contains("index:"), "one suite report");
+    knock
+        .expect("no machine of the engine crash listened while it ran")
+        .assert_refused();
     for file in PLANNED {
         let label = format!(
             "label=aftershock.scenario={}",

@@ -1,14 +1,17 @@
 //! Beyond one machine: a 3-node ZooKeeper ensemble with one node per machine and the toy API
 //! on a fourth, where the machines are Docker engines known to the run only by their URLs.
-//! The "datacenter" is four Docker-in-Docker hosts this test starts (each runs dockerd on
-//! `tcp://<ip>:2375` and nothing else); the runs place, kill, partition, observe and tear down
-//! through those URLs alone — as they would on remote hosts.
+//! The "datacenter" is four Docker-in-Docker hosts this test starts (each runs dockerd with
+//! `--tlsverify` on `https://<ip>:2376`, certificates of the test's own CA, and nothing else);
+//! the runs place, kill, partition, observe and tear down through those URLs alone — as they
+//! would on remote hosts. A plain container on the fleet's network (where the placed services
+//! are) is refused at the handshake while the first run goes on.
 //! Needs a Docker engine; without one these tests fail and say so.
 
 use aftershock::admin::{self, Docker, RunGuard};
 use aftershock::{Expect, Experiment, Fault, Machine, Preset, Probe, Select, Service};
 use aftershock_model::scenario::engine_url::EngineUrl;
 use aftershock_model::timeline::Metric;
+use aftershock_tests::knock::{knock_once, Knock};
 use aftershock_tests::run_scenario;
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
@@ -17,16 +20,24 @@ use bollard::models::{
 };
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const MACHINES: usize = 4;
 
 /// Four bare Docker-in-Docker hosts on a network of their own, labelled as a run of this test
-/// (so the reaper takes them if the test dies); removed when dropped.
+/// (so the reaper takes them if the test dies); removed when dropped. Their engines answer
+/// only the client certificate of the fleet's CA (`tls`).
 struct Fleet {
     urls: Vec<String>,
     guard: Option<RunGuard>,
+    tls: admin::RunTls,
+    /// (run id, network, image): where a plain container knocks.
+    knock_from: (String, String, String),
 }
+
+/// Where a fleet host's dockerd reads its certificates (bind-mounted read-only).
+const TLS_DIR: &str = "/etc/aftershock/tls";
 
 /// Creates the fleet's bridge network (`name`) on a /24 of its own; returns its first three
 /// octets (`172.30.7`).
@@ -62,12 +73,12 @@ async fn create_network(docker: &Docker, name: &str, labels: &HashMap<String, St
 /// its engine's data.
 async fn start_host(
     docker: &Docker,
-    fleet: (&str, &HashMap<String, String>),
+    fleet: (&str, &HashMap<String, String>, &Path),
     host: &str,
     ip: &str,
     image: &str,
 ) {
-    let (network, labels) = fleet;
+    let (network, labels, certs) = fleet;
     let name = format!("{network}-{host}");
     let volume = format!("{name}-docker");
     docker
@@ -79,8 +90,10 @@ async fn start_host(
         .await
         .unwrap_or_else(|e| panic!("create volume {volume}: {e}"));
     let config = serde_json::json!({
-        "dockerd": ["--tls=false", "-H", "unix:///var/run/docker.sock",
-                    "-H", "tcp://0.0.0.0:2375"],
+        "dockerd": ["--tlsverify", "--tlscacert", format!("{TLS_DIR}/ca.pem"),
+                    "--tlscert", format!("{TLS_DIR}/cert.pem"),
+                    "--tlskey", format!("{TLS_DIR}/key.pem"),
+                    "-H", "unix:///var/run/docker.sock", "-H", "tcp://0.0.0.0:2376"],
         "restart_ms": 2000,
         "units": [],
     });
@@ -99,7 +112,10 @@ async fn start_host(
         labels: Some(labels.clone()),
         host_config: Some(HostConfig {
             network_mode: Some(network.to_string()),
-            binds: Some(vec![format!("{volume}:/var/lib/docker")]),
+            binds: Some(vec![
+                format!("{volume}:/var/lib/docker"),
+                format!("{}:{TLS_DIR}:ro", certs.display()),
+            ]),
             cap_add: Some(vec!["ALL".into()]),
             cap_drop: Some(vec!["SYS_RESOURCE".into()]),
             security_opt: Some(vec![
@@ -146,20 +162,26 @@ impl Fleet {
         let network = format!("as-{}", std::process::id());
         let prefix = create_network(&docker, &network, &labels).await;
         let image = set.tag("machine").unwrap().to_string();
+        let ips: Vec<String> = (1..=MACHINES)
+            .map(|i| format!("{prefix}.{}", 10 + i))
+            .collect();
+        let tls = admin::make_tls(&output.join(&run_id), &ips).unwrap_or_else(|e| panic!("{e}"));
         let mut urls = vec![];
-        for i in 1..=MACHINES {
-            let ip = format!("{prefix}.{}", 10 + i);
-            let host = format!("host{i}");
-            start_host(&docker, (&network, &labels), &host, &ip, &image).await;
-            urls.push(format!("tcp://{ip}:2375"));
+        for (i, ip) in ips.iter().enumerate() {
+            let host = format!("host{}", i + 1);
+            let fleet = (network.as_str(), &labels, tls.machine.as_path());
+            start_host(&docker, fleet, &host, ip, &image).await;
+            urls.push(format!("https://{ip}:2376"));
         }
         let fleet = Fleet {
             urls,
             guard: Some(guard),
+            tls,
+            knock_from: (run_id, network, image),
         };
         for (i, url) in fleet.urls.iter().enumerate() {
             let started = Instant::now();
-            let parsed = EngineUrl::parse(url, None, None).unwrap();
+            let parsed = fleet.url(url);
             loop {
                 let answer = admin::connect_machine("host", &parsed, Duration::from_secs(2)).await;
                 match answer {
@@ -179,11 +201,36 @@ impl Fleet {
         fleet
     }
 
+    /// A host's URL with the fleet's client certificate.
+    fn url(&self, url: &str) -> EngineUrl {
+        EngineUrl::parse(url, Some(self.certs()), None).unwrap()
+    }
+
+    fn certs(&self) -> PathBuf {
+        self.tls.client.clone()
+    }
+
+    /// A machine of the fleet as the runs know it: its URL and the client certificate.
+    fn machine(&self, name: &str, url: &str) -> Machine {
+        Machine::url(name, url).tls(&self.certs().display().to_string())
+    }
+
+    /// Knocks on host1's engine from a plain container on the fleet's network (no client
+    /// certificate), on a thread of its own; its result once the engine listens.
+    fn knock(&self) -> std::thread::JoinHandle<Option<Knock>> {
+        let (run, network, image) = self.knock_from.clone();
+        let ip = self.urls[0]
+            .trim_start_matches("https://")
+            .trim_end_matches(":2376")
+            .to_string();
+        std::thread::spawn(move || knock_once(&run, &network, &ip, &image))
+    }
+
     /// The ZooKeeper pair's topology on the fleet: zk1..zk3 on host1..host3, the API on host4.
     fn experiment(&self, name: &str, seconds: u64) -> (Experiment, aftershock::ServiceRef) {
         let mut x = Experiment::new(name, Duration::from_secs(seconds)).seed(11);
         for (i, url) in self.urls.iter().enumerate() {
-            x.machine(Machine::url(&format!("host{}", i + 1), url));
+            x.machine(self.machine(&format!("host{}", i + 1), url));
         }
         let zk = Service::preset("zk", Preset::Zookeeper)
             .replicas(3)
@@ -199,7 +246,7 @@ impl Fleet {
     /// Asserts that nothing of run `run` is left on any machine of the fleet.
     async fn assert_clean(&self, run: &str) {
         for url in &self.urls {
-            let parsed = EngineUrl::parse(url, None, None).unwrap();
+            let parsed = self.url(url);
             let docker = admin::machine_client("host", &parsed).unwrap();
             let left = admin::leftovers(&docker, Some(run)).await.unwrap().count();
             assert!(left.is_empty(), "run {run} left {left:?} on {url}");
@@ -208,6 +255,7 @@ impl Fleet {
 
     async fn stop(mut self) {
         let removed = self.guard.take().unwrap().teardown().await.unwrap();
+        self.tls.remove();
         println!("fleet removed: {removed:?}");
     }
 }
@@ -231,7 +279,11 @@ async fn two_machines_at_once(fleet: &Fleet) -> f64 {
     x.expect(Expect::fails_during(&writes, &kill, secs(5)));
     x.expect(Expect::recovers_within(&writes, &kill, secs(20)));
     x.expect(Expect::no_lost_writes(&writes));
+    // While it runs, a plain container beside the placed services cannot take a host.
+    let knocking = fleet.knock();
     let report = run_scenario(&x.plan().unwrap()).await;
+    let knock = knocking.join().expect("the knocking thread");
+    knock.expect("host1's engine listens").assert_refused();
     fleet.assert_clean(&report.run_id).await;
     let skew = report
         .measurements
@@ -311,7 +363,7 @@ async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
 /// the victim, and the cache keeps answering.
 async fn a_leak_on_a_machine(fleet: &Fleet) {
     let mut x = Experiment::new("cache-leak-on-a-host-by-url", secs(12)).seed(11);
-    x.machine(Machine::url("host4", &fleet.urls[3]));
+    x.machine(fleet.machine("host4", &fleet.urls[3]));
     let cache = Service::generic("cache", "memcached")
         .command(&["-m", "32"])
         .memory_mib(128)

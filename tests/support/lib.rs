@@ -1,6 +1,8 @@
 //! Shared helpers of the docker-backed tests: loading the project's scenario files, counting
 //! what runs left behind, and building the CLI binary for the tests that drive it.
 
+pub mod knock;
+
 use aftershock::admin;
 use aftershock_model::scenario::{self, Plan as Scenario};
 use std::io::{BufRead, BufReader};

@@ -34,6 +34,8 @@ pub struct Removed {
     pub volumes: usize,
     /// Loop-device disks unmounted and detached (see `engine::disk`).
     pub disks: usize,
+    /// Runs whose TLS keys (`<run dir>/tls`) were removed (see `engine::tls::registry`).
+    pub keys: usize,
 }
 
 impl Removed {
@@ -48,6 +50,7 @@ impl Removed {
         self.networks += other.networks;
         self.volumes += other.volumes;
         self.disks += other.disks;
+        self.keys += other.keys;
     }
 }
 
@@ -80,6 +83,7 @@ impl Labelled {
             networks: self.networks.len(),
             volumes: self.volumes.len(),
             disks: 0,
+            keys: 0,
         }
     }
 }
@@ -239,6 +243,7 @@ async fn disconnect_listed(docker: &Docker, id: &str) {
 pub async fn remove_run(docker: &Docker, run: &str) -> Result<Removed> {
     let mut removed = remove_labelled(docker, Some(run)).await?;
     removed.disks = remove_disks(run);
+    removed.keys = usize::from(super::tls::registry::remove_run(run));
     Ok(removed)
 }
 
@@ -256,18 +261,24 @@ fn destroy_disks(run: &str, run_dir: &std::path::Path) -> usize {
     before
 }
 
-/// Removes every run's leftovers: labelled engine resources and every registered run's disks.
+/// Removes every run's leftovers: labelled engine resources, every registered run's disks and
+/// dead runs' TLS keys.
 pub async fn remove_everything(docker: &Docker) -> Result<Removed> {
+    let keys = super::tls::registry::reap_dead();
     let mut removed = remove_labelled(docker, None).await?;
     for (run, run_dir) in super::disk::registered_runs() {
         removed.disks += destroy_disks(&run, &run_dir);
     }
+    removed.keys = keys;
     Ok(removed)
 }
 
 /// Removes what runs of this host left behind when their process is gone (killed, Ctrl-C'd
 /// before teardown finished). Runs of live processes are left alone.
 pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
+    // The TLS keys of dead runs, wherever their output roots were: first, whatever the
+    // engine says.
+    let keys = super::tls::registry::reap_dead();
     let owners = list_labelled(docker, None).await?.owners;
     let me = hostname();
     let mut total = Removed::default();
@@ -297,6 +308,7 @@ pub async fn reap_dead_runs(docker: &Docker) -> Result<Removed> {
         tracing::info!(run, "reaping the disks of a dead run");
         total.disks += destroy_disks(&run, &run_dir);
     }
+    total.keys = keys;
     first_error.map_or(Ok(total), Err)
 }
 

@@ -10,6 +10,8 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub mod registry;
+
 /// Why a run's certificates could not be made or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -50,6 +52,8 @@ pub struct RunTls {
     pub machine: PathBuf,
     /// What the harness's client presents.
     pub client: PathBuf,
+    /// Its entry in the machine-wide registry (`registry`), removed with it.
+    entry: Option<PathBuf>,
 }
 
 impl RunTls {
@@ -63,7 +67,11 @@ impl RunTls {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the run's certificates")
             }
-            _ => {}
+            _ => {
+                if let Some(entry) = &self.entry {
+                    let _ = std::fs::remove_file(entry);
+                }
+            }
         }
     }
 }
@@ -73,8 +81,36 @@ fn generate(what: &'static str) -> impl FnOnce(rcgen::Error) -> TlsError {
 }
 
 /// Makes the run's CA, the machines' server certificate (for `addresses`) and the harness's
-/// client certificate, and writes them under `<run_dir>/tls/`.
+/// client certificate, writes them under `<run_dir>/tls/` and registers them machine-wide
+/// (`registry`: whatever kills this process, the keys are removed after it).
 pub fn make(run_dir: &Path, addresses: &[String]) -> Result<RunTls, TlsError> {
+    make_registered(run_dir, addresses, &registry::dir()?)
+}
+
+/// [`make`], registered in `registry`.
+pub fn make_registered(
+    run_dir: &Path,
+    addresses: &[String],
+    registry: &Path,
+) -> Result<RunTls, TlsError> {
+    let dir = run_dir.join("tls");
+    let run = run_dir.file_name().unwrap_or_default().to_string_lossy();
+    // Registered before anything is written: a kill between the two leaves no key unlisted.
+    let entry = registry::register(registry, &run, &dir)?;
+    match write(run_dir, addresses) {
+        Ok(tls) => Ok(RunTls {
+            entry: Some(entry),
+            ..tls
+        }),
+        Err(e) => {
+            let _ = std::fs::remove_file(entry);
+            Err(e)
+        }
+    }
+}
+
+/// Makes the set and writes it under `<run_dir>/tls/`.
+fn write(run_dir: &Path, addresses: &[String]) -> Result<RunTls, TlsError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
         KeyPair, KeyUsagePurpose, SanType,
@@ -127,6 +163,7 @@ pub fn make(run_dir: &Path, addresses: &[String]) -> Result<RunTls, TlsError> {
     let tls = RunTls {
         machine: dir.join("machine"),
         client: dir.join("client"),
+        entry: None,
     };
     write_set(
         &tls.machine,

@@ -90,6 +90,7 @@ pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Remov
     removed.networks += again.networks;
     removed.volumes += again.volumes;
     removed.disks += again.disks;
+    removed.keys += again.keys;
     for m in machines {
         let (url, certs) = match m.split_once('#') {
             Some((u, c)) => (u, Some(c.into())),

@@ -19,7 +19,8 @@ table{border-collapse:collapse;margin:8px 0 18px}td,th{border:1px solid #ccc;pad
 text-align:left;vertical-align:top;font-size:13px}th{background:#f3f3f3}\
 .PASS{color:#1a7f1a;font-weight:bold}.FAIL{color:#c01f1f;font-weight:bold}\
 .UNKNOWN{color:#a06000;font-weight:bold}.legend span{margin-right:18px}\
-.error{background:#fff3e0;border:1px solid #f0a040;padding:8px}";
+.error{background:#fff3e0;border:1px solid #f0a040;padding:8px}\
+.insecure{background:#fde8e8;border:2px solid #c01f1f;color:#c01f1f;font-weight:bold;padding:8px}";
 
 const CHECK_SCRIPT: &str = "<script>(function(){var n=0;\
 document.querySelectorAll('svg .series').forEach(function(e){var b=e.getBBox();\
@@ -63,6 +64,9 @@ pub fn page(report: &Report) -> String {
             "<p class=\"error\">Harness error, so every verdict is unknown: {}</p>",
             esc(e)
         );
+    }
+    for m in &report.insecure_machines {
+        let _ = writeln!(w, "<p class=\"insecure\">{}</p>", esc(&m.words()));
     }
     outcomes(w, report);
     if !report.notes.is_empty() {

@@ -69,6 +69,11 @@ pub struct Report {
     pub fault_timings: Vec<FaultTiming>,
     /// Everything that happened, in order: faults, probe samples, container events.
     pub timeline: Vec<Event>,
+    /// The machines whose engines the run reached over plain HTTP off loopback (the file's
+    /// `insecure = true`): whoever could reach them controlled them during the run. Empty in
+    /// reports written before it existed.
+    #[serde(default)]
+    pub insecure_machines: Vec<InsecureMachine>,
     /// What the scenario's Compose file says that the run did not act on, or not wholly, and
     /// why (`compose.yml:12: service `web`: ignored: `tty` (…)`). Empty in reports written
     /// before it existed.
@@ -77,6 +82,26 @@ pub struct Report {
     /// Where the run's files are ([`Report::dir`]); not serialised.
     #[serde(skip)]
     dir: Option<PathBuf>,
+}
+
+/// A machine reached without TLS or authentication (`insecure = true`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InsecureMachine {
+    /// Its name in the scenario.
+    pub machine: String,
+    /// Its engine's plain `tcp://` URL.
+    pub url: String,
+}
+
+impl InsecureMachine {
+    /// The warning, in words (the table, the HTML, the CLI's header).
+    pub fn words(&self) -> String {
+        format!(
+            "INSECURE: machine `{}` was reached at {} without TLS (insecure = true): whoever could reach that address controlled its engine",
+            self.machine, self.url
+        )
+    }
 }
 
 /// Where [`Report::write`] put a run's files.
@@ -160,6 +185,9 @@ impl Report {
             measurements,
             fault_timings,
             timeline,
+            insecure_machines: (scenario.insecure_machines().into_iter())
+                .map(|(machine, url)| InsecureMachine { machine, url })
+                .collect(),
             notes: scenario.notes.iter().map(|n| n.to_string()).collect(),
             dir: None,
         };
@@ -265,6 +293,9 @@ impl Report {
         }
         if let Some(e) = &self.error {
             let _ = writeln!(out, "   harness error (verdicts unknown): {e}");
+        }
+        for m in &self.insecure_machines {
+            let _ = writeln!(out, "   {}", m.words());
         }
         for note in &self.notes {
             let _ = writeln!(out, "   {note}");

@@ -1,5 +1,5 @@
 //! Secrets stay secret: the values of a scenario's environment (a service's `env`, Compose
-//! `environment` and `env_file`, which is where Compose `secrets` reach a service) never appear
+//! `environment` and `env_file`) and of its Compose file's `secrets` never appear
 //! in what a run writes or says — `report.json`, `report.html`, `junit.xml`, progress events
 //! and the log lines the CLI prints.
 //!
@@ -34,14 +34,16 @@ pub struct Secrets {
 }
 
 impl Secrets {
-    /// Every value of every service's environment (as written and per replica) of `plan`.
+    /// Every value of every service's environment (as written and per replica) of `plan`, and
+    /// of its Compose file's `secrets`.
     pub fn of(plan: &Plan) -> Secrets {
         let env = plan.services.iter().flat_map(|s| {
             s.env
                 .iter()
                 .chain(s.per_replica.iter().flat_map(|r| r.env.iter()))
         });
-        Secrets::from_values(env.filter_map(|kv| kv.split_once('=').map(|(_, v)| v)))
+        let env = env.filter_map(|kv| kv.split_once('=').map(|(_, v)| v));
+        Secrets::from_values(env.chain(plan.secrets.iter().map(String::as_str)))
     }
 
     fn from_values<'a>(values: impl IntoIterator<Item = &'a str>) -> Secrets {
@@ -167,18 +169,21 @@ mod tests {
     const IN_ENVIRONMENT: &str = "marker-environment-7f3a9c";
     const IN_ENV_FILE: &str = "marker-env-file-2b8d41";
     const IN_BUILDER: &str = "marker-builder-env-5e6f0a";
+    const IN_SECRET_FILE: &str = "marker-secret-file-9c1e77";
 
-    /// A scenario on a Compose file whose service has a secret in `environment` and one in
-    /// its `env_file`.
+    /// A scenario on a Compose file whose service has a secret in `environment`, one in its
+    /// `env_file` and one in a Compose `secrets` file (which it uses).
     fn compose_plan() -> Plan {
         let dir = std::env::temp_dir().join(format!("aftershock-secrets-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let compose = format!(
             "services:\n  db:\n    image: postgres\n    environment:\n      \
-DB_PASSWORD: {IN_ENVIRONMENT}\n      PORT: \"5432\"\n    env_file: db.env\n"
+DB_PASSWORD: {IN_ENVIRONMENT}\n      PORT: \"5432\"\n    env_file: db.env\n    \
+secrets: [db_root]\nsecrets:\n  db_root:\n    file: ./db_root.txt\n"
         );
         std::fs::write(dir.join("compose.yml"), compose).unwrap();
         std::fs::write(dir.join("db.env"), format!("API_TOKEN={IN_ENV_FILE}\n")).unwrap();
+        std::fs::write(dir.join("db_root.txt"), format!("{IN_SECRET_FILE}\n")).unwrap();
         let toml = "name = \"secrets\"\nduration = \"2s\"\n[topology]\ncompose = \"compose.yml\"\n";
         std::fs::write(dir.join("secrets.toml"), toml).unwrap();
         let plan =
@@ -228,7 +233,7 @@ DB_PASSWORD: {IN_ENVIRONMENT}\n      PORT: \"5432\"\n    env_file: db.env\n"
     fn no_report_file_of_a_run_contains_a_compose_secret() {
         let plan = compose_plan();
         let secrets = Secrets::of(&plan);
-        for marker in [IN_ENVIRONMENT, IN_ENV_FILE] {
+        for marker in [IN_ENVIRONMENT, IN_ENV_FILE, IN_SECRET_FILE] {
             assert!(secrets.values.iter().any(|v| v == marker), "{secrets:?}");
             let info = super::super::RunInfo {
                 run_id: "secrets-test".into(),
@@ -268,6 +273,9 @@ DB_PASSWORD: {IN_ENVIRONMENT}\n      PORT: \"5432\"\n    env_file: db.env\n"
         assert_eq!(logged(&line), line, "not remembered yet");
         Secrets::of(&plan).remember();
         assert_eq!(logged(&line), "warn: exec `curl -H …` failed");
+        let secret = format!("error: login with {IN_SECRET_FILE} refused");
+        Secrets::of(&compose_plan()).remember();
+        assert_eq!(logged(&secret), "error: login with … refused");
         let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
         let progress = crate::Progress::to({
             let seen = seen.clone();

@@ -328,3 +328,48 @@ fn fifty_replicas_dying_together_are_one_marker_with_a_count() {
     assert!(svg.contains("die ×50 (mc1 … mc50)"), "a short label");
     assert!(svg.contains("mc1, mc2"), "every name in the tooltip");
 }
+
+#[test]
+fn a_machine_reached_without_tls_is_marked_in_json_html_and_table() {
+    use crate::scenario::builder::{Experiment, Machine, Service};
+    let plan = |insecure: bool| {
+        let mut x = Experiment::new("far", std::time::Duration::from_secs(5));
+        let east = Machine::url("east", "tcp://10.0.0.5:2375");
+        x.machine(if insecure { east.insecure() } else { east });
+        x.service(Service::generic("web", "memcached").on_machines(&["east"]));
+        x.plan()
+    };
+    let info = || RunInfo {
+        run_id: "r".into(),
+        seed: 1,
+        started_at: 0,
+        finished_at: 1,
+        error: None,
+    };
+    let e = plan(false).expect_err("plain tcp off loopback is refused without insecure");
+    assert!(e.to_string().contains("insecure = true"), "{e}");
+    let marked = Report::new(&plan(true).unwrap(), info(), vec![], vec![]);
+    let json = serde_json::to_value(&marked).unwrap();
+    assert_eq!(
+        json["insecure_machines"],
+        serde_json::json!([{"machine": "east", "url": "tcp://10.0.0.5:2375"}])
+    );
+    let said = "INSECURE: machine `east` was reached at tcp://10.0.0.5:2375 without TLS";
+    assert!(marked.table().contains(said), "{}", marked.table());
+    let page = html::page(&marked);
+    assert!(
+        page.contains(&format!("<p class=\"insecure\">{}", chart::esc(said))),
+        "{page}"
+    );
+    assert!(page.contains(".insecure{") && page.contains("color:#c01f1f"));
+    let clean = demo::report();
+    assert!(clean.insecure_machines.is_empty());
+    assert!(!clean.table().contains("INSECURE") && !html::page(&clean).contains("INSECURE"));
+    let mut old = serde_json::to_value(&marked).unwrap();
+    old.as_object_mut().unwrap().remove("insecure_machines");
+    let old: Report = serde_json::from_value(old).unwrap();
+    assert!(
+        old.insecure_machines.is_empty(),
+        "a report from before loads"
+    );
+}

@@ -117,6 +117,15 @@ impl EngineUrl {
         }
     }
 
+    /// Whether this is plain HTTP (`tcp://`) to an address other than loopback: whoever
+    /// reaches that address (a container under test included) controls the engine.
+    pub fn plain_off_loopback(&self) -> bool {
+        match self {
+            EngineUrl::Tcp { host, .. } => !is_loopback(host),
+            EngineUrl::Unix(_) | EngineUrl::Https { .. } | EngineUrl::Ssh { .. } => false,
+        }
+    }
+
     /// The host part, where services placed on the machine are reached unless it says otherwise.
     pub fn host(&self) -> Option<&str> {
         match self {
@@ -149,6 +158,15 @@ impl std::fmt::Display for EngineUrl {
             }
         }
     }
+}
+
+/// `localhost`, 127.0.0.0/8 or `::1` (bracketed or not).
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<core::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn host_port(url: &str, rest: &str, default: u16) -> Result<(String, u16), EngineUrlError> {
@@ -205,6 +223,34 @@ mod tests {
             }
         );
         assert_eq!(ssh.host(), Some("h"));
+    }
+
+    #[test]
+    fn plain_tcp_off_loopback_is_told_apart() {
+        let plain = |u: &str| {
+            EngineUrl::parse(u, None, None)
+                .unwrap()
+                .plain_off_loopback()
+        };
+        for off in [
+            "tcp://10.0.0.5:2375",
+            "tcp://build-3",
+            "tcp://127.example:1",
+        ] {
+            assert!(plain(off), "{off}");
+        }
+        for local in [
+            "tcp://127.0.0.1:2375",
+            "tcp://127.3.2.1:1",
+            "tcp://localhost:2375",
+            "tcp://[::1]:2375",
+            "unix:///var/run/docker.sock",
+            "ssh://root@10.0.0.5",
+        ] {
+            assert!(!plain(local), "{local}");
+        }
+        let https = EngineUrl::parse("https://10.0.0.5", Some("c".into()), None).unwrap();
+        assert!(!https.plain_off_loopback());
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub struct Topology {
     /// them with `machine = "name"`.
     #[serde(default, rename = "machine")]
     pub machines: Vec<MachineDecl>,
+    /// The values of the `compose` file's top-level `secrets`, brought in with its services
+    /// (never read from or written to a scenario file).
+    #[serde(skip)]
+    pub compose_secrets: Vec<String>,
     /// What the Compose file says that the run does not act on, or not wholly (set when the
     /// file is brought in; a scenario file cannot write it).
     #[serde(skip)]
@@ -166,6 +170,10 @@ pub struct MachineDecl {
     /// For `ssh://`: the private key to log in with (default: the ssh agent's or ~/.ssh's).
     #[serde(default)]
     pub ssh_key: Option<String>,
+    /// For a plain `tcp://` engine that is not on loopback: `true` accepts it without TLS
+    /// (whoever reaches it controls that engine); the run's header and report say so in red.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 /// A service's `machine` key: the options of a `machine` service (a table), or the machines

@@ -24,10 +24,44 @@ pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
     parse(&path.display().to_string(), &source)
 }
 
+/// The most the loader reads of one file (a scenario, a Compose file, an `.env`, an
+/// `env_file`, a secret): as much as the Compose front end lets aliases expand to.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
 /// The one read of the file system in `scenario/`: scenario files and what they bring in
-/// (a Compose file, its `.env` and `env_file`s).
+/// (a Compose file, its `.env`, `env_file`s and secrets). Only a regular file of at most
+/// [`MAX_FILE_BYTES`] is read: `/dev/zero`, a FIFO or a huge file is refused at once instead
+/// of read forever. Opened without blocking (a FIFO with no writer would block the open),
+/// then checked on the open file, so a file swapped after a check is no way around it.
 fn read(path: &Path) -> std::io::Result<String> {
-    std::fs::read_to_string(path)
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a directory, a device, a FIFO or a socket): name a regular file",
+        ));
+    }
+    let too_big = || {
+        std::io::Error::other(format!(
+            "over {} MiB, the most aftershock reads of one file: name a smaller file",
+            MAX_FILE_BYTES >> 20
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    // A file that grows while it is read (or says it is empty, as /proc's do) is capped too.
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(text)
 }
 
 /// Parses scenario text and resolves it into a plan; `file` names it in error messages, and
@@ -76,6 +110,7 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
     let paths: Vec<_> = compose.0.iter().map(|f| dir.join(f)).collect();
     let topology = load_composes(&paths.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
     scenario.topology.notes = topology.notes;
+    scenario.topology.compose_secrets = topology.secrets;
     let mut services = topology.services;
     for (service, disk) in &scenario.topology.compose_disks {
         make_disk(&mut services, service, disk).map_err(|e| ScenarioError::At {
@@ -275,4 +310,98 @@ pub(crate) fn resolve_built(
             message,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("aftershock-load-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Loads `scenario.toml` (with `text`) in `dir`: the error, which must come at once.
+    fn refused(dir: &Path, text: &str) -> String {
+        let file = dir.join("scenario.toml");
+        std::fs::write(&file, text).unwrap();
+        let started = Instant::now();
+        let e = load(&file).expect_err("refused").to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}: {e}",
+            started.elapsed()
+        );
+        e
+    }
+
+    const HEAD: &str = "name = \"t\"\nduration = \"2s\"\n";
+
+    #[test]
+    fn devices_fifos_and_directories_are_refused_at_once() {
+        let dir = scratch("special");
+        let fifo = dir.join("fifo.yml");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for compose in ["/dev/zero", fifo.to_str().unwrap(), dir.to_str().unwrap()] {
+            let e = refused(
+                &dir,
+                &format!("{HEAD}[topology]\ncompose = \"{compose}\"\n"),
+            );
+            assert!(
+                e.contains(compose) && e.contains("not a regular file"),
+                "{e}"
+            );
+        }
+        for scenario in [Path::new("/dev/zero"), &fifo] {
+            let e = load(scenario).unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn files_over_the_cap_are_refused_wherever_they_are_named() {
+        let dir = scratch("huge");
+        let huge = std::fs::File::create(dir.join("huge")).unwrap();
+        huge.set_len(MAX_FILE_BYTES + 1).unwrap(); // sparse: nothing written
+        let e = load(&dir.join("huge")).unwrap_err().to_string();
+        assert!(e.contains("over 4 MiB"), "{e}");
+        let compose = format!("{HEAD}[topology]\ncompose = \"huge\"\n");
+        assert!(refused(&dir, &compose).contains("over 4 MiB"));
+        std::fs::write(
+            dir.join("compose.yml"),
+            "services:\n  web:\n    image: nginx\n    env_file: huge\n",
+        )
+        .unwrap();
+        let compose = format!("{HEAD}[topology]\ncompose = \"compose.yml\"\n");
+        let e = refused(&dir, &compose);
+        assert!(e.contains("huge") && e.contains("over 4 MiB"), "{e}");
+        std::fs::write(
+            dir.join("compose.yml"),
+            "services:\n  web:\n    image: nginx\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.join(".env")).unwrap();
+        let e = refused(&dir, &compose);
+        assert!(
+            e.contains(".env") && e.contains("not a regular file"),
+            "{e}"
+        );
+        std::fs::remove_file(dir.join(".env")).unwrap();
+        // Just under the cap is read.
+        let fits = std::fs::File::create(dir.join(".env")).unwrap();
+        fits.set_len(MAX_FILE_BYTES).unwrap();
+        std::fs::write(dir.join("scenario.toml"), &compose).unwrap();
+        let e = load(&dir.join("scenario.toml"))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert!(!format!("{e:?}").contains("over 4 MiB"), "{e:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -56,6 +56,10 @@ pub struct Plan {
     /// The engines services may be placed on: every replica of a `machine` service, then the
     /// `[[topology.machine]]`s given by URL.
     pub machines: Vec<Machine>,
+    /// Values never to be shown besides the services' environments: the Compose file's
+    /// `secrets` (not serialised).
+    #[serde(skip)]
+    pub secrets: Vec<String>,
     /// What the Compose file says that the run does not act on, or not wholly, and why (in
     /// the file's order): printed by `validate` and `run`, kept in the report.
     pub notes: Vec<super::values::Note>,
@@ -80,6 +84,8 @@ pub enum MachineEngine {
     Url {
         url: super::engine_url::EngineUrl,
         address: String,
+        /// A plain `tcp://` engine off loopback, accepted by the file's `insecure = true`.
+        insecure: bool,
     },
 }
 
@@ -95,6 +101,21 @@ impl Plan {
     }
     pub fn machine(&self, id: MachineId) -> &Machine {
         &self.machines[id.0]
+    }
+    /// The machines reached over plain HTTP off loopback (`insecure = true`): their names
+    /// and URLs, for the run's header and report.
+    pub fn insecure_machines(&self) -> Vec<(String, String)> {
+        self.machines
+            .iter()
+            .filter_map(|m| match &m.engine {
+                MachineEngine::Url {
+                    url,
+                    insecure: true,
+                    ..
+                } => Some((m.name.clone(), url.to_string())),
+                _ => None,
+            })
+            .collect()
     }
     /// Where `replica` runs (Local for a name that is no replica).
     pub fn placement_of(&self, replica: &str) -> Placement {

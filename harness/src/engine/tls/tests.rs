@@ -13,6 +13,13 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// [`super::make`] with a registry of its own inside the run directory (not the machine's).
+fn make(run_dir: &Path, addresses: &[String]) -> Result<RunTls, TlsError> {
+    let registry = run_dir.join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    make_registered(run_dir, addresses, &registry)
+}
+
 fn certs(path: &Path) -> Vec<CertificateDer<'static>> {
     CertificateDer::pem_file_iter(path)
         .unwrap()
@@ -164,4 +171,113 @@ fn removing_the_certificates_leaves_the_rest_of_the_run_directory() {
     );
     tls.remove(); // a second time (down, then drop) is quiet
     let _ = std::fs::remove_dir_all(run);
+}
+
+/// An `https://` machine is verified by bollard's client as the harness makes it
+/// (`remote::client`): a server whose certificate another CA signed fails the handshake, and
+/// the same server is spoken to (the handshake done, both certificates accepted) with the CA
+/// that signed it.
+#[tokio::test]
+async fn an_https_machine_is_verified_against_its_ca() {
+    use crate::scenario::engine_url::EngineUrl;
+    let (ours, theirs) = (scratch("https-ours"), scratch("https-theirs"));
+    let tls = make(&ours, &["127.0.0.1".into()]).unwrap();
+    let other = make(&theirs, &["127.0.0.1".into()]).unwrap();
+    let url = |port: u16, certs: &Path| {
+        let text = format!("https://127.0.0.1:{port}");
+        EngineUrl::parse(&text, Some(certs.to_path_buf()), None).unwrap()
+    };
+    let wait = std::time::Duration::from_secs(5);
+    let (port, server) = serve_once(&tls);
+    let e = crate::engine::remote::connect("east", &url(port, &other.client), wait)
+        .await
+        .expect_err("a machine another CA vouches for is refused");
+    let refused = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "the handshake completed: {e}");
+    let (port, server) = serve_once(&tls);
+    // Not an engine (it answers `ok`, not HTTP), but the TLS handshake completes.
+    let _ = crate::engine::remote::connect("east", &url(port, &tls.client), wait).await;
+    let spoken = tokio::task::spawn_blocking(move || server.join().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(spoken, Ok(()), "the right CA and client certificate");
+    let _ = std::fs::remove_dir_all(ours);
+    let _ = std::fs::remove_dir_all(theirs);
+}
+
+/// Rewrites a registry entry's owner (as if another process had made the set).
+fn owned_by(registry: &Path, run: &str, owner: &str) {
+    let entry = registry.join(run);
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let (_, dir) = text.split_once('\n').unwrap();
+    std::fs::write(entry, format!("{owner}\n{dir}")).unwrap();
+}
+
+/// The identity of a process that was SIGKILLed (and waited for).
+fn killed_process() -> String {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let owner = crate::engine::owner::process_identity(child.id()).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    owner
+}
+
+#[test]
+fn a_killed_run_s_keys_are_reaped_and_a_live_run_s_are_kept() {
+    let root = scratch("reap");
+    let registry = root.join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    let (dead, live) = (root.join("run-dead"), root.join("run-live"));
+    let a = make_registered(&dead, &["10.0.0.2".into()], &registry).unwrap();
+    let b = make_registered(&live, &["10.0.0.3".into()], &registry).unwrap();
+    std::fs::write(dead.join("report.json"), "{}").unwrap();
+    owned_by(&registry, "run-dead", &killed_process());
+    assert_eq!(registry::reap_dead_in(&registry), 1, "one dead run");
+    assert!(!dead.join("tls").exists(), "the dead run's keys are left");
+    assert!(
+        dead.join("report.json").exists(),
+        "removed more than the keys"
+    );
+    assert!(!registry.join("run-dead").exists(), "its entry is left");
+    assert!(
+        b.client.join("key.pem").exists(),
+        "a live run's keys were removed"
+    );
+    assert_eq!(registry::reap_dead_in(&registry), 0);
+    // The watchdog's path: one run's keys, by its id, once its process is gone.
+    assert!(registry::remove_run_in(&registry, "run-live"));
+    assert!(!live.join("tls").exists() && !registry.join("run-live").exists());
+    // The normal path: removed with the set, entry included.
+    let c = make_registered(&root.join("run-done"), &["10.0.0.4".into()], &registry).unwrap();
+    c.remove();
+    assert_eq!(std::fs::read_dir(&registry).unwrap().count(), 0);
+    drop(a);
+    let _ = std::fs::remove_dir_all(root);
+}
+
+#[test]
+fn the_reaper_never_follows_a_link_where_a_run_s_keys_were() {
+    let root = scratch("reap-link");
+    let registry = root.join("registry");
+    std::fs::create_dir_all(&registry).unwrap();
+    let run = root.join("run-x");
+    make_registered(&run, &["10.0.0.2".into()], &registry).unwrap();
+    let elsewhere = root.join("someone-else");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("keep"), "x").unwrap();
+    std::fs::remove_dir_all(run.join("tls")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, run.join("tls")).unwrap();
+    owned_by(&registry, "run-x", &killed_process());
+    assert_eq!(registry::reap_dead_in(&registry), 0);
+    assert!(elsewhere.join("keep").exists(), "followed the link");
+    assert!(
+        !registry.join("run-x").exists(),
+        "the entry is gone all the same"
+    );
+    let _ = std::fs::remove_dir_all(root);
 }

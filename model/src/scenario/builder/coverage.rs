@@ -105,7 +105,8 @@ fn everything() -> Experiment {
         Machine::url("east", "tcp://10.0.0.5:2375")
             .address("10.0.0.5")
             .tls("certs")
-            .ssh_key("key"),
+            .ssh_key("key")
+            .insecure(),
     );
     let machines = x.service(Service::machines("m", 2, MachineOptions::default()));
     x.compose_machines(&machines);

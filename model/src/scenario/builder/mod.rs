@@ -343,9 +343,10 @@ impl Experiment {
         handle
     }
 
-    /// Adds a machine that exists already, by its engine's URL (`tcp://10.0.0.5:2375`,
-    /// `ssh://root@host`, `unix:///var/run/docker.sock` with `address`, or `https://` with
-    /// certificates): services are placed on it with [`Service::on_machines`].
+    /// Adds a machine that exists already, by its engine's URL (`https://` with certificates,
+    /// `ssh://root@host`, `unix:///var/run/docker.sock` with `address`, or plain `tcp://` on
+    /// loopback — elsewhere only with [`Machine::insecure`]): services are placed on it with
+    /// [`Service::on_machines`].
     #[track_caller]
     pub fn machine(&mut self, machine: Machine) {
         self.places.add(&machine.0.name, Location::caller());
@@ -440,6 +441,7 @@ impl Machine {
             address: None,
             tls: None,
             ssh_key: None,
+            insecure: false,
         })
     }
     /// Where what runs on it is reached (needed for `unix://`).
@@ -455,6 +457,12 @@ impl Machine {
     /// For `ssh://`: the private key.
     pub fn ssh_key(mut self, path: &str) -> Self {
         self.0.ssh_key = Some(path.into());
+        self
+    }
+    /// For a plain `tcp://` engine off loopback: accept it without TLS (whoever reaches it
+    /// controls that engine; the run's header and report say so).
+    pub fn insecure(mut self) -> Self {
+        self.0.insecure = true;
         self
     }
 }

@@ -106,6 +106,7 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
         writes,
         notes: vec![],
         hints,
+        secrets: vec![],
     };
     Ok((topology, notes))
 }

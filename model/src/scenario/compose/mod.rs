@@ -46,6 +46,10 @@ pub struct Topology {
     /// What `aftershock audit` infers from that a service's file form does not keep, by
     /// service name (every service has one).
     pub hints: BTreeMap<String, Hints>,
+    /// The values of the file's top-level `secrets` (a `file`'s text and each of its lines,
+    /// an `environment` variable's value, a `content`): not mounted, and never shown in what
+    /// a run writes or says (`report::redact` in the runtime).
+    pub secrets: Vec<String>,
 }
 
 /// What the audit reads of a Compose service besides its file form.
@@ -94,6 +98,19 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
     services_of(&[path], read, env)
 }
 
+/// The project's `.env` in `dir`: none is an empty one; one that cannot be read (a FIFO, a
+/// device, too big) is an error.
+fn dotenv(dir: &Path, read: Read) -> Result<BTreeMap<String, String>, ScenarioError> {
+    match read(&dir.join(".env")) {
+        Ok(text) => Ok(env_lines(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(source) => Err(ScenarioError::Read {
+            path: dir.join(".env"),
+            source,
+        }),
+    }
+}
+
 /// A Compose file as read: its name, and its keys with where they are.
 struct Source {
     file: String,
@@ -118,9 +135,7 @@ impl Source {
 pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, ScenarioError> {
     let first = paths.first().copied().unwrap_or(Path::new("compose.yaml"));
     let dir = first.parent().unwrap_or(Path::new("."));
-    let dotenv = read(&dir.join(".env"))
-        .map(|t| env_lines(&t))
-        .unwrap_or_default();
+    let dotenv = dotenv(dir, read)?;
     let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
     let (mut sources, mut value, mut notes) = (vec![], Value::Null, vec![]);
     for path in paths {
@@ -171,7 +186,10 @@ pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, Sc
         read,
         lookup: &lookup,
     };
+    let secrets = sources.iter().flat_map(|s| secret_values(&s.marks, &cx));
+    let secrets = secrets.collect();
     let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
+    topology.secrets = secrets;
     for (key_path, reason) in more {
         let source = sources
             .iter()
@@ -222,6 +240,32 @@ fn checked(path: &Path, read: Read) -> Result<(Source, Value, Vec<keys::Ignored>
     keys::check(&mut value, &keys::FILE, &mut vec![], &mut ignored)
         .map_err(|(p, e)| source.error(source.marks.locate(&p), e.to_string()))?;
     Ok((source, value, ignored))
+}
+
+/// The values of the top-level `secrets` of the file as read (`value`, before the key check
+/// takes them out), interpolated: a `file`'s text (whole, trimmed, and each line), an
+/// `environment` variable's value, a `content`. A file that cannot be read holds nothing a
+/// run could show.
+fn secret_values(value: &Value, cx: &convert::Cx) -> Vec<String> {
+    let mut out = vec![];
+    let Some(secrets) = value.get("secrets").and_then(Value::as_mapping) else {
+        return out;
+    };
+    for (_, secret) in secrets.iter() {
+        let text = |key: &str| {
+            let raw = secret.get(key).and_then(Value::as_str)?;
+            interpolate(raw, cx.lookup).ok()
+        };
+        if let Some(Ok(text)) = text("file").map(|f| (cx.read)(&cx.dir.join(f))) {
+            out.extend(text.lines().map(|l| l.trim().to_string()));
+            out.push(text.trim().to_string());
+            out.push(text);
+        }
+        out.extend(text("environment").and_then(|name| (cx.lookup)(&name)));
+        out.extend(text("content"));
+    }
+    out.retain(|v| !v.is_empty());
+    out
 }
 
 /// Interpolates every string of `value` (not the keys); errors name the key path.

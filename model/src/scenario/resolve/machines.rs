@@ -39,6 +39,7 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Ma
             m.ssh_key.clone().map(Into::into),
         )
         .map_err(|e| bad(e.to_string()))?;
+        insecure(m, &url).map_err(bad)?;
         let address = match (&m.address, url.host()) {
             (Some(a), _) => a.clone(),
             (None, Some(h)) => h.to_string(),
@@ -48,7 +49,13 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Ma
                 ))
             }
         };
-        machines.push((m.name.clone(), MachineEngine::Url { url, address }));
+        let insecure = m.insecure;
+        let engine = MachineEngine::Url {
+            url,
+            address,
+            insecure,
+        };
+        machines.push((m.name.clone(), engine));
     }
     let mut seen = HashMap::new();
     for (name, _) in &machines {
@@ -65,6 +72,27 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Ma
             engine,
         })
         .collect())
+}
+
+/// A plain `tcp://` engine is taken only on loopback or with `insecure = true`: whoever
+/// reaches its address (a service under test, on the run's network or the machine's) could
+/// start a container there with every privilege the engine has. `insecure` says nothing on
+/// any other URL, so it is refused there.
+fn insecure(m: &file::MachineDecl, url: &EngineUrl) -> Result<(), String> {
+    match (url, m.insecure) {
+        (EngineUrl::Tcp { .. }, true) => Ok(()),
+        (_, true) => Err(format!(
+            "`insecure = true` is only for a plain tcp:// engine, not `{url}`: remove it"
+        )),
+        (EngineUrl::Tcp { host, port }, false) if url.plain_off_loopback() => Err(format!(
+            "`{url}` is plain HTTP without TLS: whoever reaches {host}:{port} (a container under \
+             test included) controls that engine. Use `url = \"https://{host}:2376\"` with \
+             `tls = \"DIR\"` (ca.pem, cert.pem, key.pem; the engine runs `dockerd --tlsverify`), \
+             or `ssh://`; or accept the risk with `insecure = true` on this machine (the run's \
+             header and report then say so)"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Places the services whose `machine` names machines: one machine per replica.
@@ -189,7 +217,7 @@ mod tests {
 
     fn machines(extra: &str) -> String {
         format!(
-            "{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:2375\"\n\n[[topology.machine]]\nname = \"west\"\nurl = \"ssh://root@10.0.0.6\"\n{extra}"
+            "{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:2375\"\ninsecure = true\n\n[[topology.machine]]\nname = \"west\"\nurl = \"ssh://root@10.0.0.6\"\n{extra}"
         )
     }
 
@@ -204,12 +232,50 @@ mod tests {
         assert_eq!(plan.placement("zk2").unwrap().name, "west");
         assert_eq!(plan.placement("api").unwrap().name, "east");
         match &plan.machines[1].engine {
-            MachineEngine::Url { url, address } => {
+            MachineEngine::Url { url, address, .. } => {
                 assert_eq!(url.to_string(), "ssh://root@10.0.0.6");
                 assert_eq!(address, "10.0.0.6");
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn plain_tcp_off_loopback_needs_insecure_and_is_marked() {
+        let machine = |url: &str, extra: &str| {
+            format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"{url}\"\n{extra}\n[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nmachine = \"east\"\n")
+        };
+        let e = parse("t.toml", &machine("tcp://10.0.0.5:2375", ""))
+            .unwrap_err()
+            .to_string();
+        for said in [
+            "t.toml:4:",
+            "machine `east`",
+            "`tcp://10.0.0.5:2375` is plain HTTP without TLS",
+            "https://10.0.0.5:2376",
+            "tls = \"DIR\"",
+            "insecure = true",
+        ] {
+            assert!(e.contains(said), "{said:?} not in: {e}");
+        }
+        let plan = parse("t.toml", &machine("tcp://10.0.0.5:2375", "insecure = true")).unwrap();
+        assert_eq!(
+            plan.insecure_machines(),
+            [("east".to_string(), "tcp://10.0.0.5:2375".to_string())]
+        );
+        for local in ["tcp://127.0.0.1:2375", "tcp://localhost:2375"] {
+            let plan = parse("t.toml", &machine(local, "")).unwrap();
+            assert!(plan.insecure_machines().is_empty(), "{local}");
+        }
+        let ssh = parse("t.toml", &machine("ssh://root@10.0.0.5", "insecure = true"))
+            .unwrap_err()
+            .to_string();
+        assert!(ssh.contains("only for a plain tcp:// engine"), "{ssh}");
+        let tls = machine("https://10.0.0.5:2376", "tls = \"certs\"");
+        assert!(parse("t.toml", &tls)
+            .unwrap()
+            .insecure_machines()
+            .is_empty());
     }
 
     #[test]
@@ -250,13 +316,13 @@ mod tests {
             delay.contains("a `delay` there is not supported"),
             "{delay}"
         );
-        let shared = format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:2375\"\n\n[[topology.service]]\nname = \"a\"\npreset = \"memcached\"\nmachine = \"east\"\n\n[[topology.service]]\nname = \"b\"\nimage = \"memcached\"\nready = {{ tcp = 11211 }}\nmachine = \"east\"\n");
+        let shared = format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:2375\"\ninsecure = true\n\n[[topology.service]]\nname = \"a\"\npreset = \"memcached\"\nmachine = \"east\"\n\n[[topology.service]]\nname = \"b\"\nimage = \"memcached\"\nready = {{ tcp = 11211 }}\nmachine = \"east\"\n");
         let clash = e(shared);
         assert!(
             clash.contains("service `b`: port 11211 on machine `east` is taken by service `a`"),
             "{clash}"
         );
-        let engine = format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:11211\"\n\n[[topology.service]]\nname = \"a\"\npreset = \"memcached\"\nmachine = \"east\"\n");
+        let engine = format!("{HEAD}[[topology.machine]]\nname = \"east\"\nurl = \"tcp://10.0.0.5:11211\"\ninsecure = true\n\n[[topology.service]]\nname = \"a\"\npreset = \"memcached\"\nmachine = \"east\"\n");
         assert!(e(engine).contains("is taken by machine `east`'s engine"));
         let later = format!("{HEAD}[[topology.service]]\nname = \"web\"\nimage = \"memcached\"\nmachine = \"m\"\n\n[[topology.service]]\nname = \"m\"\npreset = \"machine\"\n");
         let plan = parse("t.toml", &later).unwrap();

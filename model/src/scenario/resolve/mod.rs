@@ -110,6 +110,7 @@ pub(crate) fn resolve(s: &file::Scenario) -> Result<Plan, Invalid> {
         faults,
         expectations,
         machines,
+        secrets: s.topology.compose_secrets.clone(),
         notes: s.topology.notes.clone(),
     })
 }
