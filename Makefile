@@ -20,7 +20,7 @@ suite: engine
 ## under the machine-wide run lock; the rest of their binary overlaps), then a crate of its own
 ## (examples/own-crate, outside the workspace) runs its chaos tests through the public API
 ## (scripts/own-crate.sh: compiled behind the docker tests at the lowest CPU and I/O priority,
-## in target/own-crate; its reports go to target/aftershock/).
+## in target/own-crate; its reports go to target/own-crate/aftershock/).
 ## Every cargo command selects the whole workspace (`--exclude` or `--test` pick targets):
 ## one feature set for every dependency, so no crate is compiled twice.
 test: test-pure test-docker test-own-crate
