@@ -72,25 +72,7 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
         }
         ["lose"] => loss_line("lose", &shared.lock().state.lose()),
         ["tear", seed, granularity, wait @ ..] => {
-            let seed: u64 = seed.parse().map_err(|_| bad())?;
-            let granularity: u64 = match *granularity {
-                "512" => 512,
-                "4096" => 4096,
-                _ => return Err(bad()),
-            };
-            let wait = match wait {
-                [] => Duration::ZERO,
-                [ms] => Duration::from_millis(ms.parse().map_err(|_| bad())?).min(MAX_WAIT),
-                _ => return Err(bad()),
-            };
-            let (loss, waited) = shared
-                .arm(Armed { seed, granularity }, wait)
-                .map_err(Error::io("tear"))?;
-            format!(
-                "{} seed={seed} granularity={granularity} waited_ms={}",
-                loss_line("tear", &loss),
-                waited.as_millis()
-            )
+            tear(shared, seed, granularity, wait).ok_or_else(bad)??
         }
         ["delay", ms, ops] => {
             let ms: u64 = ms.parse().map_err(|_| bad())?;
@@ -99,22 +81,7 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
             format!("ok delay ms={ms} ops={ops}")
         }
         ["fail", name, percent, ops, seed, rest @ ..] => {
-            let forget = match rest {
-                [] => false,
-                ["forget"] => true,
-                _ => return Err(bad()),
-            };
-            let errno = sick::errno(name).ok_or_else(bad)?;
-            let percent: f64 = percent.parse().map_err(|_| bad())?;
-            if !(0.0..=100.0).contains(&percent) {
-                return Err(bad());
-            }
-            let ops = Ops::parse(ops).ok_or_else(bad)?;
-            let seed: u64 = seed.parse().map_err(|_| bad())?;
-            let mut fail = Fail::new(errno, percent, ops, seed);
-            fail.forget = forget;
-            shared.lock().sick.fail = Some(fail);
-            format!("ok fail errno={name} percent={percent} ops={ops} seed={seed} forget={forget}")
+            fail(shared, name, percent, ops, seed, rest).ok_or_else(bad)?
         }
         ["full", room] => {
             let room: u64 = room.parse().map_err(|_| bad())?;
@@ -136,6 +103,63 @@ pub fn execute(shared: &Shared, line: &str) -> Result<(String, bool), Error> {
         _ => return Err(bad()),
     };
     Ok((answer, false))
+}
+
+/// `tear SEED 512|4096 [WAIT_MS]`: the last writes torn at the next cut (None: bad words).
+fn tear(
+    shared: &Shared,
+    seed: &str,
+    granularity: &str,
+    wait: &[&str],
+) -> Option<Result<String, Error>> {
+    let seed: u64 = seed.parse().ok()?;
+    let granularity: u64 = match granularity {
+        "512" => 512,
+        "4096" => 4096,
+        _ => return None,
+    };
+    let wait = match wait {
+        [] => Duration::ZERO,
+        [ms] => Duration::from_millis(ms.parse().ok()?).min(MAX_WAIT),
+        _ => return None,
+    };
+    let armed = shared.arm(Armed { seed, granularity }, wait);
+    Some(armed.map_err(Error::io("tear")).map(|(loss, waited)| {
+        format!(
+            "{} seed={seed} granularity={granularity} waited_ms={}",
+            loss_line("tear", &loss),
+            waited.as_millis()
+        )
+    }))
+}
+
+/// `fail ERRNO PERCENT OPS SEED [forget]`: operations answer an errno (None: bad words).
+fn fail(
+    shared: &Shared,
+    name: &str,
+    percent: &str,
+    ops: &str,
+    seed: &str,
+    rest: &[&str],
+) -> Option<String> {
+    let forget = match rest {
+        [] => false,
+        ["forget"] => true,
+        _ => return None,
+    };
+    let errno = sick::errno(name)?;
+    let percent: f64 = percent.parse().ok()?;
+    if !(0.0..=100.0).contains(&percent) {
+        return None;
+    }
+    let ops = Ops::parse(ops)?;
+    let seed: u64 = seed.parse().ok()?;
+    let mut fail = Fail::new(errno, percent, ops, seed);
+    fail.forget = forget;
+    shared.lock().sick.fail = Some(fail);
+    Some(format!(
+        "ok fail errno={name} percent={percent} ops={ops} seed={seed} forget={forget}"
+    ))
 }
 
 fn serve_one(shared: &Shared, stream: UnixStream, quit: &Sender<()>) -> std::io::Result<()> {
