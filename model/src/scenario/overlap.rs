@@ -1,9 +1,9 @@
 //! Whether a run may share the machine with another run: what its expectations measure.
 //!
 //! A run that judges milliseconds or the machine's load — an exit skew, a latency ratio, a
-//! probe that must never fail (one timeout fails it), a measurement's number, a clock's
-//! offset, any budget under
-//! [`COARSE`] — runs alone. A run that judges only budgets of seconds and what data survived
+//! probe that must never fail within a timeout under [`COARSE_TIMEOUT`] (one timeout fails
+//! it), a measurement's upper bound above zero (a time, maybe), a clock's offset, any budget
+//! under [`COARSE`] — runs alone. A run that judges only budgets of seconds and what data survived
 //! (recovery within 20 s, lost writes, a unit's state) may overlap one other such run: a
 //! second run on the machine slows it by far less than its budgets. The runtime turns this
 //! into the run lock's mode (`harness/src/lock.rs`).
@@ -13,6 +13,10 @@ use std::time::Duration;
 
 /// The shortest budget a run that shares the machine may judge.
 pub const COARSE: Duration = Duration::from_secs(5);
+
+/// The shortest probe timeout a never-fails judgement on a shared machine may rest on: a
+/// second run's load delays an answer by milliseconds to tens of them, not seconds.
+pub const COARSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Whether a run may overlap another one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +52,19 @@ fn needs_the_machine(plan: &Plan, e: &Expect) -> Option<String> {
         LatencyRises { .. } | LatencyStaysWithin { .. } | WarmUpWithin { .. } => {
             Some("compares latencies with their baseline".into())
         }
-        NoErrors { .. } | NeverFails { .. } => {
-            Some("one probe timeout under another run's load would fail it".into())
+        NoErrors { .. } => Some("one request late under another run's load fails it".into()),
+        NeverFails { probe, .. } => {
+            let timeout = plan.probe(*probe).timeout;
+            (timeout < COARSE_TIMEOUT).then(|| {
+                format!("one probe timeout ({timeout:?}, under {COARSE_TIMEOUT:?}) under another run's load would fail it")
+            })
         }
-        Measurement { .. } => Some("judges a measured number".into()),
+        // Another run's load only makes a time larger and leaves a count as it is: a lower
+        // bound holds on a shared machine, and so does "none" (no time is bounded by zero: a
+        // count of corrupt records, say); an upper bound above zero may not.
+        Measurement { at_most, .. } => at_most
+            .is_some_and(|m| m > 0.0)
+            .then(|| "judges a measured number's upper bound".into()),
         FaultVerified { fault } => verifies_milliseconds(&plan.fault(*fault).kind),
         RecoversWithin { budget, .. }
         | CompletesWithin { budget, .. }
@@ -146,5 +159,29 @@ mod tests {
             panic!("a 2 s recovery budget must run alone")
         };
         assert!(why.contains("budget of 2s"), "{why}");
+    }
+
+    #[test]
+    fn never_fails_runs_alone_only_on_a_short_timeout_and_a_measurement_on_an_upper_bound() {
+        let mut plan = scenario("tests/fixtures/compose-keys/keys.toml");
+        assert_eq!(overlap(&plan), Overlap::Shared, "3 s probe timeouts");
+        plan.probes[0].timeout = Duration::from_millis(500);
+        let Overlap::Alone(why) = overlap(&plan) else {
+            panic!("a never-fails on a 500 ms timeout must run alone")
+        };
+        assert!(why.contains("500ms"), "{why}");
+        let as_it_was = scenario("scenarios/datastore-power-cut-as-it-was.toml");
+        let counts = as_it_was.expectations.iter().all(|e| match &e.kind {
+            Expect::Measurement { at_most, .. } => at_most.is_none_or(|m| m == 0.0),
+            _ => true,
+        });
+        assert!(counts, "lower bounds, or none of a count");
+        assert_eq!(overlap(&as_it_was), Overlap::Shared);
+        let Overlap::Alone(why) =
+            overlap(&scenario("scenarios/datastore-power-cut-remediated.toml"))
+        else {
+            panic!("an upper bound on a restart time must run alone")
+        };
+        assert!(why.contains("upper bound"), "{why}");
     }
 }
