@@ -100,11 +100,18 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
         );
     }
     assert!(stdout.contains("index:"), "one suite report");
-    for file in PLANNED {
-        let label = format!(
-            "label=aftershock.scenario={}",
-            file.trim_end_matches(".toml")
-        );
+    // What the suite's runs created is gone: found by their run ids (the table names each),
+    // not by scenario name, which another process's audit may be running at the same time.
+    let runs: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split(" — run ").nth(1)?.split_whitespace().next())
+        .collect();
+    assert!(
+        runs.len() >= RUN.len(),
+        "a run id per file (two when one was asked again): {stdout}"
+    );
+    for run in runs {
+        let label = format!("label=aftershock.run={run}");
         for kind in [
             &["ps", "-aq"][..],
             &["network", "ls", "-q"],
@@ -117,7 +124,7 @@ fn auditing_the_example_runs_every_applicable_archetype_and_leaves_nothing_behin
                 .unwrap();
             assert!(
                 left.stdout.is_empty(),
-                "{file}: `docker {kind:?}` finds leftovers"
+                "run {run}: `docker {kind:?}` finds leftovers"
             );
         }
     }

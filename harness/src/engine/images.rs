@@ -320,6 +320,13 @@ fn build_binaries_as(
     let fresh = |n: &str, hash: &str| {
         path(n).is_file() && std::fs::read_to_string(stamps.join(n)).is_ok_and(|s| s == hash)
     };
+    for (n, hash) in &wanted {
+        if !fresh(n, hash) && super::bin_cache::restore(n, hash, statically, &path(n)) {
+            std::fs::create_dir_all(&stamps)
+                .and_then(|()| std::fs::write(stamps.join(n), hash))
+                .map_err(EngineError::io(format!("write the stamp of {n}")))?;
+        }
+    }
     if wanted.iter().any(|(n, h)| !fresh(n, h)) {
         let started = Instant::now();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -354,6 +361,7 @@ fn build_binaries_as(
         for (n, hash) in &wanted {
             std::fs::write(stamps.join(n), hash)
                 .map_err(EngineError::io(format!("write the stamp of {n}")))?;
+            super::bin_cache::keep(n, hash, statically, &path(n));
         }
         tracing::info!(
             binaries = ?names,

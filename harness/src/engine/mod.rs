@@ -5,6 +5,7 @@
 //! teardown, the reaper of dead runs and `aftershock clean` find it by label alone.
 //! Probes reach containers at their address on the run's own network.
 
+pub(crate) mod bin_cache;
 pub mod cleanup;
 pub mod cut;
 pub mod disk;
