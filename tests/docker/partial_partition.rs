@@ -9,7 +9,7 @@
 use aftershock::{ExpectationKind, Report};
 use aftershock_model::timeline::EventKind;
 
-/// When each exec probe `probe` said "master" (ok) or not, in time order.
+/// When the exec probe `probe` succeeded or not, in time order (a timeout counts as not).
 fn roles(report: &Report, probe: &str) -> Vec<(i64, bool)> {
     report
         .timeline
@@ -21,14 +21,14 @@ fn roles(report: &Report, probe: &str) -> Vec<(i64, bool)> {
         .collect()
 }
 
-/// The first instant the promoted replica said "master" while the old primary's last answer
-/// also said "master": the two primaries the partial partition made.
+/// The first instant the majority's sentinels named a new primary while the old primary's last
+/// answer still said "master": the two primaries the partial partition made.
 fn two_primaries(report: &Report) -> Option<i64> {
     let old = roles(report, "old-primary");
     let promoted = roles(report, "promoted");
-    promoted.iter().find_map(|&(at, master)| {
+    promoted.iter().find_map(|&(at, new)| {
         let old_says = old.iter().rev().find(|(t, _)| *t <= at).map(|(_, m)| *m);
-        (master && old_says == Some(true)).then_some(at)
+        (new && old_says == Some(true)).then_some(at)
     })
 }
 
@@ -41,13 +41,25 @@ fn measured(report: &Report, kind: ExpectationKind) -> &str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_it_was_the_cut_off_primary_acknowledges_writes_that_are_lost() {
     let report = aftershock_tests::run_passing("redis-partial-partition-as-it-was").await;
-    assert!(two_primaries(&report).is_some(), "no instant with two primaries");
-    println!("lost writes: {}", measured(&report, ExpectationKind::LosesWrites));
+    assert!(
+        two_primaries(&report).is_some(),
+        "no instant with two primaries"
+    );
+    println!(
+        "lost writes: {}",
+        measured(&report, ExpectationKind::LosesWrites)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remediated_the_cut_off_primary_refuses_and_nothing_acknowledged_is_lost() {
     let report = aftershock_tests::run_passing("redis-partial-partition-remediated").await;
-    assert!(two_primaries(&report).is_some(), "no instant with two primaries");
-    println!("lost writes: {}", measured(&report, ExpectationKind::NoLostWrites));
+    assert!(
+        two_primaries(&report).is_some(),
+        "no instant with two primaries"
+    );
+    println!(
+        "lost writes: {}",
+        measured(&report, ExpectationKind::NoLostWrites)
+    );
 }
