@@ -5,7 +5,8 @@
 //!
 //! The audit's run is `aftershock suite` over the files it wrote. To keep `make test` short,
 //! the runs here are one file per archetype (majority restart, rolling restart, power cut,
-//! leak, engine crash), not all seven: the cache's leak is the db's leak on another service,
+//! leak, engine crash), not all eight (the partial partition is run by `partial_partition` and
+//! `cut`): the cache's leak is the db's leak on another service,
 //! and the engine crash with live-restore is the same machines with one flag (run with
 //! live-restore by `daemon_restart` and `engine_crash_any_service`). While the engine crash
 //! runs, a plain container on its network knocks on a machine's engine and is refused at the
@@ -26,12 +27,13 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 /// Every file the audit plans for the shop.
-const PLANNED: [&str; 7] = [
+const PLANNED: [&str; 8] = [
     "audit-engine-crash-live-restore.toml",
     "audit-engine-crash.toml",
     "audit-leak-cache.toml",
     "audit-leak-db.toml",
     "audit-majority-restart-cache.toml",
+    "audit-partial-partition-cache.toml",
     "audit-power-cut-db.toml",
     "audit-rolling-restart-cache.toml",
 ];
