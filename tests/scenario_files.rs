@@ -531,6 +531,53 @@ fn a_cut_s_shape_must_fit_its_service_and_selection() {
     }
 }
 
+/// A group of separate services (as Compose files write clusters): one member cut from the
+/// others by naming their replicas as `peers`.
+#[test]
+fn a_cut_s_peers_may_be_replicas_of_other_services() {
+    let group = r#"
+name = "group-cut"
+duration = "10s"
+
+[[topology.service]]
+name = "m1"
+image = "memcached"
+
+[[topology.service]]
+name = "m2"
+image = "memcached"
+
+[[fault]]
+name = "isolate-m1"
+kind = "cut"
+at = "1s"
+target = "m1"
+select = "all"
+peers = ["m2"]
+"#;
+    let plan = scenario::parse("group.toml", group).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&plan.faults[0].kind, FaultKind::Cut { peers, .. } if peers == &["m2"]),
+        "{:?}",
+        plan.faults[0].kind
+    );
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "peers = [\"m2\"]",
+            "peers = [\"m9\"]",
+            &["`m9`", "another service"],
+        ),
+        (
+            "peers = [\"m2\"]",
+            "",
+            &["at least 2 replicas", "`peers` of other services"],
+        ),
+    ];
+    for (from, to, words) in cases {
+        rejected("group.toml", group, from, to, words);
+    }
+}
+
 const SICK: &str = r#"
 name = "sick"
 duration = "10s"

@@ -81,6 +81,7 @@ const LEAK: &str = "leak → OOM";
 const ENGINE_CRASH: &str = "engine crash";
 const LOST_WRITES: &str = "lost writes";
 const CACHE_LOSS: &str = "cache loss → database";
+const PARTIAL_PARTITION: &str = "partial partition";
 
 impl Audit {
     fn planned(
@@ -295,7 +296,7 @@ fn lost_writes(topology: &Topology) -> Judged {
 fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
     let s = cx.s;
     let observed = cx.observed(s);
-    match (s.replicas >= 2, observed, group) {
+    match (s.replicas >= 2, observed, group.clone()) {
         (true, true, _) => {
             let note = format!(
                 "{} of {} replicas restarted at one instant",
@@ -326,6 +327,7 @@ fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
             }
         }
     }
+    plan_partial_partition(cx, group.as_deref(), audit);
     plan_power_cuts(cx, audit);
     match s.memory_mib {
         Some(m) => {
@@ -443,6 +445,44 @@ fn plan_group(g: &Group, base: Cx, audit: &mut Audit) {
         cx.group_restart(&g.name, &members, false),
         note,
     );
+    let peers: Vec<String> = members[1..]
+        .iter()
+        .flat_map(|m| file::Scenario::replica_names(m))
+        .collect();
+    let note = format!(
+        "`{}` cut from {} for {CUT_SECS} s (in their own network namespaces; clients and probes still reach it)",
+        first.name,
+        peers.join(", ")
+    );
+    let file = cx.partial_partition(&g.name, "\"all\"", &peers, &members[1..]);
+    audit.planned(&subject, PARTIAL_PARTITION, file, note);
+}
+
+/// How long the audit's partial partition lasts, in seconds.
+const CUT_SECS: u64 = 10;
+
+/// GitHub 2018 inside a replicated service: one replica (the leader, where the service says
+/// how to ask) cut from the others only.
+fn plan_partial_partition(cx: Cx, group: Option<&str>, audit: &mut Audit) {
+    let s = cx.s;
+    let why = match (s.replicas >= 2, cx.observed(s), group) {
+        (true, true, _) => {
+            let (select, who) = match s.leader {
+                Some(_) => ("\"leader\"".to_string(), "the leader".to_string()),
+                None => (
+                    format!("{{ named = [\"{}1\"] }}", s.name),
+                    format!("`{}1`", s.name),
+                ),
+            };
+            let note = format!("{who} cut from the other replicas for {CUT_SECS} s (in their own network namespaces; clients and probes still reach it)");
+            let file = cx.partial_partition(&s.name, &select, &[], &[]);
+            return audit.planned(&s.name, PARTIAL_PARTITION, file, note);
+        }
+        (true, false, _) => "no probe, so no availability verdict".to_string(),
+        (false, _, Some(g)) => format!("a member of group `{g}`: planned for the group"),
+        (false, _, None) => "one replica and in no group: no peer to be cut from".into(),
+    };
+    audit.skipped(&s.name, PARTIAL_PARTITION, why);
 }
 
 /// Clearbit 2016, on the whole topology: every service on Docker-in-Docker machines (placed
@@ -679,6 +719,43 @@ impl Cx<'_> {
         (format!("{name}.toml"), t)
     }
 
+    /// GitHub 2018-10: the service's selected replicas cut (`shape = "isolate"`) from its other
+    /// replicas, or from `peers` (the other members of a group, `also`), for [`CUT_SECS`];
+    /// every health probe's outage and recovery judged, and the writes, where there are any.
+    fn partial_partition(
+        &self,
+        subject: &str,
+        select: &str,
+        peers: &[String],
+        also: &[&file::Service],
+    ) -> (String, String) {
+        let s = &self.s.name;
+        let name = format!("audit-partial-partition-{subject}");
+        let from = if peers.is_empty() {
+            "the other replicas".to_string()
+        } else {
+            peers.join(", ")
+        };
+        let summary = format!("`{s}` cut from {from} for {CUT_SECS} s, both ways, while clients and probes still reach it (GitHub 2018-10's 43-second partial partition): a failover on the other side must not cost acknowledged writes, and everything must recover.");
+        let mut t = self.head(
+            &name,
+            "github-2018-10-partial-partition",
+            &summary,
+            also,
+            4 + CUT_SECS + 16,
+        );
+        let _ = write!(t, "\n[[fault]]\nname = \"cut\"\nkind = \"cut\"\nshape = \"isolate\"\ntarget = \"{s}\"\nselect = {select}\nat = \"4s\"\ndown_for = \"{CUT_SECS}s\"\n");
+        if !peers.is_empty() {
+            let _ = writeln!(t, "peers = {peers:?}");
+        }
+        t.push_str("\n[[expect]]\nkind = \"fault-verified\"\nfault = \"cut\"\n");
+        let svcs: Vec<&file::Service> = std::iter::once(self.s)
+            .chain(also.iter().copied())
+            .collect();
+        t.push_str(&self.recovers("cut", &svcs));
+        (format!("{name}.toml"), t)
+    }
+
     /// Clearbit 2016: the whole topology on machines, each machine's dockerd SIGKILLed 0.5 s
     /// after the previous one (`live_restore`: with `--live-restore`).
     fn engine_crash(
@@ -862,6 +939,7 @@ mod unit_tests {
             [
                 "audit-majority-restart-db.toml",
                 "audit-rolling-restart-db.toml",
+                "audit-partial-partition-db.toml",
                 "audit-power-cut-db.toml",
                 "audit-leak-cache.toml",
                 "audit-engine-crash.toml",
@@ -875,13 +953,13 @@ mod unit_tests {
                 .any(|l| l.contains("cache") && l.contains("none: no healthcheck")),
             "{table}"
         );
-        let crash: file::Scenario = toml::from_str(&audit.scenarios[4].1).unwrap();
+        let crash: file::Scenario = toml::from_str(&audit.scenarios[5].1).unwrap();
         assert_eq!(crash.topology.compose_machines.unwrap().get_ref(), "m");
         assert_eq!(
             crash.topology.services[0].replicas, 3,
             "as many machines as db's replicas"
         );
-        let live = &audit.scenarios[5].1;
+        let live = &audit.scenarios[6].1;
         assert!(
             live.contains("live_restore = true") && live.contains("never-fails"),
             "{live}"
@@ -891,12 +969,21 @@ mod unit_tests {
                 toml::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
             assert_eq!(parsed.topology.compose.unwrap().0, ["/x/compose.yml"]);
         }
-        let cut = &audit.scenarios[2].1;
+        let cut = &audit.scenarios[3].1;
         assert!(
             cut.contains("kind = \"write\"") && cut.contains("no-lost-writes"),
             "{cut}"
         );
-        let leak = &audit.scenarios[3].1;
+        let partition = &audit.scenarios[2].1;
+        for part in [
+            "kind = \"cut\"\nshape = \"isolate\"\ntarget = \"db\"\nselect = { named = [\"db1\"] }",
+            "kind = \"fault-verified\"",
+            "kind = \"no-lost-writes\"",
+            "probe = \"db3-health\"\nfault = \"cut\"",
+        ] {
+            assert!(partition.contains(part), "{part}: {partition}");
+        }
+        let leak = &audit.scenarios[4].1;
         assert!(
             leak.contains("probe = \"api-health\""),
             "the dependent is watched:\n{leak}"

@@ -5,9 +5,10 @@
 //!
 //! The audit's run is `aftershock suite` over the files it wrote. To keep `make test` short,
 //! the runs here are one file per archetype that runs on one engine (majority restart, rolling
-//! restart, power cut, leak), not all seven: the cache's leak is the db's leak on another
-//! service, and the engine crash (machines, ~100 s) is run by the etcd test below with
-//! live-restore, and without it by `daemon_restart` and `engine_crash_any_service`.
+//! restart, power cut, leak), not all eight: the cache's leak is the db's leak on another
+//! service, the partial partition is run by `partial_partition` and `cut`, and the engine
+//! crash (machines, ~100 s) is run by the etcd test below with live-restore, and without it by
+//! `daemon_restart` and `engine_crash_any_service`.
 //!
 //! A cluster written as separate services (`examples/compose/etcd.compose.yml`: three etcd
 //! members, each its own Compose service, and a cache; nothing annotated) is planned with a
@@ -24,12 +25,13 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 /// Every file the audit plans for the shop.
-const PLANNED: [&str; 7] = [
+const PLANNED: [&str; 8] = [
     "audit-engine-crash-live-restore.toml",
     "audit-engine-crash.toml",
     "audit-leak-cache.toml",
     "audit-leak-db.toml",
     "audit-majority-restart-cache.toml",
+    "audit-partial-partition-cache.toml",
     "audit-power-cut-db.toml",
     "audit-rolling-restart-cache.toml",
 ];

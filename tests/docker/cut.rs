@@ -1,6 +1,7 @@
 //! Partitions between chosen peers, against real containers (the project's memcached image):
 //! on three replicas, `c1` cut from `c2` only (both ways), then `c1`'s messages to `c2` cut one
-//! way; on four others, a ring of majorities. Each cut must be verified from inside every
+//! way; on four others, a ring of majorities; then a service of one replica cut from two of
+//! another service's (a group of separate services, as Compose writes a cluster). Each cut must be verified from inside every
 //! replica's network namespace — exactly the cut pairs get no answer, every other pair answers
 //! — and after its heal every pair must answer again with no rule left.
 
@@ -28,6 +29,7 @@ async fn cuts_between_chosen_peers_take_effect_one_way_too_and_heal() {
     };
     let c = x.service(service("c", 3));
     let ring = x.service(service("r", 4));
+    let lone = x.service(service("m", 1));
     let named = |r: &str| Select::Named(vec![r.to_string()]);
     let faults = [
         Fault::cut("two-way", &c)
@@ -42,6 +44,10 @@ async fn cuts_between_chosen_peers_take_effect_one_way_too_and_heal() {
         (Fault::cut("ring", &ring).shape(CutShape::MajoritiesRing))
             .select(Select::All)
             .at(secs(1)),
+        Fault::cut("group", &lone)
+            .select(Select::All)
+            .peers(&["r1", "r2"])
+            .at(secs(5)),
     ];
     for f in faults {
         let f = x.fault(f.down_for(secs(2)));
@@ -61,7 +67,13 @@ async fn cuts_between_chosen_peers_take_effect_one_way_too_and_heal() {
     // Four in a ring: each is cut from the one opposite it, both ways (4 pairs of 12).
     let ring = verified(&report, "ring", "applied");
     assert!(ring.contains("8 other pairs answered"), "{ring}");
-    for name in ["two-way", "one-way", "ring"] {
+    // Across services: m is cut from r1 and r2 both ways; r1 and r2 still hear each other.
+    let group = verified(&report, "group", "applied");
+    assert!(
+        group.contains("m→r1, m→r2, r1→m, r2→m;") && group.contains("2 other pairs answered"),
+        "{group}"
+    );
+    for name in ["two-way", "one-way", "ring", "group"] {
         let healed = verified(&report, name, "healed");
         assert!(
             healed.contains("no answer within 900 ms: none;"),

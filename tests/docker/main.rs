@@ -24,6 +24,7 @@ mod generic_faults;
 mod honest_exits;
 mod lossy_teardown;
 mod multi_machine;
+mod partial_partition;
 mod postgres_power_cut;
 mod postgres_replica;
 mod power_cut;

@@ -35,10 +35,10 @@ impl Action for Cut {
     fn apply<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
         Box::pin(async move {
             let since = now();
-            let replicas = &cx.cluster.plan.service(cx.fault.target).replicas;
+            let replicas = self.involved(cx);
             let planned = edges(
                 self.shape,
-                replicas,
+                &replicas,
                 cx.targets,
                 &self.peers,
                 self.one_way,
@@ -68,8 +68,7 @@ impl Action for Cut {
 
     fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
         Box::pin(async move {
-            let replicas = &cx.cluster.plan.service(cx.fault.target).replicas;
-            for r in replicas {
+            for r in &self.involved(cx) {
                 let status = cx.cluster.engine.status(r).await?;
                 if !status.running {
                     continue; // a stopped container's namespace, and its rules, are gone
@@ -108,10 +107,24 @@ impl Action for Cut {
 }
 
 impl Cut {
-    /// The host PIDs of every replica of the service (each must be running).
+    /// Every replica of the service, and the `peers` of other services (a group of separate
+    /// services): who is cut, verified and healed.
+    fn involved(&self, cx: &Cx<'_>) -> Vec<String> {
+        let mut all = cx.cluster.plan.service(cx.fault.target).replicas.clone();
+        all.extend(
+            self.peers
+                .iter()
+                .filter(|p| !all.contains(p))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        all
+    }
+
+    /// The host PIDs of every replica involved (each must be running).
     async fn pids(&self, cx: &Cx<'_>) -> Result<BTreeMap<String, i64>> {
         let mut pids = BTreeMap::new();
-        for r in &cx.cluster.plan.service(cx.fault.target).replicas {
+        for r in &self.involved(cx) {
             let status = cx.cluster.engine.status(r).await?;
             if !status.running || status.pid == 0 {
                 return Err(cx.failed(format!("{r} is not running on this host")));

@@ -6,9 +6,10 @@ use super::{Outcome, Row};
 use std::fmt::Write as _;
 
 /// The archetypes, in the grid's order, with their short column names.
-const COLUMNS: [(&str, &str); 7] = [
+const COLUMNS: [(&str, &str); 8] = [
     (super::MAJORITY, "majority"),
     (super::ROLLING, "rolling"),
+    (super::PARTIAL_PARTITION, "partial partition"),
     (super::POWER_CUT, "power cut"),
     (super::LEAK, "leak→OOM"),
     (super::LOST_WRITES, "lost writes"),

@@ -315,6 +315,7 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
     for column in [
         "majority",
         "rolling",
+        "partial partition",
         "power cut",
         "leak→OOM",
         "lost writes",
@@ -331,7 +332,7 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
         assert_eq!(rows.len(), 1, "one line per service:\n{table}");
         assert_eq!(
             rows[0].matches("– (").count(),
-            5,
+            6,
             "every archetype skipped with a reason:\n{table}"
         );
     }
@@ -646,4 +647,84 @@ fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
         panic!("{}", web.table())
     };
     assert!(why.contains("no service depends on both a cache"), "{why}");
+}
+
+/// GitHub 2018 inside a group of separate services: the first member cut from the others only
+/// (their replicas named as the cut's `peers`), every member's availability and the group's
+/// writes judged; the file resolves as `aftershock run` would take it.
+#[test]
+fn a_group_gets_a_partial_partition_of_its_first_member_from_the_rest() {
+    let a = audit(ETCD_TRIO);
+    let Outcome::Planned { file, note } = cell(&a, "group etcd", "partial partition") else {
+        panic!("{}", a.table())
+    };
+    assert_eq!(file, "audit-partial-partition-etcd.toml");
+    assert!(note.contains("`etcd1` cut from etcd2, etcd3"), "{note}");
+    let Outcome::Skipped(why) = cell(&a, "etcd2", "partial partition") else {
+        panic!("a member's own row points at its group")
+    };
+    assert!(why.contains("group `etcd`"), "{why}");
+    let Outcome::Skipped(why) = cell(&a, "cache", "partial partition") else {
+        panic!("{}", a.table())
+    };
+    assert!(why.contains("no peer to be cut from"), "{why}");
+    assert!(
+        a.table().lines().any(|l| l.contains("partial partition")),
+        "the grid has the column:\n{}",
+        a.table()
+    );
+    let plan = resolved(ETCD_TRIO, "audit-partial-partition-etcd.toml", |t| t).unwrap();
+    let crate::scenario::plan::FaultKind::Cut { peers, shape, .. } = &plan.faults[0].kind else {
+        panic!("{:?}", plan.faults[0].kind)
+    };
+    assert_eq!(
+        (peers.as_slice(), *shape),
+        (
+            &["etcd2".to_string(), "etcd3".to_string()][..],
+            crate::scenario::CutShape::Isolate
+        )
+    );
+    let judged: Vec<String> = plan
+        .expectations
+        .iter()
+        .map(|e| format!("{:?}", e.kind))
+        .collect();
+    assert!(
+        judged.iter().any(|k| k.starts_with("FaultVerified")),
+        "{judged:?}"
+    );
+    assert!(
+        judged.iter().any(|k| k.starts_with("NoLostWrites")),
+        "etcd's writes: {judged:?}"
+    );
+    assert_eq!(
+        judged
+            .iter()
+            .filter(|k| k.starts_with("RecoversWithin"))
+            .count(),
+        3,
+        "each member's health: {judged:?}"
+    );
+}
+
+/// A replicated service is its own group: one replica cut from the others; the leader where
+/// the service says how to ask.
+#[test]
+fn a_replicated_service_gets_a_partial_partition_of_one_replica() {
+    let a = audit("services:\n  kv:\n    image: memcached:1.6\n    deploy:\n      replicas: 3\n    expose: [\"11211\"]\n");
+    let Outcome::Planned { note, .. } = cell(&a, "kv", "partial partition") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        note.starts_with("`kv1` cut from the other replicas"),
+        "{note}"
+    );
+    let text = &a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-partial-partition-kv.toml")
+        .unwrap()
+        .1;
+    assert!(text.contains("select = { named = [\"kv1\"] }"), "{text}");
+    assert!(!text.contains("peers ="), "{text}");
 }

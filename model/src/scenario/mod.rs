@@ -33,6 +33,7 @@ pub const PROJECT_IMAGES: &[&str] = &[
     "memcached",
     "registry",
     "postgres",
+    "redis",
     "toy-api",
     "datastore",
     "machine",

@@ -32,9 +32,22 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Fa
                 at: f.at,
                 target: svc.id,
                 select: f.select.clone(),
-                kind: kind(f, svc, count)?,
+                kind: kind(f, svc, count, &elsewhere(services, svc))?,
             })
         })
+        .collect()
+}
+
+/// The replicas of every other service on this host's run network: what a cut's `peers` may
+/// name besides the target's own (a cluster of separate services, as Compose files write them).
+fn elsewhere(services: &[Service], svc: &Service) -> Vec<String> {
+    let local = |s: &&Service| {
+        s.id != svc.id && s.placement.is_empty() && !matches!(s.kind, ServiceKind::Attached(_))
+    };
+    services
+        .iter()
+        .filter(local)
+        .flat_map(|s| s.replicas.clone())
         .collect()
 }
 
@@ -85,7 +98,12 @@ fn selected(f: &file::Fault, svc: &Service) -> Result<usize, Invalid> {
     Ok(count)
 }
 
-fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Invalid> {
+fn kind(
+    f: &file::Fault,
+    svc: &Service,
+    count: usize,
+    elsewhere: &[String],
+) -> Result<FaultKind, Invalid> {
     fields_of_other_kinds(f)?;
     placed_can_take(f, svc)?;
     let machine = svc.is(Preset::Machine);
@@ -135,7 +153,7 @@ fn kind(f: &file::Fault, svc: &Service, count: usize) -> Result<FaultKind, Inval
         K::Partition => FaultKind::Partition { down_for, port: port() },
         K::MachinePartition => FaultKind::MachinePartition { down_for, port: port() },
         K::Netem => netem(f, port())?,
-        K::Cut => cut(f, svc, count, port())?,
+        K::Cut => cut(f, svc, count, port(), elsewhere)?,
         K::Clock => clock(f, svc)?,
         K::SickLink => super::sick_link::kind(f, port())?,
         K::DiskLatency => disk_latency(f, svc)?,
@@ -293,17 +311,26 @@ fn netem(f: &file::Fault, port: u16) -> Result<FaultKind, Invalid> {
     ))
 }
 
-/// A cut: its shape must fit the service's replicas and the selection.
-fn cut(f: &file::Fault, svc: &Service, count: usize, port: u16) -> Result<FaultKind, Invalid> {
+/// A cut: its shape must fit the service's replicas and the selection. An isolation's `peers`
+/// may also name replicas of other services on the run's network (`elsewhere`).
+fn cut(
+    f: &file::Fault,
+    svc: &Service,
+    count: usize,
+    port: u16,
+    elsewhere: &[String],
+) -> Result<FaultKind, Invalid> {
     let n = svc.replicas.len();
     let shape = f.shape.unwrap_or_default();
     let peers = f.peers.clone().unwrap_or_default();
+    let outside = peers.iter().any(|p| !svc.replicas.contains(p));
     // `all`, `minority` and `majority` resolve later; only these name one replica for sure.
     let one = count == 1 && !matches!(f.select, Select::All | Select::Minority | Select::Majority);
     let problem = match shape {
-        _ if n < 2 => format!("needs a service of at least 2 replicas (`{}` has {n})", svc.name),
-        CutShape::Isolate => match peers.iter().find(|p| !svc.replicas.contains(p)) {
-            Some(bad) => format!("`peers` names `{bad}`, not a replica of `{}` ({})", svc.name, svc.replicas.join(", ")),
+        CutShape::Isolate if n < 2 && !outside => format!("needs a service of at least 2 replicas (`{}` has {n}), or `peers` of other services", svc.name),
+        _ if n < 2 && shape != CutShape::Isolate => format!("needs a service of at least 2 replicas (`{}` has {n})", svc.name),
+        CutShape::Isolate => match peers.iter().find(|p| !svc.replicas.contains(p) && !elsewhere.contains(p)) {
+            Some(bad) => format!("`peers` names `{bad}`, neither a replica of `{}` ({}) nor of another service on the run's network", svc.name, svc.replicas.join(", ")),
             None if (count == n || f.select == Select::All) && peers.is_empty() => "selects every replica: nobody is left to cut them from (select fewer, or name `peers`)".into(),
             None => String::new(),
         },
