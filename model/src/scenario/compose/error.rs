@@ -48,12 +48,6 @@ pub enum ComposeError {
     },
     #[error("{error}")]
     Typed { error: super::yaml::Error },
-    #[error("the named volume `{volume}` is mounted by `{first}` and `{second}`: aftershock gives every replica its own volume, so a volume cannot be shared (give each service its own volume)")]
-    SharedVolume {
-        volume: String,
-        first: String,
-        second: String,
-    },
     #[error("needs `image` or `build`")]
     NoImage,
     #[error("unclosed {quote} in `{line}`")]
