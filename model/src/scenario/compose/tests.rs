@@ -256,6 +256,15 @@ fn a_named_volume_of_two_services_is_shared_and_extends_goes_through_files() {
     assert_eq!(worker.extras.shared_volumes, media);
     assert_eq!(worker.volumes, ["own:/own"]);
     assert!(web.volumes.is_empty());
+    let renamed = "services:\n  celery_worker:\n    image: x\n  web:\n    image: y\n    depends_on: [celery_worker]\n";
+    let t = topology_of(&[("compose.yml", renamed)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.services[0].name, "celery-worker");
+    assert_eq!(t.services[0].aliases, ["celery_worker"]);
+    assert_eq!(t.services[1].uses, [file::reference("celery-worker")]);
+    assert!(t
+        .notes
+        .iter()
+        .any(|n| n.line == 2 && n.reason.contains("still reach it as `celery_worker`")));
 }
 
 #[test]
@@ -277,7 +286,8 @@ fn bad_services_are_refused_where_they_are() {
         ("services:\n  db:\n    image: x\n    volumes: [{ type: npipe, source: a, target: /b }]\n", 4, "type `npipe`"),
         ("services:\n  db:\n    image: x\n    env_file: [nope.env]\n", 4, "nope.env"),
         ("services:\n  a:\n    image: x\n  db:\n    image: x\n    depends_on: { a: { condition: service_completed_successfully } }\n", 6, "service_completed_successfully"),
-        ("services:\n  my_db:\n    image: x\n", 2, "a-z, 0-9 and -"),
+        // `my_db` would be `my-db`, which the file has already.
+        ("services:\n  my_db:\n    image: x\n  my-db:\n    image: y\n", 2, "a-z, 0-9 and -"),
         ("services:\n  db:\n    command: x\n", 2, "needs `image` or `build`"),
         ("services:\n  db:\n    image: \"${TAG:?set TAG}\"\n", 3, "set TAG"),
         ("services:\n  db:\n    image: x\n    restart: sometimes\n", 4, "restart `sometimes`"),
