@@ -18,6 +18,8 @@ pub struct Cx<'a> {
     pub dir: &'a Path,
     pub read: Read<'a>,
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The profiles asked for (`--profile`; `*`: all): their services start too.
+    pub profiles: &'a [String],
 }
 
 /// `x-aftershock` of a top-level volume: the volume is a disk that can lose power.
@@ -65,7 +67,7 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
     let mut notes = vec![];
     let renamed = rename_services(&mut value, &mut notes);
     let anchors = anchor_lines(&value);
-    let mut read = take_services(&mut value, &mut notes)?;
+    let mut read = take_services(&mut value, cx.profiles, &mut notes)?;
     for r in &mut read {
         r.hints.anchor_line = anchors.get(&r.name).copied();
     }
@@ -270,12 +272,38 @@ fn expose(svc: &Value) -> Vec<u16> {
 }
 
 /// Takes the services out of the file's value, each typed by the crate. A service with
-/// `profiles` that nothing depends on is left out, as `docker compose up` without `--profile`.
-fn take_services(value: &mut Value, notes: &mut Vec<Said>) -> Result<Vec<Read1>, Problem> {
+/// `profiles`, none of them asked for, that nothing depends on is left out, as `docker
+/// compose up` does; a profile asked for that no service has is an error (a typo).
+fn take_services(
+    value: &mut Value,
+    asked: &[String],
+    notes: &mut Vec<Said>,
+) -> Result<Vec<Read1>, Problem> {
     let Some(Value::Mapping(services)) = value.get_mut("services").map(std::mem::take) else {
         return Err(problem(&[], ComposeError::NoServices));
     };
     let needed = depended_on(&services);
+    let profiles_of = |svc: &Value| -> Vec<String> {
+        match svc.get("profiles") {
+            Some(Value::Sequence(p)) => p
+                .iter()
+                .filter_map(|p| Some(p.as_str()?.to_string()))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let all: std::collections::BTreeSet<String> =
+        services.iter().flat_map(|(_, s)| profiles_of(s)).collect();
+    if let Some(unknown) = asked.iter().find(|p| *p != "*" && !all.contains(*p)) {
+        let known = all.iter().cloned().collect::<Vec<_>>().join(", ");
+        return Err(problem(
+            &["services"],
+            ComposeError::Profile {
+                profile: unknown.clone(),
+                known,
+            },
+        ));
+    }
     let mut read = vec![];
     for (name, svc) in services {
         if name.is_empty()
@@ -287,11 +315,12 @@ fn take_services(value: &mut Value, notes: &mut Vec<Said>) -> Result<Vec<Read1>,
             let path = ["services", name.as_str()].map(String::from).to_vec();
             return Err((path, ComposeError::ServiceName { name, suggestion }));
         }
-        let profiled = svc
-            .get("profiles")
-            .is_some_and(|p| !matches!(p, Value::Sequence(v) if v.is_empty()));
-        if profiled && !needed.contains(&name) {
-            let reason = "not started: none of its profiles is enabled (as `docker compose up` without `--profile`)";
+        let own = profiles_of(&svc);
+        let enabled = own.is_empty()
+            || asked.iter().any(|p| p == "*" || own.contains(p))
+            || needed.contains(&name);
+        if !enabled {
+            let reason = "not started: none of its profiles is enabled (`--profile`, or `compose_profiles` in a scenario file, as `docker compose --profile`)";
             notes.push(said(&["services", &name, "profiles"], reason.into()));
             continue;
         }

@@ -48,6 +48,8 @@ pub enum ComposeError {
     },
     #[error("{error}")]
     Typed { error: super::yaml::Error },
+    #[error("no service has the profile `{profile}` (the file's profiles: {known}): check the name given to `--profile` or `compose_profiles`")]
+    Profile { profile: String, known: String },
     #[error("needs `image` or `build`")]
     NoImage,
     #[error("unclosed {quote} in `{line}`")]

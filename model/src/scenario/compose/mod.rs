@@ -99,6 +99,15 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
     services_of(&[path], read, env)
 }
 
+/// What `docker compose` takes besides the files: `--env-file` (read in place of the
+/// project's `.env`, a later one over an earlier) and `--profile` (the services of those
+/// profiles start too; `*`: every profile). No profile given: `COMPOSE_PROFILES`, as Compose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub env_files: Vec<std::path::PathBuf>,
+    pub profiles: Vec<String>,
+}
+
 /// The project's `.env` in `dir`: none is an empty one; one that cannot be read (a FIFO, a
 /// device, too big) is an error.
 fn dotenv(dir: &Path, read: Read) -> Result<BTreeMap<String, String>, ScenarioError> {
@@ -110,6 +119,22 @@ fn dotenv(dir: &Path, read: Read) -> Result<BTreeMap<String, String>, ScenarioEr
             source,
         }),
     }
+}
+
+/// The `--env-file`s, read in order (a later one's value over an earlier's).
+fn env_files(
+    files: &[std::path::PathBuf],
+    read: Read,
+) -> Result<BTreeMap<String, String>, ScenarioError> {
+    let mut out = BTreeMap::new();
+    for path in files {
+        let text = read(path).map_err(|source| ScenarioError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        out.extend(env_lines(&text));
+    }
+    Ok(out)
 }
 
 /// A Compose file as read: its name, and its keys with where they are.
@@ -134,10 +159,30 @@ impl Source {
 /// the ones before by Compose's merge rules, see [`merge`]); the project directory (where
 /// relative paths and `.env` are) is the first file's.
 pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, ScenarioError> {
+    services_with(paths, read, env, &Options::default())
+}
+
+/// [`services_of`] with `docker compose`'s `--env-file` and `--profile` ([`Options`]).
+pub fn services_with(
+    paths: &[&Path],
+    read: Read,
+    env: Env,
+    options: &Options,
+) -> Result<Topology, ScenarioError> {
     let first = paths.first().copied().unwrap_or(Path::new("compose.yaml"));
     let dir = first.parent().unwrap_or(Path::new("."));
-    let dotenv = dotenv(dir, read)?;
+    let dotenv = match options.env_files.as_slice() {
+        [] => dotenv(dir, read)?,
+        files => env_files(files, read)?,
+    };
     let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
+    let profiles = match options.profiles.as_slice() {
+        [] => lookup("COMPOSE_PROFILES").map_or(vec![], |p| {
+            let names = p.split(',').map(str::trim).filter(|p| !p.is_empty());
+            names.map(str::to_string).collect()
+        }),
+        given => given.to_vec(),
+    };
     let (mut sources, mut value, mut notes) = (vec![], Value::Null, vec![]);
     for path in paths {
         let (source, mut one, ignored) = checked(path, read)?;
@@ -168,6 +213,7 @@ pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, Sc
         dir,
         read,
         lookup: &lookup,
+        profiles: &profiles,
     };
     let secrets = sources.iter().flat_map(|s| secret_values(&s.marks, &cx));
     let secrets = secrets.collect();
