@@ -36,3 +36,21 @@ pub(super) async fn command(json: bool, reps: usize, quick: bool, output: &Path)
     }
     Ok(problems.is_empty())
 }
+
+/// `aftershock bench --compose FILE`: the Compose bring-up side by side, written to
+/// `bench/compose.json` under the output root; true when the ratio meets its target.
+pub(super) async fn compose(file: &Path, json: bool, reps: usize, output: &Path) -> Result<bool> {
+    let file = std::fs::canonicalize(file)
+        .with_context(|| format!("the Compose file {}", file.display()))?;
+    let measured = admin::bench_compose(&file, reps, output).await?;
+    let text = serde_json::to_string_pretty(&measured)?;
+    let dir = output.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let path = dir.join("compose.json");
+    std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
+    match json {
+        true => println!("{text}"),
+        false => print!("{}\n(JSON: {})\n", measured.table(), path.display()),
+    }
+    Ok(measured.ratio <= measured.target)
+}
