@@ -274,14 +274,11 @@ async fn command(command: Command) -> Result<bool> {
             odds_of(&fleet, interval, days, seed, json)
         }
         Command::Bench {
-            compose: Some(file),
             json,
             reps,
-            ..
-        } => bench::compose(&file, json, reps, &output_root()).await,
-        Command::Bench {
-            json, reps, quick, ..
-        } => bench::command(json, reps, quick, &output_root()).await,
+            quick,
+            compose,
+        } => bench::command(json, reps, quick, compose, &output_root()).await,
         Command::Clean => {
             let docker = admin::connect().await?;
             let removed = admin::remove_everything(&docker).await?;

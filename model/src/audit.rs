@@ -148,14 +148,9 @@ pub fn plan_files(compose: &[&Path], topology: &Topology, budgets: Budgets) -> A
     plan_files_with(compose, &Default::default(), topology, budgets)
 }
 
-/// [`plan_files`] of the files read with `--env-file` and `--profile`: the scenario files
-/// say them too (`compose_env_files`, `compose_profiles`), so they run the same topology.
-pub fn plan_files_with(
-    compose: &[&Path],
-    options: &crate::scenario::compose::Options,
-    topology: &Topology,
-    budgets: Budgets,
-) -> Audit {
+/// The value of `compose = …` in a scenario's `[topology]`, and the lines after it that
+/// `options` need (the key is found with them).
+fn compose_key(compose: &[&Path], options: &crate::scenario::compose::Options) -> String {
     let quoted: Vec<String> = compose
         .iter()
         .map(|p| format!("{:?}", p.display().to_string()))
@@ -164,7 +159,6 @@ pub fn plan_files_with(
         [one] => one.clone(),
         many => format!("[{}]", many.join(", ")),
     };
-    // The lines after `compose = …` in `[topology]` (the key is found with them).
     if !options.profiles.is_empty() {
         compose.push_str(&format!("\ncompose_profiles = {:?}", options.profiles));
     }
@@ -176,6 +170,18 @@ pub fn plan_files_with(
             .collect();
         compose.push_str(&format!("\ncompose_env_files = {files:?}"));
     }
+    compose
+}
+
+/// [`plan_files`] of the files read with `--env-file` and `--profile`: the scenario files
+/// say them too (`compose_env_files`, `compose_profiles`), so they run the same topology.
+pub fn plan_files_with(
+    compose: &[&Path],
+    options: &crate::scenario::compose::Options,
+    topology: &Topology,
+    budgets: Budgets,
+) -> Audit {
+    let compose = compose_key(compose, options);
     let compose = compose.as_str();
     let mut audit = Audit {
         groups: infer::groups(topology),
