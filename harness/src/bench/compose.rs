@@ -3,7 +3,8 @@
 //! check passing) against `docker-compose up -d` of the same file (Debian's `docker-compose`;
 //! its images built first, untimed), then polling every 100 ms until each container of its
 //! project with a health check is healthy. Teardown is untimed for both; `docker-compose down
-//! -v` runs on every path, the harness's run guard removes its own by label.
+//! -v` runs after each repetition (and `--rmi local` at the end: the images it built), the
+//! harness's run guard removes its own by label.
 
 use super::Stats;
 use crate::cluster::{new_run_id, Cluster};
@@ -72,6 +73,8 @@ pub async fn run(file: &Path, reps: usize, output: &Path) -> Result<ComposeBench
         theirs.push(up?);
         down?;
     }
+    // The images docker-compose built for the bench are its own: removed with the project.
+    compose(file, &project, &["down", "--rmi", "local"])?;
     drop(lock);
     let (up_s, compose_up_s) = (Stats::of(ours), Stats::of(theirs));
     Ok(ComposeBench {
