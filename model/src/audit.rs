@@ -496,6 +496,10 @@ fn engine_crashes(
         ..base
     };
     let placement = place::spread(topology, &audit.groups, base.probes);
+    if let Some(why) = place::volume_split(topology, &placement) {
+        audit.skipped("every service", ENGINE_CRASH, why);
+        return;
+    }
     let mut on = format!("on {}", placement.summary());
     if !placement.why.is_empty() {
         let _ = write!(on, " ({})", placement.why.join("; "));
