@@ -157,7 +157,7 @@ async fn a_compose_files_mounts_secrets_networks_aliases_and_target_take_effect(
 /// (the services on a machine, bind mount, secret, config, two networks, `container_name`,
 /// `build.target`), with every key the files say that the run ignores in the report. The
 /// audit's second file (the same crash with live-restore) is left out to keep the cost down:
-/// its run takes about 60 s (59.4 s measured, 2026-12-03; 172 s with the images built on the
+/// its run takes 50–60 s (50.8 and 59.4 s measured, 2026-12-03; 172 s with the images built on the
 /// 825 MB base, before they were slimmed), of which the machine's engine is most.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_runs_the_file_of_every_key_end_to_end() {
