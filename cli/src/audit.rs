@@ -15,6 +15,14 @@ pub struct Args {
     /// over each other in order, as `docker compose -f … -f …` does.
     #[arg(short = 'f', long = "file")]
     files: Vec<PathBuf>,
+    /// An env file read in place of the project's `.env`, again for each more (a later one's
+    /// values over an earlier's), as `docker compose --env-file`.
+    #[arg(long = "env-file")]
+    env_files: Vec<PathBuf>,
+    /// A profile whose services start too, again for each more (`*`: all), as `docker compose
+    /// --profile`; none: services without `profiles` (and `COMPOSE_PROFILES`'s).
+    #[arg(long = "profile")]
+    profiles: Vec<String>,
     /// Where to write the scenario files (default: `<output root>/audit-<id>/`).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -47,12 +55,28 @@ pub async fn run(args: Args) -> Result<bool> {
         })
         .collect::<Result<Vec<_>>>()?;
     let paths: Vec<&std::path::Path> = compose.iter().map(|p| p.as_path()).collect();
-    let services = scenario::load_composes(&paths)?;
+    let env_files = args
+        .env_files
+        .iter()
+        .map(|f| {
+            std::fs::canonicalize(f).with_context(|| {
+                format!(
+                    "--env-file {}: cannot be read (check the path)",
+                    f.display()
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = scenario::compose::Options {
+        env_files,
+        profiles: args.profiles.clone(),
+    };
+    let services = scenario::load_composes_with(&paths, &options)?;
     let budgets = Budgets {
         recover: args.recover_within,
         oom: args.oom_within,
     };
-    let plan = audit::plan_files(&paths, &services, budgets);
+    let plan = audit::plan_files_with(&paths, &options, &services, budgets);
     let dir = args.out.unwrap_or_else(|| {
         super::output_root().join(format!("audit-{}", aftershock::admin::new_run_id()))
     });

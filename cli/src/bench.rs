@@ -5,9 +5,18 @@ use aftershock::admin::{self, BenchOptions as Options};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 
-pub(super) async fn command(json: bool, reps: usize, quick: bool, output: &Path) -> Result<bool> {
+pub(super) async fn command(
+    json: bool,
+    reps: usize,
+    quick: bool,
+    compose: Option<std::path::PathBuf>,
+    output: &Path,
+) -> Result<bool> {
     if reps == 0 {
         bail!("--reps must be at least 1");
+    }
+    if let Some(file) = compose {
+        return self::compose(&file, json, reps, output).await;
     }
     let options = Options {
         reps,
@@ -35,4 +44,22 @@ pub(super) async fn command(json: bool, reps: usize, quick: bool, output: &Path)
         eprintln!("aftershock bench: incomplete: {p}");
     }
     Ok(problems.is_empty())
+}
+
+/// `aftershock bench --compose FILE`: the Compose bring-up side by side, written to
+/// `bench/compose.json` under the output root; true when the ratio meets its target.
+async fn compose(file: &Path, json: bool, reps: usize, output: &Path) -> Result<bool> {
+    let file = std::fs::canonicalize(file)
+        .with_context(|| format!("the Compose file {}", file.display()))?;
+    let measured = admin::bench_compose(&file, reps, output).await?;
+    let text = serde_json::to_string_pretty(&measured)?;
+    let dir = output.join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let path = dir.join("compose.json");
+    std::fs::write(&path, &text).with_context(|| format!("write {}", path.display()))?;
+    match json {
+        true => println!("{text}"),
+        false => print!("{}\n(JSON: {})\n", measured.table(), path.display()),
+    }
+    Ok(measured.ratio <= measured.target)
 }

@@ -119,6 +119,10 @@ enum Command {
         /// Small and fast: N ≤ 10, 20 faults, 20 probes, a one-container run for the overhead.
         #[arg(long)]
         quick: bool,
+        /// Only this: the bring-up of a Compose file to every service healthy, by aftershock
+        /// and by `docker-compose` (Debian's package) side by side, `--reps` times each.
+        #[arg(long)]
+        compose: Option<std::path::PathBuf>,
     },
     /// Plan the catalogue of postmortems against a Compose file's architecture and run it:
     /// writes the scenario files it runs (edit them and run them again) and one suite report.
@@ -269,9 +273,12 @@ async fn command(command: Command) -> Result<bool> {
             };
             odds_of(&fleet, interval, days, seed, json)
         }
-        Command::Bench { json, reps, quick } => {
-            bench::command(json, reps, quick, &output_root()).await
-        }
+        Command::Bench {
+            json,
+            reps,
+            quick,
+            compose,
+        } => bench::command(json, reps, quick, compose, &output_root()).await,
         Command::Clean => {
             let docker = admin::connect().await?;
             let removed = admin::remove_everything(&docker).await?;

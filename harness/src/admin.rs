@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use crate::bench::compose::ComposeBench;
 pub use crate::bench::{Bench, Options as BenchOptions, Target as BenchTarget};
 pub use crate::engine::cleanup::{Labelled as Leftovers, Removed, RunGuard};
 pub use crate::engine::images::ImageSet;
@@ -185,6 +186,12 @@ pub async fn take_run_lock(holder: &Holder) -> Result<RunLock> {
 /// Measures the harness on this machine (`aftershock bench`); holds the run lock throughout.
 pub async fn bench(options: &BenchOptions) -> Result<Bench> {
     crate::bench::run(options).await
+}
+
+/// Bring-up of a Compose file by the harness and by `docker-compose`, side by side
+/// (`aftershock bench --compose FILE`); holds the run lock throughout.
+pub async fn bench_compose(file: &Path, reps: usize, output: &Path) -> Result<ComposeBench> {
+    crate::bench::compose::run(file, reps, output).await
 }
 
 /// A made-up report with every kind of event, verdict and measurement (`aftershock report

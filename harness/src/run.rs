@@ -286,7 +286,7 @@ fn watchdog(
 
 /// Builds the services' own images (`Image::Build`) and adds their tags to `set`; builds the
 /// static leak agent when a leak targets a service whose image does not carry it.
-async fn build_own(
+pub(crate) async fn build_own(
     docker: &engine::Docker,
     plan: &Plan,
     set: &mut images::ImageSet,

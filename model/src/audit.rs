@@ -146,14 +146,43 @@ pub fn plan(compose: &Path, topology: &Topology, budgets: Budgets) -> Audit {
 /// Plans the archetypes of the Compose files at `compose`, laid over each other in order
 /// (`docker compose -f a.yml -f b.yml`); the scenario files name them all.
 pub fn plan_files(compose: &[&Path], topology: &Topology, budgets: Budgets) -> Audit {
+    plan_files_with(compose, &Default::default(), topology, budgets)
+}
+
+/// The value of `compose = …` in a scenario's `[topology]`, and the lines after it that
+/// `options` need (the key is found with them).
+fn compose_key(compose: &[&Path], options: &crate::scenario::compose::Options) -> String {
     let quoted: Vec<String> = compose
         .iter()
         .map(|p| format!("{:?}", p.display().to_string()))
         .collect();
-    let compose = match quoted.as_slice() {
+    let mut compose = match quoted.as_slice() {
         [one] => one.clone(),
         many => format!("[{}]", many.join(", ")),
     };
+    if !options.profiles.is_empty() {
+        compose.push_str(&format!("\ncompose_profiles = {:?}", options.profiles));
+    }
+    if !options.env_files.is_empty() {
+        let files: Vec<String> = options
+            .env_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        compose.push_str(&format!("\ncompose_env_files = {files:?}"));
+    }
+    compose
+}
+
+/// [`plan_files`] of the files read with `--env-file` and `--profile`: the scenario files
+/// say them too (`compose_env_files`, `compose_profiles`), so they run the same topology.
+pub fn plan_files_with(
+    compose: &[&Path],
+    options: &crate::scenario::compose::Options,
+    topology: &Topology,
+    budgets: Budgets,
+) -> Audit {
+    let compose = compose_key(compose, options);
     let compose = compose.as_str();
     let mut audit = Audit {
         groups: infer::groups(topology),
@@ -507,6 +536,10 @@ fn engine_crashes(
         ..base
     };
     let placement = place::spread(topology, &audit.groups, base.probes);
+    if let Some(why) = place::volume_split(topology, &placement) {
+        audit.skipped("every service", ENGINE_CRASH, why);
+        return;
+    }
     let mut on = format!("on {}", placement.summary());
     if !placement.why.is_empty() {
         let _ = write!(on, " ({})", placement.why.join("; "));

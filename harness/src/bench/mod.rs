@@ -15,6 +15,7 @@
 //! The bench holds the machine-wide run lock throughout (it is a timed run), and everything it
 //! creates carries run labels and is torn down on every path.
 
+pub mod compose;
 mod kill;
 mod lifecycle;
 mod overhead;

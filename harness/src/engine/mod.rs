@@ -133,6 +133,9 @@ pub struct ContainerSpec {
     /// Named volumes `(suffix, mount point)`: created as `<container>-<suffix>` with the run's
     /// labels, so teardown removes them.
     pub volumes: Vec<(String, String)>,
+    /// Named volumes `(suffix, mount point)` shared by every container that names them:
+    /// created once as `<run prefix>-shared-<suffix>` with the run's labels.
+    pub shared_volumes: Vec<(String, String)>,
     /// The engine's restart policy: `always`, `unless-stopped`, `on-failure[:N]` (None: no).
     pub restart: Option<String>,
     /// More DNS names on the run's network, besides the replica's own.
@@ -443,8 +446,11 @@ impl RunEngine {
         let name = self.container_name(&spec.replica);
         let docker = self.client(&spec.replica);
         let mut binds = spec.binds.clone();
-        for (suffix, target) in &spec.volumes {
-            let volume = format!("{name}-{suffix}");
+        let own = spec.volumes.iter().map(|(s, t)| (format!("{name}-{s}"), t));
+        // A shared volume: creating one that exists (another service made it) returns it.
+        let shared = spec.shared_volumes.iter();
+        let shared = shared.map(|(s, t)| (format!("{}-shared-{s}", self.prefix), t));
+        for (volume, target) in own.chain(shared) {
             docker
                 .create_volume(VolumeCreateRequest {
                     name: Some(volume.clone()),

@@ -151,6 +151,7 @@ pub fn containers(
                 nano_cpus: service.cpus.map(|c| (c * 1e9) as i64),
                 oom_score_adj: service.oom_score_adj,
                 volumes: service.volumes.clone(),
+                shared_volumes: service.extras.shared_volumes.clone(),
                 restart: restart(service),
                 aliases: service.aliases.clone(),
                 user: service.user.clone(),

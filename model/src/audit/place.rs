@@ -143,6 +143,28 @@ pub fn spread(
     Placement { machines, on, why }
 }
 
+/// Why the placement cannot run: a named volume that several services share (one volume,
+/// on one engine) would be on more than one machine. None when every shared volume is on one.
+pub fn volume_split(topology: &Topology, placement: &Placement) -> Option<String> {
+    let mut volumes: BTreeMap<&str, (BTreeSet<&str>, BTreeSet<&str>)> = BTreeMap::new();
+    for s in &topology.services {
+        let machines = placement
+            .on
+            .iter()
+            .find(|(n, _)| *n == s.name)
+            .map(|(_, m)| m);
+        for (volume, _) in &s.extras.shared_volumes {
+            let (names, on) = volumes.entry(volume).or_default();
+            names.insert(&s.name);
+            on.extend(machines.into_iter().flatten().map(String::as_str));
+        }
+    }
+    let (volume, (names, on)) = volumes.into_iter().find(|(_, (_, on))| on.len() > 1)?;
+    let names: Vec<&str> = names.into_iter().collect();
+    let on: Vec<&str> = on.into_iter().collect();
+    Some(format!("the named volume `{volume}` of {} would be on machines {} (one volume lives on one engine; replicas, cluster members and services of one port each get a machine of their own)", names.join(", "), on.join(", ")))
+}
+
 /// The replicas of the machine service `m`, as [`file::Scenario::replica_names`] names them.
 fn machine_names(n: usize) -> Vec<String> {
     let mut m = file::Service::named("m");
@@ -180,6 +202,12 @@ mod tests {
         let p = placed(text);
         assert_eq!(p.summary(), "m1: a, c, d; m2: b, c");
         assert!(p.why[0].contains("`b` shares a port (80)"), "{:?}", p.why);
+        let shared = "services:\n  a:\n    image: x:1\n    expose: [\"80\"]\n    volumes: [media:/m]\n  b:\n    image: y:1\n    expose: [\"80\"]\n    volumes: [media:/m]\nvolumes: { media: {} }\n";
+        let split = volume_split(&topology(shared), &placed(shared)).unwrap();
+        assert!(
+            split.contains("`media` of a, b would be on machines m1, m2"),
+            "{split}"
+        );
         let lone = placed("services:\n  a:\n    image: x:1\n  b:\n    image: y:1\n");
         assert_eq!(lone.machines, ["m"]);
         assert!(lone.why.is_empty());

@@ -85,6 +85,14 @@ pub struct Topology {
     /// audit` writes these for the leak of a cache in front of a database).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compose_memory: BTreeMap<String, u64>,
+    /// The `compose` files' profiles to start (`docker compose --profile`; `"*"`: all):
+    /// `compose_profiles = ["debug"]`. None given: services without `profiles` only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_profiles: Vec<String>,
+    /// Env files (relative to the scenario file) read in place of the Compose project's
+    /// `.env` (`docker compose --env-file`): `compose_env_files = ["test.env"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_env_files: Vec<String>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     /// Engines that exist already (`[[topology.machine]]`), by URL: services are placed on

@@ -73,7 +73,18 @@ pub fn parse(file: &str, source: &str) -> Result<Plan, ScenarioError> {
         ScenarioError::at(file, source, span, message)
     })?;
     let dir = Path::new(file).parent().unwrap_or(Path::new(""));
-    bring_in(&mut scenario, dir)?;
+    let brought = bring_in(&mut scenario, dir);
+    brought.map_err(|e| match e {
+        // An env file the scenario names: said at its key.
+        ScenarioError::Read { path, source: why }
+            if scenario.topology.compose_env_files.iter().any(|f| dir.join(f) == path) =>
+        {
+            let at = source.find("compose_env_files").unwrap_or(0);
+            let message = format!("the env file {} cannot be read: {why} (check `compose_env_files`: paths are relative to the scenario file)", path.display());
+            ScenarioError::at(file, source, at..at, message)
+        }
+        other => other,
+    })?;
     resolve::resolve(&scenario).map_err(|resolve::Invalid { anchor, message }| {
         let span = match anchor {
             resolve::Anchor::Span(span) => span,
@@ -92,8 +103,16 @@ pub fn load_compose(path: &Path) -> Result<compose::Topology, ScenarioError> {
 
 /// The Compose files at `paths` as one (`docker compose -f a.yml -f b.yml`).
 pub fn load_composes(paths: &[&Path]) -> Result<compose::Topology, ScenarioError> {
+    load_composes_with(paths, &compose::Options::default())
+}
+
+/// [`load_composes`] with `--env-file` and `--profile` ([`compose::Options`]).
+pub fn load_composes_with(
+    paths: &[&Path],
+    options: &compose::Options,
+) -> Result<compose::Topology, ScenarioError> {
     let env = |name: &str| std::env::var(name).ok();
-    compose::services_of(paths, &read, &env)
+    compose::services_with(paths, &read, &env, options)
 }
 
 /// Makes `build` contexts absolute and puts the services of the `compose` file (if any)
@@ -108,7 +127,14 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
         return Ok(());
     };
     let paths: Vec<_> = compose.0.iter().map(|f| dir.join(f)).collect();
-    let topology = load_composes(&paths.iter().map(|p| p.as_path()).collect::<Vec<_>>())?;
+    let options = compose::Options {
+        env_files: (scenario.topology.compose_env_files.iter())
+            .map(|f| dir.join(f))
+            .collect(),
+        profiles: scenario.topology.compose_profiles.clone(),
+    };
+    let paths_ref: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
+    let topology = load_composes_with(&paths_ref, &options)?;
     scenario.topology.notes = topology.notes;
     scenario.topology.compose_secrets = topology.secrets;
     let mut services = topology.services;
@@ -362,6 +388,59 @@ mod tests {
             let e = load(scenario).unwrap_err().to_string();
             assert!(e.contains("not a regular file"), "{e}");
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn profiles_and_env_files_of_a_scenario_choose_the_services_and_values() {
+        let dir = scratch("profiles");
+        let compose = "services:\n  api:\n    image: \"api:${TAG:-dev}\"\n  debug:\n    image: d\n    profiles: [debug]\n";
+        std::fs::write(dir.join("compose.yml"), compose).unwrap();
+        std::fs::write(dir.join(".env"), "TAG=from-dotenv\n").unwrap();
+        std::fs::write(dir.join("test.env"), "TAG=from-test\n").unwrap();
+        let names = |text: &str| {
+            let file = dir.join("scenario.toml");
+            std::fs::write(&file, text).unwrap();
+            let plan = load(&file).unwrap_or_else(|e| panic!("{e}"));
+            let images: Vec<String> = plan
+                .services
+                .iter()
+                .map(|s| format!("{}={:?}", s.name, s.image))
+                .collect();
+            images.join(" ")
+        };
+        let plain = names(&format!("{HEAD}[topology]\ncompose = \"compose.yml\"\n"));
+        assert!(
+            plain.contains("from-dotenv") && !plain.contains("debug"),
+            "{plain}"
+        );
+        let both = names(&format!("{HEAD}[topology]\ncompose = [\"compose.yml\"]\ncompose_profiles = [\"debug\"]\ncompose_env_files = [\"test.env\"]\n"));
+        assert!(
+            both.contains("from-test") && both.contains("debug="),
+            "{both}"
+        );
+        let e = refused(
+            &dir,
+            &format!(
+                "{HEAD}[topology]\ncompose = \"compose.yml\"\ncompose_env_files = [\"nope.env\"]\n"
+            ),
+        );
+        assert!(
+            e.contains("scenario.toml:5:")
+                && e.contains("nope.env")
+                && e.contains("check `compose_env_files`"),
+            "{e}"
+        );
+        let e = refused(
+            &dir,
+            &format!(
+                "{HEAD}[topology]\ncompose = \"compose.yml\"\ncompose_profiles = [\"debgu\"]\n"
+            ),
+        );
+        assert!(
+            e.contains("compose.yml:1:") && e.contains("`debgu`") && e.contains("profiles: debug"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 

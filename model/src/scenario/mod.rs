@@ -23,7 +23,7 @@ pub use file::{
     BuildSpec, Check, CutShape, DiskErrno, DiskOp, DiskSpec, LeaderCheck, MachineOptions, Preset,
     RegistryConfig, Select, Signal, UnitStyle,
 };
-pub use load::{load, load_compose, load_composes, parse};
+pub use load::{load, load_compose, load_composes, load_composes_with, parse};
 pub use plan::Plan;
 
 /// The project's service images, by the name of their directory in `images/`.

@@ -77,6 +77,10 @@ pub struct Extras {
     pub stop_signal: Option<String>,
     /// How long a stop waits before SIGKILL (`stop_grace_period`; None: the fault's default).
     pub stop_grace: Option<Duration>,
+    /// Named volumes the file mounts in more than one service `(name, path in the container)`:
+    /// one per run, mounted by every replica of every service that names it (as Compose
+    /// shares them), where the per-replica ones are each replica's own.
+    pub shared_volumes: Vec<(String, String)>,
 }
 
 /// A host path mounted in a replica.

@@ -312,6 +312,18 @@ impl Experiment {
             .insert(service.into(), mib);
     }
 
+    /// Starts the services of the Compose profile `profile` too (`"*"`: every profile), as
+    /// `topology.compose_profiles` (`docker compose --profile`) does.
+    pub fn compose_profile(&mut self, profile: &str) {
+        self.file.topology.compose_profiles.push(profile.into());
+    }
+
+    /// Reads the env file at `path` (relative to where the plan is resolved) in place of the
+    /// Compose project's `.env`, as `topology.compose_env_files` (`--env-file`) does.
+    pub fn compose_env_file(&mut self, path: &str) {
+        self.file.topology.compose_env_files.push(path.into());
+    }
+
     fn check(&mut self, what: &str, handles: &[&Handle], at: &'static Location<'static>) {
         for h in handles.iter().filter(|h| h.token != self.token) {
             let problem = format!("{what} refers to `{}` of another experiment", h.name);

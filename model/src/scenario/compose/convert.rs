@@ -18,6 +18,8 @@ pub struct Cx<'a> {
     pub dir: &'a Path,
     pub read: Read<'a>,
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// The profiles asked for (`--profile`; `*`: all): their services start too.
+    pub profiles: &'a [String],
 }
 
 /// `x-aftershock` of a top-level volume: the volume is a disk that can lose power.
@@ -63,28 +65,31 @@ fn said(path: &[&str], reason: String) -> Said {
 /// The file's services, dependencies first, and what was accepted but not acted on.
 pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Problem> {
     let mut notes = vec![];
+    let renamed = rename_services(&mut value, &mut notes);
     let anchors = anchor_lines(&value);
-    let mut read = take_services(&mut value, &mut notes)?;
+    let mut read = take_services(&mut value, cx.profiles, &mut notes)?;
     for r in &mut read {
         r.hints.anchor_line = anchors.get(&r.name).copied();
     }
     let disks = disks(&value)?;
-    let mut used_by: BTreeMap<String, String> = BTreeMap::new();
     let mut out = vec![];
     for r in &read {
-        let svc = one(r, &value, &disks, cx, &mut notes)?;
-        for v in &svc.volumes {
-            let volume = v.split(':').next().unwrap_or_default().to_string();
-            if let Some(other) = used_by.insert(volume.clone(), r.name.clone()) {
-                let e = ComposeError::SharedVolume {
-                    volume,
-                    first: other,
-                    second: r.name.clone(),
-                };
-                return Err(problem(&["services", &r.name, "volumes"], e));
-            }
+        out.push(one(r, &value, &disks, cx, &mut notes)?);
+    }
+    share_volumes(&mut out);
+    for svc in &mut out {
+        // A renamed service is still reached by the name the file gives it.
+        let Some(old) = renamed.get(&svc.name) else {
+            continue;
+        };
+        match svc.extras.networks.is_empty() {
+            true => svc.aliases.push(old.clone()),
+            false => svc
+                .extras
+                .networks
+                .iter_mut()
+                .for_each(|j| j.aliases.push(old.clone())),
         }
-        out.push(svc);
     }
     let writes = read
         .iter()
@@ -109,6 +114,90 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
         secrets: vec![],
     };
     Ok((topology, notes))
+}
+
+/// Services whose names Compose allows and aftershock's do not (`celery_worker`, `Web`)
+/// renamed (`celery-worker`), in `depends_on` too: new name → the file's (an alias of it).
+fn rename_services(value: &mut Value, notes: &mut Vec<Said>) -> BTreeMap<String, String> {
+    let valid = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let Some(Value::Mapping(services)) = value.get_mut("services") else {
+        return BTreeMap::new();
+    };
+    let names: Vec<String> = services.iter().map(|(n, _)| n.to_string()).collect();
+    let mut renamed = BTreeMap::new();
+    for old in names.iter().filter(|n| !valid(n)) {
+        let new = old.to_lowercase().replace(['_', '.'], "-");
+        if valid(&new) && !names.contains(&new) && !renamed.contains_key(&new) {
+            let reason = format!("the service is `{new}` in the run (aftershock names use a-z, 0-9 and -); other services still reach it as `{old}`");
+            notes.push(said(&["services", old], reason));
+            renamed.insert(new, old.clone());
+        }
+    }
+    if renamed.is_empty() {
+        return renamed;
+    }
+    let new_of = |n: &str| {
+        renamed
+            .iter()
+            .find(|(_, o)| *o == n)
+            .map(|(k, _)| k.clone())
+    };
+    let mut out = yaml::Mapping::default();
+    for (name, at, mut svc) in std::mem::take(services).into_entries() {
+        match svc.get_mut("depends_on") {
+            Some(Value::Sequence(deps)) => {
+                for d in deps {
+                    if let Some(new) = d.as_str().and_then(new_of) {
+                        *d = Value::String(new);
+                    }
+                }
+            }
+            Some(Value::Mapping(deps)) => {
+                let mut again = yaml::Mapping::default();
+                for (d, at, v) in std::mem::take(deps).into_entries() {
+                    again.push(new_of(&d).unwrap_or(d), at, v);
+                }
+                *deps = again;
+            }
+            _ => {}
+        }
+        out.push(new_of(&name).unwrap_or(name), at, svc);
+    }
+    *services = out;
+    renamed
+}
+
+/// A named volume that more than one service mounts is one volume of the run, shared by
+/// them as Compose shares it (taken out of each service's per-replica volumes).
+fn share_volumes(services: &mut [file::Service]) {
+    let mut users: BTreeMap<String, usize> = BTreeMap::new();
+    for svc in services.iter() {
+        let mut names: Vec<&str> = svc
+            .volumes
+            .iter()
+            .filter_map(|v| v.split(':').next())
+            .collect();
+        names.dedup();
+        for name in names {
+            *users.entry(name.to_string()).or_default() += 1;
+        }
+    }
+    for svc in services.iter_mut() {
+        let (shared, own): (Vec<String>, Vec<String>) = std::mem::take(&mut svc.volumes)
+            .into_iter()
+            .partition(|v| users.get(v.split(':').next().unwrap_or_default()) > Some(&1));
+        svc.volumes = own;
+        for v in shared {
+            let (name, target) = v.split_once(':').unwrap_or((&v, ""));
+            svc.extras
+                .shared_volumes
+                .push((name.to_string(), target.to_string()));
+        }
+    }
 }
 
 /// For each service that shares keys with another through a YAML anchor, the line of the
@@ -183,12 +272,38 @@ fn expose(svc: &Value) -> Vec<u16> {
 }
 
 /// Takes the services out of the file's value, each typed by the crate. A service with
-/// `profiles` that nothing depends on is left out, as `docker compose up` without `--profile`.
-fn take_services(value: &mut Value, notes: &mut Vec<Said>) -> Result<Vec<Read1>, Problem> {
+/// `profiles`, none of them asked for, that nothing depends on is left out, as `docker
+/// compose up` does; a profile asked for that no service has is an error (a typo).
+fn take_services(
+    value: &mut Value,
+    asked: &[String],
+    notes: &mut Vec<Said>,
+) -> Result<Vec<Read1>, Problem> {
     let Some(Value::Mapping(services)) = value.get_mut("services").map(std::mem::take) else {
         return Err(problem(&[], ComposeError::NoServices));
     };
     let needed = depended_on(&services);
+    let profiles_of = |svc: &Value| -> Vec<String> {
+        match svc.get("profiles") {
+            Some(Value::Sequence(p)) => p
+                .iter()
+                .filter_map(|p| Some(p.as_str()?.to_string()))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    let all: std::collections::BTreeSet<String> =
+        services.iter().flat_map(|(_, s)| profiles_of(s)).collect();
+    if let Some(unknown) = asked.iter().find(|p| *p != "*" && !all.contains(*p)) {
+        let known = all.iter().cloned().collect::<Vec<_>>().join(", ");
+        return Err(problem(
+            &["services"],
+            ComposeError::Profile {
+                profile: unknown.clone(),
+                known,
+            },
+        ));
+    }
     let mut read = vec![];
     for (name, svc) in services {
         if name.is_empty()
@@ -200,11 +315,12 @@ fn take_services(value: &mut Value, notes: &mut Vec<Said>) -> Result<Vec<Read1>,
             let path = ["services", name.as_str()].map(String::from).to_vec();
             return Err((path, ComposeError::ServiceName { name, suggestion }));
         }
-        let profiled = svc
-            .get("profiles")
-            .is_some_and(|p| !matches!(p, Value::Sequence(v) if v.is_empty()));
-        if profiled && !needed.contains(&name) {
-            let reason = "not started: none of its profiles is enabled (as `docker compose up` without `--profile`)";
+        let own = profiles_of(&svc);
+        let enabled = own.is_empty()
+            || asked.iter().any(|p| p == "*" || own.contains(p))
+            || needed.contains(&name);
+        if !enabled {
+            let reason = "not started: none of its profiles is enabled (`--profile`, or `compose_profiles` in a scenario file, as `docker compose --profile`)";
             notes.push(said(&["services", &name, "profiles"], reason.into()));
             continue;
         }

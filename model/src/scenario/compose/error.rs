@@ -48,12 +48,8 @@ pub enum ComposeError {
     },
     #[error("{error}")]
     Typed { error: super::yaml::Error },
-    #[error("the named volume `{volume}` is mounted by `{first}` and `{second}`: aftershock gives every replica its own volume, so a volume cannot be shared (give each service its own volume)")]
-    SharedVolume {
-        volume: String,
-        first: String,
-        second: String,
-    },
+    #[error("no service has the profile `{profile}` (the file's profiles: {known}): check the name given to `--profile` or `compose_profiles`")]
+    Profile { profile: String, known: String },
     #[error("needs `image` or `build`")]
     NoImage,
     #[error("unclosed {quote} in `{line}`")]

@@ -327,11 +327,8 @@ pub const FILE: Shape = Keys(&[
     honoured("networks", Each(&TOP_NETWORK)),
     honoured("secrets", Each(&TOP_SECRET)),
     honoured("configs", Each(&TOP_SECRET)),
-    refused(
-        "include",
-        "the included files' services are not merged in yet",
-        "copy the included services into this file",
-    ),
+    // Each included file read and checked, its relative paths made its own (`include.rs`).
+    honoured("include", Any),
     refused(
         "models",
         "AI models are not run",

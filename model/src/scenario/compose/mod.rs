@@ -14,6 +14,7 @@
 mod convert;
 mod error;
 mod extras;
+mod include;
 mod interpolate;
 pub mod keys;
 mod merge;
@@ -98,6 +99,15 @@ pub fn services(path: &Path, read: Read, env: Env) -> Result<Topology, ScenarioE
     services_of(&[path], read, env)
 }
 
+/// What `docker compose` takes besides the files: `--env-file` (read in place of the
+/// project's `.env`, a later one over an earlier) and `--profile` (the services of those
+/// profiles start too; `*`: every profile). No profile given: `COMPOSE_PROFILES`, as Compose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    pub env_files: Vec<std::path::PathBuf>,
+    pub profiles: Vec<String>,
+}
+
 /// The project's `.env` in `dir`: none is an empty one; one that cannot be read (a FIFO, a
 /// device, too big) is an error.
 fn dotenv(dir: &Path, read: Read) -> Result<BTreeMap<String, String>, ScenarioError> {
@@ -109,6 +119,22 @@ fn dotenv(dir: &Path, read: Read) -> Result<BTreeMap<String, String>, ScenarioEr
             source,
         }),
     }
+}
+
+/// The `--env-file`s, read in order (a later one's value over an earlier's).
+fn env_files(
+    files: &[std::path::PathBuf],
+    read: Read,
+) -> Result<BTreeMap<String, String>, ScenarioError> {
+    let mut out = BTreeMap::new();
+    for path in files {
+        let text = read(path).map_err(|source| ScenarioError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        out.extend(env_lines(&text));
+    }
+    Ok(out)
 }
 
 /// A Compose file as read: its name, and its keys with where they are.
@@ -133,18 +159,43 @@ impl Source {
 /// the ones before by Compose's merge rules, see [`merge`]); the project directory (where
 /// relative paths and `.env` are) is the first file's.
 pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, ScenarioError> {
+    services_with(paths, read, env, &Options::default())
+}
+
+/// [`services_of`] with `docker compose`'s `--env-file` and `--profile` ([`Options`]).
+pub fn services_with(
+    paths: &[&Path],
+    read: Read,
+    env: Env,
+    options: &Options,
+) -> Result<Topology, ScenarioError> {
     let first = paths.first().copied().unwrap_or(Path::new("compose.yaml"));
     let dir = first.parent().unwrap_or(Path::new("."));
-    let dotenv = dotenv(dir, read)?;
+    let dotenv = match options.env_files.as_slice() {
+        [] => dotenv(dir, read)?,
+        files => env_files(files, read)?,
+    };
     let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
+    let profiles = match options.profiles.as_slice() {
+        [] => lookup("COMPOSE_PROFILES").map_or(vec![], |p| {
+            let names = p.split(',').map(str::trim).filter(|p| !p.is_empty());
+            names.map(str::to_string).collect()
+        }),
+        given => given.to_vec(),
+    };
     let (mut sources, mut value, mut notes) = (vec![], Value::Null, vec![]);
     for path in paths {
-        let (source, one, ignored) = checked(path, read)?;
-        for (key_path, reason) in ignored {
-            notes.push(source.note(key_path, reason.to_string(), true));
+        let (source, mut one, ignored) = checked(path, read)?;
+        let mut included = vec![];
+        include::apply(&mut one, path, &source, read, 0, &mut included)?;
+        included.push((source, ignored));
+        for (source, ignored) in included {
+            for (key_path, reason) in ignored {
+                notes.push(source.note(key_path, reason.to_string(), true));
+            }
+            sources.push(source);
         }
         merge::merge(&mut value, one, "");
-        sources.push(source);
     }
     // A key's file: the last that writes it (else the first).
     let at = |(key_path, error): Problem| {
@@ -155,36 +206,14 @@ pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, Sc
         let source = source.unwrap_or(&sources[0]);
         source.error(source.marks.locate(&key_path), error.to_string())
     };
-    let other = |file: &str, service: &str| {
-        let path = dir.join(file);
-        let (_, v, _) = checked(&path, read).map_err(|e| ComposeError::ExtendsFile {
-            file: file.into(),
-            message: e.to_string(),
-        })?;
-        let found = v.get("services").and_then(|s| s.get(service)).cloned();
-        let services = v.get("services").and_then(Value::as_mapping);
-        let names = services.map(|m| m.iter().map(|(n, _)| n).collect::<Vec<_>>().join(", "));
-        match found {
-            Some(found) if found.get("extends").is_none() => Ok(found),
-            Some(_) => Err(ComposeError::ExtendsFile {
-                file: file.into(),
-                message: format!(
-                    "`{service}` extends another service in turn (not followed: copy its keys)"
-                ),
-            }),
-            None => Err(ComposeError::ExtendsUnknown {
-                service: service.into(),
-                file: file.into(),
-                services: names.unwrap_or_default(),
-            }),
-        }
-    };
+    let other = |file: &str, service: &str| extended_service(dir, file, service, read, 0);
     merge::extends(&mut value, &other).map_err(at)?;
     interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
     let cx = convert::Cx {
         dir,
         read,
         lookup: &lookup,
+        profiles: &profiles,
     };
     let secrets = sources.iter().flat_map(|s| secret_values(&s.marks, &cx));
     let secrets = secrets.collect();
@@ -205,6 +234,45 @@ pub fn services_of(paths: &[&Path], read: Read, env: Env) -> Result<Topology, Sc
     });
     topology.notes = notes;
     Ok(topology)
+}
+
+/// How deep `extends` may go from file to file (a cycle across files stops here).
+const EXTENDS_DEPTH: usize = 8;
+
+/// The service `service` of the Compose file `file` (relative to `dir`), its keys checked and
+/// its own `extends` laid under it (in that file, or in a file relative to that file's).
+fn extended_service(
+    dir: &Path,
+    file: &str,
+    service: &str,
+    read: Read,
+    depth: usize,
+) -> Result<Value, ComposeError> {
+    let path = dir.join(file);
+    let failed = |message: String| ComposeError::ExtendsFile {
+        file: file.into(),
+        message,
+    };
+    if depth >= EXTENDS_DEPTH {
+        return Err(failed(format!(
+            "`extends` goes through more than {EXTENDS_DEPTH} files (a cycle?)"
+        )));
+    }
+    let (_, mut v, _) = checked(&path, read).map_err(|e| failed(e.to_string()))?;
+    let here = path.parent().unwrap_or(dir).to_path_buf();
+    let further = |f: &str, s: &str| extended_service(&here, f, s, read, depth + 1);
+    merge::extends(&mut v, &further)
+        .map_err(|(key_path, e)| failed(format!("{}: {e}", key_path.join("."))))?;
+    let services = v.get("services").and_then(Value::as_mapping);
+    let names = services.map(|m| m.iter().map(|(n, _)| n).collect::<Vec<_>>().join(", "));
+    match v.get("services").and_then(|s| s.get(service)).cloned() {
+        Some(found) => Ok(found),
+        None => Err(ComposeError::ExtendsUnknown {
+            service: service.into(),
+            file: file.into(),
+            services: names.unwrap_or_default(),
+        }),
+    }
 }
 
 impl Source {

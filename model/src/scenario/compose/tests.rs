@@ -189,9 +189,82 @@ fn an_unsupported_key_is_refused_with_its_line() {
         message.contains("`extends` has a cycle among: a, b"),
         "{message}"
     );
-    let (line, message) = error_at("services:\n  db:\n    image: x\ninclude: [a.yml]\n");
+    let (line, message) = error_at("services:\n  db:\n    image: x\nmodels: { m: { model: x } }\n");
     assert_eq!(line, 4);
-    assert!(message.contains("`include`"), "{message}");
+    assert!(message.contains("`models`"), "{message}");
+}
+
+/// Reads `files` (name, text) under `/x/`, as `services_of` of the first.
+fn topology_of(files: &[(&str, &str)]) -> Result<super::Topology, ScenarioError> {
+    let read = |p: &Path| {
+        files
+            .iter()
+            .find(|(n, _)| Path::new("/x").join(n) == p)
+            .map(|(_, t)| t.to_string())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    };
+    let first = Path::new("/x").join(files[0].0);
+    super::services_of(&[first.as_path()], &read, &env)
+}
+
+#[test]
+fn included_files_are_laid_under_with_their_paths_their_own() {
+    let main = "include:\n  - sub/db.yml\nservices:\n  api:\n    image: a\n    depends_on: [db]\n  db:\n    environment: { MAIN: yes }\n";
+    let sub = "include: [more.yml]\nservices:\n  db:\n    image: postgres\n    volumes: [./conf:/etc/db:ro]\n";
+    let more = "services:\n  cache:\n    build: ./cache\n";
+    let t = topology_of(&[
+        ("compose.yml", main),
+        ("sub/db.yml", sub),
+        ("sub/more.yml", more),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let db = t.services.iter().find(|s| s.name == "db").unwrap();
+    assert_eq!(db.image.as_deref(), Some("postgres:latest"));
+    assert_eq!(db.env.get("MAIN").map(String::as_str), Some("yes"));
+    assert_eq!(db.extras.mounts[0].source, Path::new("/x/sub/conf"));
+    let cache = t.services.iter().find(|s| s.name == "cache").unwrap();
+    assert_eq!(cache.build.as_ref().unwrap().context, "/x/sub/cache");
+    let looped = topology_of(&[(
+        "compose.yml",
+        "include: [compose.yml]\nservices: { a: { image: x } }\n",
+    )]);
+    let message = looped.unwrap_err().to_string();
+    assert!(
+        message.contains("compose.yml:1:1") && message.contains("more than 8"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_named_volume_of_two_services_is_shared_and_extends_goes_through_files() {
+    let main = "services:\n  web:\n    extends: { file: base.yml, service: web }\n    volumes: [media:/media]\n  worker:\n    image: w\n    volumes: [media:/media, own:/own]\nvolumes: { media: {}, own: {} }\n";
+    let base = "services:\n  web:\n    extends: { file: common.yml, service: app }\n";
+    let common = "services:\n  app:\n    image: shop\n";
+    let t = topology_of(&[
+        ("compose.yml", main),
+        ("base.yml", base),
+        ("common.yml", common),
+    ])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    let worker = t.services.iter().find(|s| s.name == "worker").unwrap();
+    assert_eq!(web.image.as_deref(), Some("shop:latest"));
+    let media = vec![("media".to_string(), "/media".to_string())];
+    assert_eq!(web.extras.shared_volumes, media);
+    assert_eq!(worker.extras.shared_volumes, media);
+    assert_eq!(worker.volumes, ["own:/own"]);
+    assert!(web.volumes.is_empty());
+    let renamed = "services:\n  celery_worker:\n    image: x\n  web:\n    image: y\n    depends_on: [celery_worker]\n";
+    let t = topology_of(&[("compose.yml", renamed)]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.services[0].name, "celery-worker");
+    assert_eq!(t.services[0].aliases, ["celery_worker"]);
+    assert_eq!(t.services[1].uses, [file::reference("celery-worker")]);
+    assert!(t
+        .notes
+        .iter()
+        .any(|n| n.line == 2 && n.reason.contains("still reach it as `celery_worker`")));
 }
 
 #[test]
@@ -213,7 +286,8 @@ fn bad_services_are_refused_where_they_are() {
         ("services:\n  db:\n    image: x\n    volumes: [{ type: npipe, source: a, target: /b }]\n", 4, "type `npipe`"),
         ("services:\n  db:\n    image: x\n    env_file: [nope.env]\n", 4, "nope.env"),
         ("services:\n  a:\n    image: x\n  db:\n    image: x\n    depends_on: { a: { condition: service_completed_successfully } }\n", 6, "service_completed_successfully"),
-        ("services:\n  my_db:\n    image: x\n", 2, "a-z, 0-9 and -"),
+        // `my_db` would be `my-db`, which the file has already.
+        ("services:\n  my_db:\n    image: x\n  my-db:\n    image: y\n", 2, "a-z, 0-9 and -"),
         ("services:\n  db:\n    command: x\n", 2, "needs `image` or `build`"),
         ("services:\n  db:\n    image: \"${TAG:?set TAG}\"\n", 3, "set TAG"),
         ("services:\n  db:\n    image: x\n    restart: sometimes\n", 4, "restart `sometimes`"),

@@ -109,7 +109,35 @@ pub(super) fn place(
             .map_err(|p| at_name(&svc.name, format!("service `{}`: {p}", svc.name)))?;
         services[i].placement = placement;
     }
+    shared_volumes_together(services, machines)?;
     ports_apart(services, machines)
+}
+
+/// A named volume that several Compose services share lives on one engine: every replica
+/// that mounts it must be on the same machine (or all on the run's own engine).
+fn shared_volumes_together(services: &[Service], machines: &[Machine]) -> Result<(), Invalid> {
+    let mut seen: Vec<(&str, Option<usize>, &str)> = vec![];
+    for svc in services {
+        for (volume, _) in &svc.extras.shared_volumes {
+            for i in 0..svc.replicas.len() {
+                let on = svc.placement.get(i).map(|m| m.0);
+                let first = seen.iter().find(|(v, _, _)| v == volume);
+                match first {
+                    Some((_, there, other)) if *there != on => {
+                        let name = |m: Option<usize>| {
+                            m.map_or("the run's own engine".to_string(), |m| {
+                                format!("machine `{}`", machines[m].name)
+                            })
+                        };
+                        return Err(at_name(&svc.name, format!("service `{}`: the named volume `{volume}` it shares with `{other}` lives on one engine, but `{other}` is on {} and this replica on {}: place the services that share it on one machine (`compose_placement`)", svc.name, name(*there), name(on))));
+                    }
+                    Some(_) => {}
+                    None => seen.push((volume, on, &svc.name)),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The port a service is known to listen on: its `ready` check's, else its preset's.
