@@ -311,8 +311,8 @@ impl Start<'_> {
         let p = p.clone();
         let timeout = p.timeout;
         match p.kind.clone() {
-            ProbeKind::ZookeeperWrite { on } => {
-                let members = on.map_or(replicas, |r| vec![r]);
+            ProbeKind::ZookeeperWrite { on, members } => {
+                let members = on.map_or_else(|| [replicas, members].concat(), |r| vec![r]);
                 let w = zookeeper::Writer::new(&p.name, &members, &a, p.timeout);
                 spawn(p, w, until, t)
             }

@@ -328,6 +328,13 @@ pub fn writes_of(s: &file::Service) -> Result<(Writes, String), String> {
                 format!("`SET {PREFIX}{{n}}` by redis-cli (OK acknowledges), read back by `--scan`"),
             )
         }
+        "ZooKeeper" => (
+            Writes {
+                protocol: Some("zookeeper-write".into()),
+                ..Writes::default()
+            },
+            "a znode created per sample through ZooKeeper's own protocol (the harness's client on 2181, through any member of its group; a session that expires is replaced), read back by listing them".into(),
+        ),
         "PostgreSQL" => postgres(s),
         "MySQL" | "MariaDB" => mysql(s, store.name).ok_or_else(|| format!("{} ({shown}) without its root password in the file (`MYSQL_ROOT_PASSWORD` or `MARIADB_ROOT_PASSWORD`): {SAY_HOW}", store.name))?,
         "memcached" => {

@@ -411,8 +411,12 @@ pub struct Probe {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum ProbeKind {
     /// Creates a znode per sample; reads back which acknowledged ones exist. `on`: through
-    /// that member only (a side of a partition), else through any.
-    ZookeeperWrite { on: Option<String> },
+    /// that member only (a side of a partition), else through any of the target's replicas
+    /// and `members` (the replicas of the other services of one ensemble).
+    ZookeeperWrite {
+        on: Option<String>,
+        members: Vec<String>,
+    },
     /// Asks every member for its mode; ok when one is leader.
     ZookeeperMode,
     /// Appends a record per sample (padded to `record_bytes`); reads back what survived.

@@ -32,7 +32,7 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Pr
                 target: svc.id,
                 interval: p.interval,
                 timeout: p.timeout,
-                kind: kind(p, svc)?,
+                kind: kind(p, svc, services)?,
             })
         })
         .collect()
@@ -60,7 +60,7 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
     }
 }
 
-fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
+fn kind(p: &file::Probe, svc: &Service, services: &[Service]) -> Result<ProbeKind, Invalid> {
     let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
     if !p.kind.generic() && (p.port.is_some() || !p.command.is_empty()) {
         let generic = one_of(K::all().filter(|k| k.generic()));
@@ -68,12 +68,16 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
             "takes `port` and `command` only when its kind is {generic}"
         ));
     }
+    if !p.members.is_empty() && p.kind != K::ZookeeperWrite {
+        return bad("takes `members` only when its kind is zookeeper-write");
+    }
     if let Some(on) = p.on.as_ref().filter(|_| !p.kind.takes_on()) {
         return Err(on_problem(on, svc));
     }
     Ok(match p.kind {
         K::ZookeeperWrite => ProbeKind::ZookeeperWrite {
             on: p.on.as_ref().map(|_| replica(p, svc, None)).transpose()?,
+            members: members(p, services)?,
         },
         K::ZookeeperMode => ProbeKind::ZookeeperMode,
         K::DatastoreAppend => ProbeKind::DatastoreAppend {
@@ -102,6 +106,17 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
         K::Http => checked(p, svc, http(p, svc)?)?,
         K::Exec => checked(p, svc, exec(p)?)?,
     })
+}
+
+/// The replicas of the services a `zookeeper-write` probe's `members` names (refused on any
+/// other kind).
+fn members(p: &file::Probe, services: &[Service]) -> Result<Vec<String>, Invalid> {
+    let names = super::service_names(services);
+    let mut replicas = vec![];
+    for m in &p.members {
+        replicas.extend(services[names.get(m)?.0].replicas.iter().cloned());
+    }
+    Ok(replicas)
 }
 
 /// A check probe on its observed replica, its templates filled for that replica.
