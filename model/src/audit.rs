@@ -221,12 +221,10 @@ pub fn plan_files(compose: &[&Path], topology: &Topology, budgets: Budgets) -> A
     audit
 }
 
-/// The memory limit given to a cache the file leaves without one, for its leak, in MiB.
-pub const DEFAULT_CACHE_MIB: u64 = 256;
-
 /// Clerk 2017-03 as it happened: for each service in front of a cache and a database
-/// ([`infer::chains`]), the cache leaks to its OOM kill while the database and the front are
-/// watched, during the loss and after the cache is back.
+/// ([`infer::chains`]), the cache is killed (the OOM killer's SIGKILL) under an open-loop load
+/// on the front, while the database and the front are watched, during the loss and after the
+/// cache is back.
 fn plan_chains(
     base: Cx,
     topology: &Topology,
@@ -259,14 +257,27 @@ fn plan_chains(
             writes: writes.get(&db.name),
             ..base
         };
-        let (mib, limit) = match cache.memory_mib {
-            Some(m) => (m, format!("its memory limit, {m} MiB")),
-            None => (DEFAULT_CACHE_MIB, format!("a memory limit of {DEFAULT_CACHE_MIB} MiB it does not have (`compose_memory`; `mem_limit` in the file sets it)")),
+        let http = infer::http_port(front, topology.hints.get(&front.name));
+        let load = match &http {
+            Some((port, why)) => format!("an open load of {LOAD_RATE} requests/s on `{}` port {port} `/` ({why}) measures its p99 and errors before, during and after", front.name),
+            None => format!("no HTTP port known for `{}` (no `expose`, `ports` or HTTP health check): its load is not measured, only its health", front.name),
         };
-        let note = format!("{}: `{}` leaks 32 MiB/s to {limit}, the OOM kill; `{}` and `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name, front.name);
-        audit.planned(&subject, CACHE_LOSS, cx.cache_loss(cache, front, mib), note);
+        let note = format!("{}: `{}` killed under load and down {CACHE_DOWN} s; {load}; `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name);
+        let port = http.map(|(p, _)| p);
+        audit.planned(
+            &subject,
+            CACHE_LOSS,
+            cx.cache_loss(cache, front, port),
+            note,
+        );
     }
 }
+
+/// Requests per second of the load on a chain's front (edit `rate` in the file to your traffic).
+const LOAD_RATE: u32 = 100;
+
+/// Seconds a chain's cache stays down.
+const CACHE_DOWN: u64 = 8;
 
 /// The write templates of every service that has them (the file's `x-aftershock`, else a
 /// recognised store's, [`infer::writes_of`]), and for each service how its writes are judged,
@@ -401,7 +412,7 @@ fn plan_power_cuts(cx: Cx, audit: &mut Audit) {
 }
 
 /// Seconds between two members' restarts in a group's rolling restart.
-const GROUP_GAP: u64 = 15;
+const GROUP_GAP: u64 = 10;
 
 /// Seconds a member of a group stays down when restarted.
 const MEMBER_DOWN: u64 = 5;
@@ -779,18 +790,20 @@ impl Cx<'_> {
         (format!("{name}.toml"), t)
     }
 
-    /// Clerk 2017-03 as a chain: `cache` (given `mib` MiB when it has no limit) leaks to its
-    /// OOM kill; the database (`self.s`, with its writes) and `front` are watched.
+    /// Clerk 2017-03 as a chain: `cache` killed under an open load on `front` (on `port`,
+    /// when known), down [`CACHE_DOWN`] s; the database (`self.s`, with its writes), the cache
+    /// and `front` watched; the front's p99 and errors during the loss, and its recovery after.
     fn cache_loss(
         &self,
         cache: &file::Service,
         front: &file::Service,
-        mib: u64,
+        port: Option<u16>,
     ) -> (String, String) {
-        let (c, db) = (&cache.name, &self.s.name);
+        let (c, db, f) = (&cache.name, &self.s.name, &front.name);
         let name = format!("audit-cache-loss-{c}");
-        let summary = format!("A monitoring agent leaks 32 MiB/s inside `{c}`, the cache in front of `{db}`, until the kernel's OOM killer acts (clerk 2017-03): without the cache every read of `{}` goes to `{db}`; are both still served, and do they come back once the cache is back?", front.name);
-        let secs = 4 + mib / 32 + 3 + 15;
+        let summary = format!("`{c}`, the cache in front of `{db}`, killed (as the OOM killer did at clerk 2017-03) under load on `{f}`: without the cache every read goes to `{db}`; is `{f}` still served, and does it come back once the cache is back?");
+        let at = 10;
+        let secs = at + CACHE_DOWN + 22;
         let mut t = self.head(
             &name,
             "clerk-2017-03-cache-oom",
@@ -798,15 +811,17 @@ impl Cx<'_> {
             &[cache, front],
             secs,
         );
-        if cache.memory_mib.is_none() {
-            let compose = format!("compose = {}\n", self.compose);
-            let memory = format!("compose_memory = {{ {} = {mib} }}\n", toml_key(c));
-            t = t.replacen(&compose, &format!("{compose}{memory}"), 1);
+        if let Some(port) = port {
+            let _ = write!(t, "\n[[probe]]\nname = \"{f}-load\"\nkind = \"load\"\ntarget = \"{f}\"\nport = {port}\npath = \"/\"\nrate = {LOAD_RATE}\ntimeout = \"2s\"\n");
         }
-        let oom = self.budgets.oom.as_secs();
-        let _ = write!(t, "\n[[fault]]\nname = \"leak\"\nkind = \"leak\"\ntarget = \"{c}\"\nat = \"4s\"\ndown_for = \"3s\"\nleak_mib_per_s = 32\nrejoin_timeout = \"{oom}s\"\n");
-        let _ = write!(t, "\n[[expect]]\nkind = \"oom-kill-within\"\nfault = \"leak\"\nbudget = \"{oom}s\"\nvictim = \"*\"\n");
-        t.push_str(&self.recovers("leak", &[cache, self.s, front]));
+        let _ = write!(t, "\n[[fault]]\nname = \"kill-cache\"\nkind = \"restart\"\ntarget = \"{c}\"\nselect = \"all\"\nsignal = \"KILL\"\nat = \"{at}s\"\ndown_for = \"{CACHE_DOWN}s\"\n");
+        t.push_str(&self.recovers("kill-cache", &[cache, self.s, front]));
+        if port.is_some() {
+            let budget = 20;
+            let _ = write!(t, "\n[[expect]]\nkind = \"latency-stays-within\"\ntitle = \"`{f}`'s p99 stays within 5× its baseline while `{c}` is gone\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nratio = 5.0\n");
+            let _ = write!(t, "\n[[expect]]\nkind = \"no-errors\"\ntitle = \"no request to `{f}` fails (no 5xx, no timeout)\"\nprobe = \"{f}-load\"\n");
+            let _ = write!(t, "\n[[expect]]\nkind = \"warm-up-within\"\ntitle = \"`{f}` is back to its baseline (p99 ≤ 2×, hit ratio ≥ 90%) within {budget} s of `{c}`'s restart\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nbudget = \"{budget}s\"\nhit_fraction = 0.9\nratio = 2.0\n");
+        }
         (format!("{name}.toml"), t)
     }
 

@@ -464,3 +464,23 @@ pub fn chains(topology: &Topology) -> Vec<Chain> {
     }
     out
 }
+
+/// The HTTP port of `s` and what showed it: its HTTP health check, a URL in its health
+/// command (`curl http://127.0.0.1:8080/healthz`), else the first port it exposes or publishes.
+pub fn http_port(s: &file::Service, hints: Option<&Hints>) -> Option<(u16, String)> {
+    let ready = s.ready.as_ref();
+    if let Some(Check::Http { port, .. }) = ready.and_then(|r| r.check().ok()) {
+        return Some((port, "its HTTP health check".into()));
+    }
+    for word in ready.and_then(|r| r.exec.clone()).unwrap_or_default() {
+        let Some(rest) = word.split("http://").nth(1) else {
+            continue;
+        };
+        let host = rest.split('/').next().unwrap_or_default();
+        if let Some(port) = host.rsplit_once(':').and_then(|(_, p)| p.parse().ok()) {
+            return Some((port, "the URL its health check asks".into()));
+        }
+    }
+    let port = hints?.expose.first()?;
+    Some((*port, "the first port it exposes".into()))
+}

@@ -492,6 +492,8 @@ impl ProbeKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Load {
     pub path: String,
+    /// The HTTP port (default 8080, the toy API's).
+    pub port: u16,
     pub rate: u32,
     pub keys: Option<u32>,
     /// Read every key once before the observation starts.

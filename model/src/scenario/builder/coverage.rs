@@ -166,7 +166,7 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
             .timeout(secs(2)),
         Probe::http("http", etcd, 2, "/").status(204),
         Probe::exec("exec", etcd, &["true"]),
-        Probe::zookeeper_write("zkw", etcd),
+        Probe::zookeeper_write("zkw", etcd).members(&[db]),
         Probe::zookeeper_mode("zkm", etcd),
         Probe::datastore_append("ds", etcd, Some(4096)),
         Probe::postgres_insert("pg", db),

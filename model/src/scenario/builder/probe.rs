@@ -174,6 +174,13 @@ impl Probe {
         self
     }
 
+    /// A zookeeper-write's other services of the same ensemble (a cluster written as separate
+    /// services): the client connects through any of their replicas too.
+    pub fn members(mut self, services: &[&ServiceRef]) -> Self {
+        self.file.members = services.iter().map(|s| file::reference(s.name())).collect();
+        self
+    }
+
     /// The HTTP status that counts as ok.
     pub fn status(mut self, status: u16) -> Self {
         self.file.status = Some(status);

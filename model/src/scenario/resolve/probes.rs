@@ -62,10 +62,11 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
 
 fn kind(p: &file::Probe, svc: &Service, services: &[Service]) -> Result<ProbeKind, Invalid> {
     let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
-    if !p.kind.generic() && (p.port.is_some() || !p.command.is_empty()) {
+    let port_too = p.kind.generic() || p.kind == K::Load;
+    if (!port_too && p.port.is_some()) || (!p.kind.generic() && !p.command.is_empty()) {
         let generic = one_of(K::all().filter(|k| k.generic()));
         return bad(&format!(
-            "takes `port` and `command` only when its kind is {generic}"
+            "takes `command` only when its kind is {generic}, and `port` only then or when it is load"
         ));
     }
     if !p.members.is_empty() && p.kind != K::ZookeeperWrite {
@@ -300,6 +301,7 @@ fn load(p: &file::Probe) -> Result<Load, Invalid> {
     }
     Ok(Load {
         path,
+        port: p.port.filter(|&p| p != 0).unwrap_or(TOY_API_PORT),
         rate,
         keys: p.keys,
         prime: p.prime,
