@@ -109,13 +109,10 @@ impl Audit {
         });
     }
 
-    /// The plan as one table: how each service is observed, the groups found, then the grid
-    /// of every subject × archetype ([`table::grid`]).
+    /// The plan as one table: the groups found, then the grid of every subject × archetype,
+    /// each service with its probe ([`table::grid`]).
     pub fn table(&self) -> String {
-        let mut t = String::from("How each service is observed:\n");
-        for (s, p) in &self.probes {
-            let _ = writeln!(t, "  {s:<16} {}", p.why);
-        }
+        let mut t = String::new();
         if self.groups.is_empty() {
             t.push_str("Groups: none found (no services of one image naming each other or sharing a YAML anchor, no `x-aftershock: { group }`)\n");
         }
@@ -129,7 +126,7 @@ impl Audit {
             );
         }
         t.push('\n');
-        t.push_str(&table::grid(&self.rows));
+        t.push_str(&table::grid(&self.rows, &self.probes));
         if self.scenarios.is_empty() {
             t.push_str("\nNothing to run: every archetype was skipped, for the reasons above.\n");
         }
@@ -911,7 +908,7 @@ mod unit_tests {
         assert!(
             table
                 .lines()
-                .any(|l| l.contains("cache") && l.contains("none: no healthcheck")),
+                .any(|l| l.starts_with("cache ") && l.contains(" none (")),
             "{table}"
         );
         let crash: file::Scenario = toml::from_str(&audit.scenarios[4].1).unwrap();

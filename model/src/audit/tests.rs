@@ -356,9 +356,17 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
             "every archetype skipped with a reason:\n{table}"
         );
     }
+    let app = table.lines().find(|l| l.starts_with("app ")).unwrap();
+    let n = app
+        .split("none (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     assert!(
-        table.contains("app              none: no healthcheck, no `expose`"),
-        "{table}"
+        table.contains(&format!("  ({n}) none: no healthcheck, no `expose`")),
+        "the probe's reason:\n{table}"
     );
     let crash = table
         .lines()
