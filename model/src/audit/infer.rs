@@ -164,7 +164,9 @@ pub fn groups(topology: &Topology) -> Vec<Group> {
                 if taken[j] || members.contains(&j) || build_key(a) != build_key(b) {
                     continue;
                 }
-                if let Some(why) = linked(a, b, hint(a), hint(b)) {
+                if let Some(why) =
+                    linked(a, b, hint(a), hint(b)).or_else(|| coordinated(a, b, services))
+                {
                     members.push(j);
                     reasons.push(why);
                 }
@@ -230,6 +232,31 @@ fn linked(
             a.name, b.name
         )
     })
+}
+
+/// Why `a` and `b` (the same image, a recognised stateful store) are one cluster without
+/// naming each other: the same value of one `environment` key names the other services they
+/// both join (Kafka brokers' `KAFKA_ZOOKEEPER_CONNECT=zoo1:2181,zoo2:2181`: a shared
+/// coordinator).
+fn coordinated(a: &file::Service, b: &file::Service, services: &[file::Service]) -> Option<String> {
+    store_of(a).filter(|(st, _)| st.stateful)?;
+    let others: Vec<&str> = services
+        .iter()
+        .filter(|s| s.name != a.name && s.name != b.name)
+        .map(|s| s.name.as_str())
+        .collect();
+    let names_others = |v: &str| {
+        v.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .any(|w| others.contains(&w))
+    };
+    let (key, value) = a
+        .env
+        .iter()
+        .find(|(k, v)| b.env.get(*k) == Some(*v) && names_others(v))?;
+    Some(format!(
+        "`{}` and `{}` join the same services in `environment` `{key}` ({value})",
+        a.name, b.name
+    ))
 }
 
 /// Where `a` names `b` (its name or an alias as a host name): `command`, `entrypoint` or

@@ -662,3 +662,27 @@ fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
     };
     assert!(why.contains("no service depends on both a cache"), "{why}");
 }
+
+/// Kafka brokers as a held-out file writes them (three services of one image, each naming
+/// the ZooKeeper ensemble, not each other): one group by their shared coordinator.
+#[test]
+fn brokers_that_join_one_coordinator_are_one_group() {
+    let brokers: String = (1..=3)
+        .map(|i| format!("  kafka{i}:\n    image: wurstmeister/kafka:latest\n    environment:\n      - KAFKA_ZOOKEEPER_CONNECT=zoo1:2181,zoo2:2181\n      - KAFKA_LISTENERS=PLAINTEXT://127.0.0.1:909{i}\n"))
+        .collect();
+    let zoo = "  zoo1:\n    image: zookeeper:3.8\n    environment:\n      ZOO_SERVERS: zoo1 zoo2\n  zoo2:\n    image: zookeeper:3.8\n    environment:\n      ZOO_SERVERS: zoo1 zoo2\n";
+    let a = audit(&format!("services:\n{zoo}{brokers}"));
+    let names: Vec<Vec<&str>> = a.groups.iter().map(names).collect();
+    assert_eq!(
+        names,
+        [vec!["zoo1", "zoo2"], vec!["kafka1", "kafka2", "kafka3"]]
+    );
+    assert!(
+        a.groups[1].why.contains("`KAFKA_ZOOKEEPER_CONNECT`"),
+        "{}",
+        a.groups[1].why
+    );
+    // Two web services of one build on one database are not a cluster.
+    let web = audit("services:\n  db:\n    image: postgres:16\n  web:\n    build: .\n    environment: { DB: db }\n  worker:\n    build: .\n    environment: { DB: db }\n");
+    assert!(web.groups.is_empty(), "{}", web.table());
+}
