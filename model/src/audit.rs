@@ -704,7 +704,7 @@ impl Cx<'_> {
     /// writes are never out for longer than one member is down ([`MEMBER_DOWN`]): a quorum
     /// that waited for a member to come back is a quorum lost.
     fn group_writes(&self, first: &str) -> String {
-        if !self.writes.is_some_and(|w| !w.members.is_empty()) {
+        if self.writes.is_none_or(|w| w.members.is_empty()) {
             return String::new();
         }
         let s = &self.s.name;

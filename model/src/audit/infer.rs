@@ -362,6 +362,7 @@ pub fn writes_of(s: &file::Service) -> Result<(Writes, String), String> {
             },
             "a znode created per sample through ZooKeeper's own protocol (the harness's client on 2181, through any member of its group; a session that expires is replaced), read back by listing them".into(),
         ),
+        "MongoDB" => mongo(),
         "PostgreSQL" => postgres(s),
         "MySQL" | "MariaDB" => mysql(s, store.name).ok_or_else(|| format!("{} ({shown}) without its root password in the file (`MYSQL_ROOT_PASSWORD` or `MARIADB_ROOT_PASSWORD`): {SAY_HOW}", store.name))?,
         "memcached" => {
@@ -407,6 +408,21 @@ fn postgres(s: &file::Service) -> (Writes, String) {
         .collect();
     let how = format!("INSERT by psql as `{user}` into `{db}`.aftershock_writes (autocommit), read back by SELECT");
     (exec(&write, &read), how)
+}
+
+/// The mongo shell (`mongosh`, else the legacy `mongo`) in the container, as the root user
+/// the official image creates when the file names one: an insert acknowledged by a majority
+/// and journaled, read back by listing the ids.
+fn mongo() -> (Writes, String) {
+    let shell = "$(command -v mongosh || command -v mongo) --quiet ${MONGO_INITDB_ROOT_USERNAME:+-u \"$MONGO_INITDB_ROOT_USERNAME\" -p \"$MONGO_INITDB_ROOT_PASSWORD\" --authenticationDatabase admin}";
+    let insert = "db.getSiblingDB(\"aftershock\").writes.insertOne({_id: {n}}, {writeConcern: {w: \"majority\", j: true}})";
+    let list = "db.getSiblingDB(\"aftershock\").writes.find().forEach(d => print(d._id))";
+    let writes = exec(
+        &["sh", "-c", &format!("{shell} --eval '{insert}'")],
+        &["sh", "-c", &format!("{shell} --eval '{list}'")],
+    );
+    let how = "insertOne by the mongo shell into aftershock.writes (write concern majority, journaled), read back by find".to_string();
+    (writes, how)
 }
 
 /// The MySQL/MariaDB client as root, when the file gives root's password (or allows none).
