@@ -550,13 +550,15 @@ impl Cx<'_> {
             compose = self.compose
         );
         for svc in std::iter::once(self.s).chain(also.iter().copied()) {
-            let how = match self.check(svc) {
-                Some(Check::Exec(cmd)) => format!("kind = \"exec\"\ncommand = {cmd:?}"),
-                Some(Check::Tcp(port)) => format!("kind = \"tcp\"\nport = {port}"),
-                Some(Check::Http { port, path, .. }) => {
+            let protocol = self.probes.get(&svc.name).and_then(|p| p.protocol);
+            let how = match (protocol, self.check(svc)) {
+                (Some(kind), Some(_)) => format!("kind = {kind:?}"),
+                (None, Some(Check::Exec(cmd))) => format!("kind = \"exec\"\ncommand = {cmd:?}"),
+                (None, Some(Check::Tcp(port))) => format!("kind = \"tcp\"\nport = {port}"),
+                (None, Some(Check::Http { port, path, .. })) => {
                     format!("kind = \"http\"\nport = {port}\npath = {path:?}")
                 }
-                None => continue,
+                (_, None) => continue,
             };
             for replica in file::Scenario::replica_names(svc) {
                 let _ = write!(t, "\n[[probe]]\nname = \"{replica}-health\"\n{how}\ntarget = \"{}\"\non = \"{replica}\"\ntimeout = \"2s\"\ninterval = \"250ms\"\n", svc.name);

@@ -129,6 +129,14 @@ async fn the_cache_s_loss_in_a_clerk_shaped_chain_reaches_the_front_and_its_reco
     println!("the API after the cache is back: {measured} ({warm:?})");
     let (lost, measured) = verdict_of(&report, "no acknowledged write of `db-writes`");
     assert_eq!(lost, Verdict::Pass, "{measured}");
+    // The cache is observed in its own protocol (a key set and read back), not by TCP alone.
+    assert!(
+        report.timeline.iter().any(|e| matches!(
+            &e.kind,
+            aftershock::EventKind::Sample { probe, ok: true, .. } if probe == "cache-health"
+        )),
+        "memcached answered its protocol"
+    );
     for service in ["db", "cache", "api"] {
         let (v, measured) = verdict_of(&report, &format!("`{service}-health` back"));
         assert_eq!(v, Verdict::Pass, "{service}: {measured}");

@@ -90,40 +90,50 @@ pub fn store_of(s: &file::Service) -> Option<(Store, String)> {
 /// How the audit observes one service, and why that way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
-    /// The check on each replica; `None`: not observed.
+    /// The check on each replica (for a protocol probe: the port it speaks on); `None`: not
+    /// observed.
     pub check: Option<Check>,
+    /// A probe kind that speaks the store's own protocol instead of the check
+    /// (`memcached-set`).
+    pub protocol: Option<&'static str>,
     /// Why this check (or why none).
     pub why: String,
 }
 
-/// The probe of `s`: its declared health check, else TCP on the first port `expose` names,
-/// else TCP on a recognised store's port; else none.
+fn probe(check: Option<Check>, why: String) -> Probe {
+    Probe {
+        check,
+        protocol: None,
+        why,
+    }
+}
+
+/// The probe of `s`: its declared health check; else memcached's own protocol for memcached;
+/// else TCP on the first port `expose` names, else TCP on a recognised store's port; else none.
 pub fn probe_of(s: &file::Service, hints: Option<&Hints>) -> Probe {
     if let Some(exec) = s.ready.as_ref().and_then(|r| r.exec.clone()) {
+        return probe(Some(Check::Exec(exec)), "its declared healthcheck".into());
+    }
+    let store = store_of(s);
+    if let Some((st, shown)) = store.as_ref().filter(|(st, _)| st.name == "memcached") {
         return Probe {
-            check: Some(Check::Exec(exec)),
-            why: "its declared healthcheck".into(),
+            check: Some(Check::Tcp(st.port)),
+            protocol: Some("memcached-set"),
+            why: format!("memcached's own protocol on {}: a key `set` and `get` back each sample, no healthcheck needed ({shown})", st.port),
         };
     }
     if let Some(port) = hints.and_then(|h| h.expose.first()) {
-        return Probe {
-            check: Some(Check::Tcp(*port)),
-            why: format!("TCP on {port}: no healthcheck; the first port `expose` names"),
-        };
+        let why = format!("TCP on {port}: no healthcheck; the first port `expose` names");
+        return probe(Some(Check::Tcp(*port)), why);
     }
-    if let Some((store, shown)) = store_of(s) {
-        return Probe {
-            check: Some(Check::Tcp(store.port)),
-            why: format!(
-                "TCP on {}: no healthcheck; {}'s port ({shown})",
-                store.port, store.name
-            ),
-        };
+    if let Some((store, shown)) = store {
+        let why = format!(
+            "TCP on {}: no healthcheck; {}'s port ({shown})",
+            store.port, store.name
+        );
+        return probe(Some(Check::Tcp(store.port)), why);
     }
-    Probe {
-        check: None,
-        why: "none: no healthcheck, no `expose`, and not a recognised data store (add `healthcheck:` or `expose:`)".into(),
-    }
+    probe(None, "none: no healthcheck, no `expose`, and not a recognised data store (add `healthcheck:` or `expose:`)".into())
 }
 
 /// The clusters of `topology`: `x-aftershock: { group }` where given; else single-replica

@@ -45,6 +45,9 @@ fn absent(subject: &str, archetype: &str) -> String {
 
 /// A probe in a few words: `healthcheck`, `tcp 80`, `http 8080`, `none`.
 fn short(p: &Probe) -> String {
+    if let (Some(kind), Some(_)) = (p.protocol, &p.check) {
+        return kind.into();
+    }
     match &p.check {
         Some(Check::Exec(_)) if p.why.starts_with("its declared") => "healthcheck".into(),
         Some(Check::Exec(_)) => "exec".into(),

@@ -646,6 +646,10 @@ fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
     }
     crate::scenario::parse(&path.with_file_name(file).display().to_string(), text)
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        text.contains("name = \"memcached-health\"\nkind = \"memcached-set\""),
+        "memcached observed in its own protocol:\n{text}"
+    );
     let (path, t) = corpus("awesome-compose-nextcloud-redis-mariadb");
     let a = plan(&path, &t, Budgets::default());
     assert!(

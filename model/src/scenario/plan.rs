@@ -437,6 +437,8 @@ pub enum ProbeKind {
     RegistryPull { on: String, push: bool },
     /// Writes record `{n}` per sample through templates; reads back which survived.
     Write { replica: String, via: WriteVia },
+    /// memcached's `set` then `get` of a key per sample, on one replica.
+    MemcachedSet { replica: String },
 }
 
 /// How a generic write probe writes and reads back (`{n}`: the record's number).
@@ -465,6 +467,7 @@ impl ProbeKind {
         use values::ProbeKind as K;
         match self {
             ProbeKind::ZookeeperWrite { .. } => K::ZookeeperWrite,
+            ProbeKind::MemcachedSet { .. } => K::MemcachedSet,
             ProbeKind::ZookeeperMode => K::ZookeeperMode,
             ProbeKind::DatastoreAppend { .. } => K::DatastoreAppend,
             ProbeKind::PostgresInsert => K::PostgresInsert,

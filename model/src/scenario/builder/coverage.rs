@@ -168,6 +168,7 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
         Probe::exec("exec", etcd, &["true"]),
         Probe::zookeeper_write("zkw", etcd).members(&[db]),
         Probe::zookeeper_mode("zkm", etcd),
+        Probe::memcached_set("mcs", etcd),
         Probe::datastore_append("ds", etcd, Some(4096)),
         Probe::postgres_insert("pg", db),
         Probe::load("load", etcd, "/{key}", 10).keys(5, true),

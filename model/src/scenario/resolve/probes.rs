@@ -42,6 +42,7 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Pr
 fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
     let needs = match p.kind {
         K::ZookeeperWrite | K::ZookeeperMode => Some(Preset::Zookeeper),
+        K::MemcachedSet => Some(Preset::Memcached),
         K::DatastoreAppend => Some(Preset::Datastore),
         K::PostgresInsert => Some(Preset::Postgres),
         K::Http | K::Load | K::Tcp | K::Exec | K::Write => None,
@@ -81,6 +82,9 @@ fn kind(p: &file::Probe, svc: &Service, services: &[Service]) -> Result<ProbeKin
             members: members(p, services)?,
         },
         K::ZookeeperMode => ProbeKind::ZookeeperMode,
+        K::MemcachedSet => ProbeKind::MemcachedSet {
+            replica: replica(p, svc, svc.replicas.first())?,
+        },
         K::DatastoreAppend => ProbeKind::DatastoreAppend {
             record_bytes: p.record_bytes,
         },
