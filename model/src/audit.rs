@@ -110,13 +110,10 @@ impl Audit {
         });
     }
 
-    /// The plan as one table: how each service is observed, the groups found, then the grid
-    /// of every subject × archetype ([`table::grid`]).
+    /// The plan as one table: the groups found, then the grid of every subject × archetype,
+    /// each service with its probe ([`table::grid`]).
     pub fn table(&self) -> String {
-        let mut t = String::from("How each service is observed:\n");
-        for (s, p) in &self.probes {
-            let _ = writeln!(t, "  {s:<16} {}", p.why);
-        }
+        let mut t = String::new();
         if self.groups.is_empty() {
             t.push_str("Groups: none found (no services of one image naming each other or sharing a YAML anchor, no `x-aftershock: { group }`)\n");
         }
@@ -130,7 +127,7 @@ impl Audit {
             );
         }
         t.push('\n');
-        t.push_str(&table::grid(&self.rows));
+        t.push_str(&table::grid(&self.rows, &self.probes));
         if self.scenarios.is_empty() {
             t.push_str("\nNothing to run: every archetype was skipped, for the reasons above.\n");
         }
@@ -235,8 +232,13 @@ pub fn plan_files_with(
         }
     }
     for g in audit.groups.clone() {
+        let mut w = g.members.first().and_then(|m| writes.get(m)).cloned();
+        // A protocol probe writes through any member of the group.
+        if let Some(w) = w.as_mut().filter(|w| w.protocol.is_some()) {
+            w.members = g.members[1..].to_vec();
+        }
         let cx = Cx {
-            writes: g.members.first().and_then(|m| writes.get(m)),
+            writes: w.as_ref(),
             ..base
         };
         plan_group(&g, cx, &mut audit);
@@ -246,12 +248,10 @@ pub fn plan_files_with(
     audit
 }
 
-/// The memory limit given to a cache the file leaves without one, for its leak, in MiB.
-pub const DEFAULT_CACHE_MIB: u64 = 256;
-
 /// Clerk 2017-03 as it happened: for each service in front of a cache and a database
-/// ([`infer::chains`]), the cache leaks to its OOM kill while the database and the front are
-/// watched, during the loss and after the cache is back.
+/// ([`infer::chains`]), the cache is killed (the OOM killer's SIGKILL) under an open-loop load
+/// on the front, while the database and the front are watched, during the loss and after the
+/// cache is back.
 fn plan_chains(
     base: Cx,
     topology: &Topology,
@@ -284,14 +284,27 @@ fn plan_chains(
             writes: writes.get(&db.name),
             ..base
         };
-        let (mib, limit) = match cache.memory_mib {
-            Some(m) => (m, format!("its memory limit, {m} MiB")),
-            None => (DEFAULT_CACHE_MIB, format!("a memory limit of {DEFAULT_CACHE_MIB} MiB it does not have (`compose_memory`; `mem_limit` in the file sets it)")),
+        let http = infer::http_port(front, topology.hints.get(&front.name));
+        let load = match &http {
+            Some((port, why)) => format!("an open load of {LOAD_RATE} requests/s on `{}` port {port} `/` ({why}) measures its p99 and errors before, during and after", front.name),
+            None => format!("no HTTP port known for `{}` (no `expose`, `ports` or HTTP health check): its load is not measured, only its health", front.name),
         };
-        let note = format!("{}: `{}` leaks 32 MiB/s to {limit}, the OOM kill; `{}` and `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name, front.name);
-        audit.planned(&subject, CACHE_LOSS, cx.cache_loss(cache, front, mib), note);
+        let note = format!("{}: `{}` killed under load and down {CACHE_DOWN} s; {load}; `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name);
+        let port = http.map(|(p, _)| p);
+        audit.planned(
+            &subject,
+            CACHE_LOSS,
+            cx.cache_loss(cache, front, port),
+            note,
+        );
     }
 }
+
+/// Requests per second of the load on a chain's front (edit `rate` in the file to your traffic).
+const LOAD_RATE: u32 = 100;
+
+/// Seconds a chain's cache stays down.
+const CACHE_DOWN: u64 = 8;
 
 /// The write templates of every service that has them (the file's `x-aftershock`, else a
 /// recognised store's, [`infer::writes_of`]), and for each service how its writes are judged,
@@ -427,7 +440,10 @@ fn plan_power_cuts(cx: Cx, audit: &mut Audit) {
 }
 
 /// Seconds between two members' restarts in a group's rolling restart.
-const GROUP_GAP: u64 = 15;
+const GROUP_GAP: u64 = 10;
+
+/// Seconds a member of a group stays down when restarted.
+const MEMBER_DOWN: u64 = 5;
 
 /// The quorum pair of a group of separate services: a majority of its members restarted at
 /// one instant, and every member restarted one at a time.
@@ -607,13 +623,15 @@ impl Cx<'_> {
             compose = self.compose
         );
         for svc in std::iter::once(self.s).chain(also.iter().copied()) {
-            let how = match self.check(svc) {
-                Some(Check::Exec(cmd)) => format!("kind = \"exec\"\ncommand = {cmd:?}"),
-                Some(Check::Tcp(port)) => format!("kind = \"tcp\"\nport = {port}"),
-                Some(Check::Http { port, path, .. }) => {
+            let protocol = self.probes.get(&svc.name).and_then(|p| p.protocol);
+            let how = match (protocol, self.check(svc)) {
+                (Some(kind), Some(_)) => format!("kind = {kind:?}"),
+                (None, Some(Check::Exec(cmd))) => format!("kind = \"exec\"\ncommand = {cmd:?}"),
+                (None, Some(Check::Tcp(port))) => format!("kind = \"tcp\"\nport = {port}"),
+                (None, Some(Check::Http { port, path, .. })) => {
                     format!("kind = \"http\"\nport = {port}\npath = {path:?}")
                 }
-                None => continue,
+                (_, None) => continue,
             };
             for replica in file::Scenario::replica_names(svc) {
                 let _ = write!(t, "\n[[probe]]\nname = \"{replica}-health\"\n{how}\ntarget = \"{}\"\non = \"{replica}\"\ntimeout = \"2s\"\ninterval = \"250ms\"\n", svc.name);
@@ -629,7 +647,11 @@ impl Cx<'_> {
             return String::new();
         };
         let s = &self.s.name;
-        let mut t = format!("\n[[probe]]\nname = \"{s}-writes\"\nkind = \"write\"\ntarget = \"{s}\"\ntimeout = \"2s\"\n");
+        let kind = w.protocol.as_deref().unwrap_or("write");
+        let mut t = format!("\n[[probe]]\nname = \"{s}-writes\"\nkind = \"{kind}\"\ntarget = \"{s}\"\ntimeout = \"2s\"\n");
+        if !w.members.is_empty() {
+            let _ = writeln!(t, "members = {:?}", w.members);
+        }
         let lists = [("write", &w.write), ("read", &w.read)];
         for (key, list) in lists.into_iter().filter(|(_, l)| !l.is_empty()) {
             let _ = writeln!(t, "{key} = {list:?}");
@@ -740,7 +762,7 @@ impl Cx<'_> {
             let fault = format!("restart-{}", m.name);
             if i < hit {
                 let at = 4 + gap * i as u64;
-                let _ = write!(t, "\n[[fault]]\nname = \"{fault}\"\nkind = \"restart\"\ntarget = \"{}\"\nselect = \"all\"\nat = \"{at}s\"\ndown_for = \"5s\"\n", m.name);
+                let _ = write!(t, "\n[[fault]]\nname = \"{fault}\"\nkind = \"restart\"\ntarget = \"{}\"\nselect = \"all\"\nat = \"{at}s\"\ndown_for = \"{MEMBER_DOWN}s\"\n", m.name);
                 pairs.push((fault, *m));
             } else {
                 pairs.push((format!("restart-{}", members[0].name), *m));
@@ -749,6 +771,7 @@ impl Cx<'_> {
         let pairs: Vec<(&str, &file::Service)> =
             pairs.iter().map(|(f, m)| (f.as_str(), *m)).collect();
         t.push_str(&self.recovers_from(&pairs));
+        t.push_str(&self.group_writes(&members[0].name));
         (format!("{name}.toml"), t)
     }
 
@@ -787,6 +810,17 @@ impl Cx<'_> {
             .collect();
         t.push_str(&self.recovers("cut", &svcs));
         (format!("{name}.toml"), t)
+    }
+
+    /// Realtime 2016's verdict on a group whose write probe goes through any member: its
+    /// writes are never out for longer than one member is down ([`MEMBER_DOWN`]): a quorum
+    /// that waited for a member to come back is a quorum lost.
+    fn group_writes(&self, first: &str) -> String {
+        if self.writes.is_none_or(|w| w.members.is_empty()) {
+            return String::new();
+        }
+        let s = &self.s.name;
+        format!("\n[[expect]]\nkind = \"outage-within\"\ntitle = \"the group keeps taking writes (no outage as long as a member's {MEMBER_DOWN} s down)\"\nprobe = \"{s}-writes\"\nfault = \"restart-{first}\"\nbudget = \"{MEMBER_DOWN}s\"\n")
     }
 
     /// Clearbit 2016: the whole topology on machines, each machine's dockerd SIGKILLed 0.5 s
@@ -865,18 +899,20 @@ impl Cx<'_> {
         (format!("{name}.toml"), t)
     }
 
-    /// Clerk 2017-03 as a chain: `cache` (given `mib` MiB when it has no limit) leaks to its
-    /// OOM kill; the database (`self.s`, with its writes) and `front` are watched.
+    /// Clerk 2017-03 as a chain: `cache` killed under an open load on `front` (on `port`,
+    /// when known), down [`CACHE_DOWN`] s; the database (`self.s`, with its writes), the cache
+    /// and `front` watched; the front's p99 and errors during the loss, and its recovery after.
     fn cache_loss(
         &self,
         cache: &file::Service,
         front: &file::Service,
-        mib: u64,
+        port: Option<u16>,
     ) -> (String, String) {
-        let (c, db) = (&cache.name, &self.s.name);
+        let (c, db, f) = (&cache.name, &self.s.name, &front.name);
         let name = format!("audit-cache-loss-{c}");
-        let summary = format!("A monitoring agent leaks 32 MiB/s inside `{c}`, the cache in front of `{db}`, until the kernel's OOM killer acts (clerk 2017-03): without the cache every read of `{}` goes to `{db}`; are both still served, and do they come back once the cache is back?", front.name);
-        let secs = 4 + mib / 32 + 3 + 15;
+        let summary = format!("`{c}`, the cache in front of `{db}`, killed (as the OOM killer did at clerk 2017-03) under load on `{f}`: without the cache every read goes to `{db}`; is `{f}` still served, and does it come back once the cache is back?");
+        let at = 10;
+        let secs = at + CACHE_DOWN + 22;
         let mut t = self.head(
             &name,
             "clerk-2017-03-cache-oom",
@@ -884,15 +920,17 @@ impl Cx<'_> {
             &[cache, front],
             secs,
         );
-        if cache.memory_mib.is_none() {
-            let compose = format!("compose = {}\n", self.compose);
-            let memory = format!("compose_memory = {{ {} = {mib} }}\n", toml_key(c));
-            t = t.replacen(&compose, &format!("{compose}{memory}"), 1);
+        if let Some(port) = port {
+            let _ = write!(t, "\n[[probe]]\nname = \"{f}-load\"\nkind = \"load\"\ntarget = \"{f}\"\nport = {port}\npath = \"/\"\nrate = {LOAD_RATE}\ntimeout = \"2s\"\n");
         }
-        let oom = self.budgets.oom.as_secs();
-        let _ = write!(t, "\n[[fault]]\nname = \"leak\"\nkind = \"leak\"\ntarget = \"{c}\"\nat = \"4s\"\ndown_for = \"3s\"\nleak_mib_per_s = 32\nrejoin_timeout = \"{oom}s\"\n");
-        let _ = write!(t, "\n[[expect]]\nkind = \"oom-kill-within\"\nfault = \"leak\"\nbudget = \"{oom}s\"\nvictim = \"*\"\n");
-        t.push_str(&self.recovers("leak", &[cache, self.s, front]));
+        let _ = write!(t, "\n[[fault]]\nname = \"kill-cache\"\nkind = \"restart\"\ntarget = \"{c}\"\nselect = \"all\"\nsignal = \"KILL\"\nat = \"{at}s\"\ndown_for = \"{CACHE_DOWN}s\"\n");
+        t.push_str(&self.recovers("kill-cache", &[cache, self.s, front]));
+        if port.is_some() {
+            let budget = 20;
+            let _ = write!(t, "\n[[expect]]\nkind = \"latency-stays-within\"\ntitle = \"`{f}`'s p99 stays within 5× its baseline while `{c}` is gone\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nratio = 5.0\n");
+            let _ = write!(t, "\n[[expect]]\nkind = \"no-errors\"\ntitle = \"no request to `{f}` fails (no 5xx, no timeout)\"\nprobe = \"{f}-load\"\n");
+            let _ = write!(t, "\n[[expect]]\nkind = \"warm-up-within\"\ntitle = \"`{f}` is back to its baseline (p99 ≤ 2×, hit ratio ≥ 90%) within {budget} s of `{c}`'s restart\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nbudget = \"{budget}s\"\nhit_fraction = 0.9\nratio = 2.0\n");
+        }
         (format!("{name}.toml"), t)
     }
 
@@ -983,7 +1021,7 @@ mod unit_tests {
         assert!(
             table
                 .lines()
-                .any(|l| l.contains("cache") && l.contains("none: no healthcheck")),
+                .any(|l| l.starts_with("cache ") && l.contains(" none (")),
             "{table}"
         );
         let crash: file::Scenario = toml::from_str(&audit.scenarios[5].1).unwrap();

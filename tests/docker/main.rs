@@ -11,6 +11,7 @@
 //! (`engine_restart`, `no_engine`) stay binaries of their own: the variable is process-wide.
 
 mod audit;
+mod audit_examples;
 mod bench;
 mod bringup;
 mod cache_oom;

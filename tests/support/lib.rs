@@ -124,8 +124,9 @@ pub async fn run_scenario(scenario: &Scenario) -> aftershock::Report {
     first
 }
 
-/// One run of [`run_scenario`], with every check but the verdict's.
-async fn run_once(scenario: &Scenario) -> aftershock::Report {
+/// One run of [`run_scenario`], with every check but the verdict's (for a run whose verdict
+/// is expected to be FAIL).
+pub async fn run_once(scenario: &Scenario) -> aftershock::Report {
     let report = aftershock::run(scenario, &aftershock::RunOptions::default())
         .await
         .unwrap_or_else(|e| panic!("the run could not start: {e}"));

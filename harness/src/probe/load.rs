@@ -9,7 +9,7 @@
 //! `x-cache: hit`), 5xx and other errors. Failed requests count with the time until they failed.
 
 use crate::scenario::plan::{Load, Probe};
-use crate::services::{toy_api, ServiceError};
+use crate::services::ServiceError;
 use crate::timeline::{now, Event, EventKind, Nanos, Timeline};
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
@@ -51,7 +51,8 @@ fn client(timeout: Duration) -> reqwest::Client {
 }
 
 fn url(ip: &str, load: &Load, key: u32) -> String {
-    toy_api::url(ip, &load.path.replace("{key}", &key.to_string()))
+    let path = load.path.replace("{key}", &key.to_string());
+    format!("http://{ip}:{}{path}", load.port)
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Answer {

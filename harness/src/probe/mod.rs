@@ -8,6 +8,7 @@ pub mod consul;
 pub mod datastore;
 mod ledger;
 pub mod load;
+pub mod memcached;
 pub mod postgres;
 pub mod registry;
 pub mod write;
@@ -139,7 +140,8 @@ fn observed_replica(probe: &Probe) -> String {
         | ProbeKind::ConsulKv { .. }
         | ProbeKind::ConsulLeader
         | ProbeKind::Registry
-        | ProbeKind::RegistryPull { .. } => String::new(),
+        | ProbeKind::RegistryPull { .. }
+        | ProbeKind::MemcachedSet { .. } => String::new(),
     }
 }
 
@@ -311,8 +313,8 @@ impl Start<'_> {
         let p = p.clone();
         let timeout = p.timeout;
         match p.kind.clone() {
-            ProbeKind::ZookeeperWrite { on } => {
-                let members = on.map_or(replicas, |r| vec![r]);
+            ProbeKind::ZookeeperWrite { on, members } => {
+                let members = on.map_or_else(|| [replicas, members].concat(), |r| vec![r]);
                 let w = zookeeper::Writer::new(&p.name, &members, &a, p.timeout);
                 spawn(p, w, until, t)
             }
@@ -323,6 +325,10 @@ impl Start<'_> {
             ProbeKind::PostgresInsert => {
                 let w = postgres::Inserter::new(&p.name, &a[&replicas[0]], p.timeout);
                 spawn(p, w, until, t)
+            }
+            ProbeKind::MemcachedSet { replica } => {
+                let s = memcached::Setter::new(&p.name, &a[&replica], p.timeout);
+                spawn(p, s, until, t)
             }
             ProbeKind::ZookeeperMode => {
                 let m = zookeeper::Modes::new(replicas, a, p.timeout);

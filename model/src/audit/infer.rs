@@ -90,40 +90,50 @@ pub fn store_of(s: &file::Service) -> Option<(Store, String)> {
 /// How the audit observes one service, and why that way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
-    /// The check on each replica; `None`: not observed.
+    /// The check on each replica (for a protocol probe: the port it speaks on); `None`: not
+    /// observed.
     pub check: Option<Check>,
+    /// A probe kind that speaks the store's own protocol instead of the check
+    /// (`memcached-set`).
+    pub protocol: Option<&'static str>,
     /// Why this check (or why none).
     pub why: String,
 }
 
-/// The probe of `s`: its declared health check, else TCP on the first port `expose` names,
-/// else TCP on a recognised store's port; else none.
+fn probe(check: Option<Check>, why: String) -> Probe {
+    Probe {
+        check,
+        protocol: None,
+        why,
+    }
+}
+
+/// The probe of `s`: its declared health check; else memcached's own protocol for memcached;
+/// else TCP on the first port `expose` names, else TCP on a recognised store's port; else none.
 pub fn probe_of(s: &file::Service, hints: Option<&Hints>) -> Probe {
     if let Some(exec) = s.ready.as_ref().and_then(|r| r.exec.clone()) {
+        return probe(Some(Check::Exec(exec)), "its declared healthcheck".into());
+    }
+    let store = store_of(s);
+    if let Some((st, shown)) = store.as_ref().filter(|(st, _)| st.name == "memcached") {
         return Probe {
-            check: Some(Check::Exec(exec)),
-            why: "its declared healthcheck".into(),
+            check: Some(Check::Tcp(st.port)),
+            protocol: Some("memcached-set"),
+            why: format!("memcached's own protocol on {}: a key `set` and `get` back each sample, no healthcheck needed ({shown})", st.port),
         };
     }
     if let Some(port) = hints.and_then(|h| h.expose.first()) {
-        return Probe {
-            check: Some(Check::Tcp(*port)),
-            why: format!("TCP on {port}: no healthcheck; the first port `expose` names"),
-        };
+        let why = format!("TCP on {port}: no healthcheck; the first port `expose` names");
+        return probe(Some(Check::Tcp(*port)), why);
     }
-    if let Some((store, shown)) = store_of(s) {
-        return Probe {
-            check: Some(Check::Tcp(store.port)),
-            why: format!(
-                "TCP on {}: no healthcheck; {}'s port ({shown})",
-                store.port, store.name
-            ),
-        };
+    if let Some((store, shown)) = store {
+        let why = format!(
+            "TCP on {}: no healthcheck; {}'s port ({shown})",
+            store.port, store.name
+        );
+        return probe(Some(Check::Tcp(store.port)), why);
     }
-    Probe {
-        check: None,
-        why: "none: no healthcheck, no `expose`, and not a recognised data store (add `healthcheck:` or `expose:`)".into(),
-    }
+    probe(None, "none: no healthcheck, no `expose`, and not a recognised data store (add `healthcheck:` or `expose:`)".into())
 }
 
 /// The clusters of `topology`: `x-aftershock: { group }` where given; else single-replica
@@ -164,7 +174,9 @@ pub fn groups(topology: &Topology) -> Vec<Group> {
                 if taken[j] || members.contains(&j) || build_key(a) != build_key(b) {
                     continue;
                 }
-                if let Some(why) = linked(a, b, hint(a), hint(b)) {
+                if let Some(why) =
+                    linked(a, b, hint(a), hint(b)).or_else(|| coordinated(a, b, services))
+                {
                     members.push(j);
                     reasons.push(why);
                 }
@@ -230,6 +242,31 @@ fn linked(
             a.name, b.name
         )
     })
+}
+
+/// Why `a` and `b` (the same image, a recognised stateful store) are one cluster without
+/// naming each other: the same value of one `environment` key names the other services they
+/// both join (Kafka brokers' `KAFKA_ZOOKEEPER_CONNECT=zoo1:2181,zoo2:2181`: a shared
+/// coordinator).
+fn coordinated(a: &file::Service, b: &file::Service, services: &[file::Service]) -> Option<String> {
+    store_of(a).filter(|(st, _)| st.stateful)?;
+    let others: Vec<&str> = services
+        .iter()
+        .filter(|s| s.name != a.name && s.name != b.name)
+        .map(|s| s.name.as_str())
+        .collect();
+    let names_others = |v: &str| {
+        v.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .any(|w| others.contains(&w))
+    };
+    let (key, value) = a
+        .env
+        .iter()
+        .find(|(k, v)| b.env.get(*k) == Some(*v) && names_others(v))?;
+    Some(format!(
+        "`{}` and `{}` join the same services in `environment` `{key}` ({value})",
+        a.name, b.name
+    ))
 }
 
 /// Where `a` names `b` (its name or an alias as a host name): `command`, `entrypoint` or
@@ -328,6 +365,14 @@ pub fn writes_of(s: &file::Service) -> Result<(Writes, String), String> {
                 format!("`SET {PREFIX}{{n}}` by redis-cli (OK acknowledges), read back by `--scan`"),
             )
         }
+        "ZooKeeper" => (
+            Writes {
+                protocol: Some("zookeeper-write".into()),
+                ..Writes::default()
+            },
+            "a znode created per sample through ZooKeeper's own protocol (the harness's client on 2181, through any member of its group; a session that expires is replaced), read back by listing them".into(),
+        ),
+        "MongoDB" => mongo(),
         "PostgreSQL" => postgres(s),
         "MySQL" | "MariaDB" => mysql(s, store.name).ok_or_else(|| format!("{} ({shown}) without its root password in the file (`MYSQL_ROOT_PASSWORD` or `MARIADB_ROOT_PASSWORD`): {SAY_HOW}", store.name))?,
         "memcached" => {
@@ -373,6 +418,21 @@ fn postgres(s: &file::Service) -> (Writes, String) {
         .collect();
     let how = format!("INSERT by psql as `{user}` into `{db}`.aftershock_writes (autocommit), read back by SELECT");
     (exec(&write, &read), how)
+}
+
+/// The mongo shell (`mongosh`, else the legacy `mongo`) in the container, as the root user
+/// the official image creates when the file names one: an insert acknowledged by a majority
+/// and journaled, read back by listing the ids.
+fn mongo() -> (Writes, String) {
+    let shell = "$(command -v mongosh || command -v mongo) --quiet ${MONGO_INITDB_ROOT_USERNAME:+-u \"$MONGO_INITDB_ROOT_USERNAME\" -p \"$MONGO_INITDB_ROOT_PASSWORD\" --authenticationDatabase admin}";
+    let insert = "db.getSiblingDB(\"aftershock\").writes.insertOne({_id: {n}}, {writeConcern: {w: \"majority\", j: true}})";
+    let list = "db.getSiblingDB(\"aftershock\").writes.find().forEach(d => print(d._id))";
+    let writes = exec(
+        &["sh", "-c", &format!("{shell} --eval '{insert}'")],
+        &["sh", "-c", &format!("{shell} --eval '{list}'")],
+    );
+    let how = "insertOne by the mongo shell into aftershock.writes (write concern majority, journaled), read back by find".to_string();
+    (writes, how)
 }
 
 /// The MySQL/MariaDB client as root, when the file gives root's password (or allows none).
@@ -456,4 +516,24 @@ pub fn chains(topology: &Topology) -> Vec<Chain> {
         }
     }
     out
+}
+
+/// The HTTP port of `s` and what showed it: its HTTP health check, a URL in its health
+/// command (`curl http://127.0.0.1:8080/healthz`), else the first port it exposes or publishes.
+pub fn http_port(s: &file::Service, hints: Option<&Hints>) -> Option<(u16, String)> {
+    let ready = s.ready.as_ref();
+    if let Some(Check::Http { port, .. }) = ready.and_then(|r| r.check().ok()) {
+        return Some((port, "its HTTP health check".into()));
+    }
+    for word in ready.and_then(|r| r.exec.clone()).unwrap_or_default() {
+        let Some(rest) = word.split("http://").nth(1) else {
+            continue;
+        };
+        let host = rest.split('/').next().unwrap_or_default();
+        if let Some(port) = host.rsplit_once(':').and_then(|(_, p)| p.parse().ok()) {
+            return Some((port, "the URL its health check asks".into()));
+        }
+    }
+    let port = hints?.expose.first()?;
+    Some((*port, "the first port it exposes".into()))
 }

@@ -1,8 +1,11 @@
-//! The audit's grid: one line per service, group or chain, one column per archetype, each
-//! cell planned, judged or skipped with a numbered reason (every reason said once, below the
-//! grid), then what each planned file does. A cell no row speaks of says why it does not apply.
+//! The audit's grid: one line per service, group or chain, its probe, then one column per
+//! archetype, each cell planned, judged or skipped with a numbered reason (every reason said
+//! once, below the grid), then what each planned file does. A cell no row speaks of says why
+//! it does not apply.
 
+use super::infer::Probe;
 use super::{Outcome, Row};
+use crate::scenario::file::Check;
 use std::fmt::Write as _;
 
 /// The archetypes, in the grid's order, with their short column names.
@@ -41,8 +44,23 @@ fn absent(subject: &str, archetype: &str) -> String {
     }
 }
 
-/// The grid of `rows`, the reasons numbered once, and the planned files' notes.
-pub fn grid(rows: &[Row]) -> String {
+/// A probe in a few words: `healthcheck`, `tcp 80`, `http 8080`, `none`.
+fn short(p: &Probe) -> String {
+    if let (Some(kind), Some(_)) = (p.protocol, &p.check) {
+        return kind.into();
+    }
+    match &p.check {
+        Some(Check::Exec(_)) if p.why.starts_with("its declared") => "healthcheck".into(),
+        Some(Check::Exec(_)) => "exec".into(),
+        Some(Check::Tcp(port)) => format!("tcp {port}"),
+        Some(Check::Http { port, .. }) => format!("http {port}"),
+        None => "none".into(),
+    }
+}
+
+/// The grid of `rows` (each service with its probe, from `probes`), the reasons numbered
+/// once, and the planned files' notes.
+pub fn grid(rows: &[Row], probes: &[(String, Probe)]) -> String {
     let mut subjects: Vec<&str> = vec![];
     for r in rows {
         if !subjects.contains(&r.subject.as_str()) {
@@ -60,6 +78,10 @@ pub fn grid(rows: &[Row]) -> String {
     let mut cells: Vec<Vec<String>> = vec![];
     for subject in &subjects {
         let mut line = vec![subject.to_string()];
+        line.push(match probes.iter().find(|(s, _)| s == subject) {
+            Some((_, p)) => format!("{} ({})", short(p), number(p.why.clone())),
+            None => "·".into(),
+        });
         for (archetype, _) in COLUMNS {
             let here: Vec<&Outcome> = rows
                 .iter()
@@ -81,7 +103,7 @@ pub fn grid(rows: &[Row]) -> String {
         }
         cells.push(line);
     }
-    let mut header = vec!["SERVICE / GROUP".to_string()];
+    let mut header = vec!["SERVICE / GROUP".to_string(), "probe".to_string()];
     header.extend(COLUMNS.iter().map(|(_, short)| short.to_string()));
     let widths: Vec<usize> = (0..header.len())
         .map(|i| {
@@ -107,7 +129,7 @@ pub fn grid(rows: &[Row]) -> String {
 
 /// Below the grid: what each planned file does and how writes are judged, then the reasons.
 fn notes(t: &mut String, rows: &[Row], reasons: &[String]) {
-    let _ = writeln!(t, "(planned: a scenario file is written; judged: lost writes are checked in each run that hits the service; –: skipped; ·: not applicable)");
+    let _ = writeln!(t, "(probe: how the service is observed; planned: a scenario file is written; judged: lost writes are checked in each run that hits the service; –: skipped; ·: not applicable; (n): the reason below)");
     let planned: Vec<String> = rows
         .iter()
         .filter_map(|r| match &r.outcome {
@@ -140,7 +162,10 @@ fn notes(t: &mut String, rows: &[Row], reasons: &[String]) {
         );
     }
     if !reasons.is_empty() {
-        let _ = writeln!(t, "\nWhy not:");
+        let _ = writeln!(
+            t,
+            "\nReasons (a probe: why that one; a cell: why skipped or not applicable):"
+        );
         for (i, why) in reasons.iter().enumerate() {
             let _ = writeln!(t, "  ({}) {why}", i + 1);
         }

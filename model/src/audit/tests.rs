@@ -171,7 +171,7 @@ fn an_etcd_trio_is_one_group_with_its_quorum_pair() {
         .find(|(n, _)| n == "audit-rolling-restart-etcd.toml")
         .unwrap()
         .1;
-    for at in ["4s", "19s", "34s"] {
+    for at in ["4s", "14s", "24s"] {
         assert!(rolling.contains(&format!("at = \"{at}\"")), "{rolling}");
     }
     let Outcome::Skipped(why) = cell(&a, "etcd2", "quorum: majority at once") else {
@@ -204,6 +204,27 @@ fn a_zookeeper_trio_is_grouped_by_zoo_servers() {
         "{}",
         probe.why
     );
+    // Its writes go through its own protocol, through any member, with no templates; the
+    // quorum pair judges whether they stay out longer than a member is down.
+    let how = lost_writes(&a, "zoo1").unwrap_or_else(|why| panic!("{why}"));
+    assert!(how.contains("through ZooKeeper's own protocol"), "{how}");
+    let majority = &a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-majority-restart-zoo.toml")
+        .unwrap_or_else(|| panic!("{}", a.table()))
+        .1;
+    for words in [
+        "kind = \"zookeeper-write\"\ntarget = \"zoo1\"",
+        "members = [\"zoo2\", \"zoo3\"]",
+        "kind = \"outage-within\"\ntitle = \"the group keeps taking writes",
+        "probe = \"zoo1-writes\"\nfault = \"restart-zoo1\"\nbudget = \"5s\"",
+    ] {
+        assert!(majority.contains(words), "{words}:\n{majority}");
+    }
+    let parsed: crate::scenario::file::Scenario =
+        toml::from_str(majority).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(parsed.probes[3].members.len(), 2, "{majority}");
 }
 
 #[test]
@@ -336,9 +357,17 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
             "every archetype skipped with a reason:\n{table}"
         );
     }
+    let app = table.lines().find(|l| l.starts_with("app ")).unwrap();
+    let n = app
+        .split("none (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
     assert!(
-        table.contains("app              none: no healthcheck, no `expose`"),
-        "{table}"
+        table.contains(&format!("  ({n}) none: no healthcheck, no `expose`")),
+        "the probe's reason:\n{table}"
     );
     let crash = table
         .lines()
@@ -541,6 +570,11 @@ fn each_recognised_store_of_real_files_gets_its_protocol_or_the_reason_it_does_n
             "mysql",
             "INSERT by the MySQL client as root",
         ),
+        (
+            "awesome-compose-nginx-flask-mongo",
+            "mongo",
+            "insertOne by the mongo shell",
+        ),
     ];
     for (file, service, words) in judged {
         let (path, t) = corpus(file);
@@ -553,11 +587,6 @@ fn each_recognised_store_of_real_files_gets_its_protocol_or_the_reason_it_does_n
             "awesome-compose-nginx-flask-mysql",
             "db",
             "without its root password in the file",
-        ),
-        (
-            "awesome-compose-nginx-flask-mongo",
-            "mongo",
-            "MongoDB (image `mongo:latest`) is recognised, but the audit has no write template",
         ),
         (
             "awesome-compose-nginx-flask-mongo",
@@ -606,31 +635,21 @@ fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
     else {
         panic!("{}", a.table())
     };
-    assert!(
-        note.contains("a memory limit of 256 MiB it does not have"),
-        "{note}"
-    );
+    assert!(note.contains("`memcached` killed under load"), "{note}");
     let text = &a.scenarios.iter().find(|(n, _)| n == file).unwrap().1;
     for words in [
-        "compose_memory = { memcached = 256 }",
-        "kind = \"leak\"\ntarget = \"memcached\"",
-        "kind = \"oom-kill-within\"",
-        "probe = \"database-health\"\nfault = \"leak\"",
+        "kind = \"restart\"\ntarget = \"memcached\"",
+        "signal = \"KILL\"",
+        "probe = \"database-health\"\nfault = \"kill-cache\"",
         "name = \"database-writes\"",
     ] {
         assert!(text.contains(words), "{words}:\n{text}");
     }
-    let parsed = crate::scenario::parse(&path.with_file_name(file).display().to_string(), text)
+    crate::scenario::parse(&path.with_file_name(file).display().to_string(), text)
         .unwrap_or_else(|e| panic!("{e}"));
-    let cache = parsed
-        .services
-        .iter()
-        .find(|s| s.name == "memcached")
-        .unwrap();
-    assert_eq!(
-        cache.memory_mib,
-        Some(256),
-        "the leak's limit reaches the plan"
+    assert!(
+        text.contains("name = \"memcached-health\"\nkind = \"memcached-set\""),
+        "memcached observed in its own protocol:\n{text}"
     );
     let (path, t) = corpus("awesome-compose-nextcloud-redis-mariadb");
     let a = plan(&path, &t, Budgets::default());
@@ -727,4 +746,28 @@ fn a_replicated_service_gets_a_partial_partition_of_one_replica() {
         .1;
     assert!(text.contains("select = { named = [\"kv1\"] }"), "{text}");
     assert!(!text.contains("peers ="), "{text}");
+}
+
+/// Kafka brokers as a held-out file writes them (three services of one image, each naming
+/// the ZooKeeper ensemble, not each other): one group by their shared coordinator.
+#[test]
+fn brokers_that_join_one_coordinator_are_one_group() {
+    let brokers: String = (1..=3)
+        .map(|i| format!("  kafka{i}:\n    image: wurstmeister/kafka:latest\n    environment:\n      - KAFKA_ZOOKEEPER_CONNECT=zoo1:2181,zoo2:2181\n      - KAFKA_LISTENERS=PLAINTEXT://127.0.0.1:909{i}\n"))
+        .collect();
+    let zoo = "  zoo1:\n    image: zookeeper:3.8\n    environment:\n      ZOO_SERVERS: zoo1 zoo2\n  zoo2:\n    image: zookeeper:3.8\n    environment:\n      ZOO_SERVERS: zoo1 zoo2\n";
+    let a = audit(&format!("services:\n{zoo}{brokers}"));
+    let names: Vec<Vec<&str>> = a.groups.iter().map(names).collect();
+    assert_eq!(
+        names,
+        [vec!["zoo1", "zoo2"], vec!["kafka1", "kafka2", "kafka3"]]
+    );
+    assert!(
+        a.groups[1].why.contains("`KAFKA_ZOOKEEPER_CONNECT`"),
+        "{}",
+        a.groups[1].why
+    );
+    // Two web services of one build on one database are not a cluster.
+    let web = audit("services:\n  db:\n    image: postgres:16\n  web:\n    build: .\n    environment: { DB: db }\n  worker:\n    build: .\n    environment: { DB: db }\n");
+    assert!(web.groups.is_empty(), "{}", web.table());
 }

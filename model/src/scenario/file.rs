@@ -653,6 +653,10 @@ pub struct Probe {
     /// that a record spans several sectors and a power cut can tear it.
     #[serde(default)]
     pub record_bytes: Option<usize>,
+    /// For `zookeeper-write`: other services whose replicas are members of the same ensemble
+    /// (a cluster written as separate services, `zoo1`..`zoo3`): the client connects to any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<Ref>,
 }
 
 impl Probe {
@@ -680,6 +684,7 @@ impl Probe {
             body: None,
             read_path: None,
             record_bytes: None,
+            members: vec![],
         }
     }
 }

@@ -411,8 +411,12 @@ pub struct Probe {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum ProbeKind {
     /// Creates a znode per sample; reads back which acknowledged ones exist. `on`: through
-    /// that member only (a side of a partition), else through any.
-    ZookeeperWrite { on: Option<String> },
+    /// that member only (a side of a partition), else through any of the target's replicas
+    /// and `members` (the replicas of the other services of one ensemble).
+    ZookeeperWrite {
+        on: Option<String>,
+        members: Vec<String>,
+    },
     /// Asks every member for its mode; ok when one is leader.
     ZookeeperMode,
     /// Appends a record per sample (padded to `record_bytes`); reads back what survived.
@@ -433,6 +437,8 @@ pub enum ProbeKind {
     RegistryPull { on: String, push: bool },
     /// Writes record `{n}` per sample through templates; reads back which survived.
     Write { replica: String, via: WriteVia },
+    /// memcached's `set` then `get` of a key per sample, on one replica.
+    MemcachedSet { replica: String },
 }
 
 /// How a generic write probe writes and reads back (`{n}`: the record's number).
@@ -461,6 +467,7 @@ impl ProbeKind {
         use values::ProbeKind as K;
         match self {
             ProbeKind::ZookeeperWrite { .. } => K::ZookeeperWrite,
+            ProbeKind::MemcachedSet { .. } => K::MemcachedSet,
             ProbeKind::ZookeeperMode => K::ZookeeperMode,
             ProbeKind::DatastoreAppend { .. } => K::DatastoreAppend,
             ProbeKind::PostgresInsert => K::PostgresInsert,
@@ -488,6 +495,8 @@ impl ProbeKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Load {
     pub path: String,
+    /// The HTTP port (default 8080, the toy API's).
+    pub port: u16,
     pub rate: u32,
     pub keys: Option<u32>,
     /// Read every key once before the observation starts.

@@ -253,6 +253,9 @@ pub enum ProbeKind {
     /// acknowledgement; the read-back's output lists the records present (every whole number in
     /// it). Feeds the same ledger and `no-lost-writes` check as the other write probes.
     Write,
+    /// memcached's own text protocol on 11211: `set` of a key per sample, then `get` of it;
+    /// ok when the cache gives back what was stored (it answers its protocol, not only TCP).
+    MemcachedSet,
 }
 
 impl ProbeKind {
@@ -263,7 +266,7 @@ impl ProbeKind {
         match self {
             ZookeeperWrite | DatastoreAppend | PostgresInsert | Write => true,
             ZookeeperMode | Http | Tcp | Exec | Load | ConsulKv | ConsulLeader | Registry
-            | RegistryPull => false,
+            | RegistryPull | MemcachedSet => false,
         }
     }
 
@@ -274,7 +277,7 @@ impl ProbeKind {
         match self {
             Http | Tcp | Exec | Write => true,
             ZookeeperWrite | ZookeeperMode | DatastoreAppend | PostgresInsert | Load | ConsulKv
-            | ConsulLeader | Registry | RegistryPull => false,
+            | ConsulLeader | Registry | RegistryPull | MemcachedSet => false,
         }
     }
 
@@ -283,7 +286,7 @@ impl ProbeKind {
     pub fn takes_on(self) -> bool {
         use ProbeKind::*;
         match self {
-            Http | Tcp | Exec | Write | ZookeeperWrite | RegistryPull => true,
+            Http | Tcp | Exec | Write | ZookeeperWrite | RegistryPull | MemcachedSet => true,
             ZookeeperMode | DatastoreAppend | PostgresInsert | Load | ConsulKv | ConsulLeader
             | Registry => false,
         }

@@ -49,6 +49,12 @@ impl Probe {
         Self::new(name, K::ZookeeperWrite, target)
     }
 
+    /// memcached's `set` and `get` of a key per sample (on the first replica; see
+    /// [`Probe::on`]).
+    pub fn memcached_set(name: &str, target: &ServiceRef) -> Self {
+        Self::new(name, K::MemcachedSet, target)
+    }
+
     /// One record per sample appended to our datastore (padded to `record_bytes`); reads back
     /// what survived, in which order.
     pub fn datastore_append(name: &str, target: &ServiceRef, record_bytes: Option<usize>) -> Self {
@@ -171,6 +177,13 @@ impl Probe {
         let replica = replica.into();
         self.file.on = Some(file::reference(&replica.name));
         self.on = replica.handle;
+        self
+    }
+
+    /// A zookeeper-write's other services of the same ensemble (a cluster written as separate
+    /// services): the client connects through any of their replicas too.
+    pub fn members(mut self, services: &[&ServiceRef]) -> Self {
+        self.file.members = services.iter().map(|s| file::reference(s.name())).collect();
         self
     }
 

@@ -89,6 +89,14 @@ pub struct Writes {
     pub body: Option<String>,
     #[serde(default)]
     pub read_path: Option<String>,
+    /// Not from the file: a protocol probe kind that writes and reads back by itself
+    /// (`zookeeper-write`, the audit's for a recognised store), instead of the templates.
+    #[serde(skip)]
+    pub protocol: Option<String>,
+    /// Not from the file: the other services of the same cluster the protocol probe may
+    /// write through.
+    #[serde(skip)]
+    pub members: Vec<String>,
 }
 
 /// A problem in the Compose file: the path of the key it is about, and what is wrong.

@@ -32,7 +32,7 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Pr
                 target: svc.id,
                 interval: p.interval,
                 timeout: p.timeout,
-                kind: kind(p, svc)?,
+                kind: kind(p, svc, services)?,
             })
         })
         .collect()
@@ -42,6 +42,7 @@ pub(super) fn resolve(s: &file::Scenario, services: &[Service]) -> Result<Vec<Pr
 fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
     let needs = match p.kind {
         K::ZookeeperWrite | K::ZookeeperMode => Some(Preset::Zookeeper),
+        K::MemcachedSet => Some(Preset::Memcached),
         K::DatastoreAppend => Some(Preset::Datastore),
         K::PostgresInsert => Some(Preset::Postgres),
         K::Http | K::Load | K::Tcp | K::Exec | K::Write => None,
@@ -60,13 +61,17 @@ fn speaks(p: &file::Probe, svc: &Service) -> Result<(), Invalid> {
     }
 }
 
-fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
+fn kind(p: &file::Probe, svc: &Service, services: &[Service]) -> Result<ProbeKind, Invalid> {
     let bad = |problem: &str| Err(at_name(&p.name, format!("probe `{}` {problem}", p.name)));
-    if !p.kind.generic() && (p.port.is_some() || !p.command.is_empty()) {
+    let port_too = p.kind.generic() || p.kind == K::Load;
+    if (!port_too && p.port.is_some()) || (!p.kind.generic() && !p.command.is_empty()) {
         let generic = one_of(K::all().filter(|k| k.generic()));
         return bad(&format!(
-            "takes `port` and `command` only when its kind is {generic}"
+            "takes `command` only when its kind is {generic}, and `port` only then or when it is load"
         ));
+    }
+    if !p.members.is_empty() && p.kind != K::ZookeeperWrite {
+        return bad("takes `members` only when its kind is zookeeper-write");
     }
     if let Some(on) = p.on.as_ref().filter(|_| !p.kind.takes_on()) {
         return Err(on_problem(on, svc));
@@ -74,8 +79,12 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
     Ok(match p.kind {
         K::ZookeeperWrite => ProbeKind::ZookeeperWrite {
             on: p.on.as_ref().map(|_| replica(p, svc, None)).transpose()?,
+            members: members(p, services)?,
         },
         K::ZookeeperMode => ProbeKind::ZookeeperMode,
+        K::MemcachedSet => ProbeKind::MemcachedSet {
+            replica: replica(p, svc, svc.replicas.first())?,
+        },
         K::DatastoreAppend => ProbeKind::DatastoreAppend {
             record_bytes: p.record_bytes,
         },
@@ -102,6 +111,17 @@ fn kind(p: &file::Probe, svc: &Service) -> Result<ProbeKind, Invalid> {
         K::Http => checked(p, svc, http(p, svc)?)?,
         K::Exec => checked(p, svc, exec(p)?)?,
     })
+}
+
+/// The replicas of the services a `zookeeper-write` probe's `members` names (refused on any
+/// other kind).
+fn members(p: &file::Probe, services: &[Service]) -> Result<Vec<String>, Invalid> {
+    let names = super::service_names(services);
+    let mut replicas = vec![];
+    for m in &p.members {
+        replicas.extend(services[names.get(m)?.0].replicas.iter().cloned());
+    }
+    Ok(replicas)
 }
 
 /// A check probe on its observed replica, its templates filled for that replica.
@@ -285,6 +305,7 @@ fn load(p: &file::Probe) -> Result<Load, Invalid> {
     }
     Ok(Load {
         path,
+        port: p.port.filter(|&p| p != 0).unwrap_or(TOY_API_PORT),
         rate,
         keys: p.keys,
         prime: p.prime,
