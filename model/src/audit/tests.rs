@@ -306,7 +306,7 @@ fn every_volume_of_a_stateful_store_is_a_power_cut_by_default() {
 
 #[test]
 fn a_default_disk_resolves_to_a_disk_of_the_compose_service() {
-    let dir = std::env::temp_dir().join(format!("aftershock-audit-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("aftershock-audit-disk-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let compose_path = dir.join("compose.yml");
     std::fs::write(&compose_path, WEB_AND_DB).unwrap();
@@ -394,7 +394,13 @@ fn resolved(
     file: &str,
     edit: impl Fn(String) -> String,
 ) -> Result<crate::scenario::Plan, String> {
-    let dir = std::env::temp_dir().join(format!("aftershock-audit-{}-{file}", std::process::id()));
+    // A directory per call: tests run in parallel, and two may resolve the same file name.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!(
+        "aftershock-audit-{}-{call}-{file}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let compose_path = dir.join("compose.yml");
     std::fs::write(&compose_path, compose).unwrap();
