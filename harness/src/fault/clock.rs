@@ -7,6 +7,10 @@
 //! binary (which reads the clock through the vDSO, past libc): otherwise the fault cannot have
 //! taken effect on it, and the verification fails saying why. The host's clock is shown
 //! untouched by its realtime − monotonic difference, the same at every look as when applied.
+//! What the fault does not move is measured too: the container's monotonic clock (Perl's
+//! `clock_gettime(CLOCK_MONOTONIC)` through the preload between two unfaked ones) must stay
+//! within the budget of the kernel's (libfaketime fakes it too unless told not to), so a
+//! service that measures durations with it is shown unaffected, not assumed so.
 
 use super::common::applied;
 use super::{Action, Cx, Look, Stage, Step, Unseen};
@@ -60,7 +64,10 @@ impl Action for Clock {
         };
         Box::pin(async move {
             let preloaded = self.preloaded(cx, r).await?;
-            let (offset, bound) = read_clock(cx, r).await?;
+            let Read {
+                wall: (offset, bound),
+                monotonic,
+            } = read_clock(cx, r).await?;
             let host = host_drift()
                 - self
                     .host_base
@@ -77,10 +84,17 @@ impl Action for Clock {
                 ),
             });
             let off_by = (offset - want as f64).abs();
+            let (mono_ok, mono) = match monotonic {
+                Some((m, b)) => (
+                    m.abs() <= CLOCK_BUDGET_MS + b,
+                    format!("monotonic clock {m:+.1} ms ± {b:.1} from the kernel's (not moved)"),
+                ),
+                None => (true, "monotonic clock not measured (no perl inside)".into()),
+            };
             let words = format!(
-                "offset {offset:+.1} ms ± {bound:.1} (requested {want:+} ms, budget {CLOCK_BUDGET_MS} ms); host's clock moved {host:+.2} ms; {preloaded}"
+                "wall clock offset {offset:+.1} ms ± {bound:.1} (requested {want:+} ms, budget {CLOCK_BUDGET_MS} ms); {mono}; host's clock moved {host:+.2} ms; {preloaded}"
             );
-            if off_by + bound <= CLOCK_BUDGET_MS && host.abs() < 5.0 {
+            if off_by + bound <= CLOCK_BUDGET_MS && host.abs() < 5.0 && mono_ok {
                 Ok(words)
             } else {
                 Err(Unseen::Shows(words))
@@ -127,22 +141,48 @@ impl Clock {
     }
 }
 
-/// The container's faked clock minus its unfaked one (ms), and the error bound of that (half
-/// the time between the two unfaked readings around the faked one).
-async fn read_clock(cx: &Cx<'_>, r: &str) -> Result<(f64, f64), Unseen> {
-    let script = "env -u LD_PRELOAD date +%s.%N; date +%s.%N; env -u LD_PRELOAD date +%s.%N";
+/// What a look inside a container read: each clock's faked minus unfaked reading (ms) with its
+/// error bound (half the time between the two unfaked readings around the faked one).
+struct Read {
+    wall: (f64, f64),
+    /// `None` where the image has no Perl to read it with.
+    monotonic: Option<(f64, f64)>,
+}
+
+/// Reads the wall clock with `date` and the monotonic clock with Perl's `Time::HiRes`, each
+/// through the preload between two unfaked readings.
+async fn read_clock(cx: &Cx<'_>, r: &str) -> Result<Read, Unseen> {
+    let script = "env -u LD_PRELOAD date +%s.%N; date +%s.%N; env -u LD_PRELOAD date +%s.%N; \
+        m='use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC); printf qq(m %.9f\\n), clock_gettime(CLOCK_MONOTONIC)'; \
+        env -u LD_PRELOAD perl -e \"$m\" && perl -e \"$m\" && env -u LD_PRELOAD perl -e \"$m\"; true";
     let (code, out) = cx
         .cluster
         .engine
         .exec_to_end(r, &["sh", "-c", script])
         .await
         .map_err(|e| e.to_string())?;
-    let times: Vec<f64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    let [before, faked, after] = times[..] else {
+    let times = |prefix: &str| -> Vec<f64> {
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix(prefix)?.trim().parse().ok())
+            .collect()
+    };
+    let Some(wall) = faked_minus_unfaked(&times("")) else {
         return Err(format!("`date` inside {r} (exit {code}): {out:?}").into());
     };
+    Ok(Read {
+        wall,
+        monotonic: faked_minus_unfaked(&times("m ")),
+    })
+}
+
+/// From three readings (unfaked, faked, unfaked; seconds): the faked minus the middle of the
+/// unfaked ones, and half their distance (ms).
+fn faked_minus_unfaked(times: &[f64]) -> Option<(f64, f64)> {
+    let [before, faked, after] = times[..] else {
+        return None;
+    };
     let middle = (before + after) / 2.0;
-    Ok(((faked - middle) * 1e3, (after - before) / 2.0 * 1e3))
+    Some(((faked - middle) * 1e3, (after - before) / 2.0 * 1e3))
 }
 
 /// The host's realtime minus its monotonic clock, in ms: it changes only when someone sets or
