@@ -3,7 +3,10 @@
 //! inside the container within the 10 ms budget (with its error bound) while the host's clock
 //! did not move, then 0 again after the heal; and a Go binary (the registry image's
 //! docker-registry), which reads the clock past libc, is shown unaffected: its verification
-//! fails and says why, never a silent success.
+//! fails and says why, never a silent success. And Cloudflare's 2017 leap-second outage as a
+//! pair: toy-api's resolver measuring round trips with the wall clock fails for good when that
+//! clock steps back 1 s (a negative round trip, a panicking weighted choice), and with the
+//! monotonic clock — measured untouched by the fault — never fails.
 
 use aftershock::{Check, Expect, Experiment, Fault, Select, Service};
 use std::time::Duration;
@@ -72,4 +75,49 @@ async fn a_container_s_clock_moves_forward_and_back_and_a_go_binary_is_not_foole
         .iter()
         .all(|o| o.verdict == aftershock::Verdict::Pass);
     assert!(passed, "{:?}", report.outcomes);
+}
+
+/// The failed lookups' SERVFAIL texts (`probe`'s failed samples).
+fn servfails(report: &aftershock::Report, probe: &str) -> Vec<String> {
+    report
+        .timeline
+        .iter()
+        .filter_map(|e| match &e.kind {
+            aftershock::EventKind::Sample {
+                probe: p,
+                ok: false,
+                detail,
+                ..
+            } if p == probe => detail.clone(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Both scenario files of the leap-second pair, as `make suite` runs them: as it was, the
+/// lookups fail with the panic's SERVFAIL after the step back and stay failed after the heal;
+/// remediated, none fails. Each run's clock verification shows the monotonic clock not moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wall_clock_stepping_back_breaks_the_wall_clock_resolver_not_the_monotonic_one() {
+    for name in ["clock-jump-back-as-it-was", "clock-jump-back-remediated"] {
+        let report = aftershock_tests::run_passing(name).await;
+        for stage in ["applied", "healed"] {
+            let (ok, detail) = verified(&report, "leap-second", stage);
+            assert!(
+                ok && detail.contains("(not moved)"),
+                "{name} {stage}: {detail}"
+            );
+        }
+        let failed = servfails(&report, "lookups");
+        println!("{name}: {} failed lookups", failed.len());
+        if name.ends_with("as-it-was") {
+            assert!(failed.len() >= 30, "{name}: {} failed", failed.len());
+            let panicked = failed
+                .iter()
+                .filter(|d| d.contains("SERVFAIL") && d.contains("panicked"));
+            assert!(panicked.count() >= 30, "{name}: {failed:?}");
+        } else {
+            assert!(failed.is_empty(), "{name}: {failed:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@
 //!   non-positive argument). The panic is caught, as RRDNS's `recover` caught it, and the
 //!   lookup fails (SERVFAIL). No lookup succeeds any more, so no new measurement repairs the
 //!   `srtt`: the resolver stays broken until it restarts.
-//! - `monotonic` (remediated): `Instant`, the monotonic clock, which a wall-clock step does
+//! - `mono` or `monotonic` (remediated): `Instant`, the monotonic clock, which a wall-clock step does
 //!   not move (Go's `time.Now()` carries such a reading since Go 1.9).
 //!
 //! A background task keeps one lookup in flight at all times, as other clients' traffic did:

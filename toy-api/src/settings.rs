@@ -49,7 +49,8 @@ pub const ENV_CACHE_RETRY_MS: &str = "TOY_CACHE_RETRY_MS";
 /// Mirrored reads: after this many milliseconds without an answer from the preferred node,
 /// the next node is asked too (a hedged read).
 pub const ENV_CACHE_HEDGE_MS: &str = "TOY_CACHE_HEDGE_MS";
-/// The clock the resolver measures round trips with: `wall` or `monotonic`; unset: no `/resolve`.
+/// The clock the resolver measures round trips with: `wall`, or `mono` (`monotonic`); unset: no
+/// `/resolve`.
 pub const ENV_CLOCK: &str = "TOY_CLOCK";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -305,7 +306,7 @@ impl Settings {
         let clock = match get(ENV_CLOCK).as_deref().map(str::trim) {
             None => None,
             Some("wall") => Some(ClockMode::Wall),
-            Some("monotonic") => Some(ClockMode::Monotonic),
+            Some("mono" | "monotonic") => Some(ClockMode::Monotonic),
             Some(other) => bail!("{ENV_CLOCK}=`{other}`: expected `wall` or `monotonic`"),
         };
 
@@ -510,6 +511,10 @@ mod tests {
         );
         assert_eq!(
             parse(&[("TOY_CLOCK", "monotonic")]).unwrap().clock,
+            Some(ClockMode::Monotonic)
+        );
+        assert_eq!(
+            parse(&[("TOY_CLOCK", "mono")]).unwrap().clock,
             Some(ClockMode::Monotonic)
         );
         let e = err(&[("TOY_CLOCK", "tai")]);
