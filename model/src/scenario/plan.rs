@@ -603,8 +603,9 @@ pub enum FaultKind {
     /// offset from a file the fault rewrites (the monotonic clocks are left alone). Heal: the
     /// offset back to 0. Verified by the container's clock read inside (`date`, through the
     /// preload) against its unfaked one on either side: within [`CLOCK_BUDGET_MS`] of the
-    /// offset, and by the service's own process having the library mapped (a static or Go
-    /// binary bypasses it: the verification fails and says so).
+    /// offset, with the container's monotonic clock (Perl's `clock_gettime`, where the image
+    /// has Perl) measured not moved, and by the service's own process having the library
+    /// mapped (a static or Go binary bypasses it: the verification fails and says so).
     Clock {
         down_for: Option<Duration>,
         offset_ms: i64,
