@@ -9,6 +9,7 @@
 //! where the kernel's own record is the verdict (the OOM kill). [`Audit::table`] says, per
 //! service or group and archetype, what is planned or why not.
 
+mod gray;
 pub mod infer;
 pub mod place;
 mod table;
@@ -291,7 +292,7 @@ fn lost_writes(topology: &Topology) -> Judged {
 }
 
 /// The archetypes of one service: its quorum pair (replicas ≥ 2), the power cut of its disk,
-/// the leak to its memory limit.
+/// its clock jump and slow disk ([`gray`]), the leak to its memory limit.
 fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
     let s = cx.s;
     let observed = cx.observed(s);
@@ -327,6 +328,7 @@ fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
         }
     }
     plan_power_cuts(cx, audit);
+    gray::plan(cx, audit);
     match s.memory_mib {
         Some(m) => {
             let note = format!("32 MiB/s leaked until the OOM kill at {m} MiB");

@@ -6,10 +6,12 @@ use super::{Outcome, Row};
 use std::fmt::Write as _;
 
 /// The archetypes, in the grid's order, with their short column names.
-const COLUMNS: [(&str, &str); 7] = [
+const COLUMNS: [(&str, &str); 9] = [
     (super::MAJORITY, "majority"),
     (super::ROLLING, "rolling"),
     (super::POWER_CUT, "power cut"),
+    (super::gray::SLOW_DISK, "slow disk"),
+    (super::gray::CLOCK_JUMP, "clock jump"),
     (super::LEAK, "leak→OOM"),
     (super::LOST_WRITES, "lost writes"),
     (super::CACHE_LOSS, "cache loss"),

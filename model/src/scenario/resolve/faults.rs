@@ -336,7 +336,14 @@ fn clock(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
         (Image::Project(_), Some(Some(offset_ms))) => {
             return Ok(FaultKind::Clock { down_for: f.down_for, offset_ms })
         }
-        (_, Some(Some(_))) => format!("needs `{}` to run one of the project's images (`image = \"memcached\"`, a preset): libfaketime is preloaded from the project's base image, which its image is not built on", svc.name),
+        // Built on the base image (an argument names it): the run's verification still checks
+        // that the service's process has libfaketime mapped.
+        (Image::Build { args, .. }, Some(Some(offset_ms)))
+            if args.iter().any(|(_, v)| v.starts_with(crate::scenario::BASE_IMAGE)) =>
+        {
+            return Ok(FaultKind::Clock { down_for: f.down_for, offset_ms })
+        }
+        (_, Some(Some(_))) => format!("needs `{}` to run one of the project's images (`image = \"memcached\"`, a preset) or a build on its base (a build argument `BASE: aftershock/base:latest`): libfaketime is preloaded from the project's base image, which its image is not built on", svc.name),
     };
     Err(at_name(
         &f.name,
