@@ -280,7 +280,9 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             port: *port,
             edges: Default::default(),
         }),
-        FaultKind::Clock { offset_ms, .. } => Box::new(clock::Clock::new(*offset_ms)),
+        FaultKind::Clock {
+            offset_ms, strobe, ..
+        } => Box::new(clock::Clock::new(*offset_ms, *strobe)),
         FaultKind::SickLink {
             port,
             stream,

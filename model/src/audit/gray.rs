@@ -1,11 +1,12 @@
 //! The gray-failure archetypes of one service: its wall clock stepped back (Cloudflare's 2017
 //! leap second: 1 s back, here for 5 s) where a clock fault can reach it — libfaketime is
-//! preloaded from the project's images and builds on its base image only — and a slow disk under each data store (every
+//! preloaded into the project's own images only, so a Compose service (its own image or
+//! build) is skipped, saying so — and a slow disk under each data store (every
 //! fsync 500 ms for 5 s, through lossyfs: a lossy disk, made of its named volume when the file
 //! declares none).
 
 use super::{infer, Audit, Cx, DEFAULT_DISK_MB};
-use crate::scenario::{BASE_IMAGE, PROJECT_IMAGES};
+use crate::scenario::PROJECT_IMAGES;
 use std::fmt::Write as _;
 
 pub(super) const CLOCK_JUMP: &str = "clock jump";
@@ -28,13 +29,10 @@ fn clock_unreachable(cx: &Cx) -> Option<String> {
         return Some("no probe, so no availability verdict".into());
     }
     if let Some(b) = &s.build {
-        if b.args.values().any(|v| v.starts_with(BASE_IMAGE)) {
-            return None;
-        }
-        return Some(format!("built from `{}` without a build argument naming {BASE_IMAGE}: a clock fault preloads libfaketime, which only the project's images and builds on its base are known to have", b.context));
+        return Some(format!("built from `{}`: a clock fault preloads libfaketime into the project's own images only (`image = \"memcached\"` in a scenario), where it is known to be and to reach the service's process", b.context));
     }
     match s.image.as_deref() {
-        Some(i) if !PROJECT_IMAGES.contains(&i) => Some(format!("image `{i}` is not one of the project's: a clock fault preloads libfaketime, which only they and builds on {BASE_IMAGE} are known to have")),
+        Some(i) if !PROJECT_IMAGES.contains(&i) => Some(format!("image `{i}` is not one of the project's: a clock fault preloads libfaketime into the project's own images only")),
         _ => None,
     }
 }

@@ -706,27 +706,34 @@ fn a_data_store_s_volume_becomes_a_lossy_disk_for_its_slow_disk() {
 
 #[test]
 fn a_clock_jump_is_planned_where_libfaketime_can_be_preloaded() {
-    let text = "services:\n  cache:\n    build:\n      context: ./memcached\n      args: { BASE: 'aftershock/base:latest' }\n    healthcheck:\n      test: [CMD, nc, -z, 127.0.0.1, '11211']\n";
+    let text = "services:\n  cache:\n    build: ./memcached\n    healthcheck:\n      test: [CMD, nc, -z, 127.0.0.1, '11211']\n";
     let a = audit(text);
+    let Outcome::Skipped(why) = cell(&a, "cache", "clock jump") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        why.contains("built from `") && why.contains("libfaketime"),
+        "{why}"
+    );
+    // One of the project's images (as a scenario names it): planned, 1 s back.
+    let mut t = topology(text);
+    t.services[0].build = None;
+    t.services[0].image = Some("memcached".into());
+    let a = plan(Path::new("/x/compose.yml"), &t, Budgets::default());
     let Outcome::Planned { file, note } = cell(&a, "cache", "clock jump") else {
         panic!("{}", a.table())
     };
     assert_eq!(file, "audit-clock-jump-cache.toml");
     assert!(note.contains("1 s back"), "{note}");
-    let plan = planned_file(text, "audit-clock-jump-cache.toml");
-    use crate::scenario::plan::FaultKind;
-    assert!(
-        matches!(
-            plan.faults[0].kind,
-            FaultKind::Clock {
-                offset_ms: -1000,
-                ..
-            }
-        ),
-        "{:?}",
-        plan.faults[0]
-    );
-    // Not the project's image, or built from a Dockerfile: libfaketime is not known there.
+    let (_, scenario) = a.scenarios.iter().find(|(n, _)| n == file).unwrap();
+    for line in [
+        "kind = \"clock\"",
+        "offset = \"-1s\"",
+        "kind = \"fault-verified\"",
+    ] {
+        assert!(scenario.contains(line), "{line}:\n{scenario}");
+    }
+    // Not the project's image: libfaketime is not known there.
     let web = audit(WEB_AND_DB);
     for (service, says) in [("db", "image `postgres:16`"), ("api1", "built from `")] {
         let Outcome::Skipped(why) = cell(&web, service, "clock jump") else {

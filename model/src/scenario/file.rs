@@ -748,6 +748,10 @@ pub struct Fault {
     /// For `clock`: how far the wall clock moves, `"+30s"` forward or `"-1h"` back.
     #[serde(default)]
     pub offset: Option<String>,
+    /// For `clock`: the clock strobes — `offset` for this long, then the host's time for as
+    /// long, and again, until the heal.
+    #[serde(default, with = "humantime_serde")]
+    pub strobe: Option<Duration>,
     /// For `sick-link`: the toxics of the connections (`toxics = { latency = "300ms" }`).
     #[serde(default)]
     pub toxics: Option<super::toxics::Toxics>,
@@ -799,6 +803,7 @@ impl Fault {
             peers: None,
             one_way: None,
             offset: None,
+            strobe: None,
             toxics: None,
             ops: None,
             latency: None,

@@ -27,10 +27,6 @@ pub use load::{load, load_compose, load_composes, parse};
 pub use plan::Plan;
 
 /// The project's service images, by the name of their directory in `images/`.
-/// The project's base image (libfaketime, the tools probes use): a build whose argument names
-/// it (`BASE: aftershock/base:latest`, as the project's image directories take it) builds on it.
-pub const BASE_IMAGE: &str = "aftershock/base";
-
 pub const PROJECT_IMAGES: &[&str] = &[
     "zookeeper",
     "consul",

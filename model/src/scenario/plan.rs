@@ -609,6 +609,9 @@ pub enum FaultKind {
     Clock {
         down_for: Option<Duration>,
         offset_ms: i64,
+        /// Strobing: `offset_ms` for this long, then 0 for as long, until the heal; verified
+        /// by reads inside the container that see both.
+        strobe: Option<Duration>,
     },
     /// Make the selected replicas' incoming TCP connections on `port` sick with `toxics`
     /// (Toxiproxy's: latency with jitter, bandwidth, slicer, limit_data, timeout, reset_peer,
