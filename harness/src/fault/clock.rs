@@ -44,6 +44,16 @@ impl Clock {
         }
     }
 
+    /// The action of a clock fault (`kind`; any other kind: a clock that does not move).
+    pub fn of(kind: &crate::scenario::plan::FaultKind) -> Self {
+        match kind {
+            crate::scenario::plan::FaultKind::Clock {
+                offset_ms, strobe, ..
+            } => Self::new(*offset_ms, *strobe),
+            _ => Self::new(0, None),
+        }
+    }
+
     /// Stops the strobing task, if any.
     fn stop_strobing(&self) {
         if let Some(task) = self
@@ -155,6 +165,12 @@ impl Seen {
         (self.offset - want as f64).abs() + self.bound <= CLOCK_BUDGET_MS
     }
 
+    /// Whether the read, with its error bound, cannot be told from `want` (ms): how a strobing
+    /// clock's reads are sorted (its two states are far apart; a slow read is still sorted).
+    fn consistent(&self, want: i64) -> bool {
+        (self.offset - want as f64).abs() <= CLOCK_BUDGET_MS + self.bound
+    }
+
     /// Whether what the fault must not move did not: the monotonic clock, the host's clock.
     fn others_ok(&self) -> bool {
         let mono = self
@@ -212,7 +228,11 @@ impl Clock {
         let (mut at_offset, mut at_zero, mut odd) = (0, 0, vec![]);
         while started.elapsed() < period * 5 / 2 || at_offset + at_zero + odd.len() < 4 {
             let seen = self.look(cx, r).await?;
-            match (seen.near(self.offset_ms), seen.near(0), seen.others_ok()) {
+            match (
+                seen.consistent(self.offset_ms),
+                seen.consistent(0),
+                seen.others_ok(),
+            ) {
                 (true, _, true) => at_offset += 1,
                 (_, true, true) => at_zero += 1,
                 _ => odd.push(seen.words(self.offset_ms)),
@@ -230,7 +250,7 @@ impl Clock {
             ),
         });
         let words = format!(
-            "strobing: {at_offset} reads at {:+} ms, {at_zero} at 0, {} neither{}; {preloaded}",
+            "strobing: {at_offset} reads at {:+} ms, {at_zero} at 0, {} neither{} (the monotonic clock and the host's never moved); {preloaded}",
             self.offset_ms,
             odd.len(),
             odd.first()

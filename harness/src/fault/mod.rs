@@ -280,9 +280,7 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             port: *port,
             edges: Default::default(),
         }),
-        FaultKind::Clock {
-            offset_ms, strobe, ..
-        } => Box::new(clock::Clock::new(*offset_ms, *strobe)),
+        k @ FaultKind::Clock { .. } => Box::new(clock::Clock::of(k)),
         FaultKind::SickLink {
             port,
             stream,
