@@ -505,13 +505,22 @@ fn a_cut_s_shape_must_fit_its_service_and_selection() {
         .replace("kind = \"cut\"", "kind = \"clock\"")
         .replace("peers = [\"c2\"]", "offset = \"+30s\"");
     scenario::parse("cut.toml", &with_clock).unwrap_or_else(|e| panic!("{e}"));
+    let strobing = with_clock.replace("offset = \"+30s\"", "offset = \"-1h\"\nstrobe = \"500ms\"");
+    let plan = scenario::parse("cut.toml", &strobing).unwrap_or_else(|e| panic!("{e}"));
+    let strobe = Some(std::time::Duration::from_millis(500));
+    assert!(
+        matches!(plan.faults[0].kind, FaultKind::Clock { offset_ms: -3_600_000, strobe: s, .. } if s == strobe),
+        "{:?}",
+        plan.faults[0].kind
+    );
     let clocks: &[(&str, &str, &[&str])] = &[
         ("offset = \"+30s\"", "", &["needs `offset`"]),
         ("offset = \"+30s\"", "offset = \"30s\"", &["a sign"]),
+        ("kind = \"clock\"", "kind = \"pause\"", &["belong to clock"]),
         (
-            "kind = \"clock\"",
-            "kind = \"pause\"",
-            &["belongs to clock"],
+            "offset = \"+30s\"",
+            "offset = \"+30s\"\nstrobe = \"50ms\"",
+            &["`strobe = \"50ms\"`: at least 200ms"],
         ),
         (
             "image = \"memcached\"",

@@ -9,6 +9,7 @@
 //! where the kernel's own record is the verdict (the OOM kill). [`Audit::table`] says, per
 //! service or group and archetype, what is planned or why not.
 
+mod gray;
 pub mod infer;
 pub mod place;
 mod table;
@@ -334,7 +335,7 @@ fn lost_writes(topology: &Topology) -> Judged {
 }
 
 /// The archetypes of one service: its quorum pair (replicas ≥ 2), the power cut of its disk,
-/// the leak to its memory limit.
+/// its clock jump and slow disk ([`gray`]), the leak to its memory limit.
 fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
     let s = cx.s;
     let observed = cx.observed(s);
@@ -371,6 +372,7 @@ fn plan_service(cx: Cx, group: Option<String>, audit: &mut Audit) {
     }
     plan_partial_partition(cx, group.as_deref(), audit);
     plan_power_cuts(cx, audit);
+    gray::plan(cx, audit);
     match s.memory_mib {
         Some(m) => {
             let note = format!("32 MiB/s leaked until the OOM kill at {m} MiB");

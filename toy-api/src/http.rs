@@ -10,6 +10,8 @@
 //!   is known (or the connection was lost less than the grace period ago); 503 with the reason otherwise.
 //! - `GET /status`: 200, what the process knows about its session and configuration.
 //! - `GET /item/{id}`: the cache-aside item store ([`crate::items`]), when `TOY_PG` is set.
+//! - `GET /resolve`: one lookup of the resolver ([`crate::resolver`]), when `TOY_CLOCK` is set:
+//!   200 with the upstream and the round trip measured, 503 SERVFAIL when the lookup failed.
 //!
 //! Each read path is optional: without `TOY_ZK`, `/realtime` and `/status` answer 503
 //! "not configured"; without `TOY_PG`, `/item/{id}` does.
@@ -24,6 +26,7 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::items::Items;
+use crate::resolver::Resolver;
 use crate::settings::ExpiryPolicy;
 use crate::zk_config::{ConfigState, SessionStatus, Snapshot, ZkConfig};
 
@@ -34,6 +37,8 @@ pub struct AppState {
     pub zk: Option<ZkConfig>,
     /// The cache-aside item store (`TOY_PG`).
     pub items: Option<Items>,
+    /// The resolver (`TOY_CLOCK`).
+    pub resolver: Option<Resolver>,
     pub started_at: Instant,
     /// How long a lost connection is tolerated while the last configuration is served.
     pub disconnect_grace: Duration,
@@ -45,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/realtime", get(realtime))
         .route("/status", get(status))
         .route("/item/{id}", get(item))
+        .route("/resolve", get(resolve))
         .with_state(state)
 }
 
@@ -75,6 +81,23 @@ async fn status(State(state): State<AppState>) -> Response {
         Instant::now(),
     ))
     .into_response()
+}
+
+async fn resolve(State(state): State<AppState>) -> Response {
+    let Some(resolver) = &state.resolver else {
+        return not_configured("the resolver", "TOY_CLOCK");
+    };
+    match resolver.resolve().await {
+        Ok(answer) => Json(answer).into_response(),
+        Err(e) => {
+            let body = json!({
+                "error": e.to_string(),
+                "clock": resolver.clock().as_str(),
+                "failures": resolver.failures(),
+            });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
 }
 
 async fn item(State(state): State<AppState>, Path(id): Path<u32>) -> Response {
@@ -391,6 +414,7 @@ mod tests {
         let app = router(AppState {
             zk: Some(ZkConfig::new(&settings)),
             items: None,
+            resolver: Some(Resolver::spawn(crate::resolver::ClockMode::Monotonic)),
             started_at: Instant::now(),
             disconnect_grace: Duration::ZERO,
         });
@@ -417,6 +441,11 @@ mod tests {
         let (code, body) = get(addr, "/item/1").await;
         assert_eq!(code, 503);
         assert!(body.contains("TOY_PG"), "{body}");
+        let (code, body) = get(addr, "/resolve").await;
+        assert_eq!(code, 200, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["clock"], "monotonic");
+        assert!(body["rtt_ms"].as_f64().unwrap() >= 10.0, "{body}");
         server.abort();
     }
 }

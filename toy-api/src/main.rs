@@ -3,7 +3,9 @@
 //! It models the real-time pipeline of a 2016 postmortem that read its configuration from a
 //! 3-node ZooKeeper ensemble and stayed broken after a quorum loss until a "cold start"
 //! ([`zk_config`], optional: `TOY_ZK`), and the API of a 2017 postmortem that read through a
-//! memcached cache in front of its database ([`items`], optional: `TOY_PG`). This file reads
+//! memcached cache in front of its database ([`items`], optional: `TOY_PG`), and the DNS
+//! resolver of a 2017 postmortem that measured round trips with the wall clock ([`resolver`],
+//! optional: `TOY_CLOCK`). This file reads
 //! the environment ([`settings`]), starts the HTTP server at once ([`http`]) and the
 //! ZooKeeper side in the background, and stops on SIGTERM or Ctrl-C.
 
@@ -11,6 +13,7 @@ mod cache;
 mod db;
 mod http;
 mod items;
+mod resolver;
 mod settings;
 mod zk_config;
 
@@ -56,6 +59,7 @@ async fn main() -> ExitCode {
         pg = settings.items.as_ref().map_or("-", |i| i.pg.as_str()),
         memcached = settings.items.as_ref().map_or(String::new(), |i| i.memcached.join(",")),
         cache_mode = settings.items.as_ref().map_or("-", |i| i.mode.as_str()),
+        clock = settings.clock.map_or("-", |c| c.as_str()),
         config_path = %settings.config_path,
         session_timeout_ms = settings.session_timeout.as_millis() as u64,
         on_expiry = %settings.on_expiry,
@@ -72,9 +76,11 @@ async fn main() -> ExitCode {
         })
     });
     let items = settings.items.as_ref().map(items::Items::new);
+    let resolver = settings.clock.map(resolver::Resolver::spawn);
     let app = http::router(http::AppState {
         zk,
         items,
+        resolver,
         started_at,
         disconnect_grace,
     });

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::resolver::ClockMode;
+
 /// Address the HTTP server listens on.
 pub const ENV_LISTEN: &str = "TOY_LISTEN";
 /// ZooKeeper connect string, e.g. `zk1:2181,zk2:2181,zk3:2181`; unset: no `/realtime`.
@@ -47,6 +49,9 @@ pub const ENV_CACHE_RETRY_MS: &str = "TOY_CACHE_RETRY_MS";
 /// Mirrored reads: after this many milliseconds without an answer from the preferred node,
 /// the next node is asked too (a hedged read).
 pub const ENV_CACHE_HEDGE_MS: &str = "TOY_CACHE_HEDGE_MS";
+/// The clock the resolver measures round trips with: `wall`, or `mono` (`monotonic`); unset: no
+/// `/resolve`.
+pub const ENV_CLOCK: &str = "TOY_CLOCK";
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 pub const DEFAULT_CONFIG_PATH: &str = "/aftershock/realtime";
@@ -230,6 +235,8 @@ pub struct Settings {
     pub disconnect_grace: Duration,
     /// The cache-aside item store, when `TOY_PG` is set.
     pub items: Option<ItemSettings>,
+    /// The resolver's clock, when `TOY_CLOCK` is set.
+    pub clock: Option<ClockMode>,
 }
 
 impl Settings {
@@ -296,9 +303,16 @@ impl Settings {
         };
 
         let items = ItemSettings::from_lookup(&get)?;
+        let clock = match get(ENV_CLOCK).as_deref().map(str::trim) {
+            None => None,
+            Some("wall") => Some(ClockMode::Wall),
+            Some("mono" | "monotonic") => Some(ClockMode::Monotonic),
+            Some(other) => bail!("{ENV_CLOCK}=`{other}`: expected `wall` or `monotonic`"),
+        };
 
         Ok(Settings {
             items,
+            clock,
             disconnect_grace: Duration::from_millis(grace_ms),
             listen,
             zk_connect,
@@ -486,6 +500,28 @@ mod tests {
         assert!(e.contains("TOY_CACHE_MODE=`ring`"), "{e}");
         let e = err(&[("TOY_PG", "pg"), ("TOY_PG_POOL", "0")]);
         assert!(e.contains("TOY_PG_POOL=`0`"), "{e}");
+    }
+
+    #[test]
+    fn the_resolver_s_clock() {
+        assert_eq!(parse(&[]).unwrap().clock, None);
+        assert_eq!(
+            parse(&[("TOY_CLOCK", "wall")]).unwrap().clock,
+            Some(ClockMode::Wall)
+        );
+        assert_eq!(
+            parse(&[("TOY_CLOCK", "monotonic")]).unwrap().clock,
+            Some(ClockMode::Monotonic)
+        );
+        assert_eq!(
+            parse(&[("TOY_CLOCK", "mono")]).unwrap().clock,
+            Some(ClockMode::Monotonic)
+        );
+        let e = err(&[("TOY_CLOCK", "tai")]);
+        assert!(
+            e.contains("TOY_CLOCK=`tai`") && e.contains("monotonic"),
+            "{e}"
+        );
     }
 
     #[test]

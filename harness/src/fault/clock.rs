@@ -7,29 +7,69 @@
 //! binary (which reads the clock through the vDSO, past libc): otherwise the fault cannot have
 //! taken effect on it, and the verification fails saying why. The host's clock is shown
 //! untouched by its realtime − monotonic difference, the same at every look as when applied.
+//! What the fault does not move is measured too: the container's monotonic clock (Perl's
+//! `clock_gettime(CLOCK_MONOTONIC)` through the preload between two unfaked ones) must stay
+//! within the budget of the kernel's (libfaketime fakes it too unless told not to), so a
+//! service that measures durations with it is shown unaffected, not assumed so.
 
 use super::common::applied;
 use super::{Action, Cx, Look, Stage, Step, Unseen};
 use crate::engine::faketime;
 use crate::scenario::plan::CLOCK_BUDGET_MS;
 use crate::timeline::{now, EventKind};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Moves the targets' wall clock.
 pub(crate) struct Clock {
     pub offset_ms: i64,
+    /// Strobing: the offset for this long, then 0 for as long, until the heal.
+    pub strobe: Option<Duration>,
     /// The host's realtime − monotonic (ms) when the fault was applied.
     pub host_base: Mutex<Option<f64>>,
+    /// The task that flips a strobing clock.
+    strober: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Clock {
-    /// A clock fault moving the wall clock by `offset_ms`.
-    pub fn new(offset_ms: i64) -> Self {
+    /// A clock fault moving the wall clock by `offset_ms` (strobing with `strobe` as period).
+    pub fn new(offset_ms: i64, strobe: Option<Duration>) -> Self {
         Clock {
             offset_ms,
+            strobe,
             host_base: Default::default(),
+            strober: Default::default(),
         }
+    }
+
+    /// The action of a clock fault (`kind`; any other kind: a clock that does not move).
+    pub fn of(kind: &crate::scenario::plan::FaultKind) -> Self {
+        match kind {
+            crate::scenario::plan::FaultKind::Clock {
+                offset_ms, strobe, ..
+            } => Self::new(*offset_ms, *strobe),
+            _ => Self::new(0, None),
+        }
+    }
+
+    /// Stops the strobing task, if any.
+    fn stop_strobing(&self) {
+        if let Some(task) = self
+            .strober
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Clock {
+    fn drop(&mut self) {
+        self.stop_strobing();
     }
 }
 
@@ -39,48 +79,51 @@ impl Action for Clock {
             let since = now();
             *self.host_base.lock().unwrap_or_else(|e| e.into_inner()) = Some(host_drift());
             self.set_all(cx, self.offset_ms)?;
-            let how = format!(
+            let mut how = format!(
                 "wall clock moved {} s (libfaketime's offset file)",
                 faketime::offset_text(self.offset_ms)
             );
+            if let Some(period) = self.strobe {
+                let (dir, targets) = (Self::run_dir(cx), cx.targets.to_vec());
+                let task = tokio::spawn(strobe(dir, targets, self.offset_ms, period));
+                *self.strober.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+                let _ = write!(how, ", strobing: back to 0 and again every {period:?}");
+            }
             applied(cx, since, &how);
             Ok(())
         })
     }
 
     fn undo<'a>(&'a self, cx: &'a Cx<'a>) -> Step<'a> {
-        Box::pin(async move { self.set_all(cx, 0) })
+        Box::pin(async move {
+            self.stop_strobing();
+            self.set_all(cx, 0)
+        })
     }
 
     fn verify<'a>(&'a self, cx: &'a Cx<'a>, r: &'a str, stage: Stage) -> Look<'a> {
-        let want = if stage == Stage::Applied {
-            self.offset_ms
-        } else {
-            0
-        };
         Box::pin(async move {
             let preloaded = self.preloaded(cx, r).await?;
-            let (offset, bound) = read_clock(cx, r).await?;
-            let host = host_drift()
-                - self
-                    .host_base
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .unwrap_or(host_drift());
+            if let (Stage::Applied, Some(period)) = (stage, self.strobe) {
+                return self.verify_strobe(cx, r, period, &preloaded).await;
+            }
+            let want = if stage == Stage::Applied {
+                self.offset_ms
+            } else {
+                0
+            };
+            let seen = self.look(cx, r).await?;
             cx.cluster.timeline.record(EventKind::Measurement {
                 name: format!("{}/offset-{}-{r}", cx.fault.name, stage.name()),
-                value: offset,
+                value: seen.offset,
                 unit: "ms".into(),
                 what: format!(
                     "{r}'s wall clock minus the kernel's, read inside ({} the fault)",
                     stage.name()
                 ),
             });
-            let off_by = (offset - want as f64).abs();
-            let words = format!(
-                "offset {offset:+.1} ms ± {bound:.1} (requested {want:+} ms, budget {CLOCK_BUDGET_MS} ms); host's clock moved {host:+.2} ms; {preloaded}"
-            );
-            if off_by + bound <= CLOCK_BUDGET_MS && host.abs() < 5.0 {
+            let words = format!("{}; {preloaded}", seen.words(want));
+            if seen.near(want) && seen.others_ok() {
                 Ok(words)
             } else {
                 Err(Unseen::Shows(words))
@@ -89,9 +132,136 @@ impl Action for Clock {
     }
 }
 
+/// Flips the targets' offset between `offset_ms` and 0 every `period`, until aborted.
+async fn strobe(dir: PathBuf, targets: Vec<String>, offset_ms: i64, period: Duration) {
+    let mut at_offset = true;
+    loop {
+        tokio::time::sleep(period).await;
+        at_offset = !at_offset;
+        let to = if at_offset { offset_ms } else { 0 };
+        for r in &targets {
+            if let Err(e) = faketime::set(&dir, r, to) {
+                // The verification sees a clock that no longer strobes.
+                tracing::warn!(error = %e, "the strobing clock stopped");
+                return;
+            }
+        }
+    }
+}
+
+/// One look inside a container: its clocks against the kernel's and the host's own.
+struct Seen {
+    offset: f64,
+    bound: f64,
+    /// The monotonic clock's offset and bound, where Perl could read it.
+    monotonic: Option<(f64, f64)>,
+    /// How far the host's wall clock moved since the fault was applied (ms).
+    host: f64,
+}
+
+impl Seen {
+    /// Whether the wall clock is within the budget of `want` (ms from the kernel's).
+    fn near(&self, want: i64) -> bool {
+        (self.offset - want as f64).abs() + self.bound <= CLOCK_BUDGET_MS
+    }
+
+    /// Whether the read, with its error bound, cannot be told from `want` (ms): how a strobing
+    /// clock's reads are sorted (its two states are far apart; a slow read is still sorted).
+    fn consistent(&self, want: i64) -> bool {
+        (self.offset - want as f64).abs() <= CLOCK_BUDGET_MS + self.bound
+    }
+
+    /// Whether what the fault must not move did not: the monotonic clock, the host's clock.
+    fn others_ok(&self) -> bool {
+        let mono = self
+            .monotonic
+            .is_none_or(|(m, b)| m.abs() <= CLOCK_BUDGET_MS + b);
+        mono && self.host.abs() < 5.0
+    }
+
+    fn words(&self, want: i64) -> String {
+        let mono = match self.monotonic {
+            Some((m, b)) if m.abs() <= CLOCK_BUDGET_MS + b => {
+                format!("monotonic clock {m:+.1} ms ± {b:.1} from the kernel's (not moved)")
+            }
+            Some((m, b)) => format!("monotonic clock {m:+.1} ms ± {b:.1} from the kernel's: MOVED"),
+            None => "monotonic clock not measured (no perl inside)".into(),
+        };
+        format!(
+            "wall clock offset {:+.1} ms ± {:.1} (requested {want:+} ms, budget {CLOCK_BUDGET_MS} ms); {mono}; host's clock moved {:+.2} ms",
+            self.offset, self.bound, self.host
+        )
+    }
+}
+
 impl Clock {
     fn run_dir(cx: &Cx<'_>) -> PathBuf {
         cx.cluster.output.join(&cx.cluster.engine.run_id)
+    }
+
+    /// Reads `r`'s clocks and the host's drift since the fault was applied.
+    async fn look(&self, cx: &Cx<'_>, r: &str) -> Result<Seen, Unseen> {
+        let Read {
+            wall: (offset, bound),
+            monotonic,
+        } = read_clock(cx, r).await?;
+        let base = *self.host_base.lock().unwrap_or_else(|e| e.into_inner());
+        let drift = host_drift();
+        Ok(Seen {
+            offset,
+            bound,
+            monotonic,
+            host: drift - base.unwrap_or(drift),
+        })
+    }
+
+    /// A strobing clock: reads over two and a half periods (at least four) must each be at
+    /// the offset or at 0, both seen, with the monotonic and the host's clocks unmoved.
+    async fn verify_strobe(
+        &self,
+        cx: &Cx<'_>,
+        r: &str,
+        period: Duration,
+        preloaded: &str,
+    ) -> Result<String, Unseen> {
+        let started = std::time::Instant::now();
+        let (mut at_offset, mut at_zero, mut odd) = (0, 0, vec![]);
+        while started.elapsed() < period * 5 / 2 || at_offset + at_zero + odd.len() < 4 {
+            let seen = self.look(cx, r).await?;
+            match (
+                seen.consistent(self.offset_ms),
+                seen.consistent(0),
+                seen.others_ok(),
+            ) {
+                (true, _, true) => at_offset += 1,
+                (_, true, true) => at_zero += 1,
+                _ => odd.push(seen.words(self.offset_ms)),
+            }
+            tokio::time::sleep(period / 3).await;
+        }
+        cx.cluster.timeline.record(EventKind::Measurement {
+            name: format!("{}/strobe-at-offset-{r}", cx.fault.name),
+            value: at_offset as f64,
+            unit: "reads".into(),
+            what: format!(
+                "reads of {r}'s wall clock at the offset (of {}: {at_zero} at 0, {} neither)",
+                at_offset + at_zero + odd.len(),
+                odd.len()
+            ),
+        });
+        let words = format!(
+            "strobing: {at_offset} reads at {:+} ms, {at_zero} at 0, {} neither{} (the monotonic clock and the host's never moved); {preloaded}",
+            self.offset_ms,
+            odd.len(),
+            odd.first()
+                .map(|w| format!(" (first: {w})"))
+                .unwrap_or_default()
+        );
+        if at_offset > 0 && at_zero > 0 && odd.is_empty() {
+            Ok(words)
+        } else {
+            Err(Unseen::Shows(words))
+        }
     }
 
     fn set_all(&self, cx: &Cx<'_>, offset_ms: i64) -> crate::error::Result<()> {
@@ -127,22 +297,48 @@ impl Clock {
     }
 }
 
-/// The container's faked clock minus its unfaked one (ms), and the error bound of that (half
-/// the time between the two unfaked readings around the faked one).
-async fn read_clock(cx: &Cx<'_>, r: &str) -> Result<(f64, f64), Unseen> {
-    let script = "env -u LD_PRELOAD date +%s.%N; date +%s.%N; env -u LD_PRELOAD date +%s.%N";
+/// What a look inside a container read: each clock's faked minus unfaked reading (ms) with its
+/// error bound (half the time between the two unfaked readings around the faked one).
+struct Read {
+    wall: (f64, f64),
+    /// `None` where the image has no Perl to read it with.
+    monotonic: Option<(f64, f64)>,
+}
+
+/// Reads the wall clock with `date` and the monotonic clock with Perl's `Time::HiRes`, each
+/// through the preload between two unfaked readings.
+async fn read_clock(cx: &Cx<'_>, r: &str) -> Result<Read, Unseen> {
+    let script = "env -u LD_PRELOAD date +%s.%N; date +%s.%N; env -u LD_PRELOAD date +%s.%N; \
+        m='use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC); printf qq(m %.9f\\n), clock_gettime(CLOCK_MONOTONIC)'; \
+        env -u LD_PRELOAD perl -e \"$m\" && perl -e \"$m\" && env -u LD_PRELOAD perl -e \"$m\"; true";
     let (code, out) = cx
         .cluster
         .engine
         .exec_to_end(r, &["sh", "-c", script])
         .await
         .map_err(|e| e.to_string())?;
-    let times: Vec<f64> = out.lines().filter_map(|l| l.trim().parse().ok()).collect();
-    let [before, faked, after] = times[..] else {
+    let times = |prefix: &str| -> Vec<f64> {
+        out.lines()
+            .filter_map(|l| l.trim().strip_prefix(prefix)?.trim().parse().ok())
+            .collect()
+    };
+    let Some(wall) = faked_minus_unfaked(&times("")) else {
         return Err(format!("`date` inside {r} (exit {code}): {out:?}").into());
     };
+    Ok(Read {
+        wall,
+        monotonic: faked_minus_unfaked(&times("m ")),
+    })
+}
+
+/// From three readings (unfaked, faked, unfaked; seconds): the faked minus the middle of the
+/// unfaked ones, and half their distance (ms).
+fn faked_minus_unfaked(times: &[f64]) -> Option<(f64, f64)> {
+    let [before, faked, after] = times[..] else {
+        return None;
+    };
     let middle = (before + after) / 2.0;
-    Ok(((faked - middle) * 1e3, (after - before) / 2.0 * 1e3))
+    Some(((faked - middle) * 1e3, (after - before) / 2.0 * 1e3))
 }
 
 /// The host's realtime minus its monotonic clock, in ms: it changes only when someone sets or

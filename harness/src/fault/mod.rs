@@ -280,7 +280,7 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
             port: *port,
             edges: Default::default(),
         }),
-        FaultKind::Clock { offset_ms, .. } => Box::new(clock::Clock::new(*offset_ms)),
+        k @ FaultKind::Clock { .. } => Box::new(clock::Clock::of(k)),
         FaultKind::SickLink {
             port,
             stream,

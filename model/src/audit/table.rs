@@ -9,11 +9,13 @@ use crate::scenario::file::Check;
 use std::fmt::Write as _;
 
 /// The archetypes, in the grid's order, with their short column names.
-const COLUMNS: [(&str, &str); 8] = [
+const COLUMNS: [(&str, &str); 10] = [
     (super::MAJORITY, "majority"),
     (super::ROLLING, "rolling"),
     (super::PARTIAL_PARTITION, "partial partition"),
     (super::POWER_CUT, "power cut"),
+    (super::gray::SLOW_DISK, "slow disk"),
+    (super::gray::CLOCK_JUMP, "clock jump"),
     (super::LEAK, "leak→OOM"),
     (super::LOST_WRITES, "lost writes"),
     (super::CACHE_LOSS, "cache loss"),

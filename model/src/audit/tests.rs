@@ -338,6 +338,8 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
         "rolling",
         "partial partition",
         "power cut",
+        "slow disk",
+        "clock jump",
         "leak→OOM",
         "lost writes",
         "cache loss",
@@ -353,7 +355,7 @@ fn a_file_with_nothing_to_infer_says_so_per_service() {
         assert_eq!(rows.len(), 1, "one line per service:\n{table}");
         assert_eq!(
             rows[0].matches("– (").count(),
-            6,
+            8,
             "every archetype skipped with a reason:\n{table}"
         );
     }
@@ -776,4 +778,104 @@ fn brokers_that_join_one_coordinator_are_one_group() {
     // Two web services of one build on one database are not a cluster.
     let web = audit("services:\n  db:\n    image: postgres:16\n  web:\n    build: .\n    environment: { DB: db }\n  worker:\n    build: .\n    environment: { DB: db }\n");
     assert!(web.groups.is_empty(), "{}", web.table());
+}
+
+/// `name` of the audit of `text` (written to a directory of its own as compose.yml), parsed
+/// into a plan: what `aftershock audit` would run.
+fn planned_file(text: &str, name: &str) -> crate::scenario::plan::Plan {
+    let dir = std::env::temp_dir().join(format!(
+        "aftershock-audit-planned-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compose_path = dir.join("compose.yml");
+    std::fs::write(&compose_path, text).unwrap();
+    let a = plan(&compose_path, &topology(text), Budgets::default());
+    let (_, scenario) = a
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("{name} not planned:\n{}", a.table()));
+    let parsed = crate::scenario::parse(&dir.join(name).display().to_string(), scenario);
+    std::fs::remove_dir_all(&dir).unwrap();
+    parsed.unwrap_or_else(|e| panic!("{e}\n{scenario}"))
+}
+
+#[test]
+fn a_data_store_s_volume_becomes_a_lossy_disk_for_its_slow_disk() {
+    let a = audit(WEB_AND_DB);
+    let Outcome::Planned { file, note } = cell(&a, "db", "slow disk") else {
+        panic!("{}", a.table())
+    };
+    assert_eq!(file, "audit-slow-disk-db.toml");
+    assert!(
+        note.contains("every fsync on volume `pgdata`") && note.contains("500ms"),
+        "{note}"
+    );
+    let Outcome::Skipped(why) = cell(&a, "api1", "slow disk") else {
+        panic!("{}", a.table())
+    };
+    assert!(why.contains("no named volume"), "{why}");
+    let plan = planned_file(WEB_AND_DB, "audit-slow-disk-db.toml");
+    let db = plan.services.iter().find(|s| s.name == "db").unwrap();
+    assert!(db.disk.as_ref().is_some_and(|d| d.lossy), "{db:?}");
+    use crate::scenario::plan::FaultKind;
+    assert!(
+        matches!(plan.faults[0].kind, FaultKind::DiskLatency { .. }),
+        "{:?}",
+        plan.faults[0]
+    );
+    // A disk the file declares without `lossy: true` cannot be slowed: said, not planned.
+    let shop = WEB_AND_DB.replace(
+        "  pgdata: {}",
+        "  pgdata:\n    x-aftershock:\n      disk: { size_mb: 64 }",
+    );
+    let a = audit(&shop);
+    let Outcome::Skipped(why) = cell(&a, "db", "slow disk") else {
+        panic!("{}", a.table())
+    };
+    assert!(why.contains("not `lossy: true`"), "{why}");
+}
+
+#[test]
+fn a_clock_jump_is_planned_where_libfaketime_can_be_preloaded() {
+    let text = "services:\n  cache:\n    build: ./memcached\n    healthcheck:\n      test: [CMD, nc, -z, 127.0.0.1, '11211']\n";
+    let a = audit(text);
+    let Outcome::Skipped(why) = cell(&a, "cache", "clock jump") else {
+        panic!("{}", a.table())
+    };
+    assert!(
+        why.contains("built from `") && why.contains("libfaketime"),
+        "{why}"
+    );
+    // One of the project's images (as a scenario names it): planned, 1 s back.
+    let mut t = topology(text);
+    t.services[0].build = None;
+    t.services[0].image = Some("memcached".into());
+    let a = plan(Path::new("/x/compose.yml"), &t, Budgets::default());
+    let Outcome::Planned { file, note } = cell(&a, "cache", "clock jump") else {
+        panic!("{}", a.table())
+    };
+    assert_eq!(file, "audit-clock-jump-cache.toml");
+    assert!(note.contains("1 s back"), "{note}");
+    let (_, scenario) = a.scenarios.iter().find(|(n, _)| n == file).unwrap();
+    for line in [
+        "kind = \"clock\"",
+        "offset = \"-1s\"",
+        "kind = \"fault-verified\"",
+    ] {
+        assert!(scenario.contains(line), "{line}:\n{scenario}");
+    }
+    // Not the project's image: libfaketime is not known there.
+    let web = audit(WEB_AND_DB);
+    for (service, says) in [("db", "image `postgres:16`"), ("api1", "built from `")] {
+        let Outcome::Skipped(why) = cell(&web, service, "clock jump") else {
+            panic!("{}", web.table())
+        };
+        assert!(why.contains(says) && why.contains("libfaketime"), "{why}");
+    }
+    let Outcome::Skipped(why) = cell(&web, "web", "clock jump") else {
+        panic!("{}", web.table())
+    };
+    assert!(why.contains("no probe"), "{why}");
 }

@@ -77,7 +77,8 @@ pub struct Topology {
     pub compose_placement: BTreeMap<String, Vec<String>>,
     /// Named volumes of Compose services made disks that can lose power, as `x-aftershock: {
     /// disk }` on the volume would (`aftershock audit` writes these): by service,
-    /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }`.
+    /// `compose_disks = { db = { volume = "pgdata", size_mb = 256 } }` (`lossy = true`: under
+    /// lossyfs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compose_disks: BTreeMap<String, ComposeDisk>,
     /// Memory limits (MiB) given to Compose services that the file leaves without one (memory =
@@ -154,6 +155,9 @@ pub struct ComposeDisk {
     /// The volume's name in the Compose file.
     pub volume: String,
     pub size_mb: u64,
+    /// lossyfs between the container and the disk (what sick-disk faults need).
+    #[serde(default)]
+    pub lossy: bool,
 }
 
 /// A machine given by the URL of its Docker engine: another host (or a Docker-in-Docker
@@ -757,6 +761,10 @@ pub struct Fault {
     /// For `clock`: how far the wall clock moves, `"+30s"` forward or `"-1h"` back.
     #[serde(default)]
     pub offset: Option<String>,
+    /// For `clock`: the clock strobes — `offset` for this long, then the host's time for as
+    /// long, and again, until the heal.
+    #[serde(default, with = "humantime_serde")]
+    pub strobe: Option<Duration>,
     /// For `sick-link`: the toxics of the connections (`toxics = { latency = "300ms" }`).
     #[serde(default)]
     pub toxics: Option<super::toxics::Toxics>,
@@ -808,6 +816,7 @@ impl Fault {
             peers: None,
             one_way: None,
             offset: None,
+            strobe: None,
             toxics: None,
             ops: None,
             latency: None,

@@ -240,7 +240,7 @@ fn make_disk(
     s.disk = Some(file::DiskSpec {
         size_mb: disk.size_mb,
         path,
-        lossy: false,
+        lossy: disk.lossy,
     });
     Ok(())
 }

@@ -612,11 +612,15 @@ pub enum FaultKind {
     /// offset from a file the fault rewrites (the monotonic clocks are left alone). Heal: the
     /// offset back to 0. Verified by the container's clock read inside (`date`, through the
     /// preload) against its unfaked one on either side: within [`CLOCK_BUDGET_MS`] of the
-    /// offset, and by the service's own process having the library mapped (a static or Go
-    /// binary bypasses it: the verification fails and says so).
+    /// offset, with the container's monotonic clock (Perl's `clock_gettime`, where the image
+    /// has Perl) measured not moved, and by the service's own process having the library
+    /// mapped (a static or Go binary bypasses it: the verification fails and says so).
     Clock {
         down_for: Option<Duration>,
         offset_ms: i64,
+        /// Strobing: `offset_ms` for this long, then 0 for as long, until the heal; verified
+        /// by reads inside the container that see both.
+        strobe: Option<Duration>,
     },
     /// Make the selected replicas' incoming TCP connections on `port` sick with `toxics`
     /// (Toxiproxy's: latency with jitter, bandwidth, slicer, limit_data, timeout, reset_peer,

@@ -202,7 +202,7 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
             .shape(CutShape::Isolate)
             .peers(&["etcd2"])
             .one_way(),
-        Fault::clock("clock", etcd, "+30s"),
+        Fault::clock("clock", etcd, "+30s").strobe(Duration::from_millis(500)),
         Fault::sick_link(
             "sick",
             etcd,

@@ -97,6 +97,12 @@ impl Fault {
         f
     }
 
+    /// A clock fault strobes: its offset for `period`, the host's time for as long, again.
+    pub fn strobe(mut self, period: Duration) -> Self {
+        self.file.strobe = Some(period);
+        self
+    }
+
     /// Make the selected replicas' incoming TCP connections on the fault's port (default: the
     /// ready port) sick with `toxics` (Toxiproxy's), through a proxy in their network
     /// namespace; heal: the redirect deleted, the proxy stopped.

@@ -286,6 +286,7 @@ impl Experiment {
         let disk = file::ComposeDisk {
             volume: volume.into(),
             size_mb,
+            lossy: false,
         };
         self.file
             .topology

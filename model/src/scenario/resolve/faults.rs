@@ -204,8 +204,8 @@ fn fields_of_other_kinds(f: &file::Fault) -> Result<(), Invalid> {
         let problem = "`toxics` belong to sick-link faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
     }
-    if f.kind != K::Clock && f.offset.is_some() {
-        let problem = "`offset` belongs to clock faults";
+    if f.kind != K::Clock && (f.offset.is_some() || f.strobe.is_some()) {
+        let problem = "`offset` and `strobe` belong to clock faults";
         return Err(at_name(&f.name, format!("fault `{}`: {problem}", f.name)));
     }
     let disk_fields = [
@@ -354,14 +354,18 @@ fn cut(
     })
 }
 
+/// The shortest strobe period: each half must be seen by reads inside the container.
+const MIN_STROBE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A clock fault: an offset with its sign, on a service whose image has libfaketime.
 fn clock(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
     let offset_ms = f.offset.as_deref().map(signed_ms);
     let problem = match (&svc.image, offset_ms) {
         (_, None) => "needs `offset` (how far the clock moves: \"+30s\" forward, \"-1h\" back)".to_string(),
         (_, Some(None)) => format!("`offset = {:?}`: a sign and a duration, e.g. \"+30s\" or \"-1h 30m\"", f.offset.as_deref().unwrap_or_default()),
+        _ if f.strobe.is_some_and(|p| p < MIN_STROBE) => format!("`strobe = \"{}\"`: at least {} (each half of the period is seen inside the container)", humantime::format_duration(f.strobe.unwrap_or_default()), humantime::format_duration(MIN_STROBE)),
         (Image::Project(_), Some(Some(offset_ms))) => {
-            return Ok(FaultKind::Clock { down_for: f.down_for, offset_ms })
+            return Ok(FaultKind::Clock { down_for: f.down_for, offset_ms, strobe: f.strobe })
         }
         (_, Some(Some(_))) => format!("needs `{}` to run one of the project's images (`image = \"memcached\"`, a preset): libfaketime is preloaded from the project's base image, which its image is not built on", svc.name),
     };

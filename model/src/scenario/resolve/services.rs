@@ -295,8 +295,12 @@ fn preset_needs(svc: &Service, all: &[Service]) -> Result<(), Invalid> {
         && svc.disk.as_ref().map(|d| d.path.as_str()) != Some("/data")
     {
         format!("service `{name}` (datastore) needs `disk = {{ size_mb = 256, path = \"/data\" }}`")
-    } else if svc.is(Preset::ToyApi) && !uses(Preset::Zookeeper) && !uses(Preset::Postgres) {
-        format!("service `{name}` (toy-api) must `uses` a zookeeper service (its configuration) or a postgres service (its items)")
+    } else if svc.is(Preset::ToyApi)
+        && !uses(Preset::Zookeeper)
+        && !uses(Preset::Postgres)
+        && !svc.env.iter().any(|e| e.starts_with("TOY_CLOCK="))
+    {
+        format!("service `{name}` (toy-api) must `uses` a zookeeper service (its configuration) or a postgres service (its items), or set `env = {{ TOY_CLOCK = \"wall\" }}` (its resolver)")
     } else if svc.is(Preset::ToyApi) && uses(Preset::Memcached) && !uses(Preset::Postgres) {
         format!("service `{name}` (toy-api) uses memcached but no postgres: the cache needs a database behind it")
     } else {
