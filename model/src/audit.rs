@@ -442,10 +442,12 @@ fn plan_power_cuts(cx: Cx, audit: &mut Audit) {
 }
 
 /// Seconds between two members' restarts in a group's rolling restart.
-const GROUP_GAP: u64 = 10;
+const GROUP_GAP: u64 = 12;
 
-/// Seconds a member of a group stays down when restarted.
-const MEMBER_DOWN: u64 = 5;
+/// Seconds a member of a group stays down when restarted: longer than a leader election
+/// takes (ZooKeeper's 2–6 s on a loaded 2-core machine), so a group that keeps its quorum
+/// keeps taking writes for part of that time, and one that waits for the member does not.
+const MEMBER_DOWN: u64 = 8;
 
 /// The quorum pair of a group of separate services: a majority of its members restarted at
 /// one instant, and every member restarted one at a time.
@@ -752,7 +754,7 @@ impl Cx<'_> {
         } else {
             (
                 format!("audit-rolling-restart-{group}"),
-                format!("The members of group `{group}` restarted one at a time, {GROUP_GAP} s apart, each down 5 s (realtime 2016's remedy)."),
+                format!("The members of group `{group}` restarted one at a time, {GROUP_GAP} s apart, each down {MEMBER_DOWN} s (realtime 2016's remedy)."),
                 n,
                 GROUP_GAP,
             )

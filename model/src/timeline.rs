@@ -165,6 +165,11 @@ pub enum EventKind {
         stage: Stage,
         /// Whether the check found what the fault should have done.
         ok: bool,
+        /// When not `ok`: whether the harness could not tell — the look itself failed (the
+        /// engine did not answer) or the fault's mechanism cannot reach the replica's process
+        /// (a static or Go binary past libfaketime). Judged UNKNOWN, not FAIL.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        undecided: bool,
         /// What was checked and seen.
         detail: String,
     },

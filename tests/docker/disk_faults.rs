@@ -33,6 +33,7 @@ fn verifications(report: &aftershock::Report, fault: &str) -> Vec<(String, bool,
                 stage,
                 ok,
                 detail,
+                ..
             } if f == fault => Some((stage.name().to_string(), *ok, detail.clone())),
             _ => None,
         })

@@ -271,6 +271,7 @@ pub fn verified(report: &aftershock::Report, name: &str, stage: &str) -> (bool, 
             stage: s,
             ok,
             detail,
+            ..
         } if fault == name && s.name() == stage => Some((*ok, detail.clone())),
         _ => None,
     });

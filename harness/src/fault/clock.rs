@@ -287,11 +287,11 @@ impl Clock {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         if !maps.contains("libfaketime") {
-            return Err(format!("{r}'s process {pid} ({exe}) has no libfaketime mapped (a static binary, or LD_PRELOAD cleared): its clock did not move").into());
+            return Err(Unseen::Unreachable(format!("{r}'s process {pid} ({exe}) has no libfaketime mapped (a static binary, or LD_PRELOAD cleared): its clock did not move")));
         }
         let binary = std::fs::read(format!("/proc/{pid}/exe")).unwrap_or_default();
         if binary.windows(14).any(|w| w == b"\xff Go buildinf:") {
-            return Err(format!("{r}'s process {pid} ({exe}) is a Go binary: it reads the clock through the vDSO, past libfaketime, so its clock did not move").into());
+            return Err(Unseen::Unreachable(format!("{r}'s process {pid} ({exe}) is a Go binary: it reads the clock through the vDSO, past libfaketime, so its clock did not move")));
         }
         Ok(format!("libfaketime mapped in {r}'s process {pid} ({exe})"))
     }

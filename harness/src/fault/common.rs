@@ -50,29 +50,31 @@ where
 /// `fault-verified` event with what was seen. Never fails the run: a fault that did not take
 /// effect is the expectation `fault-verified`'s failure, judged from the timeline.
 pub(super) async fn verify(cx: &Cx<'_>, action: &dyn Action, stage: Stage) {
-    let mut ok = true;
+    let (mut ok, mut undecided) = (true, false);
     let mut seen = vec![];
     for r in cx.targets {
         let deadline = Instant::now() + VERIFY_WITHIN;
         let started = Instant::now();
-        let (passed, detail) = loop {
-            let (passed, detail) = match action.verify(cx, r, stage).await {
-                Ok(d) => (true, d),
-                Err(d) => (false, d.to_string()),
+        let (passed, unsure, detail) = loop {
+            let (passed, unsure, detail) = match action.verify(cx, r, stage).await {
+                Ok(d) => (true, false, d),
+                Err(d) => (false, d.undecided(), d.to_string()),
             };
             if passed || Instant::now() > deadline {
-                break (passed, detail);
+                break (passed, unsure, detail);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         let after = started.elapsed().as_secs_f64();
         ok &= passed;
+        undecided |= unsure;
         seen.push(format!("{r}: {detail} (+{after:.2}s)"));
     }
     cx.cluster.timeline.record(EventKind::FaultVerified {
         fault: cx.fault.name.clone(),
         stage,
         ok,
+        undecided: !ok && undecided,
         detail: seen.join("; "),
     });
 }

@@ -138,6 +138,23 @@ pub(crate) enum Unseen {
     /// The harness could not prepare the look (a helper image on a machine).
     #[error(transparent)]
     Harness(#[from] Box<HarnessError>),
+    /// The fault's mechanism cannot reach the replica's process (a static or Go binary past
+    /// libfaketime): what was seen. The harness cannot tell what the fault would have done.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl Unseen {
+    /// Whether this says the harness could not tell, rather than that the system showed
+    /// something else.
+    pub(crate) fn undecided(&self) -> bool {
+        match self {
+            Unseen::Shows(_) => false,
+            Unseen::Engine(_) | Unseen::Netns(_) | Unseen::Harness(_) | Unseen::Unreachable(_) => {
+                true
+            }
+        }
+    }
 }
 
 impl From<String> for Unseen {

@@ -121,6 +121,7 @@ fn fault_events() -> Vec<Event> {
                     crate::timeline::Stage::Healed
                 },
                 ok: true,
+                undecided: false,
                 detail: detail.into(),
             },
         });

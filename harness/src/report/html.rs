@@ -142,6 +142,7 @@ fn faults(w: &mut String, report: &Report) {
                     stage,
                     ok,
                     detail,
+                    ..
                 } => {
                     let verdict = if *ok { "verified" } else { "NOT verified" };
                     (

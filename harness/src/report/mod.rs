@@ -365,6 +365,7 @@ impl Report {
                 stage,
                 ok,
                 detail,
+                ..
             } = &e.kind
             {
                 let verdict = if *ok { "verified" } else { "NOT verified" };

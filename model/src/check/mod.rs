@@ -974,7 +974,7 @@ fn unit_reaches(t: &Timeline, fault: &str, unit: &str, matching: &str) -> Judged
 }
 
 fn fault_verified(t: &Timeline, fault: &str) -> Judged {
-    let checks: Vec<(Stage, bool, String)> = t
+    let checks: Vec<(Stage, bool, bool, String)> = t
         .events()
         .into_iter()
         .filter_map(|e| match e.kind {
@@ -982,13 +982,17 @@ fn fault_verified(t: &Timeline, fault: &str) -> Judged {
                 fault: f,
                 stage,
                 ok,
+                undecided,
                 detail,
-            } if f == fault => Some((stage, ok, detail)),
+            } if f == fault => Some((stage, ok, undecided, detail)),
             _ => None,
         })
         .collect();
-    if let Some((stage, _, detail)) = checks.iter().find(|c| !c.1) {
+    if let Some((stage, _, undecided, detail)) = checks.iter().find(|c| !c.1) {
         let stage = stage.name();
+        if *undecided {
+            return unknown(format!("{stage}: the harness could not tell: {detail}"));
+        }
         let measured = format!("{stage}: not verified");
         return Judged::new(measured, None, fail(format!("{stage}: {detail}")));
     }
@@ -1002,7 +1006,7 @@ fn fault_verified(t: &Timeline, fault: &str) -> Judged {
     }
     let measured = checks
         .iter()
-        .map(|(stage, _, detail)| format!("{}: {detail}", stage.name()))
+        .map(|(stage, _, _, detail)| format!("{}: {detail}", stage.name()))
         .collect::<Vec<_>>()
         .join("; ");
     Judged::new(measured, None, Verdict::Pass)

@@ -687,19 +687,21 @@ fn unit_reaches_cases() {
 
 #[test]
 fn fault_verified_cases() {
-    let verified = |stages: &[(&str, bool)]| {
+    // (stage, ok, undecided)
+    let verified = |stages: &[(&str, bool, bool)]| {
         let events = stages
             .iter()
-            .map(|(stage, ok)| Event {
+            .map(|&(stage, ok, undecided)| Event {
                 at: S,
                 kind: EventKind::FaultVerified {
                     fault: "f".into(),
-                    stage: if *stage == "applied" {
+                    stage: if stage == "applied" {
                         Stage::Applied
                     } else {
                         Stage::Healed
                     },
-                    ok: *ok,
+                    ok,
+                    undecided,
                     detail: "seen".into(),
                 },
             })
@@ -712,18 +714,27 @@ fn fault_verified_cases() {
         )
     };
     assert_eq!(
-        verified(&[("applied", true), ("healed", true)]),
+        verified(&[("applied", true, false), ("healed", true, false)]),
         Verdict::Pass
     );
     assert_matches!(
-        verified(&[("applied", false), ("healed", true)]),
+        verified(&[("applied", false, false), ("healed", true, false)]),
         Verdict::Fail { .. }
     );
     assert_matches!(
-        verified(&[("applied", true), ("healed", false)]),
+        verified(&[("applied", true, false), ("healed", false, false)]),
         Verdict::Fail { .. }
     );
-    assert_matches!(verified(&[("applied", true)]), Verdict::Unknown { .. });
+    // The harness could not tell (the engine did not answer, libfaketime cannot reach the
+    // process): never a FAIL.
+    assert_matches!(
+        verified(&[("applied", false, true), ("healed", true, false)]),
+        Verdict::Unknown { .. }
+    );
+    assert_matches!(
+        verified(&[("applied", true, false)]),
+        Verdict::Unknown { .. }
+    );
     assert_matches!(verified(&[]), Verdict::Unknown { .. });
 }
 
