@@ -171,7 +171,7 @@ fn an_etcd_trio_is_one_group_with_its_quorum_pair() {
         .find(|(n, _)| n == "audit-rolling-restart-etcd.toml")
         .unwrap()
         .1;
-    for at in ["4s", "14s", "24s"] {
+    for at in ["4s", "16s", "28s"] {
         assert!(rolling.contains(&format!("at = \"{at}\"")), "{rolling}");
     }
     let Outcome::Skipped(why) = cell(&a, "etcd2", "quorum: majority at once") else {
@@ -218,7 +218,7 @@ fn a_zookeeper_trio_is_grouped_by_zoo_servers() {
         "kind = \"zookeeper-write\"\ntarget = \"zoo1\"",
         "members = [\"zoo2\", \"zoo3\"]",
         "kind = \"outage-within\"\ntitle = \"the group keeps taking writes",
-        "probe = \"zoo1-writes\"\nfault = \"restart-zoo1\"\nbudget = \"5s\"",
+        "probe = \"zoo1-writes\"\nfault = \"restart-zoo1\"\nbudget = \"8s\"",
     ] {
         assert!(majority.contains(words), "{words}:\n{majority}");
     }
