@@ -13,8 +13,7 @@ rm -rf "$OUT"; mkdir -p "$OUT/sys/fs/cgroup" "$OUT/proc"
 IMG=$(docker images --format '{{.Repository}}:{{.Tag}}' | grep '^aftershock/' | head -1)
 trap 'docker rm -f v2-frozen v2-oom >/dev/null 2>&1' EXIT
 cp /sys/fs/cgroup/cgroup.controllers "$OUT/sys/fs/cgroup/"
-cp /sys/fs/cgroup/cgroup.subtree_control "$OUT/sys/fs/cgroup/" 2>/dev/null
-docker info --format '{{.ServerVersion}} API {{.ClientInfo.Version}} cgroup v{{.CgroupVersion}} driver {{.CgroupDriver}} storage {{.Driver}} kernel {{.KernelVersion}}' >"$OUT/engine.txt" 2>&1
+docker info --format '{{.ServerVersion}} cgroup v{{.CgroupVersion}} driver {{.CgroupDriver}} storage {{.Driver}} kernel {{.KernelVersion}}' >"$OUT/engine.txt" 2>&1
 keep() { # CONTAINER: its cgroup's files and its main process's /proc/PID/cgroup
   id=$(docker inspect -f '{{.Id}}' "$1"); pid=$(docker inspect -f '{{.State.Pid}}' "$1")
   path=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
@@ -35,4 +34,6 @@ timeout 120 docker exec v2-oom sh -c 'x=$(head -c 200000000 /dev/zero | tr "\0" 
 echo "exit $?" >>"$OUT/oom-exec.txt"
 keep v2-oom
 docker inspect -f 'OOMKilled={{.State.OOMKilled}} running={{.State.Running}}' v2-oom >>"$OUT/oom-exec.txt"
+# The root's subtree_control once the engine has enabled controllers for its containers.
+cp /sys/fs/cgroup/cgroup.subtree_control "$OUT/sys/fs/cgroup/"
 echo "captured into $OUT"
