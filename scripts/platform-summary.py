@@ -28,10 +28,9 @@ for i, r in enumerate(runs):
     if r.get("error"):
         print(f"    error: {r['error']}")
     for e in r.get("expectations", []):
-        v = e.get("verdict", {})
-        label = v if isinstance(v, str) else next(iter(v), "?")
-        if str(label).upper() != "PASS":
-            print(f"    {str(label).upper()}: {e.get('title')}: {json.dumps(v)[:400]}")
+        label = str(e.get("verdict", "?")).upper()
+        if label != "PASS":
+            print(f"    {label}: {e.get('title')}: {e.get('measured')} — {e.get('reason', '')[:300]}")
 for w in walls[len(runs):]:
     print(f"{w[0]:<32} {'NO RUN':<8} {w[2].split('=')[1]:>13}  ({w[1]})")
 sys.exit(1 if bad else 0)
