@@ -37,6 +37,8 @@ for s in "${SCENARIOS[@]}"; do "$bin" validate "$s" >/dev/null; done
 # The images the scenarios name (presets and `image =`), by their tags on this host.
 mapfile -t names < <(grep -hoE '^(preset|image) = "[a-z-]+"' "${SCENARIOS[@]}" | cut -d'"' -f2 | sort -u)
 mapfile -t tags < <(low "$bin" images build | awk -v want=" ${names[*]} " 'index(want, " " $1 " ") {print $2}')
+# (`images build` waits for the machine-wide images lock when another checkout is building.)
+[ ${#tags[@]} -eq ${#names[@]} ] || { log "no tag for every image of ${names[*]} (got: ${tags[*]})"; exit 2; }
 touch "$VM_DIR/loaded"
 missing=()
 for t in "${tags[@]}"; do grep -qxF "$t" "$VM_DIR/loaded" || missing+=("$t"); done
