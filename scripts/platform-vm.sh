@@ -94,7 +94,7 @@ else
 fi
 i=0
 until curl -sf --unix-socket /run/docker.sock http://engine/_ping >/dev/null 2>&1; do
-  i=$((i+1)); [ $i -le 300 ] || { say "engine did not answer in 300 s"; tail -30 /var/log/engine.log >/dev/console; off; }
+  i=$((i+1)); [ $i -le 900 ] || { say "engine did not answer in 900 s"; tail -30 /var/log/engine.log >/dev/console; off; }
   sleep 1
 done
 say "engine $engine up in $(( $(date +%s) - t0 )) s"
