@@ -50,7 +50,7 @@ test-own-crate: engine
 
 ## The platform tier: the harness's binary and a few scenarios inside a cgroup v2 VM with
 ## Debian trixie's kernel and docker.io 26 (scripts/platform-vm.sh, qemu; KVM when it boots,
-## else TCG). Not part of `make test` (~40 min on 2 cores under TCG, first time): nightly.
+## else TCG). Not part of `make test` (~30 min the first time under TCG, ~15 after): nightly.
 test-platforms: engine
 	bash scripts/platform-tier.sh
 
