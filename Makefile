@@ -1,7 +1,7 @@
 # The two commands of the README, and the pieces they are made of.
 # Both start a Docker engine if none answers and build missing images on the way.
 
-.PHONY: suite test test-pure test-docker test-own-crate images clean lint engine browser
+.PHONY: suite test test-pure test-docker test-own-crate test-platforms images clean lint engine browser
 
 engine:
 	@bash scripts/ensure-docker.sh
@@ -48,6 +48,12 @@ test-docker: engine
 
 test-own-crate: engine
 	bash scripts/own-crate.sh test
+
+## The platform tier: the harness's binary and a few scenarios inside a cgroup v2 VM with
+## Debian trixie's kernel and docker.io 26 (scripts/platform-vm.sh, qemu; KVM when it boots,
+## else TCG). Not part of `make test` (~30 min the first time under TCG, ~15 after): nightly.
+test-platforms: engine
+	bash scripts/platform-tier.sh
 
 images: engine
 	cargo run -q -p aftershock-cli -- images build

@@ -42,6 +42,15 @@ fn the_example_scenarios_are_valid() {
     );
 }
 
+/// The platform tier's own scenarios (`make test-platforms` runs them in its cgroup v2 VM).
+#[test]
+fn the_platform_scenarios_are_valid() {
+    assert!(
+        load_all("scenarios/platform") >= 1,
+        "expected scenarios/platform/netem-delay.toml"
+    );
+}
+
 const GOOD: &str = r#"
 name = "t"
 duration = "10s"

@@ -227,7 +227,7 @@ impl Cluster {
             .await
             .map_err(|last| HarnessError::NotReady {
                 service: service.name.clone(),
-                timeout: services::READY_TIMEOUT,
+                timeout: services::READY_TIMEOUT.mul_f64(services::ready_scale()),
                 last: Box::new(last),
             })?;
         // What set-up wrote (initdb, a first config) must not be lost in a later power cut:
@@ -296,7 +296,9 @@ impl Cluster {
             async move {
                 let tls = self.engine.tls.as_ref();
                 let inner = Inner::connect(m, &self.addresses[m], tls, Duration::from_secs(30))?;
-                inner.wait_up(services::READY_TIMEOUT).await?;
+                inner
+                    .wait_up(services::READY_TIMEOUT.mul_f64(services::ready_scale()))
+                    .await?;
                 let loading = Instant::now();
                 inner.load(&saved).await?;
                 self.measure(

@@ -396,6 +396,14 @@ mod tests {
         assert!(cgroup.has("memory") && cgroup.has("freezer") && !cgroup.has("blkio"));
     }
 
+    /// As a real v2 guest shows it (`harness/fixtures/cgroup-v2-guest`).
+    #[test]
+    fn a_real_v2_guest_reads_as_v2_with_memory() {
+        let cgroup = Cgroup::read(&fixture("cgroup-v2-guest/sys/fs/cgroup"), "");
+        assert!(matches!(&cgroup, Cgroup::V2 { controllers } if controllers.contains("memory")));
+        assert!(cgroup.has("memory") && cgroup.has("freezer") && cgroup.has("pids"));
+    }
+
     /// This machine kind, as the preflight sees it: root, everything present, cgroup v1.
     pub fn complete() -> Facts {
         Facts {

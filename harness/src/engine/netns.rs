@@ -201,4 +201,14 @@ mod tests {
         assert_eq!(freezer_state_in(&proc, &cgroup, 4343).as_deref(), Some("0"));
         assert_eq!(freezer_state_in(&proc, &cgroup, 1), None);
     }
+
+    /// As a real v2 guest shows it (`harness/fixtures/cgroup-v2-guest`): pid 508's container
+    /// is paused, 609's is not.
+    #[test]
+    fn the_freezer_state_as_a_real_v2_guest_shows_it() {
+        let host = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cgroup-v2-guest");
+        let (proc, cgroup) = (host.join("proc"), host.join("sys/fs/cgroup"));
+        assert_eq!(freezer_state_in(&proc, &cgroup, 508).as_deref(), Some("1"));
+        assert_eq!(freezer_state_in(&proc, &cgroup, 609).as_deref(), Some("0"));
+    }
 }

@@ -266,6 +266,18 @@ mod tests {
         assert_eq!(counters_in(&root, "gone"), None);
     }
 
+    /// The same files as a real v2 guest shows them (`harness/fixtures/cgroup-v2-guest`,
+    /// captured by `make test-platforms`): one OOM kill, and none in a paused container.
+    #[test]
+    fn counters_as_a_real_v2_guest_shows_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/cgroup-v2-guest/sys/fs/cgroup");
+        let killed = "7871eb0769600d4a8203b5954f8f8394d7f530c081e0f035089ec4db57bfd50e";
+        let paused = "ef933271649df15df0d66002ede6174d0aa6c0011d19f3644241a90246276f88";
+        assert_eq!(counters_in(&root, killed).map(|c| c.oom_kill), Some(1));
+        assert_eq!(counters_in(&root, paused).map(|c| c.oom_kill), Some(0));
+    }
+
     #[test]
     fn kill_lines() {
         let k = parse_kill("Memory cgroup out of memory: Killed process 4242 (memcached) total-vm:167000kB, anon-rss:98000kB").unwrap();

@@ -174,9 +174,22 @@ pub fn containers(
 /// How long bring-up waits for a service to become ready.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// How long bring-up waits for a service: its `ready.timeout`, else [`READY_TIMEOUT`].
+/// How long bring-up waits for a service: its `ready.timeout`, else [`READY_TIMEOUT`], times
+/// [`ready_scale`].
 pub fn ready_timeout(service: &Service) -> Duration {
-    service.ready.as_ref().map_or(READY_TIMEOUT, |r| r.timeout)
+    let timeout = service.ready.as_ref().map_or(READY_TIMEOUT, |r| r.timeout);
+    timeout.mul_f64(ready_scale())
+}
+
+/// `$AFTERSHOCK_READY_SCALE` (a number ≥ 1, default 1): every bring-up wait is that many times
+/// longer, for hosts slow as a whole (the platform tier's emulated VM, where PostgreSQL takes
+/// minutes to start). Only waiting for readiness is scaled: no expectation's budget is.
+pub fn ready_scale() -> f64 {
+    std::env::var("AFTERSHOCK_READY_SCALE")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f >= 1.0)
+        .unwrap_or(1.0)
 }
 
 /// Whether the given replicas of a service are ready: `Ok(())` or what is still missing. The

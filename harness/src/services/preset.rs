@@ -138,6 +138,7 @@ impl PresetKind for Machine {
     }
 
     fn set_up<'a>(&'a self, cx: &'a Cx<'a>) -> Answer<'a> {
-        Box::pin(machine::set_up(cx.service, cx.addresses, READY_TIMEOUT))
+        let timeout = READY_TIMEOUT.mul_f64(super::ready_scale());
+        Box::pin(machine::set_up(cx.service, cx.addresses, timeout))
     }
 }

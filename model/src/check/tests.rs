@@ -445,6 +445,35 @@ fn cache_outage_cases() {
         ),
         (LatencyRises, None, Some(100.0), slow.clone(), "PASS"),
         (LatencyRises, None, Some(100.0), cache_run(50.0, 26), "FAIL"),
+        // A baseline inflated by the generator's own stall (60 ms p99, 50 ms of it the lag):
+        // a rise short over the raw baseline but ≥ 100× over the net one cannot be told...
+        (
+            LatencyRises,
+            None,
+            Some(100.0),
+            outage_timeline(
+                40,
+                |s| if s < 10 { -60.0 } else { 2000.0 },
+                |_| 1.0,
+                None,
+                Some(20.0),
+            ),
+            "UNKNOWN",
+        ),
+        // ... and one short over both is still a failure.
+        (
+            LatencyRises,
+            None,
+            Some(100.0),
+            outage_timeline(
+                40,
+                |s| if s < 10 { -60.0 } else { 500.0 },
+                |_| 1.0,
+                None,
+                Some(20.0),
+            ),
+            "FAIL",
+        ),
         (
             LatencyStaysWithin,
             None,
