@@ -445,8 +445,7 @@ fn plan_power_cuts(cx: Cx, audit: &mut Audit) {
 const GROUP_GAP: u64 = 12;
 
 /// Seconds a member of a group stays down when restarted: longer than a leader election
-/// takes (ZooKeeper's 2–6 s on a loaded 2-core machine), so a group that keeps its quorum
-/// keeps taking writes for part of that time, and one that waits for the member does not.
+/// takes (ZooKeeper's 2–6 s on a loaded 2-core machine).
 const MEMBER_DOWN: u64 = 8;
 
 /// The quorum pair of a group of separate services: a majority of its members restarted at
@@ -775,7 +774,6 @@ impl Cx<'_> {
         let pairs: Vec<(&str, &file::Service)> =
             pairs.iter().map(|(f, m)| (f.as_str(), *m)).collect();
         t.push_str(&self.recovers_from(&pairs));
-        t.push_str(&self.group_writes(&members[0].name));
         (format!("{name}.toml"), t)
     }
 
@@ -814,17 +812,6 @@ impl Cx<'_> {
             .collect();
         t.push_str(&self.recovers("cut", &svcs));
         (format!("{name}.toml"), t)
-    }
-
-    /// Realtime 2016's verdict on a group whose write probe goes through any member: its
-    /// writes are never out for longer than one member is down ([`MEMBER_DOWN`]): a quorum
-    /// that waited for a member to come back is a quorum lost.
-    fn group_writes(&self, first: &str) -> String {
-        if self.writes.is_none_or(|w| w.members.is_empty()) {
-            return String::new();
-        }
-        let s = &self.s.name;
-        format!("\n[[expect]]\nkind = \"outage-within\"\ntitle = \"the group keeps taking writes (no outage as long as a member's {MEMBER_DOWN} s down)\"\nprobe = \"{s}-writes\"\nfault = \"restart-{first}\"\nbudget = \"{MEMBER_DOWN}s\"\n")
     }
 
     /// Clearbit 2016: the whole topology on machines, each machine's dockerd SIGKILLed 0.5 s

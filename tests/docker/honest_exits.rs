@@ -114,8 +114,12 @@ async fn a_container_killed_from_outside_makes_the_verdicts_it_touches_unknown()
     assert_eq!(unplanned.len(), 1, "only the outside kill: {unplanned:?}");
     assert_eq!(unplanned[0].0, "c1");
     match &report.outcomes[0].verdict {
+        // The first unplanned event in its window names it: the kill, or — when the host
+        // starved the harness first (seen in CI: a sample 516 ms late at +6.3 s) — that lag,
+        // an UNKNOWN as well; the kill is recorded either way (asserted above).
         Verdict::Unknown { reason } => assert!(
-            reason.starts_with("container `c1` was killed")
+            (reason.starts_with("container `c1` was killed")
+                || reason.starts_with("the harness fell behind"))
                 && reason.ends_with("not part of the scenario"),
             "{reason}"
         ),

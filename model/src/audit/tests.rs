@@ -214,11 +214,13 @@ fn a_zookeeper_trio_is_grouped_by_zoo_servers() {
         .find(|(n, _)| n == "audit-majority-restart-zoo.toml")
         .unwrap_or_else(|| panic!("{}", a.table()))
         .1;
+    // No outage budget on the group's writes: the probe's client may stay on a restarted
+    // member for as long as it is down (seen: 8.06 s one at a time, the member down 8 s),
+    // which would be the harness's doing, not the group's.
+    assert!(!majority.contains("keeps taking writes"), "{majority}");
     for words in [
         "kind = \"zookeeper-write\"\ntarget = \"zoo1\"",
         "members = [\"zoo2\", \"zoo3\"]",
-        "kind = \"outage-within\"\ntitle = \"the group keeps taking writes",
-        "probe = \"zoo1-writes\"\nfault = \"restart-zoo1\"\nbudget = \"8s\"",
     ] {
         assert!(majority.contains(words), "{words}:\n{majority}");
     }
