@@ -17,11 +17,10 @@ suite: engine
 ## The tests, in three tiers: first what needs no Docker engine (unit tests, tidy, the
 ## scenario files, the chart in headless Chromium, lossyfs's mount, the suite merge: a failure
 ## there shows right after the build), then the docker-backed tests (timed runs one at a time
-## under the machine-wide run lock; the rest of their binary overlaps), and beside them a crate
-## of its own (examples/own-crate, outside the workspace) runs its chaos tests through the
-## public API (scripts/own-crate.sh: compiled behind the docker tests at the lowest CPU and I/O
-## priority, in target/own-crate, then tested, its runs taking the run lock between theirs;
-## its reports go to target/own-crate/aftershock/); test-own-crate shows that job's output.
+## under the machine-wide run lock; the rest of their binary overlaps), then a crate of its own
+## (examples/own-crate, outside the workspace) runs its chaos tests through the public API
+## (scripts/own-crate.sh: compiled behind the docker tests on one core under SCHED_IDLE, in
+## target/own-crate; its reports go to target/own-crate/aftershock/).
 ## Every cargo command selects the whole workspace (`--exclude` or `--test` pick targets):
 ## one feature set for every dependency, so no crate is compiled twice.
 test: test-pure test-docker test-own-crate

@@ -12,13 +12,12 @@
 //!
 //! A cluster written as separate services (`examples/compose/etcd.compose.yml`: three etcd
 //! members, each its own Compose service, and a cache; nothing annotated) is planned with a
-//! machine per member, and its engine crash with live-restore gives a real verdict. While it
-//! runs, a plain container on the machines' network knocks on a machine's engine and is
-//! refused at the TLS handshake.
+//! machine per member, and its engine crash with live-restore gives a real verdict. (The TLS
+//! knock on a machine's engine is `daemon_restart`'s and the fleet's: a container started
+//! beside this run, whose probes must never fail, made the harness fall behind in CI.)
 
 use aftershock_model::audit::{self, Budgets};
 use aftershock_model::scenario;
-use aftershock_tests::knock::Knocking;
 use aftershock_tests::{cli_binary, root, run_scenario};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -170,17 +169,11 @@ async fn an_etcd_cluster_of_separate_services_gets_a_machine_per_member_and_a_ve
     let members: Vec<String> = ["etcd1", "etcd2", "etcd3"].map(machine_of).into();
     assert_eq!(members, ["m1", "m2", "m3"], "a machine per member");
     let started = Instant::now();
-    // While the engine crash runs, a plain container on its network cannot take a machine.
-    let knocking = Knocking::start(&scenario.name);
     let report = run_scenario(&scenario).await;
-    let knock = knocking.finish();
     println!(
         "the etcd trio's engine crash took {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    knock
-        .expect("no machine of the engine crash listened while it ran")
-        .assert_refused();
     for member in ["etcd1", "etcd2", "etcd3"] {
         let probe = format!("`{member}-health`");
         assert!(
