@@ -8,7 +8,7 @@ use super::Cluster;
 use crate::engine::images::ImageSet;
 use crate::engine::ContainerSpec;
 use crate::error::Result;
-use crate::scenario::plan::{Service, ServiceId, ServiceKind};
+use crate::scenario::plan::{Placement, Service, ServiceId, ServiceKind};
 use crate::scenario::Preset;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -51,6 +51,7 @@ impl Cluster {
                 }
             }
         }
+        self.give_machines_their_images(&services, &specs).await?;
         let (senders, stages): (Vec<_>, BTreeMap<_, _>) = services
             .iter()
             .map(|s| {
@@ -64,6 +65,22 @@ impl Cluster {
             this.one_up(service, specs, &stages, stage, images)
         });
         futures_util::future::try_join_all(ups).await?;
+        Ok(())
+    }
+
+    /// Gives every placed service's machines its image at once, before any service waits for
+    /// what it uses: a machine given its image only once the services before it are ready adds
+    /// its `docker load` to the bring-up (9 s of the three-machine ZooKeeper run's 43 s).
+    async fn give_machines_their_images(
+        &self,
+        services: &[Service],
+        specs: &BTreeMap<ServiceId, Vec<ContainerSpec>>,
+    ) -> Result<()> {
+        let placing = services.iter().filter_map(|s| {
+            let first = specs.get(&s.id)?.first()?;
+            matches!(s.runs_on(), Placement::Machine(_)).then(|| self.place(s, &first.image))
+        });
+        futures_util::future::try_join_all(placing).await?;
         Ok(())
     }
 

@@ -135,9 +135,10 @@ impl Cluster {
             .iter()
             .flat_map(|s| s.placement.iter().copied())
             .collect();
-        for id in used {
-            self.helper_image(self.plan.machine(id)).await?;
-        }
+        let loads = used
+            .into_iter()
+            .map(|id| self.helper_image(self.plan.machine(id)));
+        futures_util::future::try_join_all(loads).await?;
         Ok(())
     }
 
