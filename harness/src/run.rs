@@ -86,6 +86,7 @@ impl RunOptions {
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
+    runnable(scenario)?;
     crate::report::redact::Secrets::of(scenario).remember();
     let docker = engine::connect().await?;
     let output = output::root(options.output_dir.as_deref());
@@ -111,6 +112,7 @@ pub(crate) async fn run_holding(
     options: &RunOptions,
     lock: &lock::Held,
 ) -> Result<Report> {
+    runnable(scenario)?;
     let docker = engine::connect().await?;
     let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
@@ -146,6 +148,8 @@ async fn run_locked(
         build_own(&docker, scenario, &mut set, output).await?;
         set
     };
+    let with_health = image_health(&docker, scenario, &image_set).await?;
+    let scenario = with_health.as_ref().unwrap_or(scenario);
     let _watchdog = watchdog(scenario, options, output, run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
@@ -190,6 +194,53 @@ async fn run_locked(
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
     Ok(report)
+}
+
+/// A plan whose Compose file a run cannot take as it is (the plan's blocking notes: a
+/// missing `env_file`, an unset required variable) is refused before anything starts, with
+/// each note's place and fix.
+fn runnable(plan: &Plan) -> Result<()> {
+    let blocking = crate::scenario::values::Note::blocking(&plan.notes);
+    let reasons: Vec<String> = blocking.map(|n| n.to_string()).collect();
+    match reasons.is_empty() {
+        true => Ok(()),
+        false => Err(HarnessError::Unrunnable { reasons }),
+    }
+}
+
+/// The plan with every service that is ready by its image's own health check (a Compose
+/// `service_healthy` wait on a service the file gives none) given that check, read from the
+/// image; None when no service is. An image without one is refused before bring-up, where
+/// the wait is written.
+async fn image_health(
+    docker: &engine::Docker,
+    plan: &Plan,
+    images: &images::ImageSet,
+) -> Result<Option<Plan>> {
+    let mut out: Option<Plan> = None;
+    for (i, service) in plan.services.iter().enumerate() {
+        let Some(wait) = service.extras.image_health.as_ref() else {
+            continue;
+        };
+        if service.ready.is_some() {
+            continue;
+        }
+        let image = crate::services::image(service, images)?;
+        let found = engine::image_healthcheck(docker, &image).await?;
+        let ready =
+            found.and_then(|(test, times)| crate::scenario::compose::image_ready(&test, times));
+        let Some(ready) = ready else {
+            return Err(HarnessError::NoHealthCheck {
+                at: wait.at.clone(),
+                waiter: wait.waiter.clone(),
+                service: service.name.clone(),
+                image,
+            });
+        };
+        tracing::info!(service = %service.name, "`{}` is ready by its image's own health check ({:?})", service.name, ready.check);
+        out.get_or_insert_with(|| plan.clone()).services[i].ready = Some(ready);
+    }
+    Ok(out)
 }
 
 /// What the host must offer the scenario, checked before the run lock and before anything
