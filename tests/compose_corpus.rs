@@ -7,7 +7,8 @@ use aftershock_model::audit::{self, Budgets};
 use aftershock_model::scenario;
 use std::path::{Path, PathBuf};
 
-/// Files refused, and the words their refusal must hold.
+/// Files refused, and the words their refusal must hold (none since issue 21's held-out
+/// fixes; kept for the next file that is).
 const REFUSED: &[(&str, &str)] = &[];
 
 /// Files that plan with a warning a run stops on (listed with the plan), and the words it must
@@ -26,6 +27,11 @@ const WARNED: &[(&str, &str)] = &[
         "redash",
         "compose.yaml:10: service `server`: warning: `env_file`: `.env`",
     ),
+    ("authentik", "compose.yaml:16: service `postgresql`: warning: `environment.POSTGRES_PASSWORD`: PG_PASS is unset"),
+    ("calcom", "compose.yaml:19: service `database`: warning: `env_file`: `.env`"),
+    ("graylog-open-core", "compose.yaml:28: service `datanode`: warning: `environment.GRAYLOG_DATANODE_PASSWORD_SECRET`"),
+    ("immich", "compose.yaml:23: service `immich-server`: warning: `env_file`: `.env`"),
+    ("rocketchat", "compose.yaml:295: service `traefik`: warning: `command`: LETSENCRYPT_EMAIL is unset"),
 ];
 
 /// Every corpus file (`<dir>/compose.yaml`), sorted.
