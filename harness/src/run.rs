@@ -555,3 +555,35 @@ impl RunExperiment for Experiment {
         run(&self.plan()?, options).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A Compose file whose `env_file` does not exist plans, and a run refuses it before it
+    /// reaches the engine (no Docker needed), with the warning's place and fix.
+    #[tokio::test]
+    async fn a_plan_with_a_warning_a_run_stops_on_is_refused_before_anything_starts() {
+        let dir =
+            std::env::temp_dir().join(format!("aftershock-unrunnable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let compose = "services:\n  app:\n    image: x\n    env_file: .env\n";
+        std::fs::write(dir.join("compose.yml"), compose).unwrap();
+        std::fs::write(dir.join(".env.example"), "KEY=\n").unwrap();
+        let toml =
+            "name = \"unrunnable\"\nduration = \"2s\"\n[topology]\ncompose = \"compose.yml\"\n";
+        std::fs::write(dir.join("s.toml"), toml).unwrap();
+        let plan = crate::scenario::load(&dir.join("s.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let error = super::run(&plan, &Default::default()).await.unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, crate::error::HarnessError::Unrunnable { .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains("nothing was started")
+                && text.contains("compose.yml:4: service `app`: warning: `env_file`"),
+            "{text}"
+        );
+        assert!(text.contains("cp .env.example .env"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -7,7 +7,10 @@
 //! checked against what aftershock does with it ([`keys`]: honoured, ignored with a reason the
 //! plan shows as a [`Note`], or refused with its line, why and the workaround — never silently
 //! dropped) and every string is interpolated as Compose does
-//! ([`interpolate`]; the process environment first, then the file's `.env`). Services come out
+//! ([`interpolate`]; the process environment first, then the file's `.env`). What `docker
+//! compose` refuses until the user writes it (a missing `env_file`, a container's
+//! `${VAR:?why}` unset) plans with a note that `blocks_run`: listed with the plan, refused by a
+//! run before anything starts. Services come out
 //! in bring-up order (`depends_on` first; a cycle is an error). No I/O besides reading files
 //! (the Compose file, `.env`, `env_file`s), through the loader's `read`.
 
