@@ -148,8 +148,6 @@ async fn run_locked(
         build_own(&docker, scenario, &mut set, output).await?;
         set
     };
-    let with_health = image_health(&docker, scenario, &image_set).await?;
-    let scenario = with_health.as_ref().unwrap_or(scenario);
     let _watchdog = watchdog(scenario, options, output, run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
@@ -162,6 +160,8 @@ async fn run_locked(
     for (machine, url) in scenario.insecure_machines() {
         tracing::warn!(%machine, %url, "INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
     }
+    let with_health = image_health(&docker, scenario, &image_set).await?;
+    let scenario = with_health.as_ref().unwrap_or(scenario);
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(
