@@ -71,6 +71,28 @@ pub enum HarnessError {
         holder: String,
     },
 
+    /// The Compose file plans, but a run cannot take it as it is (a missing `env_file`, an
+    /// unset required variable); nothing was started.
+    #[error("the Compose file cannot run as it is (nothing was started):\n{}", reasons.iter().map(|r| format!("  - {r}")).collect::<Vec<_>>().join("\n"))]
+    Unrunnable {
+        /// Each problem: where, what, and how to fix it.
+        reasons: Vec<String>,
+    },
+
+    /// A service waits for another to be healthy by the image's own health check, and the
+    /// image has none; nothing was started.
+    #[error("{at}: service `{waiter}` waits for `{service}` to be healthy, but neither the Compose file nor `{service}`'s image `{image}` has a health check (nothing was started); give `{service}` a `healthcheck:` in the file, or wait with `condition: service_started`")]
+    NoHealthCheck {
+        /// `file:line` of the wait.
+        at: String,
+        /// The service that waits.
+        waiter: String,
+        /// The service waited for.
+        service: String,
+        /// Its image.
+        image: String,
+    },
+
     /// A Compose file's host path (a bind mount, a secret, a config) is not safe to mount.
     #[error("service `{service}`: {source}")]
     UnsafeMount {

@@ -86,6 +86,7 @@ impl RunOptions {
 /// Runs a scenario against real containers and judges it. `Err` only when the run could not
 /// start at all (no engine, images could not be built); later problems give an unknown report.
 pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
+    runnable(scenario)?;
     crate::report::redact::Secrets::of(scenario).remember();
     let docker = engine::connect().await?;
     let output = output::root(options.output_dir.as_deref());
@@ -111,6 +112,7 @@ pub(crate) async fn run_holding(
     options: &RunOptions,
     lock: &lock::Held,
 ) -> Result<Report> {
+    runnable(scenario)?;
     let docker = engine::connect().await?;
     let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
@@ -158,6 +160,8 @@ async fn run_locked(
     for (machine, url) in scenario.insecure_machines() {
         tracing::warn!(%machine, %url, "INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
     }
+    let with_health = image_health(&docker, scenario, &image_set).await?;
+    let scenario = with_health.as_ref().unwrap_or(scenario);
     let timeline = Timeline::new();
     let started_at = now();
     let result = execute(
@@ -190,6 +194,53 @@ async fn run_locked(
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
     Ok(report)
+}
+
+/// A plan whose Compose file a run cannot take as it is (the plan's blocking notes: a
+/// missing `env_file`, an unset required variable) is refused before anything starts, with
+/// each note's place and fix.
+fn runnable(plan: &Plan) -> Result<()> {
+    let blocking = crate::scenario::values::Note::blocking(&plan.notes);
+    let reasons: Vec<String> = blocking.map(|n| n.to_string()).collect();
+    match reasons.is_empty() {
+        true => Ok(()),
+        false => Err(HarnessError::Unrunnable { reasons }),
+    }
+}
+
+/// The plan with every service that is ready by its image's own health check (a Compose
+/// `service_healthy` wait on a service the file gives none) given that check, read from the
+/// image; None when no service is. An image without one is refused before bring-up, where
+/// the wait is written.
+async fn image_health(
+    docker: &engine::Docker,
+    plan: &Plan,
+    images: &images::ImageSet,
+) -> Result<Option<Plan>> {
+    let mut out: Option<Plan> = None;
+    for (i, service) in plan.services.iter().enumerate() {
+        let Some(wait) = service.extras.image_health.as_ref() else {
+            continue;
+        };
+        if service.ready.is_some() {
+            continue;
+        }
+        let image = crate::services::image(service, images)?;
+        let found = engine::image_healthcheck(docker, &image).await?;
+        let ready =
+            found.and_then(|(test, times)| crate::scenario::compose::image_ready(&test, times));
+        let Some(ready) = ready else {
+            return Err(HarnessError::NoHealthCheck {
+                at: wait.at.clone(),
+                waiter: wait.waiter.clone(),
+                service: service.name.clone(),
+                image,
+            });
+        };
+        tracing::info!(service = %service.name, "`{}` is ready by its image's own health check ({:?})", service.name, ready.check);
+        out.get_or_insert_with(|| plan.clone()).services[i].ready = Some(ready);
+    }
+    Ok(out)
 }
 
 /// What the host must offer the scenario, checked before the run lock and before anything
@@ -502,5 +553,37 @@ impl RunExperiment for Experiment {
 
     async fn run_with(&self, options: &RunOptions) -> Result<Report> {
         run(&self.plan()?, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A Compose file whose `env_file` does not exist plans, and a run refuses it before it
+    /// reaches the engine (no Docker needed), with the warning's place and fix.
+    #[tokio::test]
+    async fn a_plan_with_a_warning_a_run_stops_on_is_refused_before_anything_starts() {
+        let dir =
+            std::env::temp_dir().join(format!("aftershock-unrunnable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let compose = "services:\n  app:\n    image: x\n    env_file: .env\n";
+        std::fs::write(dir.join("compose.yml"), compose).unwrap();
+        std::fs::write(dir.join(".env.example"), "KEY=\n").unwrap();
+        let toml =
+            "name = \"unrunnable\"\nduration = \"2s\"\n[topology]\ncompose = \"compose.yml\"\n";
+        std::fs::write(dir.join("s.toml"), toml).unwrap();
+        let plan = crate::scenario::load(&dir.join("s.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let error = super::run(&plan, &Default::default()).await.unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, crate::error::HarnessError::Unrunnable { .. }),
+            "{text}"
+        );
+        assert!(
+            text.contains("nothing was started")
+                && text.contains("compose.yml:4: service `app`: warning: `env_file`"),
+            "{text}"
+        );
+        assert!(text.contains("cp .env.example .env"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

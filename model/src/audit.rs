@@ -182,6 +182,8 @@ pub fn plan_files_with(
 ) -> Audit {
     let compose = compose_key(compose, options);
     let compose = compose.as_str();
+    let observed = without_jobs(topology);
+    let topology = &observed;
     let mut audit = Audit {
         groups: infer::groups(topology),
         ..Audit::default()
@@ -247,6 +249,22 @@ pub fn plan_files_with(
     plan_chains(base, topology, &writes, &mut audit);
     engine_crashes(base, topology, &writes, &mut audit);
     audit
+}
+
+/// The topology without its one-shot jobs (a migration others wait on to complete): they
+/// run at bring-up and are gone before anything is observed, so nothing is planned for them.
+fn without_jobs(topology: &Topology) -> Topology {
+    let mut out = topology.clone();
+    let jobs: Vec<String> = (out.services.iter())
+        .filter(|s| s.extras.runs_once)
+        .map(|s| s.name.clone())
+        .collect();
+    out.services.retain(|s| !s.extras.runs_once);
+    for s in &mut out.services {
+        s.uses.retain(|u| !jobs.contains(u.get_ref()));
+        s.uses_started.retain(|u| !jobs.contains(u.get_ref()));
+    }
+    out
 }
 
 /// Clerk 2017-03 as it happened: for each service in front of a cache and a database

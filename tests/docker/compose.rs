@@ -3,7 +3,8 @@
 //! agent in its image), a missing image that no registry serves, refused before anything
 //! starts, and a file whose keys reach the host and the engine (bind mount, secret, config,
 //! two networks, `container_name`, `build.target`), each seen to take effect in the replicas,
-//! and the same file end to end through `aftershock audit`.
+//! the same file end to end through `aftershock audit`, and a wait on an image's own health
+//! check (refused before bring-up when the image has none) and on a one-shot job.
 
 use aftershock::Error;
 use aftershock_model::timeline::EventKind;
@@ -208,4 +209,49 @@ async fn the_audit_runs_the_file_of_every_key_end_to_end() {
         assert!(report.notes.contains(note), "not in the report: {note}");
     }
     let _ = std::fs::remove_dir_all(&out);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_on_an_images_own_health_check_and_on_a_job_as_compose_does() {
+    aftershock::base_image(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // An image without a health check: refused before bring-up, where the wait is written.
+    let plan = scenario_at("tests/fixtures/compose-health/no-health.toml");
+    let started = Instant::now();
+    let error = aftershock::run(&plan, &Default::default())
+        .await
+        .unwrap_err();
+    println!(
+        "refused in {:.1}s: {error}",
+        started.elapsed().as_secs_f64()
+    );
+    let text = error.to_string();
+    assert!(matches!(error, Error::NoHealthCheck { .. }), "{text}");
+    assert!(
+        text.contains("no-health.yml:8: service `app` waits for `dns`")
+            && text.contains("give `dns` a `healthcheck:`"),
+        "{text}"
+    );
+    // The image's HEALTHCHECK is the ready check; the job has exited 0 before `app` starts.
+    let plan = scenario_at("tests/fixtures/compose-health/health.toml");
+    let dns = plan.services.iter().find(|s| s.name == "dns").unwrap();
+    assert!(dns.ready.is_none() && dns.extras.image_health.is_some());
+    let started = Instant::now();
+    let report = run_scenario(&plan).await;
+    println!("run took {:.1}s", started.elapsed().as_secs_f64());
+    let ready_at = |name: &str| {
+        let prefix = format!("service {name} ready");
+        report.timeline.iter().find_map(|e| match &e.kind {
+            EventKind::Note { text } if text.starts_with(&prefix) => Some(e.at),
+            _ => None,
+        })
+    };
+    let (dns, migrate, app) = (ready_at("dns"), ready_at("migrate"), ready_at("app"));
+    println!("ready at {dns:?} (dns), {migrate:?} (migrate), {app:?} (app)");
+    let (dns, migrate, app) = (dns.unwrap(), migrate.unwrap(), app.unwrap());
+    assert!(
+        dns < app && migrate < app,
+        "app was ready before what it waits on"
+    );
 }

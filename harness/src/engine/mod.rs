@@ -79,6 +79,35 @@ pub async fn has_image(docker: &Docker, image: &str) -> Result<bool> {
     }
 }
 
+/// An image's own health check (its Dockerfile's `HEALTHCHECK`): the test as the engine
+/// keeps it (`["CMD-SHELL", "…"]`) and its timing; None when the image has none.
+pub async fn image_healthcheck(
+    docker: &Docker,
+    image: &str,
+) -> Result<Option<(Vec<String>, crate::scenario::compose::HealthTimes)>> {
+    let inspect = (docker.inspect_image(image).await)
+        .map_err(EngineError::refused(format!("inspect image {image}")))?;
+    let Some(h) = inspect.config.and_then(|c| c.healthcheck) else {
+        return Ok(None);
+    };
+    let Some(test) = h.test.filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    // Nanoseconds; 0 means the engine's default.
+    let time = |ns: Option<i64>| {
+        let ns = ns.and_then(|n| u64::try_from(n).ok()).filter(|n| *n > 0);
+        ns.map(std::time::Duration::from_nanos)
+    };
+    let times = crate::scenario::compose::HealthTimes {
+        interval: time(h.interval),
+        timeout: time(h.timeout),
+        start_period: time(h.start_period),
+        start_interval: time(h.start_interval),
+        retries: h.retries.and_then(|r| u32::try_from(r).ok()).unwrap_or(0),
+    };
+    Ok(Some((test, times)))
+}
+
 /// The engine's version (`20.10.24`).
 pub async fn version(docker: &Docker) -> Result<String> {
     let v = docker
@@ -739,6 +768,7 @@ impl RunEngine {
             paused: state.paused.unwrap_or(false),
             pid,
             finished_at,
+            exit_code: state.exit_code,
             id: info.id.unwrap_or_default(),
             networks,
         })
@@ -754,6 +784,8 @@ pub struct Status {
     pub pid: i64,
     /// When its main process last exited, as its engine recorded it (Unix ns).
     pub finished_at: Option<crate::timeline::Nanos>,
+    /// Its main process's last exit code.
+    pub exit_code: Option<i64>,
     /// Full container id.
     pub id: String,
     /// The networks it is attached to.

@@ -103,6 +103,12 @@ pub enum ServiceError {
     /// The replica's container is not running.
     #[error("its container is not running")]
     NotRunning,
+    /// A one-shot job's container is still running (it is ready once it has exited 0).
+    #[error("still running (a one-shot job others wait on is ready once it has exited 0)")]
+    StillRunning,
+    /// A one-shot job's container exited with another code than 0.
+    #[error("exited with code {0} (a one-shot job others wait on must exit 0; its output is in the run's logs)")]
+    JobFailed(i64),
     /// A ZooKeeper ensemble that is not whole yet.
     #[error("{leaders} leader(s); not yet in the ensemble: {missing:?} (modes {modes:?})")]
     Ensemble {

@@ -136,6 +136,23 @@ async fn handshake(
     }
 }
 
+/// Ready when every replica's container has exited 0 (a one-shot job others wait on).
+pub async fn completed(engine: &RunEngine, replicas: &[String]) -> Result<(), ServiceError> {
+    let looks = replicas.iter().map(|r| async move {
+        let at = ServiceError::at(r);
+        let status = engine.status(r).await.map_err(|e| at(e.into()))?;
+        match (status.running, status.exit_code) {
+            (true, _) | (false, None) => Err(ServiceError::at(r)(ServiceError::StillRunning)),
+            (false, Some(0)) => Ok(()),
+            (false, Some(code)) => Err(ServiceError::at(r)(ServiceError::JobFailed(code))),
+        }
+    });
+    futures_util::future::join_all(looks)
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// Ready when every replica's container is running (a generic service without `ready`).
 pub async fn running(engine: &RunEngine, replicas: &[String]) -> Result<(), ServiceError> {
     let looks = replicas.iter().map(|r| async move {

@@ -201,6 +201,9 @@ pub async fn readiness(
     replicas: &[String],
     addresses: &Addresses,
 ) -> std::result::Result<(), ServiceError> {
+    if service.extras.runs_once {
+        return generic::completed(engine, replicas).await;
+    }
     if let Some(ready) = &service.ready {
         // Every replica at once: a hundred of them are checked in one round trip.
         let checks = replicas.iter().map(|r| async move {

@@ -81,6 +81,24 @@ pub struct Extras {
     /// one per run, mounted by every replica of every service that names it (as Compose
     /// shares them), where the per-replica ones are each replica's own.
     pub shared_volumes: Vec<(String, String)>,
+    /// Ready by its image's own health check: a service waits for this one to be healthy
+    /// (`condition: service_healthy`) and the file gives it none. The run reads the image's
+    /// `HEALTHCHECK` before bring-up and refuses if it has none.
+    pub image_health: Option<ImageHealth>,
+    /// A one-shot job others wait on to complete (`condition: service_completed_successfully`:
+    /// a migration, an init): started before them, ready once every replica has exited 0; not
+    /// what the run observes (the audit plans no probe or fault for it).
+    pub runs_once: bool,
+}
+
+/// Where a wait on an image's own health check is written, for the run's refusal when the
+/// image has none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageHealth {
+    /// `file:line` of the first `depends_on` entry that waits for it to be healthy.
+    pub at: String,
+    /// The service that waits.
+    pub waiter: String,
 }
 
 /// A host path mounted in a replica.
@@ -456,6 +474,17 @@ pub struct Note {
     pub reason: String,
     /// The key is ignored as a whole (else: honoured, and this says how or what is not).
     pub ignored: bool,
+    /// The file plans, but a run refuses it until this is fixed (a missing `env_file`, an
+    /// unset required variable): planning goes on, a run without the values would be a wrong
+    /// experiment ([`Note::blocking`] lists them; the runtime refuses before anything starts).
+    pub blocks_run: bool,
+}
+
+impl Note {
+    /// The notes a run refuses to start with (each a warning of the plan).
+    pub fn blocking(notes: &[Note]) -> impl Iterator<Item = &Note> {
+        notes.iter().filter(|n| n.blocks_run)
+    }
 }
 
 impl std::fmt::Display for Note {
@@ -469,9 +498,10 @@ impl std::fmt::Display for Note {
             Some((service, key)) => (format!("service `{service}`: "), key),
             None => (String::new(), self.key.as_str()),
         };
-        match self.ignored {
-            true => write!(f, "{file}:{line}: {within}ignored: `{key}` ({reason})"),
-            false => write!(f, "{file}:{line}: {within}`{key}`: {reason}"),
+        match (self.ignored, self.blocks_run) {
+            (true, _) => write!(f, "{file}:{line}: {within}ignored: `{key}` ({reason})"),
+            (false, true) => write!(f, "{file}:{line}: {within}warning: `{key}`: {reason}"),
+            (false, false) => write!(f, "{file}:{line}: {within}`{key}`: {reason}"),
         }
     }
 }

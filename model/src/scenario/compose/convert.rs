@@ -6,6 +6,7 @@ use super::extras;
 use super::yaml::{self, Value};
 use super::{Hints, Problem, Read, Said, Topology, Writes};
 use crate::scenario::file::{self, BuildSpec, Check, DiskSpec, ReadyCheck};
+use crate::scenario::values::ImageHealth;
 use docker_compose_types as dc;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -20,6 +21,12 @@ pub struct Cx<'a> {
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
     /// The profiles asked for (`--profile`; `*`: all): their services start too.
     pub profiles: &'a [String],
+    /// Whether `profiles` are `COMPOSE_PROFILES`' (the project's `.env` may name a profile no
+    /// service has: as `docker compose`, nothing more starts) rather than asked for by name
+    /// (one no service has is a typo, refused).
+    pub profiles_from_env: bool,
+    /// Where a key is (`file:line`), by its path.
+    pub locate: &'a dyn Fn(&[String]) -> String,
 }
 
 /// `x-aftershock` of a top-level volume: the volume is a disk that can lose power.
@@ -62,12 +69,13 @@ fn said(path: &[&str], reason: String) -> Said {
     (path.iter().map(|s| s.to_string()).collect(), reason)
 }
 
-/// The file's services, dependencies first, and what was accepted but not acted on.
-pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Problem> {
-    let mut notes = vec![];
+/// The file's services, dependencies first, what was accepted but not acted on, and what a
+/// run refuses until it is fixed (a missing `env_file`).
+pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>, Vec<Said>), Problem> {
+    let (mut notes, mut unset) = (vec![], vec![]);
     let renamed = rename_services(&mut value, &mut notes);
     let anchors = anchor_lines(&value);
-    let mut read = take_services(&mut value, cx.profiles, &mut notes)?;
+    let mut read = take_services(&mut value, cx, &mut notes)?;
     for r in &mut read {
         r.hints.anchor_line = anchors.get(&r.name).copied();
     }
@@ -75,6 +83,7 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
     let mut out = vec![];
     for r in &read {
         out.push(one(r, &value, &disks, cx, &mut notes)?);
+        unset.extend(missing_env_files(r, cx));
     }
     share_volumes(&mut out);
     for svc in &mut out {
@@ -106,6 +115,8 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
         .iter()
         .map(|r| (r.name.clone(), r.hints.clone()))
         .collect();
+    image_health(&mut out, &read, cx, &mut notes);
+    jobs(&mut out, &read, &mut notes);
     let topology = Topology {
         services: order(out, &read)?,
         writes,
@@ -113,7 +124,7 @@ pub fn services(mut value: Value, cx: &Cx) -> Result<(Topology, Vec<Said>), Prob
         hints,
         secrets: vec![],
     };
-    Ok((topology, notes))
+    Ok((topology, notes, unset))
 }
 
 /// Services whose names Compose allows and aftershock's do not (`celery_worker`, `Web`)
@@ -274,11 +285,8 @@ fn expose(svc: &Value) -> Vec<u16> {
 /// Takes the services out of the file's value, each typed by the crate. A service with
 /// `profiles`, none of them asked for, that nothing depends on is left out, as `docker
 /// compose up` does; a profile asked for that no service has is an error (a typo).
-fn take_services(
-    value: &mut Value,
-    asked: &[String],
-    notes: &mut Vec<Said>,
-) -> Result<Vec<Read1>, Problem> {
+fn take_services(value: &mut Value, cx: &Cx, notes: &mut Vec<Said>) -> Result<Vec<Read1>, Problem> {
+    let asked = cx.profiles;
     let Some(Value::Mapping(services)) = value.get_mut("services").map(std::mem::take) else {
         return Err(problem(&[], ComposeError::NoServices));
     };
@@ -294,7 +302,13 @@ fn take_services(
     };
     let all: std::collections::BTreeSet<String> =
         services.iter().flat_map(|(_, s)| profiles_of(s)).collect();
-    if let Some(unknown) = asked.iter().find(|p| *p != "*" && !all.contains(*p)) {
+    let unknown = asked.iter().filter(|p| *p != "*" && !all.contains(*p));
+    if cx.profiles_from_env {
+        for profile in unknown {
+            let reason = format!("`COMPOSE_PROFILES` names `{profile}`, which no service has: nothing more starts for it (as `docker compose`)");
+            notes.push(said(&["services"], reason));
+        }
+    } else if let Some(unknown) = unknown.into_iter().next() {
         let known = all.iter().cloned().collect::<Vec<_>>().join(", ");
         return Err(problem(
             &["services"],
@@ -324,9 +338,24 @@ fn take_services(
             notes.push(said(&["services", &name, "profiles"], reason.into()));
             continue;
         }
-        read.push(one_read(name, svc)?);
+        read.push(one_read(name, without_nulls(svc))?);
     }
     Ok(read)
+}
+
+/// A service's keys without those whose value is empty (`environment:` with only a comment
+/// under it): Compose reads them as not given.
+fn without_nulls(mut svc: Value) -> Value {
+    if let Some(map) = svc.as_mapping_mut() {
+        let empty: Vec<String> = (map.iter())
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k.to_string())
+            .collect();
+        for key in empty {
+            map.remove(&key);
+        }
+    }
+    svc
 }
 
 /// The services some service names in `depends_on`.
@@ -684,8 +713,8 @@ fn unclosed(quote: char, line: &str) -> ComposeError {
     ComposeError::Quote { quote, line }
 }
 
-/// `env_file`s first (in order; one not `required` may be missing), then `environment`
-/// (which wins).
+/// `env_file`s first (in order; one not `required` may be missing, and so may a required
+/// one that does not exist: [`missing_env_files`] says so), then `environment` (which wins).
 fn environment(r: &Read1, cx: &Cx) -> Result<BTreeMap<String, String>, ComposeError> {
     let (svc, mut env) = (&r.service, BTreeMap::new());
     for (f, required) in &r.env_files {
@@ -693,6 +722,7 @@ fn environment(r: &Read1, cx: &Cx) -> Result<BTreeMap<String, String>, ComposeEr
         match (cx.read)(&path) {
             Ok(text) => env.extend(super::env_lines(&text)),
             Err(_) if !required => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(ComposeError::EnvFile { path, source }),
         }
     }
@@ -718,6 +748,36 @@ fn environment(r: &Read1, cx: &Cx) -> Result<BTreeMap<String, String>, ComposeEr
         }
     }
     Ok(env)
+}
+
+/// The required `env_file`s of a service that do not exist: the file plans (their variables
+/// unset) and a run refuses it until they do, as `docker compose` does. What to create them
+/// from: a template beside it (`.env.example`, `example.env`, …), when the project ships one.
+fn missing_env_files(r: &Read1, cx: &Cx) -> Vec<Said> {
+    let mut out = vec![];
+    for (f, required) in &r.env_files {
+        let path = cx.dir.join(f);
+        let Err(e) = (cx.read)(&path) else { continue };
+        if !required || e.kind() != std::io::ErrorKind::NotFound {
+            continue;
+        }
+        // `.env` → `example.env` too (a file name that starts with a dot).
+        let dotted = Path::new(f).file_name().and_then(|n| n.to_str());
+        let dotted = dotted.filter(|n| n.starts_with('.'));
+        let example = dotted.map(|n| Path::new(f).with_file_name(format!("example{n}")));
+        let mut templates = [".example", ".sample", ".template", ".dist", ".default"]
+            .map(|ext| format!("{f}{ext}"))
+            .into_iter()
+            .chain(example.map(|p| p.display().to_string()));
+        let template = templates.find(|t| (cx.read)(&cx.dir.join(t)).is_ok());
+        let how = match template {
+            Some(t) => format!("create it from the project's template: `cp {t} {f}`, then fill it in"),
+            None => "create it from the project's template (its documentation says which values it needs)".to_string(),
+        };
+        let reason = format!("`{f}` ({}) does not exist: its variables are unset in this plan; `docker compose` refuses this file until it exists, and so does a run (the experiment would run without them); {how}", path.display());
+        out.push(said(&["services", &r.name, "env_file"], reason));
+    }
+    out
 }
 
 /// A service's `volumes`, sorted out.
@@ -817,13 +877,8 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, ComposeError> {
         Some(dc::HealthcheckTest::Single(s)) => vec!["CMD-SHELL".into(), s.clone()],
         Some(dc::HealthcheckTest::Multiple(v)) => v.clone(),
     };
-    let exec = match test.split_first() {
-        Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => rest.to_vec(),
-        Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
-            vec!["sh".into(), "-c".into(), rest.join(" ")]
-        }
-        Some((kind, _)) if kind == "NONE" => return Ok(None),
-        _ => return Err(ComposeError::HealthTest),
+    let Some(exec) = health_exec(&test)? else {
+        return Ok(None);
     };
     let duration = |what: &'static str, v: &Option<String>| {
         let parse = |s: &str| {
@@ -839,19 +894,70 @@ fn ready(svc: &dc::Service) -> Result<Option<ReadyCheck>, ComposeError> {
             .map(parse)
             .transpose()
     };
-    // Bring-up is the start period: `start_interval`, when given, is how often to poll.
-    let start_interval = duration("start_interval", &h.start_interval)?;
-    let interval = start_interval.or(duration("interval", &h.interval)?);
-    let attempt = duration("timeout", &h.timeout)?;
-    let start = duration("start_period", &h.start_period)?.unwrap_or_default();
-    let retries = u32::try_from(h.retries).unwrap_or(0).max(3);
-    let per_try =
-        interval.unwrap_or(Duration::from_secs(1)) + attempt.unwrap_or(Duration::from_secs(1));
-    let timeout = (start + per_try * retries).max(Duration::from_secs(90));
-    let mut check = ReadyCheck::of(Check::Exec(exec), timeout);
-    check.interval = interval;
-    check.attempt_timeout = attempt;
-    Ok(Some(check))
+    let times = HealthTimes {
+        start_interval: duration("start_interval", &h.start_interval)?,
+        interval: duration("interval", &h.interval)?,
+        timeout: duration("timeout", &h.timeout)?,
+        start_period: duration("start_period", &h.start_period)?,
+        retries: u32::try_from(h.retries).unwrap_or(0),
+    };
+    Ok(Some(times.ready(exec)))
+}
+
+/// A health check's `test` as the command a ready check runs: `CMD` / `CMD-SHELL` (through
+/// `sh -c`); None for `NONE`.
+fn health_exec(test: &[String]) -> Result<Option<Vec<String>>, ComposeError> {
+    match test.split_first() {
+        Some((kind, rest)) if kind == "CMD" && !rest.is_empty() => Ok(Some(rest.to_vec())),
+        Some((kind, rest)) if kind == "CMD-SHELL" && !rest.is_empty() => {
+            Ok(Some(vec!["sh".into(), "-c".into(), rest.join(" ")]))
+        }
+        Some((kind, _)) if kind == "NONE" => Ok(None),
+        _ => Err(ComposeError::HealthTest),
+    }
+}
+
+/// A health check's timing, as a Compose file or an image's `HEALTHCHECK` gives it (None:
+/// not given).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HealthTimes {
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub start_period: Option<Duration>,
+    pub start_interval: Option<Duration>,
+    pub retries: u32,
+}
+
+impl HealthTimes {
+    /// The ready check that runs `exec`: polled every `start_interval` (else `interval`; bring-up
+    /// is the start period) with `timeout` per attempt, for up to `start_period` + `retries`
+    /// attempts (at least 3; at least the scenario default of 90 s in all).
+    fn ready(self, exec: Vec<String>) -> ReadyCheck {
+        let interval = self.start_interval.or(self.interval);
+        let attempt = self.timeout;
+        let start = self.start_period.unwrap_or_default();
+        let per_try =
+            interval.unwrap_or(Duration::from_secs(1)) + attempt.unwrap_or(Duration::from_secs(1));
+        let timeout = (start + per_try * self.retries.max(3)).max(Duration::from_secs(90));
+        let mut check = ReadyCheck::of(Check::Exec(exec), timeout);
+        check.interval = interval;
+        check.attempt_timeout = attempt;
+        check
+    }
+}
+
+/// The ready check of an image's own health check (`HEALTHCHECK` in its Dockerfile: `test`
+/// as the engine keeps it, `["CMD-SHELL", "…"]`), mapped as a Compose file's is; None when
+/// it has none (no test, `NONE`, or a test the mapping does not know).
+pub fn image_ready(test: &[String], times: HealthTimes) -> Option<crate::scenario::plan::Ready> {
+    let exec = health_exec(test).ok()??;
+    let ready = times.ready(exec);
+    Some(crate::scenario::plan::Ready {
+        check: ready.check().ok()?,
+        timeout: ready.timeout,
+        interval: ready.interval.unwrap_or(Duration::from_millis(100)),
+        attempt_timeout: ready.attempt_timeout.unwrap_or(Duration::from_secs(1)),
+    })
 }
 
 /// `deploy.replicas` or `scale` (they must agree); default 1.
@@ -938,6 +1044,69 @@ fn depends_on(svc: &dc::Service) -> Vec<(String, Option<String>, bool)> {
     }
 }
 
+/// Whether the file turns the service's health check off (`disable: true`, `test: [NONE]`):
+/// then neither the file's nor the image's is run.
+fn health_off(svc: &dc::Service) -> bool {
+    let Some(h) = &svc.healthcheck else {
+        return false;
+    };
+    let none = |t: &str| t.trim() == "NONE";
+    h.disable
+        || match &h.test {
+            Some(dc::HealthcheckTest::Single(t)) => none(t),
+            Some(dc::HealthcheckTest::Multiple(v)) => v.first().is_some_and(|t| none(t)),
+            None => false,
+        }
+}
+
+/// A `service_healthy` wait on a service whose file gives it no health check (or one
+/// without `test`): it waits on the image's own `HEALTHCHECK`, which the run reads from the
+/// image before bring-up ([`ImageHealth`]: where the wait is written, for the refusal when
+/// the image has none); the plan says so. One the file turns off is none ([`order`] refuses
+/// the wait).
+fn image_health(services: &mut [file::Service], read: &[Read1], cx: &Cx, notes: &mut Vec<Said>) {
+    for r in read {
+        for (dep, condition, _) in depends_on(&r.service) {
+            let Some(i) = read.iter().position(|d| d.name == dep) else {
+                continue;
+            };
+            if condition.as_deref() != Some("service_healthy")
+                || services[i].ready.is_some()
+                || health_off(&read[i].service)
+            {
+                continue;
+            }
+            let path = ["services", r.name.as_str(), "depends_on", dep.as_str()];
+            let image = &mut services[i].extras.image_health;
+            if image.is_none() {
+                let at = (cx.locate)(&path.map(String::from));
+                let waiter = r.name.clone();
+                *image = Some(ImageHealth { at, waiter });
+            }
+            let reason = format!("waits on the image's own health check of `{dep}` (the file gives `{dep}` none): the run reads it from the image before bring-up and refuses to start if the image has none");
+            notes.push(said(&path, reason));
+        }
+    }
+}
+
+/// A service others wait on to complete (`condition: service_completed_successfully`) is a
+/// one-shot job: it runs to completion before them, and is not part of what is observed.
+fn jobs(services: &mut [file::Service], read: &[Read1], notes: &mut Vec<Said>) {
+    for r in read {
+        for (dep, condition, _) in depends_on(&r.service) {
+            let Some(i) = read.iter().position(|d| d.name == dep) else {
+                continue;
+            };
+            if condition.as_deref() != Some("service_completed_successfully") {
+                continue;
+            }
+            services[i].extras.runs_once = true;
+            let reason = format!("`{dep}` runs to completion before `{}` starts (a one-shot job: ready once it has exited 0; the audit plans no probe or fault for it)", r.name);
+            notes.push(said(&["services", &r.name, "depends_on", &dep], reason));
+        }
+    }
+}
+
 /// The services in bring-up order (each after what it depends on); a cycle is an error.
 fn order(services: Vec<file::Service>, read: &[Read1]) -> Result<Vec<file::Service>, Problem> {
     let names: Vec<&str> = read.iter().map(|r| r.name.as_str()).collect();
@@ -956,7 +1125,10 @@ fn order(services: Vec<file::Service>, read: &[Read1]) -> Result<Vec<file::Servi
             };
             match condition.as_deref() {
                 None | Some("service_started") => {}
-                Some("service_healthy") if services[i].ready.is_some() => {}
+                Some("service_healthy")
+                    if services[i].ready.is_some() || services[i].extras.image_health.is_some() => {
+                }
+                Some("service_completed_successfully") => {}
                 Some("service_healthy") => return Err(at(ComposeError::NotHealthy { dep })),
                 Some(other) => {
                     let condition = other.to_string();

@@ -83,9 +83,9 @@ pub enum ComposeError {
     Restart(String),
     #[error("depends on `{dep}`, which is not a service of this file (services: {services})")]
     NoDependency { dep: String, services: String },
-    #[error("depends on `{dep}` being healthy, but `{dep}` has no healthcheck (give `{dep}` a `healthcheck`, or use `condition: service_started`)")]
+    #[error("depends on `{dep}` being healthy, but the file turns `{dep}`'s health check off (give `{dep}` a `healthcheck` with a `test`, or use `condition: service_started`)")]
     NotHealthy { dep: String },
-    #[error("condition `{condition}` is not supported (service_started, service_healthy): a dependency that exits is never ready for the run's observation")]
+    #[error("condition `{condition}` is not a `depends_on` condition (service_started, service_healthy, service_completed_successfully)")]
     Condition { condition: String },
     #[error(
         "a long-form entry of `{kind}` needs `source` (the name of a top-level `{kind}` entry)"

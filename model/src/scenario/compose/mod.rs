@@ -7,7 +7,10 @@
 //! checked against what aftershock does with it ([`keys`]: honoured, ignored with a reason the
 //! plan shows as a [`Note`], or refused with its line, why and the workaround — never silently
 //! dropped) and every string is interpolated as Compose does
-//! ([`interpolate`]; the process environment first, then the file's `.env`). Services come out
+//! ([`interpolate`]; the process environment first, then the file's `.env`). What `docker
+//! compose` refuses until the user writes it (a missing `env_file`, a container's
+//! `${VAR:?why}` unset) plans with a note that `blocks_run`: listed with the plan, refused by a
+//! run before anything starts. Services come out
 //! in bring-up order (`depends_on` first; a cycle is an error). No I/O besides reading files
 //! (the Compose file, `.env`, `env_file`s), through the loader's `read`.
 
@@ -20,6 +23,7 @@ pub mod keys;
 mod merge;
 mod yaml;
 
+pub use convert::{image_ready, HealthTimes};
 pub use error::ComposeError;
 pub use interpolate::interpolate;
 
@@ -184,13 +188,7 @@ pub fn services_with(
         files => env_files(files, read)?,
     };
     let lookup = |name: &str| env(name).or_else(|| dotenv.get(name).cloned());
-    let profiles = match options.profiles.as_slice() {
-        [] => lookup("COMPOSE_PROFILES").map_or(vec![], |p| {
-            let names = p.split(',').map(str::trim).filter(|p| !p.is_empty());
-            names.map(str::to_string).collect()
-        }),
-        given => given.to_vec(),
-    };
+    let profiles = profiles(options, &lookup);
     let (mut sources, mut value, mut notes) = (vec![], Value::Null, vec![]);
     for path in paths {
         let (source, mut one, ignored) = checked(path, read)?;
@@ -205,34 +203,38 @@ pub fn services_with(
         }
         merge::merge(&mut value, one, "");
     }
-    // A key's file: the last that writes it (else the first).
     let at = |(key_path, error): Problem| {
-        let source = sources
-            .iter()
-            .rev()
-            .find(|s| s.marks.find(&key_path).is_some());
-        let source = source.unwrap_or(&sources[0]);
+        let source = source_of(&sources, &key_path);
         source.error(source.marks.locate(&key_path), error.to_string())
     };
     let other = |file: &str, service: &str| extended_service(dir, file, service, read, 0);
     merge::extends(&mut value, &other).map_err(at)?;
-    interpolate_all(&mut value, &mut vec![], &lookup).map_err(at)?;
+    let mut blocked = vec![];
+    interpolate_all(&mut value, &mut vec![], &lookup, &mut blocked).map_err(at)?;
+    let locate = |key_path: &[String]| {
+        let source = source_of(&sources, key_path);
+        let line = source.marks.locate(key_path).map_or(1, |m| m.line);
+        format!("{}:{line}", source.file)
+    };
     let cx = convert::Cx {
         dir,
         read,
         lookup: &lookup,
         profiles: &profiles,
+        profiles_from_env: options.profiles.is_empty(),
+        locate: &locate,
     };
     let secrets = sources.iter().flat_map(|s| secret_values(&s.marks, &cx));
     let secrets = secrets.collect();
-    let (mut topology, more) = convert::services(value, &cx).map_err(at)?;
+    let (mut topology, more, unset) = convert::services(value, &cx).map_err(at)?;
     topology.secrets = secrets;
     for (key_path, reason) in more {
-        let source = sources
-            .iter()
-            .rev()
-            .find(|s| s.marks.find(&key_path).is_some());
-        notes.push(source.unwrap_or(&sources[0]).note(key_path, reason, false));
+        notes.push(source_of(&sources, &key_path).note(key_path, reason, false));
+    }
+    for (key_path, reason) in blocked.into_iter().chain(unset) {
+        let mut note = source_of(&sources, &key_path).note(key_path, reason, false);
+        note.blocks_run = true;
+        notes.push(note);
     }
     notes.sort_by_key(|n| {
         (
@@ -242,6 +244,23 @@ pub fn services_with(
     });
     topology.notes = notes;
     Ok(topology)
+}
+
+/// The profiles whose services start: those asked for, else `COMPOSE_PROFILES`'.
+fn profiles(options: &Options, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    match options.profiles.as_slice() {
+        [] => lookup("COMPOSE_PROFILES").map_or(vec![], |p| {
+            let names = p.split(',').map(str::trim).filter(|p| !p.is_empty());
+            names.map(str::to_string).collect()
+        }),
+        given => given.to_vec(),
+    }
+}
+
+/// The file a key is in: the last that writes it (else the first).
+fn source_of<'a>(sources: &'a [Source], key_path: &[String]) -> &'a Source {
+    let found = (sources.iter().rev()).find(|s| s.marks.find(key_path).is_some());
+    found.unwrap_or(&sources[0])
 }
 
 /// How deep `extends` may go from file to file (a cycle across files stops here).
@@ -291,6 +310,7 @@ impl Source {
             key: key_path.join("."),
             reason,
             ignored,
+            blocks_run: false,
         }
     }
 }
@@ -344,31 +364,52 @@ fn secret_values(value: &Value, cx: &convert::Cx) -> Vec<String> {
     out
 }
 
-/// Interpolates every string of `value` (not the keys); errors name the key path.
+/// Interpolates every string of `value` (not the keys); errors name the key path. A
+/// required variable (`${VAR:?why}`) that is unset where it only feeds a container (its
+/// `environment`, `command`, `entrypoint`) is what a missing `env_file` is: the value is
+/// planned empty and a run refused until it is set (`blocked`); anywhere else it is an error.
 fn interpolate_all(
     value: &mut Value,
     path: &mut Vec<String>,
     lookup: &dyn Fn(&str) -> Option<String>,
+    blocked: &mut Vec<Said>,
 ) -> Result<(), Problem> {
     match value {
-        Value::String(s) => {
-            *s = interpolate(s, lookup).map_err(|e| (path.clone(), e))?;
-        }
+        Value::String(s) => match interpolate(s, lookup) {
+            Ok(done) => *s = done,
+            Err(ComposeError::Required { name, message }) if container_input(path) => {
+                blocked.push((path.clone(), unset_required(&name, &message)));
+                s.clear();
+            }
+            Err(e) => return Err((path.clone(), e)),
+        },
         Value::Sequence(items) => {
             for item in items {
-                interpolate_all(item, path, lookup)?;
+                interpolate_all(item, path, lookup, blocked)?;
             }
         }
         Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 path.push(k.to_string());
-                interpolate_all(v, path, lookup)?;
+                interpolate_all(v, path, lookup, blocked)?;
                 path.pop();
             }
         }
         Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
     }
     Ok(())
+}
+
+/// Whether the key at `path` only feeds a service's container (its `environment`, `command`,
+/// `entrypoint`): an unset required variable there leaves the plan whole.
+fn container_input(path: &[String]) -> bool {
+    matches!(path, [top, _, key, ..] if top == "services"
+        && ["environment", "command", "entrypoint"].contains(&key.as_str()))
+}
+
+/// What a plan says of a required variable left unset in a service's container input.
+fn unset_required(name: &str, message: &str) -> String {
+    format!("{name} is unset ({message}): planned empty; `docker compose` refuses this file until it is set, and so does a run (the experiment would run without it); set {name} in the environment or the project's `.env`")
 }
 
 /// `KEY=value` lines of an `.env` or `env_file` (blank lines and `#` comments skipped,

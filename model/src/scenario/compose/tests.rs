@@ -282,10 +282,9 @@ fn a_depends_on_cycle_is_an_error() {
 fn bad_services_are_refused_where_they_are() {
     let cases: &[(&str, usize, &str)] = &[
         ("services:\n  db:\n    image: x\n    depends_on: [nope]\n", 4, "not a service"),
-        ("services:\n  db:\n    image: x\n  api:\n    image: y\n    depends_on:\n      db: { condition: service_healthy }\n", 6, "no healthcheck"),
+        ("services:\n  db:\n    image: x\n    healthcheck: { disable: true }\n  api:\n    image: y\n    depends_on:\n      db: { condition: service_healthy }\n", 7, "turns `db`'s health check off"),
         ("services:\n  db:\n    image: x\n    volumes: [{ type: npipe, source: a, target: /b }]\n", 4, "type `npipe`"),
-        ("services:\n  db:\n    image: x\n    env_file: [nope.env]\n", 4, "nope.env"),
-        ("services:\n  a:\n    image: x\n  db:\n    image: x\n    depends_on: { a: { condition: service_completed_successfully } }\n", 6, "service_completed_successfully"),
+        ("services:\n  a:\n    image: x\n  db:\n    image: x\n    depends_on: { a: { condition: service_done } }\n", 6, "`service_done` is not a `depends_on` condition"),
         // `my_db` would be `my-db`, which the file has already.
         ("services:\n  my_db:\n    image: x\n  my-db:\n    image: y\n", 2, "a-z, 0-9 and -"),
         ("services:\n  db:\n    command: x\n", 2, "needs `image` or `build`"),
@@ -629,4 +628,172 @@ fn a_service_that_extends_another_has_its_keys_under_its_own() {
         (web.memory_mib, web.user.as_deref()),
         (Some(64), Some("1000"))
     );
+}
+
+#[test]
+fn a_missing_env_file_plans_with_a_warning_that_stops_a_run() {
+    let text = "services:\n  app:\n    image: x\n    env_file: .env\n    environment: { A: \"1\" }\n  web:\n    image: y\n    env_file:\n      - path: ./web.env\n        required: false\n      - path: ./given.env\n";
+    let files = [
+        ("compose.yml", text),
+        (".env.example", "A=\n"),
+        ("given.env", "B=2\n"),
+    ];
+    let t = topology_of(&files).unwrap_or_else(|e| panic!("{e}"));
+    let blocking: Vec<String> = crate::scenario::values::Note::blocking(&t.notes)
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(blocking.len(), 1, "{blocking:?}");
+    let note = &blocking[0];
+    for words in [
+        "/x/compose.yml:4: service `app`: warning: `env_file`: `.env`",
+        "its variables are unset",
+        "`docker compose` refuses this file until it exists",
+        "cp .env.example .env",
+    ] {
+        assert!(note.contains(words), "`{words}` not in {note}");
+    }
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.env["B"], "2", "the long form's file is read");
+    // A template the project does not ship: the fix says where to look.
+    let alone = [(
+        "compose.yml",
+        "services:\n  app:\n    image: x\n    env_file: [conf/app.env]\n",
+    )];
+    let t = topology_of(&alone).unwrap();
+    let note = &t.notes.iter().find(|n| n.blocks_run).unwrap().reason;
+    assert!(
+        note.contains("`conf/app.env`") && note.contains("documentation"),
+        "{note}"
+    );
+}
+
+#[test]
+fn an_unset_required_variable_of_a_container_plans_with_a_warning() {
+    let text = "services:\n  db:\n    image: x\n    environment:\n      PASSWORD: ${PG_PASS:?database password required}\n    command: [\"--key=${KEY:?set KEY}\"]\n";
+    let t = topology_of(&[("compose.yml", text)]).unwrap_or_else(|e| panic!("{e}"));
+    let blocking: Vec<&super::Note> = crate::scenario::values::Note::blocking(&t.notes).collect();
+    assert_eq!(blocking.len(), 2, "{:?}", t.notes);
+    assert_eq!(blocking[0].line, 5);
+    assert!(
+        blocking[0]
+            .reason
+            .contains("PG_PASS is unset (database password required)"),
+        "{}",
+        blocking[0].reason
+    );
+    assert_eq!(t.services[0].env["PASSWORD"], "");
+    assert!(blocking[1].reason.contains("KEY is unset (set KEY)"));
+}
+
+#[test]
+fn a_wait_on_an_image_health_check_plans_and_says_so() {
+    let text = "services:\n  dns:\n    image: unbound\n  web:\n    image: y\n    healthcheck: { disable: false }\n  app:\n    image: z\n    depends_on:\n      dns: { condition: service_healthy }\n      web: { condition: service_healthy }\n";
+    let t = topology_of(&[("compose.yml", text)]).unwrap_or_else(|e| panic!("{e}"));
+    let dns = t.services.iter().find(|s| s.name == "dns").unwrap();
+    let wait = dns.extras.image_health.as_ref().unwrap();
+    assert_eq!(
+        (wait.at.as_str(), wait.waiter.as_str()),
+        ("/x/compose.yml:10", "app")
+    );
+    let web = t.services.iter().find(|s| s.name == "web").unwrap();
+    assert!(
+        web.extras.image_health.is_some(),
+        "no test: the image's check"
+    );
+    let note = t
+        .notes
+        .iter()
+        .find(|n| n.key == "services.app.depends_on.dns")
+        .unwrap();
+    assert!(
+        note.reason
+            .contains("the image's own health check of `dns`"),
+        "{}",
+        note.reason
+    );
+    assert!(!note.blocks_run);
+    assert_eq!(t.services.last().unwrap().name, "app");
+}
+
+#[test]
+fn an_image_health_check_maps_as_a_compose_one() {
+    use super::{image_ready, HealthTimes};
+    use crate::scenario::Check;
+    use std::time::Duration;
+    let s = Duration::from_secs;
+    let test = ["CMD-SHELL".to_string(), "drill example.org".to_string()];
+    let times = HealthTimes {
+        interval: Some(s(30)),
+        timeout: Some(s(5)),
+        start_period: Some(s(10)),
+        start_interval: Some(s(2)),
+        retries: 5,
+    };
+    let ready = image_ready(&test, times).unwrap();
+    assert_eq!(
+        ready.check,
+        Check::Exec(vec!["sh".into(), "-c".into(), "drill example.org".into()])
+    );
+    assert_eq!((ready.interval, ready.attempt_timeout), (s(2), s(5)));
+    assert_eq!(ready.timeout, s(90), "at least the default wait");
+    let none = HealthTimes::default();
+    let cmd = ["CMD".to_string(), "true".to_string()];
+    let ready = image_ready(&cmd, none).unwrap();
+    assert_eq!(ready.check, Check::Exec(vec!["true".into()]));
+    assert_eq!(
+        (ready.interval, ready.attempt_timeout),
+        (Duration::from_millis(100), s(1))
+    );
+    assert!(image_ready(&["NONE".to_string()], none).is_none());
+    assert!(image_ready(&[], none).is_none());
+}
+
+#[test]
+fn an_empty_key_and_a_profile_only_the_env_names_are_what_compose_makes_of_them() {
+    let text = "services:\n  dockergen:\n    image: x\n    environment:\n      # only a comment\n  worker:\n    image: y\n    profiles: [separate]\n";
+    let files = [
+        ("compose.yml", text),
+        (".env", "COMPOSE_PROFILES=mongodb\n"),
+    ];
+    let t = topology_of(&files).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.services.len(), 1);
+    assert!(
+        t.notes
+            .iter()
+            .any(|n| n.reason.contains("`COMPOSE_PROFILES` names `mongodb`")),
+        "{:?}",
+        t.notes
+    );
+}
+
+#[test]
+fn a_service_others_wait_on_to_complete_is_a_job_the_audit_leaves_alone() {
+    let text = "services:\n  db:\n    image: postgres\n  migrate:\n    image: app\n    command: migrate\n  api:\n    image: app\n    depends_on:\n      migrate: { condition: service_completed_successfully }\n      db: { condition: service_started }\n";
+    let t = topology_of(&[("compose.yml", text)]).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = t.services.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["db", "migrate", "api"]);
+    assert!(t.services[1].extras.runs_once && !t.services[0].extras.runs_once);
+    let api = &t.services[2];
+    assert_eq!(api.uses.len(), 2);
+    assert_eq!(
+        api.uses_started,
+        [file::reference("db")],
+        "waits for the job's end"
+    );
+    let note = t
+        .notes
+        .iter()
+        .find(|n| n.key == "services.api.depends_on.migrate")
+        .unwrap();
+    assert!(note
+        .reason
+        .contains("`migrate` runs to completion before `api` starts"));
+    let audit = crate::audit::plan(Path::new("/x/compose.yml"), &t, Default::default());
+    assert!(
+        audit.probes.iter().all(|(s, _)| s != "migrate"),
+        "{:?}",
+        audit.probes
+    );
+    assert!(audit.rows.iter().all(|r| !r.subject.contains("migrate")));
+    assert!(!audit.scenarios.is_empty());
 }
