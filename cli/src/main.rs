@@ -185,11 +185,14 @@ impl<W: std::io::Write> std::io::Write for Hidden<W> {
 /// Parses the arguments, runs the command, and gives the exit code.
 fn main() -> std::process::ExitCode {
     // The library prints nothing itself: what it has to say (images built, the run's id and
-    // seed, teardowns after an early exit) are tracing events, shown here on stderr.
+    // seed, teardowns after an early exit) are tracing events, shown here on stderr; but an
+    // insecure machine's line, which `insecure_header` prints itself (red on a terminal).
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,aftershock=info,zookeeper_client=error")
+                tracing_subscriber::EnvFilter::new(
+                    "warn,aftershock=info,aftershock::insecure=off,zookeeper_client=error",
+                )
             }),
         )
         .with_writer(|| Hidden(std::io::stderr()))

@@ -158,7 +158,8 @@ async fn run_locked(
         scenario.name
     );
     for (machine, url) in scenario.insecure_machines() {
-        tracing::warn!(%machine, %url, "INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
+        // Its own target: the CLI prints this line itself (red on a terminal) and turns it off.
+        tracing::warn!(target: "aftershock::insecure", %machine, %url, "INSECURE: machine `{machine}` is reached at {url} without TLS (insecure = true): whoever reaches that address controls its engine");
     }
     let with_health = image_health(&docker, scenario, &image_set).await?;
     let scenario = with_health.as_ref().unwrap_or(scenario);
