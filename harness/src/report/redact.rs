@@ -42,7 +42,13 @@ impl Secrets {
                 .iter()
                 .chain(s.per_replica.iter().flat_map(|r| r.env.iter()))
         });
-        let env = env.filter_map(|kv| kv.split_once('=').map(|(_, v)| v));
+        // A value that is one of the plan's own names (a replica named in `ZK_MY_ID`-style
+        // settings, `etcd-1`) is no secret: the report shows that name everywhere, and hiding
+        // it would blank every replica's rows.
+        let names = plan_names(plan);
+        let env = env
+            .filter_map(|kv| kv.split_once('=').map(|(_, v)| v))
+            .filter(|v| !names.contains(v));
         Secrets::from_values(env.chain(plan.secrets.iter().map(String::as_str)))
     }
 
@@ -139,6 +145,16 @@ fn hide<'a, S: AsRef<str>>(values: &[S], text: &'a str) -> Cow<'a, str> {
     out
 }
 
+/// The names a plan gives (services, replicas, machines): what its report shows anyway.
+fn plan_names(plan: &Plan) -> BTreeSet<&str> {
+    let services = plan.services.iter().flat_map(|s| {
+        std::iter::once(s.name.as_str()).chain(s.replicas.iter().map(String::as_str))
+    });
+    services
+        .chain(plan.machines.iter().map(|m| m.name.as_str()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +167,18 @@ mod tests {
             "pw=…, or …; id 1 true"
         );
         assert!(matches!(s.text("nothing here"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_value_that_is_one_of_the_plan_s_names_is_not_hidden() {
+        let mut plan = compose_plan();
+        let db = &mut plan.services[0];
+        db.replicas[0] = "catalog-db-1".into();
+        let replica = db.replicas[0].clone();
+        db.env.push(format!("MY_NAME={replica}"));
+        let s = Secrets::of(&plan);
+        let line = format!("{replica}: {IN_ENVIRONMENT}");
+        assert_eq!(s.text(&line), format!("{replica}: {HIDDEN}"));
     }
 
     #[test]
