@@ -8,18 +8,29 @@
 //!
 //! The clerk-shaped chain (`examples/compose/catalog.compose.yml`: PostgreSQL, memcached and a
 //! Python API reading through the cache into a pool of four connections): the audit finds the
-//! chain and kills the cache under an open load on the API. The API's p99 leaves its baseline
-//! and requests fail while the cache is gone (FAIL: the finding), PostgreSQL loses no
-//! acknowledged write, and whether the API is back to its baseline within 20 s of the
-//! cache's restart gets a verdict of its own.
+//! chain and kills the cache under an open load on the API, after the same load has run until
+//! the API is steady (so the baseline is the warm normal, not a cache filling up). The API's
+//! p99 leaves its baseline and requests fail while the cache is gone (FAIL: the finding),
+//! PostgreSQL loses no acknowledged write, and whether the API is back to its baseline within
+//! 20 s of the cache's restart gets a verdict of its own.
 //!
-//! Measured on the shared 2-core machine (2026-12-03): the ZooKeeper pair's runs 25.9 s and
-//! 46.3 s (majority: writes out 6.0–8.4 s, FAIL; one at a time: no outage or 2.0 s, PASS);
-//! the catalogue's run 49.6–49.7 s (p99 2.04–2.08 s against a 105–153 ms baseline, 1014–1272
-//! of 4000 requests failed, warm again 8.5–16.1 s after the cache's restart). Members were
-//! down 5 s then; a one-at-a-time run under heavier load later saw a 6.0 s election outage
-//! (FAIL against 5 s), then 8.06 s with members down 8 s in CI: the probe's client waited for
-//! its own member. The audit no longer judges a group's writes against a member's down time.
+//! Redis with Sentinel as its documentation lays it out (`examples/compose/redis-sentinel.compose.yml`:
+//! three boxes, each a server and a sentinel, no persistence): the audit groups the boxes and
+//! writes through the primary a box's sentinel names. Two of three restarted at once: no
+//! sentinel majority, no failover, the primary comes back empty and its replicas resynchronise
+//! from it (acknowledged writes lost: FAIL). The primary cut from the other boxes: they promote
+//! a replica while the client beside the old primary still writes to it (lost: FAIL).
+//!
+//! Measured on the shared 2-core machine (2026-12-03): the ZooKeeper pair's runs 30.2 s and
+//! 53.2 s (majority: 6 writes failed; one at a time: PASS); the catalogue's run 53–74 s
+//! (warm-up 7–11 s; p99 2.03–2.06 s against a 57–69 ms warm baseline, hit ratio 98.3–98.6%
+//! before the loss, 966–987 of 4000 requests failed, warm again 6.2–10.0 s after the cache's
+//! restart: PASS); the Redis pair's runs 39.0 s and 42.3 s (majority: 27–36 acknowledged
+//! writes lost, every box's health back within 10.2 s; partial partition: 65–73 lost). Before
+//! the warm-up, a CI run's baseline was already saturated (p99 1.55 s, the cache cold) and the
+//! p99 verdict passed. A one-at-a-time ZooKeeper run under heavier load once saw a 6.0 s
+//! election outage, then 8.06 s with members down 8 s in CI: the probe's client waited for its
+//! own member. The audit no longer judges a group's writes against a member's down time.
 
 use aftershock::Verdict;
 use aftershock_model::audit::{self, Budgets};
@@ -149,7 +160,10 @@ async fn the_cache_s_loss_in_a_clerk_shaped_chain_reaches_the_front_and_its_reco
     );
     println!("the API's p99 during the loss: {measured}");
     let (errors, measured) = verdict_of(&report, "no request to `api` fails");
-    assert!(!matches!(errors, Verdict::Unknown { .. }), "{measured}");
+    assert!(
+        matches!(errors, Verdict::Fail { .. }),
+        "the pool queues past the timeout: {measured}"
+    );
     println!("the API's errors: {measured} ({errors:?})");
     let (warm, measured) = verdict_of(&report, "back to its baseline");
     assert!(
