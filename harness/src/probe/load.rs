@@ -330,6 +330,34 @@ pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
 mod tests {
     use super::*;
 
+    /// The warm-up's judge: a window counts once every request sent in it has answered and
+    /// the sender has moved on; three alike in a row are steady, a cold start is not.
+    #[test]
+    fn a_warm_up_window_is_judged_when_whole_and_three_alike_are_steady() {
+        let ms = 1_000_000;
+        let mut judge = Judge::default();
+        let mut verdicts = vec![];
+        // Window 0 cold (misses, slow), windows 1..=4 warm; 10 requests a window.
+        for w in 0..5i64 {
+            for i in 0..10 {
+                verdicts.push(judge.take(Msg::Sent(w), "p"));
+                let warm = w > 0;
+                let done = Done {
+                    intended: w * WINDOW + i * 100 * ms,
+                    latency: if warm { 5 * ms } else { 900 * ms },
+                    answer: Answer::Ok { hit: warm },
+                    lag: 0,
+                };
+                verdicts.push(judge.take(Msg::Done(done), "p"));
+            }
+        }
+        // The last window is never whole: nothing was sent after it.
+        assert_eq!(judge.whole.len(), 4);
+        let judged: Vec<bool> = verdicts.iter().flatten().map(|s| s.holds()).collect();
+        // Windows 0..=2 (one cold) then 1..=3 (all warm).
+        assert_eq!(judged, [false, true]);
+    }
+
     #[test]
     fn windows_follow_intended_time_and_count_every_answer() {
         let ms = 1_000_000;
