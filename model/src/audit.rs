@@ -953,7 +953,7 @@ impl Cx<'_> {
         t.push_str(&self.recovers("kill-cache", &[cache, self.s, front]));
         if port.is_some() {
             let budget = 20;
-            let _ = write!(t, "\n[[expect]]\nkind = \"latency-stays-within\"\ntitle = \"`{f}`'s p99 stays within 5× its baseline while `{c}` is gone\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nratio = 5.0\n");
+            let _ = write!(t, "\n[[expect]]\nkind = \"latency-stays-within\"\ntitle = \"`{f}`'s p99 stays within 5× its baseline from `{c}`'s loss on (while it is gone and as it warms again)\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nratio = 5.0\n");
             let _ = write!(t, "\n[[expect]]\nkind = \"no-errors\"\ntitle = \"no request to `{f}` fails (no 5xx, no timeout)\"\nprobe = \"{f}-load\"\n");
             let _ = write!(t, "\n[[expect]]\nkind = \"warm-up-within\"\ntitle = \"`{f}` is back to its baseline (p99 ≤ 2×, hit ratio ≥ 90%) within {budget} s of `{c}`'s restart\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nbudget = \"{budget}s\"\nhit_fraction = 0.9\nratio = 2.0\n");
         }

@@ -158,7 +158,7 @@ async fn the_cache_s_loss_in_a_clerk_shaped_chain_reaches_the_front_and_its_reco
         "the API slows down without its cache: {measured}\n{}",
         report.table()
     );
-    println!("the API's p99 during the loss: {measured}");
+    println!("the API's p99 from the loss on: {measured}");
     let (errors, measured) = verdict_of(&report, "no request to `api` fails");
     assert!(
         matches!(errors, Verdict::Fail { .. }),
