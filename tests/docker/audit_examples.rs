@@ -22,11 +22,11 @@
 //! a replica while the client beside the old primary still writes to it (lost: FAIL).
 //!
 //! Measured on the shared 2-core machine (2026-12-03): the ZooKeeper pair's runs 30.2 s and
-//! 53.2 s (majority: 6 writes failed; one at a time: PASS); the catalogue's run 53–74 s
-//! (warm-up 7–11 s; p99 2.03–2.06 s against a 57–69 ms warm baseline, hit ratio 98.3–98.6%
-//! before the loss, 966–987 of 4000 requests failed, warm again 6.2–10.0 s after the cache's
-//! restart: PASS); the Redis pair's runs 39.0 s and 42.3 s (majority: 27–36 acknowledged
-//! writes lost, every box's health back within 10.2 s; partial partition: 65–73 lost). Before
+//! 53.2 s (majority: 6 writes failed; one at a time: PASS); three catalogue runs of 53–74 s
+//! (warm-up 7–11 s; p99 2.03–2.13 s against a 57–107 ms warm baseline, hit ratio 97.7–98.6%
+//! before the loss, 966–1024 of 4000 requests failed, warm again 6.2–10.0 s after the cache's
+//! restart: PASS); three Redis pairs of runs of 39–43 s each, 11 s of it bring-up (majority:
+//! 10–36 acknowledged writes lost, every box's health back within 10.2 s; partial partition: 35–73 lost). Before
 //! the warm-up, a CI run's baseline was already saturated (p99 1.55 s, the cache cold) and the
 //! p99 verdict passed. A one-at-a-time ZooKeeper run under heavier load once saw a 6.0 s
 //! election outage, then 8.06 s with members down 8 s in CI: the probe's client waited for its
