@@ -252,6 +252,17 @@ fn cache_scenarios_are_checked_before_anything_starts() {
         ("down_for = \"5s\"", "", &["down_for"]),
         ("rate = 200", "", &["rate"]),
         ("keys = 500", "", &["keys"]),
+        // A warm-up is the longest it may take: 1 s to 600 s.
+        (
+            "keys = 500",
+            "keys = 500\nwarm_up = \"0s\"",
+            &["warm_up", "600s"],
+        ),
+        (
+            "keys = 500",
+            "keys = 500\nwarm_up = \"11m\"",
+            &["warm_up", "600s"],
+        ),
         ("victim = \"memcached\"", "", &["victim"]),
         ("ratio = 100.0", "", &["ratio"]),
         ("uses = [\"pg\", \"mc\"]", "uses = [\"mc\"]", &["postgres"]),

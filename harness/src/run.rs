@@ -454,7 +454,7 @@ async fn execute(
             .await?,
         )
     };
-    probe::prepare_all(scenario, &cluster.addresses, timeline).await?;
+    probe::prepare_all(scenario, &cluster.addresses, timeline, seed).await?;
     timeline.note("observation starts");
     let start = Instant::now();
     let until = start + scenario.duration;

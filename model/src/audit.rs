@@ -305,22 +305,41 @@ fn plan_chains(
         };
         let http = infer::http_port(front, topology.hints.get(&front.name));
         let load = match &http {
-            Some((port, why)) => format!("an open load of {LOAD_RATE} requests/s on `{}` port {port} `/` ({why}) measures its p99 and errors before, during and after", front.name),
+            Some((port, why)) => format!("an open load of {LOAD_RATE} requests/s on `{}` port {port} `/` ({why}), run first until steady (at most {WARM_UP_SECS} s: the baseline is warm), measures its p99 and errors before, during and after", front.name),
             None => format!("no HTTP port known for `{}` (no `expose`, `ports` or HTTP health check): its load is not measured, only its health", front.name),
         };
-        let note = format!("{}: `{}` killed under load and down {CACHE_DOWN} s; {load}; `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name);
+        let mut note = format!("{}: `{}` killed under load and down {CACHE_DOWN} s; {load}; `{}` watched through the loss and after the cache is back", chain.why, cache.name, db.name);
         let port = http.map(|(p, _)| p);
         audit.planned(
             &subject,
             CACHE_LOSS,
-            cx.cache_loss(cache, front, port),
-            note,
+            cx.cache_loss(cache, front, port, false),
+            note.clone(),
         );
+        // Clerk's remedy: a second cache, so that losing one is not losing them all.
+        if cache.replicas >= 2 {
+            note = format!("the remediated shape the file offers: one of `{}`'s {} replicas killed under the same load, the others still serving", cache.name, cache.replicas);
+            let file = cx.cache_loss(cache, front, port, true);
+            audit.planned(&subject, CACHE_LOSS, file, note);
+        } else if let Some(row) = audit.rows.last_mut() {
+            let why = match chain.other_caches.as_slice() {
+                [] => format!("no remediated run: `{c}` has one replica and `{f}` names no other cache; a second replica helps only where `{f}` spreads or mirrors its keys over both (its own configuration, which the audit cannot change): give `{c}` `deploy.replicas: 2`, point `{f}` at both, and audit again", c = cache.name, f = front.name),
+                others => format!("`{}` also names {}, which stay up: this run is already the remediated shape (a second cache)", front.name, others.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", ")),
+            };
+            if let Outcome::Planned { note, .. } = &mut row.outcome {
+                note.push_str("; ");
+                note.push_str(&why);
+            }
+        }
     }
 }
 
 /// Requests per second of the load on a chain's front (edit `rate` in the file to your traffic).
 const LOAD_RATE: u32 = 100;
+
+/// Longest a chain's front may take to be steady under its load before the observation
+/// (hit ratio, p99 and errors alike for 3 s: [`crate::check::steady`]).
+const WARM_UP_SECS: u64 = 60;
 
 /// Seconds a chain's cache stays down.
 const CACHE_DOWN: u64 = 8;
@@ -764,7 +783,7 @@ impl Cx<'_> {
             let k = n / 2 + 1;
             (
                 format!("audit-majority-restart-{group}"),
-                format!("A majority of group `{group}` ({k} of its {n} members) restarted at one instant (the realtime 2016 quorum loss), down 5 s."),
+                format!("A majority of group `{group}` ({k} of its {n} members) restarted at one instant (the realtime 2016 quorum loss), down {MEMBER_DOWN} s."),
                 k,
                 0,
             )
@@ -776,7 +795,9 @@ impl Cx<'_> {
                 GROUP_GAP,
             )
         };
-        let secs = 4 + gap * (hit as u64 - 1) + 5 + 15;
+        // 15 s after the last member is back: a restarted member's peers may take a few
+        // seconds (a Sentinel 10) to know it again.
+        let secs = 4 + gap * (hit as u64 - 1) + MEMBER_DOWN + 15;
         let mut t = self.head(&name, "realtime-2016", &summary, &members[1..], secs);
         let mut pairs = vec![];
         for (i, m) in members.iter().enumerate() {
@@ -916,10 +937,22 @@ impl Cx<'_> {
         cache: &file::Service,
         front: &file::Service,
         port: Option<u16>,
+        one_replica: bool,
     ) -> (String, String) {
         let (c, db, f) = (&cache.name, &self.s.name, &front.name);
-        let name = format!("audit-cache-loss-{c}");
-        let summary = format!("`{c}`, the cache in front of `{db}`, killed (as the OOM killer did at clerk 2017-03) under load on `{f}`: without the cache every read goes to `{db}`; is `{f}` still served, and does it come back once the cache is back?");
+        let (name, summary, select) = if one_replica {
+            (
+                format!("audit-cache-loss-{c}-one-replica"),
+                format!("One replica of `{c}`, the cache in front of `{db}`, killed under load on `{f}` while the others serve (clerk 2017-03's remedy, a second cache): does `{f}` stay within its baseline, and come back?"),
+                "one",
+            )
+        } else {
+            (
+                format!("audit-cache-loss-{c}"),
+                format!("`{c}`, the cache in front of `{db}`, killed (as the OOM killer did at clerk 2017-03) under load on `{f}`: without the cache every read goes to `{db}`; is `{f}` still served, and does it come back once the cache is back?"),
+                "all",
+            )
+        };
         let at = 10;
         let secs = at + CACHE_DOWN + 22;
         let mut t = self.head(
@@ -930,13 +963,15 @@ impl Cx<'_> {
             secs,
         );
         if let Some(port) = port {
-            let _ = write!(t, "\n[[probe]]\nname = \"{f}-load\"\nkind = \"load\"\ntarget = \"{f}\"\nport = {port}\npath = \"/\"\nrate = {LOAD_RATE}\ntimeout = \"2s\"\n");
+            // Normal is measured warm: the same load first runs until steady (a cold cache's
+            // baseline is already the database's saturation, and nothing looks worse than it).
+            let _ = write!(t, "\n[[probe]]\nname = \"{f}-load\"\nkind = \"load\"\ntarget = \"{f}\"\nport = {port}\npath = \"/\"\nrate = {LOAD_RATE}\ntimeout = \"2s\"\nwarm_up = \"{WARM_UP_SECS}s\"\n");
         }
-        let _ = write!(t, "\n[[fault]]\nname = \"kill-cache\"\nkind = \"restart\"\ntarget = \"{c}\"\nselect = \"all\"\nsignal = \"KILL\"\nat = \"{at}s\"\ndown_for = \"{CACHE_DOWN}s\"\n");
+        let _ = write!(t, "\n[[fault]]\nname = \"kill-cache\"\nkind = \"restart\"\ntarget = \"{c}\"\nselect = \"{select}\"\nsignal = \"KILL\"\nat = \"{at}s\"\ndown_for = \"{CACHE_DOWN}s\"\n");
         t.push_str(&self.recovers("kill-cache", &[cache, self.s, front]));
         if port.is_some() {
             let budget = 20;
-            let _ = write!(t, "\n[[expect]]\nkind = \"latency-stays-within\"\ntitle = \"`{f}`'s p99 stays within 5× its baseline while `{c}` is gone\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nratio = 5.0\n");
+            let _ = write!(t, "\n[[expect]]\nkind = \"latency-stays-within\"\ntitle = \"`{f}`'s p99 stays within 5× its baseline from `{c}`'s loss on (while it is gone and as it warms again)\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nratio = 5.0\n");
             let _ = write!(t, "\n[[expect]]\nkind = \"no-errors\"\ntitle = \"no request to `{f}` fails (no 5xx, no timeout)\"\nprobe = \"{f}-load\"\n");
             let _ = write!(t, "\n[[expect]]\nkind = \"warm-up-within\"\ntitle = \"`{f}` is back to its baseline (p99 ≤ 2×, hit ratio ≥ 90%) within {budget} s of `{c}`'s restart\"\nprobe = \"{f}-load\"\nfault = \"kill-cache\"\nbudget = \"{budget}s\"\nhit_fraction = 0.9\nratio = 2.0\n");
         }

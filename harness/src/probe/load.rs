@@ -7,7 +7,12 @@
 //! At the end every request is put in the 1-second window of its intended time; each window
 //! goes to the timeline with HdrHistogram p50/p99/max, the cache hit ratio (answers with
 //! `x-cache: hit`), 5xx and other errors. Failed requests count with the time until they failed.
+//!
+//! Before the observation, [`prime`] reads every key once, and [`warm_up`] runs the same open
+//! loop until the target is steady under it (its last whole windows agree), so that the
+//! baseline the latency verdicts compare with is the warm normal, not a cache filling up.
 
+use crate::check;
 use crate::scenario::plan::{Load, Probe};
 use crate::services::ServiceError;
 use crate::timeline::{now, Event, EventKind, Nanos, Timeline};
@@ -95,6 +100,110 @@ pub async fn prime(probe: &Probe, load: &Load, ip: &str) -> Result<Duration, Ser
         }
     }
     Ok(started.elapsed())
+}
+
+/// What a load's warm-up saw: how long it ran and its last windows' agreement (`None`: fewer
+/// windows than [`check::STEADY_WINDOWS`] ended).
+#[derive(Debug, Clone)]
+pub struct WarmUp {
+    pub took: Duration,
+    pub steady: Option<check::Steady>,
+    /// Every window's p99 (ms) and hit ratio (%), in order: what the plan's note shows.
+    pub windows: Vec<(f64, f64)>,
+}
+
+/// One message to the warm-up's judge: a request sent in a window, or one answered.
+enum Msg {
+    Sent(i64),
+    Done(Done),
+}
+
+/// The same open loop as [`run`], before the observation, until the last
+/// [`check::STEADY_WINDOWS`] whole windows agree ([`check::Steady::holds`]) or `longest` has
+/// passed. A window is whole when every request sent in it has answered (or timed out).
+/// Requests still in flight when it ends finish on their own (each has the probe's timeout).
+pub async fn warm_up(probe: &Probe, load: &Load, ip: &str, seed: u64, longest: Duration) -> WarmUp {
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let (p, load, ip) = (probe.clone(), load.clone(), ip.to_string());
+    let sender = tokio::spawn(async move {
+        let interval = Duration::from_secs(1) / load.rate.max(1);
+        let client = client(p.timeout);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for i in 0u32.. {
+            let intended = started + interval * i;
+            if intended >= started + longest {
+                break;
+            }
+            tokio::time::sleep_until(intended.into()).await;
+            // Nanoseconds since the warm-up started: these requests never reach the timeline.
+            let offset = (interval * i).as_nanos() as Nanos;
+            let _ = tx.send(Msg::Sent(offset / WINDOW));
+            let key = load.keys.map_or(0, |k| rng.gen_range(1..=k));
+            let (client, url, tx) = (client.clone(), url(&ip, &load, key), tx.clone());
+            tokio::spawn(async move {
+                let lag = intended.elapsed().as_nanos() as Nanos;
+                let answer = get(&client, &url).await;
+                let latency = intended.elapsed().as_nanos() as Nanos;
+                let done = Done {
+                    intended: offset,
+                    latency,
+                    answer,
+                    lag,
+                };
+                let _ = tx.send(Msg::Done(done));
+            });
+        }
+    });
+    let mut judge = Judge::default();
+    let mut warm = None;
+    while let Some(msg) = rx.recv().await {
+        if let Some(steady) = judge.take(msg, &probe.name).filter(check::Steady::holds) {
+            warm = Some(steady);
+            break;
+        }
+    }
+    sender.abort();
+    WarmUp {
+        took: started.elapsed(),
+        steady: warm.or_else(|| check::steady(&judge.whole)),
+        windows: judge
+            .whole
+            .iter()
+            .map(|w| (w.p99 as f64 / 1e6, w.hit_ratio() * 100.0))
+            .collect(),
+    }
+}
+
+/// The warm-up's windows as they become whole.
+#[derive(Default)]
+struct Judge {
+    /// Requests sent, by window.
+    sent: BTreeMap<i64, u64>,
+    /// Requests answered, by window.
+    done: BTreeMap<i64, Vec<Done>>,
+    /// The whole windows, summarised, in order.
+    whole: Vec<crate::timeline::Window>,
+}
+
+impl Judge {
+    /// Counts `msg`; when that makes the next window whole, the agreement of the last ones.
+    fn take(&mut self, msg: Msg, probe: &str) -> Option<check::Steady> {
+        match msg {
+            Msg::Sent(w) => *self.sent.entry(w).or_default() += 1,
+            Msg::Done(d) => self.done.entry(d.intended / WINDOW).or_default().push(d),
+        }
+        let next = self.whole.len() as i64;
+        let newest = self.sent.keys().next_back().copied().unwrap_or(-1);
+        let answered = self.done.get(&next).map_or(0, Vec::len) as u64;
+        if newest <= next || self.sent.get(&next) != Some(&answered) {
+            return None;
+        }
+        let done = self.done.remove(&next).unwrap_or_default();
+        let t = crate::timeline::Timeline::from_events(windows(probe, 0, &done));
+        self.whole.extend(t.windows(probe).into_iter().take(1));
+        check::steady(&self.whole)
+    }
 }
 
 /// Runs the open loop until `until`, then waits for the last answers and writes the windows.
@@ -220,6 +329,34 @@ pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The warm-up's judge: a window counts once every request sent in it has answered and
+    /// the sender has moved on; three alike in a row are steady, a cold start is not.
+    #[test]
+    fn a_warm_up_window_is_judged_when_whole_and_three_alike_are_steady() {
+        let ms = 1_000_000;
+        let mut judge = Judge::default();
+        let mut verdicts = vec![];
+        // Window 0 cold (misses, slow), windows 1..=4 warm; 10 requests a window.
+        for w in 0..5i64 {
+            for i in 0..10 {
+                verdicts.push(judge.take(Msg::Sent(w), "p"));
+                let warm = w > 0;
+                let done = Done {
+                    intended: w * WINDOW + i * 100 * ms,
+                    latency: if warm { 5 * ms } else { 900 * ms },
+                    answer: Answer::Ok { hit: warm },
+                    lag: 0,
+                };
+                verdicts.push(judge.take(Msg::Done(done), "p"));
+            }
+        }
+        // The last window is never whole: nothing was sent after it.
+        assert_eq!(judge.whole.len(), 4);
+        let judged: Vec<bool> = verdicts.iter().flatten().map(|s| s.holds()).collect();
+        // Windows 0..=2 (one cold) then 1..=3 (all warm).
+        assert_eq!(judged, [false, true]);
+    }
 
     #[test]
     fn windows_follow_intended_time_and_count_every_answer() {

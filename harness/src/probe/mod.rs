@@ -15,6 +15,7 @@ pub mod write;
 pub mod zookeeper;
 
 use crate::error::{HarnessError, Result};
+use crate::services::ServiceError;
 pub use crate::services::{whole, Miss};
 
 use crate::engine::inner::Inner;
@@ -230,33 +231,91 @@ fn target_ip(plan: &Plan, probe: &Probe, addresses: &Addresses) -> String {
 }
 
 /// What probes do before the observation starts: a `load` probe with `prime` reads every key
-/// once (a warm cache). Recorded as a measurement; a failure is a harness error.
-pub async fn prepare_all(plan: &Plan, addresses: &Addresses, timeline: &Timeline) -> Result<()> {
+/// once (a warm cache), one with `warm_up` runs its load until the target is steady
+/// ([`warm_up`]). Recorded as measurements; a failure is a harness error.
+pub async fn prepare_all(
+    plan: &Plan,
+    addresses: &Addresses,
+    timeline: &Timeline,
+    seed: u64,
+) -> Result<()> {
     for p in &plan.probes {
         let ProbeKind::Load(load) = &p.kind else {
             continue;
         };
-        if !load.prime {
-            continue;
+        let ip = target_ip(plan, p, addresses);
+        let not_ready = |timeout, last| HarnessError::NotReady {
+            service: plan.service(p.target).name.clone(),
+            timeout,
+            last: Box::new(last),
+        };
+        if load.prime {
+            let took = load::prime(p, load, &ip)
+                .await
+                .map_err(|e| not_ready(p.timeout, e))?;
+            timeline.record(EventKind::Measurement {
+                name: format!("{}/prime", p.name),
+                value: took.as_secs_f64(),
+                unit: "s".into(),
+                what: format!(
+                    "reading each of the {} keys once before the observation",
+                    load.keys.unwrap_or(0)
+                ),
+            });
         }
-        let took = load::prime(p, load, &target_ip(plan, p, addresses))
-            .await
-            .map_err(|message| HarnessError::NotReady {
-                service: plan.service(p.target).name.clone(),
-                timeout: p.timeout,
-                last: Box::new(message),
-            })?;
-        timeline.record(EventKind::Measurement {
-            name: format!("{}/prime", p.name),
-            value: took.as_secs_f64(),
-            unit: "s".into(),
-            what: format!(
-                "reading each of the {} keys once before the observation",
-                load.keys.unwrap_or(0)
-            ),
-        });
+        if let Some(longest) = load.warm_up {
+            warm_up(p, load, &ip, seed, longest, timeline)
+                .await
+                .map_err(|e| not_ready(longest, e))?;
+        }
     }
     Ok(())
+}
+
+/// A load probe's warm-up ([`load::warm_up`]): its time and last windows to the timeline;
+/// not steady within `longest`, an error saying what the last windows looked like.
+async fn warm_up(
+    p: &Probe,
+    load: &crate::scenario::plan::Load,
+    ip: &str,
+    seed: u64,
+    longest: Duration,
+    timeline: &Timeline,
+) -> std::result::Result<(), ServiceError> {
+    // Not the observation's sequence of keys: a seed of its own.
+    let w = load::warm_up(p, load, ip, seed ^ 0x5741_524d, longest).await;
+    let shown: Vec<String> = w
+        .windows
+        .iter()
+        .map(|(p99, hits)| format!("{p99:.0} ms/{hits:.0}%"))
+        .collect();
+    let seen = format!(
+        "{} req/s for {:.1}s; each second's p99/hit ratio: {}",
+        load.rate,
+        w.took.as_secs_f64(),
+        shown.join(", ")
+    );
+    match w.steady.filter(crate::check::Steady::holds) {
+        Some(steady) => {
+            timeline.record(EventKind::Measurement {
+                name: format!("{}/warm-up", p.name),
+                value: w.took.as_secs_f64(),
+                unit: "s".into(),
+                what: format!(
+                    "the same load before the observation until steady ({steady}); {seen}"
+                ),
+            });
+            Ok(())
+        }
+        None => {
+            let last = w
+                .steady
+                .map_or("fewer than 3 whole seconds".into(), |s| s.to_string());
+            Err(ServiceError::Said(format!(
+                "not steady under its load within {longest:?} (last: {last}; {seen}): lower the load's `rate` or raise `warm_up`"
+            )))
+        }
+    }
 }
 
 /// A generic check (tcp, http, exec) is a sampler like any other.

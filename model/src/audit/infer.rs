@@ -355,16 +355,7 @@ pub fn writes_of(s: &file::Service) -> Result<(Writes, String), String> {
             },
             format!("PUT /v1/kv/{PREFIX}{{n}} over Consul's HTTP API, read back by `?keys`"),
         ),
-        "Redis" => {
-            let cli = "$(command -v valkey-cli || command -v redis-cli) ${REDIS_PASSWORD:+--no-auth-warning -a \"$REDIS_PASSWORD\"}";
-            (
-                exec(
-                    &["sh", "-c", &format!("{cli} SET {PREFIX}{{n}} {{n}} | grep -qx OK")],
-                    &["sh", "-c", &format!("{cli} --scan --pattern '{PREFIX}*'")],
-                ),
-                format!("`SET {PREFIX}{{n}}` by redis-cli (OK acknowledges), read back by `--scan`"),
-            )
-        }
+        "Redis" => redis(),
         "ZooKeeper" => (
             Writes {
                 protocol: Some("zookeeper-write".into()),
@@ -396,6 +387,23 @@ fn exec(write: &[&str], read: &[&str]) -> Writes {
         read: words(read),
         ..Writes::default()
     }
+}
+
+/// redis-cli in the container, on the primary that a Sentinel beside it names (on 26379, as
+/// a Sentinel-aware client asks), else on the server beside it: `SET` acknowledged by `OK`,
+/// read back by `--scan` through the same choice at the end of the run.
+fn redis() -> (Writes, String) {
+    let cli = "c=$(command -v valkey-cli || command -v redis-cli); set -- $($c -p 26379 --raw sentinel masters 2>/dev/null | sed -n '4p;6p'); $c ${1:+-h \"$1\" -p \"$2\"} ${REDIS_PASSWORD:+--no-auth-warning -a \"$REDIS_PASSWORD\"}";
+    let writes = exec(
+        &[
+            "sh",
+            "-c",
+            &format!("{cli} SET {PREFIX}{{n}} {{n}} | grep -qx OK"),
+        ],
+        &["sh", "-c", &format!("{cli} --scan --pattern '{PREFIX}*'")],
+    );
+    let how = format!("`SET {PREFIX}{{n}}` by redis-cli (OK acknowledges) on the primary the Sentinel beside it names, else on its own server; read back by `--scan` the same way");
+    (writes, how)
 }
 
 /// psql over the container's socket, as `POSTGRES_USER` (default `postgres`) into `POSTGRES_DB`
@@ -471,6 +479,8 @@ pub struct Chain {
     pub cache: String,
     /// The database behind it.
     pub db: String,
+    /// Other caches the front names (they stay up when `cache` is lost).
+    pub other_caches: Vec<String>,
     /// Why: how the front names each, and what each was recognised by.
     pub why: String,
 }
@@ -494,10 +504,15 @@ pub fn chains(topology: &Topology) -> Vec<Chain> {
     };
     let mut out = vec![];
     for front in services.iter().filter(|f| store_of(f).is_none()) {
-        let cache = services.iter().find_map(|c| {
-            let (store, shown) = is_cache(c)?;
-            Some((c, store, shown, used(front, c)?))
-        });
+        let caches: Vec<_> = services
+            .iter()
+            .filter_map(|c| {
+                let (store, shown) = is_cache(c)?;
+                Some((c, store, shown, used(front, c)?))
+            })
+            .collect();
+        let other_caches = caches.iter().skip(1).map(|c| c.0.name.clone()).collect();
+        let cache = caches.into_iter().next();
         let db = services.iter().find_map(|d| {
             let (store, shown) = is_db(d)?;
             Some((d, store, shown, used(front, d)?))
@@ -511,6 +526,7 @@ pub fn chains(topology: &Topology) -> Vec<Chain> {
                 front: front.name.clone(),
                 cache: c.name.clone(),
                 db: d.name.clone(),
+                other_caches,
                 why,
             });
         }

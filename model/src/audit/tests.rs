@@ -652,6 +652,7 @@ fn a_front_on_a_cache_and_a_database_gets_the_cache_loss_chain() {
         "signal = \"KILL\"",
         "probe = \"database-health\"\nfault = \"kill-cache\"",
         "name = \"database-writes\"",
+        "rate = 100\ntimeout = \"2s\"\nwarm_up = \"60s\"",
     ] {
         assert!(text.contains(words), "{words}:\n{text}");
     }
@@ -880,4 +881,61 @@ fn a_clock_jump_is_planned_where_libfaketime_can_be_preloaded() {
         panic!("{}", web.table())
     };
     assert!(why.contains("no probe"), "{why}");
+}
+
+/// Clerk's remedy where the file offers it: a cache of two replicas gets a second run that
+/// kills one of them; a single cache says why there is none and what would make one.
+#[test]
+fn a_chain_gets_its_remediated_run_where_the_cache_has_replicas_and_says_why_not_elsewhere() {
+    let chain = |replicas: u32| {
+        format!(
+            r#"
+services:
+  db:
+    image: postgres:16
+    healthcheck:
+      test: ["CMD-SHELL", "pg_isready -U postgres"]
+  cache:
+    image: memcached:1.6
+    deploy:
+      replicas: {replicas}
+  api:
+    build: ./api
+    environment:
+      DATABASE_URL: postgres://postgres@db:5432/postgres
+      MEMCACHED: cache:11211
+    expose: ["8080"]
+"#
+        )
+    };
+    let two = audit(&chain(2));
+    let names: Vec<&str> = two.scenarios.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&"audit-cache-loss-cache.toml")
+            && names.contains(&"audit-cache-loss-cache-one-replica.toml"),
+        "{names:?}"
+    );
+    let text = &two
+        .scenarios
+        .iter()
+        .find(|(n, _)| n == "audit-cache-loss-cache-one-replica.toml")
+        .unwrap()
+        .1;
+    assert!(
+        text.contains("target = \"cache\"\nselect = \"one\"\nsignal = \"KILL\""),
+        "{text}"
+    );
+    let _: crate::scenario::file::Scenario =
+        toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let one = audit(&chain(1));
+    let Outcome::Planned { note, .. } = cell(&one, "api → cache, db", "cache loss → database")
+    else {
+        panic!("{}", one.table())
+    };
+    assert!(
+        note.contains("no remediated run: `cache` has one replica")
+            && note.contains("deploy.replicas: 2")
+            && note.contains("run first until steady"),
+        "{note}"
+    );
 }

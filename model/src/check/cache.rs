@@ -1,6 +1,12 @@
 //! Checkers of the cache-outage expectations: the OOM kill and its victim, the restart, and
 //! the load probe's 1-second windows against their baseline. Pure functions of the timeline.
 //!
+//! A baseline is only as good as the state it was taken in: with a cold cache the front is
+//! already at the database's limit, and nothing the fault does looks worse. A load with
+//! `warm_up` runs before the observation until [`steady`] holds (the last three seconds alike
+//! in hit ratio, p99 and errors, and failing almost nothing); the harness asks as the windows
+//! end, with a deadline.
+//!
 //! The **baseline** of a load probe is taken from the windows that ended before the fault
 //! started, less the first [`SKIP_WINDOWS`] (connections being opened): its p99 is the median
 //! of their p99s (one noisy second does not move it), its hit ratio is hits / 2xx over them.
@@ -55,6 +61,76 @@ pub enum BaselineError {
         /// How many there were.
         found: usize,
     },
+}
+
+/// A load's warm-up is over when this many consecutive 1-s windows agree ([`steady`]).
+pub const STEADY_WINDOWS: usize = 3;
+/// Steady windows' hit ratios are within this of each other (absolute).
+pub const STEADY_HIT_SPREAD: f64 = 0.03;
+/// Steady windows' p99s are within this factor of each other…
+pub const STEADY_P99_SPREAD: f64 = 2.0;
+/// …a p99 below this counting as this: on a shared machine, scheduling noise moves small
+/// latencies by more than 2× from one second to the next without any trend.
+pub const STEADY_P99_FLOOR: Nanos = 20_000_000;
+/// A steady window fails at most this fraction of its requests (a saturated target fails
+/// many, steadily: that is not the normal a baseline stands for).
+pub const STEADY_MAX_ERRORS: f64 = 0.01;
+
+/// What the last [`STEADY_WINDOWS`] windows of a warm-up looked like.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Steady {
+    /// Their hit ratios, lowest and highest.
+    pub hits: (f64, f64),
+    /// Their p99s, lowest and highest.
+    pub p99: (Nanos, Nanos),
+    /// Their highest error fraction.
+    pub errors: f64,
+}
+
+impl Steady {
+    /// Whether they agree: hit ratios within [`STEADY_HIT_SPREAD`], p99s within
+    /// [`STEADY_P99_SPREAD`] (floored at [`STEADY_P99_FLOOR`]), errors at most
+    /// [`STEADY_MAX_ERRORS`].
+    pub fn holds(&self) -> bool {
+        let floor = |p: Nanos| p.max(STEADY_P99_FLOOR) as f64;
+        self.hits.1 - self.hits.0 <= STEADY_HIT_SPREAD
+            && floor(self.p99.1) <= STEADY_P99_SPREAD * floor(self.p99.0)
+            && self.errors <= STEADY_MAX_ERRORS
+    }
+}
+
+impl std::fmt::Display for Steady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "hit ratio {:.0}–{:.0}%, p99 {}–{}, errors ≤ {:.1}% over {STEADY_WINDOWS} s",
+            self.hits.0 * 100.0,
+            self.hits.1 * 100.0,
+            ms(self.p99.0),
+            ms(self.p99.1),
+            self.errors * 100.0
+        )
+    }
+}
+
+/// The last [`STEADY_WINDOWS`] of `windows` (the warm-up's, in time order), when there are
+/// that many: whether the target is steady under the load is [`Steady::holds`].
+pub fn steady(windows: &[Window]) -> Option<Steady> {
+    let last = windows.get(windows.len().checked_sub(STEADY_WINDOWS)?..)?;
+    let hits = last.iter().map(Window::hit_ratio);
+    let p99 = last.iter().map(|w| w.p99);
+    let errors = last
+        .iter()
+        .map(|w| w.errors as f64 / w.sent.max(1) as f64)
+        .fold(0.0, f64::max);
+    Some(Steady {
+        hits: (
+            hits.clone().fold(f64::INFINITY, f64::min),
+            hits.fold(0.0, f64::max),
+        ),
+        p99: (p99.clone().min()?, p99.max()?),
+        errors,
+    })
 }
 
 /// The baseline of the windows that ended before `fault_at` (less the first [`SKIP_WINDOWS`]).

@@ -9,6 +9,8 @@
 mod cache;
 #[cfg(test)]
 mod tests;
+/// Whether a load's warm-up is over (the harness asks while the load runs).
+pub use cache::{steady, Steady, STEADY_WINDOWS};
 pub mod timing;
 pub mod unplanned;
 

@@ -1011,3 +1011,65 @@ fn unobserved_samples_are_unplanned_unless_a_fault_explains_the_engine_s_silence
         o.measured
     );
 }
+
+/// A warm-up's window: `hits` of 100 answers, p99 `p99` ms, `errors` failed.
+fn warm_window(hits: u64, p99: f64, errors: u64) -> crate::timeline::Window {
+    crate::timeline::Window {
+        at: 0,
+        sent: 100,
+        ok: 100 - errors,
+        errors,
+        hits,
+        p50: 1_000_000,
+        p99: (p99 * 1e6) as Nanos,
+        lag: 0,
+    }
+}
+
+#[test]
+fn a_warm_up_is_over_when_three_seconds_agree() {
+    use super::cache::steady;
+    let w = warm_window;
+    let cases: &[(&[crate::timeline::Window], Option<bool>)] = &[
+        // Fewer windows than it takes: not judged yet.
+        (&[w(99, 5.0, 0), w(99, 5.0, 0)], None),
+        // A cache filling: the hit ratio still climbs.
+        (
+            &[w(60, 900.0, 0), w(85, 300.0, 0), w(95, 80.0, 0)],
+            Some(false),
+        ),
+        // Hits alike, but the queue still drains (p99 falling by more than 2×).
+        (
+            &[w(99, 400.0, 0), w(99, 150.0, 0), w(99, 60.0, 0)],
+            Some(false),
+        ),
+        // Warm: small latencies differ by more than 2× but under the floor (noise).
+        (&[w(98, 3.0, 0), w(99, 12.0, 0), w(99, 6.0, 0)], Some(true)),
+        // Only the last three count.
+        (
+            &[
+                w(10, 1900.0, 40),
+                w(98, 30.0, 0),
+                w(99, 25.0, 0),
+                w(98, 40.0, 0),
+            ],
+            Some(true),
+        ),
+        // Saturated: steadily slow and failing is not a normal to measure against.
+        (
+            &[w(0, 2000.0, 20), w(0, 2000.0, 21), w(0, 2000.0, 20)],
+            Some(false),
+        ),
+        // No cache header at all: hit ratio 0 throughout, latency decides.
+        (&[w(0, 8.0, 0), w(0, 9.0, 0), w(0, 7.0, 0)], Some(true)),
+    ];
+    for (windows, expected) in cases {
+        let got = steady(windows);
+        assert_eq!(
+            got.map(|s| s.holds()),
+            *expected,
+            "{windows:?}: {}",
+            got.map(|s| s.to_string()).unwrap_or_default()
+        );
+    }
+}

@@ -625,6 +625,15 @@ pub struct Probe {
     /// `load`: read every key once before the observation starts (a warm cache).
     #[serde(default)]
     pub prime: bool,
+    /// `load`: before the observation, the same load runs until the target is steady (its
+    /// hit ratio, p99 and error rate alike for 3 s), for at most this long; not steady by
+    /// then, the run is unknown. The baseline is then a warm one.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub warm_up: Option<Duration>,
     /// The consul key of `consul-kv` probes (default: the key written before the fault).
     #[serde(default)]
     pub key: Option<String>,
@@ -679,6 +688,7 @@ impl Probe {
             rate: None,
             keys: None,
             prime: false,
+            warm_up: None,
             key: None,
             on: None,
             push: false,

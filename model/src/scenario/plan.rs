@@ -501,6 +501,9 @@ pub struct Load {
     pub keys: Option<u32>,
     /// Read every key once before the observation starts.
     pub prime: bool,
+    /// Run the same load before the observation until the target is steady, at most this
+    /// long ([`crate::check::steady`]).
+    pub warm_up: Option<std::time::Duration>,
 }
 
 /// A fault in the schedule.

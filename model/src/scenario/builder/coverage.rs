@@ -173,7 +173,9 @@ fn parts(x: &mut Experiment, etcd: &ServiceRef, db: &ServiceRef, machines: &Serv
         Probe::memcached_set("mcs", etcd),
         Probe::datastore_append("ds", etcd, Some(4096)),
         Probe::postgres_insert("pg", db),
-        Probe::load("load", etcd, "/{key}", 10).keys(5, true),
+        Probe::load("load", etcd, "/{key}", 10)
+            .keys(5, true)
+            .warm_up(Duration::from_secs(30)),
         Probe::consul_kv("kv", machines).key("k"),
         Probe::consul_leader("cl", machines),
         Probe::registry("reg", machines),

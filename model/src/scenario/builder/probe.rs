@@ -170,6 +170,13 @@ impl Probe {
         self
     }
 
+    /// A load's warm-up: the same load before the observation until the target is steady,
+    /// for at most `longest` (not steady by then: the run is unknown).
+    pub fn warm_up(mut self, longest: std::time::Duration) -> Self {
+        self.file.warm_up = Some(longest);
+        self
+    }
+
     /// The replica observed (tcp, http, exec, write; default: the first), the member a
     /// zookeeper-write writes through, or the machine that pulls: a handle
     /// ([`super::ServiceRef::replica`]) or a name.

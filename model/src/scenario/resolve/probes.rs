@@ -70,6 +70,9 @@ fn kind(p: &file::Probe, svc: &Service, services: &[Service]) -> Result<ProbeKin
             "takes `command` only when its kind is {generic}, and `port` only then or when it is load"
         ));
     }
+    if p.warm_up.is_some() && p.kind != K::Load {
+        return bad("takes `warm_up` only when its kind is load");
+    }
     if !p.members.is_empty() && p.kind != K::ZookeeperWrite {
         return bad("takes `members` only when its kind is zookeeper-write");
     }
@@ -303,11 +306,16 @@ fn load(p: &file::Probe) -> Result<Load, Invalid> {
                 .into(),
         );
     }
+    let longest = std::time::Duration::from_secs(600);
+    if p.warm_up.is_some_and(|w| w.is_zero() || w > longest) {
+        return bad(": `warm_up` is the longest the warm-up may take, 1s to 600s".into());
+    }
     Ok(Load {
         path,
         port: p.port.filter(|&p| p != 0).unwrap_or(TOY_API_PORT),
         rate,
         keys: p.keys,
         prime: p.prime,
+        warm_up: p.warm_up,
     })
 }
