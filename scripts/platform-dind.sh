@@ -22,7 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 SUITE=${AFTERSHOCK_DOCKER_SUITE:-trixie}
-OUT=${DIND_OUT:-$CARGO_TARGET_DIR/platform-dind}
+ENGINE=${DIND_ENGINE:-docker}   # or podman: SUITE's Podman through its Docker-compatible API
+OUT=${DIND_OUT:-$CARGO_TARGET_DIR/platform-dind-$ENGINE}
 SCENARIOS=(
   scenarios/platform/netem-delay.toml
   scenarios/cache-oom-as-it-was.toml
@@ -53,6 +54,7 @@ trap 'docker rm -f "$machine" >/dev/null 2>&1; docker volume rm "$machine-docker
 docker volume create "${labels[@]}" "$machine-docker" >/dev/null
 # What the harness needs of a machine (engine/mod.rs Privileges::docker_in_docker), plus the
 # loop devices and FUSE of the power cut as device nodes (every device is allowed already).
+store=/var/lib/docker; [ "$ENGINE" = podman ] && store=/var/lib/containers
 entry='set -e
 mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
 for h in cpu cpuacct cpuset memory devices freezer blkio pids net_cls net_prio perf_event; do
@@ -68,13 +70,31 @@ low docker run -d --name "$machine" "${labels[@]}" --hostname dind26 \
   --cgroupns private --cap-add ALL --cap-drop SYS_RESOURCE \
   --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
   --security-opt systempaths=unconfined --device-cgroup-rule 'a *:* rwm' \
-  --tmpfs /run:rw,exec --tmpfs /tmp:rw,exec -v "$machine-docker:/var/lib/docker" \
+  --tmpfs /run:rw,exec --tmpfs /tmp:rw,exec -v "$machine-docker:$store" \
   -v "$PWD:/src:ro" -v "$bin:/usr/local/bin/aftershock:ro" -v "$OUT/out:/out" \
   --entrypoint /usr/bin/tini "$base" -- sh -c "$entry" >/dev/null
-log "machine $machine started from $base; installing $SUITE's engine (ensure-docker.sh)"
+log "machine $machine started from $base; installing $SUITE's $ENGINE"
 t1=$SECONDS
-docker exec -e AFTERSHOCK_DOCKER_SUITE="$SUITE" -e DOCKERD_ARGS=-D "$machine" \
-  nice -n 19 bash /src/scripts/ensure-docker.sh 2>&1 | tee "$OUT/ensure-docker.log" >&2
+if [ "$ENGINE" = podman ]; then
+  # Podman from SUITE (with what it needs from there), its Docker-compatible API on the
+  # engine socket; the docker CLI (bookworm's, still installed) speaks to it.
+  cat >"$OUT/out/podman-up.sh" <<UP
+set -e
+m=\$(awk '\$1=="deb" && !/security/ {print \$2; exit}' /etc/apt/sources.list)
+echo "deb \$m $SUITE main" >/etc/apt/sources.list.d/aftershock-$SUITE.list
+printf 'Package: *\\nPin: release n=$SUITE\\nPin-Priority: 100\\n' >/etc/apt/preferences.d/aftershock-$SUITE
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t $SUITE podman crun netavark aardvark-dns nftables catatonit >/dev/null
+podman --version
+nohup podman system service --time=0 unix:///run/docker.sock >/tmp/dockerd.log 2>&1 &
+for i in \$(seq 1 60); do docker version >/dev/null 2>&1 && exit 0; sleep 1; done
+echo "podman's service did not answer in 60 s"; tail -20 /tmp/dockerd.log; exit 1
+UP
+  docker exec "$machine" nice -n 19 bash /out/podman-up.sh 2>&1 | tee "$OUT/ensure-docker.log" >&2
+else
+  docker exec -e AFTERSHOCK_DOCKER_SUITE="$SUITE" -e DOCKERD_ARGS=-D "$machine" \
+    nice -n 19 bash /src/scripts/ensure-docker.sh 2>&1 | tee "$OUT/ensure-docker.log" >&2
+fi
 docker exec "$machine" docker version --format 'inner engine {{.Server.Version}} API {{.Server.APIVersion}} (min {{.Server.MinAPIVersion}}), containerd {{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}' | tee "$OUT/engine.txt" >&2
 docker exec "$machine" docker info --format 'cgroup v{{.CgroupVersion}} driver {{.CgroupDriver}} storage {{.Driver}} kernel {{.KernelVersion}}' | tee -a "$OUT/engine.txt" >&2
 log "engine installed and up in $((SECONDS - t1)) s; loading ${tags[*]}"
