@@ -8,6 +8,8 @@
 # engine (a netem scenario is refused by the preflight on this kernel, with its reason).
 #
 #   bash scripts/platform-dind.sh [SCENARIO.toml ...]    # default: the platform tier's four
+#   DIND_ENGINE=podman bash scripts/platform-dind.sh     # SUITE's Podman (5.4 for trixie) and
+#                                                        # its Docker-compatible API instead
 #
 # Steps: build the harness; tag the project images the scenarios use (`aftershock images
 # build`); start the machine (labelled as a run of this script: aftershock.run/.pid/.host, so
