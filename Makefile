@@ -1,7 +1,7 @@
 # The two commands of the README, and the pieces they are made of.
 # Both start a Docker engine if none answers and build missing images on the way.
 
-.PHONY: suite test test-pure test-docker test-own-crate test-platforms images clean lint engine browser
+.PHONY: suite test test-pure test-docker test-own-crate test-platforms test-platforms-dind images clean lint engine browser
 
 engine:
 	@bash scripts/ensure-docker.sh
@@ -53,6 +53,12 @@ test-own-crate: engine
 ## else TCG). Not part of `make test` (~30 min the first time under TCG, ~15 after): nightly.
 test-platforms: engine
 	bash scripts/platform-tier.sh
+
+## The same scenarios against trixie's docker.io 26 on this cgroup v1 host, in a Docker-in-Docker
+## machine (scripts/platform-dind.sh: ensure-docker.sh --suite trixie inside; the host's engine
+## is not touched). ~10 min.
+test-platforms-dind: engine
+	bash scripts/platform-dind.sh
 
 images: engine
 	cargo run -q -p aftershock-cli -- images build

@@ -4,10 +4,11 @@ expectation that is not PASS with its reason (runs.jsonl: the `aftershock run --
 one after another; tier.txt: `<file> rc=<exit> wall=<s>s` lines). Exit 1 when any verdict is
 FAIL or a run did not finish (a harness error), else 0."""
 import json
+import os
 import sys
 
 runs_path, tier_path = sys.argv[1], sys.argv[2]
-text = open(runs_path).read() if __import__("os").path.exists(runs_path) else ""
+text = open(runs_path).read() if os.path.exists(runs_path) else ""
 dec, at, docs = json.JSONDecoder(), 0, []
 while at < len(text):
     while at < len(text) and text[at].isspace():
@@ -18,19 +19,28 @@ while at < len(text):
     docs.append(doc)
 runs = [r for d in docs for r in d.get("runs", [])]
 walls = [l.split() for l in open(tier_path) if l.strip()]
-bad = len(runs) < len(walls)
-print(f"{'scenario':<32} {'verdict':<8} {'wall in guest':>13}")
-for i, r in enumerate(runs):
-    wall = walls[i][2].split("=")[1] if i < len(walls) else "?"
+# Each file's run by its scenario's name (a refused file has none: it would shift the rest).
+by_name = {r["scenario"]: r for r in runs}
+bad = False
+print(f"{'scenario':<32} {'verdict':<8} {'wall':>6}")
+for w in walls:
+    name = os.path.basename(w[0]).removesuffix(".toml")
+    wall = w[2].split("=")[1] if len(w) > 2 else "?"
+    r = by_name.pop(name, None)
+    if r is None:
+        bad = True
+        print(f"{name:<32} {'NO RUN':<8} {wall:>6}  ({w[1]})")
+        continue
     verdict = r["verdict"].upper()
     bad |= verdict == "FAIL" or bool(r.get("error"))
-    print(f"{r['scenario']:<32} {verdict:<8} {wall:>13}")
+    print(f"{r['scenario']:<32} {verdict:<8} {wall:>6}")
+    if r.get("platform"):
+        p = r["platform"]
+        print(f"    on {p['engine']}, API {p['api']} (negotiated {p['negotiated']}), cgroup v{p['cgroup']} ({p['cgroup_driver']})")
     if r.get("error"):
         print(f"    error: {r['error']}")
     for e in r.get("expectations", []):
         label = str(e.get("verdict", "?")).upper()
         if label != "PASS":
             print(f"    {label}: {e.get('title')}: {e.get('measured')} — {e.get('reason', '')[:300]}")
-for w in walls[len(runs):]:
-    print(f"{w[0]:<32} {'NO RUN':<8} {w[2].split('=')[1]:>13}  ({w[1]})")
 sys.exit(1 if bad else 0)

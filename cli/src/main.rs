@@ -630,6 +630,7 @@ fn runs_json(runs: &[(Report, Written)]) -> serde_json::Value {
                 "verdict": r.verdict.label().to_lowercase(),
                 "passed": r.passed(),
                 "error": r.error,
+                "platform": r.platform,
                 "expectations": r.outcomes,
                 "files": files,
             })

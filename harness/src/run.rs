@@ -148,6 +148,8 @@ async fn run_locked(
         build_own(&docker, scenario, &mut set, output).await?;
         set
     };
+    let platform = engine::platform::read(&docker).await;
+    tracing::info!(engine = %platform.engine, api = %platform.negotiated, "engine: {}", platform.words());
     let _watchdog = watchdog(scenario, options, output, run_id)?;
     let seed = options.seed.or(scenario.seed).unwrap_or_else(rand::random);
     tracing::info!(
@@ -189,8 +191,9 @@ async fn run_locked(
         finished_at: now(),
         error,
     };
-    let report =
+    let mut report =
         Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(run_id));
+    report.platform = Some(platform);
     report
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;

@@ -25,11 +25,9 @@ use tokio::task::JoinHandle;
 
 /// Where each machine's dockerd listens on the run's network (TLS, client certificates verified).
 pub const PORT: u16 = crate::scenario::Preset::Machine.port();
-/// The API version spoken to inner engines (Debian's docker.io 20.10).
-const API: ClientVersion = ClientVersion {
-    major_version: 1,
-    minor_version: 41,
-};
+/// The API version an inner engine's client starts from: bollard's own, lowered to the engine's
+/// once it answers ([`Inner::wait_up`], `platform::negotiate`).
+const API: &ClientVersion = bollard::API_DEFAULT_VERSION;
 /// The tiny image the push/pull probe sends through the registry (one file, a few hundred bytes).
 pub const PROBE_IMAGE: &str = "aftershock/probe";
 
@@ -76,7 +74,7 @@ impl Inner {
             &certs.join("cert.pem"),
             &certs.join("ca.pem"),
             timeout.as_secs().max(1),
-            &API,
+            API,
         )
         .map_err(EngineError::refused(format!(
             "connect to {machine}'s engine"
@@ -115,7 +113,11 @@ impl Inner {
         let mut last = "no answer to /_ping".to_string();
         while started.elapsed() < timeout {
             match self.answers(Duration::from_millis(500)).await {
-                Ok(()) => return Ok(started.elapsed()),
+                // Clones share the negotiated version: every holder of this client speaks it.
+                Ok(()) => match super::platform::negotiate(self.docker.clone()).await {
+                    Ok(_) => return Ok(started.elapsed()),
+                    Err(e) => last = format!("negotiate the API version: {e}"),
+                },
                 Err(e) => last = e.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -21,6 +21,7 @@ mod netchurn;
 pub mod netns;
 pub mod oom;
 pub mod owner;
+pub mod platform;
 pub mod raw;
 pub mod remote;
 pub mod sick_link;
@@ -60,8 +61,7 @@ pub const LABEL_HOST: &str = "aftershock.host";
 /// Connects to the local engine (DOCKER_HOST or the default socket) and checks it answers.
 pub async fn connect() -> Result<Docker> {
     let docker = Docker::connect_with_local_defaults().map_err(EngineError::unreachable)?;
-    let docker = docker
-        .negotiate_version()
+    let docker = platform::negotiate(docker)
         .await
         .map_err(EngineError::unreachable)?;
     docker.ping().await.map_err(EngineError::unreachable)?;

@@ -173,24 +173,69 @@ pub fn parse_counters(text: &str) -> OomCounters {
     }
 }
 
-/// The container's OOM counters, read from its cgroup on this host (`None`: the cgroup is
-/// gone — the container stopped — or the engine is not local).
-pub fn counters(container_id: &str) -> Option<OomCounters> {
-    counters_in(std::path::Path::new("/sys/fs/cgroup"), container_id)
+/// [`counters_file`]'s Docker paths, read under a cgroup root: v1's memory hierarchy
+/// (`memory/docker/<id>`), then v2's unified one under Docker's systemd driver
+/// (`system.slice/docker-<id>.scope`) or its cgroupfs driver (`docker/<id>`).
+#[cfg(test)]
+pub fn counters_in(root: &std::path::Path, container_id: &str) -> Option<OomCounters> {
+    docker_file(root, container_id).and_then(|f| counters_at(&f))
 }
 
-/// [`counters`] under a cgroup root: v1's memory hierarchy (`memory/docker/<id>`), then v2's
-/// unified one under Docker's systemd driver (`system.slice/docker-<id>.scope`) or its
-/// cgroupfs driver (`docker/<id>`).
-pub fn counters_in(root: &std::path::Path, container_id: &str) -> Option<OomCounters> {
+/// The first of Docker's cgroup paths for a container that exists under `root`.
+fn docker_file(root: &std::path::Path, container_id: &str) -> Option<std::path::PathBuf> {
     [
         format!("memory/docker/{container_id}/memory.oom_control"),
         format!("system.slice/docker-{container_id}.scope/memory.events"),
         format!("docker/{container_id}/memory.events"),
     ]
-    .iter()
-    .find_map(|p| std::fs::read_to_string(root.join(p)).ok())
-    .map(|t| parse_counters(&t))
+    .into_iter()
+    .map(|p| root.join(p))
+    .find(|p| p.is_file())
+}
+
+/// The file that holds a container's OOM counters on this host: Docker's paths for its id
+/// ([`counters_in`]), else where its main process's `/proc/PID/cgroup` says it lives (any
+/// engine: Podman's cgroupfs `libpod_parent/libpod-<id>`). None: neither can be read.
+pub fn counters_file(container_id: &str, pid: i64) -> Option<std::path::PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    docker_file(root, container_id).or_else(|| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        file_of_process(root, &text).filter(|p| p.is_file())
+    })
+}
+
+/// Where the OOM counters of a process are under `root`, from its `/proc/PID/cgroup`: v1's
+/// memory hierarchy (`N:memory:/path` → `memory/path/memory.oom_control`) before v2's
+/// unified one (`0::/path` → `path/memory.events`).
+pub fn file_of_process(root: &std::path::Path, proc_cgroup: &str) -> Option<std::path::PathBuf> {
+    let mut v2 = None;
+    for line in proc_cgroup.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let relative = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "memory") {
+            return Some(
+                root.join("memory")
+                    .join(relative)
+                    .join("memory.oom_control"),
+            );
+        }
+        if controllers.is_empty() {
+            v2 = Some(root.join(relative).join("memory.events"));
+        }
+    }
+    v2
+}
+
+/// The counters in `file` (from [`counters_file`]); None once the cgroup is gone.
+pub fn counters_at(file: &std::path::Path) -> Option<OomCounters> {
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|t| parse_counters(&t))
 }
 
 /// Parses a kernel log message like
@@ -264,6 +309,18 @@ mod tests {
         assert_eq!(counters_in(&root, systemd).map(|c| c.oom_kill), Some(2));
         assert_eq!(counters_in(&root, cgroupfs).map(|c| c.oom_kill), Some(0));
         assert_eq!(counters_in(&root, "gone"), None);
+        // Any engine's cgroup, found from the process (Podman's cgroupfs path on v1; v2).
+        let v1 = "12:memory:/libpod_parent/libpod-abc\n0::/libpod_parent/libpod-abc\n";
+        assert_eq!(
+            file_of_process(&root, v1),
+            Some(root.join("memory/libpod_parent/libpod-abc/memory.oom_control"))
+        );
+        let v2 = "0::/machine.slice/libpod-abc.scope/container\n";
+        assert_eq!(
+            file_of_process(&root, v2),
+            Some(root.join("machine.slice/libpod-abc.scope/container/memory.events"))
+        );
+        assert_eq!(file_of_process(&root, "garbage"), None);
     }
 
     /// The same files as a real v2 guest shows them (`harness/fixtures/cgroup-v2-guest`,

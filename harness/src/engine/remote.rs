@@ -9,11 +9,9 @@ use crate::scenario::engine_url::EngineUrl;
 use bollard::ClientVersion;
 use std::time::Duration;
 
-/// The API version spoken to machines' engines: 1.41 (Docker 20.10) and later accept it.
-pub const API: ClientVersion = ClientVersion {
-    major_version: 1,
-    minor_version: 41,
-};
+/// The API version a machine's client starts from: bollard's own; [`connect`] lowers it to the
+/// engine's (`platform::negotiate`).
+pub const API: &ClientVersion = bollard::API_DEFAULT_VERSION;
 
 /// The longest one request to a machine's engine may take (a `docker load` of a large image).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
@@ -23,20 +21,20 @@ pub fn client(machine: &str, url: &EngineUrl) -> Result<Docker> {
     let secs = REQUEST_TIMEOUT.as_secs();
     let text = url.to_string();
     let connected = match url {
-        EngineUrl::Unix(path) => Docker::connect_with_unix(&path.to_string_lossy(), secs, &API),
-        EngineUrl::Tcp { .. } => Docker::connect_with_http(&text, secs, &API),
+        EngineUrl::Unix(path) => Docker::connect_with_unix(&path.to_string_lossy(), secs, API),
+        EngineUrl::Tcp { .. } => Docker::connect_with_http(&text, secs, API),
         EngineUrl::Https { certs, .. } => Docker::connect_with_ssl(
             &text,
             &certs.join("key.pem"),
             &certs.join("cert.pem"),
             &certs.join("ca.pem"),
             secs,
-            &API,
+            API,
         ),
         EngineUrl::Ssh { key, .. } => Docker::connect_with_ssh(
             &text,
             secs,
-            &API,
+            API,
             key.as_ref().map(|k| k.to_string_lossy().into_owned()),
         ),
     };
@@ -47,7 +45,9 @@ pub fn client(machine: &str, url: &EngineUrl) -> Result<Docker> {
 pub async fn connect(machine: &str, url: &EngineUrl, timeout: Duration) -> Result<Docker> {
     let docker = client(machine, url)?;
     match tokio::time::timeout(timeout, docker.ping()).await {
-        Ok(Ok(_)) => Ok(docker),
+        Ok(Ok(_)) => super::platform::negotiate(docker)
+            .await
+            .map_err(|e| unreachable(machine, url, format!("negotiate the API version: {e}"))),
         Ok(Err(e)) => Err(unreachable(machine, url, e.to_string())),
         Err(_) => Err(unreachable(
             machine,

@@ -98,7 +98,11 @@ pub async fn watch(run: &str, parent: &str, machines: &[String]) -> Result<Remov
         };
         let cleaned = match EngineUrl::parse(url, certs, None) {
             Ok(url) => match super::remote::client("machine", &url) {
-                Ok(docker) => cleanup::remove_labelled(&docker, Some(run)).await,
+                Ok(docker) => {
+                    // Clones share the version: lowered to the engine's when it says which.
+                    let _ = super::platform::negotiate(docker.clone()).await;
+                    cleanup::remove_labelled(&docker, Some(run)).await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(EngineError::Url(e)),

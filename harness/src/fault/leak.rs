@@ -19,7 +19,7 @@
 use super::{Action, Cx, Step};
 use crate::cluster::Cluster;
 use crate::engine::{images, oom, Route};
-use crate::error::Result;
+use crate::error::{HarnessError, Result};
 use crate::scenario::plan::Fault;
 use crate::scenario::Preset;
 use crate::services::memcached::LEAK_AGENT;
@@ -48,7 +48,8 @@ impl Action for Leak {
 struct Main {
     pid: i64,
     command: String,
-    id: String,
+    /// The file of its cgroup's OOM counters on this host (None: on a machine).
+    counters: Option<std::path::PathBuf>,
 }
 
 impl Leak {
@@ -63,11 +64,22 @@ impl Leak {
                 .map(|c| c.trim().to_string())
                 .unwrap_or_default(),
         };
-        let main = Main { pid, command, id };
-        let before = match route {
-            Route::Host => oom::counters(&main.id).unwrap_or_default(),
-            Route::Machine(_) => Default::default(),
+        let counters = match route {
+            // Unseen counters would read as "the container stopped": UNKNOWN, never FAIL.
+            Route::Host => Some(oom::counters_file(&id, pid).ok_or_else(|| HarnessError::Fault {
+                fault: fault.name.clone(),
+                message: format!("no memory cgroup of {replica} (container {id}, pid {pid}) found under /sys/fs/cgroup: the OOM kill could not be watched"),
+            })?),
+            Route::Machine(_) => None,
         };
+        let main = Main {
+            pid,
+            command,
+            counters,
+        };
+        let before = (main.counters.as_deref())
+            .and_then(oom::counters_at)
+            .unwrap_or_default();
         let since = now();
         let agent = self.start(cluster, fault, replica, &main, &route).await?;
         let (last, gone) = match route {
@@ -179,7 +191,7 @@ impl Leak {
         let deadline = Instant::now() + self.oom_timeout;
         let mut last = before;
         while Instant::now() < deadline {
-            let Some(c) = oom::counters(&main.id) else {
+            let Some(c) = main.counters.as_deref().and_then(oom::counters_at) else {
                 return (last, true);
             };
             if c.oom_kill > last.oom_kill {

@@ -79,6 +79,10 @@ pub struct Report {
     /// before it existed.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The engine and host the run ran on (its version, the API version negotiated, the
+    /// cgroup version). None in reports written before it existed.
+    #[serde(default)]
+    pub platform: Option<crate::engine::platform::Platform>,
     /// Where the run's files are ([`Report::dir`]); not serialised.
     #[serde(skip)]
     dir: Option<PathBuf>,
@@ -189,6 +193,7 @@ impl Report {
                 .map(|(machine, url)| InsecureMachine { machine, url })
                 .collect(),
             notes: scenario.notes.iter().map(|n| n.to_string()).collect(),
+            platform: None,
             dir: None,
         };
         redact::Secrets::of(scenario).report(report)
@@ -293,6 +298,9 @@ impl Report {
         }
         if let Some(e) = &self.error {
             let _ = writeln!(out, "   harness error (verdicts unknown): {e}");
+        }
+        if let Some(p) = &self.platform {
+            let _ = writeln!(out, "   on {}", p.words());
         }
         for m in &self.insecure_machines {
             let _ = writeln!(out, "   {}", m.words());

@@ -491,13 +491,26 @@ fn recovers_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> 
     match first_stable_success(&samples, healed) {
         None => {
             let observed = samples.last().map_or(0, |s| s.0) - healed;
-            Judged::new(
-                format!("not back {:.2}s after heal (end of run)", secs(observed)),
-                None,
+            // A run that ended before the budget did (a starved host's slipped schedule)
+            // cannot tell a slow recovery from none.
+            let verdict = if secs(observed) < budget.as_secs_f64() {
+                Verdict::Unknown {
+                    reason: format!(
+                        "the run ended {:.2}s after the heal, before the {} budget: `{probe}` could not be watched long enough",
+                        secs(observed),
+                        fmt_dur(budget)
+                    ),
+                }
+            } else {
                 fail(format!(
                     "`{probe}` did not recover within the run ({:.2}s observed after heal)",
                     secs(observed)
-                )),
+                ))
+            };
+            Judged::new(
+                format!("not back {:.2}s after heal (end of run)", secs(observed)),
+                None,
+                verdict,
             )
         }
         Some(at) => {
