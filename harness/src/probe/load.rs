@@ -276,6 +276,44 @@ pub async fn run(
     for event in windows(&probe.name, start_unix, &done) {
         timeline.push(event);
     }
+    for event in fell_behind(&probe.name, start_unix, &done) {
+        timeline.push(event);
+    }
+}
+
+/// The generator's own lateness over [`super::LAG_BOUND`], as the harness falling behind: one
+/// unplanned event per 1-s window that had any, at its latest request's intended time. An
+/// open loop's send lag is the host starving the harness, never the system being slow (a full
+/// queue refuses a request, it does not wait), so every verdict its window touches is
+/// UNKNOWN — as a probe's late sample makes them (seen: 12–88 s behind in a TCG guest, and the
+/// error-rate and recovery verdicts read it as the system failing).
+pub fn fell_behind(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
+    let bound = super::LAG_BOUND.as_nanos() as Nanos;
+    let mut worst: BTreeMap<i64, &Done> = BTreeMap::new();
+    for d in done.iter().filter(|d| d.lag > bound) {
+        let w = worst
+            .entry((d.intended - start).max(0) / WINDOW)
+            .or_insert(d);
+        if d.lag > w.lag {
+            *w = d;
+        }
+    }
+    let event = |d: &Done| {
+        Event {
+        at: d.intended,
+        kind: EventKind::Unplanned {
+            cause: crate::timeline::Cause::Lag,
+            subject: probe.to_string(),
+            lasted: d.lag,
+            detail: format!(
+                "the harness fell behind: load probe `{probe}` sent a request {} ms late (bound {} ms; the host starved it of CPU)",
+                d.lag / 1_000_000,
+                super::LAG_BOUND.as_millis()
+            ),
+        },
+    }
+    };
+    worst.into_values().map(event).collect()
 }
 
 /// Groups requests into 1-s windows of their intended time (from `start`) and summarises each.
@@ -329,6 +367,38 @@ pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_send_later_than_the_bound_is_the_harness_falling_behind_once_per_window() {
+        let ms = 1_000_000;
+        let sent = |intended: Nanos, lag: Nanos| Done {
+            intended,
+            latency: lag + 5 * ms,
+            answer: Answer::Ok { hit: true },
+            lag,
+        };
+        let done = [
+            sent(100 * ms, 30 * ms),
+            sent(200 * ms, 300 * ms),
+            sent(300 * ms, 900 * ms),
+            sent(1_500 * ms, 20 * ms),
+        ];
+        let events = fell_behind("api", 0, &done);
+        assert_eq!(events.len(), 1, "{events:?}");
+        let EventKind::Unplanned {
+            cause,
+            lasted,
+            detail,
+            ..
+        } = &events[0].kind
+        else {
+            panic!("{events:?}")
+        };
+        assert_eq!(*cause, crate::timeline::Cause::Lag);
+        assert_eq!((*lasted, events[0].at), (900 * ms, 300 * ms));
+        assert!(detail.contains("900 ms late"), "{detail}");
+        assert!(fell_behind("api", 0, &done[..1]).is_empty());
+    }
 
     /// The warm-up's judge: a window counts once every request sent in it has answered and
     /// the sender has moved on; three alike in a row are steady, a cold start is not.
