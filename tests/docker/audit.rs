@@ -10,6 +10,10 @@
 //! crash (machines, ~100 s) is run by the etcd test below with live-restore, and without it by
 //! `daemon_restart` and `engine_crash_any_service`.
 //!
+//! The shop's gray archetypes on its PostgreSQL (a Compose build on the project's base) run
+//! too: the clock jump (libfaketime mapped in postgres, its clock read 1 s back inside) and the
+//! slow disk under its declared disk, made lossy for the run.
+//!
 //! A cluster written as separate services (`examples/compose/etcd.compose.yml`: three etcd
 //! members, each its own Compose service, and a cache; nothing annotated) is planned with a
 //! machine per member, and its engine crash with live-restore gives a real verdict. (The TLS
