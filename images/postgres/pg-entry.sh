@@ -48,5 +48,11 @@ HBA
     echo "pg-entry: created database $PG_DATABASE" >&2
 fi
 
+# A clock fault preloads libfaketime (0.9.10), whose first process here (this root shell, PID
+# 1) made a semaphore only root may open and named it in FAKETIME_SHARED: postgres, exec'd as
+# PID 1 under another user, would find it, fail to open it, fail to make its own (the same
+# name, by PID) and exit. Without the variable it goes on without the shared memory, which
+# only libfaketime's own `faketime` wrapper uses.
+unset FAKETIME_SHARED
 # shellcheck disable=SC2086
 exec setpriv --reuid=postgres --regid=postgres --init-groups "$BIN/postgres" -D "$PGDATA" $PG_OPTS

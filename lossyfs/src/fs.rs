@@ -167,6 +167,13 @@ fn attr(ino: u64, meta: &std::fs::Metadata, size: Option<u64>) -> FileAttr {
 }
 
 impl LossyFs {
+    /// Gives `ino` its owner (`None`: unchanged): the user who made it, or a chown's, so a
+    /// service that checks who owns its files (PostgreSQL its data directory) runs here too.
+    fn own(i: &Inner, ino: u64, uid: Option<u32>, gid: Option<u32>) -> Result<(), Errno> {
+        let rel = i.state.path(ino).ok_or(Errno::ENOENT)?;
+        std::os::unix::fs::lchown(i.state.real(rel), uid, gid).map_err(errno)
+    }
+
     /// Runs `f` on the state unless the power is off (EIO).
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> Result<T, Errno>) -> Result<T, Errno> {
         let mut inner = self.shared.lock();
@@ -236,8 +243,8 @@ impl Filesystem for LossyFs {
         _req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
-        _uid: Option<u32>,
-        _gid: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
         size: Option<u64>,
         _atime: Option<TimeOrNow>,
         _mtime: Option<TimeOrNow>,
@@ -258,6 +265,9 @@ impl Filesystem for LossyFs {
                 let perm = std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777);
                 std::fs::set_permissions(i.state.real(&rel), perm).map_err(errno)?;
             }
+            if uid.is_some() || gid.is_some() {
+                Self::own(i, ino.0, uid, gid)?;
+            }
             Self::stat(i, ino.0)
         });
         match r {
@@ -268,7 +278,7 @@ impl Filesystem for LossyFs {
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -281,6 +291,7 @@ impl Filesystem for LossyFs {
                 .state
                 .mkdir(&dir, Path::new(name), mode & !umask)
                 .map_err(errno)?;
+            Self::own(i, ino, Some(req.uid()), Some(req.gid()))?;
             Self::stat(i, ino)
         });
         match r {
@@ -337,7 +348,7 @@ impl Filesystem for LossyFs {
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -358,9 +369,12 @@ impl Filesystem for LossyFs {
                 }
                 ino
             } else {
-                i.state
+                let ino = i
+                    .state
                     .create(&dir, Path::new(name), mode & !umask)
-                    .map_err(errno)?
+                    .map_err(errno)?;
+                Self::own(i, ino, Some(req.uid()), Some(req.gid()))?;
+                ino
             };
             Self::stat(i, ino)
         });

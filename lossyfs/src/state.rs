@@ -501,7 +501,15 @@ impl State {
         let pending = self.pending();
         let inos: Vec<u64> = self.dirty.keys().copied().collect();
         for ino in inos {
-            self.fsync_file(ino)?;
+            match self.fsync_file(ino) {
+                // Written, then removed (its trash emptied by a later directory fsync): there
+                // is nothing left to make durable (PostgreSQL's set-up does this).
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.dirty.remove(&ino);
+                    self.writes.retain(|w| w.ino != ino);
+                }
+                done => done?,
+            }
         }
         let all: Vec<usize> = (0..self.ops.len()).collect();
         self.commit(&all)?;
@@ -591,7 +599,24 @@ impl State {
 
 #[cfg(test)]
 mod tests {
-    use super::Dirty;
+    use super::{Dirty, State, ROOT};
+    use std::path::Path;
+
+    #[test]
+    fn a_file_written_then_removed_for_good_does_not_stop_a_sync() {
+        let dir = std::env::temp_dir().join(format!("lossyfs-removed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = State::new(&dir).unwrap();
+        let root = Path::new("");
+        let ino = s.create(root, Path::new("tmp"), 0o600).unwrap();
+        s.write(ino, 0, b"pending").unwrap();
+        s.remove(root, Path::new("tmp"), false).unwrap();
+        // The directory's fsync makes the removal durable: its trash is emptied.
+        s.fsync_dir(ROOT).unwrap();
+        s.sync_all().unwrap();
+        assert!(s.dirty.is_empty() && s.writes.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn contents(d: &Dirty, len: usize) -> Vec<u8> {
         let mut buf = vec![b'.'; len];

@@ -1056,6 +1056,7 @@ mod unit_tests {
                 "audit-rolling-restart-db.toml",
                 "audit-partial-partition-db.toml",
                 "audit-power-cut-db.toml",
+                "audit-slow-disk-db.toml",
                 "audit-leak-cache.toml",
                 "audit-engine-crash.toml",
                 "audit-engine-crash-live-restore.toml"
@@ -1068,13 +1069,13 @@ mod unit_tests {
                 .any(|l| l.starts_with("cache ") && l.contains(" none (")),
             "{table}"
         );
-        let crash: file::Scenario = toml::from_str(&audit.scenarios[5].1).unwrap();
+        let crash: file::Scenario = toml::from_str(&audit.scenarios[6].1).unwrap();
         assert_eq!(crash.topology.compose_machines.unwrap().get_ref(), "m");
         assert_eq!(
             crash.topology.services[0].replicas, 3,
             "as many machines as db's replicas"
         );
-        let live = &audit.scenarios[6].1;
+        let live = &audit.scenarios[7].1;
         assert!(
             live.contains("live_restore = true") && live.contains("never-fails"),
             "{live}"
@@ -1098,7 +1099,7 @@ mod unit_tests {
         ] {
             assert!(partition.contains(part), "{part}: {partition}");
         }
-        let leak = &audit.scenarios[4].1;
+        let leak = &audit.scenarios[5].1;
         assert!(
             leak.contains("probe = \"api-health\""),
             "the dependent is watched:\n{leak}"

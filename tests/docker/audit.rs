@@ -10,6 +10,10 @@
 //! crash (machines, ~100 s) is run by the etcd test below with live-restore, and without it by
 //! `daemon_restart` and `engine_crash_any_service`.
 //!
+//! The shop's gray archetypes on its PostgreSQL (a Compose build on the project's base) run
+//! too: the clock jump (libfaketime mapped in postgres, its clock read 1 s back inside) and the
+//! slow disk under its declared disk, made lossy for the run.
+//!
 //! A cluster written as separate services (`examples/compose/etcd.compose.yml`: three etcd
 //! members, each its own Compose service, and a cache; nothing annotated) is planned with a
 //! machine per member, and its engine crash with live-restore gives a real verdict. (The TLS
@@ -24,7 +28,9 @@ use std::process::{Command, Output};
 use std::time::Instant;
 
 /// Every file the audit plans for the shop.
-const PLANNED: [&str; 8] = [
+const PLANNED: [&str; 11] = [
+    "audit-clock-jump-cache.toml",
+    "audit-clock-jump-db.toml",
     "audit-engine-crash-live-restore.toml",
     "audit-engine-crash.toml",
     "audit-leak-cache.toml",
@@ -33,6 +39,7 @@ const PLANNED: [&str; 8] = [
     "audit-partial-partition-cache.toml",
     "audit-power-cut-db.toml",
     "audit-rolling-restart-cache.toml",
+    "audit-slow-disk-db.toml",
 ];
 
 /// The files run: one per archetype that runs on one engine.
@@ -191,4 +198,67 @@ async fn an_etcd_cluster_of_separate_services_gets_a_machine_per_member_and_a_ve
         .unwrap_or_else(|| panic!("the inferred write probe: {}", report.table()));
     assert_eq!(writes.verdict, aftershock::Verdict::Pass, "{writes:?}");
     assert!(writes.measured.contains(" 0 lost"), "{writes:?}");
+}
+
+/// The shop's gray archetypes on its PostgreSQL, a Compose build on the project's base image
+/// (started by `pg-entry.sh` through `exec setpriv`): the clock jump moves the postgres
+/// process's wall clock 1 s back — libfaketime mapped in it, the offset read inside within
+/// 10 ms of the requested, the host's clock untouched — and the slow disk, under the disk the
+/// file declares without `lossy` (made lossy for the run), holds every fsync timed inside
+/// ≥ 500 ms. Both PASS: PostgreSQL keeps serving and comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shop_s_database_gets_a_clock_jump_and_a_slow_disk() {
+    let compose = root().join("examples/compose/shop.compose.yml");
+    let topology = scenario::load_compose(&compose).unwrap_or_else(|e| panic!("{e}"));
+    let plan = audit::plan(&compose, &topology, Budgets::default());
+    let dir = std::env::temp_dir().join(format!("aftershock-audit-gray-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let load = |name: &str| {
+        let (_, text) = plan
+            .scenarios
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name}: {}", plan.table()));
+        let file = dir.join(name);
+        std::fs::write(&file, text).unwrap();
+        scenario::load(&file).unwrap_or_else(|e| panic!("{e}"))
+    };
+    let (clock, slow) = (
+        load("audit-clock-jump-db.toml"),
+        load("audit-slow-disk-db.toml"),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let started = Instant::now();
+    let report = run_scenario(&clock).await;
+    println!(
+        "the clock jump took {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let (ok, detail) = aftershock_tests::verified(&report, "clock", "applied");
+    assert!(
+        ok && detail.contains("libfaketime mapped in db") && detail.contains("postgres"),
+        "{detail}"
+    );
+    let offset = report
+        .measurements
+        .iter()
+        .rev()
+        .find(|m| m.name == "clock/offset-applied-db")
+        .map(|m| m.value);
+    assert!(
+        offset.is_some_and(|ms| (ms + 1000.0).abs() <= 10.0),
+        "{offset:?}"
+    );
+    let started = Instant::now();
+    let report = run_scenario(&slow).await;
+    println!("the slow disk took {:.1}s", started.elapsed().as_secs_f64());
+    let (ok, detail) = aftershock_tests::verified(&report, "slow-disk", "applied");
+    assert!(ok, "{detail}");
+    let fsync = report
+        .measurements
+        .iter()
+        .rev()
+        .find(|m| m.name == "slow-disk/fsync-during-db")
+        .map(|m| m.value);
+    assert!(fsync.is_some_and(|ms| ms >= 500.0), "{fsync:?}");
 }

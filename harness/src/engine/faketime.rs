@@ -5,6 +5,10 @@
 //! (`FAKETIME_TIMESTAMP_FILE`, re-read on every call: `FAKETIME_NO_CACHE`). The monotonic
 //! clocks are left alone (`FAKETIME_DONT_FAKE_MONOTONIC`): a wall clock that jumps is the
 //! fault, not time itself running backwards. Host files only; nothing here talks to Docker.
+//! Debian's libfaketime (0.9.10) names a semaphore of its first process in `FAKETIME_SHARED`:
+//! a process exec'd under another user with the same PID (an entry script's `exec setpriv`,
+//! `gosu`) cannot open it and exits, so such a script unsets the variable first (the project's
+//! `pg-entry.sh` does); a container that exits so fails its bring-up, never a silent success.
 
 use super::ContainerSpec;
 use std::path::{Path, PathBuf};

@@ -578,13 +578,18 @@ pub async fn ensure(docker: &Docker, names: &BTreeSet<String>, output: &Path) ->
 /// Dockerfiles of your own: `FROM aftershock/base:latest`.
 pub const BASE_LATEST: &str = "aftershock/base:latest";
 
+/// The base image's content tag, `aftershock/base:<hash of images/base>` (built or not).
+pub fn base_tag() -> Result<String> {
+    let mut hasher = Sha256::new();
+    hash_dir(&mut hasher, &project_root().join("images").join("base"))?;
+    Ok(format!("aftershock/base:{}", short(hasher)))
+}
+
 /// Makes sure the base image exists (debootstrap once, minutes) and is tagged [`BASE_LATEST`].
 pub async fn base(docker: &Docker, output: &Path) -> Result<String> {
     let _lock = FileLock::acquire(lock_dir()?.join("images.lock")).await?;
     let images = project_root().join("images");
-    let mut hasher = Sha256::new();
-    hash_dir(&mut hasher, &images.join("base"))?;
-    let base = format!("aftershock/base:{}", short(hasher));
+    let base = base_tag()?;
     if !image_exists(docker, &base).await {
         build_base(docker, &images.join("base"), &base, output).await?;
     }

@@ -15,7 +15,9 @@ use std::time::Instant;
 /// Builds `context` as `aftershock-build/<name>:<hash>` (the hash of its files, the Dockerfile's
 /// name, the arguments and the target stage: an unchanged context is not built again) and
 /// returns the tag. A Dockerfile (or a build argument) naming `aftershock/base:latest` gets
-/// the project's base image made first. `target`: the stage to build (None: the last).
+/// the project's base image made first, and the base's own content tag in the hash: a build
+/// on a base that changed (a package added, as libfaketime was) is built again, not reused.
+/// `target`: the stage to build (None: the last).
 pub async fn build(
     docker: &Docker,
     name: &str,
@@ -25,8 +27,18 @@ pub async fn build(
     target: Option<&str>,
     output: &Path,
 ) -> Result<String> {
+    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(EngineError::io(
+        format!("read the Dockerfile {}", context.join(dockerfile).display()),
+    ))?;
+    let mentions_base = |t: &str| t.contains(images::BASE_LATEST);
+    let on_base = mentions_base(&text) || args.iter().any(|(_, v)| mentions_base(v));
+    let base = match on_base {
+        true => Some(images::base_tag()?),
+        false => None,
+    };
     let hashed = {
-        let (context, args) = (context.to_path_buf(), args.to_vec());
+        let (context, mut args) = (context.to_path_buf(), args.to_vec());
+        args.extend(base.map(|b| ("(base)".to_string(), b)));
         // The stage is part of what is built: another stage, another tag.
         let dockerfile = match target {
             Some(t) => format!("{dockerfile}#{t}"),
@@ -40,11 +52,7 @@ pub async fn build(
     if image_exists(docker, &tag).await {
         return Ok(tag);
     }
-    let text = std::fs::read_to_string(context.join(dockerfile)).map_err(EngineError::io(
-        format!("read the Dockerfile {}", context.join(dockerfile).display()),
-    ))?;
-    let mentions_base = |t: &str| t.contains(images::BASE_LATEST);
-    if mentions_base(&text) || args.iter().any(|(_, v)| mentions_base(v)) {
+    if on_base {
         images::base(docker, output).await?;
     }
     let started = Instant::now();

@@ -287,7 +287,7 @@ impl Clock {
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         if !maps.contains("libfaketime") {
-            return Err(Unseen::Unreachable(format!("{r}'s process {pid} ({exe}) has no libfaketime mapped (a static binary, or LD_PRELOAD cleared): its clock did not move")));
+            return Err(Unseen::Unreachable(format!("{r}'s process {pid} ({exe}) has no libfaketime mapped (its image lacks the library — built on another base than the project's —, a static binary, or LD_PRELOAD cleared): its clock did not move")));
         }
         let binary = std::fs::read(format!("/proc/{pid}/exe")).unwrap_or_default();
         if binary.windows(14).any(|w| w == b"\xff Go buildinf:") {

@@ -1,9 +1,11 @@
 //! The gray-failure archetypes of one service: its wall clock stepped back (Cloudflare's 2017
 //! leap second: 1 s back, here for 5 s) where a clock fault can reach it — libfaketime is
-//! preloaded into the project's own images only, so a Compose service (its own image or
-//! build) is skipped, saying so — and a slow disk under each data store (every
-//! fsync 500 ms for 5 s, through lossyfs: a lossy disk, made of its named volume when the file
-//! declares none).
+//! preloaded from the image, so the project's images and Compose builds are planned (the run
+//! checks the service's process maps it, and is UNKNOWN saying why where it does not: a build
+//! on another base, a static or Go binary), an image not built here and a known Go store are
+//! skipped, saying so — and a slow disk under each data store (every fsync 500 ms for 5 s,
+//! through lossyfs: a lossy disk, made of its named volume when the file declares none, the
+//! declared disk made lossy for that run when the file does not say `lossy: true`).
 
 use super::{infer, Audit, Cx, DEFAULT_DISK_MB};
 use crate::scenario::PROJECT_IMAGES;
@@ -15,6 +17,9 @@ pub(super) const SLOW_DISK: &str = "slow disk";
 /// How long a gray fault lasts, in seconds, and the fsync latency of a slow disk.
 const DOWN_S: u64 = 5;
 const FSYNC_LATENCY: &str = "500ms";
+
+/// Stores written in Go: they read the clock through the vDSO, past libfaketime.
+const GO_STORES: &[&str] = &["etcd", "Consul", "CockroachDB", "NATS", "MinIO"];
 
 /// Both archetypes on `cx.s`.
 pub(super) fn plan(cx: Cx, audit: &mut Audit) {
@@ -28,11 +33,14 @@ fn clock_unreachable(cx: &Cx) -> Option<String> {
     if !cx.observed(s) {
         return Some("no probe, so no availability verdict".into());
     }
-    if let Some(b) = &s.build {
-        return Some(format!("built from `{}`: a clock fault preloads libfaketime into the project's own images only (`image = \"memcached\"` in a scenario), where it is known to be and to reach the service's process", b.context));
+    if let Some((st, shown)) = infer::store_of(s).filter(|(st, _)| GO_STORES.contains(&st.name)) {
+        return Some(format!(
+            "{} ({shown}) is a Go binary: it reads the clock through the vDSO, past libfaketime",
+            st.name
+        ));
     }
     match s.image.as_deref() {
-        Some(i) if !PROJECT_IMAGES.contains(&i) => Some(format!("image `{i}` is not one of the project's: a clock fault preloads libfaketime into the project's own images only")),
+        Some(i) if s.build.is_none() && !PROJECT_IMAGES.contains(&i) => Some(format!("image `{i}` is not built here: a clock fault preloads libfaketime from the image, known only in the project's images and builds on its base (`FROM aftershock/base:latest`)")),
         _ => None,
     }
 }
@@ -42,7 +50,11 @@ fn plan_clock(cx: Cx, audit: &mut Audit) {
     match clock_unreachable(&cx) {
         Some(why) => audit.skipped(s, CLOCK_JUMP, why),
         None => {
-            let note = format!("its wall clock 1 s back for {DOWN_S} s (libfaketime; its monotonic clock and the host's untouched)");
+            let whose = match &cx.s.build {
+                Some(b) => format!("libfaketime from its image, built from `{}`: a build on the project's base has it; where its process does not map it the run is UNKNOWN, saying why", b.context),
+                None => "libfaketime".into(),
+            };
+            let note = format!("its wall clock 1 s back for {DOWN_S} s ({whose}; its monotonic clock and the host's untouched)");
             audit.planned(s, CLOCK_JUMP, cx.clock_jump(), note);
         }
     }
@@ -58,14 +70,19 @@ fn plan_slow_disk(cx: Cx, audit: &mut Audit) {
         return skip(audit, "no probe, so no availability verdict".into());
     }
     if let Some(d) = &s.disk {
-        if !d.lossy {
-            return skip(audit, "its disk (`x-aftershock`) is not `lossy: true`: lossyfs, which slows its fsyncs, sits only under a lossy disk".into());
-        }
-        let note = format!(
+        let mut note = format!(
             "every fsync on the disk at {} {FSYNC_LATENCY} for {DOWN_S} s",
             d.path
         );
-        return audit.planned(&s.name, SLOW_DISK, cx.slow_disk(None), note);
+        if !d.lossy {
+            note.push_str(", the disk (`x-aftershock`, not `lossy: true`) made lossy for this run (`compose_lossy`: lossyfs, which slows its fsyncs, between it and the service)");
+        }
+        return audit.planned(
+            &s.name,
+            SLOW_DISK,
+            cx.slow_disk(Disk::Declared(d.lossy)),
+            note,
+        );
     }
     let store = match infer::store_of(s) {
         Some((st, shown)) if st.stateful => format!("{} by {shown}", st.name),
@@ -87,7 +104,7 @@ fn plan_slow_disk(cx: Cx, audit: &mut Audit) {
             String::new()
         };
         let note = format!("every fsync on volume `{volume}` at {path} {FSYNC_LATENCY} for {DOWN_S} s, the volume a lossy {DEFAULT_DISK_MB} MB disk ({store})");
-        let file = cx.slow_disk(Some((volume, &suffix)));
+        let file = cx.slow_disk(Disk::Volume(volume, &suffix));
         audit.planned(&s.name, SLOW_DISK, file, note);
     }
 }
@@ -105,22 +122,36 @@ impl Cx<'_> {
         (format!("{name}.toml"), t)
     }
 
-    /// A slow disk: every fsync [`FSYNC_LATENCY`] for [`DOWN_S`] s. `volume`: a named volume
-    /// made a lossy disk of [`DEFAULT_DISK_MB`], `(name, file name suffix)`; else the lossy
-    /// disk the file declares.
-    fn slow_disk(&self, volume: Option<(&str, &str)>) -> (String, String) {
+    /// A slow disk: every fsync [`FSYNC_LATENCY`] for [`DOWN_S`] s, on `disk`.
+    fn slow_disk(&self, disk: Disk) -> (String, String) {
         let s = &self.s.name;
-        let name = format!("audit-slow-disk-{s}{}", volume.map_or("", |v| v.1));
+        let suffix = match disk {
+            Disk::Volume(_, suffix) => suffix,
+            Disk::Declared(_) => "",
+        };
+        let name = format!("audit-slow-disk-{s}{suffix}");
         let summary = format!("Every fsync on `{s}`'s disk takes {FSYNC_LATENCY} for {DOWN_S} s (lossyfs): is it still served, and does it come back?");
         let mut t = self.head(&name, "gray-slow-disk", &summary, &[], 20);
-        if let Some((v, _)) = volume {
-            let compose = format!("compose = {}\n", self.compose);
-            let disks = format!("compose_disks = {{ {s} = {{ volume = {v:?}, size_mb = {DEFAULT_DISK_MB}, lossy = true }} }}\n");
-            t = t.replacen(&compose, &format!("{compose}{disks}"), 1);
-        }
+        let topology = match disk {
+            Disk::Volume(v, _) => format!("compose_disks = {{ {s} = {{ volume = {v:?}, size_mb = {DEFAULT_DISK_MB}, lossy = true }} }}\n"),
+            Disk::Declared(false) => format!("compose_lossy = [{s:?}]\n"),
+            Disk::Declared(true) => String::new(),
+        };
+        let compose = format!("compose = {}\n", self.compose);
+        t = t.replacen(&compose, &format!("{compose}{topology}"), 1);
         let _ = write!(t, "\n[[fault]]\nname = \"slow-disk\"\nkind = \"disk-latency\"\ntarget = \"{s}\"\nlatency = \"{FSYNC_LATENCY}\"\nops = [\"fsync\"]\nat = \"4s\"\ndown_for = \"{DOWN_S}s\"\n");
         t.push_str("\n[[expect]]\nkind = \"fault-verified\"\nfault = \"slow-disk\"\n");
         t.push_str(&self.recovers("slow-disk", &[self.s]));
         (format!("{name}.toml"), t)
     }
+}
+
+/// The disk a slow disk slows.
+#[derive(Clone, Copy)]
+enum Disk<'a> {
+    /// A named volume made a lossy disk of [`DEFAULT_DISK_MB`]: (its name, the file name's
+    /// suffix).
+    Volume(&'a str, &'a str),
+    /// The disk the file declares (whether it says `lossy: true`; if not, made lossy).
+    Declared(bool),
 }

@@ -828,28 +828,62 @@ fn a_data_store_s_volume_becomes_a_lossy_disk_for_its_slow_disk() {
         "{:?}",
         plan.faults[0]
     );
-    // A disk the file declares without `lossy: true` cannot be slowed: said, not planned.
+    // A disk the file declares without `lossy: true`: made lossy for that run, saying so.
     let shop = WEB_AND_DB.replace(
         "  pgdata: {}",
         "  pgdata:\n    x-aftershock:\n      disk: { size_mb: 64 }",
     );
     let a = audit(&shop);
-    let Outcome::Skipped(why) = cell(&a, "db", "slow disk") else {
+    let Outcome::Planned { file, note } = cell(&a, "db", "slow disk") else {
         panic!("{}", a.table())
     };
-    assert!(why.contains("not `lossy: true`"), "{why}");
+    assert_eq!(file, "audit-slow-disk-db.toml");
+    assert!(
+        note.contains("not `lossy: true`") && note.contains("made lossy for this run"),
+        "{note}"
+    );
+    let plan = planned_file(&shop, "audit-slow-disk-db.toml");
+    let db = plan.services.iter().find(|s| s.name == "db").unwrap();
+    let disk = db.disk.as_ref().unwrap_or_else(|| panic!("{db:?}"));
+    assert!(disk.lossy && disk.size_mb == 64, "{disk:?}");
+    // Declared lossy: the disk as it is, nothing added.
+    let lossy = shop.replace("size_mb: 64 }", "size_mb: 64, lossy: true }");
+    let (_, text) = audit(&lossy)
+        .scenarios
+        .into_iter()
+        .find(|(n, _)| n == "audit-slow-disk-db.toml")
+        .unwrap();
+    assert!(
+        !text.contains("compose_lossy") && !text.contains("compose_disks"),
+        "{text}"
+    );
 }
 
 #[test]
 fn a_clock_jump_is_planned_where_libfaketime_can_be_preloaded() {
+    // A build (on the project's base, or not): planned; the run checks the preload took.
     let text = "services:\n  cache:\n    build: ./memcached\n    healthcheck:\n      test: [CMD, nc, -z, 127.0.0.1, '11211']\n";
     let a = audit(text);
-    let Outcome::Skipped(why) = cell(&a, "cache", "clock jump") else {
+    let Outcome::Planned { file, note } = cell(&a, "cache", "clock jump") else {
         panic!("{}", a.table())
     };
+    assert_eq!(file, "audit-clock-jump-cache.toml");
     assert!(
-        why.contains("built from `") && why.contains("libfaketime"),
-        "{why}"
+        note.contains("1 s back") && note.contains("built from `") && note.contains("UNKNOWN"),
+        "{note}"
+    );
+    let planned = planned_file(text, "audit-clock-jump-cache.toml");
+    use crate::scenario::plan::FaultKind;
+    assert!(
+        matches!(
+            planned.faults[0].kind,
+            FaultKind::Clock {
+                offset_ms: -1000,
+                ..
+            }
+        ),
+        "{:?}",
+        planned.faults[0]
     );
     // One of the project's images (as a scenario names it): planned, 1 s back.
     let mut t = topology(text);
@@ -869,18 +903,30 @@ fn a_clock_jump_is_planned_where_libfaketime_can_be_preloaded() {
     ] {
         assert!(scenario.contains(line), "{line}:\n{scenario}");
     }
-    // Not the project's image: libfaketime is not known there.
+    // An image not built here: libfaketime is not known there. A build of api1: planned.
     let web = audit(WEB_AND_DB);
-    for (service, says) in [("db", "image `postgres:16`"), ("api1", "built from `")] {
-        let Outcome::Skipped(why) = cell(&web, service, "clock jump") else {
-            panic!("{}", web.table())
-        };
-        assert!(why.contains(says) && why.contains("libfaketime"), "{why}");
-    }
+    let Outcome::Skipped(why) = cell(&web, "db", "clock jump") else {
+        panic!("{}", web.table())
+    };
+    assert!(
+        why.contains("image `postgres:16`") && why.contains("libfaketime"),
+        "{why}"
+    );
+    assert!(matches!(
+        cell(&web, "api1", "clock jump"),
+        Outcome::Planned { .. }
+    ));
     let Outcome::Skipped(why) = cell(&web, "web", "clock jump") else {
         panic!("{}", web.table())
     };
     assert!(why.contains("no probe"), "{why}");
+    // A Go store, even built here: its clock is read past libfaketime.
+    let etcd = "services:\n  etcd:\n    build: ./etcd\n    healthcheck:\n      test: [CMD, etcdctl, endpoint, health]\n";
+    let a = audit(etcd);
+    let Outcome::Skipped(why) = cell(&a, "etcd", "clock jump") else {
+        panic!("{}", a.table())
+    };
+    assert!(why.contains("Go binary"), "{why}");
 }
 
 /// Clerk's remedy where the file offers it: a cache of two replicas gets a second run that

@@ -81,6 +81,12 @@ pub struct Topology {
     /// lossyfs).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub compose_disks: BTreeMap<String, ComposeDisk>,
+    /// Compose services whose declared disk (`x-aftershock: { disk }` on a volume) is made
+    /// lossy for this run, lossyfs between the service and its disk as `lossy: true` would
+    /// put it (what sick-disk faults need): `compose_lossy = ["db"]` (`aftershock audit`
+    /// writes it for a slow disk under a disk the file declares without `lossy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compose_lossy: Vec<String>,
     /// Memory limits (MiB) given to Compose services that the file leaves without one (memory =
     /// memory+swap, as `mem_limit` would): `compose_memory = { cache = 256 }` (`aftershock
     /// audit` writes these for the leak of a cache in front of a database).

@@ -146,6 +146,14 @@ fn bring_in(scenario: &mut file::Scenario, dir: &Path) -> Result<(), ScenarioErr
             message: e.to_string(),
         })?;
     }
+    for service in &scenario.topology.compose_lossy {
+        make_lossy(&mut services, service).map_err(|e| ScenarioError::At {
+            file: paths[0].display().to_string(),
+            line: 0,
+            column: 0,
+            message: e.to_string(),
+        })?;
+    }
     for (service, mib) in &scenario.topology.compose_memory {
         let s = services.iter_mut().find(|s| &s.name == service);
         let s = s.ok_or_else(|| ScenarioError::At {
@@ -207,6 +215,8 @@ enum PlaceError {
     NoVolume { service: String, volume: String },
     #[error("`compose_disks`: Compose service `{service}` has a disk already (a service has at most one)")]
     TwoDisks { service: String },
+    #[error("`compose_lossy` names `{service}`, which is no Compose service with a disk (declare its volume one: `x-aftershock: {{ disk: {{ size_mb: 256 }} }}`, or `compose_disks` with `lossy = true`)")]
+    NoDisk { service: String },
 }
 
 /// `compose_disks = { service = { volume, size_mb } }`: that named volume of the service is
@@ -242,6 +252,19 @@ fn make_disk(
         path,
         lossy: disk.lossy,
     });
+    Ok(())
+}
+
+/// `compose_lossy = [service]`: the disk the service declares is lossy for this run.
+fn make_lossy(services: &mut [file::Service], service: &str) -> Result<(), PlaceError> {
+    let disk = services
+        .iter_mut()
+        .find(|s| s.name == service)
+        .and_then(|s| s.disk.as_mut());
+    let disk = disk.ok_or_else(|| PlaceError::NoDisk {
+        service: service.into(),
+    })?;
+    disk.lossy = true;
     Ok(())
 }
 
@@ -481,6 +504,34 @@ mod tests {
             .map(|_| ())
             .map_err(|e| e.to_string());
         assert!(!format!("{e:?}").contains("over 4 MiB"), "{e:?}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn compose_lossy_makes_a_declared_disk_lossy_and_names_what_has_none() {
+        let dir = scratch("lossy");
+        let compose = "services:\n  j:\n    image: j\n    volumes: [data:/data]\n  k:\n    image: k\nvolumes:\n  data:\n    x-aftershock:\n      disk: { size_mb: 64 }\n";
+        std::fs::write(dir.join("compose.yml"), compose).unwrap();
+        let lossy = |text: &str| {
+            let file = dir.join("scenario.toml");
+            std::fs::write(&file, text).unwrap();
+            let plan = load(&file).unwrap_or_else(|e| panic!("{e}"));
+            let j = plan.services.iter().find(|s| s.name == "j").unwrap();
+            j.disk
+                .as_ref()
+                .map(|d| (d.lossy, d.size_mb, d.path.clone()))
+        };
+        let top = format!("{HEAD}[topology]\ncompose = \"compose.yml\"\n");
+        assert_eq!(lossy(&top), Some((false, 64, "/data".into())));
+        let made = format!("{top}compose_lossy = [\"j\"]\n");
+        assert_eq!(lossy(&made), Some((true, 64, "/data".into())));
+        for who in ["k", "nope"] {
+            let e = refused(&dir, &format!("{top}compose_lossy = [\"{who}\"]\n"));
+            assert!(
+                e.contains(&format!("`compose_lossy` names `{who}`")) && e.contains("x-aftershock"),
+                "{e}"
+            );
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

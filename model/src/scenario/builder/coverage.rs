@@ -113,6 +113,7 @@ fn everything() -> Experiment {
     x.compose_disk("db", "pgdata", 64);
     x.compose_place("db", &["m2"]);
     x.compose_memory("db", 256);
+    x.compose_lossy("db");
     x.compose_profile("debug");
     x.compose_env_file("test.env");
     let db = x.service(Service::preset("db", Preset::Postgres));

@@ -294,6 +294,12 @@ impl Experiment {
             .insert(service.into(), disk);
     }
 
+    /// Makes the disk Compose service `service` declares (`x-aftershock: { disk }`) lossy for
+    /// this run, as `topology.compose_lossy` does.
+    pub fn compose_lossy(&mut self, service: &str) {
+        self.file.topology.compose_lossy.push(service.into());
+    }
+
     /// Puts Compose service `service` on these machines of `compose_machines` (one per
     /// replica) instead of replica i on machine i, as `topology.compose_placement` does.
     pub fn compose_place(&mut self, service: &str, machines: &[&str]) {

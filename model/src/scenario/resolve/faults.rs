@@ -357,17 +357,19 @@ fn cut(
 /// The shortest strobe period: each half must be seen by reads inside the container.
 const MIN_STROBE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// A clock fault: an offset with its sign, on a service whose image has libfaketime.
+/// A clock fault: an offset with its sign, on a service whose image may have libfaketime: one
+/// of the project's (its base has it) or one built here (a build on that base has it; the run
+/// checks that the service's process maps it, else the fault is not verified, saying why).
 fn clock(f: &file::Fault, svc: &Service) -> Result<FaultKind, Invalid> {
     let offset_ms = f.offset.as_deref().map(signed_ms);
     let problem = match (&svc.image, offset_ms) {
         (_, None) => "needs `offset` (how far the clock moves: \"+30s\" forward, \"-1h\" back)".to_string(),
         (_, Some(None)) => format!("`offset = {:?}`: a sign and a duration, e.g. \"+30s\" or \"-1h 30m\"", f.offset.as_deref().unwrap_or_default()),
         _ if f.strobe.is_some_and(|p| p < MIN_STROBE) => format!("`strobe = \"{}\"`: at least {} (each half of the period is seen inside the container)", humantime::format_duration(f.strobe.unwrap_or_default()), humantime::format_duration(MIN_STROBE)),
-        (Image::Project(_), Some(Some(offset_ms))) => {
+        (Image::Project(_) | Image::Build { .. }, Some(Some(offset_ms))) => {
             return Ok(FaultKind::Clock { down_for: f.down_for, offset_ms, strobe: f.strobe })
         }
-        (_, Some(Some(_))) => format!("needs `{}` to run one of the project's images (`image = \"memcached\"`, a preset): libfaketime is preloaded from the project's base image, which its image is not built on", svc.name),
+        (_, Some(Some(_))) => format!("needs `{}` to run one of the project's images (`image = \"memcached\"`, a preset) or an image built from a Dockerfile on the project's base (`build`, `FROM aftershock/base:latest`): libfaketime is preloaded from the image, and an image not built here is not known to have it", svc.name),
     };
     Err(at_name(
         &f.name,
