@@ -26,12 +26,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 SUITE=${AFTERSHOCK_DOCKER_SUITE:-trixie}
 ENGINE=${DIND_ENGINE:-docker}   # or podman: SUITE's Podman through its Docker-compatible API
 OUT=${DIND_OUT:-$CARGO_TARGET_DIR/platform-dind-$ENGINE}
-SCENARIOS=(
-  scenarios/platform/netem-delay.toml
-  scenarios/cache-oom-as-it-was.toml
-  scenarios/zookeeper-quorum-as-it-was.toml
-  scenarios/datastore-power-cut-as-it-was.toml
-)
+mapfile -t SCENARIOS < <(grep -v -e '^#' -e '^$' scripts/platform-scenarios.txt)
 [ $# -gt 0 ] && SCENARIOS=("$@")
 log() { printf '[platform-dind %s] %s\n' "$(date +%T)" "$*" >&2; }
 low() { nice -n 19 ionice -c3 "$@"; }

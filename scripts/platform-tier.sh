@@ -17,12 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 export VM_DIR=${VM_DIR:-$CARGO_TARGET_DIR/platform-vm}
-SCENARIOS=(
-  scenarios/platform/netem-delay.toml
-  scenarios/cache-oom-as-it-was.toml
-  scenarios/zookeeper-quorum-as-it-was.toml
-  scenarios/datastore-power-cut-as-it-was.toml
-)
+mapfile -t SCENARIOS < <(grep -v -e '^#' -e '^$' scripts/platform-scenarios.txt)
 [ $# -gt 0 ] && SCENARIOS=("$@")
 READY_SCALE=${READY_SCALE:-5}
 log() { printf '[platform-tier %s] %s\n' "$(date +%T)" "$*" >&2; }
