@@ -28,6 +28,10 @@ test: test-pure test-docker test-own-crate
 # The root package's test targets, by tier (a new tests/*.rs must be named in one: checked).
 PURE_TESTS = --test scenario_files --test suite_merge --test no_engine --test compose_corpus
 DOCKER_TESTS = --test docker --test engine_restart
+# Three threads on two cores: a test mostly waits (for the run lock, or in an observation
+# window), and with a third waiting, two runs that may share the machine find each other
+# more often while a run alone holds it.
+DOCKER_THREADS = 3
 
 test-pure: engine browser
 	@for t in tests/*.rs tests/*/main.rs; do n=$$(basename $${t%/main.rs} .rs); \
@@ -42,7 +46,7 @@ test-docker: engine
 	cargo build --workspace --bin aftershock
 	cargo test --workspace $(DOCKER_TESTS) --no-run
 	@bash scripts/own-crate.sh start
-	cargo test --workspace $(DOCKER_TESTS)
+	cargo test --workspace $(DOCKER_TESTS) -- --test-threads $(DOCKER_THREADS)
 	cargo test --workspace --lib two_of_three_nodes -- --ignored
 
 test-own-crate: engine

@@ -2,7 +2,8 @@
 //! nemesis, probes) and checking (check) meet here and nowhere else.
 //!
 //! Order: connect → take the run lock (timed runs never overlap) → reap dead runs → images →
-//! bring up → probes prepare (a warm cache) → probes and nemesis → heal → read-backs → teardown → checks → report.
+//! bring up → probes prepare (a warm cache) → probes and nemesis → heal → read-backs → the
+//! run lock released → teardown → checks → report.
 //! A harness error after bring-up started makes every verdict unknown; it is never a failure.
 
 use crate::check::{self, Outcome, Verdict};
@@ -103,7 +104,28 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
         };
         lock::take(&lock::path()?, &me, wait, lock_mode(scenario)).await?
     };
-    run_locked(docker, &output, &run_id, scenario, options, &lock).await
+    run_locked(docker, &output, &run_id, scenario, options, Hold::Own(lock)).await
+}
+
+/// The run lock as a run holds it: its own, released as soon as its observation ends (the
+/// next run's bring-up may overlap this one's teardown: nothing after the observation is
+/// timed or judged), or its caller's, held across the caller's runs (`aftershock bench`).
+enum Hold<'a> {
+    Own(lock::Held),
+    Callers(&'a lock::Held),
+}
+
+impl Hold<'_> {
+    /// The observation has ended: the run's own lock is released, a caller's kept.
+    fn observation_ended(self) {
+        match self {
+            Hold::Own(held) => drop(held),
+            // Held by the caller until its last run has ended.
+            Hold::Callers(held) => {
+                let _: &lock::Held = held;
+            }
+        }
+    }
 }
 
 /// [`run`] for a caller that already holds the run lock (`aftershock bench`).
@@ -116,7 +138,8 @@ pub(crate) async fn run_holding(
     let docker = engine::connect().await?;
     let output = output::root(options.output_dir.as_deref());
     preflight(&docker, scenario, options.host.as_ref(), &output).await?;
-    run_locked(docker, &output, &new_run_id(), scenario, options, lock).await
+    let hold = Hold::Callers(lock);
+    run_locked(docker, &output, &new_run_id(), scenario, options, hold).await
 }
 
 /// The run itself, under the run lock.
@@ -126,19 +149,9 @@ async fn run_locked(
     run_id: &str,
     scenario: &Plan,
     options: &RunOptions,
-    _lock: &lock::Held,
+    hold: Hold<'_>,
 ) -> Result<Report> {
-    // What dead runs left is theirs, not this run's problem: a failure to remove it (say, a
-    // network whose containers the engine is still removing) is reported, never fatal.
-    match cleanup::reap_dead_runs(&docker).await {
-        Ok(reaped) if !reaped.is_empty() => {
-            tracing::info!(?reaped, "removed what dead runs left behind: {reaped:?}")
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(
-            "could not remove everything dead runs left behind ({e}); the next run tries again, `aftershock clean` removes it"
-        ),
-    }
+    reap_dead_runs(&docker).await;
     let image_set = {
         let _step = options
             .progress
@@ -167,7 +180,7 @@ async fn run_locked(
     let scenario = with_health.as_ref().unwrap_or(scenario);
     let timeline = Timeline::new();
     let started_at = now();
-    let result = execute(
+    let observed = observe(
         output,
         docker,
         run_id,
@@ -178,6 +191,13 @@ async fn run_locked(
         &options.progress,
     )
     .await;
+    hold.observation_ended();
+    let result = match observed {
+        Ok((cluster, first_error)) => teardown(cluster, &timeline)
+            .await
+            .and(first_error.map_or(Ok(()), Err)),
+        Err(e) => Err(e),
+    };
     let error = result.err().map(|e| e.to_string());
     check::unplanned::mark_containers(&timeline);
     let outcomes = match &error {
@@ -198,6 +218,20 @@ async fn run_locked(
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
     Ok(report)
+}
+
+/// Removes what dead runs left. That is theirs, not this run's problem: a failure to remove it
+/// (say, a network whose containers the engine is still removing) is reported, never fatal.
+async fn reap_dead_runs(docker: &engine::Docker) {
+    match cleanup::reap_dead_runs(docker).await {
+        Ok(reaped) if !reaped.is_empty() => {
+            tracing::info!(?reaped, "removed what dead runs left behind: {reaped:?}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "could not remove everything dead runs left behind ({e}); the next run tries again, `aftershock clean` removes it"
+        ),
+    }
 }
 
 /// A plan whose Compose file a run cannot take as it is (the plan's blocking notes: a
@@ -432,7 +466,9 @@ fn unknown_all(scenario: &Plan, timeline: &Timeline, error: &str) -> Vec<Outcome
 }
 
 #[allow(clippy::too_many_arguments)] // the run's facts, each used once; a struct would only rename them
-async fn execute(
+/// Brings the run up, observes it (probes and nemesis) and returns the cluster to tear down
+/// with the first fault's error, if any.
+async fn observe(
     output: &Path,
     docker: engine::Docker,
     run_id: &str,
@@ -441,7 +477,7 @@ async fn execute(
     timeline: &Timeline,
     seed: u64,
     progress: &Progress,
-) -> Result<()> {
+) -> Result<(Cluster, Option<HarnessError>)> {
     let cluster = {
         let names: Vec<&str> = scenario.services.iter().map(|s| s.name.as_str()).collect();
         let _step = progress.step(format!("bringing up {}", names.join(", ")));
@@ -495,12 +531,17 @@ async fn execute(
     }
     timeline.note("observation ends");
     let cluster = Arc::into_inner(cluster).expect("every nemesis task has ended");
+    Ok((cluster, first_error))
+}
+
+/// Removes everything the run created, noted on its timeline.
+async fn teardown(cluster: Cluster, timeline: &Timeline) -> Result<()> {
     let removed = cluster.down().await?;
     timeline.note(format!(
         "teardown removed {} containers, {} networks, {} volumes",
         removed.containers, removed.networks, removed.volumes
     ));
-    first_error.map_or(Ok(()), Err)
+    Ok(())
 }
 
 /// Moves the observation's progress bar and names the faults in effect, until aborted (or, at

@@ -1,10 +1,13 @@
 #!/bin/sh
-# redis-entry.sh [PRIMARY [REDIS-SERVER OPTIONS...]]
+# redis-entry.sh [PRIMARY[,REPLICA...] [REDIS-SERVER OPTIONS...]]
 # Write redis.conf and sentinel.conf, start the sentinel in the background, then exec
 # redis-server as PID 1 with the options given after PRIMARY (e.g. --min-replicas-to-write 1).
 #   PRIMARY           the host name of the primary at start (default: this replica, a lone
 #                     primary); every other replica starts as its replica. Arguments, not env:
 #                     reports hide the values of a scenario's env, and these are names to show.
+#   ,REPLICA...       the other members' host names (e.g. redis1,redis2,redis3): the sentinel
+#                     starts knowing them (`known-replica`) instead of learning them from the
+#                     primary's INFO, sent every 10 s (ready in ~2 s instead of ~10, 2026-12-03)
 #   REDIS_SELF        this replica's host name on the run's network (default: the hostname,
 #                     which the harness sets to the replica's name)
 #   REDIS_SENTINEL    "yes" (default): run a sentinel beside the server, monitoring REDIS_PRIMARY
@@ -14,7 +17,8 @@
 set -eu
 
 REDIS_SELF="${REDIS_SELF:-$(hostname)}"
-REDIS_PRIMARY="${1:-$REDIS_SELF}"
+MEMBERS="${1:-$REDIS_SELF}"
+REDIS_PRIMARY="${MEMBERS%%,*}"
 [ "$#" -eq 0 ] || shift
 REDIS_SENTINEL="${REDIS_SENTINEL:-yes}"
 REDIS_QUORUM="${REDIS_QUORUM:-2}"
@@ -56,6 +60,9 @@ if [ "$REDIS_SENTINEL" = yes ]; then
         echo "sentinel down-after-milliseconds main $REDIS_DOWN_AFTER_MS"
         echo "sentinel failover-timeout main $REDIS_FAILOVER_TIMEOUT_MS"
         echo "sentinel parallel-syncs main 1"
+        for r in $(echo "$MEMBERS" | tr ',' ' '); do
+            [ "$r" = "$REDIS_PRIMARY" ] || echo "sentinel known-replica main $r 6379"
+        done
     } >"$CONF/sentinel.conf"
     redis-server "$CONF/sentinel.conf" --sentinel &
 fi

@@ -447,6 +447,27 @@ fn the_engine_crash_puts_each_member_of_a_cluster_on_a_machine_of_its_own() {
 }
 
 #[test]
+fn the_engine_crash_runs_as_long_as_its_recovery_budget_needs() {
+    let duration = |recover: u64| {
+        let budgets = Budgets {
+            recover: std::time::Duration::from_secs(recover),
+            ..Budgets::default()
+        };
+        let a = plan(Path::new("/x/compose.yml"), &topology(ETCD_TRIO), budgets);
+        let (_, text) = a
+            .scenarios
+            .iter()
+            .find(|(n, _)| n == "audit-engine-crash.toml")
+            .unwrap_or_else(|| panic!("{}", a.table()));
+        let line = text.lines().find(|l| l.starts_with("duration")).unwrap();
+        line.to_string()
+    };
+    // Three machines: crash at 4 s, the last dockerd 1 s later, the budget, 10 s more.
+    assert_eq!(duration(30), "duration = \"45s\"");
+    assert_eq!(duration(10), "duration = \"25s\"");
+}
+
+#[test]
 fn a_placement_naming_what_is_not_there_is_refused_with_the_reason() {
     for (from, to, words) in [
         (
