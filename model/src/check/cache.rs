@@ -440,16 +440,25 @@ pub fn warm_up_within(
     );
     match first_warm {
         None => {
-            let observed = after.last().map_or(0, |w| w.at + WINDOW) - started;
-            Judged::new(
-                format!(
-                    "not warm {:.1}s after the restart (end of run; {criteria})",
-                    secs(observed).max(0.0)
-                ),
-                None,
+            let observed = secs(after.last().map_or(0, |w| w.at + WINDOW) - started).max(0.0);
+            // A run that ended before the budget did (a starved host's slipped schedule: the
+            // OOM kill late, the restart later) cannot tell a slow warm-up from none.
+            let verdict = if observed < budget.as_secs_f64() {
+                Verdict::Unknown {
+                    reason: format!(
+                        "the run ended {observed:.1}s after the restart, before the {} budget: the warm-up could not be watched long enough",
+                        fmt_dur(budget)
+                    ),
+                }
+            } else {
                 fail(format!(
                     "the cache did not warm up within the run ({criteria})"
-                )),
+                ))
+            };
+            Judged::new(
+                format!("not warm {observed:.1}s after the restart (end of run; {criteria})"),
+                None,
+                verdict,
             )
         }
         Some(i) => {
