@@ -135,3 +135,42 @@ async fn a_ready_check_that_never_passes_names_the_service_and_what_it_saw() {
         .count();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// A replica whose process exits at start (no `restart` policy) cannot become ready: the run
+/// says so as soon as it sees the exit, with the exit code and the container's last lines,
+/// instead of waiting out the readiness timeout (60 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_exits_at_start_is_named_with_its_last_lines_without_waiting_out_the_timeout(
+) {
+    let mut x = Experiment::new("exits-at-start", Duration::from_secs(5));
+    x.service(
+        Service::generic("svc", "memcached")
+            .entrypoint(&["sh", "-c", "echo its data directory is gone >&2; exit 3"])
+            .ready(Check::Tcp(11211), Duration::from_secs(60)),
+    );
+    let scenario = x.plan().unwrap();
+    let started = std::time::Instant::now();
+    let report = aftershock::run(&scenario, &aftershock::RunOptions::default())
+        .await
+        .expect("the run starts; bring-up fails");
+    let took = started.elapsed();
+    println!("refused after {:.1} s", took.as_secs_f64());
+    let error = report.error.clone().expect("a harness error");
+    for words in [
+        "service `svc` was not ready",
+        "exited with code 3",
+        "its data directory is gone",
+    ] {
+        assert!(error.contains(words), "{error:?} should mention {words:?}");
+    }
+    assert!(
+        took < Duration::from_secs(60),
+        "waited out the 60 s readiness timeout ({took:?}) for a process that had exited"
+    );
+    let docker = aftershock::admin::connect().await.unwrap();
+    let left = aftershock::admin::leftovers(&docker, Some(&report.run_id))
+        .await
+        .unwrap()
+        .count();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

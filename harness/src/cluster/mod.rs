@@ -401,6 +401,10 @@ impl Cluster {
                 Ok(()) => return Ok(started.elapsed()),
                 Err(e) => last = e,
             }
+            if let Some(exited) = services::exited(&self.engine, service, replicas).await {
+                last = exited;
+                break;
+            }
             let every = service.ready.as_ref().map(|r| r.interval);
             tokio::time::sleep(every.unwrap_or(Duration::from_millis(100))).await;
         }

@@ -712,8 +712,26 @@ impl RunEngine {
 
     /// The lines a replica's container wrote to stdout so far.
     pub async fn stdout_lines(&self, replica: &str) -> Result<Vec<String>> {
-        let name = self.container_name(replica);
         let options = LogsOptionsBuilder::default().stdout(true).build();
+        self.log_lines(replica, options).await
+    }
+
+    /// The last `n` lines a replica's container wrote, stdout and stderr.
+    pub async fn last_lines(&self, replica: &str, n: usize) -> Result<Vec<String>> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&n.to_string())
+            .build();
+        self.log_lines(replica, options).await
+    }
+
+    async fn log_lines(
+        &self,
+        replica: &str,
+        options: bollard::query_parameters::LogsOptions,
+    ) -> Result<Vec<String>> {
+        let name = self.container_name(replica);
         let docker = self.client(replica);
         let mut stream = docker.logs(&name, Some(options));
         let mut text = String::new();

@@ -109,6 +109,9 @@ pub enum ServiceError {
     /// A one-shot job's container exited with another code than 0.
     #[error("exited with code {0} (a one-shot job others wait on must exit 0; its output is in the run's logs)")]
     JobFailed(i64),
+    /// The replica's main process exited and nothing restarts it: no readiness check can pass.
+    #[error("its container exited with code {code} and no `restart` policy starts it again; its last lines: {lines}")]
+    Exited { code: i64, lines: String },
     /// A ZooKeeper ensemble that is not whole yet.
     #[error("{leaders} leader(s); not yet in the ensemble: {missing:?} (modes {modes:?})")]
     Ensemble {

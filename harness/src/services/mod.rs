@@ -192,6 +192,33 @@ pub fn ready_scale() -> f64 {
         .unwrap_or(1.0)
 }
 
+/// A replica of `service` whose main process has exited with nothing to start it again (no
+/// `restart` policy; not a one-shot job, whose exit is its readiness), with its last lines:
+/// waiting for its readiness could only time out.
+pub async fn exited(
+    engine: &RunEngine,
+    service: &Service,
+    replicas: &[String],
+) -> Option<ServiceError> {
+    if service.extras.runs_once || service.restart != crate::scenario::plan::Restart::No {
+        return None;
+    }
+    for r in replicas {
+        let Ok(status) = engine.status(r).await else {
+            continue;
+        };
+        if let (false, false, Some(code)) = (status.running, status.paused, status.exit_code) {
+            let lines = match engine.last_lines(r, 8).await {
+                Ok(lines) if !lines.is_empty() => lines.join(" | "),
+                Ok(_) => "(none)".to_string(),
+                Err(e) => format!("(its log could not be read: {e})"),
+            };
+            return Some(ServiceError::at(r)(ServiceError::Exited { code, lines }));
+        }
+    }
+    None
+}
+
 /// Whether the given replicas of a service are ready: `Ok(())` or what is still missing. The
 /// service's `ready` check when it has one, else its preset's, else: its containers run.
 pub async fn readiness(
