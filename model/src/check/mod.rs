@@ -507,11 +507,16 @@ fn recovers_within(t: &Timeline, probe: &str, fault: &str, budget: Duration) -> 
                     secs(observed)
                 ))
             };
-            Judged::new(
-                format!("not back {:.2}s after heal (end of run)", secs(observed)),
-                None,
-                verdict,
-            )
+            // No sample after the heal (a harness error ended the probes first): say so,
+            // not a negative time after it.
+            let measured = match observed {
+                o if o < 0 => format!(
+                    "no sample after the heal (the probe ended {:.2}s before it)",
+                    secs(-o)
+                ),
+                o => format!("not back {:.2}s after heal (end of run)", secs(o)),
+            };
+            Judged::new(measured, None, verdict)
         }
         Some(at) => {
             let d = secs(at - healed).max(0.0);

@@ -116,6 +116,12 @@ fn recovers_within_cases() {
     let flapping = timeline(30.0, &[(5.0, 15.0), (15.1, 20.0)], Some(5.0), Some(13.0));
     let o = check(&expect(K, Some(20.0), None), &flapping);
     assert!((o.measured_seconds.unwrap() - 7.0).abs() < 0.05, "{o:?}");
+    // The probe ended 10 s before the heal (a harness error stopped the run): no negative
+    // time after the heal, and no verdict.
+    let ended_first = timeline(20.0, &[(5.0, 21.0)], Some(5.0), Some(30.0));
+    let o = check(&expect(K, Some(10.0), None), &ended_first);
+    assert!(o.measured.starts_with("no sample after the heal"), "{o:?}");
+    assert_matches!(o.verdict, Verdict::Unknown { .. });
     let not_healed = timeline(30.0, &[], Some(5.0), None);
     assert_matches!(
         verdict(K, Some(5.0), None, &not_healed),
