@@ -286,11 +286,22 @@ pub fn restarted_within(t: &Timeline, fault: &str, budget: Duration) -> Judged {
             None,
             fail(format!("{} did not die after `{fault}`", o.target)),
         ),
-        (Some(_), None) => Judged::new(
-            "died, never started again",
-            None,
-            fail(format!("{} was not started again", o.target)),
-        ),
+        (Some(died), None) => {
+            // A run that ended before the budget did cannot tell a slow restart from none.
+            let watched = secs(t.observation().1 - died);
+            let verdict = if watched < budget.as_secs_f64() {
+                Verdict::Unknown {
+                    reason: format!(
+                        "the run ended {watched:.2}s after {} died, before the {} budget: its restart could not be watched long enough",
+                        o.target,
+                        fmt_dur(budget)
+                    ),
+                }
+            } else {
+                fail(format!("{} was not started again", o.target))
+            };
+            Judged::new("died, never started again", None, verdict)
+        }
         (Some(d), Some(s)) => {
             let took = secs(s - d);
             let verdict = if took <= budget.as_secs_f64() {

@@ -455,6 +455,15 @@ fn cache_outage_cases() {
             outage_timeline(40, |_| 1.0, |_| 1.0, None, None),
             "FAIL",
         ),
+        // Never started again, but the run ended 26.5 s after the death: a 30 s budget
+        // cannot be judged.
+        (
+            RestartedWithin,
+            Some(30.0),
+            None,
+            outage_timeline(40, |_| 1.0, |_| 1.0, None, None),
+            "UNKNOWN",
+        ),
         (LatencyRises, None, Some(100.0), slow.clone(), "PASS"),
         (LatencyRises, None, Some(100.0), cache_run(50.0, 26), "FAIL"),
         // A baseline inflated by the generator's own stall (60 ms p99, 50 ms of it the lag):
