@@ -99,6 +99,9 @@ until curl -sf --unix-socket /run/docker.sock http://engine/_ping >/dev/null 2>&
 done
 say "engine $engine up in $(( $(date +%s) - t0 )) s"
 cd /share
+# A bare init's open-files limit is 1024 (hard 4096); a host's services get far more (systemd:
+# 524288): the load probe's sockets in flight need it.
+ulimit -n 1048576 2>/dev/null || say "open files stay at $(ulimit -n)"
 sh /share/cmd >/share/out.log 2>&1 </dev/null
 echo $? >/share/rc
 say "command exited $(cat /share/rc)"
