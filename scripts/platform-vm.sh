@@ -29,7 +29,11 @@ cd "$(dirname "$0")/.."
 SRC=$PWD
 VM_DIR=${VM_DIR:-${CARGO_TARGET_DIR:-$SRC/target}/platform-vm}
 SUITE=${VM_SUITE:-trixie}
-PACKAGES=${VM_PACKAGES:-docker.io,podman,nftables,curl,linux-image-amd64,initramfs-tools,kmod,iproute2,iptables,procps,e2fsprogs,util-linux,ca-certificates}
+PODMAN=podman,aardvark-dns,catatonit,
+# bookworm's podman 4.3 needs the virtual container-network-stack, which debootstrap does not
+# choose: Docker alone there.
+[ "$SUITE" = bookworm ] && PODMAN=
+PACKAGES=${VM_PACKAGES:-docker.io,${PODMAN}nftables,curl,linux-image-amd64,initramfs-tools,kmod,iproute2,iptables,procps,e2fsprogs,util-linux,ca-certificates}
 DISK_GB=${VM_DISK_GB:-12}
 MEM_MB=${VM_MEM_MB:-4096}
 CPUS=${VM_CPUS:-2}
