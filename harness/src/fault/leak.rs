@@ -312,7 +312,7 @@ async fn victim(
         if kernel.is_some() {
             return Ok(kernel);
         }
-        let engine = engine_victim(cluster, replica, main, agent, seen).await?;
+        let engine = engine_victim(cluster, replica, main, agent, seen, route).await?;
         if engine.is_some() || Instant::now() > deadline {
             return Ok(engine);
         }
@@ -346,15 +346,19 @@ async fn engine_victim(
     (main_pid, main_command): (i64, &str),
     agent: &oom::Exec,
     seen: Seen,
+    route: &Route,
 ) -> Result<Option<String>> {
     let status = cluster.engine.status(replica).await?;
     let agent_exit = cluster.engine.exec_exit_code(replica, &agent.id).await?;
+    // Read after the agent's exit: a main process that took the agent with it is dying by then.
+    let main_gone = matches!(route, Route::Host) && process_gone(main_pid);
     let evidence = Evidence {
         oom_event: (cluster.timeline)
             .container_event(replica, "oom", seen.since)
             .is_some(),
         counter: seen.counter,
         running: status.running,
+        main_gone,
         main_exit: status.exit_code,
         oom_killed_flag: cluster.engine.oom_killed_flag(replica).await?,
         agent_exit,
@@ -375,6 +379,25 @@ async fn engine_victim(
     Ok(Some(process))
 }
 
+/// Whether process `pid` of this host is dead or dying: gone from `/proc`, a zombie, or
+/// exiting (`PF_EXITING`: a PID namespace's first process waits there for the others to be
+/// killed). 0: unknown, not gone.
+fn process_gone(pid: i64) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // After the command's closing parenthesis: state, ppid, pgrp, session, tty, tpgid, flags.
+    let fields: Vec<&str> = (stat.rsplit_once(')').map_or("", |(_, rest)| rest))
+        .split_whitespace()
+        .collect();
+    let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+    matches!(fields.first(), Some(&("Z" | "X"))) || flags & PF_EXITING != 0
+}
+
 /// What the engine and the cgroup say after a leak, as evidence of an OOM kill.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Evidence {
@@ -382,8 +405,10 @@ struct Evidence {
     oom_event: bool,
     /// The cgroup's oom_kill counter before the leak and at its last read (None: not watched).
     counter: Option<(u64, u64)>,
-    /// The container still runs.
+    /// The container still runs (its engine's word, which may lag its main process's death).
     running: bool,
+    /// Its main process is dead on this host (`/proc`: gone, or a zombie); false on a machine.
+    main_gone: bool,
     /// Its main process's last exit code (`State.ExitCode`).
     main_exit: Option<i64>,
     /// `State.OOMKilled` (set late and sticky: evidence beside another, never alone).
@@ -428,7 +453,8 @@ fn decide(e: &Evidence) -> Option<(Victim, String)> {
             format!("the container's main process died by SIGKILL (exit 137), with {signs}");
         return Some((Victim::Main, words));
     }
-    if e.running && e.agent_exit == Some(137) && kernel_signs > 0 {
+    // The agent also dies by SIGKILL when the main process dies (the PID namespace's end).
+    if e.running && !e.main_gone && e.agent_exit == Some(137) && kernel_signs > 0 {
         let words = format!(
             "the agent died by SIGKILL (exit 137) while the container kept running, with {signs}"
         );
@@ -493,12 +519,26 @@ mod tests {
         let (who, words) = decide(&agent).unwrap();
         assert_eq!(who, Victim::Agent);
         assert!(!words.contains("OOMKilled"), "{words}");
+        // The main process dead, its engine not yet aware (Podman): the agent died with it
+        // (the PID namespace's end), not of the OOM killer.
+        let with_main = Evidence {
+            main_gone: true,
+            ..agent
+        };
+        assert_eq!(decide(&with_main), None);
         // Docker 26 sets the flag while the container runs: not a sign for the agent alone.
         let flag = Evidence {
             counter: Some((0, 0)),
             ..agent
         };
         assert_eq!(decide(&flag), None);
+    }
+
+    #[test]
+    fn a_process_is_gone_when_proc_says_so() {
+        assert!(!process_gone(std::process::id() as i64));
+        assert!(!process_gone(0), "unknown is not gone");
+        assert!(process_gone(i32::MAX as i64));
     }
 
     #[test]
