@@ -75,6 +75,18 @@ pub fn raise_open_files() -> Option<(u64, u64)> {
     Some((before, l.rlim_cur))
 }
 
+/// Notes on the timeline when the open-files limit, raised as far as it goes, is still below
+/// what the load may hold at once.
+fn note_open_files(timeline: &Timeline, probe: &str) {
+    if let Some((_, limit)) =
+        raise_open_files().filter(|l| l.1 < MAX_IN_FLIGHT as u64 + SPARE_FILES)
+    {
+        timeline.note(format!(
+            "load probe {probe}: open files limited to {limit} (the hard limit), fewer than its {MAX_IN_FLIGHT} requests in flight may need: beyond, requests fail with \"too many open files\" (raise it: ulimit -Hn)"
+        ));
+    }
+}
+
 fn client(timeout: Duration) -> reqwest::Client {
     raise_open_files();
     reqwest::Client::builder()
@@ -247,14 +259,7 @@ pub async fn run(
     let rate = load.rate.max(1);
     let interval = Duration::from_secs(1) / rate;
     let client = client(probe.timeout);
-    if let Some((_, limit)) =
-        raise_open_files().filter(|l| l.1 < MAX_IN_FLIGHT as u64 + SPARE_FILES)
-    {
-        timeline.note(format!(
-            "load probe {}: open files limited to {limit} (the hard limit), fewer than its {MAX_IN_FLIGHT} requests in flight may need: beyond, requests fail with \"too many open files\" (raise it: ulimit -Hn)",
-            probe.name
-        ));
-    }
+    note_open_files(&timeline, &probe.name);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
