@@ -29,7 +29,11 @@ cd "$(dirname "$0")/.."
 SRC=$PWD
 VM_DIR=${VM_DIR:-${CARGO_TARGET_DIR:-$SRC/target}/platform-vm}
 SUITE=${VM_SUITE:-trixie}
-PACKAGES=${VM_PACKAGES:-docker.io,podman,nftables,curl,linux-image-amd64,initramfs-tools,kmod,iproute2,iptables,procps,e2fsprogs,util-linux,ca-certificates}
+PODMAN=podman,aardvark-dns,catatonit,
+# bookworm's podman 4.3 needs the virtual container-network-stack, which debootstrap does not
+# choose: Docker alone there.
+[ "$SUITE" = bookworm ] && PODMAN=
+PACKAGES=${VM_PACKAGES:-docker.io,${PODMAN}nftables,curl,linux-image-amd64,initramfs-tools,kmod,iproute2,iptables,procps,e2fsprogs,util-linux,ca-certificates}
 DISK_GB=${VM_DISK_GB:-12}
 MEM_MB=${VM_MEM_MB:-4096}
 CPUS=${VM_CPUS:-2}
@@ -99,6 +103,9 @@ until curl -sf --unix-socket /run/docker.sock http://engine/_ping >/dev/null 2>&
 done
 say "engine $engine up in $(( $(date +%s) - t0 )) s"
 cd /share
+# A bare init's open-files limit is 1024 (hard 4096); a host's services get far more (systemd:
+# 524288): the load probe's sockets in flight need it.
+ulimit -n 1048576 2>/dev/null || say "open files stay at $(ulimit -n)"
 sh /share/cmd >/share/out.log 2>&1 </dev/null
 echo $? >/share/rc
 say "command exited $(cat /share/rc)"

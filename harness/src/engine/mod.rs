@@ -754,10 +754,23 @@ impl RunEngine {
         replica: &str,
     ) -> Result<bollard::models::ContainerInspectResponse> {
         let name = self.container_name(replica);
-        self.client(replica)
-            .inspect_container(&name, None::<InspectContainerOptions>)
-            .await
-            .map_err(EngineError::refused(format!("inspect container {name}")))
+        // Podman's compat API says `"Status": "stopped"` (no Engine API state) for the ~100 ms
+        // between a container's exit and its cleanup; asked again it says `exited`.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let answer = (self.client(replica))
+                .inspect_container(&name, None::<InspectContainerOptions>)
+                .await;
+            match answer {
+                Err(bollard::errors::Error::JsonDataError { .. }) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                answer => {
+                    return answer
+                        .map_err(EngineError::refused(format!("inspect container {name}")))
+                }
+            }
+        }
     }
 
     /// What the engine says about a replica's container.

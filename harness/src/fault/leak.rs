@@ -9,7 +9,10 @@
 //! pick memcached. What the kernel did is recorded from three sources, none trusted alone:
 //! the engine's `oom` event (by the event recorder), the cgroup's `oom_kill` counter (polled
 //! every 5 ms while the leak runs) and the kernel log's "Killed process" line, which names the
-//! victim ([`EventKind::OomKill`]). `State.OOMKilled` is noted as evidence only.
+//! victim ([`EventKind::OomKill`]). Without that line (no `/dev/kmsg` to read) the victim is
+//! the process that died by SIGKILL together with a sign of the OOM killer — the engine's
+//! event, the counter's rise or `State.OOMKilled` ([`decide`]): an engine that sends no `oom`
+//! event (Podman's compat stream) is judged on the kernel's counter, never failed for it.
 //!
 //! On a replica placed on a machine the cgroup, `/proc` and the kernel log are the machine's,
 //! not this host's: there the fault knows only what the machine's engine says — the `oom`
@@ -87,7 +90,14 @@ impl Leak {
             Route::Machine(_) => (before, self.watch_engine(cluster, replica, since).await),
         };
         let main_process = (main.pid, main.command.as_str());
-        let victim = victim(cluster, replica, main_process, &agent, &route).await?;
+        let seen = Seen {
+            since,
+            counter: main
+                .counters
+                .as_ref()
+                .map(|_| (before.oom_kill, last.oom_kill)),
+        };
+        let victim = victim(cluster, replica, main_process, &agent, &route, seen).await?;
         if victim.is_none() {
             cluster.timeline.note(format!(
                 "{}: no OOM kill within {:?} (cgroup oom_kill {} → {}); stopping the agent",
@@ -270,33 +280,43 @@ async fn stop(
     ));
 }
 
-/// Who the OOM killer killed: the kernel log's line for the main process or the agent (up
-/// to 2 s for it to appear), else what the engine says (see [`engine_victim`]). On a machine
-/// only the engine's word counts, asked for up to 2 s (the death follows the `oom` event).
+/// How long after the leak's watch ended the victim is looked for: the kernel log's line
+/// comes at once, the engine's account of the death may take seconds on a starved machine.
+const VICTIM_WAIT: Duration = Duration::from_secs(5);
+
+/// What the leak's watch saw: when it started, and the cgroup's oom_kill counter before the
+/// leak and at its last read (None: not watched, a replica on a machine).
+#[derive(Clone, Copy)]
+struct Seen {
+    since: crate::timeline::Nanos,
+    counter: Option<(u64, u64)>,
+}
+
+/// Who the OOM killer killed: the kernel log's line for the main process or the agent, else
+/// what the engine says with the cgroup's counter (see [`decide`]), asked until
+/// [`VICTIM_WAIT`] passes. On a machine only the engine's word counts.
 async fn victim(
     cluster: &Cluster,
     replica: &str,
     main: (i64, &str),
     agent: &oom::Exec,
     route: &Route,
+    seen: Seen,
 ) -> Result<Option<String>> {
-    let deadline = Instant::now() + Duration::from_secs(2);
+    let deadline = Instant::now() + VICTIM_WAIT;
     loop {
-        let found = match route {
+        let kernel = match route {
             Route::Host => kernel_victim(cluster, replica, main.0, agent),
-            Route::Machine(_) => engine_victim(cluster, replica, main, agent).await?,
+            Route::Machine(_) => None,
         };
-        if found.is_some() {
-            return Ok(found);
+        if kernel.is_some() {
+            return Ok(kernel);
         }
-        if Instant::now() > deadline {
-            break;
+        let engine = engine_victim(cluster, replica, main, agent, seen, route).await?;
+        if engine.is_some() || Instant::now() > deadline {
+            return Ok(engine);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    match route {
-        Route::Host => engine_victim(cluster, replica, main, agent).await,
-        Route::Machine(_) => Ok(None),
     }
 }
 
@@ -318,39 +338,230 @@ fn kernel_victim(
     Some(k.command)
 }
 
-/// The engine's account: the container died after its `oom` event (its main process was the
-/// victim), or the agent's exec ended SIGKILLed after it while the container kept running.
+/// The engine's account with the cgroup's counter ([`decide`]), recorded when it names the
+/// victim: the main process (the container's) or the agent (its exec's).
 async fn engine_victim(
     cluster: &Cluster,
     replica: &str,
     (main_pid, main_command): (i64, &str),
     agent: &oom::Exec,
+    seen: Seen,
+    route: &Route,
 ) -> Result<Option<String>> {
-    let (running, _, _) = cluster.engine.state(replica).await?;
-    let oom_event = cluster
-        .timeline
-        .container_event(replica, "oom", 0)
-        .is_some();
-    if oom_event && !running {
-        cluster.timeline.record(EventKind::OomKill {
-            container: replica.to_string(),
-            process: main_command.to_string(),
-            pid: main_pid,
-            evidence: "the container's main process died right after the engine's oom event (no kernel log read)".into(),
-        });
-        return Ok(Some(main_command.to_string()));
+    let status = cluster.engine.status(replica).await?;
+    let agent_exit = cluster.engine.exec_exit_code(replica, &agent.id).await?;
+    // Read after the agent's exit: a main process that took the agent with it is dying by then.
+    let main_gone = matches!(route, Route::Host) && process_gone(main_pid);
+    let evidence = Evidence {
+        oom_event: (cluster.timeline)
+            .container_event(replica, "oom", seen.since)
+            .is_some(),
+        counter: seen.counter,
+        running: status.running,
+        main_gone,
+        main_exit: status.exit_code,
+        oom_killed_flag: cluster.engine.oom_killed_flag(replica).await?,
+        agent_exit,
+    };
+    let Some((who, words)) = decide(&evidence) else {
+        return Ok(None);
+    };
+    let (process, pid) = match who {
+        Victim::Main => (main_command.to_string(), main_pid),
+        Victim::Agent => ("leak-agent".to_string(), agent.pid),
+    };
+    cluster.timeline.record(EventKind::OomKill {
+        container: replica.to_string(),
+        process: process.clone(),
+        pid,
+        evidence: words,
+    });
+    Ok(Some(process))
+}
+
+/// Whether process `pid` of this host is dead or dying: gone from `/proc`, a zombie, or
+/// exiting (`PF_EXITING`: a PID namespace's first process waits there for the others to be
+/// killed). 0: unknown, not gone.
+fn process_gone(pid: i64) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    if pid <= 0 {
+        return false;
     }
-    if oom_event {
-        let code = cluster.engine.exec_exit_code(replica, &agent.id).await?;
-        if code == Some(137) {
-            cluster.timeline.record(EventKind::OomKill {
-                container: replica.to_string(),
-                process: "leak-agent".into(),
-                pid: agent.pid,
-                evidence: "the agent was SIGKILLed after the engine's oom event while the container kept running".into(),
-            });
-            return Ok(Some("leak-agent".into()));
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // After the command's closing parenthesis: state, ppid, pgrp, session, tty, tpgid, flags.
+    let fields: Vec<&str> = (stat.rsplit_once(')').map_or("", |(_, rest)| rest))
+        .split_whitespace()
+        .collect();
+    let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+    matches!(fields.first(), Some(&("Z" | "X"))) || flags & PF_EXITING != 0
+}
+
+/// What the engine and the cgroup say after a leak, as evidence of an OOM kill.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Evidence {
+    /// The engine sent an `oom` event for the container since the leak started.
+    oom_event: bool,
+    /// The cgroup's oom_kill counter before the leak and at its last read (None: not watched).
+    counter: Option<(u64, u64)>,
+    /// The container still runs (its engine's word, which may lag its main process's death).
+    running: bool,
+    /// Its main process is dead on this host (`/proc`: gone, or a zombie); false on a machine.
+    main_gone: bool,
+    /// Its main process's last exit code (`State.ExitCode`).
+    main_exit: Option<i64>,
+    /// `State.OOMKilled` (set late and sticky: evidence beside another, never alone).
+    oom_killed_flag: bool,
+    /// The agent's exit code once its exec ended.
+    agent_exit: Option<i64>,
+}
+
+/// Whose death an OOM kill explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// The container's main process.
+    Main,
+    /// The leak agent (the exec).
+    Agent,
+}
+
+/// Who the OOM killer killed, and the evidence in words, when the evidence names a victim: a
+/// process SIGKILLed (exit 137) — the container's main one with the container stopped, or the
+/// agent with the container still running — together with a sign that the kernel's OOM killer
+/// acted in its cgroup: the engine's `oom` event, the cgroup's counter rising (an engine that
+/// sends no event: Podman's compat stream), or `State.OOMKilled` (for the main process).
+/// None: no SIGKILL, or no sign of the OOM killer (a SIGKILL alone may be anyone's).
+fn decide(e: &Evidence) -> Option<(Victim, String)> {
+    let rose = e.counter.filter(|(before, last)| last > before);
+    let mut signs: Vec<String> = vec![];
+    if e.oom_event {
+        signs.push("the engine's oom event".into());
+    }
+    if let Some((before, last)) = rose {
+        signs.push(format!(
+            "a rise of the cgroup's oom_kill counter ({before} → {last})"
+        ));
+    }
+    let kernel_signs = signs.len();
+    if e.oom_killed_flag && !e.running {
+        signs.push("State.OOMKilled true".into());
+    }
+    let signs = signs.join(" and ");
+    if !e.running && e.main_exit == Some(137) && !signs.is_empty() {
+        let words =
+            format!("the container's main process died by SIGKILL (exit 137), with {signs}");
+        return Some((Victim::Main, words));
+    }
+    // The agent also dies by SIGKILL when the main process dies (the PID namespace's end).
+    if e.running && !e.main_gone && e.agent_exit == Some(137) && kernel_signs > 0 {
+        let words = format!(
+            "the agent died by SIGKILL (exit 137) while the container kept running, with {signs}"
+        );
+        return Some((Victim::Agent, words));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn podman_v1() -> Evidence {
+        Evidence {
+            counter: Some((0, 1)),
+            main_exit: Some(137),
+            oom_killed_flag: true,
+            ..Evidence::default()
         }
     }
-    Ok(None)
+
+    #[test]
+    fn the_main_process_killed_without_the_engine_s_event() {
+        let (who, words) = decide(&podman_v1()).unwrap();
+        assert_eq!(who, Victim::Main);
+        assert_eq!(
+            words,
+            "the container's main process died by SIGKILL (exit 137), with a rise of the cgroup's oom_kill counter (0 → 1) and State.OOMKilled true"
+        );
+        // The counter alone with the SIGKILL is enough; so is the flag (the cgroup gone
+        // before the counter's rise was read).
+        let counter_only = Evidence {
+            oom_killed_flag: false,
+            ..podman_v1()
+        };
+        assert_eq!(decide(&counter_only).map(|d| d.0), Some(Victim::Main));
+        let flag_only = Evidence {
+            counter: Some((0, 0)),
+            ..podman_v1()
+        };
+        assert_eq!(decide(&flag_only).map(|d| d.0), Some(Victim::Main));
+        // Docker's event with the death, as before.
+        let docker = Evidence {
+            oom_event: true,
+            counter: None,
+            oom_killed_flag: false,
+            ..podman_v1()
+        };
+        let (who, words) = decide(&docker).unwrap();
+        assert_eq!(who, Victim::Main);
+        assert!(words.ends_with("with the engine's oom event"), "{words}");
+    }
+
+    #[test]
+    fn the_agent_killed_while_the_container_runs() {
+        let agent = Evidence {
+            running: true,
+            main_exit: None,
+            agent_exit: Some(137),
+            ..podman_v1()
+        };
+        let (who, words) = decide(&agent).unwrap();
+        assert_eq!(who, Victim::Agent);
+        assert!(!words.contains("OOMKilled"), "{words}");
+        // The main process dead, its engine not yet aware (Podman): the agent died with it
+        // (the PID namespace's end), not of the OOM killer.
+        let with_main = Evidence {
+            main_gone: true,
+            ..agent
+        };
+        assert_eq!(decide(&with_main), None);
+        // Docker 26 sets the flag while the container runs: not a sign for the agent alone.
+        let flag = Evidence {
+            counter: Some((0, 0)),
+            ..agent
+        };
+        assert_eq!(decide(&flag), None);
+    }
+
+    #[test]
+    fn a_process_is_gone_when_proc_says_so() {
+        assert!(!process_gone(std::process::id() as i64));
+        assert!(!process_gone(0), "unknown is not gone");
+        assert!(process_gone(i32::MAX as i64));
+    }
+
+    #[test]
+    fn no_victim_without_both_a_sigkill_and_a_sign_of_the_oom_killer() {
+        // The counter rose, the container still runs, the agent not (yet) dead: unknown.
+        let running = Evidence {
+            running: true,
+            main_exit: None,
+            ..podman_v1()
+        };
+        assert_eq!(decide(&running), None);
+        // A SIGKILL with no sign of the OOM killer may be anyone's.
+        let killed = Evidence {
+            main_exit: Some(137),
+            ..Evidence::default()
+        };
+        assert_eq!(decide(&killed), None);
+        // The OOM killer acted but the main process exited otherwise.
+        let exited = Evidence {
+            main_exit: Some(1),
+            ..podman_v1()
+        };
+        assert_eq!(decide(&exited), None);
+        assert_eq!(decide(&Evidence::default()), None);
+    }
 }

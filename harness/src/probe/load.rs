@@ -47,7 +47,48 @@ pub struct Done {
     pub lag: Nanos,
 }
 
+/// Open files the harness needs beside the load's sockets (Engine API calls, probes, files).
+const SPARE_FILES: u64 = 512;
+
+/// Raises this process's soft limit of open files to its hard limit; returns (before, after).
+/// Every request in flight holds a socket: at 1024, a login shell's and a bare init's soft
+/// limit, a load 30 s behind ends in "too many open files" for its own requests and for the
+/// harness's Engine API calls alike (seen in a TCG guest: thousands of requests "failed" and
+/// the leak's exec refused with a connect error).
+pub fn raise_open_files() -> Option<(u64, u64)> {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct above only.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
+        return None;
+    }
+    let before = l.rlim_cur;
+    if l.rlim_cur < l.rlim_max {
+        l.rlim_cur = l.rlim_max;
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } != 0 {
+            return Some((before, before));
+        }
+    }
+    Some((before, l.rlim_cur))
+}
+
+/// Notes on the timeline when the open-files limit, raised as far as it goes, is still below
+/// what the load may hold at once.
+fn note_open_files(timeline: &Timeline, probe: &str) {
+    if let Some((_, limit)) =
+        raise_open_files().filter(|l| l.1 < MAX_IN_FLIGHT as u64 + SPARE_FILES)
+    {
+        timeline.note(format!(
+            "load probe {probe}: open files limited to {limit} (the hard limit), fewer than its {MAX_IN_FLIGHT} requests in flight may need: beyond, requests fail with \"too many open files\" (raise it: ulimit -Hn)"
+        ));
+    }
+}
+
 fn client(timeout: Duration) -> reqwest::Client {
+    raise_open_files();
     reqwest::Client::builder()
         .timeout(timeout)
         .pool_max_idle_per_host(MAX_IN_FLIGHT)
@@ -218,6 +259,7 @@ pub async fn run(
     let rate = load.rate.max(1);
     let interval = Duration::from_secs(1) / rate;
     let client = client(probe.timeout);
+    note_open_files(&timeline, &probe.name);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
@@ -367,6 +409,23 @@ pub fn windows(probe: &str, start: Nanos, done: &[Done]) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_one() {
+        let (_, after) = raise_open_files().expect("getrlimit works");
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reads into the struct above only.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) }, 0);
+        assert_eq!((l.rlim_cur, after), (l.rlim_max, l.rlim_max));
+        assert_eq!(
+            raise_open_files(),
+            Some((after, after)),
+            "once raised, stays"
+        );
+    }
 
     #[test]
     fn a_send_later_than_the_bound_is_the_harness_falling_behind_once_per_window() {
