@@ -316,6 +316,48 @@ fn action(kind: &FaultKind, placement: Placement) -> Box<dyn Action> {
     }
 }
 
+/// How long past its instant a fault on a `Leader` / `Followers` selection waits for an
+/// election in progress (×`$AFTERSHOCK_READY_SCALE`, like bring-up waits): ZooKeeper elects in
+/// under a second on a healthy host; three JVMs starved by an emulated VM lost and regained
+/// their leader in seconds.
+pub const ELECTION: Duration = Duration::from_secs(5);
+
+/// The leader of `fault`'s target, asked again every 250 ms while none is known, until `by`.
+/// A wait is noted on the timeline (the fault then applies late, and says so); none by `by` is
+/// the last answer, with how long it was asked.
+async fn elected(
+    cluster: &Cluster,
+    fault: &Fault,
+    by: Instant,
+) -> std::result::Result<String, crate::services::LeaderError> {
+    let service = cluster.plan.service(fault.target);
+    let asked = Instant::now();
+    loop {
+        let now =
+            crate::services::leader(&cluster.engine, &cluster.plan, service, &cluster.addresses)
+                .await;
+        let waited = asked.elapsed().as_secs_f64();
+        match now {
+            Ok(leader) if waited > 1.0 => {
+                cluster.timeline.note(format!(
+                    "{}: `{}` had no leader for {waited:.1}s (an election); {leader} leads",
+                    fault.name, service.name
+                ));
+                return Ok(leader);
+            }
+            Err(e @ crate::services::LeaderError::NoWay { .. }) => return Err(e),
+            Err(e) if Instant::now() >= by => {
+                return Err(crate::services::LeaderError::NoneWithin {
+                    waited: asked.elapsed(),
+                    last: Box::new(e),
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            done => return done,
+        }
+    }
+}
+
 /// Applies one fault and heals it; the heal runs even when applying failed.
 pub async fn carry_out(
     cluster: &Cluster,
@@ -326,8 +368,11 @@ pub async fn carry_out(
     locks: &ReplicaLocks,
 ) -> Result<()> {
     let service = cluster.plan.service(fault.target);
-    let leader =
-        crate::services::leader(&cluster.engine, &cluster.plan, service, &cluster.addresses);
+    let leader = elected(
+        cluster,
+        fault,
+        at + ELECTION.mul_f64(crate::services::ready_scale()),
+    );
     let targets = resolve(&fault.select, service, leader, &mut rng)
         .await
         .map_err(|e| HarnessError::Fault {

@@ -119,6 +119,12 @@ pub enum ServiceError {
         missing: Vec<String>,
         modes: Vec<(String, Option<String>)>,
     },
+    /// A ZooKeeper ensemble where no member says it leads (an election in progress, or members
+    /// that did not answer in time).
+    #[error("no member leads: {}", said(modes))]
+    Leaderless {
+        modes: Vec<(String, Option<String>)>,
+    },
     /// A consul server that knows no leader.
     #[error("no leader ({status})")]
     NoLeader { status: reqwest::StatusCode },
@@ -207,6 +213,15 @@ pub(super) fn short_text(e: &reqwest::Error) -> String {
     } else {
         e.to_string()
     }
+}
+
+/// Each member's mode, or that it did not answer.
+fn said(modes: &[(String, Option<String>)]) -> String {
+    let one = |(r, m): &(String, Option<String>)| match m {
+        Some(m) => format!("{r} {m}"),
+        None => format!("{r} did not answer"),
+    };
+    modes.iter().map(one).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

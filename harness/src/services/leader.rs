@@ -38,8 +38,16 @@ pub enum LeaderError {
         /// The service.
         service: String,
     },
+    /// No leader was known for as long as a fault waits for an election.
+    #[error("{last}, asked for {:.1}s (no election ended)", waited.as_secs_f64())]
+    NoneWithin {
+        /// How long it was asked.
+        waited: std::time::Duration,
+        /// The last answer.
+        last: Box<LeaderError>,
+    },
     /// Asking the preset for its leader failed.
-    #[error("`{service}`'s leader could not be asked: {source}")]
+    #[error("`{service}`'s leader is not known: {source}")]
     Asking {
         /// The service.
         service: String,
@@ -149,6 +157,28 @@ async fn one(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_leader_after_the_wait_names_each_member_s_mode_and_the_wait() {
+        let last = super::LeaderError::Asking {
+            service: "zk".into(),
+            source: crate::services::ServiceError::Leaderless {
+                modes: vec![
+                    ("zk-1".into(), Some("follower".into())),
+                    ("zk-2".into(), None),
+                ],
+            },
+        };
+        let e = super::LeaderError::NoneWithin {
+            waited: std::time::Duration::from_millis(25_300),
+            last: Box::new(last),
+        };
+        assert_eq!(
+            e.to_string(),
+            "`zk`'s leader is not known: no member leads: zk-1 follower, zk-2 did not answer, \
+             asked for 25.3s (no election ended)"
+        );
+    }
+
     #[test]
     fn an_answer_leads_when_it_contains_the_text() {
         assert!(super::leads("anything", None));

@@ -81,16 +81,14 @@ impl PresetKind for Zookeeper {
 
     fn leader<'a>(&'a self, cx: &'a Cx<'a>) -> Answer<'a, Option<String>> {
         Box::pin(async move {
-            let modes = zookeeper::modes(
-                &cx.service.replicas,
-                cx.addresses,
-                Duration::from_millis(500),
-            );
-            Ok(modes
-                .await
-                .into_iter()
-                .find(|(_, m)| m.as_deref() == Some("leader"))
-                .map(|(r, _)| r))
+            // Each member's answer within 500 ms (scaled like bring-up waits: a starved JVM
+            // under emulation answers `srvr` in seconds); none leading is said with the modes.
+            let timeout = Duration::from_millis(500).mul_f64(super::ready_scale());
+            let modes = zookeeper::modes(&cx.service.replicas, cx.addresses, timeout).await;
+            match modes.iter().find(|(_, m)| m.as_deref() == Some("leader")) {
+                Some((r, _)) => Ok(Some(r.clone())),
+                None => Err(ServiceError::Leaderless { modes }),
+            }
         })
     }
 }
