@@ -267,7 +267,7 @@ fn secs(s: u64) -> Duration {
 /// Two machines' ZooKeeper nodes killed at one instant through their own engines (the exits'
 /// spread from the engines' records); quorum lost while they are down and back after.
 async fn two_machines_at_once(fleet: &Fleet) -> f64 {
-    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-two-killed", 30);
+    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-two-killed", 24);
     let writes = x.probe(Probe::zookeeper_write("zk-write", &zk));
     let kill = x.fault(
         Fault::restart("two-machines", &zk, secs(8))
@@ -305,7 +305,7 @@ async fn two_machines_at_once(fleet: &Fleet) -> f64 {
 /// empty cache the agent is the largest process: it is the victim, and the cache keeps
 /// answering.
 async fn one_machine_partitioned(fleet: &Fleet) {
-    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-partition", 30);
+    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-partition", 25);
     let majority = x.probe(Probe::zookeeper_write("majority-write", &zk).on("zk2"));
     let minority = x.probe(Probe::zookeeper_write("minority-write", &zk).on("zk1"));
     let cut = x.fault(
@@ -348,7 +348,7 @@ async fn one_machine_partitioned(fleet: &Fleet) {
 /// dockerd is SIGKILLed by a helper in its PID namespace; its init brings dockerd back, which
 /// (no live-restore) kills zk3. The majority keeps taking writes.
 async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
-    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-lossy-link-engine-crash", 32);
+    let (mut x, zk) = fleet.experiment("zookeeper-three-machines-lossy-link-engine-crash", 28);
     let writes = x.probe(Probe::zookeeper_write("zk2-write", &zk).on("zk2"));
     let on_zk3 = x.probe(Probe::tcp("zk3-port", &zk, 2181).on("zk3"));
     let lossy = x.fault(
@@ -359,7 +359,7 @@ async fn a_lossy_link_then_an_engine_crash(fleet: &Fleet) {
     );
     let crash = x.fault(
         Fault::daemon_crash("crash-host3", &zk, Duration::ZERO)
-            .at(secs(14))
+            .at(secs(12))
             .select(Select::Named(vec!["zk3".into()])),
     );
     x.expect(Expect::fault_verified(&lossy));
