@@ -142,6 +142,10 @@ pub(crate) enum Unseen {
     /// libfaketime): what was seen. The harness cannot tell what the fault would have done.
     #[error("{0}")]
     Unreachable(String),
+    /// The look could not measure finely enough to tell (a clock read whose error bound is
+    /// wider than what separates the wanted value from the budget): what was read.
+    #[error("{0}")]
+    Imprecise(String),
 }
 
 impl Unseen {
@@ -150,9 +154,11 @@ impl Unseen {
     pub(crate) fn undecided(&self) -> bool {
         match self {
             Unseen::Shows(_) => false,
-            Unseen::Engine(_) | Unseen::Netns(_) | Unseen::Harness(_) | Unseen::Unreachable(_) => {
-                true
-            }
+            Unseen::Engine(_)
+            | Unseen::Netns(_)
+            | Unseen::Harness(_)
+            | Unseen::Unreachable(_)
+            | Unseen::Imprecise(_) => true,
         }
     }
 }
