@@ -300,6 +300,31 @@ fn needs(plan: &Plan, f: &Facts) -> Vec<(Need, String)> {
     out
 }
 
+/// How busy this host's CPUs are now, in words: the load average over the CPUs and, where the
+/// kernel keeps it, the share of the last 10 s some task waited for a CPU. Said beside an
+/// answer the system under test did not give in time (a starved host, an emulated VM).
+pub fn busy() -> String {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?");
+    let pressure = std::fs::read_to_string("/proc/pressure/cpu").unwrap_or_default();
+    match cpu_waited(&pressure) {
+        Some(p) => format!(
+            "load average {load} on {cpus} CPU(s); tasks waited for a CPU {p}% of the last 10 s"
+        ),
+        None => format!("load average {load} on {cpus} CPU(s)"),
+    }
+}
+
+/// `some avg10` of `/proc/pressure/cpu`.
+fn cpu_waited(pressure: &str) -> Option<&str> {
+    pressure
+        .lines()
+        .find_map(|l| l.strip_prefix("some "))?
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("avg10="))
+}
+
 /// Everything the plan needs that the host lacks, one line each: "FUSE (/dev/fuse), for
 /// service `store`'s disk (lossy = true): modprobe fuse; …". Empty: the host has it all.
 pub fn missing(plan: &Plan, facts: &Facts) -> Vec<String> {
@@ -381,6 +406,14 @@ fn too_full(plan: &Plan, rooms: &[Room]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_cpu_pressure_line_gives_its_ten_second_average() {
+        let psi = "some avg10=87.50 avg60=60.00 avg300=9.00 total=1\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+        assert_eq!(super::cpu_waited(psi), Some("87.50"));
+        assert_eq!(super::cpu_waited(""), None);
+        assert!(super::busy().starts_with("load average "));
+    }
+
     use super::*;
 
     fn fixture(path: &str) -> std::path::PathBuf {

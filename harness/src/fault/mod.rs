@@ -355,6 +355,7 @@ async fn elected(
             Err(e) if Instant::now() >= by => {
                 return Err(crate::services::LeaderError::NoneWithin {
                     waited: asked.elapsed(),
+                    busy: crate::engine::host::busy(),
                     last: Box::new(e),
                 })
             }

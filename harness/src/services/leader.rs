@@ -39,10 +39,12 @@ pub enum LeaderError {
         service: String,
     },
     /// No leader was known for as long as a fault waits for an election.
-    #[error("{last}, asked for {:.1}s (no election ended)", waited.as_secs_f64())]
+    #[error("{last}, asked for {:.1}s (no election ended; {busy})", waited.as_secs_f64())]
     NoneWithin {
         /// How long it was asked.
         waited: std::time::Duration,
+        /// How busy the host's CPUs were then ([`crate::engine::host::busy`]).
+        busy: String,
         /// The last answer.
         last: Box<LeaderError>,
     },
@@ -170,12 +172,13 @@ mod tests {
         };
         let e = super::LeaderError::NoneWithin {
             waited: std::time::Duration::from_millis(25_300),
+            busy: "load average 7.91 on 2 CPU(s)".into(),
             last: Box::new(last),
         };
         assert_eq!(
             e.to_string(),
             "`zk`'s leader is not known: no member leads: zk-1 follower, zk-2 did not answer, \
-             asked for 25.3s (no election ended)"
+             asked for 25.3s (no election ended; load average 7.91 on 2 CPU(s))"
         );
     }
 

@@ -42,17 +42,30 @@ pub async fn mode(ip: &str, timeout: Duration) -> std::result::Result<String, Se
         s.read_to_string(&mut out)
             .await
             .map_err(ServiceError::io("read"))?;
-        out.lines()
-            .find_map(|l| l.strip_prefix("Mode: "))
-            .map(|m| m.trim().to_string())
-            .ok_or_else(|| ServiceError::Unexpected {
-                answer: out.lines().next().unwrap_or("").to_string(),
-            })
+        mode_of(&out)
     };
     tokio::time::timeout(timeout, ask)
         .await
         .unwrap_or(Err(ServiceError::Timeout))
 }
+
+/// The mode in a `srvr` answer; a member out of quorum (in an election, or cut off) answers
+/// without one, "This ZooKeeper instance is not currently serving requests": `not serving`.
+fn mode_of(answer: &str) -> std::result::Result<String, ServiceError> {
+    if answer.contains("not currently serving requests") {
+        return Ok(NOT_SERVING.into());
+    }
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(|m| m.trim().to_string())
+        .ok_or_else(|| ServiceError::Unexpected {
+            answer: answer.lines().next().unwrap_or("").to_string(),
+        })
+}
+
+/// The mode of a member that answers `srvr` but is in no quorum.
+pub const NOT_SERVING: &str = "not serving";
 
 /// Every member's mode, asked concurrently (`None`: did not answer).
 pub async fn modes(
@@ -140,5 +153,17 @@ pub async fn seed_config(cluster: &str) -> std::result::Result<(), ServiceError>
             op: format!("create {CONFIG_PATH}"),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_member_in_an_election_answers_not_serving_and_a_follower_its_mode() {
+        let follower = "Zookeeper version: 3.8.0\nLatency min/avg/max: 0/0.5/3\nMode: follower\nNode count: 5\n";
+        assert_eq!(super::mode_of(follower).unwrap(), "follower");
+        let looking = "This ZooKeeper instance is not currently serving requests\n";
+        assert_eq!(super::mode_of(looking).unwrap(), super::NOT_SERVING);
+        assert!(super::mode_of("garbage\n").is_err());
     }
 }
