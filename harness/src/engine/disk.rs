@@ -161,29 +161,32 @@ fn is_mounted(path: &Path) -> bool {
 }
 
 /// Unmounts and detaches every disk of a run whose directory is given (teardown of a dead
-/// run): finds the mounts below it and the loop devices backed by its images.
+/// run): finds the mounts below it and the loop devices backed by its images — by the
+/// kernel's record of each loop device's backing file, so a device whose image was deleted
+/// (its backing file then reads "… (deleted)", and `losetup -j` finds nothing) is detached too.
 pub fn destroy_all(run_dir: &Path) -> Vec<String> {
     let dir = run_dir.join("disks");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return vec![];
-    };
     // A lossyfs over a disk keeps its backing busy: it goes first.
     let mut problems = super::lossy::stop_all(&dir);
     if let (Some(run), Some(registry)) = (run_dir.file_name(), registry_to_read()) {
         let _ = std::fs::remove_file(registry.join(run));
     }
-    for image in entries
+    let loops = loops_backed_under(Path::new(SYS_BLOCK), &dir);
+    let mut images: std::collections::BTreeSet<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "img"))
-    {
+        .collect();
+    images.extend(loops.iter().map(|(_, image)| image.clone()));
+    for image in images {
         let mount = image.with_extension("");
-        let devices = run(Command::new("losetup").arg("-j").arg(&image)).unwrap_or_default();
-        for device in devices.lines().filter_map(|l| l.split(':').next()) {
+        for (device, _) in loops.iter().filter(|(_, i)| *i == image) {
             let disk = Disk {
                 image: image.clone(),
                 mount: mount.clone(),
-                device: device.to_string(),
+                device: device.clone(),
             };
             problems.extend(disk.destroy());
         }
@@ -191,6 +194,26 @@ pub fn destroy_all(run_dir: &Path) -> Vec<String> {
         let _ = std::fs::remove_dir(&mount);
     }
     problems
+}
+
+/// Where the kernel lists block devices (`<dev>/loop/backing_file` for a loop device).
+const SYS_BLOCK: &str = "/sys/block";
+
+/// The loop devices (`/dev/loopN`) whose backing file is, or was before it was deleted, below
+/// `dir`, with that file's path.
+fn loops_backed_under(sys_block: &Path, dir: &Path) -> Vec<(String, PathBuf)> {
+    let Ok(blocks) = std::fs::read_dir(sys_block) else {
+        return vec![];
+    };
+    blocks
+        .flatten()
+        .filter_map(|b| {
+            let backing = std::fs::read_to_string(b.path().join("loop/backing_file")).ok()?;
+            let image = PathBuf::from(backing.trim_end().trim_end_matches(" (deleted)"));
+            let device = format!("/dev/{}", b.file_name().to_string_lossy());
+            image.starts_with(dir).then_some((device, image))
+        })
+        .collect()
 }
 
 /// Where runs with disks are registered: one file per run, `<owner identity>\n<disks dir>`.
@@ -267,4 +290,77 @@ pub fn count(run_dir: &Path) -> usize {
             .filter(|e| e.path().extension().is_some_and(|x| x == "img"))
             .count()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "aftershock-disk-test-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_loop_device_whose_image_was_deleted_is_still_found_by_its_backing_file() {
+        let sys = scratch("sys");
+        let run = Path::new("/var/lib/x/run-1/disks");
+        for (dev, backing) in [
+            ("loop0", "/var/lib/x/run-1/disks/db.img (deleted)\n"),
+            ("loop1", "/var/lib/x/run-1/disks/cache.img\n"),
+            ("loop2", "/var/lib/x/run-2/disks/db.img\n"),
+        ] {
+            std::fs::create_dir_all(sys.join(dev).join("loop")).unwrap();
+            std::fs::write(sys.join(dev).join("loop/backing_file"), backing).unwrap();
+        }
+        std::fs::create_dir_all(sys.join("sda")).unwrap();
+        let mut found = super::loops_backed_under(&sys, run);
+        found.sort();
+        let _ = std::fs::remove_dir_all(&sys);
+        assert_eq!(
+            found,
+            [
+                (
+                    "/dev/loop0".to_string(),
+                    PathBuf::from("/var/lib/x/run-1/disks/db.img")
+                ),
+                (
+                    "/dev/loop1".to_string(),
+                    PathBuf::from("/var/lib/x/run-1/disks/cache.img")
+                ),
+            ]
+        );
+    }
+
+    /// Real loop devices (root, as the harness runs): an image deleted under an attached
+    /// device is detached by a dead run's teardown.
+    #[test]
+    fn a_dead_run_s_teardown_detaches_a_loop_device_whose_image_is_gone() {
+        let run = scratch("run");
+        let disks = run.join("disks");
+        std::fs::create_dir_all(&disks).unwrap();
+        let image = disks.join("db.img");
+        std::fs::write(&image, vec![0u8; 1 << 20]).unwrap();
+        let device = super::run(
+            std::process::Command::new("losetup")
+                .args(["-f", "--show"])
+                .arg(&image),
+        )
+        .expect("losetup (root and loop devices, as the harness needs)");
+        let device = device.trim().to_string();
+        std::fs::remove_file(&image).unwrap();
+        let problems = super::destroy_all(&run);
+        let left = super::loops_backed_under(Path::new(super::SYS_BLOCK), &disks);
+        if !left.is_empty() {
+            let _ = super::run(std::process::Command::new("losetup").arg("-d").arg(&device));
+        }
+        let _ = std::fs::remove_dir_all(&run);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(left.is_empty(), "{device} still attached: {left:?}");
+    }
 }
