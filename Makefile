@@ -54,7 +54,8 @@ test-own-crate: engine
 
 ## The platform tier: the harness's binary and a few scenarios inside a cgroup v2 VM with
 ## Debian trixie's kernel and docker.io 26 (scripts/platform-vm.sh, qemu; KVM when it boots,
-## else TCG). Not part of `make test` (~30 min the first time under TCG, ~15 after): nightly.
+## else TCG). Not part of `make test` (~12 min from a fresh clone on a quiet machine, up to ~30
+## beside other work): nightly.
 test-platforms: engine
 	bash scripts/platform-tier.sh
 
