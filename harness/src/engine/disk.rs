@@ -13,6 +13,7 @@
 //! find them ([`registered`], [`dead_runs`]).
 
 use super::error::{EngineError, Result};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 const FS_IOC_SHUTDOWN: libc::c_ulong = 0x8004_587d;
 /// Shut down without flushing the log: what a power cut does.
 const FS_GOING_FLAGS_NOLOGFLUSH: u32 = 2;
+/// How long a remount waits for the old file system to be let go by every mount.
+const RELEASE: Duration = Duration::from_secs(10);
 
 /// One disk: the image file, its loop device and where it is mounted on the host.
 #[derive(Debug, Clone)]
@@ -112,11 +115,44 @@ impl Disk {
     }
 
     /// Unmounts and mounts again (the journal replays): the disk after the power comes back.
-    pub fn remount(&self) -> Result<Duration> {
+    /// Returns how long that took and how long of it the old file system took to be let go.
+    pub fn remount(&self) -> Result<(Duration, Duration)> {
         let started = Instant::now();
         self.unmount()?;
+        let released = self.released(RELEASE)?;
         run(Command::new("mount").arg(&self.device).arg(&self.mount))?;
-        Ok(started.elapsed())
+        Ok((started.elapsed(), released))
+    }
+
+    /// Waits until no mount anywhere holds the file system on the device any more: the
+    /// kernel then lets the device be opened exclusively. Until then a `mount` would give back
+    /// the same shut-down file system, on which everything fails with EIO — a dead
+    /// container's mount namespace can outlive its `die` event by a moment, and under load by
+    /// longer (seen: PostgreSQL's entrypoint failing `chmod` with EIO after a cut while a
+    /// second power-cut run shared the machine).
+    fn released(&self, within: Duration) -> Result<Duration> {
+        let started = Instant::now();
+        loop {
+            let open = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_EXCL)
+                .open(&self.device);
+            match open {
+                Ok(_) => return Ok(started.elapsed()),
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && started.elapsed() < within => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => {
+                    return Err(EngineError::io(format!(
+                        "{} unmounted from {}, but its file system is still mounted elsewhere {:.1} s later (another mount namespace holds it; `grep {} /proc/*/mountinfo` shows which); mounting it again would give back the shut-down file system",
+                        self.device,
+                        self.mount.display(),
+                        started.elapsed().as_secs_f64(),
+                        self.device
+                    ))(e))
+                }
+            }
+        }
     }
 
     fn unmount(&self) -> Result<()> {
@@ -362,5 +398,51 @@ mod tests {
         let _ = std::fs::remove_dir_all(&run);
         assert!(problems.is_empty(), "{problems:?}");
         assert!(left.is_empty(), "{device} still attached: {left:?}");
+    }
+
+    /// Real ext4 on a real loop device: a second mount of the file system (as a dead
+    /// container's mount namespace holds one for a moment) outlives the cut. The remount waits
+    /// until it is gone and mounts a fresh file system (the journal replayed), on which a write
+    /// works; mounting at once would give back the shut-down one, where it fails with EIO.
+    #[test]
+    fn a_remount_waits_for_every_other_mount_of_the_cut_file_system_to_go() {
+        let run = scratch("remount");
+        let disk = super::Disk::create(&run, "db", 16).expect("a disk (root, loop devices)");
+        let holder = run.join("holder");
+        std::fs::create_dir_all(&holder).unwrap();
+        super::run(
+            std::process::Command::new("mount")
+                .arg("--bind")
+                .arg(&disk.mount)
+                .arg(&holder),
+        )
+        .unwrap();
+        std::fs::write(disk.mount.join("before"), "kept").unwrap();
+        disk.sync();
+        disk.cut().unwrap();
+        let held = std::time::Duration::from_millis(300);
+        let other = {
+            let holder = holder.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(held);
+                super::run(std::process::Command::new("umount").arg(&holder))
+            })
+        };
+        let remounted = disk.remount();
+        let released = other.join().unwrap();
+        let written = std::fs::write(disk.mount.join("after"), "new");
+        let kept = std::fs::read_to_string(disk.mount.join("before"));
+        let problems = super::destroy_all(&run);
+        let _ = std::fs::remove_dir_all(&run);
+        released.unwrap();
+        let (took, waited) = remounted.unwrap();
+        println!("remount took {took:?}, {waited:?} of it waiting for the other mount");
+        assert!(
+            waited >= held / 2,
+            "mounted after {waited:?}, while the other mount held it"
+        );
+        written.expect("a write on the remounted disk");
+        assert_eq!(kept.unwrap(), "kept");
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -112,6 +112,9 @@ async fn cut_one(
     Ok(())
 }
 
+/// A wait for the old file system this long or longer is noted on the timeline.
+const HELD: Duration = Duration::from_millis(20);
+
 /// Brings the power back: mounts each disk again (the journal replays). Called before the
 /// containers start.
 async fn restore(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result<()> {
@@ -139,6 +142,14 @@ async fn restore(cluster: &Cluster, fault: &Fault, targets: &[String]) -> Result
         })
         .await
         .expect("remount thread")?;
+        let (took, released) = took;
+        if released >= HELD {
+            cluster.timeline.note(format!(
+                "{}: {r}'s shut-down file system was still held by another mount {:.0} ms after its unmount; the remount waited for it",
+                fault.name,
+                released.as_secs_f64() * 1e3
+            ));
+        }
         measure(
             cluster,
             fault,
