@@ -3,7 +3,7 @@
 //!
 //! Order: connect → take the run lock (timed runs never overlap) → reap dead runs → images →
 //! bring up → probes prepare (a warm cache) → probes and nemesis → heal → read-backs → the
-//! run lock released → teardown → checks → report.
+//! run lock released (after the teardown for a crowd of containers) → teardown → checks → report.
 //! A harness error after bring-up started makes every verdict unknown; it is never a failure.
 
 use crate::check::{self, Outcome, Verdict};
@@ -107,6 +107,13 @@ pub async fn run(scenario: &Plan, options: &RunOptions) -> Result<Report> {
     run_locked(docker, &output, &run_id, scenario, options, Hold::Own(lock)).await
 }
 
+/// A run of this many containers or more keeps the run lock through its teardown. Docker
+/// 20.10 can lose a network's endpoint count when many containers of one network are removed
+/// at once while the host is busy (moby#42119: the network then stays until the engine
+/// restarts); seen in a full `make test` when another run's bring-up overlapped the teardown
+/// of `fifty-at-once`. A crowd's teardown takes 2–3 s.
+const CROWD: usize = 20;
+
 /// The run lock as a run holds it: its own, released as soon as its observation ends (the
 /// next run's bring-up may overlap this one's teardown: nothing after the observation is
 /// timed or judged), or its caller's, held across the caller's runs (`aftershock bench`).
@@ -116,6 +123,17 @@ enum Hold<'a> {
 }
 
 impl Hold<'_> {
+    /// The observation has ended: the lock is released now, unless the run has a crowd of
+    /// containers ([`CROWD`]): then it is given back, to be released after the teardown.
+    fn observation_ended_unless_crowded(self, scenario: &Plan) -> Option<Self> {
+        let containers: usize = scenario.services.iter().map(|s| s.replicas.len()).sum();
+        if containers >= CROWD {
+            return Some(self);
+        }
+        self.observation_ended();
+        None
+    }
+
     /// The observation has ended: the run's own lock is released, a caller's kept.
     fn observation_ended(self) {
         match self {
@@ -191,13 +209,16 @@ async fn run_locked(
         &options.progress,
     )
     .await;
-    hold.observation_ended();
+    let held = hold.observation_ended_unless_crowded(scenario);
     let result = match observed {
         Ok((cluster, first_error)) => teardown(cluster, &timeline)
             .await
             .and(first_error.map_or(Ok(()), Err)),
         Err(e) => Err(e),
     };
+    if let Some(held) = held {
+        held.observation_ended();
+    }
     let error = result.err().map(|e| e.to_string());
     check::unplanned::mark_containers(&timeline);
     let outcomes = match &error {
