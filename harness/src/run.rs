@@ -210,9 +210,11 @@ async fn run_locked(
     )
     .await;
     let held = hold.observation_ended_unless_crowded(scenario);
+    let mut kept_networks = 0;
     let result = match observed {
         Ok((cluster, first_error)) => teardown(cluster, &timeline)
             .await
+            .map(|removed| kept_networks = removed.kept_networks)
             .and(first_error.map_or(Ok(()), Err)),
         Err(e) => Err(e),
     };
@@ -235,6 +237,7 @@ async fn run_locked(
     let mut report =
         Report::new(scenario, info, outcomes, timeline.events()).in_dir(output.join(run_id));
     report.platform = Some(platform);
+    report.kept_networks = kept_networks;
     report
         .write()
         .map_err(HarnessError::io(format!("write the report of {run_id}")))?;
@@ -555,14 +558,21 @@ async fn observe(
     Ok((cluster, first_error))
 }
 
-/// Removes everything the run created, noted on its timeline.
-async fn teardown(cluster: Cluster, timeline: &Timeline) -> Result<()> {
+/// Removes everything the run created, noted on its timeline (with any network the engine
+/// kept, moby#42119).
+async fn teardown(cluster: Cluster, timeline: &Timeline) -> Result<cleanup::Removed> {
     let removed = cluster.down().await?;
     timeline.note(format!(
         "teardown removed {} containers, {} networks, {} volumes",
         removed.containers, removed.networks, removed.volumes
     ));
-    Ok(())
+    if removed.kept_networks > 0 {
+        timeline.note(format!(
+            "the engine kept {} network(s) of this run although nothing was attached (\"has active endpoints\", Docker 20.10's moby#42119): left, they go at the engine's next restart",
+            removed.kept_networks
+        ));
+    }
+    Ok(removed)
 }
 
 /// Moves the observation's progress bar and names the faults in effect, until aborted (or, at

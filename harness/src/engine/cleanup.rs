@@ -36,6 +36,9 @@ pub struct Removed {
     pub disks: usize,
     /// Runs whose TLS keys (`<run dir>/tls`) were removed (see `engine::tls::registry`).
     pub keys: usize,
+    /// Networks the engine refused to remove although nothing was attached (moby#42119, see
+    /// [`remove_network`]): left, and not counted in `networks`.
+    pub kept_networks: usize,
 }
 
 impl Removed {
@@ -51,6 +54,7 @@ impl Removed {
         self.volumes += other.volumes;
         self.disks += other.disks;
         self.keys += other.keys;
+        self.kept_networks += other.kept_networks;
     }
 }
 
@@ -84,6 +88,7 @@ impl Labelled {
             volumes: self.volumes.len(),
             disks: 0,
             keys: 0,
+            kept_networks: 0,
         }
     }
 }
@@ -175,6 +180,7 @@ async fn remove_labelled_trying(
     for id in &found.networks {
         if !remove_network(docker, id, deadline).await? {
             removed.networks -= 1;
+            removed.kept_networks += 1;
         }
     }
     for name in &found.volumes {

@@ -79,6 +79,10 @@ pub struct Report {
     /// before it existed.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Networks of the run the engine refused to remove although nothing was attached
+    /// (Docker 20.10's moby#42119; said on the timeline too): left until the engine restarts.
+    #[serde(default)]
+    pub kept_networks: usize,
     /// The engine and host the run ran on (its version, the API version negotiated, the
     /// cgroup version). None in reports written before it existed.
     #[serde(default)]
@@ -193,6 +197,7 @@ impl Report {
                 .map(|(machine, url)| InsecureMachine { machine, url })
                 .collect(),
             notes: scenario.notes.iter().map(|n| n.to_string()).collect(),
+            kept_networks: 0,
             platform: None,
             dir: None,
         };
