@@ -4,6 +4,8 @@
 //! Timed runs never overlap on one machine, except that two runs judging nothing a second run
 //! could change (`aftershock_model::scenario::overlap`: budgets of seconds, lost writes) may
 //! share it ([`Mode::Shared`]: the lock taken shared, plus one of [`SHARED`] slot locks); a
+//! run on machines that judges as coarsely shares it the same way but also takes the
+//! machines' lock exclusively ([`Mode::Machines`]: never two fleets of engines at once); a
 //! run alone takes it exclusively. The run that takes the lock writes who it is ([`Holder`]:
 //! run id, scenario, pid, since when) into `run.lock.holder` (shared: its slot's
 //! `run.lock.slotN.holder`) next to it; a run that
@@ -82,6 +84,12 @@ pub fn holders(lock: &Path) -> Vec<Holder> {
 /// How many runs may share the machine at once (see `aftershock_model::scenario::overlap`).
 pub const SHARED: usize = 2;
 
+/// How often a shared run waiting for a free slot looks again.
+const SLOT_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long a shared run waits for a free slot at most (then it is refused as busy).
+const SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+
 /// How a run takes the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -89,6 +97,14 @@ pub enum Mode {
     Alone,
     /// Beside at most one other run that shares (never beside a run alone).
     Shared,
+    /// As [`Mode::Shared`], and never beside another run on machines (their engines starting
+    /// and loading images beside each other made the harness fall behind).
+    Machines,
+}
+
+/// The lock runs on machines take exclusively, next to the run lock.
+fn machines_lock(lock: &Path) -> PathBuf {
+    lock.with_extension("lock.machines")
 }
 
 /// The lock of shared slot `i`, next to the lock.
@@ -107,6 +123,7 @@ pub struct Held {
     holder_file: PathBuf,
     _slot: Option<FileLock>,
     _lock: FileLock,
+    _machines: Option<FileLock>,
 }
 
 impl Drop for Held {
@@ -119,22 +136,35 @@ impl Drop for Held {
 struct Taken {
     lock: FileLock,
     slot: Option<(usize, FileLock)>,
+    machines: Option<FileLock>,
 }
 
 impl Taken {
     /// The lock in `mode` if it can be had now.
     fn now(lock: &Path, mode: Mode) -> Result<Option<Taken>> {
-        let taken = match mode {
-            Mode::Alone => {
-                FileLock::try_acquire(lock.to_path_buf())?.map(|lock| Taken { lock, slot: None })
-            }
-            Mode::Shared => match FileLock::try_acquire_shared(lock.to_path_buf())? {
-                Some(shared) => Self::free_slot(lock)?.map(|slot| Taken {
-                    lock: shared,
-                    slot: Some(slot),
-                }),
-                None => None,
+        let machines = match mode {
+            Mode::Machines => match FileLock::try_acquire(machines_lock(lock))? {
+                Some(held) => Some(held),
+                None => return Ok(None),
             },
+            Mode::Alone | Mode::Shared => None,
+        };
+        let taken = match mode {
+            Mode::Alone => FileLock::try_acquire(lock.to_path_buf())?.map(|lock| Taken {
+                lock,
+                slot: None,
+                machines: None,
+            }),
+            Mode::Shared | Mode::Machines => {
+                match FileLock::try_acquire_shared(lock.to_path_buf())? {
+                    Some(shared) => Self::free_slot(lock)?.map(|slot| Taken {
+                        lock: shared,
+                        slot: Some(slot),
+                        machines,
+                    }),
+                    None => None,
+                }
+            }
         };
         Ok(taken)
     }
@@ -149,23 +179,45 @@ impl Taken {
         Ok(None)
     }
 
+    /// A shared slot, as soon as either is free: looked for every [`SLOT_POLL`], for at most
+    /// [`SLOT_WAIT`]. Blocking on one slot in the kernel would wait for that one while the
+    /// other is free (every run of a test binary chose the same one: shared runs of one
+    /// process never found each other once they had to wait).
+    fn wait_for_slot(lock: &Path) -> Result<(usize, FileLock)> {
+        let tries = SLOT_WAIT.as_millis() / SLOT_POLL.as_millis();
+        for _ in 0..tries {
+            if let Some(slot) = Self::free_slot(lock)? {
+                return Ok(slot);
+            }
+            std::thread::sleep(SLOT_POLL);
+        }
+        Err(HarnessError::Busy {
+            lock: lock.to_path_buf(),
+            holder: who_holds(lock),
+        })
+    }
+
     /// The lock in `mode`, blocking this thread until it is ours.
     fn blocking(lock: &Path, mode: Mode) -> Result<Taken> {
         if mode == Mode::Alone {
             let lock = FileLock::acquire_blocking(lock.to_path_buf())?;
-            return Ok(Taken { lock, slot: None });
+            return Ok(Taken {
+                lock,
+                slot: None,
+                machines: None,
+            });
         }
-        let shared = FileLock::acquire_shared_blocking(lock.to_path_buf())?;
-        let slot = match Self::free_slot(lock)? {
-            Some(slot) => slot,
-            None => {
-                let i = std::process::id() as usize % SHARED;
-                (i, FileLock::acquire_blocking(slot(lock, i))?)
-            }
+        // The machines' lock first: a run on machines waiting for another one holds no slot.
+        let machines = match mode {
+            Mode::Machines => Some(FileLock::acquire_blocking(machines_lock(lock))?),
+            Mode::Alone | Mode::Shared => None,
         };
+        let shared = FileLock::acquire_shared_blocking(lock.to_path_buf())?;
+        let slot = Self::wait_for_slot(lock)?;
         Ok(Taken {
             lock: shared,
             slot: Some(slot),
+            machines,
         })
     }
 }
@@ -217,6 +269,7 @@ Ctrl-C stops waiting; `--no-wait` (RunOptions::no_wait) refuses at once instead"
         holder_file: file,
         _slot: taken.slot.map(|(_, held)| held),
         _lock: taken.lock,
+        _machines: taken.machines,
     })
 }
 
@@ -367,6 +420,73 @@ mod tests {
         let shared = take(&lock, &run("e"), Wait::Refuse, Mode::Shared).await;
         assert!(shared.is_err(), "no shared run beside a run alone");
         drop(d);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_shared_run_that_waits_takes_whichever_slot_is_freed_first() {
+        let dir =
+            std::env::temp_dir().join(format!("aftershock-lock-slots-{}", std::process::id()));
+        let lock = dir.join("run.lock");
+        let run = |n: &str| Holder::me(n, "scenario");
+        let a = take(&lock, &run("a"), Wait::Refuse, Mode::Shared)
+            .await
+            .unwrap();
+        let b = take(&lock, &run("b"), Wait::Refuse, Mode::Shared)
+            .await
+            .unwrap();
+        let progress = Progress::default();
+        let mut took = vec![];
+        // Both slots taken: c waits; a's slot frees, c takes it; d waits; b's slot frees, d
+        // takes that one (the same process's waiters used to wait on one slot, whichever was free).
+        for (freed, waiter) in [(a, "c"), (b, "d")] {
+            let waiting = tokio::spawn({
+                let (lock, me, progress) = (lock.clone(), run(waiter), progress.clone());
+                async move { take(&lock, &me, Wait::For(&progress), Mode::Shared).await }
+            });
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert!(
+                !waiting.is_finished(),
+                "{waiter} waits while both slots are taken"
+            );
+            drop(freed);
+            let held = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+                .await
+                .unwrap_or_else(|_| panic!("{waiter} took the freed slot within 5 s"));
+            took.push(held.unwrap().unwrap());
+        }
+        drop(took);
+        assert!(holders(&lock).is_empty(), "every holder file is removed");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_run_on_machines_shares_with_one_run_without_machines_never_with_another_on_machines()
+    {
+        let dir =
+            std::env::temp_dir().join(format!("aftershock-lock-machines-{}", std::process::id()));
+        let lock = dir.join("run.lock");
+        let run = |n: &str| Holder::me(n, "scenario");
+        let fleet = take(&lock, &run("fleet"), Wait::Refuse, Mode::Machines)
+            .await
+            .unwrap();
+        let other = take(&lock, &run("fleet-2"), Wait::Refuse, Mode::Machines).await;
+        let text = other
+            .err()
+            .expect("one run on machines at a time")
+            .to_string();
+        assert!(text.contains("run fleet ("), "{text}");
+        let alone = take(&lock, &run("alone"), Wait::Refuse, Mode::Alone).await;
+        assert!(alone.is_err(), "a run alone waits for the run on machines");
+        let shared = take(&lock, &run("shared"), Wait::Refuse, Mode::Shared)
+            .await
+            .unwrap();
+        drop(fleet);
+        let third = take(&lock, &run("fleet-3"), Wait::Refuse, Mode::Machines)
+            .await
+            .unwrap();
+        drop((shared, third));
+        assert!(holders(&lock).is_empty(), "every holder file is removed");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -474,6 +474,13 @@ fn lock_mode(scenario: &Plan) -> lock::Mode {
             );
             lock::Mode::Shared
         }
+        Overlap::Machines => {
+            tracing::info!(
+                "{} judges only budgets of seconds and data on machines of its own: it may share the host with one such run without machines",
+                scenario.name
+            );
+            lock::Mode::Machines
+        }
     }
 }
 
