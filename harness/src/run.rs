@@ -210,14 +210,7 @@ async fn run_locked(
     )
     .await;
     let held = hold.observation_ended_unless_crowded(scenario);
-    let mut kept_networks = 0;
-    let result = match observed {
-        Ok((cluster, first_error)) => teardown(cluster, &timeline)
-            .await
-            .map(|removed| kept_networks = removed.kept_networks)
-            .and(first_error.map_or(Ok(()), Err)),
-        Err(e) => Err(e),
-    };
+    let (result, kept_networks) = end_observed(observed, &timeline).await;
     if let Some(held) = held {
         held.observation_ended();
     }
@@ -563,6 +556,21 @@ async fn observe(
     timeline.note("observation ends");
     let cluster = Arc::into_inner(cluster).expect("every nemesis task has ended");
     Ok((cluster, first_error))
+}
+
+/// Tears an observed run down: its result (the observation's first error, else the
+/// teardown's) and how many networks the engine kept.
+async fn end_observed(
+    observed: Result<(Cluster, Option<HarnessError>)>,
+    timeline: &Timeline,
+) -> (Result<()>, usize) {
+    match observed {
+        Ok((cluster, first_error)) => match teardown(cluster, timeline).await {
+            Ok(removed) => (first_error.map_or(Ok(()), Err), removed.kept_networks),
+            Err(e) => (Err(e), 0),
+        },
+        Err(e) => (Err(e), 0),
+    }
 }
 
 /// Removes everything the run created, noted on its timeline (with any network the engine
